@@ -1,0 +1,95 @@
+"""config.json <-> spec: published configs (legacy keys included) read into the registry's specs."""
+
+from __future__ import annotations
+
+import pytest
+
+import zoo
+from zoo.convert.hf_config import (
+    UnsupportedConfigError,
+    architecture_key,
+    from_hf_config,
+    to_hf_config,
+)
+
+# Abridged from the published config.json files, in their original (pre-v5) spelling.
+PUBLISHED = {
+    "gpt2": {"model_type": "gpt2", "n_embd": 768, "n_layer": 12, "n_head": 12, "n_ctx": 1024,
+             "n_positions": 1024, "vocab_size": 50257, "activation_function": "gelu_new",
+             "layer_norm_epsilon": 1e-05},
+    "openai-gpt": {"model_type": "openai-gpt", "afn": "gelu", "n_embd": 768, "n_layer": 12,
+                   "n_head": 12, "n_positions": 512, "vocab_size": 40478,
+                   "layer_norm_epsilon": 1e-05},
+    "bloom-560m": {"model_type": "bloom", "n_embed": 1024, "n_layer": 24,
+                   "num_attention_heads": 16, "vocab_size": 250880,
+                   "layer_norm_epsilon": 1e-05, "seq_length": 2048},
+    "opt-350m": {"model_type": "opt", "hidden_size": 1024, "num_hidden_layers": 24,
+                 "num_attention_heads": 16, "ffn_dim": 4096, "max_position_embeddings": 2048,
+                 "do_layer_norm_before": False, "word_embed_proj_dim": 512,
+                 "vocab_size": 50272, "activation_function": "relu"},
+    "gpt-neo-125m": {"model_type": "gpt_neo", "hidden_size": 768, "num_layers": 12,
+                     "num_heads": 12, "attention_types": [[["global", "local"], 6]],
+                     "window_size": 256, "max_position_embeddings": 2048, "vocab_size": 50257,
+                     "activation_function": "gelu_new", "intermediate_size": None},
+    "gpt-j-6b": {"model_type": "gptj", "n_embd": 4096, "n_layer": 28, "n_head": 16,
+                 "rotary_dim": 64, "n_positions": 2048, "vocab_size": 50400,
+                 "activation_function": "gelu_new", "tie_word_embeddings": False},
+    "pythia-70m": {"model_type": "gpt_neox", "hidden_size": 512, "num_hidden_layers": 6,
+                   "num_attention_heads": 8, "intermediate_size": 2048, "rotary_pct": 0.25,
+                   "rotary_emb_base": 10000, "max_position_embeddings": 2048,
+                   "vocab_size": 50304, "use_parallel_residual": True, "hidden_act": "gelu",
+                   "layer_norm_eps": 1e-05, "tie_word_embeddings": False},
+    "llama-2-70b": {"model_type": "llama", "hidden_size": 8192, "intermediate_size": 28672,
+                    "num_hidden_layers": 80, "num_attention_heads": 64,
+                    "num_key_value_heads": 8, "max_position_embeddings": 4096,
+                    "rms_norm_eps": 1e-05, "vocab_size": 32000, "hidden_act": "silu"},
+    "mistral-7b-v0.1": {"model_type": "mistral", "hidden_size": 4096,
+                        "intermediate_size": 14336, "num_hidden_layers": 32,
+                        "num_attention_heads": 32, "num_key_value_heads": 8,
+                        "max_position_embeddings": 32768, "sliding_window": 4096,
+                        "rms_norm_eps": 1e-05, "rope_theta": 10000.0, "vocab_size": 32000},
+    "falcon-7b": {"model_type": "falcon", "hidden_size": 4544, "n_head": 71,
+                  "n_layer": 32, "multi_query": True, "parallel_attn": True, "bias": False,
+                  "alibi": False, "vocab_size": 65024, "new_decoder_architecture": False},
+    "falcon-40b": {"model_type": "RefinedWeb", "hidden_size": 8192, "n_head": 128,
+                   "n_head_kv": 8, "n_layer": 60, "parallel_attn": True, "bias": False,
+                   "alibi": False, "vocab_size": 65024},
+    "smollm2-135m": {"model_type": "llama", "hidden_size": 576, "intermediate_size": 1536,
+                     "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3,
+                     "max_position_embeddings": 8192, "rms_norm_eps": 1e-05,
+                     "rope_theta": 100000, "tie_word_embeddings": True, "vocab_size": 49152},
+}
+
+
+@pytest.mark.parametrize("name", PUBLISHED)
+def test_published_configs_read_as_the_registry_spec(name):
+    spec = from_hf_config(PUBLISHED[name])
+    assert architecture_key(spec) == architecture_key(zoo.get_spec(name))
+
+
+@pytest.mark.parametrize("name", [n for n in zoo.list_models()
+                                  if n not in ("gpt3-1.3b", "gpt3-13b")
+                                  and not n.startswith("gpt3")])
+def test_round_trip(name):
+    spec = zoo.get_spec(name)
+    assert architecture_key(from_hf_config(to_hf_config(spec))) == architecture_key(spec)
+
+
+def test_gpt3_banded_layers_have_no_transformers_equivalent():
+    with pytest.raises(UnsupportedConfigError, match="no transformers architecture"):
+        to_hf_config(zoo.get_spec("gpt3-175b"))
+
+
+@pytest.mark.parametrize(("config", "fragment"), [
+    ({"model_type": "t5"}, "model_type 't5' is not supported"),
+    ({"model_type": "llama", "hidden_size": 64, "num_attention_heads": 4,
+      "num_hidden_layers": 2, "intermediate_size": 128, "max_position_embeddings": 16,
+      "vocab_size": 10, "rope_scaling": {"rope_type": "yarn"}}, "rope scaling 'yarn'"),
+    ({"model_type": "gpt2", "n_layer": 2, "n_head": 2, "n_positions": 8, "vocab_size": 10},
+     "no n_embd"),
+    ({"model_type": "gpt2", "n_embd": 8, "n_layer": 2, "n_head": 2, "n_positions": 8,
+      "vocab_size": 10, "activation_function": "quick_gelu"}, "quick_gelu"),
+])
+def test_unsupported_configs_say_why(config, fragment):
+    with pytest.raises(UnsupportedConfigError, match=fragment):
+        from_hf_config(config)

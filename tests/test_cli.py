@@ -1,0 +1,148 @@
+"""The command line: tables for people, --json for scripts, clear errors, no torch."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from zoo.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_list_table(capsys):
+    code, out, _ = run(capsys, "list")
+    assert code == 0
+    assert "gpt2-xl" in out and "bloom-176b" in out and "1.558B" in out
+    header = out.splitlines()[0].split()
+    assert header == ["name", "family", "layers", "d_model", "heads", "d_ff", "context", "vocab",
+                      "params", "reported", "year"]
+
+
+def test_list_json_filters_and_sorts(capsys):
+    _code, out, _ = run(capsys, "list", "gpt2*", "--json", "--sort", "params")
+    rows = json.loads(out)
+    assert [r["name"] for r in rows] == ["gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"]
+    assert rows[-1]["params"] == 1_557_611_200 and rows[-1]["d_ff"] == 6400
+    _, out, _ = run(capsys, "list", "--family", "llama", "--sort", "year", "--json")
+    assert {r["family"] for r in json.loads(out)} == {"llama"}
+    _, out, _ = run(capsys, "list", "--sort", "name", "--json")
+    names = [r["name"] for r in json.loads(out)]
+    assert names == sorted(names)
+
+
+def test_list_no_match(capsys):
+    code, out, _ = run(capsys, "list", "nonesuch*")
+    assert code == 1 and "no model matches" in out
+
+
+def test_show_json_exact_total(capsys):
+    code, out, _ = run(capsys, "show", "gpt3-175b", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["params"]["total"] == 174_604_259_328
+    assert data["spec"]["n_layer"] == 96 and data["spec"]["unpublished"] == ["local_window"]
+    assert data["params"]["kv_cache"]["bytes_per_token"]["bf16"] == 2 * 96 * 12288 * 2
+
+
+def test_show_table_mentions_everything(capsys):
+    code, out, _ = run(capsys, "show", "gpt3-13b", "--layers")
+    assert code == 0
+    for fragment in ["d_model", "5140", "Table 2.1", "internally inconsistent",
+                     "local_window is not published", "token embedding", "KV cache per token",
+                     "forward FLOPs", "training memory", "non-embedding", "Kaplan"]:
+        assert fragment in out, fragment
+    assert out.count("\n39 ") == 1 or " 39 " in out  # the per-layer table reaches layer 39
+
+
+def test_show_tied_head(capsys):
+    _, out, _ = run(capsys, "show", "gpt2")
+    assert "tied" in out and "head counted separately" in out and "163,037,184" in out
+
+
+def test_compare(capsys):
+    code, out, _ = run(capsys, "compare", "gpt2", "gpt2-xl", "llama-2-70b")
+    assert code == 0
+    lines = out.splitlines()
+    assert "gpt2-xl" in lines[0] and "llama-2-70b" in lines[0]
+    assert any(line.startswith("d_ff") and "6400" in line and "28672" in line for line in lines)
+    _, out, _ = run(capsys, "compare", "gpt2", "opt-350m", "--json")
+    assert [d["name"] for d in json.loads(out)] == ["gpt2", "opt-350m"]
+
+
+def test_unknown_model_is_a_clear_error(capsys):
+    code, _, err = run(capsys, "show", "gtp2")
+    assert code == 2 and "unknown model 'gtp2'" in err and "did you mean" in err
+
+
+def test_verify_reported(capsys):
+    code, out, _ = run(capsys, "verify", "gpt2", "bloom-176b", "--json")
+    checks = {c["name"]: c for c in json.loads(out)}
+    assert code == 0
+    assert checks["gpt2"]["status"] == "flagged"  # 124.4M against the paper's 117M
+    assert checks["bloom-176b"]["status"] == "ok" and checks["bloom-176b"]["exact"] == \
+        checks["bloom-176b"]["reported"]
+
+
+def test_verify_exits_nonzero_on_inconsistent_spec(capsys):
+    code, out, _ = run(capsys, "verify", "gpt3-1.3b")
+    assert code == 1 and "internally inconsistent" in out and "3072" in out
+    code, _, _ = run(capsys, "verify")
+    assert code == 1  # the GPT-3 table's two self-contradicting rows
+
+
+def test_verify_claims_yaml(capsys, tmp_path):
+    claims = tmp_path / "lecture.yaml"
+    claims.write_text(
+        "- {name: gpt2-xl, layers: 48, d_model: 1600, d_ff: 1600, params: 1.5B}\n"
+        "- {model: GPT-2 small, params: 117M}\n"
+        "- {name: gpt2, params: 124M, heads: 12}\n")
+    code, out, _ = run(capsys, "verify", "--claims", str(claims), "--json")
+    data = json.loads(out)
+    assert code == 1
+    verdicts = {(c["model"], c["field"]): c["verdict"] for c in data["claims"]}
+    assert verdicts[("gpt2-xl", "d_ff")] == "WRONG"
+    assert verdicts[("gpt2-xl", "n_layer")] == "ok"
+    assert verdicts[("gpt2-xl", "params")] == "ok"
+    assert verdicts[("GPT-2 small", "-")] == "unknown model"
+    assert verdicts[("gpt2", "params")] == "ok" and verdicts[("gpt2", "n_head")] == "ok"
+
+
+def test_verify_claims_csv(capsys, tmp_path):
+    claims = tmp_path / "blog.csv"
+    claims.write_text("Model,Layers,d_ff,Parameters\ngpt2-xl,48,6400,1.56B\nopt-66b,64,36864,66B\n")
+    code, out, _ = run(capsys, "verify", "--claims", str(claims))
+    assert code == 0, out
+    assert "6 of 6 claims hold" in out
+
+
+def test_verify_claims_bad_column(capsys, tmp_path):
+    claims = tmp_path / "bad.csv"
+    claims.write_text("name,layerz\ngpt2,12\n")
+    code, _, err = run(capsys, "verify", "--claims", str(claims))
+    assert code == 2 and "unknown claim column 'layerz'" in err and "bad.csv" in err
+
+
+def test_python_m_zoo_and_no_torch():
+    code = ("import sys; from zoo.cli import main; import zoo;"
+            "main(['list']); main(['show', 'bloom-176b']); main(['compare', 'gpt2', 'gpt2-xl']);"
+            "zoo.count_params('gpt3-175b');"
+            "assert 'torch' not in sys.modules, 'torch was imported';"
+            "assert 'transformers' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+    done = subprocess.run([sys.executable, "-m", "zoo", "show", "gpt2", "--json"], check=True,
+                          capture_output=True, text=True)
+    assert json.loads(done.stdout)["params"]["total"] == 124_439_808
+
+
+@pytest.mark.parametrize("argv", [["show"], ["list", "--sort", "size"], ["nope"]])
+def test_bad_arguments_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2

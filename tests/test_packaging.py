@@ -1,0 +1,36 @@
+"""The wheel carries the specs: `zoo list` works from a non-editable install in a fresh venv."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_wheel_installs_and_lists(tmp_path):
+    wheels = tmp_path / "wheels"
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
+                            str(wheels), str(ROOT)], capture_output=True, text=True)
+    if build.returncode != 0:
+        pytest.fail(f"building the wheel failed:\n{build.stdout}\n{build.stderr}")
+    wheel = next(wheels.glob("zoo-*.whl"))
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=True).create(env_dir)
+    python = env_dir / "bin" / "python"
+    install = subprocess.run([str(python), "-m", "pip", "install", "-q", str(wheel)],
+                             capture_output=True, text=True)
+    assert install.returncode == 0, install.stderr
+    # run from an unrelated folder, so nothing can come from the source checkout
+    listed = subprocess.run([str(env_dir / "bin" / "zoo"), "list"], cwd=tmp_path,
+                            capture_output=True, text=True)
+    assert listed.returncode == 0, listed.stderr
+    assert "gpt3-175b" in listed.stdout and "bloom-176b" in listed.stdout
+    where = subprocess.run([str(python), "-c", "import zoo.registry as r; "
+                            "print(r.packaged_specs_dir())"], cwd=tmp_path, capture_output=True,
+                           text=True)
+    assert str(env_dir) in where.stdout, "specs must come from inside the installed package"

@@ -1,0 +1,159 @@
+"""The registry: names, aliases, globs, user spec folders, and file-level errors."""
+
+from __future__ import annotations
+
+import pytest
+
+import zoo
+from zoo.registry import REGISTRY, UnknownModelError, load_spec_file
+from zoo.spec import SpecError
+
+FAMILIES = {"gpt", "gpt2", "gpt3", "bloom", "opt", "gpt-neo", "gpt-j", "gpt-neox", "pythia",
+            "llama", "mistral", "falcon", "smollm2"}
+EXPECTED = {
+    "gpt": ["openai-gpt"],
+    "gpt2": ["gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"],
+    "gpt3": ["gpt3-125m", "gpt3-350m", "gpt3-760m", "gpt3-1.3b", "gpt3-2.7b", "gpt3-6.7b",
+             "gpt3-13b", "gpt3-175b"],
+    "bloom": ["bloom-560m", "bloom-1b1", "bloom-1b7", "bloom-3b", "bloom-7b1", "bloom-176b"],
+    "opt": ["opt-125m", "opt-350m", "opt-1.3b", "opt-2.7b", "opt-6.7b", "opt-13b", "opt-30b",
+            "opt-66b", "opt-175b"],
+    "pythia": ["pythia-70m", "pythia-160m", "pythia-410m", "pythia-1b", "pythia-1.4b",
+               "pythia-2.8b", "pythia-6.9b", "pythia-12b"],
+}
+
+
+def test_every_family_and_size_is_registered():
+    assert set(zoo.families()) == FAMILIES
+    for family, names in EXPECTED.items():
+        assert zoo.list_models(family=family) == names
+    for name in ["gpt-neo-125m", "gpt-neo-1.3b", "gpt-neo-2.7b", "gpt-j-6b", "gpt-neox-20b",
+                 "llama-7b", "llama-13b", "llama-33b", "llama-65b", "llama-2-7b", "llama-2-13b",
+                 "llama-2-70b", "mistral-7b-v0.1", "falcon-7b", "falcon-40b", "smollm2-135m"]:
+        assert zoo.get_spec(name).name == name
+
+
+def test_every_packaged_spec_names_its_sources():
+    for spec in REGISTRY.specs():
+        assert spec.hparams_source, spec.name
+        assert spec.reported is not None and spec.reported.source, spec.name
+        assert spec.year and spec.org and spec.paper and spec.license, spec.name
+
+
+def test_aliases_and_case():
+    assert zoo.get_spec("GPT2-Small").name == "gpt2"
+    assert zoo.get_spec("gpt").name == "openai-gpt"
+    assert zoo.get_spec("openai-gpt").name == "openai-gpt"
+    assert zoo.get_spec("gpt3-small").name == "gpt3-125m"
+    assert zoo.get_spec("bloom").name == "bloom-176b"
+
+
+def test_unknown_name_suggests():
+    with pytest.raises(UnknownModelError, match="did you mean 'gpt2-xl'"):
+        zoo.get_spec("gpt2-xxl")
+
+
+def test_glob_and_sort_by_family_then_size():
+    assert zoo.list_models("gpt2*") == ["gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"]
+    # globs match aliases too: mistral-7b is mistral-7b-v0.1
+    assert zoo.list_models("*-7b") == ["falcon-7b", "llama-2-7b", "llama-7b", "mistral-7b-v0.1"]
+    names = zoo.list_models()
+    keys = [(zoo.get_spec(n).family, zoo.count_params(n).total) for n in names]
+    assert keys == sorted(keys)
+    assert zoo.list_models("nothing*") == []
+
+
+USER_SPEC = """\
+family: mine
+title: Mine
+org: Me
+year: 2026
+paper: none
+license: MIT
+defaults:
+  vocab_size: 1000
+  context_length: 128
+models:
+  - name: mine-tiny
+    aliases: [tiny-mine]
+    n_layer: 2
+    d_model: 64
+    n_head: 4
+    d_ff: 256
+"""
+
+
+def test_user_specs_from_environment(write_yaml, monkeypatch):
+    path = write_yaml("user/mine.yaml", USER_SPEC)
+    monkeypatch.setenv("ZOO_SPECS", str(path.parent))
+    REGISTRY.reset()
+    assert zoo.get_spec("tiny-mine").name == "mine-tiny"
+    assert zoo.list_models(family="mine") == ["mine-tiny"]
+    assert zoo.count_params("mine-tiny").total > 0
+
+
+def test_register_specs_file(write_yaml):
+    path = write_yaml("mine.yaml", USER_SPEC)
+    assert zoo.register_specs(path) == ["mine-tiny"]
+    assert zoo.get_spec("mine-tiny").source_file == str(path)
+
+
+def test_single_model_file(write_yaml):
+    path = write_yaml("one.yaml", "name: solo\nfamily: x\nn_layer: 1\nd_model: 8\nn_head: 2\n"
+                                  "d_ff: 16\nvocab_size: 10\ncontext_length: 4\n")
+    assert zoo.register_specs(path) == ["solo"]
+
+
+def test_duplicate_name_across_files_names_both(write_yaml):
+    path = write_yaml("dup.yaml", USER_SPEC.replace("mine-tiny", "gpt2"))
+    with pytest.raises(SpecError) as info:
+        zoo.register_specs(path)
+    message = str(info.value)
+    assert "dup.yaml" in message and "gpt2.yaml" in message and "'gpt2'" in message
+    with pytest.raises(SpecError, match="alias of 'gpt2'"):
+        zoo.register_specs(write_yaml("dup2.yaml", USER_SPEC.replace("tiny-mine", "gpt2-small")))
+    assert "mine-tiny" not in zoo.list_models(), "a failed registration must add nothing"
+
+
+def test_malformed_yaml_gives_line(write_yaml):
+    path = write_yaml("bad.yaml", USER_SPEC.replace("    n_head: 4", "    n_head: [4"))
+    with pytest.raises(SpecError) as info:
+        load_spec_file(path)
+    assert "bad.yaml:" in str(info.value) and "malformed YAML" in str(info.value)
+    assert info.value.line is not None and info.value.line >= 15
+
+
+def test_duplicate_yaml_key_is_refused(write_yaml):
+    text = USER_SPEC.replace("    d_ff: 256", "    d_ff: 256\n    d_ff: 512")
+    path = write_yaml("dupkey.yaml", text)
+    with pytest.raises(SpecError, match="duplicate key 'd_ff'") as info:
+        load_spec_file(path)
+    assert info.value.line == 17
+
+
+def test_errors_in_entries_name_file_model_and_field(write_yaml):
+    path = write_yaml("typo.yaml", USER_SPEC.replace("d_ff: 256", "dff: 256"))
+    with pytest.raises(SpecError) as info:
+        load_spec_file(path)
+    err = info.value
+    assert err.file == str(path) and err.model == "mine-tiny" and err.field == "dff"
+    assert "did you mean 'd_ff'" in str(err)
+
+
+def test_unknown_top_level_key(write_yaml):
+    path = write_yaml("top.yaml", "famly: x\n" + USER_SPEC)
+    with pytest.raises(SpecError, match="did you mean 'family'"):
+        load_spec_file(path)
+
+
+def test_yaml_is_safe_loaded(write_yaml):
+    path = write_yaml("evil.yaml", "!!python/object/apply:os.system ['echo pwned']\n")
+    with pytest.raises(SpecError, match="malformed YAML"):
+        load_spec_file(path)
+
+
+def test_missing_spec_folder(monkeypatch):
+    monkeypatch.setenv("ZOO_SPECS", "/nonexistent/zoo-specs")
+    REGISTRY.reset()
+    with pytest.raises(SpecError, match="/nonexistent/zoo-specs"):
+        zoo.list_models()

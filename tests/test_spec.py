@@ -1,0 +1,158 @@
+"""ModelSpec validation: every bad input is a SpecError naming the file, model and field."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from zoo.spec import SPEC_FIELDS, ModelSpec, SpecError, spec_from_mapping, to_mapping
+
+BASE = {"name": "tiny", "family": "test", "n_layer": 2, "d_model": 64, "n_head": 4, "d_ff": 256,
+        "vocab_size": 100, "context_length": 32}
+
+
+def test_minimal_spec_and_defaults():
+    spec = spec_from_mapping(BASE)
+    assert isinstance(spec, ModelSpec)
+    assert spec.head_dim == 16 and spec.kv_heads == 4 and spec.position == "learned"
+    assert spec.has_bias("qkv") and spec.layer_kinds == ("global", "global")
+
+
+def test_spec_is_frozen_and_hashable():
+    spec = spec_from_mapping(BASE)
+    with pytest.raises(AttributeError):
+        spec.n_layer = 3  # type: ignore[misc]
+    assert hash(spec) == hash(spec_from_mapping(BASE))
+
+
+def test_round_trip_through_mapping():
+    spec = spec_from_mapping({**BASE, "position": "rotary", "rotary_fraction": 0.25,
+                              "reported": {"params": "1.5M", "source": "me"},
+                              "notes": ["a", "b"], "attention_pattern": ["global", "local"],
+                              "local_window": 8})
+    assert spec_from_mapping(to_mapping(spec)) == spec
+    assert spec.reported.params == 1_500_000
+
+
+def expect_error(data, field_name, fragment, file="f.yaml"):
+    with pytest.raises(SpecError) as info:
+        spec_from_mapping(data, file=file)
+    err = info.value
+    assert err.field == field_name, str(err)
+    assert fragment in str(err), str(err)
+    assert file in str(err) and f"model {data.get('name')!r}" in str(err)
+    return err
+
+
+def test_unknown_key_suggests_nearest():
+    expect_error({**BASE, "n_heads": 4}, "n_heads", "did you mean 'n_head'")
+
+
+def test_missing_required_field():
+    data = dict(BASE)
+    del data["d_ff"]
+    expect_error(data, "d_ff", "required field is missing")
+
+
+@pytest.mark.parametrize(("field_name", "value", "fragment"), [
+    ("n_layer", "12", "expected an integer"),
+    ("n_layer", True, "expected an integer"),
+    ("n_layer", 1.5, "expected an integer"),
+    ("d_model", -768, "expected an integer >= 1"),
+    ("vocab_size", 0, ">= 1"),
+    ("norm_eps", "tiny", "finite number"),
+    ("norm_eps", 0, "> 0"),
+    ("rotary_fraction", 1.5, "<= 1"),
+    ("tie_embeddings", "yes", "true or false"),
+    ("name", "GPT-2", "lowercase"),
+])
+def test_wrong_types_and_values(field_name, value, fragment):
+    expect_error({**BASE, field_name: value}, field_name, fragment)
+
+
+def test_unknown_enum_lists_allowed_values():
+    err = expect_error({**BASE, "activation": "gelu_fast"}, "activation", "one of")
+    assert "swiglu" in str(err) and "gelu_tanh" in str(err)
+    expect_error({**BASE, "attention_pattern": ["global", "sparse"]}, "attention_pattern",
+                 "global, local")
+
+
+def test_d_model_not_divisible_by_heads_needs_d_head():
+    expect_error({**BASE, "n_head": 5}, "d_head", "not divisible by n_head 5")
+    spec = spec_from_mapping({**BASE, "n_head": 5, "d_head": 16})
+    assert spec.q_dim == 80
+
+
+def test_heads_not_divisible_by_kv_heads():
+    expect_error({**BASE, "n_kv_head": 3}, "n_kv_head", "not divisible by n_kv_head 3")
+
+
+def test_cross_field_rules():
+    expect_error({**BASE, "attention_pattern": ["local"]}, "local_window", "no local_window")
+    expect_error({**BASE, "block": "parallel", "norm_position": "post"}, "block", "post-norm")
+    expect_error({**BASE, "position": "rotary", "position_offset": 2}, "position_offset",
+                 "learned")
+    expect_error({**BASE, "position": "rotary", "rotary_fraction": 0.01}, "rotary_fraction",
+                 "even number")
+    expect_error({**BASE, "unpublished": ["windw"]}, "unpublished", "not a field")
+    expect_error({**BASE, "embed_dim": 64}, "embed_dim", "no projection")
+
+
+def test_nested_fields_are_checked():
+    expect_error({**BASE, "reported": {"params": "lots", "source": "x"}}, "reported.params",
+                 "parameter count")
+    expect_error({**BASE, "reported": {"params": 5}}, "reported.source", "missing")
+    expect_error({**BASE, "weights": {"hugging": "x"}}, "weights.hugging", "unknown field")
+
+
+def test_not_a_mapping():
+    with pytest.raises(SpecError, match="expected a mapping"):
+        spec_from_mapping(["n_layer", 2], file="x.yaml")
+
+
+def test_with_changes_validates():
+    spec = spec_from_mapping(BASE)
+    assert spec.with_changes(n_layer=3).n_layer == 3
+    with pytest.raises(SpecError):
+        spec.with_changes(n_head=7)
+
+
+# --- property: any mapping gives a valid spec or a SpecError, never another exception -------
+
+VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**30, 10**30) | st.floats(allow_nan=True)
+    | st.text(max_size=12) | st.sampled_from(["rotary", "local", "global", "1e-5", "117M",
+                                             "swiglu", "parallel", "inf", "nan"]),
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(st.text(max_size=8) | st.sampled_from(["params", "source", "hf"]),
+                      children, max_size=3),
+    max_leaves=6)
+KEYS = st.sampled_from([*SPEC_FIELDS, "reported", "weights"]) | st.text(max_size=10)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(KEYS, VALUES, max_size=12))
+def test_random_mappings_never_crash(data):
+    with contextlib.suppress(SpecError):
+        spec_from_mapping(data, file="random.yaml")
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from([*SPEC_FIELDS, "reported", "weights", "bogus"]),
+                          VALUES), min_size=1, max_size=4))
+def test_mutated_valid_specs_never_crash(mutations):
+    data = copy.deepcopy({**BASE, "reported": {"params": "1M", "source": "s"}})
+    for key, value in mutations:
+        if value is None and key in BASE:
+            data.pop(key, None)
+        else:
+            data[key] = value
+    try:
+        spec = spec_from_mapping(data, file="mutated.yaml")
+    except SpecError:
+        return
+    assert spec_from_mapping(to_mapping(spec)) == spec

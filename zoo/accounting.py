@@ -1,0 +1,229 @@
+"""Closed-form accounting: parameters per component, memory, KV cache and FLOPs, with no torch.
+
+This is the source of truth that the instantiated module and transformers are checked against,
+so every formula here mirrors a module of `zoo.model` one to one: a switch that adds a tensor
+there adds its count here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from zoo.registry import get_spec
+from zoo.spec import ModelSpec
+
+DTYPE_BYTES = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "int8": 1.0, "int4": 0.5}
+COMPONENTS = ("token_embedding", "position_embedding", "attention", "mlp", "norms", "head",
+              "extras")
+NON_EMBEDDING_CONVENTION = (
+    "total minus the token and position embeddings (Kaplan et al. 2020, 'Scaling Laws for "
+    "Neural Language Models'); norms, biases and an untied output head stay in")
+FLOPS_CONVENTION = (
+    "FLOPs, not multiply-adds: 2 per weight of every matrix a token passes through (the output "
+    "head included even when tied; embedding lookups are free), plus 4 x n_head x d_head per "
+    "attended key per layer (scores and weighted sum); local layers attend to at most their "
+    "window")
+TRAINING_MEMORY_CONVENTION = (
+    "mixed-precision Adam: bf16 weights and gradients, fp32 master weights and two fp32 Adam "
+    "moments (16 bytes per parameter); activations, which depend on batch and context, excluded")
+
+
+@dataclass(frozen=True)
+class LayerCount:
+    """One block's parameters; `kind` is its attention ('global' or 'local', param-free)."""
+
+    attention: int
+    mlp: int
+    norms: int
+    kind: str = "global"
+
+    @property
+    def total(self) -> int:
+        return self.attention + self.mlp + self.norms
+
+
+@dataclass(frozen=True)
+class ParamCount:
+    """The exact count of one spec, per component and per layer, with what follows from it."""
+
+    spec: ModelSpec
+    token_embedding: int
+    position_embedding: int
+    attention: int
+    mlp: int
+    norms: int
+    head: int
+    extras: int
+    layers: tuple[LayerCount, ...]
+    tied_head: bool
+    head_if_untied: int
+
+    @property
+    def total(self) -> int:
+        return sum(self.components.values())
+
+    @property
+    def components(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in COMPONENTS}
+
+    @property
+    def total_with_head_counted_separately(self) -> int:
+        """What checkpoint files and some model cards show: a tied head counted a second time."""
+        return self.total + (self.head_if_untied if self.tied_head else 0)
+
+    @property
+    def non_embedding(self) -> int:
+        """See NON_EMBEDDING_CONVENTION."""
+        return self.total - self.token_embedding - self.position_embedding
+
+    # --- memory -------------------------------------------------------------------------
+    def weight_bytes(self, dtype: str = "bf16") -> int:
+        return int(self.total * _dtype_bytes(dtype))
+
+    def kv_cache_bytes(self, tokens: int = 1, dtype: str = "bf16", batch: int = 1) -> int:
+        """Keys and values for `tokens` positions per sequence, grouped/multi-query heads as they
+        are, local layers holding at most their window (a rolling cache)."""
+        spec = self.spec
+        per_position = 2 * spec.kv_dim * _dtype_bytes(dtype)
+        held = sum(_attended(spec, kind, tokens) for kind in spec.layer_kinds)
+        return int(batch * held * per_position)
+
+    def training_memory(self) -> dict[str, int]:
+        """See TRAINING_MEMORY_CONVENTION; the sum is under 'total'."""
+        n = self.total
+        parts = {"weights_bf16": 2 * n, "gradients_bf16": 2 * n, "master_weights_fp32": 4 * n,
+                 "adam_moments_fp32": 8 * n}
+        return {**parts, "total": sum(parts.values())}
+
+    # --- compute ------------------------------------------------------------------------
+    @property
+    def matmul_params(self) -> int:
+        """Weights of every matrix a token is multiplied by (biases, norms, lookups excluded)."""
+        spec = self.spec
+        per_layer = spec.d_model * (spec.q_dim + 2 * spec.kv_dim) + spec.q_dim * spec.d_model
+        per_layer += (3 if spec.gated else 2) * spec.d_model * spec.d_ff
+        # extras (OPT-350M's projections, a classifier) are bias-free matrices too
+        return spec.n_layer * per_layer + spec.vocab_size * spec.embed_width + self.extras
+
+    def attention_flops_per_token(self, context: int | None = None) -> int:
+        """Scores and weighted sum for one token attending to `context` keys (itself included)."""
+        spec = self.spec
+        context = spec.context_length if context is None else context
+        attended = sum(_attended(spec, kind, context) for kind in spec.layer_kinds)
+        return 4 * spec.q_dim * attended
+
+    def forward_flops_per_token(self, context: int | None = None) -> int:
+        """See FLOPS_CONVENTION; `context` defaults to the full context length."""
+        return 2 * self.matmul_params + self.attention_flops_per_token(context)
+
+    def training_flops_per_token(self, context: int | None = None) -> int:
+        """Forward plus backward (twice the forward): 3x the forward FLOPs."""
+        return 3 * self.forward_flops_per_token(context)
+
+    def to_dict(self, context: int | None = None) -> dict[str, Any]:
+        spec = self.spec
+        context = spec.context_length if context is None else context
+        return {
+            "total": self.total,
+            "components": self.components,
+            "tied_head": self.tied_head,
+            "total_with_head_counted_separately": self.total_with_head_counted_separately,
+            "non_embedding": self.non_embedding,
+            "non_embedding_convention": NON_EMBEDDING_CONVENTION,
+            "per_layer": [{"layer": i, "kind": layer.kind, "attention": layer.attention,
+                           "mlp": layer.mlp, "norms": layer.norms, "total": layer.total}
+                          for i, layer in enumerate(self.layers)],
+            "weight_bytes": {dtype: self.weight_bytes(dtype) for dtype in DTYPE_BYTES},
+            "kv_cache": {
+                "bytes_per_token": {d: self.kv_cache_bytes(1, d) for d in ("fp32", "bf16")},
+                "context": context,
+                "bytes_at_context": {d: self.kv_cache_bytes(context, d) for d in ("fp32", "bf16")},
+            },
+            "flops": {
+                "context": context,
+                "forward_per_token": self.forward_flops_per_token(context),
+                "forward_2N": 2 * self.total,
+                "attention_per_token": self.attention_flops_per_token(context),
+                "training_per_token": self.training_flops_per_token(context),
+                "training_6N": 6 * self.total,
+                "convention": FLOPS_CONVENTION,
+            },
+            "training_memory": {**self.training_memory(),
+                                "convention": TRAINING_MEMORY_CONVENTION},
+        }
+
+
+def _dtype_bytes(dtype: str) -> float:
+    try:
+        return DTYPE_BYTES[dtype]
+    except KeyError:
+        raise ValueError(f"unknown dtype {dtype!r}; expected one of "
+                         f"{', '.join(DTYPE_BYTES)}") from None
+
+
+def _attended(spec: ModelSpec, kind: str, context: int) -> int:
+    if kind == "local" and spec.local_window is not None:
+        return min(context, spec.local_window)
+    return context
+
+
+def _norm_params(spec: ModelSpec, width: int) -> int:
+    return 2 * width if spec.norm == "layernorm" else width
+
+
+def layer_count(spec: ModelSpec, kind: str = "global") -> LayerCount:
+    d, q, kv = spec.d_model, spec.q_dim, spec.kv_dim
+    attention = d * (q + 2 * kv) + q * d
+    if spec.has_bias("qkv"):
+        attention += q + 2 * kv
+    if spec.has_bias("attn_out"):
+        attention += d
+    if spec.gated:
+        mlp = 3 * d * spec.d_ff + (2 * spec.d_ff + d if spec.has_bias("mlp") else 0)
+    else:
+        mlp = 2 * d * spec.d_ff + (spec.d_ff + d if spec.has_bias("mlp") else 0)
+    norms = spec.norms_per_layer * _norm_params(spec, d)
+    return LayerCount(attention=attention, mlp=mlp, norms=norms, kind=kind)
+
+
+@lru_cache(maxsize=1024)
+def _count(spec: ModelSpec, head: str | None, num_labels: int) -> ParamCount:
+    d, width = spec.d_model, spec.embed_width
+    layers = {kind: layer_count(spec, kind) for kind in set(spec.layer_kinds)}
+    per_layer = tuple(layers[kind] for kind in spec.layer_kinds)
+    norms = sum(layer.norms for layer in per_layer)
+    norms += _norm_params(spec, d) * (int(spec.final_norm) + int(spec.embedding_norm))
+    head_matrix = spec.vocab_size * width
+    head_params = (0 if spec.tie_embeddings else head_matrix)
+    head_params += spec.vocab_size if spec.head_bias else 0
+    extras = 2 * width * d if spec.embed_dim is not None else 0
+    if head == "classify":
+        extras += d * num_labels
+    elif head is not None:
+        raise ValueError(f"unknown head {head!r}; expected None (language model) or 'classify'")
+    learned = spec.position == "learned"
+    return ParamCount(
+        spec=spec,
+        token_embedding=spec.vocab_size * width,
+        position_embedding=(spec.context_length + spec.position_offset) * d if learned else 0,
+        attention=sum(layer.attention for layer in per_layer),
+        mlp=sum(layer.mlp for layer in per_layer),
+        norms=norms,
+        head=head_params,
+        extras=extras,
+        layers=per_layer,
+        tied_head=spec.tie_embeddings,
+        head_if_untied=head_matrix,
+    )
+
+
+def count_params(name_or_spec: str | ModelSpec, *, head: str | None = None,
+                 num_labels: int = 2) -> ParamCount:
+    """The exact parameter count of a model, by closed form; `head='classify'` adds the GPT
+    paper's linear classifier (d_model x num_labels, no bias) beside the language-model head."""
+    if head == "classify" and (isinstance(num_labels, bool) or not isinstance(num_labels, int)
+                               or num_labels < 1):
+        raise ValueError(f"num_labels must be a positive integer, got {num_labels!r}")
+    return _count(get_spec(name_or_spec), head, num_labels if head == "classify" else 0)

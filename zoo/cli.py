@@ -1,0 +1,258 @@
+"""The `zoo` command line. Each command is a function of its parsed arguments returning the
+exit status; tables go through tabulate and `--json` gives the same facts for scripts.
+
+Commands that only read specs (list, show, compare, verify) never import torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from zoo.registry import UnknownModelError
+from zoo.spec import SpecError
+
+Command = Callable[[argparse.Namespace], int]
+COMMANDS: dict[str, Command] = {}
+
+
+def command(name: str) -> Callable[[Command], Command]:
+    def register(fn: Command) -> Command:
+        COMMANDS[name] = fn
+        return fn
+    return register
+
+
+def emit_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+def table(rows: Sequence[Sequence[Any]], headers: Sequence[str] = (), *,
+          widths: Sequence[int | None] = (), **options: Any) -> str:
+    """tabulate, numbers left as written, long cells wrapped to `widths` (per column)."""
+    import textwrap
+
+    from tabulate import tabulate
+
+    def fit(cell: Any, width: int | None) -> Any:
+        if width is None or not isinstance(cell, str) or len(cell) <= width:
+            return cell
+        return "\n".join(textwrap.fill(part, width) for part in cell.split("\n"))
+
+    limits = list(widths) + [None] * (max((len(r) for r in rows), default=0) - len(widths))
+    rows = [[fit(cell, width) for cell, width in zip(row, limits, strict=False)] for row in rows]
+    return tabulate(rows, headers=headers, disable_numparse=True, **options)
+
+
+# --- list ------------------------------------------------------------------------------------
+
+@command("list")
+def cmd_list(args: argparse.Namespace) -> int:
+    from zoo.registry import get_spec, list_models
+    from zoo.report import list_row
+    from zoo.units import human_count
+
+    rows = [list_row(get_spec(name)) for name in list_models(args.pattern, family=args.family)]
+    if args.sort == "name":
+        rows.sort(key=lambda r: r["name"])
+    elif args.sort == "params":
+        rows.sort(key=lambda r: r["params"])
+    elif args.sort == "year":
+        rows.sort(key=lambda r: (r["year"] or 0, r["family"], r["params"]))
+    if args.json:
+        emit_json(rows)
+        return 0
+    if not rows:
+        print(f"no model matches {args.pattern!r}" + (f" in family {args.family!r}"
+                                                       if args.family else ""))
+        return 1
+    headers = ["name", "family", "layers", "d_model", "heads", "d_ff", "context", "vocab",
+               "params", "reported", "year"]
+    print(table([[r["name"], r["family"], r["layers"], r["d_model"], r["heads"], r["d_ff"],
+                  r["context"], r["vocab"], human_count(r["params"]),
+                  human_count(r["reported"]) if r["reported"] else "-", r["year"] or "-"]
+                 for r in rows], headers, colalign=("left", "left", *["right"] * 9)))
+    return 0
+
+
+# --- show ------------------------------------------------------------------------------------
+
+@command("show")
+def cmd_show(args: argparse.Namespace) -> int:
+    from zoo.accounting import count_params
+    from zoo.registry import get_spec
+    from zoo.report import (
+        architecture_rows,
+        component_rows,
+        provenance_rows,
+        spec_json,
+        summary_rows,
+    )
+    from zoo.verify import inconsistencies
+
+    spec = get_spec(args.name)
+    if args.json:
+        data = spec_json(spec, args.context)
+        data["inconsistencies"] = inconsistencies(spec)
+        emit_json(data)
+        return 0
+    count = count_params(spec)
+    title = f"{spec.name}" + (f"  (aliases: {', '.join(spec.aliases)})" if spec.aliases else "")
+    print(title)
+    print("=" * len(title))
+    print(table(architecture_rows(spec), tablefmt="plain"))
+    print()
+    print(table(provenance_rows(spec), tablefmt="plain", widths=[None, 90]))
+    print()
+    print(table(component_rows(count), ["component", "params", "", "share"],
+                colalign=("left", "right", "right", "right")))
+    print()
+    print(table(summary_rows(count, args.context), tablefmt="plain", widths=[None, 90]))
+    notes = [*spec.notes, *(f"internally inconsistent: {p}" for p in inconsistencies(spec))]
+    notes += [f"{name} is not published; the value here ({getattr(spec, name)}) is assumed"
+              for name in spec.unpublished]
+    if notes:
+        print()
+        print("Notes:")
+        for note in notes:
+            print(f"  - {note}")
+    if args.layers:
+        print()
+        print(table([[i, layer.kind, f"{layer.attention:,}", f"{layer.mlp:,}",
+                      f"{layer.norms:,}", f"{layer.total:,}"]
+                     for i, layer in enumerate(count.layers)],
+                    ["layer", "attention kind", "attention", "mlp", "norms", "total"]))
+    return 0
+
+
+# --- compare ---------------------------------------------------------------------------------
+
+@command("compare")
+def cmd_compare(args: argparse.Namespace) -> int:
+    from zoo.registry import get_spec
+    from zoo.report import compare_rows, spec_json
+
+    specs = [get_spec(name) for name in args.names]
+    if args.json:
+        emit_json([spec_json(spec) for spec in specs])
+        return 0
+    print(table(compare_rows(specs), ["", *(s.name for s in specs)],
+                widths=[None, *[28] * len(specs)]))
+    return 0
+
+
+# --- verify ----------------------------------------------------------------------------------
+
+@command("verify")
+def cmd_verify(args: argparse.Namespace) -> int:
+    from zoo.registry import get_spec, list_models
+    from zoo.verify import check_claims, check_reported
+
+    if args.claims:
+        report = check_claims(args.claims, args.tolerance)
+        if args.json:
+            emit_json({"claims": [c.to_dict() for c in report.checks],
+                       "wrong": len(report.failed)})
+        else:
+            print(table([[c.model, c.field, c.claimed, c.zoo, c.verdict, c.detail]
+                         for c in report.checks],
+                        ["model", "field", "claimed", "zoo", "verdict", ""]))
+            print(f"\n{len(report.checks) - len(report.failed)} of {len(report.checks)} claims "
+                  f"hold; {len(report.failed)} wrong or unknown.")
+        return 1 if report.failed else 0
+    names = [get_spec(n).name for n in args.names] if args.names else list_models()
+    checks = [check_reported(get_spec(name), args.tolerance) for name in names]
+    if args.json:
+        emit_json([c.to_dict() for c in checks])
+    else:
+        print(table([[c.name, f"{c.exact:,}", _figure(get_spec(c.name)),
+                      f"{c.relative_difference:+.2%}" if c.relative_difference is not None
+                      else "-", c.status, c.source]
+                     for c in checks],
+                    ["model", "exact (closed form)", "reported", "difference", "status", "source"],
+                    widths=[None, None, None, None, None, 60]))
+        flagged = [c for c in checks if c.status == "flagged"]
+        broken = [c for c in checks if c.status == "inconsistent"]
+        print(f"\n{len(checks)} checked (tolerance {args.tolerance:.0%}, exact figures exactly): "
+              f"{len(flagged)} flagged, {len(broken)} internally inconsistent.")
+        for c in broken:
+            print(f"  {c.name}: " + "; ".join(c.problems))
+    return 1 if any(c.status == "inconsistent" for c in checks) else 0
+
+
+def _figure(spec: Any) -> str:
+    """A reported figure as its source gives it: exact integers in full, rounded ones rounded."""
+    from zoo.units import human_count
+
+    if spec.reported is None:
+        return "-"
+    return f"{spec.reported.params:,}" if spec.reported.exact else human_count(spec.reported.params)
+
+
+# --- parser ----------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="zoo", description="A model zoo and parameter-accounting registry for decoder-only "
+                                "language models.")
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+        return p
+
+    p = add("list", "list models: hyperparameters, exact and reported parameter counts")
+    p.add_argument("pattern", nargs="?", default="*", help="glob on names and aliases")
+    p.add_argument("--family", help="only this family")
+    p.add_argument("--sort", choices=["family", "params", "name", "year"], default="family",
+                   help="order (default: family, then size)")
+
+    p = add("show", "every fact about one model: hyperparameters, provenance, accounting")
+    p.add_argument("name")
+    p.add_argument("--context", type=_positive_int, default=None,
+                   help="context for KV-cache and FLOP figures (default: the full context)")
+    p.add_argument("--layers", action="store_true", help="also list the count per layer")
+
+    p = add("compare", "the same facts side by side, one column per model")
+    p.add_argument("names", nargs="+", metavar="NAME")
+
+    p = add("verify", "closed-form counts against reported figures, or a table of claims")
+    p.add_argument("names", nargs="*", metavar="NAME", help="models (default: all)")
+    p.add_argument("--claims", metavar="FILE", help="a YAML or CSV table of claims to check")
+    p.add_argument("--tolerance", type=float, default=0.05,
+                   help="relative tolerance for rounded parameter figures (default 0.05)")
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _version() -> str:
+    from zoo import __version__
+
+    return f"zoo {__version__}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (SpecError, UnknownModelError, ValueError, FileNotFoundError) as err:
+        print(f"zoo: error: {err}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `zoo list | head`
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

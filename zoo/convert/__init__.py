@@ -1,0 +1,1 @@
+"""Checkpoint formats in and out: Hugging Face configs and name maps, GGUF."""

@@ -1,0 +1,255 @@
+"""The registry: every spec file zoo knows, each model found by name, alias or glob.
+
+Specs come from three places, in this order: the files packaged with zoo, the folders (or files)
+in the `ZOO_SPECS` environment variable (an os.pathsep-separated list), and whatever a program
+hands to `register_specs`. A user adds a model with a YAML file and no code. Names are global: a
+name or alias declared twice, anywhere, is an error that names both files.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from zoo.spec import ModelSpec, SpecError, spec_from_mapping
+
+ENV_VAR = "ZOO_SPECS"
+FAMILY_KEYS = ("family", "title", "org", "year", "paper", "license", "hparams_source")
+FILE_KEYS = (*FAMILY_KEYS, "defaults", "models")
+LIST_KEYS = ("notes", "unpublished")
+
+
+def packaged_specs_dir() -> Path:
+    """specs/ inside the installed package (wheel), or beside it in a source checkout."""
+    here = Path(__file__).resolve().parent
+    inside = here / "specs"
+    return inside if inside.is_dir() else here.parent / "specs"
+
+
+class UnknownModelError(LookupError):
+    """A model name the registry does not know; the message suggests the nearest ones."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+# --- YAML: safe, with duplicate keys refused and line numbers kept for messages -------------
+
+class _LineDict(dict):
+    line: int = 0
+
+
+_Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_Base):  # type: ignore[misc, valid-type]
+    pass
+
+
+def _construct_mapping(loader: Any, node: yaml.MappingNode) -> Iterable[_LineDict]:
+    loader.flatten_mapping(node)
+    data = _LineDict()
+    data.line = node.start_mark.line + 1
+    yield data
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        try:
+            duplicate = key in data
+        except TypeError:
+            raise SpecError(f"a mapping key must be a plain value, got {key!r}",
+                            line=line) from None
+        if duplicate:
+            raise SpecError(f"duplicate key {key!r} in the mapping that starts at line "
+                            f"{data.line}", line=line)
+        data[key] = loader.construct_object(value_node, deep=True)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+
+
+def read_yaml(path: Path) -> Any:
+    """safe_load with the file and line in every error."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise SpecError(f"cannot read spec file: {err}", file=str(path)) from None
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except SpecError as err:
+        raise SpecError(err.reason, file=str(path), line=err.line) from None
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        raise SpecError(f"malformed YAML: {err.problem or err.context}", file=str(path),
+                        line=mark.line + 1 if mark else None) from None
+    except yaml.YAMLError as err:
+        raise SpecError(f"malformed YAML: {err}", file=str(path)) from None
+
+
+def specs_from_document(doc: Any, *, file: str) -> list[ModelSpec]:
+    """A family file (provenance, defaults, models: [...]) or a single model's mapping."""
+    if not isinstance(doc, Mapping):
+        raise SpecError("expected a mapping with 'family' and 'models' (or one model's fields)",
+                        file=file)
+    if "models" not in doc:
+        return [_located(spec_from_mapping, doc, file)]
+    for key in doc:
+        if key not in FILE_KEYS:
+            close = difflib.get_close_matches(str(key), FILE_KEYS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise SpecError(f"unknown top-level key {key!r}{hint}; a family file has "
+                            f"{', '.join(FILE_KEYS)}", file=file, line=_line(doc))
+    defaults = doc.get("defaults") or {}
+    models = doc["models"]
+    if not isinstance(defaults, Mapping):
+        raise SpecError("'defaults' must be a mapping of fields", file=file, line=_line(doc))
+    if not isinstance(models, list) or not models:
+        raise SpecError("'models' must be a non-empty list of model entries", file=file,
+                        line=_line(doc))
+    shared = {key: doc[key] for key in FAMILY_KEYS if key in doc}
+    specs = []
+    for entry in models:
+        if not isinstance(entry, Mapping):
+            raise SpecError(f"each model entry must be a mapping, got {entry!r}", file=file,
+                            line=_line(models))
+        merged = {**shared, **defaults, **entry}
+        for key in LIST_KEYS:  # notes and unpublished accumulate rather than override
+            if isinstance(defaults.get(key), list) and isinstance(entry.get(key), list):
+                merged[key] = [*defaults[key], *entry[key]]
+        specs.append(_located(spec_from_mapping, merged, file, _line(entry)))
+    return specs
+
+
+def _line(node: Any) -> int | None:
+    return getattr(node, "line", None)
+
+
+def _located(build: Any, data: Mapping[str, Any], file: str, line: int | None = None) -> Any:
+    try:
+        return build(data, file=file)
+    except SpecError as err:
+        raise SpecError(err.reason, file=file, model=err.model, field=err.field,
+                        line=err.line or line or _line(data)) from None
+
+
+def load_spec_file(path: str | os.PathLike[str]) -> list[ModelSpec]:
+    path = Path(path)
+    return specs_from_document(read_yaml(path), file=str(path))
+
+
+def _spec_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted([*path.glob("*.yaml"), *path.glob("*.yml")])
+    if path.is_file():
+        return [path]
+    raise SpecError("no such spec file or folder", file=str(path))
+
+
+class Registry:
+    """Names and aliases -> specs, loaded on first use."""
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, ModelSpec] | None = None
+        self._by_key: dict[str, ModelSpec] = {}
+        self._extra: list[Path] = []
+
+    def sources(self) -> list[Path]:
+        env = [Path(p) for p in os.environ.get(ENV_VAR, "").split(os.pathsep) if p.strip()]
+        return [packaged_specs_dir(), *env, *self._extra]
+
+    def _load(self) -> dict[str, ModelSpec]:
+        if self._by_name is None:
+            by_name: dict[str, ModelSpec] = {}
+            by_key: dict[str, ModelSpec] = {}
+            for source in self.sources():
+                for file in _spec_files(source):
+                    for spec in load_spec_file(file):
+                        _add(spec, by_name, by_key)
+            self._by_name, self._by_key = by_name, by_key
+        return self._by_name
+
+    def register(self, path: str | os.PathLike[str]) -> list[str]:
+        """Add a spec file or folder; every model in it is validated now, all or nothing."""
+        path = Path(path)
+        by_name = dict(self._load())
+        by_key = dict(self._by_key)
+        added = []
+        for file in _spec_files(path):
+            for spec in load_spec_file(file):
+                _add(spec, by_name, by_key)
+                added.append(spec.name)
+        self._by_name, self._by_key = by_name, by_key
+        self._extra.append(path)
+        return added
+
+    def reset(self) -> None:
+        """Forget loaded specs and registered paths (e.g. after changing ZOO_SPECS)."""
+        self._by_name, self._by_key, self._extra = None, {}, []
+
+    def specs(self) -> list[ModelSpec]:
+        return list(self._load().values())
+
+    def get(self, name: str) -> ModelSpec:
+        self._load()
+        key = name.strip().lower() if isinstance(name, str) else name
+        if key in self._by_key:
+            return self._by_key[key]
+        raise UnknownModelError(_unknown_message(str(name), list(self._by_key)))
+
+
+def _add(spec: ModelSpec, by_name: dict[str, ModelSpec], by_key: dict[str, ModelSpec]) -> None:
+    for key in (spec.name, *spec.aliases):
+        other = by_key.get(key)
+        if other is not None:
+            what = "name" if key == other.name else f"alias of {other.name!r}"
+            raise SpecError(f"{key!r} is already declared in {other.source_file} (as the "
+                            f"{what}); names and aliases must be unique",
+                            file=spec.source_file, model=spec.name,
+                            field="name" if key == spec.name else "aliases")
+        by_key[key] = spec
+    by_name[spec.name] = spec
+
+
+def _unknown_message(name: str, keys: list[str]) -> str:
+    close = difflib.get_close_matches(name.lower(), keys, n=3, cutoff=0.5)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return f"unknown model {name!r}{hint} (`zoo list` shows every model)"
+
+
+REGISTRY = Registry()
+
+
+def get_spec(name: str | ModelSpec) -> ModelSpec:
+    """A spec by name or alias (case-insensitive); a ModelSpec passes through unchanged."""
+    if isinstance(name, ModelSpec):
+        return name
+    if not isinstance(name, str):
+        raise TypeError(f"expected a model name or ModelSpec, got {type(name).__name__}")
+    return REGISTRY.get(name)
+
+
+def list_models(pattern: str = "*", family: str | None = None) -> list[str]:
+    """Model names matching a glob (on names and aliases), sorted by family then size."""
+    from zoo.accounting import count_params
+
+    pattern = pattern.lower()
+    specs = [s for s in REGISTRY.specs()
+             if (family is None or s.family == family.lower())
+             and any(fnmatch.fnmatchcase(key, pattern) for key in (s.name, *s.aliases))]
+    specs.sort(key=lambda s: (s.family, count_params(s).total, s.name))
+    return [s.name for s in specs]
+
+
+def families() -> list[str]:
+    return sorted({s.family for s in REGISTRY.specs()})
+
+
+def register_specs(path: str | os.PathLike[str]) -> list[str]:
+    """Add a user's spec file or folder to the registry; returns the names it declared."""
+    return REGISTRY.register(path)

@@ -1,0 +1,172 @@
+"""What `zoo list`, `show` and `compare` say about a model, as plain rows (no printing here)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zoo.accounting import (
+    COMPONENTS,
+    DTYPE_BYTES,
+    NON_EMBEDDING_CONVENTION,
+    ParamCount,
+    count_params,
+)
+from zoo.spec import ModelSpec, to_mapping
+from zoo.units import human_bytes, human_count, human_flops
+
+Row = tuple[str, str]
+
+
+def describe_positions(spec: ModelSpec) -> str:
+    if spec.position == "learned":
+        offset = f", offset {spec.position_offset}" if spec.position_offset else ""
+        return f"learned absolute{offset}"
+    if spec.position == "rotary":
+        share = "full" if spec.rotary_fraction == 1.0 else \
+            f"partial {spec.rotary_dim}/{spec.head_dim} dims"
+        return f"rotary ({share}, {spec.rotary_style}, theta {spec.rope_theta:g})"
+    return "ALiBi" if spec.position == "alibi" else "none"
+
+
+def describe_attention(spec: ModelSpec) -> str:
+    kinds = spec.attention_pattern
+    if kinds == ("global",):
+        shape = "dense causal"
+    elif kinds == ("local",):
+        shape = f"sliding window of {spec.local_window}"
+    else:
+        shape = "alternating " + " / ".join(
+            f"local ({spec.local_window})" if k == "local" else "global" for k in kinds)
+    if spec.kv_heads == 1:
+        shape += ", multi-query"
+    elif spec.kv_heads != spec.n_head:
+        shape += f", grouped-query ({spec.kv_heads} kv heads)"
+    if not spec.scale_attention:
+        shape += ", unscaled scores"
+    return shape
+
+
+def describe_biases(spec: ModelSpec) -> str:
+    parts = [p for p in ("qkv", "attn_out", "mlp") if spec.has_bias(p)]
+    if len(parts) == 3:
+        return "all"
+    return ", ".join(parts) if parts else "none"
+
+
+def describe_head(spec: ModelSpec) -> str:
+    text = "tied to token embedding" if spec.tie_embeddings else "untied"
+    return text + (", with bias" if spec.head_bias else "")
+
+
+def architecture_rows(spec: ModelSpec) -> list[Row]:
+    rows = [("layers", str(spec.n_layer)), ("d_model", str(spec.d_model)),
+            ("heads", str(spec.n_head)), ("kv heads", str(spec.kv_heads)),
+            ("d_head", str(spec.head_dim) + (" (stated)" if spec.d_head else "")),
+            ("d_ff", str(spec.d_ff)), ("vocab", str(spec.vocab_size)),
+            ("context", str(spec.context_length)), ("positions", describe_positions(spec)),
+            ("attention", describe_attention(spec)),
+            ("norm", f"{spec.norm} ({spec.norm_position}, eps {spec.norm_eps:g})"
+             + (", embedding norm" if spec.embedding_norm else "")
+             + ("" if spec.final_norm else ", no final norm")),
+            ("block", spec.block), ("activation", spec.activation),
+            ("biases", describe_biases(spec)), ("head", describe_head(spec))]
+    if spec.embed_dim is not None:
+        rows.append(("embedding width", f"{spec.embed_dim} (projected to/from d_model)"))
+    return rows
+
+
+def provenance_rows(spec: ModelSpec) -> list[Row]:
+    reported = "-"
+    if spec.reported:
+        figure = f"{spec.reported.params:,}" if spec.reported.exact else \
+            human_count(spec.reported.params)
+        reported = f"{figure} ({spec.reported.source})"
+    return [("title", spec.title or "-"), ("organisation", spec.org or "-"),
+            ("year", str(spec.year or "-")), ("paper", spec.paper or "-"),
+            ("licence", spec.license or "-"), ("hyperparameters from", spec.hparams_source or "-"),
+            ("reported params", reported), ("weights", spec.weights.hf or "not public"),
+            ("spec file", spec.source_file or "-")]
+
+
+def share(part: int, total: int) -> str:
+    return f"{100 * part / total:.2f}%" if total else "-"
+
+
+def component_rows(count: ParamCount) -> list[tuple[str, str, str, str]]:
+    """(component, exact, human, share) rows, then the total."""
+    total = count.total
+    rows = []
+    for name in COMPONENTS:
+        value = count.components[name]
+        label = name.replace("_", " ")
+        if name == "head" and count.tied_head:
+            label += " (tied: counted in token embedding)"
+        rows.append((label, f"{value:,}", human_count(value), share(value, total)))
+    rows.append(("total", f"{total:,}", human_count(total), "100%"))
+    return rows
+
+
+def summary_rows(count: ParamCount, context: int | None = None) -> list[Row]:
+    spec = count.spec
+    context = spec.context_length if context is None else context
+    rows = [("non-embedding", f"{count.non_embedding:,} ({human_count(count.non_embedding)})"),
+            ("", f"({NON_EMBEDDING_CONVENTION})")]
+    if count.tied_head:
+        separately = count.total_with_head_counted_separately
+        rows.append(("head counted separately", f"{separately:,} ({human_count(separately)})"))
+    rows += [(f"weights {dtype}", human_bytes(count.weight_bytes(dtype))) for dtype in DTYPE_BYTES]
+    rows += [("KV cache per token", f"{human_bytes(count.kv_cache_bytes(1, 'bf16'))} bf16, "
+                                     f"{human_bytes(count.kv_cache_bytes(1, 'fp32'))} fp32"),
+             (f"KV cache at {context} tokens",
+              f"{human_bytes(count.kv_cache_bytes(context, 'bf16'))} bf16 per sequence"),
+             (f"forward FLOPs/token @ {context}",
+              f"{human_flops(count.forward_flops_per_token(context))} "
+              f"(2N = {human_flops(2 * count.total)})"),
+             ("training FLOPs/token", human_flops(count.training_flops_per_token(context))
+              + f" (6N = {human_flops(6 * count.total)})")]
+    memory = count.training_memory()
+    rows.append(("training memory", f"{human_bytes(memory['total'])} (bf16 weights "
+                 f"{human_bytes(memory['weights_bf16'])} + bf16 grads "
+                 f"{human_bytes(memory['gradients_bf16'])} + fp32 master "
+                 f"{human_bytes(memory['master_weights_fp32'])} + Adam "
+                 f"{human_bytes(memory['adam_moments_fp32'])}; activations excluded)"))
+    return rows
+
+
+def list_row(spec: ModelSpec) -> dict[str, Any]:
+    total = count_params(spec).total
+    return {"name": spec.name, "family": spec.family, "layers": spec.n_layer,
+            "d_model": spec.d_model, "heads": spec.n_head, "d_ff": spec.d_ff,
+            "context": spec.context_length, "vocab": spec.vocab_size, "params": total,
+            "reported": spec.reported.params if spec.reported else None, "year": spec.year}
+
+
+def spec_json(spec: ModelSpec, context: int | None = None) -> dict[str, Any]:
+    count = count_params(spec)
+    return {"name": spec.name, "spec": to_mapping(spec), "params": count.to_dict(context),
+            "derived": {"d_head": spec.head_dim, "kv_heads": spec.kv_heads,
+                        "rotary_dim": spec.rotary_dim, "layer_kinds": list(spec.layer_kinds)}}
+
+
+def compare_facts(spec: ModelSpec) -> list[Row]:
+    count = count_params(spec)
+    rows = [("family", spec.family), ("year", str(spec.year or "-")), *architecture_rows(spec),
+            ("params", f"{count.total:,}"), ("params (human)", human_count(count.total)),
+            ("reported", human_count(spec.reported.params) if spec.reported else "-")]
+    rows += [(f"  {name.replace('_', ' ')}",
+              f"{human_count(value)} ({share(value, count.total)})")
+             for name, value in count.components.items()]
+    rows += [("non-embedding", human_count(count.non_embedding)),
+             ("weights bf16", human_bytes(count.weight_bytes("bf16"))),
+             ("KV cache/token bf16", human_bytes(count.kv_cache_bytes(1, "bf16"))),
+             ("KV cache @ context bf16", human_bytes(count.kv_cache_bytes(spec.context_length))),
+             ("forward FLOPs/token @ context", human_flops(count.forward_flops_per_token())),
+             ("training memory (Adam)", human_bytes(count.training_memory()["total"]))]
+    return rows
+
+
+def compare_rows(specs: list[ModelSpec]) -> list[list[str]]:
+    """One row per fact, one column per model (a fact one model lacks shows '-')."""
+    columns = [dict(compare_facts(spec)) for spec in specs]
+    labels = list(dict.fromkeys(label for column in columns for label in column))
+    return [[label, *(column.get(label, "-") for column in columns)] for label in labels]

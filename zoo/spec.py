@@ -1,0 +1,353 @@
+"""ModelSpec: one model's architecture and provenance, exactly as a spec file declares it.
+
+A spec is data, not code: every switch the decoder and the accounting read is a field here, so a
+new model is a YAML entry, never a subclass. Validation happens once, at load time, and every
+failure is a `SpecError` that names the file, the model and the field, so a typo in a user's spec
+is found in the message rather than in a stack trace three modules later.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any
+
+from zoo.units import parse_count
+
+
+class SpecError(ValueError):
+    """A spec that cannot be loaded, with where (file, model, field) and what was expected."""
+
+    def __init__(self, message: str, *, file: str | None = None, model: str | None = None,
+                 field: str | None = None, line: int | None = None) -> None:
+        self.file, self.model, self.field, self.line = file, model, field, line
+        where = []
+        if file:
+            where.append(f"{file}:{line}" if line else file)
+        if model:
+            where.append(f"model {model!r}")
+        if field:
+            where.append(f"field {field!r}")
+        self.reason = message
+        super().__init__(": ".join([*where, message]))
+
+    def located(self, *, file: str | None = None, model: str | None = None) -> SpecError:
+        """The same error with the file (and model) filled in by a caller that knows them."""
+        return SpecError(self.reason, file=self.file or file, model=self.model or model,
+                         field=self.field, line=self.line)
+
+
+def _f(kind: str, default: Any = MISSING, **meta: Any) -> Any:
+    # where a spec was read from is not part of what it is: equal specs from two files are equal
+    compare = kind != "internal"
+    return field(default=default, compare=compare, metadata={"kind": kind, **meta})
+
+
+POSITIONS = ("learned", "rotary", "alibi", "none")
+ROTARY_STYLES = ("half", "interleaved")
+NORMS = ("layernorm", "rmsnorm")
+NORM_POSITIONS = ("pre", "post")
+BLOCKS = ("sequential", "parallel", "parallel_two_norms")
+ACTIVATIONS = ("gelu", "gelu_tanh", "relu", "silu", "swiglu")
+ATTENTION_KINDS = ("global", "local")
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reported:
+    """A parameter figure as its source states it (rounded, as papers do, unless `exact`)."""
+
+    params: int = _f("count", min=1)
+    source: str = _f("str")
+    exact: bool = _f("bool", False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Weights:
+    """Where public weights live."""
+
+    hf: str | None = _f("str?", None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelSpec:
+    """One decoder-only model. Field docs live in README's "Spec fields" table."""
+
+    name: str = _f("name")
+    family: str = _f("name")
+    n_layer: int = _f("int", min=1)
+    d_model: int = _f("int", min=1)
+    n_head: int = _f("int", min=1)
+    d_ff: int = _f("int", min=1)
+    vocab_size: int = _f("int", min=1)
+    context_length: int = _f("int", min=1)
+    aliases: tuple[str, ...] = _f("name_list", ())
+
+    # attention geometry
+    n_kv_head: int | None = _f("int?", None, min=1)
+    d_head: int | None = _f("int?", None, min=1)
+    attention_pattern: tuple[str, ...] = _f("enum_list", ("global",), choices=ATTENTION_KINDS)
+    local_window: int | None = _f("int?", None, min=1)
+    scale_attention: bool = _f("bool", True)
+
+    # positions
+    position: str = _f("enum", "learned", choices=POSITIONS)
+    position_offset: int = _f("int", 0, min=0)
+    rotary_fraction: float = _f("float", 1.0, min=0.0, min_exclusive=True, max=1.0)
+    rotary_style: str = _f("enum", "half", choices=ROTARY_STYLES)
+    rope_theta: float = _f("float", 10000.0, min=0.0, min_exclusive=True)
+
+    # block structure
+    norm: str = _f("enum", "layernorm", choices=NORMS)
+    norm_eps: float = _f("float", 1e-5, min=0.0, min_exclusive=True)
+    norm_position: str = _f("enum", "pre", choices=NORM_POSITIONS)
+    final_norm: bool = _f("bool", True)
+    embedding_norm: bool = _f("bool", False)
+    block: str = _f("enum", "sequential", choices=BLOCKS)
+    activation: str = _f("enum", "gelu", choices=ACTIVATIONS)
+    bias: bool = _f("bool", True)
+    qkv_bias: bool | None = _f("bool?", None)
+    attn_out_bias: bool | None = _f("bool?", None)
+    mlp_bias: bool | None = _f("bool?", None)
+
+    # embeddings and head
+    tie_embeddings: bool = _f("bool", True)
+    head_bias: bool = _f("bool", False)
+    embed_dim: int | None = _f("int?", None, min=1)
+
+    # provenance
+    title: str = _f("str", "")
+    org: str = _f("str", "")
+    year: int | None = _f("int?", None, min=1900)
+    paper: str = _f("str", "")
+    license: str = _f("str", "")
+    hparams_source: str = _f("str", "")
+    reported: Reported | None = _f("reported", None)
+    weights: Weights = _f("weights", Weights())
+    notes: tuple[str, ...] = _f("str_list", ())
+    unpublished: tuple[str, ...] = _f("str_list", ())
+    source_file: str = _f("internal", "")
+
+    # --- derived geometry: one place, so model and accounting cannot disagree ---
+    @property
+    def head_dim(self) -> int:
+        return self.d_head if self.d_head is not None else self.d_model // self.n_head
+
+    @property
+    def kv_heads(self) -> int:
+        return self.n_kv_head if self.n_kv_head is not None else self.n_head
+
+    @property
+    def q_dim(self) -> int:
+        return self.n_head * self.head_dim
+
+    @property
+    def kv_dim(self) -> int:
+        return self.kv_heads * self.head_dim
+
+    @property
+    def rotary_dim(self) -> int:
+        return int(self.head_dim * self.rotary_fraction) if self.position == "rotary" else 0
+
+    @property
+    def embed_width(self) -> int:
+        """Width of the token embedding (and tied head): d_model unless projected (OPT-350M)."""
+        return self.embed_dim if self.embed_dim is not None else self.d_model
+
+    @property
+    def gated(self) -> bool:
+        return self.activation == "swiglu"
+
+    @property
+    def layer_kinds(self) -> tuple[str, ...]:
+        """'global' or 'local' per layer: the pattern cycled over the depth."""
+        pattern = self.attention_pattern
+        return tuple(pattern[i % len(pattern)] for i in range(self.n_layer))
+
+    @property
+    def norms_per_layer(self) -> int:
+        return 1 if self.block == "parallel" else 2
+
+    def has_bias(self, part: str) -> bool:
+        """Bias switch for 'qkv', 'attn_out' or 'mlp': the per-part field, else `bias`."""
+        value = getattr(self, f"{part}_bias")
+        return self.bias if value is None else value
+
+    def with_changes(self, **changes: Any) -> ModelSpec:
+        """A validated copy with some fields changed (e.g. a tiny test variant)."""
+        data = to_mapping(self)
+        data.update(changes)
+        return spec_from_mapping(data, file=self.source_file or None)
+
+
+SPEC_FIELDS = {f.name: f for f in fields(ModelSpec) if f.metadata["kind"] != "internal"}
+_NESTED = {"reported": Reported, "weights": Weights}
+
+
+def _suggest(key: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _coerce(kind: str, value: Any, meta: Mapping[str, Any], name: str) -> Any:
+    """Check one YAML value against its field kind; raise SpecError(field=name) when it is wrong."""
+
+    def fail(expected: str) -> SpecError:
+        return SpecError(f"expected {expected}, got {_describe(value)}", field=name)
+
+    if kind.endswith("?"):
+        if value is None:
+            return None
+        kind = kind[:-1]
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise fail("an integer")
+        low = meta.get("min")
+        if low is not None and value < low:
+            raise fail(f"an integer >= {low}")
+        return value
+    if kind == "count":
+        try:
+            count = parse_count(value)
+        except ValueError:
+            raise fail("a parameter count such as 124439808, '117M' or '1.5B'") from None
+        if count < meta.get("min", 0):
+            raise fail(f"a count >= {meta['min']}")
+        return count
+    if kind == "float":
+        if isinstance(value, bool):
+            raise fail("a number")
+        try:
+            number = float(value) if isinstance(value, (int, float, str)) else math.nan
+        except (ValueError, OverflowError):
+            number = math.nan
+        if not math.isfinite(number):
+            raise fail("a finite number")
+        low, high = meta.get("min"), meta.get("max")
+        if low is not None and (number < low or (meta.get("min_exclusive") and number == low)):
+            raise fail(f"a number {'>' if meta.get('min_exclusive') else '>='} {low}")
+        if high is not None and number > high:
+            raise fail(f"a number <= {high}")
+        return number
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise fail("true or false")
+        return value
+    if kind == "str":
+        if not isinstance(value, str):
+            raise fail("a string")
+        return value
+    if kind == "name":
+        if not isinstance(value, str) or not NAME_RE.match(value):
+            raise fail("a lowercase name of letters, digits, '.', '_' and '-'")
+        return value
+    if kind == "enum":
+        choices = meta["choices"]
+        if not isinstance(value, str) or value not in choices:
+            raise fail(f"one of {', '.join(choices)}")
+        return value
+    if kind in ("str_list", "name_list", "enum_list"):
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or (not value and kind == "enum_list"):
+            raise fail("a list" if kind != "enum_list" else "a non-empty list")
+        item_kind = {"str_list": "str", "name_list": "name", "enum_list": "enum"}[kind]
+        return tuple(_coerce(item_kind, item, meta, name) for item in value)
+    if kind in _NESTED:
+        return _nested(_NESTED[kind], value, name)
+    raise AssertionError(f"unknown field kind {kind}")
+
+
+def _nested(cls: type, value: Any, name: str) -> Any:
+    if not isinstance(value, Mapping):
+        raise SpecError(f"expected a mapping, got {_describe(value)}", field=name)
+    return cls(**_check_keys(cls, value, prefix=f"{name}."))
+
+
+def _check_keys(cls: type, data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Coerce every key of `data` into `cls`'s fields: unknown, missing and ill-typed keys raise."""
+    known = {f.name: f for f in fields(cls) if f.metadata["kind"] != "internal"}
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if not isinstance(key, str) or key not in known:
+            raise SpecError(f"unknown field{_suggest(str(key), list(known))}",
+                            field=f"{prefix}{key}")
+        meta = known[key].metadata
+        out[key] = _coerce(meta["kind"], value, meta, f"{prefix}{key}")
+    for name, f in known.items():
+        if name not in out and f.default is MISSING:
+            raise SpecError("required field is missing", field=f"{prefix}{name}")
+    return out
+
+
+def _check_consistency(spec: ModelSpec) -> None:
+    """Cross-field rules: what no real architecture can be."""
+
+    def bad(field_name: str, message: str) -> SpecError:
+        return SpecError(message, field=field_name)
+
+    if spec.d_head is None and spec.d_model % spec.n_head:
+        raise bad("d_head", f"d_model {spec.d_model} is not divisible by n_head {spec.n_head}; "
+                            "state d_head explicitly")
+    if spec.n_head % spec.kv_heads:
+        raise bad("n_kv_head", f"n_head {spec.n_head} is not divisible by n_kv_head "
+                               f"{spec.kv_heads}")
+    if spec.position == "rotary" and (spec.rotary_dim < 2 or spec.rotary_dim % 2):
+        raise bad("rotary_fraction", f"rotary_fraction {spec.rotary_fraction} of head_dim "
+                                     f"{spec.head_dim} gives {spec.rotary_dim} rotated dims; "
+                                     "expected an even number >= 2")
+    if spec.position != "learned" and spec.position_offset:
+        raise bad("position_offset", "only learned positions take an offset")
+    if "local" in spec.attention_pattern and spec.local_window is None:
+        raise bad("local_window", "attention_pattern has local layers but no local_window")
+    if spec.block != "sequential" and spec.norm_position == "post":
+        raise bad("block", "a parallel block has no post-norm form; use norm_position: pre")
+    if spec.embed_dim is not None and spec.embed_dim == spec.d_model:
+        raise bad("embed_dim", "embed_dim equal to d_model means no projection; leave it out")
+    for name in spec.unpublished:
+        if name not in SPEC_FIELDS:
+            raise bad("unpublished", f"{name!r} is not a field{_suggest(name, list(SPEC_FIELDS))}")
+    for alias in spec.aliases:
+        if alias == spec.name:
+            raise bad("aliases", f"alias {alias!r} repeats the model's own name")
+
+
+def spec_from_mapping(data: Any, *, file: str | None = None) -> ModelSpec:
+    """Validate one model's mapping (family defaults already merged in) into a ModelSpec."""
+    if not isinstance(data, Mapping):
+        raise SpecError(f"expected a mapping of fields, got {_describe(data)}", file=file)
+    model = data.get("name") if isinstance(data.get("name"), str) else None
+    try:
+        values = _check_keys(ModelSpec, data)
+        spec = ModelSpec(**values, source_file=file or "")
+        _check_consistency(spec)
+    except SpecError as err:
+        raise err.located(file=file, model=model) from None
+    return spec
+
+
+def to_mapping(spec: ModelSpec) -> dict[str, Any]:
+    """The spec as plain YAML/JSON data (what `spec_from_mapping` reads back to an equal spec)."""
+    out: dict[str, Any] = {}
+    for name, f in SPEC_FIELDS.items():
+        value = getattr(spec, name)
+        if f.default is not MISSING and value == f.default:
+            continue
+        if name in _NESTED:
+            value = None if value is None else {
+                k.name: getattr(value, k.name) for k in fields(value)}
+        elif isinstance(value, tuple):
+            value = list(value)
+        out[name] = value
+    return out
+
+
+__all__ = ["ModelSpec", "Reported", "SpecError", "Weights", "spec_from_mapping", "to_mapping"]
