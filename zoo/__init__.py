@@ -22,7 +22,12 @@ from zoo.spec import ModelSpec, SpecError
 __version__ = "0.1.0"
 
 # name -> module that defines it; imported on first attribute access (PEP 562)
-_LAZY: dict[str, str] = {}
+_LAZY: dict[str, str] = {
+    "Model": "zoo.model",
+    "ModelTooLargeError": "zoo.model",
+    "create_model": "zoo.model",
+    "KVCache": "zoo.cache",
+}
 
 
 def __getattr__(name: str) -> Any:

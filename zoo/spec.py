@@ -13,6 +13,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
+from functools import cached_property
 from typing import Any
 
 from zoo.units import parse_count
@@ -161,7 +162,7 @@ class ModelSpec:
     def gated(self) -> bool:
         return self.activation == "swiglu"
 
-    @property
+    @cached_property
     def layer_kinds(self) -> tuple[str, ...]:
         """'global' or 'local' per layer: the pattern cycled over the depth."""
         pattern = self.attention_pattern

@@ -1,0 +1,57 @@
+"""The KV cache: every layer's keys and values so far, so a decoding step costs one token.
+
+Storage is preallocated per layer as (batch, kv_heads, capacity, d_head) and grows by doubling,
+so appending a token writes in place instead of concatenating the whole history each step.
+Grouped- and multi-query layers store only their kv heads.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+
+class KVCache:
+    def __init__(self, n_layer: int, capacity: int = 0) -> None:
+        self.keys: list[Tensor | None] = [None] * n_layer
+        self.values: list[Tensor | None] = [None] * n_layer
+        self.lengths = [0] * n_layer
+        self.capacity = capacity
+
+    @property
+    def length(self) -> int:
+        """Positions stored (the same in every layer between forward passes)."""
+        return self.lengths[-1]
+
+    def append(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """Store this step's keys/values for `layer`; return all of the layer's so far."""
+        start = self.lengths[layer]
+        end = start + k.shape[2]
+        stored_k, stored_v = self.keys[layer], self.values[layer]
+        if stored_k is None or stored_v is None or end > stored_k.shape[2]:
+            stored_k, stored_v = self._grow(stored_k, k, end), self._grow(stored_v, v, end)
+            self.keys[layer], self.values[layer] = stored_k, stored_v
+        stored_k[:, :, start:end] = k
+        stored_v[:, :, start:end] = v
+        self.lengths[layer] = end
+        return stored_k[:, :, :end], stored_v[:, :, :end]
+
+    def _grow(self, old: Tensor | None, new: Tensor, needed: int) -> Tensor:
+        size = max(needed, self.capacity, 2 * (old.shape[2] if old is not None else 0))
+        batch, heads, _, dim = new.shape
+        grown = new.new_empty(batch, heads, size, dim)
+        if old is not None:
+            grown[:, :, : old.shape[2]] = old
+        return grown
+
+    def reorder(self, index: Tensor) -> None:
+        """Keep the sequences at `index` along the batch (beam search's survivors)."""
+        for i, (k, v) in enumerate(zip(self.keys, self.values, strict=True)):
+            if k is not None and v is not None:
+                self.keys[i], self.values[i] = k.index_select(0, index), v.index_select(0, index)
+
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in (*self.keys, *self.values)
+                   if t is not None)
+
+
+__all__ = ["KVCache"]

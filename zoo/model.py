@@ -1,0 +1,318 @@
+"""One decoder for every spec: the switches of `ModelSpec` select the parts, nothing else.
+
+`create_model` builds on the meta device first (instant, no memory, any size), then, for a real
+device, checks that the weights fit before allocating them. Parameter names are zoo's own
+(`embed`, `blocks.N.attn.qkv`, `blocks.N.mlp.fc_in`, `head` ...): checkpoint formats map onto
+them in `zoo.convert`.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from zoo.cache import KVCache
+from zoo.layers import (
+    MLP,
+    Attention,
+    AttentionInputs,
+    Embedding,
+    Linear,
+    RMSNorm,
+    attention_inputs,
+    make_norm,
+)
+from zoo.registry import get_spec
+from zoo.spec import ModelSpec
+from zoo.units import human_bytes
+
+POOLINGS = ("last", "mean", "max")
+DTYPES = {"fp32": torch.float32, "float32": torch.float32, "float": torch.float32,
+          "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
+          "fp16": torch.float16, "float16": torch.float16, "half": torch.float16,
+          "fp64": torch.float64, "float64": torch.float64}
+
+
+class ModelTooLargeError(MemoryError):
+    """The weights would not fit in the target device's free memory."""
+
+
+class Block(nn.Module):
+    """Attention and MLP around the residual stream, in one of four arrangements."""
+
+    def __init__(self, spec: ModelSpec, layer: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.norm1 = make_norm(spec)
+        self.attn = Attention(spec, layer, dropout)
+        self.norm2 = make_norm(spec) if spec.norms_per_layer == 2 else None
+        self.mlp = MLP(spec)
+        self.arrangement = spec.norm_position if spec.block == "sequential" else spec.block
+        self.dropout = dropout
+
+    def _drop(self, x: Tensor) -> Tensor:
+        return F.dropout(x, self.dropout, self.training) if self.dropout else x
+
+    def forward(self, x: Tensor, inputs: AttentionInputs, cache: KVCache | None) -> Tensor:
+        attn, mlp, drop = self.attn, self.mlp, self._drop
+        if self.arrangement == "pre":  # GPT-2 and most since
+            x = x + drop(attn(self.norm1(x), inputs, cache))
+            return x + drop(mlp(self.norm2(x)))
+        if self.arrangement == "post":  # GPT-1, OPT-350M: normalize after each residual sum
+            x = self.norm1(x + drop(attn(x, inputs, cache)))
+            return self.norm2(x + drop(mlp(x)))
+        if self.arrangement == "parallel":  # GPT-J, Falcon-7B: one norm feeds both
+            h = self.norm1(x)
+            return x + drop(attn(h, inputs, cache)) + drop(mlp(h))
+        # parallel_two_norms: GPT-NeoX, Pythia, Falcon-40B
+        return x + drop(attn(self.norm1(x), inputs, cache)) + drop(mlp(self.norm2(x)))
+
+
+class Model(nn.Module):
+    """A decoder-only language model built from a spec (see `create_model`)."""
+
+    def __init__(self, spec: ModelSpec, *, head: str | None = None, num_labels: int = 2,
+                 pooling: str = "last", dropout: float = 0.0) -> None:
+        super().__init__()
+        if head not in (None, "classify"):
+            raise ValueError(f"unknown head {head!r}; expected None or 'classify'")
+        if pooling not in POOLINGS:
+            raise ValueError(f"unknown pooling {pooling!r}; expected one of {', '.join(POOLINGS)}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.spec, self.pooling, self.dropout = spec, pooling, dropout
+        d, width = spec.d_model, spec.embed_width
+        projected = spec.embed_dim is not None
+        self.embed = Embedding(spec.vocab_size, width)
+        self.project_in = Linear(width, d, bias=False) if projected else None
+        self.positions = (Embedding(spec.context_length + spec.position_offset, d)
+                          if spec.position == "learned" else None)
+        self.embed_norm = make_norm(spec) if spec.embedding_norm else None
+        self.blocks = nn.ModuleList(Block(spec, i, dropout) for i in range(spec.n_layer))
+        self.final_norm = make_norm(spec) if spec.final_norm else None
+        self.project_out = Linear(d, width, bias=False) if projected else None
+        self.head = Linear(width, spec.vocab_size, bias=spec.head_bias)
+        self.classifier = Linear(d, num_labels, bias=False) if head == "classify" else None
+        self.tie_weights()
+
+    def tie_weights(self) -> None:
+        if self.spec.tie_embeddings:
+            self.head.weight = self.embed.weight
+
+    def num_params(self) -> int:
+        """Parameters counted once each (a tied head is the embedding)."""
+        return sum(p.numel() for p in self.parameters())
+
+    # --- forward -----------------------------------------------------------------------------
+    def hidden_states(self, input_ids: Tensor, attention_mask: Tensor | None = None,
+                      past_key_values: KVCache | None = None) -> Tensor:
+        """The final hidden states (batch, seq, d_model), after the final norm."""
+        spec = self.spec
+        if input_ids.dim() != 2 or input_ids.dtype not in (torch.long, torch.int):
+            raise ValueError(f"input_ids must be an integer tensor (batch, seq), got "
+                             f"{input_ids.dtype} of shape {tuple(input_ids.shape)}")
+        batch, seq = input_ids.shape
+        if seq == 0:
+            raise ValueError("input_ids has no tokens")
+        low, high = int(input_ids.min()), int(input_ids.max())
+        if low < 0 or high >= spec.vocab_size:
+            raise ValueError(f"token id {high if high >= spec.vocab_size else low} is outside "
+                             f"{spec.name}'s vocabulary of {spec.vocab_size}")
+        past = past_key_values.length if past_key_values is not None else 0
+        positions, key_positions, key_valid = self._positions(attention_mask, batch, past, seq,
+                                                              input_ids.device)
+        if self.positions is not None and int(positions.max()) >= spec.context_length:
+            raise ValueError(f"position {int(positions.max())} is past {spec.name}'s context "
+                             f"of {spec.context_length} tokens")
+        x = self.embed(input_ids)
+        if self.project_in is not None:
+            x = self.project_in(x)
+        if self.positions is not None:
+            x = x + self.positions(positions + spec.position_offset)
+        if self.embed_norm is not None:
+            x = self.embed_norm(x)
+        if self.dropout:
+            x = F.dropout(x, self.dropout, self.training)
+        inputs = attention_inputs(spec, positions=positions, past=past, seq=seq,
+                                  key_valid=key_valid, key_positions=key_positions,
+                                  dtype=x.dtype)
+        for block in self.blocks:
+            x = block(x, inputs, past_key_values)
+        return self.final_norm(x) if self.final_norm is not None else x
+
+    def _positions(self, attention_mask: Tensor | None, batch: int, past: int, seq: int,
+                   device: torch.device) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Token positions of the new tokens and of every key, and which keys are real.
+
+        With a mask, positions count real tokens only, so a left-padded prompt starts at 0.
+        """
+        total = past + seq
+        if attention_mask is None:
+            keys = torch.arange(total, device=device).expand(batch, total)
+            return keys[:, past:], keys, None
+        if attention_mask.shape != (batch, total):
+            raise ValueError(f"attention_mask must have shape (batch, past + seq) = "
+                             f"{(batch, total)}, got {tuple(attention_mask.shape)}")
+        keys = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+        return keys[:, past:], keys, attention_mask
+
+    def logits(self, hidden: Tensor) -> Tensor:
+        if self.project_out is not None:
+            hidden = self.project_out(hidden)
+        return self.head(hidden)
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None,
+                past_key_values: KVCache | None = None,
+                use_cache: bool = False) -> Tensor | tuple[Tensor, KVCache]:
+        """Logits (batch, seq, vocab); with a cache (given, or `use_cache`), (logits, cache)."""
+        if use_cache and past_key_values is None:
+            past_key_values = KVCache(self.spec.n_layer)
+        logits = self.logits(self.hidden_states(input_ids, attention_mask, past_key_values))
+        return logits if past_key_values is None else (logits, past_key_values)
+
+    def loss(self, input_ids: Tensor, targets: Tensor | None = None,
+             attention_mask: Tensor | None = None) -> Tensor:
+        """Mean next-token cross-entropy (the GPT objective), padding and -100 ignored.
+
+        Without `targets`, token t predicts token t+1 of `input_ids`. With them, `targets` has
+        the shape of `input_ids` and is already staggered (targets[t] follows input_ids[:t+1]).
+        """
+        hidden = self.hidden_states(input_ids, attention_mask)
+        if targets is None:
+            hidden, targets = hidden[:, :-1], input_ids[:, 1:]
+            valid = attention_mask[:, 1:] if attention_mask is not None else None
+        else:
+            if targets.shape != input_ids.shape:
+                raise ValueError(f"targets must have the shape of input_ids "
+                                 f"{tuple(input_ids.shape)}, got {tuple(targets.shape)}")
+            valid = attention_mask
+        if valid is not None:
+            targets = targets.masked_fill(valid == 0, -100)
+        logits = self.logits(hidden)
+        return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-100)
+
+    def classify(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        """Class logits (batch, num_labels) from the final states, pooled as `pooling` says."""
+        if self.classifier is None:
+            raise ValueError("this model has no classifier; create it with head='classify'")
+        hidden = self.hidden_states(input_ids, attention_mask)
+        if attention_mask is None:
+            attention_mask = torch.ones(input_ids.shape, device=input_ids.device)
+        mask = attention_mask.to(hidden.dtype)[..., None]
+        if self.pooling == "last":  # the last real token of each row, whichever side is padded
+            index = torch.arange(input_ids.shape[1], device=input_ids.device)
+            last = (index * attention_mask.long()).argmax(-1)
+            pooled = hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+        elif self.pooling == "mean":
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+        else:
+            pooled = hidden.masked_fill(mask == 0, float("-inf")).amax(1)
+        return self.classifier(pooled)
+
+    # --- weights -----------------------------------------------------------------------------
+    @torch.no_grad()
+    def init_weights(self, seed: int | None = None) -> None:
+        """GPT-2's initialisation: N(0, 0.02), residual projections scaled by 1/sqrt(2 x layers),
+        zero biases, unit norms."""
+        generator = None
+        device = self.embed.weight.device
+        if seed is not None:
+            generator = torch.Generator(device=device).manual_seed(seed)
+        residual_std = 0.02 / math.sqrt(2 * self.spec.n_layer)
+        for name, module in self.named_modules():
+            if isinstance(module, (nn.Linear, nn.Embedding)):
+                std = residual_std if name.endswith(("attn.out", "mlp.fc_out")) else 0.02
+                module.weight.normal_(0.0, std, generator=generator)
+                if getattr(module, "bias", None) is not None:
+                    module.bias.zero_()
+            elif isinstance(module, (nn.LayerNorm, RMSNorm)):
+                module.weight.fill_(1.0)
+                if getattr(module, "bias", None) is not None:
+                    module.bias.zero_()
+        self.tie_weights()
+
+    def extra_repr(self) -> str:
+        return f"spec={self.spec.name!r}"
+
+
+def resolve_dtype(dtype: Any) -> torch.dtype:
+    if dtype is None:
+        return torch.float32
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if isinstance(dtype, str) and dtype.lower().removeprefix("torch.") in DTYPES:
+        return DTYPES[dtype.lower().removeprefix("torch.")]
+    raise ValueError(f"unknown dtype {dtype!r}; expected a torch.dtype or one of "
+                     f"{', '.join(DTYPES)}")
+
+
+def available_memory(device: torch.device) -> int | None:
+    """Free bytes on the device: MemAvailable (bounded by a cgroup limit) for the CPU,
+    the driver's free memory for an accelerator; None when unknown."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    if device.type != "cpu":
+        return None
+    free = None
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    free = int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                                   ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                                    "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+        try:
+            limit = Path(limit_file).read_text().strip()
+            usage = int(Path(usage_file).read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if limit.isdigit() and int(limit) < 2**60:
+            free = min(free, int(limit) - usage) if free is not None else int(limit) - usage
+    return free
+
+
+def check_fits(spec: ModelSpec, nbytes: int, device: torch.device, dtype: torch.dtype) -> None:
+    free = available_memory(device)
+    if free is None or nbytes <= free:
+        return
+    raise ModelTooLargeError(
+        f"{spec.name} needs {nbytes:,} bytes ({human_bytes(nbytes)}) of {str(dtype)[6:]} weights "
+        f"on {device}, but {free:,} bytes ({human_bytes(free)}) are available. Build it with "
+        f"device='meta' to inspect it without memory, shard it across devices (zoo.shard, or "
+        f"zoo.load(..., device_map='auto')), or pass ignore_memory_limit=True to try anyway.")
+
+
+def create_model(name_or_spec: str | ModelSpec, *, device: str | torch.device | None = None,
+                 dtype: str | torch.dtype | None = None, head: str | None = None,
+                 num_labels: int = 2, pooling: str = "last", dropout: float = 0.0,
+                 seed: int | None = None, ignore_memory_limit: bool = False) -> Model:
+    """A model from the registry (or a ModelSpec), randomly initialised unless on `meta`.
+
+    The module is built on the meta device, so `device="meta"` returns at once for any size;
+    for a real device the weights are allocated only after checking they fit in its free
+    memory (`ignore_memory_limit=True` skips the check).
+    """
+    spec = get_spec(name_or_spec)
+    target = torch.device(device if device is not None else "cpu")
+    dtype = resolve_dtype(dtype)
+    with torch.device("meta"):
+        model = Model(spec, head=head, num_labels=num_labels, pooling=pooling, dropout=dropout)
+    if model.embed.weight.dtype != dtype:
+        model = model.to(dtype)
+    if target.type == "meta":
+        return model
+    if not ignore_memory_limit:
+        nbytes = sum(p.numel() * p.element_size() for p in model.parameters())
+        check_fits(spec, nbytes, target, dtype)
+    model = model.to_empty(device=target)
+    model.tie_weights()
+    model.init_weights(seed)
+    return model
+
