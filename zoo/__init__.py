@@ -27,6 +27,13 @@ _LAZY: dict[str, str] = {
     "ModelTooLargeError": "zoo.model",
     "create_model": "zoo.model",
     "KVCache": "zoo.cache",
+    "save": "zoo.weights",
+    "load": "zoo.weights",
+    "WeightsError": "zoo.safetensors_io",
+    "from_hf": "zoo.convert.hf",
+    "to_hf": "zoo.convert.hf",
+    "from_gguf": "zoo.convert.gguf",
+    "Tokenizer": "zoo.tokenizer",
 }
 
 

@@ -193,6 +193,39 @@ def _figure(spec: Any) -> str:
     return f"{spec.reported.params:,}" if spec.reported.exact else human_count(spec.reported.params)
 
 
+# --- convert ---------------------------------------------------------------------------------
+
+@command("convert")
+def cmd_convert(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from zoo.units import human_bytes
+    from zoo.weights import load, save
+
+    fmt = args.format
+    if fmt == "auto":
+        fmt = "zoo" if args.dst.endswith(".safetensors") else "hf"
+    model = load(args.src, dtype=args.dtype, progress=not args.quiet)
+    if fmt == "zoo":
+        files = save(model, args.dst, max_shard_size=args.max_shard_size, progress=not args.quiet)
+    else:
+        from zoo.convert.hf import to_hf
+
+        files = to_hf(model, args.dst, max_shard_size=args.max_shard_size,
+                      progress=not args.quiet)
+    total = sum(Path(f).stat().st_size for f in files)
+    summary = {"model": model.spec.name, "params": model.num_params(), "format": fmt,
+               "files": [str(f) for f in files], "bytes": total}
+    if args.json:
+        emit_json(summary)
+    else:
+        print(f"{model.spec.name}: {model.num_params():,} parameters -> {fmt} format, "
+              f"{len(files)} file(s), {human_bytes(total)}")
+        for f in files:
+            print(f"  {f}")
+    return 0
+
+
 # --- parser ----------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -227,6 +260,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--claims", metavar="FILE", help="a YAML or CSV table of claims to check")
     p.add_argument("--tolerance", type=float, default=0.05,
                    help="relative tolerance for rounded parameter figures (default 0.05)")
+
+    p = add("convert", "convert weights: zoo safetensors, Hugging Face folder / repo id, GGUF")
+    p.add_argument("src", help="a zoo .safetensors file, a Hugging Face folder or cached repo "
+                               "id, or a .gguf file")
+    p.add_argument("dst", help="a .safetensors file (zoo format) or a folder (Hugging Face)")
+    p.add_argument("--format", choices=["auto", "zoo", "hf"], default="auto",
+                   help="output format (default: zoo for *.safetensors, else hf)")
+    p.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], default=None,
+                   help="convert floating-point weights (default: keep)")
+    p.add_argument("--max-shard-size", default="5GB", help="shard above this size (5GB)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
 
@@ -247,7 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (SpecError, UnknownModelError, ValueError, FileNotFoundError) as err:
+    except (SpecError, UnknownModelError, ValueError, FileNotFoundError, OSError) as err:
         print(f"zoo: error: {err}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `zoo list | head`

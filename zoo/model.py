@@ -97,6 +97,8 @@ class Model(nn.Module):
         self.project_out = Linear(d, width, bias=False) if projected else None
         self.head = Linear(width, spec.vocab_size, bias=spec.head_bias)
         self.classifier = Linear(d, num_labels, bias=False) if head == "classify" else None
+        self.tokenizer: Any = None  # set by loaders that find one (zoo.Tokenizer)
+        self.load_report: Any = None  # set by non-strict loads
         self.tie_weights()
 
     def tie_weights(self) -> None:
@@ -215,24 +217,26 @@ class Model(nn.Module):
 
     # --- weights -----------------------------------------------------------------------------
     @torch.no_grad()
-    def init_weights(self, seed: int | None = None) -> None:
+    def init_weights(self, seed: int | None = None, only: set[str] | None = None) -> None:
         """GPT-2's initialisation: N(0, 0.02), residual projections scaled by 1/sqrt(2 x layers),
-        zero biases, unit norms."""
+        zero biases, unit norms; `only` limits it to those parameter names."""
         generator = None
         device = self.embed.weight.device
         if seed is not None:
             generator = torch.Generator(device=device).manual_seed(seed)
         residual_std = 0.02 / math.sqrt(2 * self.spec.n_layer)
+        def chosen(module_name: str, param: str) -> bool:
+            return only is None or f"{module_name}.{param}".lstrip(".") in only
+
         for name, module in self.named_modules():
-            if isinstance(module, (nn.Linear, nn.Embedding)):
+            weight, bias = getattr(module, "weight", None), getattr(module, "bias", None)
+            if isinstance(module, (nn.Linear, nn.Embedding)) and chosen(name, "weight"):
                 std = residual_std if name.endswith(("attn.out", "mlp.fc_out")) else 0.02
-                module.weight.normal_(0.0, std, generator=generator)
-                if getattr(module, "bias", None) is not None:
-                    module.bias.zero_()
-            elif isinstance(module, (nn.LayerNorm, RMSNorm)):
-                module.weight.fill_(1.0)
-                if getattr(module, "bias", None) is not None:
-                    module.bias.zero_()
+                weight.normal_(0.0, std, generator=generator)
+            elif isinstance(module, (nn.LayerNorm, RMSNorm)) and chosen(name, "weight"):
+                weight.fill_(1.0)
+            if isinstance(bias, torch.Tensor) and chosen(name, "bias"):
+                bias.zero_()
         self.tie_weights()
 
     def extra_repr(self) -> str:

@@ -321,6 +321,43 @@ def _check_consistency(spec: ModelSpec) -> None:
             raise bad("aliases", f"alias {alias!r} repeats the model's own name")
 
 
+def architecture_key(spec: ModelSpec) -> tuple[Any, ...]:
+    """Everything that shapes the computation, resolved (defaults and derived values applied),
+    so two specs that build the same function have equal keys whatever their spelling."""
+    rotary = spec.position == "rotary"
+    local = "local" in spec.attention_pattern
+    return (spec.n_layer, spec.d_model, spec.n_head, spec.kv_heads, spec.head_dim, spec.d_ff,
+            spec.vocab_size, spec.context_length, spec.position, spec.position_offset,
+            spec.rotary_dim if rotary else None, spec.rotary_style if rotary else None,
+            spec.rope_theta if rotary else None, spec.norm, _eps(spec.norm_eps),
+            spec.norm_position, spec.final_norm, spec.embedding_norm, spec.block,
+            spec.activation, spec.has_bias("qkv"), spec.has_bias("attn_out"),
+            spec.has_bias("mlp"), spec.tie_embeddings, spec.head_bias, spec.embed_width,
+            spec.layer_kinds, spec.local_window if local else None, spec.scale_attention)
+
+
+ARCHITECTURE_FIELDS = (
+    "n_layer", "d_model", "n_head", "kv_heads", "head_dim", "d_ff", "vocab_size",
+    "context_length", "position", "position_offset", "rotary_dim", "rotary_style", "rope_theta",
+    "norm", "norm_eps", "norm_position", "final_norm", "embedding_norm", "block", "activation",
+    "qkv_bias", "attn_out_bias", "mlp_bias", "tie_embeddings", "head_bias", "embed_width",
+    "layer_kinds", "local_window", "scale_attention")
+
+
+def architecture_difference(got: ModelSpec, want: ModelSpec) -> str | None:
+    """The first architectural field where two specs differ, said plainly; None if none."""
+    for name, a, b in zip(ARCHITECTURE_FIELDS, architecture_key(got), architecture_key(want),
+                          strict=True):
+        if a != b:
+            return f"{name} would be {a!r}, not {b!r}"
+    return None
+
+
+def _eps(value: float) -> float:
+    """Epsilons compare at 6 significant digits: 1e-5 written as 1e-05 or 0.00001 is one value."""
+    return float(f"{value:.6g}")
+
+
 def spec_from_mapping(data: Any, *, file: str | None = None) -> ModelSpec:
     """Validate one model's mapping (family defaults already merged in) into a ModelSpec."""
     if not isinstance(data, Mapping):
@@ -351,4 +388,5 @@ def to_mapping(spec: ModelSpec) -> dict[str, Any]:
     return out
 
 
-__all__ = ["ModelSpec", "Reported", "SpecError", "Weights", "spec_from_mapping", "to_mapping"]
+__all__ = ["ModelSpec", "Reported", "SpecError", "Weights", "architecture_difference",
+           "architecture_key", "spec_from_mapping", "to_mapping"]

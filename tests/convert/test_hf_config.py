@@ -5,12 +5,8 @@ from __future__ import annotations
 import pytest
 
 import zoo
-from zoo.convert.hf_config import (
-    UnsupportedConfigError,
-    architecture_key,
-    from_hf_config,
-    to_hf_config,
-)
+from zoo.convert.hf_config import UnsupportedConfigError, from_hf_config, to_hf_config
+from zoo.spec import architecture_key
 
 # Abridged from the published config.json files, in their original (pre-v5) spelling.
 PUBLISHED = {

@@ -10,11 +10,16 @@ approximated.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from zoo.spec import ModelSpec, SpecError, spec_from_mapping
+from zoo.spec import (
+    ModelSpec,
+    SpecError,
+    architecture_difference,
+    architecture_key,
+    spec_from_mapping,
+)
 
 Config = dict[str, Any]
 
@@ -385,25 +390,6 @@ WRITERS: dict[str, Callable[[ModelSpec], Config]] = {
 }
 
 
-def architecture_key(spec: ModelSpec) -> tuple[Any, ...]:
-    """Everything that shapes the computation, resolved (defaults and derived values applied),
-    so two specs that build the same function have equal keys whatever their spelling."""
-    rotary = spec.position == "rotary"
-    local = "local" in spec.attention_pattern
-    return (spec.n_layer, spec.d_model, spec.n_head, spec.kv_heads, spec.head_dim, spec.d_ff,
-            spec.vocab_size, spec.context_length, spec.position, spec.position_offset,
-            spec.rotary_dim if rotary else None, spec.rotary_style if rotary else None,
-            spec.rope_theta if rotary else None, spec.norm, _eps(spec.norm_eps),
-            spec.norm_position, spec.final_norm, spec.embedding_norm, spec.block,
-            spec.activation, spec.has_bias("qkv"), spec.has_bias("attn_out"),
-            spec.has_bias("mlp"), spec.tie_embeddings, spec.head_bias, spec.embed_width,
-            spec.layer_kinds, spec.local_window if local else None, spec.scale_attention)
-
-
-def _eps(value: float) -> float:
-    return float(f"{value:.6g}") if math.isfinite(value) else value
-
-
 def to_hf_config(spec: ModelSpec) -> Config:
     """The config.json of the transformers architecture that computes exactly this spec.
 
@@ -422,22 +408,7 @@ def to_hf_config(spec: ModelSpec) -> Config:
             continue
         if architecture_key(back) == target:
             return config
-        diff = _first_difference(back, spec)
-        misses.append((model_type, diff))
+        misses.append((model_type, architecture_difference(back, spec) or "differs"))
     detail = "; ".join(f"{m}: {why}" for m, why in misses[:3])
     raise UnsupportedConfigError(f"no transformers architecture computes {spec.name} exactly "
                                  f"({detail}, ...)")
-
-
-_KEY_NAMES = ("n_layer", "d_model", "n_head", "kv_heads", "head_dim", "d_ff", "vocab_size",
-              "context_length", "position", "position_offset", "rotary_dim", "rotary_style",
-              "rope_theta", "norm", "norm_eps", "norm_position", "final_norm", "embedding_norm",
-              "block", "activation", "qkv_bias", "attn_out_bias", "mlp_bias", "tie_embeddings",
-              "head_bias", "embed_width", "layer_kinds", "local_window", "scale_attention")
-
-
-def _first_difference(got: ModelSpec, want: ModelSpec) -> str:
-    for name, a, b in zip(_KEY_NAMES, architecture_key(got), architecture_key(want), strict=False):
-        if a != b:
-            return f"{name} would be {a!r}, not {b!r}"
-    return "differs"

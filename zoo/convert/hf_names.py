@@ -27,10 +27,11 @@ class Rule:
     hf: tuple[str, ...]
     to_zoo: Callable[[list[Tensor]], Tensor]
     to_hf: Callable[[Tensor], list[Tensor]]
+    direct: bool = False  # the tensor is used as stored: it can stay a view of a memory map
 
 
 def same(zoo: str, hf: str) -> Rule:
-    return Rule(zoo, (hf,), lambda ts: ts[0], lambda t: [t])
+    return Rule(zoo, (hf,), lambda ts: ts[0], lambda t: [t], direct=True)
 
 
 def transposed(zoo: str, hf: str) -> Rule:
@@ -88,9 +89,11 @@ class NameMap:
     ignored: tuple[str, ...]  # suffixes of non-parameter buffers older checkpoints carry
     alternatives: dict[str, tuple[str, ...]]  # other spellings of a name, tried on import
 
-    def resolve(self, name: str, available: Mapping[str, Any]) -> str | None:
-        """The name under which `available` holds the tensor written `name` here, if any."""
-        for candidate in (name, *self.alternatives.get(name, ())):
+    def resolve(self, name: str, available: Any) -> str | None:
+        """The name under which `available` holds the tensor written `name` here, if any:
+        checkpoints of the bare base model (as many on the hub) lack the prefix."""
+        bare = name.removeprefix(self.prefix)
+        for candidate in (name, bare, *self.alternatives.get(name, ())):
             if candidate in available:
                 return candidate
         return None
@@ -262,7 +265,8 @@ def name_map(spec: ModelSpec, config: Mapping[str, Any] | None = None) -> NameMa
         rules += _norm("embed_norm", f"{p}{embed_norm}", spec)
     for i in range(spec.n_layer):
         for rule in _layer_rules(spec, config, i):
-            rules.append(Rule(rule.zoo, tuple(p + h for h in rule.hf), rule.to_zoo, rule.to_hf))
+            rules.append(Rule(rule.zoo, tuple(p + h for h in rule.hf), rule.to_zoo, rule.to_hf,
+                              rule.direct))
     if final_norm and spec.final_norm:
         rules += _norm("final_norm", f"{p}{final_norm}", spec)
     alternatives = {f"{head}.{kind}": tuple(f"{alt}.{kind}" for alt in

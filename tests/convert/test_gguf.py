@@ -1,0 +1,118 @@
+"""GGUF in: a tiny file written here (every transform checked, fast), and the real SmolLM2."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import zoo
+from tests.tiny import hf_model, tiny_spec
+from zoo.convert.gguf import from_gguf, unpermute
+from zoo.safetensors_io import WeightsError
+
+gguf = pytest.importorskip("gguf")
+
+
+def llama_cpp_permute(w: np.ndarray, heads: int) -> np.ndarray:
+    """What llama.cpp's convert_hf_to_gguf.py does to q and k rows."""
+    return (w.reshape(heads, 2, w.shape[0] // heads // 2, *w.shape[1:]).swapaxes(1, 2)
+            .reshape(w.shape))
+
+
+def write_tiny_gguf(path, spec, hf) -> None:
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_block_count(spec.n_layer)
+    writer.add_context_length(spec.context_length)
+    writer.add_embedding_length(spec.d_model)
+    writer.add_feed_forward_length(spec.d_ff)
+    writer.add_head_count(spec.n_head)
+    writer.add_head_count_kv(spec.kv_heads)
+    writer.add_rope_freq_base(spec.rope_theta)
+    writer.add_layer_norm_rms_eps(spec.norm_eps)
+    writer.add_vocab_size(spec.vocab_size)
+    tokens = [f"t{i}" for i in range(spec.vocab_size)]
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre("smollm")
+    writer.add_token_list(tokens)
+    writer.add_token_types([1] * spec.vocab_size)
+    writer.add_token_merges([])
+    writer.add_bos_token_id(0)
+    writer.add_eos_token_id(1)
+    state = {k: v.detach().numpy() for k, v in hf.state_dict().items()}
+    writer.add_tensor("token_embd.weight", state["model.embed_tokens.weight"])
+    writer.add_tensor("output_norm.weight", state["model.norm.weight"])
+    if not spec.tie_embeddings:
+        writer.add_tensor("output.weight", state["lm_head.weight"])
+    for i in range(spec.n_layer):
+        p = f"model.layers.{i}"
+        parts = {"attn_norm": f"{p}.input_layernorm", "ffn_norm": f"{p}.post_attention_layernorm",
+                 "attn_v": f"{p}.self_attn.v_proj", "attn_output": f"{p}.self_attn.o_proj",
+                 "ffn_gate": f"{p}.mlp.gate_proj", "ffn_up": f"{p}.mlp.up_proj",
+                 "ffn_down": f"{p}.mlp.down_proj"}
+        for name, source in parts.items():
+            writer.add_tensor(f"blk.{i}.{name}.weight", state[f"{source}.weight"])
+        writer.add_tensor(f"blk.{i}.attn_q.weight",
+                          llama_cpp_permute(state[f"{p}.self_attn.q_proj.weight"], spec.n_head))
+        writer.add_tensor(f"blk.{i}.attn_k.weight",
+                          llama_cpp_permute(state[f"{p}.self_attn.k_proj.weight"],
+                                            spec.kv_heads))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+@pytest.mark.parametrize("label", ["llama", "smollm2", "llama-gqa"])
+def test_tiny_gguf_gives_transformers_logits(tmp_path, label):
+    spec = tiny_spec(label)
+    hf = hf_model(spec)
+    write_tiny_gguf(tmp_path / "tiny.gguf", spec, hf)
+    model = from_gguf(tmp_path / "tiny.gguf")
+    assert model.spec.kv_heads == spec.kv_heads and model.spec.tie_embeddings == \
+        spec.tie_embeddings
+    ids = torch.randint(0, spec.vocab_size, (2, 10), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert (model(ids) - hf(ids).logits).abs().max() <= 1e-4
+    assert zoo.load(tmp_path / "tiny.gguf").num_params() == model.num_params()
+
+
+def test_unpermute_inverts_llama_cpp():
+    w = np.arange(8 * 2 * 6, dtype=np.float32).reshape(16, 6)
+    assert np.array_equal(unpermute(torch.from_numpy(llama_cpp_permute(w, 2)), 2).numpy(), w)
+
+
+def test_not_gguf(tmp_path):
+    (tmp_path / "x.gguf").write_bytes(b"not a gguf file at all")
+    with pytest.raises(WeightsError, match=r"x\.gguf"):
+        from_gguf(tmp_path / "x.gguf")
+
+
+# --- the real checkpoint ---------------------------------------------------------------------
+
+def test_real_smollm2_matches_the_registry(smollm2):
+    assert smollm2.spec.name == "smollm2-135m"
+    assert smollm2.num_params() == zoo.count_params("smollm2-135m").total == 134_515_008
+
+
+def test_real_smollm2_logits_equal_transformers(smollm2, smollm2_hf):
+    tok = smollm2.tokenizer
+    prompt = tok.apply_chat_template([{"role": "user", "content": "What is the capital of "
+                                                                  "France?"}])
+    ids = torch.tensor([tok.encode(prompt)])
+    with torch.no_grad():
+        ours, theirs = smollm2(ids), smollm2_hf(ids).logits
+    assert (ours - theirs).abs().max() <= 1e-3
+    assert torch.equal(ours[0, -1].argmax(), theirs[0, -1].argmax())
+
+
+def test_real_smollm2_tokenizer(smollm2):
+    tok = smollm2.tokenizer
+    assert tok.bos_token == "<|im_start|>" and tok.eos_token_id == 2 and tok.pad_token_id == 2
+    assert tok.encode("<|im_start|>user") == [1, *tok.encode("user")]
+    text = "The year 2024 had 366 days."
+    assert tok.decode(tok.encode(text)) == text
+    digits = [tok.decode([i]) for i in tok.encode("2024")]
+    assert digits == ["2", "0", "2", "4"], "the smollm pre-tokenizer splits every digit"
+    prompt = tok.apply_chat_template([{"role": "user", "content": "Hi"}])
+    assert prompt.startswith("<|im_start|>system\n") and prompt.endswith("<|im_start|>assistant\n")

@@ -1,0 +1,171 @@
+"""Hugging Face checkpoints in and out, for every family transformers implements."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+import zoo
+from tests.tiny import FAMILIES, hf_model, tiny_spec
+from zoo.convert.hf import from_hf, spec_for, to_hf
+from zoo.safetensors_io import WeightsError
+
+transformers = pytest.importorskip("transformers")
+
+
+@pytest.fixture(scope="module", params=list(FAMILIES))
+def checkpoint(request, tmp_path_factory):
+    spec = tiny_spec(request.param)
+    hf = hf_model(spec)
+    folder = tmp_path_factory.mktemp(f"hf-{request.param}")
+    hf.save_pretrained(folder)
+    return request.param, spec, hf, folder
+
+
+def test_import_gives_transformers_logits(checkpoint):
+    label, spec, hf, folder = checkpoint
+    model = from_hf(folder)
+    assert model.num_params() == zoo.count_params(spec).total
+    ids = torch.randint(0, spec.vocab_size, (2, 12), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert (model(ids) - hf(ids).logits).abs().max() <= 1e-4, label
+
+
+def test_round_trip_is_bit_exact_and_loads_in_transformers(checkpoint, tmp_path):
+    label, spec, hf, folder = checkpoint
+    to_hf(from_hf(folder), tmp_path)
+    original, written = load_file(folder / "model.safetensors"), load_file(
+        tmp_path / "model.safetensors")
+    assert original.keys() == written.keys(), label
+    assert all(torch.equal(original[k], written[k]) for k in original), label
+    again = transformers.AutoModelForCausalLM.from_pretrained(tmp_path).eval()
+    ids = torch.randint(0, spec.vocab_size, (1, 10), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert torch.equal(again(ids).logits, hf(ids).logits), label
+
+
+def test_sharded_checkpoint(tmp_path):
+    spec = tiny_spec("llama")
+    hf = hf_model(spec)
+    hf.save_pretrained(tmp_path, max_shard_size="100KB")
+    assert (tmp_path / "model.safetensors.index.json").is_file()
+    ids = torch.randint(0, 97, (1, 8))
+    with torch.no_grad():
+        assert (from_hf(tmp_path)(ids) - hf(ids).logits).abs().max() <= 1e-4
+
+
+def test_base_model_checkpoint_without_prefix(tmp_path):
+    """Many hub checkpoints (gpt2, bloom, opt) were saved from the bare base model."""
+    spec = tiny_spec("gpt2")
+    hf = hf_model(spec)
+    tensors = {k.removeprefix("transformer."): v.contiguous() for k, v in hf.state_dict().items()
+               if k != "lm_head.weight"}
+    save_file(tensors, str(tmp_path / "model.safetensors"))
+    hf.config.save_pretrained(tmp_path)
+    ids = torch.randint(0, 97, (1, 8))
+    with torch.no_grad():
+        assert (from_hf(tmp_path)(ids) - hf(ids).logits).abs().max() <= 1e-4
+
+
+def test_pickle_free_bin_checkpoint(tmp_path):
+    spec = tiny_spec("opt")
+    hf = hf_model(spec)
+    torch.save(hf.state_dict(), tmp_path / "pytorch_model.bin")  # tensors only: loadable
+    hf.config.save_pretrained(tmp_path)
+    ids = torch.randint(0, 97, (1, 8))
+    with torch.no_grad():
+        assert (from_hf(tmp_path)(ids) - hf(ids).logits).abs().max() <= 1e-4
+
+
+class Payload:
+    def __reduce__(self):
+        return (os.getcwd, ())
+
+
+def test_bin_with_code_is_refused(tmp_path):
+    torch.save({"w": torch.zeros(2), "x": Payload()}, tmp_path / "pytorch_model.bin")
+    hf_model(tiny_spec("gpt2")).config.save_pretrained(tmp_path)
+    with pytest.raises(WeightsError, match="zoo never unpickles"):
+        from_hf(tmp_path)
+
+
+def test_registry_match_names_the_model():
+    config = {"model_type": "gpt2", "n_embd": 1600, "n_layer": 48, "n_head": 25,
+              "n_positions": 1024, "vocab_size": 50257}
+    assert spec_for(config, "whatever").name == "gpt2-xl"
+    assert spec_for({**config, "n_layer": 47}, "My Model").name == "my-model"
+
+
+def test_mismatch_is_listed(tmp_path):
+    hf = hf_model(tiny_spec("llama"))
+    hf.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config["intermediate_size"] = 300
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(WeightsError) as info:
+        from_hf(tmp_path)
+    assert "mis-shaped: model.layers.0.mlp.gate_proj.weight: expected [300, 64], found [256, 64]" \
+        in str(info.value)
+
+
+def test_unsupported_architecture(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "t5"}))
+    with pytest.raises(WeightsError, match=r"config\.json: model_type 't5' is not supported"):
+        from_hf(tmp_path)
+
+
+def _cache_repo(cache, repo_id, source):
+    """Lay out a Hugging Face hub cache entry as huggingface_hub writes it."""
+    base = cache / f"models--{repo_id.replace('/', '--')}"
+    snapshot = base / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    for name in ("config.json", "model.safetensors"):
+        (snapshot / name).write_bytes((source / name).read_bytes())
+    (base / "refs").mkdir()
+    (base / "refs" / "main").write_text("abc123")
+
+
+def test_repo_id_from_the_offline_cache(tmp_path):
+    spec = tiny_spec("gpt2")
+    source = tmp_path / "source"
+    hf_model(spec).save_pretrained(source)
+    cache = tmp_path / "hub"
+    _cache_repo(cache, "zoo-test/tiny-gpt2", source)
+    env = {**os.environ, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
+    code = ("import zoo; m = zoo.from_hf('zoo-test/tiny-gpt2'); print(m.num_params());"
+            "import sys; assert 'transformers' not in sys.modules")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) == zoo.count_params(spec).total
+    code = "import zoo; zoo.from_hf('zoo-test/not-there')"
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert "zoo-test/not-there is not in the local Hugging Face cache" in done.stderr
+    assert "HF_HUB_OFFLINE" in done.stderr
+
+
+def test_convert_cli(tmp_path, capsys):
+    from zoo.cli import main
+
+    spec = tiny_spec("pythia")
+    hf = hf_model(spec)
+    hf.save_pretrained(tmp_path / "hf")
+    assert main(["convert", str(tmp_path / "hf"), str(tmp_path / "p.safetensors"), "--quiet"]) \
+        == 0
+    model = zoo.load(tmp_path / "p.safetensors")
+    capsys.readouterr()
+    assert main(["convert", str(tmp_path / "p.safetensors"), str(tmp_path / "back"),
+                 "--json", "--quiet"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["format"] == "hf" and summary["params"] == zoo.count_params(spec).total
+    ids = torch.randint(0, 97, (1, 8))
+    again = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "back").eval()
+    with torch.no_grad():
+        assert (model(ids) - hf(ids).logits).abs().max() <= 1e-4
+        assert torch.equal(again(ids).logits, hf(ids).logits)
+    assert main(["convert", str(tmp_path / "nothing"), str(tmp_path / "x.safetensors")]) == 2

@@ -1,0 +1,162 @@
+"""Text in, ids out: a thin layer over the `tokenizers` library.
+
+A checkpoint's own `tokenizer.json` is used as is; a GGUF file's vocabulary and merges become a
+byte-level BPE with the pre-tokenizer its `tokenizer.ggml.pre` names. Chat templates are the
+checkpoint's Jinja templates, rendered in a sandbox as transformers renders them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tokenizers import AddedToken, Regex, decoders, models, pre_tokenizers
+from tokenizers import Tokenizer as Backend
+
+# llama.cpp's pre-tokenizer names -> the splits before the byte-level step (which itself
+# applies GPT-2's split)
+_LLAMA3_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
+                 r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+_PRE_TOKENIZERS = {
+    "default": [],
+    "gpt2": [],
+    "smollm": [pre_tokenizers.Digits(individual_digits=True)],  # every digit on its own
+    "llama3": [pre_tokenizers.Split(Regex(_LLAMA3_SPLIT), behavior="isolated")],
+    "llama-bpe": [pre_tokenizers.Split(Regex(_LLAMA3_SPLIT), behavior="isolated")],
+}
+CONTROL = 3  # GGUF token type of special tokens such as <|im_start|>
+
+
+class Tokenizer:
+    """Encode, decode, pad batches and apply chat templates."""
+
+    def __init__(self, backend: Backend, *, bos_token: str | None = None,
+                 eos_token: str | None = None, pad_token: str | None = None,
+                 chat_template: str | None = None, add_bos_token: bool = False) -> None:
+        self.backend = backend
+        self.bos_token, self.eos_token, self.pad_token = bos_token, eos_token, pad_token
+        self.chat_template = chat_template
+        self.add_bos_token = add_bos_token
+
+    # --- construction ------------------------------------------------------------------------
+    @classmethod
+    def from_folder(cls, folder: str | os.PathLike[str]) -> Tokenizer:
+        """tokenizer.json, with tokenizer_config.json's special tokens and chat template."""
+        folder = Path(folder)
+        path = folder / "tokenizer.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"{folder}: no tokenizer.json")
+        backend = Backend.from_file(str(path))
+        config: dict[str, Any] = {}
+        if (folder / "tokenizer_config.json").is_file():
+            config = json.loads((folder / "tokenizer_config.json").read_text())
+
+        def token(key: str) -> str | None:
+            value = config.get(key)
+            return value.get("content") if isinstance(value, dict) else value
+
+        template = config.get("chat_template")
+        if template is None and (folder / "chat_template.jinja").is_file():
+            template = (folder / "chat_template.jinja").read_text()
+        return cls(backend, bos_token=token("bos_token"), eos_token=token("eos_token"),
+                   pad_token=token("pad_token"), chat_template=template,
+                   add_bos_token=bool(config.get("add_bos_token", False)))
+
+    @classmethod
+    def from_gguf_fields(cls, fields: dict[str, Any]) -> Tokenizer:
+        """A byte-level BPE tokenizer from GGUF metadata (tokenizer.ggml.*)."""
+        kind = fields.get("tokenizer.ggml.model")
+        if kind != "gpt2":
+            raise ValueError(f"GGUF tokenizer model {kind!r} is not supported (zoo reads the "
+                             f"byte-level BPE 'gpt2' kind)")
+        tokens: list[str] = fields["tokenizer.ggml.tokens"]
+        merges = [tuple(m.split(" ", 1)) for m in fields.get("tokenizer.ggml.merges", [])]
+        pre = fields.get("tokenizer.ggml.pre", "default")
+        if pre not in _PRE_TOKENIZERS:
+            raise ValueError(f"GGUF pre-tokenizer {pre!r} is not supported; zoo knows "
+                             f"{', '.join(sorted(_PRE_TOKENIZERS))}")
+        vocab = {token: i for i, token in enumerate(tokens)}
+        backend = Backend(models.BPE(vocab=vocab, merges=merges, fuse_unk=False))
+        backend.pre_tokenizer = pre_tokenizers.Sequence(
+            [*_PRE_TOKENIZERS[pre], pre_tokenizers.ByteLevel(add_prefix_space=False,
+                                                             use_regex=True)])
+        backend.decoder = decoders.ByteLevel()
+        types = fields.get("tokenizer.ggml.token_type") or []
+        backend.add_special_tokens([AddedToken(t, special=True, normalized=False)
+                                    for t, kind in zip(tokens, types, strict=False)
+                                    if kind == CONTROL])
+
+        def token_at(key: str) -> str | None:
+            index = fields.get(key)
+            return tokens[index] if isinstance(index, int) and 0 <= index < len(tokens) else None
+
+        return cls(backend, bos_token=token_at("tokenizer.ggml.bos_token_id"),
+                   eos_token=token_at("tokenizer.ggml.eos_token_id"),
+                   pad_token=token_at("tokenizer.ggml.padding_token_id"),
+                   chat_template=fields.get("tokenizer.chat_template"),
+                   add_bos_token=bool(fields.get("tokenizer.ggml.add_bos_token", False)))
+
+    def save(self, folder: str | os.PathLike[str]) -> list[Path]:
+        """tokenizer.json and tokenizer_config.json, as transformers reads them."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.backend.save(str(folder / "tokenizer.json"))
+        config = {"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": self.bos_token,
+                  "eos_token": self.eos_token, "pad_token": self.pad_token,
+                  "add_bos_token": self.add_bos_token, "clean_up_tokenization_spaces": False}
+        if self.chat_template:
+            config["chat_template"] = self.chat_template
+        (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
+        return [folder / "tokenizer.json", folder / "tokenizer_config.json"]
+
+    # --- use ---------------------------------------------------------------------------------
+    @property
+    def vocab_size(self) -> int:
+        return self.backend.get_vocab_size(with_added_tokens=True)
+
+    def token_id(self, token: str | None) -> int | None:
+        return None if token is None else self.backend.token_to_id(token)
+
+    @property
+    def bos_token_id(self) -> int | None:
+        return self.token_id(self.bos_token)
+
+    @property
+    def eos_token_id(self) -> int | None:
+        return self.token_id(self.eos_token)
+
+    @property
+    def pad_token_id(self) -> int | None:
+        pad = self.token_id(self.pad_token)
+        return pad if pad is not None else self.eos_token_id
+
+    def encode(self, text: str, *, add_special_tokens: bool = True) -> list[int]:
+        ids = self.backend.encode(text, add_special_tokens=add_special_tokens).ids
+        bos = self.bos_token_id
+        if add_special_tokens and self.add_bos_token and bos is not None and ids[:1] != [bos]:
+            ids = [bos, *ids]
+        return ids
+
+    def decode(self, ids: Sequence[int], *, skip_special_tokens: bool = False) -> str:
+        return self.backend.decode(list(ids), skip_special_tokens=skip_special_tokens)
+
+    def apply_chat_template(self, messages: Sequence[dict[str, str]], *,
+                            add_generation_prompt: bool = True) -> str:
+        """The prompt text for a conversation, by the checkpoint's own template."""
+        if not self.chat_template:
+            raise ValueError("this tokenizer has no chat template; pass chat=False")
+        from jinja2.ext import loopcontrols
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        def raise_exception(message: str) -> None:
+            raise ValueError(f"chat template: {message}")
+
+        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
+                                            extensions=[loopcontrols])
+        env.globals["raise_exception"] = raise_exception
+        return env.from_string(self.chat_template).render(
+            messages=list(messages), add_generation_prompt=add_generation_prompt,
+            bos_token=self.bos_token or "", eos_token=self.eos_token or "")

@@ -1,0 +1,345 @@
+"""zoo's own weights format: safetensors with the spec in the metadata, so a file is
+self-describing; saved atomically, loaded from memory maps onto a meta-built model.
+
+Layout: one `.safetensors` file, or, above `max_shard_size`, shards named and indexed as the
+Hugging Face convention does (`<stem>-00001-of-0000N.safetensors` and
+`<stem>.safetensors.index.json`). A tied head is stored once (as the embedding) and re-tied on
+load. Nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from zoo.model import Model, check_fits, resolve_dtype
+from zoo.safetensors_io import TensorSource, WeightsError, open_safetensors
+from zoo.spec import ModelSpec, SpecError, spec_from_mapping, to_mapping
+from zoo.units import parse_bytes
+
+FORMAT = "zoo/1"
+INDEX_SUFFIX = ".safetensors.index.json"
+
+
+@dataclass
+class LoadReport:
+    """What a non-strict load found wrong; empty when everything matched."""
+
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    mismatched: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.missing or self.unexpected or self.mismatched)
+
+    def describe(self) -> str:
+        lines = []
+        if self.missing:
+            lines.append(f"missing ({len(self.missing)}): {', '.join(self.missing)}")
+        if self.unexpected:
+            lines.append(f"unexpected ({len(self.unexpected)}): {', '.join(self.unexpected)}")
+        for name, expected, found in self.mismatched:
+            lines.append(f"mis-shaped: {name}: expected {list(expected)}, found {list(found)}")
+        return "\n  ".join(lines)
+
+
+# --- saving ---------------------------------------------------------------------------------
+
+def _head_config(model: Model) -> dict[str, Any]:
+    if model.classifier is None:
+        return {}
+    return {"head": "classify", "num_labels": model.classifier.out_features,
+            "pooling": model.pooling}
+
+
+def stored_tensors(model: Model) -> dict[str, Tensor]:
+    """The state dict with each shared tensor once (a tied head is the embedding)."""
+    seen: dict[tuple[int, int], str] = {}
+    out: dict[str, Tensor] = {}
+    for name, tensor in model.state_dict().items():
+        if tensor.is_meta:
+            raise ValueError(f"cannot save {name}: the model is on the meta device (no weights)")
+        key = (tensor.untyped_storage().data_ptr(), tensor.storage_offset())
+        if key in seen and tensor.numel():
+            continue
+        seen[key] = name
+        out[name] = tensor
+    return out
+
+
+def save(model: Model, path: str | os.PathLike[str], *, max_shard_size: int | str = "5GB",
+         progress: bool = False) -> list[Path]:
+    """Write the model's weights (and spec) to `path` atomically; returns the files written.
+
+    `path` is a `.safetensors` file name, or a folder (then `model.safetensors` inside it).
+    """
+    metadata = {"format": "pt", "zoo_format": FORMAT,
+                "zoo_spec": json.dumps(to_mapping(model.spec)),
+                "zoo_head": json.dumps(_head_config(model))}
+    return write_safetensors(stored_tensors(model), _target(path), metadata,
+                             parse_bytes(max_shard_size), progress=progress)
+
+
+def _target(path: str | os.PathLike[str]) -> Path:
+    path = Path(path)
+    if path.is_dir() or path.suffix == "":
+        path.mkdir(parents=True, exist_ok=True)
+        return path / "model.safetensors"
+    if not path.name.endswith(".safetensors"):
+        raise ValueError(f"{path}: weights are saved as .safetensors (or into a folder)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _shard(tensors: dict[str, Tensor], limit: int) -> list[dict[str, Tensor]]:
+    shards: list[dict[str, Tensor]] = [{}]
+    size = 0
+    for name, tensor in tensors.items():
+        nbytes = tensor.numel() * tensor.element_size()
+        if shards[-1] and size + nbytes > limit:
+            shards.append({})
+            size = 0
+        shards[-1][name] = tensor
+        size += nbytes
+    return shards
+
+
+def write_safetensors(tensors: dict[str, Tensor], target: Path, metadata: dict[str, str],
+                      max_shard_size: int, *, progress: bool = False) -> list[Path]:
+    """Single file or HF-style shards + index, every file written to a temporary name first.
+
+    A crash or a full disk while writing leaves the final names untouched (a previous save
+    stays whole); only then are the files renamed into place, the index last, and shards of a
+    previous save that the new index no longer lists removed.
+    """
+    from safetensors.torch import save_file
+
+    shards = _shard(tensors, max_shard_size)
+    stem = target.name.removesuffix(".safetensors")
+    if len(shards) == 1:
+        names = [target.name]
+    else:
+        names = [f"{stem}-{i:05d}-of-{len(shards):05d}.safetensors"
+                 for i in range(1, len(shards) + 1)]
+    index_path = target.parent / f"{stem}{INDEX_SUFFIX}"
+    old_shards = _listed_shards(index_path)
+    written: list[tuple[Path, Path]] = []
+    try:
+        for name, shard in zip(names, _progress(shards, progress, "saving"), strict=True):
+            final = target.parent / name
+            temp = _temp_path(final)
+            written.append((temp, final))
+            cpu = {k: v.detach().to("cpu").contiguous() for k, v in shard.items()}
+            save_file(cpu, str(temp), metadata=metadata)
+            _fsync(temp)
+        index_temp = None
+        if len(shards) > 1:
+            index = {"metadata": {**metadata, "total_size": sum(
+                t.numel() * t.element_size() for t in tensors.values())},
+                "weight_map": {k: n for n, s in zip(names, shards, strict=True) for k in s}}
+            index_temp = _temp_path(index_path)
+            index_temp.write_text(json.dumps(index, indent=2, sort_keys=True))
+            _fsync(index_temp)
+    except BaseException as err:
+        for temp, _ in written:
+            temp.unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise OSError(err.errno, f"saving to {target.parent} failed, previous files kept: "
+                                     f"{err.strerror or err}") from err
+        raise
+    for temp, final in written:
+        os.replace(temp, final)
+    if index_temp is not None:
+        os.replace(index_temp, index_path)
+    else:
+        index_path.unlink(missing_ok=True)  # a single file replaces an older sharded save
+    for stale in old_shards - set(names):
+        (target.parent / stale).unlink(missing_ok=True)
+    return [target.parent / n for n in names] + ([index_path] if len(shards) > 1 else [])
+
+
+def _listed_shards(index_path: Path) -> set[str]:
+    try:
+        return set(json.loads(index_path.read_text())["weight_map"].values())
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+
+
+def _temp_path(final: Path) -> Path:
+    handle, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    os.close(handle)
+    return Path(name)
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
+
+
+def _progress(items: Iterable[Any], enabled: bool, label: str, total: int | None = None) -> Any:
+    if not enabled:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=label, total=total, unit="tensor" if label != "saving" else "file")
+
+
+# --- loading --------------------------------------------------------------------------------
+
+def weights_file(path: Path) -> Path:
+    """The .safetensors file or index inside `path` (a folder), or `path` itself."""
+    if path.is_dir():
+        for candidate in ("model.safetensors", f"model{INDEX_SUFFIX}"):
+            if (path / candidate).is_file():
+                return path / candidate
+        raise WeightsError(f"{path}: no model.safetensors or model{INDEX_SUFFIX} in this folder")
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file or folder")
+    return path
+
+
+def spec_from_metadata(source: TensorSource, path: Path) -> tuple[ModelSpec, dict[str, Any]]:
+    meta = source.metadata
+    if "zoo_spec" not in meta:
+        first = next(iter(source.files.values()))
+        meta = first.metadata
+    if "zoo_spec" not in meta:
+        raise WeightsError(f"{path}: no zoo spec in its metadata (not saved by zoo.save); pass "
+                           f"spec= to zoo.load, or use zoo.from_hf for a Hugging Face folder")
+    try:
+        spec = spec_from_mapping(json.loads(meta["zoo_spec"]), file=str(path))
+        head = json.loads(meta.get("zoo_head") or "{}")
+    except (json.JSONDecodeError, SpecError) as err:
+        raise WeightsError(f"{path}: its zoo spec metadata is invalid: {err}") from None
+    return spec, head
+
+
+def load(path: str | os.PathLike[str], *, device: str | torch.device | None = None,
+         dtype: str | torch.dtype | None = None, strict: bool = True,
+         spec: ModelSpec | str | None = None, ignore_memory_limit: bool = False,
+         progress: bool = False) -> Model:
+    """A model from a file saved by `zoo.save` (the spec is read from its metadata).
+
+    Also accepts a Hugging Face folder or repo id (-> `zoo.from_hf`) and a GGUF file
+    (-> `zoo.from_gguf`). Built on the meta device and filled with memory-mapped tensors, so
+    memory stays near the size of the weights. `strict=False` loads what matches and reports
+    the rest (missing tensors are initialised) in `model.load_report`.
+    """
+    path = Path(path)
+    if path.suffix == ".gguf":
+        from zoo.convert.gguf import from_gguf
+
+        return from_gguf(path, device=device, dtype=dtype, progress=progress)
+    if path.suffix in (".bin", ".pt", ".pth", ".ckpt"):
+        raise WeightsError(refuse_pickle_message(path))
+    if path.is_dir() and (path / "config.json").is_file() and not _zoo_folder(path):
+        from zoo.convert.hf import from_hf
+
+        return from_hf(path, device=device, dtype=dtype, strict=strict, progress=progress)
+    if not path.exists() and not path.is_absolute() and path.suffix == "" and "/" in str(path):
+        from zoo.convert.hf import from_hf  # a repo id, looked up in the Hugging Face cache
+
+        return from_hf(str(path), device=device, dtype=dtype, strict=strict, progress=progress)
+    file = weights_file(path)
+    source = open_safetensors(file)
+    head: dict[str, Any] = {}
+    if spec is None:
+        spec, head = spec_from_metadata(source, file)
+    else:
+        from zoo.registry import get_spec
+
+        spec = get_spec(spec)
+    with torch.device("meta"):
+        model = Model(spec, **head)
+    names = source.names()
+    return fill(model, {name: partial(source.read, name) for name in names},
+                shapes={name: source.shape(name) for name in names}, device=device,
+                dtype=dtype, strict=strict, origin=str(file),
+                ignore_memory_limit=ignore_memory_limit, progress=progress)
+
+
+def _zoo_folder(path: Path) -> bool:
+    try:
+        file = weights_file(path)
+        return "zoo_spec" in open_safetensors(file).metadata or "zoo_spec" in next(
+            iter(open_safetensors(file).files.values())).metadata
+    except (WeightsError, FileNotFoundError, StopIteration):
+        return False
+
+
+def refuse_pickle_message(path: Path) -> str:
+    return (f"{path}: zoo does not load pickled checkpoints as zoo files. A Hugging Face folder "
+            f"with pytorch_model.bin is read by zoo.from_hf (with torch.load(weights_only=True),"
+            f" which refuses arbitrary objects); otherwise convert it to safetensors in an "
+            f"environment you trust, e.g. transformers' save_pretrained(folder, "
+            f"safe_serialization=True), then `zoo convert folder out.safetensors`.")
+
+
+def fill(model: Model, tensors: dict[str, Callable[[], Tensor]], *,
+         shapes: dict[str, tuple[int, ...]], device: str | torch.device | None,
+         dtype: str | torch.dtype | None, strict: bool, origin: str,
+         ignore_memory_limit: bool = False, progress: bool = False) -> Model:
+    """Assign tensors (produced on demand) to a meta-built model, checking names and shapes.
+
+    A mismatch is listed by name with expected and found shapes: an error when `strict`, a
+    warning and `model.load_report` otherwise (missing tensors then get the usual init).
+    """
+    target = torch.device(device if device is not None else "cpu")
+    current = model.state_dict()
+    expected = {name: tuple(t.shape) for name, t in current.items()}
+    tied = {"head.weight"} if model.spec.tie_embeddings else set()
+    report = LoadReport(
+        missing=[n for n in expected if n not in tensors and n not in tied],
+        unexpected=[n for n in tensors if n not in expected],
+        mismatched=[(n, expected[n], tuple(shapes[n])) for n in tensors
+                    if n in expected and tuple(shapes[n]) != expected[n]])
+    if report and strict:
+        raise WeightsError(f"{origin} does not match {model.spec.name}:\n  {report.describe()}"
+                           f"\n(pass strict=False to load what matches)")
+    mismatched = {name for name, _, _ in report.mismatched}
+    wanted = [n for n in tensors if n in expected and n not in mismatched]
+    convert_to = resolve_dtype(dtype) if dtype is not None else None
+    if not ignore_memory_limit and target.type != "meta":
+        nbytes = sum(math.prod(shapes[n]) * (convert_to.itemsize if convert_to else
+                                          current[n].element_size()) for n in wanted)
+        if target.type != "cpu" or convert_to is not None:  # copies, not memory-map views
+            check_fits(model.spec, nbytes, target, convert_to or torch.float32)
+    state = {}
+    for name in _progress(wanted, progress, "loading", total=len(wanted)):
+        tensor = tensors[name]()
+        if convert_to is not None and tensor.is_floating_point():
+            tensor = tensor.to(convert_to)
+        state[name] = tensor.to(target) if tensor.device != target else tensor
+    model.load_state_dict(state, strict=False, assign=True)
+    model.tie_weights()
+    if report.missing or report.mismatched:
+        _materialize(model, target, convert_to)
+    if report:
+        warnings.warn(f"{origin} loaded into {model.spec.name} non-strictly:\n  "
+                      f"{report.describe()}", stacklevel=3)
+    model.load_report = report
+    return model.eval()
+
+
+def _materialize(model: Model, device: torch.device, dtype: torch.dtype | None) -> None:
+    """Give parameters still on meta (not in the checkpoint) real memory and the usual init."""
+    fresh = set()
+    for module_name, module in model.named_modules():
+        for name, param in list(module._parameters.items()):
+            if param is not None and param.is_meta:
+                tensor = torch.empty(param.shape, device=device, dtype=dtype or param.dtype)
+                module._parameters[name] = torch.nn.Parameter(tensor, param.requires_grad)
+                fresh.add(f"{module_name}.{name}" if module_name else name)
+    model.tie_weights()
+    model.init_weights(only=fresh)
