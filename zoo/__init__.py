@@ -34,6 +34,7 @@ _LAZY: dict[str, str] = {
     "to_hf": "zoo.convert.hf",
     "from_gguf": "zoo.convert.gguf",
     "Tokenizer": "zoo.tokenizer",
+    "generate": "zoo.generation",
 }
 
 

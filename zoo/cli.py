@@ -226,6 +226,39 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- generate --------------------------------------------------------------------------------
+
+@command("generate")
+def cmd_generate(args: argparse.Namespace) -> int:
+    from zoo.generation import generate
+
+    sampling = any(v is not None for v in (args.temperature, args.top_k, args.top_p))
+    greedy = args.temperature == 0
+    options: dict[str, Any] = {"num_beams": args.beams}
+    if sampling and not greedy:
+        options.update(do_sample=True, seed=args.seed)
+        options.update({k: v for k, v in (("temperature", args.temperature),
+                                          ("top_k", args.top_k), ("top_p", args.top_p))
+                        if v is not None})
+    elif args.top_k is not None or args.top_p is not None:
+        raise ValueError("--top-k and --top-p sample; they conflict with --temperature 0")
+    if args.stop:
+        options["stop"] = args.stop
+    if args.stream and not args.json:
+        for piece in generate(args.model, args.prompt, max_new_tokens=args.max_new_tokens,
+                              chat=args.chat, stream=True, **options):
+            print(piece, end="", flush=True)
+        print()
+        return 0
+    text = generate(args.model, args.prompt, max_new_tokens=args.max_new_tokens, chat=args.chat,
+                    **options)
+    if args.json:
+        emit_json({"model": args.model, "prompt": args.prompt, "text": text})
+    else:
+        print(text)
+    return 0
+
+
 # --- parser ----------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -271,6 +304,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="convert floating-point weights (default: keep)")
     p.add_argument("--max-shard-size", default="5GB", help="shard above this size (5GB)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    p = add("generate", "generate text with a checkpoint (zoo, Hugging Face folder, GGUF)")
+    p.add_argument("model", metavar="NAME_OR_PATH",
+                   help="a checkpoint path, a cached repo id, or a registry name whose weights "
+                        "are in the local Hugging Face cache")
+    p.add_argument("--prompt", required=True)
+    p.add_argument("--max-new-tokens", type=_positive_int, default=None,
+                   help="default: 128 (or what the context leaves)")
+    p.add_argument("--temperature", type=float, default=None,
+                   help="sample at this temperature (0: greedy, the default)")
+    p.add_argument("--top-k", type=_positive_int, default=None, help="sample from the k best")
+    p.add_argument("--top-p", type=float, default=None, help="sample from the p nucleus")
+    p.add_argument("--beams", type=_positive_int, default=1, help="beam search with B beams")
+    p.add_argument("--seed", type=int, default=None, help="seed for reproducible sampling")
+    p.add_argument("--stop", action="append", default=None, help="stop string (repeatable)")
+    p.add_argument("--chat", action="store_true", help="apply the model's chat template")
+    p.add_argument("--stream", action="store_true", help="print tokens as they come")
     return parser
 
 

@@ -9,6 +9,7 @@ them in `zoo.convert`.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -175,6 +176,47 @@ class Model(nn.Module):
             past_key_values = KVCache(self.spec.n_layer)
         logits = self.logits(self.hidden_states(input_ids, attention_mask, past_key_values))
         return logits if past_key_values is None else (logits, past_key_values)
+
+    def next_token_logits(self, input_ids: Tensor, attention_mask: Tensor | None = None,
+                          past_key_values: KVCache | None = None) -> Tensor:
+        """Logits (batch, vocab) for the token after the last one: the head runs on one
+        position, not the whole prompt."""
+        hidden = self.hidden_states(input_ids, attention_mask, past_key_values)
+        return self.logits(hidden[:, -1])
+
+    def generate(self, input_ids: Tensor, *, max_new_tokens: int, do_sample: bool = False,
+                 temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+                 num_beams: int = 1, length_penalty: float = 1.0,
+                 early_stopping: bool | str = False,
+                 eos_token_id: int | Sequence[int] | None = None, stop: str | Sequence[str] |
+                 None = None, attention_mask: Tensor | None = None, seed: int | None = None,
+                 pad_token_id: int | None = None, use_cache: bool = True) -> Tensor:
+        """The prompt followed by up to `max_new_tokens` generated ids (batch x total length).
+
+        Greedy by default; `do_sample` draws from the distribution reshaped by `temperature`
+        (0 means greedy), `top_k` and `top_p`, reproducibly with `seed`; `num_beams` > 1 is beam
+        search (`length_penalty`, `early_stopping` as transformers defines them). Rows stop at
+        any of `eos_token_id` or a `stop` string (read with the model's tokenizer); finished
+        rows are filled with `pad_token_id` (default: the first eos id, else 0). Left-padded
+        batches take an `attention_mask`. Every option is checked before any compute.
+        """
+        from zoo.generation import generate_ids
+
+        return generate_ids(self, input_ids, max_new_tokens=max_new_tokens, do_sample=do_sample,
+                            temperature=temperature, top_k=top_k, top_p=top_p,
+                            num_beams=num_beams, length_penalty=length_penalty,
+                            early_stopping=early_stopping, eos_token_id=eos_token_id, stop=stop,
+                            attention_mask=attention_mask, seed=seed, pad_token_id=pad_token_id,
+                            use_cache=use_cache)
+
+    def stream(self, input_ids: Tensor, **options: Any) -> Iterator[list[list[int]]]:
+        """`generate` as it happens: per step, each row's newly settled token ids (a list per
+        row, empty once the row has finished). With beams, a token is yielded once every live
+        beam agrees on it, and the rest of the best hypothesis at the end. The concatenated
+        yields of a row are exactly its generated ids."""
+        from zoo.generation import stream_ids
+
+        return stream_ids(self, input_ids, **options)
 
     def loss(self, input_ids: Tensor, targets: Tensor | None = None,
              attention_mask: Tensor | None = None) -> Tensor:

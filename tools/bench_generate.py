@@ -1,0 +1,101 @@
+"""Benchmark generation beside transformers, in one run.
+
+gpt2-small config, random weights (the same in both), CPU, greedy, a 32-token prompt and
+exactly 128 new tokens; decode tokens/s (the 127 steps after the first token, from the time
+for 128 new tokens minus the time for 1) at batch 1 and batch 8, fp32 and bf16; medians of
+several runs, the two implementations alternated. Also the machine's memory read bandwidth,
+and from it the batch-1 fp32 limit: bandwidth / bytes of weights read per token.
+
+Usage: python tools/bench_generate.py [--runs 3] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+import transformers
+
+import zoo
+from zoo.convert.hf_config import to_hf_config
+from zoo.convert.hf_names import zoo_to_hf
+
+PROMPT, NEW = 32, 128
+
+
+def read_bandwidth(runs: int = 7, nbytes: int = 1 << 30) -> float:
+    """Bytes per second for summing a 1 GiB fp32 tensor (a pure streaming read)."""
+    x = torch.ones(nbytes // 4)
+    x.sum()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        x.sum()
+        times.append(time.perf_counter() - start)
+    return nbytes / statistics.median(times)
+
+
+def models(dtype: torch.dtype):
+    spec = zoo.get_spec("gpt2")
+    ours = zoo.create_model(spec, seed=0).eval()
+    config = to_hf_config(spec)
+    hf_config = transformers.CONFIG_MAPPING[config.pop("model_type")](**config)
+    hf = transformers.GPT2LMHeadModel(hf_config).eval()
+    hf.load_state_dict(zoo_to_hf(spec, ours.state_dict()), strict=False)
+    hf.tie_weights()
+    return ours.to(dtype), hf.to(dtype)
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def decode_rate(generate, batch: int, runs: int) -> tuple[float, list[int]]:
+    ids = torch.randint(0, 50257, (batch, PROMPT), generator=torch.Generator().manual_seed(0))
+    generate(ids, 2)  # warm up
+    full = statistics.median(timed(lambda: generate(ids, NEW)) for _ in range(runs))
+    first = statistics.median(timed(lambda: generate(ids, 1)) for _ in range(runs))
+    return batch * (NEW - 1) / (full - first), generate(ids, NEW)[0, PROMPT:].tolist()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    bandwidth = read_bandwidth()
+    weights = zoo.count_params("gpt2").weight_bytes("fp32")
+    limit = bandwidth / weights
+    print(f"torch {torch.__version__}, transformers {transformers.__version__}, "
+          f"{torch.get_num_threads()} threads; read bandwidth {bandwidth / 1e9:.1f} GB/s, "
+          f"{weights / 1e6:.0f} MB of fp32 weights per token -> limit {limit:.1f} tokens/s "
+          f"at batch 1 fp32")
+    print(f"{'dtype':6s}{'batch':>6s}{'zoo tok/s':>11s}{'hf tok/s':>10s}{'ratio':>8s}"
+          f"{'of limit':>10s}  same tokens")
+    for dtype, name in ((torch.float32, "fp32"), (torch.bfloat16, "bf16")):
+        ours, hf = models(dtype)
+
+        def zoo_generate(ids, n, ours=ours):
+            return ours.generate(ids, max_new_tokens=n)
+
+        def hf_generate(ids, n, hf=hf):
+            with torch.no_grad():
+                return hf.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=n,
+                                   min_new_tokens=n, do_sample=False, pad_token_id=0)
+
+        for batch in (1, 8):
+            mine, my_tokens = decode_rate(zoo_generate, batch, args.runs)
+            theirs, their_tokens = decode_rate(hf_generate, batch, args.runs)
+            share = f"{mine / limit:9.0%}" if name == "fp32" and batch == 1 else f"{'':9s}"
+            print(f"{name:6s}{batch:6d}{mine:11.1f}{theirs:10.1f}{mine / theirs:7.2f}x{share} "
+                  f" {my_tokens == their_tokens}")
+
+
+if __name__ == "__main__":
+    main()
