@@ -259,6 +259,26 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- plan ------------------------------------------------------------------------------------
+
+@command("plan")
+def cmd_plan(args: argparse.Namespace) -> int:
+    from zoo.plan import describe, make_plan
+    from zoo.units import parse_bytes
+
+    plan = make_plan(args.name, devices=args.gpus, device_memory=parse_bytes(args.gpu_memory),
+                     train=args.train, dtype=args.dtype, batch=args.batch,
+                     context=args.context)
+    if args.json:
+        emit_json(plan.to_dict())
+        return 0
+    mode = "training (FSDP2, mixed-precision AdamW)" if plan.train else "inference (FSDP)"
+    print(f"{plan.spec.name}: {mode}, {plan.dtype}, batch {plan.batch} per device, context "
+          f"{plan.context}")
+    print(table(describe(plan), ["per device", "bytes"]))
+    return 0
+
+
 # --- parser ----------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -304,6 +324,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="convert floating-point weights (default: keep)")
     p.add_argument("--max-shard-size", default="5GB", help="shard above this size (5GB)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    p = add("plan", "memory per device under FSDP sharding, and the fewest devices that fit")
+    p.add_argument("name")
+    p.add_argument("--gpus", type=_positive_int, required=True, help="number of devices")
+    p.add_argument("--gpu-memory", default="80GB",
+                   help="memory per device: 80GB is 80e9 bytes, 80GiB 80 x 2^30 (default 80GB)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--train", action="store_true", help="training (mixed-precision AdamW)")
+    mode.add_argument("--infer", action="store_true", help="inference (the default)")
+    p.add_argument("--dtype", choices=["bf16", "fp16", "fp32"], default="bf16")
+    p.add_argument("--batch", type=_positive_int, default=1, help="sequences per device")
+    p.add_argument("--context", type=_positive_int, default=None,
+                   help="tokens per sequence (default: the model's context)")
 
     p = add("generate", "generate text with a checkpoint (zoo, Hugging Face folder, GGUF)")
     p.add_argument("model", metavar="NAME_OR_PATH",

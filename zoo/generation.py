@@ -240,7 +240,7 @@ def sample_stream(model: Model, input_ids: Tensor, attention_mask: Tensor | None
     live = torch.ones(batch, dtype=torch.bool, device=input_ids.device)
     eos = torch.tensor(options.eos_token_id, dtype=torch.long, device=input_ids.device)
     stops = StopStrings(options.stop, tokenizer, batch)
-    with torch.inference_mode():
+    with torch.no_grad():
         logits = decoder.first()
         for step in range(options.max_new_tokens):
             tokens = choose(logits, options, generator).masked_fill(~live, options.pad_token_id)
@@ -290,7 +290,7 @@ def beam_stream(model: Model, input_ids: Tensor, attention_mask: Tensor | None,
     stops = StopStrings(options.stop, tokenizer, batch * keep)
     agreed = [0] * batch
     rows = torch.arange(batch, device=device)[:, None]
-    with torch.inference_mode():
+    with torch.no_grad():
         logits = decoder.first()
         length = prompt
         while True:

@@ -228,13 +228,19 @@ def spec_from_metadata(source: TensorSource, path: Path) -> tuple[ModelSpec, dic
 def load(path: str | os.PathLike[str], *, device: str | torch.device | None = None,
          dtype: str | torch.dtype | None = None, strict: bool = True,
          spec: ModelSpec | str | None = None, ignore_memory_limit: bool = False,
-         progress: bool = False) -> Model:
+         progress: bool = False, device_map: str | dict[str, Any] | None = None,
+         max_memory: dict[Any, int | str] | None = None,
+         offload_folder: str | os.PathLike[str] | None = None) -> Model:
     """A model from a file saved by `zoo.save` (the spec is read from its metadata).
 
     Also accepts a Hugging Face folder or repo id (-> `zoo.from_hf`) and a GGUF file
     (-> `zoo.from_gguf`). Built on the meta device and filled with memory-mapped tensors, so
     memory stays near the size of the weights. `strict=False` loads what matches and reports
     the rest (missing tensors are initialised) in `model.load_report`.
+
+    `device_map` ("auto", or a map of module names to devices) spreads the blocks over the
+    devices, CPU and disk through accelerate's big-model inference, within `max_memory`
+    (e.g. {0: "20GB", "cpu": "60GB"}); what does not fit is offloaded to `offload_folder`.
     """
     path = Path(path)
     if path.suffix == ".gguf":
@@ -260,6 +266,8 @@ def load(path: str | os.PathLike[str], *, device: str | torch.device | None = No
         from zoo.registry import get_spec
 
         spec = get_spec(spec)
+    if device_map is not None:
+        return _dispatch(spec, head, file, device_map, max_memory, offload_folder, dtype)
     with torch.device("meta"):
         model = Model(spec, **head)
     names = source.names()
@@ -267,6 +275,36 @@ def load(path: str | os.PathLike[str], *, device: str | torch.device | None = No
                 shapes={name: source.shape(name) for name in names}, device=device,
                 dtype=dtype, strict=strict, origin=str(file),
                 ignore_memory_limit=ignore_memory_limit, progress=progress)
+
+
+def _dispatch(spec: ModelSpec, head: dict[str, Any], file: Path, device_map: Any,
+              max_memory: Any, offload_folder: Any, dtype: Any) -> Model:
+    """accelerate's big-model inference: empty model, then weights dispatched block by block."""
+    try:
+        from accelerate import init_empty_weights, load_checkpoint_and_dispatch
+    except ImportError:
+        raise ImportError("device_map needs accelerate: pip install 'zoo[distributed]'") from None
+    from accelerate import infer_auto_device_map
+
+    with init_empty_weights():
+        model = Model(spec, **head)
+    model.tie_weights()
+    if device_map == "auto":
+        device_map = infer_auto_device_map(model, max_memory=max_memory,
+                                           no_split_module_classes=["Block"])
+        if set(device_map.values()) == {"disk"}:
+            # accelerate cannot read a single file into disk-only modules: keep the embedding
+            # (and a head tied to it) in memory, everything else on disk
+            in_memory = {"embed", "head"} if spec.tie_embeddings else {"embed"}
+            device_map = {name: "cpu" if name in in_memory else "disk"
+                          for name, _ in model.named_children()}
+    if offload_folder is None and "disk" in set(device_map.values()):
+        offload_folder = tempfile.mkdtemp(prefix="zoo-offload-")
+    model = load_checkpoint_and_dispatch(
+        model, str(file), device_map=device_map, max_memory=max_memory,
+        no_split_module_classes=["Block"], offload_folder=offload_folder,
+        dtype=resolve_dtype(dtype) if dtype is not None else None)
+    return model.eval()
 
 
 def _zoo_folder(path: Path) -> bool:

@@ -1,0 +1,225 @@
+"""Beyond one machine, on PyTorch's own stack: FSDP2 sharding, distributed checkpoints, and
+models built rank by rank; accelerate's device maps for inference with offload (zoo.load).
+
+Nothing here is home-made parallelism: `shard` is `fully_shard` per block and on the root,
+checkpoints are `torch.distributed.checkpoint` (any number of ranks saves, any number loads),
+and a big model is built on the meta device so that each rank allocates only its own shard.
+
+Run under torchrun, e.g. `torchrun --nproc-per-node 8 -m zoo.distributed init gpt3-175b
+--out ckpt/` (see `python -m zoo.distributed --help` and the README's "Running the big ones").
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from zoo.model import Model, create_model
+from zoo.registry import get_spec
+from zoo.spec import ModelSpec, spec_from_mapping, to_mapping
+
+SPEC_FILE = "zoo_spec.json"
+# entry points that use the root's parameters (embedding, final norm, head): FSDP gathers
+# them around these calls as it does around forward
+FORWARD_METHODS = ("loss", "next_token_logits", "classify")
+
+
+def _device_type() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def init(backend: str | None = None) -> None:
+    """Join the process group torchrun describes (nccl on GPUs, gloo on CPU), once."""
+    if dist.is_initialized():
+        return
+    backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
+    dist.init_process_group(backend)
+    if torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+
+
+def default_mesh() -> Any:
+    from torch.distributed.device_mesh import init_device_mesh
+
+    init()
+    return init_device_mesh(_device_type(), (dist.get_world_size(),))
+
+
+def shard(model: Model, mesh: Any = None, *, reshard_after_forward: bool = True,
+          mp_policy: Any = None) -> Model:
+    """FSDP2: `fully_shard` on every transformer block, then on the root (embeddings, final
+    norm, head, tied or not). Works for any spec, on CPU (gloo) as on GPUs (nccl); the model may
+    still be on the meta device (then see `build`)."""
+    from torch.distributed.fsdp import fully_shard, register_fsdp_forward_method
+
+    mesh = mesh if mesh is not None else default_mesh()
+    options: dict[str, Any] = {"mesh": mesh, "reshard_after_forward": reshard_after_forward}
+    if mp_policy is not None:
+        options["mp_policy"] = mp_policy
+    for block in model.blocks:
+        fully_shard(block, **options)
+    fully_shard(model, **options)
+    for method in FORWARD_METHODS:
+        register_fsdp_forward_method(model, method)
+    return model
+
+
+def build(name_or_spec: str | ModelSpec, *, mesh: Any = None, checkpoint: str | Path | None =
+          None, dtype: str | torch.dtype | None = None, seed: int = 0) -> Model:
+    """A sharded model whose full weights never exist on any rank: built on meta, sharded,
+    then each rank allocates only its shard and fills it from `checkpoint` (a distributed
+    checkpoint folder, or a zoo .safetensors file read slice by slice) or a seeded init."""
+    spec = get_spec(name_or_spec)
+    mesh = mesh if mesh is not None else default_mesh()
+    model = shard(create_model(spec, device="meta", dtype=dtype), mesh)
+    model.to_empty(device=torch.device(_device_type(), torch.cuda.current_device())
+                   if _device_type() == "cuda" else torch.device("cpu"))
+    if checkpoint is None:
+        torch.manual_seed(seed)  # DTensor's random ops keep the ranks' shards consistent
+        model.init_weights()
+    elif Path(checkpoint).is_dir():
+        load_checkpoint(model, checkpoint)
+    else:
+        load_safetensors_shards(model, checkpoint)
+    return model
+
+
+def load_safetensors_shards(model: Model, path: str | Path) -> None:
+    """Each rank copies its own slice of every tensor out of a memory-mapped zoo file."""
+    from torch.distributed.tensor import DTensor, distribute_tensor
+
+    from zoo.safetensors_io import open_safetensors
+    from zoo.weights import weights_file
+
+    source = open_safetensors(weights_file(Path(path)))
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            full = source.read(name)
+            if isinstance(param, DTensor):
+                local = distribute_tensor(full.to(param.dtype), param.device_mesh,
+                                          param.placements, src_data_rank=None)
+                param.to_local().copy_(local.to_local())
+            else:
+                param.copy_(full)
+
+
+@contextlib.contextmanager
+def _single_process_quiet() -> Iterator[None]:
+    """Outside torchrun, DCP reads and writes in one process, as intended here: say nothing."""
+    with warnings.catch_warnings():
+        if not dist.is_initialized():
+            warnings.filterwarnings("ignore", message="torch.distributed is disabled")
+        yield
+
+
+def save_checkpoint(model: Model, folder: str | Path) -> None:
+    """A distributed checkpoint: every rank writes its shards; the spec goes beside them."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import get_model_state_dict
+
+    folder = Path(folder)
+    with _single_process_quiet():
+        dcp.save({"model": get_model_state_dict(model)}, checkpoint_id=str(folder))
+    if not dist.is_initialized() or dist.get_rank() == 0:
+        (folder / SPEC_FILE).write_text(json.dumps(to_mapping(model.spec), indent=2))
+
+
+def checkpoint_spec(folder: str | Path) -> ModelSpec:
+    path = Path(folder) / SPEC_FILE
+    return spec_from_mapping(json.loads(path.read_text()), file=str(path))
+
+
+def load_checkpoint(model: Model, folder: str | Path) -> None:
+    """Fill a model (sharded any way, or whole) from a distributed checkpoint saved by any
+    number of ranks: torch.distributed.checkpoint reshards as it reads."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import get_model_state_dict, set_model_state_dict
+
+    state = {"model": get_model_state_dict(model)}
+    with _single_process_quiet():
+        dcp.load(state, checkpoint_id=str(folder))
+    set_model_state_dict(model, state["model"])
+
+
+def checkpoint_to_zoo(folder: str | Path, out: str | Path, **save_options: Any) -> list[Path]:
+    """A distributed checkpoint -> zoo safetensors, in one process (needs the model in RAM)."""
+    from zoo.weights import save
+
+    model = create_model(checkpoint_spec(folder))
+    load_checkpoint(model, folder)
+    return save(model, out, **save_options)
+
+
+def zoo_to_checkpoint(path: str | Path, folder: str | Path) -> None:
+    """zoo safetensors -> a distributed checkpoint (one process, memory-mapped)."""
+    from zoo.weights import load
+
+    save_checkpoint(load(path), folder)
+
+
+# --- command line, for torchrun ---------------------------------------------------------------
+
+def _rank0() -> bool:
+    return not dist.is_initialized() or dist.get_rank() == 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m zoo.distributed", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("init", help="build a sharded model (random init) and save a checkpoint")
+    p.add_argument("model")
+    p.add_argument("--out", required=True)
+    p.add_argument("--dtype", default="bf16")
+    p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser("shard", help="zoo safetensors -> distributed checkpoint, rank by rank")
+    p.add_argument("weights")
+    p.add_argument("--out", required=True)
+    p.add_argument("--dtype", default=None)
+    p = sub.add_parser("generate", help="greedy generation from a distributed checkpoint")
+    p.add_argument("checkpoint")
+    p.add_argument("--ids", required=True, help="prompt token ids, comma-separated")
+    p.add_argument("--max-new-tokens", type=int, default=20)
+    p = sub.add_parser("export", help="distributed checkpoint -> zoo safetensors (one process)")
+    p.add_argument("checkpoint")
+    p.add_argument("out")
+    args = parser.parse_args(argv)
+
+    if args.command == "export":
+        for path in checkpoint_to_zoo(args.checkpoint, args.out):
+            print(path)
+        return 0
+    init()
+    if args.command == "init":
+        model = build(args.model, dtype=args.dtype, seed=args.seed)
+        save_checkpoint(model, args.out)
+    elif args.command == "shard":
+        from zoo.safetensors_io import open_safetensors
+        from zoo.weights import spec_from_metadata, weights_file
+
+        file = weights_file(Path(args.weights))
+        spec, _ = spec_from_metadata(open_safetensors(file), file)
+        model = build(spec, checkpoint=file, dtype=args.dtype)
+        save_checkpoint(model, args.out)
+    elif args.command == "generate":
+        model = build(checkpoint_spec(args.checkpoint), checkpoint=args.checkpoint)
+        ids = torch.tensor([[int(t) for t in args.ids.split(",")]])
+        out = model.generate(ids, max_new_tokens=args.max_new_tokens)
+        if _rank0():
+            print(",".join(str(t) for t in out[0].tolist()))
+    dist.barrier()
+    dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

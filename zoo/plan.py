@@ -1,0 +1,129 @@
+"""`zoo plan`: memory per device under FSDP sharding, from the accounting alone (no torch).
+
+FSDP shards every parameter, gradient and optimizer state over the N devices; what it does not
+shard is the transient all-gathered copy of the block being computed (and the next one, which
+it prefetches), the root's parameters (embeddings, final norm, head: gathered for the whole
+forward), and each device's own activations and KV cache. Training assumes FSDP2 mixed
+precision: fp32 sharded parameters, gradients and Adam moments, blocks gathered in the compute
+dtype; activations with full activation checkpointing (Korthikanti et al. 2022).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from zoo.accounting import DTYPE_BYTES, count_params
+from zoo.registry import get_spec
+from zoo.spec import ModelSpec
+from zoo.units import human_bytes
+
+MAX_DEVICES = 4096
+
+
+@dataclass(frozen=True)
+class Plan:
+    spec: ModelSpec
+    devices: int
+    device_memory: int
+    train: bool
+    dtype: str
+    batch: int
+    context: int
+    parts: dict[str, int] = field(default_factory=dict)  # bytes per device
+
+    @property
+    def total(self) -> int:
+        return sum(self.parts.values())
+
+    @property
+    def fits(self) -> bool:
+        return self.total <= self.device_memory
+
+    @property
+    def smallest_fit(self) -> int | None:
+        """The fewest devices on which this fits (the total falls as devices are added), or
+        None when even the unsharded part of one device's work exceeds its memory."""
+        def fits(devices: int) -> bool:
+            return make_plan(self.spec, devices=devices, device_memory=self.device_memory,
+                             train=self.train, dtype=self.dtype, batch=self.batch,
+                             context=self.context).fits
+
+        if not fits(MAX_DEVICES):
+            return None
+        low, high = 1, MAX_DEVICES
+        while low < high:
+            middle = (low + high) // 2
+            low, high = (low, middle) if fits(middle) else (middle + 1, high)
+        return low
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.spec.name, "mode": "train" if self.train else "infer",
+                "devices": self.devices, "device_memory": self.device_memory,
+                "dtype": self.dtype, "batch_per_device": self.batch, "context": self.context,
+                "per_device": self.parts, "total_per_device": self.total, "fits": self.fits,
+                "smallest_fit": self.smallest_fit}
+
+
+def _sharded_share(whole: int, devices: int) -> int:
+    return math.ceil(whole / devices)
+
+
+def make_plan(name_or_spec: str | ModelSpec, *, devices: int, device_memory: int,
+              train: bool = False, dtype: str = "bf16", batch: int = 1,
+              context: int | None = None) -> Plan:
+    """Bytes per device for inference (weights, KV cache) or training (mixed-precision Adam)."""
+    spec = get_spec(name_or_spec)
+    if devices < 1:
+        raise ValueError(f"devices must be >= 1, got {devices}")
+    if batch < 1:
+        raise ValueError(f"batch must be >= 1, got {batch}")
+    if dtype not in ("fp32", "bf16", "fp16"):
+        raise ValueError(f"dtype must be fp32, bf16 or fp16, got {dtype!r}")
+    context = spec.context_length if context is None else context
+    if not 1 <= context <= spec.context_length:
+        raise ValueError(f"context must be within 1..{spec.context_length}, got {context}")
+    count = count_params(spec)
+    width = DTYPE_BYTES[dtype]
+    block = max(layer.total for layer in count.layers)
+    root = count.total - sum(layer.total for layer in count.layers)
+    gathered = int((2 * block + root) * width)  # one block computing, the next prefetched
+    parts: dict[str, int]
+    if train:
+        parts = {"parameters fp32 (sharded)": _sharded_share(4 * count.total, devices),
+                 "gradients fp32 (sharded)": _sharded_share(4 * count.total, devices),
+                 "Adam moments fp32 (sharded)": _sharded_share(8 * count.total, devices),
+                 f"gathered blocks and root {dtype}": gathered,
+                 f"gathered block gradients {dtype}": int(block * width),
+                 "activations (checkpointed)": activation_bytes(spec, batch, context),
+                 "logits fp32 and their gradient": 2 * 4 * batch * context * spec.vocab_size}
+    else:
+        parts = {f"weights {dtype} (sharded)": _sharded_share(int(count.total * width),
+                                                              devices),
+                 f"gathered blocks and root {dtype}": gathered,
+                 f"KV cache {dtype}": count.kv_cache_bytes(context, dtype, batch)}
+    return Plan(spec, devices, device_memory, train, dtype, batch, context, parts)
+
+
+def activation_bytes(spec: ModelSpec, batch: int, context: int) -> int:
+    """16-bit activations with full activation checkpointing: every layer's input kept
+    (s*b*h*2 bytes), and one layer recomputed at a time, s*b*h*(34 + 5*a*s/h) bytes
+    (Korthikanti et al. 2022, 'Reducing Activation Recomputation in Large Transformer
+    Models', Section 4)."""
+    s, b, h, a = context, batch, spec.d_model, spec.n_head
+    kept = spec.n_layer * s * b * h * 2
+    one_layer = int(s * b * h * (34 + 5 * a * s / h))
+    return kept + one_layer
+
+
+def describe(plan: Plan) -> list[tuple[str, str]]:
+    rows = [(name, human_bytes(value)) for name, value in plan.parts.items()]
+    rows.append(("total per device", human_bytes(plan.total)))
+    verdict = "fits" if plan.fits else "does NOT fit"
+    rows.append((f"{plan.devices} x {human_bytes(plan.device_memory)}", verdict))
+    smallest = plan.smallest_fit
+    rows.append(("smallest device count that fits",
+                 str(smallest) if smallest is not None else
+                 "none: the unsharded part alone exceeds a device (lower the batch/context)"))
+    return rows
