@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 
 import torch
 import transformers
+from tqdm import tqdm
 
 import zoo
 from zoo.convert.hf_config import to_hf_config
@@ -78,8 +80,13 @@ def main() -> None:
           f"at batch 1 fp32")
     print(f"{'dtype':6s}{'batch':>6s}{'zoo tok/s':>11s}{'hf tok/s':>10s}{'ratio':>8s}"
           f"{'of limit':>10s}  same tokens")
-    for dtype, name in ((torch.float32, "fp32"), (torch.bfloat16, "bf16")):
-        ours, hf = models(dtype)
+    cases = tqdm([(d, n, b) for d, n in ((torch.float32, "fp32"), (torch.bfloat16, "bf16"))
+                  for b in (1, 8)], desc="cases", file=sys.stderr, leave=False)
+    built: dict[str, tuple] = {}
+    for dtype, name, batch in cases:
+        if name not in built:
+            built[name] = models(dtype)
+        ours, hf = built[name]
 
         def zoo_generate(ids, n, ours=ours):
             return ours.generate(ids, max_new_tokens=n)
@@ -89,12 +96,11 @@ def main() -> None:
                 return hf.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=n,
                                    min_new_tokens=n, do_sample=False, pad_token_id=0)
 
-        for batch in (1, 8):
-            mine, my_tokens = decode_rate(zoo_generate, batch, args.runs)
-            theirs, their_tokens = decode_rate(hf_generate, batch, args.runs)
-            share = f"{mine / limit:9.0%}" if name == "fp32" and batch == 1 else f"{'':9s}"
-            print(f"{name:6s}{batch:6d}{mine:11.1f}{theirs:10.1f}{mine / theirs:7.2f}x{share} "
-                  f" {my_tokens == their_tokens}")
+        mine, my_tokens = decode_rate(zoo_generate, batch, args.runs)
+        theirs, their_tokens = decode_rate(hf_generate, batch, args.runs)
+        share = f"{mine / limit:9.0%}" if name == "fp32" and batch == 1 else f"{'':9s}"
+        cases.write(f"{name:6s}{batch:6d}{mine:11.1f}{theirs:10.1f}{mine / theirs:7.2f}x{share} "
+                    f" {my_tokens == their_tokens}", file=sys.stdout)
 
 
 if __name__ == "__main__":

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 
 import torch
 import transformers
+from tqdm import tqdm
 
 import zoo
 from zoo.convert.hf_config import to_hf_config
@@ -39,7 +41,8 @@ def time_it(fn, runs: int) -> float:
 
 def bench_meta(runs: int) -> list[tuple[str, float, float]]:
     rows = []
-    for name in ("gpt3-175b", "bloom-176b"):
+    for name in tqdm(("gpt3-175b", "bloom-176b"), desc="meta builds", file=sys.stderr,
+                     leave=False):
         spec = zoo.get_spec(name)
         # transformers has no banded layers; the dense GPT-2 config has the same tensors
         dense = spec.with_changes(attention_pattern=["global"], local_window=None)
@@ -83,7 +86,7 @@ def bench_train_step(runs: int, batch: int = 4, seq: int = 256) -> tuple[float, 
         assert torch.allclose(ours.loss(ids), hf(ids, labels=ids).loss, atol=1e-4)
     step_ours(), step_hf()
     t_ours, t_hf = [], []
-    for _ in range(runs):
+    for _ in tqdm(range(runs), desc="training steps", file=sys.stderr, leave=False):
         t_ours.append(time_it(step_ours, 1))
         t_hf.append(time_it(step_hf, 1))
     tokens = batch * seq

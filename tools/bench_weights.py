@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tqdm import tqdm
+
 ZOO = """
 import time, torch
 start = time.perf_counter()
@@ -75,7 +77,7 @@ def main() -> None:
     size = sum(p.stat().st_size for p in folder.glob("*.safetensors"))
     results: dict[str, list[tuple[float, float, float | None]]] = {"zoo": [], "hf": [],
                                                                      "bare": []}
-    for _ in range(args.runs):
+    for _ in tqdm(range(args.runs), desc="runs (zoo, transformers, bare)", file=sys.stderr):
         results["zoo"].append(run(ZOO.format(folder=str(folder))))
         results["hf"].append(run(HF.format(folder=str(folder))))
         results["bare"].append(run(BARE))

@@ -56,7 +56,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     from zoo.report import list_row
     from zoo.units import human_count
 
-    rows = [list_row(get_spec(name)) for name in list_models(args.pattern, family=args.family)]
+    names = list_models(args.pattern, family=args.family)
+    if args.local:
+        return _list_local([get_spec(name) for name in names], args.json)
+    rows = [list_row(get_spec(name)) for name in names]
     if args.sort == "name":
         rows.sort(key=lambda r: r["name"])
     elif args.sort == "params":
@@ -79,11 +82,29 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _list_local(specs: list[Any], as_json: bool) -> int:
+    from zoo.local import find_local, hf_cache_dir, zoo_weight_dirs
+    from zoo.units import human_bytes
+
+    found = find_local(specs)
+    if as_json:
+        emit_json([f.to_dict() for f in found])
+        return 0
+    if not found:
+        print(f"no weights for these models in the Hugging Face cache ({hf_cache_dir()}) or "
+              f"the zoo weights folders ({', '.join(map(str, zoo_weight_dirs()))})")
+        return 1
+    print(table([[f.model, f.where, human_bytes(f.size), str(f.path)] for f in found],
+                ["name", "where", "size", "path"]))
+    return 0
+
+
 # --- show ------------------------------------------------------------------------------------
 
 @command("show")
 def cmd_show(args: argparse.Namespace) -> int:
     from zoo.accounting import count_params
+    from zoo.local import find_local, how_to_get
     from zoo.registry import get_spec
     from zoo.report import (
         architecture_rows,
@@ -92,12 +113,15 @@ def cmd_show(args: argparse.Namespace) -> int:
         spec_json,
         summary_rows,
     )
+    from zoo.units import human_bytes
     from zoo.verify import inconsistencies
 
     spec = get_spec(args.name)
+    local = find_local([spec])
     if args.json:
         data = spec_json(spec, args.context)
         data["inconsistencies"] = inconsistencies(spec)
+        data["local_weights"] = [f.to_dict() for f in local]
         emit_json(data)
         return 0
     count = count_params(spec)
@@ -106,7 +130,11 @@ def cmd_show(args: argparse.Namespace) -> int:
     print("=" * len(title))
     print(table(architecture_rows(spec), tablefmt="plain"))
     print()
-    print(table(provenance_rows(spec), tablefmt="plain", widths=[None, 90]))
+    where = [(f"weights ({f.where})", f"{f.path} ({human_bytes(f.size)})") for f in local]
+    if not where:
+        where = [("weights locally", f"not found; to get them: {how_to_get(spec)}"
+                  if spec.weights.hf else "none (no public weights)")]
+    print(table(provenance_rows(spec) + where, tablefmt="plain", widths=[None, 90]))
     print()
     print(table(component_rows(count), ["component", "params", "", "share"],
                 colalign=("left", "right", "right", "right")))
@@ -165,6 +193,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
                   f"hold; {len(report.failed)} wrong or unknown.")
         return 1 if report.failed else 0
     names = [get_spec(n).name for n in args.names] if args.names else list_models()
+    if args.transformers:
+        return _verify_transformers(names, args.json)
     checks = [check_reported(get_spec(name), args.tolerance) for name in names]
     if args.json:
         emit_json([c.to_dict() for c in checks])
@@ -182,6 +212,32 @@ def cmd_verify(args: argparse.Namespace) -> int:
         for c in broken:
             print(f"  {c.name}: " + "; ".join(c.problems))
     return 1 if any(c.status == "inconsistent" for c in checks) else 0
+
+
+def _verify_transformers(names: list[str], as_json: bool) -> int:
+    """Closed form against transformers' own count (models built on meta), with a progress
+    bar: about a second per model."""
+    from tqdm import tqdm
+
+    from zoo.accounting import count_params
+    from zoo.registry import get_spec
+    from zoo.verify import transformers_count
+
+    rows = []
+    for name in tqdm(names, desc="counting with transformers", unit="model", disable=as_json):
+        spec = get_spec(name)
+        theirs = transformers_count(spec)
+        ours = count_params(spec).total
+        status = "no transformers class" if theirs is None else (
+            "equal" if theirs == ours else "DIFFERENT")
+        rows.append({"name": name, "zoo": ours, "transformers": theirs, "status": status})
+    if as_json:
+        emit_json(rows)
+    else:
+        print(table([[r["name"], f"{r['zoo']:,}", f"{r['transformers']:,}" if r["transformers"]
+                      is not None else "-", r["status"]] for r in rows],
+                    ["model", "zoo (closed form)", "transformers (meta)", "status"]))
+    return 1 if any(r["status"] == "DIFFERENT" for r in rows) else 0
 
 
 def _figure(spec: Any) -> str:
@@ -279,6 +335,25 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- plot ------------------------------------------------------------------------------------
+
+@command("plot")
+def cmd_plot(args: argparse.Namespace) -> int:
+    from zoo import plot
+
+    if args.kind != "scale" and not args.names:
+        raise ValueError(f"zoo plot {args.kind} needs model names, e.g. zoo plot {args.kind} "
+                         f"openai-gpt gpt2-xl gpt3-175b")
+    draw = {"scale": plot.scale, "breakdown": plot.breakdown, "memory": plot.memory}[args.kind]
+    fig, data = draw(args.names or None)
+    out = plot.save(fig, args.out or f"zoo-{args.kind}.png")
+    if args.json:
+        emit_json({"file": str(out), "data": data})
+    else:
+        print(f"wrote {out} ({len(data)} models)")
+    return 0
+
+
 # --- parser ----------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -298,6 +373,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--family", help="only this family")
     p.add_argument("--sort", choices=["family", "params", "name", "year"], default="family",
                    help="order (default: family, then size)")
+    p.add_argument("--local", action="store_true",
+                   help="only models whose weights are on this machine (Hugging Face cache or "
+                        "zoo weights folders), with their size on disk")
 
     p = add("show", "every fact about one model: hyperparameters, provenance, accounting")
     p.add_argument("name")
@@ -313,6 +391,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--claims", metavar="FILE", help="a YAML or CSV table of claims to check")
     p.add_argument("--tolerance", type=float, default=0.05,
                    help="relative tolerance for rounded parameter figures (default 0.05)")
+    p.add_argument("--transformers", action="store_true",
+                   help="also count each model with transformers (built on meta; slower)")
 
     p = add("convert", "convert weights: zoo safetensors, Hugging Face folder / repo id, GGUF")
     p.add_argument("src", help="a zoo .safetensors file, a Hugging Face folder or cached repo "
@@ -337,6 +417,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=_positive_int, default=1, help="sequences per device")
     p.add_argument("--context", type=_positive_int, default=None,
                    help="tokens per sequence (default: the model's context)")
+
+    p = add("plot", "pictures: scale over the years, parameter breakdown, memory (matplotlib)")
+    p.add_argument("kind", choices=["scale", "breakdown", "memory"])
+    p.add_argument("names", nargs="*", metavar="NAME",
+                   help="models (scale: default all; breakdown and memory: required)")
+    p.add_argument("--out", help="output file, .png or .svg (default zoo-KIND.png)")
 
     p = add("generate", "generate text with a checkpoint (zoo, Hugging Face folder, GGUF)")
     p.add_argument("model", metavar="NAME_OR_PATH",
@@ -374,7 +460,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (SpecError, UnknownModelError, ValueError, FileNotFoundError, OSError) as err:
+    except (SpecError, UnknownModelError, ValueError, FileNotFoundError, OSError,
+            ImportError) as err:
         print(f"zoo: error: {err}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `zoo list | head`

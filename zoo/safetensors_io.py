@@ -12,49 +12,25 @@ from __future__ import annotations
 import json
 import math
 import os
-import struct
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from zoo.safetensors_header import WeightsError, read_header
+
 DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16,
           "BF16": torch.bfloat16, "I64": torch.int64, "I32": torch.int32, "I16": torch.int16,
           "I8": torch.int8, "U8": torch.uint8, "BOOL": torch.bool,
           "F8_E4M3": torch.float8_e4m3fn, "F8_E5M2": torch.float8_e5m2}
-MAX_HEADER = 100 * 2**20
-
-
-class WeightsError(ValueError):
-    """A weights file that cannot be read as what it claims to be."""
-
 
 class SafetensorsFile:
     """One .safetensors file: names, shapes, dtypes, metadata; tensors read on demand."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        try:
-            size = self.path.stat().st_size
-            with open(self.path, "rb") as f:
-                head = f.read(8)
-                if len(head) < 8:
-                    raise self._error(f"{size} bytes is too short for a safetensors file")
-                (length,) = struct.unpack("<Q", head)
-                if length > MAX_HEADER or 8 + length > size:
-                    raise self._error(f"not a safetensors file, or truncated: its header claims "
-                                      f"{length:,} bytes, the file has {size:,}")
-                raw = f.read(length)
-        except OSError as err:
-            raise WeightsError(f"{self.path}: cannot read: {err.strerror or err}") from None
-        try:
-            header = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise self._error("not a safetensors file: its header is not JSON") from None
-        if not isinstance(header, dict):
-            raise self._error("not a safetensors file: its header is not a JSON object")
-        self.data_start = 8 + length
+        header, self.data_start, size = read_header(self.path)
         self.metadata: dict[str, str] = header.pop("__metadata__", None) or {}
         self.entries: dict[str, tuple[torch.dtype, tuple[int, ...], int, int]] = {}
         data_size = size - self.data_start

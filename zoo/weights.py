@@ -79,7 +79,7 @@ def stored_tensors(model: Model) -> dict[str, Tensor]:
 
 
 def save(model: Model, path: str | os.PathLike[str], *, max_shard_size: int | str = "5GB",
-         progress: bool = False) -> list[Path]:
+         progress: bool | None = None) -> list[Path]:
     """Write the model's weights (and spec) to `path` atomically; returns the files written.
 
     `path` is a `.safetensors` file name, or a folder (then `model.safetensors` inside it).
@@ -116,7 +116,7 @@ def _shard(tensors: dict[str, Tensor], limit: int) -> list[dict[str, Tensor]]:
 
 
 def write_safetensors(tensors: dict[str, Tensor], target: Path, metadata: dict[str, str],
-                      max_shard_size: int, *, progress: bool = False) -> list[Path]:
+                      max_shard_size: int, *, progress: bool | None = None) -> list[Path]:
     """Single file or HF-style shards + index, every file written to a temporary name first.
 
     A crash or a full disk while writing leaves the final names untouched (a previous save
@@ -136,7 +136,9 @@ def write_safetensors(tensors: dict[str, Tensor], target: Path, metadata: dict[s
     old_shards = _listed_shards(index_path)
     written: list[tuple[Path, Path]] = []
     try:
-        for name, shard in zip(names, _progress(shards, progress, "saving"), strict=True):
+        nbytes = sum(t.numel() * t.element_size() for t in tensors.values())
+        for name, shard in zip(names, _progress(shards, progress, "saving", nbytes=nbytes),
+                               strict=True):
             final = target.parent / name
             temp = _temp_path(final)
             written.append((temp, final))
@@ -187,12 +189,21 @@ def _fsync(path: Path) -> None:
         os.fsync(f.fileno())
 
 
-def _progress(items: Iterable[Any], enabled: bool, label: str, total: int | None = None) -> Any:
-    if not enabled:
-        return items
-    from tqdm import tqdm
+LARGE = 10**9  # bytes from which a long operation shows a progress bar by default
 
-    return tqdm(items, desc=label, total=total, unit="tensor" if label != "saving" else "file")
+
+def _progress(items: Iterable[Any], enabled: bool | None, label: str, *, nbytes: int,
+              total: int | None = None) -> Any:
+    """A tqdm bar over `items` when asked (True), or by default (None) for a large checkpoint
+    on a terminal; plain iteration otherwise."""
+    if enabled is False or (enabled is None and nbytes < LARGE):
+        return items
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return items
+    return tqdm(items, desc=label, total=total, unit="tensor" if label != "saving" else "file",
+                disable=None if enabled is None else False)
 
 
 # --- loading --------------------------------------------------------------------------------
@@ -228,7 +239,7 @@ def spec_from_metadata(source: TensorSource, path: Path) -> tuple[ModelSpec, dic
 def load(path: str | os.PathLike[str], *, device: str | torch.device | None = None,
          dtype: str | torch.dtype | None = None, strict: bool = True,
          spec: ModelSpec | str | None = None, ignore_memory_limit: bool = False,
-         progress: bool = False, device_map: str | dict[str, Any] | None = None,
+         progress: bool | None = None, device_map: str | dict[str, Any] | None = None,
          max_memory: dict[Any, int | str] | None = None,
          offload_folder: str | os.PathLike[str] | None = None) -> Model:
     """A model from a file saved by `zoo.save` (the spec is read from its metadata).
@@ -327,7 +338,7 @@ def refuse_pickle_message(path: Path) -> str:
 def fill(model: Model, tensors: dict[str, Callable[[], Tensor]], *,
          shapes: dict[str, tuple[int, ...]], device: str | torch.device | None,
          dtype: str | torch.dtype | None, strict: bool, origin: str,
-         ignore_memory_limit: bool = False, progress: bool = False) -> Model:
+         ignore_memory_limit: bool = False, progress: bool | None = None) -> Model:
     """Assign tensors (produced on demand) to a meta-built model, checking names and shapes.
 
     A mismatch is listed by name with expected and found shapes: an error when `strict`, a
@@ -354,7 +365,8 @@ def fill(model: Model, tensors: dict[str, Callable[[], Tensor]], *,
         if target.type != "cpu" or convert_to is not None:  # copies, not memory-map views
             check_fits(model.spec, nbytes, target, convert_to or torch.float32)
     state = {}
-    for name in _progress(wanted, progress, "loading", total=len(wanted)):
+    nbytes = sum(math.prod(shapes[n]) * current[n].element_size() for n in wanted)
+    for name in _progress(wanted, progress, "loading", nbytes=nbytes, total=len(wanted)):
         tensor = tensors[name]()
         if convert_to is not None and tensor.is_floating_point():
             tensor = tensor.to(convert_to)

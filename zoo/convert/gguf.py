@@ -88,7 +88,7 @@ def unpermute(weight: Tensor, heads: int) -> Tensor:
 
 
 def from_gguf(path: str | os.PathLike[str], *, device: str | torch.device | None = None,
-              dtype: str | torch.dtype | None = None, progress: bool = False) -> Model:
+              dtype: str | torch.dtype | None = None, progress: bool | None = None) -> Model:
     """A zoo model (and its tokenizer) from a llama-architecture GGUF file."""
     try:
         from gguf import GGUFReader

@@ -187,7 +187,7 @@ def canonical_config(spec: ModelSpec, model_type: str) -> dict[str, Any]:
 
 def from_hf(path_or_repo_id: str | os.PathLike[str], *, device: str | torch.device | None = None,
             dtype: str | torch.dtype | None = None, strict: bool = True,
-            revision: str | None = None, progress: bool = False) -> Model:
+            revision: str | None = None, progress: bool | None = None) -> Model:
     """A zoo model from a Hugging Face checkpoint (folder or cached repo id)."""
     folder = resolve_folder(path_or_repo_id, revision)
     config = read_config(folder)
@@ -279,7 +279,7 @@ def _attach_tokenizer(model: Model, folder: Path) -> None:
 # --- export -----------------------------------------------------------------------------------
 
 def to_hf(model: Model, folder: str | os.PathLike[str], *, max_shard_size: int | str = "5GB",
-          progress: bool = False) -> list[Path]:
+          progress: bool | None = None) -> list[Path]:
     """Write `model` as a Hugging Face checkpoint that transformers' from_pretrained loads:
     config.json, model.safetensors (or shards and index), and the tokenizer when it has one."""
     folder = Path(folder)

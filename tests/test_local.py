@@ -1,0 +1,64 @@
+"""Local weights: the Hugging Face cache and zoo weights folders, found without torch."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import zoo
+from zoo.cli import main
+from zoo.local import find_local
+
+
+def fake_hf_cache(root, repo_id, nbytes):
+    base = root / f"models--{repo_id.replace('/', '--')}"
+    blob = base / "blobs" / "abc"
+    blob.parent.mkdir(parents=True)
+    blob.write_bytes(b"\0" * nbytes)
+    snapshot = base / "snapshots" / "rev1"
+    snapshot.mkdir(parents=True)
+    (snapshot / "model.safetensors").symlink_to(blob)
+    (snapshot / "config.json").write_text("{}")
+
+
+def test_hf_cache_entries_are_found(tmp_path, monkeypatch, capsys):
+    fake_hf_cache(tmp_path, "openai-community/gpt2", 12345)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setenv("ZOO_WEIGHTS", str(tmp_path / "none"))
+    found = find_local([zoo.get_spec("gpt2"), zoo.get_spec("gpt2-xl")])
+    assert [(f.model, f.where, f.size) for f in found] == [("gpt2", "hf-cache", 12345)]
+    assert main(["list", "--local", "--json"]) == 0
+    assert [r["model"] for r in json.loads(capsys.readouterr().out)] == ["gpt2"]
+    assert main(["show", "gpt2"]) == 0
+    out = capsys.readouterr().out
+    assert "weights (hf-cache)" in out and "rev1" in out
+    assert main(["show", "gpt2-xl"]) == 0
+    assert "huggingface-cli download openai-community/gpt2-xl" in capsys.readouterr().out
+
+
+def test_zoo_weights_folder(tmp_path, monkeypatch, write_yaml, capsys):
+    spec_file = write_yaml("mine.yaml", "name: mine-tiny\nfamily: mine\nn_layer: 1\n"
+                                        "d_model: 16\nn_head: 2\nd_ff: 32\nvocab_size: 20\n"
+                                        "context_length: 8\n")
+    monkeypatch.setenv("ZOO_SPECS", str(spec_file))
+    monkeypatch.setenv("ZOO_WEIGHTS", str(tmp_path / "weights"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    zoo.registry.REGISTRY.reset()
+    zoo.save(zoo.create_model("mine-tiny", seed=0), tmp_path / "weights" / "a" / "m.safetensors")
+    assert main(["list", "--local"]) == 0
+    out = capsys.readouterr().out
+    assert "mine-tiny" in out and "zoo" in out and "m.safetensors" in out
+    code = "import sys, zoo.cli; zoo.cli.main(['list', '--local']); assert 'torch' not in " \
+           "sys.modules"
+    env = {"ZOO_SPECS": str(spec_file), "ZOO_WEIGHTS": str(tmp_path / "weights"),
+           "HF_HUB_CACHE": str(tmp_path / "hub"), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_nothing_local(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setenv("ZOO_WEIGHTS", str(tmp_path))
+    assert main(["list", "gpt2", "--local"]) == 1
+    assert "no weights" in capsys.readouterr().out

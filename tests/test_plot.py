@@ -1,0 +1,72 @@
+"""Plots render headless and draw what they say: one point per model, one bar per segment."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+import zoo
+
+pytest.importorskip("matplotlib")
+from zoo import plot
+
+
+def test_scale_has_a_point_per_model(tmp_path):
+    fig, points = plot.scale()
+    ax = fig.axes[0]
+    drawn = sum(len(c.get_offsets()) for c in ax.collections)
+    assert drawn == len(points) == len(zoo.list_models())
+    assert ax.get_yscale() == "log"
+    assert {t.get_text() for t in ax.get_legend().get_texts()} == set(zoo.families())
+    labels = " ".join(t.get_text() for t in ax.texts)
+    assert "gpt3-175b" in labels and "llama-13b / llama-2-13b" in labels
+    out = plot.save(fig, tmp_path / "scale.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
+
+
+def test_breakdown_stacks_the_shares(tmp_path):
+    names = ["openai-gpt", "gpt2-xl", "gpt3-175b", "llama-2-70b"]
+    fig, rows = plot.breakdown(names)
+    ax = fig.axes[0]
+    segments = [s for s in plot.SEGMENTS if any(row[s] for row in rows)]
+    assert len(ax.patches) == len(names) * len(segments)
+    for x in range(len(rows)):  # each bar's stack reaches 100%
+        tops = [p.get_y() + p.get_height() for p in ax.patches if abs(p.get_x() +
+                p.get_width() / 2 - x) < 1e-6]
+        assert max(tops) == pytest.approx(100)
+    share = {row["name"]: row["embeddings"] for row in rows}
+    assert 20 < share["openai-gpt"] < 30 and share["gpt3-175b"] < 1, share
+    out = plot.save(fig, tmp_path / "b.svg")
+    assert b"<svg" in out.read_bytes()[:500]
+
+
+def test_memory_bars(tmp_path):
+    names = ["gpt2", "mistral-7b-v0.1"]
+    fig, rows = plot.memory(names)
+    assert len(fig.axes[0].patches) == len(names) * len(plot.MEMORY_BARS)
+    c = zoo.count_params("mistral-7b-v0.1")
+    assert rows[1]["weights bf16"] == c.weight_bytes("bf16")
+    assert rows[1]["KV cache at full context (bf16)"] == c.kv_cache_bytes(32768, "bf16")
+    with pytest.raises(ValueError, match=r"\.png or \.svg"):
+        plot.save(fig, tmp_path / "m.jpg")
+
+
+def test_cli_plot(tmp_path, capsys):
+    from zoo.cli import main
+
+    assert main(["plot", "breakdown", "gpt2", "bloom-176b", "--out",
+                 str(tmp_path / "b.png")]) == 0
+    assert (tmp_path / "b.png").is_file() and "2 models" in capsys.readouterr().out
+    assert main(["plot", "memory"]) == 2
+    assert "needs model names" in capsys.readouterr().err
+
+
+def test_missing_matplotlib_is_a_clear_message(monkeypatch, capsys):
+    from zoo.cli import main
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(ImportError, match=r"pip install 'zoo\[plot\]'"):
+        plot.scale()
+    assert main(["plot", "scale", "--out", "x.png"]) == 2
+    assert "zoo[plot]" in capsys.readouterr().err

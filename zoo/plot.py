@@ -1,0 +1,151 @@
+"""Pictures of the registry: scale over the years, where the parameters sit, what memory takes.
+
+matplotlib is an optional extra (`pip install 'zoo[plot]'`); every function returns the Figure
+(drawn with the headless Agg backend) and its data, so tests and scripts can check what was
+drawn, and `save` writes PNG or SVG by the file's suffix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from zoo.accounting import count_params
+from zoo.registry import get_spec, list_models
+from zoo.spec import ModelSpec
+
+SEGMENTS = ("embeddings", "attention", "mlp", "norms", "head", "extras")
+SEGMENT_COLORS = {"embeddings": "#4c72b0", "attention": "#dd8452", "mlp": "#55a868",
+                  "norms": "#c44e52", "head": "#8172b3", "extras": "#937860"}
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+    except ImportError:
+        raise ImportError("zoo plot needs matplotlib: pip install 'zoo[plot]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _specs(names: Sequence[str] | None) -> list[ModelSpec]:
+    return [get_spec(n) for n in (names or list_models())]
+
+
+def shares(spec: ModelSpec) -> dict[str, float]:
+    """Percent of the parameters in each segment (embeddings = token + position)."""
+    c = count_params(spec)
+    parts = {"embeddings": c.token_embedding + c.position_embedding, "attention": c.attention,
+             "mlp": c.mlp, "norms": c.norms, "head": c.head, "extras": c.extras}
+    return {k: 100 * v / c.total for k, v in parts.items()}
+
+
+def scale(names: Sequence[str] | None = None) -> tuple[Any, list[dict[str, Any]]]:
+    """Exact parameters (log scale) against year, one point per model, coloured by family."""
+    plt = _pyplot()
+    specs = [s for s in _specs(names) if s.year]
+    families = sorted({s.family for s in specs})
+    colors = plt.get_cmap("tab20")
+    fig, ax = plt.subplots(figsize=(14, 8.5))
+    points = []
+    # spread the families of one year across it, so their points and labels stay apart
+    offsets = {}
+    for year in sorted({s.year for s in specs}):
+        present = sorted({s.family for s in specs if s.year == year})
+        for j, family in enumerate(present):
+            offsets[family, year] = 0.8 * (j - (len(present) - 1) / 2) / max(1, len(present))
+    for i, family in enumerate(families):
+        members = sorted((s for s in specs if s.family == family),
+                         key=lambda s: count_params(s).total)
+        color = colors(i % 20)
+        xs = [s.year + offsets[family, s.year] for s in members]
+        totals = [count_params(s).total for s in members]
+        ax.scatter(xs, totals, s=36, color=color, label=family, zorder=3)
+        labels: dict[tuple[float, int], list[str]] = {}
+        for spec, x, y in zip(members, xs, totals, strict=True):
+            labels.setdefault((x, y), []).append(spec.name)  # same size: one label
+            points.append({"name": spec.name, "family": family, "year": spec.year,
+                           "params": y})
+        for (x, y), names_here in labels.items():
+            ax.annotate(" / ".join(names_here), (x, y), xytext=(4, 2),
+                        textcoords="offset points", fontsize=6.5, color=color)
+    ax.set_yscale("log")
+    ax.set_xlabel("year")
+    ax.set_ylabel("parameters (exact, log scale)")
+    ax.set_title("Decoder-only language models in the zoo: size against year")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, ncol=2, loc="upper left")
+    fig.tight_layout()
+    return fig, points
+
+
+def breakdown(names: Sequence[str]) -> tuple[Any, list[dict[str, Any]]]:
+    """Stacked bars: the share of embeddings, attention, MLP, norms and head in each model."""
+    plt = _pyplot()
+    specs = _specs(names)
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(specs) + 2), 6))
+    rows = [{"name": s.name, **shares(s)} for s in specs]
+    bottoms = [0.0] * len(specs)
+    for segment in SEGMENTS:
+        values = [row[segment] for row in rows]
+        if not any(values):
+            continue
+        ax.bar([r["name"] for r in rows], values, bottom=bottoms, label=segment,
+               color=SEGMENT_COLORS[segment])
+        bottoms = [b + v for b, v in zip(bottoms, values, strict=True)]
+    for x, row in enumerate(rows):  # the embedding share, inside its segment or just above
+        inside = row["embeddings"] > 4
+        ax.text(x, row["embeddings"] / 2 if inside else row["embeddings"] + 1.5,
+                f"embeddings {row['embeddings']:.1f}%", ha="center", va="center", fontsize=7,
+                color="white" if inside else "black")
+    ax.set_ylabel("share of parameters (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title("Where the parameters are")
+    ax.legend(fontsize=8, loc="upper right", bbox_to_anchor=(1.0, -0.12), ncol=6)
+    ax.tick_params(axis="x", rotation=30)
+    fig.tight_layout()
+    return fig, rows
+
+
+MEMORY_BARS = ("weights fp32", "weights bf16", "weights int8", "weights int4",
+               "KV cache at full context (bf16)", "training state (Adam, mixed precision)")
+
+
+def memory(names: Sequence[str]) -> tuple[Any, list[dict[str, Any]]]:
+    """Grouped bars per model: weights per dtype, KV cache at full context, training state."""
+    plt = _pyplot()
+    specs = _specs(names)
+    rows = []
+    for spec in specs:
+        c = count_params(spec)
+        values = [c.weight_bytes(d) for d in ("fp32", "bf16", "int8", "int4")]
+        values += [c.kv_cache_bytes(spec.context_length, "bf16"), c.training_memory()["total"]]
+        rows.append({"name": spec.name, **dict(zip(MEMORY_BARS, values, strict=True))})
+    fig, ax = plt.subplots(figsize=(max(7.0, 1.6 * len(specs) + 2), 6))
+    width = 0.8 / len(MEMORY_BARS)
+    colors = plt.get_cmap("viridis")
+    for i, bar in enumerate(MEMORY_BARS):
+        xs = [x + (i - (len(MEMORY_BARS) - 1) / 2) * width for x in range(len(rows))]
+        ax.bar(xs, [row[bar] / 1e9 for row in rows], width=width, label=bar,
+               color=colors(i / (len(MEMORY_BARS) - 1)))
+    ax.set_xticks(range(len(rows)), [row["name"] for row in rows], rotation=30)
+    ax.set_yscale("log")
+    ax.set_ylabel("GB (log scale)")
+    ax.set_title("Memory: weights per dtype, KV cache at full context, training state")
+    ax.legend(fontsize=8)
+    ax.grid(True, axis="y", which="both", alpha=0.3)
+    fig.tight_layout()
+    return fig, rows
+
+
+def save(fig: Any, out: str | Path) -> Path:
+    out = Path(out)
+    if out.suffix.lower() not in (".png", ".svg"):
+        raise ValueError(f"{out}: plots are written as .png or .svg")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=130)
+    _pyplot().close(fig)
+    return out
