@@ -213,6 +213,9 @@ def test_smollm2_stop_strings_and_streaming(smollm2):
     text = zoo.generate(smollm2, "Count: one, two, three, four,", max_new_tokens=20,
                         stop=[" six"])
     assert "six" not in text and "five" in text, text
+    beams = zoo.generate(smollm2, "Count: one, two, three, four,", max_new_tokens=20,
+                         stop=[" six"], num_beams=3)
+    assert "six" not in beams and "five" in beams, beams
     pieces = list(zoo.generate(smollm2, "What is the capital of France?", chat=True,
                                max_new_tokens=30, stream=True))
     assert len(pieces) > 3 and "Paris" in "".join(pieces)

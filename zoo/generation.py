@@ -211,20 +211,22 @@ class StopStrings:
 
     def __init__(self, stops: tuple[str, ...], tokenizer: Tokenizer | None, batch: int) -> None:
         self.stops, self.tokenizer = stops, tokenizer
-        self.tokens: list[list[int]] = [[] for _ in range(batch)]
+        self.rows: list[list[int]] = [[] for _ in range(batch)]
         # enough tokens to hold the longest stop string even at one character per token
         self.window = max((len(s) for s in stops), default=0) + 8
 
-    def hits(self, tokens: Sequence[int], rows: Sequence[int] | None = None) -> list[bool]:
+    def check(self, generated: Sequence[Sequence[int]]) -> list[bool]:
+        """For each row's generated ids, whether its text contains a stop string."""
         if not self.stops or self.tokenizer is None:
-            return [False] * len(tokens)
-        out = []
-        for i, token in enumerate(tokens):
-            row = self.tokens[rows[i] if rows is not None else i]
+            return [False] * len(generated)
+        tails = (self.tokenizer.decode(list(ids[-self.window:])) for ids in generated)
+        return [any(s in tail for s in self.stops) for tail in tails]
+
+    def hits(self, tokens: Sequence[int]) -> list[bool]:
+        """Append one token per row (sampling and greedy keep the rows here) and check."""
+        for row, token in zip(self.rows, tokens, strict=True):
             row.append(int(token))
-            tail = self.tokenizer.decode(row[-self.window:])
-            out.append(any(s in tail for s in self.stops))
-        return out
+        return self.check(self.rows)
 
 
 def sample_stream(model: Model, input_ids: Tensor, attention_mask: Tensor | None,
@@ -287,7 +289,7 @@ def beam_stream(model: Model, input_ids: Tensor, attention_mask: Tensor | None,
     improvable = torch.ones(batch, 1, dtype=torch.bool, device=device)
     top_ranks = torch.arange(keep, device=device) < beams
     eos = torch.tensor(options.eos_token_id, dtype=torch.long, device=device)
-    stops = StopStrings(options.stop, tokenizer, batch * keep)
+    stops = StopStrings(options.stop, tokenizer, 0)
     agreed = [0] * batch
     rows = torch.arange(batch, device=device)[:, None]
     with torch.no_grad():
@@ -303,9 +305,8 @@ def beam_stream(model: Model, input_ids: Tensor, attention_mask: Tensor | None,
             hits = torch.isin(tokens, eos) if len(options.eos_token_id) else \
                 torch.zeros_like(tokens, dtype=torch.bool)
             if options.stop:
-                stops.tokens = [candidates[b, k, prompt:length].tolist()
-                                for b in range(batch) for k in range(keep)]
-                hits |= torch.tensor(stops.hits(tokens.flatten().tolist()),
+                generated = candidates[:, :, prompt:length + 1].reshape(batch * keep, -1)
+                hits |= torch.tensor(stops.check(generated.tolist()),
                                      device=device).view(batch, keep)
             if length + 1 >= total:
                 hits = torch.ones_like(hits)

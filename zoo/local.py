@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from zoo.safetensors_header import WeightsError, read_header
 from zoo.spec import ModelSpec
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf")
+REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # "org/name", as the hub spells them
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from zoo.local import REPO_ID
 from zoo.model import Model, check_fits, resolve_dtype
 from zoo.safetensors_io import TensorSource, WeightsError, open_safetensors
 from zoo.spec import ModelSpec, SpecError, spec_from_mapping, to_mapping
@@ -264,7 +265,7 @@ def load(path: str | os.PathLike[str], *, device: str | torch.device | None = No
         from zoo.convert.hf import from_hf
 
         return from_hf(path, device=device, dtype=dtype, strict=strict, progress=progress)
-    if not path.exists() and not path.is_absolute() and path.suffix == "" and "/" in str(path):
+    if not path.exists() and REPO_ID.match(str(path)):
         from zoo.convert.hf import from_hf  # a repo id, looked up in the Hugging Face cache
 
         return from_hf(str(path), device=device, dtype=dtype, strict=strict, progress=progress)

@@ -30,6 +30,7 @@ from zoo.convert.hf_config import (
     to_hf_config,
 )
 from zoo.convert.hf_names import NameMap, Rule, name_map, zoo_to_hf
+from zoo.local import REPO_ID
 from zoo.model import Model
 from zoo.registry import REGISTRY
 from zoo.safetensors_io import TensorSource, WeightsError, open_safetensors
@@ -39,7 +40,6 @@ from zoo.weights import fill, stored_tensors, write_safetensors
 
 HUB_PATTERNS = ["config.json", "*.safetensors", "*.safetensors.index.json", "tokenizer.json",
                 "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"]
-REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 # --- finding the files ------------------------------------------------------------------------
