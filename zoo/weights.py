@@ -293,10 +293,13 @@ def _dispatch(spec: ModelSpec, head: dict[str, Any], file: Path, device_map: Any
               max_memory: Any, offload_folder: Any, dtype: Any) -> Model:
     """accelerate's big-model inference: empty model, then weights dispatched block by block."""
     try:
-        from accelerate import init_empty_weights, load_checkpoint_and_dispatch
+        from accelerate import (
+            infer_auto_device_map,
+            init_empty_weights,
+            load_checkpoint_and_dispatch,
+        )
     except ImportError:
         raise ImportError("device_map needs accelerate: pip install 'zoo[distributed]'") from None
-    from accelerate import infer_auto_device_map
 
     with init_empty_weights():
         model = Model(spec, **head)
@@ -320,12 +323,13 @@ def _dispatch(spec: ModelSpec, head: dict[str, Any], file: Path, device_map: Any
 
 
 def _zoo_folder(path: Path) -> bool:
+    """Whether a folder holds zoo's own weights (the spec in the metadata), not an HF model."""
     try:
-        file = weights_file(path)
-        return "zoo_spec" in open_safetensors(file).metadata or "zoo_spec" in next(
-            iter(open_safetensors(file).files.values())).metadata
-    except (WeightsError, FileNotFoundError, StopIteration):
+        source = open_safetensors(weights_file(path))
+    except (WeightsError, FileNotFoundError):
         return False
+    return any("zoo_spec" in meta for meta in
+               (source.metadata, *(f.metadata for f in source.files.values())))
 
 
 def refuse_pickle_message(path: Path) -> str:
