@@ -146,3 +146,12 @@ def test_bad_arguments_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as info:
         main(argv)
     assert info.value.code == 2
+
+
+def test_verify_against_transformers(capsys):
+    pytest.importorskip("transformers")
+    code, out, _ = run(capsys, "verify", "gpt2", "gpt3-1.3b", "--transformers", "--json")
+    rows = {r["name"]: r for r in json.loads(out)}
+    assert code == 0
+    assert rows["gpt2"]["transformers"] == rows["gpt2"]["zoo"] == 124_439_808
+    assert rows["gpt3-1.3b"]["status"] == "no transformers class"
