@@ -321,35 +321,40 @@ def _check_consistency(spec: ModelSpec) -> None:
             raise bad("aliases", f"alias {alias!r} repeats the model's own name")
 
 
-def architecture_key(spec: ModelSpec) -> tuple[Any, ...]:
-    """Everything that shapes the computation, resolved (defaults and derived values applied),
-    so two specs that build the same function have equal keys whatever their spelling."""
+def architecture(spec: ModelSpec) -> dict[str, Any]:
+    """Everything that shapes the computation, by name, resolved (defaults and derived values
+    applied), so two specs that build the same function agree whatever their spelling."""
     rotary = spec.position == "rotary"
     local = "local" in spec.attention_pattern
-    return (spec.n_layer, spec.d_model, spec.n_head, spec.kv_heads, spec.head_dim, spec.d_ff,
-            spec.vocab_size, spec.context_length, spec.position, spec.position_offset,
-            spec.rotary_dim if rotary else None, spec.rotary_style if rotary else None,
-            spec.rope_theta if rotary else None, spec.norm, _eps(spec.norm_eps),
-            spec.norm_position, spec.final_norm, spec.embedding_norm, spec.block,
-            spec.activation, spec.has_bias("qkv"), spec.has_bias("attn_out"),
-            spec.has_bias("mlp"), spec.tie_embeddings, spec.head_bias, spec.embed_width,
-            spec.layer_kinds, spec.local_window if local else None, spec.scale_attention)
+    return {
+        "n_layer": spec.n_layer, "d_model": spec.d_model, "n_head": spec.n_head,
+        "kv_heads": spec.kv_heads, "head_dim": spec.head_dim, "d_ff": spec.d_ff,
+        "vocab_size": spec.vocab_size, "context_length": spec.context_length,
+        "position": spec.position, "position_offset": spec.position_offset,
+        "rotary_dim": spec.rotary_dim if rotary else None,
+        "rotary_style": spec.rotary_style if rotary else None,
+        "rope_theta": spec.rope_theta if rotary else None, "norm": spec.norm,
+        "norm_eps": _eps(spec.norm_eps), "norm_position": spec.norm_position,
+        "final_norm": spec.final_norm, "embedding_norm": spec.embedding_norm,
+        "block": spec.block, "activation": spec.activation, "qkv_bias": spec.has_bias("qkv"),
+        "attn_out_bias": spec.has_bias("attn_out"), "mlp_bias": spec.has_bias("mlp"),
+        "tie_embeddings": spec.tie_embeddings, "head_bias": spec.head_bias,
+        "embed_width": spec.embed_width, "layer_kinds": spec.layer_kinds,
+        "local_window": spec.local_window if local else None,
+        "scale_attention": spec.scale_attention}
 
 
-ARCHITECTURE_FIELDS = (
-    "n_layer", "d_model", "n_head", "kv_heads", "head_dim", "d_ff", "vocab_size",
-    "context_length", "position", "position_offset", "rotary_dim", "rotary_style", "rope_theta",
-    "norm", "norm_eps", "norm_position", "final_norm", "embedding_norm", "block", "activation",
-    "qkv_bias", "attn_out_bias", "mlp_bias", "tie_embeddings", "head_bias", "embed_width",
-    "layer_kinds", "local_window", "scale_attention")
+def architecture_key(spec: ModelSpec) -> tuple[Any, ...]:
+    """`architecture` as a hashable, comparable key."""
+    return tuple(architecture(spec).values())
 
 
 def architecture_difference(got: ModelSpec, want: ModelSpec) -> str | None:
     """The first architectural field where two specs differ, said plainly; None if none."""
-    for name, a, b in zip(ARCHITECTURE_FIELDS, architecture_key(got), architecture_key(want),
-                          strict=True):
-        if a != b:
-            return f"{name} would be {a!r}, not {b!r}"
+    wanted = architecture(want)
+    for name, value in architecture(got).items():
+        if value != wanted[name]:
+            return f"{name} would be {value!r}, not {wanted[name]!r}"
     return None
 
 
