@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from zoo.cache import KVCache
+from zoo.model import check_token_ids
 
 if TYPE_CHECKING:
     from zoo.model import Model
@@ -70,10 +71,7 @@ def make_options(model: Model, input_ids: Tensor, attention_mask: Tensor | None,
                          f"got {tuple(attention_mask.shape)}")
     if attention_mask is not None and not bool(attention_mask.bool().any(-1).all()):
         raise ValueError("a row of attention_mask is all padding: every prompt needs a token")
-    low, high = int(input_ids.min()), int(input_ids.max())
-    if low < 0 or high >= spec.vocab_size:
-        raise ValueError(f"token id {high if high >= spec.vocab_size else low} is outside "
-                         f"{spec.name}'s vocabulary of {spec.vocab_size}")
+    check_token_ids(spec, input_ids)
     if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) \
             or max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be a positive integer, got {max_new_tokens!r}")

@@ -71,11 +71,10 @@ class RMSNorm(nn.Module):
         return self.weight * x.to(dtype)
 
 
-def make_norm(spec: ModelSpec, dim: int | None = None) -> nn.Module:
-    dim = dim or spec.d_model
+def make_norm(spec: ModelSpec) -> nn.Module:
     if spec.norm == "rmsnorm":
-        return RMSNorm(dim, spec.norm_eps)
-    return LayerNorm(dim, eps=spec.norm_eps)
+        return RMSNorm(spec.d_model, spec.norm_eps)
+    return LayerNorm(spec.d_model, eps=spec.norm_eps)
 
 
 # --- positions ------------------------------------------------------------------------------

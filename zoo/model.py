@@ -39,6 +39,14 @@ DTYPES = {"fp32": torch.float32, "float32": torch.float32, "float": torch.float3
           "fp64": torch.float64, "float64": torch.float64}
 
 
+def check_token_ids(spec: ModelSpec, input_ids: Tensor) -> None:
+    """Every id must index the vocabulary: a clear error, not an embedding's index crash."""
+    low, high = int(input_ids.min()), int(input_ids.max())
+    if low < 0 or high >= spec.vocab_size:
+        raise ValueError(f"token id {high if high >= spec.vocab_size else low} is outside "
+                         f"{spec.name}'s vocabulary of {spec.vocab_size}")
+
+
 class ModelTooLargeError(MemoryError):
     """The weights would not fit in the target device's free memory."""
 
@@ -121,10 +129,7 @@ class Model(nn.Module):
         batch, seq = input_ids.shape
         if seq == 0:
             raise ValueError("input_ids has no tokens")
-        low, high = int(input_ids.min()), int(input_ids.max())
-        if low < 0 or high >= spec.vocab_size:
-            raise ValueError(f"token id {high if high >= spec.vocab_size else low} is outside "
-                             f"{spec.name}'s vocabulary of {spec.vocab_size}")
+        check_token_ids(spec, input_ids)
         past = past_key_values.length if past_key_values is not None else 0
         positions, key_positions, key_valid = self._positions(attention_mask, batch, past, seq,
                                                               input_ids.device)
