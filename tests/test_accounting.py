@@ -132,30 +132,19 @@ def test_switches_change_the_count():
 
 # --- the same integer as transformers, for every spec it can express ----------------------
 
-def _hf_count(spec):
-    torch = pytest.importorskip("torch")
-    transformers = pytest.importorskip("transformers")
-    from zoo.convert.hf_config import to_hf_config
-
-    config = to_hf_config(spec)
-    model_type = config.pop("model_type")
-    hf_config = transformers.CONFIG_MAPPING[model_type](**config)
-    with torch.device("meta"):
-        model = transformers.AutoModelForCausalLM.from_config(hf_config)
-    return sum(p.numel() for p in model.parameters())
-
-
-# GPT-3's banded layers are parameter-free: count it as the dense GPT-2 it otherwise is.
-# GPT-3 XL and 13B state a d_head that GPT-2's class cannot express; zoo's own module
-# verifies those (tests/test_model.py).
+# GPT-3's banded layers are parameter-free: transformers_count counts it as the dense GPT-2 it
+# otherwise is. GPT-3 XL and 13B state a d_head that no transformers class takes; zoo's own
+# module verifies those (tests/test_model.py).
 NOT_IN_TRANSFORMERS = {"gpt3-1.3b", "gpt3-13b"}
 
 
 @pytest.mark.parametrize("name", zoo.list_models())
 def test_count_equals_transformers(name):
+    pytest.importorskip("transformers")
+    from zoo.verify import transformers_count
+
+    theirs = transformers_count(zoo.get_spec(name))
     if name in NOT_IN_TRANSFORMERS:
-        pytest.skip("no transformers class states this d_head (see the spec's notes)")
-    spec = zoo.get_spec(name)
-    if spec.family == "gpt3":
-        spec = spec.with_changes(attention_pattern=["global"], local_window=None)
-    assert count_params(spec).total == _hf_count(spec)
+        assert theirs is None
+    else:
+        assert count_params(name).total == theirs

@@ -67,24 +67,26 @@ def check_reported(spec: ModelSpec, tolerance: float = DEFAULT_TOLERANCE) -> Rep
 
 
 def transformers_count(spec: ModelSpec) -> int | None:
-    """What transformers counts for this spec, built on the meta device (None when no
-    transformers class computes it exactly, e.g. GPT-3's banded layers... which are
-    parameter-free, so those are counted as the dense model they otherwise are)."""
+    """What transformers counts for this spec, built on the meta device; None when no
+    transformers class has these parameters. Local attention is parameter-free, so a pattern
+    no class expresses (GPT-3's banded layers) is counted as the all-dense model it otherwise
+    is."""
     import torch
     import transformers
 
     from zoo.convert.hf_config import UnsupportedConfigError, to_hf_config
 
-    if "local" in spec.attention_pattern and spec.family == "gpt3":
-        spec = spec.with_changes(attention_pattern=["global"], local_window=None)
-    try:
-        config = to_hf_config(spec)
-    except UnsupportedConfigError:
-        return None
-    hf_config = transformers.CONFIG_MAPPING[config.pop("model_type")](**config)
-    with torch.device("meta"):
-        model = transformers.AutoModelForCausalLM.from_config(hf_config)
-    return sum(p.numel() for p in model.parameters())
+    dense = spec.with_changes(attention_pattern=["global"], local_window=None)
+    for candidate in (spec, dense):
+        try:
+            config = to_hf_config(candidate)
+        except UnsupportedConfigError:
+            continue
+        hf_config = transformers.CONFIG_MAPPING[config.pop("model_type")](**config)
+        with torch.device("meta"):
+            model = transformers.AutoModelForCausalLM.from_config(hf_config)
+        return sum(p.numel() for p in model.parameters())
+    return None
 
 
 # --- third-party claims -------------------------------------------------------------------

@@ -36,7 +36,7 @@ from zoo.registry import REGISTRY
 from zoo.safetensors_io import TensorSource, WeightsError, open_safetensors
 from zoo.spec import ModelSpec, SpecError, architecture_key, spec_from_mapping, to_mapping
 from zoo.units import parse_bytes
-from zoo.weights import fill, stored_tensors, write_safetensors
+from zoo.weights import fill, stored_tensors, weights_file, write_safetensors
 
 HUB_PATTERNS = ["config.json", "*.safetensors", "*.safetensors.index.json", "tokenizer.json",
                 "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"]
@@ -131,11 +131,12 @@ class PickleFreeSource:
 
 
 def open_weights(folder: Path) -> TensorSource | PickleFreeSource:
-    for index in ("model.safetensors.index.json",):
-        if (folder / index).is_file():
-            return open_safetensors(folder / index)
-    if (folder / "model.safetensors").is_file():
-        return open_safetensors(folder / "model.safetensors")
+    try:
+        found: Path | None = weights_file(folder)  # model.safetensors or its index
+    except WeightsError:
+        found = None
+    if found is not None:
+        return open_safetensors(found)
     singles = sorted(folder.glob("*.safetensors"))
     if len(singles) == 1:
         return open_safetensors(singles[0])
