@@ -45,11 +45,9 @@ def hf_model(spec: ModelSpec, seed: int = 0):
     """A transformers model for `spec` with every parameter random (norms and biases too)."""
     import transformers
 
-    from zoo.convert.hf_config import to_hf_config
+    from zoo.convert.hf_config import transformers_config
 
-    config = to_hf_config(spec)
-    model_type = config.pop("model_type")
-    hf_config = transformers.CONFIG_MAPPING[model_type](**config)
+    hf_config = transformers_config(spec)
     torch.manual_seed(seed)
     model = transformers.AutoModelForCausalLM.from_config(hf_config, dtype=torch.float32)
     generator = torch.Generator().manual_seed(seed)

@@ -21,7 +21,7 @@ import transformers
 from tqdm import tqdm
 
 import zoo
-from zoo.convert.hf_config import to_hf_config
+from zoo.convert.hf_config import transformers_config
 from zoo.convert.hf_names import zoo_to_hf
 
 PROMPT, NEW = 32, 128
@@ -42,9 +42,7 @@ def read_bandwidth(runs: int = 7, nbytes: int = 1 << 30) -> float:
 def models(dtype: torch.dtype):
     spec = zoo.get_spec("gpt2")
     ours = zoo.create_model(spec, seed=0).eval()
-    config = to_hf_config(spec)
-    hf_config = transformers.CONFIG_MAPPING[config.pop("model_type")](**config)
-    hf = transformers.GPT2LMHeadModel(hf_config).eval()
+    hf = transformers.GPT2LMHeadModel(transformers_config(spec)).eval()
     hf.load_state_dict(zoo_to_hf(spec, ours.state_dict()), strict=False)
     hf.tie_weights()
     return ours.to(dtype), hf.to(dtype)

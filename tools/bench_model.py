@@ -21,13 +21,8 @@ import transformers
 from tqdm import tqdm
 
 import zoo
-from zoo.convert.hf_config import to_hf_config
+from zoo.convert.hf_config import transformers_config
 from zoo.convert.hf_names import zoo_to_hf
-
-
-def hf_config_for(spec):
-    config = to_hf_config(spec)
-    return transformers.CONFIG_MAPPING[config.pop("model_type")](**config)
 
 
 def time_it(fn, runs: int) -> float:
@@ -46,7 +41,7 @@ def bench_meta(runs: int) -> list[tuple[str, float, float]]:
         spec = zoo.get_spec(name)
         # transformers has no banded layers; the dense GPT-2 config has the same tensors
         dense = spec.with_changes(attention_pattern=["global"], local_window=None)
-        config = hf_config_for(dense)
+        config = transformers_config(dense)
 
         def build_hf(config=config):
             with torch.device("meta"):
@@ -65,7 +60,7 @@ def bench_meta(runs: int) -> list[tuple[str, float, float]]:
 def bench_train_step(runs: int, batch: int = 4, seq: int = 256) -> tuple[float, float]:
     spec = zoo.get_spec("gpt2")
     ours = zoo.create_model(spec, seed=0)
-    hf = transformers.GPT2LMHeadModel(hf_config_for(spec))
+    hf = transformers.GPT2LMHeadModel(transformers_config(spec))
     hf.load_state_dict(zoo_to_hf(spec, ours.state_dict()), strict=False)  # lm_head is tied
     ours.train(), hf.train()
     for module in hf.modules():  # the same dropout setting as zoo's default: none

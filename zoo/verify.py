@@ -74,15 +74,14 @@ def transformers_count(spec: ModelSpec) -> int | None:
     import torch
     import transformers
 
-    from zoo.convert.hf_config import UnsupportedConfigError, to_hf_config
+    from zoo.convert.hf_config import UnsupportedConfigError, transformers_config
 
     dense = spec.with_changes(attention_pattern=["global"], local_window=None)
     for candidate in (spec, dense):
         try:
-            config = to_hf_config(candidate)
+            hf_config = transformers_config(candidate)
         except UnsupportedConfigError:
             continue
-        hf_config = transformers.CONFIG_MAPPING[config.pop("model_type")](**config)
         with torch.device("meta"):
             model = transformers.AutoModelForCausalLM.from_config(hf_config)
         return sum(p.numel() for p in model.parameters())

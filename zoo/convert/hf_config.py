@@ -412,3 +412,12 @@ def to_hf_config(spec: ModelSpec) -> Config:
     detail = "; ".join(f"{m}: {why}" for m, why in misses[:3])
     raise UnsupportedConfigError(f"no transformers architecture computes {spec.name} exactly "
                                  f"({detail}, ...)")
+
+
+def transformers_config(spec: ModelSpec) -> Any:
+    """`to_hf_config` as transformers' own config object (imports transformers: for tests,
+    benchmarks and verification, never on zoo's loading path)."""
+    import transformers
+
+    config = to_hf_config(spec)
+    return transformers.CONFIG_MAPPING[config.pop("model_type")](**config)
