@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import zoo
-from zoo.accounting import count_params
+from zoo import count_params
 from zoo.spec import spec_from_mapping
 
 # Exact totals checked by hand from the architecture and against the published checkpoints.
@@ -141,7 +141,7 @@ NOT_IN_TRANSFORMERS = {"gpt3-1.3b", "gpt3-13b"}
 @pytest.mark.parametrize("name", zoo.list_models())
 def test_count_equals_transformers(name):
     pytest.importorskip("transformers")
-    from zoo.verify import transformers_count
+    from zoo.reference import transformers_count
 
     theirs = transformers_count(zoo.get_spec(name))
     if name in NOT_IN_TRANSFORMERS:

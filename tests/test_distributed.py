@@ -123,7 +123,7 @@ def test_offloaded_generate_equals_in_memory(tmp_path, label, memory):
 # --- zoo plan, checked by hand ---------------------------------------------------------------
 
 def test_plan_gpt3_175b_inference_on_8x80gb():
-    plan = make_plan("gpt3-175b", devices=8, device_memory=80 * 10**9)
+    plan = make_plan(zoo.get_spec("gpt3-175b"), devices=8, device_memory=80 * 10**9)
     n = 174_604_259_328
     block = 12 * 12288**2 + 13 * 12288  # 4 d^2 + 4d attention, 8 d^2 + 5d MLP, 4d norms
     root = n - 96 * block
@@ -133,11 +133,11 @@ def test_plan_gpt3_175b_inference_on_8x80gb():
     assert plan.parts["KV cache bf16"] == kv_positions * 2 * 12288 * 2
     assert plan.total == 57_318_786_048 and plan.fits
     assert plan.smallest_fit == 6  # 349.2 GB / 6 + 13.67 GB = 71.9 GB; on 5: 83.5 GB
-    assert not make_plan("gpt3-175b", devices=5, device_memory=80 * 10**9).fits
+    assert not make_plan(zoo.get_spec("gpt3-175b"), devices=5, device_memory=80 * 10**9).fits
 
 
 def test_plan_training_and_limits():
-    plan = make_plan("gpt2", devices=4, device_memory=16 * 2**30, train=True, batch=8,
+    plan = make_plan(zoo.get_spec("gpt2"), devices=4, device_memory=16 * 2**30, train=True, batch=8,
                      context=1024)
     n = 124_439_808
     assert plan.parts["parameters fp32 (sharded)"] == n * 4 // 4
@@ -146,10 +146,10 @@ def test_plan_training_and_limits():
     assert plan.parts["activations (checkpointed)"] == 12 * s * b * h * 2 + int(
         s * b * h * (34 + 5 * a * s / h))
     assert plan.fits
-    huge = make_plan("bloom-176b", devices=8, device_memory=80 * 10**9, batch=512)
+    huge = make_plan(zoo.get_spec("bloom-176b"), devices=8, device_memory=80 * 10**9, batch=512)
     assert not huge.fits and huge.smallest_fit is None  # its KV cache alone exceeds a device
     with pytest.raises(ValueError, match="context must be within"):
-        make_plan("gpt2", devices=1, device_memory=10**9, context=5000)
+        make_plan(zoo.get_spec("gpt2"), devices=1, device_memory=10**9, context=5000)
 
 
 def test_plan_cli(capsys):

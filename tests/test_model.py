@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import inspect
-
 import pytest
 import torch
 
 import zoo
 from tests.tiny import FAMILIES, hf_model, tiny_spec, zoo_from_hf
 from zoo.model import ModelTooLargeError
+from zoo.testing import batch, hf_positions_kwargs
 
 pytest.importorskip("transformers")
 
@@ -25,23 +24,6 @@ def test_classifier_head_is_counted():
     model = zoo.create_model("openai-gpt", device="meta", head="classify", num_labels=5)
     assert model.num_params() == zoo.count_params("openai-gpt", head="classify",
                                                   num_labels=5).total
-
-
-def batch(vocab: int, seed: int = 1):
-    generator = torch.Generator().manual_seed(seed)
-    ids = torch.randint(0, vocab, (3, 20), generator=generator)
-    mask = torch.ones_like(ids)
-    mask[1, 13:] = 0
-    mask[2, 7:] = 0
-    return ids, mask
-
-
-def hf_positions_kwargs(hf, mask):
-    """Left padding needs positions counted from the first real token; pass them where the
-    transformers model takes them (BLOOM derives ALiBi from the mask itself)."""
-    if "position_ids" in inspect.signature(hf.forward).parameters:
-        return {"position_ids": (mask.cumsum(-1) - 1).clamp(min=0)}
-    return {}
 
 
 @pytest.fixture(scope="module", params=list(FAMILIES))

@@ -11,9 +11,9 @@ from safetensors.torch import save_file
 
 import zoo
 from tests.tiny import tiny_spec
+from zoo.formats import load, save
 from zoo.safetensors_io import WeightsError
 from zoo.spec import to_mapping
-from zoo.weights import load, save
 
 
 def same_weights(a, b) -> bool:

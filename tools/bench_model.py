@@ -21,8 +21,8 @@ import transformers
 from tqdm import tqdm
 
 import zoo
-from zoo.convert.hf_config import transformers_config
-from zoo.convert.hf_names import zoo_to_hf
+from zoo.convert.mapping import zoo_to_hf
+from zoo.reference import transformers_config
 
 
 def time_it(fn, runs: int) -> float:

@@ -9,14 +9,10 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from zoo.accounting import ParamCount, count_params
-from zoo.registry import (
-    UnknownModelError,
-    families,
-    get_spec,
-    list_models,
-    register_specs,
-)
+from zoo import accounting
+from zoo.accounting import ParamCount
+from zoo.catalog import families, list_models
+from zoo.registry import UnknownModelError, get_spec, register_specs
 from zoo.spec import ModelSpec, SpecError
 
 __version__ = "0.1.0"
@@ -25,17 +21,31 @@ __version__ = "0.1.0"
 _LAZY: dict[str, str] = {
     "Model": "zoo.model",
     "ModelTooLargeError": "zoo.model",
-    "create_model": "zoo.model",
     "KVCache": "zoo.cache",
-    "save": "zoo.weights",
-    "load": "zoo.weights",
-    "WeightsError": "zoo.safetensors_io",
+    "save": "zoo.formats",
+    "load": "zoo.formats",
+    "WeightsError": "zoo.safetensors_header",
     "from_hf": "zoo.convert.hf",
     "to_hf": "zoo.convert.hf",
     "from_gguf": "zoo.convert.gguf",
     "Tokenizer": "zoo.tokenizer",
-    "generate": "zoo.generation",
+    "generate": "zoo.text",
 }
+
+
+def count_params(name_or_spec: str | ModelSpec, *, head: str | None = None,
+                 num_labels: int = 2) -> ParamCount:
+    """The exact parameter count of a model (a registry name or a ModelSpec), by closed form;
+    `head='classify'` adds the GPT paper's linear classifier (d_model x num_labels, no bias)."""
+    return accounting.count_params(get_spec(name_or_spec), head=head, num_labels=num_labels)
+
+
+def create_model(name_or_spec: str | ModelSpec, **options: Any) -> Any:
+    """A model from the registry (or a ModelSpec); see `zoo.model.create_model` for the
+    options (device, dtype, head, num_labels, pooling, dropout, seed, ignore_memory_limit)."""
+    from zoo.model import create_model as create
+
+    return create(get_spec(name_or_spec), **options)
 
 
 def __getattr__(name: str) -> Any:
@@ -53,6 +63,7 @@ __all__ = [
     "SpecError",
     "UnknownModelError",
     "count_params",
+    "create_model",
     "families",
     "get_spec",
     "list_models",

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from zoo.registry import get_spec
 from zoo.spec import ModelSpec
+from zoo.units import DTYPE_BYTES, canonical_dtype
 
-DTYPE_BYTES = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "int8": 1.0, "int4": 0.5}
 COMPONENTS = ("token_embedding", "position_embedding", "attention", "mlp", "norms", "head",
               "extras")
 NON_EMBEDDING_CONVENTION = (
@@ -156,11 +155,7 @@ class ParamCount:
 
 
 def _dtype_bytes(dtype: str) -> float:
-    try:
-        return DTYPE_BYTES[dtype]
-    except KeyError:
-        raise ValueError(f"unknown dtype {dtype!r}; expected one of "
-                         f"{', '.join(DTYPE_BYTES)}") from None
+    return DTYPE_BYTES[canonical_dtype(dtype)]
 
 
 def _attended(spec: ModelSpec, kind: str, context: int) -> int:
@@ -219,11 +214,13 @@ def _count(spec: ModelSpec, head: str | None, num_labels: int) -> ParamCount:
     )
 
 
-def count_params(name_or_spec: str | ModelSpec, *, head: str | None = None,
-                 num_labels: int = 2) -> ParamCount:
+def count_params(spec: ModelSpec, *, head: str | None = None, num_labels: int = 2) -> ParamCount:
     """The exact parameter count of a model, by closed form; `head='classify'` adds the GPT
     paper's linear classifier (d_model x num_labels, no bias) beside the language-model head."""
     if head == "classify" and (isinstance(num_labels, bool) or not isinstance(num_labels, int)
                                or num_labels < 1):
         raise ValueError(f"num_labels must be a positive integer, got {num_labels!r}")
-    return _count(get_spec(name_or_spec), head, num_labels if head == "classify" else 0)
+    if not isinstance(spec, ModelSpec):
+        raise TypeError(f"count_params takes a ModelSpec, got {type(spec).__name__} (zoo."
+                        f"count_params resolves names)")
+    return _count(spec, head, num_labels if head == "classify" else 0)

@@ -49,9 +49,5 @@ class KVCache:
             if k is not None and v is not None:
                 self.keys[i], self.values[i] = k.index_select(0, index), v.index_select(0, index)
 
-    def nbytes(self) -> int:
-        return sum(t.numel() * t.element_size() for t in (*self.keys, *self.values)
-                   if t is not None)
-
 
 __all__ = ["KVCache"]

@@ -52,7 +52,8 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str] = (), *,
 
 @command("list")
 def cmd_list(args: argparse.Namespace) -> int:
-    from zoo.registry import get_spec, list_models
+    from zoo.catalog import list_models
+    from zoo.registry import get_spec
     from zoo.report import list_row
     from zoo.units import human_count
 
@@ -83,7 +84,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _list_local(specs: list[Any], as_json: bool) -> int:
-    from zoo.local import find_local, hf_cache_dir, zoo_weight_dirs
+    from zoo.hub import hf_cache_dir
+    from zoo.local import find_local, zoo_weight_dirs
     from zoo.units import human_bytes
 
     found = find_local(specs)
@@ -177,7 +179,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 @command("verify")
 def cmd_verify(args: argparse.Namespace) -> int:
-    from zoo.registry import get_spec, list_models
+    from zoo.catalog import list_models
+    from zoo.registry import get_spec
+    from zoo.report import reported_figure
     from zoo.verify import check_claims, check_reported
 
     if args.claims:
@@ -199,7 +203,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.json:
         emit_json([c.to_dict() for c in checks])
     else:
-        print(table([[c.name, f"{c.exact:,}", _figure(get_spec(c.name)),
+        print(table([[c.name, f"{c.exact:,}", reported_figure(get_spec(c.name)),
                       f"{c.relative_difference:+.2%}" if c.relative_difference is not None
                       else "-", c.status, c.source]
                      for c in checks],
@@ -220,8 +224,8 @@ def _verify_transformers(names: list[str], as_json: bool) -> int:
     from tqdm import tqdm
 
     from zoo.accounting import count_params
+    from zoo.reference import transformers_count
     from zoo.registry import get_spec
-    from zoo.verify import transformers_count
 
     rows = []
     for name in tqdm(names, desc="counting with transformers", unit="model", disable=as_json):
@@ -240,35 +244,23 @@ def _verify_transformers(names: list[str], as_json: bool) -> int:
     return 1 if any(r["status"] == "DIFFERENT" for r in rows) else 0
 
 
-def _figure(spec: Any) -> str:
-    """A reported figure as its source gives it: exact integers in full, rounded ones rounded."""
-    from zoo.units import human_count
-
-    if spec.reported is None:
-        return "-"
-    return f"{spec.reported.params:,}" if spec.reported.exact else human_count(spec.reported.params)
-
-
 # --- convert ---------------------------------------------------------------------------------
 
 @command("convert")
 def cmd_convert(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from zoo.formats import load, save
     from zoo.units import human_bytes
-    from zoo.weights import load, save
 
     fmt = args.format
     if fmt == "auto":
         fmt = "zoo" if args.dst.endswith(".safetensors") else "hf"
-    model = load(args.src, dtype=args.dtype, progress=not args.quiet)
-    if fmt == "zoo":
-        files = save(model, args.dst, max_shard_size=args.max_shard_size, progress=not args.quiet)
-    else:
-        from zoo.convert.hf import to_hf
-
-        files = to_hf(model, args.dst, max_shard_size=args.max_shard_size,
-                      progress=not args.quiet)
+    options = {"progress": not args.quiet}
+    model = load(args.src, **options, **({"dtype": args.dtype} if args.dtype else {}))
+    if fmt != "dcp":
+        options["max_shard_size"] = args.max_shard_size
+    files = save(model, args.dst, format=fmt, **(options if fmt != "dcp" else {}))
     total = sum(Path(f).stat().st_size for f in files)
     summary = {"model": model.spec.name, "params": model.num_params(), "format": fmt,
                "files": [str(f) for f in files], "bytes": total}
@@ -286,18 +278,11 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 @command("generate")
 def cmd_generate(args: argparse.Namespace) -> int:
-    from zoo.generation import generate
+    from zoo.generation import sampling_options
+    from zoo.text import generate
 
-    sampling = any(v is not None for v in (args.temperature, args.top_k, args.top_p))
-    greedy = args.temperature == 0
-    options: dict[str, Any] = {"num_beams": args.beams}
-    if sampling and not greedy:
-        options.update(do_sample=True, seed=args.seed)
-        options.update({k: v for k, v in (("temperature", args.temperature),
-                                          ("top_k", args.top_k), ("top_p", args.top_p))
-                        if v is not None})
-    elif args.top_k is not None or args.top_p is not None:
-        raise ValueError("--top-k and --top-p sample; they conflict with --temperature 0")
+    options: dict[str, Any] = {"num_beams": args.beams, **sampling_options(
+        args.temperature, args.top_k, args.top_p, args.seed)}
     if args.stop:
         options["stop"] = args.stop
     if args.stream and not args.json:
@@ -320,11 +305,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
 @command("plan")
 def cmd_plan(args: argparse.Namespace) -> int:
     from zoo.plan import describe, make_plan
+    from zoo.registry import get_spec
     from zoo.units import parse_bytes
 
-    plan = make_plan(args.name, devices=args.gpus, device_memory=parse_bytes(args.gpu_memory),
-                     train=args.train, dtype=args.dtype, batch=args.batch,
-                     context=args.context)
+    plan = make_plan(get_spec(args.name), devices=args.gpus,
+                     device_memory=parse_bytes(args.gpu_memory), train=args.train,
+                     dtype=args.dtype, batch=args.batch, context=args.context)
     if args.json:
         emit_json(plan.to_dict())
         return 0
@@ -357,6 +343,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
 # --- parser ----------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
+    from zoo.formats import SAVABLE
+    from zoo.units import FLOAT_DTYPES
+    from zoo.verify import DEFAULT_TOLERANCE
+
     parser = argparse.ArgumentParser(
         prog="zoo", description="A model zoo and parameter-accounting registry for decoder-only "
                                 "language models.")
@@ -389,7 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("verify", "closed-form counts against reported figures, or a table of claims")
     p.add_argument("names", nargs="*", metavar="NAME", help="models (default: all)")
     p.add_argument("--claims", metavar="FILE", help="a YAML or CSV table of claims to check")
-    p.add_argument("--tolerance", type=float, default=0.05,
+    p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
                    help="relative tolerance for rounded parameter figures (default 0.05)")
     p.add_argument("--transformers", action="store_true",
                    help="also count each model with transformers (built on meta; slower)")
@@ -398,9 +388,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("src", help="a zoo .safetensors file, a Hugging Face folder or cached repo "
                                "id, or a .gguf file")
     p.add_argument("dst", help="a .safetensors file (zoo format) or a folder (Hugging Face)")
-    p.add_argument("--format", choices=["auto", "zoo", "hf"], default="auto",
+    p.add_argument("--format", choices=["auto", *SAVABLE], default="auto",
                    help="output format (default: zoo for *.safetensors, else hf)")
-    p.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], default=None,
+    p.add_argument("--dtype", choices=FLOAT_DTYPES, default=None,
                    help="convert floating-point weights (default: keep)")
     p.add_argument("--max-shard-size", default="5GB", help="shard above this size (5GB)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -413,7 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--train", action="store_true", help="training (mixed-precision AdamW)")
     mode.add_argument("--infer", action="store_true", help="inference (the default)")
-    p.add_argument("--dtype", choices=["bf16", "fp16", "fp32"], default="bf16")
+    p.add_argument("--dtype", choices=FLOAT_DTYPES, default="bf16")
     p.add_argument("--batch", type=_positive_int, default=1, help="sequences per device")
     p.add_argument("--context", type=_positive_int, default=None,
                    help="tokens per sequence (default: the model's context)")

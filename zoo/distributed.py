@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import warnings
 from collections.abc import Iterator, Sequence
@@ -23,11 +22,13 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from zoo.metadata import read_checkpoint_spec, read_zoo_spec, write_checkpoint_spec
 from zoo.model import Model, create_model
 from zoo.registry import get_spec
-from zoo.spec import ModelSpec, spec_from_mapping, to_mapping
+from zoo.safetensors_header import weights_file
+from zoo.safetensors_io import open_safetensors
+from zoo.spec import ModelSpec
 
-SPEC_FILE = "zoo_spec.json"
 # entry points that use the root's parameters (embedding, final norm, head): FSDP gathers
 # them around these calls as it does around forward
 FORWARD_METHODS = ("loss", "next_token_logits", "classify")
@@ -73,12 +74,11 @@ def shard(model: Model, mesh: Any = None, *, reshard_after_forward: bool = True,
     return model
 
 
-def build(name_or_spec: str | ModelSpec, *, mesh: Any = None, checkpoint: str | Path | None =
+def build(spec: ModelSpec, *, mesh: Any = None, checkpoint: str | Path | None =
           None, dtype: str | torch.dtype | None = None, seed: int = 0) -> Model:
     """A sharded model whose full weights never exist on any rank: built on meta, sharded,
     then each rank allocates only its shard and fills it from `checkpoint` (a distributed
     checkpoint folder, or a zoo .safetensors file read slice by slice) or a seeded init."""
-    spec = get_spec(name_or_spec)
     mesh = mesh if mesh is not None else default_mesh()
     model = shard(create_model(spec, device="meta", dtype=dtype), mesh)
     model.to_empty(device=torch.device(_device_type(), torch.cuda.current_device())
@@ -96,10 +96,6 @@ def build(name_or_spec: str | ModelSpec, *, mesh: Any = None, checkpoint: str | 
 def load_safetensors_shards(model: Model, path: str | Path) -> None:
     """Each rank copies its own slice of every tensor out of a memory-mapped zoo file."""
     from torch.distributed.tensor import DTensor, distribute_tensor
-
-    from zoo.safetensors_io import open_safetensors
-    from zoo.weights import weights_file
-
     source = open_safetensors(weights_file(Path(path)))
     with torch.no_grad():
         for name, param in model.named_parameters():
@@ -121,8 +117,9 @@ def _single_process_quiet() -> Iterator[None]:
         yield
 
 
-def save_checkpoint(model: Model, folder: str | Path) -> None:
-    """A distributed checkpoint: every rank writes its shards; the spec goes beside them."""
+def save_checkpoint(model: Model, folder: str | Path) -> list[Path]:
+    """A distributed checkpoint: every rank writes its shards; the spec goes beside them.
+    Returns the files of the checkpoint."""
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import get_model_state_dict
 
@@ -130,12 +127,12 @@ def save_checkpoint(model: Model, folder: str | Path) -> None:
     with _single_process_quiet():
         dcp.save({"model": get_model_state_dict(model)}, checkpoint_id=str(folder))
     if not dist.is_initialized() or dist.get_rank() == 0:
-        (folder / SPEC_FILE).write_text(json.dumps(to_mapping(model.spec), indent=2))
+        write_checkpoint_spec(model.spec, folder)
+    return sorted(p for p in folder.iterdir() if p.is_file())
 
 
 def checkpoint_spec(folder: str | Path) -> ModelSpec:
-    path = Path(folder) / SPEC_FILE
-    return spec_from_mapping(json.loads(path.read_text()), file=str(path))
+    return read_checkpoint_spec(Path(folder))
 
 
 def load_checkpoint(model: Model, folder: str | Path) -> None:
@@ -150,13 +147,18 @@ def load_checkpoint(model: Model, folder: str | Path) -> None:
     set_model_state_dict(model, state["model"])
 
 
+def load_checkpoint_model(folder: str | Path) -> Model:
+    """A whole model from a distributed checkpoint, in one process (needs it in RAM)."""
+    model = create_model(checkpoint_spec(folder))
+    load_checkpoint(model, folder)
+    return model.eval()
+
+
 def checkpoint_to_zoo(folder: str | Path, out: str | Path, **save_options: Any) -> list[Path]:
     """A distributed checkpoint -> zoo safetensors, in one process (needs the model in RAM)."""
     from zoo.weights import save
 
-    model = create_model(checkpoint_spec(folder))
-    load_checkpoint(model, folder)
-    return save(model, out, **save_options)
+    return save(load_checkpoint_model(folder), out, **save_options)
 
 
 def zoo_to_checkpoint(path: str | Path, folder: str | Path) -> None:
@@ -200,14 +202,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     init()
     if args.command == "init":
-        model = build(args.model, dtype=args.dtype, seed=args.seed)
+        model = build(get_spec(args.model), dtype=args.dtype, seed=args.seed)
         save_checkpoint(model, args.out)
     elif args.command == "shard":
-        from zoo.safetensors_io import open_safetensors
-        from zoo.weights import spec_from_metadata, weights_file
-
         file = weights_file(Path(args.weights))
-        spec, _ = spec_from_metadata(open_safetensors(file), file)
+        spec, _ = read_zoo_spec(file)
         model = build(spec, checkpoint=file, dtype=args.dtype)
         save_checkpoint(model, args.out)
     elif args.command == "generate":

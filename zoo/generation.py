@@ -1,34 +1,58 @@
-"""Generation: decision rules over a model's next-token scores, the same for every family.
+"""The generation engine: decision rules over a model's next-token scores, for every family.
 
-A language model only scores the vocabulary; generating text is choosing from those scores:
-the most likely token (greedy), a random one from a reshaped distribution (temperature, top-k,
-top-p), or the best continuations kept side by side (beam search). `Decoder` owns the model
-calls (prefill, then one token per step through the KV cache, left padding handled by the
-attention mask); the rules below only see scores and return tokens.
+A language model only scores the vocabulary; generating is choosing from those scores: the
+most likely token (greedy), a random one from a reshaped distribution (temperature, top-k,
+top-p), or the best continuations kept side by side (beam search). `Decoder` owns the two
+model calls, prefill (the prompt once) and step (one token through the KV cache); the rules,
+chosen from `RULES`, only see scores and return tokens. `Options` declares every option once.
+
+The engine needs of a model only `spec`, `next_token_logits` and `tokenizer` (for stop
+strings), so it sits below the model: `Model.generate` calls it, it never imports the model.
+Text (prompts, chat templates, cutting at stop strings, names and paths) is `zoo.text`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Generator, Iterator, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass, fields, replace
+from functools import partial
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from zoo.cache import KVCache
-from zoo.model import check_token_ids
+from zoo.layers import check_token_ids
+from zoo.spec import ModelSpec
 
 if TYPE_CHECKING:
-    from zoo.model import Model
     from zoo.tokenizer import Tokenizer
 
 
-@dataclass(frozen=True)
+class Scorer(Protocol):
+    """What the engine needs of a model (zoo.Model is one)."""
+
+    spec: ModelSpec
+    tokenizer: Any
+
+    def next_token_logits(self, input_ids: Tensor, attention_mask: Tensor | None = None,
+                          past_key_values: KVCache | None = None) -> Tensor: ...
+
+
+@dataclass(frozen=True, kw_only=True)
 class Options:
-    """Validated generation options (see `Model.generate`)."""
+    """Every generation option, declared once (`Model.generate`, `zoo.generate` and the CLI
+    forward to it), and validated before any compute by `Options.check`.
+
+    Greedy by default; `do_sample` draws from the distribution reshaped by `temperature` (0
+    means greedy), `top_k` and `top_p`, reproducibly with `seed`; `num_beams` > 1 is beam
+    search (`length_penalty`, `early_stopping` True / False / "never", as transformers defines
+    them). Rows stop at any of `eos_token_id` or a `stop` string (read with the model's
+    tokenizer); finished rows are filled with `pad_token_id` (default: the first eos id, else
+    0). `use_cache` keeps keys and values (a step costs one token).
+    """
 
     max_new_tokens: int
     do_sample: bool = False
@@ -38,27 +62,98 @@ class Options:
     num_beams: int = 1
     length_penalty: float = 1.0
     early_stopping: bool | str = False
-    eos_token_id: tuple[int, ...] = ()
-    pad_token_id: int = 0
-    stop: tuple[str, ...] = ()
+    eos_token_id: int | Sequence[int] | None = None
+    pad_token_id: int | None = None
+    stop: str | Sequence[str] | None = None
     seed: int | None = None
     use_cache: bool = True
 
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    @classmethod
+    def check(cls, spec: ModelSpec, input_ids: Any, attention_mask: Tensor | None,
+              tokenizer: Tokenizer | None, **options: Any) -> Options:
+        """The options, validated against the call: a bad call is a ValueError that says what
+        to change; eos ids and stop strings come back as tuples, the pad id resolved."""
+        unknown = [name for name in options if name not in cls.names()]
+        if unknown:
+            raise ValueError(f"unknown generation option(s) {', '.join(unknown)}; the options "
+                             f"are {', '.join(cls.names())}")
+        if "max_new_tokens" not in options:
+            raise ValueError("max_new_tokens is required")
+        o = cls(**options)
+        _check_prompt(spec, input_ids, attention_mask, o.max_new_tokens)
+        if not isinstance(o.num_beams, int) or o.num_beams < 1:
+            raise ValueError(f"num_beams must be a positive integer, got {o.num_beams!r}")
+        if o.temperature < 0 or not math.isfinite(o.temperature):
+            raise ValueError(f"temperature must be >= 0 (0 means greedy), got {o.temperature}")
+        if o.top_k is not None and (not isinstance(o.top_k, int) or o.top_k < 1):
+            raise ValueError(f"top_k must be a positive integer, got {o.top_k!r}")
+        if o.top_p is not None and not 0 < o.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {o.top_p}")
+        sampling = [name for name, value, default in (
+            ("temperature", o.temperature, 1.0), ("top_k", o.top_k, None),
+            ("top_p", o.top_p, None)) if value != default and not (
+                name == "temperature" and value == 0)]
+        if not o.do_sample and sampling:
+            raise ValueError(f"{', '.join(sampling)} only apply when sampling; pass "
+                             f"do_sample=True (or leave them out for greedy decoding)")
+        if o.do_sample and o.num_beams > 1:
+            raise ValueError("do_sample and num_beams > 1 conflict: choose sampling or beam "
+                             "search")
+        if o.num_beams == 1 and o.length_penalty != 1.0:
+            raise ValueError("length_penalty only applies to beam search (num_beams > 1)")
+        if o.early_stopping not in (True, False, "never"):
+            raise ValueError(f"early_stopping must be True, False or 'never', got "
+                             f"{o.early_stopping!r}")
+        eos = (o.eos_token_id,) if isinstance(o.eos_token_id, int) else tuple(
+            o.eos_token_id or ())
+        for token in eos:
+            if not 0 <= token < spec.vocab_size:
+                raise ValueError(f"eos_token_id {token} is outside the vocabulary of "
+                                 f"{spec.vocab_size}")
+        stops = (o.stop,) if isinstance(o.stop, str) else tuple(o.stop or ())
+        if stops and tokenizer is None:
+            raise ValueError("stop strings need a tokenizer to read the text; this model has "
+                             "none (use eos_token_id, or load a checkpoint with its tokenizer)")
+        if any(not s for s in stops):
+            raise ValueError("a stop string must not be empty")
+        pad = o.pad_token_id if o.pad_token_id is not None else (eos[0] if eos else 0)
+        return replace(o, eos_token_id=eos, stop=stops, pad_token_id=pad)
+
     @property
-    def greedy(self) -> bool:
-        return not self.do_sample or self.temperature == 0
+    def rule(self) -> str:
+        """The decision rule: a key of `RULES`."""
+        if self.num_beams > 1:
+            return "beam"
+        return "greedy" if not self.do_sample or self.temperature == 0 else "sample"
+
+    @property
+    def eos(self) -> tuple[int, ...]:
+        return tuple(self.eos_token_id or ())  # type: ignore[arg-type]
+
+    @property
+    def stops(self) -> tuple[str, ...]:
+        return tuple(self.stop or ())  # type: ignore[arg-type]
 
 
-def make_options(model: Model, input_ids: Tensor, attention_mask: Tensor | None,
-                 tokenizer: Tokenizer | None, *, max_new_tokens: Any, do_sample: bool = False,
-                 temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
-                 num_beams: int = 1, length_penalty: float = 1.0,
-                 early_stopping: bool | str = False,
-                 eos_token_id: int | Sequence[int] | None = None, pad_token_id: int | None = None,
-                 stop: str | Sequence[str] | None = None, seed: int | None = None,
-                 use_cache: bool = True) -> Options:
-    """Every check before any compute: a bad call is a ValueError that says what to change."""
-    spec = model.spec
+def sampling_options(temperature: float | None = None, top_k: int | None = None,
+                     top_p: float | None = None, seed: int | None = None) -> dict[str, Any]:
+    """Options as a command line states them: a temperature (other than 0), top-k or top-p
+    means sampling; temperature 0 means greedy, and conflicts with top-k and top-p."""
+    given = {k: v for k, v in (("temperature", temperature), ("top_k", top_k),
+                               ("top_p", top_p)) if v is not None}
+    if temperature == 0:
+        if top_k is not None or top_p is not None:
+            raise ValueError("top-k and top-p sample; they conflict with temperature 0")
+        return {}
+    return {"do_sample": True, "seed": seed, **given} if given else {}
+
+
+def _check_prompt(spec: ModelSpec, input_ids: Any, attention_mask: Tensor | None,
+                  max_new_tokens: Any) -> None:
     if not isinstance(input_ids, Tensor) or input_ids.dim() != 2 or input_ids.dtype not in (
             torch.long, torch.int):
         raise ValueError("input_ids must be an integer tensor (batch, seq); for text use "
@@ -83,43 +178,6 @@ def make_options(model: Model, input_ids: Tensor, attention_mask: Tensor | None,
                          f"{length + max_new_tokens} would run past {spec.name}'s context of "
                          f"{spec.context_length}; ask for at most "
                          f"{spec.context_length - length} new tokens")
-    if not isinstance(num_beams, int) or num_beams < 1:
-        raise ValueError(f"num_beams must be a positive integer, got {num_beams!r}")
-    if temperature < 0 or not math.isfinite(temperature):
-        raise ValueError(f"temperature must be >= 0 (0 means greedy), got {temperature}")
-    if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
-        raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
-    if top_p is not None and not 0 < top_p <= 1:
-        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
-    sampling_options = [name for name, value, default in (
-        ("temperature", temperature, 1.0), ("top_k", top_k, None), ("top_p", top_p, None))
-        if value != default and not (name == "temperature" and value == 0)]
-    if not do_sample and sampling_options:
-        raise ValueError(f"{', '.join(sampling_options)} only apply when sampling; pass "
-                         f"do_sample=True (or leave them out for greedy decoding)")
-    if do_sample and num_beams > 1:
-        raise ValueError("do_sample and num_beams > 1 conflict: choose sampling or beam search")
-    if num_beams == 1 and length_penalty != 1.0:
-        raise ValueError("length_penalty only applies to beam search (num_beams > 1)")
-    if early_stopping not in (True, False, "never"):
-        raise ValueError(f"early_stopping must be True, False or 'never', got {early_stopping!r}")
-    eos = (eos_token_id,) if isinstance(eos_token_id, int) else tuple(eos_token_id or ())
-    for token in eos:
-        if not 0 <= token < spec.vocab_size:
-            raise ValueError(f"eos_token_id {token} is outside the vocabulary of "
-                             f"{spec.vocab_size}")
-    stops = (stop,) if isinstance(stop, str) else tuple(stop or ())
-    if stops and tokenizer is None:
-        raise ValueError("stop strings need a tokenizer to read the text; this model has none "
-                         "(use eos_token_id, or load a checkpoint with its tokenizer)")
-    if any(not s for s in stops):
-        raise ValueError("a stop string must not be empty")
-    pad = pad_token_id if pad_token_id is not None else (eos[0] if eos else 0)
-    return Options(max_new_tokens=max_new_tokens, do_sample=do_sample, temperature=temperature,
-                   top_k=top_k, top_p=top_p, num_beams=num_beams,
-                   length_penalty=length_penalty, early_stopping=early_stopping,
-                   eos_token_id=eos, pad_token_id=pad, stop=stops, seed=seed,
-                   use_cache=use_cache)
 
 
 # --- the model side ---------------------------------------------------------------------------
@@ -131,7 +189,7 @@ class Decoder:
     padding it passes none, so attention takes its fastest path.
     """
 
-    def __init__(self, model: Model, input_ids: Tensor, attention_mask: Tensor | None,
+    def __init__(self, model: Scorer, input_ids: Tensor, attention_mask: Tensor | None,
                  max_new_tokens: int, use_cache: bool = True) -> None:
         self.model, self.use_cache = model, use_cache
         batch, length = input_ids.shape
@@ -150,7 +208,7 @@ class Decoder:
     def _mask(self, length: int) -> Tensor | None:
         return None if self.mask is None else self.mask[:, :length]
 
-    def first(self) -> Tensor:
+    def prefill(self) -> Tensor:
         """Next-token logits (batch, vocab) after the prompt."""
         return self.model.next_token_logits(self.ids, self._mask(self.length), self.cache)
 
@@ -195,10 +253,13 @@ def filter_logits(logits: Tensor, *, top_k: int | None = None,
     return logits
 
 
-def choose(logits: Tensor, options: Options, generator: torch.Generator | None) -> Tensor:
-    """One token per row: the argmax, or a draw from the tempered, filtered distribution."""
-    if options.greedy:
-        return logits.argmax(-1)
+def pick_greedy(logits: Tensor, options: Options, generator: torch.Generator | None) -> Tensor:
+    """The most likely token of each row."""
+    return logits.argmax(-1)
+
+
+def pick_sample(logits: Tensor, options: Options, generator: torch.Generator | None) -> Tensor:
+    """A draw from each row's tempered, filtered distribution."""
     logits = filter_logits(logits.float() / options.temperature, top_k=options.top_k,
                            top_p=options.top_p)
     return torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(-1)
@@ -227,10 +288,14 @@ class StopStrings:
         return self.check(self.rows)
 
 
-def sample_stream(model: Model, input_ids: Tensor, attention_mask: Tensor | None,
-                  options: Options, tokenizer: Tokenizer | None) -> Iterator[tuple[Tensor, Tensor]]:
-    """Greedy or sampled decoding. Yields each step's tokens (batch,) and which rows were still
-    live for it (a finished row gets the pad token); stops when every row has finished."""
+Pick = Callable[[Tensor, Options, "torch.Generator | None"], Tensor]
+Steps = Generator[list[list[int]], None, Tensor]
+
+
+def token_steps(pick: Pick, model: Scorer, input_ids: Tensor, attention_mask: Tensor | None,
+                options: Options, tokenizer: Tokenizer | None) -> Steps:
+    """One token per row per step, chosen by `pick` (greedy or sampled). Yields each row's new
+    token ([] once the row has finished: it then gets the pad token); returns the ids."""
     generator = None
     if options.seed is not None:
         generator = torch.Generator(device=input_ids.device).manual_seed(options.seed)
@@ -238,20 +303,24 @@ def sample_stream(model: Model, input_ids: Tensor, attention_mask: Tensor | None
                       options.use_cache)
     batch = input_ids.shape[0]
     live = torch.ones(batch, dtype=torch.bool, device=input_ids.device)
-    eos = torch.tensor(options.eos_token_id, dtype=torch.long, device=input_ids.device)
-    stops = StopStrings(options.stop, tokenizer, batch)
+    eos = torch.tensor(options.eos, dtype=torch.long, device=input_ids.device)
+    stops = StopStrings(options.stops, tokenizer, batch)
+    steps = []
     with torch.no_grad():
-        logits = decoder.first()
+        logits = decoder.prefill()
         for step in range(options.max_new_tokens):
-            tokens = choose(logits, options, generator).masked_fill(~live, options.pad_token_id)
-            yield tokens, live
+            tokens = pick(logits, options, generator).masked_fill(~live, options.pad_token_id)
+            steps.append(tokens)
+            yield [[value] if alive else [] for value, alive in
+                   zip(tokens.tolist(), live.tolist(), strict=True)]
             ended = torch.isin(tokens, eos)
-            if options.stop:
+            if options.stops:
                 ended |= torch.tensor(stops.hits(tokens.tolist()), device=tokens.device)
             live = live & ~ended
             if step == options.max_new_tokens - 1 or not bool(live.any()):
-                return
+                break
             logits = decoder.step(tokens)
+    return torch.cat([input_ids, torch.stack(steps, 1)], 1)
 
 
 # --- beam search ------------------------------------------------------------------------------
@@ -259,9 +328,8 @@ def sample_stream(model: Model, input_ids: Tensor, attention_mask: Tensor | None
 NEG = -1.0e9
 
 
-def beam_stream(model: Model, input_ids: Tensor, attention_mask: Tensor | None,
-                options: Options,
-                tokenizer: Tokenizer | None) -> Generator[list[list[int]], None, Tensor]:
+def beam_steps(model: Scorer, input_ids: Tensor, attention_mask: Tensor | None,
+               options: Options, tokenizer: Tokenizer | None) -> Steps:
     """Beam search, as transformers does it (length-normalised finished hypotheses, the same
     early-stopping heuristic). Yields, per row, the tokens every live beam now agrees on, and
     at the end the rest of the best hypothesis; returns the final ids (batch, total).
@@ -270,7 +338,7 @@ def beam_stream(model: Model, input_ids: Tensor, attention_mask: Tensor | None,
     beams, vocab = options.num_beams, model.spec.vocab_size
     device = input_ids.device
     total = prompt + options.max_new_tokens
-    keep = max(2, 1 + len(options.eos_token_id)) * beams
+    keep = max(2, 1 + len(options.eos)) * beams
     expand = torch.arange(batch, device=device).repeat_interleave(beams)
     mask = attention_mask.index_select(0, expand) if attention_mask is not None else None
     decoder = Decoder(model, input_ids.index_select(0, expand), mask, options.max_new_tokens,
@@ -286,12 +354,12 @@ def beam_stream(model: Model, input_ids: Tensor, attention_mask: Tensor | None,
     is_finished = torch.zeros(batch, beams, dtype=torch.bool, device=device)
     improvable = torch.ones(batch, 1, dtype=torch.bool, device=device)
     top_ranks = torch.arange(keep, device=device) < beams
-    eos = torch.tensor(options.eos_token_id, dtype=torch.long, device=device)
-    stops = StopStrings(options.stop, tokenizer, 0)
+    eos = torch.tensor(options.eos, dtype=torch.long, device=device)
+    stops = StopStrings(options.stops, tokenizer, 0)
     agreed = [0] * batch
     rows = torch.arange(batch, device=device)[:, None]
     with torch.no_grad():
-        logits = decoder.first()
+        logits = decoder.prefill()
         length = prompt
         while True:
             scores = F.log_softmax(logits.float(), -1).view(batch, beams, vocab)
@@ -300,9 +368,9 @@ def beam_stream(model: Model, input_ids: Tensor, attention_mask: Tensor | None,
             source, tokens = top_index // vocab, top_index % vocab
             candidates = running[rows, source]  # (batch, keep, total)
             candidates[:, :, length] = tokens
-            hits = torch.isin(tokens, eos) if len(options.eos_token_id) else \
+            hits = torch.isin(tokens, eos) if options.eos else \
                 torch.zeros_like(tokens, dtype=torch.bool)
-            if options.stop:
+            if options.stops:
                 generated = candidates[:, :, prompt:length + 1].reshape(batch * keep, -1)
                 hits |= torch.tensor(stops.check(generated.tolist()),
                                      device=device).view(batch, keep)
@@ -369,161 +437,36 @@ def _agreed_tokens(running: Tensor, agreed: list[int], prompt: int,
 
 # --- the public entry points -------------------------------------------------------------------
 
-def _finish(steps: Generator[Any, None, Tensor]) -> Tensor:
-    """Run a generator to its end and give its return value."""
+RULES: dict[str, Callable[..., Steps]] = {
+    "greedy": partial(token_steps, pick_greedy),
+    "sample": partial(token_steps, pick_sample),
+    "beam": beam_steps,
+}
+
+
+def steps(model: Scorer, input_ids: Tensor, attention_mask: Tensor | None = None,
+          tokenizer: Tokenizer | None = None, **options: Any) -> Steps:
+    """The chosen rule's steps, every option checked before any compute."""
+    tokenizer = tokenizer or getattr(model, "tokenizer", None)
+    checked = Options.check(model.spec, input_ids, attention_mask, tokenizer, **options)
+    return RULES[checked.rule](model, input_ids, attention_mask, checked, tokenizer)
+
+
+def generate_ids(model: Scorer, input_ids: Tensor, attention_mask: Tensor | None = None,
+                 tokenizer: Tokenizer | None = None, **options: Any) -> Tensor:
+    """The prompt followed by the generated ids (batch x total length); see `Options`."""
+    run = steps(model, input_ids, attention_mask, tokenizer, **options)
     while True:
         try:
-            next(steps)
+            next(run)
         except StopIteration as end:
             return end.value
 
 
-def generate_ids(model: Model, input_ids: Tensor, **kwargs: Any) -> Tensor:
-    """The prompt followed by the generated ids (batch x total length); see Model.generate."""
-    attention_mask = kwargs.pop("attention_mask", None)
-    tokenizer = kwargs.pop("tokenizer", None) or getattr(model, "tokenizer", None)
-    options = make_options(model, input_ids, attention_mask, tokenizer, **kwargs)
-    if options.num_beams > 1:
-        return _finish(beam_stream(model, input_ids, attention_mask, options, tokenizer))
-    steps = [tokens for tokens, _ in sample_stream(model, input_ids, attention_mask, options,
-                                                   tokenizer)]
-    return torch.cat([input_ids, torch.stack(steps, 1)], 1)
-
-
-def stream_ids(model: Model, input_ids: Tensor, **kwargs: Any) -> Iterator[list[list[int]]]:
-    """Per step, each row's newly settled tokens (see Model.stream)."""
-    attention_mask = kwargs.pop("attention_mask", None)
-    tokenizer = kwargs.pop("tokenizer", None) or getattr(model, "tokenizer", None)
-    options = make_options(model, input_ids, attention_mask, tokenizer, **kwargs)
-    if options.num_beams > 1:
-        yield from beam_stream(model, input_ids, attention_mask, options, tokenizer)
-        return
-    for tokens, live in sample_stream(model, input_ids, attention_mask, options, tokenizer):
-        yield [[value] if alive else []
-               for value, alive in zip(tokens.tolist(), live.tolist(), strict=True)]
-
-
-# --- text in, text out -------------------------------------------------------------------------
-
-def resolve_model(model_or_path: Any) -> Model:
-    """A Model as is; a path (zoo safetensors, Hugging Face folder, GGUF) loaded; a registry
-    name loaded from its published weights in the local Hugging Face cache."""
-    from pathlib import Path
-
-    from zoo.model import Model
-    from zoo.registry import UnknownModelError, get_spec
-    from zoo.weights import load
-
-    if isinstance(model_or_path, Model):
-        return model_or_path
-    path = Path(model_or_path)
-    if path.exists():
-        return load(path)
-    try:
-        spec = get_spec(str(model_or_path))
-    except UnknownModelError:
-        return load(path)  # a repo id in the Hugging Face cache, or a clear error
-    if not spec.weights.hf:
-        raise ValueError(f"{spec.name} has no public weights to generate with; pass a "
-                         f"checkpoint path (zoo safetensors, Hugging Face folder or GGUF)")
-    from zoo.convert.hf import from_hf
-
-    return from_hf(spec.weights.hf)
-
-
-def encode_prompts(tokenizer: Tokenizer, prompts: Sequence[str],
-                   chat: bool) -> tuple[Tensor, Tensor]:
-    """Left-padded ids and attention mask for a batch of prompts (chat template applied)."""
-    texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}]) if chat else p
-             for p in prompts]
-    encoded = [tokenizer.encode(t, add_special_tokens=not chat) for t in texts]
-    if any(not ids for ids in encoded):
-        raise ValueError("a prompt encodes to no tokens")
-    width = max(len(ids) for ids in encoded)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    input_ids = torch.full((len(encoded), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(encoded), width), dtype=torch.long)
-    for row, ids in enumerate(encoded):
-        input_ids[row, width - len(ids):] = torch.tensor(ids)
-        mask[row, width - len(ids):] = 1
-    return input_ids, mask
-
-
-def _cut_at_stop(text: str, stops: Sequence[str]) -> str:
-    positions = [text.find(s) for s in stops if s in text]
-    return text[:min(positions)] if positions else text
-
-
-def generate(model_or_path: Any, prompt: str | Sequence[str], *,
-             max_new_tokens: int | None = None, chat: bool = False, stream: bool = False,
-             tokenizer: Tokenizer | None = None, **options: Any) -> Any:
-    """Generated text for a prompt (or a list of prompts), with any model and its tokenizer.
-
-    `model_or_path` is a Model, a zoo safetensors file, a Hugging Face folder or cached repo
-    id, a GGUF file, or a registry name whose weights are in the local cache. `chat=True`
-    applies the checkpoint's chat template. Options are `Model.generate`'s; eos defaults to the
-    tokenizer's. Returns the new text (without the prompt, cut before a stop string), a list for
-    a list of prompts, or with `stream=True` an iterator of text pieces (one prompt).
-    """
-    model = resolve_model(model_or_path)
-    tokenizer = tokenizer or getattr(model, "tokenizer", None)
-    if tokenizer is None:
-        raise ValueError(f"{model.spec.name} has no tokenizer: load a checkpoint that has one "
-                         f"(tokenizer.json, GGUF), or pass tokenizer=zoo.Tokenizer...")
-    single = isinstance(prompt, str)
-    prompts = [prompt] if single else list(prompt)
-    if not prompts:
-        raise ValueError("no prompt given")
-    input_ids, mask = encode_prompts(tokenizer, prompts, chat)
-    if options.get("eos_token_id") is None and tokenizer.eos_token_id is not None:
-        options["eos_token_id"] = tokenizer.eos_token_id
-    if max_new_tokens is None:
-        max_new_tokens = max(1, min(128, model.spec.context_length - input_ids.shape[1]))
-    stops = options.get("stop")
-    stops = (stops,) if isinstance(stops, str) else tuple(stops or ())
-    kwargs = dict(options, max_new_tokens=max_new_tokens, attention_mask=mask,
-                  tokenizer=tokenizer)
-    if stream:
-        if not single:
-            raise ValueError("stream=True takes one prompt")
-        return _stream_text(model, tokenizer, input_ids, stops, kwargs)
-    ids = generate_ids(model, input_ids, **kwargs)
-    texts = [_cut_at_stop(tokenizer.decode(_strip(row, kwargs), skip_special_tokens=True),
-                          stops) for row in ids[:, input_ids.shape[1]:].tolist()]
-    return texts[0] if single else texts
-
-
-def _strip(row: list[int], kwargs: dict[str, Any]) -> list[int]:
-    """A row's generated ids up to and including its first eos (the rest is padding)."""
-    eos = kwargs.get("eos_token_id")
-    eos = {eos} if isinstance(eos, int) else set(eos or ())
-    for i, token in enumerate(row):
-        if token in eos:
-            return row[: i + 1]
-    return row
-
-
-def _stream_text(model: Model, tokenizer: Tokenizer, input_ids: Tensor,
-                 stops: tuple[str, ...], kwargs: dict[str, Any]) -> Iterator[str]:
-    """Text pieces as tokens settle. Decoding the whole generation each time keeps multi-byte
-    characters whole; the last characters are held back while they could start a stop string."""
-    ids: list[int] = []
-    shown = 0
-    hold = max((len(s) for s in stops), default=1) - 1
-    for step in stream_ids(model, input_ids, **kwargs):
-        ids += step[0]
-        text = tokenizer.decode(ids, skip_special_tokens=True)
-        if any(s in text for s in stops):
-            final = _cut_at_stop(text, stops)
-            if len(final) > shown:
-                yield final[shown:]
-            return
-        ready = len(text) - hold if hold else len(text)
-        if text.endswith("\ufffd"):  # an incomplete UTF-8 sequence: wait for its next byte
-            ready = min(ready, len(text.rstrip("\ufffd")))
-        if ready > shown:
-            yield text[shown:ready]
-            shown = ready
-    text = tokenizer.decode(ids, skip_special_tokens=True)
-    if len(text) > shown:
-        yield text[shown:]
+def stream_ids(model: Scorer, input_ids: Tensor, attention_mask: Tensor | None = None,
+               tokenizer: Tokenizer | None = None,
+               **options: Any) -> Iterator[list[list[int]]]:
+    """Per step, each row's newly settled tokens (see Model.stream). The options are checked
+    at the call, before the first token is asked for."""
+    run = steps(model, input_ids, attention_mask, tokenizer, **options)
+    return (settled for settled in run)

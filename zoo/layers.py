@@ -77,6 +77,14 @@ def make_norm(spec: ModelSpec) -> nn.Module:
     return LayerNorm(spec.d_model, eps=spec.norm_eps)
 
 
+def check_token_ids(spec: ModelSpec, input_ids: Tensor) -> None:
+    """Every id must index the vocabulary: a clear error, not an embedding's index crash."""
+    low, high = int(input_ids.min()), int(input_ids.max())
+    if low < 0 or high >= spec.vocab_size:
+        raise ValueError(f"token id {high if high >= spec.vocab_size else low} is outside "
+                         f"{spec.name}'s vocabulary of {spec.vocab_size}")
+
+
 # --- positions ------------------------------------------------------------------------------
 
 def rotary_tables(spec: ModelSpec, positions: Tensor, dtype: torch.dtype) -> tuple[Tensor, Tensor]:

@@ -1,25 +1,21 @@
 """Where a registry model's weights already are on this machine.
 
 Two places are looked at, without importing torch or huggingface_hub: the Hugging Face hub
-cache (its documented layout: `<cache>/models--<org>--<name>/snapshots/<revision>/`, found
-through HF_HUB_CACHE or HF_HOME like the hub library finds it), and zoo weights folders
-(ZOO_WEIGHTS, an os.pathsep-separated list, default ~/.cache/zoo/weights) holding files
-saved by `zoo.save`, recognised by the spec in their metadata.
+cache (`zoo.hub`), and zoo weights folders (ZOO_WEIGHTS, an os.pathsep-separated list, default
+~/.cache/zoo/weights) holding checkpoints in any format of `zoo.formats` whose spec can be read
+from their metadata (zoo safetensors, GGUF, distributed checkpoints), named by that spec.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoo.safetensors_header import WeightsError, read_header
-from zoo.spec import ModelSpec
-
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf")
-REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # "org/name", as the hub spells them
+from zoo.formats import FORMATS, Format
+from zoo.hub import cached_snapshot
+from zoo.safetensors_header import INDEX_SUFFIX, WeightsError, read_index
+from zoo.spec import ModelSpec, SpecError
 
 
 @dataclass(frozen=True)
@@ -32,14 +28,6 @@ class LocalWeights:
     def to_dict(self) -> dict[str, object]:
         return {"model": self.model, "where": self.where, "path": str(self.path),
                 "size": self.size}
-
-
-def hf_cache_dir() -> Path:
-    if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.environ["HF_HUB_CACHE"])
-    home = os.environ.get("HF_HOME") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "huggingface")
-    return Path(home) / "hub"
 
 
 def zoo_weight_dirs() -> list[Path]:
@@ -61,49 +49,53 @@ def _size(paths: list[Path]) -> int:
 
 def in_hf_cache(repo_id: str) -> LocalWeights | None:
     """The newest cached snapshot of a repo that holds weights, if any."""
-    repo = hf_cache_dir() / f"models--{repo_id.replace('/', '--')}"
-    snapshots = repo / "snapshots"
-    if not snapshots.is_dir():
+    found = cached_snapshot(repo_id)
+    if found is None:
         return None
-    candidates = sorted((p for p in snapshots.iterdir() if p.is_dir()),
-                        key=lambda p: p.stat().st_mtime, reverse=True)
-    for snapshot in candidates:
-        files = [p for p in snapshot.rglob("*") if p.name.endswith(WEIGHT_SUFFIXES)]
-        if files and (snapshot / "config.json").exists():
-            return LocalWeights(repo_id, "hf-cache", snapshot, _size(files))
+    snapshot, files = found
+    return LocalWeights(repo_id, "hf-cache", snapshot, _size(files))
+
+
+def _recognised(path: Path) -> Format | None:
+    """The format of a checkpoint in a weights folder, if zoo can name its model."""
+    for name in ("zoo", "gguf", "dcp"):
+        if FORMATS[name].sniff(path):
+            return FORMATS[name]
     return None
 
 
+def _files(path: Path) -> list[Path]:
+    """What a checkpoint occupies: a file; an index and its shards; a folder's files."""
+    if path.is_dir():
+        return [p for p in path.rglob("*") if p.is_file()]
+    if path.name.endswith(INDEX_SUFFIX):
+        shards = set(read_index(path)["weight_map"].values())
+        return [path, *(path.parent / s for s in shards)]
+    return [path]
+
+
 def zoo_files() -> dict[str, LocalWeights]:
-    """Files saved by zoo in the weights folders, by the model name in their metadata."""
+    """Checkpoints in the weights folders, by the model name their metadata gives. A file that
+    cannot be read is skipped: one bad file must not hide the others."""
     found: dict[str, LocalWeights] = {}
     for folder in zoo_weight_dirs():
         if not folder.is_dir():
             continue
-        for path in sorted(folder.rglob("*.safetensors")):
-            if "-of-" in path.name:  # a shard: its index names the model
+        candidates = sorted(p for p in folder.rglob("*") if p.is_file() and (
+            (p.name.endswith((".safetensors", INDEX_SUFFIX, ".gguf")) and "-of-" not in p.name)
+            or p.name == ".metadata"))
+        for path in candidates:
+            path = path.parent if path.name == ".metadata" else path
+            fmt = _recognised(path)
+            if fmt is None:
                 continue
-            name = _spec_name(path)
-            if name:
-                found.setdefault(name, LocalWeights(name, "zoo", path, _size([path])))
-        for index in sorted(folder.rglob("*.safetensors.index.json")):
             try:
-                data = json.loads(index.read_text())
-                name = json.loads(data["metadata"]["zoo_spec"])["name"]
-                shards = [index.parent / s for s in set(data["weight_map"].values())]
-            except (OSError, ValueError, KeyError, TypeError):
+                name = fmt.read_spec(path).name
+                size = _size(_files(path))
+            except (WeightsError, SpecError, OSError, ImportError):
                 continue
-            found.setdefault(name, LocalWeights(name, "zoo", index, _size([index, *shards])))
+            found.setdefault(name, LocalWeights(name, "zoo", path, size))
     return found
-
-
-def _spec_name(path: Path) -> str | None:
-    try:
-        header, _, _ = read_header(path)
-        return json.loads(header.get("__metadata__", {}).get("zoo_spec", "null") or
-                          "null").get("name")
-    except (WeightsError, ValueError, AttributeError):
-        return None
 
 
 def find_local(specs: list[ModelSpec]) -> list[LocalWeights]:

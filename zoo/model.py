@@ -9,7 +9,7 @@ them in `zoo.convert`.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from zoo.cache import KVCache
+from zoo.generation import generate_ids, stream_ids
 from zoo.layers import (
     MLP,
     Attention,
@@ -26,25 +27,14 @@ from zoo.layers import (
     Linear,
     RMSNorm,
     attention_inputs,
+    check_token_ids,
     make_norm,
 )
-from zoo.registry import get_spec
 from zoo.spec import ModelSpec
-from zoo.units import human_bytes
+from zoo.units import FLOAT_DTYPES, canonical_dtype, human_bytes
 
 POOLINGS = ("last", "mean", "max")
-DTYPES = {"fp32": torch.float32, "float32": torch.float32, "float": torch.float32,
-          "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
-          "fp16": torch.float16, "float16": torch.float16, "half": torch.float16,
-          "fp64": torch.float64, "float64": torch.float64}
-
-
-def check_token_ids(spec: ModelSpec, input_ids: Tensor) -> None:
-    """Every id must index the vocabulary: a clear error, not an embedding's index crash."""
-    low, high = int(input_ids.min()), int(input_ids.max())
-    if low < 0 or high >= spec.vocab_size:
-        raise ValueError(f"token id {high if high >= spec.vocab_size else low} is outside "
-                         f"{spec.name}'s vocabulary of {spec.vocab_size}")
+TORCH_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class ModelTooLargeError(MemoryError):
@@ -189,39 +179,23 @@ class Model(nn.Module):
         hidden = self.hidden_states(input_ids, attention_mask, past_key_values)
         return self.logits(hidden[:, -1])
 
-    def generate(self, input_ids: Tensor, *, max_new_tokens: int, do_sample: bool = False,
-                 temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
-                 num_beams: int = 1, length_penalty: float = 1.0,
-                 early_stopping: bool | str = False,
-                 eos_token_id: int | Sequence[int] | None = None, stop: str | Sequence[str] |
-                 None = None, attention_mask: Tensor | None = None, seed: int | None = None,
-                 pad_token_id: int | None = None, use_cache: bool = True) -> Tensor:
+    def generate(self, input_ids: Tensor, attention_mask: Tensor | None = None,
+                 **options: Any) -> Tensor:
         """The prompt followed by up to `max_new_tokens` generated ids (batch x total length).
 
-        Greedy by default; `do_sample` draws from the distribution reshaped by `temperature`
-        (0 means greedy), `top_k` and `top_p`, reproducibly with `seed`; `num_beams` > 1 is beam
-        search (`length_penalty`, `early_stopping` as transformers defines them). Rows stop at
-        any of `eos_token_id` or a `stop` string (read with the model's tokenizer); finished
-        rows are filled with `pad_token_id` (default: the first eos id, else 0). Left-padded
-        batches take an `attention_mask`. Every option is checked before any compute.
+        Greedy by default; sampling, beam search, eos ids, stop strings and the rest are the
+        options of `zoo.generation.Options`, all checked before any compute. Left-padded
+        batches take an `attention_mask`.
         """
-        from zoo.generation import generate_ids
+        return generate_ids(self, input_ids, attention_mask, **options)
 
-        return generate_ids(self, input_ids, max_new_tokens=max_new_tokens, do_sample=do_sample,
-                            temperature=temperature, top_k=top_k, top_p=top_p,
-                            num_beams=num_beams, length_penalty=length_penalty,
-                            early_stopping=early_stopping, eos_token_id=eos_token_id, stop=stop,
-                            attention_mask=attention_mask, seed=seed, pad_token_id=pad_token_id,
-                            use_cache=use_cache)
-
-    def stream(self, input_ids: Tensor, **options: Any) -> Iterator[list[list[int]]]:
+    def stream(self, input_ids: Tensor, attention_mask: Tensor | None = None,
+               **options: Any) -> Iterator[list[list[int]]]:
         """`generate` as it happens: per step, each row's newly settled token ids (a list per
         row, empty once the row has finished). With beams, a token is yielded once every live
         beam agrees on it, and the rest of the best hypothesis at the end. The concatenated
         yields of a row are exactly its generated ids."""
-        from zoo.generation import stream_ids
-
-        return stream_ids(self, input_ids, **options)
+        return stream_ids(self, input_ids, attention_mask, **options)
 
     def loss(self, input_ids: Tensor, targets: Tensor | None = None,
              attention_mask: Tensor | None = None) -> Tensor:
@@ -295,10 +269,7 @@ def resolve_dtype(dtype: Any) -> torch.dtype:
         return torch.float32
     if isinstance(dtype, torch.dtype):
         return dtype
-    if isinstance(dtype, str) and dtype.lower().removeprefix("torch.") in DTYPES:
-        return DTYPES[dtype.lower().removeprefix("torch.")]
-    raise ValueError(f"unknown dtype {dtype!r}; expected a torch.dtype or one of "
-                     f"{', '.join(DTYPES)}")
+    return TORCH_DTYPES[canonical_dtype(dtype, FLOAT_DTYPES)]
 
 
 def available_memory(device: torch.device) -> int | None:
@@ -340,17 +311,16 @@ def check_fits(spec: ModelSpec, nbytes: int, device: torch.device, dtype: torch.
         f"zoo.load(..., device_map='auto')), or pass ignore_memory_limit=True to try anyway.")
 
 
-def create_model(name_or_spec: str | ModelSpec, *, device: str | torch.device | None = None,
+def create_model(spec: ModelSpec, *, device: str | torch.device | None = None,
                  dtype: str | torch.dtype | None = None, head: str | None = None,
                  num_labels: int = 2, pooling: str = "last", dropout: float = 0.0,
                  seed: int | None = None, ignore_memory_limit: bool = False) -> Model:
-    """A model from the registry (or a ModelSpec), randomly initialised unless on `meta`.
+    """A model for `spec`, randomly initialised unless on `meta` (zoo.create_model takes names).
 
     The module is built on the meta device, so `device="meta"` returns at once for any size;
     for a real device the weights are allocated only after checking they fit in its free
     memory (`ignore_memory_limit=True` skips the check).
     """
-    spec = get_spec(name_or_spec)
     target = torch.device(device if device is not None else "cpu")
     dtype = resolve_dtype(dtype)
     with torch.device("meta"):

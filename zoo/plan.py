@@ -14,10 +14,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from zoo.accounting import DTYPE_BYTES, count_params
-from zoo.registry import get_spec
+from zoo.accounting import count_params
 from zoo.spec import ModelSpec
-from zoo.units import human_bytes
+from zoo.units import DTYPE_BYTES, FLOAT_DTYPES, canonical_dtype, human_bytes
 
 MAX_DEVICES = 4096
 
@@ -70,17 +69,15 @@ def _sharded_share(whole: int, devices: int) -> int:
     return math.ceil(whole / devices)
 
 
-def make_plan(name_or_spec: str | ModelSpec, *, devices: int, device_memory: int,
+def make_plan(spec: ModelSpec, *, devices: int, device_memory: int,
               train: bool = False, dtype: str = "bf16", batch: int = 1,
               context: int | None = None) -> Plan:
     """Bytes per device for inference (weights, KV cache) or training (mixed-precision Adam)."""
-    spec = get_spec(name_or_spec)
     if devices < 1:
         raise ValueError(f"devices must be >= 1, got {devices}")
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
-    if dtype not in ("fp32", "bf16", "fp16"):
-        raise ValueError(f"dtype must be fp32, bf16 or fp16, got {dtype!r}")
+    dtype = canonical_dtype(dtype, FLOAT_DTYPES)
     context = spec.context_length if context is None else context
     if not 1 <= context <= spec.context_length:
         raise ValueError(f"context must be within 1..{spec.context_length}, got {context}")

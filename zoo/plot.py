@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from zoo.accounting import count_params
-from zoo.registry import get_spec, list_models
+from zoo.catalog import list_models
+from zoo.registry import get_spec
 from zoo.spec import ModelSpec
 
 SEGMENTS = ("embeddings", "attention", "mlp", "norms", "head", "extras")

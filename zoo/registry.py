@@ -11,18 +11,24 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import os
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from zoo.spec import ModelSpec, SpecError, spec_from_mapping
+from zoo.spec import (
+    ACCUMULATING_FIELDS,
+    FAMILY_FIELDS,
+    ModelSpec,
+    SpecError,
+    architecture_key,
+    spec_from_mapping,
+)
 
 ENV_VAR = "ZOO_SPECS"
-FAMILY_KEYS = ("family", "title", "org", "year", "paper", "license", "hparams_source")
-FILE_KEYS = (*FAMILY_KEYS, "defaults", "models")
-LIST_KEYS = ("notes", "unpublished")
+FILE_KEYS = (*FAMILY_FIELDS, "defaults", "models")
 
 
 def packaged_specs_dir() -> Path:
@@ -112,14 +118,14 @@ def specs_from_document(doc: Any, *, file: str) -> list[ModelSpec]:
     if not isinstance(models, list) or not models:
         raise SpecError("'models' must be a non-empty list of model entries", file=file,
                         line=_line(doc))
-    shared = {key: doc[key] for key in FAMILY_KEYS if key in doc}
+    shared = {key: doc[key] for key in FAMILY_FIELDS if key in doc}
     specs = []
     for entry in models:
         if not isinstance(entry, Mapping):
             raise SpecError(f"each model entry must be a mapping, got {entry!r}", file=file,
                             line=_line(models))
         merged = {**shared, **defaults, **entry}
-        for key in LIST_KEYS:  # notes and unpublished accumulate rather than override
+        for key in ACCUMULATING_FIELDS:  # notes and unpublished add up rather than override
             if isinstance(defaults.get(key), list) and isinstance(entry.get(key), list):
                 merged[key] = [*defaults[key], *entry[key]]
         specs.append(_located(spec_from_mapping, merged, file, _line(entry)))
@@ -234,20 +240,24 @@ def get_spec(name: str | ModelSpec) -> ModelSpec:
     return REGISTRY.get(name)
 
 
-def list_models(pattern: str = "*", family: str | None = None) -> list[str]:
-    """Model names matching a glob (on names and aliases), sorted by family then size."""
-    from zoo.accounting import count_params
-
+def find(pattern: str = "*", family: str | None = None) -> list[ModelSpec]:
+    """Specs whose name or an alias matches a glob (case-insensitive), in registry order."""
     pattern = pattern.lower()
-    specs = [s for s in REGISTRY.specs()
-             if (family is None or s.family == family.lower())
-             and any(fnmatch.fnmatchcase(key, pattern) for key in (s.name, *s.aliases))]
-    specs.sort(key=lambda s: (s.family, count_params(s).total, s.name))
-    return [s.name for s in specs]
+    return [s for s in REGISTRY.specs()
+            if (family is None or s.family == family.lower())
+            and any(fnmatch.fnmatchcase(key, pattern) for key in (s.name, *s.aliases))]
 
 
-def families() -> list[str]:
-    return sorted({s.family for s in REGISTRY.specs()})
+def registry_match(spec: ModelSpec) -> ModelSpec | None:
+    """The registry's entry with exactly this architecture, if there is one (a gpt2-xl config
+    read from a checkpoint is `gpt2-xl`)."""
+    key = architecture_key(spec)
+    return next((s for s in REGISTRY.specs() if architecture_key(s) == key), None)
+
+
+def slug(text: str, default: str) -> str:
+    """A valid model name made from free text (a folder, a GGUF's general.name)."""
+    return re.sub(r"[^a-z0-9._-]+", "-", text.lower()).strip("-._") or default
 
 
 def register_specs(path: str | os.PathLike[str]) -> list[str]:

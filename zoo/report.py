@@ -4,15 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from zoo.accounting import (
-    COMPONENTS,
-    DTYPE_BYTES,
-    NON_EMBEDDING_CONVENTION,
-    ParamCount,
-    count_params,
-)
+from zoo.accounting import COMPONENTS, NON_EMBEDDING_CONVENTION, ParamCount, count_params
 from zoo.spec import ModelSpec, to_mapping
-from zoo.units import human_bytes, human_count, human_flops
+from zoo.units import DTYPE_BYTES, human_bytes, human_count, human_flops
 
 Row = tuple[str, str]
 
@@ -75,12 +69,17 @@ def architecture_rows(spec: ModelSpec) -> list[Row]:
     return rows
 
 
+def reported_figure(spec: ModelSpec) -> str:
+    """A reported figure as its source gives it: exact integers in full, rounded ones rounded."""
+    if spec.reported is None:
+        return "-"
+    return f"{spec.reported.params:,}" if spec.reported.exact else human_count(spec.reported.params)
+
+
 def provenance_rows(spec: ModelSpec) -> list[Row]:
     reported = "-"
     if spec.reported:
-        figure = f"{spec.reported.params:,}" if spec.reported.exact else \
-            human_count(spec.reported.params)
-        reported = f"{figure} ({spec.reported.source})"
+        reported = f"{reported_figure(spec)} ({spec.reported.source})"
     return [("title", spec.title or "-"), ("organisation", spec.org or "-"),
             ("year", str(spec.year or "-")), ("paper", spec.paper or "-"),
             ("licence", spec.license or "-"), ("hyperparameters from", spec.hparams_source or "-"),
@@ -152,7 +151,7 @@ def compare_facts(spec: ModelSpec) -> list[Row]:
     count = count_params(spec)
     rows = [("family", spec.family), ("year", str(spec.year or "-")), *architecture_rows(spec),
             ("params", f"{count.total:,}"), ("params (human)", human_count(count.total)),
-            ("reported", human_count(spec.reported.params) if spec.reported else "-")]
+            ("reported", reported_figure(spec))]
     rows += [(f"  {name.replace('_', ' ')}",
               f"{human_count(value)} ({share(value, count.total)})")
              for name, value in count.components.items()]

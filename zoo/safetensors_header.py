@@ -39,3 +39,32 @@ def read_header(path: str | os.PathLike[str]) -> tuple[dict[str, Any], int, int]
     if not isinstance(header, dict):
         raise WeightsError(f"{path}: not a safetensors file: its header is not a JSON object")
     return header, 8 + length, size
+
+
+INDEX_SUFFIX = ".safetensors.index.json"
+
+
+def weights_file(path: Path) -> Path:
+    """The .safetensors file or index inside `path` (a folder), or `path` itself."""
+    path = Path(path)
+    if path.is_dir():
+        for candidate in ("model.safetensors", f"model{INDEX_SUFFIX}"):
+            if (path / candidate).is_file():
+                return path / candidate
+        raise WeightsError(f"{path}: no model.safetensors or model{INDEX_SUFFIX} in this folder")
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file or folder")
+    return path
+
+
+def read_index(path: Path) -> dict[str, Any]:
+    """A sharded set's index: JSON with a 'weight_map' of tensor name -> shard file."""
+    try:
+        index = json.loads(path.read_text())
+        weight_map = index["weight_map"]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
+        raise WeightsError(f"{path}: not a safetensors index (expected JSON with a "
+                           f"'weight_map'): {err}") from None
+    if not isinstance(weight_map, dict):
+        raise WeightsError(f"{path}: its 'weight_map' is not a mapping of tensor name to file")
+    return index

@@ -9,7 +9,6 @@ corrupt file is an error that names it, never a crash or a silent short read.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from zoo.safetensors_header import WeightsError, read_header
+from zoo.safetensors_header import WeightsError, read_header, read_index
 
 DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16,
           "BF16": torch.bfloat16, "I64": torch.int64, "I32": torch.int32, "I16": torch.int16,
@@ -65,9 +64,6 @@ class SafetensorsFile:
     def shape(self, name: str) -> tuple[int, ...]:
         return self.entries[name][1]
 
-    def dtype(self, name: str) -> torch.dtype:
-        return self.entries[name][0]
-
     def read(self, name: str, *, mmap: bool = True, out: Tensor | None = None) -> Tensor:
         """The tensor on the CPU: a view of a private memory map (`mmap`, zero copy, pages loaded
         as touched), or a copy read from the file (into `out` when given, a reusable buffer)."""
@@ -113,21 +109,14 @@ class TensorSource:
     def read(self, name: str, *, mmap: bool = True, out: Tensor | None = None) -> Tensor:
         return self.where[name].read(name, mmap=mmap, out=out)
 
-    @property
-    def nbytes(self) -> int:
-        return sum(f.path.stat().st_size for f in self.files.values())
 
 
 def open_safetensors(path: str | os.PathLike[str]) -> TensorSource:
     """A .safetensors file, or a `*.safetensors.index.json` with its shards beside it."""
     path = Path(path)
     if path.name.endswith(".json"):
-        try:
-            index = json.loads(path.read_text())
-            weight_map = index["weight_map"]
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
-            raise WeightsError(f"{path}: not a safetensors index (expected JSON with a "
-                               f"'weight_map'): {err}") from None
+        index = read_index(path)
+        weight_map = index["weight_map"]
         shards = sorted(set(weight_map.values()))
         absent = [s for s in shards if not (path.parent / s).is_file()]
         if absent:

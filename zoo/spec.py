@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from functools import cached_property
 from typing import Any
@@ -41,10 +41,40 @@ class SpecError(ValueError):
                          field=self.field, line=self.line)
 
 
-def _f(kind: str, default: Any = MISSING, **meta: Any) -> Any:
+ROLES = ("identity", "architecture", "provenance", "internal")
+
+
+def _f(kind: str, default: Any = MISSING, *, role: str, doc: str = "",
+       resolve: Callable[[Any], Any] | None = None, family_level: bool = False,
+       accumulate: bool = False, **checks: Any) -> Any:
+    """A spec field and what it is: `kind` is its YAML type (checked on load), `role` says
+    whether it shapes the computation ("architecture") or records where the model comes from
+    ("provenance"); `resolve` gives the value the computation uses when it is not the field
+    itself (n_kv_head -> kv_heads), None where the field does not apply (a rotary base without
+    rotary positions); `family_level` fields may stand at the top of a family file, and
+    `accumulate` lists add up from defaults to model instead of overriding."""
+    assert role in ROLES
     # where a spec was read from is not part of what it is: equal specs from two files are equal
-    compare = kind != "internal"
-    return field(default=default, compare=compare, metadata={"kind": kind, **meta})
+    return field(default=default, compare=role != "internal",
+                 metadata={"kind": kind, "role": role, "doc": doc, "resolve": resolve,
+                           "family_level": family_level, "accumulate": accumulate, **checks})
+
+
+def _identity(kind: str, default: Any = MISSING, **meta: Any) -> Any:
+    return _f(kind, default, role="identity", **meta)
+
+
+def _arch(kind: str, default: Any = MISSING, **meta: Any) -> Any:
+    return _f(kind, default, role="architecture", **meta)
+
+
+def _provenance(kind: str, default: Any = MISSING, **meta: Any) -> Any:
+    return _f(kind, default, role="provenance", **meta)
+
+
+def _when(condition: str, value: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A resolved value that exists only when the spec's boolean property `condition` holds."""
+    return lambda spec: value(spec) if getattr(spec, condition) else None
 
 
 POSITIONS = ("learned", "rotary", "alibi", "none")
@@ -61,76 +91,114 @@ NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 class Reported:
     """A parameter figure as its source states it (rounded, as papers do, unless `exact`)."""
 
-    params: int = _f("count", min=1)
-    source: str = _f("str")
-    exact: bool = _f("bool", False)
+    params: int = _provenance("count", min=1, doc="the figure, e.g. 1.5B or 124439808")
+    source: str = _provenance("str", doc="where it is stated")
+    exact: bool = _provenance("bool", False, doc="the source gives an exact integer")
 
 
 @dataclass(frozen=True, kw_only=True)
 class Weights:
     """Where public weights live."""
 
-    hf: str | None = _f("str?", None)
+    hf: str | None = _provenance("str?", None, doc="Hugging Face repo id")
 
 
 @dataclass(frozen=True, kw_only=True)
 class ModelSpec:
-    """One decoder-only model. Field docs live in README's "Spec fields" table."""
+    """One decoder-only model; `zoo.spec.field_table()` documents every field."""
 
-    name: str = _f("name")
-    family: str = _f("name")
-    n_layer: int = _f("int", min=1)
-    d_model: int = _f("int", min=1)
-    n_head: int = _f("int", min=1)
-    d_ff: int = _f("int", min=1)
-    vocab_size: int = _f("int", min=1)
-    context_length: int = _f("int", min=1)
-    aliases: tuple[str, ...] = _f("name_list", ())
+    name: str = _identity("name", doc="the model's name (lowercase)")
+    family: str = _identity("name", doc="the family it belongs to", family_level=True)
+    aliases: tuple[str, ...] = _identity("name_list", (), doc="other names it is known by")
+
+    # sizes
+    n_layer: int = _arch("int", min=1, doc="transformer blocks")
+    d_model: int = _arch("int", min=1, doc="width of the residual stream")
+    n_head: int = _arch("int", min=1, doc="attention (query) heads")
+    d_ff: int = _arch("int", min=1, doc="hidden width of the MLP")
+    vocab_size: int = _arch("int", min=1, doc="token vocabulary")
+    context_length: int = _arch("int", min=1, doc="positions the model was trained for")
 
     # attention geometry
-    n_kv_head: int | None = _f("int?", None, min=1)
-    d_head: int | None = _f("int?", None, min=1)
-    attention_pattern: tuple[str, ...] = _f("enum_list", ("global",), choices=ATTENTION_KINDS)
-    local_window: int | None = _f("int?", None, min=1)
-    scale_attention: bool = _f("bool", True)
+    n_kv_head: int | None = _arch(
+        "int?", None, min=1, resolve=lambda s: s.kv_heads,
+        doc="key/value heads: multi-query 1, grouped-query < n_head (default n_head)")
+    d_head: int | None = _arch(
+        "int?", None, min=1, resolve=lambda s: s.head_dim,
+        doc="per-head width when n_head x d_head is not d_model (default d_model / n_head)")
+    attention_pattern: tuple[str, ...] = _arch(
+        "enum_list", ("global",), choices=ATTENTION_KINDS, resolve=lambda s: s.layer_kinds,
+        doc="per-layer `global` / `local` attention, cycled over the layers")
+    local_window: int | None = _arch(
+        "int?", None, min=1, resolve=_when("has_local", lambda s: s.local_window),
+        doc="keys a local layer sees, itself included")
+    scale_attention: bool = _arch(
+        "bool", True, doc="scores scaled by 1/sqrt(d_head) (false: GPT-Neo's unscaled scores)")
 
     # positions
-    position: str = _f("enum", "learned", choices=POSITIONS)
-    position_offset: int = _f("int", 0, min=0)
-    rotary_fraction: float = _f("float", 1.0, min=0.0, min_exclusive=True, max=1.0)
-    rotary_style: str = _f("enum", "half", choices=ROTARY_STYLES)
-    rope_theta: float = _f("float", 10000.0, min=0.0, min_exclusive=True)
+    position: str = _arch("enum", "learned", choices=POSITIONS,
+                          doc="learned / rotary / alibi / none")
+    position_offset: int = _arch("int", 0, min=0,
+                                 doc="OPT's learned-position offset of 2")
+    rotary_fraction: float = _arch(
+        "float", 1.0, min=0.0, min_exclusive=True, max=1.0,
+        resolve=_when("rotary", lambda s: s.rotary_dim),
+        doc="share of each head that is rotated (GPT-NeoX 0.25)")
+    rotary_style: str = _arch(
+        "enum", "half", choices=ROTARY_STYLES, resolve=_when("rotary", lambda s: s.rotary_style),
+        doc="`half` pairs (NeoX, LLaMA) or GPT-J's `interleaved` pairs")
+    rope_theta: float = _arch(
+        "float", 10000.0, min=0.0, min_exclusive=True,
+        resolve=_when("rotary", lambda s: s.rope_theta), doc="rotary base")
 
     # block structure
-    norm: str = _f("enum", "layernorm", choices=NORMS)
-    norm_eps: float = _f("float", 1e-5, min=0.0, min_exclusive=True)
-    norm_position: str = _f("enum", "pre", choices=NORM_POSITIONS)
-    final_norm: bool = _f("bool", True)
-    embedding_norm: bool = _f("bool", False)
-    block: str = _f("enum", "sequential", choices=BLOCKS)
-    activation: str = _f("enum", "gelu", choices=ACTIVATIONS)
-    bias: bool = _f("bool", True)
-    qkv_bias: bool | None = _f("bool?", None)
-    attn_out_bias: bool | None = _f("bool?", None)
-    mlp_bias: bool | None = _f("bool?", None)
+    norm: str = _arch("enum", "layernorm", choices=NORMS, doc="LayerNorm or RMSNorm")
+    norm_eps: float = _arch("float", 1e-5, min=0.0, min_exclusive=True, doc="norm epsilon")
+    norm_position: str = _arch("enum", "pre", choices=NORM_POSITIONS,
+                               doc="`pre` (GPT-2 and most since) or `post` (GPT-1, OPT-350M)")
+    final_norm: bool = _arch("bool", True, doc="a norm after the last block")
+    embedding_norm: bool = _arch("bool", False, doc="BLOOM's norm after the token embedding")
+    block: str = _arch(
+        "enum", "sequential", choices=BLOCKS,
+        doc="`sequential`, `parallel` (one shared norm: GPT-J, Falcon-7B) or "
+            "`parallel_two_norms` (NeoX, Falcon-40B)")
+    activation: str = _arch("enum", "gelu", choices=ACTIVATIONS,
+                            doc="`gelu`, `gelu_tanh`, `relu`, `silu`, `swiglu` (gated)")
+    bias: bool = _arch("bool", True, resolve=lambda s: None,  # resolved into the three below:
+                       doc="biases in attention and MLP, unless a per-part switch says otherwise")
+    qkv_bias: bool | None = _arch("bool?", None, resolve=lambda s: s.has_bias("qkv"),
+                                  doc="bias of the q, k, v projections (default `bias`)")
+    attn_out_bias: bool | None = _arch("bool?", None, resolve=lambda s: s.has_bias("attn_out"),
+                                       doc="bias of the attention output (default `bias`)")
+    mlp_bias: bool | None = _arch("bool?", None, resolve=lambda s: s.has_bias("mlp"),
+                                  doc="biases of the MLP (default `bias`)")
 
     # embeddings and head
-    tie_embeddings: bool = _f("bool", True)
-    head_bias: bool = _f("bool", False)
-    embed_dim: int | None = _f("int?", None, min=1)
+    tie_embeddings: bool = _arch("bool", True, doc="the output head is the token embedding")
+    head_bias: bool = _arch("bool", False, doc="GPT-J's output-head bias")
+    embed_dim: int | None = _arch(
+        "int?", None, min=1, resolve=lambda s: s.embed_width,
+        doc="OPT-350M's token-embedding width, projected to and from d_model")
 
     # provenance
-    title: str = _f("str", "")
-    org: str = _f("str", "")
-    year: int | None = _f("int?", None, min=1900)
-    paper: str = _f("str", "")
-    license: str = _f("str", "")
-    hparams_source: str = _f("str", "")
-    reported: Reported | None = _f("reported", None)
-    weights: Weights = _f("weights", Weights())
-    notes: tuple[str, ...] = _f("str_list", ())
-    unpublished: tuple[str, ...] = _f("str_list", ())
-    source_file: str = _f("internal", "")
+    title: str = _provenance("str", "", doc="the family's full name", family_level=True)
+    org: str = _provenance("str", "", doc="who made it", family_level=True)
+    year: int | None = _provenance("int?", None, min=1900, doc="year of release",
+                                   family_level=True)
+    paper: str = _provenance("str", "", doc="the paper that describes it", family_level=True)
+    license: str = _provenance("str", "", doc="licence of the weights", family_level=True)
+    hparams_source: str = _provenance("str", "", family_level=True,
+                                      doc="where the hyperparameters come from")
+    reported: Reported | None = _provenance(
+        "reported", None, doc="`{params, source, exact}`: the size its source states")
+    weights: Weights = _provenance("weights", Weights(),
+                                   doc="`{hf: org/name}`: where public weights live")
+    notes: tuple[str, ...] = _provenance("str_list", (), accumulate=True,
+                                         doc="facts a reader should know (sources that differ)")
+    unpublished: tuple[str, ...] = _provenance(
+        "str_list", (), accumulate=True,
+        doc="fields whose values are assumed, not published")
+    source_file: str = _f("internal", "", role="internal")
 
     # --- derived geometry: one place, so model and accounting cannot disagree ---
     @property
@@ -148,6 +216,14 @@ class ModelSpec:
     @property
     def kv_dim(self) -> int:
         return self.kv_heads * self.head_dim
+
+    @property
+    def rotary(self) -> bool:
+        return self.position == "rotary"
+
+    @property
+    def has_local(self) -> bool:
+        return "local" in self.attention_pattern
 
     @property
     def rotary_dim(self) -> int:
@@ -321,27 +397,41 @@ def _check_consistency(spec: ModelSpec) -> None:
             raise bad("aliases", f"alias {alias!r} repeats the model's own name")
 
 
+ARCHITECTURE_FIELDS = {name: f for name, f in SPEC_FIELDS.items()
+                       if f.metadata["role"] == "architecture"}
+FAMILY_FIELDS = tuple(name for name, f in SPEC_FIELDS.items() if f.metadata["family_level"])
+ACCUMULATING_FIELDS = tuple(name for name, f in SPEC_FIELDS.items() if f.metadata["accumulate"])
+
+
 def architecture(spec: ModelSpec) -> dict[str, Any]:
-    """Everything that shapes the computation, by name, resolved (defaults and derived values
-    applied), so two specs that build the same function agree whatever their spelling."""
-    rotary = spec.position == "rotary"
-    local = "local" in spec.attention_pattern
-    return {
-        "n_layer": spec.n_layer, "d_model": spec.d_model, "n_head": spec.n_head,
-        "kv_heads": spec.kv_heads, "head_dim": spec.head_dim, "d_ff": spec.d_ff,
-        "vocab_size": spec.vocab_size, "context_length": spec.context_length,
-        "position": spec.position, "position_offset": spec.position_offset,
-        "rotary_dim": spec.rotary_dim if rotary else None,
-        "rotary_style": spec.rotary_style if rotary else None,
-        "rope_theta": spec.rope_theta if rotary else None, "norm": spec.norm,
-        "norm_eps": _eps(spec.norm_eps), "norm_position": spec.norm_position,
-        "final_norm": spec.final_norm, "embedding_norm": spec.embedding_norm,
-        "block": spec.block, "activation": spec.activation, "qkv_bias": spec.has_bias("qkv"),
-        "attn_out_bias": spec.has_bias("attn_out"), "mlp_bias": spec.has_bias("mlp"),
-        "tie_embeddings": spec.tie_embeddings, "head_bias": spec.head_bias,
-        "embed_width": spec.embed_width, "layer_kinds": spec.layer_kinds,
-        "local_window": spec.local_window if local else None,
-        "scale_attention": spec.scale_attention}
+    """Everything that shapes the computation, by field, resolved (defaults and derived values
+    applied, fields that do not apply left out), so two specs that build the same function agree
+    whatever their spelling. Floats compare at 6 significant digits: 1e-5 written as 1e-05 or
+    0.00001 is one value."""
+    out = {}
+    for name, f in ARCHITECTURE_FIELDS.items():
+        resolve = f.metadata["resolve"]
+        value = resolve(spec) if resolve is not None else getattr(spec, name)
+        out[name] = float(f"{value:.6g}") if isinstance(value, float) else value
+    return out
+
+
+def field_table() -> list[tuple[str, str, str, str]]:
+    """(field, role, default, meaning) for every spec field: the README's field table."""
+    rows = []
+    for name, f in SPEC_FIELDS.items():
+        default = f.default
+        if default is MISSING:
+            default = "required"
+        elif default in (None, "", ()) or isinstance(default, (Reported, Weights)):
+            default = "-"
+        elif isinstance(default, bool):
+            default = str(default).lower()
+        elif isinstance(default, tuple):
+            default = ", ".join(default)
+        rows.append((name, f.metadata["role"], f"{default:g}" if isinstance(default, float)
+                     else str(default), f.metadata["doc"]))
+    return rows
 
 
 def architecture_key(spec: ModelSpec) -> tuple[Any, ...]:
@@ -356,11 +446,6 @@ def architecture_difference(got: ModelSpec, want: ModelSpec) -> str | None:
         if value != wanted[name]:
             return f"{name} would be {value!r}, not {wanted[name]!r}"
     return None
-
-
-def _eps(value: float) -> float:
-    """Epsilons compare at 6 significant digits: 1e-5 written as 1e-05 or 0.00001 is one value."""
-    return float(f"{value:.6g}")
 
 
 def spec_from_mapping(data: Any, *, file: str | None = None) -> ModelSpec:
@@ -393,5 +478,15 @@ def to_mapping(spec: ModelSpec) -> dict[str, Any]:
     return out
 
 
-__all__ = ["ModelSpec", "Reported", "SpecError", "Weights", "architecture_difference",
-           "architecture_key", "spec_from_mapping", "to_mapping"]
+__all__ = [
+    "ARCHITECTURE_FIELDS",
+    "ModelSpec",
+    "Reported",
+    "SpecError",
+    "Weights",
+    "architecture_difference",
+    "architecture_key",
+    "field_table",
+    "spec_from_mapping",
+    "to_mapping",
+]

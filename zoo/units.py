@@ -6,6 +6,23 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+# bytes per parameter, by the names zoo uses everywhere (weights, KV cache, plans, --dtype)
+DTYPE_BYTES = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "int8": 1.0, "int4": 0.5}
+FLOAT_DTYPES = ("fp32", "bf16", "fp16")  # what a model can compute in
+DTYPE_ALIASES = {"float32": "fp32", "float": "fp32", "bfloat16": "bf16", "float16": "fp16",
+                 "half": "fp16"}
+
+
+def canonical_dtype(name: str, allowed: tuple[str, ...] = tuple(DTYPE_BYTES)) -> str:
+    """'bfloat16', 'torch.bfloat16', 'BF16' -> 'bf16'; anything else is a ValueError that lists
+    what `allowed` takes."""
+    key = name.lower().removeprefix("torch.") if isinstance(name, str) else name
+    key = DTYPE_ALIASES.get(key, key)
+    if key not in allowed:
+        raise ValueError(f"unknown dtype {name!r}; expected one of {', '.join(allowed)}")
+    return key
+
+
 _COUNT_SUFFIX = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "G": 10**9, "T": 10**12}
 _BYTE_SUFFIX = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
                 "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}

@@ -66,28 +66,6 @@ def check_reported(spec: ModelSpec, tolerance: float = DEFAULT_TOLERANCE) -> Rep
                          tuple(problems))
 
 
-def transformers_count(spec: ModelSpec) -> int | None:
-    """What transformers counts for this spec, built on the meta device; None when no
-    transformers class has these parameters. Local attention is parameter-free, so a pattern
-    no class expresses (GPT-3's banded layers) is counted as the all-dense model it otherwise
-    is."""
-    import torch
-    import transformers
-
-    from zoo.convert.hf_config import UnsupportedConfigError, transformers_config
-
-    dense = spec.with_changes(attention_pattern=["global"], local_window=None)
-    for candidate in (spec, dense):
-        try:
-            hf_config = transformers_config(candidate)
-        except UnsupportedConfigError:
-            continue
-        with torch.device("meta"):
-            model = transformers.AutoModelForCausalLM.from_config(hf_config)
-        return sum(p.numel() for p in model.parameters())
-    return None
-
-
 # --- third-party claims -------------------------------------------------------------------
 
 def _value_of(attribute: str) -> Callable[[ModelSpec], int]:

@@ -1,5 +1,7 @@
 """zoo's own weights format: safetensors with the spec in the metadata, so a file is
-self-describing; saved atomically, loaded from memory maps onto a meta-built model.
+self-describing; saved atomically, loaded from memory maps onto a meta-built model. Also the
+writer and the filler every format shares: `write_safetensors` (atomic, sharded) and `fill`
+(tensors produced on demand, checked by name and shape, assigned to a meta-built model).
 
 Layout: one `.safetensors` file, or, above `max_shard_size`, shards named and indexed as the
 Hugging Face convention does (`<stem>-00001-of-0000N.safetensors` and
@@ -23,14 +25,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from zoo.local import REPO_ID
+from zoo.metadata import read_zoo_spec, zoo_metadata
 from zoo.model import Model, check_fits, resolve_dtype
-from zoo.safetensors_io import TensorSource, WeightsError, open_safetensors
-from zoo.spec import ModelSpec, SpecError, spec_from_mapping, to_mapping
+from zoo.safetensors_header import INDEX_SUFFIX, WeightsError, weights_file
+from zoo.safetensors_io import open_safetensors
+from zoo.spec import ModelSpec
 from zoo.units import parse_bytes
-
-FORMAT = "zoo/1"
-INDEX_SUFFIX = ".safetensors.index.json"
 
 
 @dataclass
@@ -85,9 +85,7 @@ def save(model: Model, path: str | os.PathLike[str], *, max_shard_size: int | st
 
     `path` is a `.safetensors` file name, or a folder (then `model.safetensors` inside it).
     """
-    metadata = {"format": "pt", "zoo_format": FORMAT,
-                "zoo_spec": json.dumps(to_mapping(model.spec)),
-                "zoo_head": json.dumps(_head_config(model))}
+    metadata = zoo_metadata(model.spec, _head_config(model))
     return write_safetensors(stored_tensors(model), _target(path), metadata,
                              parse_bytes(max_shard_size), progress=progress)
 
@@ -209,77 +207,30 @@ def _progress(items: Iterable[Any], enabled: bool | None, label: str, *, nbytes:
 
 # --- loading --------------------------------------------------------------------------------
 
-def weights_file(path: Path) -> Path:
-    """The .safetensors file or index inside `path` (a folder), or `path` itself."""
-    if path.is_dir():
-        for candidate in ("model.safetensors", f"model{INDEX_SUFFIX}"):
-            if (path / candidate).is_file():
-                return path / candidate
-        raise WeightsError(f"{path}: no model.safetensors or model{INDEX_SUFFIX} in this folder")
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file or folder")
-    return path
-
-
-def spec_from_metadata(source: TensorSource, path: Path) -> tuple[ModelSpec, dict[str, Any]]:
-    meta = source.metadata
-    if "zoo_spec" not in meta:
-        first = next(iter(source.files.values()))
-        meta = first.metadata
-    if "zoo_spec" not in meta:
-        raise WeightsError(f"{path}: no zoo spec in its metadata (not saved by zoo.save); pass "
-                           f"spec= to zoo.load, or use zoo.from_hf for a Hugging Face folder")
-    try:
-        spec = spec_from_mapping(json.loads(meta["zoo_spec"]), file=str(path))
-        head = json.loads(meta.get("zoo_head") or "{}")
-    except (json.JSONDecodeError, SpecError) as err:
-        raise WeightsError(f"{path}: its zoo spec metadata is invalid: {err}") from None
-    return spec, head
-
-
 def load(path: str | os.PathLike[str], *, device: str | torch.device | None = None,
          dtype: str | torch.dtype | None = None, strict: bool = True,
-         spec: ModelSpec | str | None = None, ignore_memory_limit: bool = False,
+         spec: ModelSpec | None = None, ignore_memory_limit: bool = False,
          progress: bool | None = None, device_map: str | dict[str, Any] | None = None,
          max_memory: dict[Any, int | str] | None = None,
          offload_folder: str | os.PathLike[str] | None = None) -> Model:
-    """A model from a file saved by `zoo.save` (the spec is read from its metadata).
+    """A model from a file (or folder, or sharded set) saved by `zoo.save`; the spec is read
+    from its metadata unless `spec` is given (a plain safetensors file of zoo's names).
 
-    Also accepts a Hugging Face folder or repo id (-> `zoo.from_hf`) and a GGUF file
-    (-> `zoo.from_gguf`). Built on the meta device and filled with memory-mapped tensors, so
-    memory stays near the size of the weights. `strict=False` loads what matches and reports
-    the rest (missing tensors are initialised) in `model.load_report`.
+    Built on the meta device and filled with memory-mapped tensors, so memory stays near the
+    size of the weights. `strict=False` loads what matches and reports the rest (missing
+    tensors are initialised) in `model.load_report`.
 
     `device_map` ("auto", or a map of module names to devices) spreads the blocks over the
     devices, CPU and disk through accelerate's big-model inference, within `max_memory`
     (e.g. {0: "20GB", "cpu": "60GB"}); what does not fit is offloaded to `offload_folder`.
     """
-    path = Path(path)
-    if path.suffix == ".gguf":
-        from zoo.convert.gguf import from_gguf
-
-        return from_gguf(path, device=device, dtype=dtype, progress=progress)
-    if path.suffix in (".bin", ".pt", ".pth", ".ckpt"):
-        raise WeightsError(refuse_pickle_message(path))
-    if path.is_dir() and (path / "config.json").is_file() and not _zoo_folder(path):
-        from zoo.convert.hf import from_hf
-
-        return from_hf(path, device=device, dtype=dtype, strict=strict, progress=progress)
-    if not path.exists() and REPO_ID.match(str(path)):
-        from zoo.convert.hf import from_hf  # a repo id, looked up in the Hugging Face cache
-
-        return from_hf(str(path), device=device, dtype=dtype, strict=strict, progress=progress)
-    file = weights_file(path)
-    source = open_safetensors(file)
+    file = weights_file(Path(path))
     head: dict[str, Any] = {}
     if spec is None:
-        spec, head = spec_from_metadata(source, file)
-    else:
-        from zoo.registry import get_spec
-
-        spec = get_spec(spec)
+        spec, head = read_zoo_spec(file)
     if device_map is not None:
         return _dispatch(spec, head, file, device_map, max_memory, offload_folder, dtype)
+    source = open_safetensors(file)
     with torch.device("meta"):
         model = Model(spec, **head)
     names = source.names()
@@ -320,24 +271,6 @@ def _dispatch(spec: ModelSpec, head: dict[str, Any], file: Path, device_map: Any
         no_split_module_classes=["Block"], offload_folder=offload_folder,
         dtype=resolve_dtype(dtype) if dtype is not None else None)
     return model.eval()
-
-
-def _zoo_folder(path: Path) -> bool:
-    """Whether a folder holds zoo's own weights (the spec in the metadata), not an HF model."""
-    try:
-        source = open_safetensors(weights_file(path))
-    except (WeightsError, FileNotFoundError):
-        return False
-    return any("zoo_spec" in meta for meta in
-               (source.metadata, *(f.metadata for f in source.files.values())))
-
-
-def refuse_pickle_message(path: Path) -> str:
-    return (f"{path}: zoo does not load pickled checkpoints as zoo files. A Hugging Face folder "
-            f"with pytorch_model.bin is read by zoo.from_hf (with torch.load(weights_only=True),"
-            f" which refuses arbitrary objects); otherwise convert it to safetensors in an "
-            f"environment you trust, e.g. transformers' save_pretrained(folder, "
-            f"safe_serialization=True), then `zoo convert folder out.safetensors`.")
 
 
 def fill(model: Model, tensors: dict[str, Callable[[], Tensor]], *,

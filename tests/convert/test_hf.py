@@ -13,7 +13,8 @@ from safetensors.torch import load_file, save_file
 
 import zoo
 from tests.tiny import FAMILIES, hf_model, tiny_spec
-from zoo.convert.hf import from_hf, spec_for, to_hf
+from zoo.architectures import spec_for_config
+from zoo.convert.hf import from_hf, to_hf
 from zoo.safetensors_io import WeightsError
 
 transformers = pytest.importorskip("transformers")
@@ -98,8 +99,8 @@ def test_bin_with_code_is_refused(tmp_path):
 def test_registry_match_names_the_model():
     config = {"model_type": "gpt2", "n_embd": 1600, "n_layer": 48, "n_head": 25,
               "n_positions": 1024, "vocab_size": 50257}
-    assert spec_for(config, "whatever").name == "gpt2-xl"
-    assert spec_for({**config, "n_layer": 47}, "My Model").name == "my-model"
+    assert spec_for_config(config, "whatever").name == "gpt2-xl"
+    assert spec_for_config({**config, "n_layer": 47}, "My Model").name == "my-model"
 
 
 def test_mismatch_is_listed(tmp_path):

@@ -1,11 +1,12 @@
-"""config.json <-> spec: published configs (legacy keys included) read into the registry's specs."""
+"""The architecture table: published config.json files (legacy keys included) read as the
+registry's specs, and every spec written back exactly."""
 
 from __future__ import annotations
 
 import pytest
 
 import zoo
-from zoo.convert.hf_config import UnsupportedConfigError, from_hf_config, to_hf_config
+from zoo.architectures import UnsupportedConfigError, spec_from_config, write_config
 from zoo.spec import architecture_key
 
 # Abridged from the published config.json files, in their original (pre-v5) spelling.
@@ -59,7 +60,7 @@ PUBLISHED = {
 
 @pytest.mark.parametrize("name", PUBLISHED)
 def test_published_configs_read_as_the_registry_spec(name):
-    spec = from_hf_config(PUBLISHED[name])
+    spec = spec_from_config(PUBLISHED[name])
     assert architecture_key(spec) == architecture_key(zoo.get_spec(name))
 
 
@@ -68,12 +69,12 @@ def test_published_configs_read_as_the_registry_spec(name):
                                   and not n.startswith("gpt3")])
 def test_round_trip(name):
     spec = zoo.get_spec(name)
-    assert architecture_key(from_hf_config(to_hf_config(spec))) == architecture_key(spec)
+    assert architecture_key(spec_from_config(write_config(spec))) == architecture_key(spec)
 
 
 def test_gpt3_banded_layers_have_no_transformers_equivalent():
     with pytest.raises(UnsupportedConfigError, match="no transformers architecture"):
-        to_hf_config(zoo.get_spec("gpt3-175b"))
+        write_config(zoo.get_spec("gpt3-175b"))
 
 
 @pytest.mark.parametrize(("config", "fragment"), [
@@ -88,4 +89,4 @@ def test_gpt3_banded_layers_have_no_transformers_equivalent():
 ])
 def test_unsupported_configs_say_why(config, fragment):
     with pytest.raises(UnsupportedConfigError, match=fragment):
-        from_hf_config(config)
+        spec_from_config(config)

@@ -1,0 +1,139 @@
+"""Every Hugging Face architecture zoo reads and writes: one entry per `model_type`.
+
+The table below is the only place a model_type is spelled. Reading a config.json, writing one
+for a spec, mapping checkpoint tensors and reading a GGUF file all start from an entry here.
+To add a family: a module in this package with its `ENTRIES`, listed in `MODULES` (whose order
+decides which architecture a spec is written as when several express it exactly: the most
+widely read first), its spec YAML and its tests (see the README's "Adding a family").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from importlib import import_module
+from typing import Any
+
+from zoo.architectures.base import (
+    Architecture,
+    Config,
+    GGUFLayout,
+    Source,
+    UnsupportedConfigError,
+)
+from zoo.registry import registry_match, slug
+from zoo.spec import (
+    ModelSpec,
+    SpecError,
+    architecture_difference,
+    architecture_key,
+    spec_from_mapping,
+)
+
+MODULES = ("gpt", "gpt_neo", "gptj", "gpt_neox", "opt", "bloom", "llama", "falcon")
+ARCHITECTURES: dict[str, Architecture] = {
+    entry.model_type: entry
+    for module in MODULES for entry in import_module(f"zoo.architectures.{module}").ENTRIES}
+_BY_SPELLING = {alias: entry for entry in ARCHITECTURES.values()
+                for alias in (entry.model_type, *entry.aliases)}
+
+
+def entry_for(config: Mapping[str, Any]) -> Architecture:
+    """The entry for a config.json's model_type (legacy spellings included)."""
+    raw = config.get("model_type")
+    entry = _BY_SPELLING.get(raw) if isinstance(raw, str) else None
+    if entry is None:
+        raise UnsupportedConfigError(f"model_type {raw!r} is not supported; zoo reads "
+                                     f"{', '.join(sorted(ARCHITECTURES))}")
+    return entry
+
+
+def read_config(config: Mapping[str, Any]) -> Config:
+    """The architecture fields (no name or provenance) that a config.json describes."""
+    entry = entry_for(config)
+    try:
+        return entry.read(config)
+    except (TypeError, KeyError, ZeroDivisionError) as err:
+        raise UnsupportedConfigError(f"malformed {entry.model_type} config.json: "
+                                     f"{err!r}") from None
+
+
+def spec_from_config(config: Mapping[str, Any], *, name: str = "hf-model",
+                     family: str | None = None, **provenance: Any) -> ModelSpec:
+    """A ModelSpec from a config.json mapping; fields the config omits take transformers'
+    defaults for that architecture."""
+    fields = read_config(config)
+    family = family or entry_for(config).model_type.replace("_", "-")
+    return spec_from_mapping({"name": name, "family": family, **fields, **provenance})
+
+
+def spec_for_config(config: Mapping[str, Any], label: str) -> ModelSpec:
+    """config.json -> the spec zoo wrote into it (to_hf keeps it under "zoo_spec"), else the
+    registry's entry when one matches exactly, else a new spec named after `label`."""
+    spec = spec_from_config(config, name=slug(label, "hf-model"))
+    written = config.get("zoo_spec")
+    if isinstance(written, dict):
+        try:
+            spec_written = spec_from_mapping(written)
+        except SpecError:
+            spec_written = None
+        if spec_written is not None and architecture_key(spec_written) == architecture_key(spec):
+            return spec_written
+    return registry_match(spec) or spec
+
+
+def write_config(spec: ModelSpec) -> Config:
+    """The config.json of the transformers architecture that computes exactly this spec.
+
+    Each entry's writer is checked by reading its output back; the first entry (in `MODULES`
+    order) whose round trip reproduces the architecture answers. UnsupportedConfigError names
+    the nearest misses when none does (GPT-3's banded layers; a d_head no class can state).
+    """
+    target = architecture_key(spec)
+    misses = []
+    for entry in ARCHITECTURES.values():
+        try:
+            config = {"model_type": entry.model_type, "architectures": [entry.hf_class],
+                      "vocab_size": spec.vocab_size, "tie_word_embeddings": spec.tie_embeddings,
+                      **entry.write(spec)}
+            back = spec_from_mapping({"name": spec.name, "family": spec.family,
+                                      **read_config(config)})
+        except (UnsupportedConfigError, SpecError) as err:
+            misses.append((entry.model_type, str(err)))
+            continue
+        if architecture_key(back) == target:
+            return config
+        misses.append((entry.model_type, architecture_difference(back, spec) or "differs"))
+    detail = "; ".join(f"{m}: {why}" for m, why in misses[:3])
+    raise UnsupportedConfigError(f"no transformers architecture computes {spec.name} exactly "
+                                 f"({detail}, ...)")
+
+
+def gguf_layout(fields: Mapping[str, Any]) -> GGUFLayout:
+    arch = fields.get("general.architecture")
+    for entry in ARCHITECTURES.values():
+        if entry.gguf is not None and entry.gguf.arch == arch:
+            return entry.gguf
+    known = sorted(e.gguf.arch for e in ARCHITECTURES.values() if e.gguf is not None)
+    raise UnsupportedConfigError(f"GGUF architecture {arch!r} is not supported; zoo reads "
+                                 f"{', '.join(known)}")
+
+
+def config_from_gguf(fields: Mapping[str, Any], tensor_names: Collection[str]) -> Config:
+    """A GGUF file's metadata as the config.json of the checkpoint it was converted from."""
+    return gguf_layout(fields).config(fields, tensor_names)
+
+
+def spec_from_gguf(fields: Mapping[str, Any], tensor_names: Collection[str],
+                   label: str) -> ModelSpec:
+    """The spec of a GGUF file: the registry's when the architecture matches one exactly."""
+    base = fields.get("general.basename") or fields.get("general.name") or label
+    size = fields.get("general.size_label")
+    name = f"{base}-{size}" if size and str(size).lower() not in str(base).lower() else str(base)
+    spec = spec_from_config(config_from_gguf(fields, tensor_names), name=slug(name, "gguf-model"))
+    return registry_match(spec) or spec
+
+
+__all__ = ["ARCHITECTURES", "Architecture", "Config", "GGUFLayout", "Source",
+           "UnsupportedConfigError", "config_from_gguf", "entry_for", "gguf_layout",
+           "read_config", "spec_for_config", "spec_from_config", "spec_from_gguf",
+           "write_config"]

@@ -1,0 +1,167 @@
+"""What one architecture entry is, and the small vocabulary the entries are written in.
+
+An entry is everything zoo knows about one Hugging Face `model_type`, as data where it can be:
+how its config.json reads into spec fields and how a spec writes back, which checkpoint tensor
+feeds which zoo tensor (templates with `{i}` for the layer, and a named transform), and how a
+GGUF file of it is laid out. Pure data and plain Python: no torch, so counting a config.json
+never loads it. The transforms the templates name are implemented in `zoo.convert.transforms`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from zoo.spec import ModelSpec
+
+Config = dict[str, Any]
+
+
+class UnsupportedConfigError(ValueError):
+    """A config (or spec) that zoo cannot translate exactly; the message says which key."""
+
+
+class Source(NamedTuple):
+    """The checkpoint tensors (templates) one zoo tensor is made of, and the transform."""
+
+    hf: tuple[str, ...]
+    transform: str = "same"
+
+
+Tensors = Mapping[str, Source]
+
+
+@dataclass(frozen=True)
+class GGUFLayout:
+    """How llama.cpp stores this architecture: its `general.architecture`, its tensor names
+    (template -> the Hugging Face name and a GGUF-side transform), and its metadata as the
+    config.json the entry reads."""
+
+    arch: str
+    tensors: Mapping[str, tuple[str, str]]
+    config: Callable[[Mapping[str, Any], Collection[str]], Config]  # (fields, tensor names)
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """One Hugging Face model_type (see the module docstring)."""
+
+    model_type: str
+    hf_class: str  # the *ForCausalLM class, written into config.json's "architectures"
+    read: Callable[[Mapping[str, Any]], Config]  # config.json -> spec fields
+    write: Callable[[ModelSpec], Config]  # spec -> config.json keys (model_type etc. added)
+    # zoo template -> Source (or a function of the spec giving them, where a layout switch
+    # renames tensors); only the tensors a spec's model has are used
+    tensors: Tensors | Callable[[ModelSpec], Tensors]
+    prefix: str  # the base model's prefix in a *ForCausalLM state dict ("model." ...)
+    aliases: tuple[str, ...] = ()  # other spellings of model_type in published configs
+    renamed: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # other tensor names
+    gguf: GGUFLayout | None = None
+
+    def templates(self, spec: ModelSpec) -> Tensors:
+        return self.tensors(spec) if callable(self.tensors) else self.tensors
+
+
+# --- tensor templates -------------------------------------------------------------------------
+
+def same(zoo: str, hf: str) -> dict[str, Source]:
+    """One tensor stored as zoo stores it."""
+    return {zoo: Source((hf,))}
+
+
+def linear(zoo: str, hf: str, transform: str = "same") -> dict[str, Source]:
+    """A projection's weight and bias (the bias is used only where the spec has one). A
+    transposed (Conv1D) weight has a bias stored as is."""
+    bias = "same" if transform == "transpose" else transform
+    return {f"{zoo}.weight": Source((f"{hf}.weight",), transform),
+            f"{zoo}.bias": Source((f"{hf}.bias",), bias)}
+
+
+def norm(zoo: str, hf: str) -> dict[str, Source]:
+    """A norm's weight, and its bias where it has one (LayerNorm)."""
+    return linear(zoo, hf)
+
+
+def fused(zoo: str, parts: tuple[str, ...], transform: str) -> dict[str, Source]:
+    """One zoo matrix made of several checkpoint matrices (q, k, v or gate, up)."""
+    return {f"{zoo}.{kind}": Source(tuple(f"{p}.{kind}" for p in parts), transform)
+            for kind in ("weight", "bias")}
+
+
+# --- config.json vocabulary -------------------------------------------------------------------
+
+# activation names: transformers' ACT2FN key <-> zoo
+ACT_FROM_HF = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh",
+               "gelu_fast": "gelu_tanh", "gelu": "gelu", "relu": "relu", "silu": "silu",
+               "swish": "silu"}
+ACT_TO_HF = {"gelu_tanh": "gelu_new", "gelu": "gelu", "relu": "relu", "silu": "silu"}
+
+
+def get(config: Mapping[str, Any], *keys: str, default: Any = ...) -> Any:
+    """The first of `keys` the config sets (not null); without a default, a missing key is an
+    UnsupportedConfigError naming it."""
+    for key in keys:
+        if key in config and config[key] is not None:
+            return config[key]
+    if default is ...:
+        raise UnsupportedConfigError(f"config.json has no {' / '.join(keys)}")
+    return default
+
+
+def activation(name: Any, key: str) -> str:
+    if name not in ACT_FROM_HF:
+        raise UnsupportedConfigError(f"{key} {name!r} is not supported; zoo knows "
+                                     f"{', '.join(sorted(ACT_FROM_HF))}")
+    return ACT_FROM_HF[name]
+
+
+def activation_to_hf(spec: ModelSpec) -> str:
+    if spec.activation not in ACT_TO_HF:
+        raise UnsupportedConfigError(f"activation {spec.activation} has no equivalent here")
+    return ACT_TO_HF[spec.activation]
+
+
+def read_rope(config: Mapping[str, Any], default_fraction: float = 1.0) -> Config:
+    """rope_theta and the rotated fraction, from v5 `rope_parameters` or the legacy keys."""
+    params = config.get("rope_parameters") or {}
+    scaling = config.get("rope_scaling") or {}
+    kind = params.get("rope_type", scaling.get("rope_type", scaling.get("type", "default")))
+    if kind not in ("default", None):
+        raise UnsupportedConfigError(f"rope scaling {kind!r} is not supported (only plain RoPE)")
+    theta = params.get("rope_theta", get(config, "rope_theta", "rotary_emb_base",
+                                         default=10000.0))
+    fraction = params.get("partial_rotary_factor",
+                          get(config, "partial_rotary_factor", "rotary_pct",
+                              default=default_fraction))
+    return {"rope_theta": float(theta), "rotary_fraction": float(fraction)}
+
+
+def write_rope(spec: ModelSpec, legacy: Mapping[str, str]) -> Config:
+    """Rotary settings in both spellings: v5's rope_parameters and the legacy top-level keys
+    (`legacy` renames them where the architecture used other names)."""
+    params: Config = {"rope_type": "default", "rope_theta": spec.rope_theta}
+    out: Config = {legacy.get("rope_theta", "rope_theta"): spec.rope_theta}
+    if spec.rotary_fraction != 1.0 and "rotary_fraction" in legacy:
+        params["partial_rotary_factor"] = spec.rotary_fraction
+        out[legacy["rotary_fraction"]] = spec.rotary_fraction
+    return {**out, "rope_parameters": params}
+
+
+def gguf_value(fields: Mapping[str, Any], key: str, default: Any = ...) -> Any:
+    """A GGUF metadata value; a missing one without a default is an UnsupportedConfigError.
+    GGUF stores eps and theta as float32 (9.9999997e-06): floats come back as written."""
+    value = fields.get(key)
+    if value is None:
+        if default is ...:
+            raise UnsupportedConfigError(f"GGUF metadata lacks {key}")
+        return default
+    return float(f"{value:.7g}") if isinstance(value, float) else value
+
+
+def shortest_period(kinds: list[str]) -> list[str]:
+    """The shortest pattern that, cycled, gives this per-layer list."""
+    for period in range(1, len(kinds)):
+        if len(kinds) % period == 0 and kinds == kinds[:period] * (len(kinds) // period):
+            return kinds[:period]
+    return kinds

@@ -1,0 +1,134 @@
+"""Meta's LLaMA and Llama 2, SmolLM (llama), and Mistral (mistral): RMSNorm, SwiGLU, RoPE."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from zoo.architectures.base import (
+    Architecture,
+    Config,
+    GGUFLayout,
+    UnsupportedConfigError,
+    fused,
+    get,
+    gguf_value,
+    linear,
+    norm,
+    read_rope,
+    same,
+    write_rope,
+)
+from zoo.spec import ModelSpec
+
+LAYER = "model.layers.{i}"
+ATTN = f"{LAYER}.self_attn"
+MLP = f"{LAYER}.mlp"
+TENSORS = {
+    **same("embed.weight", "model.embed_tokens.weight"),
+    **norm("blocks.{i}.norm1", f"{LAYER}.input_layernorm"),
+    **norm("blocks.{i}.norm2", f"{LAYER}.post_attention_layernorm"),
+    **fused("blocks.{i}.attn.qkv", (f"{ATTN}.q_proj", f"{ATTN}.k_proj", f"{ATTN}.v_proj"),
+            "qkv"),
+    **linear("blocks.{i}.attn.out", f"{ATTN}.o_proj"),
+    **fused("blocks.{i}.mlp.fc_in", (f"{MLP}.gate_proj", f"{MLP}.up_proj"), "gate_up"),
+    **linear("blocks.{i}.mlp.fc_out", f"{MLP}.down_proj"),
+    **norm("final_norm", "model.norm"),
+    **same("head.weight", "lm_head.weight"),
+}
+
+
+def read(c: Mapping[str, Any]) -> Config:
+    d, heads = get(c, "hidden_size"), get(c, "num_attention_heads")
+    act = c.get("hidden_act", "silu")
+    if act != "silu":
+        raise UnsupportedConfigError(f"hidden_act {act!r}: zoo's gated MLP is SwiGLU (silu)")
+    if c.get("mlp_bias") and not c.get("attention_bias"):
+        raise UnsupportedConfigError("mlp_bias without attention_bias is not supported")
+    out = dict(n_layer=get(c, "num_hidden_layers"), d_model=d, n_head=heads,
+               n_kv_head=get(c, "num_key_value_heads", default=heads),
+               d_head=get(c, "head_dim", default=d // heads), d_ff=get(c, "intermediate_size"),
+               vocab_size=get(c, "vocab_size"),
+               context_length=get(c, "max_position_embeddings"), position="rotary",
+               rope_theta=read_rope(c)["rope_theta"], norm="rmsnorm",
+               norm_eps=get(c, "rms_norm_eps", default=1e-6), activation="swiglu",
+               bias=False, qkv_bias=bool(c.get("attention_bias", False)),
+               attn_out_bias=bool(c.get("attention_bias", False)),
+               mlp_bias=bool(c.get("mlp_bias", False)),
+               tie_embeddings=c.get("tie_word_embeddings", False))
+    window = c.get("sliding_window")
+    if window is not None and c.get("use_sliding_window", True):
+        out.update(attention_pattern=["local"], local_window=window)
+    return out
+
+
+def _write(s: ModelSpec) -> Config:
+    return {"num_hidden_layers": s.n_layer, "hidden_size": s.d_model,
+            "num_attention_heads": s.n_head, "num_key_value_heads": s.kv_heads,
+            "head_dim": s.head_dim, "intermediate_size": s.d_ff,
+            "max_position_embeddings": s.context_length, "hidden_act": "silu",
+            "rms_norm_eps": s.norm_eps, **write_rope(s, {})}
+
+
+def write_llama(s: ModelSpec) -> Config:
+    return {**_write(s), "attention_bias": s.has_bias("qkv"), "mlp_bias": s.has_bias("mlp")}
+
+
+def write_mistral(s: ModelSpec) -> Config:
+    return {**_write(s), "sliding_window": s.local_window if s.has_local else None}
+
+
+def read_gguf(fields: Mapping[str, Any], tensor_names: Collection[str]) -> Config:
+    """llama.cpp's `llama` metadata as the config.json it was converted from (a sliding window
+    makes it Mistral)."""
+    def value(key: str, default: Any = ...) -> Any:
+        return gguf_value(fields, f"llama.{key}", default)
+
+    d, heads = value("embedding_length"), value("attention.head_count")
+    head_dim = value("attention.key_length", None) or d // heads
+    rotary = value("rope.dimension_count", None) or head_dim
+    if rotary != head_dim:
+        raise UnsupportedConfigError(f"llama.rope.dimension_count {rotary} is not the head "
+                                     f"width {head_dim} (partial rotary is not llama)")
+    scaling = value("rope.scaling.type", None)
+    if scaling not in (None, "none"):
+        raise UnsupportedConfigError(f"rope scaling {scaling!r} is not supported")
+    window = value("attention.sliding_window", None)
+    config = {"model_type": "mistral" if window else "llama",
+              "num_hidden_layers": value("block_count"), "hidden_size": d,
+              "intermediate_size": value("feed_forward_length"), "num_attention_heads": heads,
+              "num_key_value_heads": value("attention.head_count_kv", None) or heads,
+              "head_dim": head_dim, "max_position_embeddings": value("context_length"),
+              "rope_theta": value("rope.freq_base", 10000.0),
+              "rms_norm_eps": value("attention.layer_norm_rms_epsilon"),
+              "vocab_size": value("vocab_size", None)
+              or len(fields.get("tokenizer.ggml.tokens") or []),
+              "tie_word_embeddings": "output.weight" not in tensor_names}
+    if window:
+        config["sliding_window"] = window
+    return config
+
+
+# llama.cpp's converter permutes the rows of q and k per head (regrouping the rotary halves
+# for its kernels): the GGUF side of the map undoes it
+GGUF = GGUFLayout(arch="llama", config=read_gguf, tensors={
+    "token_embd.weight": ("model.embed_tokens.weight", "same"),
+    "output_norm.weight": ("model.norm.weight", "same"),
+    "output.weight": ("lm_head.weight", "same"),
+    "blk.{i}.attn_norm.weight": (f"{LAYER}.input_layernorm.weight", "same"),
+    "blk.{i}.ffn_norm.weight": (f"{LAYER}.post_attention_layernorm.weight", "same"),
+    "blk.{i}.attn_q.weight": (f"{ATTN}.q_proj.weight", "unpermute_q"),
+    "blk.{i}.attn_k.weight": (f"{ATTN}.k_proj.weight", "unpermute_k"),
+    "blk.{i}.attn_v.weight": (f"{ATTN}.v_proj.weight", "same"),
+    "blk.{i}.attn_output.weight": (f"{ATTN}.o_proj.weight", "same"),
+    "blk.{i}.ffn_gate.weight": (f"{MLP}.gate_proj.weight", "same"),
+    "blk.{i}.ffn_up.weight": (f"{MLP}.up_proj.weight", "same"),
+    "blk.{i}.ffn_down.weight": (f"{MLP}.down_proj.weight", "same"),
+})
+
+ENTRIES = (
+    Architecture(model_type="llama", hf_class="LlamaForCausalLM", read=read, write=write_llama,
+                 tensors=TENSORS, prefix="model.", gguf=GGUF),
+    Architecture(model_type="mistral", hf_class="MistralForCausalLM", read=read,
+                 write=write_mistral, tensors=TENSORS, prefix="model."),
+)

@@ -1,0 +1,60 @@
+"""The named transforms that architecture entries put between checkpoint tensors and zoo's.
+
+Each is exact (transposes, concatenations, regroupings: no arithmetic), so HF -> zoo -> HF is
+bit-exact. zoo keeps q, k and v in one matrix (all q heads, then all k heads, then all v
+heads) and a gated MLP's gate and up projections in one [gate; up] matrix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from zoo.spec import ModelSpec
+
+
+@dataclass(frozen=True)
+class Transform:
+    to_zoo: Callable[[list[Tensor], ModelSpec], Tensor]
+    to_hf: Callable[[Tensor, ModelSpec], list[Tensor]]
+    direct: bool = False  # the tensor is used as stored: it can stay a view of a memory map
+
+
+def _concat(sizes: Callable[[ModelSpec], list[int]]) -> Transform:
+    return Transform(lambda parts, spec: torch.cat(parts, 0),
+                     lambda t, spec: [p.contiguous() for p in t.split(sizes(spec), 0)])
+
+
+def _grouped_to_zoo(parts: list[Tensor], spec: ModelSpec) -> Tensor:
+    t = parts[0]
+    per, rest = spec.n_head // spec.kv_heads, t.shape[1:]
+    g = t.reshape(spec.kv_heads, per + 2, spec.head_dim, *rest)
+    return torch.cat([g[:, :per].reshape(-1, *rest), g[:, per].reshape(-1, *rest),
+                      g[:, per + 1].reshape(-1, *rest)], 0)
+
+
+def _grouped_to_hf(t: Tensor, spec: ModelSpec) -> list[Tensor]:
+    per, rest, kv, d = spec.n_head // spec.kv_heads, t.shape[1:], spec.kv_heads, spec.head_dim
+    q, k, v = t.split([spec.q_dim, spec.kv_dim, spec.kv_dim], 0)
+    g = torch.cat([q.reshape(kv, per, d, *rest), k.reshape(kv, 1, d, *rest),
+                   v.reshape(kv, 1, d, *rest)], 1)
+    return [g.reshape(t.shape).contiguous()]
+
+
+TRANSFORMS: dict[str, Transform] = {
+    "same": Transform(lambda parts, spec: parts[0], lambda t, spec: [t], direct=True),
+    # GPT-1/GPT-2's Conv1D stores [in, out]; nn.Linear stores [out, in]
+    "transpose": Transform(lambda parts, spec: parts[0].t().contiguous(),
+                           lambda t, spec: [t.t().contiguous()]),
+    # separate q, k, v projections
+    "qkv": _concat(lambda spec: [spec.q_dim, spec.kv_dim, spec.kv_dim]),
+    # separate gate and up projections
+    "gate_up": _concat(lambda spec: [spec.d_ff, spec.d_ff]),
+    # q, k, v fused per kv group: [g0 q x (heads / kv heads), g0 k, g0 v, g1 q, ...]; with as
+    # many groups as heads this is GPT-NeoX's and BLOOM's per-head fusion, with one group
+    # Falcon's multi-query layout
+    "qkv_grouped": Transform(_grouped_to_zoo, _grouped_to_hf),
+}

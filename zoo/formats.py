@@ -1,0 +1,221 @@
+"""Every weights format zoo knows, as a table: how to recognise a path, how to read its spec
+without loading anything, how to load it, how to save to it.
+
+`zoo.load`, `zoo convert`, `zoo list --local` and `zoo show FILE` all go through this table, so
+a new format is one entry here. Recognising a path and reading its spec never import torch.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from zoo.architectures import UnsupportedConfigError, spec_for_config, spec_from_gguf
+from zoo.gguf_header import GGUFFile, is_gguf
+from zoo.hub import REPO_ID, cached_snapshot, read_config, resolve_folder
+from zoo.metadata import SPEC_FILE, is_zoo_file, read_checkpoint_spec, read_zoo_spec
+from zoo.registry import get_spec
+from zoo.safetensors_header import INDEX_SUFFIX, WeightsError
+from zoo.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from zoo.model import Model
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    description: str
+    sniff: Callable[[Path], bool]  # is this path in the format? (no torch)
+    read_spec: Callable[[Path], ModelSpec]  # its spec, from metadata only (no torch)
+    # the loading and saving functions, imported when asked for (they need torch)
+    loader: Callable[[], Callable[..., Model]]
+    saver: Callable[[], Callable[..., list[Path]]] | None = None
+
+
+# --- zoo's own safetensors --------------------------------------------------------------------
+
+def _is_safetensors(path: Path) -> bool:
+    if path.is_dir():
+        return not (path / "config.json").is_file() or is_zoo_file(path)
+    return path.name.endswith((".safetensors", INDEX_SUFFIX))
+
+
+def _zoo_loader() -> Callable[..., Model]:
+    from zoo.weights import load
+
+    return load
+
+
+def _zoo_saver() -> Callable[..., list[Path]]:
+    from zoo.weights import save
+
+    return save
+
+
+# --- Hugging Face folders and cached repos ----------------------------------------------------
+
+def _is_hf(path: Path) -> bool:
+    if path.is_dir():
+        return (path / "config.json").is_file()
+    return not path.exists() and bool(REPO_ID.match(str(path)))
+
+
+def _hf_spec(path: Path) -> ModelSpec:
+    folder = resolve_folder(path) if path.exists() else _cached(path)
+    config = read_config(folder)
+    try:
+        return spec_for_config(config, str(path).rstrip("/").split("/")[-1])
+    except UnsupportedConfigError as err:
+        raise WeightsError(f"{folder / 'config.json'}: {err}") from None
+
+
+def _cached(repo_id: Path) -> Path:
+    found = cached_snapshot(str(repo_id))
+    if found is None:
+        raise FileNotFoundError(f"{repo_id}: not a file or folder, and not in the local Hugging "
+                                f"Face cache")
+    return found[0]
+
+
+def _hf_loader() -> Callable[..., Model]:
+    from zoo.convert.hf import from_hf
+
+    return from_hf
+
+
+def _hf_saver() -> Callable[..., list[Path]]:
+    from zoo.convert.hf import to_hf
+
+    return to_hf
+
+
+# --- GGUF -------------------------------------------------------------------------------------
+
+def _is_gguf(path: Path) -> bool:
+    return path.suffix == ".gguf" or (path.is_file() and is_gguf(path))
+
+
+def _gguf_spec(path: Path) -> ModelSpec:
+    file = GGUFFile(path)
+    try:
+        return spec_from_gguf(file.fields, file.tensors, path.stem)
+    except UnsupportedConfigError as err:
+        raise WeightsError(f"{path}: {err}") from None
+
+
+def _gguf_loader() -> Callable[..., Model]:
+    from zoo.convert.gguf import from_gguf
+
+    return from_gguf
+
+
+# --- distributed checkpoints ------------------------------------------------------------------
+
+def _is_dcp(path: Path) -> bool:
+    return path.is_dir() and (path / ".metadata").is_file() and (path / SPEC_FILE).is_file()
+
+
+def _dcp_loader() -> Callable[..., Model]:
+    from zoo.distributed import load_checkpoint_model
+
+    return load_checkpoint_model
+
+
+def _dcp_saver() -> Callable[..., list[Path]]:
+    from zoo.distributed import save_checkpoint
+
+    return save_checkpoint
+
+
+# --- pickles: known, and refused --------------------------------------------------------------
+
+def _is_pickle(path: Path) -> bool:
+    return path.suffix in PICKLE_SUFFIXES and not path.is_dir()
+
+
+def _refuse_pickle(path: Path) -> Model:
+    raise WeightsError(
+        f"{path}: zoo does not load pickled checkpoints as zoo files. A Hugging Face folder with "
+        f"pytorch_model.bin is read by zoo.from_hf (with torch.load(weights_only=True), which "
+        f"refuses arbitrary objects); otherwise convert it to safetensors in an environment you "
+        f"trust, e.g. transformers' save_pretrained(folder, safe_serialization=True), then "
+        f"`zoo convert folder out.safetensors`.")
+
+
+FORMATS: dict[str, Format] = {f.name: f for f in (
+    Format("gguf", "a GGUF file (llama.cpp), dequantized on load", _is_gguf, _gguf_spec,
+           _gguf_loader),
+    Format("pickle", "a pickled PyTorch checkpoint (refused: it can run code)", _is_pickle,
+           _refuse_pickle, lambda: _refuse_pickle),
+    Format("dcp", "a distributed checkpoint (torch.distributed.checkpoint) with zoo's spec",
+           _is_dcp, read_checkpoint_spec, _dcp_loader, _dcp_saver),
+    Format("zoo", "zoo's safetensors: one file, or shards and an index, the spec in the "
+                  "metadata", _is_safetensors, lambda path: read_zoo_spec(path)[0], _zoo_loader,
+           _zoo_saver),
+    Format("hf", "a Hugging Face checkpoint folder, or a repo id in the local cache", _is_hf,
+           _hf_spec, _hf_loader, _hf_saver),
+)}
+SAVABLE = tuple(name for name, f in FORMATS.items() if f.saver is not None)
+
+
+def detect(path: str | os.PathLike[str]) -> Format:
+    """The format of a path; FileNotFoundError or WeightsError (listing the formats) if none."""
+    path = Path(path)
+    for fmt in FORMATS.values():
+        if fmt.sniff(path):
+            return fmt
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file or folder")
+    raise WeightsError(f"{path}: not a weights format zoo reads; it reads "
+                       + "; ".join(f.description for f in FORMATS.values()))
+
+
+def read_spec(path: str | os.PathLike[str]) -> ModelSpec:
+    """A checkpoint's spec from its metadata alone: no torch, no tensors read."""
+    return detect(path).read_spec(Path(path))
+
+
+def load(path: str | os.PathLike[str], *, spec: ModelSpec | str | None = None,
+         **options: Any) -> Model:
+    """A model from any format zoo reads: a zoo safetensors file, folder or sharded set, a
+    Hugging Face folder or cached repo id, a GGUF file, a distributed checkpoint.
+
+    The options are those of the format's loader (`zoo.weights.load`, `zoo.from_hf`,
+    `zoo.from_gguf`): device, dtype, strict, progress, and for zoo files spec,
+    ignore_memory_limit, device_map, max_memory, offload_folder. An option the format does not
+    take is an error that says which it takes.
+    """
+    fmt = detect(path)
+    if spec is not None:
+        options["spec"] = get_spec(spec)
+    load_fn = fmt.loader()
+    _check_options(fmt, load_fn, options)
+    return load_fn(path if Path(path).exists() else str(path), **options)
+
+
+def save(model: Model, path: str | os.PathLike[str], *, format: str = "zoo",
+         **options: Any) -> list[Path]:
+    """Write `model` in a format zoo writes (zoo, hf, dcp); returns the files written."""
+    fmt = FORMATS.get(format)
+    if fmt is None or fmt.saver is None:
+        raise ValueError(f"unknown format {format!r}; zoo writes {', '.join(SAVABLE)}")
+    save_fn = fmt.saver()
+    _check_options(fmt, save_fn, options)
+    return save_fn(model, path, **options)
+
+
+def _check_options(fmt: Format, fn: Callable[..., Any], options: dict[str, Any]) -> None:
+    """Every option must be one the format's own function takes (keyword-only)."""
+    params = inspect.signature(fn).parameters
+    takes = [n for n, p in params.items() if p.kind == p.KEYWORD_ONLY]
+    unknown = [name for name in options if name not in takes]
+    if unknown:
+        raise ValueError(f"{', '.join(unknown)}: not an option for {fmt.name} checkpoints "
+                         f"({fmt.description}); they take {', '.join(takes) or 'none'}")
