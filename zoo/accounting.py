@@ -179,8 +179,17 @@ def layer_count(spec: ModelSpec, kind: str = "global") -> LayerCount:
         mlp = 3 * d * spec.d_ff + (2 * spec.d_ff + d if spec.has_bias("mlp") else 0)
     else:
         mlp = 2 * d * spec.d_ff + (spec.d_ff + d if spec.has_bias("mlp") else 0)
-    norms = spec.norms_per_layer * _norm_params(spec, d)
+    norms = spec.norms_per_layer * _norm_params(spec, d) + qk_norm_params(spec)
     return LayerCount(attention=attention, mlp=mlp, norms=norms, kind=kind)
+
+
+def qk_norm_params(spec: ModelSpec) -> int:
+    """QK-norm weights: one d_head vector each for q and k, or one per projection width."""
+    if spec.qk_norm == "head":
+        return 2 * spec.head_dim
+    if spec.qk_norm == "projection":
+        return spec.q_dim + spec.kv_dim
+    return 0
 
 
 @lru_cache(maxsize=1024)

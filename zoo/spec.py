@@ -80,9 +80,12 @@ def _when(condition: str, value: Callable[[Any], Any]) -> Callable[[Any], Any]:
 POSITIONS = ("learned", "rotary", "alibi", "none")
 ROTARY_STYLES = ("half", "interleaved")
 NORMS = ("layernorm", "rmsnorm")
-NORM_POSITIONS = ("pre", "post")
+NORM_POSITIONS = ("pre", "post", "sandwich", "output")
 BLOCKS = ("sequential", "parallel", "parallel_two_norms")
-ACTIVATIONS = ("gelu", "gelu_tanh", "relu", "silu", "swiglu")
+ACTIVATIONS = ("gelu", "gelu_tanh", "relu", "silu", "swiglu", "geglu")
+GATED = ("swiglu", "geglu")
+QK_NORMS = ("none", "head", "projection")
+ROPE_SCALINGS = ("linear", "llama3", "yarn")
 ATTENTION_KINDS = ("global", "local")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
@@ -101,6 +104,28 @@ class Weights:
     """Where public weights live."""
 
     hf: str | None = _provenance("str?", None, doc="Hugging Face repo id")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RopeScaling:
+    """How the rotary frequencies are stretched for a longer context than trained on."""
+
+    type: str = _arch("enum", choices=ROPE_SCALINGS,
+                      doc="`linear` (all frequencies / factor), `llama3`, `yarn`")
+    factor: float = _arch("float", min=0.0, min_exclusive=True, doc="the stretch")
+    original_context: int | None = _arch(
+        "int?", None, min=1, doc="the context before scaling (llama3, yarn)")
+    low_freq_factor: float | None = _arch("float?", None, min=0.0, min_exclusive=True,
+                                          doc="llama3: wavelengths above original/low scaled")
+    high_freq_factor: float | None = _arch("float?", None, min=0.0, min_exclusive=True,
+                                           doc="llama3: wavelengths below original/high kept")
+    beta_fast: float | None = _arch("float?", None, min=0.0, min_exclusive=True,
+                                    doc="yarn: fast boundary of the ramp, in rotations (32)")
+    beta_slow: float | None = _arch("float?", None, min=0.0, min_exclusive=True,
+                                    doc="yarn: slow boundary of the ramp, in rotations (1)")
+    attention_factor: float | None = _arch(
+        "float?", None, min=0.0, min_exclusive=True,
+        doc="yarn: cos and sin scale (default 0.1 ln(factor) + 1)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -134,6 +159,16 @@ class ModelSpec:
         doc="keys a local layer sees, itself included")
     scale_attention: bool = _arch(
         "bool", True, doc="scores scaled by 1/sqrt(d_head) (false: GPT-Neo's unscaled scores)")
+    query_pre_attn_scalar: float | None = _arch(
+        "float?", None, min=0.0, min_exclusive=True,
+        doc="scores scaled by 1/sqrt(this) instead of 1/sqrt(d_head) (Gemma 2 and 3)")
+    qk_norm: str = _arch(
+        "enum", "none", choices=QK_NORMS,
+        doc="RMSNorm of q and k before rotary: `head` (over each head: Qwen3, Gemma 3) or "
+            "`projection` (over all heads at once: OLMo 2)")
+    attn_softcap: float | None = _arch(
+        "float?", None, min=0.0, min_exclusive=True,
+        doc="attention scores soft-capped: c tanh(s / c) (Gemma 2's 50)")
 
     # positions
     position: str = _arch("enum", "learned", choices=POSITIONS,
@@ -150,20 +185,38 @@ class ModelSpec:
     rope_theta: float = _arch(
         "float", 10000.0, min=0.0, min_exclusive=True,
         resolve=_when("rotary", lambda s: s.rope_theta), doc="rotary base")
+    rope_scaling: RopeScaling | None = _arch(
+        "rope_scaling", None, resolve=_when("rotary", lambda s: s.rope_scaling),
+        doc="`{type, factor, ...}`: frequencies stretched for a longer context (Llama 3.1's "
+            "llama3, Gemma 3's linear, yarn); on global layers when local ones have their own base")
+    local_rope_theta: float | None = _arch(
+        "float?", None, min=0.0, min_exclusive=True,
+        resolve=_when("rotary", lambda s: s.local_rope_theta),
+        doc="rotary base of the local layers, unscaled (Gemma 3's 10,000); default: as global")
+    rotary_pattern: tuple[bool, ...] = _arch(
+        "bool_list", (True,), resolve=_when("rotary", lambda s: s.layer_rotary),
+        doc="per-layer rotary on / off, cycled (SmolLM3's no-position layers)")
 
     # block structure
     norm: str = _arch("enum", "layernorm", choices=NORMS, doc="LayerNorm or RMSNorm")
     norm_eps: float = _arch("float", 1e-5, min=0.0, min_exclusive=True, doc="norm epsilon")
-    norm_position: str = _arch("enum", "pre", choices=NORM_POSITIONS,
-                               doc="`pre` (GPT-2 and most since) or `post` (GPT-1, OPT-350M)")
+    norm_position: str = _arch(
+        "enum", "pre", choices=NORM_POSITIONS,
+        doc="`pre` (GPT-2 and most since), `post` (after the residual sum: GPT-1, OPT-350M), "
+            "`sandwich` (before and after each sublayer: Gemma 2 and 3), `output` (on each "
+            "sublayer's output only: OLMo 2)")
     final_norm: bool = _arch("bool", True, doc="a norm after the last block")
+    norm_unit_offset: bool = _arch("bool", False,
+                                   doc="RMSNorm scales by (1 + w), computed in fp32 (Gemma)")
     embedding_norm: bool = _arch("bool", False, doc="BLOOM's norm after the token embedding")
     block: str = _arch(
         "enum", "sequential", choices=BLOCKS,
         doc="`sequential`, `parallel` (one shared norm: GPT-J, Falcon-7B) or "
             "`parallel_two_norms` (NeoX, Falcon-40B)")
-    activation: str = _arch("enum", "gelu", choices=ACTIVATIONS,
-                            doc="`gelu`, `gelu_tanh`, `relu`, `silu`, `swiglu` (gated)")
+    activation: str = _arch(
+        "enum", "gelu", choices=ACTIVATIONS,
+        doc="`gelu`, `gelu_tanh`, `relu`, `silu`; gated: `swiglu` (SiLU gate), `geglu` "
+            "(tanh-GELU gate: Gemma)")
     bias: bool = _arch("bool", True, resolve=lambda s: None,  # resolved into the three below:
                        doc="biases in attention and MLP, unless a per-part switch says otherwise")
     qkv_bias: bool | None = _arch("bool?", None, resolve=lambda s: s.has_bias("qkv"),
@@ -176,6 +229,11 @@ class ModelSpec:
     # embeddings and head
     tie_embeddings: bool = _arch("bool", True, doc="the output head is the token embedding")
     head_bias: bool = _arch("bool", False, doc="GPT-J's output-head bias")
+    scale_embeddings: bool = _arch(
+        "bool", False, doc="embeddings multiplied by sqrt(d_model), in their dtype (Gemma)")
+    final_softcap: float | None = _arch(
+        "float?", None, min=0.0, min_exclusive=True,
+        doc="final logits soft-capped: c tanh(z / c) (Gemma 2's 30)")
     embed_dim: int | None = _arch(
         "int?", None, min=1, resolve=lambda s: s.embed_width,
         doc="OPT-350M's token-embedding width, projected to and from d_model")
@@ -236,7 +294,7 @@ class ModelSpec:
 
     @property
     def gated(self) -> bool:
-        return self.activation == "swiglu"
+        return self.activation in GATED
 
     @cached_property
     def layer_kinds(self) -> tuple[str, ...]:
@@ -244,9 +302,19 @@ class ModelSpec:
         pattern = self.attention_pattern
         return tuple(pattern[i % len(pattern)] for i in range(self.n_layer))
 
+    @cached_property
+    def layer_rotary(self) -> tuple[bool, ...]:
+        """Whether each layer rotates q and k: the rotary pattern cycled over the depth."""
+        if not self.rotary:
+            return (False,) * self.n_layer
+        pattern = self.rotary_pattern
+        return tuple(pattern[i % len(pattern)] for i in range(self.n_layer))
+
     @property
     def norms_per_layer(self) -> int:
-        return 1 if self.block == "parallel" else 2
+        if self.block == "parallel":
+            return 1
+        return 4 if self.norm_position == "sandwich" else 2
 
     def has_bias(self, part: str) -> bool:
         """Bias switch for 'qkv', 'attn_out' or 'mlp': the per-part field, else `bias`."""
@@ -261,7 +329,7 @@ class ModelSpec:
 
 
 SPEC_FIELDS = {f.name: f for f in fields(ModelSpec) if f.metadata["kind"] != "internal"}
-_NESTED = {"reported": Reported, "weights": Weights}
+_NESTED = {"reported": Reported, "weights": Weights, "rope_scaling": RopeScaling}
 
 
 def _suggest(key: str, valid: list[str]) -> str:
@@ -331,12 +399,14 @@ def _coerce(kind: str, value: Any, meta: Mapping[str, Any], name: str) -> Any:
         if not isinstance(value, str) or value not in choices:
             raise fail(f"one of {', '.join(choices)}")
         return value
-    if kind in ("str_list", "name_list", "enum_list"):
-        if isinstance(value, str):
+    if kind in ("str_list", "name_list", "enum_list", "bool_list"):
+        if isinstance(value, (str, bool)):
             value = [value]
-        if not isinstance(value, list) or (not value and kind == "enum_list"):
-            raise fail("a list" if kind != "enum_list" else "a non-empty list")
-        item_kind = {"str_list": "str", "name_list": "name", "enum_list": "enum"}[kind]
+        nonempty = kind in ("enum_list", "bool_list")
+        if not isinstance(value, list) or (not value and nonempty):
+            raise fail("a non-empty list" if nonempty else "a list")
+        item_kind = {"str_list": "str", "name_list": "name", "enum_list": "enum",
+                     "bool_list": "bool"}[kind]
         return tuple(_coerce(item_kind, item, meta, name) for item in value)
     if kind in _NESTED:
         return _nested(_NESTED[kind], value, name)
@@ -385,8 +455,19 @@ def _check_consistency(spec: ModelSpec) -> None:
         raise bad("position_offset", "only learned positions take an offset")
     if "local" in spec.attention_pattern and spec.local_window is None:
         raise bad("local_window", "attention_pattern has local layers but no local_window")
-    if spec.block != "sequential" and spec.norm_position == "post":
-        raise bad("block", "a parallel block has no post-norm form; use norm_position: pre")
+    if spec.block != "sequential" and spec.norm_position != "pre":
+        raise bad("block", f"a parallel block has no {spec.norm_position}-norm form; use "
+                           f"norm_position: pre")
+    if spec.norm != "rmsnorm" and (spec.norm_unit_offset or spec.qk_norm != "none"):
+        raise bad("norm_unit_offset" if spec.norm_unit_offset else "qk_norm",
+                  "the (1 + w) scale and QK-norm are RMSNorm's; set norm: rmsnorm")
+    if not spec.rotary:
+        for name in ("rope_scaling", "local_rope_theta"):
+            if getattr(spec, name) is not None:
+                raise bad(name, "only rotary positions take it")
+    if spec.local_rope_theta is not None and not spec.has_local:
+        raise bad("local_rope_theta", "there are no local layers to take it")
+    _check_rope_scaling(spec.rope_scaling, bad)
     if spec.embed_dim is not None and spec.embed_dim == spec.d_model:
         raise bad("embed_dim", "embed_dim equal to d_model means no projection; leave it out")
     for name in spec.unpublished:
@@ -401,6 +482,28 @@ ARCHITECTURE_FIELDS = {name: f for name, f in SPEC_FIELDS.items()
                        if f.metadata["role"] == "architecture"}
 FAMILY_FIELDS = tuple(name for name, f in SPEC_FIELDS.items() if f.metadata["family_level"])
 ACCUMULATING_FIELDS = tuple(name for name, f in SPEC_FIELDS.items() if f.metadata["accumulate"])
+
+
+# per scaling type: the keys it needs, and those it may take
+ROPE_SCALING_KEYS = {
+    "linear": ((), ()),
+    "llama3": (("original_context", "low_freq_factor", "high_freq_factor"), ()),
+    "yarn": (("original_context",), ("beta_fast", "beta_slow", "attention_factor")),
+}
+
+
+def _check_rope_scaling(scaling: RopeScaling | None, bad: Callable[[str, str], SpecError]) -> None:
+    if scaling is None:
+        return
+    needs, takes = ROPE_SCALING_KEYS[scaling.type]
+    given = [f.name for f in fields(RopeScaling)
+             if f.name not in ("type", "factor") and getattr(scaling, f.name) is not None]
+    missing = [k for k in needs if k not in given]
+    if missing:
+        raise bad("rope_scaling", f"{scaling.type} scaling needs {', '.join(missing)}")
+    unused = [k for k in given if k not in needs + takes]
+    if unused:
+        raise bad("rope_scaling", f"{', '.join(unused)} do not apply to {scaling.type} scaling")
 
 
 def architecture(spec: ModelSpec) -> dict[str, Any]:
@@ -428,7 +531,7 @@ def field_table() -> list[tuple[str, str, str, str]]:
         elif isinstance(default, bool):
             default = str(default).lower()
         elif isinstance(default, tuple):
-            default = ", ".join(default)
+            default = ", ".join(str(v).lower() if isinstance(v, bool) else v for v in default)
         rows.append((name, f.metadata["role"], f"{default:g}" if isinstance(default, float)
                      else str(default), f.metadata["doc"]))
     return rows
@@ -471,7 +574,8 @@ def to_mapping(spec: ModelSpec) -> dict[str, Any]:
             continue
         if name in _NESTED:
             value = None if value is None else {
-                k.name: getattr(value, k.name) for k in fields(value)}
+                k.name: getattr(value, k.name) for k in fields(value)
+                if getattr(value, k.name) is not None}
         elif isinstance(value, tuple):
             value = list(value)
         out[name] = value
