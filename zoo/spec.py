@@ -104,6 +104,9 @@ class Weights:
     """Where public weights live."""
 
     hf: str | None = _provenance("str?", None, doc="Hugging Face repo id")
+    model_type: str | None = _provenance(
+        "str?", None, doc="the transformers model_type they are published as, when several "
+                          "architectures compute the spec (Phi-3 and Mistral)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,7 +128,14 @@ class RopeScaling:
                                     doc="yarn: slow boundary of the ramp, in rotations (1)")
     attention_factor: float | None = _arch(
         "float?", None, min=0.0, min_exclusive=True,
-        doc="yarn: cos and sin scale (default 0.1 ln(factor) + 1)")
+        doc="yarn: cos and sin scale (default 0.1 ln(factor) + 1, or from mscale)")
+    mscale: float | None = _arch("float?", None, min=0.0, min_exclusive=True,
+                                 doc="yarn (DeepSeek): the attention factor's numerator scale")
+    mscale_all_dim: float | None = _arch(
+        "float?", None, min=0.0, min_exclusive=True,
+        doc="yarn (DeepSeek): the attention factor's denominator scale")
+    truncate: bool | None = _arch("bool?", None,
+                                  doc="yarn: round the ramp's ends to whole dims (default true)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -249,8 +259,8 @@ class ModelSpec:
                                       doc="where the hyperparameters come from")
     reported: Reported | None = _provenance(
         "reported", None, doc="`{params, source, exact}`: the size its source states")
-    weights: Weights = _provenance("weights", Weights(),
-                                   doc="`{hf: org/name}`: where public weights live")
+    weights: Weights = _provenance(
+        "weights", Weights(), doc="`{hf: org/name, model_type}`: where public weights live")
     notes: tuple[str, ...] = _provenance("str_list", (), accumulate=True,
                                          doc="facts a reader should know (sources that differ)")
     unpublished: tuple[str, ...] = _provenance(
@@ -488,7 +498,8 @@ ACCUMULATING_FIELDS = tuple(name for name, f in SPEC_FIELDS.items() if f.metadat
 ROPE_SCALING_KEYS = {
     "linear": ((), ()),
     "llama3": (("original_context", "low_freq_factor", "high_freq_factor"), ()),
-    "yarn": (("original_context",), ("beta_fast", "beta_slow", "attention_factor")),
+    "yarn": (("original_context",), ("beta_fast", "beta_slow", "attention_factor", "mscale",
+                                     "mscale_all_dim", "truncate")),
 }
 
 
