@@ -85,6 +85,9 @@ BLOCKS = ("sequential", "parallel", "parallel_two_norms")
 ACTIVATIONS = ("gelu", "gelu_tanh", "relu", "silu", "swiglu", "geglu")
 GATED = ("swiglu", "geglu")
 QK_NORMS = ("none", "head", "projection")
+# relations a source asserts between its own figures, checked by `zoo verify` (see
+# zoo.verify.ASSERTIONS): a spec taken as printed may break them, and then says so
+ASSERTIONS = ("attention_width_is_d_model",)
 ROPE_SCALINGS = ("linear", "llama3", "yarn")
 ATTENTION_KINDS = ("global", "local")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -266,6 +269,10 @@ class ModelSpec:
     unpublished: tuple[str, ...] = _provenance(
         "str_list", (), accumulate=True,
         doc="fields whose values are assumed, not published")
+    asserts: tuple[str, ...] = _provenance(
+        "enum_list?", (), choices=ASSERTIONS,
+        doc="relations the source asserts (GPT-3: GPT-2's architecture, so n_head x d_head = "
+            "d_model); zoo verify reports a spec that breaks them as internally inconsistent")
     source_file: str = _f("internal", "", role="internal")
 
     # --- derived geometry: one place, so model and accounting cannot disagree ---
@@ -409,6 +416,10 @@ def _coerce(kind: str, value: Any, meta: Mapping[str, Any], name: str) -> Any:
         if not isinstance(value, str) or value not in choices:
             raise fail(f"one of {', '.join(choices)}")
         return value
+    if kind == "enum_list?":  # an enum list that may be empty
+        if value == []:
+            return ()
+        kind = "enum_list"
     if kind in ("str_list", "name_list", "enum_list", "bool_list"):
         if isinstance(value, (str, bool)):
             value = [value]
