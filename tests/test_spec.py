@@ -156,3 +156,45 @@ def test_mutated_valid_specs_never_crash(mutations):
     except SpecError:
         return
     assert spec_from_mapping(to_mapping(spec)) == spec
+
+
+# --- the 2024-2026 switches ---------------------------------------------------------------
+
+ROTARY = {**BASE, "position": "rotary", "norm": "rmsnorm"}
+
+
+@pytest.mark.parametrize(("changes", "field_name", "fragment"), [
+    ({"rope_scaling": {"type": "llama3", "factor": 8}}, "rope_scaling",
+     "llama3 scaling needs original_context, low_freq_factor, high_freq_factor"),
+    ({"rope_scaling": {"type": "linear", "factor": 8, "beta_fast": 32}}, "rope_scaling",
+     "beta_fast do not apply to linear scaling"),
+    ({"rope_scaling": {"type": "ntk", "factor": 2}}, "rope_scaling.type", "one of linear"),
+    ({"rope_scaling": {"type": "linear"}}, "rope_scaling.factor", "required field is missing"),
+    ({"local_rope_theta": 10000.0}, "local_rope_theta", "no local layers"),
+    ({"rotary_pattern": ["yes"]}, "rotary_pattern", "true or false"),
+    ({"rotary_pattern": []}, "rotary_pattern", "a non-empty list"),
+    ({"qk_norm": "layer"}, "qk_norm", "one of none, head, projection"),
+    ({"norm": "layernorm", "qk_norm": "head"}, "qk_norm", "RMSNorm's"),
+    ({"norm_position": "sandwich", "block": "parallel"}, "block", "no sandwich-norm form"),
+    ({"attn_softcap": 0}, "attn_softcap", "> 0"),
+    ({"asserts": ["heads_are_even"]}, "asserts", "one of attention_width_is_d_model"),
+])
+def test_new_switches_are_validated(changes, field_name, fragment):
+    expect_error({**ROTARY, **changes}, field_name, fragment)
+
+
+def test_rope_scaling_round_trips_and_applies_only_to_rotary():
+    spec = spec_from_mapping({**ROTARY, "rope_scaling": {
+        "type": "yarn", "factor": 4, "original_context": 16, "truncate": False}})
+    assert spec.rope_scaling.factor == 4.0 and spec.rope_scaling.truncate is False
+    assert spec_from_mapping(to_mapping(spec)) == spec
+    expect_error({**BASE, "rope_scaling": {"type": "linear", "factor": 2}}, "rope_scaling",
+                 "only rotary positions take it")
+
+
+def test_rotary_pattern_and_norms_per_layer():
+    spec = spec_from_mapping({**ROTARY, "n_layer": 5, "rotary_pattern": [True, False],
+                              "norm_position": "sandwich"})
+    assert spec.layer_rotary == (True, False, True, False, True)
+    assert spec.norms_per_layer == 4
+    assert spec_from_mapping({**ROTARY, "norm_position": "output"}).norms_per_layer == 2

@@ -199,7 +199,7 @@ class ModelSpec:
         "float", 10000.0, min=0.0, min_exclusive=True,
         resolve=_when("rotary", lambda s: s.rope_theta), doc="rotary base")
     rope_scaling: RopeScaling | None = _arch(
-        "rope_scaling", None, resolve=_when("rotary", lambda s: s.rope_scaling),
+        "rope_scaling?", None, resolve=_when("rotary", lambda s: s.rope_scaling),
         doc="`{type, factor, ...}`: frequencies stretched for a longer context (Llama 3.1's "
             "llama3, Gemma 3's linear, yarn); on global layers when local ones have their own base")
     local_rope_theta: float | None = _arch(
@@ -261,7 +261,7 @@ class ModelSpec:
     hparams_source: str = _provenance("str", "", family_level=True,
                                       doc="where the hyperparameters come from")
     reported: Reported | None = _provenance(
-        "reported", None, doc="`{params, source, exact}`: the size its source states")
+        "reported?", None, doc="`{params, source, exact}`: the size its source states")
     weights: Weights = _provenance(
         "weights", Weights(), doc="`{hf: org/name, model_type}`: where public weights live")
     notes: tuple[str, ...] = _provenance("str_list", (), accumulate=True,

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from tokenizers import AddedToken, Regex, decoders, models, pre_tokenizers
+from tokenizers import AddedToken, Regex, decoders, models, normalizers, pre_tokenizers
 from tokenizers import Tokenizer as Backend
 
 # llama.cpp's pre-tokenizer names -> the splits before the byte-level step (which itself
@@ -28,6 +28,7 @@ _PRE_TOKENIZERS = {
     "llama-bpe": [pre_tokenizers.Split(Regex(_LLAMA3_SPLIT), behavior="isolated")],
 }
 CONTROL = 3  # GGUF token type of special tokens such as <|im_start|>
+USER_DEFINED = 4  # GGUF token type of added tokens that are not special, such as <think>
 
 
 class Tokenizer:
@@ -67,37 +68,35 @@ class Tokenizer:
 
     @classmethod
     def from_gguf_fields(cls, fields: dict[str, Any]) -> Tokenizer:
-        """A byte-level BPE tokenizer from GGUF metadata (tokenizer.ggml.*)."""
+        """The tokenizer a GGUF file describes (tokenizer.ggml.*): byte-level BPE (`gpt2`) or
+        SentencePiece BPE (`llama`), built as transformers builds it from the same file."""
         kind = fields.get("tokenizer.ggml.model")
-        if kind != "gpt2":
-            raise ValueError(f"GGUF tokenizer model {kind!r} is not supported (zoo reads the "
-                             f"byte-level BPE 'gpt2' kind)")
+        build = GGUF_TOKENIZERS.get(kind)
+        if build is None:
+            raise ValueError(f"GGUF tokenizer model {kind!r} is not supported; zoo reads "
+                             f"{', '.join(GGUF_TOKENIZERS)}")
         tokens: list[str] = fields["tokenizer.ggml.tokens"]
-        merges = [tuple(m.split(" ", 1)) for m in fields.get("tokenizer.ggml.merges", [])]
-        pre = fields.get("tokenizer.ggml.pre", "default")
-        if pre not in _PRE_TOKENIZERS:
-            raise ValueError(f"GGUF pre-tokenizer {pre!r} is not supported; zoo knows "
-                             f"{', '.join(sorted(_PRE_TOKENIZERS))}")
-        vocab = {token: i for i, token in enumerate(tokens)}
-        backend = Backend(models.BPE(vocab=vocab, merges=merges, fuse_unk=False))
-        backend.pre_tokenizer = pre_tokenizers.Sequence(
-            [*_PRE_TOKENIZERS[pre], pre_tokenizers.ByteLevel(add_prefix_space=False,
-                                                             use_regex=True)])
-        backend.decoder = decoders.ByteLevel()
+        backend = build(fields)
         types = fields.get("tokenizer.ggml.token_type") or []
         backend.add_special_tokens([AddedToken(t, special=True, normalized=False)
                                     for t, kind in zip(tokens, types, strict=False)
                                     if kind == CONTROL])
+        vocab = backend.get_vocab()
+        backend.add_tokens([AddedToken(t, special=False, normalized=False)
+                            for t, kind in zip(tokens, types, strict=False)
+                            if kind == USER_DEFINED and t in vocab])
 
         def token_at(key: str) -> str | None:
             index = fields.get(key)
             return tokens[index] if isinstance(index, int) and 0 <= index < len(tokens) else None
 
+        # llama.cpp adds BOS to a SentencePiece vocabulary unless the file says otherwise
+        add_bos = fields.get("tokenizer.ggml.add_bos_token", kind == "llama")
         return cls(backend, bos_token=token_at("tokenizer.ggml.bos_token_id"),
                    eos_token=token_at("tokenizer.ggml.eos_token_id"),
                    pad_token=token_at("tokenizer.ggml.padding_token_id"),
                    chat_template=fields.get("tokenizer.chat_template"),
-                   add_bos_token=bool(fields.get("tokenizer.ggml.add_bos_token", False)))
+                   add_bos_token=bool(add_bos))
 
     def save(self, folder: str | os.PathLike[str]) -> list[Path]:
         """tokenizer.json and tokenizer_config.json, as transformers reads them."""
@@ -160,3 +159,68 @@ class Tokenizer:
         return env.from_string(self.chat_template).render(
             messages=list(messages), add_generation_prompt=add_generation_prompt,
             bos_token=self.bos_token or "", eos_token=self.eos_token or "")
+
+
+# --- GGUF vocabularies, one builder per tokenizer.ggml.model ------------------------------------
+
+def _byte_level(fields: dict[str, Any]) -> Backend:
+    """GPT-2's byte-level BPE, with the split `tokenizer.ggml.pre` names."""
+    tokens: list[str] = fields["tokenizer.ggml.tokens"]
+    merges = [tuple(m.split(" ", 1)) for m in fields.get("tokenizer.ggml.merges", [])]
+    pre = fields.get("tokenizer.ggml.pre", "default")
+    if pre not in _PRE_TOKENIZERS:
+        raise ValueError(f"GGUF pre-tokenizer {pre!r} is not supported; zoo knows "
+                         f"{', '.join(sorted(_PRE_TOKENIZERS))}")
+    vocab = {token: i for i, token in enumerate(tokens)}
+    backend = Backend(models.BPE(vocab=vocab, merges=merges, fuse_unk=False))
+    backend.pre_tokenizer = pre_tokenizers.Sequence(
+        [*_PRE_TOKENIZERS[pre], pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)])
+    backend.decoder = decoders.ByteLevel()
+    return backend
+
+
+def _merges(tokens: list[str], rank: dict[str, float]) -> list[tuple[str, str]]:
+    """The merges a SentencePiece BPE vocabulary implies (the file lists none): every split of
+    every token into two tokens of the vocabulary, best-ranked first, as transformers derives
+    them."""
+    index = {token: i for i, token in enumerate(tokens)}
+    merges = []
+    for token, score in rank.items():
+        pairs = [(token[:k], token[k:]) for k in range(1, len(token))
+                 if token[:k] in index and token[k:] in index]
+        pairs.sort(key=lambda pair: (index[pair[0]], index[pair[1]]))
+        merges += [(left, right, score) for left, right in pairs]
+    merges.sort(key=lambda m: (m[2], len(m[0]), len(m[1])), reverse=True)
+    return [(left, right) for left, right, _ in merges]
+
+
+def _sentencepiece(fields: dict[str, Any]) -> Backend:
+    """SentencePiece BPE with byte fallback. Gemma's files spell a token of several spaces with
+    real spaces and rank merges by the order of the vocabulary (its scores do not follow the
+    merge order), with no prefix space; LLaMA's rank by score and prefix a space."""
+    tokens: list[str] = list(fields["tokenizer.ggml.tokens"])
+    gemma = str(fields.get("general.architecture", "")).startswith("gemma")
+    if gemma:
+        tokens = ["\u2581" * len(t) if " " in t and not t.strip() else t for t in tokens]
+        rank = {token: -float(i) for i, token in enumerate(tokens)}
+    else:
+        rank = dict(zip(tokens, map(float, fields["tokenizer.ggml.scores"]), strict=True))
+    vocab = {token: i for i, token in enumerate(tokens)}
+    unk = fields.get("tokenizer.ggml.unknown_token_id")
+    backend = Backend(models.BPE(vocab=vocab, merges=_merges(tokens, rank), fuse_unk=True,
+                                 byte_fallback=True,
+                                 unk_token=tokens[unk] if isinstance(unk, int) else None))
+    steps = [decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse()]
+    if gemma:
+        backend.normalizer = normalizers.Replace(" ", "\u2581")
+    else:
+        prefix = fields.get("tokenizer.ggml.add_space_prefix", True)
+        backend.pre_tokenizer = pre_tokenizers.Metaspace(
+            replacement="\u2581", prepend_scheme="first" if prefix else "never", split=False)
+        steps += [decoders.Strip(content=" ", left=1)] if prefix else []
+    backend.decoder = decoders.Sequence(steps)
+    return backend
+
+
+GGUF_TOKENIZERS: dict[str, Callable[[dict[str, Any]], Backend]] = {
+    "gpt2": _byte_level, "llama": _sentencepiece}

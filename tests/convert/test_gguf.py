@@ -1,4 +1,5 @@
-"""GGUF in: a tiny file written here (every transform checked, fast), and the real SmolLM2."""
+"""GGUF in: tiny files written here (every transform checked, fast), and the real SmolLM2 and
+Gemma 3 270M."""
 
 from __future__ import annotations
 
@@ -116,3 +117,107 @@ def test_real_smollm2_tokenizer(smollm2):
     assert digits == ["2", "0", "2", "4"], "the smollm pre-tokenizer splits every digit"
     prompt = tok.apply_chat_template([{"role": "user", "content": "Hi"}])
     assert prompt.startswith("<|im_start|>system\n") and prompt.endswith("<|im_start|>assistant\n")
+
+
+# --- Gemma 3 ---------------------------------------------------------------------------------
+
+def write_tiny_gemma3_gguf(path, spec, hf) -> None:
+    """As llama.cpp's converter writes Gemma 3: norms stored as 1 + w, no q/k permutation, a
+    SentencePiece vocabulary with no merges."""
+    writer = gguf.GGUFWriter(str(path), "gemma3")
+    writer.add_block_count(spec.n_layer)
+    writer.add_context_length(spec.context_length)
+    writer.add_embedding_length(spec.d_model)
+    writer.add_feed_forward_length(spec.d_ff)
+    writer.add_head_count(spec.n_head)
+    writer.add_head_count_kv(spec.kv_heads)
+    writer.add_key_length(spec.head_dim)
+    writer.add_value_length(spec.head_dim)
+    writer.add_rope_freq_base(spec.rope_theta)
+    writer.add_layer_norm_rms_eps(spec.norm_eps)
+    writer.add_sliding_window(spec.local_window)
+    tokens = ["<pad>", "<eos>", "<bos>", "<unk>", *(f"t{i}" for i in range(spec.vocab_size - 4))]
+    writer.add_tokenizer_model("llama")
+    writer.add_token_list(tokens)
+    writer.add_token_scores([0.0] * spec.vocab_size)
+    writer.add_token_types([3, 3, 3, 2] + [1] * (spec.vocab_size - 4))
+    writer.add_bos_token_id(2)
+    writer.add_eos_token_id(1)
+    writer.add_unk_token_id(3)
+    state = {k: v.detach().numpy() for k, v in hf.state_dict().items()}
+    writer.add_tensor("token_embd.weight", state["model.embed_tokens.weight"])
+    writer.add_tensor("output_norm.weight", state["model.norm.weight"] + 1)
+    for i in range(spec.n_layer):
+        p = f"model.layers.{i}"
+        norms = {"attn_norm": "input_layernorm", "post_attention_norm": "post_attention_layernorm",
+                 "ffn_norm": "pre_feedforward_layernorm", "post_ffw_norm":
+                 "post_feedforward_layernorm", "attn_q_norm": "self_attn.q_norm",
+                 "attn_k_norm": "self_attn.k_norm"}
+        for name, source in norms.items():
+            writer.add_tensor(f"blk.{i}.{name}.weight", state[f"{p}.{source}.weight"] + 1)
+        parts = {"attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj",
+                 "attn_v": "self_attn.v_proj", "attn_output": "self_attn.o_proj",
+                 "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj"}
+        for name, source in parts.items():
+            writer.add_tensor(f"blk.{i}.{name}.weight", state[f"{p}.{source}.weight"])
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+def test_tiny_gemma3_gguf_gives_transformers_logits(tmp_path):
+    """Gemma 3's GGUF as llama.cpp writes it: every sixth layer global, the local layers' own
+    rotary base and the score scale implied, norms taken back from 1 + w."""
+    base = tiny_spec("gemma3")
+    spec = base.with_changes(n_layer=6, attention_pattern=["local"] * 5 + ["global"],
+                             query_pre_attn_scalar=32.0, rope_scaling=None)
+    hf = hf_model(spec)
+    write_tiny_gemma3_gguf(tmp_path / "tiny.gguf", spec, hf)
+    model = from_gguf(tmp_path / "tiny.gguf")
+    assert model.spec.layer_kinds == spec.layer_kinds
+    assert model.spec.local_rope_theta == 10000.0 and model.spec.rope_theta == spec.rope_theta
+    ids = torch.randint(4, spec.vocab_size, (2, 20), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert (model(ids) - hf(ids).logits).abs().max() <= 1e-4
+    assert model.tokenizer.bos_token_id == 2 and model.tokenizer.add_bos_token
+
+
+def test_real_gemma3_matches_the_registry(gemma3):
+    assert gemma3.spec.name == "gemma-3-270m"
+    assert gemma3.num_params() == zoo.count_params("gemma-3-270m").total == 268_098_176
+
+
+def test_real_gemma3_logits_and_greedy_ids_equal_transformers(gemma3, gemma3_hf):
+    tok = gemma3.tokenizer
+    for prompt in ("The capital of France is", "def fibonacci(n):", "Water boils at"):
+        ids = torch.tensor([tok.encode(prompt)])
+        assert ids[0, 0] == tok.bos_token_id == 2
+        with torch.no_grad():
+            ours, theirs = gemma3(ids), gemma3_hf(ids).logits
+            assert (ours - theirs).abs().max() <= 1e-3, prompt
+            expected = gemma3_hf.generate(ids, max_new_tokens=12, do_sample=False)
+        assert torch.equal(gemma3.generate(ids, max_new_tokens=12), expected), prompt
+
+
+def test_real_gemma3_tokenizer_equals_transformers(gemma3, gemma3_path):
+    transformers = pytest.importorskip("transformers")
+    theirs = transformers.AutoTokenizer.from_pretrained(str(gemma3_path.parent),
+                                                        gguf_file=gemma3_path.name)
+    ours = gemma3.tokenizer
+    for text in ["The capital of France is", "Hello  world!\n\tcaf\u00e9 2024", "  leading",
+                 "\u00dcn\u00efc\u00f6d\u00e9 \u2014 dashes\u2026 and emoji \U0001f389",
+                 "def f(x):\n    return x**2  # comment", "<start_of_turn>user\nHi",
+                 "\u65e5\u672c\u8a9e", "a\n\n\nb"]:
+        ids = ours.encode(text)
+        assert ids == theirs.encode(text), text
+        assert ours.decode(ids, skip_special_tokens=True) == theirs.decode(
+            ids, skip_special_tokens=True), text
+
+
+def test_real_gemma3_continues_from_the_command_line(gemma3_path, capsys):
+    from zoo.cli import main
+
+    assert main(["generate", str(gemma3_path), "--prompt", "The capital of France is",
+                 "--max-new-tokens", "9"]) == 0
+    assert capsys.readouterr().out.startswith(" the capital of the country of France.")

@@ -9,14 +9,16 @@ vocab_size, no max_position_embeddings): the readers apply the same defaults as 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from zoo.architectures.base import (
     Architecture,
     Config,
+    GGUFLayout,
     UnsupportedConfigError,
     get,
+    gguf_value,
     norm,
     read_layer_types,
     read_rope,
@@ -24,7 +26,7 @@ from zoo.architectures.base import (
     same,
     write_layer_types,
 )
-from zoo.architectures.llama import LAYER, QK_NORMS
+from zoo.architectures.llama import ATTN, LAYER, QK_NORMS
 from zoo.architectures.llama import TENSORS as LLAMA_TENSORS
 from zoo.spec import ModelSpec
 
@@ -144,11 +146,62 @@ def write_none(s: ModelSpec) -> Config:
     raise UnsupportedConfigError("zoo writes Gemma 3's text decoder as gemma3_text")
 
 
+def read_gguf(fields: Mapping[str, Any], tensor_names: Collection[str]) -> Config:
+    """llama.cpp's `gemma3` metadata as the gemma3_text config it was converted from. What the
+    file leaves out the architecture implies: every sixth layer global, local layers at rotary
+    base 10,000, and the score scale llama.cpp uses (the head width; d_model / n_head for the
+    62-layer 27B)."""
+    def value(key: str, default: Any = ...) -> Any:
+        return gguf_value(fields, f"gemma3.{key}", default)
+
+    d, heads, layers = (value("embedding_length"), value("attention.head_count"),
+                        value("block_count"))
+    head_dim = value("attention.key_length", None) or d // heads
+    config: Config = {
+        "model_type": "gemma3_text", "num_hidden_layers": layers, "hidden_size": d,
+        "intermediate_size": value("feed_forward_length"), "num_attention_heads": heads,
+        "num_key_value_heads": value("attention.head_count_kv", None) or heads,
+        "head_dim": head_dim, "max_position_embeddings": value("context_length"),
+        "rms_norm_eps": value("attention.layer_norm_rms_epsilon"),
+        "rope_theta": value("rope.freq_base", 1e6), "rope_local_base_freq": 10000.0,
+        "sliding_window": value("attention.sliding_window"), "sliding_window_pattern": 6,
+        "query_pre_attn_scalar": d // heads if layers == 62 else head_dim,
+        "vocab_size": len(fields.get("tokenizer.ggml.tokens") or []) or value("vocab_size"),
+        "tie_word_embeddings": "output.weight" not in tensor_names}
+    if value("rope.scaling.type", None) not in (None, "none"):
+        config["rope_scaling"] = {"rope_type": value("rope.scaling.type"),
+                                  "factor": value("rope.scaling.factor")}
+    return config
+
+
+# llama.cpp stores Gemma's norm weights with 1 added, for a plain RMSNorm: taken off again
+GGUF = GGUFLayout(arch="gemma3", config=read_gguf, tensors={
+    "token_embd.weight": ("model.embed_tokens.weight", "same"),
+    "output_norm.weight": ("model.norm.weight", "unit_offset"),
+    "output.weight": ("lm_head.weight", "same"),
+    "blk.{i}.attn_norm.weight": (f"{LAYER}.input_layernorm.weight", "unit_offset"),
+    "blk.{i}.post_attention_norm.weight": (f"{LAYER}.post_attention_layernorm.weight",
+                                           "unit_offset"),
+    "blk.{i}.ffn_norm.weight": (f"{LAYER}.pre_feedforward_layernorm.weight", "unit_offset"),
+    "blk.{i}.post_ffw_norm.weight": (f"{LAYER}.post_feedforward_layernorm.weight",
+                                     "unit_offset"),
+    "blk.{i}.attn_q_norm.weight": (f"{ATTN}.q_norm.weight", "unit_offset"),
+    "blk.{i}.attn_k_norm.weight": (f"{ATTN}.k_norm.weight", "unit_offset"),
+    "blk.{i}.attn_q.weight": (f"{ATTN}.q_proj.weight", "same"),
+    "blk.{i}.attn_k.weight": (f"{ATTN}.k_proj.weight", "same"),
+    "blk.{i}.attn_v.weight": (f"{ATTN}.v_proj.weight", "same"),
+    "blk.{i}.attn_output.weight": (f"{ATTN}.o_proj.weight", "same"),
+    "blk.{i}.ffn_gate.weight": (f"{LAYER}.mlp.gate_proj.weight", "same"),
+    "blk.{i}.ffn_up.weight": (f"{LAYER}.mlp.up_proj.weight", "same"),
+    "blk.{i}.ffn_down.weight": (f"{LAYER}.mlp.down_proj.weight", "same"),
+})
+
 ENTRIES = (
     Architecture(model_type="gemma2", hf_class="Gemma2ForCausalLM", read=read_gemma2,
                  write=write_gemma2, tensors=TENSORS, prefix="model."),
     Architecture(model_type="gemma3_text", hf_class="Gemma3ForCausalLM", read=read_gemma3,
-                 write=write_gemma3, tensors={**TENSORS, **QK_NORMS}, prefix="model."),
+                 write=write_gemma3, tensors={**TENSORS, **QK_NORMS}, prefix="model.",
+                 gguf=GGUF),
     Architecture(model_type="gemma3", hf_class="Gemma3ForConditionalGeneration",
                  read=read_gemma3_multimodal, write=write_none, prefix="model.language_model.",
                  tensors={k: v._replace(hf=tuple(h.replace("model.", "model.language_model.", 1)

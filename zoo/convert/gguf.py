@@ -45,6 +45,7 @@ GGUF_TRANSFORMS: dict[str, Callable[[Tensor, ModelSpec], Tensor]] = {
     "same": lambda t, spec: t,
     "unpermute_q": lambda t, spec: unpermute(t, spec.n_head),
     "unpermute_k": lambda t, spec: unpermute(t, spec.kv_heads),
+    "unit_offset": lambda t, spec: t - 1.0,  # Gemma's norms, stored as 1 + w
 }
 
 
