@@ -14,16 +14,25 @@ from typing import Any
 from zoo.spec import ModelSpec
 from zoo.units import DTYPE_BYTES, canonical_dtype
 
-COMPONENTS = ("token_embedding", "position_embedding", "attention", "mlp", "norms", "head",
-              "extras")
+COMPONENTS = ("token_embedding", "position_embedding", "attention", "mlp", "router", "experts",
+              "shared_experts", "norms", "head", "extras")
+MOE_COMPONENTS = ("router", "experts", "shared_experts")
 NON_EMBEDDING_CONVENTION = (
     "total minus the token and position embeddings (Kaplan et al. 2020, 'Scaling Laws for "
     "Neural Language Models'); norms, biases and an untied output head stay in")
 FLOPS_CONVENTION = (
     "FLOPs, not multiply-adds: 2 per weight of every matrix a token passes through (the output "
-    "head included even when tied; embedding lookups are free), plus 4 x n_head x d_head per "
-    "attended key per layer (scores and weighted sum); local layers attend to at most their "
-    "window")
+    "head included even when tied; embedding lookups are free; of the routed experts only those "
+    "a token goes through), plus 2 x n_head x (q/k head + value head) per attended key per "
+    "layer (scores and weighted sum, 4 x n_head x d_head for ordinary heads); local layers "
+    "attend to at most their window")
+ACTIVE_CONVENTIONS = {
+    "all": "every parameter a token uses: all but the routed experts it does not go through, "
+           "embedding and head included (Mixtral, Qwen3 count this way)",
+    "no_embedding": "the same without the token (and position) embedding, whose lookup uses one "
+                    "row; the output head stays in (DeepSeek-V3, gpt-oss count this way)",
+    "no_embedding_no_head": "without the embedding and an untied output head",
+}
 TRAINING_MEMORY_CONVENTION = (
     "mixed-precision Adam: bf16 weights and gradients, fp32 master weights and two fp32 Adam "
     "moments (16 bytes per parameter); activations, which depend on batch and context, excluded")
@@ -31,16 +40,31 @@ TRAINING_MEMORY_CONVENTION = (
 
 @dataclass(frozen=True)
 class LayerCount:
-    """One block's parameters; `kind` is its attention ('global' or 'local', param-free)."""
+    """One block's parameters; `kind` is its attention ('global' or 'local', param-free).
+
+    A MoE layer's MLP is its router, its routed experts (all of them: `per_expert` each) and its
+    shared experts; `matmul` counts the matrix weights one token goes through (the routed
+    experts it is sent to only)."""
 
     attention: int
     mlp: int
     norms: int
     kind: str = "global"
+    router: int = 0
+    experts: int = 0
+    shared_experts: int = 0
+    per_expert: int = 0
+    idle_experts: int = 0  # routed experts a token does not go through
+    matmul: int = 0
 
     @property
     def total(self) -> int:
-        return self.attention + self.mlp + self.norms
+        return (self.attention + self.mlp + self.router + self.experts + self.shared_experts
+                + self.norms)
+
+    @property
+    def active(self) -> int:
+        return self.total - self.idle_experts * self.per_expert
 
 
 @dataclass(frozen=True)
@@ -52,6 +76,9 @@ class ParamCount:
     position_embedding: int
     attention: int
     mlp: int
+    router: int
+    experts: int
+    shared_experts: int
     norms: int
     head: int
     extras: int
@@ -77,6 +104,25 @@ class ParamCount:
         """See NON_EMBEDDING_CONVENTION."""
         return self.total - self.token_embedding - self.position_embedding
 
+    # --- mixture of experts -------------------------------------------------------------
+    @property
+    def active(self) -> int:
+        """Parameters one token uses: all but the routed experts it is not sent to (the
+        `all` convention; see ACTIVE_CONVENTIONS). Equal to the total for a dense model."""
+        return self.total - sum(layer.idle_experts * layer.per_expert for layer in self.layers)
+
+    def active_by(self, convention: str = "all") -> int:
+        """The active count under one of ACTIVE_CONVENTIONS."""
+        if convention not in ACTIVE_CONVENTIONS:
+            raise ValueError(f"unknown active-parameter convention {convention!r}; expected one "
+                             f"of {', '.join(ACTIVE_CONVENTIONS)}")
+        active = self.active
+        if convention != "all":
+            active -= self.token_embedding + self.position_embedding
+        if convention == "no_embedding_no_head":
+            active -= self.head
+        return active
+
     # --- memory -------------------------------------------------------------------------
     def weight_bytes(self, dtype: str = "bf16") -> int:
         return int(self.total * _dtype_bytes(dtype))
@@ -85,7 +131,7 @@ class ParamCount:
         """Keys and values for `tokens` positions per sequence, grouped/multi-query heads as they
         are, local layers holding at most their window (a rolling cache)."""
         spec = self.spec
-        per_position = 2 * spec.kv_dim * _dtype_bytes(dtype)
+        per_position = kv_cache_width(spec) * _dtype_bytes(dtype)
         held = sum(_attended(spec, kind, tokens) for kind in spec.layer_kinds)
         return int(batch * held * per_position)
 
@@ -99,19 +145,19 @@ class ParamCount:
     # --- compute ------------------------------------------------------------------------
     @property
     def matmul_params(self) -> int:
-        """Weights of every matrix a token is multiplied by (biases, norms, lookups excluded)."""
+        """Weights of every matrix a token is multiplied by (biases, norms, lookups and the
+        routed experts it is not sent to excluded)."""
         spec = self.spec
-        per_layer = spec.d_model * (spec.q_dim + 2 * spec.kv_dim) + spec.q_dim * spec.d_model
-        per_layer += (3 if spec.gated else 2) * spec.d_model * spec.d_ff
         # extras (OPT-350M's projections, a classifier) are bias-free matrices too
-        return spec.n_layer * per_layer + spec.vocab_size * spec.embed_width + self.extras
+        return (sum(layer.matmul for layer in self.layers) + spec.vocab_size * spec.embed_width
+                + self.extras)
 
     def attention_flops_per_token(self, context: int | None = None) -> int:
         """Scores and weighted sum for one token attending to `context` keys (itself included)."""
         spec = self.spec
         context = spec.context_length if context is None else context
         attended = sum(_attended(spec, kind, context) for kind in spec.layer_kinds)
-        return 4 * spec.q_dim * attended
+        return 2 * (spec.q_dim + spec.v_dim) * attended
 
     def forward_flops_per_token(self, context: int | None = None) -> int:
         """See FLOPS_CONVENTION; `context` defaults to the full context length."""
@@ -131,8 +177,15 @@ class ParamCount:
             "total_with_head_counted_separately": self.total_with_head_counted_separately,
             "non_embedding": self.non_embedding,
             "non_embedding_convention": NON_EMBEDDING_CONVENTION,
+            "active": {name: self.active_by(name) for name in ACTIVE_CONVENTIONS},
+            "active_conventions": ACTIVE_CONVENTIONS,
             "per_layer": [{"layer": i, "kind": layer.kind, "attention": layer.attention,
-                           "mlp": layer.mlp, "norms": layer.norms, "total": layer.total}
+                           "mlp": layer.mlp, **({"router": layer.router,
+                                                 "experts": layer.experts,
+                                                 "shared_experts": layer.shared_experts,
+                                                 "active": layer.active}
+                                                if layer.per_expert else {}),
+                           "norms": layer.norms, "total": layer.total}
                           for i, layer in enumerate(self.layers)],
             "weight_bytes": {dtype: self.weight_bytes(dtype) for dtype in DTYPE_BYTES},
             "kv_cache": {
@@ -168,19 +221,66 @@ def _norm_params(spec: ModelSpec, width: int) -> int:
     return 2 * width if spec.norm == "layernorm" else width
 
 
-def layer_count(spec: ModelSpec, kind: str = "global") -> LayerCount:
-    d, q, kv = spec.d_model, spec.q_dim, spec.kv_dim
-    attention = d * (q + 2 * kv) + q * d
+def kv_cache_width(spec: ModelSpec) -> int:
+    """Values cached per token per layer: keys and values of the kv heads, or, for latent
+    attention, the latent and the one shared rotated key."""
+    if spec.latent:
+        assert spec.kv_lora_rank is not None and spec.d_head_rope is not None
+        return spec.kv_lora_rank + spec.d_head_rope
+    return 2 * spec.kv_dim
+
+
+def _mlp_params(spec: ModelSpec, width: int) -> tuple[int, int]:
+    """(parameters, matrix weights) of one MLP of hidden width `width`."""
+    d = spec.d_model
+    matrices = (3 if spec.gated else 2) * d * width
+    biases = ((2 * width if spec.gated else width) + d) if spec.has_bias("mlp") else 0
+    return matrices + biases, matrices
+
+
+def _attention_params(spec: ModelSpec) -> tuple[int, int, int]:
+    """(parameters, matrix weights, norm weights inside it) of one attention layer."""
+    d = spec.d_model
+    if spec.latent:  # DeepSeek's multi-head latent attention
+        assert spec.kv_lora_rank is not None and spec.d_head_rope is not None
+        lora, rope = spec.kv_lora_rank, spec.d_head_rope
+        q = (d * spec.q_lora_rank + spec.q_lora_rank * spec.q_dim if spec.q_lora_rank
+             else d * spec.q_dim)
+        kv = d * (lora + rope) + lora * (spec.q_dim - spec.n_head * rope + spec.v_dim)
+        matrices = q + kv + spec.v_dim * d
+        norms = _norm_params(spec, lora) + (_norm_params(spec, spec.q_lora_rank)
+                                            if spec.q_lora_rank else 0)
+        return matrices, matrices, norms
+    q, kv = spec.q_dim, spec.kv_dim
+    matrices = d * (q + 2 * kv) + spec.v_dim * d
+    attention = matrices
     if spec.has_bias("qkv"):
         attention += q + 2 * kv
     if spec.has_bias("attn_out"):
         attention += d
-    if spec.gated:
-        mlp = 3 * d * spec.d_ff + (2 * spec.d_ff + d if spec.has_bias("mlp") else 0)
-    else:
-        mlp = 2 * d * spec.d_ff + (spec.d_ff + d if spec.has_bias("mlp") else 0)
-    norms = spec.norms_per_layer * _norm_params(spec, d) + qk_norm_params(spec)
-    return LayerCount(attention=attention, mlp=mlp, norms=norms, kind=kind)
+    if spec.attention_sinks:
+        attention += spec.n_head
+    return attention, matrices, 0
+
+
+def layer_count(spec: ModelSpec, kind: str = "global", moe: bool = False) -> LayerCount:
+    d = spec.d_model
+    attention, matmul, inner_norms = _attention_params(spec)
+    norms = spec.norms_per_layer * _norm_params(spec, d) + qk_norm_params(spec) + inner_norms
+    if not moe:
+        mlp, mlp_matmul = _mlp_params(spec, spec.d_ff)
+        return LayerCount(attention=attention, mlp=mlp, norms=norms, kind=kind,
+                          matmul=matmul + mlp_matmul)
+    assert spec.n_experts is not None and spec.experts_per_token is not None
+    per_expert, expert_matmul = _mlp_params(spec, spec.expert_width)
+    shared, shared_matmul = (_mlp_params(spec, spec.n_shared_experts * spec.expert_width)
+                             if spec.n_shared_experts else (0, 0))
+    router = d * spec.n_experts + (spec.n_experts if spec.router_bias else 0)
+    return LayerCount(attention=attention, mlp=0, norms=norms, kind=kind, router=router,
+                      experts=spec.n_experts * per_expert, shared_experts=shared,
+                      per_expert=per_expert, idle_experts=spec.n_experts - spec.experts_per_token,
+                      matmul=(matmul + d * spec.n_experts + spec.experts_per_token * expert_matmul
+                              + shared_matmul))
 
 
 def qk_norm_params(spec: ModelSpec) -> int:
@@ -195,8 +295,10 @@ def qk_norm_params(spec: ModelSpec) -> int:
 @lru_cache(maxsize=1024)
 def _count(spec: ModelSpec, head: str | None, num_labels: int) -> ParamCount:
     d, width = spec.d_model, spec.embed_width
-    layers = {kind: layer_count(spec, kind) for kind in set(spec.layer_kinds)}
-    per_layer = tuple(layers[kind] for kind in spec.layer_kinds)
+    shapes = set(zip(spec.layer_kinds, spec.layer_moe, strict=True))
+    layers = {shape: layer_count(spec, *shape) for shape in shapes}
+    per_layer = tuple(layers[shape] for shape in zip(spec.layer_kinds, spec.layer_moe,
+                                                      strict=True))
     norms = sum(layer.norms for layer in per_layer)
     norms += _norm_params(spec, d) * (int(spec.final_norm) + int(spec.embedding_norm))
     head_matrix = spec.vocab_size * width
@@ -214,6 +316,9 @@ def _count(spec: ModelSpec, head: str | None, num_labels: int) -> ParamCount:
         position_embedding=(spec.context_length + spec.position_offset) * d if learned else 0,
         attention=sum(layer.attention for layer in per_layer),
         mlp=sum(layer.mlp for layer in per_layer),
+        router=sum(layer.router for layer in per_layer),
+        experts=sum(layer.experts for layer in per_layer),
+        shared_experts=sum(layer.shared_experts for layer in per_layer),
         norms=norms,
         head=head_params,
         extras=extras,

@@ -308,6 +308,7 @@ class Attention(nn.Module):
         else:
             self.scale = None  # SDPA's own 1/sqrt(d_head)
         self.softcap = spec.attn_softcap
+        self.sinks = nn.Parameter(torch.empty(spec.n_head)) if spec.attention_sinks else None
 
     def forward(self, x: Tensor, inputs: AttentionInputs, cache: KVCache | None = None) -> Tensor:
         batch, seq, _ = x.shape
@@ -325,65 +326,219 @@ class Attention(nn.Module):
             k = apply_rotary(k, cos, sin, self.spec.rotary_style)
         if cache is not None:
             k, v = cache.append(self.layer, k, v)
-        mask = inputs.masks[self.kind]
-        dropout = self.dropout if self.training else 0.0
-        if self.softcap is not None:
-            y = capped_attention(q, k, v, mask, inputs.causal, self.scale, self.softcap, dropout)
-        else:
-            y = F.scaled_dot_product_attention(
-                q, k, v, attn_mask=mask, is_causal=mask is None and inputs.causal,
-                dropout_p=dropout, scale=self.scale, enable_gqa=self.kv_heads != self.n_head)
-        return self.out(y.transpose(1, 2).reshape(batch, seq, self.spec.q_dim))
+        y = attend(q, k, v, inputs.masks[self.kind], inputs.causal, self.scale,
+                   self.dropout if self.training else 0.0, self.softcap, self.sinks)
+        return self.out(y.transpose(1, 2).reshape(batch, seq, self.spec.v_dim))
 
 
-def capped_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, causal: bool,
-                     scale: float | None, cap: float, dropout: float) -> Tensor:
-    """Attention with soft-capped scores, cap * tanh(s / cap) (Gemma 2), written out: q (batch,
-    heads, q, d), k and v (batch, kv heads, k, d); the mask as SDPA takes it."""
+def attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, causal: bool,
+           scale: float | None, dropout: float = 0.0, softcap: float | None = None,
+           sinks: Tensor | None = None) -> Tensor:
+    """softmax(q k^T * scale + mask) v for q (batch, heads, q, d), k and v (batch, kv heads, k,
+    d): SDPA, unless the scores are soft-capped (cap * tanh(s / cap), Gemma 2) or a learned sink
+    logit per head joins each softmax's denominator (gpt-oss), which SDPA cannot do and are
+    written out. The mask is as SDPA takes it."""
+    if softcap is None and sinks is None:
+        return F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, is_causal=mask is None and causal, dropout_p=dropout,
+            scale=scale, enable_gqa=k.shape[1] != q.shape[1])
     groups = q.shape[1] // k.shape[1]
     if groups > 1:
         k, v = k.repeat_interleave(groups, 1), v.repeat_interleave(groups, 1)
     scores = (q @ k.transpose(-1, -2)) * (q.shape[-1] ** -0.5 if scale is None else scale)
-    scores = cap * torch.tanh(scores / cap)
+    if softcap is not None:
+        scores = softcap * torch.tanh(scores / softcap)
     if mask is None and causal:
         queries, keys = q.shape[2], k.shape[2]
         mask = torch.ones(queries, keys, dtype=torch.bool, device=q.device).tril(keys - queries)
     if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool \
             else scores + mask
-    weights = scores.float().softmax(-1).to(q.dtype)
+    scores = scores.float()
+    if sinks is not None:
+        sink = sinks.float().view(1, -1, 1, 1).expand(*scores.shape[:-1], 1)
+        weights = torch.cat([scores, sink], -1).softmax(-1)[..., :-1]
+    else:
+        weights = scores.softmax(-1)
+    weights = weights.to(q.dtype)
     if dropout:
         weights = F.dropout(weights, dropout)
     return weights @ v
 
 
-_ACTIVATIONS = {
-    "gelu": F.gelu,
-    "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),
-    "relu": F.relu,
-    "silu": F.silu,
-    "swiglu": F.silu,  # the gate's activation
-    "geglu": lambda x: F.gelu(x, approximate="tanh"),
+class LatentAttention(nn.Module):
+    """DeepSeek's multi-head latent attention. Keys and values come from a latent of
+    kv_lora_rank per token (normalised), expanded per head by kv_up; the rotated part of every
+    key is one d_head_rope vector shared by all heads. The cache holds the latent and that key,
+    not the expanded heads. Queries may go through a latent of their own (q_lora_rank). With
+    YaRN's mscale_all_dim the score scale is multiplied by mscale squared, as DeepSeek's code."""
+
+    def __init__(self, spec: ModelSpec, layer: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        assert spec.kv_lora_rank is not None and spec.d_head_rope is not None
+        self.spec, self.layer, self.dropout = spec, layer, dropout
+        self.kind, self.rope = spec.layer_kinds[layer], rope_key(spec, layer)
+        d, heads, rank = spec.d_model, spec.n_head, spec.kv_lora_rank
+        self.rope_dim, self.nope_dim = spec.d_head_rope, spec.head_dim - spec.d_head_rope
+        self.v_head = spec.v_dim // heads
+        if spec.q_lora_rank:
+            self.q_down = Linear(d, spec.q_lora_rank, bias=False)
+            self.q_down_norm = make_norm(spec, spec.q_lora_rank)
+            self.q_up = Linear(spec.q_lora_rank, spec.q_dim, bias=False)
+        else:
+            self.q = Linear(d, spec.q_dim, bias=False)
+        self.kv_down = Linear(d, rank + self.rope_dim, bias=False)
+        self.kv_down_norm = make_norm(spec, rank)
+        self.kv_up = Linear(rank, heads * (self.nope_dim + self.v_head), bias=False)
+        self.out = Linear(spec.v_dim, d, bias=False)
+        self.scale = spec.head_dim ** -0.5
+        scaling = spec.rope_scaling
+        if scaling is not None and scaling.type == "yarn" and scaling.mscale_all_dim:
+            self.scale *= (0.1 * scaling.mscale_all_dim * math.log(scaling.factor) + 1) ** 2
+
+    def forward(self, x: Tensor, inputs: AttentionInputs, cache: KVCache | None = None) -> Tensor:
+        batch, seq, _ = x.shape
+        heads = self.spec.n_head
+        q = (self.q_up(self.q_down_norm(self.q_down(x))) if self.spec.q_lora_rank
+             else self.q(x))
+        q = q.view(batch, seq, heads, self.spec.head_dim).transpose(1, 2)
+        q_nope, q_rot = q.split([self.nope_dim, self.rope_dim], -1)
+        latent, k_rot = self.kv_down(x).split([self.spec.kv_lora_rank, self.rope_dim], -1)
+        latent, k_rot = self.kv_down_norm(latent)[:, None], k_rot[:, None]  # (batch, 1, seq, .)
+        if self.rope is not None:
+            cos, sin = inputs.rotary[self.rope]
+            q_rot = apply_rotary(q_rot, cos, sin, self.spec.rotary_style)
+            k_rot = apply_rotary(k_rot, cos, sin, self.spec.rotary_style)
+        if cache is not None:
+            latent, k_rot = cache.append(self.layer, latent, k_rot)
+        keys = latent.shape[2]
+        kv = self.kv_up(latent[:, 0]).view(batch, keys, heads, -1).transpose(1, 2)
+        k_nope, v = kv.split([self.nope_dim, self.v_head], -1)
+        k = torch.cat([k_nope, k_rot.expand(batch, heads, keys, self.rope_dim)], -1)
+        y = attend(torch.cat([q_nope, q_rot], -1), k, v, inputs.masks[self.kind], inputs.causal,
+                   self.scale, self.dropout if self.training else 0.0)
+        return self.out(y.transpose(1, 2).reshape(batch, seq, self.spec.v_dim))
+
+
+def _gelu_tanh(x: Tensor) -> Tensor:
+    return F.gelu(x, approximate="tanh")
+
+
+def _clamped_swiglu(gate: Tensor, up: Tensor, limit: float) -> Tensor:
+    """gpt-oss: gate and up clamped, the gate's SiLU with a sharper sigmoid (alpha 1.702), and
+    the up projection shifted by one."""
+    gate, up = gate.clamp(max=limit), up.clamp(-limit, limit)
+    return (up + 1) * (gate * torch.sigmoid(1.702 * gate))
+
+
+# activation -> x -> y (plain MLPs), or (gate, up, spec) -> y (gated MLPs)
+_ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "gelu": F.gelu, "gelu_tanh": _gelu_tanh, "relu": F.relu, "silu": F.silu}
+_GLUS: dict[str, Callable[[Tensor, Tensor, ModelSpec], Tensor]] = {
+    "swiglu": lambda gate, up, spec: F.silu(gate) * up,
+    "geglu": lambda gate, up, spec: _gelu_tanh(gate) * up,
+    "clamped_swiglu": lambda gate, up, spec: _clamped_swiglu(gate, up, spec.swiglu_limit),
 }
 
 
+def activate(spec: ModelSpec, h: Tensor) -> Tensor:
+    """The MLP's nonlinearity on its first projection's output ([gate; up] when gated)."""
+    if spec.gated:
+        gate, up = h.chunk(2, dim=-1)
+        return _GLUS[spec.activation](gate, up, spec)
+    return _ACTIVATIONS[spec.activation](h)
+
+
 class MLP(nn.Module):
-    """d_model -> d_ff -> d_model; gated (SwiGLU, GeGLU) keeps gate and up in one [gate; up]
-    matrix."""
+    """d_model -> width (default d_ff) -> d_model; gated MLPs keep gate and up in one
+    [gate; up] matrix."""
+
+    def __init__(self, spec: ModelSpec, width: int | None = None) -> None:
+        super().__init__()
+        self.spec = spec
+        width = spec.d_ff if width is None else width
+        self.fc_in = Linear(spec.d_model, 2 * width if spec.gated else width,
+                            bias=spec.has_bias("mlp"))
+        self.fc_out = Linear(width, spec.d_model, bias=spec.has_bias("mlp"))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc_out(activate(self.spec, self.fc_in(x)))
+
+
+class Experts(nn.Module):
+    """Every routed expert's MLP, stacked: fc_in (experts, [gate; up] or hidden, d_model) and
+    fc_out (experts, d_model, hidden), with biases where the spec has MLP biases."""
 
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__()
-        self.gated = spec.gated
-        width = 2 * spec.d_ff if self.gated else spec.d_ff
-        self.fc_in = Linear(spec.d_model, width, bias=spec.has_bias("mlp"))
-        self.fc_out = Linear(spec.d_ff, spec.d_model, bias=spec.has_bias("mlp"))
-        self.act = _ACTIVATIONS[spec.activation]
+        assert spec.n_experts is not None
+        self.spec, e, d, f = spec, spec.n_experts, spec.d_model, spec.expert_width
+        width = 2 * f if spec.gated else f
+        self.fc_in = nn.Parameter(torch.empty(e, width, d))
+        self.fc_out = nn.Parameter(torch.empty(e, d, f))
+        bias = spec.has_bias("mlp")
+        self.fc_in_bias = nn.Parameter(torch.empty(e, width)) if bias else None
+        self.fc_out_bias = nn.Parameter(torch.empty(e, d)) if bias else None
+
+    def one(self, expert: int, x: Tensor) -> Tensor:
+        """Expert `expert` on rows x (tokens, d_model)."""
+        def bias(b: Tensor | None) -> Tensor | None:
+            return None if b is None else b[expert]
+
+        h = F.linear(x, self.fc_in[expert], bias(self.fc_in_bias))
+        return F.linear(activate(self.spec, h), self.fc_out[expert], bias(self.fc_out_bias))
+
+
+class MoE(nn.Module):
+    """A mixture of experts: the router picks experts_per_token experts for each token, which
+    only they compute; their outputs, weighted, are summed (with the shared experts', which
+    every token goes through).
+
+    Routing, as the published models define it: softmax or sigmoid scores over all experts; an
+    optional selection-only bias (DeepSeek-V3's e_score_correction_bias, a buffer); optional
+    group-limited choice (groups scored by their two best experts, only the best groups
+    eligible); the chosen scores renormalised when asked, then scaled. Scores are computed in
+    fp32, as transformers does.
+    """
+
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__()
+        assert spec.n_experts is not None and spec.experts_per_token is not None
+        self.spec = spec
+        self.router = Linear(spec.d_model, spec.n_experts, bias=spec.router_bias)
+        self.experts = Experts(spec)
+        self.shared = (MLP(spec, spec.n_shared_experts * spec.expert_width)
+                       if spec.n_shared_experts else None)
+        if spec.routing_bias:
+            self.register_buffer("routing_bias", torch.empty(spec.n_experts))
+
+    def route(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Per token (rows of x): the chosen experts (tokens, k) and their weights."""
+        spec = self.spec
+        logits = F.linear(x.float(), self.router.weight.float(),
+                          None if self.router.bias is None else self.router.bias.float())
+        scores = logits.softmax(-1) if spec.router_scoring == "softmax" else logits.sigmoid()
+        choice = scores + self.routing_bias if spec.routing_bias else scores
+        if spec.expert_groups is not None:
+            grouped = choice.view(len(x), spec.expert_groups, -1)
+            best = grouped.topk(2, dim=-1).values.sum(-1)
+            keep = torch.zeros_like(best, dtype=torch.bool).scatter_(
+                1, best.topk(spec.expert_groups_per_token, dim=-1).indices, True)
+            choice = grouped.masked_fill(~keep[..., None], float("-inf")).view(len(x), -1)
+        index = choice.topk(spec.experts_per_token, dim=-1).indices
+        weights = scores.gather(1, index)
+        if spec.router_normalize:
+            weights = weights / (weights.sum(-1, keepdim=True) + 1e-20)
+        return index, weights * spec.routed_scaling
 
     def forward(self, x: Tensor) -> Tensor:
-        h = self.fc_in(x)
-        if self.gated:
-            gate, up = h.chunk(2, dim=-1)
-            h = self.act(gate) * up
-        else:
-            h = self.act(h)
-        return self.fc_out(h)
+        flat = x.reshape(-1, x.shape[-1])
+        index, weights = self.route(flat)
+        out = torch.zeros_like(flat)
+        for expert in index.unique().tolist():  # only the experts some token was sent to
+            rows, slot = (index == expert).nonzero(as_tuple=True)
+            y = self.experts.one(expert, flat[rows]) * weights[rows, slot, None]
+            out.index_add_(0, rows, y.to(out.dtype))
+        if self.shared is not None:
+            out = out + self.shared(flat)
+        return out.view_as(x)

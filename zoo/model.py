@@ -9,7 +9,7 @@ them in `zoo.convert`.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,10 @@ from zoo.layers import (
     Attention,
     AttentionInputs,
     Embedding,
+    Experts,
+    LatentAttention,
     Linear,
+    MoE,
     RMSNorm,
     attention_inputs,
     check_token_ids,
@@ -54,10 +57,10 @@ class Block(nn.Module):
         inputs = self.arrangement in ("pre", "post", "sandwich", "parallel", "parallel_two_norms")
         outputs = self.arrangement in ("sandwich", "output")
         self.norm1 = make_norm(spec) if inputs else None
-        self.attn = Attention(spec, layer, dropout)
+        self.attn = (LatentAttention if spec.latent else Attention)(spec, layer, dropout)
         self.norm2 = make_norm(spec) if inputs and self.arrangement != "parallel" else None
         self.post_attn_norm = make_norm(spec) if outputs else None
-        self.mlp = MLP(spec)
+        self.mlp = MoE(spec) if spec.layer_moe[layer] else MLP(spec)
         self.post_mlp_norm = make_norm(spec) if outputs else None
         self.dropout = dropout
 
@@ -257,25 +260,38 @@ class Model(nn.Module):
     # --- weights -----------------------------------------------------------------------------
     @torch.no_grad()
     def init_weights(self, seed: int | None = None, only: set[str] | None = None) -> None:
-        """GPT-2's initialisation: N(0, 0.02), residual projections scaled by 1/sqrt(2 x layers),
-        zero biases, unit norms; `only` limits it to those parameter names."""
+        """GPT-2's initialisation: N(0, 0.02), residual projections (attention and MLP outputs,
+        experts' included) scaled by 1/sqrt(2 x layers), zero biases, sinks and routing biases,
+        norms that start as the identity; `only` limits it to those parameter names."""
         generator = None
-        device = self.embed.weight.device
         if seed is not None:
-            generator = torch.Generator(device=device).manual_seed(seed)
+            generator = torch.Generator(device=self.embed.weight.device).manual_seed(seed)
         residual_std = 0.02 / math.sqrt(2 * self.spec.n_layer)
-        def chosen(module_name: str, param: str) -> bool:
-            return only is None or f"{module_name}.{param}".lstrip(".") in only
+
+        def normal(std: float) -> Callable[[Tensor], Any]:
+            return lambda t: t.normal_(0.0, std, generator=generator)
+
+        def fill(value: float) -> Callable[[Tensor], Any]:
+            return lambda t: t.fill_(value)
 
         for name, module in self.named_modules():
-            weight, bias = getattr(module, "weight", None), getattr(module, "bias", None)
-            if isinstance(module, (nn.Linear, nn.Embedding)) and chosen(name, "weight"):
-                std = residual_std if name.endswith(("attn.out", "mlp.fc_out")) else 0.02
-                weight.normal_(0.0, std, generator=generator)
-            elif isinstance(module, (nn.LayerNorm, RMSNorm)) and chosen(name, "weight"):
-                weight.fill_(1.0)
-            if isinstance(bias, torch.Tensor) and chosen(name, "bias"):
-                bias.zero_()
+            residual = name.endswith(("attn.out", "mlp.fc_out", "shared.fc_out"))
+            rules: dict[str, Callable[[Tensor], Any]] = {"bias": fill(0.0)}
+            if isinstance(module, (nn.Linear, nn.Embedding)):
+                rules["weight"] = normal(residual_std if residual else 0.02)
+            elif isinstance(module, RMSNorm):  # (1 + w) norms start at w = 0
+                rules["weight"] = fill(0.0 if module.unit_offset else 1.0)
+            elif isinstance(module, nn.LayerNorm):
+                rules["weight"] = fill(1.0)
+            elif isinstance(module, Experts):
+                rules = {"fc_in": normal(0.02), "fc_out": normal(residual_std),
+                         "fc_in_bias": fill(0.0), "fc_out_bias": fill(0.0)}
+            rules.update(sinks=fill(0.0), routing_bias=fill(0.0))
+            for attr, init in rules.items():
+                tensor = getattr(module, attr, None)
+                full = f"{name}.{attr}".lstrip(".")
+                if isinstance(tensor, Tensor) and (only is None or full in only):
+                    init(tensor)
         self.tie_weights()
 
     def extra_repr(self) -> str:

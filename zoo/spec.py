@@ -82,8 +82,10 @@ ROTARY_STYLES = ("half", "interleaved")
 NORMS = ("layernorm", "rmsnorm")
 NORM_POSITIONS = ("pre", "post", "sandwich", "output")
 BLOCKS = ("sequential", "parallel", "parallel_two_norms")
-ACTIVATIONS = ("gelu", "gelu_tanh", "relu", "silu", "swiglu", "geglu")
-GATED = ("swiglu", "geglu")
+ACTIVATIONS = ("gelu", "gelu_tanh", "relu", "silu", "swiglu", "geglu", "clamped_swiglu")
+GATED = ("swiglu", "geglu", "clamped_swiglu")
+ROUTER_SCORES = ("softmax", "sigmoid")
+ACTIVE_CONVENTIONS = ("all", "no_embedding", "no_embedding_no_head")
 QK_NORMS = ("none", "head", "projection")
 # relations a source asserts between its own figures, checked by `zoo verify` (see
 # zoo.verify.ASSERTIONS): a spec taken as printed may break them, and then says so
@@ -100,6 +102,12 @@ class Reported:
     params: int = _provenance("count", min=1, doc="the figure, e.g. 1.5B or 124439808")
     source: str = _provenance("str", doc="where it is stated")
     exact: bool = _provenance("bool", False, doc="the source gives an exact integer")
+    active: int | None = _provenance("count?", None, min=1,
+                                     doc="the active parameters per token it states (experts)")
+    active_convention: str | None = _provenance(
+        "enum?", None, choices=ACTIVE_CONVENTIONS,
+        doc="what its active figure counts: `all`, `no_embedding` (head kept: DeepSeek, "
+            "gpt-oss), `no_embedding_no_head`")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -182,6 +190,19 @@ class ModelSpec:
     attn_softcap: float | None = _arch(
         "float?", None, min=0.0, min_exclusive=True,
         doc="attention scores soft-capped: c tanh(s / c) (Gemma 2's 50)")
+    attention_sinks: bool = _arch(
+        "bool", False, doc="a learned logit per head added to the softmax's denominator "
+                           "(gpt-oss)")
+    kv_lora_rank: int | None = _arch(
+        "int?", None, min=1, doc="multi-head latent attention (DeepSeek): keys and values come "
+                                 "from a latent of this width, which is what the cache holds")
+    q_lora_rank: int | None = _arch("int?", None, min=1,
+                                    doc="latent attention: queries through a latent of this width")
+    d_head_rope: int | None = _arch(
+        "int?", None, min=1, doc="latent attention: the rotated part of each q and k head (one "
+                                 "rotated key shared by all heads); d_head is the whole q/k head")
+    d_head_v: int | None = _arch("int?", None, min=1,
+                                 doc="latent attention: the width of each value head")
 
     # positions
     position: str = _arch("enum", "learned", choices=POSITIONS,
@@ -239,6 +260,38 @@ class ModelSpec:
     mlp_bias: bool | None = _arch("bool?", None, resolve=lambda s: s.has_bias("mlp"),
                                   doc="biases of the MLP (default `bias`)")
 
+    # mixture of experts
+    n_experts: int | None = _arch("int?", None, min=1,
+                                  doc="routed experts per MoE layer (absent: a dense model)")
+    experts_per_token: int | None = _arch("int?", None, min=1,
+                                          doc="routed experts each token goes through")
+    d_ff_expert: int | None = _arch("int?", None, min=1,
+                                    doc="hidden width of each expert (default d_ff)")
+    n_shared_experts: int = _arch(
+        "int", 0, min=0, doc="experts every token goes through (DeepSeek), one MLP of their "
+                             "combined width")
+    first_dense_layers: int = _arch(
+        "int", 0, min=0, doc="layers before the first MoE layer, with a dense MLP of d_ff "
+                             "(DeepSeek's first_k_dense_replace)")
+    router_scoring: str = _arch("enum", "softmax", choices=ROUTER_SCORES,
+                                doc="expert scores: `softmax` or `sigmoid` (DeepSeek-V3)")
+    router_normalize: bool = _arch("bool", True,
+                                   doc="the chosen experts' weights renormalised to sum to 1")
+    router_bias: bool = _arch("bool", False, doc="a learned bias in the router (gpt-oss)")
+    routing_bias: bool = _arch(
+        "bool", False, doc="a per-expert bias that steers the choice but not the weights "
+                           "(DeepSeek-V3's e_score_correction_bias: a buffer, not a parameter)")
+    routed_scaling: float = _arch("float", 1.0, min=0.0, min_exclusive=True,
+                                  doc="the routed experts' output scaled by this (DeepSeek 2.5)")
+    expert_groups: int | None = _arch(
+        "int?", None, min=1, doc="group-limited routing: experts in this many groups, each "
+                                 "scored by its top two (DeepSeek-V3)")
+    expert_groups_per_token: int | None = _arch(
+        "int?", None, min=1, doc="group-limited routing: the groups a token may choose from")
+    swiglu_limit: float | None = _arch(
+        "float?", None, min=0.0, min_exclusive=True,
+        doc="clamped_swiglu: the clamp of gate and up (gpt-oss's 7.0)")
+
     # embeddings and head
     tie_embeddings: bool = _arch("bool", True, doc="the output head is the token embedding")
     head_bias: bool = _arch("bool", False, doc="GPT-J's output-head bias")
@@ -270,12 +323,35 @@ class ModelSpec:
         "str_list", (), accumulate=True,
         doc="fields whose values are assumed, not published")
     asserts: tuple[str, ...] = _provenance(
-        "enum_list?", (), choices=ASSERTIONS,
+        "enum_set", (), choices=ASSERTIONS,
         doc="relations the source asserts (GPT-3: GPT-2's architecture, so n_head x d_head = "
             "d_model); zoo verify reports a spec that breaks them as internally inconsistent")
     source_file: str = _f("internal", "", role="internal")
 
     # --- derived geometry: one place, so model and accounting cannot disagree ---
+    @property
+    def latent(self) -> bool:
+        """Multi-head latent attention (DeepSeek)."""
+        return self.kv_lora_rank is not None
+
+    @property
+    def moe(self) -> bool:
+        return self.n_experts is not None
+
+    @property
+    def expert_width(self) -> int:
+        return self.d_ff_expert if self.d_ff_expert is not None else self.d_ff
+
+    @cached_property
+    def layer_moe(self) -> tuple[bool, ...]:
+        """Whether each layer's MLP is a mixture of experts."""
+        return tuple(self.moe and i >= self.first_dense_layers for i in range(self.n_layer))
+
+    @property
+    def v_dim(self) -> int:
+        """Width of all value heads together (the attention output's input)."""
+        return self.n_head * (self.d_head_v if self.d_head_v is not None else self.head_dim)
+
     @property
     def head_dim(self) -> int:
         return self.d_head if self.d_head is not None else self.d_model // self.n_head
@@ -302,7 +378,11 @@ class ModelSpec:
 
     @property
     def rotary_dim(self) -> int:
-        return int(self.head_dim * self.rotary_fraction) if self.position == "rotary" else 0
+        if self.position != "rotary":
+            return 0
+        if self.d_head_rope is not None:
+            return self.d_head_rope
+        return int(self.head_dim * self.rotary_fraction)
 
     @property
     def embed_width(self) -> int:
@@ -416,7 +496,7 @@ def _coerce(kind: str, value: Any, meta: Mapping[str, Any], name: str) -> Any:
         if not isinstance(value, str) or value not in choices:
             raise fail(f"one of {', '.join(choices)}")
         return value
-    if kind == "enum_list?":  # an enum list that may be empty
+    if kind == "enum_set":  # an enum list that may be empty
         if value == []:
             return ()
         kind = "enum_list"
@@ -489,6 +569,8 @@ def _check_consistency(spec: ModelSpec) -> None:
     if spec.local_rope_theta is not None and not spec.has_local:
         raise bad("local_rope_theta", "there are no local layers to take it")
     _check_rope_scaling(spec.rope_scaling, bad)
+    _check_experts(spec, bad)
+    _check_latent(spec, bad)
     if spec.embed_dim is not None and spec.embed_dim == spec.d_model:
         raise bad("embed_dim", "embed_dim equal to d_model means no projection; leave it out")
     for name in spec.unpublished:
@@ -503,6 +585,54 @@ ARCHITECTURE_FIELDS = {name: f for name, f in SPEC_FIELDS.items()
                        if f.metadata["role"] == "architecture"}
 FAMILY_FIELDS = tuple(name for name, f in SPEC_FIELDS.items() if f.metadata["family_level"])
 ACCUMULATING_FIELDS = tuple(name for name, f in SPEC_FIELDS.items() if f.metadata["accumulate"])
+
+
+def _check_experts(spec: ModelSpec, bad: Callable[[str, str], SpecError]) -> None:
+    if not spec.moe:
+        for name in ("experts_per_token", "d_ff_expert", "expert_groups",
+                     "expert_groups_per_token"):
+            if getattr(spec, name) is not None:
+                raise bad(name, "only a mixture of experts takes it: set n_experts")
+        if spec.n_shared_experts or spec.first_dense_layers:
+            raise bad("n_shared_experts" if spec.n_shared_experts else "first_dense_layers",
+                      "only a mixture of experts takes it: set n_experts")
+        return
+    assert spec.n_experts is not None
+    if spec.experts_per_token is None:
+        raise bad("experts_per_token", "a mixture of experts needs experts_per_token")
+    if spec.experts_per_token > spec.n_experts:
+        raise bad("experts_per_token", f"{spec.experts_per_token} experts per token, but only "
+                                       f"{spec.n_experts} experts")
+    if spec.first_dense_layers >= spec.n_layer:
+        raise bad("first_dense_layers", f"{spec.first_dense_layers} dense layers leave no MoE "
+                                        f"layer of {spec.n_layer}")
+    if (spec.expert_groups is None) != (spec.expert_groups_per_token is None):
+        raise bad("expert_groups", "group-limited routing needs expert_groups and "
+                                   "expert_groups_per_token")
+    if spec.expert_groups is not None:
+        assert spec.expert_groups_per_token is not None
+        if spec.n_experts % spec.expert_groups:
+            raise bad("expert_groups", f"{spec.n_experts} experts do not split into "
+                                       f"{spec.expert_groups} groups")
+        if spec.expert_groups_per_token > spec.expert_groups:
+            raise bad("expert_groups_per_token", "more groups per token than groups")
+    if (spec.activation == "clamped_swiglu") != (spec.swiglu_limit is not None):
+        raise bad("swiglu_limit", "clamped_swiglu and swiglu_limit go together")
+
+
+def _check_latent(spec: ModelSpec, bad: Callable[[str, str], SpecError]) -> None:
+    latent = ("q_lora_rank", "d_head_rope", "d_head_v")
+    if not spec.latent:
+        for name in latent:
+            if getattr(spec, name) is not None:
+                raise bad(name, "only latent attention takes it: set kv_lora_rank")
+        return
+    if spec.d_head_rope is None or spec.d_head_v is None or spec.d_head is None:
+        raise bad("kv_lora_rank", "latent attention needs d_head (q/k head), d_head_rope and "
+                                  "d_head_v")
+    if not spec.rotary or spec.d_head_rope >= spec.d_head:
+        raise bad("d_head_rope", "latent attention rotates part of each head: rotary "
+                                 "positions, d_head_rope < d_head")
 
 
 # per scaling type: the keys it needs, and those it may take

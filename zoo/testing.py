@@ -13,7 +13,6 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from zoo.convert.mapping import hf_to_zoo
 from zoo.model import Model, create_model
 from zoo.reference import transformers_config
 from zoo.registry import get_spec
@@ -68,6 +67,29 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                            "qk_norm": "projection"}),
     "smollm3": ("llama-7b", {"n_kv_head": 2, "rotary_pattern": [True, False],
                              "tie_embeddings": True}),
+    # mixtures of experts and latent attention
+    "mixtral": ("llama-7b", {"n_kv_head": 2, "n_experts": 4, "experts_per_token": 2,
+                             "d_ff": 32, "rope_theta": 1e6}),
+    "qwen3-moe": ("llama-7b", {"n_kv_head": 2, "d_head": 32, "qk_norm": "head",
+                               "n_experts": 6, "experts_per_token": 2, "d_ff_expert": 24}),
+    "deepseek-v3": ("llama-7b", {"n_layer": 3, "d_head": 24, "d_head_rope": 8, "d_head_v": 16,
+                                 "kv_lora_rank": 32, "q_lora_rank": 48,
+                                 "rotary_style": "interleaved", "rope_scaling": {
+                                     "type": "yarn", "factor": 4.0, "original_context": 16,
+                                     "mscale": 1.0, "mscale_all_dim": 1.0},
+                                 "n_experts": 8, "experts_per_token": 2, "d_ff_expert": 16,
+                                 "n_shared_experts": 1, "first_dense_layers": 1,
+                                 "router_scoring": "sigmoid", "routing_bias": True,
+                                 "routed_scaling": 2.5, "expert_groups": 4,
+                                 "expert_groups_per_token": 2}),
+    "gpt-oss": ("llama-7b", {"n_kv_head": 2, "d_head": 16, "qkv_bias": True,
+                             "attn_out_bias": True, "mlp_bias": True, "attention_sinks": True,
+                             "activation": "clamped_swiglu", "swiglu_limit": 7.0,
+                             "n_experts": 4, "experts_per_token": 2, "router_bias": True,
+                             "d_ff": 32, "attention_pattern": ["local", "global"],
+                             "local_window": 8, "rope_theta": 150000.0, "rope_scaling": {
+                                 "type": "yarn", "factor": 32.0, "original_context": 16,
+                                 "beta_fast": 32.0, "beta_slow": 1.0, "truncate": False}}),
 }
 
 
@@ -97,10 +119,20 @@ def hf_model(spec: ModelSpec, seed: int = 0) -> Any:
 
 
 def zoo_from_hf(spec: ModelSpec, hf: Any) -> Model:
-    """A zoo model holding a transformers model's weights, through the import name maps."""
-    model = create_model(spec)
-    model.load_state_dict(hf_to_zoo(spec, hf.state_dict()), strict=True)
-    return model.eval()
+    """A zoo model holding a transformers model's weights, through the checkpoint transformers
+    writes (per-expert tensors, as on the hub, where its memory holds them fused) and the
+    import that real checkpoints take."""
+    import tempfile
+
+    from zoo.convert.hf import from_hf
+
+    with tempfile.TemporaryDirectory() as folder:
+        hf.save_pretrained(folder)
+        model = from_hf(folder)
+        loaded = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    fresh = create_model(spec)  # the test's own spec (from_hf may name the registry's)
+    fresh.load_state_dict(loaded, strict=True)
+    return fresh.eval()
 
 
 def batch(vocab: int, seed: int = 1) -> tuple[Tensor, Tensor]:

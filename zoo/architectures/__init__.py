@@ -30,7 +30,7 @@ from zoo.spec import (
 )
 
 MODULES = ("gpt", "gpt_neo", "gptj", "gpt_neox", "opt", "bloom", "llama", "falcon", "qwen",
-           "gemma", "phi3", "olmo2", "smollm3")
+           "gemma", "phi3", "olmo2", "smollm3", "moe")
 ARCHITECTURES: dict[str, Architecture] = {
     entry.model_type: entry
     for module in MODULES for entry in import_module(f"zoo.architectures.{module}").ENTRIES}

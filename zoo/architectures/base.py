@@ -58,6 +58,12 @@ class Architecture:
     aliases: tuple[str, ...] = ()  # other spellings of model_type in published configs
     renamed: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # other tensor names
     gguf: GGUFLayout | None = None
+    # prefixes of checkpoint tensors zoo does not use (`{n_layer}`: DeepSeek-V3's
+    # multi-token-prediction layer after the last one)
+    ignore: tuple[str, ...] = ()
+
+    def ignored(self, spec: ModelSpec) -> tuple[str, ...]:
+        return tuple(p.replace("{n_layer}", str(spec.n_layer)) for p in self.ignore)
 
     def templates(self, spec: ModelSpec) -> Tensors:
         return self.tensors(spec) if callable(self.tensors) else self.tensors

@@ -2,9 +2,10 @@
 
 `rules` expands an entry's templates for one spec: exactly the tensors the zoo model has (a
 bias only where the spec has one, a tied head not at all), each with the checkpoint names it
-is made of and the named transform. `plan` matches the rules against a checkpoint's tensors
-(a safetensors folder, a pickle-free .bin, a GGUF file seen under Hugging Face names) and gives
-a producer per zoo tensor plus every missing, unexpected or mis-shaped one. The same rules
+is made of (`{i}` a layer, `{e}` each expert in turn) and the named transform. `plan` matches
+the rules against a checkpoint's tensors (a safetensors folder, a pickle-free .bin, a GGUF file
+seen under Hugging Face names) and gives a producer per zoo tensor plus every missing,
+unexpected or mis-shaped one. The same rules
 serve import, export and the in-memory conversions the tests use.
 """
 
@@ -90,6 +91,9 @@ def rules(spec: ModelSpec, entry: Architecture | None = None,
     for zoo_template, source in entry.templates(spec).items():
         for i, zoo_name in _expand(zoo_template, spec):
             hf = tuple(h.replace("{i}", str(i)) for h in source.hf)
+            if any("{e}" in h for h in hf):  # one checkpoint tensor per expert, expert-major
+                hf = tuple(h.replace("{e}", str(e)) for e in range(spec.n_experts or 0)
+                           for h in hf)
             concrete[zoo_name] = (hf, source.transform)
     out, tied = [], ()
     for name in names:
@@ -132,7 +136,10 @@ def plan(mapping: Rules, source: TensorSource, expected: Mapping[str, tuple[int,
         where = mapping.resolve(tied, source)
         if where is not None:
             used.add(where)
-    extra = [k for k in source.names() if k not in used and not k.endswith(IGNORED_SUFFIXES)]
+    skip = mapping.entry.ignored(mapping.rules[0].spec) if mapping.rules else ()
+    extra = [k for k in source.names() if k not in used and not k.endswith(IGNORED_SUFFIXES)
+             and not k.removeprefix(mapping.entry.prefix).startswith(
+                 tuple(p.removeprefix(mapping.entry.prefix) for p in skip))]
     problems += [f"unexpected: {k}" for k in extra]
     return producers, problems
 

@@ -44,6 +44,29 @@ def _grouped_to_hf(t: Tensor, spec: ModelSpec) -> list[Tensor]:
     return [g.reshape(t.shape).contiguous()]
 
 
+def _pairs_to_zoo(parts: list[Tensor], spec: ModelSpec) -> Tensor:
+    """Per-expert gate and up matrices (expert-major: g0, u0, g1, u1, ...) -> (experts,
+    [gate; up], d_model)."""
+    return torch.stack([torch.cat(parts[i:i + 2], 0) for i in range(0, len(parts), 2)])
+
+
+def _pairs_to_hf(t: Tensor, spec: ModelSpec) -> list[Tensor]:
+    return [half.contiguous() for expert in t for half in expert.chunk(2, 0)]
+
+
+def _interleaved_to_zoo(parts: list[Tensor], spec: ModelSpec) -> Tensor:
+    """gpt-oss's fused experts: (experts, d_model, 2 x hidden) with gate and up columns
+    interleaved (bias: (experts, 2 x hidden)) -> zoo's (experts, [gate; up], d_model)."""
+    t = parts[0].transpose(1, 2) if parts[0].dim() == 3 else parts[0]
+    return torch.cat([t[:, 0::2], t[:, 1::2]], 1).contiguous()
+
+
+def _interleaved_to_hf(t: Tensor, spec: ModelSpec) -> list[Tensor]:
+    gate, up = t.chunk(2, 1)
+    mixed = torch.stack([gate, up], 2).flatten(1, 2)
+    return [(mixed.transpose(1, 2) if t.dim() == 3 else mixed).contiguous()]
+
+
 TRANSFORMS: dict[str, Transform] = {
     "same": Transform(lambda parts, spec: parts[0], lambda t, spec: [t], direct=True),
     # GPT-1/GPT-2's Conv1D stores [in, out]; nn.Linear stores [out, in]
@@ -51,10 +74,22 @@ TRANSFORMS: dict[str, Transform] = {
                            lambda t, spec: [t.t().contiguous()]),
     # separate q, k, v projections
     "qkv": _concat(lambda spec: [spec.q_dim, spec.kv_dim, spec.kv_dim]),
-    # separate gate and up projections
-    "gate_up": _concat(lambda spec: [spec.d_ff, spec.d_ff]),
+    # separate gate and up projections (of the MLP, or of shared experts: equal halves)
+    "gate_up": Transform(lambda parts, spec: torch.cat(parts, 0),
+                         lambda t, spec: [p.contiguous() for p in t.chunk(2, 0)]),
     # q, k, v fused per kv group: [g0 q x (heads / kv heads), g0 k, g0 v, g1 q, ...]; with as
     # many groups as heads this is GPT-NeoX's and BLOOM's per-head fusion, with one group
     # Falcon's multi-query layout
     "qkv_grouped": Transform(_grouped_to_zoo, _grouped_to_hf),
+    # one gate and one up matrix per expert -> the stacked [gate; up] of every expert
+    "experts_gate_up": Transform(_pairs_to_zoo, _pairs_to_hf),
+    # one matrix per expert -> stacked
+    "experts_stack": Transform(lambda parts, spec: torch.stack(parts),
+                               lambda t, spec: [m.contiguous() for m in t]),
+    # gpt-oss: fused experts stored input-major, gate and up interleaved
+    "experts_interleaved": Transform(_interleaved_to_zoo, _interleaved_to_hf),
+    # gpt-oss: fused down projections stored input-major (biases as stored)
+    "experts_transpose": Transform(
+        lambda parts, spec: parts[0].transpose(1, 2).contiguous() if parts[0].dim() == 3
+        else parts[0], lambda t, spec: [t.transpose(1, 2).contiguous() if t.dim() == 3 else t]),
 }
