@@ -15,6 +15,9 @@ from zoo.safetensors_header import WeightsError
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # "org/name", as the hub spells them
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf")
+# the hub's command line: `hf` since huggingface-hub 0.34 (the minimum zoo asks for);
+# `huggingface-cli` is gone from 1.0 on
+DOWNLOAD_COMMAND = "hf download"
 HUB_PATTERNS = ["config.json", "*.safetensors", "*.safetensors.index.json", "tokenizer.json",
                 "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"]
 
@@ -45,7 +48,7 @@ def resolve_folder(path_or_repo_id: str | os.PathLike[str], revision: str | None
         if HF_HUB_OFFLINE:
             raise FileNotFoundError(
                 f"{text} is not in {where} and HF_HUB_OFFLINE is set: download it where the hub "
-                f"is reachable (`huggingface-cli download {text}`) or pass a local folder "
+                f"is reachable (`{DOWNLOAD_COMMAND} {text}`) or pass a local folder "
                 f"({type(cached_error).__name__})") from None
         try:
             return Path(snapshot_download(text, revision=revision, allow_patterns=HUB_PATTERNS))
