@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from zoo.accounting import COMPONENTS, NON_EMBEDDING_CONVENTION, ParamCount, count_params
+from zoo.accounting import (
+    COMPONENTS,
+    NON_EMBEDDING_CONVENTION,
+    ParamCount,
+    caveated,
+    count_params,
+)
 from zoo.spec import ModelSpec, to_mapping
 from zoo.units import DTYPE_BYTES, human_bytes, human_count, human_flops
 
@@ -105,6 +112,19 @@ def component_rows(count: ParamCount) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def _kv_at(context: int | None, dtype: str = "bf16") -> Callable[[ModelSpec], float]:
+    return lambda spec: count_params(spec).kv_cache_bytes(
+        spec.context_length if context is None else context, dtype)
+
+
+def _forward_flops(context: int | None) -> Callable[[ModelSpec], float]:
+    return lambda spec: count_params(spec).forward_flops_per_token(context)
+
+
+def _training_flops(context: int | None) -> Callable[[ModelSpec], float]:
+    return lambda spec: count_params(spec).training_flops_per_token(context)
+
+
 def summary_rows(count: ParamCount, context: int | None = None) -> list[Row]:
     spec = count.spec
     context = spec.context_length if context is None else context
@@ -117,12 +137,12 @@ def summary_rows(count: ParamCount, context: int | None = None) -> list[Row]:
     rows += [("KV cache per token", f"{human_bytes(count.kv_cache_bytes(1, 'bf16'))} bf16, "
                                      f"{human_bytes(count.kv_cache_bytes(1, 'fp32'))} fp32"),
              (f"KV cache at {context} tokens",
-              f"{human_bytes(count.kv_cache_bytes(context, 'bf16'))} bf16 per sequence"),
+              caveated(spec, _kv_at(context), human_bytes, "{} bf16 per sequence")),
              (f"forward FLOPs/token @ {context}",
-              f"{human_flops(count.forward_flops_per_token(context))} "
-              f"(2N = {human_flops(2 * count.total)})"),
-             ("training FLOPs/token", human_flops(count.training_flops_per_token(context))
-              + f" (6N = {human_flops(6 * count.total)})")]
+              caveated(spec, _forward_flops(context), human_flops,
+                       f"{{}} (2N = {human_flops(2 * count.total)})")),
+             ("training FLOPs/token", caveated(spec, _training_flops(context), human_flops,
+                                               f"{{}} (6N = {human_flops(6 * count.total)})"))]
     memory = count.training_memory()
     rows.append(("training memory", f"{human_bytes(memory['total'])} (bf16 weights "
                  f"{human_bytes(memory['weights_bf16'])} + bf16 grads "
@@ -158,8 +178,9 @@ def compare_facts(spec: ModelSpec) -> list[Row]:
     rows += [("non-embedding", human_count(count.non_embedding)),
              ("weights bf16", human_bytes(count.weight_bytes("bf16"))),
              ("KV cache/token bf16", human_bytes(count.kv_cache_bytes(1, "bf16"))),
-             ("KV cache @ context bf16", human_bytes(count.kv_cache_bytes(spec.context_length))),
-             ("forward FLOPs/token @ context", human_flops(count.forward_flops_per_token())),
+             ("KV cache @ context bf16", caveated(spec, _kv_at(None), human_bytes)),
+             ("forward FLOPs/token @ context",
+              caveated(spec, _forward_flops(None), human_flops)),
              ("training memory (Adam)", human_bytes(count.training_memory()["total"]))]
     return rows
 
@@ -169,3 +190,4 @@ def compare_rows(specs: list[ModelSpec]) -> list[list[str]]:
     columns = [dict(compare_facts(spec)) for spec in specs]
     labels = list(dict.fromkeys(label for column in columns for label in column))
     return [[label, *(column.get(label, "-") for column in columns)] for label in labels]
+
