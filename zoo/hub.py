@@ -29,8 +29,10 @@ def resolve_folder(path_or_repo_id: str | os.PathLike[str], revision: str | None
     if path.is_dir():
         return path
     if path.exists():
+        if (path.parent / "config.json").is_file():  # its config.json or weights: the folder
+            return path.parent
         raise WeightsError(f"{path}: expected a Hugging Face checkpoint folder (config.json and "
-                           f"weights), got a file")
+                           f"weights), got a file with no config.json beside it")
     text = str(path_or_repo_id)
     if not REPO_ID.match(text):
         raise FileNotFoundError(f"{text}: no such folder, and not a Hugging Face repo id")
@@ -57,10 +59,12 @@ def resolve_folder(path_or_repo_id: str | os.PathLike[str], revision: str | None
                                     f"{type(err).__name__}: {err}") from None
 
 
-def read_config(folder: Path) -> dict[str, Any]:
-    path = folder / "config.json"
+def read_config(folder_or_file: Path) -> dict[str, Any]:
+    """A checkpoint folder's config.json, or a config file given itself."""
+    path = folder_or_file if folder_or_file.is_file() else folder_or_file / "config.json"
     if not path.is_file():
-        raise WeightsError(f"{folder}: no config.json (not a Hugging Face checkpoint folder)")
+        raise WeightsError(f"{folder_or_file}: no config.json (not a Hugging Face checkpoint "
+                           f"folder)")
     try:
         config = json.loads(path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as err:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from zoo.accounting import (
@@ -12,7 +13,15 @@ from zoo.accounting import (
     caveated,
     count_params,
 )
-from zoo.spec import ModelSpec, to_mapping
+from zoo.formats import Resolved, label
+from zoo.registry import UnknownModelError, get_spec, slug
+from zoo.spec import (
+    ARCHITECTURE_FIELDS,
+    ModelSpec,
+    architecture_key,
+    spec_from_mapping,
+    to_mapping,
+)
 from zoo.units import DTYPE_BYTES, human_bytes, human_count, human_flops
 
 Row = tuple[str, str]
@@ -191,3 +200,30 @@ def compare_rows(specs: list[ModelSpec]) -> list[list[str]]:
     labels = list(dict.fromkeys(label for column in columns for label in column))
     return [[label, *(column.get(label, "-") for column in columns)] for label in labels]
 
+
+def spec_entry(resolved: Resolved, name: str | None = None) -> dict[str, Any]:
+    """A spec file's entry for what a file describes, ready for a ZOO_SPECS folder: its name
+    and family, every architecture field that is not the default, and where it was read. The
+    name is `name`, else the file's own; a name the registry already holds is refused (two
+    declarations of one name are an error when the folder is read), saying whether that model
+    has the same architecture."""
+    spec = resolved.spec
+    if name is None:
+        name = slug(label(Path(resolved.requested)), "model") if resolved.from_registry \
+            else spec.name
+    try:
+        taken = get_spec(name)
+    except UnknownModelError:
+        taken = None
+    if taken is not None:
+        same = " (with this very architecture: nothing to add)" if \
+            architecture_key(taken) == architecture_key(spec) else ""
+        raise ValueError(f"the registry already has a model {name!r}{same}; choose another "
+                         f"name with --name")
+    fields = {key: value for key, value in to_mapping(spec).items()
+              if key in ARCHITECTURE_FIELDS}
+    entry = {"name": name, "family": spec.family, **fields,
+             "hparams_source": f"read from {resolved.requested}"
+                               + (f" ({resolved.format})" if resolved.format else "")}
+    spec_from_mapping(entry)  # what the registry will check when it reads the entry
+    return entry
