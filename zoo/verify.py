@@ -138,8 +138,7 @@ class ClaimRow:
 
 @dataclass(frozen=True)
 class Resolution:
-    """Which model a row's name stands for, and why: a registry name or alias directly; a
-    family's name ("GPT-2", "LLaMA") through the one member that the row's claims fit best."""
+    """Which model a row's name stands for, and why (see `resolve`)."""
 
     written: str
     spec: ModelSpec | None  # None: unresolved
