@@ -116,6 +116,7 @@ def test_resolve_a_registry_name_or_any_file(checkpoints, smollm2_path):
     # TinyLlama-1.1B's published config, counted as transformers counts it on meta
     assert zoo.count_params(config.spec).total == 1_100_048_384
     assert resolve(TINYLLAMA).spec == config.spec
+    assert zoo.read_spec(TINYLLAMA / "config.json") == config.spec
     gguf_file = resolve(smollm2_path)
     assert (gguf_file.format, gguf_file.spec.name, gguf_file.from_registry) == \
         ("gguf", "smollm2-135m", True)

@@ -99,7 +99,9 @@ def provenance_rows(spec: ModelSpec) -> list[Row]:
     return [("title", spec.title or "-"), ("organisation", spec.org or "-"),
             ("year", str(spec.year or "-")), ("paper", spec.paper or "-"),
             ("licence", spec.license or "-"), ("hyperparameters from", spec.hparams_source or "-"),
-            ("reported params", reported), ("weights", spec.weights.hf or "not public"),
+            ("reported params", reported),
+            # a spec read from a checkpoint's metadata knows nothing of where weights are public
+            ("weights", spec.weights.hf or ("not public" if spec.source_file else "-")),
             ("spec file", spec.source_file or "-")]
 
 
