@@ -81,7 +81,7 @@ def test_gpt3_banded_layers_have_no_transformers_equivalent():
     ({"model_type": "t5"}, "model_type 't5' is not supported"),
     ({"model_type": "llama", "hidden_size": 64, "num_attention_heads": 4,
       "num_hidden_layers": 2, "intermediate_size": 128, "max_position_embeddings": 16,
-      "vocab_size": 10, "rope_scaling": {"rope_type": "yarn"}}, "rope scaling 'yarn'"),
+      "vocab_size": 10, "rope_scaling": {"rope_type": "longrope"}}, "rope scaling 'longrope'"),
     ({"model_type": "gpt2", "n_layer": 2, "n_head": 2, "n_positions": 8, "vocab_size": 10},
      "no n_embd"),
     ({"model_type": "gpt2", "n_embd": 8, "n_layer": 2, "n_head": 2, "n_positions": 8,

@@ -7,7 +7,9 @@ MLP (plain or gated), one norm factory. Positions and masks are computed once pe
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from zoo.spec import ModelSpec
+from zoo.spec import ModelSpec, RopeScaling
 
 if TYPE_CHECKING:
     from zoo.cache import KVCache
@@ -57,24 +59,32 @@ class LayerNorm(nn.LayerNorm):
 
 
 class RMSNorm(nn.Module):
-    """x / rms(x) * weight, computed in fp32 (as LLaMA's reference code and transformers do)."""
+    """x / rms(x) * weight, normalised in fp32 (as LLaMA's reference code and transformers do).
 
-    def __init__(self, dim: int, eps: float) -> None:
+    With `unit_offset` (Gemma) the scale is (1 + weight), applied in fp32 before the cast back,
+    as Gemma's own code does; otherwise the weight multiplies the cast result, as LLaMA's does.
+    """
+
+    def __init__(self, dim: int, eps: float, unit_offset: bool = False) -> None:
         super().__init__()
-        self.eps = eps
+        self.eps, self.unit_offset = eps, unit_offset
         self.weight = nn.Parameter(torch.empty(dim))
 
     def forward(self, x: Tensor) -> Tensor:
         dtype = x.dtype
         x = x.float()
         x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
+        if self.unit_offset:
+            return (x * (1.0 + self.weight.float())).to(dtype)
         return self.weight * x.to(dtype)
 
 
-def make_norm(spec: ModelSpec) -> nn.Module:
+def make_norm(spec: ModelSpec, width: int | None = None) -> nn.Module:
+    """The spec's norm over `width` features (default d_model)."""
+    width = spec.d_model if width is None else width
     if spec.norm == "rmsnorm":
-        return RMSNorm(spec.d_model, spec.norm_eps)
-    return LayerNorm(spec.d_model, eps=spec.norm_eps)
+        return RMSNorm(width, spec.norm_eps, spec.norm_unit_offset)
+    return LayerNorm(width, eps=spec.norm_eps)
 
 
 def check_token_ids(spec: ModelSpec, input_ids: Tensor) -> None:
@@ -87,13 +97,99 @@ def check_token_ids(spec: ModelSpec, input_ids: Tensor) -> None:
 
 # --- positions ------------------------------------------------------------------------------
 
-def rotary_tables(spec: ModelSpec, positions: Tensor, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
-    """cos and sin, (batch, 1, seq, rotary_dim // 2), for token positions (batch, seq)."""
+def _default(inv_freq: Tensor, scaling: RopeScaling) -> tuple[Tensor, float]:
+    return inv_freq, 1.0
+
+
+def _linear(inv_freq: Tensor, scaling: RopeScaling) -> tuple[Tensor, float]:
+    """Every frequency divided by the factor (position interpolation)."""
+    return inv_freq / scaling.factor, 1.0
+
+
+def _llama3(inv_freq: Tensor, s: RopeScaling) -> tuple[Tensor, float]:
+    """Llama 3.1: wavelengths longer than original/low_freq_factor are stretched by the factor,
+    those shorter than original/high_freq_factor kept, the band between blended smoothly."""
+    assert s.original_context and s.low_freq_factor and s.high_freq_factor
+    wavelength = 2 * math.pi / inv_freq
+    stretched = torch.where(wavelength > s.original_context / s.low_freq_factor,
+                            inv_freq / s.factor, inv_freq)
+    smooth = ((s.original_context / wavelength - s.low_freq_factor)
+              / (s.high_freq_factor - s.low_freq_factor))
+    blended = (1 - smooth) * stretched / s.factor + smooth * stretched
+    medium = ((wavelength >= s.original_context / s.high_freq_factor)
+              & (wavelength <= s.original_context / s.low_freq_factor))
+    return torch.where(medium, blended, stretched), 1.0
+
+
+def _yarn(inv_freq: Tensor, s: RopeScaling, theta: float) -> tuple[Tensor, float]:
+    """YaRN (Peng et al. 2023): frequencies that turn fewer than beta_slow times over the
+    original context are interpolated (divided by the factor), those turning more than
+    beta_fast times kept, a linear ramp between; cos and sin scaled by the attention factor."""
+    assert s.original_context
+    dim = 2 * inv_freq.shape[0]
+    fast, slow = s.beta_fast or 32.0, s.beta_slow or 1.0
+
+    def correction_dim(rotations: float) -> float:
+        turns = s.original_context / (rotations * 2 * math.pi)
+        return dim * math.log(turns) / (2 * math.log(theta))
+
+    low, high = correction_dim(fast), correction_dim(slow)
+    if s.truncate is not False:
+        low, high = math.floor(low), math.ceil(high)
+    low, high = max(low, 0), min(high, dim - 1)
+    ramp = ((torch.arange(dim // 2, dtype=torch.float32) - low)
+            / ((high - low) if high != low else 0.001)).clamp(0, 1)
+    keep = 1 - ramp
+    scaled = inv_freq / s.factor * (1 - keep) + inv_freq * keep
+    factor = s.attention_factor
+    if factor is None:
+        def mscale(m: float) -> float:
+            return 0.1 * m * math.log(s.factor) + 1.0 if s.factor > 1 else 1.0
+
+        factor = mscale(s.mscale) / mscale(s.mscale_all_dim) if s.mscale and \
+            s.mscale_all_dim else mscale(1.0)
+    return scaled, factor
+
+
+ROPE_SCALINGS: dict[str | None, Callable[..., tuple[Tensor, float]]] = {
+    None: _default, "linear": _linear, "llama3": _llama3, "yarn": _yarn}
+
+
+@functools.lru_cache(maxsize=64)
+def inverse_frequencies(spec: ModelSpec, key: str) -> tuple[Tensor, float]:
+    """The rotary frequencies (float32, CPU) of a rope `key` ('global', or 'local' when local
+    layers have their own unscaled base), and the factor that scales cos and sin."""
     dim = spec.rotary_dim
-    inv_freq = 1.0 / (spec.rope_theta ** (
-        torch.arange(0, dim, 2, device=positions.device, dtype=torch.float32) / dim))
-    angles = positions.float()[:, None, :, None] * inv_freq
-    return angles.cos().to(dtype), angles.sin().to(dtype)
+    theta = spec.local_rope_theta if key == "local" else spec.rope_theta
+    assert theta is not None
+    inv_freq = 1.0 / (theta ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim))
+    scaling = None if key == "local" else spec.rope_scaling
+    kind = scaling.type if scaling is not None else None
+    extra = (theta,) if kind == "yarn" else ()
+    return ROPE_SCALINGS[kind](inv_freq, scaling, *extra)
+
+
+def rope_key(spec: ModelSpec, layer: int) -> str | None:
+    """Which rotary table a layer uses: None (no rotary), 'local' or 'global'."""
+    if not spec.layer_rotary[layer]:
+        return None
+    local = spec.layer_kinds[layer] == "local" and spec.local_rope_theta is not None
+    return "local" if local else "global"
+
+
+def rotary_tables(spec: ModelSpec, positions: Tensor,
+                  dtype: torch.dtype) -> dict[str, tuple[Tensor, Tensor]]:
+    """cos and sin, (batch, 1, seq, rotary_dim // 2), for token positions (batch, seq), per
+    rope key the layers use."""
+    tables = {}
+    for key in {rope_key(spec, i) for i in range(spec.n_layer)} - {None}:
+        inv_freq, factor = inverse_frequencies(spec, key)
+        angles = positions.float()[:, None, :, None] * inv_freq.to(positions.device)
+        cos, sin = angles.cos(), angles.sin()
+        if factor != 1.0:
+            cos, sin = cos * factor, sin * factor
+        tables[key] = (cos.to(dtype), sin.to(dtype))
+    return tables
 
 
 def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor, style: str) -> Tensor:
@@ -139,7 +235,7 @@ class AttentionInputs:
 
     masks: dict[str, Tensor | None]
     causal: bool
-    rotary: tuple[Tensor, Tensor] | None
+    rotary: dict[str, tuple[Tensor, Tensor]]  # cos and sin per rope key (see `rope_key`)
 
 
 def attention_inputs(spec: ModelSpec, *, positions: Tensor, past: int, seq: int,
@@ -154,7 +250,7 @@ def attention_inputs(spec: ModelSpec, *, positions: Tensor, past: int, seq: int,
     """
     device = positions.device
     total = past + seq
-    rotary = rotary_tables(spec, positions, dtype) if spec.position == "rotary" else None
+    rotary = rotary_tables(spec, positions, dtype) if spec.rotary else {}
     alibi = spec.position == "alibi"
     padded = key_valid is not None and not bool(key_valid.all())
     masks: dict[str, Tensor | None] = {}
@@ -185,35 +281,80 @@ def attention_inputs(spec: ModelSpec, *, positions: Tensor, past: int, seq: int,
 # --- attention and MLP ----------------------------------------------------------------------
 
 class Attention(nn.Module):
-    """Causal self-attention with fused q/k/v; `kind` selects the layer's mask (global/local)."""
+    """Causal self-attention with fused q/k/v; `kind` selects the layer's mask (global/local).
+
+    Optional parts follow the spec: QK-norm (per head, or over the whole projection) before
+    the rotary, the layer's rotary table (none, global or local), a score scale other than
+    1/sqrt(d_head), and soft-capped scores, which SDPA cannot do and so take the explicit path.
+    """
 
     def __init__(self, spec: ModelSpec, layer: int, dropout: float = 0.0) -> None:
         super().__init__()
         self.spec, self.layer, self.dropout = spec, layer, dropout
         self.kind = spec.layer_kinds[layer]
+        self.rope = rope_key(spec, layer)
         self.n_head, self.kv_heads, self.head_dim = spec.n_head, spec.kv_heads, spec.head_dim
         self.qkv = Linear(spec.d_model, spec.q_dim + 2 * spec.kv_dim, bias=spec.has_bias("qkv"))
         self.out = Linear(spec.q_dim, spec.d_model, bias=spec.has_bias("attn_out"))
-        self.scale = None if spec.scale_attention else 1.0
+        self.q_norm = self.k_norm = None
+        if spec.qk_norm != "none":
+            per_head = spec.qk_norm == "head"
+            self.q_norm = make_norm(spec, spec.head_dim if per_head else spec.q_dim)
+            self.k_norm = make_norm(spec, spec.head_dim if per_head else spec.kv_dim)
+        if not spec.scale_attention:
+            self.scale: float | None = 1.0
+        elif spec.query_pre_attn_scalar is not None:
+            self.scale = spec.query_pre_attn_scalar ** -0.5
+        else:
+            self.scale = None  # SDPA's own 1/sqrt(d_head)
+        self.softcap = spec.attn_softcap
 
     def forward(self, x: Tensor, inputs: AttentionInputs, cache: KVCache | None = None) -> Tensor:
         batch, seq, _ = x.shape
         q, k, v = self.qkv(x).split([self.spec.q_dim, self.spec.kv_dim, self.spec.kv_dim], -1)
+        if self.q_norm is not None and self.spec.qk_norm == "projection":
+            q, k = self.q_norm(q), self.k_norm(k)
         q = q.view(batch, seq, self.n_head, self.head_dim).transpose(1, 2)
         k = k.view(batch, seq, self.kv_heads, self.head_dim).transpose(1, 2)
         v = v.view(batch, seq, self.kv_heads, self.head_dim).transpose(1, 2)
-        if inputs.rotary is not None:
-            cos, sin = inputs.rotary
+        if self.q_norm is not None and self.spec.qk_norm == "head":
+            q, k = self.q_norm(q), self.k_norm(k)
+        if self.rope is not None:
+            cos, sin = inputs.rotary[self.rope]
             q = apply_rotary(q, cos, sin, self.spec.rotary_style)
             k = apply_rotary(k, cos, sin, self.spec.rotary_style)
         if cache is not None:
             k, v = cache.append(self.layer, k, v)
         mask = inputs.masks[self.kind]
-        y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, is_causal=mask is None and inputs.causal,
-            dropout_p=self.dropout if self.training else 0.0, scale=self.scale,
-            enable_gqa=self.kv_heads != self.n_head)
+        dropout = self.dropout if self.training else 0.0
+        if self.softcap is not None:
+            y = capped_attention(q, k, v, mask, inputs.causal, self.scale, self.softcap, dropout)
+        else:
+            y = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, is_causal=mask is None and inputs.causal,
+                dropout_p=dropout, scale=self.scale, enable_gqa=self.kv_heads != self.n_head)
         return self.out(y.transpose(1, 2).reshape(batch, seq, self.spec.q_dim))
+
+
+def capped_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, causal: bool,
+                     scale: float | None, cap: float, dropout: float) -> Tensor:
+    """Attention with soft-capped scores, cap * tanh(s / cap) (Gemma 2), written out: q (batch,
+    heads, q, d), k and v (batch, kv heads, k, d); the mask as SDPA takes it."""
+    groups = q.shape[1] // k.shape[1]
+    if groups > 1:
+        k, v = k.repeat_interleave(groups, 1), v.repeat_interleave(groups, 1)
+    scores = (q @ k.transpose(-1, -2)) * (q.shape[-1] ** -0.5 if scale is None else scale)
+    scores = cap * torch.tanh(scores / cap)
+    if mask is None and causal:
+        queries, keys = q.shape[2], k.shape[2]
+        mask = torch.ones(queries, keys, dtype=torch.bool, device=q.device).tril(keys - queries)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool \
+            else scores + mask
+    weights = scores.float().softmax(-1).to(q.dtype)
+    if dropout:
+        weights = F.dropout(weights, dropout)
+    return weights @ v
 
 
 _ACTIVATIONS = {
@@ -221,11 +362,14 @@ _ACTIVATIONS = {
     "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),
     "relu": F.relu,
     "silu": F.silu,
+    "swiglu": F.silu,  # the gate's activation
+    "geglu": lambda x: F.gelu(x, approximate="tanh"),
 }
 
 
 class MLP(nn.Module):
-    """d_model -> d_ff -> d_model; gated (SwiGLU) keeps gate and up in one [gate; up] matrix."""
+    """d_model -> d_ff -> d_model; gated (SwiGLU, GeGLU) keeps gate and up in one [gate; up]
+    matrix."""
 
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__()
@@ -233,7 +377,7 @@ class MLP(nn.Module):
         width = 2 * spec.d_ff if self.gated else spec.d_ff
         self.fc_in = Linear(spec.d_model, width, bias=spec.has_bias("mlp"))
         self.fc_out = Linear(spec.d_ff, spec.d_model, bias=spec.has_bias("mlp"))
-        self.act = F.silu if self.gated else _ACTIVATIONS[spec.activation]
+        self.act = _ACTIVATIONS[spec.activation]
 
     def forward(self, x: Tensor) -> Tensor:
         h = self.fc_in(x)

@@ -42,15 +42,23 @@ class ModelTooLargeError(MemoryError):
 
 
 class Block(nn.Module):
-    """Attention and MLP around the residual stream, in one of four arrangements."""
+    """Attention and MLP around the residual stream, in one of six arrangements.
+
+    `norm1` and `norm2` normalise the input of attention and MLP (or, post-norm, the residual
+    sum after them); `post_attn_norm` and `post_mlp_norm` normalise their outputs (sandwich and
+    output placements)."""
 
     def __init__(self, spec: ModelSpec, layer: int, dropout: float = 0.0) -> None:
         super().__init__()
-        self.norm1 = make_norm(spec)
-        self.attn = Attention(spec, layer, dropout)
-        self.norm2 = make_norm(spec) if spec.norms_per_layer == 2 else None
-        self.mlp = MLP(spec)
         self.arrangement = spec.norm_position if spec.block == "sequential" else spec.block
+        inputs = self.arrangement in ("pre", "post", "sandwich", "parallel", "parallel_two_norms")
+        outputs = self.arrangement in ("sandwich", "output")
+        self.norm1 = make_norm(spec) if inputs else None
+        self.attn = Attention(spec, layer, dropout)
+        self.norm2 = make_norm(spec) if inputs and self.arrangement != "parallel" else None
+        self.post_attn_norm = make_norm(spec) if outputs else None
+        self.mlp = MLP(spec)
+        self.post_mlp_norm = make_norm(spec) if outputs else None
         self.dropout = dropout
 
     def _drop(self, x: Tensor) -> Tensor:
@@ -61,6 +69,12 @@ class Block(nn.Module):
         if self.arrangement == "pre":  # GPT-2 and most since
             x = x + drop(attn(self.norm1(x), inputs, cache))
             return x + drop(mlp(self.norm2(x)))
+        if self.arrangement == "sandwich":  # Gemma 2 and 3: before and after each sublayer
+            x = x + drop(self.post_attn_norm(attn(self.norm1(x), inputs, cache)))
+            return x + drop(self.post_mlp_norm(mlp(self.norm2(x))))
+        if self.arrangement == "output":  # OLMo 2: on each sublayer's output only
+            x = x + drop(self.post_attn_norm(attn(x, inputs, cache)))
+            return x + drop(self.post_mlp_norm(mlp(x)))
         if self.arrangement == "post":  # GPT-1, OPT-350M: normalize after each residual sum
             x = self.norm1(x + drop(attn(x, inputs, cache)))
             return self.norm2(x + drop(mlp(x)))
@@ -127,6 +141,8 @@ class Model(nn.Module):
             raise ValueError(f"position {int(positions.max())} is past {spec.name}'s context "
                              f"of {spec.context_length} tokens")
         x = self.embed(input_ids)
+        if spec.scale_embeddings:  # Gemma: by sqrt(d_model) (fp32), rounded to the embedding's
+            x = x * torch.tensor(math.sqrt(spec.d_model)).to(x.device, x.dtype)
         if self.project_in is not None:
             x = self.project_in(x)
         if self.positions is not None:
@@ -161,7 +177,9 @@ class Model(nn.Module):
     def logits(self, hidden: Tensor) -> Tensor:
         if self.project_out is not None:
             hidden = self.project_out(hidden)
-        return self.head(hidden)
+        logits = self.head(hidden)
+        cap = self.spec.final_softcap
+        return cap * torch.tanh(logits / cap) if cap is not None else logits
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None,
                 past_key_values: KVCache | None = None,

@@ -28,10 +28,13 @@ def transformers_count(spec: ModelSpec) -> int | None:
     import torch
     import transformers
 
-    dense = spec.with_changes(attention_pattern=["global"], local_window=None)
-    for candidate in (spec, dense):
+    def dense() -> ModelSpec:
+        return spec.with_changes(attention_pattern=["global"], local_window=None,
+                                 local_rope_theta=None)
+
+    for candidate in (lambda: spec, dense):
         try:
-            hf_config = transformers_config(candidate)
+            hf_config = transformers_config(candidate())
         except UnsupportedConfigError:
             continue
         with torch.device("meta"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,11 +32,27 @@ def describe_positions(spec: ModelSpec) -> str:
     if spec.position == "learned":
         offset = f", offset {spec.position_offset}" if spec.position_offset else ""
         return f"learned absolute{offset}"
-    if spec.position == "rotary":
-        share = "full" if spec.rotary_fraction == 1.0 else \
-            f"partial {spec.rotary_dim}/{spec.head_dim} dims"
-        return f"rotary ({share}, {spec.rotary_style}, theta {spec.rope_theta:g})"
-    return "ALiBi" if spec.position == "alibi" else "none"
+    if spec.position != "rotary":
+        return "ALiBi" if spec.position == "alibi" else "none"
+    share = "full" if spec.rotary_fraction == 1.0 else \
+        f"partial {spec.rotary_dim}/{spec.head_dim} dims"
+    text = f"rotary ({share}, {spec.rotary_style}, theta {spec.rope_theta:g}"
+    scaling = spec.rope_scaling
+    if scaling is not None:
+        extra = f", from {scaling.original_context}" if scaling.original_context else ""
+        text += f", {scaling.type} scaling x{scaling.factor:g}{extra}"
+        if spec.local_rope_theta is not None:
+            text += " on global layers"
+    if spec.local_rope_theta is not None:
+        text += f"; local layers theta {spec.local_rope_theta:g}"
+    if not all(spec.layer_rotary):
+        off = [i for i, on in enumerate(spec.layer_rotary) if not on]
+        text += f"; none on layers {_layers(off)}"
+    return text + ")"
+
+
+def _layers(indices: list[int]) -> str:
+    return ", ".join(map(str, indices[:4])) + (", ..." if len(indices) > 4 else "")
 
 
 def describe_attention(spec: ModelSpec) -> str:
@@ -45,15 +62,32 @@ def describe_attention(spec: ModelSpec) -> str:
     elif kinds == ("local",):
         shape = f"sliding window of {spec.local_window}"
     else:
-        shape = "alternating " + " / ".join(
-            f"local ({spec.local_window})" if k == "local" else "global" for k in kinds)
+        runs = [(kind, len(list(group))) for kind, group in itertools.groupby(kinds)]
+        shape = "repeating " + ", ".join(
+            ("" if n == 1 else f"{n} x ") + (f"local ({spec.local_window})" if kind == "local"
+                                            else "global") for kind, n in runs)
     if spec.kv_heads == 1:
         shape += ", multi-query"
     elif spec.kv_heads != spec.n_head:
         shape += f", grouped-query ({spec.kv_heads} kv heads)"
+    if spec.qk_norm != "none":
+        shape += ", QK-norm " + ("per head" if spec.qk_norm == "head" else "over the projection")
     if not spec.scale_attention:
         shape += ", unscaled scores"
+    elif spec.query_pre_attn_scalar is not None:
+        shape += f", scores / sqrt({spec.query_pre_attn_scalar:g})"
+    if spec.attn_softcap is not None:
+        shape += f", scores soft-capped at {spec.attn_softcap:g}"
     return shape
+
+
+def describe_norm(spec: ModelSpec) -> str:
+    norm = f"{spec.norm} ({spec.norm_position}, eps {spec.norm_eps:g})"
+    if spec.norm_unit_offset:
+        norm += ", scale 1 + w"
+    if spec.embedding_norm:
+        norm += ", embedding norm"
+    return norm + ("" if spec.final_norm else ", no final norm")
 
 
 def describe_biases(spec: ModelSpec) -> str:
@@ -65,23 +99,56 @@ def describe_biases(spec: ModelSpec) -> str:
 
 def describe_head(spec: ModelSpec) -> str:
     text = "tied to token embedding" if spec.tie_embeddings else "untied"
-    return text + (", with bias" if spec.head_bias else "")
+    text += ", with bias" if spec.head_bias else ""
+    if spec.final_softcap is not None:
+        text += f", logits soft-capped at {spec.final_softcap:g}"
+    return text
+
+
+def describe_embedding(spec: ModelSpec) -> str | None:
+    parts = []
+    if spec.embed_dim is not None:
+        parts.append(f"width {spec.embed_dim}, projected to/from d_model")
+    if spec.scale_embeddings:
+        parts.append("scaled by sqrt(d_model)")
+    return "; ".join(parts) or None
+
+
+# each row of `zoo show` and the architecture fields it describes; a field no row covers is
+# shown on its own when it is not at its default, so a new switch is never silently omitted
+DESCRIBED: tuple[tuple[str, Callable[[ModelSpec], str | None], tuple[str, ...]], ...] = (
+    ("layers", lambda s: str(s.n_layer), ("n_layer",)),
+    ("d_model", lambda s: str(s.d_model), ("d_model",)),
+    ("heads", lambda s: str(s.n_head), ("n_head",)),
+    ("kv heads", lambda s: str(s.kv_heads), ("n_kv_head",)),
+    ("d_head", lambda s: str(s.head_dim) + (" (stated)" if s.d_head else ""), ("d_head",)),
+    ("d_ff", lambda s: str(s.d_ff), ("d_ff",)),
+    ("vocab", lambda s: str(s.vocab_size), ("vocab_size",)),
+    ("context", lambda s: str(s.context_length), ("context_length",)),
+    ("positions", describe_positions,
+     ("position", "position_offset", "rotary_fraction", "rotary_style", "rope_theta",
+      "rope_scaling", "local_rope_theta", "rotary_pattern")),
+    ("attention", describe_attention,
+     ("attention_pattern", "local_window", "scale_attention", "query_pre_attn_scalar",
+      "qk_norm", "attn_softcap")),
+    ("norm", describe_norm, ("norm", "norm_eps", "norm_position", "final_norm",
+                             "embedding_norm", "norm_unit_offset")),
+    ("block", lambda s: s.block, ("block",)),
+    ("activation", lambda s: s.activation, ("activation",)),
+    ("biases", describe_biases, ("bias", "qkv_bias", "attn_out_bias", "mlp_bias")),
+    ("head", describe_head, ("tie_embeddings", "head_bias", "final_softcap")),
+    ("embedding", describe_embedding, ("embed_dim", "scale_embeddings")),
+)
 
 
 def architecture_rows(spec: ModelSpec) -> list[Row]:
-    rows = [("layers", str(spec.n_layer)), ("d_model", str(spec.d_model)),
-            ("heads", str(spec.n_head)), ("kv heads", str(spec.kv_heads)),
-            ("d_head", str(spec.head_dim) + (" (stated)" if spec.d_head else "")),
-            ("d_ff", str(spec.d_ff)), ("vocab", str(spec.vocab_size)),
-            ("context", str(spec.context_length)), ("positions", describe_positions(spec)),
-            ("attention", describe_attention(spec)),
-            ("norm", f"{spec.norm} ({spec.norm_position}, eps {spec.norm_eps:g})"
-             + (", embedding norm" if spec.embedding_norm else "")
-             + ("" if spec.final_norm else ", no final norm")),
-            ("block", spec.block), ("activation", spec.activation),
-            ("biases", describe_biases(spec)), ("head", describe_head(spec))]
-    if spec.embed_dim is not None:
-        rows.append(("embedding width", f"{spec.embed_dim} (projected to/from d_model)"))
+    rows = [(label, text) for label, describe, _ in DESCRIBED
+            if (text := describe(spec)) is not None]
+    covered = {name for _, _, names in DESCRIBED for name in names}
+    for name, f in ARCHITECTURE_FIELDS.items():
+        value = getattr(spec, name)
+        if name not in covered and value != f.default:
+            rows.append((name.replace("_", " "), str(value)))
     return rows
 
 

@@ -85,6 +85,9 @@ BLOCKS = ("sequential", "parallel", "parallel_two_norms")
 ACTIVATIONS = ("gelu", "gelu_tanh", "relu", "silu", "swiglu", "geglu")
 GATED = ("swiglu", "geglu")
 QK_NORMS = ("none", "head", "projection")
+# relations a source asserts between its own figures, checked by `zoo verify` (see
+# zoo.verify.ASSERTIONS): a spec taken as printed may break them, and then says so
+ASSERTIONS = ("attention_width_is_d_model",)
 ROPE_SCALINGS = ("linear", "llama3", "yarn")
 ATTENTION_KINDS = ("global", "local")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -104,6 +107,9 @@ class Weights:
     """Where public weights live."""
 
     hf: str | None = _provenance("str?", None, doc="Hugging Face repo id")
+    model_type: str | None = _provenance(
+        "str?", None, doc="the transformers model_type they are published as, when several "
+                          "architectures compute the spec (Phi-3 and Mistral)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,7 +131,14 @@ class RopeScaling:
                                     doc="yarn: slow boundary of the ramp, in rotations (1)")
     attention_factor: float | None = _arch(
         "float?", None, min=0.0, min_exclusive=True,
-        doc="yarn: cos and sin scale (default 0.1 ln(factor) + 1)")
+        doc="yarn: cos and sin scale (default 0.1 ln(factor) + 1, or from mscale)")
+    mscale: float | None = _arch("float?", None, min=0.0, min_exclusive=True,
+                                 doc="yarn (DeepSeek): the attention factor's numerator scale")
+    mscale_all_dim: float | None = _arch(
+        "float?", None, min=0.0, min_exclusive=True,
+        doc="yarn (DeepSeek): the attention factor's denominator scale")
+    truncate: bool | None = _arch("bool?", None,
+                                  doc="yarn: round the ramp's ends to whole dims (default true)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -249,13 +262,17 @@ class ModelSpec:
                                       doc="where the hyperparameters come from")
     reported: Reported | None = _provenance(
         "reported", None, doc="`{params, source, exact}`: the size its source states")
-    weights: Weights = _provenance("weights", Weights(),
-                                   doc="`{hf: org/name}`: where public weights live")
+    weights: Weights = _provenance(
+        "weights", Weights(), doc="`{hf: org/name, model_type}`: where public weights live")
     notes: tuple[str, ...] = _provenance("str_list", (), accumulate=True,
                                          doc="facts a reader should know (sources that differ)")
     unpublished: tuple[str, ...] = _provenance(
         "str_list", (), accumulate=True,
         doc="fields whose values are assumed, not published")
+    asserts: tuple[str, ...] = _provenance(
+        "enum_list?", (), choices=ASSERTIONS,
+        doc="relations the source asserts (GPT-3: GPT-2's architecture, so n_head x d_head = "
+            "d_model); zoo verify reports a spec that breaks them as internally inconsistent")
     source_file: str = _f("internal", "", role="internal")
 
     # --- derived geometry: one place, so model and accounting cannot disagree ---
@@ -399,6 +416,10 @@ def _coerce(kind: str, value: Any, meta: Mapping[str, Any], name: str) -> Any:
         if not isinstance(value, str) or value not in choices:
             raise fail(f"one of {', '.join(choices)}")
         return value
+    if kind == "enum_list?":  # an enum list that may be empty
+        if value == []:
+            return ()
+        kind = "enum_list"
     if kind in ("str_list", "name_list", "enum_list", "bool_list"):
         if isinstance(value, (str, bool)):
             value = [value]
@@ -488,7 +509,8 @@ ACCUMULATING_FIELDS = tuple(name for name, f in SPEC_FIELDS.items() if f.metadat
 ROPE_SCALING_KEYS = {
     "linear": ((), ()),
     "llama3": (("original_context", "low_freq_factor", "high_freq_factor"), ()),
-    "yarn": (("original_context",), ("beta_fast", "beta_slow", "attention_factor")),
+    "yarn": (("original_context",), ("beta_fast", "beta_slow", "attention_factor", "mscale",
+                                     "mscale_all_dim", "truncate")),
 }
 
 

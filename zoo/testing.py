@@ -39,14 +39,43 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
     "mistral": ("mistral-7b-v0.1", {"n_kv_head": 2, "local_window": 8}),
     "falcon-7b": ("falcon-7b", {"n_kv_head": 1}),
     "falcon-40b": ("falcon-40b", {"n_head": 8, "n_kv_head": 2}),
+    # the 2024-2026 families' switches, on LLaMA's base
+    "llama3": ("llama-7b", {"n_kv_head": 2, "rope_theta": 500000.0, "rope_scaling": {
+        "type": "llama3", "factor": 8.0, "original_context": 32, "low_freq_factor": 1.0,
+        "high_freq_factor": 4.0}}),
+    "llama-yarn": ("llama-7b", {"n_kv_head": 2, "rope_scaling": {
+        "type": "yarn", "factor": 4.0, "original_context": 16, "beta_fast": 32.0,
+        "beta_slow": 1.0}}),
+    "qwen2": ("llama-7b", {"n_kv_head": 2, "qkv_bias": True, "tie_embeddings": True}),
+    "qwen3": ("llama-7b", {"n_kv_head": 2, "d_head": 32, "qk_norm": "head"}),
+    "gemma2": ("llama-7b", {"n_kv_head": 2, "d_head": 32, "norm_position": "sandwich",
+                            "norm_unit_offset": True, "scale_embeddings": True,
+                            "activation": "geglu", "query_pre_attn_scalar": 24.0,
+                            "attn_softcap": 2.0, "final_softcap": 3.0,
+                            "attention_pattern": ["local", "global"], "local_window": 8,
+                            "tie_embeddings": True}),
+    "gemma3": ("llama-7b", {"n_layer": 3, "n_kv_head": 1, "d_head": 32, "qk_norm": "head",
+                            "norm_position": "sandwich", "norm_unit_offset": True,
+                            "scale_embeddings": True, "activation": "geglu",
+                            "query_pre_attn_scalar": 24.0, "rope_theta": 1e6,
+                            "local_rope_theta": 1e4,
+                            "rope_scaling": {"type": "linear", "factor": 8.0},
+                            "attention_pattern": ["local", "local", "global"],
+                            "local_window": 8, "tie_embeddings": True}),
+    "phi3": ("llama-7b", {"n_kv_head": 2, "attention_pattern": ["local"], "local_window": 8,
+                          "weights": {"model_type": "phi3"}}),
+    "olmo2": ("llama-7b", {"n_kv_head": 2, "norm_position": "output",
+                           "qk_norm": "projection"}),
+    "smollm3": ("llama-7b", {"n_kv_head": 2, "rotary_pattern": [True, False],
+                             "tie_embeddings": True}),
 }
 
 
 def tiny_spec(label: str) -> ModelSpec:
     """A registry model's switches at the SMALL size."""
     source, overrides = FAMILIES[label]
-    return get_spec(source).with_changes(name=f"tiny-{label}", aliases=[], d_head=None,
-                                         **{**SMALL, **overrides})
+    return get_spec(source).with_changes(**{"name": f"tiny-{label}", "aliases": [],
+                                            "d_head": None, **SMALL, **overrides})
 
 
 def hf_model(spec: ModelSpec, seed: int = 0) -> Any:

@@ -2,9 +2,10 @@
 
 A reported figure that differs from the exact count is not an error in the spec, it is a fact
 about the source (papers round, and some miscount), so it is flagged, never hidden. A spec is
-*inconsistent* when it contradicts itself: its attention width (n_head x d_head) differs from
-d_model, as two rows of the GPT-3 paper's Table 2.1 do, or its rotary fraction does not give a
-whole number of dimensions.
+*inconsistent* when it contradicts itself: its figures break a relation its source asserts (two
+rows of the GPT-3 paper's Table 2.1 give an attention width n_head x d_head other than d_model
+in what the paper calls GPT-2's architecture), or its rotary fraction does not give a whole
+number of dimensions.
 """
 
 from __future__ import annotations
@@ -56,11 +57,19 @@ class ReportedCheck:
                 "problems": list(self.problems)}
 
 
+# what each assertion a source can make means, and how a spec breaks it
+ASSERTIONS: dict[str, Callable[[ModelSpec], str | None]] = {
+    "attention_width_is_d_model": lambda s: None if s.q_dim == s.d_model else (
+        f"n_head x d_head = {s.n_head} x {s.head_dim} = {s.q_dim}, not d_model {s.d_model}"),
+}
+
+
 def inconsistencies(spec: ModelSpec) -> list[str]:
-    problems = []
-    if spec.q_dim != spec.d_model:
-        problems.append(f"n_head x d_head = {spec.n_head} x {spec.head_dim} = {spec.q_dim}, "
-                        f"not d_model {spec.d_model}")
+    """Where a spec contradicts itself: a relation its source asserts that its own figures
+    break (GPT-3's Table 2.1 rows for XL and 13B), or a rotary fraction that is no whole
+    number of dimensions. Head widths independent of d_model are not one: Gemma, Qwen3 and
+    others state them on purpose."""
+    problems = [p for p in (ASSERTIONS[name](spec) for name in spec.asserts) if p]
     if spec.position == "rotary" and spec.head_dim * spec.rotary_fraction != spec.rotary_dim:
         problems.append(f"rotary_fraction {spec.rotary_fraction} of d_head {spec.head_dim} is "
                         f"not a whole number of dimensions")
@@ -83,7 +92,6 @@ def check_reported(spec: ModelSpec, tolerance: float = DEFAULT_TOLERANCE) -> Rep
 
 def _within(stated: int, exact: int, tolerance: float) -> bool:
     return abs(stated / exact - 1) <= tolerance
-
 
 
 # --- third-party claims -------------------------------------------------------------------

@@ -29,7 +29,8 @@ from zoo.spec import (
     spec_from_mapping,
 )
 
-MODULES = ("gpt", "gpt_neo", "gptj", "gpt_neox", "opt", "bloom", "llama", "falcon")
+MODULES = ("gpt", "gpt_neo", "gptj", "gpt_neox", "opt", "bloom", "llama", "falcon", "qwen",
+           "gemma", "phi3", "olmo2", "smollm3")
 ARCHITECTURES: dict[str, Architecture] = {
     entry.model_type: entry
     for module in MODULES for entry in import_module(f"zoo.architectures.{module}").ENTRIES}
@@ -68,8 +69,10 @@ def spec_from_config(config: Mapping[str, Any], *, name: str = "hf-model",
 
 def spec_for_config(config: Mapping[str, Any], label: str) -> ModelSpec:
     """config.json -> the spec zoo wrote into it (to_hf keeps it under "zoo_spec"), else the
-    registry's entry when one matches exactly, else a new spec named after `label`."""
-    spec = spec_from_config(config, name=slug(label, "hf-model"))
+    registry's entry when one matches exactly, else a new spec named after `label` that
+    remembers the architecture it was published as."""
+    spec = spec_from_config(config, name=slug(label, "hf-model"),
+                            weights={"model_type": entry_for(config).model_type})
     written = config.get("zoo_spec")
     if isinstance(written, dict):
         try:
@@ -84,17 +87,22 @@ def spec_for_config(config: Mapping[str, Any], label: str) -> ModelSpec:
 def write_config(spec: ModelSpec) -> Config:
     """The config.json of the transformers architecture that computes exactly this spec.
 
-    Each entry's writer is checked by reading its output back; the first entry (in `MODULES`
-    order) whose round trip reproduces the architecture answers. UnsupportedConfigError names
-    the nearest misses when none does (GPT-3's banded layers; a d_head no class can state).
+    Each entry's writer is checked by reading its output back; the architecture the spec's
+    weights are published as (`weights.model_type`) is tried first, then every entry in
+    `MODULES` order. UnsupportedConfigError names the nearest misses when none computes the
+    spec (GPT-3's banded layers; a d_head no class can state).
     """
     target = architecture_key(spec)
     misses = []
-    for entry in ARCHITECTURES.values():
+    preferred = [spec.weights.model_type] if spec.weights.model_type in ARCHITECTURES else []
+    for model_type in dict.fromkeys([*preferred, *ARCHITECTURES]):
+        entry = ARCHITECTURES[model_type]
         try:
+            # token ids belong to the tokenizer; a class default outside the vocabulary (a
+            # padding index) would break the embedding
             config = {"model_type": entry.model_type, "architectures": [entry.hf_class],
                       "vocab_size": spec.vocab_size, "tie_word_embeddings": spec.tie_embeddings,
-                      **entry.write(spec)}
+                      "pad_token_id": None, **entry.write(spec)}
             back = spec_from_mapping({"name": spec.name, "family": spec.family,
                                       **read_config(config)})
         except (UnsupportedConfigError, SpecError) as err:

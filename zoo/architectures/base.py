@@ -122,30 +122,98 @@ def activation_to_hf(spec: ModelSpec) -> str:
     return ACT_TO_HF[spec.activation]
 
 
-def read_rope(config: Mapping[str, Any], default_fraction: float = 1.0) -> Config:
-    """rope_theta and the rotated fraction, from v5 `rope_parameters` or the legacy keys."""
-    params = config.get("rope_parameters") or {}
-    scaling = config.get("rope_scaling") or {}
-    kind = params.get("rope_type", scaling.get("rope_type", scaling.get("type", "default")))
-    if kind not in ("default", None):
-        raise UnsupportedConfigError(f"rope scaling {kind!r} is not supported (only plain RoPE)")
+# RopeScaling field <-> its key in config.json's rope_parameters / rope_scaling
+ROPE_SCALING_KEYS = (
+    ("factor", "factor"), ("original_context", "original_max_position_embeddings"),
+    ("low_freq_factor", "low_freq_factor"), ("high_freq_factor", "high_freq_factor"),
+    ("beta_fast", "beta_fast"), ("beta_slow", "beta_slow"),
+    ("attention_factor", "attention_factor"), ("mscale", "mscale"),
+    ("mscale_all_dim", "mscale_all_dim"), ("truncate", "truncate"))
+ROPE_SCALING_TYPES = ("linear", "llama3", "yarn")
+
+
+def read_rope(config: Mapping[str, Any], default_fraction: float = 1.0, *,
+              params: Mapping[str, Any] | None = None, scaling: bool = True) -> Config:
+    """rope_theta, the rotated fraction and any frequency scaling, from v5's `rope_parameters`
+    (or the given `params`, e.g. one layer type's) or the legacy keys; `scaling=False` for an
+    architecture whose transformers class takes none."""
+    params = params if params is not None else (config.get("rope_parameters") or {})
+    legacy = config.get("rope_scaling") or {}
+    source = params if "rope_type" in params else legacy
+    kind = source.get("rope_type", source.get("type", "default"))
     theta = params.get("rope_theta", get(config, "rope_theta", "rotary_emb_base",
                                          default=10000.0))
     fraction = params.get("partial_rotary_factor",
                           get(config, "partial_rotary_factor", "rotary_pct",
                               default=default_fraction))
-    return {"rope_theta": float(theta), "rotary_fraction": float(fraction)}
+    out: Config = {"rope_theta": float(theta), "rotary_fraction": float(fraction)}
+    if kind in ("default", None):
+        return out
+    if not scaling or kind not in ROPE_SCALING_TYPES:
+        supported = ", ".join(ROPE_SCALING_TYPES) if scaling else "none (only plain RoPE)"
+        raise UnsupportedConfigError(f"rope scaling {kind!r} is not supported here; zoo reads "
+                                     f"{supported}")
+    rope: Config = {"type": kind}
+    for ours, theirs in ROPE_SCALING_KEYS:
+        if source.get(theirs) is not None:
+            rope[ours] = source[theirs]
+    if kind == "yarn" and "original_context" not in rope:
+        rope["original_context"] = get(config, "max_position_embeddings")
+    out["rope_scaling"] = rope
+    return out
+
+
+def rope_parameters(spec: ModelSpec, theta: float | None = None, scaled: bool = True) -> Config:
+    """v5's rope_parameters for the spec (or for a layer type with its own `theta`)."""
+    params: Config = {"rope_type": "default",
+                      "rope_theta": spec.rope_theta if theta is None else theta}
+    if spec.rotary_fraction != 1.0:
+        params["partial_rotary_factor"] = spec.rotary_fraction
+    if scaled and spec.rope_scaling is not None:
+        params["rope_type"] = spec.rope_scaling.type
+        params.update({theirs: getattr(spec.rope_scaling, ours)
+                       for ours, theirs in ROPE_SCALING_KEYS
+                       if getattr(spec.rope_scaling, ours) is not None})
+    return params
 
 
 def write_rope(spec: ModelSpec, legacy: Mapping[str, str]) -> Config:
     """Rotary settings in both spellings: v5's rope_parameters and the legacy top-level keys
     (`legacy` renames them where the architecture used other names)."""
-    params: Config = {"rope_type": "default", "rope_theta": spec.rope_theta}
+    params = rope_parameters(spec)
     out: Config = {legacy.get("rope_theta", "rope_theta"): spec.rope_theta}
     if spec.rotary_fraction != 1.0 and "rotary_fraction" in legacy:
-        params["partial_rotary_factor"] = spec.rotary_fraction
         out[legacy["rotary_fraction"]] = spec.rotary_fraction
+    if spec.rope_scaling is not None:
+        out["rope_scaling"] = {k: v for k, v in params.items() if k != "rope_theta"}
     return {**out, "rope_parameters": params}
+
+
+LAYER_TYPES = {"full_attention": "global", "sliding_attention": "local"}
+
+
+def read_layer_types(config: Mapping[str, Any], window: int | None) -> Config:
+    """v5's per-layer `layer_types` as an attention pattern (and the window local layers use);
+    nothing when every layer is full attention."""
+    types = config.get("layer_types")
+    if not types:
+        return {}
+    unknown = sorted({t for t in types if t not in LAYER_TYPES})
+    if unknown:
+        raise UnsupportedConfigError(f"layer_types {', '.join(unknown)} are not supported; zoo "
+                                     f"reads {', '.join(LAYER_TYPES)}")
+    kinds = [LAYER_TYPES[t] for t in types]
+    if "local" not in kinds:
+        return {}
+    if window is None:
+        raise UnsupportedConfigError("layer_types has sliding layers but sliding_window is "
+                                     "not set")
+    return {"attention_pattern": shortest_period(kinds), "local_window": window}
+
+
+def write_layer_types(spec: ModelSpec) -> list[str]:
+    to_hf = {ours: theirs for theirs, ours in LAYER_TYPES.items()}
+    return [to_hf[kind] for kind in spec.layer_kinds]
 
 
 def gguf_value(fields: Mapping[str, Any], key: str, default: Any = ...) -> Any:

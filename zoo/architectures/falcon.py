@@ -48,7 +48,8 @@ def read(c: Mapping[str, Any]) -> Config:
                 n_kv_head=kv, d_ff=get(c, "ffn_hidden_size", default=4 * d),
                 vocab_size=get(c, "vocab_size"),
                 context_length=get(c, "max_position_embeddings", default=2048),
-                position="rotary", rope_theta=read_rope(c)["rope_theta"], block=block,
+                position="rotary", rope_theta=read_rope(c, scaling=False)["rope_theta"],
+                block=block,
                 activation=activation(c.get("activation", "gelu"), "activation"),
                 norm_eps=get(c, "layer_norm_epsilon", default=1e-5), bias=False,
                 tie_embeddings=c.get("tie_word_embeddings", True))

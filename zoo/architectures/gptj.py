@@ -30,7 +30,7 @@ def read(c: Mapping[str, Any]) -> Config:
                 d_ff=get(c, "n_inner", default=4 * d), vocab_size=get(c, "vocab_size"),
                 context_length=get(c, "n_positions"), position="rotary",
                 rotary_fraction=rotary_dim / (d // heads), rotary_style="interleaved",
-                rope_theta=read_rope(c)["rope_theta"], block="parallel",
+                rope_theta=read_rope(c, scaling=False)["rope_theta"], block="parallel",
                 activation=activation(c.get("activation_function", "gelu_new"),
                                       "activation_function"),
                 norm_eps=get(c, "layer_norm_epsilon", default=1e-5), bias=False,

@@ -24,6 +24,8 @@ from zoo.spec import ModelSpec
 LAYER = "model.layers.{i}"
 ATTN = f"{LAYER}.self_attn"
 MLP = f"{LAYER}.mlp"
+QK_NORMS = {**norm("blocks.{i}.attn.q_norm", f"{ATTN}.q_norm"),
+            **norm("blocks.{i}.attn.k_norm", f"{ATTN}.k_norm")}
 TENSORS = {
     **same("embed.weight", "model.embed_tokens.weight"),
     **norm("blocks.{i}.norm1", f"{LAYER}.input_layernorm"),
@@ -38,31 +40,31 @@ TENSORS = {
 }
 
 
-def read(c: Mapping[str, Any]) -> Config:
+def read_llama_like(c: Mapping[str, Any], **fixed: Any) -> Config:
+    """What the LLaMA-shaped families share (SwiGLU, RMSNorm, rotary, GQA): the spec fields of
+    their config.json, with `fixed` for what a family's class hard-codes."""
     d, heads = get(c, "hidden_size"), get(c, "num_attention_heads")
     act = c.get("hidden_act", "silu")
     if act != "silu":
-        raise UnsupportedConfigError(f"hidden_act {act!r}: zoo's gated MLP is SwiGLU (silu)")
-    if c.get("mlp_bias") and not c.get("attention_bias"):
-        raise UnsupportedConfigError("mlp_bias without attention_bias is not supported")
+        raise UnsupportedConfigError(f"hidden_act {act!r}: zoo's gated MLP here is SwiGLU (silu)")
+    rope = read_rope(c)
+    if rope.pop("rotary_fraction") != 1.0:
+        raise UnsupportedConfigError("partial_rotary_factor is not supported for this "
+                                     "architecture")
+    attention_bias = bool(c.get("attention_bias", False))
     out = dict(n_layer=get(c, "num_hidden_layers"), d_model=d, n_head=heads,
                n_kv_head=get(c, "num_key_value_heads", default=heads),
                d_head=get(c, "head_dim", default=d // heads), d_ff=get(c, "intermediate_size"),
                vocab_size=get(c, "vocab_size"),
-               context_length=get(c, "max_position_embeddings"), position="rotary",
-               rope_theta=read_rope(c)["rope_theta"], norm="rmsnorm",
-               norm_eps=get(c, "rms_norm_eps", default=1e-6), activation="swiglu",
-               bias=False, qkv_bias=bool(c.get("attention_bias", False)),
-               attn_out_bias=bool(c.get("attention_bias", False)),
-               mlp_bias=bool(c.get("mlp_bias", False)),
+               context_length=get(c, "max_position_embeddings"), position="rotary", **rope,
+               norm="rmsnorm", norm_eps=get(c, "rms_norm_eps", default=1e-6),
+               activation="swiglu", bias=False, qkv_bias=attention_bias,
+               attn_out_bias=attention_bias, mlp_bias=bool(c.get("mlp_bias", False)),
                tie_embeddings=c.get("tie_word_embeddings", False))
-    window = c.get("sliding_window")
-    if window is not None and c.get("use_sliding_window", True):
-        out.update(attention_pattern=["local"], local_window=window)
-    return out
+    return {**out, **fixed}
 
 
-def _write(s: ModelSpec) -> Config:
+def write_llama_like(s: ModelSpec) -> Config:
     return {"num_hidden_layers": s.n_layer, "hidden_size": s.d_model,
             "num_attention_heads": s.n_head, "num_key_value_heads": s.kv_heads,
             "head_dim": s.head_dim, "intermediate_size": s.d_ff,
@@ -70,12 +72,23 @@ def _write(s: ModelSpec) -> Config:
             "rms_norm_eps": s.norm_eps, **write_rope(s, {})}
 
 
+def read(c: Mapping[str, Any]) -> Config:
+    if c.get("mlp_bias") and not c.get("attention_bias"):
+        raise UnsupportedConfigError("mlp_bias without attention_bias is not supported")
+    out = read_llama_like(c)
+    window = c.get("sliding_window")
+    if window is not None and c.get("use_sliding_window", True):
+        out.update(attention_pattern=["local"], local_window=window)
+    return out
+
+
 def write_llama(s: ModelSpec) -> Config:
-    return {**_write(s), "attention_bias": s.has_bias("qkv"), "mlp_bias": s.has_bias("mlp")}
+    return {**write_llama_like(s), "attention_bias": s.has_bias("qkv"),
+            "mlp_bias": s.has_bias("mlp")}
 
 
 def write_mistral(s: ModelSpec) -> Config:
-    return {**_write(s), "sliding_window": s.local_window if s.has_local else None}
+    return {**write_llama_like(s), "sliding_window": s.local_window if s.has_local else None}
 
 
 def read_gguf(fields: Mapping[str, Any], tensor_names: Collection[str]) -> Config:

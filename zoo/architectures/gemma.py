@@ -1,0 +1,157 @@
+"""Google's Gemma 2 (gemma2) and Gemma 3 (gemma3_text; gemma3's multimodal config is read for
+its text decoder): sandwich norms scaling by (1 + w), embeddings scaled by sqrt(d_model),
+GeGLU, scores scaled by query_pre_attn_scalar, local and global layers; Gemma 2 soft-caps
+scores and logits, Gemma 3 normalises q and k and gives its local layers their own rotary base.
+
+Configs omit what their class defaults, and published Gemma 3 text configs lean on that (no
+vocab_size, no max_position_embeddings): the readers apply the same defaults as transformers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from zoo.architectures.base import (
+    Architecture,
+    Config,
+    UnsupportedConfigError,
+    get,
+    norm,
+    read_layer_types,
+    read_rope,
+    rope_parameters,
+    same,
+    write_layer_types,
+)
+from zoo.architectures.llama import LAYER, QK_NORMS
+from zoo.architectures.llama import TENSORS as LLAMA_TENSORS
+from zoo.spec import ModelSpec
+
+TENSORS = {
+    **same("embed.weight", "model.embed_tokens.weight"),
+    **norm("blocks.{i}.norm1", f"{LAYER}.input_layernorm"),
+    **norm("blocks.{i}.post_attn_norm", f"{LAYER}.post_attention_layernorm"),
+    **norm("blocks.{i}.norm2", f"{LAYER}.pre_feedforward_layernorm"),
+    **norm("blocks.{i}.post_mlp_norm", f"{LAYER}.post_feedforward_layernorm"),
+    **{k: v for k, v in LLAMA_TENSORS.items() if ".attn." in k or ".mlp." in k},
+    **norm("final_norm", "model.norm"),
+    **same("head.weight", "lm_head.weight"),
+}
+# transformers' class defaults for what published configs leave out
+GEMMA2 = {"vocab_size": 256000, "hidden_size": 2304, "intermediate_size": 9216,
+          "num_hidden_layers": 26, "num_attention_heads": 8, "num_key_value_heads": 4,
+          "head_dim": 256, "max_position_embeddings": 8192, "rms_norm_eps": 1e-6,
+          "query_pre_attn_scalar": 256, "sliding_window": 4096,
+          "final_logit_softcapping": 30.0, "attn_logit_softcapping": 50.0,
+          "tie_word_embeddings": True}
+GEMMA3 = {**GEMMA2, "vocab_size": 262208, "max_position_embeddings": 131072,
+          "final_logit_softcapping": None, "attn_logit_softcapping": None}
+
+
+def _read(c: Mapping[str, Any], defaults: Mapping[str, Any], period: int) -> Config:
+    c = {**defaults, **c}
+    act = c.get("hidden_activation") or c.get("hidden_act") or "gelu_pytorch_tanh"
+    if act not in ("gelu_pytorch_tanh", "gelu_new", "gelu_fast"):
+        raise UnsupportedConfigError(f"hidden_activation {act!r}: zoo's Gemma MLP is GeGLU "
+                                     f"with tanh GELU")
+    bias = bool(c.get("attention_bias", False))
+    layers = get(c, "num_hidden_layers")
+    if not c.get("layer_types"):
+        c["layer_types"] = ["sliding_attention" if (i + 1) % period else "full_attention"
+                            for i in range(layers)]
+    return dict(n_layer=layers, d_model=get(c, "hidden_size"),
+                n_head=get(c, "num_attention_heads"), n_kv_head=get(c, "num_key_value_heads"),
+                d_head=get(c, "head_dim"), d_ff=get(c, "intermediate_size"),
+                vocab_size=get(c, "vocab_size"),
+                context_length=get(c, "max_position_embeddings"), position="rotary",
+                norm="rmsnorm", norm_eps=get(c, "rms_norm_eps"), norm_position="sandwich",
+                norm_unit_offset=True, scale_embeddings=True, activation="geglu", bias=False,
+                qkv_bias=bias, attn_out_bias=bias,
+                query_pre_attn_scalar=float(get(c, "query_pre_attn_scalar")),
+                attn_softcap=c.get("attn_logit_softcapping"),
+                final_softcap=c.get("final_logit_softcapping"),
+                tie_embeddings=c.get("tie_word_embeddings"),
+                **read_layer_types(c, c.get("sliding_window")))
+
+
+def _write(s: ModelSpec) -> Config:
+    return {"num_hidden_layers": s.n_layer, "hidden_size": s.d_model,
+            "num_attention_heads": s.n_head, "num_key_value_heads": s.kv_heads,
+            "head_dim": s.head_dim, "intermediate_size": s.d_ff,
+            "max_position_embeddings": s.context_length,
+            "hidden_activation": "gelu_pytorch_tanh", "rms_norm_eps": s.norm_eps,
+            "attention_bias": s.has_bias("qkv"),
+            "query_pre_attn_scalar": _integral(s.query_pre_attn_scalar),
+            "attn_logit_softcapping": s.attn_softcap,
+            "final_logit_softcapping": s.final_softcap,
+            "sliding_window": s.local_window, "layer_types": write_layer_types(s)}
+
+
+def _integral(value: float | None) -> float | int | None:
+    """transformers types query_pre_attn_scalar as an int."""
+    return int(value) if value is not None and float(value).is_integer() else value
+
+
+def read_gemma2(c: Mapping[str, Any]) -> Config:
+    return {**_read(c, GEMMA2, period=2), **read_rope(c)}
+
+
+def write_gemma2(s: ModelSpec) -> Config:
+    if s.local_rope_theta is not None or s.qk_norm != "none":
+        raise UnsupportedConfigError("Gemma 2 has no QK-norm and one rotary base")
+    return {**_write(s), "rope_theta": s.rope_theta, "rope_parameters": rope_parameters(s)}
+
+
+def read_gemma3(c: Mapping[str, Any]) -> Config:
+    """Gemma 3's rotary per layer type: global layers take rope_theta (1e6) and any scaling,
+    local ones their own base (rope_local_base_freq, 10,000), unscaled."""
+    params = c.get("rope_parameters") or {}
+    full = params.get("full_attention") or {}
+    sliding = params.get("sliding_attention") or {}
+    legacy = {"rope_theta": c.get("rope_theta", 1e6), "rope_scaling": c.get("rope_scaling")}
+    rope = read_rope(legacy, params=full if full else None)
+    local = read_rope({"rope_theta": c.get("rope_local_base_freq", 1e4)},
+                      params=sliding if sliding else None)
+    if "rope_scaling" in local:
+        raise UnsupportedConfigError("Gemma 3 with scaled rotary on its local layers is not "
+                                     "supported")
+    out = {**_read(c, GEMMA3, period=c.get("sliding_window_pattern",
+                                           c.get("_sliding_window_pattern", 6))),
+           **rope, "qk_norm": "head"}
+    if "local" in out.get("attention_pattern", ()):
+        out["local_rope_theta"] = local["rope_theta"]
+    return out
+
+
+def write_gemma3(s: ModelSpec) -> Config:
+    if s.attn_softcap is not None or s.qk_norm != "head":
+        raise UnsupportedConfigError("Gemma 3 has QK-norm and no score soft-cap")
+    local = s.local_rope_theta if s.local_rope_theta is not None else s.rope_theta
+    if s.local_rope_theta is None and s.has_local and s.rope_scaling is not None:
+        raise UnsupportedConfigError("Gemma 3's local layers are never scaled")
+    return {**_write(s), "rope_parameters": {
+        "full_attention": rope_parameters(s),
+        "sliding_attention": rope_parameters(s, theta=local, scaled=False)}}
+
+
+def read_gemma3_multimodal(c: Mapping[str, Any]) -> Config:
+    """The text decoder of a Gemma 3 image-text model (its vision tower is not counted)."""
+    return read_gemma3(c.get("text_config") or {})
+
+
+def write_none(s: ModelSpec) -> Config:
+    raise UnsupportedConfigError("zoo writes Gemma 3's text decoder as gemma3_text")
+
+
+ENTRIES = (
+    Architecture(model_type="gemma2", hf_class="Gemma2ForCausalLM", read=read_gemma2,
+                 write=write_gemma2, tensors=TENSORS, prefix="model."),
+    Architecture(model_type="gemma3_text", hf_class="Gemma3ForCausalLM", read=read_gemma3,
+                 write=write_gemma3, tensors={**TENSORS, **QK_NORMS}, prefix="model."),
+    Architecture(model_type="gemma3", hf_class="Gemma3ForConditionalGeneration",
+                 read=read_gemma3_multimodal, write=write_none, prefix="model.language_model.",
+                 tensors={k: v._replace(hf=tuple(h.replace("model.", "model.language_model.", 1)
+                                                 for h in v.hf))
+                          for k, v in {**TENSORS, **QK_NORMS}.items()}),
+)

@@ -1,0 +1,61 @@
+"""Alibaba's Qwen2 / Qwen2.5 (qwen2: q, k, v biases, no output bias) and Qwen3 (qwen3: QK-norm
+per head, a head width of its own)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from zoo.architectures.base import (
+    Architecture,
+    Config,
+    read_layer_types,
+    shortest_period,
+    write_layer_types,
+)
+from zoo.architectures.llama import QK_NORMS, TENSORS, read_llama_like, write_llama_like
+from zoo.spec import ModelSpec
+
+
+def _windows(c: Mapping[str, Any]) -> Config:
+    """Sliding layers only with use_sliding_window, from layer max_window_layers on."""
+    window = c.get("sliding_window", 4096) if c.get("use_sliding_window") else None
+    if c.get("layer_types"):
+        return read_layer_types(c, window)
+    if window is None:
+        return {}
+    first = c.get("max_window_layers", 28)
+    kinds = ["local" if i >= first else "global" for i in range(c["num_hidden_layers"])]
+    return {"attention_pattern": shortest_period(kinds), "local_window": window}
+
+
+def _write_windows(s: ModelSpec) -> Config:
+    return {"use_sliding_window": s.has_local, "sliding_window": s.local_window,
+            "max_window_layers": 0, "layer_types": write_layer_types(s)}
+
+
+def read_qwen2(c: Mapping[str, Any]) -> Config:
+    # Qwen2's attention hard-codes biases on q, k and v and none on the output
+    return {**read_llama_like(c, qkv_bias=True, attn_out_bias=False, mlp_bias=False),
+            **_windows(c)}
+
+
+def write_qwen2(s: ModelSpec) -> Config:
+    return {**write_llama_like(s), **_write_windows(s)}
+
+
+def read_qwen3(c: Mapping[str, Any]) -> Config:
+    return {**read_llama_like(c, d_head=c.get("head_dim", 128), qk_norm="head",
+                              mlp_bias=False), **_windows(c)}
+
+
+def write_qwen3(s: ModelSpec) -> Config:
+    return {**write_llama_like(s), "attention_bias": s.has_bias("qkv"), **_write_windows(s)}
+
+
+ENTRIES = (
+    Architecture(model_type="qwen2", hf_class="Qwen2ForCausalLM", read=read_qwen2,
+                 write=write_qwen2, tensors=TENSORS, prefix="model."),
+    Architecture(model_type="qwen3", hf_class="Qwen3ForCausalLM", read=read_qwen3,
+                 write=write_qwen3, tensors={**TENSORS, **QK_NORMS}, prefix="model."),
+)

@@ -1,0 +1,42 @@
+"""Hugging Face's SmolLM3 (smollm3): LLaMA with no rotary on every fourth layer (NoPE)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from zoo.architectures.base import (
+    Architecture,
+    Config,
+    read_layer_types,
+    shortest_period,
+    write_layer_types,
+)
+from zoo.architectures.llama import TENSORS, read_llama_like, write_llama_like
+from zoo.spec import ModelSpec
+
+
+def read(c: Mapping[str, Any]) -> Config:
+    layers = c["num_hidden_layers"]
+    interval = c.get("no_rope_layer_interval", 4)
+    rotary = c.get("no_rope_layers") or [int((i + 1) % interval != 0) for i in range(layers)]
+    out = read_llama_like(c, tie_embeddings=c.get("tie_word_embeddings", True),
+                          rotary_pattern=shortest_period([bool(r) for r in rotary]))
+    window = c.get("sliding_window") if c.get("use_sliding_window") else None
+    if c.get("layer_types"):
+        out.update(read_layer_types(c, window))
+    elif window is not None:  # sliding only where there is no rotary
+        kinds = ["global" if r else "local" for r in rotary]
+        out.update(attention_pattern=shortest_period(kinds), local_window=window)
+    return out
+
+
+def write(s: ModelSpec) -> Config:
+    return {**write_llama_like(s), "attention_bias": s.has_bias("qkv"),
+            "mlp_bias": s.has_bias("mlp"), "no_rope_layers": [int(r) for r in s.layer_rotary],
+            "use_sliding_window": s.has_local, "sliding_window": s.local_window,
+            "layer_types": write_layer_types(s)}
+
+
+ENTRIES = (Architecture(model_type="smollm3", hf_class="SmolLM3ForCausalLM", read=read,
+                        write=write, tensors=TENSORS, prefix="model."),)
