@@ -140,6 +140,8 @@ def test_resolve_errors(tmp_path):
         resolve("gtp2")
     with pytest.raises(FileNotFoundError, match="no such file"):
         resolve(tmp_path / "config.json")
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        resolve("missing.gguf")
     (tmp_path / "lonely.safetensors").write_bytes(b"\0" * 16)
     with pytest.raises(WeightsError):
         resolve(tmp_path / "lonely.safetensors")

@@ -258,6 +258,9 @@ class Resolved:
                 "in_registry": self.from_registry}
 
 
+FILE_SUFFIXES = (".json", ".gguf", ".safetensors")  # a missing file says "no such file"
+
+
 def resolve(name_or_path: str | os.PathLike[str]) -> Resolved:
     """A registry name or alias, else a checkpoint or config zoo reads a spec from (config.json,
     a Hugging Face folder or cached repo id, GGUF, zoo or HF safetensors, a distributed
@@ -268,7 +271,8 @@ def resolve(name_or_path: str | os.PathLike[str]) -> Resolved:
         return Resolved(text, get_spec(text))
     except UnknownModelError:
         path = Path(name_or_path)
-        if not (path.exists() or os.sep in text or "/" in text):
+        looks_like_a_file = "/" in text or os.sep in text or path.suffix in FILE_SUFFIXES
+        if not (path.exists() or looks_like_a_file):
             raise
     fmt = detect(path)
     return Resolved(text, fmt.read_spec(path), fmt.name)
