@@ -137,7 +137,7 @@ def _hf_saver() -> Callable[..., list[Path]]:
 # --- GGUF -------------------------------------------------------------------------------------
 
 def _is_gguf(path: Path) -> bool:
-    return path.suffix == ".gguf" or (path.is_file() and is_gguf(path))
+    return path.is_file() and (path.suffix == ".gguf" or is_gguf(path))
 
 
 def _gguf_spec(path: Path) -> ModelSpec:
