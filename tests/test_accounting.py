@@ -148,3 +148,37 @@ def test_count_equals_transformers(name):
         assert theirs is None
     else:
         assert count_params(name).total == theirs
+
+
+# --- figures that rest on assumed values ------------------------------------------------------
+
+def test_figures_resting_on_gpt3s_assumed_band_carry_the_dense_alternative():
+    """GPT-3's band width (128) is not published: its KV cache and attention FLOPs rest on it,
+    its parameter count does not (local attention has no parameters)."""
+    data = count_params("gpt3-175b").to_dict()
+    [caveat] = data["caveats"]
+    assert (caveat["field"], caveat["assumed"], caveat["alternative"]) == ("local_window", 128,
+                                                                           "dense")
+    dense = caveat["under_alternative"]
+    per_position = 2 * 12288 * 2  # bf16 key and value of one layer and token
+    assert data["kv_cache"]["bytes_at_context"]["bf16"] == (48 * 2048 + 48 * 128) * per_position
+    assert dense["kv_cache.bytes_at_context.bf16"] == 96 * 2048 * per_position == 9_663_676_416
+    assert dense["flops.attention_per_token"] == 4 * 12288 * 96 * 2048
+    assert not any(key.startswith(("total", "components", "weight_bytes")) for key in dense)
+    assert count_params("gpt2").to_dict()["caveats"] == []
+
+
+def test_an_assumption_zoo_knows_no_alternative_for_caveats_everything(write_yaml):
+    spec = zoo.registry.load_spec_file(write_yaml("m.yaml", """
+        name: guessed
+        family: mine
+        n_layer: 2
+        d_model: 64
+        n_head: 4
+        d_ff: 256
+        vocab_size: 100
+        context_length: 64
+        unpublished: [d_ff]
+    """))[0]
+    [caveat] = count_params(spec).to_dict()["caveats"]
+    assert caveat["field"] == "d_ff" and caveat["under_alternative"] is None

@@ -61,6 +61,22 @@ def test_show_table_mentions_everything(capsys):
     assert out.count("\n39 ") == 1 or " 39 " in out  # the per-layer table reaches layer 39
 
 
+def test_assumed_figures_carry_their_caveat_in_show_compare_and_plan(capsys):
+    dense = "[assumes the unpublished local_window 128; dense: 9.664 GB]"
+    _, out, _ = run(capsys, "show", "gpt3-175b")
+    assert f"5.134 GB bf16 per sequence {dense}" in out
+    assert "173,961,535,488 (174.0B)" in out  # non-embedding, four figures kept
+    _, out, _ = run(capsys, "compare", "gpt3-175b", "bloom-176b")
+    assert "5.134 GB [assumes the" in out and "dense: 358.8" in out.replace("\n", " ")
+    _, out, _ = run(capsys, "plan", "gpt3-175b", "--gpus", "8")
+    assert f"5.134 GB {dense}" in out
+    _, out, _ = run(capsys, "plan", "gpt3-175b", "--gpus", "8", "--json")
+    assert json.loads(out)["caveats"][0]["under_alternative"]["total_per_device"] == \
+        61_848_634_368
+    _, out, _ = run(capsys, "show", "gpt3-175b", "--json")
+    assert json.loads(out)["params"]["caveats"][0]["field"] == "local_window"
+
+
 def test_show_tied_head(capsys):
     _, out, _ = run(capsys, "show", "gpt2")
     assert "tied" in out and "head counted separately" in out and "163,037,184" in out
@@ -106,12 +122,15 @@ def test_verify_claims_yaml(capsys, tmp_path):
     code, out, _ = run(capsys, "verify", "--claims", str(claims), "--json")
     data = json.loads(out)
     assert code == 1
-    verdicts = {(c["model"], c["field"]): c["verdict"] for c in data["claims"]}
+    verdicts = {(c["name"], c["field"]): c["verdict"] for c in data["claims"]}
     assert verdicts[("gpt2-xl", "d_ff")] == "WRONG"
     assert verdicts[("gpt2-xl", "n_layer")] == "ok"
     assert verdicts[("gpt2-xl", "params")] == "ok"
-    assert verdicts[("GPT-2 small", "-")] == "unknown model"
+    assert verdicts[("GPT-2 small", "params")] == "unresolved"
     assert verdicts[("gpt2", "params")] == "ok" and verdicts[("gpt2", "n_head")] == "ok"
+    rows = {r["name"]: r for r in data["rows"]}
+    assert rows["GPT-2 small"]["model"] is None
+    assert "unknown model 'GPT-2 small'" in rows["GPT-2 small"]["resolution"]["why"]
 
 
 def test_verify_claims_csv(capsys, tmp_path):
@@ -141,11 +160,43 @@ def test_python_m_zoo_and_no_torch():
     assert json.loads(done.stdout)["params"]["total"] == 124_439_808
 
 
-@pytest.mark.parametrize("argv", [["show"], ["list", "--sort", "size"], ["nope"]])
+@pytest.mark.parametrize("argv", [["show"], ["list", "--sort", "size"], ["nope"],
+                                  ["plan", "gpt2", "--gpus", "1", "--gpu-memory", "80"]])
 def test_bad_arguments_exit_2(argv, capsys):
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    assert info.value.code == 2
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and not out and "usage: zoo" in err and "error:" in err
+
+
+def test_a_memory_size_needs_its_unit(capsys):
+    code, _, err = run(capsys, "plan", "gpt2", "--gpus", "1", "--gpu-memory", "80")
+    assert code == 2 and "did you mean '80GB'?" in err
+    code, out, _ = run(capsys, "plan", "gpt2", "--gpus", "1", "--gpu-memory", "80GiB", "--json")
+    assert code == 0 and json.loads(out)["device_memory"] == 80 * 2**30
+
+
+JSON_ERRORS = [
+    ["list", "--sort", "size"], ["show", "gtp2"], ["show"], ["compare", "gpt2", "nope"],
+    ["verify", "nope"], ["verify", "--claims", "/nonexistent/claims.csv"],
+    ["convert", "/nonexistent.safetensors", "out.safetensors"],
+    ["plan", "gpt2", "--gpus", "1", "--gpu-memory", "80"], ["plan", "gpt2", "--gpus", "0"],
+    ["spec", "/nonexistent/config.json"], ["plot", "breakdown"],
+    ["generate", "/nonexistent.gguf", "--prompt", "hi"], ["nope"],
+]
+
+
+@pytest.mark.parametrize("argv", JSON_ERRORS)
+def test_json_errors_for_every_command(argv, capsys):
+    """Under --json a script gets a JSON object on stdout, and a non-zero status, whatever
+    went wrong: a usage error as much as a missing file."""
+    code, out, _ = run(capsys, *argv, "--json")
+    error = json.loads(out)["error"]
+    assert code == 2 and error["type"] and error["message"]
+
+
+def test_every_command_is_covered_by_the_json_error_test():
+    from zoo.cli import COMMANDS
+
+    assert set(COMMANDS) <= {argv[0] for argv in JSON_ERRORS}
 
 
 def test_verify_against_transformers(capsys):

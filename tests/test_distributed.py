@@ -18,6 +18,7 @@ import zoo
 from tests.tiny import tiny_spec
 from zoo import distributed as zd
 from zoo.plan import make_plan
+from zoo.spec import to_mapping
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = ["llama", "gpt2", "bloom"]
@@ -100,6 +101,40 @@ def test_zoo_file_to_checkpoint_and_back(tmp_path):
     back = zoo.load(zd.checkpoint_to_zoo(tmp_path / "ckpt", tmp_path / "back.safetensors")[0])
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(),
                                                  back.state_dict().values(), strict=True))
+
+
+def test_checkpoint_keeps_its_dtype_and_stores_a_tied_head_once(tmp_path):
+    """A bf16 checkpoint exports as bf16 (or as asked), and a tied head is not stored a second
+    time: with a large vocabulary the head would be most of the file."""
+    spec = tiny_spec("gpt2").with_changes(vocab_size=4000)
+    model = zoo.create_model(spec, seed=0, dtype="bf16")
+    zd.save_checkpoint(model, tmp_path / "ckpt")
+    stored = sum(f.stat().st_size for f in (tmp_path / "ckpt").glob("*.distcp"))
+    head = spec.vocab_size * spec.d_model * 2
+    assert model.num_params() * 2 <= stored < model.num_params() * 2 + head // 2
+    exported = zoo.load(zd.checkpoint_to_zoo(tmp_path / "ckpt", tmp_path / "m.safetensors")[0])
+    assert exported.embed.weight.dtype == torch.bfloat16
+    assert exported.head.weight is exported.embed.weight
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(),
+                                                 exported.state_dict().values(), strict=True))
+    assert (tmp_path / "m.safetensors").stat().st_size < model.num_params() * 2 + head // 2
+    assert zd.main(["export", str(tmp_path / "ckpt"), str(tmp_path / "f.safetensors"),
+                    "--dtype", "fp32"]) == 0
+    assert zoo.load(tmp_path / "f.safetensors").embed.weight.dtype == torch.float32
+
+
+@pytest.mark.filterwarnings("ignore:torch.distributed is disabled")
+def test_checkpoints_written_before_the_dtype_was_recorded_still_load(tmp_path):
+    """zoo_spec.json used to be the spec alone, and the head was stored too."""
+    import torch.distributed.checkpoint as dcp
+
+    model = zoo.create_model(tiny_spec("gpt2"), seed=0)
+    dcp.save({"model": model.state_dict()}, checkpoint_id=str(tmp_path))
+    (tmp_path / "zoo_spec.json").write_text(json.dumps(to_mapping(model.spec)))
+    again = zd.load_checkpoint_model(tmp_path)
+    assert again.embed.weight.dtype == torch.float32
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(),
+                                                 again.state_dict().values(), strict=True))
 
 
 # --- accelerate: layers spread over CPU and disk -------------------------------------------

@@ -34,7 +34,7 @@ def test_hf_cache_entries_are_found(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "weights (hf-cache)" in out and "rev1" in out
     assert main(["show", "gpt2-xl"]) == 0
-    assert "huggingface-cli download openai-community/gpt2-xl" in capsys.readouterr().out
+    assert "hf download openai-community/gpt2-xl" in capsys.readouterr().out
 
 
 def test_zoo_weights_folder(tmp_path, monkeypatch, write_yaml, capsys):

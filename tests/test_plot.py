@@ -52,6 +52,17 @@ def test_memory_bars(tmp_path):
         plot.save(fig, tmp_path / "m.jpg")
 
 
+def test_memory_footnotes_the_bar_that_rests_on_an_assumption(tmp_path):
+    fig, rows = plot.memory(["gpt3-175b", "gpt2"])
+    [caveat] = rows[0]["caveats"]
+    assert caveat["under_alternative"] == {"KV cache at full context (bf16)": 9_663_676_416}
+    assert rows[1]["caveats"] == []
+    [footnote] = [t.get_text() for t in fig.texts]
+    assert footnote == ("gpt3-175b, KV cache at full context (bf16): 5.134 GB [assumes the "
+                        "unpublished local_window 128; dense: 9.664 GB]")
+    plot.save(fig, tmp_path / "m.png")
+
+
 def test_cli_plot(tmp_path, capsys):
     from zoo.cli import main
 

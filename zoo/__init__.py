@@ -24,12 +24,14 @@ _LAZY: dict[str, str] = {
     "KVCache": "zoo.cache",
     "save": "zoo.formats",
     "load": "zoo.formats",
+    "read_spec": "zoo.formats",
     "WeightsError": "zoo.safetensors_header",
     "from_hf": "zoo.convert.hf",
     "to_hf": "zoo.convert.hf",
     "from_gguf": "zoo.convert.gguf",
     "Tokenizer": "zoo.tokenizer",
     "generate": "zoo.text",
+    "shard": "zoo.distributed",
 }
 
 

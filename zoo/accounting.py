@@ -7,6 +7,7 @@ there adds its count here.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -168,8 +169,14 @@ class ParamCount:
         return 3 * self.forward_flops_per_token(context)
 
     def to_dict(self, context: int | None = None) -> dict[str, Any]:
-        spec = self.spec
-        context = spec.context_length if context is None else context
+        """Every figure, with `caveats`: those that rest on an assumed value, and what they
+        would be under its alternative (see `caveats`)."""
+        context = self.spec.context_length if context is None else context
+        figures = self._figures(context)
+        return {**figures, "caveats": caveats(
+            self.spec, lambda spec: count_params(spec)._figures(context))}
+
+    def _figures(self, context: int) -> dict[str, Any]:
         return {
             "total": self.total,
             "components": self.components,
@@ -205,6 +212,103 @@ class ParamCount:
             "training_memory": {**self.training_memory(),
                                 "convention": TRAINING_MEMORY_CONVENTION},
         }
+
+
+# --- figures that rest on assumed values ------------------------------------------------------
+
+# For each field a spec may mark `unpublished`: the reading that does without the assumed value
+# (its short name, and the spec changes that give it). GPT-3's band width is not published; the
+# alternative to assuming one is to take every layer as dense.
+ALTERNATIVES: dict[str, tuple[str, Mapping[str, Any]]] = {
+    "local_window": ("dense", {"attention_pattern": ["global"], "local_window": None}),
+}
+
+
+@dataclass(frozen=True)
+class Assumption:
+    """A value a spec assumes (its source does not publish it), and the spec under the
+    alternative reading (None where zoo knows no alternative: then any figure may rest on it)."""
+
+    field: str
+    value: Any
+    alternative: str
+    alternative_spec: ModelSpec | None
+
+    def note(self, alternative_figure: str | None = None) -> str:
+        """'assumes the unpublished local_window 128; dense: 9.664 GB'."""
+        text = f"assumes the unpublished {self.field} {self.value}"
+        if alternative_figure is not None:
+            text += f"; {self.alternative}: {alternative_figure}"
+        return text
+
+
+def assumptions(spec: ModelSpec) -> list[Assumption]:
+    out = []
+    for name in spec.unpublished:
+        alternative, changes = ALTERNATIVES.get(name, ("no alternative known", None))
+        others = [field for field in spec.unpublished if field != name]
+        alternative_spec = None if changes is None else spec.with_changes(
+            **changes, unpublished=others)
+        out.append(Assumption(name, getattr(spec, name), alternative, alternative_spec))
+    return out
+
+
+def resting_on(spec: ModelSpec, figure: Callable[[ModelSpec], Any]
+               ) -> list[tuple[Assumption, Any]]:
+    """The assumptions a figure rests on (it changes under their alternative), each with the
+    figure under the alternative (None where no alternative is known)."""
+    out = []
+    for assumption in assumptions(spec):
+        if assumption.alternative_spec is None:
+            out.append((assumption, None))
+            continue
+        other = figure(assumption.alternative_spec)
+        if other != figure(spec):
+            out.append((assumption, other))
+    return out
+
+
+def caveated(spec: ModelSpec, figure: Callable[[ModelSpec], float],
+             fmt: Callable[[float], str], text: str = "{}") -> str:
+    """A figure as shown (`text` with the formatted figure in it), followed by every assumed
+    value it rests on and the figure under that assumption's alternative, so that a number
+    built on a guess never stands without it: "5.134 GB [assumes the unpublished local_window
+    128; dense: 9.664 GB]"."""
+    shown = text.format(fmt(figure(spec)))
+    notes = [a.note(None if other is None else fmt(other)) for a, other in
+             resting_on(spec, figure)]
+    return shown + "".join(f" [{note}]" for note in notes)
+
+
+def caveats(spec: ModelSpec, figures: Callable[[ModelSpec], Mapping[str, Any]]
+            ) -> list[dict[str, Any]]:
+    """For scripts: per assumption, the figures (keys of `figures(spec)`, flattened with dots:
+    "kv_cache.bytes_at_context.bf16") that change under its alternative, with their values
+    there."""
+    out = []
+    mine = _leaves(figures(spec))
+    for assumption in assumptions(spec):
+        entry: dict[str, Any] = {"field": assumption.field, "assumed": assumption.value,
+                                 "published": False, "alternative": assumption.alternative}
+        if assumption.alternative_spec is None:
+            out.append({**entry, "under_alternative": None})
+            continue
+        theirs = _leaves(figures(assumption.alternative_spec))
+        changed = {key: theirs.get(key) for key, value in mine.items()
+                   if theirs.get(key) != value}
+        if changed:
+            out.append({**entry, "under_alternative": changed})
+    return out
+
+
+def _leaves(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            out.update(_leaves(value, f"{prefix}{key}."))
+        elif not isinstance(value, (list, str)):
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 def _dtype_bytes(dtype: str) -> float:

@@ -1,7 +1,10 @@
 """The `zoo` command line. Each command is a function of its parsed arguments returning the
-exit status; tables go through tabulate and `--json` gives the same facts for scripts.
+exit status; tables go through tabulate and `--json` gives the same facts for scripts, errors
+included (a JSON object with "error", and a non-zero status).
 
-Commands that only read specs (list, show, compare, verify) never import torch.
+Commands that only read specs or metadata (list, show, compare, verify, plan, spec) never
+import torch. Wherever they take a model name they also take a file: a config.json, a Hugging
+Face folder or cached repo id, a GGUF file, a zoo or HF safetensors file (`zoo.formats.resolve`).
 """
 
 from __future__ import annotations
@@ -10,10 +13,13 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from zoo.registry import UnknownModelError
 from zoo.spec import SpecError
+
+# what a command may raise on bad input: reported as "zoo: error: ...", exit status 2
+ERRORS = (SpecError, UnknownModelError, ValueError, OSError, ImportError)
 
 Command = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str, Command] = {}
@@ -29,6 +35,13 @@ def command(name: str) -> Callable[[Command], Command]:
 def emit_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")
+
+
+def say_resolved(resolved: Sequence[Any]) -> None:
+    """One line per name that was not simply a registry name: what it was taken to be."""
+    for r in resolved:
+        if r.format is not None or r.requested.lower() != r.spec.name:
+            print(r.describe())
 
 
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str] = (), *,
@@ -106,8 +119,8 @@ def _list_local(specs: list[Any], as_json: bool) -> int:
 @command("show")
 def cmd_show(args: argparse.Namespace) -> int:
     from zoo.accounting import count_params
+    from zoo.formats import resolve
     from zoo.local import find_local, how_to_get
-    from zoo.registry import get_spec
     from zoo.report import (
         architecture_rows,
         component_rows,
@@ -118,22 +131,27 @@ def cmd_show(args: argparse.Namespace) -> int:
     from zoo.units import human_bytes
     from zoo.verify import inconsistencies
 
-    spec = get_spec(args.name)
+    resolved = resolve(args.name)
+    spec = resolved.spec
     local = find_local([spec])
     if args.json:
         data = spec_json(spec, args.context)
+        data["resolved"] = resolved.to_dict()
         data["inconsistencies"] = inconsistencies(spec)
         data["local_weights"] = [f.to_dict() for f in local]
         emit_json(data)
         return 0
     count = count_params(spec)
+    say_resolved([resolved])
     title = f"{spec.name}" + (f"  (aliases: {', '.join(spec.aliases)})" if spec.aliases else "")
     print(title)
     print("=" * len(title))
     print(table(architecture_rows(spec), tablefmt="plain"))
     print()
     where = [(f"weights ({f.where})", f"{f.path} ({human_bytes(f.size)})") for f in local]
-    if not where:
+    if resolved.format is not None:
+        where.insert(0, (f"read from ({resolved.format})", resolved.requested))
+    elif not where:
         where = [("weights locally", f"not found; to get them: {how_to_get(spec)}"
                   if spec.weights.hf else "none (no public weights)")]
     print(table(provenance_rows(spec) + where, tablefmt="plain", widths=[None, 90]))
@@ -163,13 +181,15 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 @command("compare")
 def cmd_compare(args: argparse.Namespace) -> int:
-    from zoo.registry import get_spec
+    from zoo.formats import resolve
     from zoo.report import compare_rows, spec_json
 
-    specs = [get_spec(name) for name in args.names]
+    resolved = [resolve(name) for name in args.names]
+    specs = [r.spec for r in resolved]
     if args.json:
-        emit_json([spec_json(spec) for spec in specs])
+        emit_json([{**spec_json(r.spec), "resolved": r.to_dict()} for r in resolved])
         return 0
+    say_resolved(resolved)
     print(table(compare_rows(specs), ["", *(s.name for s in specs)],
                 widths=[None, *[28] * len(specs)]))
     return 0
@@ -180,33 +200,28 @@ def cmd_compare(args: argparse.Namespace) -> int:
 @command("verify")
 def cmd_verify(args: argparse.Namespace) -> int:
     from zoo.catalog import list_models
-    from zoo.registry import get_spec
+    from zoo.formats import resolve
     from zoo.report import reported_figure
-    from zoo.verify import check_claims, check_reported
+    from zoo.verify import DIFFERENCE_CONVENTION, check_reported
 
     if args.claims:
-        report = check_claims(args.claims, args.tolerance)
-        if args.json:
-            emit_json({"claims": [c.to_dict() for c in report.checks],
-                       "wrong": len(report.failed)})
-        else:
-            print(table([[c.model, c.field, c.claimed, c.zoo, c.verdict, c.detail]
-                         for c in report.checks],
-                        ["model", "field", "claimed", "zoo", "verdict", ""]))
-            print(f"\n{len(report.checks) - len(report.failed)} of {len(report.checks)} claims "
-                  f"hold; {len(report.failed)} wrong or unknown.")
-        return 1 if report.failed else 0
-    names = [get_spec(n).name for n in args.names] if args.names else list_models()
+        if args.names:
+            raise ValueError("--claims checks the models its file names; give no model names")
+        return _verify_claims(args.claims, args.tolerance, args.json)
+    resolved = [resolve(name) for name in args.names or list_models()]
+    specs = [r.spec for r in resolved]
     if args.transformers:
-        return _verify_transformers(names, args.json)
-    checks = [check_reported(get_spec(name), args.tolerance) for name in names]
+        return _verify_transformers(resolved, args.json)
+    checks = [check_reported(spec, args.tolerance) for spec in specs]
     if args.json:
-        emit_json([c.to_dict() for c in checks])
+        emit_json([{**c.to_dict(), "resolved": r.to_dict()}
+                   for r, c in zip(resolved, checks, strict=True)])
     else:
-        print(table([[c.name, f"{c.exact:,}", reported_figure(get_spec(c.name)),
+        say_resolved(resolved)
+        print(table([[c.name, f"{c.exact:,}", reported_figure(spec),
                       f"{c.relative_difference:+.2%}" if c.relative_difference is not None
                       else "-", c.status, c.source]
-                     for c in checks],
+                     for spec, c in zip(specs, checks, strict=True)],
                     ["model", "exact (closed form)", "reported", "difference", "status", "source"],
                     widths=[None, None, None, None, None, 60]))
         flagged = [c for c in checks if c.status == "flagged"]
@@ -215,26 +230,74 @@ def cmd_verify(args: argparse.Namespace) -> int:
               f"{len(flagged)} flagged, {len(broken)} internally inconsistent.")
         for c in broken:
             print(f"  {c.name}: " + "; ".join(c.problems))
+        print(f"Differences are {DIFFERENCE_CONVENTION}.")
     return 1 if any(c.status == "inconsistent" for c in checks) else 0
 
 
-def _verify_transformers(names: list[str], as_json: bool) -> int:
+def _verify_claims(path: str, tolerance: float, as_json: bool) -> int:
+    from zoo.verify import DIFFERENCE_CONVENTION, TOLERATED, check_claims
+
+    report = check_claims(path, tolerance)
+    if as_json:
+        emit_json(report.to_dict())
+        return 1 if report.failed else 0
+
+    def difference(check: Any) -> str:
+        if check.zoo is None:
+            return "-"
+        if check.claim.field in TOLERATED:
+            return f"{check.relative_difference:+.1%}"
+        return f"{check.difference:+}" if check.difference else "0"
+
+    def zoo(check: Any) -> str:
+        if check.zoo is None:
+            return "-"
+        return f"{check.zoo:,}" if check.claim.field in TOLERATED else str(check.zoo)
+
+    rows = []
+    for row in report.rows:
+        spec = row.resolution.spec
+        model = spec.name if spec else "?"
+        rows += [[row.row.line or "-", row.row.name, model, c.claim.field, c.claim.written,
+                  zoo(c), difference(c), c.verdict]
+                 for c in row.checks] or [[row.row.line or "-", row.row.name, model, "-", "-",
+                                            "-", "-", "ok" if spec else "unresolved"]]
+    print(table(rows, ["line", "as written", "model", "field", "claimed", "zoo", "difference",
+                       "verdict"]))
+    print("\nResolved:")
+    for row in report.rows:
+        r = row.resolution
+        target = r.spec.name if r.spec else "unresolved"
+        considered = f" (considered {', '.join(r.considered)})" if r.considered else ""
+        print(f"  {r.written} (line {row.row.line}) -> {target}: {r.why}{considered}")
+    checks = report.checks
+    held = sum(c.verdict == "ok" for c in checks)
+    unresolved = sum(c.verdict == "unresolved" for c in checks)
+    print(f"\n{held} of {len(checks)} claims hold; {len(report.wrong)} wrong"
+          + (f", {unresolved} on {len(report.unresolved)} unresolved row(s)" if report.unresolved
+             else "")
+          + f" (parameter counts within {tolerance:.0%}, other figures exactly).")
+    print(f"Differences are {DIFFERENCE_CONVENTION}.")
+    return 1 if report.failed else 0
+
+
+def _verify_transformers(resolved: list[Any], as_json: bool) -> int:
     """Closed form against transformers' own count (models built on meta), with a progress
     bar: about a second per model."""
     from tqdm import tqdm
 
     from zoo.accounting import count_params
     from zoo.reference import transformers_count
-    from zoo.registry import get_spec
 
     rows = []
-    for name in tqdm(names, desc="counting with transformers", unit="model", disable=as_json):
-        spec = get_spec(name)
-        theirs = transformers_count(spec)
-        ours = count_params(spec).total
+    for r in tqdm(resolved, desc="counting with transformers", unit="model", disable=as_json):
+        theirs = transformers_count(r.spec)
+        ours = count_params(r.spec).total
         status = "no transformers class" if theirs is None else (
             "equal" if theirs == ours else "DIFFERENT")
-        rows.append({"name": name, "zoo": ours, "transformers": theirs, "status": status})
+        rows.append({"name": r.spec.name, "zoo": ours, "transformers": theirs,
+                     "difference": None if theirs is None else theirs - ours,
+                     "status": status, "resolved": r.to_dict()})
     if as_json:
         emit_json(rows)
     else:
@@ -304,16 +367,16 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 @command("plan")
 def cmd_plan(args: argparse.Namespace) -> int:
+    from zoo.formats import resolve
     from zoo.plan import describe, make_plan
-    from zoo.registry import get_spec
-    from zoo.units import parse_bytes
 
-    plan = make_plan(get_spec(args.name), devices=args.gpus,
-                     device_memory=parse_bytes(args.gpu_memory), train=args.train,
-                     dtype=args.dtype, batch=args.batch, context=args.context)
+    resolved = resolve(args.name)
+    plan = make_plan(resolved.spec, devices=args.gpus, device_memory=args.gpu_memory,
+                     train=args.train, dtype=args.dtype, batch=args.batch, context=args.context)
     if args.json:
-        emit_json(plan.to_dict())
+        emit_json({**plan.to_dict(), "resolved": resolved.to_dict()})
         return 0
+    say_resolved([resolved])
     mode = "training (FSDP2, mixed-precision AdamW)" if plan.train else "inference (FSDP)"
     print(f"{plan.spec.name}: {mode}, {plan.dtype}, batch {plan.batch} per device, context "
           f"{plan.context}")
@@ -340,14 +403,37 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- spec ------------------------------------------------------------------------------------
+
+@command("spec")
+def cmd_spec(args: argparse.Namespace) -> int:
+    from zoo.formats import resolve
+    from zoo.report import spec_entry
+
+    resolved = resolve(args.path)
+    entry = spec_entry(resolved, args.name)
+    if args.json:
+        emit_json({"entry": entry, "resolved": resolved.to_dict()})
+    else:
+        import yaml
+
+        print(f"# {resolved.describe()}")
+        print(yaml.safe_dump(entry, sort_keys=False, allow_unicode=True, width=10**6), end="")
+    return 0
+
+
 # --- parser ----------------------------------------------------------------------------------
+
+NAME_OR_FILE = ("a registry name, or a config.json, Hugging Face folder or cached repo id, GGUF "
+                "file, or zoo / HF safetensors file (read from metadata; no weights loaded)")
+
 
 def build_parser() -> argparse.ArgumentParser:
     from zoo.formats import SAVABLE
     from zoo.units import FLOAT_DTYPES
     from zoo.verify import DEFAULT_TOLERANCE
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="zoo", description="A model zoo and parameter-accounting registry for decoder-only "
                                 "language models.")
     parser.add_argument("--version", action="version", version=_version())
@@ -368,17 +454,20 @@ def build_parser() -> argparse.ArgumentParser:
                         "zoo weights folders), with their size on disk")
 
     p = add("show", "every fact about one model: hyperparameters, provenance, accounting")
-    p.add_argument("name")
+    p.add_argument("name", metavar="NAME_OR_FILE", help=NAME_OR_FILE)
     p.add_argument("--context", type=_positive_int, default=None,
                    help="context for KV-cache and FLOP figures (default: the full context)")
     p.add_argument("--layers", action="store_true", help="also list the count per layer")
 
     p = add("compare", "the same facts side by side, one column per model")
-    p.add_argument("names", nargs="+", metavar="NAME")
+    p.add_argument("names", nargs="+", metavar="NAME_OR_FILE", help=NAME_OR_FILE)
 
     p = add("verify", "closed-form counts against reported figures, or a table of claims")
-    p.add_argument("names", nargs="*", metavar="NAME", help="models (default: all)")
-    p.add_argument("--claims", metavar="FILE", help="a YAML or CSV table of claims to check")
+    p.add_argument("names", nargs="*", metavar="NAME_OR_FILE",
+                   help="models (default: every registry model); " + NAME_OR_FILE)
+    p.add_argument("--claims", metavar="FILE",
+                   help="a YAML or CSV table of claims to check; a family's name (GPT-2, "
+                        "LLaMA) stands for the member its row's figures fit")
     p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
                    help="relative tolerance for rounded parameter figures (default 0.05)")
     p.add_argument("--transformers", action="store_true",
@@ -396,10 +485,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
     p = add("plan", "memory per device under FSDP sharding, and the fewest devices that fit")
-    p.add_argument("name")
+    p.add_argument("name", metavar="NAME_OR_FILE", help=NAME_OR_FILE)
     p.add_argument("--gpus", type=_positive_int, required=True, help="number of devices")
-    p.add_argument("--gpu-memory", default="80GB",
-                   help="memory per device: 80GB is 80e9 bytes, 80GiB 80 x 2^30 (default 80GB)")
+    p.add_argument("--gpu-memory", type=_size, default="80GB",
+                   help="memory per device, with its unit: 80GB is 80e9 bytes, 80GiB 80 x 2^30 "
+                        "(default 80GB)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--train", action="store_true", help="training (mixed-precision AdamW)")
     mode.add_argument("--infer", action="store_true", help="inference (the default)")
@@ -407,6 +497,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=_positive_int, default=1, help="sequences per device")
     p.add_argument("--context", type=_positive_int, default=None,
                    help="tokens per sequence (default: the model's context)")
+
+    p = add("spec", "the YAML spec entry of a checkpoint or config.json, for a spec folder "
+                    "(ZOO_SPECS)")
+    p.add_argument("path", metavar="FILE", help=NAME_OR_FILE)
+    p.add_argument("--name", help="the model's name in the entry (default: the file's)")
 
     p = add("plot", "pictures: scale over the years, parameter breakdown, memory (matplotlib)")
     p.add_argument("kind", choices=["scale", "breakdown", "memory"])
@@ -440,22 +535,58 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _size(text: str) -> int:
+    """A memory size with its unit ('80GB'); a bare number is refused, suggesting the unit."""
+    from zoo.units import parse_bytes
+
+    try:
+        return parse_bytes(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def _version() -> str:
     from zoo import __version__
 
     return f"zoo {__version__}"
 
 
+class UsageError(Exception):
+    """A command line that argparse refuses, raised (not printed and exited) so that `main`
+    reports it like every other error: as text, or as JSON under --json."""
+
+    def __init__(self, message: str, usage: str, prog: str) -> None:
+        super().__init__(message)
+        self.usage, self.prog = usage, prog
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, self.format_usage(), self.prog)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command; on bad input, "zoo: error: ..." on stderr (or, with --json, a JSON
+    object {"error": {"type", "message"}} on stdout) and exit status 2."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in argv
     try:
+        args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
-    except (SpecError, UnknownModelError, ValueError, FileNotFoundError, OSError,
-            ImportError) as err:
-        print(f"zoo: error: {err}", file=sys.stderr)
-        return 2
     except BrokenPipeError:  # `zoo list | head`
         return 0
+    except UsageError as err:
+        return _failed(err, as_json, f"{err.usage}{err.prog}")
+    except ERRORS as err:
+        return _failed(err, as_json)
+
+
+def _failed(err: Exception, as_json: bool, where: str = "zoo") -> int:
+    if as_json:
+        emit_json({"error": {"type": type(err).__name__, "message": str(err)}})
+    else:
+        print(f"{where}: error: {err}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

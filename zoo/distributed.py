@@ -22,12 +22,18 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from zoo.metadata import read_checkpoint_spec, read_zoo_spec, write_checkpoint_spec
+from zoo.metadata import (
+    read_checkpoint_info,
+    read_checkpoint_spec,
+    read_zoo_spec,
+    write_checkpoint_spec,
+)
 from zoo.model import Model, create_model
 from zoo.registry import get_spec
 from zoo.safetensors_header import weights_file
 from zoo.safetensors_io import open_safetensors
 from zoo.spec import ModelSpec
+from zoo.units import FLOAT_DTYPES, canonical_dtype
 
 # entry points that use the root's parameters (embedding, final norm, head): FSDP gathers
 # them around these calls as it does around forward
@@ -117,18 +123,33 @@ def _single_process_quiet() -> Iterator[None]:
         yield
 
 
+# the state-dict entry that is another's tensor when the head is tied: stored once, as the
+# embedding, and re-tied on load (as zoo's safetensors files do)
+TIED = {"head.weight": "embed.weight"}
+
+
+def _stored(model: Model, state: dict[str, Any]) -> dict[str, Any]:
+    """The state dict without the entries a tied head shares."""
+    return {k: v for k, v in state.items() if not (model.spec.tie_embeddings and k in TIED)}
+
+
 def save_checkpoint(model: Model, folder: str | Path) -> list[Path]:
-    """A distributed checkpoint: every rank writes its shards; the spec goes beside them.
-    Returns the files of the checkpoint."""
+    """A distributed checkpoint: every rank writes its shards, a tied head once (as the
+    embedding); the spec and the dtype go beside them. Returns the files of the checkpoint."""
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import get_model_state_dict
 
     folder = Path(folder)
     with _single_process_quiet():
-        dcp.save({"model": get_model_state_dict(model)}, checkpoint_id=str(folder))
+        dcp.save({"model": _stored(model, get_model_state_dict(model))},
+                 checkpoint_id=str(folder))
     if not dist.is_initialized() or dist.get_rank() == 0:
-        write_checkpoint_spec(model.spec, folder)
+        write_checkpoint_spec(model.spec, folder, canonical_dtype(str(_dtype(model))))
     return sorted(p for p in folder.iterdir() if p.is_file())
+
+
+def _dtype(model: Model) -> torch.dtype:
+    return next(model.parameters()).dtype
 
 
 def checkpoint_spec(folder: str | Path) -> ModelSpec:
@@ -141,24 +162,33 @@ def load_checkpoint(model: Model, folder: str | Path) -> None:
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import get_model_state_dict, set_model_state_dict
 
-    state = {"model": get_model_state_dict(model)}
+    state = get_model_state_dict(model)
+    stored = {"model": _stored(model, state)}  # a checkpoint with the head twice loads too
     with _single_process_quiet():
-        dcp.load(state, checkpoint_id=str(folder))
-    set_model_state_dict(model, state["model"])
+        dcp.load(stored, checkpoint_id=str(folder))
+    loaded = stored["model"]
+    for name, source in TIED.items():
+        if name in state and name not in loaded:
+            loaded[name] = loaded[source]
+    set_model_state_dict(model, loaded)
 
 
-def load_checkpoint_model(folder: str | Path) -> Model:
-    """A whole model from a distributed checkpoint, in one process (needs it in RAM)."""
-    model = create_model(checkpoint_spec(folder))
+def load_checkpoint_model(folder: str | Path, *, dtype: str | None = None) -> Model:
+    """A whole model from a distributed checkpoint, in one process (needs it in RAM), in the
+    dtype its tensors are stored in unless `dtype` says otherwise."""
+    spec, stored = read_checkpoint_info(Path(folder))
+    model = create_model(spec, dtype=dtype or stored)
     load_checkpoint(model, folder)
     return model.eval()
 
 
-def checkpoint_to_zoo(folder: str | Path, out: str | Path, **save_options: Any) -> list[Path]:
-    """A distributed checkpoint -> zoo safetensors, in one process (needs the model in RAM)."""
+def checkpoint_to_zoo(folder: str | Path, out: str | Path, *, dtype: str | None = None,
+                      **save_options: Any) -> list[Path]:
+    """A distributed checkpoint -> zoo safetensors, in one process (needs the model in RAM), in
+    the checkpoint's own dtype unless `dtype` says otherwise."""
     from zoo.weights import save
 
-    return save(load_checkpoint_model(folder), out, **save_options)
+    return save(load_checkpoint_model(folder, dtype=dtype), out, **save_options)
 
 
 def zoo_to_checkpoint(path: str | Path, folder: str | Path) -> None:
@@ -194,10 +224,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = sub.add_parser("export", help="distributed checkpoint -> zoo safetensors (one process)")
     p.add_argument("checkpoint")
     p.add_argument("out")
+    p.add_argument("--dtype", choices=FLOAT_DTYPES, default=None,
+                   help="convert to this dtype (default: the checkpoint's own)")
     args = parser.parse_args(argv)
 
     if args.command == "export":
-        for path in checkpoint_to_zoo(args.checkpoint, args.out):
+        for path in checkpoint_to_zoo(args.checkpoint, args.out, dtype=args.dtype):
             print(path)
         return 0
     init()

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +20,7 @@ from zoo.architectures import UnsupportedConfigError, spec_for_config, spec_from
 from zoo.gguf_header import GGUFFile, is_gguf
 from zoo.hub import REPO_ID, cached_snapshot, read_config, resolve_folder
 from zoo.metadata import SPEC_FILE, is_zoo_file, read_checkpoint_spec, read_zoo_spec
-from zoo.registry import get_spec
+from zoo.registry import UnknownModelError, get_spec, registry_match
 from zoo.safetensors_header import INDEX_SUFFIX, WeightsError
 from zoo.spec import ModelSpec
 
@@ -42,9 +44,13 @@ class Format:
 # --- zoo's own safetensors --------------------------------------------------------------------
 
 def _is_safetensors(path: Path) -> bool:
+    """zoo's own: a file (or index, or folder) with zoo's spec in its metadata, or any
+    safetensors without a config.json beside it (whose error then says what it lacks)."""
     if path.is_dir():
         return not (path / "config.json").is_file() or is_zoo_file(path)
-    return path.name.endswith((".safetensors", INDEX_SUFFIX))
+    if not path.name.endswith((".safetensors", INDEX_SUFFIX)):
+        return False
+    return is_zoo_file(path) or not (path.parent / "config.json").is_file()
 
 
 def _zoo_loader() -> Callable[..., Model]:
@@ -62,18 +68,50 @@ def _zoo_saver() -> Callable[..., list[Path]]:
 # --- Hugging Face folders and cached repos ----------------------------------------------------
 
 def _is_hf(path: Path) -> bool:
+    """A folder with config.json, a config.json itself (any *.json but an index), a weights
+    file in such a folder (zoo's own files were claimed first), or a repo id not on disk."""
     if path.is_dir():
         return (path / "config.json").is_file()
-    return not path.exists() and bool(REPO_ID.match(str(path)))
+    if path.is_file():
+        if path.suffix == ".json" and not path.name.endswith(INDEX_SUFFIX):
+            return True
+        return path.name.endswith((".safetensors", INDEX_SUFFIX)) and \
+            (path.parent / "config.json").is_file()
+    return bool(REPO_ID.match(str(path)))
 
 
 def _hf_spec(path: Path) -> ModelSpec:
-    folder = resolve_folder(path) if path.exists() else _cached(path)
-    config = read_config(folder)
+    config_file = _config_file(path)
+    config = read_config(config_file)
     try:
-        return spec_for_config(config, str(path).rstrip("/").split("/")[-1])
+        return spec_for_config(config, label(path))
     except UnsupportedConfigError as err:
-        raise WeightsError(f"{folder / 'config.json'}: {err}") from None
+        raise WeightsError(f"{config_file}: {err}") from None
+
+
+def _config_file(path: Path) -> Path:
+    if path.is_file():
+        return path if path.suffix == ".json" and not path.name.endswith(INDEX_SUFFIX) else \
+            path.parent / "config.json"
+    return (resolve_folder(path) if path.exists() else _cached(path)) / "config.json"
+
+
+# file names that say nothing of the model (Hugging Face's own), so its folder names it
+GENERIC_NAMES = re.compile(r"^(config|model|pytorch_model)(-\d+-of-\d+)?$")
+SUFFIXES = (INDEX_SUFFIX, ".safetensors", ".gguf", ".json")
+
+
+def label(path: Path) -> str:
+    """What a checkpoint is called when its metadata does not say: a repo id's name; a
+    folder's name, also for the files in it that HF names generically (config.json,
+    model.safetensors); else the file's name without its suffix."""
+    if not path.exists():
+        return str(path).rstrip("/").split("/")[-1]
+    stem = next((path.name.removesuffix(s) for s in SUFFIXES if path.name.endswith(s)),
+                path.name)
+    if path.is_dir() or GENERIC_NAMES.match(stem):
+        return (path if path.is_dir() else path.parent).resolve().name
+    return stem
 
 
 def _cached(repo_id: Path) -> Path:
@@ -99,10 +137,19 @@ def _hf_saver() -> Callable[..., list[Path]]:
 # --- GGUF -------------------------------------------------------------------------------------
 
 def _is_gguf(path: Path) -> bool:
-    return path.suffix == ".gguf" or (path.is_file() and is_gguf(path))
+    return path.is_file() and (path.suffix == ".gguf" or is_gguf(path))
 
 
 def _gguf_spec(path: Path) -> ModelSpec:
+    stat = path.stat()
+    return _gguf_spec_of(path.resolve(), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=16)
+def _gguf_spec_of(path: Path, mtime_ns: int, size: int) -> ModelSpec:
+    """Cached per file version: a GGUF header holds the whole tokenizer (SmolLM2's: 150,000
+    strings), which takes the gguf reader seconds to parse, and one command may name the
+    same file several times (`zoo compare a.gguf a.gguf`, `zoo verify` then `show`)."""
     file = GGUFFile(path)
     try:
         return spec_from_gguf(file.fields, file.tensors, path.stem)
@@ -180,6 +227,55 @@ def detect(path: str | os.PathLike[str]) -> Format:
 def read_spec(path: str | os.PathLike[str]) -> ModelSpec:
     """A checkpoint's spec from its metadata alone: no torch, no tensors read."""
     return detect(path).read_spec(Path(path))
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What a name on the command line was taken to be: a registry model, or a file's spec
+    (the registry's entry when the file's architecture is exactly one of them)."""
+
+    requested: str
+    spec: ModelSpec
+    format: str | None = None  # None: a registry name
+
+    @property
+    def from_registry(self) -> bool:
+        """Whether the spec is the registry's (its provenance and reported figures apply)."""
+        return self.format is None or registry_match(self.spec) == self.spec
+
+    def describe(self) -> str:
+        """'gpt2' or 'path/config.json (hf) -> gpt2, the registry's model of this
+        architecture'."""
+        if self.format is None:
+            return self.spec.name if self.requested.lower() == self.spec.name else \
+                f"{self.requested} -> {self.spec.name}"
+        what = ("the registry's model of this exact architecture" if self.from_registry else
+                "read from its metadata (not in the registry)")
+        return f"{self.requested} ({self.format}) -> {self.spec.name}, {what}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"requested": self.requested, "name": self.spec.name, "format": self.format,
+                "in_registry": self.from_registry}
+
+
+FILE_SUFFIXES = (".json", ".gguf", ".safetensors")  # a missing file says "no such file"
+
+
+def resolve(name_or_path: str | os.PathLike[str]) -> Resolved:
+    """A registry name or alias, else a checkpoint or config zoo reads a spec from (config.json,
+    a Hugging Face folder or cached repo id, GGUF, zoo or HF safetensors, a distributed
+    checkpoint): metadata and headers only, no torch. A name that is neither is an
+    UnknownModelError with the nearest names."""
+    text = str(name_or_path)
+    try:
+        return Resolved(text, get_spec(text))
+    except UnknownModelError:
+        path = Path(name_or_path)
+        looks_like_a_file = "/" in text or os.sep in text or path.suffix in FILE_SUFFIXES
+        if not (path.exists() or looks_like_a_file):
+            raise
+    fmt = detect(path)
+    return Resolved(text, fmt.read_spec(path), fmt.name)
 
 
 def load(path: str | os.PathLike[str], *, spec: ModelSpec | str | None = None,

@@ -15,6 +15,9 @@ from zoo.safetensors_header import WeightsError
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # "org/name", as the hub spells them
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf")
+# the hub's command line: `hf` since huggingface-hub 0.34 (the minimum zoo asks for);
+# `huggingface-cli` is gone from 1.0 on
+DOWNLOAD_COMMAND = "hf download"
 HUB_PATTERNS = ["config.json", "*.safetensors", "*.safetensors.index.json", "tokenizer.json",
                 "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"]
 
@@ -26,8 +29,10 @@ def resolve_folder(path_or_repo_id: str | os.PathLike[str], revision: str | None
     if path.is_dir():
         return path
     if path.exists():
+        if (path.parent / "config.json").is_file():  # its config.json or weights: the folder
+            return path.parent
         raise WeightsError(f"{path}: expected a Hugging Face checkpoint folder (config.json and "
-                           f"weights), got a file")
+                           f"weights), got a file with no config.json beside it")
     text = str(path_or_repo_id)
     if not REPO_ID.match(text):
         raise FileNotFoundError(f"{text}: no such folder, and not a Hugging Face repo id")
@@ -45,7 +50,7 @@ def resolve_folder(path_or_repo_id: str | os.PathLike[str], revision: str | None
         if HF_HUB_OFFLINE:
             raise FileNotFoundError(
                 f"{text} is not in {where} and HF_HUB_OFFLINE is set: download it where the hub "
-                f"is reachable (`huggingface-cli download {text}`) or pass a local folder "
+                f"is reachable (`{DOWNLOAD_COMMAND} {text}`) or pass a local folder "
                 f"({type(cached_error).__name__})") from None
         try:
             return Path(snapshot_download(text, revision=revision, allow_patterns=HUB_PATTERNS))
@@ -54,10 +59,12 @@ def resolve_folder(path_or_repo_id: str | os.PathLike[str], revision: str | None
                                     f"{type(err).__name__}: {err}") from None
 
 
-def read_config(folder: Path) -> dict[str, Any]:
-    path = folder / "config.json"
+def read_config(folder_or_file: Path) -> dict[str, Any]:
+    """A checkpoint folder's config.json, or a config file given itself."""
+    path = folder_or_file if folder_or_file.is_file() else folder_or_file / "config.json"
     if not path.is_file():
-        raise WeightsError(f"{folder}: no config.json (not a Hugging Face checkpoint folder)")
+        raise WeightsError(f"{folder_or_file}: no config.json (not a Hugging Face checkpoint "
+                           f"folder)")
     try:
         config = json.loads(path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as err:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zoo.formats import FORMATS, Format
-from zoo.hub import cached_snapshot
+from zoo.hub import DOWNLOAD_COMMAND, cached_snapshot
 from zoo.safetensors_header import INDEX_SUFFIX, WeightsError, read_index
 from zoo.spec import ModelSpec, SpecError
 
@@ -115,6 +115,6 @@ def find_local(specs: list[ModelSpec]) -> list[LocalWeights]:
 def how_to_get(spec: ModelSpec) -> str:
     if not spec.weights.hf:
         return "no public weights"
-    return (f"huggingface-cli download {spec.weights.hf} (where the hub is reachable), then "
+    return (f"{DOWNLOAD_COMMAND} {spec.weights.hf} (where the hub is reachable), then "
             f"zoo.from_hf({spec.weights.hf!r}) or `zoo convert {spec.weights.hf} "
             f"{spec.name}.safetensors`")

@@ -70,15 +70,30 @@ def read_zoo_spec(path: Path) -> tuple[ModelSpec, dict[str, Any]]:
     return spec, head
 
 
-def write_checkpoint_spec(spec: ModelSpec, folder: Path) -> None:
-    (folder / SPEC_FILE).write_text(json.dumps(to_mapping(spec), indent=2))
+CHECKPOINT_FORMAT = "zoo-dcp/1"
 
 
-def read_checkpoint_spec(folder: Path) -> ModelSpec:
-    """The spec saved beside a distributed checkpoint."""
+def write_checkpoint_spec(spec: ModelSpec, folder: Path, dtype: str) -> None:
+    """The spec and the dtype of a distributed checkpoint, beside it: the checkpoint's own
+    metadata is a pickle, which zoo does not read for what it can record itself."""
+    data = {"zoo_format": CHECKPOINT_FORMAT, "spec": to_mapping(spec), "dtype": dtype}
+    (folder / SPEC_FILE).write_text(json.dumps(data, indent=2))
+
+
+def read_checkpoint_info(folder: Path) -> tuple[ModelSpec, str | None]:
+    """The spec saved beside a distributed checkpoint, and the dtype its tensors are stored in
+    (None for checkpoints written before zoo recorded it, whose file is the spec alone)."""
     path = Path(folder) / SPEC_FILE
     try:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise WeightsError(f"{path}: cannot read the checkpoint's spec: {err}") from None
-    return spec_from_mapping(data, file=str(path))
+    recorded = isinstance(data, dict) and data.get("zoo_format") == CHECKPOINT_FORMAT
+    spec = spec_from_mapping(data["spec"] if recorded else data, file=str(path))
+    dtype = data.get("dtype") if recorded else None
+    return spec, dtype if isinstance(dtype, str) else None
+
+
+def read_checkpoint_spec(folder: Path) -> ModelSpec:
+    """The spec saved beside a distributed checkpoint."""
+    return read_checkpoint_info(folder)[0]

@@ -11,10 +11,11 @@ dtype; activations with full activation checkpointing (Korthikanti et al. 2022).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from zoo.accounting import count_params
+from zoo.accounting import caveated, caveats, count_params
 from zoo.spec import ModelSpec
 from zoo.units import DTYPE_BYTES, FLOAT_DTYPES, canonical_dtype, human_bytes
 
@@ -57,7 +58,18 @@ class Plan:
             low, high = (low, middle) if fits(middle) else (middle + 1, high)
         return low
 
+    def redo(self, spec: ModelSpec) -> Plan:
+        """The same plan for another spec (an assumption's alternative)."""
+        return make_plan(spec, devices=self.devices, device_memory=self.device_memory,
+                         train=self.train, dtype=self.dtype, batch=self.batch,
+                         context=self.context)
+
     def to_dict(self) -> dict[str, Any]:
+        """The plan, with the figures that rest on an assumed value under `caveats`."""
+        return {**self._figures(), "caveats": caveats(
+            self.spec, lambda spec: self.redo(spec)._figures())}
+
+    def _figures(self) -> dict[str, Any]:
         return {"model": self.spec.name, "mode": "train" if self.train else "infer",
                 "devices": self.devices, "device_memory": self.device_memory,
                 "dtype": self.dtype, "batch_per_device": self.batch, "context": self.context,
@@ -115,12 +127,18 @@ def activation_bytes(spec: ModelSpec, batch: int, context: int) -> int:
 
 
 def describe(plan: Plan) -> list[tuple[str, str]]:
-    rows = [(name, human_bytes(value)) for name, value in plan.parts.items()]
-    rows.append(("total per device", human_bytes(plan.total)))
-    verdict = "fits" if plan.fits else "does NOT fit"
-    rows.append((f"{plan.devices} x {human_bytes(plan.device_memory)}", verdict))
-    smallest = plan.smallest_fit
-    rows.append(("smallest device count that fits",
-                 str(smallest) if smallest is not None else
-                 "none: the unsharded part alone exceeds a device (lower the batch/context)"))
+    """(what, how much) rows; a figure that rests on an assumed value says so beside it."""
+    def shown(figure: Callable[[Plan], Any], fmt: Callable[[Any], str]) -> str:
+        return caveated(plan.spec, lambda spec: figure(plan.redo(spec)), fmt)
+
+    def part(name: str) -> Callable[[Plan], int]:
+        return lambda p: p.parts[name]
+
+    rows = [(name, shown(part(name), human_bytes)) for name in plan.parts]
+    rows.append(("total per device", shown(lambda p: p.total, human_bytes)))
+    rows.append((f"{plan.devices} x {human_bytes(plan.device_memory)}",
+                 shown(lambda p: p.fits, lambda fits: "fits" if fits else "does NOT fit")))
+    rows.append(("smallest device count that fits", shown(
+        lambda p: p.smallest_fit, lambda n: str(n) if n is not None else
+        "none: the unsharded part alone exceeds a device (lower the batch/context)")))
     return rows

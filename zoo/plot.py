@@ -11,10 +11,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from zoo.accounting import count_params
+from zoo.accounting import caveated, caveats, count_params, resting_on
 from zoo.catalog import list_models
 from zoo.registry import get_spec
 from zoo.spec import ModelSpec
+from zoo.units import human_bytes
 
 SEGMENTS = ("embeddings", "attention", "mlp", "norms", "head", "extras")
 SEGMENT_COLORS = {"embeddings": "#4c72b0", "attention": "#dd8452", "mlp": "#55a868",
@@ -115,16 +116,25 @@ MEMORY_BARS = ("weights fp32", "weights bf16", "weights int8", "weights int4",
                "KV cache at full context (bf16)", "training state (Adam, mixed precision)")
 
 
+def memory_figures(spec: ModelSpec) -> dict[str, int]:
+    """Bytes per bar of `memory`, for one model."""
+    c = count_params(spec)
+    values = [c.weight_bytes(d) for d in ("fp32", "bf16", "int8", "int4")]
+    values += [c.kv_cache_bytes(spec.context_length, "bf16"), c.training_memory()["total"]]
+    return dict(zip(MEMORY_BARS, values, strict=True))
+
+
 def memory(names: Sequence[str]) -> tuple[Any, list[dict[str, Any]]]:
-    """Grouped bars per model: weights per dtype, KV cache at full context, training state."""
+    """Grouped bars per model: weights per dtype, KV cache at full context, training state; a
+    bar that rests on an assumed value (GPT-3's KV cache) is footnoted with its alternative."""
     plt = _pyplot()
     specs = _specs(names)
-    rows = []
-    for spec in specs:
-        c = count_params(spec)
-        values = [c.weight_bytes(d) for d in ("fp32", "bf16", "int8", "int4")]
-        values += [c.kv_cache_bytes(spec.context_length, "bf16"), c.training_memory()["total"]]
-        rows.append({"name": spec.name, **dict(zip(MEMORY_BARS, values, strict=True))})
+    rows = [{"name": spec.name, **memory_figures(spec),
+             "caveats": caveats(spec, memory_figures)} for spec in specs]
+    footnotes = [f"{spec.name}, {bar}: {caveated(spec, figure, human_bytes)}"
+                 for spec in specs for bar in MEMORY_BARS
+                 for figure in [lambda s, b=bar: memory_figures(s)[b]]
+                 if resting_on(spec, figure)]
     fig, ax = plt.subplots(figsize=(max(7.0, 1.6 * len(specs) + 2), 6))
     width = 0.8 / len(MEMORY_BARS)
     colors = plt.get_cmap("viridis")
@@ -138,7 +148,9 @@ def memory(names: Sequence[str]) -> tuple[Any, list[dict[str, Any]]]:
     ax.set_title("Memory: weights per dtype, KV cache at full context, training state")
     ax.legend(fontsize=8)
     ax.grid(True, axis="y", which="both", alpha=0.3)
-    fig.tight_layout()
+    if footnotes:
+        fig.text(0.01, 0.01, "\n".join(footnotes), fontsize=7, va="bottom")
+    fig.tight_layout(rect=(0, 0.03 * len(footnotes), 1, 1))
     return fig, rows
 
 

@@ -48,7 +48,11 @@ class UnknownModelError(LookupError):
 # --- YAML: safe, with duplicate keys refused and line numbers kept for messages -------------
 
 class _LineDict(dict):
+    """A mapping that knows where it starts, and where each of its values stands
+    ((line, column), both from 1), for messages that point at the value."""
+
     line: int = 0
+    positions: dict[Any, tuple[int, int]]
 
 
 _Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -62,6 +66,7 @@ def _construct_mapping(loader: Any, node: yaml.MappingNode) -> Iterable[_LineDic
     loader.flatten_mapping(node)
     data = _LineDict()
     data.line = node.start_mark.line + 1
+    data.positions = {}
     yield data
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
@@ -75,17 +80,19 @@ def _construct_mapping(loader: Any, node: yaml.MappingNode) -> Iterable[_LineDic
             raise SpecError(f"duplicate key {key!r} in the mapping that starts at line "
                             f"{data.line}", line=line)
         data[key] = loader.construct_object(value_node, deep=True)
+        data.positions[key] = (value_node.start_mark.line + 1, value_node.start_mark.column + 1)
 
 
 _Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
 
 
-def read_yaml(path: Path) -> Any:
-    """safe_load with the file and line in every error."""
+def read_yaml(path: Path, what: str = "spec file") -> Any:
+    """safe_load with the file and line in every error; `what` the file is, for the message
+    when it cannot be read ("spec file", "claims file")."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
-        raise SpecError(f"cannot read spec file: {err}", file=str(path)) from None
+        raise SpecError(f"cannot read {what}: {err}", file=str(path)) from None
     try:
         return yaml.load(text, Loader=_Loader)
     except SpecError as err:

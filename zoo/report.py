@@ -4,10 +4,25 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from zoo.accounting import COMPONENTS, NON_EMBEDDING_CONVENTION, ParamCount, count_params
-from zoo.spec import ARCHITECTURE_FIELDS, ModelSpec, to_mapping
+from zoo.accounting import (
+    COMPONENTS,
+    NON_EMBEDDING_CONVENTION,
+    ParamCount,
+    caveated,
+    count_params,
+)
+from zoo.formats import Resolved, label
+from zoo.registry import UnknownModelError, get_spec, slug
+from zoo.spec import (
+    ARCHITECTURE_FIELDS,
+    ModelSpec,
+    architecture_key,
+    spec_from_mapping,
+    to_mapping,
+)
 from zoo.units import DTYPE_BYTES, human_bytes, human_count, human_flops
 
 Row = tuple[str, str]
@@ -151,7 +166,9 @@ def provenance_rows(spec: ModelSpec) -> list[Row]:
     return [("title", spec.title or "-"), ("organisation", spec.org or "-"),
             ("year", str(spec.year or "-")), ("paper", spec.paper or "-"),
             ("licence", spec.license or "-"), ("hyperparameters from", spec.hparams_source or "-"),
-            ("reported params", reported), ("weights", spec.weights.hf or "not public"),
+            ("reported params", reported),
+            # a spec read from a checkpoint's metadata knows nothing of where weights are public
+            ("weights", spec.weights.hf or ("not public" if spec.source_file else "-")),
             ("spec file", spec.source_file or "-")]
 
 
@@ -173,6 +190,19 @@ def component_rows(count: ParamCount) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def _kv_at(context: int | None, dtype: str = "bf16") -> Callable[[ModelSpec], float]:
+    return lambda spec: count_params(spec).kv_cache_bytes(
+        spec.context_length if context is None else context, dtype)
+
+
+def _forward_flops(context: int | None) -> Callable[[ModelSpec], float]:
+    return lambda spec: count_params(spec).forward_flops_per_token(context)
+
+
+def _training_flops(context: int | None) -> Callable[[ModelSpec], float]:
+    return lambda spec: count_params(spec).training_flops_per_token(context)
+
+
 def summary_rows(count: ParamCount, context: int | None = None) -> list[Row]:
     spec = count.spec
     context = spec.context_length if context is None else context
@@ -185,12 +215,12 @@ def summary_rows(count: ParamCount, context: int | None = None) -> list[Row]:
     rows += [("KV cache per token", f"{human_bytes(count.kv_cache_bytes(1, 'bf16'))} bf16, "
                                      f"{human_bytes(count.kv_cache_bytes(1, 'fp32'))} fp32"),
              (f"KV cache at {context} tokens",
-              f"{human_bytes(count.kv_cache_bytes(context, 'bf16'))} bf16 per sequence"),
+              caveated(spec, _kv_at(context), human_bytes, "{} bf16 per sequence")),
              (f"forward FLOPs/token @ {context}",
-              f"{human_flops(count.forward_flops_per_token(context))} "
-              f"(2N = {human_flops(2 * count.total)})"),
-             ("training FLOPs/token", human_flops(count.training_flops_per_token(context))
-              + f" (6N = {human_flops(6 * count.total)})")]
+              caveated(spec, _forward_flops(context), human_flops,
+                       f"{{}} (2N = {human_flops(2 * count.total)})")),
+             ("training FLOPs/token", caveated(spec, _training_flops(context), human_flops,
+                                               f"{{}} (6N = {human_flops(6 * count.total)})"))]
     memory = count.training_memory()
     rows.append(("training memory", f"{human_bytes(memory['total'])} (bf16 weights "
                  f"{human_bytes(memory['weights_bf16'])} + bf16 grads "
@@ -226,8 +256,9 @@ def compare_facts(spec: ModelSpec) -> list[Row]:
     rows += [("non-embedding", human_count(count.non_embedding)),
              ("weights bf16", human_bytes(count.weight_bytes("bf16"))),
              ("KV cache/token bf16", human_bytes(count.kv_cache_bytes(1, "bf16"))),
-             ("KV cache @ context bf16", human_bytes(count.kv_cache_bytes(spec.context_length))),
-             ("forward FLOPs/token @ context", human_flops(count.forward_flops_per_token())),
+             ("KV cache @ context bf16", caveated(spec, _kv_at(None), human_bytes)),
+             ("forward FLOPs/token @ context",
+              caveated(spec, _forward_flops(None), human_flops)),
              ("training memory (Adam)", human_bytes(count.training_memory()["total"]))]
     return rows
 
@@ -237,3 +268,31 @@ def compare_rows(specs: list[ModelSpec]) -> list[list[str]]:
     columns = [dict(compare_facts(spec)) for spec in specs]
     labels = list(dict.fromkeys(label for column in columns for label in column))
     return [[label, *(column.get(label, "-") for column in columns)] for label in labels]
+
+
+def spec_entry(resolved: Resolved, name: str | None = None) -> dict[str, Any]:
+    """A spec file's entry for what a file describes, ready for a ZOO_SPECS folder: its name
+    and family, every architecture field that is not the default, and where it was read. The
+    name is `name`, else the file's own; a name the registry already holds is refused (two
+    declarations of one name are an error when the folder is read), saying whether that model
+    has the same architecture."""
+    spec = resolved.spec
+    if name is None:
+        name = slug(label(Path(resolved.requested)), "model") if resolved.from_registry \
+            else spec.name
+    try:
+        taken = get_spec(name)
+    except UnknownModelError:
+        taken = None
+    if taken is not None:
+        same = " (with this very architecture: nothing to add)" if \
+            architecture_key(taken) == architecture_key(spec) else ""
+        raise ValueError(f"the registry already has a model {name!r}{same}; choose another "
+                         f"name with --name")
+    fields = {key: value for key, value in to_mapping(spec).items()
+              if key in ARCHITECTURE_FIELDS}
+    entry = {"name": name, "family": spec.family, **fields,
+             "hparams_source": f"read from {resolved.requested}"
+                               + (f" ({resolved.format})" if resolved.format else "")}
+    spec_from_mapping(entry)  # what the registry will check when it reads the entry
+    return entry
