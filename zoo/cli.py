@@ -88,11 +88,12 @@ def cmd_list(args: argparse.Namespace) -> int:
                                                        if args.family else ""))
         return 1
     headers = ["name", "family", "layers", "d_model", "heads", "d_ff", "context", "vocab",
-               "params", "reported", "year"]
+               "params", "active", "reported", "year"]
     print(table([[r["name"], r["family"], r["layers"], r["d_model"], r["heads"], r["d_ff"],
                   r["context"], r["vocab"], human_count(r["params"]),
+                  human_count(r["active"]) if r["experts"] else "-",
                   human_count(r["reported"]) if r["reported"] else "-", r["year"] or "-"]
-                 for r in rows], headers, colalign=("left", "left", *["right"] * 9)))
+                 for r in rows], headers, colalign=("left", "left", *["right"] * 10)))
     return 0
 
 
@@ -202,6 +203,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from zoo.catalog import list_models
     from zoo.formats import resolve
     from zoo.report import reported_figure
+    from zoo.units import human_count
     from zoo.verify import DIFFERENCE_CONVENTION, check_reported
 
     if args.claims:
@@ -218,12 +220,24 @@ def cmd_verify(args: argparse.Namespace) -> int:
                    for r, c in zip(resolved, checks, strict=True)])
     else:
         say_resolved(resolved)
+        experts = any(c.active_exact is not None for c in checks)
+
+        def active(c: Any) -> list[str]:
+            if not experts:
+                return []
+            if c.active_exact is None:
+                return ["-"]
+            stated = "" if c.active_reported is None else (
+                f" / {human_count(c.active_reported)} ({c.active_relative_difference:+.2%})")
+            return [f"{c.active_exact:,}{stated} [{c.active_convention}]"]
+
         print(table([[c.name, f"{c.exact:,}", reported_figure(spec),
                       f"{c.relative_difference:+.2%}" if c.relative_difference is not None
-                      else "-", c.status, c.source]
+                      else "-", *active(c), c.status, c.source]
                      for spec, c in zip(specs, checks, strict=True)],
-                    ["model", "exact (closed form)", "reported", "difference", "status", "source"],
-                    widths=[None, None, None, None, None, 60]))
+                    ["model", "exact (closed form)", "reported", "difference",
+                     *(["active: exact / reported"] if experts else []), "status", "source"],
+                    widths=[None, None, None, None, *([30] if experts else []), None, 60]))
         flagged = [c for c in checks if c.status == "flagged"]
         broken = [c for c in checks if c.status == "inconsistent"]
         print(f"\n{len(checks)} checked (tolerance {args.tolerance:.0%}, exact figures exactly): "

@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from zoo.accounting import (
+    ACTIVE_CONVENTIONS,
     COMPONENTS,
+    MOE_COMPONENTS,
     NON_EMBEDDING_CONVENTION,
     ParamCount,
     caveated,
@@ -182,6 +184,8 @@ def component_rows(count: ParamCount) -> list[tuple[str, str, str, str]]:
     rows = []
     for name in COMPONENTS:
         value = count.components[name]
+        if name in MOE_COMPONENTS and not count.spec.moe:
+            continue
         label = name.replace("_", " ")
         if name == "head" and count.tied_head:
             label += " (tied: counted in token embedding)"
@@ -207,7 +211,7 @@ def summary_rows(count: ParamCount, context: int | None = None) -> list[Row]:
     spec = count.spec
     context = spec.context_length if context is None else context
     rows = [("non-embedding", f"{count.non_embedding:,} ({human_count(count.non_embedding)})"),
-            ("", f"({NON_EMBEDDING_CONVENTION})")]
+            ("", f"({NON_EMBEDDING_CONVENTION})"), *active_rows(count)]
     if count.tied_head:
         separately = count.total_with_head_counted_separately
         rows.append(("head counted separately", f"{separately:,} ({human_count(separately)})"))
@@ -230,11 +234,34 @@ def summary_rows(count: ParamCount, context: int | None = None) -> list[Row]:
     return rows
 
 
+ACTIVE_LABELS = {"all": "active per token", "no_embedding": "  without the embedding",
+                 "no_embedding_no_head": "  without embedding and head"}
+
+
+def active_rows(count: ParamCount) -> list[Row]:
+    """A mixture of experts' active parameters under each convention, the one its source
+    uses marked; nothing for a dense model (every parameter is active)."""
+    spec = count.spec
+    if not spec.moe:
+        return []
+    used = spec.reported.active_convention if spec.reported else None
+    rows = []
+    for name, row in ACTIVE_LABELS.items():
+        value = count.active_by(name)
+        mark = f" <- {spec.reported.source.split(':')[0]}" if name == used and spec.reported \
+            else ""
+        rows.append((row, f"{value:,} ({human_count(value)}){mark}"))
+    rows.append(("", f"({ACTIVE_CONVENTIONS['all']}; {spec.experts_per_token} of "
+                     f"{spec.n_experts} routed experts per token)"))
+    return rows
+
+
 def list_row(spec: ModelSpec) -> dict[str, Any]:
-    total = count_params(spec).total
+    count = count_params(spec)
     return {"name": spec.name, "family": spec.family, "layers": spec.n_layer,
             "d_model": spec.d_model, "heads": spec.n_head, "d_ff": spec.d_ff,
-            "context": spec.context_length, "vocab": spec.vocab_size, "params": total,
+            "context": spec.context_length, "vocab": spec.vocab_size, "params": count.total,
+            "active": count.active, "experts": spec.n_experts,
             "reported": spec.reported.params if spec.reported else None, "year": spec.year}
 
 
@@ -252,7 +279,12 @@ def compare_facts(spec: ModelSpec) -> list[Row]:
             ("reported", reported_figure(spec))]
     rows += [(f"  {name.replace('_', ' ')}",
               f"{human_count(value)} ({share(value, count.total)})")
-             for name, value in count.components.items()]
+             for name, value in count.components.items()
+             if spec.moe or name not in MOE_COMPONENTS]
+    if spec.moe:
+        rows.append(("active per token", f"{human_count(count.active)} (all), "
+                                         f"{human_count(count.active_by('no_embedding'))} "
+                                         f"(no embedding)"))
     rows += [("non-embedding", human_count(count.non_embedding)),
              ("weights bf16", human_bytes(count.weight_bytes("bf16"))),
              ("KV cache/token bf16", human_bytes(count.kv_cache_bytes(1, "bf16"))),

@@ -40,6 +40,10 @@ class ReportedCheck:
     source: str
     status: str  # ok | flagged | inconsistent | no figure
     problems: tuple[str, ...] = ()
+    # mixtures of experts: the active count under the convention the source uses, and its figure
+    active_exact: int | None = None
+    active_reported: int | None = None
+    active_convention: str | None = None
 
     @property
     def difference(self) -> int | None:
@@ -50,11 +54,25 @@ class ReportedCheck:
     def relative_difference(self) -> float | None:
         return None if self.reported is None else self.reported / self.exact - 1
 
+    @property
+    def active_relative_difference(self) -> float | None:
+        if self.active_reported is None or self.active_exact is None:
+            return None
+        return self.active_reported / self.active_exact - 1
+
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "exact": self.exact, "reported": self.reported,
-                "source": self.source, "difference": self.difference,
-                "relative_difference": self.relative_difference, "status": self.status,
-                "problems": list(self.problems)}
+        out = {"name": self.name, "exact": self.exact, "reported": self.reported,
+               "source": self.source, "difference": self.difference,
+               "relative_difference": self.relative_difference, "status": self.status,
+               "problems": list(self.problems)}
+        if self.active_exact is not None:
+            out["active"] = {
+                "exact": self.active_exact, "reported": self.active_reported,
+                "convention": self.active_convention,
+                "difference": None if self.active_reported is None
+                else self.active_reported - self.active_exact,
+                "relative_difference": self.active_relative_difference}
+        return out
 
 
 # what each assertion a source can make means, and how a spec breaks it
@@ -70,24 +88,36 @@ def inconsistencies(spec: ModelSpec) -> list[str]:
     number of dimensions. Head widths independent of d_model are not one: Gemma, Qwen3 and
     others state them on purpose."""
     problems = [p for p in (ASSERTIONS[name](spec) for name in spec.asserts) if p]
-    if spec.position == "rotary" and spec.head_dim * spec.rotary_fraction != spec.rotary_dim:
+    if spec.rotary and spec.d_head_rope is None and \
+            spec.head_dim * spec.rotary_fraction != spec.rotary_dim:
         problems.append(f"rotary_fraction {spec.rotary_fraction} of d_head {spec.head_dim} is "
                         f"not a whole number of dimensions")
     return problems
 
 
 def check_reported(spec: ModelSpec, tolerance: float = DEFAULT_TOLERANCE) -> ReportedCheck:
-    exact = count_params(spec).total
+    """The exact count against the reported one; for a mixture of experts also the active
+    count (under the convention the source states) against its active figure."""
+    count = count_params(spec)
+    exact = count.total
     problems = inconsistencies(spec)
     reported = spec.reported
+    active: dict[str, Any] = {}
+    if spec.moe:
+        convention = (reported.active_convention if reported else None) or "all"
+        active = {"active_exact": count.active_by(convention), "active_convention": convention,
+                  "active_reported": reported.active if reported else None}
     if reported is None:
         return ReportedCheck(spec.name, exact, None, "-",
-                             "inconsistent" if problems else "no figure", tuple(problems))
+                             "inconsistent" if problems else "no figure", tuple(problems),
+                             **active)
     allowed = 0.0 if reported.exact else tolerance
     agrees = _within(reported.params, exact, allowed)
+    if active.get("active_reported") is not None:
+        agrees = agrees and _within(active["active_reported"], active["active_exact"], allowed)
     status = "inconsistent" if problems else ("ok" if agrees else "flagged")
     return ReportedCheck(spec.name, exact, reported.params, reported.source, status,
-                         tuple(problems))
+                         tuple(problems), **active)
 
 
 def _within(stated: int, exact: int, tolerance: float) -> bool:
