@@ -10,7 +10,8 @@ from zoo.spec import SpecError
 
 FAMILIES = {"gpt", "gpt2", "gpt3", "bloom", "opt", "gpt-neo", "gpt-j", "gpt-neox", "pythia",
             "llama", "mistral", "falcon", "smollm2", "llama3", "qwen2.5", "qwen3", "gemma2",
-            "gemma3", "phi3", "olmo2", "smollm3"}
+            "gemma3", "phi3", "olmo2", "smollm3", "mixtral", "qwen3-moe", "deepseek-v3",
+            "gpt-oss"}
 EXPECTED = {
     "gpt": ["openai-gpt"],
     "gpt2": ["gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"],
@@ -32,6 +33,10 @@ EXPECTED = {
     "olmo2": ["olmo-2-7b", "olmo-2-13b"],
     "smollm2": ["smollm2-135m", "smollm2-360m", "smollm2-1.7b"],
     "smollm3": ["smollm3-3b"],
+    "mixtral": ["mixtral-8x7b", "mixtral-8x22b"],
+    "qwen3-moe": ["qwen3-30b-a3b", "qwen3-235b-a22b"],
+    "deepseek-v3": ["deepseek-v3"],
+    "gpt-oss": ["gpt-oss-20b", "gpt-oss-120b"],
 }
 
 
