@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
 import torch
@@ -47,7 +48,7 @@ def test_sharded_save_follows_hf_convention(tmp_path):
     files = save(model, tmp_path / "out", max_shard_size="200KB")
     shards = sorted(f.name for f in files if f.suffix == ".safetensors")
     n = len(shards)
-    assert n > 1 and shards[0] == f"model-00001-of-{n:05d}.safetensors"
+    assert n > 1 and re.fullmatch(rf"model-00001-of-{n:05d}-[0-9a-f]{{8}}\.safetensors", shards[0])
     index = json.loads((tmp_path / "out" / "model.safetensors.index.json").read_text())
     assert set(index["weight_map"].values()) == set(shards)
     assert "zoo_spec" in index["metadata"]

@@ -23,10 +23,11 @@ from zoo.architectures import UnsupportedConfigError, entry_for, spec_for_config
 from zoo.convert.mapping import Rules, TensorSource, plan, rules, zoo_to_hf
 from zoo.hub import read_config, resolve_folder
 from zoo.model import Model
+from zoo.safetensors_header import weights_file
 from zoo.safetensors_io import WeightsError, open_safetensors
 from zoo.spec import to_mapping
 from zoo.units import parse_bytes
-from zoo.weights import fill, stored_tensors, weights_file, write_safetensors
+from zoo.weights import fill, stored_tensors, write_safetensors
 
 
 class PickleFreeSource:
@@ -70,7 +71,7 @@ class PickleFreeSource:
 def open_weights(folder: Path) -> TensorSource | PickleFreeSource:
     try:
         found: Path | None = weights_file(folder)  # model.safetensors or its index
-    except WeightsError:
+    except FileNotFoundError:
         found = None
     if found is not None:
         return open_safetensors(found)
