@@ -42,6 +42,10 @@ DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16,
 CODES = {dtype: code for code, dtype in DTYPES.items()}
 
 
+TOO_LARGE = ("load it with device_map='auto' (and max_memory, offload_folder) to spread it over "
+             "devices and disk, or with device='meta' to inspect it")
+
+
 class SafetensorsFile:
     """One .safetensors file: names, shapes, dtypes, metadata; tensors read on demand."""
 
@@ -112,10 +116,8 @@ class SafetensorsFile:
                 buffer = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_COPY)
             except (OSError, ValueError, OverflowError) as err:
                 size = os.fstat(self._file.fileno()).st_size
-                raise MemoryError(
-                    f"{self.path}: cannot map its {size:,} bytes into memory ({err}); load it "
-                    f"with device_map='auto' (with max_memory and offload_folder) to spread it "
-                    f"over devices and disk, or with device='meta' to inspect it") from None
+                raise MemoryError(f"{self.path}: cannot map its {size:,} bytes into memory "
+                                  f"({err}); {TOO_LARGE}") from None
             self._map = torch.frombuffer(buffer, dtype=torch.uint8)
         return self._map
 
@@ -127,7 +129,12 @@ class SafetensorsFile:
         if mmap and offset % dtype.itemsize == 0 and end > start:
             return self._mapped()[offset:offset + end - start].view(dtype).view(shape)
         if out is None or out.shape != shape or out.dtype != dtype or not out.is_contiguous():
-            out = torch.empty(shape, dtype=dtype)
+            try:
+                out = torch.empty(shape, dtype=dtype)
+            except RuntimeError as err:  # torch's allocator: out of memory
+                raise MemoryError(f"{self.path}: cannot allocate the {end - start:,} bytes of "
+                                  f"tensor {name!r} ({str(err).splitlines()[-1][:200]}); "
+                                  f"{TOO_LARGE}") from None
         if end > start:
             view = memoryview(out.view(torch.uint8).reshape(-1).numpy())
             if os.preadv(self._file.fileno(), [view], offset) != end - start:

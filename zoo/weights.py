@@ -233,7 +233,8 @@ def _fresh_names(target: Path, count: int) -> list[str]:
 
 
 def _temp(final: Path) -> Path:
-    return final.with_name(f".{final.name}.{secrets.token_hex(4)}.tmp")
+    """A fresh hidden name beside `final` (`.model.safetensors...tmp`: `_tidy` knows them)."""
+    return final.with_name(f".{final.name.lstrip('.')}.{secrets.token_hex(4)}.tmp")
 
 
 @contextlib.contextmanager
