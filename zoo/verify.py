@@ -19,7 +19,7 @@ from typing import Any
 
 from zoo.accounting import count_params
 from zoo.registry import UnknownModelError, get_spec, read_yaml
-from zoo.spec import ModelSpec, SpecError
+from zoo.spec import ModelSpec, SpecError, describe
 from zoo.units import parse_count
 
 DEFAULT_TOLERANCE = 0.05
@@ -185,7 +185,7 @@ def _check_one(spec: ModelSpec, name: str, key: str, value: Any, tolerance: floa
     try:
         claimed = parse_count(value.strip() if isinstance(value, str) else value)
     except ValueError:
-        raise SpecError(f"claimed {key} {value!r} is not a number", file=file,
+        raise SpecError(f"claimed {key} {describe(value)} is not a number", file=file,
                         line=line) from None
     actual = CLAIM_FIELDS[key](spec)
     if key == "params":
