@@ -62,3 +62,35 @@ def test_nothing_local(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("ZOO_WEIGHTS", str(tmp_path))
     assert main(["list", "gpt2", "--local"]) == 1
     assert "no weights" in capsys.readouterr().out
+
+
+def test_corrupt_files_in_a_weights_folder_hide_nothing(tmp_path, monkeypatch, capsys):
+    """Files that are not what their names say, beside a good one: every command still works
+    and lists the good one."""
+    import os
+
+    from tests.tiny import tiny_spec
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    zoo.save(zoo.create_model(tiny_spec("gpt2").with_changes(name="gpt2"), seed=0),
+             weights / "good.safetensors")
+    (weights / "index.safetensors.index.json").write_text('{"weight_map": {"a": 5}}')
+    (weights / "escape.safetensors.index.json").write_text('{"weight_map": {"a": "../x"}}')
+    (weights / "bytes.safetensors.index.json").write_bytes(b"\xff\xfe")
+    header = b'{"__metadata__": {"zoo_spec": 5}}'
+    (weights / "meta.safetensors").write_bytes(len(header).to_bytes(8, "little") + header)
+    (weights / "a.gguf").write_bytes(b"GGUF\x03\x00\x00\x00" + b"\xff" * 40)
+    (weights / "dcp").mkdir()
+    (weights / "dcp" / ".metadata").write_bytes(b"not a pickle")
+    (weights / "dcp" / "zoo_spec.json").write_text("[1]")
+    (weights / "dir.safetensors").mkdir()
+    (weights / "dangling.safetensors").symlink_to(tmp_path / "nowhere")
+    (weights / os.fsdecode(b"\xff.safetensors")).write_bytes(b"")
+    monkeypatch.setenv("ZOO_WEIGHTS", str(weights))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    assert main(["show", "gpt2"]) == 0
+    assert "good.safetensors" in capsys.readouterr().out
+    assert main(["list", "gpt2", "--local", "--json"]) == 0
+    assert [r["path"] for r in json.loads(capsys.readouterr().out)] == [
+        str(weights / "good.safetensors")]

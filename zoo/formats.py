@@ -20,7 +20,7 @@ from zoo.hub import REPO_ID, cached_snapshot, read_config, resolve_folder
 from zoo.metadata import SPEC_FILE, is_zoo_file, read_checkpoint_spec, read_zoo_spec
 from zoo.registry import get_spec
 from zoo.safetensors_header import INDEX_SUFFIX, WeightsError
-from zoo.spec import ModelSpec
+from zoo.spec import ModelSpec, SpecError
 
 if TYPE_CHECKING:
     from zoo.model import Model
@@ -72,7 +72,7 @@ def _hf_spec(path: Path) -> ModelSpec:
     config = read_config(folder)
     try:
         return spec_for_config(config, str(path).rstrip("/").split("/")[-1])
-    except UnsupportedConfigError as err:
+    except (UnsupportedConfigError, SpecError) as err:
         raise WeightsError(f"{folder / 'config.json'}: {err}") from None
 
 
@@ -106,7 +106,7 @@ def _gguf_spec(path: Path) -> ModelSpec:
     file = GGUFFile(path)
     try:
         return spec_from_gguf(file.fields, file.tensors, path.stem)
-    except UnsupportedConfigError as err:
+    except (UnsupportedConfigError, SpecError) as err:
         raise WeightsError(f"{path}: {err}") from None
 
 

@@ -54,4 +54,8 @@ class GGUFFile:
         from gguf.quants import dequantize
 
         t = self.tensors[name]
-        return dequantize(t.data, t.tensor_type).reshape(self.shape(name)).copy()
+        try:
+            return dequantize(t.data, t.tensor_type).reshape(self.shape(name)).copy()
+        except (ValueError, NotImplementedError, KeyError) as err:
+            raise WeightsError(f"{self.path}: tensor {name} ({t.tensor_type.name}, shape "
+                               f"{list(self.shape(name))}) cannot be read: {err}") from None

@@ -136,7 +136,7 @@ class SafetensorsFile:
                                   f"tensor {name!r} ({str(err).splitlines()[-1][:200]}); "
                                   f"{TOO_LARGE}") from None
         if end > start:
-            view = memoryview(out.view(torch.uint8).reshape(-1).numpy())
+            view = memoryview(out.reshape(-1).view(torch.uint8).numpy())
             if os.preadv(self._file.fileno(), [view], offset) != end - start:
                 raise self._error(f"truncated while reading tensor {name!r}")
         return out
@@ -192,9 +192,11 @@ def open_safetensors(path: str | os.PathLike[str]) -> TensorSource:
     for attempt in range(ATTEMPTS):
         try:
             return _open(weights_file(path))
-        except FileNotFoundError:
-            if attempt == ATTEMPTS - 1:
+        except FileNotFoundError as err:
+            if not path.exists():
                 raise
+            if attempt == ATTEMPTS - 1:  # not a save in progress: the set is broken
+                raise WeightsError(str(err)) from None
     raise AssertionError("unreachable")
 
 

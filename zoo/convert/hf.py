@@ -25,7 +25,7 @@ from zoo.hub import read_config, resolve_folder
 from zoo.model import Model
 from zoo.safetensors_header import weights_file
 from zoo.safetensors_io import WeightsError, open_safetensors
-from zoo.spec import to_mapping
+from zoo.spec import SpecError, to_mapping
 from zoo.units import parse_bytes
 from zoo.weights import fill, stored_tensors, write_safetensors
 
@@ -100,7 +100,7 @@ def from_hf(path_or_repo_id: str | os.PathLike[str], *, device: str | torch.devi
     try:
         entry = entry_for(config)
         spec = spec_for_config(config, label)
-    except UnsupportedConfigError as err:
+    except (UnsupportedConfigError, SpecError) as err:
         raise WeightsError(f"{folder / 'config.json'}: {err}") from None
     with torch.device("meta"):
         model = Model(spec)
