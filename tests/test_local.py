@@ -94,3 +94,19 @@ def test_corrupt_files_in_a_weights_folder_hide_nothing(tmp_path, monkeypatch, c
     assert main(["list", "gpt2", "--local", "--json"]) == 0
     assert [r["path"] for r in json.loads(capsys.readouterr().out)] == [
         str(weights / "good.safetensors")]
+
+
+def test_file_name_that_is_not_utf8(tmp_path):
+    """Listed with its name as the bytes it is, whatever the terminal's encoding settings."""
+    import os
+
+    from tests.tiny import tiny_spec
+
+    name = b"\xff\xfe.safetensors"
+    zoo.save(zoo.create_model(tiny_spec("gpt2").with_changes(name="gpt2"), seed=0),
+             tmp_path / os.fsdecode(name))
+    env = {"ZOO_WEIGHTS": str(tmp_path), "HF_HUB_CACHE": str(tmp_path / "hub"),
+           "PYTHONIOENCODING": "utf-8:strict", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-m", "zoo", "list", "gpt2", "--local"],
+                          capture_output=True, env=env)
+    assert done.returncode == 0 and name in done.stdout, done.stderr

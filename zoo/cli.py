@@ -464,6 +464,9 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:  # file names are bytes: print one that is not UTF-8 as it is
+        reconfigure(errors="surrogateescape")
     try:
         code = COMMANDS[args.command](args)
         sys.stdout.flush()  # a reader that went away shows here, not at exit
