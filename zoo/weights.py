@@ -1,11 +1,12 @@
 """zoo's own weights format: safetensors with the spec in the metadata, so a file is
-self-describing; saved atomically, loaded from memory maps onto a meta-built model. Also the
-writer and the filler every format shares: `write_safetensors` (atomic, sharded) and `fill`
-(tensors produced on demand, checked by name and shape, assigned to a meta-built model).
+self-describing; saved as one commit, loaded from memory maps onto a meta-built model. Also
+the writer and the filler every format shares: `write_safetensors` (one commit, sharded) and
+`fill` (tensors produced on demand, checked by name, shape and dtype, assigned to a meta-built
+model).
 
-Layout: one `.safetensors` file, or, above `max_shard_size`, shards named and indexed as the
-Hugging Face convention does (`<stem>-00001-of-0000N.safetensors` and
-`<stem>.safetensors.index.json`). A tied head is stored once (as the embedding) and re-tied on
+Layout: one `.safetensors` file, or, above `max_shard_size`, shards and an index as Hugging Face
+lays them out (`<stem>.safetensors.index.json` naming `<stem>-00001-of-0000N-<tag>.safetensors`,
+the tag fresh for every save). A tied head is stored once (as the embedding) and re-tied on
 load. Nothing is ever unpickled.
 """
 
@@ -148,13 +149,16 @@ def write_safetensors(tensors: dict[str, Tensor], target: Path, metadata: dict[s
                 write_file(written[-1], shard, metadata)
             if len(shards) == 1:
                 os.replace(written[0], target)
-                index.unlink(missing_ok=True)  # the commit, where an index was the truth
+                if index.exists():  # the commit is the index's removal, after the rename
+                    _sync_folder(folder)
+                    index.unlink()
             else:
                 weight_map = {k: n for n, s in zip(names, shards, strict=True) for k in s}
                 written.append(_temp(index))
                 write_new(written[-1], json.dumps(
                     {"metadata": {**metadata, "total_size": nbytes}, "weight_map": weight_map},
                     indent=2, sort_keys=True).encode())
+                _sync_folder(folder)  # the shards' names are on disk before an index names them
                 os.replace(written[-1], index)  # the commit
         except BaseException as err:
             with contextlib.suppress(OSError):
