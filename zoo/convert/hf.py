@@ -23,7 +23,7 @@ from zoo.architectures import UnsupportedConfigError, entry_for, spec_for_config
 from zoo.convert.mapping import Rules, TensorSource, plan, rules, zoo_to_hf
 from zoo.hub import read_config, resolve_folder
 from zoo.model import Model
-from zoo.safetensors_header import weights_file
+from zoo.safetensors_header import member, read_index, weights_file
 from zoo.safetensors_io import WeightsError, open_safetensors
 from zoo.spec import SpecError, to_mapping
 from zoo.units import parse_bytes
@@ -79,9 +79,9 @@ def open_weights(folder: Path) -> TensorSource | PickleFreeSource:
     if len(singles) == 1:
         return open_safetensors(singles[0])
     bin_index = folder / "pytorch_model.bin.index.json"
-    if bin_index.is_file():
-        shards = sorted(set(json.loads(bin_index.read_text())["weight_map"].values()))
-        return PickleFreeSource([folder / s for s in shards])
+    if bin_index.is_file():  # the same layout as a safetensors index, checked the same way
+        shards = sorted(set(read_index(bin_index)["weight_map"].values()))
+        return PickleFreeSource([member(folder, s, str(bin_index)) for s in shards])
     if (folder / "pytorch_model.bin").is_file():
         return PickleFreeSource([folder / "pytorch_model.bin"])
     raise WeightsError(f"{folder}: no weights (expected model.safetensors, a safetensors index, "
