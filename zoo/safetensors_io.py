@@ -20,6 +20,7 @@ import math
 import mmap
 import os
 import struct
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,7 @@ class SafetensorsFile:
             raise
         except OSError as err:
             raise WeightsError(f"{self.path}: cannot read: {err.strerror or err}") from None
+        weakref.finalize(self, self._file.close)  # closed with this object (a map stays valid)
         header, self.data_start, size = read_header_from(self._file, self.path)
         self.metadata: dict[str, str] = header.pop("__metadata__", None) or {}
         self.entries: dict[str, tuple[torch.dtype, tuple[int, ...], int, int]] = {}

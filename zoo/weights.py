@@ -244,7 +244,7 @@ def _temp(final: Path) -> Path:
 @contextlib.contextmanager
 def _folder_lock(folder: Path) -> Iterator[None]:
     """An exclusive lock on the folder (flock on its descriptor), so that two saves into it
-    never clean up each other's files; a no-op where flock does not exist."""
+    never clean up each other's files; none where flock does not exist or does not work."""
     try:
         import fcntl
     except ImportError:
@@ -252,7 +252,8 @@ def _folder_lock(folder: Path) -> Iterator[None]:
         return
     fd = os.open(folder, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        with contextlib.suppress(OSError):  # a file system without locks: saves go unlocked
+            fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)  # releases the lock
@@ -398,9 +399,9 @@ def fill(model: Model, tensors: dict[str, Callable[[], Tensor]], *,
     stored = {n: dtypes.get(n, current[n].dtype) for n in wanted}
     nbytes = sum(math.prod(shapes[n]) * (convert_to or stored[n]).itemsize for n in wanted)
     if not ignore_memory_limit and target.type != "meta":
+        shown = convert_to or (stored[wanted[0]] if wanted else torch.float32)
         try:
-            check_fits(model.spec, nbytes, target, convert_to or current[wanted[0]].dtype
-                       if wanted else torch.float32)
+            check_fits(model.spec, nbytes, target, shown)
         except ModelTooLargeError as err:
             raise ModelTooLargeError(f"{origin}: {err}") from None
     state = {}
