@@ -50,9 +50,10 @@ class Options:
     Greedy by default; `do_sample` draws from the distribution reshaped by `temperature` (0
     means greedy), `top_k` and `top_p`, reproducibly with `seed`; `num_beams` > 1 is beam
     search (`length_penalty`, `early_stopping` True / False / "never", as transformers defines
-    them). Rows stop at any of `eos_token_id` or a `stop` string (read with the model's
-    tokenizer); finished rows are filled with `pad_token_id` (default: the first eos id, else
-    0). `use_cache` keeps keys and values (a step costs one token).
+    them; at most MAX_BEAMS beams, each holding its own KV cache). Rows stop at any of
+    `eos_token_id` or a `stop` string (read with the model's tokenizer); finished rows are
+    filled with `pad_token_id` (default: the first eos id, else 0). `use_cache` keeps keys and
+    values (a step costs one token). Prompts of unequal length are padded on the left.
     """
 
     max_new_tokens: int
@@ -119,8 +120,8 @@ class Options:
                              "search")
         if o.num_beams == 1 and o.length_penalty != 1.0:
             raise ValueError("length_penalty only applies to beam search (num_beams > 1)")
-        if not any(o.early_stopping is choice or o.early_stopping == "never"
-                   for choice in (True, False)):
+        stopping = o.early_stopping
+        if not (isinstance(stopping, bool) or (isinstance(stopping, str) and stopping == "never")):
             raise ValueError(f"early_stopping must be True, False or 'never', got "
                              f"{describe(o.early_stopping)}")
         eos = tuple(dict.fromkeys(  # each id once: beam search keeps candidates per eos id
@@ -167,7 +168,7 @@ def sampling_options(temperature: float | None = None, top_k: int | None = None,
     return {"do_sample": True, "seed": seed, **given} if given else {}
 
 
-MAX_BEAMS = 64
+MAX_BEAMS = 64  # a typo (num_beams=1000) would otherwise cost 1000 KV caches
 
 
 def _integer(name: str, value: Any, low: int, high: int | None = None,
