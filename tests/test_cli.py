@@ -219,3 +219,54 @@ def test_mixtures_show_total_and_active(capsys):
                       "no_embedding_no_head": 2_730_702_848}
     _, out, _ = run(capsys, "compare", "mixtral-8x7b", "gpt2")
     assert "active per token" in out and "12.88B" in out
+
+
+@pytest.mark.parametrize("argv", [["list"], ["show", "gpt3-175b", "--layers"],
+                                  ["list", "--json"]])
+def test_closed_pipe_exits_quietly(argv):
+    """`zoo list | head`, `zoo list | true`: the reader went away before (or while) zoo wrote."""
+    import os
+
+    read, write = os.pipe()
+    os.close(read)  # nobody will read: every write fails with EPIPE
+    try:
+        done = subprocess.run([sys.executable, "-m", "zoo", *argv], stdout=write,
+                              stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(write)
+    assert (done.returncode, done.stderr) == (0, "")
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "inf", "lots"])
+def test_tolerance_must_be_a_non_negative_number(value, capsys):
+    code, _, err = run(capsys, "verify", "gpt2", "--tolerance", value)
+    assert code == 2 and "expected a relative tolerance >= 0" in err
+
+
+def test_plan_refuses_zero_memory(capsys):
+    code, _, err = run(capsys, "plan", "gpt2", "--gpus", "1", "--gpu-memory", "0GB")
+    assert code == 2 and "device memory must be positive" in err
+
+
+@pytest.mark.parametrize(("dst", "options", "fragment"), [
+    ("out.safetensors", ["--max-shard-size", "0"], "max_shard_size must be at least 1 byte"),
+    ("out.safetensors", ["--max-shard-size", "lots"], "not a number"),
+    ("out.bin", ["--format", "zoo"], "weights are saved as .safetensors"),
+    ("file/out.safetensors", [], "file: is a file"),
+    ("file/deeper/out.safetensors", [], "cannot be created, .*file is a file"),
+    ("file", ["--format", "hf"], "file: is a file; hf checkpoints are saved into a folder"),
+    ("out-dcp", ["--format", "dcp", "--max-shard-size", "1GB"], "max_shard_size: not an option"),
+])
+def test_convert_checks_its_destination_before_loading(tmp_path, monkeypatch, capsys, dst,
+                                                        options, fragment):
+    import re
+
+    import zoo.formats
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("loaded the model before checking the destination")
+
+    monkeypatch.setattr(zoo.formats, "load", no_loading)
+    (tmp_path / "file").write_text("not a folder")
+    code, _, err = run(capsys, "convert", "gpt2.safetensors", str(tmp_path / dst), *options)
+    assert code == 2 and re.search(fragment, err), err

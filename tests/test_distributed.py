@@ -137,6 +137,56 @@ def test_checkpoints_written_before_the_dtype_was_recorded_still_load(tmp_path):
                                                  again.state_dict().values(), strict=True))
 
 
+class RunsCode:
+    """What a crafted checkpoint's .metadata holds: unpickling it runs a command."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _tamper(folder: Path, change) -> None:
+    """Rewrite a checkpoint's .metadata (with plain pickle, as torch writes it)."""
+    import pickle
+
+    metadata = zd.read_checkpoint_metadata(folder)
+    (folder / ".metadata").write_bytes(pickle.dumps(change(metadata)))
+
+
+def _with_bytes_entry(metadata):
+    from torch.distributed.checkpoint.metadata import BytesStorageMetadata
+
+    metadata.state_dict_metadata["model.embed.weight"] = BytesStorageMetadata()
+    return metadata
+
+
+def _with_outside_file(metadata):
+    for info in metadata.storage_data.values():
+        info.relative_path = "../elsewhere.distcp"
+    return metadata
+
+
+@pytest.mark.parametrize(("change", "fragment"), [
+    (lambda marker: (lambda m: [m, RunsCode(marker)]), r"refused: it names \w+\.system"),
+    (lambda marker: _with_bytes_entry, "entry 'model.embed.weight' is BytesStorageMetadata"),
+    (lambda marker: _with_outside_file, "'../elsewhere.distcp' is outside the folder"),
+    (lambda marker: (lambda m: {"not": "metadata"}), "not a checkpoint's metadata"),
+])
+def test_crafted_checkpoint_metadata_is_refused(tmp_path, change, fragment):
+    """`python -m zoo.distributed export` of a checkpoint whose .metadata (a pickle, by torch's
+    design) was crafted: refused before torch reads it, and nothing it holds runs."""
+    from zoo.safetensors_io import WeightsError
+
+    marker = tmp_path / "ran"
+    zd.save_checkpoint(zoo.create_model(tiny_spec("gpt2"), seed=0), tmp_path / "ckpt")
+    _tamper(tmp_path / "ckpt", change(marker))
+    with pytest.raises(WeightsError, match=fragment):
+        zd.main(["export", str(tmp_path / "ckpt"), str(tmp_path / "out.safetensors")])
+    assert not marker.exists() and not (tmp_path / "out.safetensors").exists()
+
+
 # --- accelerate: layers spread over CPU and disk -------------------------------------------
 
 @pytest.mark.parametrize(("label", "memory"), [("llama", "10KB"), ("gpt2", "300KB"),

@@ -162,7 +162,32 @@ def test_sampling_is_seeded_and_reproducible():
     ({"max_new_tokens": 5, "do_sample": True, "top_p": 1.5}, "top_p must be in"),
     ({"max_new_tokens": 5, "do_sample": True, "temperature": -1.0}, "temperature must be"),
     ({"max_new_tokens": 5, "stop": "\n"}, "stop strings need a tokenizer"),
-    ({"max_new_tokens": 5, "eos_token_id": 500}, "outside the vocabulary"),
+    ({"max_new_tokens": 5, "eos_token_id": 500},
+     "eos_token_id must be an integer within 0..96 (the vocabulary of 97), got 500"),
+    ({"max_new_tokens": 5, "num_beams": 65}, "num_beams must be an integer within 1..64 (each "
+                                             "beam keeps its own KV cache), got 65"),
+    ({"max_new_tokens": 5, "pad_token_id": -1}, "pad_token_id must be an integer within 0..96"),
+    ({"max_new_tokens": 5, "num_beams": 2, "length_penalty": float("nan")},
+     "length_penalty must be a finite number, got nan"),
+    ({"max_new_tokens": 5, "do_sample": True, "temperature": "0.7"},
+     "temperature must be a finite number, got '0.7'"),
+    ({"max_new_tokens": "5"}, "max_new_tokens must be an integer, got '5'"),
+    ({"max_new_tokens": 5, "num_beams": "4"}, "num_beams must be an integer, got '4'"),
+    ({"max_new_tokens": 5, "num_beams": 2.0}, "num_beams must be an integer, got 2.0"),
+    ({"max_new_tokens": 5, "do_sample": "yes"}, "do_sample must be True or False, got 'yes'"),
+    ({"max_new_tokens": 5, "eos_token_id": "2"}, "eos_token_id must be an integer, got '2'"),
+    ({"max_new_tokens": 5, "eos_token_id": True}, "eos_token_id must be one of token ids"),
+    ({"max_new_tokens": 5, "eos_token_id": 2.0}, "eos_token_id must be one of token ids"),
+    ({"max_new_tokens": 5, "stop": 3}, "stop must be a string or a list of strings"),
+    ({"max_new_tokens": 5, "do_sample": True, "seed": -1}, "seed must be an integer within"),
+    ({"max_new_tokens": 5, "early_stopping": 1}, "early_stopping must be True, False or"),
+    ({"max_new_tokens": 5, "attention_mask": torch.tensor([[1] * 8 + [0, 0]])},
+     "attention_mask row 0 has padding after a token (right padding); .* pad on the left"),
+    ({"max_new_tokens": 5, "attention_mask": torch.tensor([[1, 0] * 5])}, "right padding"),
+    ({"max_new_tokens": 5, "attention_mask": torch.full((1, 10), 2)},
+     "attention_mask must hold only 1 .* and 0"),
+    ({"max_new_tokens": 5, "attention_mask": torch.full((1, 10), 0.5)}, "only 1 .* and 0"),
+    ({"max_new_tokens": 5, "attention_mask": [[1] * 10]}, "attention_mask must be a tensor"),
 ])
 def test_bad_calls_fail_before_compute(kwargs, fragment, monkeypatch):
     model = zoo.create_model(tiny_spec("gpt2"), seed=0)
@@ -171,7 +196,7 @@ def test_bad_calls_fail_before_compute(kwargs, fragment, monkeypatch):
         raise AssertionError("computed before checking the call")
 
     monkeypatch.setattr(model, "hidden_states", no_compute)
-    with pytest.raises(ValueError, match=fragment.replace("(", r"\(")):
+    with pytest.raises(ValueError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
         model.generate(torch.zeros(1, 10, dtype=torch.long), **kwargs)
 
 
@@ -240,3 +265,72 @@ def test_cli_generate(smollm2_path, capsys):
     assert "Paris" in capsys.readouterr().out
     assert main(["generate", str(smollm2_path), "--prompt", "Hi", "--temperature", "0",
                  "--top-k", "5"]) == 2
+
+
+# --- edges that once failed mid-way, now exact ---------------------------------------------------
+
+def test_tiny_temperatures_sample_the_best_token():
+    """A temperature of 1e-45 (or the smallest double) is the greedy limit, not NaN."""
+    model = zoo.create_model(tiny_spec("gpt2"), seed=0).eval()
+    ids = torch.randint(0, 97, (2, 5), generator=torch.Generator().manual_seed(0))
+    greedy = model.generate(ids, max_new_tokens=8)
+    for temperature in (1e-45, 5e-324):
+        assert torch.equal(model.generate(ids, max_new_tokens=8, do_sample=True,
+                                          temperature=temperature, seed=0), greedy)
+
+
+def test_beams_with_a_vocabulary_of_one():
+    model = zoo.create_model(tiny_spec("llama").with_changes(vocab_size=1), seed=0).eval()
+    ids = torch.zeros(2, 3, dtype=torch.long)
+    assert torch.equal(model.generate(ids, max_new_tokens=4, num_beams=3),
+                       torch.zeros(2, 7, dtype=torch.long))
+
+
+def test_beams_with_many_eos_ids():
+    """Repeated eos ids count once; every token an eos id ends every row at its first token."""
+    model = zoo.create_model(tiny_spec("gpt2"), seed=0).eval()
+    ids, mask = prompts(97)
+    once = model.generate(ids, attention_mask=mask, max_new_tokens=6, num_beams=3,
+                          eos_token_id=5)
+    assert torch.equal(model.generate(ids, attention_mask=mask, max_new_tokens=6, num_beams=3,
+                                      eos_token_id=[5] * 1000), once)
+    every = list(range(97))
+    beams = model.generate(ids, attention_mask=mask, max_new_tokens=6, num_beams=3,
+                           eos_token_id=every)
+    assert torch.equal(beams, model.generate(ids, attention_mask=mask, max_new_tokens=6,
+                                             eos_token_id=every))
+    assert beams.shape == (3, 10)
+
+
+# --- fuzz: whatever the options, a result or a ValueError ---------------------------------------
+
+hypothesis = pytest.importorskip("hypothesis")
+st = hypothesis.strategies
+
+ANYTHING = st.one_of(st.none(), st.booleans(), st.integers(-3, 200), st.integers(),
+                     st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=3),
+                     st.lists(st.integers(-2, 120), max_size=3),
+                     st.sampled_from(["never", 0.5, 1e-45, [], ["a", ""], (2,), -0.0]))
+FUZZ_MODEL = {}
+
+
+@hypothesis.settings(max_examples=300, deadline=None)
+@hypothesis.given(st.dictionaries(st.sampled_from(
+    ["max_new_tokens", "do_sample", "temperature", "top_k", "top_p", "num_beams",
+     "length_penalty", "early_stopping", "eos_token_id", "pad_token_id", "stop", "seed",
+     "use_cache"]), ANYTHING, max_size=5), st.integers(1, 3))
+def test_fuzzed_options_give_tokens_or_a_value_error(options, new_tokens):
+    if not FUZZ_MODEL:
+        FUZZ_MODEL["m"] = zoo.create_model(tiny_spec("gpt2").with_changes(n_layer=1),
+                                           seed=0).eval()
+    model = FUZZ_MODEL["m"]
+    options.setdefault("max_new_tokens", new_tokens)
+    if isinstance(options["max_new_tokens"], int) and options["max_new_tokens"] > 4:
+        options["max_new_tokens"] = 4  # small, to stay fast; larger ones are checked the same
+    ids = torch.tensor([[3, 4, 5], [6, 7, 8]])
+    try:
+        out = model.generate(ids, **options)
+    except ValueError:
+        return
+    assert out.shape[0] == 2 and out.dtype == torch.long
+    assert bool((out >= 0).all() and (out < 97).all())

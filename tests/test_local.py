@@ -62,3 +62,51 @@ def test_nothing_local(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("ZOO_WEIGHTS", str(tmp_path))
     assert main(["list", "gpt2", "--local"]) == 1
     assert "no weights" in capsys.readouterr().out
+
+
+def test_corrupt_files_in_a_weights_folder_hide_nothing(tmp_path, monkeypatch, capsys):
+    """Files that are not what their names say, beside a good one: every command still works
+    and lists the good one."""
+    import os
+
+    from tests.tiny import tiny_spec
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    zoo.save(zoo.create_model(tiny_spec("gpt2").with_changes(name="gpt2"), seed=0),
+             weights / "good.safetensors")
+    (weights / "index.safetensors.index.json").write_text('{"weight_map": {"a": 5}}')
+    (weights / "escape.safetensors.index.json").write_text('{"weight_map": {"a": "../x"}}')
+    (weights / "bytes.safetensors.index.json").write_bytes(b"\xff\xfe")
+    header = b'{"__metadata__": {"zoo_spec": 5}}'
+    (weights / "meta.safetensors").write_bytes(len(header).to_bytes(8, "little") + header)
+    (weights / "a.gguf").write_bytes(b"GGUF\x03\x00\x00\x00" + b"\xff" * 40)
+    (weights / "dcp").mkdir()
+    (weights / "dcp" / ".metadata").write_bytes(b"not a pickle")
+    (weights / "dcp" / "zoo_spec.json").write_text("[1]")
+    (weights / "dir.safetensors").mkdir()
+    (weights / "dangling.safetensors").symlink_to(tmp_path / "nowhere")
+    (weights / os.fsdecode(b"\xff.safetensors")).write_bytes(b"")
+    monkeypatch.setenv("ZOO_WEIGHTS", str(weights))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    assert main(["show", "gpt2"]) == 0
+    assert "good.safetensors" in capsys.readouterr().out
+    assert main(["list", "gpt2", "--local", "--json"]) == 0
+    assert [r["path"] for r in json.loads(capsys.readouterr().out)] == [
+        str(weights / "good.safetensors")]
+
+
+def test_file_name_that_is_not_utf8(tmp_path):
+    """Listed with its name as the bytes it is, whatever the terminal's encoding settings."""
+    import os
+
+    from tests.tiny import tiny_spec
+
+    name = b"\xff\xfe.safetensors"
+    zoo.save(zoo.create_model(tiny_spec("gpt2").with_changes(name="gpt2"), seed=0),
+             tmp_path / os.fsdecode(name))
+    env = {"ZOO_WEIGHTS": str(tmp_path), "HF_HUB_CACHE": str(tmp_path / "hub"),
+           "PYTHONIOENCODING": "utf-8:strict", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-m", "zoo", "list", "gpt2", "--local"],
+                          capture_output=True, env=env)
+    assert done.returncode == 0 and name in done.stdout, done.stderr

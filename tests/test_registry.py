@@ -176,3 +176,63 @@ def test_missing_spec_folder(monkeypatch):
     REGISTRY.reset()
     with pytest.raises(SpecError, match="/nonexistent/zoo-specs"):
         zoo.list_models()
+
+
+def alias_bomb(levels: int = 9, width: int = 9) -> str:
+    """A few hundred bytes of YAML, each level an anchor holding `width` aliases of the level
+    below: width ** levels values once expanded (387 million strings here)."""
+    text = "&a0 [" + ", ".join(["lol"] * width) + "]"
+    for i in range(1, levels):
+        text = f"&a{i} [{text}" + f", *a{i - 1}" * (width - 1) + "]"
+    return text
+
+
+BOUNDED = """
+import resource, sys, time
+resource.setrlimit(resource.RLIMIT_AS, (2**30, 2**30))  # a regression fails, not the machine
+from zoo.cli import main
+start = time.perf_counter()
+code = main(sys.argv[1:])
+status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+print(code, time.perf_counter() - start, int(status["VmHWM"].split()[0]) * 1024)  # peak RSS
+"""
+
+
+@pytest.mark.parametrize("where", ["spec", "claims"])
+def test_yaml_alias_bomb_is_refused_in_bounded_time_and_memory(tmp_path, where):
+    """A few hundred bytes that expand to 387 million strings, as a spec's notes or as a claims
+    file: refused at once, in a few megabytes, with a short message naming the file."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if not Path("/proc/self/status").is_file():
+        pytest.skip("peak memory is read from /proc (Linux)")
+    if where == "spec":
+        path = tmp_path / "bomb.yaml"
+        path.write_text("name: bomb\nfamily: x\nn_layer: 1\nd_model: 8\nn_head: 1\nd_ff: 8\n"
+                        f"vocab_size: 8\ncontext_length: 8\nnotes: [{alias_bomb()}]\n")
+        argv, env = ["list"], {"ZOO_SPECS": str(path)}
+    else:
+        path = tmp_path / "claims.yaml"
+        path.write_text(f"- {{name: gpt2, params: {alias_bomb()}}}\n")
+        argv, env = ["verify", "--claims", str(path)], {}
+    done = subprocess.run([sys.executable, "-c", BOUNDED, *argv], capture_output=True, text=True,
+                          timeout=60, env={"PATH": "/usr/bin:/bin", **env})
+    code, seconds, peak = done.stdout.split()
+    assert code == "2" and float(seconds) < 5 and int(peak) < 200 * 2**20, done.stdout
+    assert str(path) in done.stderr and "more than 100,000 values" in done.stderr
+    assert len(done.stderr) < 1000
+
+
+def test_recursive_alias_is_refused(write_yaml):
+    path = write_yaml("loop.yaml", "a: &a [1, *a]\n")
+    with pytest.raises(SpecError, match="recursive alias"):
+        load_spec_file(path)
+
+
+@pytest.mark.parametrize("depth", [500, 5000])
+def test_deeply_nested_yaml_is_refused(write_yaml, depth):
+    path = write_yaml("deep.yaml", "a: " + "[" * depth + "]" * depth + "\n")
+    with pytest.raises(SpecError, match=r"deep\.yaml:1: .*nest"):
+        load_spec_file(path)

@@ -69,6 +69,7 @@ def test_missing_required_field():
     ("rotary_fraction", 1.5, "<= 1"),
     ("tie_embeddings", "yes", "true or false"),
     ("name", "GPT-2", "lowercase"),
+    ("n_layer", 100_000_000, "expected an integer <= 10,000; more is far deeper than any model"),
 ])
 def test_wrong_types_and_values(field_name, value, fragment):
     expect_error({**BASE, field_name: value}, field_name, fragment)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -327,17 +329,19 @@ def _verify_transformers(resolved: list[Any], as_json: bool) -> int:
 def cmd_convert(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from zoo.formats import load, save
+    from zoo.formats import check_save, load, save
     from zoo.units import human_bytes
 
     fmt = args.format
     if fmt == "auto":
         fmt = "zoo" if args.dst.endswith(".safetensors") else "hf"
-    options = {"progress": not args.quiet}
-    model = load(args.src, **options, **({"dtype": args.dtype} if args.dtype else {}))
-    if fmt != "dcp":
+    options: dict[str, Any] = {} if fmt == "dcp" else {"progress": not args.quiet}
+    if args.max_shard_size is not None:
         options["max_shard_size"] = args.max_shard_size
-    files = save(model, args.dst, format=fmt, **(options if fmt != "dcp" else {}))
+    check_save(args.dst, fmt, options)  # before a model of any size is loaded
+    model = load(args.src, progress=not args.quiet,
+                 **({"dtype": args.dtype} if args.dtype else {}))
+    files = save(model, args.dst, format=fmt, **options)
     total = sum(Path(f).stat().st_size for f in files)
     summary = {"model": model.spec.name, "params": model.num_params(), "format": fmt,
                "files": [str(f) for f in files], "bytes": total}
@@ -482,7 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--claims", metavar="FILE",
                    help="a YAML or CSV table of claims to check; a family's name (GPT-2, "
                         "LLaMA) stands for the member its row's figures fit")
-    p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
+    p.add_argument("--tolerance", type=_tolerance, default=DEFAULT_TOLERANCE,
                    help="relative tolerance for rounded parameter figures (default 0.05)")
     p.add_argument("--transformers", action="store_true",
                    help="also count each model with transformers (built on meta; slower)")
@@ -495,7 +499,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output format (default: zoo for *.safetensors, else hf)")
     p.add_argument("--dtype", choices=FLOAT_DTYPES, default=None,
                    help="convert floating-point weights (default: keep)")
-    p.add_argument("--max-shard-size", default="5GB", help="shard above this size (5GB)")
+    p.add_argument("--max-shard-size", default=None,
+                   help="shard above this size (default 5GB; zoo and hf formats)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
     p = add("plan", "memory per device under FSDP sharding, and the fewest devices that fit")
@@ -559,6 +564,17 @@ def _size(text: str) -> int:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
+def _tolerance(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a relative tolerance >= 0 (0.05 is 5%), "
+                                         f"got {text}")
+    return value
+
+
 def _version() -> str:
     from zoo import __version__
 
@@ -584,10 +600,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     object {"error": {"type", "message"}} on stdout) and exit status 2."""
     argv = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in argv
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:  # file names are bytes: print one that is not UTF-8 as it is
+        reconfigure(errors="surrogateescape")
     try:
         args = build_parser().parse_args(argv)
-        return COMMANDS[args.command](args)
-    except BrokenPipeError:  # `zoo list | head`
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # a reader that went away shows here, not at exit
+        return code
+    except BrokenPipeError:  # `zoo list | head`: the reader has what it wanted
+        _discard_stdout()
         return 0
     except UsageError as err:
         return _failed(err, as_json, f"{err.usage}{err.prog}")
@@ -601,6 +623,17 @@ def _failed(err: Exception, as_json: bool, where: str = "zoo") -> int:
     else:
         print(f"{where}: error: {err}", file=sys.stderr)
     return 2
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so that what is still buffered is not written to the closed
+    pipe at exit (Python would print "Exception ignored ... BrokenPipeError")."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass  # stdout is not a file (a test's capture): nothing will be flushed to a pipe
 
 
 if __name__ == "__main__":

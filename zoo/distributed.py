@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import pickle
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -30,7 +31,7 @@ from zoo.metadata import (
 )
 from zoo.model import Model, create_model
 from zoo.registry import get_spec
-from zoo.safetensors_header import weights_file
+from zoo.safetensors_header import WeightsError, member, weights_file
 from zoo.safetensors_io import open_safetensors
 from zoo.spec import ModelSpec
 from zoo.units import FLOAT_DTYPES, canonical_dtype
@@ -158,19 +159,98 @@ def checkpoint_spec(folder: str | Path) -> ModelSpec:
 
 def load_checkpoint(model: Model, folder: str | Path) -> None:
     """Fill a model (sharded any way, or whole) from a distributed checkpoint saved by any
-    number of ranks: torch.distributed.checkpoint reshards as it reads."""
+    number of ranks: torch.distributed.checkpoint reshards as it reads. Its `.metadata` is read
+    by `read_checkpoint_metadata`, never by pickle."""
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import get_model_state_dict, set_model_state_dict
 
     state = get_model_state_dict(model)
     stored = {"model": _stored(model, state)}  # a checkpoint with the head twice loads too
+    reader = _checked_reader(Path(folder))  # refuses a crafted .metadata before torch runs
     with _single_process_quiet():
-        dcp.load(stored, checkpoint_id=str(folder))
+        dcp.load(stored, storage_reader=reader)
     loaded = stored["model"]
     for name, source in TIED.items():
         if name in state and name not in loaded:
             loaded[name] = loaded[source]
     set_model_state_dict(model, loaded)
+
+
+# what a checkpoint's .metadata may build: DCP's own metadata records, sizes, dtypes, layouts
+# and paths; anything else (a function to call, a class to run) refuses the file
+_METADATA_CLASSES = {
+    ("torch.distributed.checkpoint.metadata", name) for name in (
+        "Metadata", "TensorStorageMetadata", "BytesStorageMetadata", "ChunkStorageMetadata",
+        "TensorProperties", "StorageMeta", "MetadataIndex", "_MEM_FORMAT_ENCODING")} | {
+    ("torch.distributed.checkpoint.filesystem", "_StorageInfo"), ("torch", "Size"),
+    ("torch.serialization", "_get_layout"), ("pathlib", "PosixPath"),
+    ("pathlib", "WindowsPath"), ("pathlib", "PurePosixPath"), ("pathlib", "PureWindowsPath")}
+
+
+class _MetadataUnpickler(pickle.Unpickler):
+    """pickle with its globals restricted (the Python documentation's recipe): only
+    `_METADATA_CLASSES` and torch's dtypes can be named, so no code runs whatever the file holds."""
+
+    def __init__(self, file: Any, path: Path) -> None:
+        super().__init__(file)
+        self.path = path
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _METADATA_CLASSES or (
+                module == "torch" and isinstance(getattr(torch, name, None), torch.dtype)):
+            return super().find_class(module, name)
+        raise WeightsError(f"{self.path}: refused: it names {module}.{name}, which no "
+                           f"checkpoint's metadata holds; zoo never unpickles anything else")
+
+
+def read_checkpoint_metadata(folder: str | Path) -> Any:
+    """A distributed checkpoint's `.metadata` (torch writes it with pickle), read without
+    running anything it holds, then checked: every entry a tensor (DCP would read any other
+    entry with torch.load(weights_only=False)), every storage file inside the folder."""
+    from torch.distributed.checkpoint.filesystem import _StorageInfo
+    from torch.distributed.checkpoint.metadata import Metadata, TensorStorageMetadata
+
+    folder = Path(folder)
+    path = folder / ".metadata"
+    try:
+        with open(path, "rb") as f:
+            metadata = _MetadataUnpickler(f, path).load()
+    except OSError as err:
+        raise WeightsError(f"{path}: cannot read: {err.strerror or err}") from None
+    except WeightsError:
+        raise
+    except Exception as err:  # a corrupt pickle fails in many ways
+        raise WeightsError(f"{path}: not a checkpoint's metadata ({type(err).__name__}: "
+                           f"{str(err)[:200]})") from None
+    if not isinstance(metadata, Metadata) or not isinstance(metadata.state_dict_metadata, dict):
+        raise WeightsError(f"{path}: not a checkpoint's metadata (it holds "
+                           f"{type(metadata).__name__})")
+    for name, entry in metadata.state_dict_metadata.items():
+        if not isinstance(entry, TensorStorageMetadata):
+            raise WeightsError(f"{path}: entry {name!r} is {type(entry).__name__}, not a tensor; "
+                               f"zoo's checkpoints hold tensors only")
+    for info in (metadata.storage_data or {}).values():
+        if not isinstance(info, _StorageInfo):
+            raise WeightsError(f"{path}: its storage_data holds {type(info).__name__}")
+        member(folder, str(info.relative_path), f"{path}: storage file")
+    return metadata
+
+
+def _checked_reader(folder: Path) -> Any:
+    """torch's FileSystemReader, given the metadata `read_checkpoint_metadata` read (once)."""
+    from torch.distributed.checkpoint import FileSystemReader
+    from torch.distributed.checkpoint.metadata import StorageMeta
+
+    metadata = read_checkpoint_metadata(folder)
+
+    class CheckedReader(FileSystemReader):
+        def read_metadata(self, *args: Any, **kwargs: Any) -> Any:
+            if getattr(metadata, "storage_meta", None) is None:
+                metadata.storage_meta = StorageMeta()
+            metadata.storage_meta.load_id = self.load_id
+            return metadata
+
+    return CheckedReader(str(folder))
 
 
 def load_checkpoint_model(folder: str | Path, *, dtype: str | None = None) -> Model:

@@ -21,8 +21,9 @@ from zoo.gguf_header import GGUFFile, is_gguf
 from zoo.hub import REPO_ID, cached_snapshot, read_config, resolve_folder
 from zoo.metadata import SPEC_FILE, is_zoo_file, read_checkpoint_spec, read_zoo_spec
 from zoo.registry import UnknownModelError, get_spec, registry_match
-from zoo.safetensors_header import INDEX_SUFFIX, WeightsError
-from zoo.spec import ModelSpec
+from zoo.safetensors_header import INDEX_SUFFIX, WeightsError, safetensors_target
+from zoo.spec import ModelSpec, SpecError
+from zoo.units import parse_bytes
 
 if TYPE_CHECKING:
     from zoo.model import Model
@@ -85,7 +86,7 @@ def _hf_spec(path: Path) -> ModelSpec:
     config = read_config(config_file)
     try:
         return spec_for_config(config, label(path))
-    except UnsupportedConfigError as err:
+    except (UnsupportedConfigError, SpecError) as err:
         raise WeightsError(f"{config_file}: {err}") from None
 
 
@@ -153,7 +154,7 @@ def _gguf_spec_of(path: Path, mtime_ns: int, size: int) -> ModelSpec:
     file = GGUFFile(path)
     try:
         return spec_from_gguf(file.fields, file.tensors, path.stem)
-    except UnsupportedConfigError as err:
+    except (UnsupportedConfigError, SpecError) as err:
         raise WeightsError(f"{path}: {err}") from None
 
 
@@ -299,12 +300,33 @@ def load(path: str | os.PathLike[str], *, spec: ModelSpec | str | None = None,
 def save(model: Model, path: str | os.PathLike[str], *, format: str = "zoo",
          **options: Any) -> list[Path]:
     """Write `model` in a format zoo writes (zoo, hf, dcp); returns the files written."""
+    check_save(path, format, options)
+    saver = FORMATS[format].saver
+    assert saver is not None  # check_save refused any other format
+    return saver()(model, path, **options)
+
+
+def check_save(path: str | os.PathLike[str], format: str, options: dict[str, Any]) -> None:
+    """What `save` would refuse, found before a model is loaded (no torch): the format, its
+    options, `max_shard_size`, and the destination (a folder, or a .safetensors file for zoo's
+    format, whose nearest existing parent is a folder zoo may write in)."""
     fmt = FORMATS.get(format)
     if fmt is None or fmt.saver is None:
         raise ValueError(f"unknown format {format!r}; zoo writes {', '.join(SAVABLE)}")
-    save_fn = fmt.saver()
-    _check_options(fmt, save_fn, options)
-    return save_fn(model, path, **options)
+    _check_options(fmt, fmt.saver(), options)
+    if "max_shard_size" in options and parse_bytes(options["max_shard_size"]) < 1:
+        raise ValueError(f"max_shard_size must be at least 1 byte, got "
+                         f"{options['max_shard_size']!r}")
+    path = Path(path)
+    folder = safetensors_target(path).parent if fmt.name == "zoo" else path
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{folder}: is a file; {fmt.name} checkpoints are saved "
+                         f"{'as .safetensors or ' if fmt.name == 'zoo' else ''}into a folder")
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        raise ValueError(f"{folder}: cannot be created, {existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(f"{folder}: cannot write in {existing}")
 
 
 def _check_options(fmt: Format, fn: Callable[..., Any], options: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ Text (prompts, chat templates, cutting at stop strings, names and paths) is `zoo
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, fields, replace
 from functools import partial
@@ -25,7 +26,7 @@ from torch import Tensor
 
 from zoo.cache import KVCache
 from zoo.layers import check_token_ids
-from zoo.spec import ModelSpec
+from zoo.spec import ModelSpec, describe
 
 if TYPE_CHECKING:
     from zoo.tokenizer import Tokenizer
@@ -49,9 +50,10 @@ class Options:
     Greedy by default; `do_sample` draws from the distribution reshaped by `temperature` (0
     means greedy), `top_k` and `top_p`, reproducibly with `seed`; `num_beams` > 1 is beam
     search (`length_penalty`, `early_stopping` True / False / "never", as transformers defines
-    them). Rows stop at any of `eos_token_id` or a `stop` string (read with the model's
-    tokenizer); finished rows are filled with `pad_token_id` (default: the first eos id, else
-    0). `use_cache` keeps keys and values (a step costs one token).
+    them; at most MAX_BEAMS beams, each holding its own KV cache). Rows stop at any of
+    `eos_token_id` or a `stop` string (read with the model's tokenizer); finished rows are
+    filled with `pad_token_id` (default: the first eos id, else 0). `use_cache` keeps keys and
+    values (a step costs one token). Prompts of unequal length are padded on the left.
     """
 
     max_new_tokens: int
@@ -73,10 +75,11 @@ class Options:
         return [f.name for f in fields(cls)]
 
     @classmethod
-    def check(cls, spec: ModelSpec, input_ids: Any, attention_mask: Tensor | None,
+    def check(cls, spec: ModelSpec, input_ids: Any, attention_mask: Any,
               tokenizer: Tokenizer | None, **options: Any) -> Options:
         """The options, validated against the call: a bad call is a ValueError that says what
-        to change; eos ids and stop strings come back as tuples, the pad id resolved."""
+        to change, raised before any compute (every type, range and conflict). Numbers come
+        back as Python numbers, eos ids and stop strings as tuples, the pad id resolved."""
         unknown = [name for name in options if name not in cls.names()]
         if unknown:
             raise ValueError(f"unknown generation option(s) {', '.join(unknown)}; the options "
@@ -85,12 +88,24 @@ class Options:
             raise ValueError("max_new_tokens is required")
         o = cls(**options)
         _check_prompt(spec, input_ids, attention_mask, o.max_new_tokens)
-        if not isinstance(o.num_beams, int) or o.num_beams < 1:
-            raise ValueError(f"num_beams must be a positive integer, got {o.num_beams!r}")
-        if o.temperature < 0 or not math.isfinite(o.temperature):
+        vocab = spec.vocab_size
+        checked = {
+            "max_new_tokens": _integer("max_new_tokens", o.max_new_tokens, 1),
+            "num_beams": _integer("num_beams", o.num_beams, 1, MAX_BEAMS,
+                                  "each beam keeps its own KV cache"),
+            "do_sample": _flag("do_sample", o.do_sample),
+            "use_cache": _flag("use_cache", o.use_cache),
+            "temperature": _number("temperature", o.temperature),
+            "length_penalty": _number("length_penalty", o.length_penalty),
+            "top_k": None if o.top_k is None else _integer("top_k", o.top_k, 1),
+            "top_p": None if o.top_p is None else _number("top_p", o.top_p),
+            "seed": None if o.seed is None else _integer("seed", o.seed, 0, 2**64 - 1),
+            "pad_token_id": None if o.pad_token_id is None else _integer(
+                "pad_token_id", o.pad_token_id, 0, vocab - 1, f"the vocabulary of {vocab}"),
+        }
+        o = replace(o, **checked)
+        if o.temperature < 0:
             raise ValueError(f"temperature must be >= 0 (0 means greedy), got {o.temperature}")
-        if o.top_k is not None and (not isinstance(o.top_k, int) or o.top_k < 1):
-            raise ValueError(f"top_k must be a positive integer, got {o.top_k!r}")
         if o.top_p is not None and not 0 < o.top_p <= 1:
             raise ValueError(f"top_p must be in (0, 1], got {o.top_p}")
         sampling = [name for name, value, default in (
@@ -105,16 +120,17 @@ class Options:
                              "search")
         if o.num_beams == 1 and o.length_penalty != 1.0:
             raise ValueError("length_penalty only applies to beam search (num_beams > 1)")
-        if o.early_stopping not in (True, False, "never"):
+        stopping = o.early_stopping
+        if not (isinstance(stopping, bool) or (isinstance(stopping, str) and stopping == "never")):
             raise ValueError(f"early_stopping must be True, False or 'never', got "
-                             f"{o.early_stopping!r}")
-        eos = (o.eos_token_id,) if isinstance(o.eos_token_id, int) else tuple(
-            o.eos_token_id or ())
-        for token in eos:
-            if not 0 <= token < spec.vocab_size:
-                raise ValueError(f"eos_token_id {token} is outside the vocabulary of "
-                                 f"{spec.vocab_size}")
-        stops = (o.stop,) if isinstance(o.stop, str) else tuple(o.stop or ())
+                             f"{describe(o.early_stopping)}")
+        eos = tuple(dict.fromkeys(  # each id once: beam search keeps candidates per eos id
+            _integer("eos_token_id", token, 0, vocab - 1, f"the vocabulary of {vocab}")
+            for token in _listed("eos_token_id", o.eos_token_id, "token ids")))
+        stops = _listed("stop", o.stop, "strings")
+        if any(not isinstance(s, str) for s in stops):
+            raise ValueError(f"stop must be a string or a list of strings, got "
+                             f"{describe(o.stop)}")
         if stops and tokenizer is None:
             raise ValueError("stop strings need a tokenizer to read the text; this model has "
                              "none (use eos_token_id, or load a checkpoint with its tokenizer)")
@@ -152,7 +168,47 @@ def sampling_options(temperature: float | None = None, top_k: int | None = None,
     return {"do_sample": True, "seed": seed, **given} if given else {}
 
 
-def _check_prompt(spec: ModelSpec, input_ids: Any, attention_mask: Tensor | None,
+MAX_BEAMS = 64  # a typo (num_beams=1000) would otherwise cost 1000 KV caches
+
+
+def _integer(name: str, value: Any, low: int, high: int | None = None,
+             why: str | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer, got {describe(value)}")
+    if value < low or (high is not None and value > high):
+        if high is None:
+            expected = "a positive integer" if low == 1 else f"an integer >= {low}"
+        else:
+            expected = f"an integer within {low}..{high:,}" + (f" ({why})" if why else "")
+        raise ValueError(f"{name} must be {expected}, got {value}")
+    return int(value)
+
+
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+            or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {describe(value)}")
+    return float(value)
+
+
+def _flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {describe(value)}")
+    return value
+
+
+def _listed(name: str, value: Any, what: str) -> tuple[Any, ...]:
+    """One value or a list or tuple of them, as a tuple (None: none)."""
+    if value is None:
+        return ()
+    if isinstance(value, (list, tuple)):
+        return tuple(value)
+    if isinstance(value, (str, numbers.Integral)) and not isinstance(value, bool):
+        return (value,)
+    raise ValueError(f"{name} must be one of {what} or a list of them, got {describe(value)}")
+
+
+def _check_prompt(spec: ModelSpec, input_ids: Any, attention_mask: Any,
                   max_new_tokens: Any) -> None:
     if not isinstance(input_ids, Tensor) or input_ids.dim() != 2 or input_ids.dtype not in (
             torch.long, torch.int):
@@ -161,15 +217,10 @@ def _check_prompt(spec: ModelSpec, input_ids: Any, attention_mask: Tensor | None
     batch, length = input_ids.shape
     if length == 0 or batch == 0:
         raise ValueError("the prompt is empty: generation needs at least one token per row")
-    if attention_mask is not None and tuple(attention_mask.shape) != (batch, length):
-        raise ValueError(f"attention_mask must have the shape of input_ids {(batch, length)}, "
-                         f"got {tuple(attention_mask.shape)}")
-    if attention_mask is not None and not bool(attention_mask.bool().any(-1).all()):
-        raise ValueError("a row of attention_mask is all padding: every prompt needs a token")
+    if attention_mask is not None:
+        _check_mask(attention_mask, (batch, length))
     check_token_ids(spec, input_ids)
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) \
-            or max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens must be a positive integer, got {max_new_tokens!r}")
+    _integer("max_new_tokens", max_new_tokens, 1)
     if length > spec.context_length:
         raise ValueError(f"the prompt has {length} tokens, more than {spec.name}'s context of "
                          f"{spec.context_length}")
@@ -178,6 +229,25 @@ def _check_prompt(spec: ModelSpec, input_ids: Any, attention_mask: Tensor | None
                          f"{length + max_new_tokens} would run past {spec.name}'s context of "
                          f"{spec.context_length}; ask for at most "
                          f"{spec.context_length - length} new tokens")
+
+
+def _check_mask(mask: Any, shape: tuple[int, int]) -> None:
+    """1 for a token, 0 for padding, and the padding on the left: new tokens are appended after
+    the last position, so a right-padded row would continue from its padding."""
+    if not isinstance(mask, Tensor) or tuple(mask.shape) != shape:
+        raise ValueError(f"attention_mask must be a tensor of the shape of input_ids {shape}, "
+                         f"got {describe(getattr(mask, 'shape', mask))}")
+    if not bool(((mask == 0) | (mask == 1)).all()):
+        raise ValueError("attention_mask must hold only 1 (a token) and 0 (padding)")
+    ones = mask.long()
+    if not bool(ones.any(-1).all()):
+        raise ValueError("a row of attention_mask is all padding: every prompt needs a token")
+    right = (ones.diff(dim=-1) < 0).any(-1)
+    if bool(right.any()):
+        row = int(right.nonzero()[0])
+        raise ValueError(f"attention_mask row {row} has padding after a token (right padding); "
+                         f"generation continues from the last position, so pad on the left "
+                         f"(a tokenizer's padding_side='left'; zoo.generate pads so)")
 
 
 # --- the model side ---------------------------------------------------------------------------
@@ -259,9 +329,12 @@ def pick_greedy(logits: Tensor, options: Options, generator: torch.Generator | N
 
 
 def pick_sample(logits: Tensor, options: Options, generator: torch.Generator | None) -> Tensor:
-    """A draw from each row's tempered, filtered distribution."""
-    logits = filter_logits(logits.float() / options.temperature, top_k=options.top_k,
-                           top_p=options.top_p)
+    """A draw from each row's tempered, filtered distribution. Scores are shifted to a
+    maximum of 0 and divided in float64, so any temperature > 0 works: a tiny one only pushes
+    every score but the best to -inf (greedy, ties drawn at random), never to NaN."""
+    scores = logits.double()
+    scores = (scores - scores.amax(-1, keepdim=True)) / options.temperature
+    logits = filter_logits(scores, top_k=options.top_k, top_p=options.top_p)
     return torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(-1)
 
 
@@ -338,7 +411,8 @@ def beam_steps(model: Scorer, input_ids: Tensor, attention_mask: Tensor | None,
     beams, vocab = options.num_beams, model.spec.vocab_size
     device = input_ids.device
     total = prompt + options.max_new_tokens
-    keep = max(2, 1 + len(options.eos)) * beams
+    # enough candidates that `beams` of them go on even if the rest end (at most all of them)
+    keep = min(max(2, 1 + len(options.eos)) * beams, beams * vocab)
     expand = torch.arange(batch, device=device).repeat_interleave(beams)
     mask = attention_mask.index_select(0, expand) if attention_mask is not None else None
     decoder = Decoder(model, input_ids.index_select(0, expand), mask, options.max_new_tokens,

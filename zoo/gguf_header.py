@@ -154,5 +154,9 @@ class GGUFFile:
                                f"{t.start + nbytes:,}, the file has {len(self._map):,}")
         raw = np.frombuffer(self._map, dtype=np.uint8, count=nbytes, offset=t.start)
         raw = raw.reshape(quant_shape_to_byte_shape(t.shape, kind))
-        values = dequantize(raw, kind)
+        try:
+            values = dequantize(raw, kind)
+        except (ValueError, NotImplementedError, KeyError) as err:
+            raise WeightsError(f"{self.path}: tensor {name} ({kind.name}, shape "
+                               f"{list(t.shape)}) cannot be read: {err}") from None
         return np.ascontiguousarray(values, dtype=np.float32).reshape(t.shape).copy()

@@ -14,6 +14,7 @@ from typing import Any
 
 from zoo.safetensors_header import (
     WeightsError,
+    member,
     read_header,
     read_index,
     weights_file,
@@ -30,21 +31,18 @@ def zoo_metadata(spec: ModelSpec, head: dict[str, Any]) -> dict[str, str]:
             "zoo_head": json.dumps(head)}
 
 
-def file_metadata(path: Path) -> dict[str, str]:
+def file_metadata(path: Path) -> dict[str, Any]:
     """The metadata of a .safetensors file, or of a sharded set (its index's, else the first
     shard's header: sets written before the index carried it hold it there)."""
     if path.name.endswith(".json"):
         index = read_index(path)
         metadata = dict(index.get("metadata") or {})
-        if "zoo_spec" in metadata:
-            return metadata
         shards = sorted(set(index["weight_map"].values()))
-        path = path.parent / shards[0] if shards else path
-        if path.name.endswith(".json"):
+        if "zoo_spec" in metadata or not shards:
             return metadata
+        path = member(path.parent, shards[0], str(path))
     header, _, _ = read_header(path)
-    metadata = header.get("__metadata__") or {}
-    return metadata if isinstance(metadata, dict) else {}
+    return header.get("__metadata__") or {}
 
 
 def is_zoo_file(path: Path) -> bool:
@@ -55,19 +53,55 @@ def is_zoo_file(path: Path) -> bool:
         return False
 
 
+# what a file may say about the model's head; anything else (dropout, say) is refused
+HEAD_KEYS = {"head": str, "num_labels": int, "pooling": str}
+
+
+def spec_from_metadata(metadata: dict[str, Any], origin: Path) -> tuple[ModelSpec, dict[str, Any]]:
+    """The spec and head settings in a zoo file's metadata (`origin` names the file in errors):
+    `zoo_spec`, a JSON object of spec fields, and `zoo_head`, a JSON object of HEAD_KEYS."""
+    if "zoo_spec" not in metadata:
+        raise WeightsError(f"{origin}: no zoo spec in its metadata (not saved by zoo.save); pass "
+                           f"spec= to zoo.load, or use zoo.from_hf for a Hugging Face folder")
+    try:
+        spec = spec_from_mapping(_json_field(metadata, "zoo_spec", origin), file=str(origin))
+    except SpecError as err:
+        raise WeightsError(f"{origin}: its zoo_spec metadata is invalid: {err}") from None
+    head = _json_field(metadata, "zoo_head", origin) if "zoo_head" in metadata else {}
+    for key, value in head.items():
+        kind = HEAD_KEYS.get(key)
+        if kind is None:
+            raise WeightsError(f"{origin}: zoo_head metadata: unknown key {key!r}; it may set "
+                               f"{', '.join(HEAD_KEYS)}")
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise WeightsError(f"{origin}: zoo_head metadata: {key} must be "
+                               f"{'an integer' if kind is int else 'a string'}, got {value!r}")
+    if not 1 <= head.get("num_labels", 2) <= MAX_LABELS:
+        raise WeightsError(f"{origin}: zoo_head metadata: num_labels must be within "
+                           f"1..{MAX_LABELS:,}, got {head['num_labels']}")
+    return spec, head
+
+
+MAX_LABELS = 1_000_000  # classifier outputs a file may ask for
+
+
+def _json_field(metadata: dict[str, Any], key: str, origin: Path) -> dict[str, Any]:
+    value = metadata[key]
+    try:
+        data = json.loads(value) if isinstance(value, str) else None
+    except json.JSONDecodeError as err:
+        raise WeightsError(f"{origin}: its {key} metadata is not JSON: {err}") from None
+    if not isinstance(data, dict):
+        found = type(data if data is not None else value).__name__
+        raise WeightsError(f"{origin}: its {key} metadata must be a JSON object (a string "
+                           f"holding one), got {found}")
+    return data
+
+
 def read_zoo_spec(path: Path) -> tuple[ModelSpec, dict[str, Any]]:
     """The spec and head settings a zoo file (or folder, or index) carries."""
     file = weights_file(path)
-    metadata = file_metadata(file)
-    if "zoo_spec" not in metadata:
-        raise WeightsError(f"{file}: no zoo spec in its metadata (not saved by zoo.save); pass "
-                           f"spec= to zoo.load, or use zoo.from_hf for a Hugging Face folder")
-    try:
-        spec = spec_from_mapping(json.loads(metadata["zoo_spec"]), file=str(file))
-        head = json.loads(metadata.get("zoo_head") or "{}")
-    except (json.JSONDecodeError, SpecError) as err:
-        raise WeightsError(f"{file}: its zoo spec metadata is invalid: {err}") from None
-    return spec, head
+    return spec_from_metadata(file_metadata(file), file)
 
 
 CHECKPOINT_FORMAT = "zoo-dcp/1"

@@ -87,6 +87,9 @@ def make_plan(spec: ModelSpec, *, devices: int, device_memory: int,
     """Bytes per device for inference (weights, KV cache) or training (mixed-precision Adam)."""
     if devices < 1:
         raise ValueError(f"devices must be >= 1, got {devices}")
+    if device_memory < 1:
+        raise ValueError(f"device memory must be positive (bytes per device, e.g. 80GB), got "
+                         f"{device_memory}")
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
     dtype = canonical_dtype(dtype, FLOAT_DTYPES)

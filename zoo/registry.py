@@ -85,16 +85,69 @@ def _construct_mapping(loader: Any, node: yaml.MappingNode) -> Iterable[_LineDic
 
 _Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
 
+MAX_YAML_BYTES = 16 * 2**20
+MAX_YAML_VALUES = 100_000  # values a document may hold once its aliases are expanded
+MAX_YAML_DEPTH = 100  # lists and mappings inside each other (building them recurses)
+
+
+class _BoundedLoader(_Loader):
+    """Refuses a document whose aliases expand beyond MAX_YAML_VALUES values before building
+    it: a few hundred bytes of nested aliases (a "billion laughs") would otherwise become
+    gigabytes of lists, and error messages that print them."""
+
+    def get_single_data(self) -> Any:
+        node = self.get_single_node()
+        if node is None:
+            return None
+        _check_expansion(node)
+        return self.construct_document(node)
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Count the values of the node graph as if every alias were copied out (each node once,
+    iteratively: a deep document cannot exhaust the stack); refuse recursive aliases and
+    nesting deeper than MAX_YAML_DEPTH."""
+    sizes: dict[int, int] = {}
+    ancestors: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        children = [part for pair in node.value for part in pair] if isinstance(
+            node, yaml.MappingNode) else node.value if isinstance(node, yaml.SequenceNode) else []
+        if finished:
+            ancestors.discard(id(node))
+            sizes[id(node)] = 1 + sum(sizes[id(child)] for child in children)
+            if sizes[id(node)] > MAX_YAML_VALUES:
+                raise SpecError(f"the document expands to more than {MAX_YAML_VALUES:,} values "
+                                f"(aliases nested inside aliases?); spec and claims files are "
+                                f"far smaller", line=node.start_mark.line + 1)
+            continue
+        if id(node) in sizes:
+            continue
+        if id(node) in ancestors:
+            raise SpecError("an alias refers to a node that contains it (a recursive alias)",
+                            line=node.start_mark.line + 1)
+        ancestors.add(id(node))
+        if len(ancestors) > MAX_YAML_DEPTH:
+            raise SpecError(f"values nest more than {MAX_YAML_DEPTH} levels deep",
+                            line=node.start_mark.line + 1)
+        stack.append((node, True))
+        stack.extend((child, False) for child in children if id(child) not in sizes)
+
 
 def read_yaml(path: Path, what: str = "spec file") -> Any:
-    """safe_load with the file and line in every error; `what` the file is, for the message
-    when it cannot be read ("spec file", "claims file")."""
+    """safe_load, bounded (MAX_YAML_BYTES, MAX_YAML_VALUES), with the file and line in every
+    error; `what` the file is, for the message when it cannot be read ("spec file", "claims
+    file")."""
     try:
+        if path.stat().st_size > MAX_YAML_BYTES:
+            raise SpecError(f"{path.stat().st_size:,} bytes is more than a spec or claims file "
+                            f"holds (at most {MAX_YAML_BYTES:,})", file=str(path))
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise SpecError(f"cannot read {what}: {err}", file=str(path)) from None
     try:
-        return yaml.load(text, Loader=_Loader)
+        return yaml.load(text, Loader=_BoundedLoader)
     except SpecError as err:
         raise SpecError(err.reason, file=str(path), line=err.line) from None
     except yaml.MarkedYAMLError as err:
@@ -103,6 +156,9 @@ def read_yaml(path: Path, what: str = "spec file") -> Any:
                         line=mark.line + 1 if mark else None) from None
     except yaml.YAMLError as err:
         raise SpecError(f"malformed YAML: {err}", file=str(path)) from None
+    except RecursionError:  # the pure-Python parser (no libyaml) recurses while composing
+        raise SpecError(f"values nest more than {MAX_YAML_DEPTH} levels deep",
+                        file=str(path)) from None
 
 
 def specs_from_document(doc: Any, *, file: str) -> list[ModelSpec]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+import reprlib
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from functools import cached_property
@@ -92,6 +93,7 @@ QK_NORMS = ("none", "head", "projection")
 ASSERTIONS = ("attention_width_is_d_model",)
 ROPE_SCALINGS = ("linear", "llama3", "yarn")
 ATTENTION_KINDS = ("global", "local")
+MAX_LAYERS = 10_000
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 
@@ -158,7 +160,9 @@ class ModelSpec:
     aliases: tuple[str, ...] = _identity("name_list", (), doc="other names it is known by")
 
     # sizes
-    n_layer: int = _arch("int", min=1, doc="transformer blocks")
+    n_layer: int = _arch("int", min=1, max=MAX_LAYERS, doc="transformer blocks",
+                         why="far deeper than any model; every layer is counted and built one "
+                             "by one, so a typo here costs minutes and gigabytes")
     d_model: int = _arch("int", min=1, doc="width of the residual stream")
     n_head: int = _arch("int", min=1, doc="attention (query) heads")
     d_ff: int = _arch("int", min=1, doc="hidden width of the MLP")
@@ -434,8 +438,13 @@ def _suggest(key: str, valid: list[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _describe(value: Any) -> str:
-    text = repr(value)
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 60
+
+
+def describe(value: Any) -> str:
+    """A value as an error message shows it: at most 60 characters, however large it is."""
+    text = _SHORT.repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -443,7 +452,7 @@ def _coerce(kind: str, value: Any, meta: Mapping[str, Any], name: str) -> Any:
     """Check one YAML value against its field kind; raise SpecError(field=name) when it is wrong."""
 
     def fail(expected: str) -> SpecError:
-        return SpecError(f"expected {expected}, got {_describe(value)}", field=name)
+        return SpecError(f"expected {expected}, got {describe(value)}", field=name)
 
     if kind.endswith("?"):
         if value is None:
@@ -452,9 +461,11 @@ def _coerce(kind: str, value: Any, meta: Mapping[str, Any], name: str) -> Any:
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             raise fail("an integer")
-        low = meta.get("min")
+        low, high = meta.get("min"), meta.get("max")
         if low is not None and value < low:
             raise fail(f"an integer >= {low}")
+        if high is not None and value > high:
+            raise fail(f"an integer <= {high:,}; more is {meta['why']}")
         return value
     if kind == "count":
         try:
@@ -516,7 +527,7 @@ def _coerce(kind: str, value: Any, meta: Mapping[str, Any], name: str) -> Any:
 
 def _nested(cls: type, value: Any, name: str) -> Any:
     if not isinstance(value, Mapping):
-        raise SpecError(f"expected a mapping, got {_describe(value)}", field=name)
+        raise SpecError(f"expected a mapping, got {describe(value)}", field=name)
     return cls(**_check_keys(cls, value, prefix=f"{name}."))
 
 
@@ -706,7 +717,7 @@ def architecture_difference(got: ModelSpec, want: ModelSpec) -> str | None:
 def spec_from_mapping(data: Any, *, file: str | None = None) -> ModelSpec:
     """Validate one model's mapping (family defaults already merged in) into a ModelSpec."""
     if not isinstance(data, Mapping):
-        raise SpecError(f"expected a mapping of fields, got {_describe(data)}", file=file)
+        raise SpecError(f"expected a mapping of fields, got {describe(data)}", file=file)
     model = data.get("name") if isinstance(data.get("name"), str) else None
     try:
         values = _check_keys(ModelSpec, data)
@@ -742,6 +753,7 @@ __all__ = [
     "Weights",
     "architecture_difference",
     "architecture_key",
+    "describe",
     "field_table",
     "spec_from_mapping",
     "to_mapping",

@@ -21,7 +21,7 @@ from typing import Any
 from zoo.accounting import count_params
 from zoo.catalog import families, list_models
 from zoo.registry import UnknownModelError, get_spec, read_yaml
-from zoo.spec import ModelSpec, SpecError
+from zoo.spec import ModelSpec, SpecError, describe
 from zoo.units import parse_count
 
 DEFAULT_TOLERANCE = 0.05
@@ -371,8 +371,9 @@ def _number(key: str, heading: Any, value: Any, file: str, line: int | None,
     try:
         return parse_count(value.strip() if isinstance(value, str) else value)
     except ValueError as err:
-        raise SpecError(f"{_at(column)}claimed {heading} {value!r}: {err}; expected a count "
-                        f"such as 1600, 1,542M, 1.5B or 1.17e8", file=file, line=line) from None
+        raise SpecError(f"{_at(column)}claimed {heading} {describe(value)}: {err}; expected a "
+                        f"count such as 1600, 1,542M, 1.5B or 1.17e8", file=file,
+                        line=line) from None
 
 
 def _agrees(field: str, claimed: int, actual: int, tolerance: float) -> bool:

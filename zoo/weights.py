@@ -1,22 +1,26 @@
 """zoo's own weights format: safetensors with the spec in the metadata, so a file is
-self-describing; saved atomically, loaded from memory maps onto a meta-built model. Also the
-writer and the filler every format shares: `write_safetensors` (atomic, sharded) and `fill`
-(tensors produced on demand, checked by name and shape, assigned to a meta-built model).
+self-describing; saved as one commit, loaded from memory maps onto a meta-built model. Also
+the writer and the filler every format shares: `write_safetensors` (one commit, sharded) and
+`fill` (tensors produced on demand, checked by name, shape and dtype, assigned to a meta-built
+model).
 
-Layout: one `.safetensors` file, or, above `max_shard_size`, shards named and indexed as the
-Hugging Face convention does (`<stem>-00001-of-0000N.safetensors` and
-`<stem>.safetensors.index.json`). A tied head is stored once (as the embedding) and re-tied on
+Layout: one `.safetensors` file, or, above `max_shard_size`, shards and an index as Hugging Face
+lays them out (`<stem>.safetensors.index.json` naming `<stem>-00001-of-0000N-<tag>.safetensors`,
+the tag fresh for every save). A tied head is stored once (as the embedding) and re-tied on
 load. Nothing is ever unpickled.
 """
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import json
 import math
 import os
+import secrets
 import tempfile
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -25,10 +29,16 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from zoo.metadata import read_zoo_spec, zoo_metadata
-from zoo.model import Model, check_fits, resolve_dtype
-from zoo.safetensors_header import INDEX_SUFFIX, WeightsError, weights_file
-from zoo.safetensors_io import open_safetensors
+from zoo.metadata import spec_from_metadata, zoo_metadata
+from zoo.model import Model, ModelTooLargeError, check_fits, resolve_dtype
+from zoo.safetensors_header import (
+    WeightsError,
+    index_of,
+    member,
+    read_index,
+    safetensors_target,
+)
+from zoo.safetensors_io import open_safetensors, write_file, write_new
 from zoo.spec import ModelSpec
 from zoo.units import parse_bytes
 
@@ -81,24 +91,16 @@ def stored_tensors(model: Model) -> dict[str, Tensor]:
 
 def save(model: Model, path: str | os.PathLike[str], *, max_shard_size: int | str = "5GB",
          progress: bool | None = None) -> list[Path]:
-    """Write the model's weights (and spec) to `path` atomically; returns the files written.
+    """Write the model's weights (and spec) to `path` as one commit; returns the files written.
 
     `path` is a `.safetensors` file name, or a folder (then `model.safetensors` inside it).
     """
     metadata = zoo_metadata(model.spec, _head_config(model))
-    return write_safetensors(stored_tensors(model), _target(path), metadata,
-                             parse_bytes(max_shard_size), progress=progress)
-
-
-def _target(path: str | os.PathLike[str]) -> Path:
-    path = Path(path)
-    if path.is_dir() or path.suffix == "":
-        path.mkdir(parents=True, exist_ok=True)
-        return path / "model.safetensors"
-    if not path.name.endswith(".safetensors"):
-        raise ValueError(f"{path}: weights are saved as .safetensors (or into a folder)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
+    target = safetensors_target(path)
+    limit = parse_bytes(max_shard_size)
+    tensors = stored_tensors(model)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return write_safetensors(tensors, target, metadata, limit, progress=progress)
 
 
 def _shard(tensors: dict[str, Tensor], limit: int) -> list[dict[str, Tensor]]:
@@ -116,76 +118,159 @@ def _shard(tensors: dict[str, Tensor], limit: int) -> list[dict[str, Tensor]]:
 
 def write_safetensors(tensors: dict[str, Tensor], target: Path, metadata: dict[str, str],
                       max_shard_size: int, *, progress: bool | None = None) -> list[Path]:
-    """Single file or HF-style shards + index, every file written to a temporary name first.
+    """`target` as one file, or above `max_shard_size` as shards and an index (Hugging Face's
+    layout), committed as one unit: a reader, or a crash at any moment, sees the previous save
+    whole or this one whole.
 
-    A crash or a full disk while writing leaves the final names untouched (a previous save
-    stays whole); only then are the files renamed into place, the index last, and shards of a
-    previous save that the new index no longer lists removed.
+    The commit is one atomic step. A sharded save writes its shards under names no earlier
+    save used, syncs them, then renames its index over the previous one: that rename is the
+    commit. A single file is renamed into place; where an index was the truth (readers trust
+    an index over a single file, see `weights_file`), removing that index is the commit. Only
+    after it are the previous save's files removed (its shards, its single file: names inside
+    the folder only). A journal lists every file a save writes or supersedes, so the next save
+    finishes the clean-up of one that was killed; saves to one folder take turns (a lock).
+    Files get the umask's mode. A failure before the commit (a full disk) removes what this
+    save wrote and raises an OSError saying the previous files are kept.
     """
-    from safetensors.torch import save_file
-
+    if max_shard_size < 1:
+        raise ValueError(f"max_shard_size must be at least 1 byte, got {max_shard_size}")
+    folder, index = target.parent, index_of(target)
     shards = _shard(tensors, max_shard_size)
-    stem = target.name.removesuffix(".safetensors")
-    if len(shards) == 1:
-        names = [target.name]
-    else:
-        names = [f"{stem}-{i:05d}-of-{len(shards):05d}.safetensors"
-                 for i in range(1, len(shards) + 1)]
-    index_path = target.parent / f"{stem}{INDEX_SUFFIX}"
-    old_shards = _listed_shards(index_path)
-    written: list[tuple[Path, Path]] = []
-    try:
-        nbytes = sum(t.numel() * t.element_size() for t in tensors.values())
-        for name, shard in zip(names, _progress(shards, progress, "saving", nbytes=nbytes),
-                               strict=True):
-            final = target.parent / name
-            temp = _temp_path(final)
-            written.append((temp, final))
-            cpu = {k: v.detach().to("cpu").contiguous() for k, v in shard.items()}
-            save_file(cpu, str(temp), metadata=metadata)
-            _fsync(temp)
-        index_temp = None
-        if len(shards) > 1:
-            index = {"metadata": {**metadata, "total_size": sum(
-                t.numel() * t.element_size() for t in tensors.values())},
-                "weight_map": {k: n for n, s in zip(names, shards, strict=True) for k in s}}
-            index_temp = _temp_path(index_path)
-            index_temp.write_text(json.dumps(index, indent=2, sort_keys=True))
-            _fsync(index_temp)
-    except BaseException as err:
-        for temp, _ in written:
+    nbytes = sum(t.numel() * t.element_size() for t in tensors.values())
+    with _folder_lock(folder):
+        _tidy(target)
+        names = [target.name] if len(shards) == 1 else _fresh_names(target, len(shards))
+        _write_journal(target, set(names) | (_current(target) or set()))
+        written: list[Path] = []
+        try:
+            for name, shard in zip(names, _progress(shards, progress, "saving", nbytes=nbytes),
+                                   strict=True):
+                written.append(_temp(target) if len(shards) == 1 else folder / name)
+                write_file(written[-1], shard, metadata)
+            if len(shards) == 1:
+                os.replace(written[0], target)
+                if index.exists():  # the commit is the index's removal, after the rename
+                    _sync_folder(folder)
+                    index.unlink()
+            else:
+                weight_map = {k: n for n, s in zip(names, shards, strict=True) for k in s}
+                written.append(_temp(index))
+                write_new(written[-1], json.dumps(
+                    {"metadata": {**metadata, "total_size": nbytes}, "weight_map": weight_map},
+                    indent=2, sort_keys=True).encode())
+                _sync_folder(folder)  # the shards' names are on disk before an index names them
+                os.replace(written[-1], index)  # the commit
+        except BaseException as err:
+            with contextlib.suppress(OSError):
+                for path in written:
+                    path.unlink(missing_ok=True)
+                _tidy(target)
+            if isinstance(err, OSError):
+                raise OSError(err.errno, f"saving to {folder} failed, previous files kept: "
+                                         f"{err.strerror or err}") from err
+            raise
+        _sync_folder(folder)
+        _tidy(target)
+    return [folder / n for n in names] + ([index] if len(shards) > 1 else [])
+
+
+def _current(target: Path) -> set[str] | None:
+    """The data files a reader of `target` loads now: the shards its index names, else the
+    single file; None when an index is there but unreadable (then nothing is removed)."""
+    index = index_of(target)
+    if index.is_file():
+        try:
+            return set(read_index(index)["weight_map"].values())
+        except (WeightsError, OSError):
+            return None
+    return {target.name} if target.is_file() else set()
+
+
+def _journal(target: Path) -> Path:
+    return target.with_name(f".{target.name}.journal.json")
+
+
+def _write_journal(target: Path, names: set[str]) -> None:
+    journal = _journal(target)
+    temp = _temp(journal)
+    write_new(temp, json.dumps({"files": sorted(names)}).encode())
+    os.replace(temp, journal)
+
+
+def _tidy(target: Path) -> None:
+    """Finish what a save to `target` left: remove the files its journal lists that a reader
+    does not load now (superseded, or written by a save that never committed), every temporary
+    file, then the journal. Only .safetensors names inside the folder are ever removed."""
+    folder, journal = target.parent, _journal(target)
+    patterns = [f".{glob.escape(target.name)}.*.tmp",  # this version's temporary files
+                f".{glob.escape(target.name.removesuffix('.safetensors'))}-*-of-*.tmp"]
+    for pattern in patterns:
+        for temp in folder.glob(pattern):
             temp.unlink(missing_ok=True)
-        if isinstance(err, OSError):
-            raise OSError(err.errno, f"saving to {target.parent} failed, previous files kept: "
-                                     f"{err.strerror or err}") from err
-        raise
-    for temp, final in written:
-        os.replace(temp, final)
-    if index_temp is not None:
-        os.replace(index_temp, index_path)
-    else:
-        index_path.unlink(missing_ok=True)  # a single file replaces an older sharded save
-    for stale in old_shards - set(names):
-        (target.parent / stale).unlink(missing_ok=True)
-    return [target.parent / n for n in names] + ([index_path] if len(shards) > 1 else [])
-
-
-def _listed_shards(index_path: Path) -> set[str]:
+    if not journal.is_file():
+        return
+    current = _current(target)
+    if current is None:
+        return
     try:
-        return set(json.loads(index_path.read_text())["weight_map"].values())
+        listed = json.loads(journal.read_text())["files"]
     except (OSError, ValueError, KeyError, TypeError):
-        return set()
+        listed = []
+    for name in listed if isinstance(listed, list) else []:
+        if isinstance(name, str) and name.endswith(".safetensors") and name not in current:
+            try:
+                member(folder, name, str(journal)).unlink(missing_ok=True)
+            except WeightsError:
+                continue
+    journal.unlink(missing_ok=True)
 
 
-def _temp_path(final: Path) -> Path:
-    handle, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
-    os.close(handle)
-    return Path(name)
+def _fresh_names(target: Path, count: int) -> list[str]:
+    """Shard names (`<stem>-00001-of-0000N-<tag>.safetensors`) that no file in the folder has:
+    a new set never overwrites a shard that a committed index, or a reader, still uses."""
+    stem = target.name.removesuffix(".safetensors")
+    while True:
+        tag = secrets.token_hex(4)
+        names = [f"{stem}-{i:05d}-of-{count:05d}-{tag}.safetensors" for i in range(1, count + 1)]
+        if not any((target.parent / name).exists() for name in names):
+            return names
 
 
-def _fsync(path: Path) -> None:
-    with open(path, "rb+") as f:
-        os.fsync(f.fileno())
+def _temp(final: Path) -> Path:
+    """A fresh hidden name beside `final` (`.model.safetensors...tmp`: `_tidy` knows them)."""
+    return final.with_name(f".{final.name.lstrip('.')}.{secrets.token_hex(4)}.tmp")
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """An exclusive lock on the folder (flock on its descriptor), so that two saves into it
+    never clean up each other's files; none where flock does not exist or does not work."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        with contextlib.suppress(OSError):  # a file system without locks: saves go unlocked
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _sync_folder(folder: Path) -> None:
+    """fsync the folder, so that the renames of a commit survive a power cut."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems cannot sync a directory
+    finally:
+        os.close(fd)
 
 
 LARGE = 10**9  # bytes from which a long operation shows a progress bar by default
@@ -224,20 +309,27 @@ def load(path: str | os.PathLike[str], *, device: str | torch.device | None = No
     devices, CPU and disk through accelerate's big-model inference, within `max_memory`
     (e.g. {0: "20GB", "cpu": "60GB"}); what does not fit is offloaded to `offload_folder`.
     """
-    file = weights_file(Path(path))
+    source = open_safetensors(path)  # the spec comes from the files the tensors come from
     head: dict[str, Any] = {}
     if spec is None:
-        spec, head = read_zoo_spec(file)
+        spec, head = spec_from_metadata(source.metadata, source.path)
     if device_map is not None:
-        return _dispatch(spec, head, file, device_map, max_memory, offload_folder, dtype)
-    source = open_safetensors(file)
-    with torch.device("meta"):
-        model = Model(spec, **head)
+        return _dispatch(spec, head, source.path, device_map, max_memory, offload_folder, dtype)
+    model = _meta_model(spec, head, source.path)
     names = source.names()
     return fill(model, {name: partial(source.read, name) for name in names},
-                shapes={name: source.shape(name) for name in names}, device=device,
-                dtype=dtype, strict=strict, origin=str(file),
+                shapes={name: source.shape(name) for name in names},
+                dtypes={name: source.dtype(name) for name in names}, device=device,
+                dtype=dtype, strict=strict, origin=str(source.path),
                 ignore_memory_limit=ignore_memory_limit, progress=progress)
+
+
+def _meta_model(spec: ModelSpec, head: dict[str, Any], origin: Path) -> Model:
+    try:
+        with torch.device("meta"):
+            return Model(spec, **head)
+    except ValueError as err:
+        raise WeightsError(f"{origin}: zoo_head metadata: {err}") from None
 
 
 def _dispatch(spec: ModelSpec, head: dict[str, Any], file: Path, device_map: Any,
@@ -252,6 +344,7 @@ def _dispatch(spec: ModelSpec, head: dict[str, Any], file: Path, device_map: Any
     except ImportError:
         raise ImportError("device_map needs accelerate: pip install 'zoo[distributed]'") from None
 
+    _meta_model(spec, head, file)  # the head settings checked
     with init_empty_weights():
         model = Model(spec, **head)
     model.tie_weights()
@@ -276,11 +369,16 @@ def _dispatch(spec: ModelSpec, head: dict[str, Any], file: Path, device_map: Any
 def fill(model: Model, tensors: dict[str, Callable[[], Tensor]], *,
          shapes: dict[str, tuple[int, ...]], device: str | torch.device | None,
          dtype: str | torch.dtype | None, strict: bool, origin: str,
-         ignore_memory_limit: bool = False, progress: bool | None = None) -> Model:
-    """Assign tensors (produced on demand) to a meta-built model, checking names and shapes.
+         ignore_memory_limit: bool = False, progress: bool | None = None,
+         dtypes: dict[str, torch.dtype] | None = None) -> Model:
+    """Assign tensors (produced on demand) to a meta-built model, checking names, shapes and
+    dtypes (`dtypes`, the stored ones where the source knows them without reading).
 
     A mismatch is listed by name with expected and found shapes: an error when `strict`, a
-    warning and `model.load_report` otherwise (missing tensors then get the usual init).
+    warning and `model.load_report` otherwise (missing tensors then get the usual init). On
+    the meta device nothing is read. Elsewhere the weights must fit in the device's free memory
+    (memory-mapped ones too: a model larger than memory would be read from disk at every step),
+    unless `ignore_memory_limit`.
     """
     target = torch.device(device if device is not None else "cpu")
     current = model.state_dict()
@@ -297,16 +395,24 @@ def fill(model: Model, tensors: dict[str, Callable[[], Tensor]], *,
     mismatched = {name for name, _, _ in report.mismatched}
     wanted = [n for n in tensors if n in expected and n not in mismatched]
     convert_to = resolve_dtype(dtype) if dtype is not None else None
+    dtypes = dtypes or {}
+    stored = {n: dtypes.get(n, current[n].dtype) for n in wanted}
+    nbytes = sum(math.prod(shapes[n]) * (convert_to or stored[n]).itemsize for n in wanted)
     if not ignore_memory_limit and target.type != "meta":
-        nbytes = sum(math.prod(shapes[n]) * (convert_to.itemsize if convert_to else
-                                          current[n].element_size()) for n in wanted)
-        if target.type != "cpu" or convert_to is not None:  # copies, not memory-map views
-            check_fits(model.spec, nbytes, target, convert_to or torch.float32)
+        shown = convert_to or (stored[wanted[0]] if wanted else torch.float32)
+        try:
+            check_fits(model.spec, nbytes, target, shown)
+        except ModelTooLargeError as err:
+            raise ModelTooLargeError(f"{origin}: {err}") from None
     state = {}
-    nbytes = sum(math.prod(shapes[n]) * current[n].element_size() for n in wanted)
+    first: dict[str, torch.dtype] = {}
     for name in _progress(wanted, progress, "loading", nbytes=nbytes, total=len(wanted)):
-        tensor = tensors[name]()
-        if convert_to is not None and tensor.is_floating_point():
+        if target.type == "meta":
+            tensor = torch.empty(shapes[name], dtype=stored[name], device="meta")
+        else:
+            tensor = tensors[name]()
+        _check_dtype(origin, name, tensor.dtype, first, convert_to)
+        if convert_to is not None:
             tensor = tensor.to(convert_to)
         state[name] = tensor.to(target) if tensor.device != target else tensor
     model.load_state_dict(state, strict=False, assign=True)
@@ -318,6 +424,31 @@ def fill(model: Model, tensors: dict[str, Callable[[], Tensor]], *,
                       f"{report.describe()}", stacklevel=3)
     model.load_report = report
     return model.eval()
+
+
+COMPUTE_DTYPES = (torch.float32, torch.bfloat16, torch.float16, torch.float64)
+
+
+def _check_dtype(origin: str, name: str, dtype: torch.dtype, first: dict[str, torch.dtype],
+                 convert_to: torch.dtype | None) -> None:
+    """Weights are floating point, and, unless converted on load (`dtype=`), all of one dtype a
+    model computes in: a tensor stored otherwise would load, and fail in the forward pass."""
+    if not dtype.is_floating_point:
+        raise WeightsError(f"{origin}: tensor {name} is stored as {str(dtype)[6:]}; weights are "
+                           f"floating point (float32, bfloat16, float16)")
+    if convert_to is not None:
+        return
+    if dtype not in COMPUTE_DTYPES:
+        raise WeightsError(f"{origin}: tensor {name} is stored as {str(dtype)[6:]}, which a "
+                           f"model does not compute in; pass dtype='bf16' (or fp16, fp32) to "
+                           f"convert on load")
+    if not first:
+        first[name] = dtype
+    (other, other_dtype), = first.items()
+    if dtype != other_dtype:
+        raise WeightsError(f"{origin}: tensor {name} is stored as {str(dtype)[6:]} but {other} "
+                           f"as {str(other_dtype)[6:]}; a model computes in one dtype: pass "
+                           f"dtype='fp32' (or bf16, fp16) to convert on load")
 
 
 def _materialize(model: Model, device: torch.device, dtype: torch.dtype | None) -> None:

@@ -21,13 +21,18 @@ def llama_cpp_permute(w: np.ndarray, heads: int) -> np.ndarray:
             .reshape(w.shape))
 
 
-def write_tiny_gguf(path, spec, hf) -> None:
+def write_tiny_gguf(path, spec, hf, *, head_count: int | None = None, tensor=None) -> None:
+    """The GGUF file llama.cpp's converter writes for `hf`; `head_count` and `tensor(name,
+    array) -> array` make it wrong on purpose."""
     writer = gguf.GGUFWriter(str(path), "llama")
+    if tensor is not None:
+        add = writer.add_tensor
+        writer.add_tensor = lambda name, array: add(name, tensor(name, array))
     writer.add_block_count(spec.n_layer)
     writer.add_context_length(spec.context_length)
     writer.add_embedding_length(spec.d_model)
     writer.add_feed_forward_length(spec.d_ff)
-    writer.add_head_count(spec.n_head)
+    writer.add_head_count(spec.n_head if head_count is None else head_count)
     writer.add_head_count_kv(spec.kv_heads)
     writer.add_rope_freq_base(spec.rope_theta)
     writer.add_layer_norm_rms_eps(spec.norm_eps)
@@ -87,6 +92,31 @@ def test_not_gguf(tmp_path):
     (tmp_path / "x.gguf").write_bytes(b"not a gguf file at all")
     with pytest.raises(WeightsError, match=r"x\.gguf"):
         from_gguf(tmp_path / "x.gguf")
+
+
+def test_head_count_zero(tmp_path):
+    from zoo.formats import read_spec
+
+    spec = tiny_spec("llama")
+    write_tiny_gguf(tmp_path / "bad.gguf", spec, hf_model(spec), head_count=0)
+    for read in (read_spec, zoo.load):
+        with pytest.raises(WeightsError, match=r"bad\.gguf: GGUF metadata "
+                                               r"llama\.attention\.head_count is 0; expected a "
+                                               r"positive integer"):
+            read(tmp_path / "bad.gguf")
+
+
+def test_tensor_of_the_wrong_shape(tmp_path):
+    spec = tiny_spec("llama")
+
+    def shorter(name, array):
+        return array[:-2] if name == "blk.0.attn_q.weight" else array
+
+    write_tiny_gguf(tmp_path / "bad.gguf", spec, hf_model(spec), tensor=shorter)
+    with pytest.raises(WeightsError, match=r"bad\.gguf does not match .*\n  mis-shaped: "
+                                           r"model\.layers\.0\.self_attn\.q_proj\.weight: "
+                                           r"expected \[64, 64\], found \[62, 64\]"):
+        from_gguf(tmp_path / "bad.gguf")
 
 
 # --- the real checkpoint ---------------------------------------------------------------------

@@ -96,6 +96,17 @@ def test_bin_with_code_is_refused(tmp_path):
         from_hf(tmp_path)
 
 
+@pytest.mark.parametrize("name", ["model.safetensors.index.json", "pytorch_model.bin.index.json"])
+def test_index_naming_files_outside_the_folder_is_refused(tmp_path, name):
+    outside = tmp_path / "outside.bin"
+    torch.save({"w": torch.zeros(2)}, outside)
+    folder = tmp_path / "ckpt"
+    hf_model(tiny_spec("gpt2")).config.save_pretrained(folder)
+    (folder / name).write_text(json.dumps({"weight_map": {"w": str(outside)}}))
+    with pytest.raises(WeightsError, match="is outside the folder"):
+        from_hf(folder)
+
+
 def test_registry_match_names_the_model():
     config = {"model_type": "gpt2", "n_embd": 1600, "n_layer": 48, "n_head": 25,
               "n_positions": 1024, "vocab_size": 50257}

@@ -128,7 +128,13 @@ def gguf_layout(fields: Mapping[str, Any]) -> GGUFLayout:
 
 def config_from_gguf(fields: Mapping[str, Any], tensor_names: Collection[str]) -> Config:
     """A GGUF file's metadata as the config.json of the checkpoint it was converted from."""
-    return gguf_layout(fields).config(fields, tensor_names)
+    layout = gguf_layout(fields)
+    try:
+        return layout.config(fields, tensor_names)
+    except (TypeError, KeyError, ValueError, ZeroDivisionError) as err:
+        if isinstance(err, UnsupportedConfigError):
+            raise
+        raise UnsupportedConfigError(f"malformed {layout.arch} GGUF metadata: {err!r}") from None
 
 
 def spec_from_gguf(fields: Mapping[str, Any], tensor_names: Collection[str],

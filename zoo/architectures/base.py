@@ -13,7 +13,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from zoo.spec import ModelSpec
+from zoo.spec import ModelSpec, describe
 
 Config = dict[str, Any]
 
@@ -222,14 +222,19 @@ def write_layer_types(spec: ModelSpec) -> list[str]:
     return [to_hf[kind] for kind in spec.layer_kinds]
 
 
-def gguf_value(fields: Mapping[str, Any], key: str, default: Any = ...) -> Any:
-    """A GGUF metadata value; a missing one without a default is an UnsupportedConfigError.
+def gguf_value(fields: Mapping[str, Any], key: str, default: Any = ..., *,
+               count: bool = False) -> Any:
+    """A GGUF metadata value; a missing one without a default is an UnsupportedConfigError, and
+    with `count` anything but a positive integer is (a head count of 0 would divide by zero).
     GGUF stores eps and theta as float32 (9.9999997e-06): floats come back as written."""
     value = fields.get(key)
     if value is None:
         if default is ...:
             raise UnsupportedConfigError(f"GGUF metadata lacks {key}")
         return default
+    if count and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise UnsupportedConfigError(f"GGUF metadata {key} is {describe(value)}; expected a "
+                                     f"positive integer")
     return float(f"{value:.7g}") if isinstance(value, float) else value
 
 

@@ -94,12 +94,12 @@ def write_mistral(s: ModelSpec) -> Config:
 def read_gguf(fields: Mapping[str, Any], tensor_names: Collection[str]) -> Config:
     """llama.cpp's `llama` metadata as the config.json it was converted from (a sliding window
     makes it Mistral)."""
-    def value(key: str, default: Any = ...) -> Any:
-        return gguf_value(fields, f"llama.{key}", default)
+    def value(key: str, default: Any = ..., count: bool = False) -> Any:
+        return gguf_value(fields, f"llama.{key}", default, count=count)
 
-    d, heads = value("embedding_length"), value("attention.head_count")
-    head_dim = value("attention.key_length", None) or d // heads
-    rotary = value("rope.dimension_count", None) or head_dim
+    d, heads = value("embedding_length", count=True), value("attention.head_count", count=True)
+    head_dim = value("attention.key_length", None, count=True) or d // heads
+    rotary = value("rope.dimension_count", None, count=True) or head_dim
     if rotary != head_dim:
         raise UnsupportedConfigError(f"llama.rope.dimension_count {rotary} is not the head "
                                      f"width {head_dim} (partial rotary is not llama)")
@@ -108,10 +108,12 @@ def read_gguf(fields: Mapping[str, Any], tensor_names: Collection[str]) -> Confi
         raise UnsupportedConfigError(f"rope scaling {scaling!r} is not supported")
     window = value("attention.sliding_window", None)
     config = {"model_type": "mistral" if window else "llama",
-              "num_hidden_layers": value("block_count"), "hidden_size": d,
-              "intermediate_size": value("feed_forward_length"), "num_attention_heads": heads,
-              "num_key_value_heads": value("attention.head_count_kv", None) or heads,
-              "head_dim": head_dim, "max_position_embeddings": value("context_length"),
+              "num_hidden_layers": value("block_count", count=True), "hidden_size": d,
+              "intermediate_size": value("feed_forward_length", count=True),
+              "num_attention_heads": heads,
+              "num_key_value_heads": value("attention.head_count_kv", None, count=True) or heads,
+              "head_dim": head_dim,
+              "max_position_embeddings": value("context_length", count=True),
               "rope_theta": value("rope.freq_base", 10000.0),
               "rms_norm_eps": value("attention.layer_norm_rms_epsilon"),
               "vocab_size": value("vocab_size", None)

@@ -30,7 +30,7 @@ from zoo.convert.mapping import rules
 from zoo.gguf_header import GGUFFile
 from zoo.model import Model
 from zoo.safetensors_io import WeightsError
-from zoo.spec import ModelSpec
+from zoo.spec import ModelSpec, SpecError
 
 
 def unpermute(weight: Tensor, heads: int) -> Tensor:
@@ -88,7 +88,7 @@ def from_gguf(path: str | os.PathLike[str], *, device: str | torch.device | None
         config = config_from_gguf(file.fields, file.tensors)
         entry = entry_for(config)
         spec = spec_from_gguf(file.fields, file.tensors, path.stem)
-    except UnsupportedConfigError as err:
+    except (UnsupportedConfigError, SpecError) as err:
         raise WeightsError(f"{path}: {err}") from None
     with torch.device("meta"):
         model = Model(spec)
@@ -96,7 +96,10 @@ def from_gguf(path: str | os.PathLike[str], *, device: str | torch.device | None
     if file.fields.get("tokenizer.ggml.tokens"):
         from zoo.tokenizer import Tokenizer
 
-        tokenizer = Tokenizer.from_gguf_fields(file.fields)
+        try:
+            tokenizer = Tokenizer.from_gguf_fields(file.fields)
+        except ValueError as err:
+            raise WeightsError(f"{path}: its tokenizer: {err}") from None
     return fill_from(model, rules(spec, entry, model.state_dict().keys()),
                      GGUFSource(file, layout, spec), origin=path, device=device, dtype=dtype,
                      strict=True, progress=progress, tokenizer=tokenizer)

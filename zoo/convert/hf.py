@@ -23,10 +23,11 @@ from zoo.architectures import UnsupportedConfigError, entry_for, spec_for_config
 from zoo.convert.mapping import Rules, TensorSource, plan, rules, zoo_to_hf
 from zoo.hub import read_config, resolve_folder
 from zoo.model import Model
+from zoo.safetensors_header import member, read_index, weights_file
 from zoo.safetensors_io import WeightsError, open_safetensors
-from zoo.spec import to_mapping
+from zoo.spec import SpecError, to_mapping
 from zoo.units import parse_bytes
-from zoo.weights import fill, stored_tensors, weights_file, write_safetensors
+from zoo.weights import fill, stored_tensors, write_safetensors
 
 
 class PickleFreeSource:
@@ -70,7 +71,7 @@ class PickleFreeSource:
 def open_weights(folder: Path) -> TensorSource | PickleFreeSource:
     try:
         found: Path | None = weights_file(folder)  # model.safetensors or its index
-    except WeightsError:
+    except FileNotFoundError:
         found = None
     if found is not None:
         return open_safetensors(found)
@@ -78,9 +79,9 @@ def open_weights(folder: Path) -> TensorSource | PickleFreeSource:
     if len(singles) == 1:
         return open_safetensors(singles[0])
     bin_index = folder / "pytorch_model.bin.index.json"
-    if bin_index.is_file():
-        shards = sorted(set(json.loads(bin_index.read_text())["weight_map"].values()))
-        return PickleFreeSource([folder / s for s in shards])
+    if bin_index.is_file():  # the same layout as a safetensors index, checked the same way
+        shards = sorted(set(read_index(bin_index)["weight_map"].values()))
+        return PickleFreeSource([member(folder, s, str(bin_index)) for s in shards])
     if (folder / "pytorch_model.bin").is_file():
         return PickleFreeSource([folder / "pytorch_model.bin"])
     raise WeightsError(f"{folder}: no weights (expected model.safetensors, a safetensors index, "
@@ -99,7 +100,7 @@ def from_hf(path_or_repo_id: str | os.PathLike[str], *, device: str | torch.devi
     try:
         entry = entry_for(config)
         spec = spec_for_config(config, label)
-    except UnsupportedConfigError as err:
+    except (UnsupportedConfigError, SpecError) as err:
         raise WeightsError(f"{folder / 'config.json'}: {err}") from None
     with torch.device("meta"):
         model = Model(spec)
