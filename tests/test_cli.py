@@ -249,7 +249,8 @@ def test_plan_refuses_zero_memory(capsys):
 
 
 @pytest.mark.parametrize(("dst", "options", "fragment"), [
-    ("out.safetensors", ["--max-shard-size", "0"], "max_shard_size must be at least 1 byte"),
+    ("out.safetensors", ["--max-shard-size", "0B"], "max_shard_size must be at least 1 byte"),
+    ("out.safetensors", ["--max-shard-size", "5"], "has no unit; did you mean .5GB."),
     ("out.safetensors", ["--max-shard-size", "lots"], "not a number"),
     ("out.bin", ["--format", "zoo"], "weights are saved as .safetensors"),
     ("file/out.safetensors", [], "file: is a file"),
