@@ -30,6 +30,7 @@ _LAZY: dict[str, str] = {
     "from_gguf": "zoo.convert.gguf",
     "Tokenizer": "zoo.tokenizer",
     "generate": "zoo.text",
+    "evaluate": "zoo.perplexity",
 }
 
 
