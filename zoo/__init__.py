@@ -31,6 +31,7 @@ _LAZY: dict[str, str] = {
     "Tokenizer": "zoo.tokenizer",
     "generate": "zoo.text",
     "evaluate": "zoo.perplexity",
+    "finetune": "zoo.training",
 }
 
 

@@ -300,6 +300,35 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- eval ------------------------------------------------------------------------------------
+
+@command("eval")
+def cmd_eval(args: argparse.Namespace) -> int:
+    from zoo.perplexity import evaluate
+
+    result = evaluate(args.model, read_text(args.file), context=args.context, stride=args.stride,
+                      batch=args.batch, dtype=args.dtype, progress=False if args.quiet else None)
+    if args.json:
+        emit_json({"file": args.file, **result.to_dict()})
+        return 0
+    print(f"{result.model} on {args.file}: perplexity {result.perplexity:.4f}, loss "
+          f"{result.loss:.4f} nats per token")
+    print(f"{result.scored:,} tokens scored ({result.tokens:,} in the text, all but the first) in "
+          f"{result.windows} window(s) of up to {result.context} tokens, stride {result.stride}, "
+          f"{result.batch} at a time")
+    print(f"{result.tokens_per_second:,.1f} tokens/s ({result.seconds:.2f} s)")
+    return 0
+
+
+def read_text(path: str) -> str:
+    from pathlib import Path
+
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+
+
 # --- plan ------------------------------------------------------------------------------------
 
 @command("plan")
@@ -430,6 +459,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stop", action="append", default=None, help="stop string (repeatable)")
     p.add_argument("--chat", action="store_true", help="apply the model's chat template")
     p.add_argument("--stream", action="store_true", help="print tokens as they come")
+
+    p = add("eval", "perplexity of a text file: sliding windows, each token scored once")
+    p.add_argument("model", metavar="NAME_OR_PATH",
+                   help="a checkpoint path, a cached repo id, or a registry name whose weights "
+                        "are in the local Hugging Face cache")
+    p.add_argument("file", metavar="FILE.txt", help="UTF-8 text to score")
+    p.add_argument("--context", type=_positive_int, default=None,
+                   help="tokens per window (default: the model's context)")
+    p.add_argument("--stride", type=_positive_int, default=None,
+                   help="tokens between window starts, below the context; each window scores "
+                        "the tokens after the previous one's end (default: half the context)")
+    p.add_argument("--batch", type=_positive_int, default=1, help="windows per forward pass")
+    p.add_argument("--dtype", choices=FLOAT_DTYPES, default=None,
+                   help="load the weights in this dtype (default: as stored)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
