@@ -227,8 +227,8 @@ def test_finetune_language_model_then_resume(capsys, tiny_folder, tmp_path):
 def test_finetune_classifier(capsys, tiny_folder, tmp_path):
     code, out, _ = run(capsys, "finetune", str(tiny_folder), str(DATA / "harbour-lines.txt"),
                        "--classify", str(DATA / "harbour-labels.csv"), "--pooling", "mean",
-                       "--steps", "3", "--batch", "4", "--out", str(tmp_path / "cls"),
-                       "--quiet")
+                       "--steps", "3", "--batch", "4", "--context", "64", "--out",
+                       str(tmp_path / "cls"), "--quiet")
     assert code == 0 and "classification (land, sea)" in out
     assert "accuracy on the training examples" in out and "loss curve" in out
     lines = out.splitlines()

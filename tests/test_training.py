@@ -187,20 +187,23 @@ def test_with_classifier_keeps_the_backbone():
         with_classifier(new, 2, "last", seed=0)
 
 
-def test_classification_input_errors(tmp_path):
+def test_input_errors(tmp_path):
+    with pytest.raises(ValueError, match="context 65 is longer than tiny-llama's 64 tokens"):
+        finetune(tiny_model(), TEXT, out=tmp_path / "x", steps=1, context=65)
     lines = "one\ntwo\nthree\n"
     with pytest.raises(ValueError, match="2 labels for 3 lines"):
-        finetune(tiny_model(), lines, labels=["a", "b"], out=tmp_path / "x", steps=1)
+        finetune(tiny_model(), lines, labels=["a", "b"], out=tmp_path / "x", steps=1, context=32)
     with pytest.raises(ValueError, match="line 2 of the text is empty"):
         finetune(tiny_model(), "one\n\nthree", labels=["a", "b", "a"], out=tmp_path / "x",
-                 steps=1)
+                 steps=1, context=32)
     with pytest.raises(ValueError, match="at least 2 classes"):
-        finetune(tiny_model(), lines, labels=["a"] * 3, out=tmp_path / "x", steps=1)
+        finetune(tiny_model(), lines, labels=["a"] * 3, out=tmp_path / "x", steps=1, context=32)
     with pytest.raises(ValueError, match="a classifier makes none"):
         finetune(tiny_model(), lines, labels=["a", "b", "a"], out=tmp_path / "x", steps=1,
-                 sampling_rate=0.5)
+                 sampling_rate=0.5, context=32)
     with pytest.raises(ValueError, match="pooling applies to classification"):
-        finetune(tiny_model(), lines, out=tmp_path / "x", steps=1, pooling="mean")
+        finetune(tiny_model(), lines, out=tmp_path / "x", steps=1, pooling="mean",
+                 context=32)
     bad = tmp_path / "bad.csv"
     bad.write_text("line,class\n1,a\n")
     with pytest.raises(ValueError, match="'label' column"):

@@ -5,7 +5,9 @@ chunks scores the start of every chunk with almost no left context, which inflat
 Overlapping windows give every token a long left context while scoring each token once; the
 stride trades compute (T / stride windows of N tokens) for context. This is the procedure of
 transformers' perplexity guide (huggingface.co/docs/transformers/perplexity), so the figures
-compare with the ones people publish that way.
+compare with the ones people publish that way, with two differences in the details: the
+guide allows a stride equal to the context, whose windows then leave their first token
+unscored, and it weights each later window's mean loss by one token fewer than it scored.
 """
 
 from __future__ import annotations

@@ -159,6 +159,7 @@ def loss_curve(history: Sequence[Mapping[str, float]], title: str = "fine-tuning
     ax.plot(steps, losses, color="#4c72b0", alpha=0.35, linewidth=1, label="loss")
     ax.plot(steps, smooth, color="#4c72b0", linewidth=2.2, label="running mean (10 steps)")
     ax.set_xlabel("step")
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_ylabel("loss (nats per token)")
     ax.set_title(title)
     ax.grid(True, alpha=0.3)

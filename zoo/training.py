@@ -175,11 +175,14 @@ def finetune(model_or_path: Any, text: str, *, out: str | os.PathLike[str],
         raise ValueError(f"{model.spec.name} has no tokenizer: load a checkpoint that has one "
                          f"(tokenizer.json, GGUF), or pass tokenizer=zoo.Tokenizer...")
     model.tokenizer = tokenizer
+    if config.context > model.spec.context_length:
+        raise ValueError(f"context {config.context} is longer than {model.spec.name}'s "
+                         f"{model.spec.context_length} tokens")
     if classify:
         task: _Task = _Classification(text, labels, tokenizer, config.context)
         model = with_classifier(model, len(task.classes), config.pooling, config.seed)
     else:
-        task = _LanguageModeling(tokenizer.encode(text), config.context, model.spec)
+        task = _LanguageModeling(tokenizer.encode(text), config.context)
     device = model.embed.weight.device
     use_bf16 = native_bf16(device) if bf16 is None else bf16
     optimizer = adamw(model, config)
@@ -264,12 +267,9 @@ class _LanguageModeling(_Task):
 
     name = "lm"
 
-    def __init__(self, ids: list[int], context: int, spec: Any) -> None:
+    def __init__(self, ids: list[int], context: int) -> None:
         if len(ids) < 2:
             raise ValueError(f"the text has {len(ids)} token(s); training needs at least 2")
-        if context > spec.context_length:
-            raise ValueError(f"context {context} is longer than {spec.name}'s "
-                             f"{spec.context_length} tokens")
         self.ids = torch.tensor(ids)
         self.width = min(context, len(ids))
         starts = list(range(0, len(ids) - self.width + 1, self.width))
