@@ -63,6 +63,7 @@ def test_language_model_learns_and_saves_a_loadable_run(tmp_path):
     run = finetune(model, TEXT, out=tmp_path / "run", steps=12, warmup=2, progress=False,
                    **FAST)
     losses = [row["loss"] for row in run.history]
+    assert run.model is model, "a model passed in is trained in place"
     assert [row["step"] for row in run.history] == list(range(1, 13))
     assert sum(losses[-3:]) / 3 < losses[0] - 1.0, losses  # from ~ln 256 = 5.5, steadily down
     assert all(math.isfinite(row["grad_norm"]) for row in run.history)
@@ -160,6 +161,7 @@ def test_classifier_learns_with_each_pooling(tmp_path, pooling):
     run = finetune(tiny_model(), lines, labels=labels, out=tmp_path / pooling, steps=16,
                    warmup=2, pooling=pooling, progress=False, lr=3e-3, batch=8, context=64)
     assert run.task == "classify" and run.classes == ["ab", "qx"]
+    assert run.model.pooling == pooling and run.model.classifier.out_features == 2
     assert run.accuracy == 1.0, (pooling, run.accuracy, [r["loss"] for r in run.history])
     assert run.history[-1]["loss"] < run.history[0]["loss"]
     saved = zoo.load(tmp_path / pooling)

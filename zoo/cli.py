@@ -354,7 +354,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         print(f"{out} holds a finished run of {run.steps} steps: nothing to do")
         return 0
     resumed = f", resumed from step {run.resumed_from}" if run.resumed_from else ""
-    print(f"{run.model}, {objective} on {args.file}: {run.steps} steps{resumed}, "
+    print(f"{run.model.spec.name}, {objective} on {args.file}: {run.steps} steps{resumed}, "
           f"{'bf16 autocast' if run.bf16 else 'fp32'}, {run.tokens_per_second:,.0f} tokens/s")
     rows = run.history[run.resumed_from:]
     shown = sorted({round(i * (len(rows) - 1) / 9) for i in range(10)})

@@ -25,7 +25,7 @@ import math
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -109,8 +109,8 @@ class Settings:
 class Run:
     """What a call to `finetune` did."""
 
+    model: Model  # the trained model (for classification: with its classifier)
     out: Path
-    model: str
     task: str  # "lm" or "classify"
     steps: int
     resumed_from: int  # 0 for a fresh run
@@ -124,8 +124,9 @@ class Run:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["out"], data["plot"] = str(self.out), self.plot and str(self.plot)
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data.update(model=self.model.spec.name, out=str(self.out),
+                    plot=self.plot and str(self.plot))
         return data
 
 
@@ -161,15 +162,7 @@ def finetune(model_or_path: Any, text: str, *, out: str | os.PathLike[str],
         raise ValueError(f"save_every must be a positive number of steps, got {save_every}")
     out = Path(out)
     fingerprint = _fingerprint(text, labels)
-    checkpoint = find_checkpoint(out)
-    if checkpoint is not None:
-        state = json.loads((checkpoint / STATE_FILE).read_text())
-        _check_resume(checkpoint, state, config, fingerprint)
-        model = resolve_model(checkpoint, dtype="fp32")
-    else:
-        state = {"step": 0, "history": []}
-        model = _fp32(model_or_path if isinstance(model_or_path, Model)
-                      else resolve_model(model_or_path, dtype="fp32"))
+    model, state, checkpoint = _resume_or_start(model_or_path, out, config, fingerprint)
     tokenizer = tokenizer or model.tokenizer
     if tokenizer is None:
         raise ValueError(f"{model.spec.name} has no tokenizer: load a checkpoint that has one "
@@ -194,11 +187,6 @@ def finetune(model_or_path: Any, text: str, *, out: str | os.PathLike[str],
     meta = {"format": "zoo-finetune", "version": 1, "model": model.spec.name,
             "task": task.name, "data": fingerprint, "settings": asdict(config),
             "classes": getattr(task, "classes", None)}
-
-    def checkpoint_now(step: int) -> None:
-        save_checkpoint(out, model, optimizer, {**meta, "step": step, "history": history},
-                        notes)
-
     model.train()
     bar = _progress(progress, config.steps, start)
     tokens, began = 0, time.perf_counter()
@@ -224,18 +212,37 @@ def finetune(model_or_path: Any, text: str, *, out: str | os.PathLike[str],
             bar.update(1)
             bar.set_postfix(loss=f"{sum(recent) / len(recent):.4f}", lr=f"{lr:.2e}")
         if (step + 1) % save_every == 0 or step + 1 == config.steps:
-            checkpoint_now(step + 1)
+            save_checkpoint(out, model, optimizer,
+                            {**meta, "step": step + 1, "history": history}, notes)
     if bar is not None:
         bar.close()
     seconds = time.perf_counter() - began
     model.eval()
     accuracy = task.accuracy(model, config.batch) if classify else None
     plot = out / PLOT_FILE
-    return Run(out=out, model=model.spec.name, task=task.name, steps=config.steps,
+    return Run(model=model, out=out, task=task.name, steps=config.steps,
                resumed_from=start, history=history, bf16=use_bf16, seconds=seconds,
                tokens_per_second=tokens / seconds if seconds else 0.0,
                plot=plot if plot.is_file() else None, classes=getattr(task, "classes", None),
                accuracy=accuracy, notes=notes)
+
+
+def _resume_or_start(model_or_path: Any, out: Path, config: Settings,
+                     fingerprint: dict[str, Any]) -> tuple[Model, dict[str, Any], Path | None]:
+    """The model, the run's state so far and its checkpoint: from `out` when it holds this
+    run, else `model_or_path` at step 0."""
+    checkpoint = find_checkpoint(out)
+    if checkpoint is not None:
+        state = json.loads((checkpoint / STATE_FILE).read_text())
+        _check_resume(checkpoint, state, config, fingerprint)
+        return resolve_model(checkpoint, dtype="fp32"), state, checkpoint
+    model = (model_or_path if isinstance(model_or_path, Model)
+             else resolve_model(model_or_path, dtype="fp32"))
+    if model.embed.weight.dtype != torch.float32:
+        raise ValueError(f"{model.spec.name} has {model.embed.weight.dtype} weights; fine-tuning "
+                         f"keeps fp32 master weights (autocast makes the compute bf16): pass "
+                         f"model.float()")
+    return model, {"step": 0, "history": []}, None
 
 
 # --- the two objectives ------------------------------------------------------------------------
@@ -399,14 +406,6 @@ def adamw(model: Model, config: Settings) -> torch.optim.AdamW:
                "weight_decay": config.weight_decay},
               {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
     return torch.optim.AdamW(groups, lr=config.lr, betas=BETAS)
-
-
-def _fp32(model: Model) -> Model:
-    """Training keeps fp32 master weights; autocast, not the storage, makes the compute bf16."""
-    if model.embed.weight.dtype != torch.float32:
-        raise ValueError(f"{model.spec.name} has {model.embed.weight.dtype} weights; fine-tuning "
-                         f"keeps fp32 master weights: pass model.float()")
-    return model
 
 
 def native_bf16(device: torch.device) -> bool:
