@@ -348,11 +348,11 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({"file": args.file, **run.to_dict()})
         return 0
-    objective = ("next-token loss" if run.task == "lm" else
-                 f"classification ({', '.join(run.classes or [])})")
     if run.resumed_from == run.steps:
         print(f"{out} holds a finished run of {run.steps} steps: nothing to do")
         return 0
+    objective = ("next-token loss" if run.task == "lm" else
+                 f"classification ({', '.join(run.classes or [])})")
     resumed = f", resumed from step {run.resumed_from}" if run.resumed_from else ""
     print(f"{run.model.spec.name}, {objective} on {args.file}: {run.steps} steps{resumed}, "
           f"{'bf16 autocast' if run.bf16 else 'fp32'}, {run.tokens_per_second:,.0f} tokens/s")
