@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -181,6 +182,8 @@ JSON_ERRORS = [
     ["plan", "gpt2", "--gpus", "1", "--gpu-memory", "80"], ["plan", "gpt2", "--gpus", "0"],
     ["spec", "/nonexistent/config.json"], ["plot", "breakdown"],
     ["generate", "/nonexistent.gguf", "--prompt", "hi"], ["nope"],
+    ["eval", "/nonexistent.gguf", "/nonexistent.txt"],
+    ["finetune", "/nonexistent.gguf", "/nonexistent.txt", "--steps", "1"],
 ]
 
 
@@ -271,3 +274,80 @@ def test_convert_checks_its_destination_before_loading(tmp_path, monkeypatch, ca
     (tmp_path / "file").write_text("not a folder")
     code, _, err = run(capsys, "convert", "gpt2.safetensors", str(tmp_path / dst), *options)
     assert code == 2 and re.search(fragment, err), err
+
+
+# --- eval and finetune, on a tiny model saved with a byte-level tokenizer beside it ------------
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture
+def tiny_folder(tmp_path):
+    pytest.importorskip("torch")
+    import zoo
+    from zoo.testing import byte_tokenizer, tiny_spec
+
+    model = zoo.create_model(tiny_spec("llama").with_changes(vocab_size=256), seed=0)
+    zoo.save(model, tmp_path / "tiny")
+    byte_tokenizer().save(tmp_path / "tiny")
+    return tmp_path / "tiny"
+
+
+def test_eval_json_and_table(capsys, tiny_folder, tmp_path):
+    from zoo.perplexity import evaluate
+
+    text = tmp_path / "excerpt.txt"
+    text.write_text((DATA / "harbour.txt").read_text()[:1500])
+    code, out, _ = run(capsys, "eval", str(tiny_folder), str(text), "--context", "64",
+                       "--stride", "48", "--batch", "4", "--json", "--quiet")
+    data = json.loads(out)
+    assert code == 0 and data["model"] == "tiny-llama" and data["scored"] == data["tokens"] - 1
+    expected = evaluate(tiny_folder, text.read_text(), context=64, stride=48, progress=False)
+    assert data["loss"] == pytest.approx(expected.loss, rel=1e-6)
+    assert data["perplexity"] == pytest.approx(expected.perplexity, rel=1e-6)
+    assert data["tokens_per_second"] > 0 and data["stride"] == 48 and data["windows"] == 31
+    code, out, _ = run(capsys, "eval", str(tiny_folder), str(text), "--context", "64",
+                       "--stride", "48", "--dtype", "bf16", "--quiet")
+    assert code == 0 and "perplexity" in out and "stride 48" in out and "tokens/s" in out
+    bf16 = float(out.split("perplexity ")[1].split(",")[0])
+    assert bf16 == pytest.approx(expected.perplexity, rel=0.05)
+
+
+def test_eval_errors(capsys, tiny_folder, tmp_path):
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes("caf\xe9".encode("latin-1"))
+    code, _, err = run(capsys, "eval", str(tiny_folder), str(latin1))
+    assert code == 2 and "latin1.txt: not UTF-8 text" in err
+    code, _, err = run(capsys, "eval", str(tiny_folder), str(DATA / "harbour.txt"),
+                       "--context", "64", "--stride", "64")
+    assert code == 2 and "stride must be between 1 and context - 1 = 63" in err
+
+
+def test_finetune_language_model_then_resume(capsys, tiny_folder, tmp_path):
+    out_dir = tmp_path / "run"
+    argv = ["finetune", str(tiny_folder), str(DATA / "harbour.txt"), "--steps", "4", "--lr",
+            "3e-3", "--batch", "2", "--context", "32", "--sampling-rate", "0.5", "--out",
+            str(out_dir), "--quiet"]
+    code, out, _ = run(capsys, *argv, "--json")
+    data = json.loads(out)
+    assert code == 0 and data["task"] == "lm" and len(data["history"]) == 4
+    assert [row["sampling_rate"] for row in data["history"]] == pytest.approx([0, 1 / 6, 1 / 3,
+                                                                              0.5])
+    assert data["plot"] == str(out_dir / "loss.png") and (out_dir / "loss.png").is_file()
+    state = json.loads((out_dir / "trainer.json").read_text())
+    assert state["settings"]["warmup"] == 0 and state["settings"]["batch"] == 2
+    code, out, _ = run(capsys, *argv)
+    assert code == 0 and "finished run of 4 steps" in out
+    code, _, err = run(capsys, *argv[:4], "5", *argv[5:])
+    assert code == 2 and "steps: the checkpoint has 4, asked 5" in err
+
+
+def test_finetune_classifier(capsys, tiny_folder, tmp_path):
+    code, out, _ = run(capsys, "finetune", str(tiny_folder), str(DATA / "harbour-lines.txt"),
+                       "--classify", str(DATA / "harbour-labels.csv"), "--pooling", "mean",
+                       "--steps", "3", "--batch", "4", "--context", "64", "--out",
+                       str(tmp_path / "cls"), "--quiet")
+    assert code == 0 and "classification (land, sea)" in out
+    assert "accuracy on the training examples" in out and "loss curve" in out
+    lines = out.splitlines()
+    assert lines[1].split() == ["step", "loss", "lr"] and len(lines) >= 6

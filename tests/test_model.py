@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 import torch
 
@@ -168,6 +170,94 @@ def test_loss_with_explicit_targets():
     assert torch.allclose(model.loss(ids, staggered), model.loss(ids))
     with pytest.raises(ValueError, match="shape of input_ids"):
         model.loss(ids, ids[:, 1:])
+
+
+# --- scheduled sampling ---------------------------------------------------------------------
+
+@contextmanager
+def inputs_seen(model):
+    """The ids each forward pass of `model` receives (the embedding's input), while open."""
+    seen: list[torch.Tensor] = []
+    hook = model.embed.register_forward_hook(lambda _m, args, _out: seen.append(args[0].clone()))
+    try:
+        yield seen
+    finally:
+        hook.remove()
+
+
+def test_sampling_rate_zero_is_the_teacher_forced_loss(pair):
+    label, spec, hf, model = pair
+    ids, _ = batch(spec.vocab_size, seed=4)
+    with torch.no_grad():
+        teacher_forced = model.loss(ids)
+        with inputs_seen(model) as seen:
+            assert torch.equal(model.loss(ids, sampling_rate=0.0), teacher_forced), label
+        assert len(seen) == 1 and torch.equal(seen[0], ids), "p = 0 runs one pass, on gold"
+        assert torch.allclose(teacher_forced, hf(ids, labels=ids).loss, atol=1e-5), label
+
+
+def test_sampling_rate_one_feeds_the_predictions():
+    model = zoo.create_model(tiny_spec("llama"), seed=0)
+    ids, mask = batch(97, seed=5)
+    with torch.no_grad():
+        predicted = model(ids).argmax(-1)
+        fed = torch.cat([ids[:, :1], predicted[:, :-1]], 1)  # input t = prediction from t-1
+        gold = torch.cat([ids[:, 1:], torch.full((3, 1), -100)], 1)
+        with inputs_seen(model) as seen:
+            mixed_loss = model.loss(ids, sampling_rate=1.0)
+    assert len(seen) == 2 and torch.equal(seen[0], ids) and torch.equal(seen[1], fed)
+    assert (fed != ids).float().mean() > 0.9  # a random model rarely guesses the gold token
+    assert torch.allclose(mixed_loss, model.loss(fed, gold)), "scored on the gold targets"
+    assert not torch.allclose(mixed_loss, model.loss(ids))
+    # padding stays padding, whatever the rate
+    with torch.no_grad():
+        padded = model.scheduled_inputs(ids, mask, rate=1.0)
+    assert torch.equal(padded[mask == 0], ids[mask == 0])
+    assert torch.equal(padded[mask == 1][1:], fed[mask == 1][1:])
+
+
+def test_sampling_rate_replaces_that_share_of_inputs():
+    model = zoo.create_model(tiny_spec("llama"), seed=0)
+    ids = torch.randint(0, 97, (8, 64), generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        predicted = torch.cat([ids[:, :1], model(ids).argmax(-1)[:, :-1]], 1)
+        mixed = model.scheduled_inputs(ids, rate=0.3, generator=torch.Generator().manual_seed(0))
+        sampled = model.scheduled_inputs(ids, rate=1.0, prediction="sample",
+                                         generator=torch.Generator().manual_seed(0))
+    assert torch.equal(mixed[:, 0], ids[:, 0]), "the first input is always gold"
+    distinct = predicted[:, 1:] != ids[:, 1:]
+    replaced = (mixed[:, 1:] == predicted[:, 1:]) & distinct
+    assert torch.equal(mixed[:, 1:][~replaced], ids[:, 1:][~replaced])
+    share = float(replaced.sum() / distinct.sum())
+    assert 0.22 < share < 0.38, share  # 504 positions: 0.3 +- 4 standard deviations
+    # sampling from a near-uniform random model rarely agrees with its argmax
+    assert (sampled[:, 1:] != predicted[:, 1:]).float().mean() > 0.5
+
+
+def test_scheduled_sampling_gradients_flow_through_the_second_pass():
+    model = zoo.create_model(tiny_spec("llama"), seed=0)
+    ids, _ = batch(97, seed=7)
+    model.loss(ids, sampling_rate=1.0).backward()
+    grads = {name: p.grad.clone() for name, p in model.named_parameters()}
+    assert all(g is not None and g.abs().sum() > 0 and g.isfinite().all()
+               for g in grads.values()), [n for n, g in grads.items() if not g.abs().sum()]
+    model.zero_grad()
+    with torch.no_grad():
+        fed = torch.cat([ids[:, :1], model(ids).argmax(-1)[:, :-1]], 1)
+    model.loss(fed, torch.cat([ids[:, 1:], torch.full((3, 1), -100)], 1)).backward()
+    for name, p in model.named_parameters():  # the first pass adds nothing to the gradient
+        assert torch.allclose(p.grad, grads[name], atol=1e-7), name
+
+
+@pytest.mark.parametrize(("options", "fragment"), [
+    ({"sampling_rate": 1.5}, "a probability in"),
+    ({"sampling_rate": -0.1}, "a probability in"),
+    ({"sampling_rate": 0.5, "prediction": "beam"}, "unknown prediction"),
+])
+def test_bad_scheduled_sampling_options(options, fragment):
+    model = zoo.create_model(tiny_spec("llama"), seed=0)
+    with pytest.raises(ValueError, match=fragment):
+        model.loss(torch.zeros(1, 4, dtype=torch.long), **options)
 
 
 @pytest.mark.parametrize(("call", "fragment"), [

@@ -81,3 +81,17 @@ def test_missing_matplotlib_is_a_clear_message(monkeypatch, capsys):
         plot.scale()
     assert main(["plot", "scale", "--out", "x.png"]) == 2
     assert "zoo[plot]" in capsys.readouterr().err
+
+
+def test_loss_curve_draws_every_step(tmp_path):
+    history = [{"step": s, "loss": 5.0 - 0.1 * s, "sampling_rate": s / 40} for s in range(1, 21)]
+    fig, data = plot.loss_curve(history, "tiny: fine-tuning loss")
+    ax = fig.axes[0]
+    assert [len(line.get_xdata()) for line in ax.lines] == [20, 20]  # loss and running mean
+    assert data[-1]["running_mean"] == pytest.approx(sum(5.0 - 0.1 * s for s in range(11, 21))
+                                                     / 10)
+    assert len(fig.axes) == 2 and fig.axes[1].get_ylabel() == "scheduled-sampling rate"
+    teacher_forced, _ = plot.loss_curve([{**row, "sampling_rate": 0.0} for row in history])
+    assert len(teacher_forced.axes) == 1
+    out = plot.save(fig, tmp_path / "loss.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

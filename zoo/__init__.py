@@ -32,6 +32,8 @@ _LAZY: dict[str, str] = {
     "Tokenizer": "zoo.tokenizer",
     "generate": "zoo.text",
     "shard": "zoo.distributed",
+    "evaluate": "zoo.perplexity",
+    "finetune": "zoo.training",
 }
 
 

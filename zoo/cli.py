@@ -381,6 +381,76 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- eval ------------------------------------------------------------------------------------
+
+@command("eval")
+def cmd_eval(args: argparse.Namespace) -> int:
+    from zoo.perplexity import evaluate
+
+    result = evaluate(args.model, read_text(args.file), context=args.context, stride=args.stride,
+                      batch=args.batch, dtype=args.dtype, progress=False if args.quiet else None)
+    if args.json:
+        emit_json({"file": args.file, **result.to_dict()})
+        return 0
+    print(f"{result.model} on {args.file}: perplexity {result.perplexity:.4f}, loss "
+          f"{result.loss:.4f} nats per token")
+    print(f"{result.scored:,} tokens scored ({result.tokens:,} in the text, all but the first) in "
+          f"{result.windows} window(s) of up to {result.context} tokens, stride {result.stride}, "
+          f"{result.batch} at a time")
+    print(f"{result.tokens_per_second:,.1f} tokens/s ({result.seconds:.2f} s)")
+    return 0
+
+
+def read_text(path: str) -> str:
+    from pathlib import Path
+
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+
+
+# --- finetune --------------------------------------------------------------------------------
+
+@command("finetune")
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from zoo.training import finetune, read_labels
+
+    given = {name: getattr(args, name) for name in (
+        "lr", "batch", "context", "warmup", "sampling_rate", "sampling_schedule", "pooling",
+        "seed") if getattr(args, name) is not None}  # the rest: Settings' defaults
+    out = args.out or f"{Path(args.model.rstrip('/')).stem}-finetuned"
+    labels = read_labels(args.classify) if args.classify else None
+    run = finetune(args.model, read_text(args.file), out=out, labels=labels, steps=args.steps,
+                   bf16=args.bf16, save_every=args.save_every,
+                   progress=False if args.quiet else None, **given)
+    if args.json:
+        emit_json({"file": args.file, **run.to_dict()})
+        return 0
+    if run.resumed_from == run.steps:
+        print(f"{out} holds a finished run of {run.steps} steps: nothing to do")
+        return 0
+    objective = ("next-token loss" if run.task == "lm" else
+                 f"classification ({', '.join(run.classes or [])})")
+    resumed = f", resumed from step {run.resumed_from}" if run.resumed_from else ""
+    print(f"{run.model.spec.name}, {objective} on {args.file}: {run.steps} steps{resumed}, "
+          f"{'bf16 autocast' if run.bf16 else 'fp32'}, {run.tokens_per_second:,.0f} tokens/s")
+    rows = run.history[run.resumed_from:]
+    shown = sorted({round(i * (len(rows) - 1) / 9) for i in range(10)})
+    columns = ["step", "loss", "lr"] + (["sampling rate"] if run.task == "lm" else [])
+    print(table([[rows[i]["step"], f"{rows[i]['loss']:.4f}", f"{rows[i]['lr']:.2e}",
+                  *([f"{rows[i]['sampling_rate']:.3f}"] if run.task == "lm" else [])]
+                 for i in shown], columns))
+    if run.accuracy is not None:
+        print(f"accuracy on the training examples: {run.accuracy:.1%}")
+    print(f"saved to {out}" + (f"; loss curve {run.plot}" if run.plot else ""))
+    for note in run.notes:
+        print(f"note: {note}")
+    return 0
+
+
 # --- plan ------------------------------------------------------------------------------------
 
 @command("plan")
@@ -544,6 +614,57 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stop", action="append", default=None, help="stop string (repeatable)")
     p.add_argument("--chat", action="store_true", help="apply the model's chat template")
     p.add_argument("--stream", action="store_true", help="print tokens as they come")
+
+    p = add("eval", "perplexity of a text file: sliding windows, each token scored once")
+    p.add_argument("model", metavar="NAME_OR_PATH",
+                   help="a checkpoint path, a cached repo id, or a registry name whose weights "
+                        "are in the local Hugging Face cache")
+    p.add_argument("file", metavar="FILE.txt", help="UTF-8 text to score")
+    p.add_argument("--context", type=_positive_int, default=None,
+                   help="tokens per window (default: the model's context)")
+    p.add_argument("--stride", type=_positive_int, default=None,
+                   help="tokens between window starts, below the context; each window scores "
+                        "the tokens after the previous one's end (default: half the context)")
+    p.add_argument("--batch", type=_positive_int, default=1, help="windows per forward pass")
+    p.add_argument("--dtype", choices=FLOAT_DTYPES, default=None,
+                   help="load the weights in this dtype (default: as stored)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = add("finetune", "fine-tune on a text file (next-token loss), or a classifier on "
+                        "labelled lines (--classify); resumes from the output's checkpoint")
+    p.add_argument("model", metavar="NAME_OR_PATH",
+                   help="a checkpoint path, a cached repo id, or a registry name whose weights "
+                        "are in the local Hugging Face cache")
+    p.add_argument("file", metavar="FILE.txt",
+                   help="UTF-8 text; with --classify, one example per line")
+    p.add_argument("--steps", type=_positive_int, required=True, help="optimizer steps")
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (5e-5)")
+    p.add_argument("--batch", type=_positive_int, default=None, help="sequences per step (8)")
+    p.add_argument("--context", type=_positive_int, default=None,
+                   help="tokens per sequence; with --classify, the most per example (256)")
+    p.add_argument("--warmup", type=int, default=None,
+                   help="steps of linear warmup before the cosine decay (a tenth of --steps)")
+    p.add_argument("--sampling-rate", type=float, default=None,
+                   help="scheduled sampling: the probability that an input token is the "
+                        "model's own prediction instead of the text's, reached at the last "
+                        "step (0: teacher forcing throughout)")
+    p.add_argument("--sampling-schedule", choices=["linear", "constant"], default=None,
+                   help="the rate rises linearly from 0 (default) or is held constant")
+    p.add_argument("--classify", metavar="LABELS.csv",
+                   help="train a classifier: a CSV with a 'label' column, one row per line of "
+                        "FILE.txt")
+    p.add_argument("--pooling", choices=["last", "mean", "max"], default=None,
+                   help="how the classifier pools the final states over the tokens (last)")
+    p.add_argument("--seed", type=int, default=None, help="batch order, sampling draws, "
+                                                         "classifier init (0)")
+    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                   help="bf16 autocast (default: where the CPU or GPU computes bf16 natively)")
+    p.add_argument("--save-every", type=_positive_int, default=100,
+                   help="checkpoint every N steps, and at the end (100)")
+    p.add_argument("--out", default=None,
+                   help="the run's folder: weights, tokenizer, optimizer state, loss.png "
+                        "(default: NAME-finetuned)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 

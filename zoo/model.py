@@ -219,15 +219,25 @@ class Model(nn.Module):
         return stream_ids(self, input_ids, attention_mask, **options)
 
     def loss(self, input_ids: Tensor, targets: Tensor | None = None,
-             attention_mask: Tensor | None = None) -> Tensor:
+             attention_mask: Tensor | None = None, *, sampling_rate: float = 0.0,
+             prediction: str = "greedy", generator: torch.Generator | None = None) -> Tensor:
         """Mean next-token cross-entropy (the GPT objective), padding and -100 ignored.
 
         Without `targets`, token t predicts token t+1 of `input_ids`. With them, `targets` has
         the shape of `input_ids` and is already staggered (targets[t] follows input_ids[:t+1]).
+
+        `sampling_rate` > 0 backs off teacher forcing by scheduled sampling: the inputs are
+        mixed by `scheduled_inputs` (each gold input replaced, with that probability, by the
+        model's own prediction from a first, teacher-forced pass) while the targets stay gold.
+        At 0 (the default) nothing else runs: this is exactly the teacher-forced loss.
         """
+        gold = input_ids
+        if sampling_rate:
+            input_ids = self.scheduled_inputs(input_ids, attention_mask, rate=sampling_rate,
+                                              prediction=prediction, generator=generator)
         hidden = self.hidden_states(input_ids, attention_mask)
         if targets is None:
-            hidden, targets = hidden[:, :-1], input_ids[:, 1:]
+            hidden, targets = hidden[:, :-1], gold[:, 1:]
             valid = attention_mask[:, 1:] if attention_mask is not None else None
         else:
             if targets.shape != input_ids.shape:
@@ -238,6 +248,49 @@ class Model(nn.Module):
             targets = targets.masked_fill(valid == 0, -100)
         logits = self.logits(hidden)
         return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-100)
+
+    def scheduled_inputs(self, input_ids: Tensor, attention_mask: Tensor | None = None, *,
+                         rate: float, prediction: str = "greedy",
+                         generator: torch.Generator | None = None) -> Tensor:
+        """`input_ids` with each input after the first replaced, with probability `rate`, by
+        the model's prediction of it: scheduled sampling in its two-pass form for transformers.
+
+        Bengio et al. (2015), "Scheduled Sampling for Sequence Prediction with Recurrent Neural
+        Networks", feed an RNN its own previous output, with a probability raised over
+        training, so that it learns to continue from its own mistakes (teacher forcing never
+        shows it any). A transformer computes every position at once, so there is no "previous
+        output" to feed during a teacher-forced pass; Mihaylova and Martins (2019), "Scheduled
+        Sampling for Transformers", run the decoder twice: a first pass on the gold inputs
+        gives a prediction at every position, and the second pass, the one that is scored, sees
+        gold or predicted inputs, chosen per position.
+
+        The choices made here: the prediction of input t is the first pass's `greedy` argmax
+        at position t-1 (or a token drawn from its softmax, `prediction="sample"`, as Bengio
+        et al. draw it); it is a hard token, so no gradient reaches the first pass, which runs
+        under no_grad (in the model's current mode) and keeps no activations: Mihaylova and
+        Martins also mix embeddings softly, which would let it flow, at twice the memory. Each
+        position is replaced independently (Bernoulli(rate), from `generator`); the first input
+        and padding (attention_mask 0) never are. The caller schedules the rate over training.
+        """
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"the scheduled-sampling rate is a probability in [0, 1], got {rate}")
+        if prediction not in ("greedy", "sample"):
+            raise ValueError(f"unknown prediction {prediction!r}; expected 'greedy' or 'sample'")
+        with torch.no_grad():
+            logits = self(input_ids, attention_mask)[:, :-1]
+            if prediction == "greedy":
+                predicted = logits.argmax(-1)
+            else:
+                probs = logits.float().softmax(-1).flatten(0, 1)
+                predicted = torch.multinomial(probs, 1, generator=generator).view(
+                    logits.shape[:-1])
+        replace = torch.rand(predicted.shape, generator=generator,
+                             device=predicted.device) < rate
+        if attention_mask is not None:
+            replace &= attention_mask[:, 1:].bool()
+        mixed = input_ids.clone()
+        mixed[:, 1:] = torch.where(replace, predicted, input_ids[:, 1:])
+        return mixed
 
     def classify(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
         """Class logits (batch, num_labels) from the final states, pooled as `pooling` says."""

@@ -1,4 +1,5 @@
-"""Pictures of the registry: scale over the years, where the parameters sit, what memory takes.
+"""Pictures of the registry: scale over the years, where the parameters sit, what memory takes;
+and the loss curve of a fine-tuning run.
 
 matplotlib is an optional extra (`pip install 'zoo[plot]'`); every function returns the Figure
 (drawn with the headless Agg backend) and its data, so tests and scripts can check what was
@@ -7,7 +8,7 @@ drawn, and `save` writes PNG or SVG by the file's suffix.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +153,39 @@ def memory(names: Sequence[str]) -> tuple[Any, list[dict[str, Any]]]:
         fig.text(0.01, 0.01, "\n".join(footnotes), fontsize=7, va="bottom")
     fig.tight_layout(rect=(0, 0.03 * len(footnotes), 1, 1))
     return fig, rows
+
+
+def loss_curve(history: Sequence[Mapping[str, float]], title: str = "fine-tuning loss"
+               ) -> tuple[Any, list[dict[str, float]]]:
+    """Training loss per step (thin), its running mean over 10 steps (thick), and, when the
+    run backed off teacher forcing, the scheduled-sampling rate on a second axis.
+
+    `history` holds one mapping per optimizer step: step, loss and optionally sampling_rate.
+    """
+    plt = _pyplot()
+    steps = [row["step"] for row in history]
+    losses = [row["loss"] for row in history]
+    smooth = [sum(losses[max(0, i - 9):i + 1]) / len(losses[max(0, i - 9):i + 1])
+              for i in range(len(losses))]
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    ax.plot(steps, losses, color="#4c72b0", alpha=0.35, linewidth=1, label="loss")
+    ax.plot(steps, smooth, color="#4c72b0", linewidth=2.2, label="running mean (10 steps)")
+    ax.set_xlabel("step")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set_ylabel("loss (nats per token)")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    rates = [row.get("sampling_rate", 0.0) for row in history]
+    if any(rates):
+        twin = ax.twinx()
+        twin.plot(steps, rates, color="#dd8452", linestyle="--", label="sampling rate")
+        twin.set_ylabel("scheduled-sampling rate")
+        twin.set_ylim(0, 1)
+        twin.legend(loc="upper center", fontsize=8)
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    return fig, [{"step": s, "loss": v, "running_mean": m}
+                 for s, v, m in zip(steps, losses, smooth, strict=True)]
 
 
 def save(fig: Any, out: str | Path) -> Path:

@@ -17,6 +17,7 @@ from zoo.model import Model, create_model
 from zoo.reference import transformers_config
 from zoo.registry import get_spec
 from zoo.spec import ModelSpec
+from zoo.tokenizer import Tokenizer
 
 SMALL = {"n_layer": 2, "d_model": 64, "n_head": 4, "d_ff": 256, "vocab_size": 97,
          "context_length": 64}
@@ -98,6 +99,19 @@ def tiny_spec(label: str) -> ModelSpec:
     source, overrides = FAMILIES[label]
     return get_spec(source).with_changes(**{"name": f"tiny-{label}", "aliases": [],
                                             "d_head": None, **SMALL, **overrides})
+
+
+def byte_tokenizer() -> Tokenizer:
+    """One token per byte (ids 0-255, no merges, no special tokens): any text, for tiny models
+    of 256 tokens or more."""
+    from tokenizers import Tokenizer as Backend
+    from tokenizers import decoders, models, pre_tokenizers
+
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    backend = Backend(models.BPE(vocab={c: i for i, c in enumerate(alphabet)}, merges=[]))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    return Tokenizer(backend)
 
 
 def hf_model(spec: ModelSpec, seed: int = 0) -> Any:

@@ -18,22 +18,33 @@ from zoo.registry import UnknownModelError, get_spec
 from zoo.tokenizer import Tokenizer
 
 
-def resolve_model(model_or_path: Any) -> Model:
+def resolve_model(model_or_path: Any, **load_options: Any) -> Model:
     """A Model as is; a path in any format zoo reads, loaded; a registry name loaded from its
-    published weights in the local Hugging Face cache."""
+    published weights in the local Hugging Face cache. `load_options` (dtype, device ...) go
+    to the loader, so they apply to paths and names only.
+
+    A zoo checkpoint folder with a tokenizer.json beside its weights (what `zoo finetune`
+    writes) gets that tokenizer: zoo's own format keeps weights only.
+    """
     if isinstance(model_or_path, Model):
+        if load_options:
+            raise ValueError(f"{', '.join(load_options)}: loading options, for a path or a name; "
+                             f"this is a model already loaded")
         return model_or_path
     path = Path(model_or_path)
     if path.exists():
-        return load(path)
+        model = load(path, **load_options)
+        if model.tokenizer is None and path.is_dir() and (path / "tokenizer.json").is_file():
+            model.tokenizer = Tokenizer.from_folder(path)
+        return model
     try:
         spec = get_spec(str(model_or_path))
     except UnknownModelError:
-        return load(path)  # a repo id in the Hugging Face cache, or a clear error
+        return load(path, **load_options)  # a repo id in the Hugging Face cache, or a clear error
     if not spec.weights.hf:
-        raise ValueError(f"{spec.name} has no public weights to generate with; pass a "
-                         f"checkpoint path (zoo safetensors, Hugging Face folder or GGUF)")
-    return load(spec.weights.hf)
+        raise ValueError(f"{spec.name} has no public weights to load; pass a checkpoint path "
+                         f"(zoo safetensors, Hugging Face folder or GGUF)")
+    return load(spec.weights.hf, **load_options)
 
 
 def encode_prompts(tokenizer: Tokenizer, prompts: Sequence[str],

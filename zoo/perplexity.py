@@ -1,0 +1,193 @@
+"""Perplexity of a text: the standard sliding-window evaluation of a causal language model.
+
+A text longer than the context cannot be scored in one pass, and cutting it into disjoint
+chunks scores the start of every chunk with almost no left context, which inflates the loss.
+Overlapping windows give every token a long left context while scoring each token once; the
+stride trades compute (T / stride windows of N tokens) for context. This is the procedure of
+transformers' perplexity guide (huggingface.co/docs/transformers/perplexity), so the figures
+compare with the ones people publish that way, with two differences in the details: the
+guide allows a stride equal to the context, whose windows then leave their first token
+unscored, and it weights each later window's mean loss by one token fewer than it scored.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from zoo.model import Model
+from zoo.text import resolve_model
+from zoo.tokenizer import Tokenizer
+
+LOGIT_ROWS = 1024  # positions whose logits exist at once: bounds memory by rows x vocab
+
+
+@dataclass(frozen=True)
+class Window:
+    """Tokens [begin, end) go through the model; tokens [first, end) are scored."""
+
+    begin: int
+    end: int
+    first: int
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Mean loss per scored token (nats) and perplexity exp(loss), with how they were got."""
+
+    model: str
+    loss: float
+    perplexity: float
+    tokens: int  # in the text
+    scored: int  # tokens - 1: every token but the first
+    windows: int
+    context: int
+    stride: int
+    batch: int
+    seconds: float
+    tokens_per_second: float  # scored tokens per second of model time
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def windows(n_tokens: int, context: int, stride: int) -> list[Window]:
+    """The windows that score every token of an `n_tokens` text once, but the first.
+
+    Window k feeds tokens [k * stride, min(k * stride + context, n_tokens)) and scores those
+    that no earlier window scored: from the previous window's end (from token 1 in the first
+    window, since token 0 has nothing to be predicted from) to its own end. So the first window
+    scores tokens 1 .. context-1 with 0 .. context-2 tokens of left context, and every later
+    window scores its last `stride` tokens (fewer in the last window), each seeing between
+    context - stride and context - 1 tokens before it. A stride of at least the context would
+    leave each window's first token unscored, so it must be smaller.
+    """
+    if context < 2:
+        raise ValueError(f"the context must be at least 2 tokens (one to predict from), "
+                         f"got {context}")
+    if not 1 <= stride < context:
+        raise ValueError(f"the stride must be between 1 and context - 1 = {context - 1}, got "
+                         f"{stride}: a window cannot score its own first token, so with a "
+                         f"stride of the context or more some tokens would never be scored")
+    if n_tokens < 2:
+        raise ValueError(f"the text has {n_tokens} token(s); perplexity needs at least 2")
+    out: list[Window] = []
+    begin, scored_to = 0, 1
+    while scored_to < n_tokens:
+        end = min(begin + context, n_tokens)
+        out.append(Window(begin, end, scored_to))
+        scored_to, begin = end, begin + stride
+    return out
+
+
+def evaluate(model_or_path: Any, text: str, *, context: int | None = None,
+             stride: int | None = None, batch: int = 1, dtype: Any = None,
+             tokenizer: Tokenizer | None = None, progress: bool | None = None) -> Evaluation:
+    """Perplexity of `text` under a model (a Model, a checkpoint path or a registry name; see
+    `zoo.text.resolve_model`), by the sliding windows of `windows`.
+
+    `context` defaults to the model's context and `stride` to half the context (every token
+    after the first window then sees at least half a context, for twice the compute of
+    disjoint windows). The text is encoded by the model's tokenizer (or `tokenizer`) as
+    `encode` does by default: with the BOS token only if the tokenizer adds one. `dtype` is
+    the weights' dtype when loading a path or a name. `batch` windows run at once. The
+    progress bar (on stderr) shows by default on a terminal.
+    """
+    model = resolve_model(model_or_path, **({"dtype": dtype} if dtype is not None else {}))
+    tokenizer = tokenizer or getattr(model, "tokenizer", None)
+    if tokenizer is None:
+        raise ValueError(f"{model.spec.name} has no tokenizer: load a checkpoint that has one "
+                         f"(tokenizer.json, GGUF), or pass tokenizer=zoo.Tokenizer...")
+    return evaluate_ids(model, tokenizer.encode(text), context=context, stride=stride,
+                        batch=batch, progress=progress)
+
+
+def evaluate_ids(model: Model, ids: Sequence[int] | Tensor, *, context: int | None = None,
+                 stride: int | None = None, batch: int = 1,
+                 progress: bool | None = None) -> Evaluation:
+    """`evaluate` on token ids (a 1-D sequence)."""
+    ids = torch.as_tensor(ids, dtype=torch.long)
+    if ids.dim() != 1:
+        raise ValueError(f"ids must be one sequence (1-D), got shape {tuple(ids.shape)}")
+    spec = model.spec
+    context = context if context is not None else spec.context_length
+    if context > spec.context_length:
+        raise ValueError(f"context {context} is longer than {spec.name}'s {spec.context_length} "
+                         f"tokens")
+    stride = stride if stride is not None else max(1, context // 2)
+    if batch < 1:
+        raise ValueError(f"batch must be a positive number of windows, got {batch}")
+    plan = windows(len(ids), context, stride)
+    nll, scored = 0.0, 0
+    bar = _progress(progress, total=len(ids) - 1)
+    was_training = model.training
+    model.eval()
+    start = time.perf_counter()
+    try:
+        with torch.inference_mode():
+            for group in _batches(plan, batch):
+                inputs, targets = _window_batch(ids, group)
+                nll += _summed_nll(model, inputs, targets)
+                n = sum(w.end - w.first for w in group)
+                scored += n
+                if bar is not None:
+                    bar.update(n)
+                    bar.set_postfix(ppl=f"{math.exp(nll / scored):.3f}")
+    finally:
+        model.train(was_training)
+        if bar is not None:
+            bar.close()
+    seconds = time.perf_counter() - start
+    loss = nll / scored
+    return Evaluation(model=spec.name, loss=loss, perplexity=math.exp(loss), tokens=len(ids),
+                      scored=scored, windows=len(plan), context=context, stride=stride,
+                      batch=batch, seconds=seconds, tokens_per_second=scored / seconds)
+
+
+def _batches(plan: list[Window], size: int) -> Iterator[list[Window]]:
+    for i in range(0, len(plan), size):
+        yield plan[i:i + size]
+
+
+def _window_batch(ids: Tensor, group: list[Window]) -> tuple[Tensor, Tensor]:
+    """Windows as rows, right-padded (only the last window can be shorter): padding after the
+    real tokens changes nothing before it in a causal model, and its targets are -100.
+    targets[row, t] is the token that position t predicts, where that token is scored."""
+    width = max(w.end - w.begin for w in group)
+    inputs = torch.zeros(len(group), width, dtype=torch.long)
+    targets = torch.full((len(group), width), -100, dtype=torch.long)
+    for row, w in enumerate(group):
+        inputs[row, :w.end - w.begin] = ids[w.begin:w.end]
+        targets[row, w.first - w.begin - 1:w.end - w.begin - 1] = ids[w.first:w.end]
+    return inputs, targets
+
+
+def _summed_nll(model: Model, inputs: Tensor, targets: Tensor) -> float:
+    """Summed cross-entropy (fp32) of the scored positions; logits only for those, in slices."""
+    device = model.embed.weight.device
+    hidden = model.hidden_states(inputs.to(device))
+    scored = targets.to(device) != -100
+    hidden, wanted = hidden[scored], targets.to(device)[scored]
+    total = 0.0
+    for h, t in zip(hidden.split(LOGIT_ROWS), wanted.split(LOGIT_ROWS), strict=True):
+        total += float(F.cross_entropy(model.logits(h).float(), t, reduction="sum"))
+    return total
+
+
+def _progress(enabled: bool | None, total: int) -> Any:
+    """A tqdm bar in tokens, shown when asked, or by default on a terminal (None)."""
+    if enabled is False:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc="evaluating", unit="tok", disable=None if enabled is None
+                else False)
