@@ -18,9 +18,10 @@ from zoo.registry import get_spec
 from zoo.spec import ModelSpec
 from zoo.units import human_bytes
 
-SEGMENTS = ("embeddings", "attention", "mlp", "norms", "head", "extras")
+SEGMENTS = ("embeddings", "attention", "mlp", "experts", "norms", "head", "extras")
 SEGMENT_COLORS = {"embeddings": "#4c72b0", "attention": "#dd8452", "mlp": "#55a868",
-                  "norms": "#c44e52", "head": "#8172b3", "extras": "#937860"}
+                  "experts": "#64b5cd", "norms": "#c44e52", "head": "#8172b3",
+                  "extras": "#937860"}
 
 
 def _pyplot() -> Any:
@@ -39,10 +40,12 @@ def _specs(names: Sequence[str] | None) -> list[ModelSpec]:
 
 
 def shares(spec: ModelSpec) -> dict[str, float]:
-    """Percent of the parameters in each segment (embeddings = token + position)."""
+    """Percent of the parameters in each segment (embeddings = token + position; experts =
+    a mixture's router, routed and shared experts)."""
     c = count_params(spec)
     parts = {"embeddings": c.token_embedding + c.position_embedding, "attention": c.attention,
-             "mlp": c.mlp, "norms": c.norms, "head": c.head, "extras": c.extras}
+             "mlp": c.mlp, "experts": c.router + c.experts + c.shared_experts,
+             "norms": c.norms, "head": c.head, "extras": c.extras}
     return {k: 100 * v / c.total for k, v in parts.items()}
 
 
@@ -66,7 +69,9 @@ def scale(names: Sequence[str] | None = None) -> tuple[Any, list[dict[str, Any]]
         color = colors(i % 20)
         xs = [s.year + offsets[family, s.year] for s in members]
         totals = [count_params(s).total for s in members]
-        ax.scatter(xs, totals, s=36, color=color, label=family, zorder=3)
+        # 20 colours: families past them take another marker
+        ax.scatter(xs, totals, s=36, color=color, marker="osD^v"[(i // 20) % 5], label=family,
+                   zorder=3)
         labels: dict[tuple[float, int], list[str]] = {}
         for spec, x, y in zip(members, xs, totals, strict=True):
             labels.setdefault((x, y), []).append(spec.name)  # same size: one label
@@ -107,7 +112,7 @@ def breakdown(names: Sequence[str]) -> tuple[Any, list[dict[str, Any]]]:
     ax.set_ylabel("share of parameters (%)")
     ax.set_ylim(0, 100)
     ax.set_title("Where the parameters are")
-    ax.legend(fontsize=8, loc="upper right", bbox_to_anchor=(1.0, -0.12), ncol=6)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.tick_params(axis="x", rotation=30)
     fig.tight_layout()
     return fig, rows
