@@ -12,7 +12,6 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -142,19 +141,10 @@ def _is_gguf(path: Path) -> bool:
 
 
 def _gguf_spec(path: Path) -> ModelSpec:
-    stat = path.stat()
-    return _gguf_spec_of(path.resolve(), stat.st_mtime_ns, stat.st_size)
-
-
-@lru_cache(maxsize=16)
-def _gguf_spec_of(path: Path, mtime_ns: int, size: int) -> ModelSpec:
-    """Cached per file version: a GGUF header holds the whole tokenizer (SmolLM2's: 150,000
-    strings), which takes the gguf reader seconds to parse, and one command may name the
-    same file several times (`zoo compare a.gguf a.gguf`, `zoo verify` then `show`)."""
     file = GGUFFile(path)
     try:
         return spec_from_gguf(file.fields, file.tensors, path.stem)
-    except (UnsupportedConfigError, SpecError) as err:
+    except UnsupportedConfigError as err:
         raise WeightsError(f"{path}: {err}") from None
 
 
