@@ -71,6 +71,8 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.empty(dim))
 
     def forward(self, x: Tensor) -> Tensor:
+        if x.dtype == self.weight.dtype == torch.float32 and not self.unit_offset:
+            return F.rms_norm(x, self.weight.shape, self.weight, self.eps)  # the same, fused
         dtype = x.dtype
         x = x.float()
         x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
@@ -312,18 +314,20 @@ class Attention(nn.Module):
 
     def forward(self, x: Tensor, inputs: AttentionInputs, cache: KVCache | None = None) -> Tensor:
         batch, seq, _ = x.shape
-        q, k, v = self.qkv(x).split([self.spec.q_dim, self.spec.kv_dim, self.spec.kv_dim], -1)
+        heads, kv_heads = self.n_head, self.kv_heads
+        qkv = self.qkv(x)
         if self.q_norm is not None and self.spec.qk_norm == "projection":
-            q, k = self.q_norm(q), self.k_norm(k)
-        q = q.view(batch, seq, self.n_head, self.head_dim).transpose(1, 2)
-        k = k.view(batch, seq, self.kv_heads, self.head_dim).transpose(1, 2)
-        v = v.view(batch, seq, self.kv_heads, self.head_dim).transpose(1, 2)
+            q, k, v = qkv.split([self.spec.q_dim, self.spec.kv_dim, self.spec.kv_dim], -1)
+            qkv = torch.cat([self.q_norm(q), self.k_norm(k), v], -1)
+        # every head side by side, q then k then v: q and k are rotated as one tensor
+        qk, v = qkv.view(batch, seq, -1, self.head_dim).transpose(1, 2).split(
+            [heads + kv_heads, kv_heads], 1)
         if self.q_norm is not None and self.spec.qk_norm == "head":
-            q, k = self.q_norm(q), self.k_norm(k)
+            qk = torch.cat([self.q_norm(qk[:, :heads]), self.k_norm(qk[:, heads:])], 1)
         if self.rope is not None:
             cos, sin = inputs.rotary[self.rope]
-            q = apply_rotary(q, cos, sin, self.spec.rotary_style)
-            k = apply_rotary(k, cos, sin, self.spec.rotary_style)
+            qk = apply_rotary(qk, cos, sin, self.spec.rotary_style)
+        q, k = qk.split([heads, kv_heads], 1)
         if cache is not None:
             k, v = cache.append(self.layer, k, v)
         y = attend(q, k, v, inputs.masks[self.kind], inputs.causal, self.scale,
