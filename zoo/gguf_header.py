@@ -128,31 +128,56 @@ class GGUFFile:
         """The PyTorch shape (GGUF lists the fastest dimension first)."""
         return self.tensors[name].shape
 
+    def type_name(self, name: str) -> str:
+        """The tensor's GGUF type: F32, F16, Q8_0, Q4_1, Q4_K ..."""
+        from gguf.constants import GGMLQuantizationType
+
+        kind = self.tensors[name].kind
+        try:
+            return GGMLQuantizationType(kind).name
+        except ValueError:
+            raise WeightsError(f"{self.path}: tensor {name!r} has an unknown type {kind}") \
+                from None
+
+    def blocks(self, name: str) -> Any:
+        """The tensor's bytes as stored, a uint8 numpy array (rows, bytes per row): a view of
+        the file."""
+        import numpy as np
+
+        start, nbytes = self.extent(name)
+        return np.frombuffer(self._map, dtype=np.uint8, count=nbytes, offset=start).reshape(
+            math.prod(self.tensors[name].shape[:-1]), -1)
+
+    def extent(self, name: str) -> tuple[int, int]:
+        """Where the tensor's bytes start and how many there are, checked against the file."""
+        from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
+
+        t = self.tensors[name]
+        kind = GGMLQuantizationType[self.type_name(name)]
+        block, size = GGML_QUANT_SIZES[kind]
+        count = math.prod(t.shape)
+        if t.shape[-1] % block:
+            raise WeightsError(f"{self.path}: tensor {name!r} of shape {list(t.shape)} is not "
+                               f"a whole number of {kind.name} blocks per row")
+        nbytes = count // block * size
+        if t.start + nbytes > len(self._map):
+            raise WeightsError(f"{self.path}: truncated: tensor {name!r} ends at byte "
+                               f"{t.start + nbytes:,}, the file has {len(self._map):,}")
+        return t.start, nbytes
+
     def dequantize(self, name: str) -> Any:
         """The tensor as a float32 numpy array of `shape(name)` (a fresh copy)."""
         try:
             import numpy as np
-            from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
+            from gguf.constants import GGMLQuantizationType
             from gguf.quants import dequantize, quant_shape_to_byte_shape
         except ImportError:
             raise ImportError("reading GGUF tensors needs the gguf package: pip install "
                               "'zoo[gguf]'") from None
         t = self.tensors[name]
-        try:
-            kind = GGMLQuantizationType(t.kind)
-        except ValueError:
-            raise WeightsError(f"{self.path}: tensor {name!r} has an unknown type {t.kind}") \
-                from None
-        block, size = GGML_QUANT_SIZES[kind]
-        count = math.prod(t.shape)
-        if count % block:
-            raise WeightsError(f"{self.path}: tensor {name!r} of shape {list(t.shape)} is not "
-                               f"a whole number of {kind.name} blocks")
-        nbytes = count // block * size
-        if t.start + nbytes > len(self._map):
-            raise WeightsError(f"{self.path}: truncated: tensor {name!r} ends at byte "
-                               f"{t.start + nbytes:,}, the file has {len(self._map):,}")
-        raw = np.frombuffer(self._map, dtype=np.uint8, count=nbytes, offset=t.start)
+        kind = GGMLQuantizationType[self.type_name(name)]
+        start, nbytes = self.extent(name)
+        raw = np.frombuffer(self._map, dtype=np.uint8, count=nbytes, offset=start)
         raw = raw.reshape(quant_shape_to_byte_shape(t.shape, kind))
         try:
             values = dequantize(raw, kind)
