@@ -22,7 +22,7 @@ from zoo.metadata import SPEC_FILE, is_zoo_file, read_checkpoint_spec, read_zoo_
 from zoo.registry import UnknownModelError, get_spec, registry_match
 from zoo.safetensors_header import INDEX_SUFFIX, WeightsError, safetensors_target
 from zoo.spec import ModelSpec, SpecError
-from zoo.units import parse_bytes
+from zoo.units import QUANTIZATIONS, parse_bytes
 
 if TYPE_CHECKING:
     from zoo.model import Model
@@ -270,21 +270,37 @@ def resolve(name_or_path: str | os.PathLike[str]) -> Resolved:
 
 
 def load(path: str | os.PathLike[str], *, spec: ModelSpec | str | None = None,
-         **options: Any) -> Model:
+         quantize: str | None = None, **options: Any) -> Model:
     """A model from any format zoo reads: a zoo safetensors file, folder or sharded set, a
     Hugging Face folder or cached repo id, a GGUF file, a distributed checkpoint.
 
     The options are those of the format's loader (`zoo.weights.load`, `zoo.from_hf`,
     `zoo.from_gguf`): device, dtype, strict, progress, and for zoo files spec,
     ignore_memory_limit, device_map, max_memory, offload_folder. An option the format does not
-    take is an error that says which it takes.
+    take is an error that says which it takes. `quantize` ('bf16', 'int8' or 'int4') packs the
+    linear layers for CPU inference (`zoo.quantize`); a loader that knows its file's own
+    quantization (GGUF) takes it itself.
     """
     fmt = detect(path)
     if spec is not None:
         options["spec"] = get_spec(spec)
     load_fn = fmt.loader()
+    after = None  # the packing to apply after the load, when the loader does not
+    if quantize is not None:
+        if quantize not in QUANTIZATIONS:
+            raise ValueError(f"unknown quantization {quantize!r}; expected one of "
+                             f"{', '.join(QUANTIZATIONS)}")
+        if "quantize" in inspect.signature(load_fn).parameters:
+            options["quantize"] = quantize
+        else:
+            after = quantize
     _check_options(fmt, load_fn, options)
-    return load_fn(path if Path(path).exists() else str(path), **options)
+    model = load_fn(path if Path(path).exists() else str(path), **options)
+    if after is None:
+        return model
+    from zoo.quantize import quantize as pack
+
+    return pack(model, after)
 
 
 def save(model: Model, path: str | os.PathLike[str], *, format: str = "zoo",

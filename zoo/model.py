@@ -115,6 +115,7 @@ class Model(nn.Module):
         self.classifier = Linear(d, num_labels, bias=False) if head == "classify" else None
         self.tokenizer: Any = None  # set by loaders that find one (zoo.Tokenizer)
         self.load_report: Any = None  # set by non-strict loads
+        self.quantized: str | None = None  # set by zoo.quantize (weights packed for inference)
         self.tie_weights()
 
     def tie_weights(self) -> None:

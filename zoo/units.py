@@ -9,6 +9,7 @@ from typing import Any
 # bytes per parameter, by the names zoo uses everywhere (weights, KV cache, plans, --dtype)
 DTYPE_BYTES = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "int8": 1.0, "int4": 0.5}
 FLOAT_DTYPES = ("fp32", "bf16", "fp16")  # what a model can compute in
+QUANTIZATIONS = ("bf16", "int8", "int4")  # how zoo.quantize can pack weights (its MODES)
 DTYPE_ALIASES = {"float32": "fp32", "float": "fp32", "bfloat16": "bf16", "float16": "fp16",
                  "half": "fp16"}
 

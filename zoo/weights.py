@@ -76,6 +76,10 @@ def _head_config(model: Model) -> dict[str, Any]:
 
 def stored_tensors(model: Model) -> dict[str, Tensor]:
     """The state dict with each shared tensor once (a tied head is the embedding)."""
+    if getattr(model, "quantized", None):
+        raise ValueError(f"cannot save {model.spec.name}: its weights are packed for inference "
+                         f"({model.quantized}, zoo.quantize), in kernel layouts no format "
+                         f"stores; save the model before quantizing it")
     seen: dict[tuple[int, int], str] = {}
     out: dict[str, Tensor] = {}
     for name, tensor in model.state_dict().items():

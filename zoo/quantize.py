@@ -1,0 +1,190 @@
+"""Weights packed for CPU inference: bf16, int8 per output channel, int4 per group of 32.
+
+Decoding one token reads every weight once, so on a CPU its speed is the speed at which the
+matrix-vector kernels stream weights. PyTorch ships three that stream fewer or better-laid-out
+bytes than fp32 `F.linear`, measured on this project's CPU (tools/bench_decode.py): oneDNN's
+bf16 kernel on weights reordered once into its blocked layout, `_weight_int8pack_mm` (int8
+weights, a bf16 scale per output channel) and `_weight_int4pack_mm_for_cpu` (4-bit weights
+with a bf16 scale and zero per group of 32 inputs). All three take bf16 activations; a
+`PackedLinear` converts its input and returns the model's dtype, so norms, rotary, attention
+and the KV cache keep the model's precision (fp32 attention is also several times faster than
+bf16 attention on this CPU for one query).
+
+`quantize(model, mode)` swaps every linear layer of the language model for its packed form,
+in place; the embedding, the norms, the MoE routers and stacked experts stay as they are. The
+head is packed in `MODES[mode].head` (int8 under int4: 4-bit logits change the argmax, which is
+why llama.cpp's 4-bit files keep their output matrix at 6 or 8 bits). A layer a kernel cannot
+take (int4 needs 16 | out and 32 | in, int8 needs 16 | in) falls back along `FALLBACK`.
+A packed model is for inference: it has no gradients and cannot be saved (save before).
+
+The quantizers, one per mode: int8 is symmetric per output channel (scale = max |w| / 127);
+int4 is asymmetric per group of 32 (min and max of the group on the 16 levels, as llama.cpp's
+Q4_1), unless `grids` gives a tensor's own grid: a GGUF file's 4-bit blocks (Q4_0, Q4_1) are
+then kept as stored, the same 4-bit codes with the file's scale and offset per block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from zoo.layers import Linear
+from zoo.model import Model
+
+GROUP = 32  # inputs per int4 group: llama.cpp's block, and the only size that fits d_model 576
+
+
+@dataclass(frozen=True)
+class Mode:
+    """One packing: what a weight becomes, and the kernel that multiplies by it."""
+
+    description: str
+    fits: Callable[[int, int], bool]  # (out_features, in_features) -> can the kernel take it
+    head: str  # the mode of the output head
+    bits: int  # bits per weight, scales aside
+
+
+MODES: dict[str, Mode] = {
+    "bf16": Mode("bf16 weights in oneDNN's blocked layout", lambda n, k: True, "bf16", 16),
+    "int8": Mode("int8 weights, a bf16 scale per output channel",
+                 lambda n, k: k % 16 == 0, "int8", 8),
+    "int4": Mode(f"4-bit weights, a bf16 scale and zero per group of {GROUP} inputs",
+                 lambda n, k: n % 16 == 0 and k % GROUP == 0, "int8", 4),
+}
+FALLBACK: dict[str, str] = {"int4": "int8", "int8": "bf16"}
+
+
+def _onednn_available() -> bool:
+    return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn,
+                                                            "_reorder_linear_weight")
+
+
+class PackedLinear(nn.Module):
+    """A linear layer whose weight is packed for one of torch's CPU kernels (see `MODES`).
+
+    Buffers: `weight` (the packed weight), `scales` (int8: (out,); int4: (in / 32, out, 2),
+    scale and zero per group) and the float `bias`."""
+
+    def __init__(self, mode: str, weight: Tensor, bias: Tensor | None,
+                 grid: Tensor | None = None) -> None:
+        super().__init__()
+        self.mode = mode
+        self.out_features, self.in_features = weight.shape
+        packed, scales = PACKERS[mode](weight.detach().float(), grid)
+        self.register_buffer("weight", packed)
+        self.register_buffer("scales", scales)
+        self.register_buffer("bias", None if bias is None else bias.detach().clone())
+
+    def forward(self, x: Tensor) -> Tensor:
+        rows = x.reshape(-1, self.in_features).to(torch.bfloat16)
+        if self.mode == "bf16":
+            y = torch.ops.mkldnn._linear_pointwise(rows, self.weight, None, "none", [], "")
+        elif self.mode == "int8":
+            y = torch._weight_int8pack_mm(rows, self.weight, self.scales)
+        else:
+            y = torch._weight_int4pack_mm_for_cpu(rows, self.weight, GROUP, self.scales)
+        y = y.to(x.dtype).view(*x.shape[:-1], self.out_features)
+        return y if self.bias is None else y + self.bias
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"mode={self.mode!r}, bias={self.bias is not None}")
+
+
+def _pack_bf16(weight: Tensor, grid: Tensor | None) -> tuple[Tensor, None]:
+    return torch.ops.mkldnn._reorder_linear_weight(weight.to(torch.bfloat16), 1), None
+
+
+def _pack_int8(weight: Tensor, grid: Tensor | None) -> tuple[Tensor, Tensor]:
+    scale = weight.abs().amax(1).clamp(min=torch.finfo(torch.float32).tiny) / 127
+    scale = scale.to(torch.bfloat16).float()  # the codes are chosen for the scale as stored
+    codes = (weight / scale[:, None]).round().clamp(-127, 127).to(torch.int8)
+    return codes, scale.to(torch.bfloat16)
+
+
+def int4_grid(weight: Tensor) -> Tensor:
+    """Per group of 32 inputs, the (scale, zero) of w = (q - 8) * scale + zero, q in 0..15,
+    that spans the group's min and max: (out, in / 32, 2)."""
+    groups = weight.view(weight.shape[0], -1, GROUP)
+    low, high = groups.amin(-1), groups.amax(-1)
+    scale = ((high - low) / 15).clamp(min=torch.finfo(torch.float32).tiny)
+    return torch.stack([scale, low + 8 * scale], -1)
+
+
+def _pack_int4(weight: Tensor, grid: Tensor | None) -> tuple[Tensor, Tensor]:
+    out, width = weight.shape
+    grid = (int4_grid(weight) if grid is None else grid).to(torch.bfloat16)
+    scale, zero = grid.float().unbind(-1)  # the codes are chosen for the grid as stored
+    groups = weight.view(out, -1, GROUP)
+    codes = ((groups - zero[..., None]) / scale[..., None] + 8).round().clamp(0, 15)
+    packed = torch._convert_weight_to_int4pack_for_cpu(codes.view(out, width).to(torch.int32),
+                                                       1)
+    return packed, grid.transpose(0, 1).contiguous()
+
+
+PACKERS: dict[str, Callable[[Tensor, Tensor | None], tuple[Tensor, Tensor | None]]] = {
+    "bf16": _pack_bf16, "int8": _pack_int8, "int4": _pack_int4}
+
+
+def _packable(name: str, module: nn.Module) -> bool:
+    """The language model's linear layers: not a MoE router (routing reads its weight in
+    fp32) nor a classifier head."""
+    return isinstance(module, Linear) and not name.endswith(("router", "classifier"))
+
+
+def choose(mode: str, out_features: int, in_features: int) -> str:
+    """The mode a layer of this shape gets: `mode`, or the first fallback its kernel takes."""
+    while not MODES[mode].fits(out_features, in_features):
+        mode = FALLBACK[mode]
+    return mode
+
+
+def quantize(model: Model, mode: str, *, grids: Mapping[str, Tensor] | None = None) -> Model:
+    """Pack `model`'s linear layers for CPU inference, in place (see the module docstring);
+    `grids` maps a weight's name to its own int4 grid (out, in / 32, 2). Returns the model,
+    with `model.quantized` set to the mode."""
+    if mode not in MODES:
+        raise ValueError(f"unknown quantization {mode!r}; expected one of {', '.join(MODES)}")
+    if getattr(model, "quantized", None):
+        raise ValueError(f"{model.spec.name} is already quantized ({model.quantized}); load it "
+                         f"again to pack it another way")
+    device = model.embed.weight.device
+    if device.type != "cpu":
+        raise ValueError(f"quantize packs weights for torch's CPU kernels; {model.spec.name} is "
+                         f"on {device} (load it on the CPU)")
+    if not _onednn_available():
+        raise ValueError("quantize needs torch's oneDNN (mkldnn) CPU kernels, which this torch "
+                         "build lacks")
+    grids = grids or {}
+    chosen: dict[str, str] = {}
+    for name, module in list(model.named_modules()):
+        if not _packable(name, module):
+            continue
+        assert isinstance(module, Linear)
+        wanted = MODES[mode].head if name == "head" else mode
+        kind = choose(wanted, module.out_features, module.in_features)
+        grid = grids.get(f"{name}.weight") if kind == "int4" else None
+        packed = PackedLinear(kind, module.weight, module.bias, grid)
+        parent, _, attr = name.rpartition(".")
+        setattr(model.get_submodule(parent) if parent else model, attr, packed)
+        chosen[name] = kind
+    model.quantized = mode
+    model.packed_modes = chosen
+    return model
+
+
+def packed_bytes(model: nn.Module) -> int:
+    """Bytes of every parameter and buffer (packed weights as stored), each tensor once."""
+    seen, total = set(), 0
+    for tensor in [*model.parameters(), *model.buffers()]:
+        if tensor.data_ptr() not in seen:
+            seen.add(tensor.data_ptr())
+            total += tensor.numel() * tensor.element_size()
+    return total
+
+
+__all__ = ["FALLBACK", "GROUP", "MODES", "PackedLinear", "choose", "int4_grid", "packed_bytes",
+           "quantize"]
