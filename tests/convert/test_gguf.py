@@ -21,13 +21,22 @@ def llama_cpp_permute(w: np.ndarray, heads: int) -> np.ndarray:
             .reshape(w.shape))
 
 
-def write_tiny_gguf(path, spec, hf, *, head_count: int | None = None, tensor=None) -> None:
+def write_tiny_gguf(path, spec, hf, *, head_count: int | None = None, tensor=None,
+                    block_type=None) -> None:
     """The GGUF file llama.cpp's converter writes for `hf`; `head_count` and `tensor(name,
-    array) -> array` make it wrong on purpose."""
+    array) -> array` make it wrong on purpose; `block_type` (a GGMLQuantizationType) stores
+    the layers' matrices in it."""
     writer = gguf.GGUFWriter(str(path), "llama")
+    add = writer.add_tensor
     if tensor is not None:
-        add = writer.add_tensor
         writer.add_tensor = lambda name, array: add(name, tensor(name, array))
+    if block_type is not None:
+        def blocks(name, array):
+            if not name.startswith("blk.") or array.ndim != 2:
+                return add(name, array)
+            return add(name, gguf.quants.quantize(array, block_type), raw_dtype=block_type)
+
+        writer.add_tensor = blocks
     writer.add_block_count(spec.n_layer)
     writer.add_context_length(spec.context_length)
     writer.add_embedding_length(spec.d_model)
@@ -251,3 +260,39 @@ def test_real_gemma3_continues_from_the_command_line(gemma3_path, capsys):
     assert main(["generate", str(gemma3_path), "--prompt", "The capital of France is",
                  "--max-new-tokens", "9"]) == 0
     assert capsys.readouterr().out.startswith(" the capital of the country of France.")
+
+
+# --- kept quantized ---------------------------------------------------------------------------
+
+def on_a_q4_0_grid(hf) -> None:
+    """Every layer matrix of `hf` set to (q - 8) / 64 with q in 0..12 and q = 0 at each block's
+    start: Q4_0 stores it exactly (its scale is the block's largest magnitude / 8), and a grid
+    spanning each block's own min and max (codes 0..15) does not."""
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, p in hf.named_parameters():
+            if ".layers." in name and p.dim() == 2:
+                q = torch.randint(0, 13, p.shape, generator=generator)
+                q.view(p.shape[0], -1, 32)[..., 0] = 0
+                p.copy_((q - 8) / 64)
+
+
+def test_int4_keeps_a_gguf_files_own_4_bit_blocks(tmp_path):
+    from zoo.quantize import PackedLinear, quantize
+
+    spec = tiny_spec("llama-gqa")
+    hf = hf_model(spec)
+    on_a_q4_0_grid(hf)
+    write_tiny_gguf(tmp_path / "q4_0.gguf", spec, hf, block_type=gguf.GGMLQuantizationType.Q4_0)
+    exact = from_gguf(tmp_path / "q4_0.gguf")
+    kept = zoo.load(tmp_path / "q4_0.gguf", quantize="int4")
+    spanned = quantize(from_gguf(tmp_path / "q4_0.gguf"), "int4")
+    eye = torch.eye(spec.d_model)
+    packed = {n: m for n, m in kept.named_modules() if isinstance(m, PackedLinear)}
+    assert {m.mode for n, m in packed.items() if n.startswith("blocks.")} == {"int4"}
+    for name in ("blocks.0.attn.qkv", "blocks.1.mlp.fc_in"):  # q and k rows unpermuted too
+        weight = exact.get_submodule(name).weight
+        width = weight.shape[1]
+        eye = torch.eye(width)
+        assert torch.equal(kept.get_submodule(name)(eye).t(), weight)
+        assert not torch.equal(spanned.get_submodule(name)(eye).t(), weight)

@@ -21,11 +21,13 @@ class Transform:
     to_zoo: Callable[[list[Tensor], ModelSpec], Tensor]
     to_hf: Callable[[Tensor, ModelSpec], list[Tensor]]
     direct: bool = False  # the tensor is used as stored: it can stay a view of a memory map
+    row_wise: bool = False  # it moves whole rows (so it moves per-row data, as block scales)
 
 
 def _concat(sizes: Callable[[ModelSpec], list[int]]) -> Transform:
     return Transform(lambda parts, spec: torch.cat(parts, 0),
-                     lambda t, spec: [p.contiguous() for p in t.split(sizes(spec), 0)])
+                     lambda t, spec: [p.contiguous() for p in t.split(sizes(spec), 0)],
+                     row_wise=True)
 
 
 def _grouped_to_zoo(parts: list[Tensor], spec: ModelSpec) -> Tensor:
@@ -68,7 +70,8 @@ def _interleaved_to_hf(t: Tensor, spec: ModelSpec) -> list[Tensor]:
 
 
 TRANSFORMS: dict[str, Transform] = {
-    "same": Transform(lambda parts, spec: parts[0], lambda t, spec: [t], direct=True),
+    "same": Transform(lambda parts, spec: parts[0], lambda t, spec: [t], direct=True,
+                      row_wise=True),
     # GPT-1/GPT-2's Conv1D stores [in, out]; nn.Linear stores [out, in]
     "transpose": Transform(lambda parts, spec: parts[0].t().contiguous(),
                            lambda t, spec: [t.t().contiguous()]),
@@ -76,11 +79,11 @@ TRANSFORMS: dict[str, Transform] = {
     "qkv": _concat(lambda spec: [spec.q_dim, spec.kv_dim, spec.kv_dim]),
     # separate gate and up projections (of the MLP, or of shared experts: equal halves)
     "gate_up": Transform(lambda parts, spec: torch.cat(parts, 0),
-                         lambda t, spec: [p.contiguous() for p in t.chunk(2, 0)]),
+                         lambda t, spec: [p.contiguous() for p in t.chunk(2, 0)], row_wise=True),
     # q, k, v fused per kv group: [g0 q x (heads / kv heads), g0 k, g0 v, g1 q, ...]; with as
     # many groups as heads this is GPT-NeoX's and BLOOM's per-head fusion, with one group
     # Falcon's multi-query layout
-    "qkv_grouped": Transform(_grouped_to_zoo, _grouped_to_hf),
+    "qkv_grouped": Transform(_grouped_to_zoo, _grouped_to_hf, row_wise=True),
     # one gate and one up matrix per expert -> the stacked [gate; up] of every expert
     "experts_gate_up": Transform(_pairs_to_zoo, _pairs_to_hf),
     # one matrix per expert -> stacked
