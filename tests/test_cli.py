@@ -313,6 +313,29 @@ def test_eval_json_and_table(capsys, tiny_folder, tmp_path):
     assert bf16 == pytest.approx(expected.perplexity, rel=0.05)
 
 
+def test_generate_and_eval_quantized(capsys, tiny_folder, tmp_path):
+    import zoo
+    from zoo.perplexity import evaluate
+    from zoo.text import resolve_model
+
+    code, out, _ = run(capsys, "generate", str(tiny_folder), "--prompt", "The harbour",
+                       "--max-new-tokens", "6", "--quantize", "int8", "--json")
+    packed = resolve_model(tiny_folder, quantize="int8")
+    assert packed.quantized == "int8"
+    assert code == 0
+    assert json.loads(out)["text"] == zoo.generate(packed, "The harbour", max_new_tokens=6)
+    text = tmp_path / "excerpt.txt"
+    text.write_text((DATA / "harbour.txt").read_text()[:800])
+    code, out, _ = run(capsys, "eval", str(tiny_folder), str(text), "--context", "64",
+                       "--quantize", "int4", "--json", "--quiet")
+    expected = evaluate(tiny_folder, text.read_text(), context=64, quantize="int4",
+                        progress=False)
+    assert code == 0 and json.loads(out)["loss"] == pytest.approx(expected.loss, rel=1e-6)
+    code, _, err = run(capsys, "generate", str(tiny_folder), "--prompt", "x",
+                       "--quantize", "int3")
+    assert code == 2 and "invalid choice: 'int3'" in err
+
+
 def test_eval_errors(capsys, tiny_folder, tmp_path):
     latin1 = tmp_path / "latin1.txt"
     latin1.write_bytes("caf\xe9".encode("latin-1"))

@@ -360,19 +360,21 @@ def cmd_convert(args: argparse.Namespace) -> int:
 @command("generate")
 def cmd_generate(args: argparse.Namespace) -> int:
     from zoo.generation import sampling_options
-    from zoo.text import generate
+    from zoo.text import generate, resolve_model
 
     options: dict[str, Any] = {"num_beams": args.beams, **sampling_options(
         args.temperature, args.top_k, args.top_p, args.seed)}
     if args.stop:
         options["stop"] = args.stop
+    loading = {k: v for k, v in (("dtype", args.dtype), ("quantize", args.quantize)) if v}
+    model = resolve_model(args.model, **loading)
     if args.stream and not args.json:
-        for piece in generate(args.model, args.prompt, max_new_tokens=args.max_new_tokens,
+        for piece in generate(model, args.prompt, max_new_tokens=args.max_new_tokens,
                               chat=args.chat, stream=True, **options):
             print(piece, end="", flush=True)
         print()
         return 0
-    text = generate(args.model, args.prompt, max_new_tokens=args.max_new_tokens, chat=args.chat,
+    text = generate(model, args.prompt, max_new_tokens=args.max_new_tokens, chat=args.chat,
                     **options)
     if args.json:
         emit_json({"model": args.model, "prompt": args.prompt, "text": text})
@@ -388,7 +390,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from zoo.perplexity import evaluate
 
     result = evaluate(args.model, read_text(args.file), context=args.context, stride=args.stride,
-                      batch=args.batch, dtype=args.dtype, progress=False if args.quiet else None)
+                      batch=args.batch, dtype=args.dtype, quantize=args.quantize,
+                      progress=False if args.quiet else None)
     if args.json:
         emit_json({"file": args.file, **result.to_dict()})
         return 0
@@ -518,7 +521,7 @@ NAME_OR_FILE = ("a registry name, or a config.json, Hugging Face folder or cache
 
 def build_parser() -> argparse.ArgumentParser:
     from zoo.formats import SAVABLE
-    from zoo.units import FLOAT_DTYPES
+    from zoo.units import FLOAT_DTYPES, QUANTIZATIONS
     from zoo.verify import DEFAULT_TOLERANCE
 
     parser = _Parser(
@@ -614,6 +617,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stop", action="append", default=None, help="stop string (repeatable)")
     p.add_argument("--chat", action="store_true", help="apply the model's chat template")
     p.add_argument("--stream", action="store_true", help="print tokens as they come")
+    p.add_argument("--dtype", choices=FLOAT_DTYPES, default=None,
+                   help="load the weights in this dtype (default: as stored)")
+    p.add_argument("--quantize", choices=QUANTIZATIONS, default=None,
+                   help="pack the weights for fast CPU decoding: bf16, int8 per channel, or "
+                        "int4 per group of 32 (a GGUF file's own 4-bit blocks kept)")
 
     p = add("eval", "perplexity of a text file: sliding windows, each token scored once")
     p.add_argument("model", metavar="NAME_OR_PATH",
@@ -628,6 +636,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=_positive_int, default=1, help="windows per forward pass")
     p.add_argument("--dtype", choices=FLOAT_DTYPES, default=None,
                    help="load the weights in this dtype (default: as stored)")
+    p.add_argument("--quantize", choices=QUANTIZATIONS, default=None,
+                   help="pack the weights as `zoo generate --quantize` does")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = add("finetune", "fine-tune on a text file (next-token loss), or a classifier on "

@@ -89,7 +89,8 @@ def windows(n_tokens: int, context: int, stride: int) -> list[Window]:
 
 def evaluate(model_or_path: Any, text: str, *, context: int | None = None,
              stride: int | None = None, batch: int = 1, dtype: Any = None,
-             tokenizer: Tokenizer | None = None, progress: bool | None = None) -> Evaluation:
+             quantize: str | None = None, tokenizer: Tokenizer | None = None,
+             progress: bool | None = None) -> Evaluation:
     """Perplexity of `text` under a model (a Model, a checkpoint path or a registry name; see
     `zoo.text.resolve_model`), by the sliding windows of `windows`.
 
@@ -97,10 +98,12 @@ def evaluate(model_or_path: Any, text: str, *, context: int | None = None,
     after the first window then sees at least half a context, for twice the compute of
     disjoint windows). The text is encoded by the model's tokenizer (or `tokenizer`) as
     `encode` does by default: with the BOS token only if the tokenizer adds one. `dtype` is
-    the weights' dtype when loading a path or a name. `batch` windows run at once. The
+    the weights' dtype and `quantize` their packing (`zoo.quantize`: what a quantized model
+    loses shows here) when loading a path or a name. `batch` windows run at once. The
     progress bar (on stderr) shows by default on a terminal.
     """
-    model = resolve_model(model_or_path, **({"dtype": dtype} if dtype is not None else {}))
+    loading = {k: v for k, v in (("dtype", dtype), ("quantize", quantize)) if v is not None}
+    model = resolve_model(model_or_path, **loading)
     tokenizer = tokenizer or getattr(model, "tokenizer", None)
     if tokenizer is None:
         raise ValueError(f"{model.spec.name} has no tokenizer: load a checkpoint that has one "
