@@ -19,8 +19,9 @@ A packed model is for inference: it has no gradients and cannot be saved (save b
 
 The quantizers, one per mode: int8 is symmetric per output channel (scale = max |w| / 127);
 int4 is asymmetric per group of 32 (min and max of the group on the 16 levels, as llama.cpp's
-Q4_1), unless `grids` gives a tensor's own grid: a GGUF file's 4-bit blocks (Q4_0, Q4_1) are
-then kept as stored, the same 4-bit codes with the file's scale and offset per block.
+Q4_1), unless `grids` gives a tensor's own grid: a GGUF file's 4-bit blocks (Q4_0, Q4_1, Q4_K)
+are then kept as stored, the same 4-bit codes with the file's scale and offset per group; its
+tensors stored with more bits get int8 through `modes`.
 """
 
 from __future__ import annotations
@@ -118,6 +119,7 @@ def _pack_int4(weight: Tensor, grid: Tensor | None) -> tuple[Tensor, Tensor]:
     out, width = weight.shape
     grid = (int4_grid(weight) if grid is None else grid).to(torch.bfloat16)
     scale, zero = grid.float().unbind(-1)  # the codes are chosen for the grid as stored
+    scale = scale.where(scale != 0, 1.0)  # a group with scale 0 is all `zero`: any code does
     groups = weight.view(out, -1, GROUP)
     codes = ((groups - zero[..., None]) / scale[..., None] + 8).round().clamp(0, 15)
     packed = torch._convert_weight_to_int4pack_for_cpu(codes.view(out, width).to(torch.int32),
@@ -142,12 +144,16 @@ def choose(mode: str, out_features: int, in_features: int) -> str:
     return mode
 
 
-def quantize(model: Model, mode: str, *, grids: Mapping[str, Tensor] | None = None) -> Model:
+def quantize(model: Model, mode: str, *, modes: Mapping[str, str] | None = None,
+             grids: Mapping[str, Tensor] | None = None) -> Model:
     """Pack `model`'s linear layers for CPU inference, in place (see the module docstring);
-    `grids` maps a weight's name to its own int4 grid (out, in / 32, 2). Returns the model,
-    with `model.quantized` set to the mode."""
-    if mode not in MODES:
-        raise ValueError(f"unknown quantization {mode!r}; expected one of {', '.join(MODES)}")
+    `modes` maps a weight's name to a mode of its own, `grids` to its own int4 grid (out,
+    in / 32, 2). Returns the model, with `model.quantized` set to the mode."""
+    modes = modes or {}
+    for wanted in [mode, *modes.values()]:
+        if wanted not in MODES:
+            raise ValueError(f"unknown quantization {wanted!r}; expected one of "
+                             f"{', '.join(MODES)}")
     if getattr(model, "quantized", None):
         raise ValueError(f"{model.spec.name} is already quantized ({model.quantized}); load it "
                          f"again to pack it another way")
@@ -164,7 +170,7 @@ def quantize(model: Model, mode: str, *, grids: Mapping[str, Tensor] | None = No
         if not _packable(name, module):
             continue
         assert isinstance(module, Linear)
-        wanted = MODES[mode].head if name == "head" else mode
+        wanted = modes.get(f"{name}.weight", MODES[mode].head if name == "head" else mode)
         kind = choose(wanted, module.out_features, module.in_features)
         grid = grids.get(f"{name}.weight") if kind == "int4" else None
         packed = PackedLinear(kind, module.weight, module.bias, grid)
@@ -176,15 +182,21 @@ def quantize(model: Model, mode: str, *, grids: Mapping[str, Tensor] | None = No
     return model
 
 
+def storage_key(tensor: Tensor) -> int:
+    """What identifies a tensor's memory: its data pointer, or for oneDNN's opaque packed
+    tensors (which have none) the tensor itself."""
+    return id(tensor) if tensor.is_mkldnn else tensor.data_ptr()
+
+
 def packed_bytes(model: nn.Module) -> int:
     """Bytes of every parameter and buffer (packed weights as stored), each tensor once."""
     seen, total = set(), 0
     for tensor in [*model.parameters(), *model.buffers()]:
-        if tensor.data_ptr() not in seen:
-            seen.add(tensor.data_ptr())
+        if storage_key(tensor) not in seen:
+            seen.add(storage_key(tensor))
             total += tensor.numel() * tensor.element_size()
     return total
 
 
 __all__ = ["FALLBACK", "GROUP", "MODES", "PackedLinear", "choose", "int4_grid", "packed_bytes",
-           "quantize"]
+           "quantize", "storage_key"]
