@@ -24,17 +24,20 @@ def llama_cpp_permute(w: np.ndarray, heads: int) -> np.ndarray:
 def write_tiny_gguf(path, spec, hf, *, head_count: int | None = None, tensor=None,
                     block_type=None) -> None:
     """The GGUF file llama.cpp's converter writes for `hf`; `head_count` and `tensor(name,
-    array) -> array` make it wrong on purpose; `block_type` (a GGMLQuantizationType) stores
-    the layers' matrices in it."""
+    array) -> array` make it wrong on purpose; `block_type` (a GGMLQuantizationType, or
+    name -> one or None) stores the layers' matrices in it (Q4_K: `q4_k_blocks`)."""
     writer = gguf.GGUFWriter(str(path), "llama")
     add = writer.add_tensor
     if tensor is not None:
         writer.add_tensor = lambda name, array: add(name, tensor(name, array))
     if block_type is not None:
         def blocks(name, array):
-            if not name.startswith("blk.") or array.ndim != 2:
+            kind = block_type if isinstance(block_type, int) else block_type(name)
+            if kind is None or not name.startswith("blk.") or array.ndim != 2:
                 return add(name, array)
-            return add(name, gguf.quants.quantize(array, block_type), raw_dtype=block_type)
+            raw = q4_k_blocks(array) if kind == gguf.GGMLQuantizationType.Q4_K else \
+                gguf.quants.quantize(array, kind)
+            return add(name, raw, raw_dtype=kind)
 
         writer.add_tensor = blocks
     writer.add_block_count(spec.n_layer)
@@ -275,6 +278,57 @@ def on_a_q4_0_grid(hf) -> None:
                 q = torch.randint(0, 13, p.shape, generator=generator)
                 q.view(p.shape[0], -1, 32)[..., 0] = 0
                 p.copy_((q - 8) / 64)
+
+
+def q4_k_blocks(array: np.ndarray) -> np.ndarray:
+    """Q4_K blocks for a matrix's shape (its values aside, which the gguf package cannot
+    quantize to Q4_K): per 256 weights fp16 d and dmin, 6-bit scales and mins for each group
+    of 32, and codes 0..12 with 0 first in each group, so that a grid spanning each group's
+    min and max differs from the block's own."""
+    rng = np.random.default_rng(0)
+    rows, blocks = array.shape[0], array.shape[1] // 256
+    d = rng.uniform(0.001, 0.01, (rows, blocks, 2)).astype(np.float16).view(np.uint8)
+    scales = rng.integers(0, 64, (rows, blocks, 12), dtype=np.uint8)
+    scales[..., 8:] = rng.integers(0, 256, (rows, blocks, 4), dtype=np.uint8)
+    codes = rng.integers(0, 13, (rows, blocks, 8, 32), dtype=np.uint8)
+    codes[..., 0] = 0
+    # a block's 128 code bytes: groups 2j and 2j + 1 in the low and high nibbles of 32 bytes
+    nibbles = codes.reshape(rows, blocks, 4, 2, 32)
+    packed = nibbles[..., 0, :] | (nibbles[..., 1, :] << 4)
+    parts = [d.reshape(rows, blocks, 4), scales, packed.reshape(rows, blocks, 128)]
+    return np.concatenate(parts, -1).reshape(rows, blocks * 144)
+
+
+def test_q4_k_blocks_are_what_gguf_reads():
+    array = np.zeros((3, 512), np.float32)
+    raw = q4_k_blocks(array)
+    values = gguf.quants.dequantize(raw, gguf.GGMLQuantizationType.Q4_K)
+    assert values.shape == array.shape and np.isfinite(values).all()
+
+
+def test_int4_keeps_4_bit_k_blocks_and_packs_wider_tensors_int8(tmp_path):
+    from zoo.convert.gguf import code_bits
+    from zoo.quantize import quantize
+
+    assert [code_bits(t) for t in ("Q4_K", "IQ3_S", "Q5_0", "Q8_0", "F16", "BF16", "F32")] == \
+        [4, 3, 5, 8, 16, 16, 32]
+    spec = tiny_spec("llama-gqa").with_changes(d_model=256, d_ff=256)
+    kinds = {"attn_output": "Q4_K", "ffn_down": "Q4_K", "attn_q": "Q5_0", "ffn_up": "Q8_0"}
+    write_tiny_gguf(tmp_path / "k.gguf", spec, hf_model(spec), block_type=lambda name: next(
+        (gguf.GGMLQuantizationType[t] for k, t in kinds.items() if f".{k}." in name), None))
+    exact = from_gguf(tmp_path / "k.gguf")
+    kept = zoo.load(tmp_path / "k.gguf", quantize="int4")
+    spanned = quantize(from_gguf(tmp_path / "k.gguf"), "int4")
+    assert kept.packed_modes == {**{f"blocks.{i}.{n}": m for i in range(2) for n, m in [
+        ("attn.qkv", "int8"), ("attn.out", "int4"), ("mlp.fc_in", "int8"),
+        ("mlp.fc_out", "int4")]}, "head": "int8"}
+    eye = torch.eye(256)
+    for name in ("blocks.0.attn.out", "blocks.1.mlp.fc_out"):
+        weight = exact.get_submodule(name).weight
+        with torch.no_grad():
+            own = (kept.get_submodule(name)(eye).t() - weight).abs().max()
+            requantized = (spanned.get_submodule(name)(eye).t() - weight).abs().max()
+        assert own < requantized / 4  # the file's codes, on its grid rounded to bf16
 
 
 def test_int4_keeps_a_gguf_files_own_4_bit_blocks(tmp_path):

@@ -9,12 +9,14 @@ GGUF lists a shape fastest dimension first, the PyTorch shape reversed.
 
 With `quantize` the model's linear layers are then packed (`zoo.quantize`); under int4, the
 tensors stored in a 4-bit block type on an affine grid of 32 (`FOUR_BIT_GRIDS`) keep their own
-grid, so their 4-bit codes are the file's.
+grid, so their 4-bit codes are the file's, and tensors stored with more bits are packed int8
+(`int4_as_stored`).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -74,10 +76,29 @@ def _q4_1(blocks: np.ndarray) -> np.ndarray:
     return np.stack([d, m + 8 * d], -1)
 
 
-# 4-bit GGUF block types of 32 weights on a grid w = (q - 8) * scale + zero: per block,
-# (scale, zero) from the block's bytes (rows, blocks, bytes per block)
+def _q4_k(blocks: np.ndarray) -> np.ndarray:
+    """Q4_K (144 bytes per 256 weights: fp16 d and dmin, 12 bytes of 6-bit scales and mins for
+    8 groups of 32, 128 bytes of codes): w = q d sc - dmin m = (q - 8) d sc + 8 d sc - dmin m."""
+    from gguf.quants import Q4_K
+
+    d, dmin = _half(blocks, 0)[..., None], _half(blocks, 2)[..., None]
+    sc, m = Q4_K.get_scale_min(blocks[..., 4:16].reshape(-1, 12))
+    scale = d * sc.reshape(*blocks.shape[:-1], 8).astype(np.float32)
+    low = dmin * m.reshape(*blocks.shape[:-1], 8).astype(np.float32)
+    return np.stack([scale, 8 * scale - low], -1)
+
+
+# GGUF block types whose weights are 4-bit codes on an affine grid per group of 32,
+# w = (q - 8) * scale + zero: the bytes per block, and (scale, zero) per group of 32 from the
+# blocks' bytes (rows, blocks, bytes) -> (rows, blocks, [groups per block,] 2)
 FOUR_BIT_GRIDS: dict[str, tuple[int, Callable[[np.ndarray], np.ndarray]]] = {
-    "Q4_0": (18, _q4_0), "Q4_1": (20, _q4_1)}
+    "Q4_0": (18, _q4_0), "Q4_1": (20, _q4_1), "Q4_K": (144, _q4_k)}
+
+
+def code_bits(type_name: str) -> int:
+    """Bits per weight code of a GGUF type, scales aside: Q4_K 4, IQ3_S 3, Q8_0 8, F16 16."""
+    found = re.match(r"I?Q(\d)", type_name) or re.search(r"(\d+)", type_name)
+    return int(found.group(1)) if found else 32
 
 
 class GGUFSource:
@@ -117,22 +138,31 @@ class GGUFSource:
             return None
         size, fields = kind
         blocks = self.file.blocks(gguf_name)
-        grid = torch.from_numpy(fields(blocks.reshape(blocks.shape[0], -1, size)))
-        return GGUF_TRANSFORMS[transform](grid, self.spec)
+        grid = fields(blocks.reshape(blocks.shape[0], -1, size)).reshape(blocks.shape[0], -1, 2)
+        return GGUF_TRANSFORMS[transform](torch.from_numpy(grid), self.spec)
+
+    def bits(self, name: str) -> int:
+        """Bits per weight code the file stores the tensor with (`code_bits`)."""
+        return code_bits(self.file.type_name(self.where[name][0]))
 
 
-def own_grids(mapping: Rules, source: GGUFSource) -> dict[str, Tensor]:
-    """Per zoo weight whose every part is stored on a 4-bit grid, that grid in zoo's layout:
-    the parts' grids put together by the rule's transform, which for row-wise transforms
-    (`Transform.row_wise`) moves rows exactly as it moves the weights'."""
-    grids = {}
+def int4_as_stored(mapping: Rules, source: GGUFSource) -> tuple[dict[str, str],
+                                                                 dict[str, Tensor]]:
+    """How int4 keeps what the file stores, per zoo weight: int8 where a part has more than 4
+    bits per code (4-bit codes would lose what the file kept: Gemma 3's Q5_0 projections cost
+    its next-token agreement 20 points), and the file's own grid where every part is stored on
+    one (`FOUR_BIT_GRIDS`), put together by the rule's transform, which for row-wise
+    transforms (`Transform.row_wise`) moves rows exactly as it moves the weights'."""
+    modes, grids = {}, {}
     for rule in mapping.rules:
-        if not rule.transform.row_wise:
+        parts = [name for name in rule.hf if name in source]
+        if any(source.bits(name) > 4 for name in parts):
+            modes[rule.zoo] = "int8"
             continue
-        parts = [source.grid(name) for name in rule.hf if name in source]
-        if len(parts) == len(rule.hf) and all(p is not None for p in parts):
-            grids[rule.zoo] = rule.to_zoo(parts)  # type: ignore[arg-type]
-    return grids
+        found = [source.grid(name) for name in parts] if rule.transform.row_wise else []
+        if found and len(found) == len(rule.hf) and all(g is not None for g in found):
+            grids[rule.zoo] = rule.to_zoo(found)  # type: ignore[arg-type]
+    return modes, grids
 
 
 def from_gguf(path: str | os.PathLike[str], *, device: str | torch.device | None = None,
@@ -169,8 +199,9 @@ def from_gguf(path: str | os.PathLike[str], *, device: str | torch.device | None
                       strict=True, progress=progress, tokenizer=tokenizer)
     if quantize is None:
         return model
-    grids = own_grids(mapping, source) if quantize == "int4" else None
-    return pack(model, quantize, grids=grids)
+    modes, grids = int4_as_stored(mapping, source) if quantize == "int4" else ({}, {})
+    return pack(model, quantize, modes=modes, grids=grids)
 
 
-__all__ = ["FOUR_BIT_GRIDS", "GGUFSource", "from_gguf", "own_grids", "unpermute"]
+__all__ = ["FOUR_BIT_GRIDS", "GGUFSource", "code_bits", "from_gguf", "int4_as_stored",
+           "unpermute"]
