@@ -25,6 +25,7 @@ SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?
            11: "<q", 12: "<d"}
 STRING, ARRAY = 8, 9
 MAX_DIMS = 8
+DEQUANTIZE_ROWS = 4096  # rows dequantized at a time
 
 
 def is_gguf(path: Path) -> bool:
@@ -179,9 +180,12 @@ class GGUFFile:
         start, nbytes = self.extent(name)
         raw = np.frombuffer(self._map, dtype=np.uint8, count=nbytes, offset=start)
         raw = raw.reshape(quant_shape_to_byte_shape(t.shape, kind))
-        try:
-            values = dequantize(raw, kind)
+        raw = raw.reshape(-1, raw.shape[-1])
+        values = np.empty((raw.shape[0], t.shape[-1]), np.float32)
+        try:  # a few rows at a time: the package's temporaries stay small (a 262k-row head)
+            for at in range(0, len(raw), DEQUANTIZE_ROWS):
+                values[at:at + DEQUANTIZE_ROWS] = dequantize(raw[at:at + DEQUANTIZE_ROWS], kind)
         except (ValueError, NotImplementedError, KeyError) as err:
             raise WeightsError(f"{self.path}: tensor {name} ({kind.name}, shape "
                                f"{list(t.shape)}) cannot be read: {err}") from None
-        return np.ascontiguousarray(values, dtype=np.float32).reshape(t.shape).copy()
+        return values.reshape(t.shape)
