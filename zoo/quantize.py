@@ -99,10 +99,17 @@ def _pack_bf16(weight: Tensor, grid: Tensor | None) -> tuple[Tensor, None]:
     return torch.ops.mkldnn._reorder_linear_weight(weight.to(torch.bfloat16), 1), None
 
 
+ROWS = 4096  # rows quantized at a time: a float temporary of a 262k-row head would be 0.7 GB
+
+
 def _pack_int8(weight: Tensor, grid: Tensor | None) -> tuple[Tensor, Tensor]:
-    scale = weight.abs().amax(1).clamp(min=torch.finfo(torch.float32).tiny) / 127
+    low, high = weight.aminmax(dim=1)  # no |w| temporary
+    scale = torch.maximum(high, -low).clamp(min=torch.finfo(torch.float32).tiny) / 127
     scale = scale.to(torch.bfloat16).float()  # the codes are chosen for the scale as stored
-    codes = (weight / scale[:, None]).round().clamp(-127, 127).to(torch.int8)
+    codes = torch.empty(weight.shape, dtype=torch.int8)
+    for rows, part, s in zip(codes.split(ROWS), weight.split(ROWS), scale.split(ROWS),
+                             strict=True):
+        rows.copy_((part / s[:, None]).round_().clamp_(-127, 127))
     return codes, scale.to(torch.bfloat16)
 
 
@@ -166,9 +173,9 @@ def quantize(model: Model, mode: str, *, modes: Mapping[str, str] | None = None,
                          "build lacks")
     grids = grids or {}
     chosen: dict[str, str] = {}
-    for name, module in list(model.named_modules()):
-        if not _packable(name, module):
-            continue
+    names = [name for name, module in model.named_modules() if _packable(name, module)]
+    for name in names:  # by name, so that each float layer is freed once packed
+        module = model.get_submodule(name)
         assert isinstance(module, Linear)
         wanted = modes.get(f"{name}.weight", MODES[mode].head if name == "head" else mode)
         kind = choose(wanted, module.out_features, module.in_features)
@@ -177,6 +184,7 @@ def quantize(model: Model, mode: str, *, modes: Mapping[str, str] | None = None,
         parent, _, attr = name.rpartition(".")
         setattr(model.get_submodule(parent) if parent else model, attr, packed)
         chosen[name] = kind
+        del module, packed
     model.quantized = mode
     model.packed_modes = chosen
     return model
