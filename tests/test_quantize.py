@@ -75,13 +75,22 @@ def test_int4_keeps_a_given_grid_exactly_and_spans_min_and_max_otherwise():
     assert not torch.equal(PackedLinear("int4", weight, None, off)(eye).t(), weight)
 
 
-def test_int8_is_per_output_channel():
-    weight = torch.linspace(-1, 1, 48 * 32).view(48, 32) * torch.arange(1, 49)[:, None]
-    layer = PackedLinear("int8", weight, torch.ones(48))
-    assert layer.weight.dtype == torch.int8 and layer.scales.shape == (48,)
-    x = torch.randn(3, 32)
+def test_int8_is_per_output_channel_in_either_kernel():
+    weight = torch.linspace(-1, 1, 48 * 48).view(48, 48) * torch.arange(1, 49)[:, None]
+    rows = PackedLinear("int8", weight, torch.ones(48))  # 32 does not divide 48: int8pack
+    assert rows.kernel == "int8pack"
+    assert rows.weight.dtype == torch.int8 and rows.scales.shape == (48,)
+    x = torch.randn(3, 48)
     expected = x @ weight.t() + 1
-    assert float((layer(x) - expected).norm() / expected.norm()) < 0.01
+    assert float((rows(x) - expected).norm() / expected.norm()) < 0.01
+    # where the int4 kernel takes the shape, the same codes in two 4-bit planes
+    planes = PackedLinear("int8", weight[:, :32], None)
+    assert planes.kernel == "int4pack_planes" and planes.mode == "int8"
+    codes = PackedLinear("int8", torch.cat([weight[:, :32], torch.zeros(48, 16)], 1), None)
+    exact = codes.weight[:, :32].float() * codes.scales.float()[:, None]
+    with torch.no_grad():
+        got = planes(torch.eye(32)).t()
+    assert float((got - exact).abs().max()) <= 2 ** -8 * float(exact.abs().max())
 
 
 def test_shapes_a_kernel_cannot_take_fall_back():
