@@ -48,15 +48,14 @@ class Mode:
     description: str
     fits: Callable[[int, int], bool]  # (out_features, in_features) -> can the kernel take it
     head: str  # the mode of the output head
-    bits: int  # bits per weight, scales aside
 
 
 MODES: dict[str, Mode] = {
-    "bf16": Mode("bf16 weights in oneDNN's blocked layout", lambda n, k: True, "bf16", 16),
-    "int8": Mode("int8 weights, a bf16 scale per output channel",
-                 lambda n, k: k % 16 == 0, "int8", 8),
+    "bf16": Mode("bf16 weights in oneDNN's blocked layout", lambda n, k: True, "bf16"),
+    "int8": Mode("int8 weights, a bf16 scale per output channel (as two 4-bit planes where "
+                 "the int4 kernel takes the shape)", lambda n, k: k % 16 == 0, "int8"),
     "int4": Mode(f"4-bit weights, a bf16 scale and zero per group of {GROUP} inputs",
-                 lambda n, k: n % 16 == 0 and k % GROUP == 0, "int8", 4),
+                 lambda n, k: n % 16 == 0 and k % GROUP == 0, "int8"),
 }
 FALLBACK: dict[str, str] = {"int4": "int8", "int8": "bf16"}
 
