@@ -118,6 +118,8 @@ def test_what_cannot_work_is_refused(tmp_path):
         quantize(model, "int4")
     with pytest.raises(ValueError, match="cannot save tiny-llama: its weights are packed"):
         zoo.save(model, tmp_path / "x.safetensors")
+    with pytest.raises(ValueError, match=r"packed for inference \(int8, zoo\.quantize\)"):
+        zoo.finetune(model, "some text " * 50, out=tmp_path / "run", steps=1)
     with pytest.raises(ValueError, match="unknown quantization 'int3'"):
         quantize(tiny("llama"), "int3")
     with pytest.raises(ValueError, match="on meta"):

@@ -116,6 +116,7 @@ class Model(nn.Module):
         self.tokenizer: Any = None  # set by loaders that find one (zoo.Tokenizer)
         self.load_report: Any = None  # set by non-strict loads
         self.quantized: str | None = None  # set by zoo.quantize (weights packed for inference)
+        self.packed_modes: dict[str, str] = {}  # and the mode each linear layer got
         self.tie_weights()
 
     def tie_weights(self) -> None:

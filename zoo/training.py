@@ -163,6 +163,10 @@ def finetune(model_or_path: Any, text: str, *, out: str | os.PathLike[str],
     out = Path(out)
     fingerprint = _fingerprint(text, labels)
     model, state, checkpoint = _resume_or_start(model_or_path, out, config, fingerprint)
+    if model.quantized:
+        raise ValueError(f"{model.spec.name}'s weights are packed for inference "
+                         f"({model.quantized}, zoo.quantize) and have no gradients; fine-tune "
+                         f"the float model")
     tokenizer = tokenizer or model.tokenizer
     if tokenizer is None:
         raise ValueError(f"{model.spec.name} has no tokenizer: load a checkpoint that has one "
