@@ -181,8 +181,9 @@ def rope_key(spec: ModelSpec, layer: int) -> str | None:
 
 def rotary_tables(spec: ModelSpec, positions: Tensor,
                   dtype: torch.dtype) -> dict[str, tuple[Tensor, Tensor]]:
-    """cos and sin, (batch, 1, seq, rotary_dim // 2), for token positions (batch, seq), per
-    rope key the layers use."""
+    """cos and signed sin, (batch, 1, seq, rotary_dim), for token positions (batch, seq), per
+    rope key the layers use, laid out as `apply_rotary` pairs the dims: built once per forward
+    pass, so that each layer's rotation is four whole-tensor operations."""
     tables = {}
     for key in {rope_key(spec, i) for i in range(spec.n_layer)} - {None}:
         inv_freq, factor = inverse_frequencies(spec, key)
@@ -190,6 +191,11 @@ def rotary_tables(spec: ModelSpec, positions: Tensor,
         cos, sin = angles.cos(), angles.sin()
         if factor != 1.0:
             cos, sin = cos * factor, sin * factor
+        if spec.rotary_style == "half":  # dims i and i + r/2: [c, c], [-s, s]
+            cos, sin = torch.cat([cos, cos], -1), torch.cat([-sin, sin], -1)
+        else:  # dims 2i and 2i + 1: [c0, c0, c1, c1 ...], [-s0, s0, -s1, s1 ...]
+            cos = cos.repeat_interleave(2, -1)
+            sin = torch.stack([-sin, sin], -1).flatten(-2)
         tables[key] = (cos.to(dtype), sin.to(dtype))
     return tables
 
@@ -198,17 +204,18 @@ def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor, style: str) -> Tensor:
     """Rotate the first rotary_dim dims of x (batch, heads, seq, d_head); the rest pass through.
 
     'half' pairs dim i with i + r/2 (GPT-NeoX, LLaMA); 'interleaved' pairs 2i with 2i + 1
-    (GPT-J, mesh-transformer-jax).
+    (GPT-J, mesh-transformer-jax). Each pair (a, b) becomes (a cos - b sin, b cos + a sin):
+    x * cos + partner * signed sin, with the tables of `rotary_tables`, the same numbers
+    bit for bit as the pairwise form.
     """
-    r = cos.shape[-1] * 2
-    rot, rest = x[..., :r], x[..., r:]
+    r = cos.shape[-1]
+    rot = x[..., :r] if x.shape[-1] > r else x
     if style == "half":
-        a, b = rot[..., : r // 2], rot[..., r // 2:]
-        rotated = torch.cat((a * cos - b * sin, b * cos + a * sin), dim=-1)
+        partner = rot.roll(r // 2, -1)  # [b, a]
     else:
-        a, b = rot[..., 0::2], rot[..., 1::2]
-        rotated = torch.stack((a * cos - b * sin, b * cos + a * sin), dim=-1).flatten(-2)
-    return torch.cat((rotated, rest), dim=-1) if rest.shape[-1] else rotated
+        partner = rot.unflatten(-1, (r // 2, 2)).flip(-1).flatten(-2)  # [b0, a0, b1, a1 ...]
+    rotated = rot * cos + partner * sin
+    return torch.cat((rotated, x[..., r:]), dim=-1) if x.shape[-1] > r else rotated
 
 
 def alibi_slopes(n_head: int) -> Tensor:
