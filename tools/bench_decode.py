@@ -34,13 +34,14 @@ import importlib.util
 import json
 import os
 import platform
-import re
 import shutil
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from measure import peak_rss, read_bandwidth
 
 NEW = 64
 PROMPT = "What is the capital of France?"
@@ -238,23 +239,8 @@ class Process:
         assert self.proc.stdin is not None
         self.proc.stdin.close()
         self.proc.wait()
-        found = re.search(r"Maximum resident set size \(kbytes\): (\d+)", self.stderr())
-        return int(found.group(1)) / 1024 if found else None
-
-
-def read_bandwidth(threads: int, nbytes: int = 1 << 30, runs: int = 7) -> float:
-    """Bytes per second for summing a 1 GiB fp32 tensor (a pure streaming read), median."""
-    import torch
-
-    torch.set_num_threads(threads)
-    x = torch.ones(nbytes // 4)
-    x.sum()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        x.sum()
-        times.append(time.perf_counter() - start)
-    return nbytes / statistics.median(times)
+        peak = peak_rss(self.stderr())
+        return peak / 2 ** 20 if peak else None
 
 
 def quality(path: Path, modes: list[str]) -> list[list[str]]:
@@ -291,6 +277,8 @@ def table(rows: list[list[str]], header: list[str]) -> str:
 
 
 def bench(name: str, path: Path, variants: list[str], rounds: int, threads: int) -> None:
+    import torch
+
     import zoo
 
     tokenizer = zoo.load(path, progress=False).tokenizer
@@ -311,7 +299,8 @@ def bench(name: str, path: Path, variants: list[str], rounds: int, threads: int)
     bandwidths = []
     order = list(procs)
     for number in range(rounds):
-        bandwidths.append(read_bandwidth(threads))
+        torch.set_num_threads(threads)
+        bandwidths.append(read_bandwidth())
         for variant in order:
             results[variant].append(procs[variant].run(ids))
         order = order[1:] + order[:1]

@@ -18,6 +18,7 @@ import time
 
 import torch
 import transformers
+from measure import read_bandwidth
 from tqdm import tqdm
 
 import zoo
@@ -25,18 +26,6 @@ from zoo.convert.mapping import zoo_to_hf
 from zoo.reference import transformers_config
 
 PROMPT, NEW = 32, 128
-
-
-def read_bandwidth(runs: int = 7, nbytes: int = 1 << 30) -> float:
-    """Bytes per second for summing a 1 GiB fp32 tensor (a pure streaming read)."""
-    x = torch.ones(nbytes // 4)
-    x.sum()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        x.sum()
-        times.append(time.perf_counter() - start)
-    return nbytes / statistics.median(times)
 
 
 def models(dtype: torch.dtype):

@@ -18,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from measure import peak_rss
 from tqdm import tqdm
 
 ZOO = """
@@ -62,7 +63,8 @@ def run(code: str) -> tuple[float, float, float | None]:
     done = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-c", code],
                           capture_output=True, text=True, check=True)
     wall = time.perf_counter() - start
-    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr)[1]) * 1024
+    rss = peak_rss(done.stderr)
+    assert rss is not None, done.stderr
     load = re.search(r"LOAD ([0-9.]+)", done.stdout)
     return wall, rss, float(load[1]) if load else None
 
