@@ -519,9 +519,20 @@ NAME_OR_FILE = ("a registry name, or a config.json, Hugging Face folder or cache
                 "file, or zoo / HF safetensors file (read from metadata; no weights loaded)")
 
 
+def _add_loading(p: argparse.ArgumentParser) -> None:
+    """How `zoo generate` and `zoo eval` load the model: its dtype, or its packing."""
+    from zoo.units import FLOAT_DTYPES, QUANTIZATIONS
+
+    p.add_argument("--dtype", choices=FLOAT_DTYPES, default=None,
+                   help="load the weights in this dtype (default: as stored)")
+    p.add_argument("--quantize", choices=QUANTIZATIONS, default=None,
+                   help="pack the weights for fast CPU decoding: bf16, int8 per channel, or "
+                        "int4 per group of 32 (a GGUF file's own 4-bit blocks kept)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from zoo.formats import SAVABLE
-    from zoo.units import FLOAT_DTYPES, QUANTIZATIONS
+    from zoo.units import FLOAT_DTYPES
     from zoo.verify import DEFAULT_TOLERANCE
 
     parser = _Parser(
@@ -617,11 +628,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stop", action="append", default=None, help="stop string (repeatable)")
     p.add_argument("--chat", action="store_true", help="apply the model's chat template")
     p.add_argument("--stream", action="store_true", help="print tokens as they come")
-    p.add_argument("--dtype", choices=FLOAT_DTYPES, default=None,
-                   help="load the weights in this dtype (default: as stored)")
-    p.add_argument("--quantize", choices=QUANTIZATIONS, default=None,
-                   help="pack the weights for fast CPU decoding: bf16, int8 per channel, or "
-                        "int4 per group of 32 (a GGUF file's own 4-bit blocks kept)")
+    _add_loading(p)
 
     p = add("eval", "perplexity of a text file: sliding windows, each token scored once")
     p.add_argument("model", metavar="NAME_OR_PATH",
@@ -634,10 +641,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="tokens between window starts, below the context; each window scores "
                         "the tokens after the previous one's end (default: half the context)")
     p.add_argument("--batch", type=_positive_int, default=1, help="windows per forward pass")
-    p.add_argument("--dtype", choices=FLOAT_DTYPES, default=None,
-                   help="load the weights in this dtype (default: as stored)")
-    p.add_argument("--quantize", choices=QUANTIZATIONS, default=None,
-                   help="pack the weights as `zoo generate --quantize` does")
+    _add_loading(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = add("finetune", "fine-tune on a text file (next-token loss), or a classifier on "
