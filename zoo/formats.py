@@ -22,7 +22,7 @@ from zoo.metadata import SPEC_FILE, is_zoo_file, read_checkpoint_spec, read_zoo_
 from zoo.registry import UnknownModelError, get_spec, registry_match
 from zoo.safetensors_header import INDEX_SUFFIX, WeightsError, safetensors_target
 from zoo.spec import ModelSpec, SpecError
-from zoo.units import QUANTIZATIONS, parse_bytes
+from zoo.units import check_quantization, parse_bytes
 
 if TYPE_CHECKING:
     from zoo.model import Model
@@ -287,9 +287,7 @@ def load(path: str | os.PathLike[str], *, spec: ModelSpec | str | None = None,
     load_fn = fmt.loader()
     after = None  # the packing to apply after the load, when the loader does not
     if quantize is not None:
-        if quantize not in QUANTIZATIONS:
-            raise ValueError(f"unknown quantization {quantize!r}; expected one of "
-                             f"{', '.join(QUANTIZATIONS)}")
+        check_quantization(quantize)  # before the load, not after it
         if "quantize" in inspect.signature(load_fn).parameters:
             options["quantize"] = quantize
         else:

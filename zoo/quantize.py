@@ -37,6 +37,7 @@ from torch import Tensor, nn
 
 from zoo.layers import Linear
 from zoo.model import Model
+from zoo.units import check_quantization
 
 GROUP = 32  # inputs per int4 group: llama.cpp's block, and the only size that fits d_model 576
 
@@ -194,9 +195,7 @@ def quantize(model: Model, mode: str, *, modes: Mapping[str, str] | None = None,
     in / 32, 2). Returns the model, with `model.quantized` set to the mode."""
     modes = modes or {}
     for wanted in [mode, *modes.values()]:
-        if wanted not in MODES:
-            raise ValueError(f"unknown quantization {wanted!r}; expected one of "
-                             f"{', '.join(MODES)}")
+        check_quantization(wanted)
     if getattr(model, "quantized", None):
         raise ValueError(f"{model.spec.name} is already quantized ({model.quantized}); load it "
                          f"again to pack it another way")

@@ -14,6 +14,14 @@ DTYPE_ALIASES = {"float32": "fp32", "float": "fp32", "bfloat16": "bf16", "float1
                  "half": "fp16"}
 
 
+def check_quantization(mode: str) -> str:
+    """`mode` if zoo.quantize can pack weights that way, else a ValueError naming the ways."""
+    if mode not in QUANTIZATIONS:
+        raise ValueError(f"unknown quantization {mode!r}; expected one of "
+                         f"{', '.join(QUANTIZATIONS)}")
+    return mode
+
+
 def canonical_dtype(name: str, allowed: tuple[str, ...] = tuple(DTYPE_BYTES)) -> str:
     """'bfloat16', 'torch.bfloat16', 'BF16' -> 'bf16'; anything else is a ValueError that lists
     what `allowed` takes."""

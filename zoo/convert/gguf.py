@@ -36,10 +36,10 @@ from zoo.convert.hf import fill_from
 from zoo.convert.mapping import Rules, rules
 from zoo.gguf_header import GGUFFile
 from zoo.model import Model
-from zoo.quantize import MODES
 from zoo.quantize import quantize as pack
 from zoo.safetensors_io import WeightsError
 from zoo.spec import ModelSpec, SpecError
+from zoo.units import check_quantization
 
 
 def unpermute(weight: Tensor, heads: int) -> Tensor:
@@ -171,9 +171,8 @@ def from_gguf(path: str | os.PathLike[str], *, device: str | torch.device | None
     """A zoo model (and its tokenizer) from a GGUF file; `quantize` ('bf16', 'int8', 'int4')
     packs its linear layers for CPU inference (`zoo.quantize`), int4 keeping the file's own
     4-bit blocks where it has them."""
-    if quantize is not None and quantize not in MODES:
-        raise ValueError(f"unknown quantization {quantize!r}; expected one of "
-                         f"{', '.join(MODES)}")
+    if quantize is not None:
+        check_quantization(quantize)  # before the file is read
     path = Path(path)
     file = GGUFFile(path)
     try:
