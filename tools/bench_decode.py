@@ -164,16 +164,11 @@ def llama_logits(llm):
 def zoo_bytes_per_token(model) -> int:
     """Bytes a decode step reads: every matrix and vector once, packed weights as stored;
     the embedding table only when it is also the head (one row is read otherwise)."""
-    from zoo.quantize import storage_key
+    from zoo.quantize import packed_bytes
 
-    seen, total = set(), 0
     own_head = not model.spec.tie_embeddings or model.quantized  # a packed head is a copy
-    for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
-        if storage_key(tensor) in seen or (name == "embed.weight" and own_head):
-            continue
-        seen.add(storage_key(tensor))
-        total += tensor.numel() * tensor.element_size()
-    return total
+    embed = model.embed.weight
+    return packed_bytes(model) - (embed.numel() * embed.element_size() if own_head else 0)
 
 
 def gguf_bytes_per_token(path: Path) -> int:

@@ -225,7 +225,7 @@ def quantize(model: Model, mode: str, *, modes: Mapping[str, str] | None = None,
     return model
 
 
-def storage_key(tensor: Tensor) -> int:
+def _storage_key(tensor: Tensor) -> int:
     """What identifies a tensor's memory: its data pointer, or for oneDNN's opaque packed
     tensors (which have none) the tensor itself."""
     return id(tensor) if tensor.is_mkldnn else tensor.data_ptr()
@@ -235,11 +235,11 @@ def packed_bytes(model: nn.Module) -> int:
     """Bytes of every parameter and buffer (packed weights as stored), each tensor once."""
     seen, total = set(), 0
     for tensor in [*model.parameters(), *model.buffers()]:
-        if storage_key(tensor) not in seen:
-            seen.add(storage_key(tensor))
+        if _storage_key(tensor) not in seen:
+            seen.add(_storage_key(tensor))
             total += tensor.numel() * tensor.element_size()
     return total
 
 
 __all__ = ["FALLBACK", "GROUP", "MODES", "PackedLinear", "choose", "int4_grid", "packed_bytes",
-           "quantize", "storage_key"]
+           "quantize"]
