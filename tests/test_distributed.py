@@ -177,7 +177,7 @@ def _with_outside_file(metadata):
 def test_crafted_checkpoint_metadata_is_refused(tmp_path, change, fragment):
     """`python -m zoo.distributed export` of a checkpoint whose .metadata (a pickle, by torch's
     design) was crafted: refused before torch reads it, and nothing it holds runs."""
-    from zoo.safetensors_io import WeightsError
+    from zoo.files import WeightsError
 
     marker = tmp_path / "ran"
     zd.save_checkpoint(zoo.create_model(tiny_spec("gpt2"), seed=0), tmp_path / "ckpt")

@@ -13,8 +13,8 @@ import torch
 
 import zoo
 from tests.tiny import hf_model, tiny_spec
+from zoo.files import WeightsError
 from zoo.formats import FORMATS, detect, read_spec
-from zoo.safetensors_header import WeightsError
 
 
 def same_weights(a, b) -> bool:

@@ -12,7 +12,7 @@ import pytest
 
 import zoo
 from zoo.cli import COMMANDS
-from zoo.hub import DOWNLOAD_COMMAND
+from zoo.files.hub import DOWNLOAD_COMMAND
 
 PACKAGE = Path(zoo.__file__).parent
 

@@ -13,9 +13,10 @@ from safetensors.torch import save_file
 
 import zoo
 from tests.tiny import tiny_spec
+from zoo.files import WeightsError
+from zoo.files.safetensors_io import SafetensorsFile
 from zoo.formats import load, save
 from zoo.metadata import zoo_metadata
-from zoo.safetensors_io import SafetensorsFile, WeightsError
 from zoo.spec import to_mapping
 from zoo.weights import stored_tensors
 
@@ -37,7 +38,7 @@ def test_round_trip_single_file(tmp_path):
 
 
 def test_tied_tensor_stored_once(tmp_path):
-    from zoo.safetensors_io import SafetensorsFile
+    from zoo.files.safetensors_io import SafetensorsFile
 
     save(zoo.create_model(tiny_spec("gpt2"), seed=0), tmp_path / "m.safetensors")
     names = SafetensorsFile(tmp_path / "m.safetensors").names()
@@ -79,7 +80,7 @@ def test_dtype_on_load(tmp_path):
 def test_failed_write_keeps_previous(tmp_path, monkeypatch):
     """A write failing part-way (as on a full disk: tests/test_weights_faults.py fills a real
     one) removes what the save wrote and keeps the previous save whole."""
-    import zoo.safetensors_io
+    import zoo.files.safetensors_io
 
     first = zoo.create_model(tiny_spec("llama"), seed=0)
     save(first, tmp_path / "out", max_shard_size="200KB")
@@ -92,7 +93,7 @@ def test_failed_write_keeps_previous(tmp_path, monkeypatch):
             raise OSError(28, "No space left on device")
         return real(fd, data)
 
-    monkeypatch.setattr(zoo.safetensors_io.os, "write", full_disk)
+    monkeypatch.setattr(zoo.files.safetensors_io.os, "write", full_disk)
     with pytest.raises(OSError, match="previous files kept: No space left") as info:
         save(zoo.create_model(tiny_spec("llama"), seed=1), tmp_path / "out",
              max_shard_size="200KB")

@@ -178,7 +178,7 @@ def zoo_bytes_per_token(model) -> int:
 
 def gguf_bytes_per_token(path: Path) -> int:
     """The file's tensor bytes, less the token embedding when an output matrix exists."""
-    from zoo.gguf_header import GGUFFile
+    from zoo.files.gguf import GGUFFile
 
     file = GGUFFile(path)
     sizes = {name: file.extent(name)[1] for name in file.tensors}

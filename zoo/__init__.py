@@ -25,7 +25,7 @@ _LAZY: dict[str, str] = {
     "save": "zoo.formats",
     "load": "zoo.formats",
     "read_spec": "zoo.formats",
-    "WeightsError": "zoo.safetensors_header",
+    "WeightsError": "zoo.files",
     "from_hf": "zoo.convert.hf",
     "to_hf": "zoo.convert.hf",
     "from_gguf": "zoo.convert.gguf",

@@ -100,7 +100,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _list_local(specs: list[Any], as_json: bool) -> int:
-    from zoo.hub import hf_cache_dir
+    from zoo.files.hub import hf_cache_dir
     from zoo.local import find_local, zoo_weight_dirs
     from zoo.units import human_bytes
 

@@ -23,6 +23,9 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from zoo.files import WeightsError
+from zoo.files.safetensors import member, weights_file
+from zoo.files.safetensors_io import open_safetensors
 from zoo.metadata import (
     read_checkpoint_info,
     read_checkpoint_spec,
@@ -31,8 +34,6 @@ from zoo.metadata import (
 )
 from zoo.model import Model, create_model
 from zoo.registry import get_spec
-from zoo.safetensors_header import WeightsError, member, weights_file
-from zoo.safetensors_io import open_safetensors
 from zoo.spec import ModelSpec
 from zoo.units import FLOAT_DTYPES, canonical_dtype
 

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zoo.architectures import UnsupportedConfigError, spec_for_config, spec_from_gguf
-from zoo.gguf_header import GGUFFile, is_gguf
-from zoo.hub import REPO_ID, cached_snapshot, read_config, resolve_folder
+from zoo.files import WeightsError
+from zoo.files.gguf import GGUFFile, is_gguf
+from zoo.files.hub import REPO_ID, cached_snapshot, read_config, resolve_folder
+from zoo.files.safetensors import INDEX_SUFFIX, safetensors_target
 from zoo.metadata import SPEC_FILE, is_zoo_file, read_checkpoint_spec, read_zoo_spec
 from zoo.registry import UnknownModelError, get_spec, registry_match
-from zoo.safetensors_header import INDEX_SUFFIX, WeightsError, safetensors_target
 from zoo.spec import ModelSpec, SpecError
 from zoo.units import check_quantization, parse_bytes
 

@@ -1,7 +1,7 @@
 """Where a registry model's weights already are on this machine.
 
 Two places are looked at, without importing torch or huggingface_hub: the Hugging Face hub
-cache (`zoo.hub`), and zoo weights folders (ZOO_WEIGHTS, an os.pathsep-separated list, default
+cache (`zoo.files.hub`), and zoo weights folders (ZOO_WEIGHTS, an os.pathsep-separated list, default
 ~/.cache/zoo/weights) holding checkpoints in any format of `zoo.formats` whose spec can be read
 from their metadata (zoo safetensors, GGUF, distributed checkpoints), named by that spec.
 """
@@ -12,9 +12,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from zoo.files import WeightsError
+from zoo.files.hub import DOWNLOAD_COMMAND, cached_snapshot
+from zoo.files.safetensors import INDEX_SUFFIX, read_index
 from zoo.formats import FORMATS, Format
-from zoo.hub import DOWNLOAD_COMMAND, cached_snapshot
-from zoo.safetensors_header import INDEX_SUFFIX, WeightsError, read_index
 from zoo.spec import ModelSpec, SpecError
 
 

@@ -12,13 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from zoo.safetensors_header import (
-    WeightsError,
-    member,
-    read_header,
-    read_index,
-    weights_file,
-)
+from zoo.files import WeightsError
+from zoo.files.safetensors import member, read_header, read_index, weights_file
 from zoo.spec import ModelSpec, SpecError, spec_from_mapping, to_mapping
 
 FORMAT = "zoo/1"

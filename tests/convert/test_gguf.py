@@ -10,7 +10,7 @@ import torch
 import zoo
 from tests.tiny import hf_model, tiny_spec
 from zoo.convert.gguf import from_gguf, unpermute
-from zoo.safetensors_io import WeightsError
+from zoo.files import WeightsError
 
 gguf = pytest.importorskip("gguf")
 

@@ -15,7 +15,7 @@ import zoo
 from tests.tiny import FAMILIES, hf_model, tiny_spec
 from zoo.architectures import spec_for_config
 from zoo.convert.hf import from_hf, to_hf
-from zoo.safetensors_io import WeightsError
+from zoo.files import WeightsError
 
 transformers = pytest.importorskip("transformers")
 

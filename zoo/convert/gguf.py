@@ -34,10 +34,10 @@ from zoo.architectures import (
 )
 from zoo.convert.hf import fill_from
 from zoo.convert.mapping import Rules, rules
-from zoo.gguf_header import GGUFFile
+from zoo.files import WeightsError
+from zoo.files.gguf import GGUFFile
 from zoo.model import Model
 from zoo.quantize import quantize as pack
-from zoo.safetensors_io import WeightsError
 from zoo.spec import ModelSpec, SpecError
 from zoo.units import check_quantization
 

@@ -21,10 +21,11 @@ from torch import Tensor
 
 from zoo.architectures import UnsupportedConfigError, entry_for, spec_for_config, write_config
 from zoo.convert.mapping import Rules, TensorSource, plan, rules, zoo_to_hf
-from zoo.hub import read_config, resolve_folder
+from zoo.files import WeightsError
+from zoo.files.hub import read_config, resolve_folder
+from zoo.files.safetensors import member, read_index, weights_file
+from zoo.files.safetensors_io import open_safetensors
 from zoo.model import Model
-from zoo.safetensors_header import member, read_index, weights_file
-from zoo.safetensors_io import WeightsError, open_safetensors
 from zoo.spec import SpecError, to_mapping
 from zoo.units import parse_bytes
 from zoo.weights import fill, stored_tensors, write_safetensors

@@ -14,12 +14,10 @@ import struct
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
+from zoo.files.errors import WeightsError
+
 MAX_HEADER = 100 * 2**20  # bytes of header JSON (or of an index) zoo reads at most
 INDEX_SUFFIX = ".safetensors.index.json"
-
-
-class WeightsError(ValueError):
-    """A weights file that cannot be read as what it claims to be."""
 
 
 def read_header(path: str | os.PathLike[str]) -> tuple[dict[str, Any], int, int]:

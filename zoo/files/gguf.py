@@ -17,7 +17,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from zoo.safetensors_header import WeightsError
+from zoo.files.errors import WeightsError
 
 MAGIC = b"GGUF"
 # value types: struct format of the scalars; 8 is a string, 9 an array

@@ -15,9 +15,10 @@ from safetensors.torch import save_file
 
 import zoo
 from tests.tiny import tiny_spec
+from zoo.files import WeightsError
+from zoo.files.safetensors_io import DTYPES, SafetensorsFile, write_file
 from zoo.formats import read_spec
 from zoo.metadata import is_zoo_file, zoo_metadata
-from zoo.safetensors_io import DTYPES, SafetensorsFile, WeightsError, write_file
 from zoo.spec import SpecError, to_mapping
 
 hypothesis = pytest.importorskip("hypothesis")

@@ -28,13 +28,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from zoo.safetensors_header import (
-    WeightsError,
-    member,
-    read_header_from,
-    read_index,
-    weights_file,
-)
+from zoo.files.errors import WeightsError
+from zoo.files.safetensors import member, read_header_from, read_index, weights_file
 
 DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16,
           "BF16": torch.bfloat16, "I64": torch.int64, "I32": torch.int32, "I16": torch.int16,

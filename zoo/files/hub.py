@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from zoo.safetensors_header import WeightsError
+from zoo.files.errors import WeightsError
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # "org/name", as the hub spells them
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf")
