@@ -169,7 +169,7 @@ def llama_logits(llm):
 def zoo_bytes_per_token(model) -> int:
     """Bytes a decode step reads: every matrix and vector once, packed weights as stored;
     the embedding table only when it is also the head (one row is read otherwise)."""
-    from zoo.quantize import packed_bytes
+    from zoo.model.quantize import packed_bytes
 
     own_head = not model.spec.tie_embeddings or model.quantized  # a packed head is a copy
     embed = model.embed.weight

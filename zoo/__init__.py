@@ -21,7 +21,7 @@ __version__ = "0.1.0"
 _LAZY: dict[str, str] = {
     "Model": "zoo.model",
     "ModelTooLargeError": "zoo.model",
-    "KVCache": "zoo.cache",
+    "KVCache": "zoo.model",
     "save": "zoo.formats",
     "load": "zoo.formats",
     "read_spec": "zoo.formats",
@@ -29,6 +29,7 @@ _LAZY: dict[str, str] = {
     "from_hf": "zoo.convert.hf",
     "to_hf": "zoo.convert.hf",
     "from_gguf": "zoo.convert.gguf",
+    "quantize": "zoo.model.quantize",
     "Tokenizer": "zoo.tokenizer",
     "generate": "zoo.text",
     "shard": "zoo.distributed",

@@ -359,7 +359,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 @command("generate")
 def cmd_generate(args: argparse.Namespace) -> int:
-    from zoo.generation import sampling_options
+    from zoo.model.generation import sampling_options
     from zoo.text import generate, resolve_model
 
     options: dict[str, Any] = {"num_beams": args.beams, **sampling_options(

@@ -297,7 +297,7 @@ def load(path: str | os.PathLike[str], *, spec: ModelSpec | str | None = None,
     model = load_fn(path if Path(path).exists() else str(path), **options)
     if after is None:
         return model
-    from zoo.quantize import quantize as pack
+    from zoo.model.quantize import quantize as pack
 
     return pack(model, after)
 

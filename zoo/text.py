@@ -1,5 +1,5 @@
 """Text in, text out: prompts and chat templates, stop strings cut from the text, and a name or
-path resolved to a model. Above the engine (`zoo.generation`), which only sees token ids.
+path resolved to a model. Above the engine (`zoo.model.generation`), which only sees token ids.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import torch
 from torch import Tensor
 
 from zoo.formats import load
-from zoo.generation import Options, generate_ids, stream_ids
 from zoo.model import Model
+from zoo.model.generation import Options, generate_ids, stream_ids
 from zoo.registry import UnknownModelError, get_spec
 from zoo.tokenizer import Tokenizer
 

@@ -308,7 +308,7 @@ def test_q4_k_blocks_are_what_gguf_reads():
 
 def test_int4_keeps_4_bit_k_blocks_and_packs_wider_tensors_int8(tmp_path):
     from zoo.convert.gguf import code_bits
-    from zoo.quantize import quantize
+    from zoo.model.quantize import quantize
 
     assert [code_bits(t) for t in ("Q4_K", "IQ3_S", "Q5_0", "Q8_0", "F16", "BF16", "F32")] == \
         [4, 3, 5, 8, 16, 16, 32]
@@ -332,7 +332,7 @@ def test_int4_keeps_4_bit_k_blocks_and_packs_wider_tensors_int8(tmp_path):
 
 
 def test_int4_keeps_a_gguf_files_own_4_bit_blocks(tmp_path):
-    from zoo.quantize import PackedLinear, quantize
+    from zoo.model.quantize import PackedLinear, quantize
 
     spec = tiny_spec("llama-gqa")
     hf = hf_model(spec)

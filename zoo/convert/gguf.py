@@ -37,7 +37,7 @@ from zoo.convert.mapping import Rules, rules
 from zoo.files import WeightsError
 from zoo.files.gguf import GGUFFile
 from zoo.model import Model
-from zoo.quantize import quantize as pack
+from zoo.model.quantize import quantize as pack
 from zoo.spec import ModelSpec, SpecError
 from zoo.units import check_quantization
 

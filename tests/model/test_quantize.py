@@ -12,7 +12,7 @@ import torch
 
 import zoo
 from tests.tiny import tiny_spec
-from zoo.quantize import MODES, PackedLinear, choose, int4_grid, packed_bytes, quantize
+from zoo.model.quantize import MODES, PackedLinear, choose, int4_grid, packed_bytes, quantize
 from zoo.units import QUANTIZATIONS
 
 # relative error of the logits of random tiny models (measured at most 0.010, 0.024 and 0.29,
@@ -137,7 +137,7 @@ def test_real_smollm2_int4_keeps_its_answer_and_its_predictions(smollm2_path, sm
     answer = zoo.generate(model, "What is the capital of France?", chat=True,
                           max_new_tokens=12)
     assert "Paris" in answer
-    text = (Path(__file__).parent / "data" / "harbour.txt").read_text()
+    text = (Path(__file__).parents[1] / "data" / "harbour.txt").read_text()
     ids = torch.tensor([smollm2.tokenizer.encode(text)[:256]])
     with torch.no_grad():
         agree = (model(ids).argmax(-1) == smollm2(ids).argmax(-1)).float().mean()

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from zoo.spec import ModelSpec, RopeScaling
 
 if TYPE_CHECKING:
-    from zoo.cache import KVCache
+    from zoo.model.cache import KVCache
 
 
 def _onednn_linear() -> Any:

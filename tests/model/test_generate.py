@@ -8,7 +8,7 @@ import torch
 
 import zoo
 from tests.tiny import FAMILIES, hf_model, tiny_spec, zoo_from_hf
-from zoo.generation import _agreed_tokens, filter_logits
+from zoo.model.generation import _agreed_tokens, filter_logits
 
 transformers = pytest.importorskip("transformers")
 

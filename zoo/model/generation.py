@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from zoo.cache import KVCache
-from zoo.layers import check_token_ids
+from zoo.model.cache import KVCache
+from zoo.model.layers import check_token_ids
 from zoo.spec import ModelSpec, describe
 
 if TYPE_CHECKING:

@@ -35,8 +35,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from zoo.layers import Linear
-from zoo.model import Model
+from zoo.model.decoder import Model
+from zoo.model.layers import Linear
 from zoo.units import check_quantization
 
 GROUP = 32  # inputs per int4 group: llama.cpp's block, and the only size that fits d_model 576

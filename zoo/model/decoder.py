@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from zoo.cache import KVCache
-from zoo.generation import generate_ids, stream_ids
-from zoo.layers import (
+from zoo.model.cache import KVCache
+from zoo.model.generation import generate_ids, stream_ids
+from zoo.model.layers import (
     MLP,
     Attention,
     AttentionInputs,
@@ -207,7 +207,7 @@ class Model(nn.Module):
         """The prompt followed by up to `max_new_tokens` generated ids (batch x total length).
 
         Greedy by default; sampling, beam search, eos ids, stop strings and the rest are the
-        options of `zoo.generation.Options`, all checked before any compute. Left-padded
+        options of `zoo.model.generation.Options`, all checked before any compute. Left-padded
         batches take an `attention_mask`.
         """
         return generate_ids(self, input_ids, attention_mask, **options)

@@ -11,7 +11,7 @@ import torch
 
 import zoo
 from tests.tiny import tiny_spec
-from zoo.layers import Experts, MoE
+from zoo.model.layers import Experts, MoE
 
 MOE_FAMILIES = ["mixtral", "qwen3-moe", "deepseek-v3", "gpt-oss"]
 
