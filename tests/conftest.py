@@ -53,7 +53,7 @@ def smollm2_path() -> Path:
 @pytest.fixture(scope="session")
 def smollm2(smollm2_path):
     """zoo's model of the real checkpoint, loaded once per session."""
-    from zoo.convert.gguf import from_gguf
+    from zoo.checkpoints.gguf import from_gguf
 
     return from_gguf(smollm2_path).eval()
 
@@ -87,7 +87,7 @@ def gemma3_path(request, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def gemma3(gemma3_path):
-    from zoo.convert.gguf import from_gguf
+    from zoo.checkpoints.gguf import from_gguf
 
     return from_gguf(gemma3_path).eval()
 

@@ -18,6 +18,7 @@ from safetensors.torch import save_file
 import zoo
 from tests.tiny import tiny_spec
 from zoo import distributed as zd
+from zoo.checkpoints import dcp as zoo_dcp
 from zoo.spec import to_mapping
 
 
@@ -44,7 +45,7 @@ def main(out: Path, labels: list[str]) -> None:
         generated = sharded.generate(ids[:1, :5], max_new_tokens=6)
         reference_generated = reference.generate(ids[:1, :5], max_new_tokens=6)
         folder = out / f"ckpt-{label}"
-        zd.save_checkpoint(sharded, folder)
+        zoo_dcp.save_checkpoint(sharded, folder)
         dist.barrier()
         reloaded = zd.build(spec, checkpoint=folder)
         again = {k: v.full_tensor() for k, v in reloaded.state_dict().items()}

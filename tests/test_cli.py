@@ -265,12 +265,12 @@ def test_convert_checks_its_destination_before_loading(tmp_path, monkeypatch, ca
                                                         options, fragment):
     import re
 
-    import zoo.formats
+    import zoo.checkpoints
 
     def no_loading(*args, **kwargs):
         raise AssertionError("loaded the model before checking the destination")
 
-    monkeypatch.setattr(zoo.formats, "load", no_loading)
+    monkeypatch.setattr(zoo.checkpoints, "load", no_loading)
     (tmp_path / "file").write_text("not a folder")
     code, _, err = run(capsys, "convert", "gpt2.safetensors", str(tmp_path / dst), *options)
     assert code == 2 and re.search(fragment, err), err

@@ -1,5 +1,6 @@
 """PyTorch's distributed stack: FSDP2 under torchrun (2 ranks, gloo, loopback), distributed
-checkpoints resharded 2 -> 1 and 2 -> 2, accelerate offload, and `zoo plan` by hand."""
+checkpoints resharded 2 -> 1 and 2 -> 2, accelerate offload, and `zoo plan` by hand. The
+distributed checkpoint format in one process is tests/checkpoints/test_dcp.py."""
 
 from __future__ import annotations
 
@@ -16,9 +17,8 @@ import torch
 
 import zoo
 from tests.tiny import tiny_spec
-from zoo import distributed as zd
+from zoo.checkpoints import dcp as zoo_dcp
 from zoo.plan import make_plan
-from zoo.spec import to_mapping
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = ["llama", "gpt2", "bloom"]
@@ -72,13 +72,13 @@ def test_sharded_equals_unsharded(sharded_run, label):
 def test_checkpoint_from_two_ranks_loads_into_one(sharded_run, label):
     out, _ = sharded_run
     folder = out / f"ckpt-{label}"
-    assert zd.checkpoint_spec(folder) == tiny_spec(label)
+    assert zoo_dcp.checkpoint_spec(folder) == tiny_spec(label)
     model = zoo.create_model(tiny_spec(label), seed=123)
-    zd.load_checkpoint(model, folder)
+    zoo_dcp.load_checkpoint(model, folder)
     expected = zoo.load(out / f"full-{label}.safetensors")
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(),
                                                  expected.state_dict().values(), strict=True))
-    exported = zd.checkpoint_to_zoo(folder, out / f"exported-{label}.safetensors")
+    exported = zoo_dcp.checkpoint_to_zoo(folder, out / f"exported-{label}.safetensors")
     again = zoo.load(exported[0])
     assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(),
                                                  expected.state_dict().values(), strict=True))
@@ -92,99 +92,6 @@ def test_torchrun_generate_from_checkpoint(sharded_run):
     model = zoo.load(out / "full-llama.safetensors")
     expected = model.generate(torch.tensor([[5, 6, 7, 8]]), max_new_tokens=6)[0].tolist()
     assert printed == [",".join(map(str, expected))]
-
-
-def test_zoo_file_to_checkpoint_and_back(tmp_path):
-    model = zoo.create_model(tiny_spec("falcon-40b"), seed=0)
-    zoo.save(model, tmp_path / "m.safetensors")
-    zd.zoo_to_checkpoint(tmp_path / "m.safetensors", tmp_path / "ckpt")
-    back = zoo.load(zd.checkpoint_to_zoo(tmp_path / "ckpt", tmp_path / "back.safetensors")[0])
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(),
-                                                 back.state_dict().values(), strict=True))
-
-
-def test_checkpoint_keeps_its_dtype_and_stores_a_tied_head_once(tmp_path):
-    """A bf16 checkpoint exports as bf16 (or as asked), and a tied head is not stored a second
-    time: with a large vocabulary the head would be most of the file."""
-    spec = tiny_spec("gpt2").with_changes(vocab_size=4000)
-    model = zoo.create_model(spec, seed=0, dtype="bf16")
-    zd.save_checkpoint(model, tmp_path / "ckpt")
-    stored = sum(f.stat().st_size for f in (tmp_path / "ckpt").glob("*.distcp"))
-    head = spec.vocab_size * spec.d_model * 2
-    assert model.num_params() * 2 <= stored < model.num_params() * 2 + head // 2
-    exported = zoo.load(zd.checkpoint_to_zoo(tmp_path / "ckpt", tmp_path / "m.safetensors")[0])
-    assert exported.embed.weight.dtype == torch.bfloat16
-    assert exported.head.weight is exported.embed.weight
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(),
-                                                 exported.state_dict().values(), strict=True))
-    assert (tmp_path / "m.safetensors").stat().st_size < model.num_params() * 2 + head // 2
-    assert zd.main(["export", str(tmp_path / "ckpt"), str(tmp_path / "f.safetensors"),
-                    "--dtype", "fp32"]) == 0
-    assert zoo.load(tmp_path / "f.safetensors").embed.weight.dtype == torch.float32
-
-
-@pytest.mark.filterwarnings("ignore:torch.distributed is disabled")
-def test_checkpoints_written_before_the_dtype_was_recorded_still_load(tmp_path):
-    """zoo_spec.json used to be the spec alone, and the head was stored too."""
-    import torch.distributed.checkpoint as dcp
-
-    model = zoo.create_model(tiny_spec("gpt2"), seed=0)
-    dcp.save({"model": model.state_dict()}, checkpoint_id=str(tmp_path))
-    (tmp_path / "zoo_spec.json").write_text(json.dumps(to_mapping(model.spec)))
-    again = zd.load_checkpoint_model(tmp_path)
-    assert again.embed.weight.dtype == torch.float32
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(),
-                                                 again.state_dict().values(), strict=True))
-
-
-class RunsCode:
-    """What a crafted checkpoint's .metadata holds: unpickling it runs a command."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
-def _tamper(folder: Path, change) -> None:
-    """Rewrite a checkpoint's .metadata (with plain pickle, as torch writes it)."""
-    import pickle
-
-    metadata = zd.read_checkpoint_metadata(folder)
-    (folder / ".metadata").write_bytes(pickle.dumps(change(metadata)))
-
-
-def _with_bytes_entry(metadata):
-    from torch.distributed.checkpoint.metadata import BytesStorageMetadata
-
-    metadata.state_dict_metadata["model.embed.weight"] = BytesStorageMetadata()
-    return metadata
-
-
-def _with_outside_file(metadata):
-    for info in metadata.storage_data.values():
-        info.relative_path = "../elsewhere.distcp"
-    return metadata
-
-
-@pytest.mark.parametrize(("change", "fragment"), [
-    (lambda marker: (lambda m: [m, RunsCode(marker)]), r"refused: it names \w+\.system"),
-    (lambda marker: _with_bytes_entry, "entry 'model.embed.weight' is BytesStorageMetadata"),
-    (lambda marker: _with_outside_file, "'../elsewhere.distcp' is outside the folder"),
-    (lambda marker: (lambda m: {"not": "metadata"}), "not a checkpoint's metadata"),
-])
-def test_crafted_checkpoint_metadata_is_refused(tmp_path, change, fragment):
-    """`python -m zoo.distributed export` of a checkpoint whose .metadata (a pickle, by torch's
-    design) was crafted: refused before torch reads it, and nothing it holds runs."""
-    from zoo.files import WeightsError
-
-    marker = tmp_path / "ran"
-    zd.save_checkpoint(zoo.create_model(tiny_spec("gpt2"), seed=0), tmp_path / "ckpt")
-    _tamper(tmp_path / "ckpt", change(marker))
-    with pytest.raises(WeightsError, match=fragment):
-        zd.main(["export", str(tmp_path / "ckpt"), str(tmp_path / "out.safetensors")])
-    assert not marker.exists() and not (tmp_path / "out.safetensors").exists()
 
 
 # --- accelerate: layers spread over CPU and disk -------------------------------------------

@@ -22,7 +22,7 @@ from measure import read_bandwidth
 from tqdm import tqdm
 
 import zoo
-from zoo.convert.mapping import zoo_to_hf
+from zoo.checkpoints.mapping import zoo_to_hf
 from zoo.reference import transformers_config
 
 PROMPT, NEW = 32, 128

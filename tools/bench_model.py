@@ -21,7 +21,7 @@ import transformers
 from tqdm import tqdm
 
 import zoo
-from zoo.convert.mapping import zoo_to_hf
+from zoo.checkpoints.mapping import zoo_to_hf
 from zoo.reference import transformers_config
 
 

@@ -50,7 +50,7 @@ def make_checkpoint(folder: Path) -> None:
     import transformers
 
     import zoo
-    from zoo.convert.hf import to_hf
+    from zoo.checkpoints.hf import to_hf
 
     if not (folder / "config.json").is_file():
         to_hf(zoo.create_model("gpt2", seed=0), folder)

@@ -4,7 +4,8 @@ included (a JSON object with "error", and a non-zero status).
 
 Commands that only read specs or metadata (list, show, compare, verify, plan, spec) never
 import torch. Wherever they take a model name they also take a file: a config.json, a Hugging
-Face folder or cached repo id, a GGUF file, a zoo or HF safetensors file (`zoo.formats.resolve`).
+Face folder or cached repo id, a GGUF file, a zoo or HF safetensors file
+(`zoo.checkpoints.resolve`).
 """
 
 from __future__ import annotations
@@ -100,8 +101,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _list_local(specs: list[Any], as_json: bool) -> int:
+    from zoo.checkpoints.local import find_local, zoo_weight_dirs
     from zoo.files.hub import hf_cache_dir
-    from zoo.local import find_local, zoo_weight_dirs
     from zoo.units import human_bytes
 
     found = find_local(specs)
@@ -122,8 +123,8 @@ def _list_local(specs: list[Any], as_json: bool) -> int:
 @command("show")
 def cmd_show(args: argparse.Namespace) -> int:
     from zoo.accounting import count_params
-    from zoo.formats import resolve
-    from zoo.local import find_local, how_to_get
+    from zoo.checkpoints import resolve
+    from zoo.checkpoints.local import find_local, how_to_get
     from zoo.report import (
         architecture_rows,
         component_rows,
@@ -184,7 +185,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 @command("compare")
 def cmd_compare(args: argparse.Namespace) -> int:
-    from zoo.formats import resolve
+    from zoo.checkpoints import resolve
     from zoo.report import compare_rows, spec_json
 
     resolved = [resolve(name) for name in args.names]
@@ -203,7 +204,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 @command("verify")
 def cmd_verify(args: argparse.Namespace) -> int:
     from zoo.catalog import list_models
-    from zoo.formats import resolve
+    from zoo.checkpoints import resolve
     from zoo.report import reported_figure
     from zoo.units import human_count
     from zoo.verify import DIFFERENCE_CONVENTION, check_reported
@@ -329,7 +330,7 @@ def _verify_transformers(resolved: list[Any], as_json: bool) -> int:
 def cmd_convert(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from zoo.formats import check_save, load, save
+    from zoo.checkpoints import check_save, load, save
     from zoo.units import human_bytes
 
     fmt = args.format
@@ -458,7 +459,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 
 @command("plan")
 def cmd_plan(args: argparse.Namespace) -> int:
-    from zoo.formats import resolve
+    from zoo.checkpoints import resolve
     from zoo.plan import describe, make_plan
 
     resolved = resolve(args.name)
@@ -498,7 +499,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 @command("spec")
 def cmd_spec(args: argparse.Namespace) -> int:
-    from zoo.formats import resolve
+    from zoo.checkpoints import resolve
     from zoo.report import spec_entry
 
     resolved = resolve(args.path)
@@ -531,7 +532,7 @@ def _add_loading(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from zoo.formats import SAVABLE
+    from zoo.checkpoints import SAVABLE
     from zoo.units import FLOAT_DTYPES
     from zoo.verify import DEFAULT_TOLERANCE
 

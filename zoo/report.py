@@ -16,7 +16,7 @@ from zoo.accounting import (
     caveated,
     count_params,
 )
-from zoo.formats import Resolved, label
+from zoo.checkpoints import Resolved, label
 from zoo.registry import UnknownModelError, get_spec, slug
 from zoo.spec import (
     ARCHITECTURE_FIELDS,

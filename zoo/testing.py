@@ -138,7 +138,7 @@ def zoo_from_hf(spec: ModelSpec, hf: Any) -> Model:
     import that real checkpoints take."""
     import tempfile
 
-    from zoo.convert.hf import from_hf
+    from zoo.checkpoints.hf import from_hf
 
     with tempfile.TemporaryDirectory() as folder:
         hf.save_pretrained(folder)

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from zoo.formats import load
+from zoo.checkpoints import load
 from zoo.model import Model
 from zoo.model.generation import Options, generate_ids, stream_ids
 from zoo.registry import UnknownModelError, get_spec

@@ -33,11 +33,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from zoo.formats import save
+from zoo.checkpoints import save
+from zoo.files.commit import write_safetensors
 from zoo.model import POOLINGS, Model
 from zoo.text import resolve_model
 from zoo.tokenizer import Tokenizer
-from zoo.weights import write_safetensors
 
 STATE_FILE = "trainer.json"
 OPTIMIZER_FILE = "optimizer.safetensors"

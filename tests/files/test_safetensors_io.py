@@ -15,10 +15,10 @@ from safetensors.torch import save_file
 
 import zoo
 from tests.tiny import tiny_spec
+from zoo.checkpoints import read_spec
+from zoo.checkpoints.metadata import is_zoo_file, zoo_metadata
 from zoo.files import WeightsError
 from zoo.files.safetensors_io import DTYPES, SafetensorsFile, write_file
-from zoo.formats import read_spec
-from zoo.metadata import is_zoo_file, zoo_metadata
 from zoo.spec import SpecError, to_mapping
 
 hypothesis = pytest.importorskip("hypothesis")

@@ -4,7 +4,7 @@ An entry is everything zoo knows about one Hugging Face `model_type`, as data wh
 how its config.json reads into spec fields and how a spec writes back, which checkpoint tensor
 feeds which zoo tensor (templates with `{i}` for the layer, and a named transform), and how a
 GGUF file of it is laid out. Pure data and plain Python: no torch, so counting a config.json
-never loads it. The transforms the templates name are implemented in `zoo.convert.transforms`.
+never loads it. The transforms the templates name are implemented in `zoo.checkpoints.transforms`.
 """
 
 from __future__ import annotations

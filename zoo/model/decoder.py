@@ -3,7 +3,7 @@
 `create_model` builds on the meta device first (instant, no memory, any size), then, for a real
 device, checks that the weights fit before allocating them. Parameter names are zoo's own
 (`embed`, `blocks.N.attn.qkv`, `blocks.N.mlp.fc_in`, `head` ...): checkpoint formats map onto
-them in `zoo.convert`.
+them in `zoo.checkpoints`.
 """
 
 from __future__ import annotations

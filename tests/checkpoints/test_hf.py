@@ -14,7 +14,7 @@ from safetensors.torch import load_file, save_file
 import zoo
 from tests.tiny import FAMILIES, hf_model, tiny_spec
 from zoo.architectures import spec_for_config
-from zoo.convert.hf import from_hf, to_hf
+from zoo.checkpoints.hf import from_hf, to_hf
 from zoo.files import WeightsError
 
 transformers = pytest.importorskip("transformers")

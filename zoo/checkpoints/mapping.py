@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from zoo.architectures import Architecture, entry_for, write_config
-from zoo.convert.transforms import TRANSFORMS, Transform
+from zoo.checkpoints.transforms import TRANSFORMS, Transform
 from zoo.model import Model
 from zoo.spec import ModelSpec
 

@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import zoo
+from zoo.checkpoints.local import find_local
 from zoo.cli import main
-from zoo.local import find_local
 
 
 def fake_hf_cache(root, repo_id, nbytes):

@@ -13,12 +13,12 @@ from safetensors.torch import save_file
 
 import zoo
 from tests.tiny import tiny_spec
+from zoo.checkpoints import load, save
+from zoo.checkpoints.metadata import zoo_metadata
+from zoo.checkpoints.native import stored_tensors
 from zoo.files import WeightsError
 from zoo.files.safetensors_io import SafetensorsFile
-from zoo.formats import load, save
-from zoo.metadata import zoo_metadata
 from zoo.spec import to_mapping
-from zoo.weights import stored_tensors
 
 
 def same_weights(a, b) -> bool:

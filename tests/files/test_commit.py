@@ -21,7 +21,7 @@ import torch
 import zoo
 from tests.tiny import tiny_spec
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SPEC = tiny_spec("llama").with_changes(n_layer=1)
 SHARDED = "40KB"  # about three shards for SPEC
 SINGLE = "1GB"

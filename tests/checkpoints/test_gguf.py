@@ -9,7 +9,7 @@ import torch
 
 import zoo
 from tests.tiny import hf_model, tiny_spec
-from zoo.convert.gguf import from_gguf, unpermute
+from zoo.checkpoints.gguf import from_gguf, unpermute
 from zoo.files import WeightsError
 
 gguf = pytest.importorskip("gguf")
@@ -107,7 +107,7 @@ def test_not_gguf(tmp_path):
 
 
 def test_head_count_zero(tmp_path):
-    from zoo.formats import read_spec
+    from zoo.checkpoints import read_spec
 
     spec = tiny_spec("llama")
     write_tiny_gguf(tmp_path / "bad.gguf", spec, hf_model(spec), head_count=0)
@@ -307,7 +307,7 @@ def test_q4_k_blocks_are_what_gguf_reads():
 
 
 def test_int4_keeps_4_bit_k_blocks_and_packs_wider_tensors_int8(tmp_path):
-    from zoo.convert.gguf import code_bits
+    from zoo.checkpoints.gguf import code_bits
     from zoo.model.quantize import quantize
 
     assert [code_bits(t) for t in ("Q4_K", "IQ3_S", "Q5_0", "Q8_0", "F16", "BF16", "F32")] == \

@@ -32,8 +32,8 @@ from zoo.architectures import (
     gguf_layout,
     spec_from_gguf,
 )
-from zoo.convert.hf import fill_from
-from zoo.convert.mapping import Rules, rules
+from zoo.checkpoints.fill import fill_from
+from zoo.checkpoints.mapping import Rules, rules
 from zoo.files import WeightsError
 from zoo.files.gguf import GGUFFile
 from zoo.model import Model

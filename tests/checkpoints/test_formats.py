@@ -13,8 +13,8 @@ import torch
 
 import zoo
 from tests.tiny import hf_model, tiny_spec
+from zoo.checkpoints import FORMATS, detect, read_spec
 from zoo.files import WeightsError
-from zoo.formats import FORMATS, detect, read_spec
 
 
 def same_weights(a, b) -> bool:
@@ -46,7 +46,7 @@ def test_every_written_format_is_recognised_and_loads(checkpoints, path, name):
 
 def test_spec_is_read_without_torch(checkpoints):
     root, _ = checkpoints
-    code = ("import sys, zoo.formats as f; "
+    code = ("import sys, zoo.checkpoints as f; "
             f"print(f.read_spec({str(root / 'm.safetensors')!r}).n_layer, "
             f"f.read_spec({str(root / 'hf')!r}).n_layer, "
             f"f.read_spec({str(root / 'dcp')!r}).n_layer); "
@@ -102,11 +102,11 @@ def test_table_is_complete():
 
 # --- names or files: count anything ---------------------------------------------------------
 
-TINYLLAMA = Path(__file__).parent / "data" / "tinyllama-1.1b"
+TINYLLAMA = Path(__file__).parents[1] / "data" / "tinyllama-1.1b"
 
 
 def test_resolve_a_registry_name_or_any_file(checkpoints, smollm2_path):
-    from zoo.formats import resolve
+    from zoo.checkpoints import resolve
 
     root, model = checkpoints
     assert resolve("GPT2-XL").spec.name == "gpt2-xl" and resolve("gpt2").format is None
@@ -134,7 +134,7 @@ def test_an_hf_safetensors_file_loads_as_its_checkpoint(checkpoints):
 
 
 def test_resolve_errors(tmp_path):
-    from zoo.formats import resolve
+    from zoo.checkpoints import resolve
 
     with pytest.raises(zoo.UnknownModelError, match="did you mean 'gpt2'"):
         resolve("gtp2")
@@ -170,8 +170,8 @@ def test_commands_take_files_without_torch(checkpoints, smollm2_path, tmp_path):
 def test_spec_entry_loads_back_to_the_same_architecture(tmp_path, smollm2_path, capsys):
     """`zoo spec FILE > folder/x.yaml` adds the file's model to the registry, equal in
     architecture; a name the registry has is refused unless renamed."""
+    from zoo.checkpoints import resolve
     from zoo.cli import main
-    from zoo.formats import resolve
     from zoo.spec import architecture_key
 
     folder = tmp_path / "specs"

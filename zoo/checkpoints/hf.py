@@ -2,7 +2,7 @@
 
 `from_hf` reads a folder (or a repo id from the local Hugging Face cache, offline first):
 config.json becomes a spec (the registry's entry when the architecture matches one), and the
-tensors are mapped by the architecture's rules (`zoo.convert.mapping`) onto a model built on
+tensors are mapped by the architecture's rules (`zoo.checkpoints.mapping`) onto a model built on
 the meta device. Tensors used as stored stay views of memory maps; tensors that must be
 transposed or regrouped are read into fresh memory one rule at a time, so peak memory stays
 near the size of the weights. transformers is never imported.
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +19,17 @@ import torch
 from torch import Tensor
 
 from zoo.architectures import UnsupportedConfigError, entry_for, spec_for_config, write_config
-from zoo.convert.mapping import Rules, TensorSource, plan, rules, zoo_to_hf
+from zoo.checkpoints.fill import fill_from
+from zoo.checkpoints.mapping import TensorSource, rules, zoo_to_hf
+from zoo.checkpoints.native import stored_tensors
 from zoo.files import WeightsError
+from zoo.files.commit import write_safetensors
 from zoo.files.hub import read_config, resolve_folder
 from zoo.files.safetensors import member, read_index, weights_file
 from zoo.files.safetensors_io import open_safetensors
 from zoo.model import Model
 from zoo.spec import SpecError, to_mapping
 from zoo.units import parse_bytes
-from zoo.weights import fill, stored_tensors, write_safetensors
 
 
 class PickleFreeSource:
@@ -108,25 +109,6 @@ def from_hf(path_or_repo_id: str | os.PathLike[str], *, device: str | torch.devi
     return fill_from(model, rules(spec, entry, model.state_dict().keys()), open_weights(folder),
                      origin=folder, device=device, dtype=dtype, strict=strict, progress=progress,
                      tokenizer=_tokenizer(folder))
-
-
-def fill_from(model: Model, mapping: Rules, source: TensorSource, *, origin: Path,
-              device: str | torch.device | None, dtype: str | torch.dtype | None, strict: bool,
-              progress: bool | None, tokenizer: Any = None) -> Model:
-    """A meta-built model filled from a checkpoint through its architecture's rules; every
-    missing, unexpected or mis-shaped checkpoint tensor is listed (an error when `strict`)."""
-    expected = {name: tuple(p.shape) for name, p in model.state_dict().items()}
-    producers, problems = plan(mapping, source, expected)
-    spec = model.spec
-    if problems and strict:
-        raise WeightsError(f"{origin} does not match {spec.name}:\n  " + "\n  ".join(problems)
-                           + "\n(pass strict=False to load what matches)")
-    if problems:
-        warnings.warn(f"{origin}: " + "; ".join(problems), stacklevel=3)
-    model = fill(model, producers, shapes={n: expected[n] for n in producers}, device=device,
-                 dtype=dtype, strict=strict, origin=str(origin), progress=progress)
-    model.tokenizer = tokenizer
-    return model
 
 
 def _tokenizer(folder: Path) -> Any:

@@ -2,7 +2,7 @@
 
 Two places are looked at, without importing torch or huggingface_hub: the Hugging Face hub
 cache (`zoo.files.hub`), and zoo weights folders (ZOO_WEIGHTS, an os.pathsep-separated list, default
-~/.cache/zoo/weights) holding checkpoints in any format of `zoo.formats` whose spec can be read
+~/.cache/zoo/weights) holding checkpoints in any format of `zoo.checkpoints` whose spec can be read
 from their metadata (zoo safetensors, GGUF, distributed checkpoints), named by that spec.
 """
 
@@ -12,10 +12,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from zoo.checkpoints.formats import FORMATS, Format
 from zoo.files import WeightsError
 from zoo.files.hub import DOWNLOAD_COMMAND, cached_snapshot
 from zoo.files.safetensors import INDEX_SUFFIX, read_index
-from zoo.formats import FORMATS, Format
 from zoo.spec import ModelSpec, SpecError
 
 

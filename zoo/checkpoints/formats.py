@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zoo.architectures import UnsupportedConfigError, spec_for_config, spec_from_gguf
+from zoo.checkpoints.metadata import SPEC_FILE, is_zoo_file, read_checkpoint_spec, read_zoo_spec
 from zoo.files import WeightsError
 from zoo.files.gguf import GGUFFile, is_gguf
 from zoo.files.hub import REPO_ID, cached_snapshot, read_config, resolve_folder
 from zoo.files.safetensors import INDEX_SUFFIX, safetensors_target
-from zoo.metadata import SPEC_FILE, is_zoo_file, read_checkpoint_spec, read_zoo_spec
 from zoo.registry import UnknownModelError, get_spec, registry_match
 from zoo.spec import ModelSpec, SpecError
 from zoo.units import check_quantization, parse_bytes
@@ -55,13 +55,13 @@ def _is_safetensors(path: Path) -> bool:
 
 
 def _zoo_loader() -> Callable[..., Model]:
-    from zoo.weights import load
+    from zoo.checkpoints.native import load
 
     return load
 
 
 def _zoo_saver() -> Callable[..., list[Path]]:
-    from zoo.weights import save
+    from zoo.checkpoints.native import save
 
     return save
 
@@ -124,13 +124,13 @@ def _cached(repo_id: Path) -> Path:
 
 
 def _hf_loader() -> Callable[..., Model]:
-    from zoo.convert.hf import from_hf
+    from zoo.checkpoints.hf import from_hf
 
     return from_hf
 
 
 def _hf_saver() -> Callable[..., list[Path]]:
-    from zoo.convert.hf import to_hf
+    from zoo.checkpoints.hf import to_hf
 
     return to_hf
 
@@ -150,7 +150,7 @@ def _gguf_spec(path: Path) -> ModelSpec:
 
 
 def _gguf_loader() -> Callable[..., Model]:
-    from zoo.convert.gguf import from_gguf
+    from zoo.checkpoints.gguf import from_gguf
 
     return from_gguf
 
@@ -162,13 +162,13 @@ def _is_dcp(path: Path) -> bool:
 
 
 def _dcp_loader() -> Callable[..., Model]:
-    from zoo.distributed import load_checkpoint_model
+    from zoo.checkpoints.dcp import load_checkpoint_model
 
     return load_checkpoint_model
 
 
 def _dcp_saver() -> Callable[..., list[Path]]:
-    from zoo.distributed import save_checkpoint
+    from zoo.checkpoints.dcp import save_checkpoint
 
     return save_checkpoint
 
@@ -275,7 +275,7 @@ def load(path: str | os.PathLike[str], *, spec: ModelSpec | str | None = None,
     """A model from any format zoo reads: a zoo safetensors file, folder or sharded set, a
     Hugging Face folder or cached repo id, a GGUF file, a distributed checkpoint.
 
-    The options are those of the format's loader (`zoo.weights.load`, `zoo.from_hf`,
+    The options are those of the format's loader (`zoo.checkpoints.native.load`, `zoo.from_hf`,
     `zoo.from_gguf`): device, dtype, strict, progress, and for zoo files spec,
     ignore_memory_limit, device_map, max_memory, offload_folder. An option the format does not
     take is an error that says which it takes. `quantize` ('bf16', 'int8' or 'int4') packs the

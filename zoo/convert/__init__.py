@@ -1,1 +1,0 @@
-"""Checkpoint formats in and out: Hugging Face configs and name maps, GGUF."""
