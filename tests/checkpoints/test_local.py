@@ -57,6 +57,23 @@ def test_zoo_weights_folder(tmp_path, monkeypatch, write_yaml, capsys):
     assert done.returncode == 0, done.stderr
 
 
+def test_distributed_checkpoints_are_listed_too(tmp_path, monkeypatch):
+    """Every format the table marks listable is found by the names it declares: a distributed
+    checkpoint (a folder marked by its .metadata) beside a zoo file, each under its model."""
+    from tests.tiny import tiny_spec
+    from zoo.checkpoints.local import LISTABLE, zoo_files
+
+    weights = tmp_path / "weights"
+    zoo.save(zoo.create_model(tiny_spec("gpt2").with_changes(name="tiny-a"), seed=0),
+             weights / "m.safetensors")
+    zoo.save(zoo.create_model(tiny_spec("llama").with_changes(name="tiny-b"), seed=0),
+             weights / "ckpt", format="dcp")
+    monkeypatch.setenv("ZOO_WEIGHTS", str(weights))
+    assert {name: w.path for name, w in zoo_files().items()} == {
+        "tiny-a": weights / "m.safetensors", "tiny-b": weights / "ckpt"}
+    assert {fmt.name for fmt in LISTABLE} >= {"zoo", "dcp"}
+
+
 def test_nothing_local(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
     monkeypatch.setenv("ZOO_WEIGHTS", str(tmp_path))

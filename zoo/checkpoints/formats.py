@@ -1,8 +1,10 @@
-"""Every weights format zoo knows, as a table: how to recognise a path, how to read its spec
-without loading anything, how to load it, how to save to it.
+"""Every weights format zoo knows, as a table: how to recognise a path, how its files are named,
+how to read its spec without loading anything, how to load it, how to save to it, and whether
+`zoo list --local` looks for it.
 
 `zoo.load`, `zoo convert`, `zoo list --local` and `zoo show FILE` all go through this table, so
-a new format is one entry here. Recognising a path and reading its spec never import torch.
+a new format is its module plus its row here. Recognising a path and reading its spec never
+import torch.
 """
 
 from __future__ import annotations
@@ -28,7 +30,10 @@ from zoo.units import check_quantization, parse_bytes
 if TYPE_CHECKING:
     from zoo.model import Model
 
+ZOO_SUFFIXES = (".safetensors", INDEX_SUFFIX)
+GGUF_SUFFIXES = (".gguf",)
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
+DCP_MARKER = ".metadata"  # the file torch writes into every distributed checkpoint
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,13 @@ class Format:
     # the loading and saving functions, imported when asked for (they need torch)
     loader: Callable[[], Callable[..., Model]]
     saver: Callable[[], Callable[..., list[Path]]] | None = None
+    # how its checkpoints are named on disk: the endings of a file's name, or, for a format
+    # stored as a folder (`folder`), the name of the file that marks the folder
+    suffixes: tuple[str, ...] = ()
+    folder: bool = False
+    # whether `zoo list --local` looks for it in the weights folders: its spec (from metadata)
+    # names the model, so a file found there can be listed under that model
+    listable: bool = False
 
 
 # --- zoo's own safetensors --------------------------------------------------------------------
@@ -49,7 +61,7 @@ def _is_safetensors(path: Path) -> bool:
     safetensors without a config.json beside it (whose error then says what it lacks)."""
     if path.is_dir():
         return not (path / "config.json").is_file() or is_zoo_file(path)
-    if not path.name.endswith((".safetensors", INDEX_SUFFIX)):
+    if not path.name.endswith(ZOO_SUFFIXES):
         return False
     return is_zoo_file(path) or not (path.parent / "config.json").is_file()
 
@@ -138,7 +150,7 @@ def _hf_saver() -> Callable[..., list[Path]]:
 # --- GGUF -------------------------------------------------------------------------------------
 
 def _is_gguf(path: Path) -> bool:
-    return path.is_file() and (path.suffix == ".gguf" or is_gguf(path))
+    return path.is_file() and (path.suffix in GGUF_SUFFIXES or is_gguf(path))
 
 
 def _gguf_spec(path: Path) -> ModelSpec:
@@ -158,7 +170,7 @@ def _gguf_loader() -> Callable[..., Model]:
 # --- distributed checkpoints ------------------------------------------------------------------
 
 def _is_dcp(path: Path) -> bool:
-    return path.is_dir() and (path / ".metadata").is_file() and (path / SPEC_FILE).is_file()
+    return path.is_dir() and (path / DCP_MARKER).is_file() and (path / SPEC_FILE).is_file()
 
 
 def _dcp_loader() -> Callable[..., Model]:
@@ -188,18 +200,20 @@ def _refuse_pickle(path: Path) -> Model:
         f"`zoo convert folder out.safetensors`.")
 
 
+# in the order a path is tried: the first row whose sniff claims it is its format
 FORMATS: dict[str, Format] = {f.name: f for f in (
     Format("gguf", "a GGUF file (llama.cpp), dequantized on load", _is_gguf, _gguf_spec,
-           _gguf_loader),
+           _gguf_loader, suffixes=GGUF_SUFFIXES, listable=True),
     Format("pickle", "a pickled PyTorch checkpoint (refused: it can run code)", _is_pickle,
-           _refuse_pickle, lambda: _refuse_pickle),
+           _refuse_pickle, lambda: _refuse_pickle, suffixes=PICKLE_SUFFIXES),
     Format("dcp", "a distributed checkpoint (torch.distributed.checkpoint) with zoo's spec",
-           _is_dcp, read_checkpoint_spec, _dcp_loader, _dcp_saver),
+           _is_dcp, read_checkpoint_spec, _dcp_loader, _dcp_saver, suffixes=(DCP_MARKER,),
+           folder=True, listable=True),
     Format("zoo", "zoo's safetensors: one file, or shards and an index, the spec in the "
                   "metadata", _is_safetensors, lambda path: read_zoo_spec(path)[0], _zoo_loader,
-           _zoo_saver),
+           _zoo_saver, suffixes=ZOO_SUFFIXES, listable=True),
     Format("hf", "a Hugging Face checkpoint folder, or a repo id in the local cache", _is_hf,
-           _hf_spec, _hf_loader, _hf_saver),
+           _hf_spec, _hf_loader, _hf_saver, suffixes=("config.json",), folder=True),
 )}
 SAVABLE = tuple(name for name, f in FORMATS.items() if f.saver is not None)
 

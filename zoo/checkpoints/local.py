@@ -1,9 +1,10 @@
 """Where a registry model's weights already are on this machine.
 
 Two places are looked at, without importing torch or huggingface_hub: the Hugging Face hub
-cache (`zoo.files.hub`), and zoo weights folders (ZOO_WEIGHTS, an os.pathsep-separated list, default
-~/.cache/zoo/weights) holding checkpoints in any format of `zoo.checkpoints` whose spec can be read
-from their metadata (zoo safetensors, GGUF, distributed checkpoints), named by that spec.
+cache (`zoo.files.hub`), and zoo weights folders (ZOO_WEIGHTS, an os.pathsep-separated list,
+default ~/.cache/zoo/weights) holding checkpoints in the formats the table marks `listable`
+(those whose spec, read from their metadata, names the model: zoo safetensors, GGUF,
+distributed checkpoints), found by the names each format declares, listed under that spec.
 """
 
 from __future__ import annotations
@@ -57,12 +58,26 @@ def in_hf_cache(repo_id: str) -> LocalWeights | None:
     return LocalWeights(repo_id, "hf-cache", snapshot, _size(files))
 
 
-def _recognised(path: Path) -> Format | None:
-    """The format of a checkpoint in a weights folder, if zoo can name its model."""
-    for name in ("zoo", "gguf", "dcp"):
-        if FORMATS[name].sniff(path):
-            return FORMATS[name]
+# the formats whose files name their model (`Format.listable`), in the table's order
+LISTABLE = tuple(fmt for fmt in FORMATS.values() if fmt.listable)
+
+
+def _checkpoint(file: Path) -> Path | None:
+    """The checkpoint a file in a weights folder stands for, by the names the listable formats
+    declare: the file itself, or the folder it marks. A shard (`-of-` in its name) is not one:
+    its index is."""
+    for fmt in LISTABLE:
+        if fmt.folder and file.name in fmt.suffixes:
+            return file.parent
+        if not fmt.folder and file.name.endswith(fmt.suffixes) and "-of-" not in file.name:
+            return file
     return None
+
+
+def _recognised(path: Path) -> Format | None:
+    """The format of a checkpoint in a weights folder, if zoo can name its model: the first
+    listable row that claims it, as `detect` tries the rows."""
+    return next((fmt for fmt in LISTABLE if fmt.sniff(path)), None)
 
 
 def _files(path: Path) -> list[Path]:
@@ -82,11 +97,8 @@ def zoo_files() -> dict[str, LocalWeights]:
     for folder in zoo_weight_dirs():
         if not folder.is_dir():
             continue
-        candidates = sorted(p for p in folder.rglob("*") if p.is_file() and (
-            (p.name.endswith((".safetensors", INDEX_SUFFIX, ".gguf")) and "-of-" not in p.name)
-            or p.name == ".metadata"))
-        for path in candidates:
-            path = path.parent if path.name == ".metadata" else path
+        candidates = sorted(p for p in folder.rglob("*") if p.is_file())
+        for path in filter(None, map(_checkpoint, candidates)):
             fmt = _recognised(path)
             if fmt is None:
                 continue
