@@ -17,8 +17,8 @@ import torch
 
 import zoo
 from tests.tiny import tiny_spec
+from zoo.accounting.plan import make_plan
 from zoo.checkpoints import dcp as zoo_dcp
-from zoo.plan import make_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = ["llama", "gpt2", "bloom"]

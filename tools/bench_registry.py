@@ -27,7 +27,7 @@ def wall(argv: list[str], runs: int) -> float:
 def count_all(runs: int, full: bool) -> tuple[float, int]:
     """Median seconds to count every spec (with `full`, also every derived figure)."""
     import zoo
-    from zoo.accounting import _count
+    from zoo.accounting.params import _count
 
     specs = [zoo.get_spec(name) for name in zoo.list_models()]
     times = []

@@ -10,8 +10,7 @@ from importlib import import_module
 from typing import Any
 
 from zoo import accounting
-from zoo.accounting import ParamCount
-from zoo.catalog import families, list_models
+from zoo.accounting import ParamCount, families, list_models
 from zoo.registry import UnknownModelError, get_spec, register_specs
 from zoo.spec import ModelSpec, SpecError
 

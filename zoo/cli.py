@@ -68,7 +68,7 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str] = (), *,
 
 @command("list")
 def cmd_list(args: argparse.Namespace) -> int:
-    from zoo.catalog import list_models
+    from zoo.accounting.catalog import list_models
     from zoo.registry import get_spec
     from zoo.report import list_row
     from zoo.units import human_count
@@ -203,7 +203,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 @command("verify")
 def cmd_verify(args: argparse.Namespace) -> int:
-    from zoo.catalog import list_models
+    from zoo.accounting.catalog import list_models
     from zoo.checkpoints import resolve
     from zoo.report import reported_figure
     from zoo.units import human_count
@@ -459,8 +459,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 
 @command("plan")
 def cmd_plan(args: argparse.Namespace) -> int:
+    from zoo.accounting.plan import describe, make_plan
     from zoo.checkpoints import resolve
-    from zoo.plan import describe, make_plan
 
     resolved = resolve(args.name)
     plan = make_plan(resolved.spec, devices=args.gpus, device_memory=args.gpu_memory,

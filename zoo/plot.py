@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.accounting import caveated, caveats, count_params, resting_on
-from zoo.catalog import list_models
+from zoo.accounting.catalog import list_models
 from zoo.registry import get_spec
 from zoo.spec import ModelSpec
 from zoo.units import human_bytes

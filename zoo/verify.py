@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.accounting import count_params
-from zoo.catalog import families, list_models
+from zoo.accounting.catalog import families, list_models
 from zoo.registry import UnknownModelError, get_spec, read_yaml
 from zoo.spec import ModelSpec, SpecError, describe
 from zoo.units import parse_count

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import zoo
-from zoo.plan import describe, make_plan
+from zoo.accounting.plan import describe, make_plan
 
 
 def test_gpt3_plan_shows_the_dense_kv_cache_beside_the_assumed_one():

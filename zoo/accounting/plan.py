@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from zoo.accounting import caveated, caveats, count_params
+from zoo.accounting.params import caveated, caveats, count_params
 from zoo.spec import ModelSpec
 from zoo.units import DTYPE_BYTES, FLOAT_DTYPES, canonical_dtype, human_bytes
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from zoo.accounting import count_params
+from zoo.accounting.params import count_params
 from zoo.registry import REGISTRY, find
 
 
