@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 import zoo
 from zoo.checkpoints.mapping import zoo_to_hf
-from zoo.reference import transformers_config
+from zoo.testing import transformers_config
 
 PROMPT, NEW = 32, 128
 

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 import zoo
 from zoo.checkpoints.mapping import zoo_to_hf
-from zoo.reference import transformers_config
+from zoo.testing import transformers_config
 
 
 def time_it(fn, runs: int) -> float:

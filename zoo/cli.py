@@ -304,7 +304,7 @@ def _verify_transformers(resolved: list[Any], as_json: bool) -> int:
     from tqdm import tqdm
 
     from zoo.accounting import count_params
-    from zoo.reference import transformers_count
+    from zoo.testing import transformers_count
 
     rows = []
     for r in tqdm(resolved, desc="counting with transformers", unit="model", disable=as_json):

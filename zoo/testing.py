@@ -1,8 +1,13 @@
-"""Tiny models of every family, and their transformers twins, for the tests, `tools/parity.py`
-and the benchmarks: the published architectures' switches at a size that runs in milliseconds.
+"""transformers as the independent reference, and tiny models of every family to hold it to.
 
-transformers is needed here (a test dependency, never a runtime one); it is imported inside
-the functions that use it.
+zoo never needs transformers to run; verification (`zoo verify --transformers`), the tests,
+`tools/parity.py` and the benchmarks compare against it: its config object for a spec
+(`transformers_config`), its own parameter count (`transformers_count`), a transformers model
+with random weights (`hf_model`) and the same weights in zoo (`zoo_from_hf`). `FAMILIES` holds
+the published architectures' switches at a size that runs in milliseconds.
+
+transformers is a test dependency, never a runtime one: it is imported inside the functions
+that use it, and by no other module of zoo.
 """
 
 from __future__ import annotations
@@ -13,8 +18,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from zoo.architectures import UnsupportedConfigError, write_config
 from zoo.model import Model, create_model
-from zoo.reference import transformers_config
 from zoo.registry import get_spec
 from zoo.spec import ModelSpec
 from zoo.tokenizer import Tokenizer
@@ -92,6 +97,36 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                                  "type": "yarn", "factor": 32.0, "original_context": 16,
                                  "beta_fast": 32.0, "beta_slow": 1.0, "truncate": False}}),
 }
+
+
+def transformers_config(spec: ModelSpec) -> Any:
+    """`write_config` as transformers' own config object."""
+    import transformers
+
+    config = write_config(spec)
+    return transformers.CONFIG_MAPPING[config.pop("model_type")](**config)
+
+
+def transformers_count(spec: ModelSpec) -> int | None:
+    """What transformers counts for this spec, built on the meta device; None when no
+    transformers class has these parameters. Local attention is parameter-free, so a pattern
+    no class expresses (GPT-3's banded layers) is counted as the all-dense model it otherwise
+    is."""
+    import transformers
+
+    def dense() -> ModelSpec:
+        return spec.with_changes(attention_pattern=["global"], local_window=None,
+                                 local_rope_theta=None)
+
+    for candidate in (lambda: spec, dense):
+        try:
+            hf_config = transformers_config(candidate())
+        except UnsupportedConfigError:
+            continue
+        with torch.device("meta"):
+            model = transformers.AutoModelForCausalLM.from_config(hf_config)
+        return sum(p.numel() for p in model.parameters())
+    return None
 
 
 def tiny_spec(label: str) -> ModelSpec:

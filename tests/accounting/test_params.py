@@ -141,7 +141,7 @@ NOT_IN_TRANSFORMERS = {"gpt3-1.3b", "gpt3-13b"}
 @pytest.mark.parametrize("name", zoo.list_models())
 def test_count_equals_transformers(name):
     pytest.importorskip("transformers")
-    from zoo.reference import transformers_count
+    from zoo.testing import transformers_count
 
     theirs = transformers_count(zoo.get_spec(name))
     if name in NOT_IN_TRANSFORMERS:
