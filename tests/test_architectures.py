@@ -6,8 +6,15 @@ from __future__ import annotations
 import pytest
 
 import zoo
-from zoo.architectures import UnsupportedConfigError, spec_from_config, write_config
-from zoo.spec import architecture_key
+from tests.tiny import FAMILIES, tiny_spec
+from zoo.architectures import (
+    ARCHITECTURES,
+    FAMILY_MODULES,
+    UnsupportedConfigError,
+    spec_from_config,
+    write_config,
+)
+from zoo.spec import ModelSpec, architecture_key
 
 # Abridged from the published config.json files, in their original (pre-v5) spelling.
 PUBLISHED = {
@@ -90,3 +97,49 @@ def test_gpt3_banded_layers_have_no_transformers_equivalent():
 def test_unsupported_configs_say_why(config, fragment):
     with pytest.raises(UnsupportedConfigError, match=fragment):
         spec_from_config(config)
+
+
+def test_the_table_is_the_package_s_modules_in_priority_order():
+    """Discovered, not listed: every module of zoo/architectures but the shared vocabulary
+    (base) holds entries, each with a PRIORITY of its own, and the table follows them in that
+    order, which is the order write_config tries the architectures in."""
+    import pkgutil
+
+    import zoo.architectures as package
+
+    modules = {info.name for info in pkgutil.iter_modules(package.__path__)} - {"base"}
+    assert {module.__name__.rsplit(".", 1)[1] for module in FAMILY_MODULES} == modules
+    priorities = [module.PRIORITY for module in FAMILY_MODULES]
+    assert priorities == sorted(priorities) and len(set(priorities)) == len(priorities)
+    assert list(ARCHITECTURES) == [entry.model_type for module in FAMILY_MODULES
+                                   for entry in module.ENTRIES]
+
+
+def _written_as(spec: ModelSpec) -> str | None:
+    """The model_type write_config writes a spec as; None where no transformers class computes
+    it."""
+    try:
+        return write_config(spec)["model_type"]
+    except UnsupportedConfigError:
+        return None
+
+
+def test_every_family_and_architecture_has_a_tiny_model():
+    """The tiny models (zoo.testing.FAMILIES) hold every architecture to transformers: each
+    has a transformers twin, each registry family is written as an architecture some tiny model
+    is written as too, and an entry no tiny model is written as writes no spec at all (Gemma 3's
+    multimodal config, read for its text decoder). A family no transformers class computes
+    (GPT-3's banded layers) is held to the closed form alone."""
+    tiny = {label: _written_as(tiny_spec(label)) for label in FAMILIES}
+    assert None not in tiny.values(), [label for label, t in tiny.items() if t is None]
+    covered = set(tiny.values())
+    for family in zoo.families():
+        written = {_written_as(zoo.get_spec(name)) for name in zoo.list_models(family=family)}
+        assert written - {None} <= covered, f"{family}: no tiny model is written as " \
+                                            f"{sorted(written - covered - {None})}"
+    specs = [*map(zoo.get_spec, zoo.list_models()), *map(tiny_spec, FAMILIES)]
+    for model_type, entry in ARCHITECTURES.items():
+        if model_type not in covered:
+            for spec in specs:
+                with pytest.raises(UnsupportedConfigError):
+                    entry.write(spec)

@@ -2,15 +2,19 @@
 
 The table below is the only place a model_type is spelled. Reading a config.json, writing one
 for a spec, mapping checkpoint tensors and reading a GGUF file all start from an entry here.
-To add a family: a module in this package with its `ENTRIES`, listed in `MODULES` (whose order
-decides which architecture a spec is written as when several express it exactly: the most
-widely read first), its spec YAML and its tests (see the README's "Adding a family").
+The table is made of the modules of this package, found by listing it: each module with
+`ENTRIES` is one family's, and its `PRIORITY` decides which architecture a spec is written as
+when several express it exactly (lowest first: the most widely read). To add a family: a module
+here with its `ENTRIES` and `PRIORITY`, its spec YAML and its tiny model in
+`zoo.testing.FAMILIES` (see the README's "Adding a family").
 """
 
 from __future__ import annotations
 
+import pkgutil
 from collections.abc import Collection, Mapping
 from importlib import import_module
+from types import ModuleType
 from typing import Any
 
 from zoo.architectures.base import (
@@ -29,11 +33,22 @@ from zoo.spec import (
     spec_from_mapping,
 )
 
-MODULES = ("gpt", "gpt_neo", "gptj", "gpt_neox", "opt", "bloom", "llama", "falcon", "qwen",
-           "gemma", "phi3", "olmo2", "smollm3", "moe")
+
+def _family_modules() -> list[ModuleType]:
+    """The modules of this package that hold entries, in write_config's order: by `PRIORITY`,
+    then by name. A module with entries and no priority is an error that names it."""
+    found = [import_module(f"{__name__}.{info.name}") for info in pkgutil.iter_modules(__path__)]
+    modules = [module for module in found if hasattr(module, "ENTRIES")]
+    for module in modules:
+        if not isinstance(getattr(module, "PRIORITY", None), int):
+            raise TypeError(f"{module.__name__} has ENTRIES but no PRIORITY (an int: where "
+                            f"write_config tries its entries, lowest first)")
+    return sorted(modules, key=lambda module: (module.PRIORITY, module.__name__))
+
+
+FAMILY_MODULES = _family_modules()
 ARCHITECTURES: dict[str, Architecture] = {
-    entry.model_type: entry
-    for module in MODULES for entry in import_module(f"zoo.architectures.{module}").ENTRIES}
+    entry.model_type: entry for module in FAMILY_MODULES for entry in module.ENTRIES}
 _BY_SPELLING = {alias: entry for entry in ARCHITECTURES.values()
                 for alias in (entry.model_type, *entry.aliases)}
 
@@ -89,8 +104,8 @@ def write_config(spec: ModelSpec) -> Config:
 
     Each entry's writer is checked by reading its output back; the architecture the spec's
     weights are published as (`weights.model_type`) is tried first, then every entry in
-    `MODULES` order. UnsupportedConfigError names the nearest misses when none computes the
-    spec (GPT-3's banded layers; a d_head no class can state).
+    `ARCHITECTURES` order (its modules' `PRIORITY`). UnsupportedConfigError names the nearest
+    misses when none computes the spec (GPT-3's banded layers; a d_head no class can state).
     """
     target = architecture_key(spec)
     misses = []

@@ -39,6 +39,8 @@ def write(s: ModelSpec) -> Config:
             "apply_residual_connection_post_layernorm": False}
 
 
+# where write_config tries these entries among all (lowest first; see zoo.architectures)
+PRIORITY = 60
 ENTRIES = (Architecture(
     model_type="bloom", hf_class="BloomForCausalLM", read=read, write=write,
     prefix="transformer.",

@@ -91,6 +91,8 @@ def tensors(spec: ModelSpec) -> Tensors:
     return TWO_NORMS if spec.block == "parallel_two_norms" else TENSORS
 
 
+# where write_config tries these entries among all (lowest first; see zoo.architectures)
+PRIORITY = 80
 ENTRIES = (Architecture(
     model_type="falcon", hf_class="FalconForCausalLM", read=read, write=write,
     prefix="transformer.", aliases=("RefinedWebModel", "RefinedWeb"), tensors=tensors),)

@@ -196,6 +196,8 @@ GGUF = GGUFLayout(arch="gemma3", config=read_gguf, tensors={
     "blk.{i}.ffn_down.weight": (f"{LAYER}.mlp.down_proj.weight", "same"),
 })
 
+# where write_config tries these entries among all (lowest first; see zoo.architectures)
+PRIORITY = 100
 ENTRIES = (
     Architecture(model_type="gemma2", hf_class="Gemma2ForCausalLM", read=read_gemma2,
                  write=write_gemma2, tensors=TENSORS, prefix="model."),

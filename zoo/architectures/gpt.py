@@ -70,6 +70,8 @@ def write_gpt2(s: ModelSpec) -> Config:
             "scale_attn_weights": s.scale_attention}
 
 
+# where write_config tries these entries among all (lowest first; see zoo.architectures)
+PRIORITY = 10
 ENTRIES = (
     Architecture(
         model_type="openai-gpt", hf_class="OpenAIGPTLMHeadModel", read=read_openai_gpt,

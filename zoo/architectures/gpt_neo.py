@@ -51,6 +51,8 @@ def write(s: ModelSpec) -> Config:
             "window_size": s.local_window or 256}
 
 
+# where write_config tries these entries among all (lowest first; see zoo.architectures)
+PRIORITY = 20
 ENTRIES = (Architecture(
     model_type="gpt_neo", hf_class="GPTNeoForCausalLM", read=read, write=write,
     prefix="transformer.",

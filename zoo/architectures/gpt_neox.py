@@ -47,6 +47,8 @@ def write(s: ModelSpec) -> Config:
             "rotary_pct": s.rotary_fraction}
 
 
+# where write_config tries these entries among all (lowest first; see zoo.architectures)
+PRIORITY = 40
 ENTRIES = (Architecture(
     model_type="gpt_neox", hf_class="GPTNeoXForCausalLM", read=read, write=write,
     prefix="gpt_neox.", aliases=("gpt-neox",),

@@ -44,6 +44,8 @@ def write(s: ModelSpec) -> Config:
             **write_rope(s, {})}
 
 
+# where write_config tries these entries among all (lowest first; see zoo.architectures)
+PRIORITY = 30
 ENTRIES = (Architecture(
     model_type="gptj", hf_class="GPTJForCausalLM", read=read, write=write, prefix="transformer.",
     aliases=("gpt-j",),

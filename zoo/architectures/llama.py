@@ -141,6 +141,8 @@ GGUF = GGUFLayout(arch="llama", config=read_gguf, tensors={
     "blk.{i}.ffn_down.weight": (f"{MLP}.down_proj.weight", "same"),
 })
 
+# where write_config tries these entries among all (lowest first; see zoo.architectures)
+PRIORITY = 70
 ENTRIES = (
     Architecture(model_type="llama", hf_class="LlamaForCausalLM", read=read, write=write_llama,
                  tensors=TENSORS, prefix="model.", gguf=GGUF),

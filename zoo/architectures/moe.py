@@ -232,6 +232,8 @@ GPT_OSS = {
     **same("blocks.{i}.mlp.experts.fc_out_bias", f"{GPT_OSS_MOE}.experts.down_proj_bias"),
 }
 
+# where write_config tries these entries among all (lowest first; see zoo.architectures)
+PRIORITY = 140
 ENTRIES = (
     Architecture(model_type="mixtral", hf_class="MixtralForCausalLM", read=read_mixtral,
                  write=write_mixtral, prefix="model.",

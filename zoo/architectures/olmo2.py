@@ -23,6 +23,8 @@ def write(s: ModelSpec) -> Config:
     return {**write_llama_like(s), "attention_bias": s.has_bias("qkv")}
 
 
+# where write_config tries these entries among all (lowest first; see zoo.architectures)
+PRIORITY = 120
 ENTRIES = (Architecture(
     model_type="olmo2", hf_class="Olmo2ForCausalLM", read=read, write=write, prefix="model.",
     tensors={**{k: v for k, v in TENSORS.items() if k not in INPUT_NORMS}, **QK_NORMS,

@@ -55,6 +55,8 @@ def write(s: ModelSpec) -> Config:
             "eos_token_id": 2}
 
 
+# where write_config tries these entries among all (lowest first; see zoo.architectures)
+PRIORITY = 50
 ENTRIES = (Architecture(
     model_type="opt", hf_class="OPTForCausalLM", read=read, write=write, prefix="model.",
     tensors={**same("embed.weight", "model.decoder.embed_tokens.weight"),

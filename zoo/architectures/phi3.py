@@ -32,6 +32,8 @@ def write(s: ModelSpec) -> Config:
             "original_max_position_embeddings": s.context_length}
 
 
+# where write_config tries these entries among all (lowest first; see zoo.architectures)
+PRIORITY = 110
 ENTRIES = (Architecture(
     model_type="phi3", hf_class="Phi3ForCausalLM", read=read, write=write, prefix="model.",
     tensors={**same("embed.weight", "model.embed_tokens.weight"),

@@ -53,6 +53,8 @@ def write_qwen3(s: ModelSpec) -> Config:
     return {**write_llama_like(s), "attention_bias": s.has_bias("qkv"), **_write_windows(s)}
 
 
+# where write_config tries these entries among all (lowest first; see zoo.architectures)
+PRIORITY = 90
 ENTRIES = (
     Architecture(model_type="qwen2", hf_class="Qwen2ForCausalLM", read=read_qwen2,
                  write=write_qwen2, tensors=TENSORS, prefix="model."),

@@ -38,5 +38,7 @@ def write(s: ModelSpec) -> Config:
             "layer_types": write_layer_types(s)}
 
 
+# where write_config tries these entries among all (lowest first; see zoo.architectures)
+PRIORITY = 130
 ENTRIES = (Architecture(model_type="smollm3", hf_class="SmolLM3ForCausalLM", read=read,
                         write=write, tensors=TENSORS, prefix="model."),)
