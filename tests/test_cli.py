@@ -184,6 +184,7 @@ JSON_ERRORS = [
     ["generate", "/nonexistent.gguf", "--prompt", "hi"], ["nope"],
     ["eval", "/nonexistent.gguf", "/nonexistent.txt"],
     ["finetune", "/nonexistent.gguf", "/nonexistent.txt", "--steps", "1"],
+    ["distributed", "export", "/nonexistent-checkpoint", "out.safetensors"],
 ]
 
 

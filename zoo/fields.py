@@ -47,11 +47,13 @@ def suggest(key: str, valid: Iterable[str]) -> str:
 
 
 class Invalid(ValueError):
-    """A value that is not what its declaration says: what was expected, and what came."""
+    """A value that is not what its declaration says: what was expected, and what came (or,
+    where a parser explains it better, its own `reason`: "the size '80' has no unit; did you
+    mean '80GB'?")."""
 
-    def __init__(self, expected: str, value: Any) -> None:
-        super().__init__(f"expected {expected}, got {describe(value)}")
-        self.expected, self.value = expected, value
+    def __init__(self, expected: str, value: Any, reason: str | None = None) -> None:
+        super().__init__(reason or f"expected {expected}, got {describe(value)}")
+        self.expected, self.value, self.reason = expected, value, reason
 
 
 class SettingError(ValueError):
@@ -66,11 +68,13 @@ class SettingError(ValueError):
 def setting(kind: str, default: Any = MISSING, *, doc: str = "", compare: bool = True,
             **meta: Any) -> Any:
     """A declared dataclass field. `kind` is a key of KINDS, with '?' when None is allowed;
-    `meta` holds its range (min, max, min_exclusive, choices, why), `expected` (how to say
-    the range in an error, where the kind's own words would not fit: "a probability, in
-    [0, 1]"), command-line spelling (`flag`, `cli=False` for none, `metavar`) and whatever the
-    declaring module adds (a spec field's role)."""
+    `meta` holds its range (min, max, min_exclusive, choices, and `why`, the reason for a
+    bound, said after it), `expected` (what an error says was expected, in place of the kind's
+    own words: "a probability, in [0, 1]"), its command-line spelling (`flag`, `cli=False` for
+    none, `metavar`, `default_doc` for a default decided elsewhere) and whatever the declaring
+    module adds (a spec field's role)."""
     return field(default=default, compare=compare, metadata={"kind": kind, "doc": doc, **meta})
+
 
 
 def declared(cls: type) -> dict[str, Field[Any]]:
@@ -94,8 +98,7 @@ def _int(value: Any, meta: Mapping[str, Any], dialect: str) -> int:
         raise Invalid("an integer", value)
     low, high = meta.get("min"), meta.get("max")
     if (low is not None and value < low) or (high is not None and value > high):
-        raise Invalid(meta.get("expected") or _int_range(low, high, meta.get("why"), dialect,
-                                                         int(value)), value)
+        raise Invalid(_int_range(low, high, meta.get("why"), dialect, int(value)), value)
     return int(value)
 
 
@@ -111,12 +114,9 @@ def _count(value: Any, meta: Mapping[str, Any], dialect: str) -> int:
 
 def _bytes(value: Any, meta: Mapping[str, Any], dialect: str) -> int:
     try:
-        size = parse_bytes(value)
+        return parse_bytes(value)
     except ValueError as err:
-        raise Invalid(str(err).removeprefix("expected "), value) from None
-    if size < meta.get("min", 0):
-        raise Invalid(meta.get("expected") or f"at least {meta['min']} byte(s)", value)
-    return size
+        raise Invalid("a size with its unit", value, str(err)) from None
 
 
 def _float(value: Any, meta: Mapping[str, Any], dialect: str) -> float:
@@ -130,11 +130,11 @@ def _float(value: Any, meta: Mapping[str, Any], dialect: str) -> float:
     if not math.isfinite(number):
         raise Invalid("a finite number", value)
     low, high, exclusive = meta.get("min"), meta.get("max"), meta.get("min_exclusive")
+    why = f" ({meta['why']})" if meta.get("why") else ""
     if low is not None and (number < low or (exclusive and number == low)):
-        raise Invalid(meta.get("expected") or f"a number {'>' if exclusive else '>='} {low}",
-                      value)
+        raise Invalid(f"a number {'>' if exclusive else '>='} {low}{why}", value)
     if high is not None and number > high:
-        raise Invalid(meta.get("expected") or f"a number <= {high}", value)
+        raise Invalid(f"a number <= {high}{why}", value)
     return number
 
 
@@ -159,7 +159,7 @@ def _name(value: Any, meta: Mapping[str, Any], dialect: str) -> str:
 def _enum(value: Any, meta: Mapping[str, Any], dialect: str) -> Any:
     choices = meta["choices"]
     if not isinstance(value, str) or value not in choices:
-        raise Invalid(meta.get("expected") or f"one of {', '.join(map(str, choices))}", value)
+        raise Invalid(f"one of {', '.join(map(str, choices))}", value)
     return value
 
 
@@ -213,10 +213,14 @@ def convert(name: str, value: Any, meta: Mapping[str, Any], dialect: str) -> Any
     try:
         return KINDS[kind](value, {**meta, "name": name}, dialect)
     except Invalid as err:
+        if err.reason:
+            raise SettingError(name, err.reason) from None
+        expected = meta.get("expected") or err.expected
+        reason = f"expected {expected}, got {describe(err.value)}"
         if dialect == "python":
-            message = f"{name} must be {err.expected}, got {describe(err.value)}"
-            raise SettingError(name, str(err), message) from None
-        raise SettingError(name, str(err)) from None
+            message = f"{name} must be {expected}, got {describe(err.value)}"
+            raise SettingError(name, reason, message) from None
+        raise SettingError(name, reason) from None
 
 
 def check(cls: type, data: Mapping[str, Any], *, dialect: str, prefix: str = "",
@@ -318,3 +322,8 @@ def given(args: argparse.Namespace, cls: type) -> dict[str, Any]:
     """The declared settings a command line gave (the rest keep their declared defaults)."""
     values = {name: getattr(args, name, None) for name in declared(cls)}
     return {name: value for name, value in values.items() if value is not None}
+
+
+def converter(name: str, kind: str, **meta: Any) -> Converter:
+    """argparse's `type=` for a flag that no dataclass declares (a count of devices)."""
+    return Converter(name, {"kind": kind, "doc": "", **meta})

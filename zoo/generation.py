@@ -53,20 +53,21 @@ class Options:
     Greedy by default; `do_sample` draws from the distribution reshaped by `temperature` (0
     means greedy), `top_k` and `top_p`, reproducibly with `seed`; `num_beams` > 1 is beam
     search (`length_penalty`, `early_stopping` True / False / "never", as transformers defines
-    them; at most MAX_BEAMS beams, each holding its own KV cache). Rows stop at any of
+    them; at most MAX_BEAMS beams, each holding its own KV cache). `max_new_tokens` is
+    required by `Model.generate`; `zoo.generate` defaults it to what the context leaves, at
+    most 128, and `eos_token_id` to the tokenizer's. Rows stop at any of
     `eos_token_id` or a `stop` string (read with the model's tokenizer); finished rows are
     filled with `pad_token_id` (default: the first eos id, else 0). `use_cache` keeps keys and
     values (a step costs one token). Prompts of unequal length are padded on the left.
     """
 
-    max_new_tokens: int = setting(
-        "int", min=1, doc="the most tokens to generate",
-        default_doc="128, or what the context leaves (zoo.generate); Model.generate needs it")
+    max_new_tokens: int = setting("int", min=1, doc="the most tokens to generate",
+                                  default_doc="128, or what the context leaves")
     do_sample: bool = setting("bool", False, cli=False,
                               doc="draw each token from the (reshaped) distribution")
     temperature: float = setting(
-        "float", 1.0, min=0.0, expected=">= 0 (0 means greedy)",
-        doc="sample at this temperature (0: greedy)", default_doc="greedy")
+        "float", 1.0, min=0.0, why="0 means greedy",
+        doc="sample at this temperature; 0 is greedy", default_doc="greedy decoding")
     top_k: int | None = setting("int?", None, min=1, doc="sample from the k best")
     top_p: float | None = setting("float?", None, min=0.0, min_exclusive=True, max=1.0,
                                   expected="in (0, 1]", doc="sample from the p nucleus")
