@@ -203,8 +203,10 @@ KINDS: dict[str, Callable[[Any, Mapping[str, Any], str], Any]] = {
 }
 
 
-def convert(name: str, value: Any, meta: Mapping[str, Any], dialect: str) -> Any:
-    """One value checked against its declaration; SettingError(name) when it is wrong."""
+def convert(name: str, value: Any, meta: Mapping[str, Any], dialect: str,
+            written: str | None = None) -> Any:
+    """One value checked against its declaration; SettingError(name) when it is wrong, which
+    shows the value as `written` where it was read from text (a flag)."""
     kind = meta["kind"]
     if kind.endswith("?"):
         if value is None:
@@ -216,9 +218,10 @@ def convert(name: str, value: Any, meta: Mapping[str, Any], dialect: str) -> Any
         if err.reason:
             raise SettingError(name, err.reason) from None
         expected = meta.get("expected") or err.expected
-        reason = f"expected {expected}, got {describe(err.value)}"
+        got = describe(err.value if written is None else written)
+        reason = f"expected {expected}, got {got}"
         if dialect == "python":
-            message = f"{name} must be {expected}, got {describe(err.value)}"
+            message = f"{name} must be {expected}, got {got}"
             raise SettingError(name, reason, message) from None
         raise SettingError(name, reason) from None
 
@@ -276,7 +279,7 @@ class Converter:
             with contextlib.suppress(ValueError):
                 value = parse(text)
         try:
-            return convert(self.name, value, self.meta, "cli")
+            return convert(self.name, value, self.meta, "cli", written=text)
         except SettingError as err:
             raise argparse.ArgumentTypeError(err.reason) from None
 
