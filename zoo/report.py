@@ -120,6 +120,16 @@ def describe_embedding(spec: ModelSpec) -> str | None:
     return "; ".join(parts) or None
 
 
+def describe_multipliers(spec: ModelSpec) -> str | None:
+    parts = [f"{label} x {value:g}" for label, value in (
+        ("embeddings", spec.embedding_multiplier), ("residual branches",
+                                                    spec.residual_multiplier),
+        ("logits", spec.logit_scale)) if value != 1.0]
+    if spec.attention_multiplier is not None:
+        parts.append(f"attention scores x {spec.attention_multiplier:g}")
+    return ", ".join(parts) or None
+
+
 # each row of `zoo show` and the architecture fields it describes; a field no row covers is
 # shown on its own when it is not at its default, so a new switch is never silently omitted
 DESCRIBED: tuple[tuple[str, Callable[[ModelSpec], str | None], tuple[str, ...]], ...] = (
@@ -144,6 +154,8 @@ DESCRIBED: tuple[tuple[str, Callable[[ModelSpec], str | None], tuple[str, ...]],
     ("biases", describe_biases, ("bias", "qkv_bias", "attn_out_bias", "mlp_bias")),
     ("head", describe_head, ("tie_embeddings", "head_bias", "final_softcap")),
     ("embedding", describe_embedding, ("embed_dim", "scale_embeddings")),
+    ("multipliers", describe_multipliers, ("embedding_multiplier", "residual_multiplier",
+                                           "attention_multiplier", "logit_scale")),
 )
 
 

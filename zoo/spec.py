@@ -87,6 +87,7 @@ QK_NORMS = ("none", "head", "projection")
 ASSERTIONS = ("attention_width_is_d_model",)
 ROPE_SCALINGS = ("linear", "llama3", "yarn")
 ATTENTION_KINDS = ("global", "local")
+MLP_KINDS = ("dense", "moe")
 MAX_LAYERS = 10_000
 
 
@@ -268,8 +269,21 @@ class ModelSpec:
         "int", 0, min=0, doc="experts every token goes through (DeepSeek), one MLP of their "
                              "combined width")
     first_dense_layers: int = _arch(
-        "int", 0, min=0, doc="layers before the first MoE layer, with a dense MLP of d_ff "
-                             "(DeepSeek's first_k_dense_replace)")
+        "int", 0, min=0, resolve=lambda s: None,  # resolved into mlp_pattern's layer_moe
+        doc="layers before the first MoE layer, with a dense MLP of d_ff "
+            "(DeepSeek's first_k_dense_replace)")
+    mlp_pattern: tuple[str, ...] = _arch(
+        "enum_list", ("moe",), choices=MLP_KINDS, resolve=_when("moe", lambda s: s.layer_moe),
+        doc="per-layer `dense` (an MLP of d_ff) / `moe` MLPs, cycled over the layers after "
+            "first_dense_layers (Qwen2-MoE's decoder_sparse_step 2 and Llama 4 Maverick's "
+            "interleaving: [dense, moe])")
+    d_ff_shared: int | None = _arch(
+        "int?", None, min=1, resolve=_when("moe", lambda s: s.shared_width),
+        doc="hidden width of the shared experts' MLP (default n_shared_experts x the expert "
+            "width; Qwen2-MoE's shared_expert_intermediate_size)")
+    shared_expert_gate: bool = _arch(
+        "bool", False, doc="the shared experts' output scaled by sigmoid(a learned d_model "
+                           "vector . x) (Qwen2-MoE, Qwen3-Next)")
     router_scoring: str = _arch("enum", "softmax", choices=ROUTER_SCORES,
                                 doc="expert scores: `softmax` or `sigmoid` (DeepSeek-V3)")
     router_normalize: bool = _arch("bool", True,
@@ -300,6 +314,21 @@ class ModelSpec:
     embed_dim: int | None = _arch(
         "int?", None, min=1, resolve=lambda s: s.embed_width,
         doc="OPT-350M's token-embedding width, projected to and from d_model")
+
+    # multipliers (muP-style scalars: no parameters)
+    embedding_multiplier: float = _arch(
+        "float", 1.0, min=0.0, min_exclusive=True,
+        doc="token embeddings multiplied by this (Granite's embedding_multiplier)")
+    residual_multiplier: float = _arch(
+        "float", 1.0, min=0.0, min_exclusive=True,
+        doc="each sublayer's output multiplied by this before the residual sum (Granite)")
+    attention_multiplier: float | None = _arch(
+        "float?", None, min=0.0, min_exclusive=True,
+        doc="scores scaled by this instead of 1/sqrt(d_head) (Granite's attention_multiplier)")
+    logit_scale: float = _arch(
+        "float", 1.0, min=0.0, min_exclusive=True,
+        doc="final logits multiplied by this (Command R's logit_scale; Granite's 1 / "
+            "logits_scaling)")
 
     # provenance
     title: str = _provenance("str", "", doc="the family's full name", family_level=True)
@@ -344,8 +373,19 @@ class ModelSpec:
 
     @cached_property
     def layer_moe(self) -> tuple[bool, ...]:
-        """Whether each layer's MLP is a mixture of experts."""
-        return tuple(self.moe and i >= self.first_dense_layers for i in range(self.n_layer))
+        """Whether each layer's MLP is a mixture of experts: none before first_dense_layers,
+        then as mlp_pattern cycles."""
+        pattern = self.mlp_pattern
+        return tuple(self.moe and i >= self.first_dense_layers
+                     and pattern[i % len(pattern)] == "moe" for i in range(self.n_layer))
+
+    @property
+    def shared_width(self) -> int | None:
+        """Hidden width of the shared experts' MLP; None without shared experts."""
+        if not self.n_shared_experts:
+            return None
+        return self.d_ff_shared if self.d_ff_shared is not None else \
+            self.n_shared_experts * self.expert_width
 
     @property
     def v_dim(self) -> int:
@@ -491,22 +531,26 @@ ACCUMULATING_FIELDS = tuple(name for name, f in SPEC_FIELDS.items() if f.metadat
 def _check_experts(spec: ModelSpec, bad: Callable[[str, str], SpecError]) -> None:
     if not spec.moe:
         for name in ("experts_per_token", "d_ff_expert", "expert_groups",
-                     "expert_groups_per_token"):
+                     "expert_groups_per_token", "d_ff_shared"):
             if getattr(spec, name) is not None:
                 raise bad(name, "only a mixture of experts takes it: set n_experts")
-        if spec.n_shared_experts or spec.first_dense_layers:
-            raise bad("n_shared_experts" if spec.n_shared_experts else "first_dense_layers",
-                      "only a mixture of experts takes it: set n_experts")
+        for name, default in (("n_shared_experts", 0), ("first_dense_layers", 0),
+                              ("mlp_pattern", ("moe",)), ("shared_expert_gate", False)):
+            if getattr(spec, name) != default:
+                raise bad(name, "only a mixture of experts takes it: set n_experts")
         return
+    if not spec.n_shared_experts and (spec.d_ff_shared is not None or spec.shared_expert_gate):
+        raise bad("d_ff_shared" if spec.d_ff_shared is not None else "shared_expert_gate",
+                  "only shared experts take it: set n_shared_experts")
     assert spec.n_experts is not None
     if spec.experts_per_token is None:
         raise bad("experts_per_token", "a mixture of experts needs experts_per_token")
     if spec.experts_per_token > spec.n_experts:
         raise bad("experts_per_token", f"{spec.experts_per_token} experts per token, but only "
                                        f"{spec.n_experts} experts")
-    if spec.first_dense_layers >= spec.n_layer:
-        raise bad("first_dense_layers", f"{spec.first_dense_layers} dense layers leave no MoE "
-                                        f"layer of {spec.n_layer}")
+    if not any(spec.layer_moe):
+        raise bad("first_dense_layers" if spec.first_dense_layers else "mlp_pattern",
+                  f"no layer of {spec.n_layer} is a mixture of experts")
     if (spec.expert_groups is None) != (spec.expert_groups_per_token is None):
         raise bad("expert_groups", "group-limited routing needs expert_groups and "
                                    "expert_groups_per_token")
