@@ -184,6 +184,7 @@ JSON_ERRORS = [
     ["generate", "/nonexistent.gguf", "--prompt", "hi"], ["nope"],
     ["eval", "/nonexistent.gguf", "/nonexistent.txt"],
     ["finetune", "/nonexistent.gguf", "/nonexistent.txt", "--steps", "1"],
+    ["distributed", "export", "/nonexistent-checkpoint", "out.safetensors"],
 ]
 
 
@@ -374,3 +375,45 @@ def test_finetune_classifier(capsys, tiny_folder, tmp_path):
     assert "accuracy on the training examples" in out and "loss curve" in out
     lines = out.splitlines()
     assert lines[1].split() == ["step", "loss", "lr"] and len(lines) >= 6
+
+
+def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys):
+    from zoo.cli import info
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(info, "table", interrupted)
+    code, _, err = run(capsys, "list")
+    assert code == 130 and err == "zoo: interrupted\n"
+
+
+def test_a_bad_flag_value_is_said_in_flag_terms(capsys):
+    code, _, err = run(capsys, "generate", "gpt2", "--prompt", "hi", "--max-new-tokens", "abc")
+    assert code == 2 and "argument --max-new-tokens: expected an integer, got 'abc'" in err
+    code, _, err = run(capsys, "generate", "gpt2", "--prompt", "hi", "--top-p", "2")
+    assert code == 2 and "argument --top-p: expected in (0, 1], got '2'" in err
+
+
+@pytest.mark.parametrize(("argv", "cls", "names"), [
+    (["generate"], "zoo.model.generation:Options", ("max_new_tokens", "num_beams", "temperature")),
+    (["finetune"], "zoo.training:Settings", ("lr", "batch", "context", "sampling_schedule")),
+    (["eval"], "zoo.perplexity:Windows", ("batch", "stride")),
+])
+def test_flag_help_states_the_declared_default(argv, cls, names, capsys):
+    """The help of a flag that a dataclass declares says that declaration's default: the two
+    cannot drift (the help said --lr 5e-5 while the code's default was another)."""
+    from dataclasses import fields
+    from importlib import import_module
+
+    from zoo.fields import default_text
+
+    module, name = cls.split(":")
+    declared = {f.name: f for f in fields(getattr(import_module(module), name))}
+    with pytest.raises(SystemExit):
+        main([*argv, "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for field_name in names:
+        f = declared[field_name]
+        default = f.metadata.get("default_doc") or default_text(f)
+        assert f"(default: {default})" in out, field_name

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from zoo.fields import check, setting
 from zoo.model import Model
 from zoo.text import resolve_model
 from zoo.tokenizer import Tokenizer
@@ -87,6 +88,21 @@ def windows(n_tokens: int, context: int, stride: int) -> list[Window]:
     return out
 
 
+@dataclass(frozen=True)
+class Windows:
+    """How a text is cut into windows for scoring (see `windows`), declared once: `evaluate`
+    checks them, and `zoo eval`'s flags come from here."""
+
+    context: int | None = setting("int?", None, min=2, expected="at least 2 tokens",
+                                  doc="tokens per window", default_doc="the model's context")
+    stride: int | None = setting(
+        "int?", None, min=1, doc="tokens between window starts, below the context; each "
+                                 "window scores the tokens after the previous one's end",
+        default_doc="half the context")
+    batch: int = setting("int", 1, min=1, expected="a positive number of windows",
+                         doc="windows per forward pass")
+
+
 def evaluate(model_or_path: Any, text: str, *, context: int | None = None,
              stride: int | None = None, batch: int = 1, dtype: Any = None,
              quantize: str | None = None, tokenizer: Tokenizer | None = None,
@@ -119,14 +135,13 @@ def evaluate_ids(model: Model, ids: Sequence[int] | Tensor, *, context: int | No
     ids = torch.as_tensor(ids, dtype=torch.long)
     if ids.dim() != 1:
         raise ValueError(f"ids must be one sequence (1-D), got shape {tuple(ids.shape)}")
+    check(Windows, {"context": context, "stride": stride, "batch": batch}, dialect="python")
     spec = model.spec
     context = context if context is not None else spec.context_length
     if context > spec.context_length:
         raise ValueError(f"context {context} is longer than {spec.name}'s {spec.context_length} "
                          f"tokens")
     stride = stride if stride is not None else max(1, context // 2)
-    if batch < 1:
-        raise ValueError(f"batch must be a positive number of windows, got {batch}")
     plan = windows(len(ids), context, stride)
     nll, scored = 0.0, 0
     bar = _progress(progress, total=len(ids) - 1)

@@ -1,9 +1,11 @@
-"""What `zoo list`, `show` and `compare` say about a model, as plain rows (no printing here)."""
+"""What `zoo list`, `show`, `compare` and `plan` say about a model: plain rows, and the text
+they make (no printing here)."""
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+import textwrap
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from zoo.accounting import (
     count_params,
 )
 from zoo.checkpoints import Resolved, label
+from zoo.checkpoints.local import how_to_get
 from zoo.registry import UnknownModelError, get_spec, slug
 from zoo.spec import (
     ARCHITECTURE_FIELDS,
@@ -26,6 +29,7 @@ from zoo.spec import (
     to_mapping,
 )
 from zoo.units import DTYPE_BYTES, human_bytes, human_count, human_flops
+from zoo.verify import inconsistencies
 
 Row = tuple[str, str]
 
@@ -116,6 +120,16 @@ def describe_embedding(spec: ModelSpec) -> str | None:
     return "; ".join(parts) or None
 
 
+def describe_multipliers(spec: ModelSpec) -> str | None:
+    parts = [f"{label} x {value:g}" for label, value in (
+        ("embeddings", spec.embedding_multiplier), ("residual branches",
+                                                    spec.residual_multiplier),
+        ("logits", spec.logit_scale)) if value != 1.0]
+    if spec.attention_multiplier is not None:
+        parts.append(f"attention scores x {spec.attention_multiplier:g}")
+    return ", ".join(parts) or None
+
+
 # each row of `zoo show` and the architecture fields it describes; a field no row covers is
 # shown on its own when it is not at its default, so a new switch is never silently omitted
 DESCRIBED: tuple[tuple[str, Callable[[ModelSpec], str | None], tuple[str, ...]], ...] = (
@@ -140,6 +154,8 @@ DESCRIBED: tuple[tuple[str, Callable[[ModelSpec], str | None], tuple[str, ...]],
     ("biases", describe_biases, ("bias", "qkv_bias", "attn_out_bias", "mlp_bias")),
     ("head", describe_head, ("tie_embeddings", "head_bias", "final_softcap")),
     ("embedding", describe_embedding, ("embed_dim", "scale_embeddings")),
+    ("multipliers", describe_multipliers, ("embedding_multiplier", "residual_multiplier",
+                                           "attention_multiplier", "logit_scale")),
 )
 
 
@@ -328,3 +344,52 @@ def spec_entry(resolved: Resolved, name: str | None = None) -> dict[str, Any]:
                                + (f" ({resolved.format})" if resolved.format else "")}
     spec_from_mapping(entry)  # what the registry will check when it reads the entry
     return entry
+
+
+# --- text ---------------------------------------------------------------------------------------
+
+def table(rows: Sequence[Sequence[Any]], headers: Sequence[str] = (), *,
+          widths: Sequence[int | None] = (), **options: Any) -> str:
+    """tabulate, numbers left as written, long cells wrapped to `widths` (per column)."""
+    from tabulate import tabulate
+
+    def fit(cell: Any, width: int | None) -> Any:
+        if width is None or not isinstance(cell, str) or len(cell) <= width:
+            return cell
+        return "\n".join(textwrap.fill(part, width) for part in cell.split("\n"))
+
+    limits = list(widths) + [None] * (max((len(r) for r in rows), default=0) - len(widths))
+    rows = [[fit(cell, width) for cell, width in zip(row, limits, strict=False)] for row in rows]
+    return tabulate(rows, headers=headers, disable_numparse=True, **options)
+
+
+def show_text(resolved: Resolved, local: Sequence[Any], context: int | None = None,
+              layers: bool = False) -> str:
+    """Everything `zoo show` says of one model: architecture, provenance and where its weights
+    are (`local`: what zoo.checkpoints.local found), the count per component, the figures that
+    follow, the notes, and with `layers` the count per layer."""
+    spec = resolved.spec
+    count = count_params(spec)
+    title = f"{spec.name}" + (f"  (aliases: {', '.join(spec.aliases)})" if spec.aliases else "")
+    where = [(f"weights ({f.where})", f"{f.path} ({human_bytes(f.size)})") for f in local]
+    if resolved.format is not None:
+        where.insert(0, (f"read from ({resolved.format})", resolved.requested))
+    elif not where:
+        where = [("weights locally", f"not found; to get them: {how_to_get(spec)}"
+                  if spec.weights.hf else "none (no public weights)")]
+    parts = [f"{title}\n{'=' * len(title)}", table(architecture_rows(spec), tablefmt="plain"),
+             table(provenance_rows(spec) + where, tablefmt="plain", widths=[None, 90]),
+             table(component_rows(count), ["component", "params", "", "share"],
+                   colalign=("left", "right", "right", "right")),
+             table(summary_rows(count, context), tablefmt="plain", widths=[None, 90])]
+    notes = [*spec.notes, *(f"internally inconsistent: {p}" for p in inconsistencies(spec))]
+    notes += [f"{name} is not published; the value here ({getattr(spec, name)}) is assumed"
+              for name in spec.unpublished]
+    if notes:
+        parts.append("Notes:\n" + "\n".join(f"  - {note}" for note in notes))
+    if layers:
+        parts.append(table([[i, layer.kind, f"{layer.attention:,}", f"{layer.mlp:,}",
+                             f"{layer.norms:,}", f"{layer.total:,}"]
+                            for i, layer in enumerate(count.layers)],
+                           ["layer", "attention kind", "attention", "mlp", "norms", "total"]))
+    return "\n\n".join(parts)

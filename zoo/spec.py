@@ -8,16 +8,12 @@ is found in the message rather than in a stack trace three modules later.
 
 from __future__ import annotations
 
-import difflib
-import math
-import re
-import reprlib
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from functools import cached_property
 from typing import Any
 
-from zoo.units import parse_count
+from zoo.fields import SettingError, check, declared, default_text, describe, setting, suggest
 
 
 class SpecError(ValueError):
@@ -42,23 +38,21 @@ class SpecError(ValueError):
                          field=self.field, line=self.line)
 
 
-ROLES = ("identity", "architecture", "provenance", "internal")
+ROLES = ("identity", "architecture", "provenance")
 
 
 def _f(kind: str, default: Any = MISSING, *, role: str, doc: str = "",
        resolve: Callable[[Any], Any] | None = None, family_level: bool = False,
        accumulate: bool = False, **checks: Any) -> Any:
-    """A spec field and what it is: `kind` is its YAML type (checked on load), `role` says
-    whether it shapes the computation ("architecture") or records where the model comes from
-    ("provenance"); `resolve` gives the value the computation uses when it is not the field
-    itself (n_kv_head -> kv_heads), None where the field does not apply (a rotary base without
-    rotary positions); `family_level` fields may stand at the top of a family file, and
-    `accumulate` lists add up from defaults to model instead of overriding."""
+    """A spec field (`zoo.fields.setting`) and what it is: `role` says whether it shapes the
+    computation ("architecture") or records where the model comes from ("provenance");
+    `resolve` gives the value the computation uses when it is not the field itself (n_kv_head
+    -> kv_heads), None where the field does not apply (a rotary base without rotary
+    positions); `family_level` fields may stand at the top of a family file, and `accumulate`
+    lists add up from defaults to model instead of overriding."""
     assert role in ROLES
-    # where a spec was read from is not part of what it is: equal specs from two files are equal
-    return field(default=default, compare=role != "internal",
-                 metadata={"kind": kind, "role": role, "doc": doc, "resolve": resolve,
-                           "family_level": family_level, "accumulate": accumulate, **checks})
+    return setting(kind, default, doc=doc, role=role, resolve=resolve,
+                   family_level=family_level, accumulate=accumulate, **checks)
 
 
 def _identity(kind: str, default: Any = MISSING, **meta: Any) -> Any:
@@ -93,8 +87,8 @@ QK_NORMS = ("none", "head", "projection")
 ASSERTIONS = ("attention_width_is_d_model",)
 ROPE_SCALINGS = ("linear", "llama3", "yarn")
 ATTENTION_KINDS = ("global", "local")
+MLP_KINDS = ("dense", "moe")
 MAX_LAYERS = 10_000
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -224,7 +218,7 @@ class ModelSpec:
         "float", 10000.0, min=0.0, min_exclusive=True,
         resolve=_when("rotary", lambda s: s.rope_theta), doc="rotary base")
     rope_scaling: RopeScaling | None = _arch(
-        "rope_scaling?", None, resolve=_when("rotary", lambda s: s.rope_scaling),
+        "nested?", None, cls=RopeScaling, resolve=_when("rotary", lambda s: s.rope_scaling),
         doc="`{type, factor, ...}`: frequencies stretched for a longer context (Llama 3.1's "
             "llama3, Gemma 3's linear, yarn); on global layers when local ones have their own base")
     local_rope_theta: float | None = _arch(
@@ -275,8 +269,21 @@ class ModelSpec:
         "int", 0, min=0, doc="experts every token goes through (DeepSeek), one MLP of their "
                              "combined width")
     first_dense_layers: int = _arch(
-        "int", 0, min=0, doc="layers before the first MoE layer, with a dense MLP of d_ff "
-                             "(DeepSeek's first_k_dense_replace)")
+        "int", 0, min=0, resolve=lambda s: None,  # resolved into mlp_pattern's layer_moe
+        doc="layers before the first MoE layer, with a dense MLP of d_ff "
+            "(DeepSeek's first_k_dense_replace)")
+    mlp_pattern: tuple[str, ...] = _arch(
+        "enum_list", ("moe",), choices=MLP_KINDS, resolve=_when("moe", lambda s: s.layer_moe),
+        doc="per-layer `dense` (an MLP of d_ff) / `moe` MLPs, cycled over the layers after "
+            "first_dense_layers (Qwen2-MoE's decoder_sparse_step 2 and Llama 4 Maverick's "
+            "interleaving: [dense, moe])")
+    d_ff_shared: int | None = _arch(
+        "int?", None, min=1, resolve=_when("moe", lambda s: s.shared_width),
+        doc="hidden width of the shared experts' MLP (default n_shared_experts x the expert "
+            "width; Qwen2-MoE's shared_expert_intermediate_size)")
+    shared_expert_gate: bool = _arch(
+        "bool", False, doc="the shared experts' output scaled by sigmoid(a learned d_model "
+                           "vector . x) (Qwen2-MoE, Qwen3-Next)")
     router_scoring: str = _arch("enum", "softmax", choices=ROUTER_SCORES,
                                 doc="expert scores: `softmax` or `sigmoid` (DeepSeek-V3)")
     router_normalize: bool = _arch("bool", True,
@@ -308,6 +315,21 @@ class ModelSpec:
         "int?", None, min=1, resolve=lambda s: s.embed_width,
         doc="OPT-350M's token-embedding width, projected to and from d_model")
 
+    # multipliers (muP-style scalars: no parameters)
+    embedding_multiplier: float = _arch(
+        "float", 1.0, min=0.0, min_exclusive=True,
+        doc="token embeddings multiplied by this (Granite's embedding_multiplier)")
+    residual_multiplier: float = _arch(
+        "float", 1.0, min=0.0, min_exclusive=True,
+        doc="each sublayer's output multiplied by this before the residual sum (Granite)")
+    attention_multiplier: float | None = _arch(
+        "float?", None, min=0.0, min_exclusive=True,
+        doc="scores scaled by this instead of 1/sqrt(d_head) (Granite's attention_multiplier)")
+    logit_scale: float = _arch(
+        "float", 1.0, min=0.0, min_exclusive=True,
+        doc="final logits multiplied by this (Command R's logit_scale; Granite's 1 / "
+            "logits_scaling)")
+
     # provenance
     title: str = _provenance("str", "", doc="the family's full name", family_level=True)
     org: str = _provenance("str", "", doc="who made it", family_level=True)
@@ -318,9 +340,11 @@ class ModelSpec:
     hparams_source: str = _provenance("str", "", family_level=True,
                                       doc="where the hyperparameters come from")
     reported: Reported | None = _provenance(
-        "reported?", None, doc="`{params, source, exact}`: the size its source states")
+        "nested?", None, cls=Reported,
+        doc="`{params, source, exact}`: the size its source states")
     weights: Weights = _provenance(
-        "weights", Weights(), doc="`{hf: org/name, model_type}`: where public weights live")
+        "nested", Weights(), cls=Weights,
+        doc="`{hf: org/name, model_type}`: where public weights live")
     notes: tuple[str, ...] = _provenance("str_list", (), accumulate=True,
                                          doc="facts a reader should know (sources that differ)")
     unpublished: tuple[str, ...] = _provenance(
@@ -330,7 +354,8 @@ class ModelSpec:
         "enum_set", (), choices=ASSERTIONS,
         doc="relations the source asserts (GPT-3: GPT-2's architecture, so n_head x d_head = "
             "d_model); zoo verify reports a spec that breaks them as internally inconsistent")
-    source_file: str = _f("internal", "", role="internal")
+    # where a spec was read from is not part of what it is: equal specs from two files are equal
+    source_file: str = field(default="", compare=False)
 
     # --- derived geometry: one place, so model and accounting cannot disagree ---
     @property
@@ -348,8 +373,19 @@ class ModelSpec:
 
     @cached_property
     def layer_moe(self) -> tuple[bool, ...]:
-        """Whether each layer's MLP is a mixture of experts."""
-        return tuple(self.moe and i >= self.first_dense_layers for i in range(self.n_layer))
+        """Whether each layer's MLP is a mixture of experts: none before first_dense_layers,
+        then as mlp_pattern cycles."""
+        pattern = self.mlp_pattern
+        return tuple(self.moe and i >= self.first_dense_layers
+                     and pattern[i % len(pattern)] == "moe" for i in range(self.n_layer))
+
+    @property
+    def shared_width(self) -> int | None:
+        """Hidden width of the shared experts' MLP; None without shared experts."""
+        if not self.n_shared_experts:
+            return None
+        return self.d_ff_shared if self.d_ff_shared is not None else \
+            self.n_shared_experts * self.expert_width
 
     @property
     def v_dim(self) -> int:
@@ -429,122 +465,16 @@ class ModelSpec:
         return spec_from_mapping(data, file=self.source_file or None)
 
 
-SPEC_FIELDS = {f.name: f for f in fields(ModelSpec) if f.metadata["kind"] != "internal"}
-_NESTED = {"reported": Reported, "weights": Weights, "rope_scaling": RopeScaling}
+SPEC_FIELDS = declared(ModelSpec)
+NESTED = {name for name, f in SPEC_FIELDS.items() if f.metadata["kind"].startswith("nested")}
 
 
-def _suggest(key: str, valid: list[str]) -> str:
-    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-_SHORT = reprlib.Repr()
-_SHORT.maxstring = _SHORT.maxother = 60
-
-
-def describe(value: Any) -> str:
-    """A value as an error message shows it: at most 60 characters, however large it is."""
-    text = _SHORT.repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _coerce(kind: str, value: Any, meta: Mapping[str, Any], name: str) -> Any:
-    """Check one YAML value against its field kind; raise SpecError(field=name) when it is wrong."""
-
-    def fail(expected: str) -> SpecError:
-        return SpecError(f"expected {expected}, got {describe(value)}", field=name)
-
-    if kind.endswith("?"):
-        if value is None:
-            return None
-        kind = kind[:-1]
-    if kind == "int":
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise fail("an integer")
-        low, high = meta.get("min"), meta.get("max")
-        if low is not None and value < low:
-            raise fail(f"an integer >= {low}")
-        if high is not None and value > high:
-            raise fail(f"an integer <= {high:,}; more is {meta['why']}")
-        return value
-    if kind == "count":
-        try:
-            count = parse_count(value)
-        except ValueError:
-            raise fail("a parameter count such as 124439808, '117M' or '1.5B'") from None
-        if count < meta.get("min", 0):
-            raise fail(f"a count >= {meta['min']}")
-        return count
-    if kind == "float":
-        if isinstance(value, bool):
-            raise fail("a number")
-        try:
-            number = float(value) if isinstance(value, (int, float, str)) else math.nan
-        except (ValueError, OverflowError):
-            number = math.nan
-        if not math.isfinite(number):
-            raise fail("a finite number")
-        low, high = meta.get("min"), meta.get("max")
-        if low is not None and (number < low or (meta.get("min_exclusive") and number == low)):
-            raise fail(f"a number {'>' if meta.get('min_exclusive') else '>='} {low}")
-        if high is not None and number > high:
-            raise fail(f"a number <= {high}")
-        return number
-    if kind == "bool":
-        if not isinstance(value, bool):
-            raise fail("true or false")
-        return value
-    if kind == "str":
-        if not isinstance(value, str):
-            raise fail("a string")
-        return value
-    if kind == "name":
-        if not isinstance(value, str) or not NAME_RE.match(value):
-            raise fail("a lowercase name of letters, digits, '.', '_' and '-'")
-        return value
-    if kind == "enum":
-        choices = meta["choices"]
-        if not isinstance(value, str) or value not in choices:
-            raise fail(f"one of {', '.join(choices)}")
-        return value
-    if kind == "enum_set":  # an enum list that may be empty
-        if value == []:
-            return ()
-        kind = "enum_list"
-    if kind in ("str_list", "name_list", "enum_list", "bool_list"):
-        if isinstance(value, (str, bool)):
-            value = [value]
-        nonempty = kind in ("enum_list", "bool_list")
-        if not isinstance(value, list) or (not value and nonempty):
-            raise fail("a non-empty list" if nonempty else "a list")
-        item_kind = {"str_list": "str", "name_list": "name", "enum_list": "enum",
-                     "bool_list": "bool"}[kind]
-        return tuple(_coerce(item_kind, item, meta, name) for item in value)
-    if kind in _NESTED:
-        return _nested(_NESTED[kind], value, name)
-    raise AssertionError(f"unknown field kind {kind}")
-
-
-def _nested(cls: type, value: Any, name: str) -> Any:
-    if not isinstance(value, Mapping):
-        raise SpecError(f"expected a mapping, got {describe(value)}", field=name)
-    return cls(**_check_keys(cls, value, prefix=f"{name}."))
-
-
-def _check_keys(cls: type, data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Coerce every key of `data` into `cls`'s fields: unknown, missing and ill-typed keys raise."""
-    known = {f.name: f for f in fields(cls) if f.metadata["kind"] != "internal"}
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        if not isinstance(key, str) or key not in known:
-            raise SpecError(f"unknown field{_suggest(str(key), list(known))}",
-                            field=f"{prefix}{key}")
-        meta = known[key].metadata
-        out[key] = _coerce(meta["kind"], value, meta, f"{prefix}{key}")
-    for name, f in known.items():
-        if name not in out and f.default is MISSING:
-            raise SpecError("required field is missing", field=f"{prefix}{name}")
-    return out
+def _check_keys(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Every key of a spec's mapping checked against its field's declaration."""
+    try:
+        return check(ModelSpec, data, dialect="yaml")
+    except SettingError as err:
+        raise SpecError(err.reason, field=err.name) from None
 
 
 def _check_consistency(spec: ModelSpec) -> None:
@@ -586,7 +516,7 @@ def _check_consistency(spec: ModelSpec) -> None:
         raise bad("embed_dim", "embed_dim equal to d_model means no projection; leave it out")
     for name in spec.unpublished:
         if name not in SPEC_FIELDS:
-            raise bad("unpublished", f"{name!r} is not a field{_suggest(name, list(SPEC_FIELDS))}")
+            raise bad("unpublished", f"{name!r} is not a field{suggest(name, SPEC_FIELDS)}")
     for alias in spec.aliases:
         if alias == spec.name:
             raise bad("aliases", f"alias {alias!r} repeats the model's own name")
@@ -601,22 +531,26 @@ ACCUMULATING_FIELDS = tuple(name for name, f in SPEC_FIELDS.items() if f.metadat
 def _check_experts(spec: ModelSpec, bad: Callable[[str, str], SpecError]) -> None:
     if not spec.moe:
         for name in ("experts_per_token", "d_ff_expert", "expert_groups",
-                     "expert_groups_per_token"):
+                     "expert_groups_per_token", "d_ff_shared"):
             if getattr(spec, name) is not None:
                 raise bad(name, "only a mixture of experts takes it: set n_experts")
-        if spec.n_shared_experts or spec.first_dense_layers:
-            raise bad("n_shared_experts" if spec.n_shared_experts else "first_dense_layers",
-                      "only a mixture of experts takes it: set n_experts")
+        for name, default in (("n_shared_experts", 0), ("first_dense_layers", 0),
+                              ("mlp_pattern", ("moe",)), ("shared_expert_gate", False)):
+            if getattr(spec, name) != default:
+                raise bad(name, "only a mixture of experts takes it: set n_experts")
         return
+    if not spec.n_shared_experts and (spec.d_ff_shared is not None or spec.shared_expert_gate):
+        raise bad("d_ff_shared" if spec.d_ff_shared is not None else "shared_expert_gate",
+                  "only shared experts take it: set n_shared_experts")
     assert spec.n_experts is not None
     if spec.experts_per_token is None:
         raise bad("experts_per_token", "a mixture of experts needs experts_per_token")
     if spec.experts_per_token > spec.n_experts:
         raise bad("experts_per_token", f"{spec.experts_per_token} experts per token, but only "
                                        f"{spec.n_experts} experts")
-    if spec.first_dense_layers >= spec.n_layer:
-        raise bad("first_dense_layers", f"{spec.first_dense_layers} dense layers leave no MoE "
-                                        f"layer of {spec.n_layer}")
+    if not any(spec.layer_moe):
+        raise bad("first_dense_layers" if spec.first_dense_layers else "mlp_pattern",
+                  f"no layer of {spec.n_layer} is a mixture of experts")
     if (spec.expert_groups is None) != (spec.expert_groups_per_token is None):
         raise bad("expert_groups", "group-limited routing needs expert_groups and "
                                    "expert_groups_per_token")
@@ -684,20 +618,8 @@ def architecture(spec: ModelSpec) -> dict[str, Any]:
 
 def field_table() -> list[tuple[str, str, str, str]]:
     """(field, role, default, meaning) for every spec field: the README's field table."""
-    rows = []
-    for name, f in SPEC_FIELDS.items():
-        default = f.default
-        if default is MISSING:
-            default = "required"
-        elif default in (None, "", ()) or isinstance(default, (Reported, Weights)):
-            default = "-"
-        elif isinstance(default, bool):
-            default = str(default).lower()
-        elif isinstance(default, tuple):
-            default = ", ".join(str(v).lower() if isinstance(v, bool) else v for v in default)
-        rows.append((name, f.metadata["role"], f"{default:g}" if isinstance(default, float)
-                     else str(default), f.metadata["doc"]))
-    return rows
+    return [(name, f.metadata["role"], default_text(f), f.metadata["doc"])
+            for name, f in SPEC_FIELDS.items()]
 
 
 def architecture_key(spec: ModelSpec) -> tuple[Any, ...]:
@@ -720,7 +642,7 @@ def spec_from_mapping(data: Any, *, file: str | None = None) -> ModelSpec:
         raise SpecError(f"expected a mapping of fields, got {describe(data)}", file=file)
     model = data.get("name") if isinstance(data.get("name"), str) else None
     try:
-        values = _check_keys(ModelSpec, data)
+        values = _check_keys(data)
         spec = ModelSpec(**values, source_file=file or "")
         _check_consistency(spec)
     except SpecError as err:
@@ -735,7 +657,7 @@ def to_mapping(spec: ModelSpec) -> dict[str, Any]:
         value = getattr(spec, name)
         if f.default is not MISSING and value == f.default:
             continue
-        if name in _NESTED:
+        if name in NESTED:
             value = None if value is None else {
                 k.name: getattr(value, k.name) for k in fields(value)
                 if getattr(value, k.name) is not None}
@@ -753,7 +675,6 @@ __all__ = [
     "Weights",
     "architecture_difference",
     "architecture_key",
-    "describe",
     "field_table",
     "spec_from_mapping",
     "to_mapping",

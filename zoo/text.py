@@ -13,7 +13,7 @@ from torch import Tensor
 
 from zoo.checkpoints import load
 from zoo.model import Model
-from zoo.model.generation import Options, generate_ids, stream_ids
+from zoo.model.generation import Options, final_ids, run
 from zoo.registry import UnknownModelError, get_spec
 from zoo.tokenizer import Tokenizer
 
@@ -91,17 +91,18 @@ def generate(model_or_path: Any, prompt: str | Sequence[str], *,
     if not prompts:
         raise ValueError("no prompt given")
     input_ids, mask = encode_prompts(tokenizer, prompts, chat)
+    # the defaults that depend on the model and its tokenizer (see Options' declarations)
     if options.get("eos_token_id") is None and tokenizer.eos_token_id is not None:
         options["eos_token_id"] = tokenizer.eos_token_id
     if max_new_tokens is None:
         max_new_tokens = max(1, min(128, model.spec.context_length - input_ids.shape[1]))
-    options["max_new_tokens"] = max_new_tokens
-    checked = Options.check(model.spec, input_ids, mask, tokenizer, **options)
+    checked = Options.check(model.spec, input_ids, mask, tokenizer,
+                            max_new_tokens=max_new_tokens, **options)
     if stream:
         if not single:
             raise ValueError("stream=True takes one prompt")
-        return _stream_text(model, tokenizer, input_ids, mask, checked.stops, options)
-    ids = generate_ids(model, input_ids, mask, tokenizer, **options)
+        return _stream_text(model, tokenizer, input_ids, mask, checked)
+    ids = final_ids(run(model, input_ids, mask, checked, tokenizer))
     texts = [_cut_at_stop(tokenizer.decode(_strip(row, checked.eos), skip_special_tokens=True),
                           checked.stops) for row in ids[:, input_ids.shape[1]:].tolist()]
     return texts[0] if single else texts
@@ -116,13 +117,14 @@ def _strip(row: list[int], eos: tuple[int, ...]) -> list[int]:
 
 
 def _stream_text(model: Model, tokenizer: Tokenizer, input_ids: Tensor, mask: Tensor,
-                 stops: tuple[str, ...], options: dict[str, Any]) -> Iterator[str]:
+                 options: Options) -> Iterator[str]:
     """Text pieces as tokens settle. Decoding the whole generation each time keeps multi-byte
     characters whole; the last characters are held back while they could start a stop string."""
     ids: list[int] = []
     shown = 0
+    stops = options.stops
     hold = max((len(s) for s in stops), default=1) - 1
-    for step in stream_ids(model, input_ids, mask, tokenizer, **options):
+    for step in run(model, input_ids, mask, options, tokenizer):
         ids += step[0]
         text = tokenizer.decode(ids, skip_special_tokens=True)
         if any(s in text for s in stops):

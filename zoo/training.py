@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from zoo.checkpoints import save
+from zoo.fields import check, setting
 from zoo.files.commit import write_safetensors
 from zoo.model import POOLINGS, Model
 from zoo.text import resolve_model
@@ -48,7 +49,8 @@ BETAS = (0.9, 0.95)  # GPT-3's Adam betas, usual for language models since
 
 @dataclass(frozen=True)
 class Settings:
-    """What defines a run; resuming asks for the same, field by field.
+    """What defines a run, declared once (`zoo.fields`: `zoo finetune`'s flags come from
+    here); resuming asks for the same, field by field.
 
     The learning rate rises linearly over the `warmup` first steps, is `lr` at step `warmup`
     (0-based), and falls along a cosine to `min_lr` x `lr` at the last step. `sampling_rate`
@@ -58,38 +60,45 @@ class Settings:
     for classification runs only.
     """
 
-    steps: int
-    lr: float = 5e-5
-    batch: int = 8
-    context: int = 256
-    warmup: int = 0
-    min_lr: float = 0.1
-    weight_decay: float = 0.1
-    clip: float = 1.0
-    sampling_rate: float = 0.0
-    sampling_schedule: str = "linear"
-    seed: int = 0
-    pooling: str | None = None
+    steps: int = setting("int", min=1, expected="a positive number", doc="optimizer steps")
+    lr: float = setting("float", 5e-5, min=0.0, min_exclusive=True, expected="positive",
+                        doc="peak learning rate")
+    batch: int = setting("int", 8, min=1, expected="a positive number",
+                         doc="sequences per step")
+    context: int = setting("int", 256, min=2, expected="at least 2 tokens",
+                           doc="tokens per sequence; with --classify, the most per example")
+    warmup: int | None = setting(
+        "int?", None, min=0, doc="steps of linear warmup before the cosine decay",
+        default_doc="a tenth of the steps")
+    min_lr: float = setting("float", 0.1, min=0.0, max=1.0, cli=False,
+                            expected="a fraction of lr, in [0, 1]",
+                            doc="the learning rate's floor, as a fraction of lr")
+    weight_decay: float = setting("float", 0.1, min=0.0, expected="not negative", cli=False,
+                                  doc="AdamW's decoupled weight decay (matrices only)")
+    clip: float = setting("float", 1.0, min=0.0, min_exclusive=True, cli=False,
+                          expected="a positive gradient norm", doc="gradient-norm clipping")
+    sampling_rate: float = setting(
+        "float", 0.0, min=0.0, max=1.0, expected="a probability, in [0, 1]",
+        doc="scheduled sampling: the probability that an input token is the model's own "
+            "prediction instead of the text's, reached at the last step (0: teacher forcing "
+            "throughout)")
+    sampling_schedule: str = setting("enum", "linear", choices=SCHEDULES,
+                                     expected=" or ".join(SCHEDULES),
+                                     doc="the rate rises linearly from 0, or is held constant")
+    seed: int = setting("int", 0, doc="batch order, sampling draws, classifier init")
+    pooling: str | None = setting("enum?", None, choices=POOLINGS, expected=" or ".join(POOLINGS),
+                                  doc="how the classifier pools the final states over the tokens",
+                                  default_doc="last, for a classifier")
 
     def __post_init__(self) -> None:
-        checks = {
-            "steps": self.steps >= 1, "lr": self.lr > 0, "batch": self.batch >= 1,
-            "context": self.context >= 2, "warmup": 0 <= self.warmup <= self.steps,
-            "min_lr": 0 <= self.min_lr <= 1, "weight_decay": self.weight_decay >= 0,
-            "clip": self.clip > 0, "sampling_rate": 0 <= self.sampling_rate <= 1,
-            "sampling_schedule": self.sampling_schedule in SCHEDULES,
-            "pooling": self.pooling is None or self.pooling in POOLINGS,
-        }
-        expected = {
-            "steps": "a positive number", "lr": "positive", "batch": "a positive number",
-            "context": "at least 2 tokens", "warmup": f"between 0 and steps ({self.steps})",
-            "min_lr": "a fraction of lr, in [0, 1]", "weight_decay": "not negative",
-            "clip": "a positive gradient norm", "sampling_rate": "a probability, in [0, 1]",
-            "sampling_schedule": " or ".join(SCHEDULES), "pooling": " or ".join(POOLINGS),
-        }
-        for name, ok in checks.items():
-            if not ok:
-                raise ValueError(f"{name} must be {expected[name]}, got {getattr(self, name)!r}")
+        values = check(type(self), asdict(self), dialect="python")
+        if values["warmup"] is None:
+            values["warmup"] = values["steps"] // 10
+        for name, value in values.items():  # numbers as Python numbers, defaults resolved
+            object.__setattr__(self, name, value)
+        if self.warmup > self.steps:
+            raise ValueError(f"warmup must be between 0 and steps ({self.steps}), got "
+                             f"{self.warmup!r}")
 
     def lr_at(self, step: int) -> float:
         """The learning rate of step `step` (0-based)."""
@@ -156,7 +165,6 @@ def finetune(model_or_path: Any, text: str, *, out: str | os.PathLike[str],
                              "a classifier makes none: drop the sampling rate or the labels")
     elif settings.get("pooling") is not None:
         raise ValueError("pooling applies to classification (labels) only")
-    settings.setdefault("warmup", settings.get("steps", 0) // 10)
     config = Settings(**settings)
     if save_every < 1:
         raise ValueError(f"save_every must be a positive number of steps, got {save_every}")

@@ -20,8 +20,9 @@ from typing import Any
 
 from zoo.accounting import count_params
 from zoo.accounting.catalog import families, list_models
+from zoo.fields import describe
 from zoo.registry import UnknownModelError, get_spec, read_yaml
-from zoo.spec import ModelSpec, SpecError, describe
+from zoo.spec import ModelSpec, SpecError
 from zoo.units import parse_count
 
 DEFAULT_TOLERANCE = 0.05

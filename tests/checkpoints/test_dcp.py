@@ -14,8 +14,8 @@ import torch
 
 import zoo
 from tests.tiny import tiny_spec
-from zoo import distributed as zd
 from zoo.checkpoints import dcp as zoo_dcp
+from zoo.cli import main
 from zoo.spec import to_mapping
 
 
@@ -43,8 +43,8 @@ def test_checkpoint_keeps_its_dtype_and_stores_a_tied_head_once(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(),
                                                  exported.state_dict().values(), strict=True))
     assert (tmp_path / "m.safetensors").stat().st_size < model.num_params() * 2 + head // 2
-    assert zd.main(["export", str(tmp_path / "ckpt"), str(tmp_path / "f.safetensors"),
-                    "--dtype", "fp32"]) == 0
+    assert main(["distributed", "export", str(tmp_path / "ckpt"),
+                 str(tmp_path / "f.safetensors"), "--dtype", "fp32"]) == 0
     assert zoo.load(tmp_path / "f.safetensors").embed.weight.dtype == torch.float32
 
 
@@ -99,14 +99,17 @@ def _with_outside_file(metadata):
     (lambda marker: _with_outside_file, "'../elsewhere.distcp' is outside the folder"),
     (lambda marker: (lambda m: {"not": "metadata"}), "not a checkpoint's metadata"),
 ])
-def test_crafted_checkpoint_metadata_is_refused(tmp_path, change, fragment):
-    """`python -m zoo.distributed export` of a checkpoint whose .metadata (a pickle, by torch's
-    design) was crafted: refused before torch reads it, and nothing it holds runs."""
-    from zoo.files import WeightsError
+def test_crafted_checkpoint_metadata_is_refused(tmp_path, change, fragment, capsys):
+    """`zoo distributed export` of a checkpoint whose .metadata (a pickle, by torch's design)
+    was crafted: refused before torch reads it (a WeightsError, said on one line), and nothing
+    it holds runs."""
+    import re
 
     marker = tmp_path / "ran"
     zoo_dcp.save_checkpoint(zoo.create_model(tiny_spec("gpt2"), seed=0), tmp_path / "ckpt")
     _tamper(tmp_path / "ckpt", change(marker))
-    with pytest.raises(WeightsError, match=fragment):
-        zd.main(["export", str(tmp_path / "ckpt"), str(tmp_path / "out.safetensors")])
+    code = main(["distributed", "export", str(tmp_path / "ckpt"),
+                 str(tmp_path / "out.safetensors"), "--json"])
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert code == 2 and error["type"] == "WeightsError" and re.search(fragment, error["message"])
     assert not marker.exists() and not (tmp_path / "out.safetensors").exists()

@@ -126,3 +126,43 @@ def test_published_totals_and_actives():
         spec, count = zoo.get_spec(name), zoo.count_params(name)
         assert count.total == total, name
         assert count.active_by(spec.reported.active_convention) == active, name
+
+
+def test_moe_schedule_shared_width_and_gate_counted_as_built():
+    """Dense and MoE layers interleaved (Qwen2-MoE's decoder_sparse_step, Llama 4's
+    interleaving), a shared expert of its own width behind a sigmoid gate: the closed form is
+    the module, layer by layer."""
+    spec = tiny_spec("mixtral").with_changes(
+        n_layer=4, mlp_pattern=["dense", "moe"], n_shared_experts=1, d_ff_shared=40,
+        shared_expert_gate=True)
+    assert spec.layer_moe == (False, True, False, True)
+    model = zoo.create_model(spec, seed=0)
+    count = zoo.count_params(spec)
+    assert count.total == model.num_params()
+    for layer, block in zip(count.layers, model.blocks, strict=True):
+        assert layer.total == sum(p.numel() for p in block.parameters())
+    shared = model.blocks[1].mlp.shared
+    assert shared.fc_out.in_features == 40 and model.blocks[1].mlp.shared_gate.weight.shape == (
+        1, spec.d_model)
+    assert count.shared_experts == 2 * (3 * spec.d_model * 40 + spec.d_model)
+    with pytest.raises(zoo.SpecError, match="no layer of 4 is a mixture of experts"):
+        spec.with_changes(mlp_pattern=["dense"])
+    with pytest.raises(zoo.SpecError, match="only shared experts take it"):
+        spec.with_changes(n_shared_experts=0)
+
+
+def test_multipliers_scale_what_they_say():
+    """Granite's embedding, residual and attention multipliers and the logits' scale (Command
+    R's logit_scale): no parameters, and each scales what it names."""
+    base = tiny_spec("llama")
+    model = zoo.create_model(base, seed=0).eval()
+    ids = torch.tensor([[1, 2, 3, 4]])
+    scaled = zoo.create_model(base.with_changes(logit_scale=0.5), seed=0).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(scaled(ids), model(ids) * 0.5)
+    granite = base.with_changes(embedding_multiplier=12.0, residual_multiplier=0.22,
+                                attention_multiplier=0.0078125)
+    assert zoo.count_params(granite).total == zoo.count_params(base).total
+    other = zoo.create_model(granite, seed=0).eval()
+    with torch.no_grad():
+        assert not torch.allclose(other(ids), model(ids))

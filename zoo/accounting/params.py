@@ -377,8 +377,10 @@ def layer_count(spec: ModelSpec, kind: str = "global", moe: bool = False) -> Lay
                           matmul=matmul + mlp_matmul)
     assert spec.n_experts is not None and spec.experts_per_token is not None
     per_expert, expert_matmul = _mlp_params(spec, spec.expert_width)
-    shared, shared_matmul = (_mlp_params(spec, spec.n_shared_experts * spec.expert_width)
-                             if spec.n_shared_experts else (0, 0))
+    shared, shared_matmul = (_mlp_params(spec, spec.shared_width)
+                             if spec.shared_width else (0, 0))
+    if spec.shared_expert_gate:  # one d_model -> 1 projection
+        shared, shared_matmul = shared + d, shared_matmul + d
     router = d * spec.n_experts + (spec.n_experts if spec.router_bias else 0)
     return LayerCount(attention=attention, mlp=0, norms=norms, kind=kind, router=router,
                       experts=spec.n_experts * per_expert, shared_experts=shared,

@@ -13,7 +13,8 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from zoo.spec import ModelSpec, describe
+from zoo.fields import describe
+from zoo.spec import ModelSpec
 
 Config = dict[str, Any]
 

@@ -62,10 +62,13 @@ class Block(nn.Module):
         self.post_attn_norm = make_norm(spec) if outputs else None
         self.mlp = MoE(spec) if spec.layer_moe[layer] else MLP(spec)
         self.post_mlp_norm = make_norm(spec) if outputs else None
-        self.dropout = dropout
+        self.dropout, self.multiplier = dropout, spec.residual_multiplier
 
     def _drop(self, x: Tensor) -> Tensor:
-        return F.dropout(x, self.dropout, self.training) if self.dropout else x
+        """A sublayer's output as it joins the residual stream: dropped out, and scaled by the
+        residual multiplier (Granite)."""
+        x = F.dropout(x, self.dropout, self.training) if self.dropout else x
+        return x * self.multiplier if self.multiplier != 1.0 else x
 
     def forward(self, x: Tensor, inputs: AttentionInputs, cache: KVCache | None) -> Tensor:
         attn, mlp, drop = self.attn, self.mlp, self._drop
@@ -148,6 +151,8 @@ class Model(nn.Module):
         x = self.embed(input_ids)
         if spec.scale_embeddings:  # Gemma: by sqrt(d_model) (fp32), rounded to the embedding's
             x = x * torch.tensor(math.sqrt(spec.d_model)).to(x.device, x.dtype)
+        if spec.embedding_multiplier != 1.0:  # Granite
+            x = x * spec.embedding_multiplier
         if self.project_in is not None:
             x = self.project_in(x)
         if self.positions is not None:
@@ -183,6 +188,8 @@ class Model(nn.Module):
         if self.project_out is not None:
             hidden = self.project_out(hidden)
         logits = self.head(hidden)
+        if self.spec.logit_scale != 1.0:  # Command R's logit_scale, Granite's 1 / logits_scaling
+            logits = logits * self.spec.logit_scale
         cap = self.spec.final_softcap
         return cap * torch.tanh(logits / cap) if cap is not None else logits
 

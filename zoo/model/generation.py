@@ -13,10 +13,8 @@ Text (prompts, chat templates, cutting at stop strings, names and paths) is `zoo
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -24,9 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from zoo.fields import check, convert, declared, describe, setting
 from zoo.model.cache import KVCache
 from zoo.model.layers import check_token_ids
-from zoo.spec import ModelSpec, describe
+from zoo.spec import ModelSpec
 
 if TYPE_CHECKING:
     from zoo.tokenizer import Tokenizer
@@ -42,37 +41,59 @@ class Scorer(Protocol):
                           past_key_values: KVCache | None = None) -> Tensor: ...
 
 
+MAX_BEAMS = 64  # a typo (num_beams=1000) would otherwise cost 1000 KV caches
+
+
 @dataclass(frozen=True, kw_only=True)
 class Options:
-    """Every generation option, declared once (`Model.generate`, `zoo.generate` and the CLI
-    forward to it), and validated before any compute by `Options.check`.
+    """Every generation option, declared once (`zoo.fields`): `Model.generate`, `zoo.generate`
+    and the CLI's flags take them from here, and `Options.check` validates a call once,
+    before any compute; the checked object is what the engine runs on.
 
     Greedy by default; `do_sample` draws from the distribution reshaped by `temperature` (0
     means greedy), `top_k` and `top_p`, reproducibly with `seed`; `num_beams` > 1 is beam
     search (`length_penalty`, `early_stopping` True / False / "never", as transformers defines
-    them; at most MAX_BEAMS beams, each holding its own KV cache). Rows stop at any of
+    them; at most MAX_BEAMS beams, each holding its own KV cache). `max_new_tokens` is
+    required by `Model.generate`; `zoo.generate` defaults it to what the context leaves, at
+    most 128, and `eos_token_id` to the tokenizer's. Rows stop at any of
     `eos_token_id` or a `stop` string (read with the model's tokenizer); finished rows are
     filled with `pad_token_id` (default: the first eos id, else 0). `use_cache` keeps keys and
     values (a step costs one token). Prompts of unequal length are padded on the left.
     """
 
-    max_new_tokens: int
-    do_sample: bool = False
-    temperature: float = 1.0
-    top_k: int | None = None
-    top_p: float | None = None
-    num_beams: int = 1
-    length_penalty: float = 1.0
-    early_stopping: bool | str = False
-    eos_token_id: int | Sequence[int] | None = None
-    pad_token_id: int | None = None
-    stop: str | Sequence[str] | None = None
-    seed: int | None = None
-    use_cache: bool = True
+    max_new_tokens: int = setting("int", min=1, doc="the most tokens to generate",
+                                  default_doc="128, or what the context leaves")
+    do_sample: bool = setting("bool", False, cli=False,
+                              doc="draw each token from the (reshaped) distribution")
+    temperature: float = setting(
+        "float", 1.0, min=0.0, why="0 means greedy",
+        doc="sample at this temperature; 0 is greedy", default_doc="greedy decoding")
+    top_k: int | None = setting("int?", None, min=1, doc="sample from the k best")
+    top_p: float | None = setting("float?", None, min=0.0, min_exclusive=True, max=1.0,
+                                  expected="in (0, 1]", doc="sample from the p nucleus")
+    num_beams: int = setting("int", 1, min=1, max=MAX_BEAMS,
+                             why="each beam keeps its own KV cache", flag="--beams",
+                             metavar="B", doc="beam search with B beams")
+    length_penalty: float = setting("float", 1.0, cli=False,
+                                    doc="beam search: scores divided by length ** this")
+    early_stopping: bool | str = setting(
+        "early_stopping", False, cli=False,
+        doc="beam search: stop when enough hypotheses end (True), by the heuristic (False), "
+            "or never before no beam can improve ('never')")
+    eos_token_id: tuple[int, ...] | None = setting(
+        "token_ids?", None, cli=False, doc="token id(s) that end a row (zoo.generate: the "
+                                           "tokenizer's)")
+    pad_token_id: int | None = setting("int?", None, cli=False,
+                                       doc="what fills a finished row")
+    stop: tuple[str, ...] | None = setting("strings?", None, flag="--stop",
+                                           doc="stop string (repeatable)")
+    seed: int | None = setting("int?", None, min=0, max=2**64 - 1,
+                               doc="seed for reproducible sampling")
+    use_cache: bool = setting("bool", True, cli=False, doc="keep keys and values")
 
     @classmethod
     def names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
+        return list(declared(cls))
 
     @classmethod
     def check(cls, spec: ModelSpec, input_ids: Any, attention_mask: Any,
@@ -86,28 +107,10 @@ class Options:
                              f"are {', '.join(cls.names())}")
         if "max_new_tokens" not in options:
             raise ValueError("max_new_tokens is required")
-        o = cls(**options)
+        o = cls(**check(cls, options, dialect="python"))
         _check_prompt(spec, input_ids, attention_mask, o.max_new_tokens)
-        vocab = spec.vocab_size
-        checked = {
-            "max_new_tokens": _integer("max_new_tokens", o.max_new_tokens, 1),
-            "num_beams": _integer("num_beams", o.num_beams, 1, MAX_BEAMS,
-                                  "each beam keeps its own KV cache"),
-            "do_sample": _flag("do_sample", o.do_sample),
-            "use_cache": _flag("use_cache", o.use_cache),
-            "temperature": _number("temperature", o.temperature),
-            "length_penalty": _number("length_penalty", o.length_penalty),
-            "top_k": None if o.top_k is None else _integer("top_k", o.top_k, 1),
-            "top_p": None if o.top_p is None else _number("top_p", o.top_p),
-            "seed": None if o.seed is None else _integer("seed", o.seed, 0, 2**64 - 1),
-            "pad_token_id": None if o.pad_token_id is None else _integer(
-                "pad_token_id", o.pad_token_id, 0, vocab - 1, f"the vocabulary of {vocab}"),
-        }
-        o = replace(o, **checked)
-        if o.temperature < 0:
-            raise ValueError(f"temperature must be >= 0 (0 means greedy), got {o.temperature}")
-        if o.top_p is not None and not 0 < o.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {o.top_p}")
+        vocab = {"kind": "int", "min": 0, "max": spec.vocab_size - 1,
+                 "why": f"the vocabulary of {spec.vocab_size}"}
         sampling = [name for name, value, default in (
             ("temperature", o.temperature, 1.0), ("top_k", o.top_k, None),
             ("top_p", o.top_p, None)) if value != default and not (
@@ -120,17 +123,12 @@ class Options:
                              "search")
         if o.num_beams == 1 and o.length_penalty != 1.0:
             raise ValueError("length_penalty only applies to beam search (num_beams > 1)")
-        stopping = o.early_stopping
-        if not (isinstance(stopping, bool) or (isinstance(stopping, str) and stopping == "never")):
-            raise ValueError(f"early_stopping must be True, False or 'never', got "
-                             f"{describe(o.early_stopping)}")
-        eos = tuple(dict.fromkeys(  # each id once: beam search keeps candidates per eos id
-            _integer("eos_token_id", token, 0, vocab - 1, f"the vocabulary of {vocab}")
-            for token in _listed("eos_token_id", o.eos_token_id, "token ids")))
-        stops = _listed("stop", o.stop, "strings")
-        if any(not isinstance(s, str) for s in stops):
-            raise ValueError(f"stop must be a string or a list of strings, got "
-                             f"{describe(o.stop)}")
+        # each id once, within the vocabulary: beam search keeps candidates per eos id
+        eos = tuple(dict.fromkeys(convert("eos_token_id", token, vocab, "python")
+                                  for token in o.eos_token_id or ()))
+        if o.pad_token_id is not None:
+            convert("pad_token_id", o.pad_token_id, vocab, "python")
+        stops = o.stop or ()
         if stops and tokenizer is None:
             raise ValueError("stop strings need a tokenizer to read the text; this model has "
                              "none (use eos_token_id, or load a checkpoint with its tokenizer)")
@@ -148,11 +146,11 @@ class Options:
 
     @property
     def eos(self) -> tuple[int, ...]:
-        return tuple(self.eos_token_id or ())  # type: ignore[arg-type]
+        return tuple(self.eos_token_id or ())
 
     @property
     def stops(self) -> tuple[str, ...]:
-        return tuple(self.stop or ())  # type: ignore[arg-type]
+        return tuple(self.stop or ())
 
 
 def sampling_options(temperature: float | None = None, top_k: int | None = None,
@@ -168,46 +166,6 @@ def sampling_options(temperature: float | None = None, top_k: int | None = None,
     return {"do_sample": True, "seed": seed, **given} if given else {}
 
 
-MAX_BEAMS = 64  # a typo (num_beams=1000) would otherwise cost 1000 KV caches
-
-
-def _integer(name: str, value: Any, low: int, high: int | None = None,
-             why: str | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer, got {describe(value)}")
-    if value < low or (high is not None and value > high):
-        if high is None:
-            expected = "a positive integer" if low == 1 else f"an integer >= {low}"
-        else:
-            expected = f"an integer within {low}..{high:,}" + (f" ({why})" if why else "")
-        raise ValueError(f"{name} must be {expected}, got {value}")
-    return int(value)
-
-
-def _number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
-            or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {describe(value)}")
-    return float(value)
-
-
-def _flag(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False, got {describe(value)}")
-    return value
-
-
-def _listed(name: str, value: Any, what: str) -> tuple[Any, ...]:
-    """One value or a list or tuple of them, as a tuple (None: none)."""
-    if value is None:
-        return ()
-    if isinstance(value, (list, tuple)):
-        return tuple(value)
-    if isinstance(value, (str, numbers.Integral)) and not isinstance(value, bool):
-        return (value,)
-    raise ValueError(f"{name} must be one of {what} or a list of them, got {describe(value)}")
-
-
 def _check_prompt(spec: ModelSpec, input_ids: Any, attention_mask: Any,
                   max_new_tokens: Any) -> None:
     if not isinstance(input_ids, Tensor) or input_ids.dim() != 2 or input_ids.dtype not in (
@@ -220,7 +178,6 @@ def _check_prompt(spec: ModelSpec, input_ids: Any, attention_mask: Any,
     if attention_mask is not None:
         _check_mask(attention_mask, (batch, length))
     check_token_ids(spec, input_ids)
-    _integer("max_new_tokens", max_new_tokens, 1)
     if length > spec.context_length:
         raise ValueError(f"the prompt has {length} tokens, more than {spec.name}'s context of "
                          f"{spec.context_length}")
@@ -518,23 +475,27 @@ RULES: dict[str, Callable[..., Steps]] = {
 }
 
 
-def steps(model: Scorer, input_ids: Tensor, attention_mask: Tensor | None = None,
-          tokenizer: Tokenizer | None = None, **options: Any) -> Steps:
-    """The chosen rule's steps, every option checked before any compute."""
-    tokenizer = tokenizer or getattr(model, "tokenizer", None)
-    checked = Options.check(model.spec, input_ids, attention_mask, tokenizer, **options)
-    return RULES[checked.rule](model, input_ids, attention_mask, checked, tokenizer)
+def run(model: Scorer, input_ids: Tensor, attention_mask: Tensor | None, options: Options,
+        tokenizer: Tokenizer | None = None) -> Steps:
+    """The steps of the rule the options choose (options already checked: `Options.check`)."""
+    return RULES[options.rule](model, input_ids, attention_mask, options, tokenizer)
+
+
+def final_ids(steps: Steps) -> Tensor:
+    """Run the steps to the end; the prompt followed by the generated ids."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as end:
+            return end.value
 
 
 def generate_ids(model: Scorer, input_ids: Tensor, attention_mask: Tensor | None = None,
                  tokenizer: Tokenizer | None = None, **options: Any) -> Tensor:
     """The prompt followed by the generated ids (batch x total length); see `Options`."""
-    run = steps(model, input_ids, attention_mask, tokenizer, **options)
-    while True:
-        try:
-            next(run)
-        except StopIteration as end:
-            return end.value
+    tokenizer = tokenizer or getattr(model, "tokenizer", None)
+    checked = Options.check(model.spec, input_ids, attention_mask, tokenizer, **options)
+    return final_ids(run(model, input_ids, attention_mask, checked, tokenizer))
 
 
 def stream_ids(model: Scorer, input_ids: Tensor, attention_mask: Tensor | None = None,
@@ -542,5 +503,6 @@ def stream_ids(model: Scorer, input_ids: Tensor, attention_mask: Tensor | None =
                **options: Any) -> Iterator[list[list[int]]]:
     """Per step, each row's newly settled tokens (see Model.stream). The options are checked
     at the call, before the first token is asked for."""
-    run = steps(model, input_ids, attention_mask, tokenizer, **options)
-    return (settled for settled in run)
+    tokenizer = tokenizer or getattr(model, "tokenizer", None)
+    checked = Options.check(model.spec, input_ids, attention_mask, tokenizer, **options)
+    return (settled for settled in run(model, input_ids, attention_mask, checked, tokenizer))

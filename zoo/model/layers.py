@@ -312,6 +312,8 @@ class Attention(nn.Module):
             self.k_norm = make_norm(spec, spec.head_dim if per_head else spec.kv_dim)
         if not spec.scale_attention:
             self.scale: float | None = 1.0
+        elif spec.attention_multiplier is not None:
+            self.scale = spec.attention_multiplier
         elif spec.query_pre_attn_scalar is not None:
             self.scale = spec.query_pre_attn_scalar ** -0.5
         else:
@@ -518,8 +520,9 @@ class MoE(nn.Module):
         self.spec = spec
         self.router = Linear(spec.d_model, spec.n_experts, bias=spec.router_bias)
         self.experts = Experts(spec)
-        self.shared = (MLP(spec, spec.n_shared_experts * spec.expert_width)
-                       if spec.n_shared_experts else None)
+        self.shared = MLP(spec, spec.shared_width) if spec.shared_width else None
+        self.shared_gate = (Linear(spec.d_model, 1, bias=False) if spec.shared_expert_gate
+                            else None)
         if spec.routing_bias:
             self.register_buffer("routing_bias", torch.empty(spec.n_experts))
 
@@ -551,5 +554,8 @@ class MoE(nn.Module):
             y = self.experts.one(expert, flat[rows]) * weights[rows, slot, None]
             out.index_add_(0, rows, y.to(out.dtype))
         if self.shared is not None:
-            out = out + self.shared(flat)
+            shared = self.shared(flat)
+            if self.shared_gate is not None:
+                shared = torch.sigmoid(self.shared_gate(flat)) * shared
+            out = out + shared
         return out.view_as(x)

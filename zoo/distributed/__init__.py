@@ -6,29 +6,27 @@ checkpoints are `torch.distributed.checkpoint` (any number of ranks saves, any n
 the format is `zoo.checkpoints.dcp`), and a big model is built on the meta device so that each
 rank allocates only its own shard.
 
-Run under torchrun, e.g. `torchrun --nproc-per-node 8 -m zoo.distributed init gpt3-175b
---out ckpt/` (see `python -m zoo.distributed --help` and the README's "Running the big ones").
+Run under torchrun, e.g. `torchrun --nproc-per-node 8 -m zoo distributed init gpt3-175b
+--out ckpt/` (see `zoo distributed --help` and the README's "Running the big ones"; the
+commands are `zoo.cli.torchrun`'s).
 """
 
 from __future__ import annotations
 
-import argparse
+import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.distributed as dist
 
-from zoo.checkpoints.dcp import checkpoint_spec, checkpoint_to_zoo, load_checkpoint, save_checkpoint
-from zoo.checkpoints.metadata import read_zoo_spec
+from zoo.checkpoints.dcp import checkpoint_spec, load_checkpoint
 from zoo.files.safetensors import weights_file
 from zoo.files.safetensors_io import open_safetensors
 from zoo.model import Model, create_model
-from zoo.registry import get_spec
 from zoo.spec import ModelSpec
-from zoo.units import FLOAT_DTYPES
 
 # entry points that use the root's parameters (embedding, final norm, head): FSDP gathers
 # them around these calls as it does around forward
@@ -47,6 +45,19 @@ def init(backend: str | None = None) -> None:
     dist.init_process_group(backend)
     if torch.cuda.is_available():
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+
+
+@contextlib.contextmanager
+def process_group() -> Iterator[None]:
+    """torchrun's process group, joined for a command and left when it is done."""
+    init()
+    yield
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+def is_rank0() -> bool:
+    return not dist.is_initialized() or dist.get_rank() == 0
 
 
 def default_mesh() -> Any:
@@ -109,59 +120,8 @@ def load_safetensors_shards(model: Model, path: str | Path) -> None:
                 param.copy_(full)
 
 
-# --- command line, for torchrun ---------------------------------------------------------------
-
-def _rank0() -> bool:
-    return not dist.is_initialized() or dist.get_rank() == 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m zoo.distributed", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("init", help="build a sharded model (random init) and save a checkpoint")
-    p.add_argument("model")
-    p.add_argument("--out", required=True)
-    p.add_argument("--dtype", default="bf16")
-    p.add_argument("--seed", type=int, default=0)
-    p = sub.add_parser("shard", help="zoo safetensors -> distributed checkpoint, rank by rank")
-    p.add_argument("weights")
-    p.add_argument("--out", required=True)
-    p.add_argument("--dtype", default=None)
-    p = sub.add_parser("generate", help="greedy generation from a distributed checkpoint")
-    p.add_argument("checkpoint")
-    p.add_argument("--ids", required=True, help="prompt token ids, comma-separated")
-    p.add_argument("--max-new-tokens", type=int, default=20)
-    p = sub.add_parser("export", help="distributed checkpoint -> zoo safetensors (one process)")
-    p.add_argument("checkpoint")
-    p.add_argument("out")
-    p.add_argument("--dtype", choices=FLOAT_DTYPES, default=None,
-                   help="convert to this dtype (default: the checkpoint's own)")
-    args = parser.parse_args(argv)
-
-    if args.command == "export":
-        for path in checkpoint_to_zoo(args.checkpoint, args.out, dtype=args.dtype):
-            print(path)
-        return 0
-    init()
-    if args.command == "init":
-        model = build(get_spec(args.model), dtype=args.dtype, seed=args.seed)
-        save_checkpoint(model, args.out)
-    elif args.command == "shard":
-        file = weights_file(Path(args.weights))
-        spec, _ = read_zoo_spec(file)
-        model = build(spec, checkpoint=file, dtype=args.dtype)
-        save_checkpoint(model, args.out)
-    elif args.command == "generate":
-        model = build(checkpoint_spec(args.checkpoint), checkpoint=args.checkpoint)
-        ids = torch.tensor([[int(t) for t in args.ids.split(",")]])
-        out = model.generate(ids, max_new_tokens=args.max_new_tokens)
-        if _rank0():
-            print(",".join(str(t) for t in out[0].tolist()))
-    dist.barrier()
-    dist.destroy_process_group()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+def generate_from_checkpoint(folder: str | Path, ids: list[int], max_new_tokens: int) -> list[int]:
+    """Greedy generation by a model sharded over the ranks, from a distributed checkpoint:
+    the prompt and the new ids (every rank computes them; print them on rank 0)."""
+    model = build(checkpoint_spec(folder), checkpoint=folder)
+    return model.generate(torch.tensor([ids]), max_new_tokens=max_new_tokens)[0].tolist()

@@ -1,0 +1,71 @@
+"""The `zoo` command line: one command per function, each declared once with its arguments
+(`zoo.cli.declare`); tables go through tabulate, and `--json` gives the same facts for scripts,
+errors included (a JSON object with "error", and a non-zero status).
+
+The commands that only read specs or metadata (`zoo.cli.info`: list, show, compare, verify,
+plan, spec, plot) never import torch; those that load a model (`zoo.cli.run`) and the torchrun
+commands (`zoo.cli.torchrun`) do, when they run.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+from zoo.cli import info, run, torchrun  # noqa: F401  (their commands register themselves)
+from zoo.cli.declare import COMMANDS, UsageError, build_parser, emit_json
+from zoo.registry import UnknownModelError
+from zoo.spec import SpecError
+
+# what a command may raise on bad input: reported as "zoo: error: ...", exit status 2
+ERRORS = (SpecError, UnknownModelError, ValueError, OSError, ImportError)
+INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a program stopped by Ctrl-C
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; on bad input, "zoo: error: ..." on stderr (or, with --json, a JSON
+    object {"error": {"type", "message"}} on stdout) and exit status 2; on Ctrl-C, one line
+    and exit status 130."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in argv
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:  # file names are bytes: print one that is not UTF-8 as it is
+        reconfigure(errors="surrogateescape")
+    try:
+        args = build_parser(argv).parse_args(argv)
+        code = args.run(args)
+        sys.stdout.flush()  # a reader that went away shows here, not at exit
+        return code
+    except BrokenPipeError:  # `zoo list | head`: the reader has what it wanted
+        _discard_stdout()
+        return 0
+    except KeyboardInterrupt:
+        print("zoo: interrupted", file=sys.stderr)
+        return INTERRUPTED
+    except UsageError as err:
+        return _failed(err, as_json, f"{err.usage}{err.prog}")
+    except ERRORS as err:
+        return _failed(err, as_json)
+
+
+def _failed(err: Exception, as_json: bool, where: str = "zoo") -> int:
+    if as_json:
+        emit_json({"error": {"type": type(err).__name__, "message": str(err)}})
+    else:
+        print(f"{where}: error: {err}", file=sys.stderr)
+    return 2
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so that what is still buffered is not written to the closed
+    pipe at exit (Python would print "Exception ignored ... BrokenPipeError")."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass  # stdout is not a file (a test's capture): nothing will be flushed to a pipe
+
+
+__all__ = ["COMMANDS", "main"]
