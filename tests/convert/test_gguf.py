@@ -242,11 +242,8 @@ def test_real_gemma3_logits_and_greedy_ids_equal_transformers(gemma3, gemma3_hf)
         assert torch.equal(gemma3.generate(ids, max_new_tokens=12), expected), prompt
 
 
-def test_real_gemma3_tokenizer_equals_transformers(gemma3, gemma3_path):
-    transformers = pytest.importorskip("transformers")
-    theirs = transformers.AutoTokenizer.from_pretrained(str(gemma3_path.parent),
-                                                        gguf_file=gemma3_path.name)
-    ours = gemma3.tokenizer
+def test_real_gemma3_tokenizer_equals_transformers(gemma3, gemma3_hf_tokenizer):
+    ours, theirs = gemma3.tokenizer, gemma3_hf_tokenizer
     for text in ["The capital of France is", "Hello  world!\n\tcaf\u00e9 2024", "  leading",
                  "\u00dcn\u00efc\u00f6d\u00e9 \u2014 dashes\u2026 and emoji \U0001f389",
                  "def f(x):\n    return x**2  # comment", "<start_of_turn>user\nHi",
