@@ -3,6 +3,8 @@ Gemma 3 270M."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -260,11 +262,28 @@ def test_real_gemma3_tokenizer_equals_transformers(gemma3, gemma3_hf_tokenizer):
             ids, skip_special_tokens=True), text
 
 
-def test_real_gemma3_continues_from_the_command_line(gemma3_path, capsys):
+def test_real_gemma3_continues_from_the_command_line(gemma3_path, gemma3, capsys, monkeypatch):
+    """The command as it runs, down to its call of from_gguf on the file; that call returns
+    the session's model (`gemma3`: the same call, made once) rather than parsing the file a
+    second time. test_cli_generate loads SmolLM2 through the command for real."""
+    import functools
+
+    import zoo.convert.gguf
     from zoo.cli import main
 
+    real, loads = zoo.convert.gguf.from_gguf, []
+
+    @functools.wraps(real)  # its signature too: zoo.load checks options against it
+    def parsed_once(path, **options):
+        loads.append((Path(path), options))
+        if Path(path) == gemma3_path and set(options) <= {"progress"}:
+            return gemma3
+        return real(path, **options)
+
+    monkeypatch.setattr(zoo.convert.gguf, "from_gguf", parsed_once)
     assert main(["generate", str(gemma3_path), "--prompt", "The capital of France is",
                  "--max-new-tokens", "9"]) == 0
+    assert [path for path, _ in loads] == [gemma3_path]
     assert capsys.readouterr().out.startswith(" the capital of the country of France.")
 
 
