@@ -18,7 +18,9 @@ from zoo.accounting import (
     caveated,
     count_params,
 )
+from zoo.accounting.headers import HEADER_COMPONENTS, SHOWN_NAMES, HeaderCount
 from zoo.checkpoints import Resolved, label
+from zoo.checkpoints.counted import Counted
 from zoo.checkpoints.local import how_to_get
 from zoo.registry import UnknownModelError, get_spec, slug
 from zoo.spec import (
@@ -393,3 +395,138 @@ def show_text(resolved: Resolved, local: Sequence[Any], context: int | None = No
                             for i, layer in enumerate(count.layers)],
                            ["layer", "attention kind", "attention", "mlp", "norms", "total"]))
     return "\n\n".join(parts)
+
+
+# --- what the tensor headers say -----------------------------------------------------------------
+
+HEADER_LABELS = {"buffers": "buffers (not parameters)",
+                 "other": "other (names not classified)"}
+
+
+def header_component_rows(headers: HeaderCount) -> list[tuple[str, str, str, str]]:
+    """(component, exact, human, share) rows of the components the headers hold, then the
+    total; "other" is always shown, so that what the names did not place is never hidden."""
+    total = headers.total
+    rows = [(HEADER_LABELS.get(name, name.replace("_", " ")), f"{value:,}", human_count(value),
+             share(value, total))
+            for name in HEADER_COMPONENTS
+            if (value := headers.components[name]) or name == "other"]
+    rows.append(("total", f"{total:,}", human_count(total), "100%"))
+    return rows
+
+
+def dtype_rows(headers: HeaderCount) -> list[list[str]]:
+    """One row per stored dtype (tensors, parameters, bytes), and the quantization scales."""
+    def size(n: int | None) -> str:
+        return "-" if n is None else human_bytes(n)
+
+    rows = [[name, f"{d.tensors:,}", f"{d.params:,}", size(d.bytes)]
+            for name, d in headers.dtypes.items()]
+    if headers.scales is not None:
+        rows.append(["quantization scales (not counted)", f"{headers.scales.tensors:,}",
+                     f"{headers.scales.params:,} values", size(headers.scales.bytes)])
+    return rows
+
+
+def unclassified_line(headers: HeaderCount) -> str | None:
+    names = headers.unclassified
+    if not names:
+        return None
+    shown = ", ".join(names[:SHOWN_NAMES // 4])
+    more = f" and {len(names) - SHOWN_NAMES // 4:,} more" if len(names) > SHOWN_NAMES // 4 \
+        else ""
+    these = f"{len(names):,} tensors have names" if len(names) > 1 else "1 tensor has a name"
+    return (f"{these} no pattern places ({headers.components['other']:,} parameters), counted "
+            f"as other: {shown}{more}")
+
+
+def headers_section(counted: Counted) -> str | None:
+    """What `zoo show` adds for weights: the headers' count, by component and by stored dtype,
+    and its check against the closed form (a warning naming both figures when they differ)."""
+    if counted.headers is None:
+        if counted.headers_refused is None:
+            return None
+        return f"Tensor headers: not counted: {counted.headers_refused}"
+    headers = counted.headers
+    parts = [f"Tensor headers ({headers.source}; exact for any architecture)",
+             table(header_component_rows(headers), ["component", "params", "", "share"],
+                   colalign=("left", "right", "right", "right")),
+             table(dtype_rows(headers), ["stored as", "tensors", "params", "bytes"],
+                   colalign=("left", "right", "right", "right"))]
+    lines = [line for line in (unclassified_line(headers),) if line]
+    check = counted.check
+    if check is not None:
+        lines.append(f"warning: {check.warning('the closed form from its config')}"
+                     if not check.agrees else
+                     f"the headers' total equals the closed form ({check.closed_form:,})")
+    parts += ["\n".join(textwrap.fill(line, 100, subsequent_indent="  ") for line in lines)]
+    return "\n\n".join(part for part in parts if part)
+
+
+def headers_only_text(counted: Counted) -> str:
+    """`zoo show` for weights whose architecture zoo does not know: what the headers give, said
+    plainly, and the figures that need the architecture named as not computed."""
+    headers = counted.headers
+    assert headers is not None
+    title = counted.name
+    embedding = headers.components["token_embedding"] + headers.components["position_embedding"]
+    rows: list[Row] = [("counted", counted.what), (f"read from ({counted.format})",
+                                                  counted.requested)]
+    if counted.hub is not None:
+        rows.append(("from the Hub", f"{counted.hub.get('repo')} at commit "
+                                     f"{str(counted.hub.get('commit'))[:12]} (config and "
+                                     f"headers cached, no weights downloaded)"))
+    rows += [("non-embedding", f"{headers.total - embedding:,} (the total minus the embeddings "
+                               f"that tensor names place)"),
+             *((f"weights {dtype}", human_bytes(int(headers.total * width)))
+               for dtype, width in DTYPE_BYTES.items()),
+             ("weights as stored", "-" if headers.bytes is None else human_bytes(headers.bytes)),
+             ("training memory", f"{human_bytes(16 * headers.total)} (mixed-precision Adam, "
+                                 f"16 bytes per parameter; activations excluded)"),
+             ("KV cache, FLOPs", f"not computed: {counted.why_no_spec}")]
+    parts = [f"{title}\n{'=' * len(title)}", table(rows, tablefmt="plain", widths=[None, 90]),
+             headers_section(counted) or ""]
+    return "\n\n".join(parts)
+
+
+def headers_json(counted: Counted) -> dict[str, Any]:
+    """`zoo show --json` for weights without a spec: the headers' figures, and what needs the
+    architecture set to null."""
+    headers = counted.headers
+    assert headers is not None
+    return {"name": counted.name, "spec": None, "params": None,
+            "weight_bytes": {dtype: int(headers.total * width)
+                             for dtype, width in DTYPE_BYTES.items()},
+            "headers": counted.headers_dict()}
+
+
+def compare_columns(items: Sequence[Counted]) -> list[list[str]]:
+    """`compare_rows` for anything counted: a spec's facts, with what its headers count beside
+    them, or for an architecture zoo does not know, what the headers count alone."""
+    columns = [header_facts(item) if item.spec is None else
+               dict(compare_facts(item.spec)) | _header_check_facts(item) for item in items]
+    labels = list(dict.fromkeys(label for column in columns for label in column))
+    return [[label, *(column.get(label, "-") for column in columns)] for label in labels]
+
+
+def header_facts(item: Counted) -> dict[str, str]:
+    """compare_facts' rows that headers give, for weights without a spec."""
+    headers = item.headers
+    assert headers is not None
+    return {"family": f"- ({item.why_no_spec})", "params": f"{headers.total:,}",
+            "params (human)": human_count(headers.total),
+            **{f"  {HEADER_LABELS.get(name, name.replace('_', ' '))}":
+               f"{human_count(value)} ({share(value, headers.total)})"
+               for name, value in headers.components.items() if value},
+            "weights bf16": human_bytes(2 * headers.total),
+            "KV cache @ context bf16": "not computed"}
+
+
+def _header_check_facts(item: Counted) -> dict[str, str]:
+    if item.headers is None:
+        return {}
+    facts = {"params (tensor headers)": f"{item.headers.total:,}"}
+    if item.check is not None:
+        facts["headers vs closed form"] = "equal" if item.check.agrees else \
+            f"{item.check.difference:+,} (see zoo show)"
+    return facts

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from zoo.accounting.headers import HeaderCount
 from zoo.accounting.params import caveated, caveats, count_params
 from zoo.spec import ModelSpec
 from zoo.units import DTYPE_BYTES, FLOAT_DTYPES, canonical_dtype, human_bytes
@@ -144,4 +145,80 @@ def describe(plan: Plan) -> list[tuple[str, str]]:
     rows.append(("smallest device count that fits", shown(
         lambda p: p.smallest_fit, lambda n: str(n) if n is not None else
         "none: the unsharded part alone exceeds a device (lower the batch/context)")))
+    return rows
+
+
+@dataclass(frozen=True)
+class HeadersPlan:
+    """What can be planned from tensor headers alone (an architecture zoo does not know): the
+    weights and the training state, which follow from the count; what needs the architecture
+    (KV cache or recurrent state, activations, logits) is named under `unknown`, not guessed.
+    The blocks FSDP gathers are the tensors numbered by layer in their names."""
+
+    name: str
+    devices: int
+    device_memory: int
+    train: bool
+    dtype: str
+    batch: int
+    parts: dict[str, int]
+    unknown: dict[str, str]  # part -> why it is not computed
+
+    @property
+    def total(self) -> int:
+        """The known parts: a lower bound of what a device holds."""
+        return sum(self.parts.values())
+
+    @property
+    def fits(self) -> bool | None:
+        """False when the known parts alone exceed a device; None (unknown) otherwise."""
+        return False if self.total > self.device_memory else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.name, "mode": "train" if self.train else "infer",
+                "devices": self.devices, "device_memory": self.device_memory,
+                "dtype": self.dtype, "batch_per_device": self.batch, "context": None,
+                "per_device": self.parts, "total_per_device_at_least": self.total,
+                "fits": self.fits, "not_computed": self.unknown}
+
+
+def plan_from_headers(headers: HeaderCount, name: str, why: str, *, devices: int,
+                      device_memory: int, train: bool = False, dtype: str = "bf16",
+                      batch: int = 1) -> HeadersPlan:
+    """`make_plan`'s weights and training state from a headers count; `why` says why the
+    architecture is unknown (it is named in each refused part)."""
+    if devices < 1:
+        raise ValueError(f"devices must be >= 1, got {devices}")
+    if device_memory < 1:
+        raise ValueError(f"device memory must be positive (bytes per device, e.g. 80GB), got "
+                         f"{device_memory}")
+    dtype = canonical_dtype(dtype, FLOAT_DTYPES)
+    width = DTYPE_BYTES[dtype]
+    total = headers.total
+    block = max(headers.layers.values(), default=0)
+    gathered = int((2 * block + headers.root) * width)
+    unknown_state = f"not computed: {why}, so the memory its layers keep per sequence is unknown"
+    if train:
+        parts = {"parameters fp32 (sharded)": _sharded_share(4 * total, devices),
+                 "gradients fp32 (sharded)": _sharded_share(4 * total, devices),
+                 "Adam moments fp32 (sharded)": _sharded_share(8 * total, devices),
+                 f"gathered blocks and root {dtype}": gathered,
+                 f"gathered block gradients {dtype}": int(block * width)}
+        unknown = {"activations": unknown_state.replace("per sequence", "per token"),
+                   "logits and their gradient": f"not computed: {why}"}
+    else:
+        parts = {f"weights {dtype} (sharded)": _sharded_share(int(total * width), devices),
+                 f"gathered blocks and root {dtype}": gathered}
+        unknown = {"KV cache (or recurrent state)": unknown_state}
+    return HeadersPlan(name, devices, device_memory, train, dtype, batch, parts, unknown)
+
+
+def describe_headers_plan(plan: HeadersPlan) -> list[tuple[str, str]]:
+    rows = [(name, human_bytes(value)) for name, value in plan.parts.items()]
+    rows += list(plan.unknown.items())
+    rows.append(("total per device", f"at least {human_bytes(plan.total)} (the parts above "
+                                     f"that are computed)"))
+    verdict = ("does NOT fit: the computed parts alone exceed a device" if plan.fits is False
+               else "unknown: the computed parts fit, the parts not computed may not")
+    rows.append((f"{plan.devices} x {human_bytes(plan.device_memory)}", verdict))
     return rows

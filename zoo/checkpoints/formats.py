@@ -17,11 +17,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zoo.architectures import UnsupportedConfigError, spec_for_config, spec_from_gguf
+from zoo.architectures import (
+    UnsupportedConfigError,
+    entry_for,
+    gguf_layout,
+    spec_for_config,
+    spec_from_gguf,
+)
 from zoo.checkpoints.metadata import SPEC_FILE, is_zoo_file, read_checkpoint_spec, read_zoo_spec
-from zoo.files import WeightsError
+from zoo.files import NoSpecError, WeightsError
 from zoo.files.gguf import GGUFFile, is_gguf
 from zoo.files.hub import REPO_ID, cached_snapshot, read_config, resolve_folder
+from zoo.files.remote import fetch
 from zoo.files.safetensors import INDEX_SUFFIX, safetensors_target
 from zoo.registry import UnknownModelError, get_spec, registry_match
 from zoo.spec import ModelSpec, SpecError
@@ -90,16 +97,21 @@ def _is_hf(path: Path) -> bool:
             return True
         return path.name.endswith((".safetensors", INDEX_SUFFIX)) and \
             (path.parent / "config.json").is_file()
-    return bool(REPO_ID.match(str(path)))
+    return bool(REPO_ID.match(str(path))) and not str(path).endswith(FILE_SUFFIXES)
 
 
 def _hf_spec(path: Path) -> ModelSpec:
     config_file = _config_file(path)
     config = read_config(config_file)
     try:
+        entry_for(config)
+    except UnsupportedConfigError as err:
+        raise NoSpecError(f"{config_file}: {err}", f"architecture not recognised: "
+                          f"{config.get('model_type', 'no model_type')}") from None
+    try:
         return spec_for_config(config, label(path))
     except (UnsupportedConfigError, SpecError) as err:
-        raise WeightsError(f"{config_file}: {err}") from None
+        raise NoSpecError(f"{config_file}: {err}", f"config not counted: {err}") from None
 
 
 def _config_file(path: Path) -> Path:
@@ -120,6 +132,9 @@ def label(path: Path) -> str:
     model.safetensors); else the file's name without its suffix."""
     if not path.exists():
         return str(path).rstrip("/").split("/")[-1]
+    hub = _hub_name(path if path.is_dir() else path.parent)
+    if hub is not None and (path.is_dir() or GENERIC_NAMES.match(path.name.split(".")[0])):
+        return hub
     stem = next((path.name.removesuffix(s) for s in SUFFIXES if path.name.endswith(s)),
                 path.name)
     if path.is_dir() or GENERIC_NAMES.match(stem):
@@ -127,12 +142,53 @@ def label(path: Path) -> str:
     return stem
 
 
+def _hub_name(folder: Path) -> str | None:
+    """A repo's name for a folder of the Hugging Face cache (models--org--name/snapshots/
+    <commit>) or of zoo's Hub cache (models--org--name): org names hold no '--'."""
+    for part in (folder, folder.parent.parent):
+        if part.name.startswith("models--") and part.name.count("--") >= 2:
+            return part.name.split("--", 2)[2]
+    return None
+
+
 def _cached(repo_id: Path) -> Path:
+    """A repo's folder: its snapshot in the Hugging Face cache when the weights are there, else
+    its config and weight headers in zoo's Hub cache (fetched from the Hub if need be)."""
     found = cached_snapshot(str(repo_id))
-    if found is None:
-        raise FileNotFoundError(f"{repo_id}: not a file or folder, and not in the local Hugging "
-                                f"Face cache")
-    return found[0]
+    return found[0] if found is not None else fetch(str(repo_id))[0]
+
+
+# a GGUF file of a Hub repo: org/name/path/to/file.gguf
+REPO_FILE = re.compile(r"^([A-Za-z0-9][\w.-]*/[\w.-]+)/([\w./-]+\.gguf)$")
+
+
+def is_repo_ref(text: str) -> bool:
+    """Whether a name that is not on disk names a Hub repo (org/name) or a GGUF file in one."""
+    return bool(REPO_FILE.match(text)) or (bool(REPO_ID.match(text))
+                                           and not text.endswith(FILE_SUFFIXES))
+
+
+def local_path(text: str) -> Path:
+    """What a Hub reference stands for on this machine: a repo's folder (the Hugging Face
+    cache's snapshot, else zoo's Hub cache, fetched if need be), or the one GGUF file of a
+    repo that has only GGUF weights, or the GGUF file named."""
+    named = REPO_FILE.match(text)
+    if named:
+        folder, _ = fetch(named.group(1), named.group(2))
+        return folder / named.group(2)
+    found = cached_snapshot(text)
+    if found is not None:
+        return found[0]
+    folder, record = fetch(text)
+    if record.get("config") or any(not w.endswith(".gguf") for w in record["weights"]):
+        return folder
+    if record["weights"]:
+        return folder / record["weights"][0]
+    if record.get("gguf"):
+        raise FileNotFoundError(f"{text} has {len(record['gguf'])} GGUF files and no "
+                                f"config.json: name one, e.g. {text}/{record['gguf'][0]} ("
+                                f"{', '.join(record['gguf'])})")
+    raise FileNotFoundError(f"{text}: the repo has no config.json, safetensors or GGUF file")
 
 
 def _hf_loader() -> Callable[..., Model]:
@@ -156,9 +212,14 @@ def _is_gguf(path: Path) -> bool:
 def _gguf_spec(path: Path) -> ModelSpec:
     file = GGUFFile(path)
     try:
+        gguf_layout(file.fields)
+    except UnsupportedConfigError as err:
+        arch = file.fields.get("general.architecture", "none stated")
+        raise NoSpecError(f"{path}: {err}", f"architecture not recognised: {arch}") from None
+    try:
         return spec_from_gguf(file.fields, file.tensors, path.stem)
     except UnsupportedConfigError as err:
-        raise WeightsError(f"{path}: {err}") from None
+        raise NoSpecError(f"{path}: {err}", f"metadata not counted: {err}") from None
 
 
 def _gguf_loader() -> Callable[..., Model]:
@@ -280,6 +341,8 @@ def resolve(name_or_path: str | os.PathLike[str]) -> Resolved:
         looks_like_a_file = "/" in text or os.sep in text or path.suffix in FILE_SUFFIXES
         if not (path.exists() or looks_like_a_file):
             raise
+    if not path.exists() and is_repo_ref(text):
+        path = local_path(text)
     fmt = detect(path)
     return Resolved(text, fmt.read_spec(path), fmt.name)
 

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from zoo.files import WeightsError
+from zoo.files import NoSpecError, WeightsError
 from zoo.files.safetensors import member, read_header, read_index, weights_file
 from zoo.spec import ModelSpec, SpecError, spec_from_mapping, to_mapping
 
@@ -56,8 +56,9 @@ def spec_from_metadata(metadata: dict[str, Any], origin: Path) -> tuple[ModelSpe
     """The spec and head settings in a zoo file's metadata (`origin` names the file in errors):
     `zoo_spec`, a JSON object of spec fields, and `zoo_head`, a JSON object of HEAD_KEYS."""
     if "zoo_spec" not in metadata:
-        raise WeightsError(f"{origin}: no zoo spec in its metadata (not saved by zoo.save); pass "
-                           f"spec= to zoo.load, or use zoo.from_hf for a Hugging Face folder")
+        raise NoSpecError(f"{origin}: no zoo spec in its metadata (not saved by zoo.save); pass "
+                          f"spec= to zoo.load, or use zoo.from_hf for a Hugging Face folder",
+                          "no config.json beside it and no zoo spec in its metadata")
     try:
         spec = spec_from_mapping(_json_field(metadata, "zoo_spec", origin), file=str(origin))
     except SpecError as err:

@@ -89,40 +89,57 @@ def _list_local(specs: list[Any], as_json: bool) -> int:
          CONTEXT.but(help="context for KV-cache and FLOP figures (default: the full context)"),
          arg("--layers", action="store_true", help="also list the count per layer"))
 def show(args: argparse.Namespace) -> int:
-    from zoo.checkpoints import resolve
+    from zoo.checkpoints.counted import count_target
     from zoo.checkpoints.local import find_local
-    from zoo.report import show_text, spec_json
+    from zoo.report import headers_json, headers_only_text, headers_section, show_text, spec_json
     from zoo.verify import inconsistencies
 
-    resolved = resolve(args.name)
-    spec = resolved.spec
+    counted = count_target(args.name)
+    spec = counted.spec
+    if spec is None:  # weights of an architecture zoo does not know: their headers
+        if args.json:
+            emit_json({**headers_json(counted), "resolved": counted.to_dict(),
+                       "inconsistencies": [], "local_weights": []})
+        else:
+            print(headers_only_text(counted))
+        return 0
     local = find_local([spec])
     if args.json:
         data = spec_json(spec, args.context)
-        data["resolved"] = resolved.to_dict()
+        data["resolved"] = counted.to_dict()
         data["inconsistencies"] = inconsistencies(spec)
         data["local_weights"] = [f.to_dict() for f in local]
+        data["headers"] = counted.headers_dict()
         emit_json(data)
         return 0
-    say_resolved([resolved])
-    print(show_text(resolved, local, args.context, args.layers))
+    assert counted.resolved is not None
+    say_resolved([counted.resolved])
+    print(show_text(counted.resolved, local, args.context, args.layers))
+    section = headers_section(counted)
+    if section:
+        print(f"\n{section}")
     return 0
 
 
 @command("compare", "the same facts side by side, one column per model",
          name_or_file("names", nargs="+"))
 def compare(args: argparse.Namespace) -> int:
-    from zoo.checkpoints import resolve
-    from zoo.report import compare_rows, spec_json
+    from zoo.checkpoints.counted import count_target
+    from zoo.report import compare_columns, headers_json, spec_json
 
-    resolved = [resolve(name) for name in args.names]
-    specs = [r.spec for r in resolved]
+    items = [count_target(name) for name in args.names]
     if args.json:
-        emit_json([{**spec_json(r.spec), "resolved": r.to_dict()} for r in resolved])
+        emit_json([{**(spec_json(c.spec) if c.spec is not None else headers_json(c)),
+                    "resolved": c.to_dict(),
+                    **({"headers": c.headers_dict()} if c.spec is not None else {})}
+                   for c in items])
         return 0
-    say_resolved(resolved)
-    print(table(compare_rows(specs), ["", *(s.name for s in specs)],
-                widths=[None, *[28] * len(specs)]))
+    for c in items:
+        if c.resolved is None or c.format is not None or \
+                c.requested.lower() != c.resolved.spec.name:
+            print(c.describe())
+    print(table(compare_columns(items), ["", *(c.name for c in items)],
+                widths=[None, *[28] * len(items)]))
     return 0
 
 
@@ -151,14 +168,17 @@ def verify(args: argparse.Namespace) -> int:
         if args.names:
             raise ValueError("--claims checks the models its file names; give no model names")
         return _verify_claims(args.claims, args.tolerance, args.json)
-    resolved = [resolve(name) for name in args.names or list_models()]
+    counted = [_verifiable(name) for name in args.names]
+    resolved = [c.resolved for c in counted] or [resolve(name) for name in list_models()]
     specs = [r.spec for r in resolved]
     if args.transformers:
         return _verify_transformers(resolved, args.json)
     checks = [check_reported(spec, args.tolerance) for spec in specs]
+    headers = [c.check for c in counted] or [None] * len(checks)
     if args.json:
-        emit_json([{**c.to_dict(), "resolved": r.to_dict()}
-                   for r, c in zip(resolved, checks, strict=True)])
+        emit_json([{**c.to_dict(), "resolved": r.to_dict(),
+                    **({"headers": h.to_dict()} if h is not None else {})}
+                   for r, c, h in zip(resolved, checks, headers, strict=True)])
         return 1 if any(c.status == "inconsistent" for c in checks) else 0
     say_resolved(resolved)
     experts = any(c.active_exact is not None for c in checks)
@@ -185,8 +205,25 @@ def verify(args: argparse.Namespace) -> int:
           f"{len(flagged)} flagged, {len(broken)} internally inconsistent.")
     for c in broken:
         print(f"  {c.name}: " + "; ".join(c.problems))
+    for spec, h in zip(specs, headers, strict=True):
+        if h is not None:
+            print(f"  {spec.name}: " + (f"the tensor headers' total equals the closed form "
+                                        f"({h.closed_form:,})" if h.agrees else
+                                        f"warning: {h.warning()}"))
     print(f"Differences are {DIFFERENCE_CONVENTION}.")
     return 1 if broken else 0
+
+
+def _verifiable(name: str) -> Any:
+    """A name resolved with its weights' headers where it has weights; one without a spec
+    (counted from its headers only) has no closed form to verify, which is said."""
+    from zoo.checkpoints.counted import count_target
+
+    counted = count_target(name)
+    if counted.resolved is None:
+        raise ValueError(f"{name}: {counted.what}: there is no closed form to verify; "
+                         f"`zoo show {name}` gives what the headers count")
+    return counted
 
 
 def _verify_claims(path: str, tolerance: float, as_json: bool) -> int:
@@ -276,19 +313,43 @@ def _verify_transformers(resolved: list[Any], as_json: bool) -> int:
          CONTEXT.but(help="tokens per sequence (default: the model's context)"))
 def plan(args: argparse.Namespace) -> int:
     from zoo.accounting.plan import describe, make_plan
-    from zoo.checkpoints import resolve
+    from zoo.checkpoints.counted import count_target
 
-    resolved = resolve(args.name)
-    plan = make_plan(resolved.spec, devices=args.gpus, device_memory=args.gpu_memory,
+    counted = count_target(args.name)
+    if counted.spec is None:
+        return _plan_from_headers(counted, args)
+    plan = make_plan(counted.spec, devices=args.gpus, device_memory=args.gpu_memory,
                      train=args.train, dtype=args.dtype, batch=args.batch, context=args.context)
     if args.json:
-        emit_json({**plan.to_dict(), "resolved": resolved.to_dict()})
+        emit_json({**plan.to_dict(), "resolved": counted.to_dict()})
         return 0
-    say_resolved([resolved])
+    assert counted.resolved is not None
+    say_resolved([counted.resolved])
     mode = "training (FSDP2, mixed-precision AdamW)" if plan.train else "inference (FSDP)"
     print(f"{plan.spec.name}: {mode}, {plan.dtype}, batch {plan.batch} per device, context "
           f"{plan.context}")
-    print(table(describe(plan), ["per device", "bytes"]))
+    print(table(describe(plan), ["per device", "bytes"], widths=[None, 90]))
+    return 0
+
+
+def _plan_from_headers(counted: Any, args: argparse.Namespace) -> int:
+    """The plan's weights and training state from the tensor headers, for an architecture zoo
+    does not know; what needs the architecture is named as not computed."""
+    from zoo.accounting.plan import describe_headers_plan, plan_from_headers
+
+    if args.context is not None:
+        raise ValueError(f"{counted.requested}: --context needs the architecture "
+                         f"({counted.why_no_spec}); the headers give the weights only")
+    plan = plan_from_headers(counted.headers, counted.name, counted.why_no_spec,
+                             devices=args.gpus, device_memory=args.gpu_memory,
+                             train=args.train, dtype=args.dtype, batch=args.batch)
+    if args.json:
+        emit_json({**plan.to_dict(), "resolved": counted.to_dict()})
+        return 0
+    mode = "training (FSDP2, mixed-precision AdamW)" if plan.train else "inference (FSDP)"
+    print(f"{plan.name}: {counted.what}")
+    print(f"{plan.name}: {mode}, {plan.dtype}, batch {plan.batch} per device")
+    print(table(describe_headers_plan(plan), ["per device", "bytes"], widths=[None, 90]))
     return 0
 
 

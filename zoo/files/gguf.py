@@ -36,16 +36,30 @@ def is_gguf(path: Path) -> bool:
         return False
 
 
-class _Cursor:
-    """Reads little-endian values from a buffer, every read checked against its end."""
+class HeaderPrefixTooShort(WeightsError):
+    """The bytes given end inside the header of a file that is longer: `needed` bytes at least
+    are needed (the Hub's GGUF files are read by growing prefixes)."""
 
-    def __init__(self, data: Any, path: Path) -> None:
+    def __init__(self, message: str, needed: int) -> None:
+        super().__init__(message)
+        self.needed = needed
+
+
+class _Cursor:
+    """Reads little-endian values from a buffer, every read checked against its end: the end of
+    the file (`size`: malformed past it) and of the bytes at hand (a prefix: more are needed)."""
+
+    def __init__(self, data: Any, path: Path, size: int | None = None) -> None:
         self.data, self.pos, self.path = data, 0, path
+        self.size = len(data) if size is None else size
 
     def take(self, n: int) -> Any:
-        if n < 0 or self.pos + n > len(self.data):
+        if n < 0 or self.pos + n > self.size:
             raise WeightsError(f"{self.path}: not a readable GGUF file: it ends inside its "
-                               f"header (byte {self.pos:,} + {n:,} of {len(self.data):,})")
+                               f"header (byte {self.pos:,} + {n:,} of {self.size:,})")
+        if self.pos + n > len(self.data):
+            raise HeaderPrefixTooShort(f"{self.path}: the first {len(self.data):,} bytes end "
+                                       f"inside the header", self.pos + n)
         chunk = self.data[self.pos:self.pos + n]
         self.pos += n
         return chunk
@@ -96,14 +110,26 @@ class GGUFFile:
                 self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
         except (OSError, ValueError) as err:
             raise WeightsError(f"{self.path}: not a readable GGUF file: {err}") from None
-        cursor = _Cursor(memoryview(self._map), self.path)
+        self._parse(_Cursor(memoryview(self._map), self.path))
+
+    @classmethod
+    def from_prefix(cls, data: bytes, path: str | os.PathLike[str], size: int) -> GGUFFile:
+        """The header of a file of `size` bytes from its first bytes, `data`: metadata and
+        tensor table only (no tensor can be read). HeaderPrefixTooShort, with the bytes needed
+        at least, when `data` ends inside the header."""
+        file = cls.__new__(cls)
+        file.path, file._map = Path(path), data  # type: ignore[assignment]
+        file._parse(_Cursor(memoryview(data), file.path, size))
+        return file
+
+    def _parse(self, cursor: _Cursor) -> None:
         if bytes(cursor.take(4)) != MAGIC:
             raise WeightsError(f"{self.path}: not a readable GGUF file (no GGUF magic)")
         version = cursor.scalar(4)
         if version not in (2, 3):
             raise WeightsError(f"{self.path}: GGUF version {version} is not supported (2, 3)")
         tensor_count, kv_count = cursor.scalar(10), cursor.scalar(10)
-        if tensor_count > len(self._map) or kv_count > len(self._map):
+        if tensor_count > cursor.size or kv_count > cursor.size:
             raise WeightsError(f"{self.path}: not a readable GGUF file: its counts exceed "
                                f"its size")
         self.fields: dict[str, Any] = {}
@@ -117,6 +143,7 @@ class GGUFFile:
                 raise WeightsError(f"{self.path}: tensor {name!r} has {dims} dimensions")
             shape = tuple(cursor.scalar(10) for _ in range(dims))
             table.append((name, tuple(reversed(shape)), cursor.scalar(4), cursor.scalar(10)))
+        self.header_size = cursor.pos  # the metadata and the tensor table, in bytes
         alignment = self.fields.get("general.alignment", 32)
         if not isinstance(alignment, int) or alignment < 1:
             raise WeightsError(f"{self.path}: general.alignment {alignment!r} is not a positive "
@@ -124,6 +151,28 @@ class GGUFFile:
         data = -(-cursor.pos // alignment) * alignment
         self.tensors = {name: GGUFTensor(name, shape, kind, data + offset)
                         for name, shape, kind, offset in table}
+
+    def stored_bytes(self, name: str) -> int | None:
+        """The tensor's bytes as stored, by its type's block size (None when the gguf
+        package, which knows the types, is not installed)."""
+        try:
+            from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
+        except ImportError:
+            return None
+        t = self.tensors[name]
+        try:
+            block, size = GGML_QUANT_SIZES[GGMLQuantizationType(t.kind)]
+        except (ValueError, KeyError):
+            return None
+        return math.prod(t.shape) // block * size
+
+    def type_label(self, name: str) -> str:
+        """The type's name (F16, Q4_K ...), or its number where the gguf package is missing or
+        does not know it."""
+        try:
+            return self.type_name(name)
+        except (ImportError, WeightsError):
+            return f"GGML type {self.tensors[name].kind}"
 
     def shape(self, name: str) -> tuple[int, ...]:
         """The PyTorch shape (GGUF lists the fastest dimension first)."""

@@ -53,6 +53,37 @@ def read_header_from(f: IO[bytes], path: Path) -> tuple[dict[str, Any], int, int
     return header, 8 + length, size
 
 
+def tensor_table(header: dict[str, Any], path: Path) -> list[tuple[str, str, tuple[int, ...],
+                                                                   int]]:
+    """The tensors a header describes, each checked: (name, dtype, shape, bytes stored), in
+    the header's order. The bytes come from `data_offsets`, so a dtype zoo does not know (FP8,
+    packed types) still has its size."""
+    table = []
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        where = f"{path}: tensor {name!r}"
+        if not isinstance(entry, dict):
+            raise WeightsError(f"{where}: expected an object with dtype, shape, data_offsets")
+        dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
+        if not isinstance(dtype, str) or not dtype:
+            raise WeightsError(f"{where}: its dtype must be a string, got {dtype!r}")
+        if not isinstance(shape, list) or len(shape) > MAX_DIMS or not all(
+                isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape):
+            raise WeightsError(f"{where}: its shape must be a list of at most {MAX_DIMS} "
+                               f"non-negative integers, got {shape!r}")
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(
+                isinstance(n, int) and not isinstance(n, bool) for n in offsets)
+                and 0 <= offsets[0] <= offsets[1]):
+            raise WeightsError(f"{where}: its data_offsets must be [begin, end] with "
+                               f"0 <= begin <= end, got {offsets!r}")
+        table.append((name, dtype, tuple(shape), offsets[1] - offsets[0]))
+    return table
+
+
+MAX_DIMS = 16  # dimensions a tensor may claim
+
+
 def check_strings(data: Any, where: str) -> dict[str, str]:
     """A mapping of strings to strings (safetensors metadata), or a WeightsError saying which
     entry is not."""
