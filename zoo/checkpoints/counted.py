@@ -10,6 +10,7 @@ not know are no longer refused: they are counted from their headers, and say so.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from functools import cached_property
@@ -26,13 +27,12 @@ from zoo.accounting.headers import (
     count_headers,
 )
 from zoo.checkpoints.formats import (
-    FILE_SUFFIXES,
     INDEX_SUFFIX,
     Resolved,
     detect,
     is_repo_ref,
     label,
-    local_path,
+    locate,
 )
 from zoo.files import NoSpecError, WeightsError
 from zoo.files.gguf import GGUFFile, is_gguf
@@ -199,41 +199,35 @@ def count_target(name_or_path: str | os.PathLike[str]) -> Counted:
     text = str(name_or_path)
     try:
         return Counted(text, Resolved(text, get_spec(text)))
-    except UnknownModelError:
-        path = Path(name_or_path)
-        looks_like_a_file = "/" in text or os.sep in text or path.suffix in FILE_SUFFIXES
-        if not (path.exists() or looks_like_a_file):
-            raise
-    hub = None
-    if not path.exists() and is_repo_ref(text):
-        path = local_path(text)
-        hub = _hub_record(path)
+    except UnknownModelError as unknown:
+        path = locate(text, unknown)
     fmt = detect(path)
-    resolved, why, refused = None, None, None
     try:
-        resolved = Resolved(text, fmt.read_spec(path), fmt.name)
+        resolved, no_spec = Resolved(text, fmt.read_spec(path), fmt.name), None
     except NoSpecError as err:
-        why, error = err.reason, err
-    headers = None
+        resolved, no_spec = None, err
     weights = weight_files(path) if fmt.name in ("zoo", "hf", "gguf") else None
+    headers, refused = None, None
     if weights is not None:
         try:
             headers = header_count(path)
         except HeadersRefused as err:
             refused = str(err)
-    if resolved is None:
-        if headers is None:
-            if refused is not None:
-                raise WeightsError(f"{text}: {why}, and its tensor headers cannot be counted: "
-                                   f"{refused}")
-            raise error
-        return Counted(text, None, headers, weights[0] if weights else None, why, None, hub)
-    return Counted(text, resolved, headers, fmt.name, None, refused, hub)
+    hub = _hub_record(path) if is_repo_ref(text) and not Path(text).exists() else None
+    if no_spec is None:
+        return Counted(text, resolved, headers, fmt.name, None, refused, hub)
+    if headers is None:
+        if refused is not None:
+            raise WeightsError(f"{text}: {no_spec.reason}, and its tensor headers cannot be "
+                               f"counted: {refused}")
+        raise no_spec
+    assert weights is not None
+    return Counted(text, None, headers, weights[0], no_spec.reason, None, hub)
 
 
 def _hub_record(path: Path) -> dict[str, Any] | None:
-    import json
-
+    """What zoo's Hub cache records of the repo a path was fetched into (None for the
+    Hugging Face cache's snapshots, which were not fetched by zoo)."""
     for folder in (path, path.parent):
         marker = folder / MARKER
         if marker.is_file():

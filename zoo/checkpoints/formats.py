@@ -336,15 +336,22 @@ def resolve(name_or_path: str | os.PathLike[str]) -> Resolved:
     text = str(name_or_path)
     try:
         return Resolved(text, get_spec(text))
-    except UnknownModelError:
-        path = Path(name_or_path)
-        looks_like_a_file = "/" in text or os.sep in text or path.suffix in FILE_SUFFIXES
-        if not (path.exists() or looks_like_a_file):
-            raise
-    if not path.exists() and is_repo_ref(text):
-        path = local_path(text)
+    except UnknownModelError as unknown:
+        path = locate(text, unknown)
     fmt = detect(path)
     return Resolved(text, fmt.read_spec(path), fmt.name)
+
+
+def locate(text: str, unknown: UnknownModelError) -> Path:
+    """The path a name that is not a registry name stands for: a file or folder as it is, a Hub
+    reference as `local_path` finds it. A name that looks like neither is `unknown` (the
+    registry's error, with the nearest names)."""
+    path = Path(text)
+    if path.exists():
+        return path
+    if not ("/" in text or os.sep in text or path.suffix in FILE_SUFFIXES):
+        raise unknown
+    return local_path(text) if is_repo_ref(text) else path
 
 
 def load(path: str | os.PathLike[str], *, spec: ModelSpec | str | None = None,

@@ -33,7 +33,7 @@ from zoo.files.safetensors import INDEX_SUFFIX, MAX_HEADER, member
 
 MARKER = "zoo_hub.json"  # written last into a repo's folder: what was fetched, and from where
 FIRST_PREFIX = 1 << 20  # bytes of a GGUF file read first; each further read is 4 times longer
-MAX_GGUF_HEADER = 256 << 20  # a GGUF header zoo reads at most (a 262k vocabulary is ~8 MB)
+MAX_GGUF_HEADER = 64 << 20  # a GGUF header zoo reads at most (a 262k vocabulary is ~8 MB)
 SAFETENSORS_SINGLE, SAFETENSORS_INDEX = "model.safetensors", f"model{INDEX_SUFFIX}"
 
 
