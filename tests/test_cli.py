@@ -417,3 +417,24 @@ def test_flag_help_states_the_declared_default(argv, cls, names, capsys):
         f = declared[field_name]
         default = f.metadata.get("default_doc") or default_text(f)
         assert f"(default: {default})" in out, field_name
+
+
+def test_generate_flags_that_shape_a_draw_mean_sampling(capsys, tiny_folder):
+    """--temperature, --top-k, --top-p (the options declared `sampling=True`) sample, seeded by
+    --seed; temperature 0 is greedy and conflicts with them."""
+    import zoo
+    from zoo.text import resolve_model
+
+    model = resolve_model(tiny_folder)
+    code, out, _ = run(capsys, "generate", str(tiny_folder), "--prompt", "The harbour",
+                       "--max-new-tokens", "8", "--temperature", "1.5", "--top-k", "40",
+                       "--seed", "3", "--json")
+    expected = zoo.generate(model, "The harbour", max_new_tokens=8, do_sample=True,
+                            temperature=1.5, top_k=40, seed=3)
+    assert code == 0 and json.loads(out)["text"] == expected
+    code, out, _ = run(capsys, "generate", str(tiny_folder), "--prompt", "The harbour",
+                       "--max-new-tokens", "8", "--temperature", "0", "--json")
+    assert json.loads(out)["text"] == zoo.generate(model, "The harbour", max_new_tokens=8)
+    code, _, err = run(capsys, "generate", str(tiny_folder), "--prompt", "x", "--temperature",
+                       "0", "--top-k", "3")
+    assert code == 2 and "top-k sample; they conflict with temperature 0" in err

@@ -79,8 +79,7 @@ def convert(args: argparse.Namespace) -> int:
 @command("generate", "generate text with a checkpoint (zoo, Hugging Face folder, GGUF)",
          MODEL_TO_LOAD,
          arg("--prompt", required=True, help="the text to continue"),
-         Declared(OPTIONS, ("max_new_tokens", "temperature", "top_k", "top_p", "num_beams",
-                            "seed", "stop")),
+         Declared(OPTIONS),  # every option declared with a flag
          arg("--chat", action="store_true", help="apply the model's chat template"),
          arg("--stream", action="store_true", help="print tokens as they come"),
          *LOADING)
@@ -88,9 +87,7 @@ def generate(args: argparse.Namespace) -> int:
     from zoo.model.generation import Options, sampling_options
     from zoo.text import generate, resolve_model
 
-    options = given(args, Options)
-    options.update(sampling_options(options.pop("temperature", None), options.pop("top_k", None),
-                                    options.pop("top_p", None), options.pop("seed", None)))
+    options = sampling_options(given(args, Options))
     loading = {k: v for k, v in (("dtype", args.dtype), ("quantize", args.quantize)) if v}
     model = resolve_model(args.model, **loading)
     if args.stream and not args.json:

@@ -66,11 +66,13 @@ class Options:
     do_sample: bool = setting("bool", False, cli=False,
                               doc="draw each token from the (reshaped) distribution")
     temperature: float = setting(
-        "float", 1.0, min=0.0, why="0 means greedy",
+        "float", 1.0, min=0.0, why="0 means greedy", sampling=True,
         doc="sample at this temperature; 0 is greedy", default_doc="greedy decoding")
-    top_k: int | None = setting("int?", None, min=1, doc="sample from the k best")
+    top_k: int | None = setting("int?", None, min=1, sampling=True,
+                                doc="sample from the k best")
     top_p: float | None = setting("float?", None, min=0.0, min_exclusive=True, max=1.0,
-                                  expected="in (0, 1]", doc="sample from the p nucleus")
+                                  expected="in (0, 1]", sampling=True,
+                                  doc="sample from the p nucleus")
     num_beams: int = setting("int", 1, min=1, max=MAX_BEAMS,
                              why="each beam keeps its own KV cache", flag="--beams",
                              metavar="B", doc="beam search with B beams")
@@ -111,10 +113,10 @@ class Options:
         _check_prompt(spec, input_ids, attention_mask, o.max_new_tokens)
         vocab = {"kind": "int", "min": 0, "max": spec.vocab_size - 1,
                  "why": f"the vocabulary of {spec.vocab_size}"}
-        sampling = [name for name, value, default in (
-            ("temperature", o.temperature, 1.0), ("top_k", o.top_k, None),
-            ("top_p", o.top_p, None)) if value != default and not (
-                name == "temperature" and value == 0)]
+        # the options that shape a draw (declared `sampling=True`) and are not at their default
+        sampling = [name for name, f in declared(cls).items() if f.metadata.get("sampling")
+                    and getattr(o, name) != f.default
+                    and not (name == "temperature" and o.temperature == 0)]
         if not o.do_sample and sampling:
             raise ValueError(f"{', '.join(sampling)} only apply when sampling; pass "
                              f"do_sample=True (or leave them out for greedy decoding)")
@@ -153,17 +155,20 @@ class Options:
         return tuple(self.stop or ())
 
 
-def sampling_options(temperature: float | None = None, top_k: int | None = None,
-                     top_p: float | None = None, seed: int | None = None) -> dict[str, Any]:
-    """Options as a command line states them: a temperature (other than 0), top-k or top-p
-    means sampling; temperature 0 means greedy, and conflicts with top-k and top-p."""
-    given = {k: v for k, v in (("temperature", temperature), ("top_k", top_k),
-                               ("top_p", top_p)) if v is not None}
-    if temperature == 0:
-        if top_k is not None or top_p is not None:
-            raise ValueError("top-k and top-p sample; they conflict with temperature 0")
-        return {}
-    return {"do_sample": True, "seed": seed, **given} if given else {}
+def sampling_options(given: dict[str, Any]) -> dict[str, Any]:
+    """Options as a command line states them: any option that shapes a draw (a temperature
+    other than 0, top-k, top-p: declared `sampling=True`) means sampling, and `seed` seeds it;
+    temperature 0 means greedy, and conflicts with the others."""
+    names = [n for n, f in declared(Options).items() if f.metadata.get("sampling")]
+    shaping = {n: given.pop(n) for n in names if given.get(n) is not None}
+    seed = given.pop("seed", None)
+    if shaping.get("temperature") == 0:
+        shaping.pop("temperature")
+        if shaping:
+            raise ValueError(f"{', '.join(shaping).replace('_', '-')} sample; they conflict "
+                             f"with temperature 0")
+        return given
+    return {**given, "do_sample": True, "seed": seed, **shaping} if shaping else given
 
 
 def _check_prompt(spec: ModelSpec, input_ids: Any, attention_mask: Any,
