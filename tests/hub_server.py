@@ -12,6 +12,7 @@ repo's weights were never downloaded, only their headers.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -60,6 +61,7 @@ def handler(hub: Hub) -> type[BaseHTTPRequestHandler]:
 
         def fail(self, code: str) -> None:
             body = json.dumps({"error": code}).encode()
+            hub.log.append((self.command, self.path, 0))
             self.send_response(404)
             self.send_header("X-Error-Code", code)
             self.send_header("Content-Type", "application/json")
@@ -67,7 +69,6 @@ def handler(hub: Hub) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             if self.command == "GET":
                 self.wfile.write(body)
-            hub.log.append((self.command, self.path, 0))
 
         def answer(self, send_body: bool) -> None:
             path = unquote(urlsplit(self.path).path)
@@ -79,13 +80,13 @@ def handler(hub: Hub) -> type[BaseHTTPRequestHandler]:
                 body = json.dumps({"id": repo, "modelId": repo, "sha": COMMIT, "private": False,
                                    "siblings": [{"rfilename": f} for f in hub.files(repo)],
                                    "tags": [], "downloads": 0, "likes": 0}).encode()
+                hub.log.append((self.command, path, 0))
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 if send_body:
                     self.wfile.write(body)
-                hub.log.append((self.command, path, 0))
                 return None
             resolve = re.match(r"^/([^/]+/[^/]+)/resolve/([^/]+)/(.+)$", path)
             if not resolve:
@@ -105,6 +106,8 @@ def handler(hub: Hub) -> type[BaseHTTPRequestHandler]:
                 end = min(int(last), len(data) - 1) if last else len(data) - 1
                 status = 206
             body = data[start:end + 1]
+            # logged before it is sent: a client that has the bytes finds the entry
+            hub.log.append((self.command, path, len(body) if send_body else 0))
             self.send_response(status)
             self.send_header("ETag", f'"{hashlib.sha256(data).hexdigest()}"')
             self.send_header("X-Repo-Commit", COMMIT)
@@ -113,9 +116,9 @@ def handler(hub: Hub) -> type[BaseHTTPRequestHandler]:
             if status == 206:
                 self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
             self.end_headers()
-            if send_body:
-                self.wfile.write(body)
-            hub.log.append((self.command, path, len(body) if send_body else 0))
+            if send_body:  # a client that read the first bytes it wanted may hang up
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.wfile.write(body)
             return None
 
     return Handler

@@ -157,8 +157,8 @@ def test_the_hugging_face_cache_comes_first(online, tmp_path, capsys):
 
 def test_errors_say_what_is_missing(online, monkeypatch, capsys):
     assert main(["show", "org/nothing"]) == 2
-    assert (f"org/nothing: no such model repo on the Hugging Face Hub ({online.endpoint})"
-            in capsys.readouterr().err)
+    assert (f"org/nothing: no such file or folder here, and no such model repo on the Hugging "
+            f"Face Hub ({online.endpoint})" in capsys.readouterr().err)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert main(["show", "org/mamba"]) == 2
     assert "not in zoo's Hub cache" in capsys.readouterr().err

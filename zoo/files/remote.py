@@ -118,9 +118,9 @@ def fetch(repo_id: str, filename: str | None = None) -> tuple[Path, dict[str, An
                     shutil.copy2(path, work / path.name)
         elif record["config"]:
             _fetch_config(repo_id, record["commit"], where, work)
-        if found is None and (SAFETENSORS_SINGLE in files or SAFETENSORS_INDEX in files):
+        if filename is None and (SAFETENSORS_SINGLE in files or SAFETENSORS_INDEX in files):
             record["weights"] = _fetch_safetensors(api, repo_id, record["commit"], where, work)
-        elif filename is not None or len(record["gguf"]) == 1:
+        elif filename is not None or len(record["gguf"]) == 1:  # the GGUF file named, or the one
             name = filename or record["gguf"][0]
             if name not in record["gguf"]:
                 raise FileNotFoundError(f"{repo_id} has no GGUF file {name!r}; it has "
@@ -172,8 +172,9 @@ def _hub_call(call: Any, repo_id: str, where: str) -> Any:
         raise FileNotFoundError(f"{repo_id} is gated on the Hugging Face Hub ({where}): accept "
                                 f"its terms and log in (`hf auth login`)") from None
     except (RepositoryNotFoundError, RevisionNotFoundError):
-        raise FileNotFoundError(f"{repo_id}: no such model repo on the Hugging Face Hub "
-                                f"({where}), or it is private") from None
+        raise FileNotFoundError(f"{repo_id}: no such file or folder here, and no such model "
+                                f"repo on the Hugging Face Hub ({where}), or it is private") \
+            from None
     except EntryNotFoundError as err:
         raise FileNotFoundError(f"{repo_id}: a file it lists is missing on the Hub ({where}): "
                                 f"{err}") from None
