@@ -399,8 +399,7 @@ def show_text(resolved: Resolved, local: Sequence[Any], context: int | None = No
 
 # --- what the tensor headers say -----------------------------------------------------------------
 
-HEADER_LABELS = {"buffers": "buffers (not parameters)",
-                 "other": "other (names not classified)"}
+HEADER_LABELS = {"other": "other (names not classified)"}
 
 
 def header_component_rows(headers: HeaderCount) -> list[tuple[str, str, str, str]]:
@@ -416,15 +415,17 @@ def header_component_rows(headers: HeaderCount) -> list[tuple[str, str, str, str
 
 
 def dtype_rows(headers: HeaderCount) -> list[list[str]]:
-    """One row per stored dtype (tensors, parameters, bytes), and the quantization scales."""
+    """One row per stored dtype (tensors, parameters, bytes), then the quantization scales and
+    the buffers, which are stored but are not parameters."""
     def size(n: int | None) -> str:
         return "-" if n is None else human_bytes(n)
 
     rows = [[name, f"{d.tensors:,}", f"{d.params:,}", size(d.bytes)]
             for name, d in headers.dtypes.items()]
-    if headers.scales is not None:
-        rows.append(["quantization scales (not counted)", f"{headers.scales.tensors:,}",
-                     f"{headers.scales.params:,} values", size(headers.scales.bytes)])
+    for what, part in (("quantization scales", headers.scales), ("buffers", headers.buffers)):
+        if part is not None:
+            rows.append([f"{what} (not counted)", f"{part.tensors:,}", f"{part.params:,} values",
+                         size(part.bytes)])
     return rows
 
 

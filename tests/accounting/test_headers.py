@@ -99,12 +99,15 @@ def test_layer_index_from_names():
 def test_components_sum_to_the_total_and_other_is_what_no_pattern_placed():
     tensors = [TensorInfo(name, (3, 5), "BF16", 30) for name in NAMES]
     headers = count_headers(tensors, "test")
+    buffers = [n for n, c in NAMES.items() if c == "buffers"]  # stored, not parameters
     assert set(headers.components) == set(HEADER_COMPONENTS)
-    assert sum(headers.components.values()) == headers.total == 15 * len(NAMES)
+    assert sum(headers.components.values()) == headers.total == 15 * (len(NAMES) - len(buffers))
+    assert headers.buffers is not None and headers.buffers.params == 15 * len(buffers)
     others = [n for n, c in NAMES.items() if c == "other"]
     assert list(headers.unclassified) == others
     assert headers.components["other"] == 15 * len(others)
-    assert headers.dtypes["BF16"].bytes == 30 * len(NAMES)
+    assert headers.dtypes["BF16"].bytes == 30 * (len(NAMES) - len(buffers))
+    assert headers.bytes == 30 * len(NAMES)
 
 
 def test_packed_and_quantized_tensors():
@@ -159,10 +162,11 @@ def test_check_against_the_closed_form_names_what_differs():
     twice = count_headers(_stored("smollm2-135m", tied_head=True, extra_layer=True,
                                   buffer=True), "test")
     check = check_headers(twice, count)
-    assert check.difference == count.head_if_untied + 1000 + 8 and check.unexplained == 0
+    assert check.difference == count.head_if_untied + 1000 and check.unexplained == 0
+    assert twice.buffers is not None and twice.buffers.params == 8  # stored, not counted
     warning = check.warning()
     assert f"{twice.total:,}" in warning and f"{count.total:,}" in warning
-    assert "ties it" in warning and f"layer {spec.n_layer} " in warning and "buffers" in warning
+    assert "ties it" in warning and f"layer {spec.n_layer} " in warning
 
     odd = count_headers([*_stored("smollm2-135m"), TensorInfo("vision.w", (5,), "BF16")], "t")
     check = check_headers(odd, count)

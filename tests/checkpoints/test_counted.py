@@ -111,22 +111,23 @@ def test_a_known_family_is_checked_against_its_closed_form(tmp_path):
     assert "ties it" in warning and "layer 2 (the spec has 2" in warning
 
 
-def test_buffers_a_checkpoint_stores_are_set_apart(tmp_path):
-    """DeepSeek-V3 keeps its routing bias as a buffer, and transformers saves it."""
+def test_buffers_a_checkpoint_stores_are_not_parameters(tmp_path):
+    """DeepSeek-V3 keeps its routing bias as a buffer, and transformers saves it: shown with
+    its size, not counted."""
     spec = tiny_spec("deepseek-v3")
     hf = hf_model(spec)
     hf.save_pretrained(tmp_path)
     counted = count_target(tmp_path)
     buffers = sum(b.numel() for n, b in hf.named_buffers() if "e_score_correction_bias" in n)
-    assert buffers and counted.headers.components["buffers"] == buffers
-    assert counted.check.difference == buffers and counted.check.unexplained == 0
+    assert buffers and counted.headers.buffers.params == buffers
+    assert counted.headers.total == count_params(spec).total and counted.check.agrees
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_names_place_every_tensor_of_the_known_families(family):
     """The tensors transformers saves for each family zoo builds (on meta: names and shapes),
-    placed by name: every component equals the closed form's, OPT-350M's projections (the
-    closed form's extras) are other, and the rest are buffers."""
+    placed by name: every component equals the closed form's, and OPT-350M's projections (the
+    closed form's extras) are other; buffers are not counted."""
     import transformers
 
     from zoo.testing import transformers_config
@@ -141,9 +142,9 @@ def test_names_place_every_tensor_of_the_known_families(family):
                             family)
     closed = count_params(spec).components
     expected = {name: closed.get(name, 0) for name in HEADER_COMPONENTS}
-    expected["other"], expected["buffers"] = closed["extras"], headers.components["buffers"]
+    expected["other"] = closed["extras"]
     assert headers.components == expected
-    assert headers.total - headers.components["buffers"] == count_params(spec).total
+    assert headers.total == count_params(spec).total
 
 
 def test_a_gguf_file_of_an_unknown_architecture(tmp_path):

@@ -4,16 +4,16 @@ architecture, with no torch and no config.
 
 A tensor's name places it in a component by the first row of `NAME_PATTERNS` that matches it
 (Hugging Face, GGUF and zoo's own names); a name no row matches is counted under "other", and
-listed, never guessed. Tensors that are not parameters are set apart by name: buffers some
-checkpoints store (GPT-2's causal masks, DeepSeek's routing bias) are a component of their
-own, and the scales of a quantized checkpoint (FP8's `weight_scale_inv`, MXFP4's `_scales`) are
-not counted at all but reported with their bytes. A packed tensor is unpacked by a rule of
+listed, never guessed. Tensors that are not parameters are set apart by name, not counted but
+reported with their bytes: buffers some checkpoints store (GPT-2's causal masks, DeepSeek's
+routing bias), and the scales of a quantized checkpoint (FP8's `weight_scale_inv`, MXFP4's
+`_scales`). A packed tensor is unpacked by a rule of
 `PACKED` (MXFP4's `_blocks`: two values per byte), and one zoo has no rule for is refused by
 name: its element count is not a parameter count.
 
 When a spec is known too, `check_headers` compares the two totals and names what explains a
 difference: a tied head the file stores anyway, layers the file holds beyond the class's
-(multi-token-prediction layers), buffers.
+(multi-token-prediction layers).
 """
 
 from __future__ import annotations
@@ -27,15 +27,15 @@ from typing import Any
 from zoo.accounting.params import ParamCount
 
 HEADER_COMPONENTS = ("token_embedding", "position_embedding", "attention", "mlp", "router",
-                     "experts", "shared_experts", "norms", "head", "buffers", "other")
+                     "experts", "shared_experts", "norms", "head", "other")
 HEADER_CONVENTION = (
     "the sum over the stored tensors of the product of their shapes (unpacked where a tensor "
-    "packs several values per element); quantization scales are not parameters and are left "
-    "out; a head stored beside a tied embedding is counted as stored")
+    "packs several values per element); buffers and quantization scales are not parameters "
+    "and are left out; a head stored beside a tied embedding is counted as stored")
 
 # (component, pattern searched in the tensor's name): the first row that matches wins, so a
 # norm inside attention (q_norm) is a norm, an expert's gate is an expert's, and only a gate
-# of its own (mlp.gate) is a router
+# of its own (mlp.gate) is a router; "buffers" are not parameters, and not counted
 NAME_PATTERNS: tuple[tuple[str, str], ...] = (
     # persistent buffers: causal masks (GPT-2, GPT-J, GPT-Neo), rotary frequencies, position
     # ids, DeepSeek-V3's routing bias (`exp_probs_b` in GGUF)
@@ -109,12 +109,14 @@ class HeaderCount:
     unclassified: tuple[str, ...]  # the names counted under "other", in file order
     layers: dict[int, int] = field(default_factory=dict)  # block index -> parameters
     scales: DtypeTotal | None = None  # quantization scales: stored, not counted
+    buffers: DtypeTotal | None = None  # buffers (causal masks, routing biases): not counted
     names: dict[str, int] = field(default_factory=dict)  # tensor -> parameters
 
     @property
     def bytes(self) -> int | None:
-        """What the tensors occupy as stored, scales included (None if a size is unknown)."""
-        parts = [*self.dtypes.values(), *([self.scales] if self.scales else [])]
+        """What the tensors occupy as stored, scales and buffers included (None if a size is
+        unknown)."""
+        parts = [*self.dtypes.values(), *(p for p in (self.scales, self.buffers) if p)]
         if any(part.bytes is None for part in parts):
             return None
         return sum(part.bytes or 0 for part in parts)
@@ -130,9 +132,10 @@ class HeaderCount:
                 "dtypes": {name: {"tensors": d.tensors, "params": d.params, "bytes": d.bytes}
                            for name, d in self.dtypes.items()},
                 "bytes": self.bytes,
-                "quantization_scales": None if self.scales is None else {
-                    "tensors": self.scales.tensors, "elements": self.scales.params,
-                    "bytes": self.scales.bytes},
+                **{key: None if part is None else {
+                    "tensors": part.tensors, "elements": part.params, "bytes": part.bytes}
+                   for key, part in (("quantization_scales", self.scales),
+                                     ("buffers", self.buffers))},
                 "unclassified": {"count": len(self.unclassified),
                                  "params": self.components["other"],
                                  "names": list(self.unclassified[:SHOWN_NAMES])},
@@ -174,6 +177,7 @@ def count_headers(tensors: Iterable[TensorInfo], source: str) -> HeaderCount:
     components = dict.fromkeys(HEADER_COMPONENTS, 0)
     dtypes: dict[str, list[Any]] = {}
     scales: list[Any] = [0, 0, 0]
+    buffers: list[Any] = [0, 0, 0]
     layers: dict[int, int] = {}
     names: dict[str, int] = {}
     unclassified = []
@@ -181,8 +185,11 @@ def count_headers(tensors: Iterable[TensorInfo], source: str) -> HeaderCount:
         if SCALES.search(tensor.name):
             _add(scales, math.prod(tensor.shape), tensor.nbytes)
             continue
-        n = parameters(tensor)
         component = classify(tensor.name)
+        if component == "buffers":
+            _add(buffers, math.prod(tensor.shape), tensor.nbytes)
+            continue
+        n = parameters(tensor)
         components[component] += n
         if component == "other":
             unclassified.append(tensor.name)
@@ -195,7 +202,8 @@ def count_headers(tensors: Iterable[TensorInfo], source: str) -> HeaderCount:
         source=source, total=sum(components.values()), components=components,
         dtypes={name: DtypeTotal(*d) for name, d in sorted(dtypes.items())},
         tensors=len(names), unclassified=tuple(unclassified), layers=dict(sorted(layers.items())),
-        scales=DtypeTotal(*scales) if scales[0] else None, names=names)
+        scales=DtypeTotal(*scales) if scales[0] else None,
+        buffers=DtypeTotal(*buffers) if buffers[0] else None, names=names)
 
 
 def _add(totals: list[Any], n: int, nbytes: int | None) -> None:
@@ -242,16 +250,12 @@ class HeaderCheck:
 def check_headers(headers: HeaderCount, count: ParamCount) -> HeaderCheck:
     """Compare the headers with the closed form of the spec that names their architecture.
 
-    Explained, each by name and size: buffers the file stores; blocks numbered n_layer or more
+    Explained, each by name and size: blocks numbered n_layer or more
     (layers the checkpoint holds and the class does not build: DeepSeek-V3's and GLM-4.5's
     multi-token-prediction layers); a head stored although the spec ties it (transformers
     saves a tied head once, but many published files hold lm_head as well)."""
     reasons = []
     left = headers.total - count.total
-    buffers = headers.components["buffers"]
-    if buffers:
-        reasons.append(f"{buffers:,} in buffers the file stores, which are not parameters")
-        left -= buffers
     n_layer = count.spec.n_layer
     extra = {i: n for i, n in headers.layers.items() if i >= n_layer}
     if extra:
