@@ -8,141 +8,36 @@ is found in the message rather than in a stack trace three modules later.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from functools import cached_property
 from typing import Any
 
-from zoo.fields import SettingError, check, declared, default_text, describe, setting, suggest
-
-
-class SpecError(ValueError):
-    """A spec that cannot be loaded, with where (file, model, field) and what was expected."""
-
-    def __init__(self, message: str, *, file: str | None = None, model: str | None = None,
-                 field: str | None = None, line: int | None = None) -> None:
-        self.file, self.model, self.field, self.line = file, model, field, line
-        where = []
-        if file:
-            where.append(f"{file}:{line}" if line else file)
-        if model:
-            where.append(f"model {model!r}")
-        if field:
-            where.append(f"field {field!r}")
-        self.reason = message
-        super().__init__(": ".join([*where, message]))
-
-    def located(self, *, file: str | None = None, model: str | None = None) -> SpecError:
-        """The same error with the file (and model) filled in by a caller that knows them."""
-        return SpecError(self.reason, file=self.file or file, model=self.model or model,
-                         field=self.field, line=self.line)
-
-
-ROLES = ("identity", "architecture", "provenance")
-
-
-def _f(kind: str, default: Any = MISSING, *, role: str, doc: str = "",
-       resolve: Callable[[Any], Any] | None = None, family_level: bool = False,
-       accumulate: bool = False, **checks: Any) -> Any:
-    """A spec field (`zoo.fields.setting`) and what it is: `role` says whether it shapes the
-    computation ("architecture") or records where the model comes from ("provenance");
-    `resolve` gives the value the computation uses when it is not the field itself (n_kv_head
-    -> kv_heads), None where the field does not apply (a rotary base without rotary
-    positions); `family_level` fields may stand at the top of a family file, and `accumulate`
-    lists add up from defaults to model instead of overriding."""
-    assert role in ROLES
-    return setting(kind, default, doc=doc, role=role, resolve=resolve,
-                   family_level=family_level, accumulate=accumulate, **checks)
-
-
-def _identity(kind: str, default: Any = MISSING, **meta: Any) -> Any:
-    return _f(kind, default, role="identity", **meta)
-
-
-def _arch(kind: str, default: Any = MISSING, **meta: Any) -> Any:
-    return _f(kind, default, role="architecture", **meta)
-
-
-def _provenance(kind: str, default: Any = MISSING, **meta: Any) -> Any:
-    return _f(kind, default, role="provenance", **meta)
-
-
-def _when(condition: str, value: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """A resolved value that exists only when the spec's boolean property `condition` holds."""
-    return lambda spec: value(spec) if getattr(spec, condition) else None
-
-
-POSITIONS = ("learned", "rotary", "alibi", "none")
-ROTARY_STYLES = ("half", "interleaved")
-NORMS = ("layernorm", "rmsnorm")
-NORM_POSITIONS = ("pre", "post", "sandwich", "output")
-BLOCKS = ("sequential", "parallel", "parallel_two_norms")
-ACTIVATIONS = ("gelu", "gelu_tanh", "relu", "silu", "swiglu", "geglu", "clamped_swiglu")
-GATED = ("swiglu", "geglu", "clamped_swiglu")
-ROUTER_SCORES = ("softmax", "sigmoid")
-ACTIVE_CONVENTIONS = ("all", "no_embedding", "no_embedding_no_head")
-QK_NORMS = ("none", "head", "projection")
-# relations a source asserts between its own figures, checked by `zoo verify` (see
-# zoo.verify.ASSERTIONS): a spec taken as printed may break them, and then says so
-ASSERTIONS = ("attention_width_is_d_model",)
-ROPE_SCALINGS = ("linear", "llama3", "yarn")
-ATTENTION_KINDS = ("global", "local")
-MLP_KINDS = ("dense", "moe")
-MAX_LAYERS = 10_000
-
-
-@dataclass(frozen=True, kw_only=True)
-class Reported:
-    """A parameter figure as its source states it (rounded, as papers do, unless `exact`)."""
-
-    params: int = _provenance("count", min=1, doc="the figure, e.g. 1.5B or 124439808")
-    source: str = _provenance("str", doc="where it is stated")
-    exact: bool = _provenance("bool", False, doc="the source gives an exact integer")
-    active: int | None = _provenance("count?", None, min=1,
-                                     doc="the active parameters per token it states (experts)")
-    active_convention: str | None = _provenance(
-        "enum?", None, choices=ACTIVE_CONVENTIONS,
-        doc="what its active figure counts: `all`, `no_embedding` (head kept: DeepSeek, "
-            "gpt-oss), `no_embedding_no_head`")
-
-
-@dataclass(frozen=True, kw_only=True)
-class Weights:
-    """Where public weights live."""
-
-    hf: str | None = _provenance("str?", None, doc="Hugging Face repo id")
-    model_type: str | None = _provenance(
-        "str?", None, doc="the transformers model_type they are published as, when several "
-                          "architectures compute the spec (Phi-3 and Mistral)")
-
-
-@dataclass(frozen=True, kw_only=True)
-class RopeScaling:
-    """How the rotary frequencies are stretched for a longer context than trained on."""
-
-    type: str = _arch("enum", choices=ROPE_SCALINGS,
-                      doc="`linear` (all frequencies / factor), `llama3`, `yarn`")
-    factor: float = _arch("float", min=0.0, min_exclusive=True, doc="the stretch")
-    original_context: int | None = _arch(
-        "int?", None, min=1, doc="the context before scaling (llama3, yarn)")
-    low_freq_factor: float | None = _arch("float?", None, min=0.0, min_exclusive=True,
-                                          doc="llama3: wavelengths above original/low scaled")
-    high_freq_factor: float | None = _arch("float?", None, min=0.0, min_exclusive=True,
-                                           doc="llama3: wavelengths below original/high kept")
-    beta_fast: float | None = _arch("float?", None, min=0.0, min_exclusive=True,
-                                    doc="yarn: fast boundary of the ramp, in rotations (32)")
-    beta_slow: float | None = _arch("float?", None, min=0.0, min_exclusive=True,
-                                    doc="yarn: slow boundary of the ramp, in rotations (1)")
-    attention_factor: float | None = _arch(
-        "float?", None, min=0.0, min_exclusive=True,
-        doc="yarn: cos and sin scale (default 0.1 ln(factor) + 1, or from mscale)")
-    mscale: float | None = _arch("float?", None, min=0.0, min_exclusive=True,
-                                 doc="yarn (DeepSeek): the attention factor's numerator scale")
-    mscale_all_dim: float | None = _arch(
-        "float?", None, min=0.0, min_exclusive=True,
-        doc="yarn (DeepSeek): the attention factor's denominator scale")
-    truncate: bool | None = _arch("bool?", None,
-                                  doc="yarn: round the ramp's ends to whole dims (default true)")
+from zoo.fields import SettingError, check, declared, default_text, describe
+from zoo.spec.rules import check_consistency
+from zoo.spec.vocabulary import (
+    ACTIVATIONS,
+    ASSERTIONS,
+    ATTENTION_KINDS,
+    BLOCKS,
+    GATED,
+    MAX_LAYERS,
+    MLP_KINDS,
+    NORM_POSITIONS,
+    NORMS,
+    POSITIONS,
+    QK_NORMS,
+    ROTARY_STYLES,
+    ROUTER_SCORES,
+    Reported,
+    RopeScaling,
+    SpecError,
+    Weights,
+    _arch,
+    _identity,
+    _provenance,
+    _when,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -477,130 +372,10 @@ def _check_keys(data: Mapping[str, Any]) -> dict[str, Any]:
         raise SpecError(err.reason, field=err.name) from None
 
 
-def _check_consistency(spec: ModelSpec) -> None:
-    """Cross-field rules: what no real architecture can be."""
-
-    def bad(field_name: str, message: str) -> SpecError:
-        return SpecError(message, field=field_name)
-
-    if spec.d_head is None and spec.d_model % spec.n_head:
-        raise bad("d_head", f"d_model {spec.d_model} is not divisible by n_head {spec.n_head}; "
-                            "state d_head explicitly")
-    if spec.n_head % spec.kv_heads:
-        raise bad("n_kv_head", f"n_head {spec.n_head} is not divisible by n_kv_head "
-                               f"{spec.kv_heads}")
-    if spec.position == "rotary" and (spec.rotary_dim < 2 or spec.rotary_dim % 2):
-        raise bad("rotary_fraction", f"rotary_fraction {spec.rotary_fraction} of head_dim "
-                                     f"{spec.head_dim} gives {spec.rotary_dim} rotated dims; "
-                                     "expected an even number >= 2")
-    if spec.position != "learned" and spec.position_offset:
-        raise bad("position_offset", "only learned positions take an offset")
-    if "local" in spec.attention_pattern and spec.local_window is None:
-        raise bad("local_window", "attention_pattern has local layers but no local_window")
-    if spec.block != "sequential" and spec.norm_position != "pre":
-        raise bad("block", f"a parallel block has no {spec.norm_position}-norm form; use "
-                           f"norm_position: pre")
-    if spec.norm != "rmsnorm" and (spec.norm_unit_offset or spec.qk_norm != "none"):
-        raise bad("norm_unit_offset" if spec.norm_unit_offset else "qk_norm",
-                  "the (1 + w) scale and QK-norm are RMSNorm's; set norm: rmsnorm")
-    if not spec.rotary:
-        for name in ("rope_scaling", "local_rope_theta"):
-            if getattr(spec, name) is not None:
-                raise bad(name, "only rotary positions take it")
-    if spec.local_rope_theta is not None and not spec.has_local:
-        raise bad("local_rope_theta", "there are no local layers to take it")
-    _check_rope_scaling(spec.rope_scaling, bad)
-    _check_experts(spec, bad)
-    _check_latent(spec, bad)
-    if spec.embed_dim is not None and spec.embed_dim == spec.d_model:
-        raise bad("embed_dim", "embed_dim equal to d_model means no projection; leave it out")
-    for name in spec.unpublished:
-        if name not in SPEC_FIELDS:
-            raise bad("unpublished", f"{name!r} is not a field{suggest(name, SPEC_FIELDS)}")
-    for alias in spec.aliases:
-        if alias == spec.name:
-            raise bad("aliases", f"alias {alias!r} repeats the model's own name")
-
-
 ARCHITECTURE_FIELDS = {name: f for name, f in SPEC_FIELDS.items()
                        if f.metadata["role"] == "architecture"}
 FAMILY_FIELDS = tuple(name for name, f in SPEC_FIELDS.items() if f.metadata["family_level"])
 ACCUMULATING_FIELDS = tuple(name for name, f in SPEC_FIELDS.items() if f.metadata["accumulate"])
-
-
-def _check_experts(spec: ModelSpec, bad: Callable[[str, str], SpecError]) -> None:
-    if not spec.moe:
-        for name in ("experts_per_token", "d_ff_expert", "expert_groups",
-                     "expert_groups_per_token", "d_ff_shared"):
-            if getattr(spec, name) is not None:
-                raise bad(name, "only a mixture of experts takes it: set n_experts")
-        for name, default in (("n_shared_experts", 0), ("first_dense_layers", 0),
-                              ("mlp_pattern", ("moe",)), ("shared_expert_gate", False)):
-            if getattr(spec, name) != default:
-                raise bad(name, "only a mixture of experts takes it: set n_experts")
-        return
-    if not spec.n_shared_experts and (spec.d_ff_shared is not None or spec.shared_expert_gate):
-        raise bad("d_ff_shared" if spec.d_ff_shared is not None else "shared_expert_gate",
-                  "only shared experts take it: set n_shared_experts")
-    assert spec.n_experts is not None
-    if spec.experts_per_token is None:
-        raise bad("experts_per_token", "a mixture of experts needs experts_per_token")
-    if spec.experts_per_token > spec.n_experts:
-        raise bad("experts_per_token", f"{spec.experts_per_token} experts per token, but only "
-                                       f"{spec.n_experts} experts")
-    if not any(spec.layer_moe):
-        raise bad("first_dense_layers" if spec.first_dense_layers else "mlp_pattern",
-                  f"no layer of {spec.n_layer} is a mixture of experts")
-    if (spec.expert_groups is None) != (spec.expert_groups_per_token is None):
-        raise bad("expert_groups", "group-limited routing needs expert_groups and "
-                                   "expert_groups_per_token")
-    if spec.expert_groups is not None:
-        assert spec.expert_groups_per_token is not None
-        if spec.n_experts % spec.expert_groups:
-            raise bad("expert_groups", f"{spec.n_experts} experts do not split into "
-                                       f"{spec.expert_groups} groups")
-        if spec.expert_groups_per_token > spec.expert_groups:
-            raise bad("expert_groups_per_token", "more groups per token than groups")
-    if (spec.activation == "clamped_swiglu") != (spec.swiglu_limit is not None):
-        raise bad("swiglu_limit", "clamped_swiglu and swiglu_limit go together")
-
-
-def _check_latent(spec: ModelSpec, bad: Callable[[str, str], SpecError]) -> None:
-    latent = ("q_lora_rank", "d_head_rope", "d_head_v")
-    if not spec.latent:
-        for name in latent:
-            if getattr(spec, name) is not None:
-                raise bad(name, "only latent attention takes it: set kv_lora_rank")
-        return
-    if spec.d_head_rope is None or spec.d_head_v is None or spec.d_head is None:
-        raise bad("kv_lora_rank", "latent attention needs d_head (q/k head), d_head_rope and "
-                                  "d_head_v")
-    if not spec.rotary or spec.d_head_rope >= spec.d_head:
-        raise bad("d_head_rope", "latent attention rotates part of each head: rotary "
-                                 "positions, d_head_rope < d_head")
-
-
-# per scaling type: the keys it needs, and those it may take
-ROPE_SCALING_KEYS = {
-    "linear": ((), ()),
-    "llama3": (("original_context", "low_freq_factor", "high_freq_factor"), ()),
-    "yarn": (("original_context",), ("beta_fast", "beta_slow", "attention_factor", "mscale",
-                                     "mscale_all_dim", "truncate")),
-}
-
-
-def _check_rope_scaling(scaling: RopeScaling | None, bad: Callable[[str, str], SpecError]) -> None:
-    if scaling is None:
-        return
-    needs, takes = ROPE_SCALING_KEYS[scaling.type]
-    given = [f.name for f in fields(RopeScaling)
-             if f.name not in ("type", "factor") and getattr(scaling, f.name) is not None]
-    missing = [k for k in needs if k not in given]
-    if missing:
-        raise bad("rope_scaling", f"{scaling.type} scaling needs {', '.join(missing)}")
-    unused = [k for k in given if k not in needs + takes]
-    if unused:
-        raise bad("rope_scaling", f"{', '.join(unused)} do not apply to {scaling.type} scaling")
 
 
 def architecture(spec: ModelSpec) -> dict[str, Any]:
@@ -644,7 +419,7 @@ def spec_from_mapping(data: Any, *, file: str | None = None) -> ModelSpec:
     try:
         values = _check_keys(data)
         spec = ModelSpec(**values, source_file=file or "")
-        _check_consistency(spec)
+        check_consistency(spec)
     except SpecError as err:
         raise err.located(file=file, model=model) from None
     return spec
@@ -665,17 +440,3 @@ def to_mapping(spec: ModelSpec) -> dict[str, Any]:
             value = list(value)
         out[name] = value
     return out
-
-
-__all__ = [
-    "ARCHITECTURE_FIELDS",
-    "ModelSpec",
-    "Reported",
-    "SpecError",
-    "Weights",
-    "architecture_difference",
-    "architecture_key",
-    "field_table",
-    "spec_from_mapping",
-    "to_mapping",
-]

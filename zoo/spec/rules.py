@@ -1,0 +1,136 @@
+"""Cross-field rules: what no real architecture can be. Each field is checked on its own by its
+declaration (`zoo.fields`); these rules see the whole spec, and name the field to fix."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import fields
+from typing import Any
+
+from zoo.fields import suggest
+from zoo.spec.vocabulary import RopeScaling, SpecError
+
+# the rules read a ModelSpec, which is declared above them (zoo.spec.model calls them), so
+# they name it only in words: importing it here, even for type checkers, would be a cycle
+Spec = Any
+
+
+def check_consistency(spec: Spec) -> None:
+    """Cross-field rules: what no real architecture can be."""
+
+    def bad(field_name: str, message: str) -> SpecError:
+        return SpecError(message, field=field_name)
+
+    if spec.d_head is None and spec.d_model % spec.n_head:
+        raise bad("d_head", f"d_model {spec.d_model} is not divisible by n_head {spec.n_head}; "
+                            "state d_head explicitly")
+    if spec.n_head % spec.kv_heads:
+        raise bad("n_kv_head", f"n_head {spec.n_head} is not divisible by n_kv_head "
+                               f"{spec.kv_heads}")
+    if spec.position == "rotary" and (spec.rotary_dim < 2 or spec.rotary_dim % 2):
+        raise bad("rotary_fraction", f"rotary_fraction {spec.rotary_fraction} of head_dim "
+                                     f"{spec.head_dim} gives {spec.rotary_dim} rotated dims; "
+                                     "expected an even number >= 2")
+    if spec.position != "learned" and spec.position_offset:
+        raise bad("position_offset", "only learned positions take an offset")
+    if "local" in spec.attention_pattern and spec.local_window is None:
+        raise bad("local_window", "attention_pattern has local layers but no local_window")
+    if spec.block != "sequential" and spec.norm_position != "pre":
+        raise bad("block", f"a parallel block has no {spec.norm_position}-norm form; use "
+                           f"norm_position: pre")
+    if spec.norm != "rmsnorm" and (spec.norm_unit_offset or spec.qk_norm != "none"):
+        raise bad("norm_unit_offset" if spec.norm_unit_offset else "qk_norm",
+                  "the (1 + w) scale and QK-norm are RMSNorm's; set norm: rmsnorm")
+    if not spec.rotary:
+        for name in ("rope_scaling", "local_rope_theta"):
+            if getattr(spec, name) is not None:
+                raise bad(name, "only rotary positions take it")
+    if spec.local_rope_theta is not None and not spec.has_local:
+        raise bad("local_rope_theta", "there are no local layers to take it")
+    _check_rope_scaling(spec.rope_scaling, bad)
+    _check_experts(spec, bad)
+    _check_latent(spec, bad)
+    if spec.embed_dim is not None and spec.embed_dim == spec.d_model:
+        raise bad("embed_dim", "embed_dim equal to d_model means no projection; leave it out")
+    known = [f.name for f in fields(spec)]
+    for name in spec.unpublished:
+        if name not in known:
+            raise bad("unpublished", f"{name!r} is not a field{suggest(name, known)}")
+    for alias in spec.aliases:
+        if alias == spec.name:
+            raise bad("aliases", f"alias {alias!r} repeats the model's own name")
+
+
+def _check_experts(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
+    if not spec.moe:
+        for name in ("experts_per_token", "d_ff_expert", "expert_groups",
+                     "expert_groups_per_token", "d_ff_shared"):
+            if getattr(spec, name) is not None:
+                raise bad(name, "only a mixture of experts takes it: set n_experts")
+        for name, default in (("n_shared_experts", 0), ("first_dense_layers", 0),
+                              ("mlp_pattern", ("moe",)), ("shared_expert_gate", False)):
+            if getattr(spec, name) != default:
+                raise bad(name, "only a mixture of experts takes it: set n_experts")
+        return
+    if not spec.n_shared_experts and (spec.d_ff_shared is not None or spec.shared_expert_gate):
+        raise bad("d_ff_shared" if spec.d_ff_shared is not None else "shared_expert_gate",
+                  "only shared experts take it: set n_shared_experts")
+    assert spec.n_experts is not None
+    if spec.experts_per_token is None:
+        raise bad("experts_per_token", "a mixture of experts needs experts_per_token")
+    if spec.experts_per_token > spec.n_experts:
+        raise bad("experts_per_token", f"{spec.experts_per_token} experts per token, but only "
+                                       f"{spec.n_experts} experts")
+    if not any(spec.layer_moe):
+        raise bad("first_dense_layers" if spec.first_dense_layers else "mlp_pattern",
+                  f"no layer of {spec.n_layer} is a mixture of experts")
+    if (spec.expert_groups is None) != (spec.expert_groups_per_token is None):
+        raise bad("expert_groups", "group-limited routing needs expert_groups and "
+                                   "expert_groups_per_token")
+    if spec.expert_groups is not None:
+        assert spec.expert_groups_per_token is not None
+        if spec.n_experts % spec.expert_groups:
+            raise bad("expert_groups", f"{spec.n_experts} experts do not split into "
+                                       f"{spec.expert_groups} groups")
+        if spec.expert_groups_per_token > spec.expert_groups:
+            raise bad("expert_groups_per_token", "more groups per token than groups")
+    if (spec.activation == "clamped_swiglu") != (spec.swiglu_limit is not None):
+        raise bad("swiglu_limit", "clamped_swiglu and swiglu_limit go together")
+
+
+def _check_latent(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
+    latent = ("q_lora_rank", "d_head_rope", "d_head_v")
+    if not spec.latent:
+        for name in latent:
+            if getattr(spec, name) is not None:
+                raise bad(name, "only latent attention takes it: set kv_lora_rank")
+        return
+    if spec.d_head_rope is None or spec.d_head_v is None or spec.d_head is None:
+        raise bad("kv_lora_rank", "latent attention needs d_head (q/k head), d_head_rope and "
+                                  "d_head_v")
+    if not spec.rotary or spec.d_head_rope >= spec.d_head:
+        raise bad("d_head_rope", "latent attention rotates part of each head: rotary "
+                                 "positions, d_head_rope < d_head")
+
+
+# per scaling type: the keys it needs, and those it may take
+ROPE_SCALING_KEYS = {
+    "linear": ((), ()),
+    "llama3": (("original_context", "low_freq_factor", "high_freq_factor"), ()),
+    "yarn": (("original_context",), ("beta_fast", "beta_slow", "attention_factor", "mscale",
+                                     "mscale_all_dim", "truncate")),
+}
+
+
+def _check_rope_scaling(scaling: RopeScaling | None, bad: Callable[[str, str], SpecError]) -> None:
+    if scaling is None:
+        return
+    needs, takes = ROPE_SCALING_KEYS[scaling.type]
+    given = [f.name for f in fields(RopeScaling)
+             if f.name not in ("type", "factor") and getattr(scaling, f.name) is not None]
+    missing = [k for k in needs if k not in given]
+    if missing:
+        raise bad("rope_scaling", f"{scaling.type} scaling needs {', '.join(missing)}")
+    unused = [k for k in given if k not in needs + takes]
+    if unused:
+        raise bad("rope_scaling", f"{', '.join(unused)} do not apply to {scaling.type} scaling")
