@@ -44,6 +44,18 @@ def test_list_no_match(capsys):
     assert code == 1 and "no model matches" in out
 
 
+def test_list_unknown_family_names_the_families_as_text_and_json(capsys):
+    code, _, err = run(capsys, "list", "--family", "qwen")
+    assert code == 2 and "no family 'qwen' (did you mean 'qwen3'?)" in err and "gpt2" in err
+    code, out, _ = run(capsys, "list", "--family", "nosuch", "--json")
+    assert code == 2 and "the families are" in json.loads(out)["error"]["message"]
+
+
+def test_json_may_come_before_the_command(capsys):
+    code, out, _ = run(capsys, "--json", "list", "gpt2")
+    assert code == 0 and [r["name"] for r in json.loads(out)] == ["gpt2"]
+
+
 def test_show_json_exact_total(capsys):
     code, out, _ = run(capsys, "show", "gpt3-175b", "--json")
     data = json.loads(out)
