@@ -51,6 +51,20 @@ def test_list_unknown_family_names_the_families_as_text_and_json(capsys):
     assert code == 2 and "the families are" in json.loads(out)["error"]["message"]
 
 
+def test_context_past_the_model_s_is_a_warning(capsys):
+    code, out, err = run(capsys, "show", "gpt2", "--context", "100000")
+    assert code == 0 and "zoo: warning: --context 100,000 is past gpt2's context of 1,024" in err
+    _, out, err = run(capsys, "show", "gpt2", "--context", "1024", "--json")
+    assert json.loads(out)["warnings"] == [] and not err
+
+
+def test_typos_suggest_each_model_once_and_tolerance_is_a_fraction(capsys):
+    code, _, err = run(capsys, "show", "gpt2-xk")
+    assert code == 2 and err.count("gpt2-xl") == 1 and "gpt-2-xl" not in err
+    code, _, err = run(capsys, "verify", "gpt2", "--tolerance", "5")
+    assert code == 2 and "--tolerance: expected a relative tolerance >= 0 and <= 1" in err
+
+
 def test_json_may_come_before_the_command(capsys):
     code, out, _ = run(capsys, "--json", "list", "gpt2")
     assert code == 0 and [r["name"] for r in json.loads(out)] == ["gpt2"]

@@ -7,6 +7,7 @@ config.json, a Hugging Face folder or cached repo id, a GGUF file, a zoo or HF s
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from zoo.cli.declare import (
@@ -104,8 +105,10 @@ def show(args: argparse.Namespace) -> int:
             print(headers_only_text(counted))
         return 0
     local = find_local([spec])
+    warnings = _past_context(spec, args.context)
     if args.json:
         data = spec_json(spec, args.context)
+        data["warnings"] = warnings
         data["resolved"] = counted.to_dict()
         data["inconsistencies"] = inconsistencies(spec)
         data["local_weights"] = [f.to_dict() for f in local]
@@ -114,11 +117,26 @@ def show(args: argparse.Namespace) -> int:
         return 0
     assert counted.resolved is not None
     say_resolved([counted.resolved])
+    _warn(warnings)
     print(show_text(counted.resolved, local, args.context, args.layers))
     section = headers_section(counted)
     if section:
         print(f"\n{section}")
     return 0
+
+
+def _past_context(spec: Any, context: int | None) -> list[str]:
+    """A --context longer than the model was made for: its figures are still computed (a KV
+    cache grows the same way), but the model cannot be run there as published."""
+    if context is None or context <= spec.context_length:
+        return []
+    return [f"--context {context:,} is past {spec.name}'s context of {spec.context_length:,} "
+            f"tokens: the figures are for a length the model was not made for"]
+
+
+def _warn(warnings: list[str]) -> None:
+    for warning in warnings:
+        print(f"zoo: warning: {warning}", file=sys.stderr)
 
 
 @command("compare", "the same facts side by side, one column per model",
@@ -152,8 +170,8 @@ def compare(args: argparse.Namespace) -> int:
              help="a YAML or CSV table of claims to check; a family's name (GPT-2, LLaMA) "
                   "stands for the member its row's figures fit"),
          arg("--tolerance", default=DEFAULT_TOLERANCE,
-             type=converter("tolerance", "float", min=0.0,
-                            expected="a relative tolerance >= 0 (0.05 is 5%)"),
+             type=converter("tolerance", "float", min=0.0, max=1.0,
+                            expected="a relative tolerance >= 0 and <= 1 (0.05 is 5%)"),
              help="relative tolerance for rounded parameter figures"),
          arg("--transformers", action="store_true",
              help="also count each model with transformers (built on meta; slower)"))
