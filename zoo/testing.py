@@ -53,6 +53,7 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
         "beta_slow": 1.0}}),
     "qwen2": ("llama-7b", {"n_kv_head": 2, "qkv_bias": True, "tie_embeddings": True}),
     "qwen3": ("llama-7b", {"n_kv_head": 2, "d_head": 32, "qk_norm": "head"}),
+    "gemma": ("gemma-2b", {"d_head": 32}),
     "gemma2": ("llama-7b", {"n_kv_head": 2, "d_head": 32, "norm_position": "sandwich",
                             "norm_unit_offset": True, "scale_embeddings": True,
                             "activation": "geglu", "query_pre_attn_scalar": 24.0,
