@@ -62,6 +62,11 @@ PUBLISHED = {
                  "num_hidden_layers": 18, "num_attention_heads": 8, "num_key_value_heads": 1,
                  "head_dim": 256, "hidden_act": "gelu", "max_position_embeddings": 8192,
                  "rms_norm_eps": 1e-06, "rope_theta": 10000.0, "vocab_size": 256000},
+    "phi-2": {"model_type": "phi", "hidden_size": 2560, "intermediate_size": 10240,
+              "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 32,
+              "partial_rotary_factor": 0.4, "qk_layernorm": False, "hidden_act": "gelu_new",
+              "layer_norm_eps": 1e-05, "max_position_embeddings": 2048, "rope_theta": 10000.0,
+              "rope_scaling": None, "tie_word_embeddings": False, "vocab_size": 51200},
     "smollm2-135m": {"model_type": "llama", "hidden_size": 576, "intermediate_size": 1536,
                      "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3,
                      "max_position_embeddings": 8192, "rms_norm_eps": 1e-05,
@@ -97,6 +102,7 @@ def test_gpt3_banded_layers_have_no_transformers_equivalent():
      "no n_embd"),
     ({"model_type": "gpt2", "n_embd": 8, "n_layer": 2, "n_head": 2, "n_positions": 8,
       "vocab_size": 10, "activation_function": "quick_gelu"}, "quick_gelu"),
+    ({"model_type": "phi", "qk_layernorm": True}, "qk_layernorm"),
 ])
 def test_unsupported_configs_say_why(config, fragment):
     with pytest.raises(UnsupportedConfigError, match=fragment):

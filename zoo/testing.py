@@ -68,6 +68,7 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                             "rope_scaling": {"type": "linear", "factor": 8.0},
                             "attention_pattern": ["local", "local", "global"],
                             "local_window": 8, "tie_embeddings": True}),
+    "phi": ("phi-2", {"n_kv_head": 2}),
     "phi3": ("llama-7b", {"n_kv_head": 2, "attention_pattern": ["local"], "local_window": 8,
                           "weights": {"model_type": "phi3"}}),
     "olmo2": ("llama-7b", {"n_kv_head": 2, "norm_position": "output",

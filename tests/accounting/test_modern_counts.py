@@ -53,6 +53,9 @@ TRANSFORMERS_COUNTS = {
     "gemma-3-4b": 3_880_263_168,
     "gemma-3-12b": 11_766_034_176,
     "gemma-3-27b": 27_009_346_304,
+    # Phi-1.5, Phi-2 (PhiForCausalLM)
+    "phi-1.5": 1_418_270_720,
+    "phi-2": 2_779_683_840,
     # Phi-3, Phi-4 (Phi3ForCausalLM)
     "phi-3-mini-4k": 3_821_079_552,
     "phi-3-medium-4k": 13_960_238_080,
