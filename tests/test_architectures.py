@@ -67,6 +67,13 @@ PUBLISHED = {
               "partial_rotary_factor": 0.4, "qk_layernorm": False, "hidden_act": "gelu_new",
               "layer_norm_eps": 1e-05, "max_position_embeddings": 2048, "rope_theta": 10000.0,
               "rope_scaling": None, "tie_word_embeddings": False, "vocab_size": 51200},
+    "stablelm-2-1.6b": {"model_type": "stablelm", "hidden_size": 2048, "intermediate_size": 5632,
+                        "num_hidden_layers": 24, "num_attention_heads": 32,
+                        "num_key_value_heads": 32, "partial_rotary_factor": 0.25,
+                        "rope_theta": 10000, "layer_norm_eps": 1e-05, "hidden_act": "silu",
+                        "use_qkv_bias": True, "use_parallel_residual": False,
+                        "qk_layernorm": False, "max_position_embeddings": 4096,
+                        "tie_word_embeddings": False, "vocab_size": 100352},
     "smollm2-135m": {"model_type": "llama", "hidden_size": 576, "intermediate_size": 1536,
                      "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3,
                      "max_position_embeddings": 8192, "rms_norm_eps": 1e-05,
@@ -103,6 +110,7 @@ def test_gpt3_banded_layers_have_no_transformers_equivalent():
     ({"model_type": "gpt2", "n_embd": 8, "n_layer": 2, "n_head": 2, "n_positions": 8,
       "vocab_size": 10, "activation_function": "quick_gelu"}, "quick_gelu"),
     ({"model_type": "phi", "qk_layernorm": True}, "qk_layernorm"),
+    ({"model_type": "stablelm", "qk_layernorm": True}, "qk_layernorm"),
 ])
 def test_unsupported_configs_say_why(config, fragment):
     with pytest.raises(UnsupportedConfigError, match=fragment):

@@ -56,6 +56,8 @@ TRANSFORMERS_COUNTS = {
     # Phi-1.5, Phi-2 (PhiForCausalLM)
     "phi-1.5": 1_418_270_720,
     "phi-2": 2_779_683_840,
+    # Stable LM 2 (StableLmForCausalLM)
+    "stablelm-2-1.6b": 1_644_515_328,
     # Phi-3, Phi-4 (Phi3ForCausalLM)
     "phi-3-mini-4k": 3_821_079_552,
     "phi-3-medium-4k": 13_960_238_080,
