@@ -32,6 +32,7 @@ EXPECTED = {
     "gemma3": ["gemma-3-270m", "gemma-3-1b", "gemma-3-4b", "gemma-3-12b", "gemma-3-27b"],
     "phi": ["phi-1.5", "phi-2"],
     "stablelm": ["stablelm-2-1.6b"],
+    "starcoder2": ["starcoder2-3b", "starcoder2-7b", "starcoder2-15b"],
     "phi3": ["phi-3-mini-4k", "phi-3-medium-4k", "phi-4"],
     "olmo2": ["olmo-2-7b", "olmo-2-13b"],
     "smollm2": ["smollm2-135m", "smollm2-360m", "smollm2-1.7b"],
@@ -77,7 +78,8 @@ def test_glob_and_sort_by_family_then_size():
     assert zoo.list_models("gpt2*") == ["gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"]
     # globs match aliases too: mistral-7b is mistral-7b-v0.1
     assert zoo.list_models("*-7b") == ["falcon-7b", "gemma-7b", "llama-2-7b", "llama-7b",
-                                       "mistral-7b-v0.1", "olmo-2-7b", "qwen2.5-7b"]
+                                       "mistral-7b-v0.1", "olmo-2-7b", "qwen2.5-7b",
+                                       "starcoder2-7b"]
     assert zoo.list_models("meta-llama-3*-8b") == ["llama-3-8b", "llama-3.1-8b"]
     names = zoo.list_models()
     keys = [(zoo.get_spec(n).family, zoo.count_params(n).total) for n in names]

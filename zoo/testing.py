@@ -70,6 +70,7 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                             "local_window": 8, "tie_embeddings": True}),
     "phi": ("phi-2", {"n_kv_head": 2}),
     "stablelm": ("stablelm-2-1.6b", {"n_kv_head": 2, "block": "parallel"}),
+    "starcoder2": ("starcoder2-3b", {"n_kv_head": 2, "local_window": 8}),
     "phi3": ("llama-7b", {"n_kv_head": 2, "attention_pattern": ["local"], "local_window": 8,
                           "weights": {"model_type": "phi3"}}),
     "olmo2": ("llama-7b", {"n_kv_head": 2, "norm_position": "output",

@@ -58,6 +58,10 @@ TRANSFORMERS_COUNTS = {
     "phi-2": 2_779_683_840,
     # Stable LM 2 (StableLmForCausalLM)
     "stablelm-2-1.6b": 1_644_515_328,
+    # StarCoder2 (Starcoder2ForCausalLM; 3B and 7B tied by the class default, 15B untied)
+    "starcoder2-3b": 3_030_371_328,
+    "starcoder2-7b": 7_173_923_840,
+    "starcoder2-15b": 15_957_889_024,
     # Phi-3, Phi-4 (Phi3ForCausalLM)
     "phi-3-mini-4k": 3_821_079_552,
     "phi-3-medium-4k": 13_960_238_080,
