@@ -34,6 +34,7 @@ EXPECTED = {
     "stablelm": ["stablelm-2-1.6b"],
     "starcoder2": ["starcoder2-3b", "starcoder2-7b", "starcoder2-15b"],
     "phi3": ["phi-3-mini-4k", "phi-3-medium-4k", "phi-4"],
+    "olmo": ["olmo-1b", "olmo-7b"],
     "olmo2": ["olmo-2-7b", "olmo-2-13b"],
     "smollm2": ["smollm2-135m", "smollm2-360m", "smollm2-1.7b"],
     "smollm3": ["smollm3-3b"],
@@ -78,7 +79,7 @@ def test_glob_and_sort_by_family_then_size():
     assert zoo.list_models("gpt2*") == ["gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"]
     # globs match aliases too: mistral-7b is mistral-7b-v0.1
     assert zoo.list_models("*-7b") == ["falcon-7b", "gemma-7b", "llama-2-7b", "llama-7b",
-                                       "mistral-7b-v0.1", "olmo-2-7b", "qwen2.5-7b",
+                                       "mistral-7b-v0.1", "olmo-7b", "olmo-2-7b", "qwen2.5-7b",
                                        "starcoder2-7b"]
     assert zoo.list_models("meta-llama-3*-8b") == ["llama-3-8b", "llama-3.1-8b"]
     names = zoo.list_models()

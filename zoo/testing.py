@@ -75,6 +75,7 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                           "weights": {"model_type": "phi3"}}),
     "olmo2": ("llama-7b", {"n_kv_head": 2, "norm_position": "output",
                            "qk_norm": "projection"}),
+    "olmo": ("olmo-7b", {"n_kv_head": 2, "qkv_clip": 0.5}),
     "smollm3": ("llama-7b", {"n_kv_head": 2, "rotary_pattern": [True, False],
                              "tie_embeddings": True}),
     # mixtures of experts and latent attention

@@ -66,6 +66,9 @@ TRANSFORMERS_COUNTS = {
     "phi-3-mini-4k": 3_821_079_552,
     "phi-3-medium-4k": 13_960_238_080,
     "phi-4": 14_659_507_200,
+    # OLMo (OlmoForCausalLM: the -hf checkpoints)
+    "olmo-1b": 1_176_764_416,
+    "olmo-7b": 6_888_095_744,
     # OLMo 2 (Olmo2ForCausalLM)
     "olmo-2-7b": 7_298_617_344,
     "olmo-2-13b": 13_716_198_400,
