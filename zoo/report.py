@@ -78,6 +78,8 @@ def describe_attention(spec: ModelSpec) -> str:
         shape += ", multi-query"
     elif spec.kv_heads != spec.n_head:
         shape += f", grouped-query ({spec.kv_heads} kv heads)"
+    if spec.qkv_clip is not None:
+        shape += f", q/k/v clipped at {spec.qkv_clip:g}"
     if spec.qk_norm != "none":
         shape += ", QK-norm " + ("per head" if spec.qk_norm == "head" else "over the projection")
     if not spec.scale_attention:
@@ -148,7 +150,7 @@ DESCRIBED: tuple[tuple[str, Callable[[ModelSpec], str | None], tuple[str, ...]],
       "rope_scaling", "local_rope_theta", "rotary_pattern")),
     ("attention", describe_attention,
      ("attention_pattern", "local_window", "scale_attention", "query_pre_attn_scalar",
-      "qk_norm", "attn_softcap")),
+      "qk_norm", "attn_softcap", "qkv_clip")),
     ("norm", describe_norm, ("norm", "norm_eps", "norm_position", "final_norm",
                              "embedding_norm", "norm_unit_offset")),
     ("block", lambda s: s.block, ("block",)),

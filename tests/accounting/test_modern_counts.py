@@ -40,6 +40,9 @@ TRANSFORMERS_COUNTS = {
     "qwen3-8b": 8_190_735_360,
     "qwen3-14b": 14_768_307_200,
     "qwen3-32b": 32_762_123_264,
+    # Gemma (GemmaForCausalLM)
+    "gemma-2b": 2_506_172_416,
+    "gemma-7b": 8_537_680_896,
     # Gemma 2 (Gemma2ForCausalLM)
     "gemma-2-2b": 2_614_341_888,
     "gemma-2-9b": 9_241_705_984,
@@ -50,10 +53,22 @@ TRANSFORMERS_COUNTS = {
     "gemma-3-4b": 3_880_263_168,
     "gemma-3-12b": 11_766_034_176,
     "gemma-3-27b": 27_009_346_304,
+    # Phi-1.5, Phi-2 (PhiForCausalLM)
+    "phi-1.5": 1_418_270_720,
+    "phi-2": 2_779_683_840,
+    # Stable LM 2 (StableLmForCausalLM)
+    "stablelm-2-1.6b": 1_644_515_328,
+    # StarCoder2 (Starcoder2ForCausalLM; 3B and 7B tied by the class default, 15B untied)
+    "starcoder2-3b": 3_030_371_328,
+    "starcoder2-7b": 7_173_923_840,
+    "starcoder2-15b": 15_957_889_024,
     # Phi-3, Phi-4 (Phi3ForCausalLM)
     "phi-3-mini-4k": 3_821_079_552,
     "phi-3-medium-4k": 13_960_238_080,
     "phi-4": 14_659_507_200,
+    # OLMo (OlmoForCausalLM: the -hf checkpoints)
+    "olmo-1b": 1_176_764_416,
+    "olmo-7b": 6_888_095_744,
     # OLMo 2 (Olmo2ForCausalLM)
     "olmo-2-7b": 7_298_617_344,
     "olmo-2-13b": 13_716_198_400,
@@ -73,6 +88,14 @@ def test_gemma2_non_embedding_equals_the_report():
     # Gemma 2 report, Table 2: non-embedding parameters, stated exactly
     report = {"gemma-2-2b": 2_024_517_888, "gemma-2-9b": 8_324_201_984,
               "gemma-2-27b": 26_047_480_320}
+    for name, non_embedding in report.items():
+        assert zoo.count_params(name).non_embedding == non_embedding
+
+
+def test_gemma_non_embedding_equals_the_report():
+    # Gemma report, Table 2: non-embedding parameters, stated exactly (its embedding column
+    # counts a table padded to 256,128 rows)
+    report = {"gemma-2b": 1_981_884_416, "gemma-7b": 7_751_248_896}
     for name, non_embedding in report.items():
         assert zoo.count_params(name).non_embedding == non_embedding
 

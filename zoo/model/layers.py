@@ -81,11 +81,25 @@ class RMSNorm(nn.Module):
         return self.weight * x.to(dtype)
 
 
+class NonparametricLayerNorm(nn.Module):
+    """(x - mean) / std with no weight and no bias, computed in fp32 and cast back (OLMo 1's
+    norm: nothing to learn, nothing to store)."""
+
+    def __init__(self, dim: int, eps: float) -> None:
+        super().__init__()
+        self.shape, self.eps = (dim,), eps
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.layer_norm(x.float(), self.shape, None, None, self.eps).to(x.dtype)
+
+
 def make_norm(spec: ModelSpec, width: int | None = None) -> nn.Module:
     """The spec's norm over `width` features (default d_model)."""
     width = spec.d_model if width is None else width
     if spec.norm == "rmsnorm":
         return RMSNorm(width, spec.norm_eps, spec.norm_unit_offset)
+    if spec.norm == "nonparametric_layernorm":
+        return NonparametricLayerNorm(width, spec.norm_eps)
     return LayerNorm(width, eps=spec.norm_eps)
 
 
@@ -292,9 +306,10 @@ def attention_inputs(spec: ModelSpec, *, positions: Tensor, past: int, seq: int,
 class Attention(nn.Module):
     """Causal self-attention with fused q/k/v; `kind` selects the layer's mask (global/local).
 
-    Optional parts follow the spec: QK-norm (per head, or over the whole projection) before
-    the rotary, the layer's rotary table (none, global or local), a score scale other than
-    1/sqrt(d_head), and soft-capped scores, which SDPA cannot do and so take the explicit path.
+    Optional parts follow the spec: q, k and v clipped (OLMo 1), QK-norm (per head, or over the
+    whole projection) before the rotary, the layer's rotary table (none, global or local), a
+    score scale other than 1/sqrt(d_head), and soft-capped scores, which SDPA cannot do and so
+    take the explicit path.
     """
 
     def __init__(self, spec: ModelSpec, layer: int, dropout: float = 0.0) -> None:
@@ -328,6 +343,8 @@ class Attention(nn.Module):
         if self.q_norm is not None and self.spec.qk_norm == "projection":
             q, k, v = qkv.split([self.spec.q_dim, self.spec.kv_dim, self.spec.kv_dim], -1)
             qkv = torch.cat([self.q_norm(q), self.k_norm(k), v], -1)
+        if self.spec.qkv_clip is not None:  # OLMo 1 (and OLMoE, after its norm over q and k)
+            qkv = qkv.clamp(-self.spec.qkv_clip, self.spec.qkv_clip)
         # every head side by side, q then k then v: q and k are rotated as one tensor
         qk, v = qkv.view(batch, seq, -1, self.head_dim).transpose(1, 2).split(
             [heads + kv_heads, kv_heads], 1)

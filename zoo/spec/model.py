@@ -83,6 +83,9 @@ class ModelSpec:
     attn_softcap: float | None = _arch(
         "float?", None, min=0.0, min_exclusive=True,
         doc="attention scores soft-capped: c tanh(s / c) (Gemma 2's 50)")
+    qkv_clip: float | None = _arch(
+        "float?", None, min=0.0, min_exclusive=True,
+        doc="q, k and v clamped to [-c, c] after their projection (OLMo 1's clip_qkv)")
     attention_sinks: bool = _arch(
         "bool", False, doc="a learned logit per head added to the softmax's denominator "
                            "(gpt-oss)")
@@ -125,7 +128,9 @@ class ModelSpec:
         doc="per-layer rotary on / off, cycled (SmolLM3's no-position layers)")
 
     # block structure
-    norm: str = _arch("enum", "layernorm", choices=NORMS, doc="LayerNorm or RMSNorm")
+    norm: str = _arch("enum", "layernorm", choices=NORMS,
+                      doc="`layernorm` (weight and bias), `rmsnorm`, or `nonparametric_layernorm` "
+                          "(no weight, no bias: OLMo 1)")
     norm_eps: float = _arch("float", 1e-5, min=0.0, min_exclusive=True, doc="norm epsilon")
     norm_position: str = _arch(
         "enum", "pre", choices=NORM_POSITIONS,

@@ -47,6 +47,8 @@ def check_consistency(spec: Spec) -> None:
                 raise bad(name, "only rotary positions take it")
     if spec.local_rope_theta is not None and not spec.has_local:
         raise bad("local_rope_theta", "there are no local layers to take it")
+    if spec.qkv_clip is not None and spec.latent:
+        raise bad("qkv_clip", "latent attention has no q/k/v projection to clip")
     _check_rope_scaling(spec.rope_scaling, bad)
     _check_experts(spec, bad)
     _check_latent(spec, bad)
