@@ -73,6 +73,8 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                            "qk_norm": "projection"}),
     "smollm3": ("llama-7b", {"n_kv_head": 2, "rotary_pattern": [True, False],
                              "tie_embeddings": True}),
+    "granite": ("granite-3.3-8b", {"n_kv_head": 2, "attention_multiplier": 0.0625,
+                                   "logit_scale": 0.25}),
     # mixtures of experts and latent attention
     "mixtral": ("llama-7b", {"n_kv_head": 2, "n_experts": 4, "experts_per_token": 2,
                              "d_ff": 32, "rope_theta": 1e6}),

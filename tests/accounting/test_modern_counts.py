@@ -61,6 +61,8 @@ TRANSFORMERS_COUNTS = {
     "smollm2-360m": 361_821_120,
     "smollm2-1.7b": 1_711_376_384,
     "smollm3-3b": 3_075_098_624,
+    # Granite 3.3 (GraniteForCausalLM)
+    "granite-3.3-8b": 8_170_864_640,
 }
 
 
