@@ -75,6 +75,8 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                              "tie_embeddings": True}),
     "granite": ("granite-3.3-8b", {"n_kv_head": 2, "attention_multiplier": 0.0625,
                                    "logit_scale": 0.25}),
+    "glm": ("glm-4-9b-chat", {}),
+    "glm4": ("glm-4-9b-0414", {}),
     # mixtures of experts and latent attention
     "mixtral": ("llama-7b", {"n_kv_head": 2, "n_experts": 4, "experts_per_token": 2,
                              "d_ff": 32, "rope_theta": 1e6}),

@@ -63,6 +63,9 @@ TRANSFORMERS_COUNTS = {
     "smollm3-3b": 3_075_098_624,
     # Granite 3.3 (GraniteForCausalLM)
     "granite-3.3-8b": 8_170_864_640,
+    # GLM-4 (GlmForCausalLM), GLM-4-0414 (Glm4ForCausalLM)
+    "glm-4-9b-chat": 9_399_951_360,
+    "glm-4-9b-0414": 9_400_279_040,
 }
 
 

@@ -16,14 +16,21 @@ from zoo.architectures.base import Architecture, Config, UnsupportedConfigError
 from zoo.architectures.llama import TENSORS, read_llama_like, write_llama_like
 from zoo.spec import ModelSpec
 
+# transformers' GraniteConfig defaults, for the keys a config.json may leave out (the head
+# count of key/value heads defaults to the query heads, as LLaMA's)
+DEFAULTS = {"vocab_size": 32000, "hidden_size": 4096, "intermediate_size": 11008,
+            "num_hidden_layers": 32, "num_attention_heads": 32, "hidden_act": "silu",
+            "max_position_embeddings": 2048, "rms_norm_eps": 1e-6, "tie_word_embeddings": False}
 
-def read(c: Mapping[str, Any]) -> Config:
+
+def read(config: Mapping[str, Any]) -> Config:
+    c = {**DEFAULTS, **{k: v for k, v in config.items() if v is not None}}
     attention_bias = bool(c.get("attention_bias", False))
     if c.get("mlp_bias") and not attention_bias:
         raise UnsupportedConfigError("mlp_bias without attention_bias is not supported")
     scaling = float(c.get("logits_scaling", 1.0))
     return read_llama_like(
-        c, norm_eps=c.get("rms_norm_eps", 1e-6),
+        c,
         embedding_multiplier=float(c.get("embedding_multiplier", 1.0)),
         residual_multiplier=float(c.get("residual_multiplier", 1.0)),
         attention_multiplier=float(c.get("attention_multiplier", 1.0)),
