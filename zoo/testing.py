@@ -77,6 +77,7 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                                    "logit_scale": 0.25}),
     "glm": ("glm-4-9b-chat", {}),
     "glm4": ("glm-4-9b-0414", {}),
+    "ernie4.5": ("ernie-4.5-0.3b", {"bias": True}),
     # mixtures of experts and latent attention
     "mixtral": ("llama-7b", {"n_kv_head": 2, "n_experts": 4, "experts_per_token": 2,
                              "d_ff": 32, "rope_theta": 1e6}),

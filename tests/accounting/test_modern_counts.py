@@ -66,6 +66,8 @@ TRANSFORMERS_COUNTS = {
     # GLM-4 (GlmForCausalLM), GLM-4-0414 (Glm4ForCausalLM)
     "glm-4-9b-chat": 9_399_951_360,
     "glm-4-9b-0414": 9_400_279_040,
+    # ERNIE 4.5 (Ernie4_5ForCausalLM)
+    "ernie-4.5-0.3b": 360_748_032,
 }
 
 
