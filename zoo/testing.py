@@ -78,6 +78,8 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
     "glm": ("glm-4-9b-chat", {}),
     "glm4": ("glm-4-9b-0414", {}),
     "ernie4.5": ("ernie-4.5-0.3b", {"bias": True}),
+    "cohere": ("command-r-v01", {"n_kv_head": 2, "qkv_bias": True, "attn_out_bias": True}),
+    "cohere2": ("command-r7b", {"n_layer": 4, "n_kv_head": 2, "local_window": 8}),
     # mixtures of experts and latent attention
     "mixtral": ("llama-7b", {"n_kv_head": 2, "n_experts": 4, "experts_per_token": 2,
                              "d_ff": 32, "rope_theta": 1e6}),

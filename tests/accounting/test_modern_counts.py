@@ -68,6 +68,9 @@ TRANSFORMERS_COUNTS = {
     "glm-4-9b-0414": 9_400_279_040,
     # ERNIE 4.5 (Ernie4_5ForCausalLM)
     "ernie-4.5-0.3b": 360_748_032,
+    # Command R (CohereForCausalLM), Command R7B (Cohere2ForCausalLM)
+    "command-r-v01": 34_980_831_232,
+    "command-r7b": 8_028_033_024,
 }
 
 

@@ -322,7 +322,7 @@ def _attended(spec: ModelSpec, kind: str, context: int) -> int:
 
 
 def _norm_params(spec: ModelSpec, width: int) -> int:
-    return 2 * width if spec.norm == "layernorm" else width
+    return 2 * width if spec.norm == "layernorm" and spec.norm_bias else width
 
 
 def kv_cache_width(spec: ModelSpec) -> int:

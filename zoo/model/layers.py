@@ -86,7 +86,7 @@ def make_norm(spec: ModelSpec, width: int | None = None) -> nn.Module:
     width = spec.d_model if width is None else width
     if spec.norm == "rmsnorm":
         return RMSNorm(width, spec.norm_eps, spec.norm_unit_offset)
-    return LayerNorm(width, eps=spec.norm_eps)
+    return LayerNorm(width, eps=spec.norm_eps, bias=spec.norm_bias)
 
 
 def check_token_ids(spec: ModelSpec, input_ids: Tensor) -> None:
