@@ -95,6 +95,8 @@ def describe_norm(spec: ModelSpec) -> str:
     norm = f"{spec.norm} ({spec.norm_position}, eps {spec.norm_eps:g})"
     if spec.norm_unit_offset:
         norm += ", scale 1 + w"
+    if spec.norm == "layernorm" and not spec.norm_bias:
+        norm += ", no bias"
     if spec.embedding_norm:
         norm += ", embedding norm"
     return norm + ("" if spec.final_norm else ", no final norm")
@@ -151,7 +153,7 @@ DESCRIBED: tuple[tuple[str, Callable[[ModelSpec], str | None], tuple[str, ...]],
     ("attention", describe_attention,
      ("attention_pattern", "local_window", "scale_attention", "query_pre_attn_scalar",
       "qk_norm", "attn_softcap", "qkv_clip")),
-    ("norm", describe_norm, ("norm", "norm_eps", "norm_position", "final_norm",
+    ("norm", describe_norm, ("norm", "norm_eps", "norm_bias", "norm_position", "final_norm",
                              "embedding_norm", "norm_unit_offset")),
     ("block", lambda s: s.block, ("block",)),
     ("activation", lambda s: s.activation, ("activation",)),

@@ -78,6 +78,13 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
     "olmo": ("olmo-7b", {"n_kv_head": 2, "qkv_clip": 0.5}),
     "smollm3": ("llama-7b", {"n_kv_head": 2, "rotary_pattern": [True, False],
                              "tie_embeddings": True}),
+    "granite": ("granite-3.3-8b", {"n_kv_head": 2, "attention_multiplier": 0.0625,
+                                   "logit_scale": 0.25}),
+    "glm": ("glm-4-9b-chat", {}),
+    "glm4": ("glm-4-9b-0414", {}),
+    "ernie4.5": ("ernie-4.5-0.3b", {"bias": True}),
+    "cohere": ("command-r-v01", {"n_kv_head": 2, "qkv_bias": True, "attn_out_bias": True}),
+    "cohere2": ("command-r7b", {"n_layer": 4, "n_kv_head": 2, "local_window": 8}),
     # mixtures of experts and latent attention
     "mixtral": ("llama-7b", {"n_kv_head": 2, "n_experts": 4, "experts_per_token": 2,
                              "d_ff": 32, "rope_theta": 1e6}),

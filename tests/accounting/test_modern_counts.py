@@ -76,6 +76,16 @@ TRANSFORMERS_COUNTS = {
     "smollm2-360m": 361_821_120,
     "smollm2-1.7b": 1_711_376_384,
     "smollm3-3b": 3_075_098_624,
+    # Granite 3.3 (GraniteForCausalLM)
+    "granite-3.3-8b": 8_170_864_640,
+    # GLM-4 (GlmForCausalLM), GLM-4-0414 (Glm4ForCausalLM)
+    "glm-4-9b-chat": 9_399_951_360,
+    "glm-4-9b-0414": 9_400_279_040,
+    # ERNIE 4.5 (Ernie4_5ForCausalLM)
+    "ernie-4.5-0.3b": 360_748_032,
+    # Command R (CohereForCausalLM), Command R7B (Cohere2ForCausalLM)
+    "command-r-v01": 34_980_831_232,
+    "command-r7b": 8_028_033_024,
 }
 
 

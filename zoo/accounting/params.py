@@ -322,7 +322,8 @@ def _attended(spec: ModelSpec, kind: str, context: int) -> int:
 
 
 def _norm_params(spec: ModelSpec, width: int) -> int:
-    return {"layernorm": 2 * width, "rmsnorm": width, "nonparametric_layernorm": 0}[spec.norm]
+    layernorm = 2 * width if spec.norm_bias else width
+    return {"layernorm": layernorm, "rmsnorm": width, "nonparametric_layernorm": 0}[spec.norm]
 
 
 def kv_cache_width(spec: ModelSpec) -> int:

@@ -100,7 +100,7 @@ def make_norm(spec: ModelSpec, width: int | None = None) -> nn.Module:
         return RMSNorm(width, spec.norm_eps, spec.norm_unit_offset)
     if spec.norm == "nonparametric_layernorm":
         return NonparametricLayerNorm(width, spec.norm_eps)
-    return LayerNorm(width, eps=spec.norm_eps)
+    return LayerNorm(width, eps=spec.norm_eps, bias=spec.norm_bias)
 
 
 def check_token_ids(spec: ModelSpec, input_ids: Tensor) -> None:

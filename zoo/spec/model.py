@@ -132,6 +132,9 @@ class ModelSpec:
                       doc="`layernorm` (weight and bias), `rmsnorm`, or `nonparametric_layernorm` "
                           "(no weight, no bias: OLMo 1)")
     norm_eps: float = _arch("float", 1e-5, min=0.0, min_exclusive=True, doc="norm epsilon")
+    norm_bias: bool = _arch(
+        "bool", True, resolve=lambda s: s.norm_bias if s.norm == "layernorm" else None,
+        doc="LayerNorm has a bias (false: a scale only, Cohere's Command R)")
     norm_position: str = _arch(
         "enum", "pre", choices=NORM_POSITIONS,
         doc="`pre` (GPT-2 and most since), `post` (after the residual sum: GPT-1, OPT-350M), "

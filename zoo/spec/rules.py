@@ -41,6 +41,8 @@ def check_consistency(spec: Spec) -> None:
     if spec.norm != "rmsnorm" and (spec.norm_unit_offset or spec.qk_norm != "none"):
         raise bad("norm_unit_offset" if spec.norm_unit_offset else "qk_norm",
                   "the (1 + w) scale and QK-norm are RMSNorm's; set norm: rmsnorm")
+    if not spec.norm_bias and spec.norm != "layernorm":
+        raise bad("norm_bias", "only LayerNorm has a bias to leave out; set norm: layernorm")
     if not spec.rotary:
         for name in ("rope_scaling", "local_rope_theta"):
             if getattr(spec, name) is not None:
