@@ -371,6 +371,21 @@ def test_generate_and_eval_quantized(capsys, tiny_folder, tmp_path):
     assert code == 2 and "invalid choice: 'int3'" in err
 
 
+def test_errors_advise_flags_not_python_arguments(capsys, tiny_folder, tmp_path):
+    """The command line names what a command-line user can do; the library keeps its advice."""
+    import zoo
+
+    code, _, err = run(capsys, "generate", str(tiny_folder), "--prompt", "x", "--chat")
+    assert code == 2 and "no chat template; leave out --chat" in err and "chat=False" not in err
+    bare = tmp_path / "bare"
+    zoo.save(zoo.load(tiny_folder), bare)  # the weights without the tokenizer
+    code, _, err = run(capsys, "generate", str(bare), "--prompt", "x")
+    assert code == 2 and "has no tokenizer" in err and "tokenizer.json beside" in err
+    assert "tokenizer=zoo.Tokenizer" not in err
+    with pytest.raises(ValueError, match=r"pass tokenizer=zoo\.Tokenizer"):
+        zoo.generate(zoo.load(bare), "x")
+
+
 def test_eval_errors(capsys, tiny_folder, tmp_path):
     latin1 = tmp_path / "latin1.txt"
     latin1.write_bytes("caf\xe9".encode("latin-1"))

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from zoo.cli import info, run, torchrun  # noqa: F401  (their commands register themselves)
 from zoo.cli.declare import COMMANDS, UsageError, build_parser, emit_json
+from zoo.errors import cli_message
 from zoo.registry import UnknownModelError
 from zoo.spec import SpecError
 
@@ -60,9 +61,9 @@ def _json_after_command(argv: list[str]) -> list[str]:
 
 def _failed(err: Exception, as_json: bool, where: str = "zoo") -> int:
     if as_json:
-        emit_json({"error": {"type": type(err).__name__, "message": str(err)}})
+        emit_json({"error": {"type": type(err).__name__, "message": cli_message(err)}})
     else:
-        print(f"{where}: error: {err}", file=sys.stderr)
+        print(f"{where}: error: {cli_message(err)}", file=sys.stderr)
     return 2
 
 

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from zoo.errors import advised
 from zoo.model.cache import KVCache
 from zoo.model.generation import generate_ids, stream_ids
 from zoo.model.layers import (
@@ -400,11 +401,16 @@ def check_fits(spec: ModelSpec, nbytes: int, device: torch.device, dtype: torch.
     free = available_memory(device)
     if free is None or nbytes <= free:
         return
-    raise ModelTooLargeError(
+    raise advised(
+        ModelTooLargeError,
         f"{spec.name} needs {nbytes:,} bytes ({human_bytes(nbytes)}) of {str(dtype)[6:]} weights "
-        f"on {device}, but {free:,} bytes ({human_bytes(free)}) are available. Build it with "
-        f"device='meta' to inspect it without memory, shard it across devices (zoo.shard, or "
-        f"zoo.load(..., device_map='auto')), or pass ignore_memory_limit=True to try anyway.")
+        f"on {device}, but {free:,} bytes ({human_bytes(free)}) are available.",
+        python=" Build it with device='meta' to inspect it without memory, shard it across "
+               "devices (zoo.shard, or zoo.load(..., device_map='auto')), or pass "
+               "ignore_memory_limit=True to try anyway.",
+        cli=" Load it with fewer bytes (--dtype bf16, or --quantize int8 / int4 where the "
+            "command takes it), `zoo show` it without loading, or shard it with `zoo "
+            "distributed`.")
 
 
 def create_model(spec: ModelSpec, *, device: str | torch.device | None = None,
