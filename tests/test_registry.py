@@ -37,6 +37,9 @@ EXPECTED = {
     "qwen3-moe": ["qwen3-30b-a3b", "qwen3-235b-a22b"],
     "deepseek-v3": ["deepseek-v3"],
     "gpt-oss": ["gpt-oss-20b", "gpt-oss-120b"],
+    "qwen3-next": ["qwen3-next-80b-a3b"],
+    "qwen3.5": ["qwen3.5-27b"],
+    "qwen3.5-moe": ["qwen3.5-35b-a3b", "qwen3.5-122b-a10b", "qwen3.5-397b-a17b"],
 }
 
 

@@ -220,6 +220,8 @@ def read_layer_types(config: Mapping[str, Any], window: int | None) -> Config:
 
 def write_layer_types(spec: ModelSpec) -> list[str]:
     to_hf = {ours: theirs for theirs, ours in LAYER_TYPES.items()}
+    if spec.has_linear:
+        raise UnsupportedConfigError("linear-attention layers have no layer_types here")
     return [to_hf[kind] for kind in spec.layer_kinds]
 
 

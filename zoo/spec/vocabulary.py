@@ -81,7 +81,7 @@ QK_NORMS = ("none", "head", "projection")
 # zoo.verify.ASSERTIONS): a spec taken as printed may break them, and then says so
 ASSERTIONS = ("attention_width_is_d_model",)
 ROPE_SCALINGS = ("linear", "llama3", "yarn")
-ATTENTION_KINDS = ("global", "local")
+ATTENTION_KINDS = ("global", "local", "linear")
 MLP_KINDS = ("dense", "moe")
 MAX_LAYERS = 10_000
 
