@@ -85,6 +85,37 @@ PUBLISHED = {
                 "max_position_embeddings": 2048, "num_attention_heads": 16,
                 "num_hidden_layers": 16, "num_key_value_heads": 16, "rope_theta": 10000.0,
                 "tie_word_embeddings": True, "vocab_size": 50304},
+    # Qwen3-Next (its keys as published, legacy rope keys) and a Qwen3.5 wrapper (text_config
+    # read, vision_config not counted)
+    "qwen3-next-80b-a3b": {
+        "model_type": "qwen3_next", "architectures": ["Qwen3NextForCausalLM"],
+        "decoder_sparse_step": 1, "full_attention_interval": 4, "head_dim": 256,
+        "hidden_act": "silu", "hidden_size": 2048, "intermediate_size": 5120,
+        "linear_conv_kernel_dim": 4, "linear_key_head_dim": 128, "linear_num_key_heads": 16,
+        "linear_num_value_heads": 32, "linear_value_head_dim": 128,
+        "max_position_embeddings": 262144, "mlp_only_layers": [], "moe_intermediate_size": 512,
+        "norm_topk_prob": True, "num_attention_heads": 16, "num_experts": 512,
+        "num_experts_per_tok": 10, "num_hidden_layers": 48, "num_key_value_heads": 2,
+        "partial_rotary_factor": 0.25, "rms_norm_eps": 1e-06, "rope_scaling": None,
+        "rope_theta": 10000000, "shared_expert_intermediate_size": 512,
+        "tie_word_embeddings": False, "vocab_size": 151936},
+    "qwen3.5-35b-a3b": {
+        "model_type": "qwen3_5_moe", "architectures": ["Qwen3_5MoeForConditionalGeneration"],
+        "tie_word_embeddings": False, "vision_config": {"depth": 27, "hidden_size": 1152},
+        "text_config": {
+            "model_type": "qwen3_5_moe_text", "attn_output_gate": True, "head_dim": 256,
+            "hidden_size": 2048, "layer_types": ["linear_attention"] * 3 + ["full_attention"]
+            + ["linear_attention"] * 3 + ["full_attention"] + (["linear_attention"] * 3
+                                                               + ["full_attention"]) * 8,
+            "linear_conv_kernel_dim": 4, "linear_key_head_dim": 128,
+            "linear_num_key_heads": 16, "linear_num_value_heads": 32,
+            "linear_value_head_dim": 128, "max_position_embeddings": 262144,
+            "moe_intermediate_size": 512, "num_attention_heads": 16, "num_experts": 256,
+            "num_experts_per_tok": 8, "num_hidden_layers": 40, "num_key_value_heads": 2,
+            "rms_norm_eps": 1e-06, "shared_expert_intermediate_size": 512,
+            "vocab_size": 248320, "rope_parameters": {
+                "mrope_interleaved": True, "mrope_section": [11, 11, 10], "rope_type": "default",
+                "rope_theta": 10000000, "partial_rotary_factor": 0.25}}},
     "smollm2-135m": {"model_type": "llama", "hidden_size": 576, "intermediate_size": 1536,
                      "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3,
                      "max_position_embeddings": 8192, "rms_norm_eps": 1e-05,

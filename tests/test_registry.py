@@ -43,6 +43,9 @@ EXPECTED = {
     "deepseek-v3": ["deepseek-v3"],
     "gpt-oss": ["gpt-oss-20b", "gpt-oss-120b"],
     "llama4": ["llama-4-scout-17b-16e", "llama-4-maverick-17b-128e"],
+    "qwen3-next": ["qwen3-next-80b-a3b"],
+    "qwen3.5": ["qwen3.5-27b"],
+    "qwen3.5-moe": ["qwen3.5-35b-a3b", "qwen3.5-122b-a10b", "qwen3.5-397b-a17b"],
 }
 
 

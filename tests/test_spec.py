@@ -103,6 +103,15 @@ def test_cross_field_rules():
     expect_error({**BASE, "embed_dim": 64}, "embed_dim", "no projection")
 
 
+def test_linear_attention_rules():
+    linear = {"linear_n_k_head": 2, "linear_n_v_head": 4, "linear_d_head_k": 8,
+              "linear_d_head_v": 8, "linear_conv_kernel": 4}
+    expect_error({**BASE, **linear}, "linear_n_k_head", "put `linear` in attention_pattern")
+    hybrid = {**BASE, **linear, "attention_pattern": ["linear", "global"]}
+    expect_error({**hybrid, "linear_conv_kernel": None}, "linear_conv_kernel", "need")
+    expect_error({**hybrid, "linear_n_v_head": 3}, "linear_n_v_head", "evenly")
+
+
 def test_nested_fields_are_checked():
     expect_error({**BASE, "reported": {"params": "lots", "source": "x"}}, "reported.params",
                  "parameter count")

@@ -119,6 +119,18 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                              "local_window": 8, "rope_theta": 150000.0, "rope_scaling": {
                                  "type": "yarn", "factor": 32.0, "original_context": 16,
                                  "beta_fast": 32.0, "beta_slow": 1.0, "truncate": False}}),
+    # hybrid linear attention (Gated DeltaNet on three of four layers, gated full attention)
+    "qwen3-next": ("qwen3-next-80b-a3b", {
+        "n_layer": 4, "n_kv_head": 2, "d_head": 16, "d_ff": 32, "linear_n_k_head": 2,
+        "linear_n_v_head": 4, "linear_d_head_k": 8, "linear_d_head_v": 8, "n_experts": 4,
+        "experts_per_token": 2, "d_ff_expert": 16, "d_ff_shared": 16}),
+    "qwen3.5": ("qwen3.5-27b", {
+        "n_layer": 4, "n_kv_head": 2, "d_head": 16, "d_ff": 32, "linear_n_k_head": 2,
+        "linear_n_v_head": 4, "linear_d_head_k": 8, "linear_d_head_v": 8}),
+    "qwen3.5-moe": ("qwen3.5-35b-a3b", {
+        "n_layer": 4, "d_head": 16, "d_ff": 16, "linear_n_k_head": 2, "linear_n_v_head": 4,
+        "linear_d_head_k": 8, "linear_d_head_v": 8, "n_experts": 4, "experts_per_token": 2,
+        "d_ff_shared": 16}),
 }
 
 

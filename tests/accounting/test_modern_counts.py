@@ -89,12 +89,50 @@ TRANSFORMERS_COUNTS = {
     # Llama 4 (Llama4ForCausalLM from the text_config, transformers 5.25): the text decoder
     "llama-4-scout-17b-16e": 107_769_861_120,
     "llama-4-maverick-17b-128e": 400_711_848_960,
+    # Qwen3-Next (Qwen3NextForCausalLM) and Qwen3.5's text decoders (Qwen3_5ForCausalLM,
+    # Qwen3_5MoeForCausalLM from the published text_config; transformers 5.25): hybrid Gated
+    # DeltaNet and gated full attention
+    "qwen3-next-80b-a3b": 79_674_391_296,
+    "qwen3.5-27b": 26_895_998_464,
+    "qwen3.5-35b-a3b": 34_660_610_688,
+    "qwen3.5-122b-a10b": 122_111_526_912,
+    "qwen3.5-397b-a17b": 396_346_350_336,
+}
+
+# active per token (embedding and head included) of the hybrid mixtures, by transformers' meta
+# model less the routed experts a token does not go through
+TRANSFORMERS_ACTIVE = {
+    "qwen3-next-80b-a3b": 3_874_929_408,
+    "qwen3.5-35b-a3b": 3_454_988_928,
+    "qwen3.5-122b-a10b": 9_771_288_576,
+    "qwen3.5-397b-a17b": 17_349_040_896,
 }
 
 
 @pytest.mark.parametrize(("name", "total"), TRANSFORMERS_COUNTS.items())
 def test_closed_form_equals_transformers(name, total):
     assert zoo.count_params(name).total == total
+
+
+@pytest.mark.parametrize(("name", "active"), TRANSFORMERS_ACTIVE.items())
+def test_hybrid_active_counts(name, active):
+    assert zoo.count_params(name).active == active
+
+
+def test_linear_attention_state_is_constant_in_context():
+    """Qwen3-Next: 36 Gated DeltaNet layers, each a 32 x 128 x 128 state and its 4-tap
+    convolution's last 3 inputs over q, k, v (2 x 2048 + 4096 channels); only the 12 full
+    layers cache keys and values (2 kv heads of 256)."""
+    count = zoo.count_params("qwen3-next-80b-a3b")
+    per_layer = 32 * 128 * 128 + 3 * (2 * 2048 + 4096)
+    assert count.recurrent_state_bytes("bf16") == 36 * per_layer * 2
+    assert count.kv_cache_bytes(1000, "bf16") == 12 * 1000 * 2 * 2 * 256 * 2
+    flops = count.attention_flops_per_token
+    assert flops(2000) - flops(1000) == 12 * 1000 * 2 * (16 * 256 + 16 * 256)
+    assert flops(1) == 12 * 2 * (16 * 256 + 16 * 256) + 36 * 6 * 32 * 128 * 128
+    figures = count.to_dict(1000)
+    assert figures["recurrent_state"]["bytes_per_sequence"]["bf16"] == 36 * per_layer * 2
+    assert "recurrent_state" not in zoo.count_params("qwen3-8b").to_dict()
 
 
 def test_gemma2_non_embedding_equals_the_report():

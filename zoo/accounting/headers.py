@@ -52,7 +52,8 @@ NAME_PATTERNS: tuple[tuple[str, str], ...] = (
     ("shared_experts", r"(^|\.)(shared_experts?|shared|shared_expert_gate)(\.|$)|_shexp(\.|$)"),
     ("experts", r"(^|\.)experts(\.|$)|_exps(\.|$)"),
     ("router", r"(^|\.)(gate|router)(\.|$)|(^|\.)ffn_gate_inp(\.|$)"),
-    ("attention", r"(^|\.)(self_attn|self_attention|attention|attn)(\.|$)|(^|\.)attn_"),
+    ("attention", r"(^|\.)(self_attn|self_attention|attention|attn|linear_attn)(\.|$)|"
+                  r"(^|\.)attn_"),
     ("mlp", r"(^|\.)(mlp|feed_forward|ffn|block_sparse_moe|moe|fc1|fc2)(\.|$)|(^|\.)ffn_"),
 )
 _COMPILED = tuple((component, re.compile(pattern)) for component, pattern in NAME_PATTERNS)

@@ -262,6 +262,7 @@ class AttentionInputs:
     # Llama 4's temperature tuning: (batch, 1, seq, 1) query scales of the layers without
     # rotary, or None
     temperature: Tensor | None = None
+    valid: Tensor | None = None  # (batch, seq): which new tokens are real (linear layers)
 
 
 def query_temperature(spec: ModelSpec, positions: Tensor) -> Tensor | None:
@@ -293,7 +294,7 @@ def attention_inputs(spec: ModelSpec, *, positions: Tensor, past: int, seq: int,
     alibi = spec.position == "alibi"
     padded = key_valid is not None and not bool(key_valid.all())
     masks: dict[str, Tensor | None] = {}
-    for kind in set(spec.layer_kinds):
+    for kind in set(spec.layer_kinds) - {"linear"}:  # linear layers take no mask
         window = spec.local_window if kind == "local" else None
         chunk = spec.attention_chunk if kind == "chunked" else None
         binds = ((window is not None and total > window)
@@ -320,8 +321,9 @@ def attention_inputs(spec: ModelSpec, *, positions: Tensor, past: int, seq: int,
             masks[kind] = bias.masked_fill(~allowed, float("-inf")).to(dtype)
         else:
             masks[kind] = allowed
+    valid = key_valid[:, past:] if padded and key_valid is not None else None
     return AttentionInputs(masks=masks, causal=seq > 1 and past == 0, rotary=rotary,
-                           temperature=query_temperature(spec, positions))
+                           temperature=query_temperature(spec, positions), valid=valid)
 
 
 # --- attention and MLP ----------------------------------------------------------------------
@@ -342,7 +344,10 @@ class Attention(nn.Module):
         self.kind = spec.layer_kinds[layer]
         self.rope = rope_key(spec, layer)
         self.n_head, self.kv_heads, self.head_dim = spec.n_head, spec.kv_heads, spec.head_dim
-        self.qkv = Linear(spec.d_model, spec.q_dim + 2 * spec.kv_dim, bias=spec.has_bias("qkv"))
+        # with an output gate (Qwen3-Next), the query rows hold each head's query, then its gate
+        self.gated = spec.attention_output_gate
+        q_rows = spec.q_dim * (2 if self.gated else 1)
+        self.qkv = Linear(spec.d_model, q_rows + 2 * spec.kv_dim, bias=spec.has_bias("qkv"))
         self.out = Linear(spec.q_dim, spec.d_model, bias=spec.has_bias("attn_out"))
         self.q_norm = self.k_norm = None
         # Llama 4: each q and k head RMS-normalised without a weight, on rotary layers only
@@ -368,6 +373,12 @@ class Attention(nn.Module):
         batch, seq, _ = x.shape
         heads, kv_heads = self.n_head, self.kv_heads
         qkv = self.qkv(x)
+        gate = None
+        if self.gated:
+            q_and_gate, kv = qkv.split([2 * self.spec.q_dim, 2 * self.spec.kv_dim], -1)
+            q_and_gate = q_and_gate.view(batch, seq, heads, 2, self.head_dim)
+            gate = q_and_gate[..., 1, :].reshape(batch, seq, self.spec.q_dim)
+            qkv = torch.cat([q_and_gate[..., 0, :].reshape(batch, seq, self.spec.q_dim), kv], -1)
         if self.q_norm is not None and self.spec.qk_norm == "projection":
             q, k, v = qkv.split([self.spec.q_dim, self.spec.kv_dim, self.spec.kv_dim], -1)
             qkv = torch.cat([self.q_norm(q), self.k_norm(k), v], -1)
@@ -390,7 +401,8 @@ class Attention(nn.Module):
             k, v = cache.append(self.layer, k, v)
         y = attend(q, k, v, inputs.masks[self.kind], inputs.causal, self.scale,
                    self.dropout if self.training else 0.0, self.softcap, self.sinks)
-        return self.out(y.transpose(1, 2).reshape(batch, seq, self.spec.v_dim))
+        y = y.transpose(1, 2).reshape(batch, seq, self.spec.v_dim)
+        return self.out(y * torch.sigmoid(gate) if gate is not None else y)
 
 
 def attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, causal: bool,

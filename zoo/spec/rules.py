@@ -41,6 +41,7 @@ def check_consistency(spec: Spec) -> None:
     if (spec.temperature_floor is None) != (spec.temperature_scale is None):
         raise bad("temperature_floor", "temperature tuning needs temperature_floor and "
                                        "temperature_scale")
+    _check_linear(spec, bad)
     if spec.block != "sequential" and spec.norm_position != "pre":
         raise bad("block", f"a parallel block has no {spec.norm_position}-norm form; use "
                            f"norm_position: pre")
@@ -108,6 +109,30 @@ def _check_experts(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
             raise bad("expert_groups_per_token", "more groups per token than groups")
     if (spec.activation == "clamped_swiglu") != (spec.swiglu_limit is not None):
         raise bad("swiglu_limit", "clamped_swiglu and swiglu_limit go together")
+
+
+LINEAR_FIELDS = ("linear_n_k_head", "linear_n_v_head", "linear_d_head_k", "linear_d_head_v",
+                 "linear_conv_kernel")
+
+
+def _check_linear(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
+    """Linear-attention geometry goes with `linear` layers on the pattern, all of it."""
+    if not spec.has_linear:
+        for name in LINEAR_FIELDS:
+            if getattr(spec, name) is not None:
+                raise bad(name, "only linear-attention layers take it: put `linear` in "
+                                "attention_pattern")
+        return
+    for name in LINEAR_FIELDS:
+        if getattr(spec, name) is None:
+            raise bad(name, "attention_pattern has linear layers, which need "
+                            f"{', '.join(LINEAR_FIELDS)}")
+    if spec.linear_n_v_head % spec.linear_n_k_head:
+        raise bad("linear_n_v_head", f"{spec.linear_n_v_head} value heads do not share "
+                                     f"{spec.linear_n_k_head} key heads evenly")
+    if spec.latent:
+        raise bad("attention_pattern", "linear layers beside latent attention are not "
+                                       "supported")
 
 
 def _check_latent(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:

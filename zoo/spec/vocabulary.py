@@ -81,7 +81,7 @@ QK_NORMS = ("none", "head", "projection", "l2")
 # zoo.verify.ASSERTIONS): a spec taken as printed may break them, and then says so
 ASSERTIONS = ("attention_width_is_d_model",)
 ROPE_SCALINGS = ("linear", "llama3", "yarn")
-ATTENTION_KINDS = ("global", "local", "chunked")
+ATTENTION_KINDS = ("global", "local", "chunked", "linear")
 MLP_KINDS = ("dense", "moe")
 MAX_LAYERS = 10_000
 
