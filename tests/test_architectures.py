@@ -85,6 +85,10 @@ PUBLISHED = {
                 "max_position_embeddings": 2048, "num_attention_heads": 16,
                 "num_hidden_layers": 16, "num_key_value_heads": 16, "rope_theta": 10000.0,
                 "tie_word_embeddings": True, "vocab_size": 50304},
+    "santacoder": {"model_type": "gpt_bigcode", "activation_function": "gelu_pytorch_tanh",
+                   "multi_query": True, "layer_norm_epsilon": 1e-05, "n_embd": 2048,
+                   "n_head": 16, "n_inner": 8192, "n_layer": 24, "n_positions": 2048,
+                   "scale_attn_weights": True, "vocab_size": 49280},
     "smollm2-135m": {"model_type": "llama", "hidden_size": 576, "intermediate_size": 1536,
                      "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3,
                      "max_position_embeddings": 8192, "rms_norm_eps": 1e-05,
@@ -122,6 +126,7 @@ def test_gpt3_banded_layers_have_no_transformers_equivalent():
       "vocab_size": 10, "activation_function": "quick_gelu"}, "quick_gelu"),
     ({"model_type": "phi", "qk_layernorm": True}, "qk_layernorm"),
     ({"model_type": "stablelm", "qk_layernorm": True}, "qk_layernorm"),
+    ({"model_type": "gpt_bigcode", "add_cross_attention": True}, "add_cross_attention"),
 ])
 def test_unsupported_configs_say_why(config, fragment):
     with pytest.raises(UnsupportedConfigError, match=fragment):
