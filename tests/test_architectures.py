@@ -93,6 +93,28 @@ PUBLISHED = {
                      "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3,
                      "max_position_embeddings": 8192, "rms_norm_eps": 1e-05,
                      "rope_theta": 100000, "tie_word_embeddings": True, "vocab_size": 49152},
+    # image-text configs, read for their text decoder (the vision_config is left out here)
+    "llama-4-scout-17b-16e": {"model_type": "llama4", "text_config": {
+        "model_type": "llama4_text", "attention_bias": False, "attention_chunk_size": 8192,
+        "attn_scale": 0.1, "attn_temperature_tuning": 4, "floor_scale": 8192, "head_dim": 128,
+        "hidden_act": "silu", "hidden_size": 5120, "interleave_moe_layer_step": 1,
+        "intermediate_size": 8192, "intermediate_size_mlp": 16384,
+        "max_position_embeddings": 262144, "moe_layers": list(range(48)),
+        "no_rope_layers": [1, 1, 1, 0] * 12, "num_attention_heads": 40,
+        "num_experts_per_tok": 1, "num_hidden_layers": 48, "num_key_value_heads": 8,
+        "num_local_experts": 16, "rms_norm_eps": 1e-05, "rope_scaling": {
+            "factor": 8.0, "high_freq_factor": 4.0, "low_freq_factor": 1.0,
+            "original_max_position_embeddings": 8192, "rope_type": "llama3"},
+        "rope_theta": 500000.0, "use_qk_norm": True, "vocab_size": 202048}},
+    "llama-4-maverick-17b-128e": {"model_type": "llama4", "text_config": {
+        "model_type": "llama4_text", "attention_bias": False, "attention_chunk_size": 8192,
+        "head_dim": 128, "hidden_act": "silu", "hidden_size": 5120,
+        "interleave_moe_layer_step": 2, "intermediate_size": 8192,
+        "intermediate_size_mlp": 16384, "max_position_embeddings": 1048576,
+        "num_attention_heads": 40, "num_experts_per_tok": 1, "num_hidden_layers": 48,
+        "num_key_value_heads": 8, "num_local_experts": 128, "rms_norm_eps": 1e-05,
+        "rope_scaling": None, "rope_theta": 500000.0, "use_qk_norm": False,
+        "vocab_size": 202048}},
 }
 
 
@@ -127,6 +149,10 @@ def test_gpt3_banded_layers_have_no_transformers_equivalent():
     ({"model_type": "phi", "qk_layernorm": True}, "qk_layernorm"),
     ({"model_type": "stablelm", "qk_layernorm": True}, "qk_layernorm"),
     ({"model_type": "gpt_bigcode", "add_cross_attention": True}, "add_cross_attention"),
+    ({"model_type": "llama4_text", "interleave_moe_layer_step": 0},
+     "interleave_moe_layer_step 0"),
+    ({"model_type": "llama4_text", "attention_chunk_size": None,
+      "layer_types": ["chunked_attention"] * 48}, "attention_chunk_size is null"),
 ])
 def test_unsupported_configs_say_why(config, fragment):
     with pytest.raises(UnsupportedConfigError, match=fragment):

@@ -43,6 +43,7 @@ EXPECTED = {
     "qwen3-moe": ["qwen3-30b-a3b", "qwen3-235b-a22b"],
     "deepseek-v3": ["deepseek-v3"],
     "gpt-oss": ["gpt-oss-20b", "gpt-oss-120b"],
+    "llama4": ["llama-4-scout-17b-16e", "llama-4-maverick-17b-128e"],
 }
 
 

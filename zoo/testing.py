@@ -79,6 +79,13 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
     "olmo": ("olmo-7b", {"n_kv_head": 2, "qkv_clip": 0.5}),
     "smollm3": ("llama-7b", {"n_kv_head": 2, "rotary_pattern": [True, False],
                              "tie_embeddings": True}),
+    "granite": ("granite-3.3-8b", {"n_kv_head": 2, "attention_multiplier": 0.0625,
+                                   "logit_scale": 0.25}),
+    "glm": ("glm-4-9b-chat", {}),
+    "glm4": ("glm-4-9b-0414", {}),
+    "ernie4.5": ("ernie-4.5-0.3b", {"bias": True}),
+    "cohere": ("command-r-v01", {"n_kv_head": 2, "qkv_bias": True, "attn_out_bias": True}),
+    "cohere2": ("command-r7b", {"n_layer": 4, "n_kv_head": 2, "local_window": 8}),
     # mixtures of experts and latent attention
     "mixtral": ("llama-7b", {"n_kv_head": 2, "n_experts": 4, "experts_per_token": 2,
                              "d_ff": 32, "rope_theta": 1e6}),
@@ -94,6 +101,17 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                                  "router_scoring": "sigmoid", "routing_bias": True,
                                  "routed_scaling": 2.5, "expert_groups": 4,
                                  "expert_groups_per_token": 2}),
+    # Llama 4: chunks of 8 (so 20-token rows cross them), NoPE on every fourth layer, the
+    # weight-free QK-norm, dense and MoE layers alternating (Maverick's interleaving) with a
+    # shared expert and input-scaled routing. The temperature tuning's floor of 32 leaves
+    # these rows' queries unscaled: transformers counts its positions in cache slots, so
+    # left-padded rows would differ from zoo's token positions (tests/model/test_llama4.py
+    # holds it to transformers on unpadded rows, at a floor of 2)
+    "llama4": ("llama-4-scout-17b-16e", {
+        "n_layer": 4, "n_kv_head": 2, "d_ff": 64, "n_experts": 4, "d_ff_expert": 32,
+        "mlp_pattern": ["dense", "moe"], "attention_chunk": 8, "temperature_floor": 32,
+        "rope_scaling": {"type": "llama3", "factor": 8.0, "original_context": 32,
+                         "low_freq_factor": 1.0, "high_freq_factor": 4.0}}),
     "gpt-oss": ("llama-7b", {"n_kv_head": 2, "d_head": 16, "qkv_bias": True,
                              "attn_out_bias": True, "mlp_bias": True, "attention_sinks": True,
                              "activation": "clamped_swiglu", "swiglu_limit": 7.0,

@@ -79,6 +79,19 @@ TRANSFORMERS_COUNTS = {
     "smollm2-360m": 361_821_120,
     "smollm2-1.7b": 1_711_376_384,
     "smollm3-3b": 3_075_098_624,
+    # Granite 3.3 (GraniteForCausalLM)
+    "granite-3.3-8b": 8_170_864_640,
+    # GLM-4 (GlmForCausalLM), GLM-4-0414 (Glm4ForCausalLM)
+    "glm-4-9b-chat": 9_399_951_360,
+    "glm-4-9b-0414": 9_400_279_040,
+    # ERNIE 4.5 (Ernie4_5ForCausalLM)
+    "ernie-4.5-0.3b": 360_748_032,
+    # Command R (CohereForCausalLM), Command R7B (Cohere2ForCausalLM)
+    "command-r-v01": 34_980_831_232,
+    "command-r7b": 8_028_033_024,
+    # Llama 4 (Llama4ForCausalLM from the text_config, transformers 5.25): the text decoder
+    "llama-4-scout-17b-16e": 107_769_861_120,
+    "llama-4-maverick-17b-128e": 400_711_848_960,
 }
 
 
@@ -112,3 +125,36 @@ def test_per_layer_patterns():
     assert [i for i, r in enumerate(smollm3.layer_rotary) if not r] == list(range(3, 36, 4))
     assert zoo.get_spec("phi-3-mini-4k").layer_kinds == ("local",) * 32
     assert not zoo.get_spec("phi-4").has_local
+
+
+# Llama 4's published vision_config (the same in Scout and Maverick), and transformers 5.25's
+# counts of the whole Llama4ForConditionalGeneration (vision tower, projector, text decoder)
+LLAMA4_VISION = {"hidden_size": 1408, "image_size": 336, "intermediate_size": 5632,
+                 "num_attention_heads": 16, "num_channels": 3, "num_hidden_layers": 34,
+                 "patch_size": 14, "pixel_shuffle_ratio": 0.5, "projector_input_dim": 4096,
+                 "projector_output_dim": 4096, "vision_output_dim": 4096,
+                 "multi_modal_projector_bias": False}
+LLAMA4_WHOLE = {"llama-4-scout-17b-16e": 108_641_793_536,
+                "llama-4-maverick-17b-128e": 401_583_781_376}
+
+
+@pytest.mark.parametrize(("name", "whole"), LLAMA4_WHOLE.items())
+def test_llama4_whole_model_is_decoder_plus_vision_tower(name, whole):
+    from zoo.architectures.llama4 import vision_params
+
+    config = {"model_type": "llama4", "vision_config": LLAMA4_VISION,
+              "text_config": {"hidden_size": zoo.get_spec(name).d_model}}
+    assert zoo.count_params(name).total + vision_params(config) == whole
+
+
+def test_llama4_active_and_chunked_cache():
+    scout, maverick = zoo.count_params("llama-4-scout-17b-16e"), \
+        zoo.count_params("llama-4-maverick-17b-128e")
+    assert scout.active == 17_172_894_720
+    assert maverick.active == 17_184_691_200
+    # 36 chunked layers hold at most 8192 positions, the 12 NoPE layers the whole context
+    per_position = 2 * 8 * 128 * 2  # keys and values, 8 kv heads of 128, bf16
+    assert scout.kv_cache_bytes(262_144) == per_position * (36 * 8192 + 12 * 262_144)
+    assert scout.kv_cache_bytes(4096) == per_position * 48 * 4096
+    assert scout.attention_flops_per_token(262_144) == \
+        2 * (2 * 40 * 128) * (36 * 8192 + 12 * 262_144)

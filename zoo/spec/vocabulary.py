@@ -76,12 +76,12 @@ ACTIVATIONS = ("gelu", "gelu_tanh", "relu", "silu", "swiglu", "geglu", "clamped_
 GATED = ("swiglu", "geglu", "clamped_swiglu")
 ROUTER_SCORES = ("softmax", "sigmoid")
 ACTIVE_CONVENTIONS = ("all", "no_embedding", "no_embedding_no_head")
-QK_NORMS = ("none", "head", "projection")
+QK_NORMS = ("none", "head", "projection", "l2")
 # relations a source asserts between its own figures, checked by `zoo verify` (see
 # zoo.verify.ASSERTIONS): a spec taken as printed may break them, and then says so
 ASSERTIONS = ("attention_width_is_d_model",)
 ROPE_SCALINGS = ("linear", "llama3", "yarn")
-ATTENTION_KINDS = ("global", "local")
+ATTENTION_KINDS = ("global", "local", "chunked")
 MLP_KINDS = ("dense", "moe")
 MAX_LAYERS = 10_000
 
