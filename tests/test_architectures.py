@@ -116,6 +116,10 @@ PUBLISHED = {
             "vocab_size": 248320, "rope_parameters": {
                 "mrope_interleaved": True, "mrope_section": [11, 11, 10], "rope_type": "default",
                 "rope_theta": 10000000, "partial_rotary_factor": 0.25}}},
+    "santacoder": {"model_type": "gpt_bigcode", "activation_function": "gelu_pytorch_tanh",
+                   "multi_query": True, "layer_norm_epsilon": 1e-05, "n_embd": 2048,
+                   "n_head": 16, "n_inner": 8192, "n_layer": 24, "n_positions": 2048,
+                   "scale_attn_weights": True, "vocab_size": 49280},
     "smollm2-135m": {"model_type": "llama", "hidden_size": 576, "intermediate_size": 1536,
                      "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3,
                      "max_position_embeddings": 8192, "rms_norm_eps": 1e-05,
@@ -175,6 +179,7 @@ def test_gpt3_banded_layers_have_no_transformers_equivalent():
       "vocab_size": 10, "activation_function": "quick_gelu"}, "quick_gelu"),
     ({"model_type": "phi", "qk_layernorm": True}, "qk_layernorm"),
     ({"model_type": "stablelm", "qk_layernorm": True}, "qk_layernorm"),
+    ({"model_type": "gpt_bigcode", "add_cross_attention": True}, "add_cross_attention"),
     ({"model_type": "llama4_text", "interleave_moe_layer_step": 0},
      "interleave_moe_layer_step 0"),
     ({"model_type": "llama4_text", "attention_chunk_size": None,

@@ -17,6 +17,7 @@ EXPECTED = {
     "gpt2": ["gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"],
     "gpt3": ["gpt3-125m", "gpt3-350m", "gpt3-760m", "gpt3-1.3b", "gpt3-2.7b", "gpt3-6.7b",
              "gpt3-13b", "gpt3-175b"],
+    "gpt-bigcode": ["santacoder", "starcoder"],
     "bloom": ["bloom-560m", "bloom-1b1", "bloom-1b7", "bloom-3b", "bloom-7b1", "bloom-176b"],
     "opt": ["opt-125m", "opt-350m", "opt-1.3b", "opt-2.7b", "opt-6.7b", "opt-13b", "opt-30b",
             "opt-66b", "opt-175b"],

@@ -35,6 +35,7 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
     "gpt-j": ("gpt-j-6b", {}),
     "gpt-neox": ("gpt-neox-20b", {}),
     "pythia": ("pythia-70m", {}),
+    "gpt-bigcode": ("santacoder", {}),
     "opt": ("opt-125m", {}),
     "opt-350m": ("opt-350m", {"embed_dim": 32}),
     "bloom": ("bloom-560m", {}),

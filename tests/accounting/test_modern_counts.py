@@ -72,6 +72,9 @@ TRANSFORMERS_COUNTS = {
     # OLMo 2 (Olmo2ForCausalLM)
     "olmo-2-7b": 7_298_617_344,
     "olmo-2-13b": 13_716_198_400,
+    # SantaCoder, StarCoder (GPTBigCodeForCausalLM; tied by the class default)
+    "santacoder": 1_124_886_528,
+    "starcoder": 15_517_456_384,
     # SmolLM2 (LlamaForCausalLM), SmolLM3 (SmolLM3ForCausalLM)
     "smollm2-360m": 361_821_120,
     "smollm2-1.7b": 1_711_376_384,
