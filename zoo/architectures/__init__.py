@@ -11,6 +11,7 @@ here with its `ENTRIES` and `PRIORITY`, its spec YAML and its tiny model in
 
 from __future__ import annotations
 
+import difflib
 import pkgutil
 from collections.abc import Collection, Mapping
 from importlib import import_module
@@ -69,7 +70,9 @@ def entry_for(config: Mapping[str, Any]) -> Architecture:
         entry = next((_BY_CLASS[c] for c in classes if isinstance(c, str) and c in _BY_CLASS),
                      None)
     if entry is None:
-        raise UnsupportedConfigError(f"model_type {raw!r} is not supported; zoo reads "
+        near = difflib.get_close_matches(str(raw), list(_BY_SPELLING), n=1, cutoff=0.5)
+        nearest = f" (nearest known: {near[0]})" if near else ""
+        raise UnsupportedConfigError(f"model_type {raw!r} is not supported{nearest}; zoo reads "
                                      f"{', '.join(sorted(ARCHITECTURES))}")
     return entry
 
