@@ -130,6 +130,12 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
     "arcee": ("ArceeForCausalLM", "llama", _llama_like(_llama_defaults(
         hidden_size=2560, intermediate_size=18432, max_position_embeddings=4096,
         hidden_act="relu2"), activation="relu")),
+    "mellum": ("MellumForCausalLM", "qwen3_moe", _with_defaults(moe.read_qwen3_moe, {
+        "vocab_size": 98304, "hidden_size": 2304, "intermediate_size": 7168,
+        "num_hidden_layers": 28, "num_attention_heads": 32, "num_key_value_heads": 4,
+        "head_dim": 128, "max_position_embeddings": 131072, "rms_norm_eps": 1e-6,
+        "moe_intermediate_size": 896, "num_experts_per_tok": 8, "num_experts": 64,
+        "norm_topk_prob": True})),
 }
 
 # where write_config tries these entries among all (lowest first; see zoo.architectures):
