@@ -14,11 +14,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from zoo.architectures import llama, moe
+from zoo.architectures import gptj, llama, moe
 from zoo.architectures.base import (
     Architecture,
     Config,
     UnsupportedConfigError,
+    activation,
+    get,
     refuse_write,
     with_defaults,
 )
@@ -91,6 +93,50 @@ def _keys(defaults: Mapping[str, Any], **fields: str) -> Reader:
     return read
 
 
+def _fairseq_like(c: Mapping[str, Any], *, layers: str, width: str, heads: str, ffn: str,
+                  act: str, context: str, **fixed: Any) -> Config:
+    """The fairseq-style decoders (XGLM, BioGPT, CTRL): LayerNorm before each sublayer and at
+    the end, biases everywhere, a plain two-layer MLP; `fixed` says how positions are made."""
+    return dict(n_layer=get(c, layers), d_model=get(c, width), n_head=get(c, heads),
+                d_ff=get(c, ffn), vocab_size=get(c, "vocab_size"),
+                context_length=get(c, context), norm="layernorm",
+                activation=activation(c.get(act, "gelu"), act), bias=True,
+                tie_embeddings=c.get("tie_word_embeddings", True), **fixed)
+
+
+def _xglm(c: Mapping[str, Any]) -> Config:
+    # sinusoidal positions: no parameters
+    c = with_defaults(c, {"vocab_size": 256008, "max_position_embeddings": 2048,
+                          "d_model": 1024, "ffn_dim": 4096, "num_layers": 24,
+                          "attention_heads": 16, "activation_function": "gelu",
+                          "tie_word_embeddings": True})
+    return _fairseq_like(c, layers="num_layers", width="d_model", heads="attention_heads",
+                         ffn="ffn_dim", act="activation_function",
+                         context="max_position_embeddings", position="none")
+
+
+def _biogpt(c: Mapping[str, Any]) -> Config:
+    # learned positions, two past the context (OPT's offset)
+    c = with_defaults(c, {"vocab_size": 42384, "hidden_size": 1024, "num_hidden_layers": 24,
+                          "num_attention_heads": 16, "intermediate_size": 4096,
+                          "hidden_act": "gelu", "max_position_embeddings": 1024,
+                          "tie_word_embeddings": True})
+    return _fairseq_like(c, layers="num_hidden_layers", width="hidden_size",
+                         heads="num_attention_heads", ffn="intermediate_size", act="hidden_act",
+                         context="max_position_embeddings", position="learned",
+                         position_offset=2)
+
+
+def _ctrl(c: Mapping[str, Any]) -> Config:
+    # sinusoidal positions, a ReLU MLP, and a bias on the (tied) output head
+    c = with_defaults(c, {"vocab_size": 246534, "n_positions": 256, "n_embd": 1280,
+                          "dff": 8192, "n_layer": 48, "n_head": 16,
+                          "tie_word_embeddings": True})
+    return _fairseq_like({**c, "ctrl_act": "relu"}, layers="n_layer", width="n_embd",
+                         heads="n_head", ffn="dff", act="ctrl_act", context="n_positions",
+                         position="none", head_bias=True)
+
+
 # counted, not built: model_type -> (class, nearest built model_type, reader)
 COUNTED: dict[str, tuple[str, str, Reader]] = {
     "helium": ("HeliumForCausalLM", "llama", _square_output(_llama_like(_llama_defaults(
@@ -136,6 +182,13 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
         "head_dim": 128, "max_position_embeddings": 131072, "rms_norm_eps": 1e-6,
         "moe_intermediate_size": 896, "num_experts_per_tok": 8, "num_experts": 64,
         "norm_topk_prob": True})),
+    # GPT-J's shapes; its fused qkv is laid out in model-parallel groups zoo does not unpack
+    "codegen": ("CodeGenForCausalLM", "gptj", _with_defaults(gptj.read, {
+        "vocab_size": 50400, "n_positions": 2048, "n_embd": 4096, "n_layer": 28, "n_head": 16,
+        "rotary_dim": 64, "activation_function": "gelu_new", "tie_word_embeddings": False})),
+    "xglm": ("XGLMForCausalLM", "opt", _xglm),
+    "biogpt": ("BioGptForCausalLM", "opt", _biogpt),
+    "ctrl": ("CTRLLMHeadModel", "gpt2", _ctrl),
 }
 
 # where write_config tries these entries among all (lowest first; see zoo.architectures):
