@@ -137,6 +137,23 @@ def _ctrl(c: Mapping[str, Any]) -> Config:
                          position="none", head_bias=True)
 
 
+def _mpt(c: Mapping[str, Any]) -> Config:
+    """MosaicML's MPT as transformers builds it: ALiBi, no biases, LayerNorms without a bias
+    (counted as weight-only norms), an MLP of 4 x d_model whatever the config says, which a
+    config saying otherwise is refused for."""
+    c = with_defaults(c, {"d_model": 2048, "n_heads": 16, "n_layers": 24, "max_seq_len": 2048,
+                          "vocab_size": 50368, "tie_word_embeddings": True})
+    for key, built in (("expansion_ratio", 4), ("no_bias", True)):
+        if c.get(key, built) != built:
+            raise UnsupportedConfigError(f"{key} {c[key]!r}: transformers' MptForCausalLM "
+                                         f"builds {built!r} whatever the config says")
+    d = get(c, "d_model")
+    return dict(n_layer=get(c, "n_layers"), d_model=d, n_head=get(c, "n_heads"), d_ff=4 * d,
+                vocab_size=get(c, "vocab_size"), context_length=get(c, "max_seq_len"),
+                position="alibi", norm="rmsnorm", activation="gelu", bias=False,
+                tie_embeddings=c.get("tie_word_embeddings", True))
+
+
 # counted, not built: model_type -> (class, nearest built model_type, reader)
 COUNTED: dict[str, tuple[str, str, Reader]] = {
     "helium": ("HeliumForCausalLM", "llama", _square_output(_llama_like(_llama_defaults(
@@ -189,6 +206,7 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
     "xglm": ("XGLMForCausalLM", "opt", _xglm),
     "biogpt": ("BioGptForCausalLM", "opt", _biogpt),
     "ctrl": ("CTRLLMHeadModel", "gpt2", _ctrl),
+    "mpt": ("MptForCausalLM", "bloom", _mpt),
 }
 
 # where write_config tries these entries among all (lowest first; see zoo.architectures):
