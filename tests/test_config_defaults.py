@@ -5,7 +5,8 @@ it lands), transformers' default config, shrunk to a few layers and a small widt
 out as a dict; then each key is dropped in turn. zoo's count of what is left must equal the
 count of the model transformers builds from the same dict on the meta device, or zoo must
 refuse it naming the dropped key. Models are built once per distinct config (most keys do not
-change the model), so the walk stays fast.
+change the model), and the class's default depth is compared as a layer count, so the walk
+stays fast.
 """
 
 from __future__ import annotations
@@ -92,6 +93,24 @@ def hf_count(model_type: str, config: dict[str, Any]) -> int | None:
     return _hf_count(model_type, json.dumps(full, sort_keys=True, default=str))
 
 
+# the layer count's spellings: without it a class builds its default depth (up to 80
+# layers), so the depth zoo reads is compared with the class's instead of building it
+LAYER_KEYS = {"num_hidden_layers", "n_layer", "num_layers", "n_layers"}
+
+
+def layer_count_differs(model_type: str, config: dict[str, Any], key: str) -> list[str]:
+    try:
+        depth = transformers.CONFIG_MAPPING[model_type](**config).num_hidden_layers
+    except Exception:  # the class refuses the config: nothing to compare
+        return []
+    try:
+        got = spec_from_config(config).n_layer
+    except (UnsupportedConfigError, SpecError) as err:
+        return [] if key in str(err) else [f"without {key}: zoo refuses: {err}"]
+    return [] if got == depth else [f"without {key}: zoo reads {got} layers, transformers "
+                                    f"{depth}"]
+
+
 def zoo_count(config: dict[str, Any]) -> int | str:
     try:
         return count_params(spec_from_config(config)).total
@@ -103,9 +122,14 @@ def zoo_count(config: dict[str, Any]) -> int | str:
 def test_each_missing_key_means_the_class_default(model_type):
     base = base_config(model_type)
     wrong = []
-    for key in ["", *base]:
+    # the keys every config class has (labels, output switches): none shapes a model
+    generic = set(transformers.PretrainedConfig().to_dict())
+    for key in ["", *(k for k in base if k not in generic)]:
         config = {k: v for k, v in base.items() if k != key}
         config["model_type"] = model_type
+        if key in LAYER_KEYS:  # the class's default depth: its layer count, not a deep build
+            wrong += layer_count_differs(model_type, config, key)
+            continue
         expected = hf_count(model_type, config)
         if expected is None:
             continue
