@@ -49,13 +49,14 @@ LLAMA_DEFAULTS = {"vocab_size": 32000, "hidden_size": 4096, "intermediate_size":
                   "attention_bias": False, "mlp_bias": False, "tie_word_embeddings": False}
 
 
-def read_llama_like(c: Mapping[str, Any], defaults: Mapping[str, Any] = LLAMA_DEFAULTS,
+def read_llama_like(c: Mapping[str, Any], defaults: Mapping[str, Any] | None = None,
                     **fixed: Any) -> Config:
     """What the LLaMA-shaped families share (a gated MLP, RMSNorm, rotary, GQA): the spec
-    fields of their config.json, a missing key taking its class's `defaults`, with `fixed` for
-    what a family's class hard-codes. A gate other than SiLU, partial rotary and rope scalings
-    without parameters leave the count as it is: counted, not built."""
-    c = with_defaults(c, defaults)
+    fields of their config.json, a missing key taking its class's `defaults` (none given: a
+    missing size is refused by name), with `fixed` for what a family's class hard-codes. A gate
+    other than SiLU, partial rotary and rope scalings without parameters leave the count as it
+    is: counted, not built."""
+    c = with_defaults(c, defaults or {})
     d, heads = get(c, "hidden_size"), get(c, "num_attention_heads")
     rope = read_rope(c)
     attention_bias = bool(c.get("attention_bias", False))
@@ -85,12 +86,23 @@ def write_llama_like(s: ModelSpec) -> Config:
             "rms_norm_eps": s.norm_eps, **write_rope(s, {})}
 
 
-def read(c: Mapping[str, Any]) -> Config:
-    out = read_llama_like(c)
+# MistralConfig's: 8 kv heads and a 4,096-token window when the config says nothing
+MISTRAL_DEFAULTS = {**LLAMA_DEFAULTS, "intermediate_size": 14336,
+                    "max_position_embeddings": 131072, "num_key_value_heads": 8,
+                    "sliding_window": 4096}
+
+
+def read(c: Mapping[str, Any], defaults: Mapping[str, Any] = LLAMA_DEFAULTS) -> Config:
+    c = with_defaults(c, defaults)
+    out = read_llama_like(c, defaults)
     window = c.get("sliding_window")
     if window is not None and c.get("use_sliding_window", True):
         out.update(attention_pattern=["local"], local_window=window)
     return out
+
+
+def read_mistral(c: Mapping[str, Any]) -> Config:
+    return read(c, MISTRAL_DEFAULTS)
 
 
 def write_llama(s: ModelSpec) -> Config:
@@ -157,6 +169,6 @@ PRIORITY = 70
 ENTRIES = (
     Architecture(model_type="llama", hf_class="LlamaForCausalLM", read=read, write=write_llama,
                  tensors=TENSORS, prefix="model.", gguf=GGUF),
-    Architecture(model_type="mistral", hf_class="MistralForCausalLM", read=read,
+    Architecture(model_type="mistral", hf_class="MistralForCausalLM", read=read_mistral,
                  write=write_mistral, tensors=TENSORS, prefix="model."),
 )
