@@ -14,7 +14,7 @@ from zoo.architectures import (
     spec_from_config,
     write_config,
 )
-from zoo.spec import ModelSpec, architecture_key
+from zoo.spec import ModelSpec, SpecError, architecture_key
 
 # Abridged from the published config.json files, in their original (pre-v5) spelling.
 PUBLISHED = {
@@ -172,7 +172,7 @@ def test_gpt3_banded_layers_have_no_transformers_equivalent():
     ({"model_type": "t5"}, "model_type 't5' is not supported"),
     ({"model_type": "llama", "hidden_size": 64, "num_attention_heads": 4,
       "num_hidden_layers": 2, "intermediate_size": 128, "max_position_embeddings": 16,
-      "vocab_size": 10, "rope_scaling": {"rope_type": "longrope"}}, "rope scaling 'longrope'"),
+      "vocab_size": 10, "rope_scaling": {"rope_type": "ntk"}}, "rope scaling 'ntk'"),
     ({"model_type": "gpt2", "n_layer": 2, "n_head": 2, "n_positions": 8, "vocab_size": 10},
      "no n_embd"),
     ({"model_type": "gpt2", "n_embd": 8, "n_layer": 2, "n_head": 2, "n_positions": 8,
@@ -234,3 +234,48 @@ def test_every_family_and_architecture_has_a_tiny_model():
             for spec in specs:
                 with pytest.raises(UnsupportedConfigError):
                     entry.write(spec)
+
+
+LLAMA_SMALL = {"hidden_size": 64, "num_attention_heads": 4, "num_hidden_layers": 2,
+               "intermediate_size": 128, "max_position_embeddings": 16, "vocab_size": 10}
+
+
+def test_a_config_is_read_by_the_class_its_architectures_names():
+    """A model_type zoo has no entry for, built by a class it has (exaone and internlm3 are
+    LlamaForCausalLM), is read by that class's entry; with no known class it is refused."""
+    llama = spec_from_config({"model_type": "llama", **LLAMA_SMALL})
+    other = spec_from_config({"model_type": "someones_llama",
+                              "architectures": ["LlamaForCausalLM"], **LLAMA_SMALL})
+    assert architecture_key(other) == architecture_key(llama)
+    with pytest.raises(UnsupportedConfigError, match="someones_llama"):
+        spec_from_config({"model_type": "someones_llama", "architectures": ["NewForCausalLM"],
+                          **LLAMA_SMALL})
+
+
+@pytest.mark.parametrize(("extra", "reason"), [
+    ({"rope_scaling": {"rope_type": "longrope", "short_factor": [1.0], "long_factor": [1.0]}},
+     "rope scaling 'longrope'"),
+    ({"rope_scaling": {"rope_type": "dynamic", "factor": 2.0}}, "rope scaling 'dynamic'"),
+    ({"hidden_act": "gelu"}, "hidden_act 'gelu'"),
+    ({"partial_rotary_factor": 0.5}, "partial_rotary_factor"),
+])
+def test_count_neutral_settings_are_counted_not_built(extra, reason):
+    """Settings without parameters that zoo's decoder does not compute: the count is the
+    plain model's, and the spec says it is not built (create_model refuses it by name)."""
+    plain = zoo.count_params(spec_from_config({"model_type": "llama", **LLAMA_SMALL}))
+    spec = spec_from_config({"model_type": "llama", **LLAMA_SMALL, **extra})
+    assert zoo.count_params(spec).total == plain.total
+    assert reason in spec.counted_only
+    with pytest.raises(SpecError, match="counted; building it is not supported"):
+        zoo.create_model(spec, device="meta")
+
+
+def test_count_changing_settings_are_read():
+    """mlp_bias without attention_bias (llama) and falcon's bias change the count: read."""
+    llama = spec_from_config({"model_type": "llama", **LLAMA_SMALL, "mlp_bias": True})
+    assert llama.has_bias("mlp") and not llama.has_bias("qkv") and not llama.counted_only
+    falcon = {"model_type": "falcon", "hidden_size": 64, "num_attention_heads": 4,
+              "num_hidden_layers": 2, "vocab_size": 10}
+    assert spec_from_config({**falcon, "bias": True}).has_bias("qkv")
+    alibi = spec_from_config({**falcon, "alibi": True})
+    assert alibi.position == "alibi" and "ALiBi" in alibi.counted_only

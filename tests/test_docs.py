@@ -37,3 +37,25 @@ def test_ci_runs_the_readme_test_command():
     assert install.endswith("zoo list") and "pip install ." in install
     assert "pytest" in test and "'.[test]'" in test
     assert test in (ROOT / ".ci" / "run").read_text().splitlines()
+
+
+def test_coverage_data_is_transformers_own():
+    """The coverage table's data names exactly transformers' causal-LM types, and its counts
+    are what transformers builds (checked on two cheap types)."""
+    import json
+
+    import pytest
+
+    transformers = pytest.importorskip("transformers")
+    torch = pytest.importorskip("torch")
+    import type_coverage
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    data = json.loads(type_coverage.DATA.read_text())
+    assert set(data["types"]) == set(MODEL_FOR_CAUSAL_LM_MAPPING_NAMES)
+    for model_type in ("gpt2", "llama"):
+        config = transformers.CONFIG_MAPPING[model_type]()
+        with torch.device("meta"):
+            model = transformers.AutoModelForCausalLM.from_config(config)
+        assert data["types"][model_type]["transformers"] == \
+            sum(p.numel() for p in model.parameters())

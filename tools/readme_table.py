@@ -1,5 +1,6 @@
-"""The README's generated tables: the models (from the registry) and the spec fields (from the
-fields' own metadata). tests/test_docs.py fails when the README is out of date.
+"""The README's generated tables: the models (from the registry), the spec fields (from the
+fields' own metadata) and transformers' causal-LM types zoo counts (tools/type_coverage.py).
+tests/test_docs.py fails when the README is out of date.
 Usage: python tools/readme_table.py [--check]"""
 
 from __future__ import annotations
@@ -8,6 +9,8 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
+
+import type_coverage
 
 import zoo
 from zoo.report import reported_figure
@@ -41,7 +44,8 @@ def render_fields() -> str:
     return "\n".join(lines)
 
 
-BLOCKS: dict[str, Callable[[], str]] = {"models": render, "fields": render_fields}
+BLOCKS: dict[str, Callable[[], str]] = {"models": render, "fields": render_fields,
+                                         "coverage": type_coverage.render}
 
 
 def updated(text: str) -> str:

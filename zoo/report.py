@@ -206,7 +206,14 @@ def provenance_rows(spec: ModelSpec) -> list[Row]:
             ("reported params", reported),
             # a spec read from a checkpoint's metadata knows nothing of where weights are public
             ("weights", spec.weights.hf or ("not public" if spec.source_file else "-")),
-            ("spec file", spec.source_file or "-")]
+            ("spec file", spec.source_file or "-"), ("tier", tier(spec))]
+
+
+def tier(spec: ModelSpec) -> str:
+    """Whether zoo builds the model or only counts it (the closed form is exact either way)."""
+    if spec.counted_only:
+        return f"counted; building it is not supported ({spec.counted_only})"
+    return "counted and built"
 
 
 def share(part: int, total: int) -> str:
@@ -317,6 +324,8 @@ def list_row(spec: ModelSpec) -> dict[str, Any]:
 def spec_json(spec: ModelSpec, context: int | None = None) -> dict[str, Any]:
     count = count_params(spec)
     return {"name": spec.name, "spec": to_mapping(spec), "params": count.to_dict(context),
+            "tier": {"counted": True, "built": not spec.counted_only,
+                     "message": tier(spec)},
             "derived": {"d_head": spec.head_dim, "kv_heads": spec.kv_heads,
                         "rotary_dim": spec.rotary_dim, "layer_kinds": list(spec.layer_kinds)}}
 

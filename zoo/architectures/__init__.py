@@ -11,6 +11,7 @@ here with its `ENTRIES` and `PRIORITY`, its spec YAML and its tiny model in
 
 from __future__ import annotations
 
+import difflib
 import pkgutil
 from collections.abc import Collection, Mapping
 from importlib import import_module
@@ -51,14 +52,27 @@ ARCHITECTURES: dict[str, Architecture] = {
     entry.model_type: entry for module in FAMILY_MODULES for entry in module.ENTRIES}
 _BY_SPELLING = {alias: entry for entry in ARCHITECTURES.values()
                 for alias in (entry.model_type, *entry.aliases)}
+# the *ForCausalLM class that builds each entry: a config whose model_type zoo does not know is
+# read by the entry of the class its `architectures` names (exaone and internlm3 configs name
+# LlamaForCausalLM, sarvam_mla DeepseekV3ForCausalLM); the first entry of a class reads it
+_BY_CLASS: dict[str, Architecture] = {}
+for _entry in ARCHITECTURES.values():
+    _BY_CLASS.setdefault(_entry.hf_class, _entry)
 
 
 def entry_for(config: Mapping[str, Any]) -> Architecture:
-    """The entry for a config.json's model_type (legacy spellings included)."""
+    """The entry for a config.json's model_type (legacy spellings included), else for the class
+    its `architectures` names."""
     raw = config.get("model_type")
     entry = _BY_SPELLING.get(raw) if isinstance(raw, str) else None
+    classes = config.get("architectures")
+    if entry is None and isinstance(classes, list):
+        entry = next((_BY_CLASS[c] for c in classes if isinstance(c, str) and c in _BY_CLASS),
+                     None)
     if entry is None:
-        raise UnsupportedConfigError(f"model_type {raw!r} is not supported; zoo reads "
+        near = difflib.get_close_matches(str(raw), list(_BY_SPELLING), n=1, cutoff=0.5)
+        nearest = f" (nearest known: {near[0]})" if near else ""
+        raise UnsupportedConfigError(f"model_type {raw!r} is not supported{nearest}; zoo reads "
                                      f"{', '.join(sorted(ARCHITECTURES))}")
     return entry
 
@@ -78,7 +92,11 @@ def spec_from_config(config: Mapping[str, Any], *, name: str = "hf-model",
     """A ModelSpec from a config.json mapping; fields the config omits take transformers'
     defaults for that architecture."""
     fields = read_config(config)
-    family = family or entry_for(config).model_type.replace("_", "-")
+    entry = entry_for(config)
+    family = family or entry.model_type.replace("_", "-")
+    if not entry.built:
+        fields["counted_only"] = (f"zoo's decoder does not compute {entry.hf_class} (nearest "
+                                  f"built: {entry.nearest})")
     return spec_from_mapping({"name": name, "family": family, **fields, **provenance})
 
 
@@ -96,7 +114,8 @@ def spec_for_config(config: Mapping[str, Any], label: str) -> ModelSpec:
             spec_written = None
         if spec_written is not None and architecture_key(spec_written) == architecture_key(spec):
             return spec_written
-    return registry_match(spec) or spec
+    # a counted-only spec stays so, even where a registry model has the same shapes
+    return spec if spec.counted_only else (registry_match(spec) or spec)
 
 
 def write_config(spec: ModelSpec) -> Config:

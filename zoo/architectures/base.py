@@ -62,6 +62,13 @@ class Architecture:
     # prefixes of checkpoint tensors zoo does not use (`{n_layer}`: DeepSeek-V3's
     # multi-token-prediction layer after the last one)
     ignore: tuple[str, ...] = ()
+    # counted, not built: the closed form counts this class exactly, but zoo's decoder does not
+    # compute what it computes (the nearest built model_type, said when it is refused)
+    nearest: str | None = None
+
+    @property
+    def built(self) -> bool:
+        return self.nearest is None
 
     def ignored(self, spec: ModelSpec) -> tuple[str, ...]:
         return tuple(p.replace("{n_layer}", str(spec.n_layer)) for p in self.ignore)
@@ -71,6 +78,12 @@ class Architecture:
 
 
 # --- tensor templates -------------------------------------------------------------------------
+
+def refuse_write(spec: ModelSpec) -> Config:
+    """The writer of an entry zoo counts but does not build: no spec is written as it."""
+    raise UnsupportedConfigError(f"{spec.name}: zoo writes no config of a counted-only "
+                                 f"architecture")
+
 
 def same(zoo: str, hf: str) -> dict[str, Source]:
     """One tensor stored as zoo stores it."""
@@ -137,6 +150,20 @@ ROPE_SCALING_KEYS = (
     ("attention_factor", "attention_factor"), ("mscale", "mscale"),
     ("mscale_all_dim", "mscale_all_dim"), ("truncate", "truncate"))
 ROPE_SCALING_TYPES = ("linear", "llama3", "yarn")
+# scalings with no parameters that zoo's decoder does not compute: counted, not built
+ROPE_COUNTED_ONLY = ("dynamic", "longrope")
+
+
+def counted_only(fields: Config, reason: str) -> Config:
+    """Mark fields read from a config as counted exactly but not built, saying why."""
+    fields["counted_only"] = "; ".join(filter(None, (fields.get("counted_only"), reason)))
+    return fields
+
+
+def with_defaults(config: Mapping[str, Any], defaults: Mapping[str, Any]) -> Config:
+    """A config.json with its class's defaults where it leaves a key out (a key set to null
+    stays null: the class derives it, as a reader's own fallback does)."""
+    return {**defaults, **config}
 
 
 def read_rope(config: Mapping[str, Any], default_fraction: float = 1.0, *,
@@ -156,6 +183,8 @@ def read_rope(config: Mapping[str, Any], default_fraction: float = 1.0, *,
     out: Config = {"rope_theta": float(theta), "rotary_fraction": float(fraction)}
     if kind in ("default", None):
         return out
+    if scaling and kind in ROPE_COUNTED_ONLY:
+        return counted_only(out, f"rope scaling {kind!r} is not built")
     if not scaling or kind not in ROPE_SCALING_TYPES:
         supported = ", ".join(ROPE_SCALING_TYPES) if scaling else "none (only plain RoPE)"
         raise UnsupportedConfigError(f"rope scaling {kind!r} is not supported here; zoo reads "

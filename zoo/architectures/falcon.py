@@ -14,9 +14,9 @@ from zoo.architectures.base import (
     Architecture,
     Config,
     Tensors,
-    UnsupportedConfigError,
     activation,
     activation_to_hf,
+    counted_only,
     get,
     linear,
     norm,
@@ -30,12 +30,11 @@ LAYER = "transformer.h.{i}"
 
 
 def read(c: Mapping[str, Any]) -> Config:
-    if c.get("alibi"):
-        raise UnsupportedConfigError("Falcon with alibi (Falcon-RW) is not supported")
-    if c.get("bias"):
-        raise UnsupportedConfigError("Falcon with biases is not supported")
-    d = get(c, "hidden_size", "n_embed")
-    heads = get(c, "num_attention_heads", "n_head")
+    """`bias` puts a bias on every projection (the norms always have one); ALiBi (Falcon-RW)
+    has no parameters, so it is counted, but zoo's ALiBi is BLOOM's and Falcon's is not built.
+    A missing key takes FalconConfig's default."""
+    d = get(c, "hidden_size", "n_embed", default=4544)
+    heads = get(c, "num_attention_heads", "n_head", default=71)
     new = c.get("new_decoder_architecture", c.get("model_type") == "RefinedWeb")
     if new:
         kv = get(c, "num_kv_heads", "n_head_kv", default=heads)
@@ -44,15 +43,19 @@ def read(c: Mapping[str, Any]) -> Config:
     else:
         kv = 1 if c.get("multi_query", True) else heads
         block = "parallel" if c.get("parallel_attn", True) else "sequential"
-    return dict(n_layer=get(c, "num_hidden_layers", "n_layer"), d_model=d, n_head=heads,
-                n_kv_head=kv, d_ff=get(c, "ffn_hidden_size", default=4 * d),
-                vocab_size=get(c, "vocab_size"),
-                context_length=get(c, "max_position_embeddings", default=2048),
-                position="rotary", rope_theta=read_rope(c, scaling=False)["rope_theta"],
-                block=block,
-                activation=activation(c.get("activation", "gelu"), "activation"),
-                norm_eps=get(c, "layer_norm_epsilon", default=1e-5), bias=False,
-                tie_embeddings=c.get("tie_word_embeddings", True))
+    out = dict(n_layer=get(c, "num_hidden_layers", "n_layer", default=32), d_model=d, n_head=heads,
+               n_kv_head=kv, d_ff=get(c, "ffn_hidden_size", default=4 * d),
+               vocab_size=get(c, "vocab_size", default=65024),
+               context_length=get(c, "max_position_embeddings", default=2048),
+               position="rotary", rope_theta=read_rope(c, scaling=False)["rope_theta"],
+               block=block,
+               activation=activation(c.get("activation", "gelu"), "activation"),
+               norm_eps=get(c, "layer_norm_epsilon", default=1e-5), bias=bool(c.get("bias")),
+               tie_embeddings=c.get("tie_word_embeddings", True))
+    if c.get("alibi"):
+        counted_only(out, "Falcon's ALiBi is not built")
+        out.update(position="alibi", rope_theta=10000.0)
+    return out
 
 
 def write(s: ModelSpec) -> Config:

@@ -10,6 +10,7 @@ from zoo.architectures.base import (
     Config,
     GGUFLayout,
     UnsupportedConfigError,
+    counted_only,
     fused,
     get,
     gguf_value,
@@ -17,6 +18,7 @@ from zoo.architectures.base import (
     norm,
     read_rope,
     same,
+    with_defaults,
     write_rope,
 )
 from zoo.spec import ModelSpec
@@ -40,17 +42,23 @@ TENSORS = {
 }
 
 
-def read_llama_like(c: Mapping[str, Any], **fixed: Any) -> Config:
-    """What the LLaMA-shaped families share (SwiGLU, RMSNorm, rotary, GQA): the spec fields of
-    their config.json, with `fixed` for what a family's class hard-codes."""
+# LlamaConfig's defaults for the keys read here (num_key_value_heads and head_dim: derived)
+LLAMA_DEFAULTS = {"vocab_size": 32000, "hidden_size": 4096, "intermediate_size": 11008,
+                  "num_hidden_layers": 32, "num_attention_heads": 32,
+                  "max_position_embeddings": 2048, "hidden_act": "silu", "rms_norm_eps": 1e-6,
+                  "attention_bias": False, "mlp_bias": False, "tie_word_embeddings": False}
+
+
+def read_llama_like(c: Mapping[str, Any], defaults: Mapping[str, Any] | None = None,
+                    **fixed: Any) -> Config:
+    """What the LLaMA-shaped families share (a gated MLP, RMSNorm, rotary, GQA): the spec
+    fields of their config.json, a missing key taking its class's `defaults` (none given: a
+    missing size is refused by name), with `fixed` for what a family's class hard-codes. A gate
+    other than SiLU, partial rotary and rope scalings without parameters leave the count as it
+    is: counted, not built."""
+    c = with_defaults(c, defaults or {})
     d, heads = get(c, "hidden_size"), get(c, "num_attention_heads")
-    act = c.get("hidden_act", "silu")
-    if act != "silu":
-        raise UnsupportedConfigError(f"hidden_act {act!r}: zoo's gated MLP here is SwiGLU (silu)")
     rope = read_rope(c)
-    if rope.pop("rotary_fraction") != 1.0:
-        raise UnsupportedConfigError("partial_rotary_factor is not supported for this "
-                                     "architecture")
     attention_bias = bool(c.get("attention_bias", False))
     out = dict(n_layer=get(c, "num_hidden_layers"), d_model=d, n_head=heads,
                n_kv_head=get(c, "num_key_value_heads", default=heads),
@@ -61,7 +69,13 @@ def read_llama_like(c: Mapping[str, Any], **fixed: Any) -> Config:
                activation="swiglu", bias=False, qkv_bias=attention_bias,
                attn_out_bias=attention_bias, mlp_bias=bool(c.get("mlp_bias", False)),
                tie_embeddings=c.get("tie_word_embeddings", False))
-    return {**out, **fixed}
+    out = {**out, **fixed}
+    act = c.get("hidden_act", "silu")
+    if act != "silu":
+        counted_only(out, f"hidden_act {act!r}: zoo's gated MLP here is SwiGLU (silu)")
+    if out["rotary_fraction"] != 1.0:
+        counted_only(out, "partial_rotary_factor is not built for this architecture")
+    return out
 
 
 def write_llama_like(s: ModelSpec) -> Config:
@@ -72,14 +86,23 @@ def write_llama_like(s: ModelSpec) -> Config:
             "rms_norm_eps": s.norm_eps, **write_rope(s, {})}
 
 
-def read(c: Mapping[str, Any]) -> Config:
-    if c.get("mlp_bias") and not c.get("attention_bias"):
-        raise UnsupportedConfigError("mlp_bias without attention_bias is not supported")
-    out = read_llama_like(c)
+# MistralConfig's: 8 kv heads and a 4,096-token window when the config says nothing
+MISTRAL_DEFAULTS = {**LLAMA_DEFAULTS, "intermediate_size": 14336,
+                    "max_position_embeddings": 131072, "num_key_value_heads": 8,
+                    "sliding_window": 4096}
+
+
+def read(c: Mapping[str, Any], defaults: Mapping[str, Any] = LLAMA_DEFAULTS) -> Config:
+    c = with_defaults(c, defaults)
+    out = read_llama_like(c, defaults)
     window = c.get("sliding_window")
     if window is not None and c.get("use_sliding_window", True):
         out.update(attention_pattern=["local"], local_window=window)
     return out
+
+
+def read_mistral(c: Mapping[str, Any]) -> Config:
+    return read(c, MISTRAL_DEFAULTS)
 
 
 def write_llama(s: ModelSpec) -> Config:
@@ -146,6 +169,6 @@ PRIORITY = 70
 ENTRIES = (
     Architecture(model_type="llama", hf_class="LlamaForCausalLM", read=read, write=write_llama,
                  tensors=TENSORS, prefix="model.", gguf=GGUF),
-    Architecture(model_type="mistral", hf_class="MistralForCausalLM", read=read,
+    Architecture(model_type="mistral", hf_class="MistralForCausalLM", read=read_mistral,
                  write=write_mistral, tensors=TENSORS, prefix="model."),
 )

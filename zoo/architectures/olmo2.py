@@ -7,16 +7,26 @@ from collections.abc import Mapping
 from typing import Any
 
 from zoo.architectures.base import Architecture, Config, norm
-from zoo.architectures.llama import QK_NORMS, TENSORS, read_llama_like, write_llama_like
+from zoo.architectures.llama import (
+    LLAMA_DEFAULTS,
+    QK_NORMS,
+    TENSORS,
+    read_llama_like,
+    write_llama_like,
+)
 from zoo.spec import ModelSpec
 
 LAYER = "model.layers.{i}"
 INPUT_NORMS = ("blocks.{i}.norm1.weight", "blocks.{i}.norm2.weight")
 
 
+# Olmo2Config's defaults for the keys read
+DEFAULTS = {**LLAMA_DEFAULTS, "vocab_size": 50304, "rms_norm_eps": 1e-5}
+
+
 def read(c: Mapping[str, Any]) -> Config:
-    return read_llama_like(c, norm_position="output", qk_norm="projection", mlp_bias=False,
-                           norm_eps=c.get("rms_norm_eps", 1e-5))
+    return read_llama_like(c, DEFAULTS, norm_position="output", qk_norm="projection",
+                           mlp_bias=False)
 
 
 def write(s: ModelSpec) -> Config:

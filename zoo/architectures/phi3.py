@@ -12,15 +12,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from zoo.architectures.base import Architecture, Config, linear, norm, same
-from zoo.architectures.llama import read_llama_like, write_llama_like
+from zoo.architectures.llama import LLAMA_DEFAULTS, read_llama_like, write_llama_like
 from zoo.spec import ModelSpec
 
 LAYER = "model.layers.{i}"
 
 
+# Phi3Config's defaults for the keys read
+DEFAULTS = {**LLAMA_DEFAULTS, "vocab_size": 32064, "hidden_size": 3072,
+            "intermediate_size": 8192, "max_position_embeddings": 4096, "rms_norm_eps": 1e-5}
+
+
 def read(c: Mapping[str, Any]) -> Config:
-    out = read_llama_like(c, qkv_bias=False, attn_out_bias=False, mlp_bias=False,
-                          norm_eps=c.get("rms_norm_eps", 1e-5))
+    out = read_llama_like(c, DEFAULTS, qkv_bias=False, attn_out_bias=False, mlp_bias=False)
     window = c.get("sliding_window")
     if window is not None and window < out["context_length"]:
         out.update(attention_pattern=["local"], local_window=window)

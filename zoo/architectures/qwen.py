@@ -13,7 +13,13 @@ from zoo.architectures.base import (
     shortest_period,
     write_layer_types,
 )
-from zoo.architectures.llama import QK_NORMS, TENSORS, read_llama_like, write_llama_like
+from zoo.architectures.llama import (
+    LLAMA_DEFAULTS,
+    QK_NORMS,
+    TENSORS,
+    read_llama_like,
+    write_llama_like,
+)
 from zoo.spec import ModelSpec
 
 
@@ -34,9 +40,14 @@ def _write_windows(s: ModelSpec) -> Config:
             "max_window_layers": 0, "layer_types": write_layer_types(s)}
 
 
+# Qwen2Config's and Qwen3Config's defaults for the keys read (32 kv heads, not n_head)
+DEFAULTS = {**LLAMA_DEFAULTS, "vocab_size": 151936, "intermediate_size": 22016,
+            "max_position_embeddings": 32768, "num_key_value_heads": 32}
+
+
 def read_qwen2(c: Mapping[str, Any]) -> Config:
     # Qwen2's attention hard-codes biases on q, k and v and none on the output
-    return {**read_llama_like(c, qkv_bias=True, attn_out_bias=False, mlp_bias=False),
+    return {**read_llama_like(c, DEFAULTS, qkv_bias=True, attn_out_bias=False, mlp_bias=False),
             **_windows(c)}
 
 
@@ -45,7 +56,7 @@ def write_qwen2(s: ModelSpec) -> Config:
 
 
 def read_qwen3(c: Mapping[str, Any]) -> Config:
-    return {**read_llama_like(c, d_head=c.get("head_dim", 128), qk_norm="head",
+    return {**read_llama_like(c, DEFAULTS, d_head=c.get("head_dim", 128), qk_norm="head",
                               mlp_bias=False), **_windows(c)}
 
 

@@ -12,16 +12,20 @@ from zoo.architectures.base import (
     shortest_period,
     write_layer_types,
 )
-from zoo.architectures.llama import TENSORS, read_llama_like, write_llama_like
+from zoo.architectures.llama import LLAMA_DEFAULTS, TENSORS, read_llama_like, write_llama_like
 from zoo.spec import ModelSpec
+
+# SmolLM3Config's defaults for the keys read
+DEFAULTS = {**LLAMA_DEFAULTS, "vocab_size": 128256, "hidden_size": 2048,
+            "num_hidden_layers": 36, "num_attention_heads": 16, "num_key_value_heads": 4,
+            "max_position_embeddings": 32768, "tie_word_embeddings": True}
 
 
 def read(c: Mapping[str, Any]) -> Config:
-    layers = c["num_hidden_layers"]
+    layers = c.get("num_hidden_layers", DEFAULTS["num_hidden_layers"])
     interval = c.get("no_rope_layer_interval", 4)
     rotary = c.get("no_rope_layers") or [int((i + 1) % interval != 0) for i in range(layers)]
-    out = read_llama_like(c, tie_embeddings=c.get("tie_word_embeddings", True),
-                          rotary_pattern=shortest_period([bool(r) for r in rotary]))
+    out = read_llama_like(c, DEFAULTS, rotary_pattern=shortest_period([bool(r) for r in rotary]))
     window = c.get("sliding_window") if c.get("use_sliding_window") else None
     if c.get("layer_types"):
         out.update(read_layer_types(c, window))

@@ -35,7 +35,7 @@ from zoo.model.layers import (
     make_norm,
 )
 from zoo.model.linear_attention import GatedDeltaNet
-from zoo.spec import ModelSpec
+from zoo.spec import ModelSpec, SpecError
 from zoo.units import FLOAT_DTYPES, canonical_dtype, human_bytes
 
 POOLINGS = ("last", "mean", "max")
@@ -107,6 +107,9 @@ class Model(nn.Module):
             raise ValueError(f"unknown pooling {pooling!r}; expected one of {', '.join(POOLINGS)}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if spec.counted_only:  # the closed form is exact; the computation would not be
+            raise SpecError(f"counted; building it is not supported: {spec.counted_only}",
+                            model=spec.name)
         self.spec, self.pooling, self.dropout = spec, pooling, dropout
         d, width = spec.d_model, spec.embed_width
         projected = spec.embed_dim is not None

@@ -280,6 +280,9 @@ class ModelSpec:
     weights: Weights = _provenance(
         "nested", Weights(), cls=Weights,
         doc="`{hf: org/name, model_type}`: where public weights live")
+    counted_only: str = _provenance(
+        "str", "", doc="why zoo counts this model exactly but does not build it (an "
+        "architecture or a setting the decoder does not implement); empty: it builds")
     notes: tuple[str, ...] = _provenance("str_list", (), accumulate=True,
                                          doc="facts a reader should know (sources that differ)")
     unpublished: tuple[str, ...] = _provenance(

@@ -1,0 +1,222 @@
+"""The long tail: transformers' model_types that are another entry's class under another name,
+and those whose parameters the closed form counts exactly but whose computation zoo's decoder
+does not implement (counted, not built).
+
+Each row states the class's own defaults for the keys its reader reads (from the config class
+in transformers 5.25), so a key a config.json leaves out means what it means there;
+tests/test_config_defaults.py drops each key of every row's default config and holds the count
+to transformers'.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any
+
+from zoo.architectures import gptj, llama, moe
+from zoo.architectures.base import (
+    Architecture,
+    Config,
+    UnsupportedConfigError,
+    activation,
+    get,
+    refuse_write,
+    with_defaults,
+)
+from zoo.architectures.llama import read_llama_like
+
+Reader = Callable[[Mapping[str, Any]], Config]
+
+
+def _entry(module: Any, model_type: str) -> Architecture:
+    return next(e for e in module.ENTRIES if e.model_type == model_type)
+
+
+def _with_defaults(read: Reader, defaults: Mapping[str, Any]) -> Reader:
+    return lambda c: read(with_defaults(c, defaults))
+
+
+# model_types transformers builds with a class zoo builds: (that class's entry, this type's
+# config-class defaults). A config naming the class in `architectures` is found without a row.
+SAME_CLASS: dict[str, tuple[Architecture, dict[str, Any]]] = {
+    "exaone": (_entry(llama, "llama"), {
+        "vocab_size": 102400, "hidden_size": 4096, "intermediate_size": 14336,
+        "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8,
+        "max_position_embeddings": 4096, "rms_norm_eps": 1e-5}),
+    "internlm3": (_entry(llama, "llama"), {
+        "vocab_size": 128512, "hidden_size": 4096, "intermediate_size": 10240,
+        "num_hidden_layers": 48, "num_attention_heads": 32, "num_key_value_heads": 2,
+        "head_dim": 128, "max_position_embeddings": 32768, "rms_norm_eps": 1e-5}),
+    "iquestcoder": (_entry(llama, "llama"), {
+        "vocab_size": 76800, "hidden_size": 5120, "intermediate_size": 27648,
+        "num_hidden_layers": 80, "num_attention_heads": 40, "num_key_value_heads": 8,
+        "head_dim": 128, "max_position_embeddings": 131072, "rms_norm_eps": 1e-5}),
+    "sarvam_mla": (_entry(moe, "deepseek_v3"), {
+        "vocab_size": 262144, "hidden_size": 4096, "intermediate_size": 16384,
+        "num_hidden_layers": 32, "num_attention_heads": 64, "max_position_embeddings": 4096,
+        "moe_intermediate_size": 2048, "n_shared_experts": 1, "n_routed_experts": 128,
+        "kv_lora_rank": 512, "q_lora_rank": None, "qk_rope_head_dim": 64, "v_head_dim": 128,
+        "qk_nope_head_dim": 128, "n_group": 1, "topk_group": 1, "num_experts_per_tok": 8,
+        "first_k_dense_replace": 1, "norm_topk_prob": True, "routed_scaling_factor": 2.5}),
+}
+
+
+def _llama_defaults(**changes: Any) -> dict[str, Any]:
+    return {**llama.LLAMA_DEFAULTS, **changes}
+
+
+def _square_output(read: Reader) -> Reader:
+    """Helium's output projection maps hidden_size to hidden_size: the closed form's (heads x
+    head_dim to hidden_size) only where the two are equal."""
+    def checked(c: Mapping[str, Any]) -> Config:
+        out = read(c)
+        if out["n_head"] * out["d_head"] != out["d_model"]:
+            raise UnsupportedConfigError(
+                f"head_dim {out['d_head']} x num_attention_heads {out['n_head']} is not "
+                f"hidden_size {out['d_model']}: this class's output projection is "
+                f"hidden_size wide, which zoo does not express")
+        return out
+    return checked
+
+
+def _llama_like(defaults: Mapping[str, Any], **fixed: Any) -> Reader:
+    return lambda c: read_llama_like(c, defaults, **fixed)
+
+
+def _keys(defaults: Mapping[str, Any], **fields: str) -> Reader:
+    """LLaMA's reading with spec fields taken from this class's own keys (Seed-OSS's
+    attention_out_bias)."""
+    def read(c: Mapping[str, Any]) -> Config:
+        c = with_defaults(c, defaults)
+        return read_llama_like(c, defaults, **{f: c.get(k) for f, k in fields.items()})
+    return read
+
+
+def _fairseq_like(c: Mapping[str, Any], *, layers: str, width: str, heads: str, ffn: str,
+                  act: str, context: str, **fixed: Any) -> Config:
+    """The fairseq-style decoders (XGLM, BioGPT, CTRL): LayerNorm before each sublayer and at
+    the end, biases everywhere, a plain two-layer MLP; `fixed` says how positions are made."""
+    return dict(n_layer=get(c, layers), d_model=get(c, width), n_head=get(c, heads),
+                d_ff=get(c, ffn), vocab_size=get(c, "vocab_size"),
+                context_length=get(c, context), norm="layernorm",
+                activation=activation(c.get(act, "gelu"), act), bias=True,
+                tie_embeddings=c.get("tie_word_embeddings", True), **fixed)
+
+
+def _xglm(c: Mapping[str, Any]) -> Config:
+    # sinusoidal positions: no parameters
+    c = with_defaults(c, {"vocab_size": 256008, "max_position_embeddings": 2048,
+                          "d_model": 1024, "ffn_dim": 4096, "num_layers": 24,
+                          "attention_heads": 16, "activation_function": "gelu",
+                          "tie_word_embeddings": True})
+    return _fairseq_like(c, layers="num_layers", width="d_model", heads="attention_heads",
+                         ffn="ffn_dim", act="activation_function",
+                         context="max_position_embeddings", position="none")
+
+
+def _biogpt(c: Mapping[str, Any]) -> Config:
+    # learned positions, two past the context (OPT's offset)
+    c = with_defaults(c, {"vocab_size": 42384, "hidden_size": 1024, "num_hidden_layers": 24,
+                          "num_attention_heads": 16, "intermediate_size": 4096,
+                          "hidden_act": "gelu", "max_position_embeddings": 1024,
+                          "tie_word_embeddings": True})
+    return _fairseq_like(c, layers="num_hidden_layers", width="hidden_size",
+                         heads="num_attention_heads", ffn="intermediate_size", act="hidden_act",
+                         context="max_position_embeddings", position="learned",
+                         position_offset=2)
+
+
+def _ctrl(c: Mapping[str, Any]) -> Config:
+    # sinusoidal positions, a ReLU MLP, and a bias on the (tied) output head
+    c = with_defaults(c, {"vocab_size": 246534, "n_positions": 256, "n_embd": 1280,
+                          "dff": 8192, "n_layer": 48, "n_head": 16,
+                          "tie_word_embeddings": True})
+    return _fairseq_like({**c, "ctrl_act": "relu"}, layers="n_layer", width="n_embd",
+                         heads="n_head", ffn="dff", act="ctrl_act", context="n_positions",
+                         position="none", head_bias=True)
+
+
+def _mpt(c: Mapping[str, Any]) -> Config:
+    """MosaicML's MPT as transformers builds it: ALiBi, no biases, LayerNorms without a bias
+    (counted as weight-only norms), an MLP of 4 x d_model whatever the config says, which a
+    config saying otherwise is refused for."""
+    c = with_defaults(c, {"d_model": 2048, "n_heads": 16, "n_layers": 24, "max_seq_len": 2048,
+                          "vocab_size": 50368, "tie_word_embeddings": True})
+    for key, built in (("expansion_ratio", 4), ("no_bias", True)):
+        if c.get(key, built) != built:
+            raise UnsupportedConfigError(f"{key} {c[key]!r}: transformers' MptForCausalLM "
+                                         f"builds {built!r} whatever the config says")
+    d = get(c, "d_model")
+    return dict(n_layer=get(c, "n_layers"), d_model=d, n_head=get(c, "n_heads"), d_ff=4 * d,
+                vocab_size=get(c, "vocab_size"), context_length=get(c, "max_seq_len"),
+                position="alibi", norm="rmsnorm", activation="gelu", bias=False,
+                tie_embeddings=c.get("tie_word_embeddings", True))
+
+
+# counted, not built: model_type -> (class, nearest built model_type, reader)
+COUNTED: dict[str, tuple[str, str, Reader]] = {
+    "helium": ("HeliumForCausalLM", "llama", _square_output(_llama_like(_llama_defaults(
+        vocab_size=48000, hidden_size=2560, intermediate_size=7040, num_hidden_layers=24,
+        num_attention_heads=20, num_key_value_heads=20, head_dim=128,
+        max_position_embeddings=4096)))),
+    "cwm": ("CwmForCausalLM", "llama", _llama_like(_llama_defaults(
+        vocab_size=128256, hidden_size=6144, intermediate_size=21504, num_hidden_layers=64,
+        num_attention_heads=48, num_key_value_heads=8, head_dim=128,
+        max_position_embeddings=131072), qkv_bias=False, attn_out_bias=False)),
+    "ministral3": ("Ministral3ForCausalLM", "mistral", _llama_like(_llama_defaults(
+        vocab_size=131072, hidden_size=4096, intermediate_size=14336, num_hidden_layers=34,
+        num_attention_heads=32, num_key_value_heads=8, head_dim=128,
+        max_position_embeddings=262144), qkv_bias=False, attn_out_bias=False,
+        mlp_bias=False)),
+    "exaone4": ("Exaone4ForCausalLM", "olmo2", _llama_like(_llama_defaults(
+        vocab_size=102400, hidden_size=4096, intermediate_size=16384, num_hidden_layers=32,
+        num_attention_heads=32, num_key_value_heads=32), norm_position="output",
+        qk_norm="head", qkv_bias=False, attn_out_bias=False, mlp_bias=False)),
+    "hyperclovax": ("HyperCLOVAXForCausalLM", "gemma2", _llama_like(
+        llama.LLAMA_DEFAULTS, norm_position="sandwich")),
+    "jais2": ("Jais2ForCausalLM", "gpt2", _llama_like(_llama_defaults(
+        vocab_size=150272, hidden_size=3328, intermediate_size=26624, num_attention_heads=26,
+        max_position_embeddings=8192, hidden_act="relu2", attention_bias=True,
+        mlp_bias=True), norm="layernorm", activation="relu")),
+    "olmo3": ("Olmo3ForCausalLM", "olmo2", _llama_like(_llama_defaults(
+        vocab_size=50304), norm_position="output", qk_norm="projection", mlp_bias=False)),
+    "seed_oss": ("SeedOssForCausalLM", "qwen2", _keys(_llama_defaults(
+        vocab_size=155136, hidden_size=4096, intermediate_size=27648, num_hidden_layers=64,
+        num_attention_heads=80, num_key_value_heads=8, head_dim=128,
+        max_position_embeddings=524288, attention_bias=True, attention_out_bias=False),
+        qkv_bias="attention_bias", attn_out_bias="attention_out_bias")),
+    "vaultgemma": ("VaultGemmaForCausalLM", "gemma2", _llama_like(_llama_defaults(
+        vocab_size=256000, hidden_size=2304, intermediate_size=9216, num_hidden_layers=26,
+        num_attention_heads=8, num_key_value_heads=4, head_dim=256,
+        max_position_embeddings=8192, tie_word_embeddings=True), mlp_bias=False)),
+    "arcee": ("ArceeForCausalLM", "llama", _llama_like(_llama_defaults(
+        hidden_size=2560, intermediate_size=18432, max_position_embeddings=4096,
+        hidden_act="relu2"), activation="relu")),
+    "mellum": ("MellumForCausalLM", "qwen3_moe", _with_defaults(moe.read_qwen3_moe, {
+        "vocab_size": 98304, "hidden_size": 2304, "intermediate_size": 7168,
+        "num_hidden_layers": 28, "num_attention_heads": 32, "num_key_value_heads": 4,
+        "head_dim": 128, "max_position_embeddings": 131072, "rms_norm_eps": 1e-6,
+        "moe_intermediate_size": 896, "num_experts_per_tok": 8, "num_experts": 64,
+        "norm_topk_prob": True})),
+    # GPT-J's shapes; its fused qkv is laid out in model-parallel groups zoo does not unpack
+    "codegen": ("CodeGenForCausalLM", "gptj", _with_defaults(gptj.read, {
+        "vocab_size": 50400, "n_positions": 2048, "n_embd": 4096, "n_layer": 28, "n_head": 16,
+        "rotary_dim": 64, "activation_function": "gelu_new", "tie_word_embeddings": False})),
+    "xglm": ("XGLMForCausalLM", "opt", _xglm),
+    "biogpt": ("BioGptForCausalLM", "opt", _biogpt),
+    "ctrl": ("CTRLLMHeadModel", "gpt2", _ctrl),
+    "mpt": ("MptForCausalLM", "bloom", _mpt),
+}
+
+# where write_config tries these entries among all (lowest first; see zoo.architectures):
+# last, and none of them writes a config
+PRIORITY = 900
+ENTRIES = (
+    *(replace(entry, model_type=model_type, read=_with_defaults(entry.read, defaults),
+              write=refuse_write, aliases=(), gguf=None)
+      for model_type, (entry, defaults) in SAME_CLASS.items()),
+    *(Architecture(model_type=model_type, hf_class=hf_class, read=read, write=refuse_write,
+                   tensors={}, prefix="model.", nearest=nearest)
+      for model_type, (hf_class, nearest, read) in COUNTED.items()),
+)
