@@ -58,6 +58,26 @@ PUBLISHED = {
     "falcon-40b": {"model_type": "RefinedWeb", "hidden_size": 8192, "n_head": 128,
                    "n_head_kv": 8, "n_layer": 60, "parallel_attn": True, "bias": False,
                    "alibi": False, "vocab_size": 65024},
+    "qwen1.5-moe-a2.7b": {"model_type": "qwen2_moe", "decoder_sparse_step": 1,
+                          "hidden_size": 2048, "intermediate_size": 5632,
+                          "max_position_embeddings": 8192, "max_window_layers": 21,
+                          "moe_intermediate_size": 1408, "norm_topk_prob": False,
+                          "num_attention_heads": 16, "num_experts": 60,
+                          "num_experts_per_tok": 4, "num_hidden_layers": 24,
+                          "num_key_value_heads": 16, "rms_norm_eps": 1e-06,
+                          "rope_theta": 1000000.0, "shared_expert_intermediate_size": 5632,
+                          "tie_word_embeddings": False, "use_sliding_window": False,
+                          "vocab_size": 151936},
+    "qwen2-57b-a14b": {"model_type": "qwen2_moe", "decoder_sparse_step": 1,
+                       "hidden_act": "silu", "hidden_size": 3584, "intermediate_size": 18944,
+                       "max_position_embeddings": 131072, "max_window_layers": 28,
+                       "moe_intermediate_size": 2560, "norm_topk_prob": False,
+                       "num_attention_heads": 28, "num_experts": 64, "num_experts_per_tok": 8,
+                       "num_hidden_layers": 28, "num_key_value_heads": 4,
+                       "rms_norm_eps": 1e-06, "rope_theta": 1000000.0,
+                       "shared_expert_intermediate_size": 20480, "sliding_window": 131072,
+                       "tie_word_embeddings": False, "use_sliding_window": False,
+                       "vocab_size": 151936},
     "smollm2-135m": {"model_type": "llama", "hidden_size": 576, "intermediate_size": 1536,
                      "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3,
                      "max_position_embeddings": 8192, "rms_norm_eps": 1e-05,
@@ -143,3 +163,46 @@ def test_every_family_and_architecture_has_a_tiny_model():
             for spec in specs:
                 with pytest.raises(UnsupportedConfigError):
                     entry.write(spec)
+
+
+def _transformers_count(config: dict) -> int:
+    """transformers' own count of a config.json mapping, built on the meta device."""
+    import torch
+    import transformers
+
+    config = dict(config)
+    hf_config = transformers.CONFIG_MAPPING[config.pop("model_type")](**config)
+    with torch.device("meta"):
+        model = transformers.AutoModelForCausalLM.from_config(hf_config)
+    return sum(p.numel() for p in model.parameters())
+
+
+# small configs of the MoE types with the keys that change the count left out or set: what
+# transformers' class makes of them is what zoo counts
+TINY_MOE = {"hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 4,
+            "num_attention_heads": 4, "vocab_size": 101}
+MISSING_AND_SET = {
+    # no num_key_value_heads: MixtralConfig's and MistralConfig's default is 8, not the heads
+    "mixtral without kv heads": {"model_type": "mixtral", **TINY_MOE, "num_attention_heads": 16,
+                                 "num_local_experts": 4},
+    "mistral without kv heads": {"model_type": "mistral", **TINY_MOE, "num_attention_heads": 16},
+    # no head_dim: hidden_size / heads (not 128); dense layers by mlp_only_layers and step
+    "qwen3_moe without head_dim": {"model_type": "qwen3_moe", **TINY_MOE, "num_experts": 10,
+                                   "moe_intermediate_size": 16},
+    "qwen3_moe with dense layers": {"model_type": "qwen3_moe", **TINY_MOE, "num_experts": 8,
+                                    "moe_intermediate_size": 16, "head_dim": 8,
+                                    "mlp_only_layers": [0], "decoder_sparse_step": 2},
+    "qwen2_moe with sparse step": {"model_type": "qwen2_moe", **TINY_MOE, "num_experts": 4,
+                                   "moe_intermediate_size": 16,
+                                   "shared_expert_intermediate_size": 24,
+                                   "decoder_sparse_step": 2, "qkv_bias": False,
+                                   "num_key_value_heads": 2},
+    "qwen2_moe defaults": {"model_type": "qwen2_moe", **TINY_MOE, "num_attention_heads": 16,
+                           "num_experts": 4},
+}
+
+
+@pytest.mark.parametrize("label", MISSING_AND_SET)
+def test_missing_keys_read_as_transformers_class_defaults(label):
+    config = MISSING_AND_SET[label]
+    assert zoo.count_params(spec_from_config(config)).total == _transformers_count(config)

@@ -78,6 +78,10 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                              "d_ff": 32, "rope_theta": 1e6}),
     "qwen3-moe": ("llama-7b", {"n_kv_head": 2, "d_head": 32, "qk_norm": "head",
                                "n_experts": 6, "experts_per_token": 2, "d_ff_expert": 24}),
+    "qwen2-moe": ("llama-7b", {"n_kv_head": 2, "qkv_bias": True, "d_ff": 48, "n_experts": 4,
+                               "experts_per_token": 2, "d_ff_expert": 16, "n_shared_experts": 1,
+                               "d_ff_shared": 24, "shared_expert_gate": True,
+                               "router_normalize": False, "mlp_pattern": ["dense", "moe"]}),
     "deepseek-v3": ("llama-7b", {"n_layer": 3, "d_head": 24, "d_head_rope": 8, "d_head_v": 16,
                                  "kv_lora_rank": 32, "q_lora_rank": 48,
                                  "rotary_style": "interleaved", "rope_scaling": {

@@ -64,6 +64,21 @@ TRANSFORMERS_COUNTS = {
 }
 
 
+# mixtures of experts: transformers' meta count of the published config (transformers 5.25),
+# and the active count with the embedding and head (the convention each card uses)
+MOE_COUNTS = {
+    # Qwen1.5-MoE, Qwen2-MoE (Qwen2MoeForCausalLM)
+    "qwen1.5-moe-a2.7b": (14_315_784_192, 2_689_173_504),
+    "qwen2-57b-a14b": (57_408_658_944, 14_249_270_784),
+}
+
+
+@pytest.mark.parametrize(("name", "counts"), MOE_COUNTS.items())
+def test_moe_closed_form_equals_transformers(name, counts):
+    count = zoo.count_params(name)
+    assert (count.total, count.active_by("all")) == counts
+
+
 @pytest.mark.parametrize(("name", "total"), TRANSFORMERS_COUNTS.items())
 def test_closed_form_equals_transformers(name, total):
     assert zoo.count_params(name).total == total

@@ -82,6 +82,24 @@ def read(c: Mapping[str, Any]) -> Config:
     return out
 
 
+# MistralConfig's defaults for what read_mistral reads: 8 key/value heads whatever the query
+# heads, a 4096-token window unless the config says null
+MISTRAL_DEFAULTS = {"vocab_size": 32000, "hidden_size": 4096, "intermediate_size": 14336,
+                    "num_hidden_layers": 32, "num_attention_heads": 32,
+                    "num_key_value_heads": 8, "max_position_embeddings": 131072,
+                    "rms_norm_eps": 1e-6, "sliding_window": 4096}
+
+
+def read_mistral(c: Mapping[str, Any]) -> Config:
+    """Mistral's attention and MLP have no biases, whatever attention_bias or mlp_bias say."""
+    c = {**MISTRAL_DEFAULTS, **c}
+    c["num_key_value_heads"] = get(c, "num_key_value_heads", default=8)
+    out = read_llama_like(c, qkv_bias=False, attn_out_bias=False, mlp_bias=False)
+    if c["sliding_window"] is not None:
+        out.update(attention_pattern=["local"], local_window=c["sliding_window"])
+    return out
+
+
 def write_llama(s: ModelSpec) -> Config:
     return {**write_llama_like(s), "attention_bias": s.has_bias("qkv"),
             "mlp_bias": s.has_bias("mlp")}
@@ -146,6 +164,6 @@ PRIORITY = 70
 ENTRIES = (
     Architecture(model_type="llama", hf_class="LlamaForCausalLM", read=read, write=write_llama,
                  tensors=TENSORS, prefix="model.", gguf=GGUF),
-    Architecture(model_type="mistral", hf_class="MistralForCausalLM", read=read,
+    Architecture(model_type="mistral", hf_class="MistralForCausalLM", read=read_mistral,
                  write=write_mistral, tensors=TENSORS, prefix="model."),
 )
