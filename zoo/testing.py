@@ -82,6 +82,8 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                                "experts_per_token": 2, "d_ff_expert": 16, "n_shared_experts": 1,
                                "d_ff_shared": 24, "shared_expert_gate": True,
                                "router_normalize": False, "mlp_pattern": ["dense", "moe"]}),
+    "olmoe": ("llama-7b", {"qk_norm": "projection", "d_ff": 16, "n_experts": 4,
+                           "experts_per_token": 2, "router_normalize": False}),
     "deepseek-v3": ("llama-7b", {"n_layer": 3, "d_head": 24, "d_head_rope": 8, "d_head_v": 16,
                                  "kv_lora_rank": 32, "q_lora_rank": 48,
                                  "rotary_style": "interleaved", "rope_scaling": {

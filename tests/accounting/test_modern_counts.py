@@ -70,6 +70,8 @@ MOE_COUNTS = {
     # Qwen1.5-MoE, Qwen2-MoE (Qwen2MoeForCausalLM)
     "qwen1.5-moe-a2.7b": (14_315_784_192, 2_689_173_504),
     "qwen2-57b-a14b": (57_408_658_944, 14_249_270_784),
+    # OLMoE (OlmoeForCausalLM)
+    "olmoe-1b-7b": (6_919_161_856, 1_282_017_280),
 }
 
 
