@@ -84,6 +84,9 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                                "router_normalize": False, "mlp_pattern": ["dense", "moe"]}),
     "olmoe": ("llama-7b", {"qk_norm": "projection", "d_ff": 16, "n_experts": 4,
                            "experts_per_token": 2, "router_normalize": False}),
+    "minimax-m2": ("llama-7b", {"n_kv_head": 2, "qk_norm": "projection", "rotary_fraction": 0.5,
+                                "d_ff": 16, "n_experts": 4, "experts_per_token": 2,
+                                "router_scoring": "sigmoid", "routing_bias": True}),
     "deepseek-v3": ("llama-7b", {"n_layer": 3, "d_head": 24, "d_head_rope": 8, "d_head_v": 16,
                                  "kv_lora_rank": 32, "q_lora_rank": 48,
                                  "rotary_style": "interleaved", "rope_scaling": {

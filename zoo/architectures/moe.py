@@ -101,7 +101,8 @@ def write_sparse_layers(s: ModelSpec) -> Config:
 MIXTRAL_DEFAULTS = {"vocab_size": 32000, "hidden_size": 4096, "intermediate_size": 14336,
                     "num_hidden_layers": 32, "num_attention_heads": 32,
                     "num_key_value_heads": 8, "max_position_embeddings": 131072,
-                    "rms_norm_eps": 1e-5, "num_experts_per_tok": 2, "num_local_experts": 8}
+                    "rms_norm_eps": 1e-5, "num_experts_per_tok": 2, "num_local_experts": 8,
+                    "rope_theta": 1e6}
 
 
 def read_mixtral(c: Mapping[str, Any]) -> Config:
