@@ -87,6 +87,12 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
     "minimax-m2": ("llama-7b", {"n_kv_head": 2, "qk_norm": "projection", "rotary_fraction": 0.5,
                                 "d_ff": 16, "n_experts": 4, "experts_per_token": 2,
                                 "router_scoring": "sigmoid", "routing_bias": True}),
+    "ernie-4.5-moe": ("llama-7b", {"n_layer": 3, "n_kv_head": 2, "rotary_style": "interleaved",
+                                   "tie_embeddings": True, "d_ff": 48, "n_experts": 4,
+                                   "experts_per_token": 2, "d_ff_expert": 16,
+                                   "n_shared_experts": 2, "routing_bias": True,
+                                   "routing_bias_parameter": True,
+                                   "mlp_pattern": ["dense", "moe", "moe"]}),
     "deepseek-v3": ("llama-7b", {"n_layer": 3, "d_head": 24, "d_head_rope": 8, "d_head_v": 16,
                                  "kv_lora_rank": 32, "q_lora_rank": 48,
                                  "rotary_style": "interleaved", "rope_scaling": {

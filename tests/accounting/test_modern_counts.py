@@ -72,6 +72,9 @@ MOE_COUNTS = {
     "qwen2-57b-a14b": (57_408_658_944, 14_249_270_784),
     # OLMoE (OlmoeForCausalLM)
     "olmoe-1b-7b": (6_919_161_856, 1_282_017_280),
+    # ERNIE 4.5 MoE (Ernie4_5_MoeForCausalLM; its routing biases are parameters, its MTP layer
+    # is not built)
+    "ernie-4.5-21b-a3b": (21_825_437_888, 3_352_150_208),
     # MiniMax-M2 (MiniMaxM2ForCausalLM; its multi-token-prediction modules are not built)
     "minimax-m2": (228_689_748_992, 11_030_537_216),
 }

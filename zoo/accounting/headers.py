@@ -37,6 +37,8 @@ HEADER_CONVENTION = (
 # norm inside attention (q_norm) is a norm, an expert's gate is an expert's, and only a gate
 # of its own (mlp.gate) is a router; "buffers" are not parameters, and not counted
 NAME_PATTERNS: tuple[tuple[str, str], ...] = (
+    # ERNIE 4.5's routing bias is a parameter of its class (DeepSeek's, below, a buffer)
+    ("router", r"(^|\.)moe_statics\.e_score_correction_bias$"),
     # persistent buffers: causal masks (GPT-2, GPT-J, GPT-Neo), rotary frequencies, position
     # ids, DeepSeek-V3's routing bias (`exp_probs_b` in GGUF)
     ("buffers", r"\.(attn|attention)(\.attention)?\.(masked_)?bias$|\.inv_freq$|"
