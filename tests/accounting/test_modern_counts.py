@@ -75,6 +75,9 @@ MOE_COUNTS = {
     # ERNIE 4.5 MoE (Ernie4_5_MoeForCausalLM; its routing biases are parameters, its MTP layer
     # is not built)
     "ernie-4.5-21b-a3b": (21_825_437_888, 3_352_150_208),
+    # Granite 3.1 MoE (GraniteMoeForCausalLM)
+    "granite-3.1-1b-a400m": (1_334_628_352, 428_658_688),
+    "granite-3.1-3b-a800m": (3_298_793_472, 882_874_368),
     # MiniMax-M2 (MiniMaxM2ForCausalLM; its multi-token-prediction modules are not built)
     "minimax-m2": (228_689_748_992, 11_030_537_216),
 }
