@@ -240,6 +240,8 @@ MISSING_AND_SET = {
                                  "moe_layer_start_index": 0, "moe_layer_end_index": 2,
                                  "moe_layer_interval": 2},
     "granitemoe defaults": {"model_type": "granitemoe", **TINY_MOE, "num_local_experts": 4},
+    "granitemoeshared defaults": {"model_type": "granitemoeshared", **TINY_MOE,
+                                  "num_local_experts": 4, "shared_intermediate_size": 40},
     "qwen2_moe defaults": {"model_type": "qwen2_moe", **TINY_MOE, "num_attention_heads": 16,
                            "num_experts": 4},
 }

@@ -97,6 +97,11 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                                 "n_experts": 4, "experts_per_token": 2,
                                 "embedding_multiplier": 12.0, "residual_multiplier": 0.22,
                                 "attention_multiplier": 0.125, "logit_scale": 0.25}),
+    "granitemoeshared": ("llama-7b", {"n_kv_head": 2, "d_ff": 16, "n_experts": 4,
+                                      "experts_per_token": 2, "n_shared_experts": 1,
+                                      "d_ff_shared": 24, "embedding_multiplier": 12.0,
+                                      "residual_multiplier": 0.22,
+                                      "attention_multiplier": 0.125, "logit_scale": 0.25}),
     "deepseek-v3": ("llama-7b", {"n_layer": 3, "d_head": 24, "d_head_rope": 8, "d_head_v": 16,
                                  "kv_lora_rank": 32, "q_lora_rank": 48,
                                  "rotary_style": "interleaved", "rope_scaling": {

@@ -51,7 +51,8 @@ NAME_PATTERNS: tuple[tuple[str, str], ...] = (
                            r"positions_embed|position_embd)\.weight$"),
     ("token_embedding", r"(^|\.)(embed_tokens|wte|embed_in|word_embeddings|embeddings|"
                         r"tokens_embed|tok_embeddings|embed|token_embd)\.weight$"),
-    ("shared_experts", r"(^|\.)(shared_experts?|shared|shared_expert_gate)(\.|$)|_shexp(\.|$)"),
+    ("shared_experts", r"(^|\.)(shared_experts?|shared|shared_expert_gate|shared_mlp)(\.|$)|"
+                       r"_shexp(\.|$)"),
     ("experts", r"(^|\.)experts(\.|$)|_exps(\.|$)"),
     ("router", r"(^|\.)(gate|router)(\.|$)|(^|\.)ffn_gate_inp(\.|$)"),
     ("attention", r"(^|\.)(self_attn|self_attention|attention|attn)(\.|$)|(^|\.)attn_"),

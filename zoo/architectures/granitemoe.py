@@ -2,14 +2,22 @@
 each sublayer's output and the attention scores multiplied by embedding_multiplier,
 residual_multiplier and attention_multiplier, the logits divided by logits_scaling), every MLP
 a mixture whose experts are stored fused (input_linear: [gate; up] of every expert), weighted
-by a softmax over the chosen experts' logits."""
+by a softmax over the chosen experts' logits. granitemoeshared adds one shared expert
+(shared_mlp, of shared_intermediate_size, none when 0) beside the mixture."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from zoo.architectures.base import Architecture, Config, UnsupportedConfigError, get, same
+from zoo.architectures.base import (
+    Architecture,
+    Config,
+    UnsupportedConfigError,
+    get,
+    linear,
+    same,
+)
 from zoo.architectures.llama import read_llama_like, write_llama_like
 from zoo.architectures.moe import ATTENTION, LAYER, OUTER
 from zoo.spec import ModelSpec
@@ -36,6 +44,18 @@ def read_granitemoe(c: Mapping[str, Any]) -> Config:
                            logit_scale=1.0 / float(c["logits_scaling"]))
 
 
+def read_granitemoeshared(c: Mapping[str, Any]) -> Config:
+    shared = get(c, "shared_intermediate_size", default=0)
+    out = read_granitemoe(c)
+    return {**out, "n_shared_experts": 1, "d_ff_shared": shared} if shared else out
+
+
+def write_granitemoeshared(s: ModelSpec) -> Config:
+    if s.n_shared_experts != 1 or s.shared_expert_gate:
+        raise UnsupportedConfigError("Granite MoE Shared has one ungated shared expert")
+    return {**write_granitemoe(s), "shared_intermediate_size": s.shared_width}
+
+
 def write_granitemoe(s: ModelSpec) -> Config:
     if not s.moe:
         raise UnsupportedConfigError("Granite MoE is a mixture of experts")
@@ -59,10 +79,17 @@ TENSORS = {
     **same("blocks.{i}.mlp.experts.fc_out", f"{MOE}.output_linear.weight"),
 }
 
+SHARED = {**TENSORS,
+          **same("blocks.{i}.mlp.shared.fc_in.weight", f"{LAYER}.shared_mlp.input_linear.weight"),
+          **linear("blocks.{i}.mlp.shared.fc_out", f"{LAYER}.shared_mlp.output_linear")}
+
 # where write_config tries these entries among all (lowest first; see zoo.architectures)
 PRIORITY = 151
 ENTRIES = (
     Architecture(model_type="granitemoe", hf_class="GraniteMoeForCausalLM",
                  read=read_granitemoe, write=write_granitemoe, prefix="model.",
                  tensors=TENSORS),
+    Architecture(model_type="granitemoeshared", hf_class="GraniteMoeSharedForCausalLM",
+                 read=read_granitemoeshared, write=write_granitemoeshared, prefix="model.",
+                 tensors=SHARED),
 )
