@@ -94,7 +94,7 @@ TENSORS = {
 }
 
 # where write_config tries these entries among all (lowest first; see zoo.architectures)
-PRIORITY = 147
+PRIORITY = 148
 ENTRIES = (
     Architecture(model_type="ernie4_5_moe", hf_class="Ernie4_5_MoeForCausalLM",
                  read=read_ernie, write=write_ernie, prefix="model.", tensors=TENSORS,
