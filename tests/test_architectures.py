@@ -58,6 +58,61 @@ PUBLISHED = {
     "falcon-40b": {"model_type": "RefinedWeb", "hidden_size": 8192, "n_head": 128,
                    "n_head_kv": 8, "n_layer": 60, "parallel_attn": True, "bias": False,
                    "alibi": False, "vocab_size": 65024},
+    "qwen1.5-moe-a2.7b": {"model_type": "qwen2_moe", "decoder_sparse_step": 1,
+                          "hidden_size": 2048, "intermediate_size": 5632,
+                          "max_position_embeddings": 8192, "max_window_layers": 21,
+                          "moe_intermediate_size": 1408, "norm_topk_prob": False,
+                          "num_attention_heads": 16, "num_experts": 60,
+                          "num_experts_per_tok": 4, "num_hidden_layers": 24,
+                          "num_key_value_heads": 16, "rms_norm_eps": 1e-06,
+                          "rope_theta": 1000000.0, "shared_expert_intermediate_size": 5632,
+                          "tie_word_embeddings": False, "use_sliding_window": False,
+                          "vocab_size": 151936},
+    "qwen2-57b-a14b": {"model_type": "qwen2_moe", "decoder_sparse_step": 1,
+                       "hidden_act": "silu", "hidden_size": 3584, "intermediate_size": 18944,
+                       "max_position_embeddings": 131072, "max_window_layers": 28,
+                       "moe_intermediate_size": 2560, "norm_topk_prob": False,
+                       "num_attention_heads": 28, "num_experts": 64, "num_experts_per_tok": 8,
+                       "num_hidden_layers": 28, "num_key_value_heads": 4,
+                       "rms_norm_eps": 1e-06, "rope_theta": 1000000.0,
+                       "shared_expert_intermediate_size": 20480, "sliding_window": 131072,
+                       "tie_word_embeddings": False, "use_sliding_window": False,
+                       "vocab_size": 151936},
+    "olmoe-1b-7b": {"model_type": "olmoe", "hidden_act": "silu", "hidden_size": 2048,
+                    "intermediate_size": 1024, "num_hidden_layers": 16, "num_experts": 64,
+                    "num_experts_per_tok": 8, "num_attention_heads": 16,
+                    "num_key_value_heads": 16, "vocab_size": 50304,
+                    "tie_word_embeddings": False, "max_position_embeddings": 4096,
+                    "rms_norm_eps": 1e-05, "rope_theta": 10000.0, "clip_qkv": None,
+                    "norm_topk_prob": False, "attention_bias": False},
+    "minimax-m2": {"model_type": "minimax_m2", "head_dim": 128, "hidden_act": "silu",
+                   "hidden_size": 3072, "intermediate_size": 1536,
+                   "max_position_embeddings": 196608, "mlp_intermediate_size": 8192,
+                   "num_attention_heads": 48, "num_experts_per_tok": 8,
+                   "num_hidden_layers": 62, "num_key_value_heads": 8, "num_local_experts": 256,
+                   "qk_norm_type": "per_layer", "rms_norm_eps": 1e-06, "rope_theta": 5000000,
+                   "rotary_dim": 64, "scoring_func": "sigmoid", "shared_intermediate_size": 0,
+                   "tie_word_embeddings": False, "use_qk_norm": True, "use_routing_bias": True,
+                   "vocab_size": 200064, "use_mtp": True, "num_mtp_modules": 3},
+    "ernie-4.5-21b-a3b": {"model_type": "ernie4_5_moe", "hidden_size": 2560,
+                          "intermediate_size": 12288, "moe_intermediate_size": 1536,
+                          "num_hidden_layers": 28, "num_attention_heads": 20,
+                          "num_key_value_heads": 4, "head_dim": 128, "moe_num_experts": 64,
+                          "moe_num_shared_experts": 2, "moe_k": 6, "moe_layer_start_index": 1,
+                          "moe_layer_end_index": 27, "moe_layer_interval": 1,
+                          "vocab_size": 103424, "tie_word_embeddings": True,
+                          "hidden_act": "silu", "max_position_embeddings": 131072,
+                          "rms_norm_eps": 1e-05, "rope_theta": 500000.0, "use_bias": False},
+    "granite-3.1-1b-a400m": {"model_type": "granitemoe", "attention_bias": False,
+                             "attention_multiplier": 0.015625, "embedding_multiplier": 12.0,
+                             "hidden_act": "silu", "hidden_size": 1024,
+                             "intermediate_size": 512, "logits_scaling": 6.0,
+                             "max_position_embeddings": 131072, "num_attention_heads": 16,
+                             "num_experts_per_tok": 8, "num_hidden_layers": 24,
+                             "num_key_value_heads": 8, "num_local_experts": 32,
+                             "residual_multiplier": 0.22, "rms_norm_eps": 1e-6,
+                             "rope_scaling": None, "rope_theta": 1500000.0,
+                             "tie_word_embeddings": True, "vocab_size": 49155},
     "gemma-2b": {"model_type": "gemma", "hidden_size": 2048, "intermediate_size": 16384,
                  "num_hidden_layers": 18, "num_attention_heads": 8, "num_key_value_heads": 1,
                  "head_dim": 256, "hidden_act": "gelu", "max_position_embeddings": 8192,
@@ -279,3 +334,54 @@ def test_count_changing_settings_are_read():
     assert spec_from_config({**falcon, "bias": True}).has_bias("qkv")
     alibi = spec_from_config({**falcon, "alibi": True})
     assert alibi.position == "alibi" and "ALiBi" in alibi.counted_only
+def _transformers_count(config: dict) -> int:
+    """transformers' own count of a config.json mapping, built on the meta device."""
+    import torch
+    import transformers
+
+    config = dict(config)
+    hf_config = transformers.CONFIG_MAPPING[config.pop("model_type")](**config)
+    with torch.device("meta"):
+        model = transformers.AutoModelForCausalLM.from_config(hf_config)
+    return sum(p.numel() for p in model.parameters())
+
+
+# small configs of the MoE types with the keys that change the count left out or set: what
+# transformers' class makes of them is what zoo counts
+TINY_MOE = {"hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 4,
+            "num_attention_heads": 4, "vocab_size": 101}
+MISSING_AND_SET = {
+    # no num_key_value_heads: MixtralConfig's and MistralConfig's default is 8, not the heads
+    "mixtral without kv heads": {"model_type": "mixtral", **TINY_MOE, "num_attention_heads": 16,
+                                 "num_local_experts": 4},
+    "mistral without kv heads": {"model_type": "mistral", **TINY_MOE, "num_attention_heads": 16},
+    # no head_dim: hidden_size / heads (not 128); dense layers by mlp_only_layers and step
+    "qwen3_moe without head_dim": {"model_type": "qwen3_moe", **TINY_MOE, "num_experts": 10,
+                                   "moe_intermediate_size": 16},
+    "qwen3_moe with dense layers": {"model_type": "qwen3_moe", **TINY_MOE, "num_experts": 8,
+                                    "moe_intermediate_size": 16, "head_dim": 8,
+                                    "mlp_only_layers": [0], "decoder_sparse_step": 2},
+    "qwen2_moe with sparse step": {"model_type": "qwen2_moe", **TINY_MOE, "num_experts": 4,
+                                   "moe_intermediate_size": 16,
+                                   "shared_expert_intermediate_size": 24,
+                                   "decoder_sparse_step": 2, "qkv_bias": False,
+                                   "num_key_value_heads": 2},
+    "olmoe defaults": {"model_type": "olmoe", **TINY_MOE, "num_experts": 8},
+    "minimax_m2 defaults": {"model_type": "minimax_m2", **TINY_MOE, "num_key_value_heads": 2,
+                            "head_dim": 16, "num_local_experts": 8},
+    "ernie4_5_moe interleaved": {"model_type": "ernie4_5_moe", **TINY_MOE,
+                                 "num_key_value_heads": 2, "moe_num_experts": 8, "moe_k": 2,
+                                 "moe_layer_start_index": 0, "moe_layer_end_index": 2,
+                                 "moe_layer_interval": 2},
+    "granitemoe defaults": {"model_type": "granitemoe", **TINY_MOE, "num_local_experts": 4},
+    "granitemoeshared defaults": {"model_type": "granitemoeshared", **TINY_MOE,
+                                  "num_local_experts": 4, "shared_intermediate_size": 40},
+    "qwen2_moe defaults": {"model_type": "qwen2_moe", **TINY_MOE, "num_attention_heads": 16,
+                           "num_experts": 4},
+}
+
+
+@pytest.mark.parametrize("label", MISSING_AND_SET)
+def test_missing_keys_read_as_transformers_class_defaults(label):
+    config = MISSING_AND_SET[label]
+    assert zoo.count_params(spec_from_config(config)).total == _transformers_count(config)

@@ -84,8 +84,8 @@ def test_glob_and_sort_by_family_then_size():
     assert zoo.list_models("gpt2*") == ["gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"]
     # globs match aliases too: mistral-7b is mistral-7b-v0.1
     assert zoo.list_models("*-7b") == ["falcon-7b", "gemma-7b", "llama-2-7b", "llama-7b",
-                                       "mistral-7b-v0.1", "olmo-7b", "olmo-2-7b", "qwen2.5-7b",
-                                       "starcoder2-7b"]
+                                       "mistral-7b-v0.1", "olmo-7b", "olmo-2-7b", "olmoe-1b-7b",
+                                       "qwen2.5-7b", "starcoder2-7b"]
     assert zoo.list_models("meta-llama-3*-8b") == ["llama-3-8b", "llama-3.1-8b"]
     names = zoo.list_models()
     keys = [(zoo.get_spec(n).family, zoo.count_params(n).total) for n in names]

@@ -112,6 +112,31 @@ TRANSFORMERS_ACTIVE = {
 }
 
 
+# mixtures of experts: transformers' meta count of the published config (transformers 5.25),
+# and the active count with the embedding and head (the convention each card uses)
+MOE_COUNTS = {
+    # Qwen1.5-MoE, Qwen2-MoE (Qwen2MoeForCausalLM)
+    "qwen1.5-moe-a2.7b": (14_315_784_192, 2_689_173_504),
+    "qwen2-57b-a14b": (57_408_658_944, 14_249_270_784),
+    # OLMoE (OlmoeForCausalLM)
+    "olmoe-1b-7b": (6_919_161_856, 1_282_017_280),
+    # ERNIE 4.5 MoE (Ernie4_5_MoeForCausalLM; its routing biases are parameters, its MTP layer
+    # is not built)
+    "ernie-4.5-21b-a3b": (21_825_437_888, 3_352_150_208),
+    # Granite 3.1 MoE (GraniteMoeForCausalLM)
+    "granite-3.1-1b-a400m": (1_334_628_352, 428_658_688),
+    "granite-3.1-3b-a800m": (3_298_793_472, 882_874_368),
+    # MiniMax-M2 (MiniMaxM2ForCausalLM; its multi-token-prediction modules are not built)
+    "minimax-m2": (228_689_748_992, 11_030_537_216),
+}
+
+
+@pytest.mark.parametrize(("name", "counts"), MOE_COUNTS.items())
+def test_moe_closed_form_equals_transformers(name, counts):
+    count = zoo.count_params(name)
+    assert (count.total, count.active_by("all")) == counts
+
+
 @pytest.mark.parametrize(("name", "total"), TRANSFORMERS_COUNTS.items())
 def test_closed_form_equals_transformers(name, total):
     assert zoo.count_params(name).total == total

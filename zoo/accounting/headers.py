@@ -37,6 +37,8 @@ HEADER_CONVENTION = (
 # norm inside attention (q_norm) is a norm, an expert's gate is an expert's, and only a gate
 # of its own (mlp.gate) is a router; "buffers" are not parameters, and not counted
 NAME_PATTERNS: tuple[tuple[str, str], ...] = (
+    # ERNIE 4.5's routing bias is a parameter of its class (DeepSeek's, below, a buffer)
+    ("router", r"(^|\.)moe_statics\.e_score_correction_bias$"),
     # persistent buffers: causal masks (GPT-2, GPT-J, GPT-Neo), rotary frequencies, position
     # ids, DeepSeek-V3's routing bias (`exp_probs_b` in GGUF)
     ("buffers", r"\.(attn|attention)(\.attention)?\.(masked_)?bias$|\.inv_freq$|"
@@ -49,7 +51,8 @@ NAME_PATTERNS: tuple[tuple[str, str], ...] = (
                            r"positions_embed|position_embd)\.weight$"),
     ("token_embedding", r"(^|\.)(embed_tokens|wte|embed_in|word_embeddings|embeddings|"
                         r"tokens_embed|tok_embeddings|embed|token_embd)\.weight$"),
-    ("shared_experts", r"(^|\.)(shared_experts?|shared|shared_expert_gate)(\.|$)|_shexp(\.|$)"),
+    ("shared_experts", r"(^|\.)(shared_experts?|shared|shared_expert_gate|shared_mlp)(\.|$)|"
+                       r"_shexp(\.|$)"),
     ("experts", r"(^|\.)experts(\.|$)|_exps(\.|$)"),
     ("router", r"(^|\.)(gate|router)(\.|$)|(^|\.)ffn_gate_inp(\.|$)"),
     ("attention", r"(^|\.)(self_attn|self_attention|attention|attn|linear_attn)(\.|$)|"

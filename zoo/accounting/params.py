@@ -447,7 +447,8 @@ def layer_count(spec: ModelSpec, kind: str = "global", moe: bool = False) -> Lay
                              if spec.shared_width else (0, 0))
     if spec.shared_expert_gate:  # one d_model -> 1 projection
         shared, shared_matmul = shared + d, shared_matmul + d
-    router = d * spec.n_experts + (spec.n_experts if spec.router_bias else 0)
+    router = d * spec.n_experts + (spec.n_experts if spec.router_bias else 0) + (
+        spec.n_experts if spec.routing_bias_parameter else 0)  # ERNIE's selection bias
     return LayerCount(attention=attention, mlp=0, norms=norms, kind=kind, router=router,
                       experts=spec.n_experts * per_expert, shared_experts=shared,
                       per_expert=per_expert, idle_experts=spec.n_experts - spec.experts_per_token,

@@ -102,7 +102,15 @@ def read(c: Mapping[str, Any], defaults: Mapping[str, Any] = LLAMA_DEFAULTS) -> 
 
 
 def read_mistral(c: Mapping[str, Any]) -> Config:
-    return read(c, MISTRAL_DEFAULTS)
+    """MistralConfig's defaults (8 key/value heads whatever the query heads, a 4096-token
+    window unless the config says null); its attention and MLP have no biases, whatever
+    attention_bias or mlp_bias say."""
+    c = with_defaults(c, MISTRAL_DEFAULTS)
+    out = read_llama_like(c, MISTRAL_DEFAULTS, qkv_bias=False, attn_out_bias=False,
+                          mlp_bias=False)
+    if c.get("sliding_window") is not None:
+        out.update(attention_pattern=["local"], local_window=c["sliding_window"])
+    return out
 
 
 def write_llama(s: ModelSpec) -> Config:

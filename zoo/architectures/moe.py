@@ -25,6 +25,7 @@ from zoo.architectures.base import (
     read_layer_types,
     read_rope,
     same,
+    shortest_period,
     write_layer_types,
     write_rope,
 )
@@ -40,6 +41,12 @@ OUTER = {**same("embed.weight", "model.embed_tokens.weight"),
 ATTENTION = {**fused("blocks.{i}.attn.qkv", (f"{ATTN}.q_proj", f"{ATTN}.k_proj",
                                              f"{ATTN}.v_proj"), "qkv"),
              **linear("blocks.{i}.attn.out", f"{ATTN}.o_proj")}
+
+
+# a dense layer's MLP beside the mixtures (Qwen's mlp_only_layers, DeepSeek's first layers)
+DENSE_MLP = {**fused("blocks.{i}.mlp.fc_in", (f"{LAYER}.mlp.gate_proj", f"{LAYER}.mlp.up_proj"),
+                     "gate_up"),
+             **linear("blocks.{i}.mlp.fc_out", f"{LAYER}.mlp.down_proj")}
 
 
 def experts(moe: str, gate: str, up: str, down: str) -> dict[str, Source]:
@@ -66,11 +73,42 @@ def _needs_moe(s: ModelSpec) -> None:
         raise UnsupportedConfigError("not a mixture of experts")
 
 
+def read_sparse_layers(c: Mapping[str, Any]) -> Config:
+    """Qwen's MoE layer schedule: a layer is a mixture unless it is in mlp_only_layers, and
+    only every decoder_sparse_step-th layer is (counted from 1); the others keep a dense MLP of
+    intermediate_size. As mlp_pattern (its shortest period); nothing when every layer is."""
+    step, dense = get(c, "decoder_sparse_step", default=1), get(c, "mlp_only_layers", default=[])
+    if not isinstance(step, int) or step < 1:
+        raise UnsupportedConfigError(f"decoder_sparse_step {step!r}: expected an integer >= 1")
+    if get(c, "num_experts", default=1) < 1:
+        raise UnsupportedConfigError("num_experts 0 (every layer dense) is not a mixture of "
+                                     "experts")
+    kinds = ["dense" if i in dense or (i + 1) % step else "moe"
+             for i in range(get(c, "num_hidden_layers"))]
+    return {} if "dense" not in kinds else {"mlp_pattern": shortest_period(kinds)}
+
+
+def write_sparse_layers(s: ModelSpec) -> Config:
+    """The schedule as mlp_only_layers (every dense layer named), decoder_sparse_step 1."""
+    return {"decoder_sparse_step": 1,
+            "mlp_only_layers": [i for i, moe in enumerate(s.layer_moe) if not moe]}
+
+
 # --- Mixtral --------------------------------------------------------------------------------
 
+# MixtralConfig's defaults for what read_mixtral reads (8 key/value heads, whatever the query
+# heads; no sliding window)
+MIXTRAL_DEFAULTS = {"vocab_size": 32000, "hidden_size": 4096, "intermediate_size": 14336,
+                    "num_hidden_layers": 32, "num_attention_heads": 32,
+                    "num_key_value_heads": 8, "max_position_embeddings": 131072,
+                    "rms_norm_eps": 1e-5, "num_experts_per_tok": 2, "num_local_experts": 8,
+                    "rope_theta": 1e6}
+
+
 def read_mixtral(c: Mapping[str, Any]) -> Config:
+    c = {**MIXTRAL_DEFAULTS, **{k: v for k, v in c.items() if v is not None}}
     out = read_llama_like(c, qkv_bias=False, attn_out_bias=False, mlp_bias=False,
-                          norm_eps=c.get("rms_norm_eps", 1e-5),
+                          norm_eps=c["rms_norm_eps"],
                           **_moe_fields(c, "intermediate_size"))
     out.pop("d_ff_expert")  # Mixtral's experts are its MLP: d_ff
     if c.get("sliding_window") is not None:
@@ -87,15 +125,22 @@ def write_mixtral(s: ModelSpec) -> Config:
 
 # --- Qwen3-MoE ------------------------------------------------------------------------------
 
+# Qwen3MoeConfig's defaults for what read_qwen3_moe reads. Its class has no head_dim: the
+# attention takes the config's when it has one, else hidden_size / num_attention_heads.
+QWEN3_MOE_DEFAULTS = {"vocab_size": 151936, "hidden_size": 2048, "intermediate_size": 6144,
+                      "num_hidden_layers": 24, "num_attention_heads": 32,
+                      "num_key_value_heads": 4, "max_position_embeddings": 32768,
+                      "rms_norm_eps": 1e-6, "moe_intermediate_size": 768,
+                      "num_experts_per_tok": 8, "num_experts": 128}
+
+
 def read_qwen3_moe(c: Mapping[str, Any]) -> Config:
-    if c.get("mlp_only_layers") or c.get("decoder_sparse_step", 1) != 1:
-        raise UnsupportedConfigError("Qwen3-MoE with dense layers (mlp_only_layers, "
-                                     "decoder_sparse_step) is not supported")
-    out = read_llama_like(c, d_head=c.get("head_dim", 128), qk_norm="head", mlp_bias=False,
+    c = {**QWEN3_MOE_DEFAULTS, **{k: v for k, v in c.items() if v is not None}}
+    out = read_llama_like(c, qk_norm="head", mlp_bias=False,
                           router_normalize=bool(c.get("norm_topk_prob", False)),
                           **_moe_fields(c, "moe_intermediate_size"))
     window = c.get("sliding_window", 4096) if c.get("use_sliding_window") else None
-    return {**out, **read_layer_types(c, window)}
+    return {**out, **read_layer_types(c, window), **read_sparse_layers(c)}
 
 
 def write_qwen3_moe(s: ModelSpec) -> Config:
@@ -104,7 +149,7 @@ def write_qwen3_moe(s: ModelSpec) -> Config:
             "num_experts": s.n_experts, "num_experts_per_tok": s.experts_per_token,
             "moe_intermediate_size": s.expert_width, "norm_topk_prob": s.router_normalize,
             "use_sliding_window": s.has_local, "sliding_window": s.local_window,
-            "layer_types": write_layer_types(s)}
+            "layer_types": write_layer_types(s), **write_sparse_layers(s)}
 
 
 # --- DeepSeek-V3 ----------------------------------------------------------------------------
@@ -241,7 +286,7 @@ ENTRIES = (
                                                           "w3", "w2")}),
     Architecture(model_type="qwen3_moe", hf_class="Qwen3MoeForCausalLM", read=read_qwen3_moe,
                  write=write_qwen3_moe, prefix="model.",
-                 tensors={**OUTER, **ATTENTION, **QK_NORMS,
+                 tensors={**OUTER, **ATTENTION, **QK_NORMS, **DENSE_MLP,
                           **experts(f"{LAYER}.mlp", "gate_proj", "up_proj", "down_proj")}),
     Architecture(model_type="deepseek_v3", hf_class="DeepseekV3ForCausalLM",
                  read=read_deepseek_v3, write=write_deepseek_v3, prefix="model.",

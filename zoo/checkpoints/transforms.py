@@ -120,6 +120,9 @@ TRANSFORMS: dict[str, Transform] = {
     # one matrix per expert -> stacked
     "experts_stack": Transform(lambda parts, spec: torch.stack(parts),
                                lambda t, spec: [m.contiguous() for m in t]),
+    # a vector stored as one row (ERNIE 4.5's routing bias, (1, experts))
+    "row": Transform(lambda parts, spec: parts[0].reshape(-1),
+                     lambda t, spec: [t.reshape(1, -1).contiguous()]),
     # gpt-oss: fused experts stored input-major, gate and up interleaved
     "experts_interleaved": Transform(_interleaved_to_zoo, _interleaved_to_hf),
     # gpt-oss: fused down projections stored input-major (biases as stored)

@@ -584,7 +584,9 @@ class MoE(nn.Module):
         self.shared = MLP(spec, spec.shared_width) if spec.shared_width else None
         self.shared_gate = (Linear(spec.d_model, 1, bias=False) if spec.shared_expert_gate
                             else None)
-        if spec.routing_bias:
+        if spec.routing_bias_parameter:  # ERNIE 4.5: a parameter that training leaves alone
+            self.routing_bias = nn.Parameter(torch.empty(spec.n_experts), requires_grad=False)
+        elif spec.routing_bias:
             self.register_buffer("routing_bias", torch.empty(spec.n_experts))
 
     def route(self, x: Tensor) -> tuple[Tensor, Tensor]:

@@ -227,6 +227,9 @@ class ModelSpec:
     routing_bias: bool = _arch(
         "bool", False, doc="a per-expert bias that steers the choice but not the weights "
                            "(DeepSeek-V3's e_score_correction_bias: a buffer, not a parameter)")
+    routing_bias_parameter: bool = _arch(
+        "bool", False, doc="the routing bias is a parameter, counted with the router (ERNIE 4.5's "
+                           "moe_statics), not a buffer")
     routed_scaling: float = _arch("float", 1.0, min=0.0, min_exclusive=True,
                                   doc="the routed experts' output scaled by this (DeepSeek 2.5)")
     expert_groups: int | None = _arch(

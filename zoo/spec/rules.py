@@ -80,6 +80,7 @@ def _check_experts(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
             if getattr(spec, name) is not None:
                 raise bad(name, "only a mixture of experts takes it: set n_experts")
         for name, default in (("n_shared_experts", 0), ("first_dense_layers", 0),
+                              ("routing_bias_parameter", False),
                               ("mlp_pattern", ("moe",)), ("shared_expert_gate", False),
                               ("router_scales_input", False)):
             if getattr(spec, name) != default:
@@ -88,6 +89,9 @@ def _check_experts(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
     if not spec.n_shared_experts and (spec.d_ff_shared is not None or spec.shared_expert_gate):
         raise bad("d_ff_shared" if spec.d_ff_shared is not None else "shared_expert_gate",
                   "only shared experts take it: set n_shared_experts")
+    if spec.routing_bias_parameter and not spec.routing_bias:
+        raise bad("routing_bias_parameter", "only a routing bias can be a parameter: set "
+                                            "routing_bias")
     assert spec.n_experts is not None
     if spec.experts_per_token is None:
         raise bad("experts_per_token", "a mixture of experts needs experts_per_token")

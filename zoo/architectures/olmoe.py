@@ -1,0 +1,55 @@
+"""AI2's OLMoE (olmoe): LLaMA's block with RMSNorm over the whole q and k projections (QK-norm
+before the heads are split, as OLMo 2), and every MLP a mixture of softmax-routed experts (top-k
+weights not renormalised unless norm_topk_prob)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from zoo.architectures.base import Architecture, Config, UnsupportedConfigError, get
+from zoo.architectures.llama import QK_NORMS, read_llama_like, write_llama_like
+from zoo.architectures.moe import ATTENTION, LAYER, OUTER, experts
+from zoo.spec import ModelSpec
+
+# OlmoeConfig's defaults for what read_olmoe reads (key/value heads: the query heads)
+DEFAULTS = {"vocab_size": 50304, "hidden_size": 2048, "intermediate_size": 2048,
+            "num_hidden_layers": 16, "num_attention_heads": 16,
+            "max_position_embeddings": 4096, "rms_norm_eps": 1e-5, "attention_bias": False,
+            "num_experts_per_tok": 8, "num_experts": 64, "norm_topk_prob": False}
+
+
+def read_olmoe(c: Mapping[str, Any]) -> Config:
+    c = {**DEFAULTS, **{k: v for k, v in c.items() if v is not None}}
+    d, heads = get(c, "hidden_size"), get(c, "num_attention_heads")
+    if get(c, "head_dim", default=d // heads) != d // heads:
+        raise UnsupportedConfigError("OLMoE's q and k norms are as wide as hidden_size: a "
+                                     "head_dim other than hidden_size / heads is not built")
+    if c.get("clip_qkv") is not None:
+        raise UnsupportedConfigError("clip_qkv (q, k, v clamped) is not supported")
+    bias = bool(c["attention_bias"])
+    return read_llama_like(c, qk_norm="projection", qkv_bias=bias, attn_out_bias=bias,
+                           mlp_bias=False, norm_eps=c["rms_norm_eps"],
+                           n_experts=get(c, "num_experts"),
+                           experts_per_token=get(c, "num_experts_per_tok"),
+                           router_normalize=bool(c["norm_topk_prob"]))
+
+
+def write_olmoe(s: ModelSpec) -> Config:
+    if not s.moe or (s.d_ff_expert is not None and s.d_ff_expert != s.d_ff):
+        raise UnsupportedConfigError("OLMoE's experts are its MLP: d_ff wide")
+    if s.has_bias("qkv") != s.has_bias("attn_out"):
+        raise UnsupportedConfigError("OLMoE's attention_bias is on q, k, v and the output")
+    return {**write_llama_like(s), "attention_bias": s.has_bias("qkv"),
+            "num_experts": s.n_experts, "num_experts_per_tok": s.experts_per_token,
+            "norm_topk_prob": s.router_normalize}
+
+
+# where write_config tries these entries among all (lowest first; see zoo.architectures)
+PRIORITY = 145
+ENTRIES = (
+    Architecture(model_type="olmoe", hf_class="OlmoeForCausalLM", read=read_olmoe,
+                 write=write_olmoe, prefix="model.",
+                 tensors={**OUTER, **ATTENTION, **QK_NORMS,
+                          **experts(f"{LAYER}.mlp", "gate_proj", "up_proj", "down_proj")}),
+)
