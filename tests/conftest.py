@@ -1,8 +1,10 @@
-"""Shared fixtures: a clean registry per test, and helpers to write spec files."""
+"""Shared fixtures: a clean registry per test, and helpers to write spec files; how the suite
+shares two cores between pytest-xdist's workers."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +12,30 @@ from pathlib import Path
 import pytest
 
 from zoo.registry import REGISTRY
+
+# the real checkpoints' session fixtures, by the file they parse: the tests that use one run on
+# one worker, so each file is still parsed once per run
+REAL_WEIGHTS = {"gemma3": "real-gemma3", "smollm2": "real-smollm2"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist each worker gets one thread for torch: two workers of two threads on
+    two cores would fight over them."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        import torch
+
+        torch.set_num_threads(1)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture in getattr(item, "fixturenames", ()):
+            group = next((g for prefix, g in REAL_WEIGHTS.items()
+                          if fixture.startswith(prefix)), None)
+            if group is not None:
+                item.add_marker(pytest.mark.xdist_group(group))
+                break
 
 
 @pytest.fixture(autouse=True)
