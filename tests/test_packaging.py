@@ -34,3 +34,11 @@ def test_wheel_installs_and_lists(tmp_path):
                             "print(r.packaged_specs_dir())"], cwd=tmp_path, capture_output=True,
                            text=True)
     assert str(env_dir) in where.stdout, "specs must come from inside the installed package"
+    # without an extra, a command that needs it says which one to install
+    for argv, hint in ((["generate", "gpt2", "--prompt", "x"], "pip install 'zoo[torch]'"),
+                       (["plot", "scale", "--out", str(tmp_path / "x.png")],
+                        "pip install 'zoo[plot]'")):
+        done = subprocess.run([str(env_dir / "bin" / "zoo"), *argv], cwd=tmp_path,
+                              capture_output=True, text=True)
+        assert done.returncode == 2 and hint in done.stderr, (argv, done.stderr)
+        assert "Traceback" not in done.stderr

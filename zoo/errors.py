@@ -18,9 +18,30 @@ def advised(kind: type[E], problem: str, *, python: str, cli: str | None) -> E:
     return error
 
 
+# what a missing module takes: the extra that installs it (None: a package of its own)
+EXTRAS = {"torch": "torch", "safetensors": "torch", "tokenizers": "torch",
+          "huggingface_hub": "torch", "tqdm": "torch", "numpy": "torch", "jinja2": "torch",
+          "gguf": "gguf", "matplotlib": "plot", "accelerate": "distributed",
+          "transformers": None}
+
+
+def install_hint(error: BaseException) -> str | None:
+    """For a module zoo's extras provide, what to install; None for anything else."""
+    name = getattr(error, "name", None) if isinstance(error, ModuleNotFoundError) else None
+    if not name or name.split(".")[0] not in EXTRAS:
+        return None
+    root = name.split(".")[0]
+    extra = EXTRAS[root]
+    if extra is None:
+        return (f"{root} is not installed (zoo uses it as the reference implementation): "
+                f"pip install {root}")
+    return f"{root} is not installed: pip install 'zoo[{extra}]'"
+
+
 def cli_message(error: BaseException) -> str:
-    """What the command line says of an error."""
-    return getattr(error, "cli_message", None) or str(error)
+    """What the command line says of an error: its own words for the command line, or what
+    to install."""
+    return getattr(error, "cli_message", None) or install_hint(error) or str(error)
 
 
 def require_tokenizer(model: object, tokenizer: object | None) -> object:

@@ -308,6 +308,7 @@ def _verify_claims(path: str, tolerance: float, as_json: bool) -> int:
 def _transformers_counts(specs: list[Any], quiet: bool) -> list[dict[str, Any]]:
     """transformers' own count of each spec (built on meta), beside the closed form, with a
     progress bar: about a second per model."""
+    import transformers  # noqa: F401  (what is missing, said first)
     from tqdm import tqdm
 
     from zoo.accounting import count_params
