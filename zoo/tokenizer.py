@@ -113,6 +113,24 @@ class Tokenizer:
         (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
         return [folder / "tokenizer.json", folder / "tokenizer_config.json"]
 
+    def to_json(self) -> str:
+        """The whole tokenizer as one JSON string (its tokenizer.json, special tokens and chat
+        template): what a weights file keeps in its metadata, so that it needs nothing beside
+        it."""
+        return json.dumps({"tokenizer": json.loads(self.backend.to_str()),
+                           "bos_token": self.bos_token, "eos_token": self.eos_token,
+                           "pad_token": self.pad_token, "chat_template": self.chat_template,
+                           "add_bos_token": self.add_bos_token}, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> Tokenizer:
+        """A tokenizer from `to_json`'s string."""
+        data = json.loads(text)
+        return cls(Backend.from_str(json.dumps(data["tokenizer"])),
+                   bos_token=data.get("bos_token"), eos_token=data.get("eos_token"),
+                   pad_token=data.get("pad_token"), chat_template=data.get("chat_template"),
+                   add_bos_token=bool(data.get("add_bos_token", False)))
+
     # --- use ---------------------------------------------------------------------------------
     @property
     def vocab_size(self) -> int:

@@ -374,3 +374,26 @@ def test_saving_a_meta_model_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="meta device"):
         save(zoo.create_model("gpt2", device="meta"), tmp_path / "m.safetensors")
     assert not os.listdir(tmp_path)
+
+
+def test_the_tokenizer_travels_inside_the_file(tmp_path):
+    """A converted checkpoint keeps what its source held: the tokenizer (special tokens and
+    chat template included) is in the file's metadata, so the file needs nothing beside it."""
+    from zoo.testing import byte_tokenizer
+
+    model = zoo.create_model(tiny_spec("llama").with_changes(vocab_size=256), seed=0)
+    model.tokenizer = byte_tokenizer()
+    model.tokenizer.chat_template = "{{ messages[0]['content'] }}!"
+    save(model, tmp_path / "m.safetensors")
+    loaded = load(tmp_path / "m.safetensors")
+    assert loaded.tokenizer is not None
+    assert loaded.tokenizer.encode("harbour") == model.tokenizer.encode("harbour")
+    assert loaded.tokenizer.apply_chat_template([{"role": "user", "content": "hi"}]) == "hi!"
+    bare = zoo.create_model(tiny_spec("llama"), seed=0)
+    save(bare, tmp_path / "bare.safetensors")
+    assert load(tmp_path / "bare.safetensors").tokenizer is None
+    tensors = {k: v.contiguous() for k, v in stored_tensors(model).items()}
+    metadata = {**zoo_metadata(model.spec, {}), "zoo_tokenizer": "{not json"}
+    save_file(tensors, tmp_path / "bad.safetensors", metadata=metadata)
+    with pytest.raises(WeightsError, match="zoo_tokenizer metadata is not a tokenizer"):
+        load(tmp_path / "bad.safetensors")

@@ -64,6 +64,9 @@ def save(model: Model, path: str | os.PathLike[str], *, max_shard_size: int | st
     `path` is a `.safetensors` file name, or a folder (then `model.safetensors` inside it).
     """
     metadata = zoo_metadata(model.spec, _head_config(model))
+    tokenizer = getattr(model, "tokenizer", None)
+    if tokenizer is not None:  # kept in the file, so that it needs nothing beside it
+        metadata[TOKENIZER_KEY] = tokenizer.to_json()
     target = safetensors_target(path)
     limit = parse_bytes(max_shard_size)
     tensors = stored_tensors(model)
@@ -98,11 +101,31 @@ def load(path: str | os.PathLike[str], *, device: str | torch.device | None = No
         return _dispatch(spec, head, source.path, device_map, max_memory, offload_folder, dtype)
     model = _meta_model(spec, head, source.path)
     names = source.names()
-    return fill(model, {name: partial(source.read, name) for name in names},
-                shapes={name: source.shape(name) for name in names},
-                dtypes={name: source.dtype(name) for name in names}, device=device,
-                dtype=dtype, strict=strict, origin=str(source.path),
-                ignore_memory_limit=ignore_memory_limit, progress=progress)
+    tokenizer = _tokenizer(source.metadata, source.path)
+    model = fill(model, {name: partial(source.read, name) for name in names},
+                 shapes={name: source.shape(name) for name in names},
+                 dtypes={name: source.dtype(name) for name in names}, device=device,
+                 dtype=dtype, strict=strict, origin=str(source.path),
+                 ignore_memory_limit=ignore_memory_limit, progress=progress)
+    model.tokenizer = tokenizer
+    return model
+
+
+TOKENIZER_KEY = "zoo_tokenizer"  # the metadata key `save` keeps the model's tokenizer under
+
+
+def _tokenizer(metadata: dict[str, str], origin: Path) -> Any:
+    """The tokenizer a file keeps in its metadata, if any."""
+    text = metadata.get(TOKENIZER_KEY)
+    if text is None:
+        return None
+    from zoo.tokenizer import Tokenizer
+
+    try:
+        return Tokenizer.from_json(text)
+    except Exception as err:  # tokenizers raises an exception type of its own
+        raise WeightsError(f"{origin}: {TOKENIZER_KEY} metadata is not a tokenizer: "
+                           f"{err}") from None
 
 
 def _meta_model(spec: ModelSpec, head: dict[str, Any], origin: Path) -> Model:
