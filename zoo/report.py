@@ -79,7 +79,8 @@ def describe_attention(spec: ModelSpec) -> str:
     elif spec.kv_heads != spec.n_head:
         shape += f", grouped-query ({spec.kv_heads} kv heads)"
     if spec.qk_norm != "none":
-        shape += ", QK-norm " + ("per head" if spec.qk_norm == "head" else "over the projection")
+        shape += ", QK-norm " + {"head": "per head", "projection": "over the projection",
+                                 "each_head": "per head, a scale for each"}[spec.qk_norm]
     if not spec.scale_attention:
         shape += ", unscaled scores"
     elif spec.query_pre_attn_scalar is not None:

@@ -54,6 +54,7 @@ TRANSFORMERS_COUNTS = {
     "phi-3-mini-4k": 3_821_079_552,
     "phi-3-medium-4k": 13_960_238_080,
     "phi-4": 14_659_507_200,
+    "phi-4-mini": 3_836_021_760,
     # OLMo 2 (Olmo2ForCausalLM)
     "olmo-2-7b": 7_298_617_344,
     "olmo-2-13b": 13_716_198_400,
@@ -70,6 +71,7 @@ TRANSFORMERS_COUNTS = {
     "ernie-4.5-0.3b": 360_748_032,
     # Command R (CohereForCausalLM), Command R7B (Cohere2ForCausalLM)
     "command-r-v01": 34_980_831_232,
+    "command-r-plus": 103_810_674_688,
     "command-r7b": 8_028_033_024,
 }
 

@@ -393,7 +393,7 @@ def qk_norm_params(spec: ModelSpec) -> int:
     """QK-norm weights: one d_head vector each for q and k, or one per projection width."""
     if spec.qk_norm == "head":
         return 2 * spec.head_dim
-    if spec.qk_norm == "projection":
+    if spec.qk_norm in ("projection", "each_head"):  # each_head: a scale per head and dim
         return spec.q_dim + spec.kv_dim
     return 0
 

@@ -40,15 +40,17 @@ TENSORS = {
 }
 
 
-def read_llama_like(c: Mapping[str, Any], **fixed: Any) -> Config:
+def read_llama_like(c: Mapping[str, Any], *, partial_rotary: bool = False,
+                    longrope: bool = False, **fixed: Any) -> Config:
     """What the LLaMA-shaped families share (SwiGLU, RMSNorm, rotary, GQA): the spec fields of
-    their config.json, with `fixed` for what a family's class hard-codes."""
+    their config.json, with `fixed` for what a family's class hard-codes; `partial_rotary` for
+    the classes that read partial_rotary_factor, `longrope` for those built with it (Phi-3)."""
     d, heads = get(c, "hidden_size"), get(c, "num_attention_heads")
     act = c.get("hidden_act", "silu")
     if act != "silu":
         raise UnsupportedConfigError(f"hidden_act {act!r}: zoo's gated MLP here is SwiGLU (silu)")
-    rope = read_rope(c)
-    if rope.pop("rotary_fraction") != 1.0:
+    rope = read_rope(c, longrope=longrope)
+    if not partial_rotary and rope.pop("rotary_fraction") != 1.0:
         raise UnsupportedConfigError("partial_rotary_factor is not supported for this "
                                      "architecture")
     attention_bias = bool(c.get("attention_bias", False))

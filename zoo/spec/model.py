@@ -79,7 +79,8 @@ class ModelSpec:
     qk_norm: str = _arch(
         "enum", "none", choices=QK_NORMS,
         doc="RMSNorm of q and k before rotary: `head` (over each head: Qwen3, Gemma 3) or "
-            "`projection` (over all heads at once: OLMo 2)")
+            "`projection` (over all heads at once: OLMo 2); `each_head`: a LayerNorm without "
+            "bias over each head, with a scale per head and dim (Command R+)")
     attn_softcap: float | None = _arch(
         "float?", None, min=0.0, min_exclusive=True,
         doc="attention scores soft-capped: c tanh(s / c) (Gemma 2's 50)")
