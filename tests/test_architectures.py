@@ -58,10 +58,90 @@ PUBLISHED = {
     "falcon-40b": {"model_type": "RefinedWeb", "hidden_size": 8192, "n_head": 128,
                    "n_head_kv": 8, "n_layer": 60, "parallel_attn": True, "bias": False,
                    "alibi": False, "vocab_size": 65024},
+    "gemma-2b": {"model_type": "gemma", "hidden_size": 2048, "intermediate_size": 16384,
+                 "num_hidden_layers": 18, "num_attention_heads": 8, "num_key_value_heads": 1,
+                 "head_dim": 256, "hidden_act": "gelu", "max_position_embeddings": 8192,
+                 "rms_norm_eps": 1e-06, "rope_theta": 10000.0, "vocab_size": 256000},
+    "phi-2": {"model_type": "phi", "hidden_size": 2560, "intermediate_size": 10240,
+              "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 32,
+              "partial_rotary_factor": 0.4, "qk_layernorm": False, "hidden_act": "gelu_new",
+              "layer_norm_eps": 1e-05, "max_position_embeddings": 2048, "rope_theta": 10000.0,
+              "rope_scaling": None, "tie_word_embeddings": False, "vocab_size": 51200},
+    "stablelm-2-1.6b": {"model_type": "stablelm", "hidden_size": 2048, "intermediate_size": 5632,
+                        "num_hidden_layers": 24, "num_attention_heads": 32,
+                        "num_key_value_heads": 32, "partial_rotary_factor": 0.25,
+                        "rope_theta": 10000, "layer_norm_eps": 1e-05, "hidden_act": "silu",
+                        "use_qkv_bias": True, "use_parallel_residual": False,
+                        "qk_layernorm": False, "max_position_embeddings": 4096,
+                        "tie_word_embeddings": False, "vocab_size": 100352},
+    "starcoder2-3b": {"model_type": "starcoder2", "hidden_size": 3072,
+                      "intermediate_size": 12288, "num_hidden_layers": 30,
+                      "num_attention_heads": 24, "num_key_value_heads": 2,
+                      "hidden_act": "gelu_pytorch_tanh", "max_position_embeddings": 16384,
+                      "norm_epsilon": 1e-05, "rope_theta": 999999.4420358813,
+                      "sliding_window": 4096, "use_bias": True, "vocab_size": 49152},
+    "olmo-1b": {"model_type": "olmo", "attention_bias": False, "clip_qkv": None,
+                "hidden_act": "silu", "hidden_size": 2048, "intermediate_size": 8192,
+                "max_position_embeddings": 2048, "num_attention_heads": 16,
+                "num_hidden_layers": 16, "num_key_value_heads": 16, "rope_theta": 10000.0,
+                "tie_word_embeddings": True, "vocab_size": 50304},
+    # Qwen3-Next (its keys as published, legacy rope keys) and a Qwen3.5 wrapper (text_config
+    # read, vision_config not counted)
+    "qwen3-next-80b-a3b": {
+        "model_type": "qwen3_next", "architectures": ["Qwen3NextForCausalLM"],
+        "decoder_sparse_step": 1, "full_attention_interval": 4, "head_dim": 256,
+        "hidden_act": "silu", "hidden_size": 2048, "intermediate_size": 5120,
+        "linear_conv_kernel_dim": 4, "linear_key_head_dim": 128, "linear_num_key_heads": 16,
+        "linear_num_value_heads": 32, "linear_value_head_dim": 128,
+        "max_position_embeddings": 262144, "mlp_only_layers": [], "moe_intermediate_size": 512,
+        "norm_topk_prob": True, "num_attention_heads": 16, "num_experts": 512,
+        "num_experts_per_tok": 10, "num_hidden_layers": 48, "num_key_value_heads": 2,
+        "partial_rotary_factor": 0.25, "rms_norm_eps": 1e-06, "rope_scaling": None,
+        "rope_theta": 10000000, "shared_expert_intermediate_size": 512,
+        "tie_word_embeddings": False, "vocab_size": 151936},
+    "qwen3.5-35b-a3b": {
+        "model_type": "qwen3_5_moe", "architectures": ["Qwen3_5MoeForConditionalGeneration"],
+        "tie_word_embeddings": False, "vision_config": {"depth": 27, "hidden_size": 1152},
+        "text_config": {
+            "model_type": "qwen3_5_moe_text", "attn_output_gate": True, "head_dim": 256,
+            "hidden_size": 2048, "layer_types": ["linear_attention"] * 3 + ["full_attention"]
+            + ["linear_attention"] * 3 + ["full_attention"] + (["linear_attention"] * 3
+                                                               + ["full_attention"]) * 8,
+            "linear_conv_kernel_dim": 4, "linear_key_head_dim": 128,
+            "linear_num_key_heads": 16, "linear_num_value_heads": 32,
+            "linear_value_head_dim": 128, "max_position_embeddings": 262144,
+            "moe_intermediate_size": 512, "num_attention_heads": 16, "num_experts": 256,
+            "num_experts_per_tok": 8, "num_hidden_layers": 40, "num_key_value_heads": 2,
+            "rms_norm_eps": 1e-06, "shared_expert_intermediate_size": 512,
+            "vocab_size": 248320, "rope_parameters": {
+                "mrope_interleaved": True, "mrope_section": [11, 11, 10], "rope_type": "default",
+                "rope_theta": 10000000, "partial_rotary_factor": 0.25}}},
     "smollm2-135m": {"model_type": "llama", "hidden_size": 576, "intermediate_size": 1536,
                      "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3,
                      "max_position_embeddings": 8192, "rms_norm_eps": 1e-05,
                      "rope_theta": 100000, "tie_word_embeddings": True, "vocab_size": 49152},
+    # image-text configs, read for their text decoder (the vision_config is left out here)
+    "llama-4-scout-17b-16e": {"model_type": "llama4", "text_config": {
+        "model_type": "llama4_text", "attention_bias": False, "attention_chunk_size": 8192,
+        "attn_scale": 0.1, "attn_temperature_tuning": 4, "floor_scale": 8192, "head_dim": 128,
+        "hidden_act": "silu", "hidden_size": 5120, "interleave_moe_layer_step": 1,
+        "intermediate_size": 8192, "intermediate_size_mlp": 16384,
+        "max_position_embeddings": 262144, "moe_layers": list(range(48)),
+        "no_rope_layers": [1, 1, 1, 0] * 12, "num_attention_heads": 40,
+        "num_experts_per_tok": 1, "num_hidden_layers": 48, "num_key_value_heads": 8,
+        "num_local_experts": 16, "rms_norm_eps": 1e-05, "rope_scaling": {
+            "factor": 8.0, "high_freq_factor": 4.0, "low_freq_factor": 1.0,
+            "original_max_position_embeddings": 8192, "rope_type": "llama3"},
+        "rope_theta": 500000.0, "use_qk_norm": True, "vocab_size": 202048}},
+    "llama-4-maverick-17b-128e": {"model_type": "llama4", "text_config": {
+        "model_type": "llama4_text", "attention_bias": False, "attention_chunk_size": 8192,
+        "head_dim": 128, "hidden_act": "silu", "hidden_size": 5120,
+        "interleave_moe_layer_step": 2, "intermediate_size": 8192,
+        "intermediate_size_mlp": 16384, "max_position_embeddings": 1048576,
+        "num_attention_heads": 40, "num_experts_per_tok": 1, "num_hidden_layers": 48,
+        "num_key_value_heads": 8, "num_local_experts": 128, "rms_norm_eps": 1e-05,
+        "rope_scaling": None, "rope_theta": 500000.0, "use_qk_norm": False,
+        "vocab_size": 202048}},
 }
 
 
@@ -93,6 +173,12 @@ def test_gpt3_banded_layers_have_no_transformers_equivalent():
      "no n_embd"),
     ({"model_type": "gpt2", "n_embd": 8, "n_layer": 2, "n_head": 2, "n_positions": 8,
       "vocab_size": 10, "activation_function": "quick_gelu"}, "quick_gelu"),
+    ({"model_type": "phi", "qk_layernorm": True}, "qk_layernorm"),
+    ({"model_type": "stablelm", "qk_layernorm": True}, "qk_layernorm"),
+    ({"model_type": "llama4_text", "interleave_moe_layer_step": 0},
+     "interleave_moe_layer_step 0"),
+    ({"model_type": "llama4_text", "attention_chunk_size": None,
+      "layer_types": ["chunked_attention"] * 48}, "attention_chunk_size is null"),
 ])
 def test_unsupported_configs_say_why(config, fragment):
     with pytest.raises(UnsupportedConfigError, match=fragment):

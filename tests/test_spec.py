@@ -103,6 +103,15 @@ def test_cross_field_rules():
     expect_error({**BASE, "embed_dim": 64}, "embed_dim", "no projection")
 
 
+def test_linear_attention_rules():
+    linear = {"linear_n_k_head": 2, "linear_n_v_head": 4, "linear_d_head_k": 8,
+              "linear_d_head_v": 8, "linear_conv_kernel": 4}
+    expect_error({**BASE, **linear}, "linear_n_k_head", "put `linear` in attention_pattern")
+    hybrid = {**BASE, **linear, "attention_pattern": ["linear", "global"]}
+    expect_error({**hybrid, "linear_conv_kernel": None}, "linear_conv_kernel", "need")
+    expect_error({**hybrid, "linear_n_v_head": 3}, "linear_n_v_head", "evenly")
+
+
 def test_nested_fields_are_checked():
     expect_error({**BASE, "reported": {"params": "lots", "source": "x"}}, "reported.params",
                  "parameter count")
@@ -176,6 +185,8 @@ ROTARY = {**BASE, "position": "rotary", "norm": "rmsnorm"}
     ({"rotary_pattern": []}, "rotary_pattern", "a non-empty list"),
     ({"qk_norm": "layer"}, "qk_norm", "one of none, head, projection"),
     ({"norm": "layernorm", "qk_norm": "head"}, "qk_norm", "RMSNorm's"),
+    ({"norm": "nonparametric_layernorm", "qk_norm": "head"}, "qk_norm", "RMSNorm's"),
+    ({"qkv_clip": 0}, "qkv_clip", "> 0"),
     ({"norm_position": "sandwich", "block": "parallel"}, "block", "no sandwich-norm form"),
     ({"attn_softcap": 0}, "attn_softcap", "> 0"),
     ({"asserts": ["heads_are_even"]}, "asserts", "one of attention_width_is_d_model"),

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from zoo.errors import require_tokenizer
 from zoo.fields import check, setting
 from zoo.model import Model
 from zoo.text import resolve_model
@@ -120,10 +121,7 @@ def evaluate(model_or_path: Any, text: str, *, context: int | None = None,
     """
     loading = {k: v for k, v in (("dtype", dtype), ("quantize", quantize)) if v is not None}
     model = resolve_model(model_or_path, **loading)
-    tokenizer = tokenizer or getattr(model, "tokenizer", None)
-    if tokenizer is None:
-        raise ValueError(f"{model.spec.name} has no tokenizer: load a checkpoint that has one "
-                         f"(tokenizer.json, GGUF), or pass tokenizer=zoo.Tokenizer...")
+    tokenizer = require_tokenizer(model, tokenizer)
     return evaluate_ids(model, tokenizer.encode(text), context=context, stride=stride,
                         batch=batch, progress=progress)
 

@@ -70,23 +70,37 @@ def describe_attention(spec: ModelSpec) -> str:
     elif kinds == ("local",):
         shape = f"sliding window of {spec.local_window}"
     else:
+        named = {"local": f"local ({spec.local_window})",
+                 "chunked": f"chunked ({spec.attention_chunk})", "global": "global",
+                 "linear": "linear"}
         runs = [(kind, len(list(group))) for kind, group in itertools.groupby(kinds)]
-        shape = "repeating " + ", ".join(
-            ("" if n == 1 else f"{n} x ") + (f"local ({spec.local_window})" if kind == "local"
-                                            else "global") for kind, n in runs)
+        shape = "repeating " + ", ".join(("" if n == 1 else f"{n} x ") + named[kind]
+                                         for kind, n in runs)
     if spec.kv_heads == 1:
         shape += ", multi-query"
     elif spec.kv_heads != spec.n_head:
         shape += f", grouped-query ({spec.kv_heads} kv heads)"
+    if spec.qkv_clip is not None:
+        shape += f", q/k/v clipped at {spec.qkv_clip:g}"
     if spec.qk_norm != "none":
         shape += ", QK-norm " + {"head": "per head", "projection": "over the projection",
-                                 "each_head": "per head, a scale for each"}[spec.qk_norm]
+                                 "each_head": "per head, a scale for each",
+                                 "l2": "per head, no weight, rotary layers only"}[spec.qk_norm]
+    if spec.temperature_tuning:
+        shape += (f", query temperature on layers without rotary (floor {spec.temperature_floor}, "
+                  f"scale {spec.temperature_scale:g})")
     if not spec.scale_attention:
         shape += ", unscaled scores"
     elif spec.query_pre_attn_scalar is not None:
         shape += f", scores / sqrt({spec.query_pre_attn_scalar:g})"
     if spec.attn_softcap is not None:
         shape += f", scores soft-capped at {spec.attn_softcap:g}"
+    if spec.attention_output_gate:
+        shape += ", sigmoid output gate"
+    if spec.has_linear:
+        shape += (f"; linear layers: Gated DeltaNet, {spec.linear_n_k_head} q/k heads of "
+                  f"{spec.linear_d_head_k}, {spec.linear_n_v_head} value heads of "
+                  f"{spec.linear_d_head_v}, conv kernel {spec.linear_conv_kernel}")
     return shape
 
 
@@ -151,7 +165,8 @@ DESCRIBED: tuple[tuple[str, Callable[[ModelSpec], str | None], tuple[str, ...]],
       "rope_scaling", "local_rope_theta", "rotary_pattern")),
     ("attention", describe_attention,
      ("attention_pattern", "local_window", "scale_attention", "query_pre_attn_scalar",
-      "qk_norm", "attn_softcap")),
+      "qk_norm", "attn_softcap", "qkv_clip", "attention_output_gate", "linear_n_k_head",
+      "linear_n_v_head", "linear_d_head_k", "linear_d_head_v", "linear_conv_kernel")),
     ("norm", describe_norm, ("norm", "norm_eps", "norm_bias", "norm_position", "final_norm",
                              "embedding_norm", "norm_unit_offset")),
     ("block", lambda s: s.block, ("block",)),
@@ -241,6 +256,7 @@ def summary_rows(count: ParamCount, context: int | None = None) -> list[Row]:
                                      f"{human_bytes(count.kv_cache_bytes(1, 'fp32'))} fp32"),
              (f"KV cache at {context} tokens",
               caveated(spec, _kv_at(context), human_bytes, "{} bf16 per sequence")),
+             *recurrent_rows(count),
              (f"forward FLOPs/token @ {context}",
               caveated(spec, _forward_flops(context), human_flops,
                        f"{{}} (2N = {human_flops(2 * count.total)})")),
@@ -253,6 +269,19 @@ def summary_rows(count: ParamCount, context: int | None = None) -> list[Row]:
                  f"{human_bytes(memory['master_weights_fp32'])} + Adam "
                  f"{human_bytes(memory['adam_moments_fp32'])}; activations excluded)"))
     return rows
+
+
+def recurrent_rows(count: ParamCount) -> list[Row]:
+    """The linear-attention layers' state beside the KV cache: constant in context, so one
+    figure per sequence; nothing without linear layers."""
+    spec = count.spec
+    if not spec.has_linear:
+        return []
+    layers = spec.layer_kinds.count("linear")
+    return [("recurrent state", f"{human_bytes(count.recurrent_state_bytes('bf16'))} bf16, "
+                                f"{human_bytes(count.recurrent_state_bytes('fp32'))} fp32 per "
+                                f"sequence at any context ({layers} linear layers, each "
+                                f"a state per value head and its convolution's last inputs)")]
 
 
 ACTIVE_LABELS = {"all": "active per token", "no_embedding": "  without the embedding",
@@ -310,6 +339,8 @@ def compare_facts(spec: ModelSpec) -> list[Row]:
              ("weights bf16", human_bytes(count.weight_bytes("bf16"))),
              ("KV cache/token bf16", human_bytes(count.kv_cache_bytes(1, "bf16"))),
              ("KV cache @ context bf16", caveated(spec, _kv_at(None), human_bytes)),
+             *([("recurrent state bf16", human_bytes(count.recurrent_state_bytes("bf16")))]
+               if spec.has_linear else []),
              ("forward FLOPs/token @ context",
               caveated(spec, _forward_flops(None), human_flops)),
              ("training memory (Adam)", human_bytes(count.training_memory()["total"]))]

@@ -53,6 +53,7 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
         "beta_slow": 1.0}}),
     "qwen2": ("llama-7b", {"n_kv_head": 2, "qkv_bias": True, "tie_embeddings": True}),
     "qwen3": ("llama-7b", {"n_kv_head": 2, "d_head": 32, "qk_norm": "head"}),
+    "gemma": ("gemma-2b", {"d_head": 32}),
     "gemma2": ("llama-7b", {"n_kv_head": 2, "d_head": 32, "norm_position": "sandwich",
                             "norm_unit_offset": True, "scale_embeddings": True,
                             "activation": "geglu", "query_pre_attn_scalar": 24.0,
@@ -67,6 +68,9 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                             "rope_scaling": {"type": "linear", "factor": 8.0},
                             "attention_pattern": ["local", "local", "global"],
                             "local_window": 8, "tie_embeddings": True}),
+    "phi": ("phi-2", {"n_kv_head": 2}),
+    "stablelm": ("stablelm-2-1.6b", {"n_kv_head": 2, "block": "parallel"}),
+    "starcoder2": ("starcoder2-3b", {"n_kv_head": 2, "local_window": 8}),
     "phi3": ("llama-7b", {"n_kv_head": 2, "attention_pattern": ["local"], "local_window": 8,
                           "weights": {"model_type": "phi3"}}),
     # Phi-4-mini: partial rotary and longrope, short factors within 10 positions, long beyond
@@ -77,6 +81,7 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
         "long_factor": [1.0, 2.0, 4.0, 8.0, 16.0, 32.0]}}),
     "olmo2": ("llama-7b", {"n_kv_head": 2, "norm_position": "output",
                            "qk_norm": "projection"}),
+    "olmo": ("olmo-7b", {"n_kv_head": 2, "qkv_clip": 0.5}),
     "smollm3": ("llama-7b", {"n_kv_head": 2, "rotary_pattern": [True, False],
                              "tie_embeddings": True}),
     "granite": ("granite-3.3-8b", {"n_kv_head": 2, "attention_multiplier": 0.0625,
@@ -101,6 +106,17 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                                  "router_scoring": "sigmoid", "routing_bias": True,
                                  "routed_scaling": 2.5, "expert_groups": 4,
                                  "expert_groups_per_token": 2}),
+    # Llama 4: chunks of 8 (so 20-token rows cross them), NoPE on every fourth layer, the
+    # weight-free QK-norm, dense and MoE layers alternating (Maverick's interleaving) with a
+    # shared expert and input-scaled routing. The temperature tuning's floor of 32 leaves
+    # these rows' queries unscaled: transformers counts its positions in cache slots, so
+    # left-padded rows would differ from zoo's token positions (tests/model/test_llama4.py
+    # holds it to transformers on unpadded rows, at a floor of 2)
+    "llama4": ("llama-4-scout-17b-16e", {
+        "n_layer": 4, "n_kv_head": 2, "d_ff": 64, "n_experts": 4, "d_ff_expert": 32,
+        "mlp_pattern": ["dense", "moe"], "attention_chunk": 8, "temperature_floor": 32,
+        "rope_scaling": {"type": "llama3", "factor": 8.0, "original_context": 32,
+                         "low_freq_factor": 1.0, "high_freq_factor": 4.0}}),
     "gpt-oss": ("llama-7b", {"n_kv_head": 2, "d_head": 16, "qkv_bias": True,
                              "attn_out_bias": True, "mlp_bias": True, "attention_sinks": True,
                              "activation": "clamped_swiglu", "swiglu_limit": 7.0,
@@ -109,6 +125,18 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                              "local_window": 8, "rope_theta": 150000.0, "rope_scaling": {
                                  "type": "yarn", "factor": 32.0, "original_context": 16,
                                  "beta_fast": 32.0, "beta_slow": 1.0, "truncate": False}}),
+    # hybrid linear attention (Gated DeltaNet on three of four layers, gated full attention)
+    "qwen3-next": ("qwen3-next-80b-a3b", {
+        "n_layer": 4, "n_kv_head": 2, "d_head": 16, "d_ff": 32, "linear_n_k_head": 2,
+        "linear_n_v_head": 4, "linear_d_head_k": 8, "linear_d_head_v": 8, "n_experts": 4,
+        "experts_per_token": 2, "d_ff_expert": 16, "d_ff_shared": 16}),
+    "qwen3.5": ("qwen3.5-27b", {
+        "n_layer": 4, "n_kv_head": 2, "d_head": 16, "d_ff": 32, "linear_n_k_head": 2,
+        "linear_n_v_head": 4, "linear_d_head_k": 8, "linear_d_head_v": 8}),
+    "qwen3.5-moe": ("qwen3.5-35b-a3b", {
+        "n_layer": 4, "d_head": 16, "d_ff": 16, "linear_n_k_head": 2, "linear_n_v_head": 4,
+        "linear_d_head_k": 8, "linear_d_head_v": 8, "n_experts": 4, "experts_per_token": 2,
+        "d_ff_shared": 16}),
 }
 
 

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from zoo.checkpoints import load
+from zoo.errors import require_tokenizer
 from zoo.model import Model
 from zoo.model.generation import Options, final_ids, run
 from zoo.registry import UnknownModelError, get_spec
@@ -82,10 +83,7 @@ def generate(model_or_path: Any, prompt: str | Sequence[str], *,
     a list of prompts, or with `stream=True` an iterator of text pieces (one prompt).
     """
     model = resolve_model(model_or_path)
-    tokenizer = tokenizer or getattr(model, "tokenizer", None)
-    if tokenizer is None:
-        raise ValueError(f"{model.spec.name} has no tokenizer: load a checkpoint that has one "
-                         f"(tokenizer.json, GGUF), or pass tokenizer=zoo.Tokenizer...")
+    tokenizer = require_tokenizer(model, tokenizer)
     single = isinstance(prompt, str)
     prompts = [prompt] if single else list(prompt)
     if not prompts:

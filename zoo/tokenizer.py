@@ -16,6 +16,8 @@ from typing import Any
 from tokenizers import AddedToken, Regex, decoders, models, normalizers, pre_tokenizers
 from tokenizers import Tokenizer as Backend
 
+from zoo.errors import advised
+
 # llama.cpp's pre-tokenizer names -> the splits before the byte-level step (which itself
 # applies GPT-2's split)
 _LLAMA3_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
@@ -146,7 +148,8 @@ class Tokenizer:
                             add_generation_prompt: bool = True) -> str:
         """The prompt text for a conversation, by the checkpoint's own template."""
         if not self.chat_template:
-            raise ValueError("this tokenizer has no chat template; pass chat=False")
+            raise advised(ValueError, "this tokenizer has no chat template",
+                          python="; pass chat=False", cli="; leave out --chat")
         from jinja2.ext import loopcontrols
         from jinja2.sandbox import ImmutableSandboxedEnvironment
 

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from zoo.checkpoints import save
+from zoo.errors import require_tokenizer
 from zoo.fields import check, setting
 from zoo.files.commit import write_safetensors
 from zoo.model import POOLINGS, Model
@@ -175,10 +176,7 @@ def finetune(model_or_path: Any, text: str, *, out: str | os.PathLike[str],
         raise ValueError(f"{model.spec.name}'s weights are packed for inference "
                          f"({model.quantized}, zoo.quantize) and have no gradients; fine-tune "
                          f"the float model")
-    tokenizer = tokenizer or model.tokenizer
-    if tokenizer is None:
-        raise ValueError(f"{model.spec.name} has no tokenizer: load a checkpoint that has one "
-                         f"(tokenizer.json, GGUF), or pass tokenizer=zoo.Tokenizer...")
+    tokenizer = require_tokenizer(model, tokenizer)
     model.tokenizer = tokenizer
     if config.context > model.spec.context_length:
         raise ValueError(f"context {config.context} is longer than {model.spec.name}'s "

@@ -40,6 +40,9 @@ TRANSFORMERS_COUNTS = {
     "qwen3-8b": 8_190_735_360,
     "qwen3-14b": 14_768_307_200,
     "qwen3-32b": 32_762_123_264,
+    # Gemma (GemmaForCausalLM)
+    "gemma-2b": 2_506_172_416,
+    "gemma-7b": 8_537_680_896,
     # Gemma 2 (Gemma2ForCausalLM)
     "gemma-2-2b": 2_614_341_888,
     "gemma-2-9b": 9_241_705_984,
@@ -50,11 +53,23 @@ TRANSFORMERS_COUNTS = {
     "gemma-3-4b": 3_880_263_168,
     "gemma-3-12b": 11_766_034_176,
     "gemma-3-27b": 27_009_346_304,
+    # Phi-1.5, Phi-2 (PhiForCausalLM)
+    "phi-1.5": 1_418_270_720,
+    "phi-2": 2_779_683_840,
+    # Stable LM 2 (StableLmForCausalLM)
+    "stablelm-2-1.6b": 1_644_515_328,
+    # StarCoder2 (Starcoder2ForCausalLM; 3B and 7B tied by the class default, 15B untied)
+    "starcoder2-3b": 3_030_371_328,
+    "starcoder2-7b": 7_173_923_840,
+    "starcoder2-15b": 15_957_889_024,
     # Phi-3, Phi-4 (Phi3ForCausalLM)
     "phi-3-mini-4k": 3_821_079_552,
     "phi-3-medium-4k": 13_960_238_080,
     "phi-4": 14_659_507_200,
     "phi-4-mini": 3_836_021_760,
+    # OLMo (OlmoForCausalLM: the -hf checkpoints)
+    "olmo-1b": 1_176_764_416,
+    "olmo-7b": 6_888_095_744,
     # OLMo 2 (Olmo2ForCausalLM)
     "olmo-2-7b": 7_298_617_344,
     "olmo-2-13b": 13_716_198_400,
@@ -73,6 +88,26 @@ TRANSFORMERS_COUNTS = {
     "command-r-v01": 34_980_831_232,
     "command-r-plus": 103_810_674_688,
     "command-r7b": 8_028_033_024,
+    # Llama 4 (Llama4ForCausalLM from the text_config, transformers 5.25): the text decoder
+    "llama-4-scout-17b-16e": 107_769_861_120,
+    "llama-4-maverick-17b-128e": 400_711_848_960,
+    # Qwen3-Next (Qwen3NextForCausalLM) and Qwen3.5's text decoders (Qwen3_5ForCausalLM,
+    # Qwen3_5MoeForCausalLM from the published text_config; transformers 5.25): hybrid Gated
+    # DeltaNet and gated full attention
+    "qwen3-next-80b-a3b": 79_674_391_296,
+    "qwen3.5-27b": 26_895_998_464,
+    "qwen3.5-35b-a3b": 34_660_610_688,
+    "qwen3.5-122b-a10b": 122_111_526_912,
+    "qwen3.5-397b-a17b": 396_346_350_336,
+}
+
+# active per token (embedding and head included) of the hybrid mixtures, by transformers' meta
+# model less the routed experts a token does not go through
+TRANSFORMERS_ACTIVE = {
+    "qwen3-next-80b-a3b": 3_874_929_408,
+    "qwen3.5-35b-a3b": 3_454_988_928,
+    "qwen3.5-122b-a10b": 9_771_288_576,
+    "qwen3.5-397b-a17b": 17_349_040_896,
 }
 
 
@@ -81,10 +116,39 @@ def test_closed_form_equals_transformers(name, total):
     assert zoo.count_params(name).total == total
 
 
+@pytest.mark.parametrize(("name", "active"), TRANSFORMERS_ACTIVE.items())
+def test_hybrid_active_counts(name, active):
+    assert zoo.count_params(name).active == active
+
+
+def test_linear_attention_state_is_constant_in_context():
+    """Qwen3-Next: 36 Gated DeltaNet layers, each a 32 x 128 x 128 state and its 4-tap
+    convolution's last 3 inputs over q, k, v (2 x 2048 + 4096 channels); only the 12 full
+    layers cache keys and values (2 kv heads of 256)."""
+    count = zoo.count_params("qwen3-next-80b-a3b")
+    per_layer = 32 * 128 * 128 + 3 * (2 * 2048 + 4096)
+    assert count.recurrent_state_bytes("bf16") == 36 * per_layer * 2
+    assert count.kv_cache_bytes(1000, "bf16") == 12 * 1000 * 2 * 2 * 256 * 2
+    flops = count.attention_flops_per_token
+    assert flops(2000) - flops(1000) == 12 * 1000 * 2 * (16 * 256 + 16 * 256)
+    assert flops(1) == 12 * 2 * (16 * 256 + 16 * 256) + 36 * 6 * 32 * 128 * 128
+    figures = count.to_dict(1000)
+    assert figures["recurrent_state"]["bytes_per_sequence"]["bf16"] == 36 * per_layer * 2
+    assert "recurrent_state" not in zoo.count_params("qwen3-8b").to_dict()
+
+
 def test_gemma2_non_embedding_equals_the_report():
     # Gemma 2 report, Table 2: non-embedding parameters, stated exactly
     report = {"gemma-2-2b": 2_024_517_888, "gemma-2-9b": 8_324_201_984,
               "gemma-2-27b": 26_047_480_320}
+    for name, non_embedding in report.items():
+        assert zoo.count_params(name).non_embedding == non_embedding
+
+
+def test_gemma_non_embedding_equals_the_report():
+    # Gemma report, Table 2: non-embedding parameters, stated exactly (its embedding column
+    # counts a table padded to 256,128 rows)
+    report = {"gemma-2b": 1_981_884_416, "gemma-7b": 7_751_248_896}
     for name, non_embedding in report.items():
         assert zoo.count_params(name).non_embedding == non_embedding
 
@@ -98,3 +162,36 @@ def test_per_layer_patterns():
     assert [i for i, r in enumerate(smollm3.layer_rotary) if not r] == list(range(3, 36, 4))
     assert zoo.get_spec("phi-3-mini-4k").layer_kinds == ("local",) * 32
     assert not zoo.get_spec("phi-4").has_local
+
+
+# Llama 4's published vision_config (the same in Scout and Maverick), and transformers 5.25's
+# counts of the whole Llama4ForConditionalGeneration (vision tower, projector, text decoder)
+LLAMA4_VISION = {"hidden_size": 1408, "image_size": 336, "intermediate_size": 5632,
+                 "num_attention_heads": 16, "num_channels": 3, "num_hidden_layers": 34,
+                 "patch_size": 14, "pixel_shuffle_ratio": 0.5, "projector_input_dim": 4096,
+                 "projector_output_dim": 4096, "vision_output_dim": 4096,
+                 "multi_modal_projector_bias": False}
+LLAMA4_WHOLE = {"llama-4-scout-17b-16e": 108_641_793_536,
+                "llama-4-maverick-17b-128e": 401_583_781_376}
+
+
+@pytest.mark.parametrize(("name", "whole"), LLAMA4_WHOLE.items())
+def test_llama4_whole_model_is_decoder_plus_vision_tower(name, whole):
+    from zoo.architectures.llama4 import vision_params
+
+    config = {"model_type": "llama4", "vision_config": LLAMA4_VISION,
+              "text_config": {"hidden_size": zoo.get_spec(name).d_model}}
+    assert zoo.count_params(name).total + vision_params(config) == whole
+
+
+def test_llama4_active_and_chunked_cache():
+    scout, maverick = zoo.count_params("llama-4-scout-17b-16e"), \
+        zoo.count_params("llama-4-maverick-17b-128e")
+    assert scout.active == 17_172_894_720
+    assert maverick.active == 17_184_691_200
+    # 36 chunked layers hold at most 8192 positions, the 12 NoPE layers the whole context
+    per_position = 2 * 8 * 128 * 2  # keys and values, 8 kv heads of 128, bf16
+    assert scout.kv_cache_bytes(262_144) == per_position * (36 * 8192 + 12 * 262_144)
+    assert scout.kv_cache_bytes(4096) == per_position * 48 * 4096
+    assert scout.attention_flops_per_token(262_144) == \
+        2 * (2 * 40 * 128) * (36 * 8192 + 12 * 262_144)

@@ -29,6 +29,11 @@ def checkpoint(request, tmp_path_factory):
     return request.param, spec, hf, folder
 
 
+# transformers' Qwen3-Next, loaded from its own checkpoint, differs from the model that wrote
+# it by float rounding (6e-8 in the logits), so zoo's export is held to that reload
+RELOAD_DIFFERS = {"qwen3-next"}
+
+
 def test_import_gives_transformers_logits(checkpoint):
     label, spec, hf, folder = checkpoint
     model = from_hf(folder)
@@ -48,7 +53,11 @@ def test_round_trip_is_bit_exact_and_loads_in_transformers(checkpoint, tmp_path)
     again = transformers.AutoModelForCausalLM.from_pretrained(tmp_path).eval()
     ids = torch.randint(0, spec.vocab_size, (1, 10), generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
-        assert torch.equal(again(ids).logits, hf(ids).logits), label
+        expected = hf(ids).logits
+        if label in RELOAD_DIFFERS:  # the original checkpoint, loaded as transformers loads it
+            expected = transformers.AutoModelForCausalLM.from_pretrained(folder).eval()(
+                ids).logits
+        assert torch.equal(again(ids).logits, expected), label
 
 
 def test_sharded_checkpoint(tmp_path):

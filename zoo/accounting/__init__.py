@@ -13,6 +13,7 @@ from zoo.accounting.params import (
     FLOPS_CONVENTION,
     MOE_COMPONENTS,
     NON_EMBEDDING_CONVENTION,
+    RECURRENT_STATE_CONVENTION,
     TRAINING_MEMORY_CONVENTION,
     Assumption,
     LayerCount,
@@ -24,12 +25,14 @@ from zoo.accounting.params import (
     kv_cache_width,
     layer_count,
     qk_norm_params,
+    recurrent_state_width,
     resting_on,
 )
 from zoo.accounting.plan import Plan, make_plan
 
 __all__ = ["ACTIVE_CONVENTIONS", "COMPONENTS", "FLOPS_CONVENTION", "MOE_COMPONENTS",
-           "NON_EMBEDDING_CONVENTION", "TRAINING_MEMORY_CONVENTION", "Assumption", "LayerCount",
-           "ParamCount", "Plan", "assumptions", "caveated", "caveats", "count_params", "families",
-           "kv_cache_width", "layer_count", "list_models", "make_plan", "qk_norm_params",
+           "NON_EMBEDDING_CONVENTION", "RECURRENT_STATE_CONVENTION",
+           "TRAINING_MEMORY_CONVENTION", "Assumption", "LayerCount", "ParamCount", "Plan",
+           "assumptions", "caveated", "caveats", "count_params", "families", "kv_cache_width",
+           "layer_count", "list_models", "make_plan", "qk_norm_params", "recurrent_state_width",
            "resting_on"]

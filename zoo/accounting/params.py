@@ -26,7 +26,15 @@ FLOPS_CONVENTION = (
     "head included even when tied; embedding lookups are free; of the routed experts only those "
     "a token goes through), plus 2 x n_head x (q/k head + value head) per attended key per "
     "layer (scores and weighted sum, 4 x n_head x d_head for ordinary heads); local layers "
-    "attend to at most their window")
+    "attend to at most their window, chunked layers to at most their chunk (a token at the "
+    "end of a full chunk); a linear-attention (Gated DeltaNet) layer attends to no "
+    "key but reads and updates its recurrent state, 6 x value heads x d_k x d_v per token "
+    "whatever the context (the prediction k.S, the rank-one update and the output q.S, 2 per "
+    "state element each), its convolution counted as weights")
+RECURRENT_STATE_CONVENTION = (
+    "per sequence, constant in context: each linear-attention layer's recurrent state (value "
+    "heads x d_k x d_v) and the last kernel - 1 inputs of its convolution (2 x q/k width + v "
+    "width each), in the dtype given; transformers keeps the state in fp32 during prefill")
 ACTIVE_CONVENTIONS = {
     "all": "every parameter a token uses: all but the routed experts it does not go through, "
            "embedding and head included (Mixtral, Qwen3 count this way)",
@@ -41,7 +49,8 @@ TRAINING_MEMORY_CONVENTION = (
 
 @dataclass(frozen=True)
 class LayerCount:
-    """One block's parameters; `kind` is its attention ('global' or 'local', param-free).
+    """One block's parameters; `kind` is its attention ('global', 'local', 'chunked' or
+    'linear').
 
     A MoE layer's MLP is its router, its routed experts (all of them: `per_expert` each) and its
     shared experts; `matmul` counts the matrix weights one token goes through (the routed
@@ -130,11 +139,20 @@ class ParamCount:
 
     def kv_cache_bytes(self, tokens: int = 1, dtype: str = "bf16", batch: int = 1) -> int:
         """Keys and values for `tokens` positions per sequence, grouped/multi-query heads as they
-        are, local layers holding at most their window (a rolling cache)."""
+        are, local layers holding at most their window (a rolling cache), chunked layers at
+        most their chunk (the current chunk's keys are all a query there can see), linear-
+        attention layers none (their state is `recurrent_state_bytes`)."""
         spec = self.spec
         per_position = kv_cache_width(spec) * _dtype_bytes(dtype)
         held = sum(_attended(spec, kind, tokens) for kind in spec.layer_kinds)
         return int(batch * held * per_position)
+
+    def recurrent_state_bytes(self, dtype: str = "bf16", batch: int = 1) -> int:
+        """The linear-attention layers' state for `batch` sequences, whatever their length (see
+        RECURRENT_STATE_CONVENTION); 0 without linear layers."""
+        spec = self.spec
+        layers = spec.layer_kinds.count("linear")
+        return int(batch * layers * recurrent_state_width(spec) * _dtype_bytes(dtype))
 
     def training_memory(self) -> dict[str, int]:
         """See TRAINING_MEMORY_CONVENTION; the sum is under 'total'."""
@@ -158,7 +176,8 @@ class ParamCount:
         spec = self.spec
         context = spec.context_length if context is None else context
         attended = sum(_attended(spec, kind, context) for kind in spec.layer_kinds)
-        return 2 * (spec.q_dim + spec.v_dim) * attended
+        linear = spec.layer_kinds.count("linear") * 6 * linear_state_size(spec)
+        return 2 * (spec.q_dim + spec.v_dim) * attended + linear
 
     def forward_flops_per_token(self, context: int | None = None) -> int:
         """See FLOPS_CONVENTION; `context` defaults to the full context length."""
@@ -200,6 +219,10 @@ class ParamCount:
                 "context": context,
                 "bytes_at_context": {d: self.kv_cache_bytes(context, d) for d in ("fp32", "bf16")},
             },
+            **({"recurrent_state": {
+                "linear_layers": self.spec.layer_kinds.count("linear"),
+                "bytes_per_sequence": {d: self.recurrent_state_bytes(d) for d in ("fp32", "bf16")},
+                "convention": RECURRENT_STATE_CONVENTION}} if self.spec.has_linear else {}),
             "flops": {
                 "context": context,
                 "forward_per_token": self.forward_flops_per_token(context),
@@ -316,13 +339,37 @@ def _dtype_bytes(dtype: str) -> float:
 
 
 def _attended(spec: ModelSpec, kind: str, context: int) -> int:
+    """Keys one token attends to (and a layer of this kind caches) at `context` tokens."""
+    if kind == "linear":  # no keys kept: a recurrent state instead
+        return 0
     if kind == "local" and spec.local_window is not None:
         return min(context, spec.local_window)
+    if kind == "chunked" and spec.attention_chunk is not None:
+        return min(context, spec.attention_chunk)
     return context
 
 
+def linear_state_size(spec: ModelSpec) -> int:
+    """Elements of one linear-attention layer's recurrent state: a d_k x d_v matrix per value
+    head."""
+    if not spec.has_linear:
+        return 0
+    assert spec.linear_d_head_k is not None
+    return spec.linear_d_head_k * spec.linear_v_dim
+
+
+def recurrent_state_width(spec: ModelSpec) -> int:
+    """Values one linear-attention layer keeps per sequence: its recurrent state and its
+    convolution's last kernel - 1 inputs."""
+    if not spec.has_linear:
+        return 0
+    assert spec.linear_conv_kernel is not None
+    return linear_state_size(spec) + spec.linear_conv_dim * (spec.linear_conv_kernel - 1)
+
+
 def _norm_params(spec: ModelSpec, width: int) -> int:
-    return 2 * width if spec.norm == "layernorm" and spec.norm_bias else width
+    layernorm = 2 * width if spec.norm_bias else width
+    return {"layernorm": layernorm, "rmsnorm": width, "nonparametric_layernorm": 0}[spec.norm]
 
 
 def kv_cache_width(spec: ModelSpec) -> int:
@@ -342,6 +389,20 @@ def _mlp_params(spec: ModelSpec, width: int) -> tuple[int, int]:
     return matrices + biases, matrices
 
 
+def _linear_attention_params(spec: ModelSpec) -> tuple[int, int, int]:
+    """(parameters, matrix weights, norm weights inside it) of one Gated DeltaNet layer: the
+    input projections to q, k, v, the output gate z and the per-value-head b (write strength)
+    and a (decay step), the depthwise convolution over q, k, v (no bias), a decay rate (A_log)
+    and a step bias (dt_bias) per value head, the gated RMSNorm over each value head, and the
+    output projection."""
+    assert spec.linear_n_v_head is not None and spec.linear_conv_kernel is not None
+    assert spec.linear_d_head_v is not None
+    d, k, v, heads = spec.d_model, spec.linear_k_dim, spec.linear_v_dim, spec.linear_n_v_head
+    projections = d * (2 * k + 2 * v + 2 * heads) + v * d
+    conv = spec.linear_conv_dim * spec.linear_conv_kernel
+    return projections + conv + 2 * heads, projections + conv, spec.linear_d_head_v
+
+
 def _attention_params(spec: ModelSpec) -> tuple[int, int, int]:
     """(parameters, matrix weights, norm weights inside it) of one attention layer."""
     d = spec.d_model
@@ -356,10 +417,11 @@ def _attention_params(spec: ModelSpec) -> tuple[int, int, int]:
                                             if spec.q_lora_rank else 0)
         return matrices, matrices, norms
     q, kv = spec.q_dim, spec.kv_dim
-    matrices = d * (q + 2 * kv) + spec.v_dim * d
+    gate = q if spec.attention_output_gate else 0  # the gate's rows beside q's
+    matrices = d * (q + gate + 2 * kv) + spec.v_dim * d
     attention = matrices
     if spec.has_bias("qkv"):
-        attention += q + 2 * kv
+        attention += q + gate + 2 * kv
     if spec.has_bias("attn_out"):
         attention += d
     if spec.attention_sinks:
@@ -369,8 +431,12 @@ def _attention_params(spec: ModelSpec) -> tuple[int, int, int]:
 
 def layer_count(spec: ModelSpec, kind: str = "global", moe: bool = False) -> LayerCount:
     d = spec.d_model
-    attention, matmul, inner_norms = _attention_params(spec)
-    norms = spec.norms_per_layer * _norm_params(spec, d) + qk_norm_params(spec) + inner_norms
+    if kind == "linear":
+        attention, matmul, inner_norms = _linear_attention_params(spec)
+        norms = spec.norms_per_layer * _norm_params(spec, d) + inner_norms
+    else:
+        attention, matmul, inner_norms = _attention_params(spec)
+        norms = spec.norms_per_layer * _norm_params(spec, d) + qk_norm_params(spec) + inner_norms
     if not moe:
         mlp, mlp_matmul = _mlp_params(spec, spec.d_ff)
         return LayerCount(attention=attention, mlp=mlp, norms=norms, kind=kind,
@@ -390,7 +456,8 @@ def layer_count(spec: ModelSpec, kind: str = "global", moe: bool = False) -> Lay
 
 
 def qk_norm_params(spec: ModelSpec) -> int:
-    """QK-norm weights: one d_head vector each for q and k, or one per projection width."""
+    """QK-norm weights: one d_head vector each for q and k, or one per projection width (`l2`
+    has none)."""
     if spec.qk_norm == "head":
         return 2 * spec.head_dim
     if spec.qk_norm in ("projection", "each_head"):  # each_head: a scale per head and dim

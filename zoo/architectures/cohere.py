@@ -105,7 +105,7 @@ def write_cohere2(s: ModelSpec) -> Config:
 
 
 # where write_config tries these entries among all (lowest first; see zoo.architectures)
-PRIORITY = 216
+PRIORITY = 224
 ENTRIES = (
     Architecture(model_type="cohere", hf_class="CohereForCausalLM", read=read_cohere,
                  write=write_cohere, tensors=TENSORS, prefix="model."),

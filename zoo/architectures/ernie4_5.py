@@ -40,6 +40,6 @@ def write(s: ModelSpec) -> Config:
 
 
 # where write_config tries these entries among all (lowest first; see zoo.architectures)
-PRIORITY = 215
+PRIORITY = 223
 ENTRIES = (Architecture(model_type="ernie4_5", hf_class="Ernie4_5ForCausalLM", read=read,
                         write=write, tensors=TENSORS, prefix="model."),)

@@ -96,7 +96,7 @@ def write(s: ModelSpec) -> Config:
     return config
 
 # where write_config tries these entries among all (lowest first; see zoo.architectures)
-PRIORITY = 213
+PRIORITY = 222
 ENTRIES = (
     Architecture(model_type="glm", hf_class="GlmForCausalLM", read=read_glm, write=write,
                  tensors=COMMON, prefix="model."),

@@ -49,6 +49,6 @@ def write(s: ModelSpec) -> Config:
 
 
 # where write_config tries these entries among all (lowest first; see zoo.architectures)
-PRIORITY = 211
+PRIORITY = 221
 ENTRIES = (Architecture(model_type="granite", hf_class="GraniteForCausalLM", read=read,
                         write=write, tensors=TENSORS, prefix="model."),)

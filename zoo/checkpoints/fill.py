@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from zoo.checkpoints.mapping import Rules, TensorSource, plan
+from zoo.errors import advised
 from zoo.files import WeightsError
 from zoo.files.progress import progress_bar
 from zoo.model import Model, ModelTooLargeError, check_fits, resolve_dtype
@@ -45,6 +46,9 @@ class LoadReport:
         return "\n  ".join(lines)
 
 
+STRICT_ADVICE = "\n(pass strict=False to load what matches)"
+
+
 def fill_from(model: Model, mapping: Rules, source: TensorSource, *, origin: Path,
               device: str | torch.device | None, dtype: str | torch.dtype | None, strict: bool,
               progress: bool | None, tokenizer: Any = None) -> Model:
@@ -54,8 +58,8 @@ def fill_from(model: Model, mapping: Rules, source: TensorSource, *, origin: Pat
     producers, problems = plan(mapping, source, expected)
     spec = model.spec
     if problems and strict:
-        raise WeightsError(f"{origin} does not match {spec.name}:\n  " + "\n  ".join(problems)
-                           + "\n(pass strict=False to load what matches)")
+        raise advised(WeightsError, f"{origin} does not match {spec.name}:\n  "
+                      + "\n  ".join(problems), python=STRICT_ADVICE, cli=None)
     if problems:
         warnings.warn(f"{origin}: " + "; ".join(problems), stacklevel=3)
     model = fill(model, producers, shapes={n: expected[n] for n in producers}, device=device,
@@ -88,8 +92,8 @@ def fill(model: Model, tensors: dict[str, Callable[[], Tensor]], *,
         mismatched=[(n, expected[n], tuple(shapes[n])) for n in tensors
                     if n in expected and tuple(shapes[n]) != expected[n]])
     if report and strict:
-        raise WeightsError(f"{origin} does not match {model.spec.name}:\n  {report.describe()}"
-                           f"\n(pass strict=False to load what matches)")
+        raise advised(WeightsError, f"{origin} does not match {model.spec.name}:\n  "
+                      f"{report.describe()}", python=STRICT_ADVICE, cli=None)
     mismatched = {name for name, _, _ in report.mismatched}
     wanted = [n for n in tensors if n in expected and n not in mismatched]
     convert_to = resolve_dtype(dtype) if dtype is not None else None
@@ -137,9 +141,10 @@ def _check_dtype(origin: str, name: str, dtype: torch.dtype, first: dict[str, to
     if convert_to is not None:
         return
     if dtype not in COMPUTE_DTYPES:
-        raise WeightsError(f"{origin}: tensor {name} is stored as {str(dtype)[6:]}, which a "
-                           f"model does not compute in; pass dtype='bf16' (or fp16, fp32) to "
-                           f"convert on load")
+        raise advised(WeightsError, f"{origin}: tensor {name} is stored as {str(dtype)[6:]}, "
+                                    f"which a model does not compute in",
+                      python="; pass dtype='bf16' (or fp16, fp32) to convert on load",
+                      cli="; give --dtype bf16 (or fp16, fp32) to convert on load")
     if not first:
         first[name] = dtype
     (other, other_dtype), = first.items()

@@ -69,6 +69,32 @@ def _interleaved_to_hf(t: Tensor, spec: ModelSpec) -> list[Tensor]:
     return [(mixed.transpose(1, 2) if t.dim() == 3 else mixed).contiguous()]
 
 
+def _qkvz_ba_to_zoo(parts: list[Tensor], spec: ModelSpec) -> Tensor:
+    """Qwen3-Next's DeltaNet input projections, grouped per key head: in_proj_qkvz holds, for
+    each key head, [q_h; k_h; v_h; z_h] (v and z of its value heads), in_proj_ba [b_h; a_h] ->
+    zoo's [q; k; v; z; b; a], each part in head order."""
+    qkvz, ba = parts
+    groups, rest = spec.linear_n_k_head, qkvz.shape[1:]
+    dk, per_v = spec.linear_d_head_k, spec.linear_v_dim // groups
+    q, k, v, z = qkvz.reshape(groups, -1, *rest).split([dk, dk, per_v, per_v], 1)
+    b, a = ba.reshape(groups, 2, -1, *rest).unbind(1)
+    return torch.cat([t.reshape(-1, *rest) for t in (q, k, v, z, b, a)], 0)
+
+
+def _qkvz_ba_to_hf(t: Tensor, spec: ModelSpec) -> list[Tensor]:
+    groups, rest = spec.linear_n_k_head, t.shape[1:]
+    k_dim, v_dim, heads = spec.linear_k_dim, spec.linear_v_dim, spec.linear_n_v_head
+    q, k, v, z, b, a = (p.reshape(groups, -1, *rest) for p in t.split(
+        [k_dim, k_dim, v_dim, v_dim, heads, heads], 0))
+    return [torch.cat([q, k, v, z], 1).reshape(-1, *rest).contiguous(),
+            torch.cat([b, a], 1).reshape(-1, *rest).contiguous()]
+
+
+def _gated_q(spec: ModelSpec) -> int:
+    """Rows of the query projection: with an output gate, each head's query and gate."""
+    return spec.q_dim * (2 if spec.attention_output_gate else 1)
+
+
 TRANSFORMS: dict[str, Transform] = {
     "same": Transform(lambda parts, spec: parts[0], lambda t, spec: [t], direct=True,
                       row_wise=True),
@@ -76,7 +102,12 @@ TRANSFORMS: dict[str, Transform] = {
     "transpose": Transform(lambda parts, spec: parts[0].t().contiguous(),
                            lambda t, spec: [t.t().contiguous()]),
     # separate q, k, v projections
-    "qkv": _concat(lambda spec: [spec.q_dim, spec.kv_dim, spec.kv_dim]),
+    "qkv": _concat(lambda spec: [_gated_q(spec), spec.kv_dim, spec.kv_dim]),
+    # Qwen3.5's DeltaNet input projections, split: [q; k; v], z, b, a
+    "deltanet_split": _concat(lambda spec: [spec.linear_conv_dim, spec.linear_v_dim,
+                                            spec.linear_n_v_head, spec.linear_n_v_head]),
+    # Qwen3-Next's, fused per key head (see _qkvz_ba_to_zoo)
+    "qkvz_ba": Transform(_qkvz_ba_to_zoo, _qkvz_ba_to_hf, row_wise=True),
     # separate gate and up projections (of the MLP, or of shared experts: equal halves)
     "gate_up": Transform(lambda parts, spec: torch.cat(parts, 0),
                          lambda t, spec: [p.contiguous() for p in t.chunk(2, 0)], row_wise=True),

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from zoo.cli import info, run, torchrun  # noqa: F401  (their commands register themselves)
 from zoo.cli.declare import COMMANDS, UsageError, build_parser, emit_json
+from zoo.errors import cli_message
 from zoo.registry import UnknownModelError
 from zoo.spec import SpecError
 
@@ -27,7 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; on bad input, "zoo: error: ..." on stderr (or, with --json, a JSON
     object {"error": {"type", "message"}} on stdout) and exit status 2; on Ctrl-C, one line
     and exit status 130."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = _json_after_command(list(sys.argv[1:] if argv is None else argv))
     as_json = "--json" in argv
     reconfigure = getattr(sys.stdout, "reconfigure", None)
     if reconfigure is not None:  # file names are bytes: print one that is not UTF-8 as it is
@@ -49,11 +50,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _failed(err, as_json)
 
 
+def _json_after_command(argv: list[str]) -> list[str]:
+    """`zoo --json list` as `zoo list --json`: --json is every command's own flag, and a user
+    may well put it first."""
+    command = next((i for i, a in enumerate(argv) if not a.startswith("-")), len(argv))
+    if "--json" not in argv[:command]:
+        return argv
+    return [a for a in argv[:command] if a != "--json"] + argv[command:] + ["--json"]
+
+
 def _failed(err: Exception, as_json: bool, where: str = "zoo") -> int:
     if as_json:
-        emit_json({"error": {"type": type(err).__name__, "message": str(err)}})
+        emit_json({"error": {"type": type(err).__name__, "message": cli_message(err)}})
     else:
-        print(f"{where}: error: {err}", file=sys.stderr)
+        print(f"{where}: error: {cli_message(err)}", file=sys.stderr)
     return 2
 
 

@@ -2,7 +2,9 @@
 
 Storage is preallocated per layer as (batch, kv_heads, capacity, d_head) and grows by doubling,
 so appending a token writes in place instead of concatenating the whole history each step.
-Grouped- and multi-query layers store only their kv heads.
+Grouped- and multi-query layers store only their kv heads. A linear-attention layer (Gated
+DeltaNet) stores no keys: its state is its convolution's last inputs and its recurrent matrix
+per value head, replaced at each step, the same size at any length.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ class KVCache:
         self.values: list[Tensor | None] = [None] * n_layer
         self.lengths = [0] * n_layer
         self.capacity = capacity
+        self.states: list[tuple[Tensor, Tensor] | None] = [None] * n_layer
 
     @property
     def length(self) -> int:
@@ -35,6 +38,16 @@ class KVCache:
         self.lengths[layer] = end
         return stored_k[:, :, :end], stored_v[:, :, :end]
 
+    def state(self, layer: int) -> tuple[Tensor, Tensor] | None:
+        """A linear layer's (convolution inputs, recurrent state); None before its first
+        token."""
+        return self.states[layer]
+
+    def set_state(self, layer: int, conv: Tensor, recurrent: Tensor, tokens: int) -> None:
+        """Replace a linear layer's state after `tokens` more positions."""
+        self.states[layer] = (conv, recurrent)
+        self.lengths[layer] += tokens
+
     def _grow(self, old: Tensor | None, new: Tensor, needed: int) -> Tensor:
         size = max(needed, self.capacity, 2 * (old.shape[2] if old is not None else 0))
         batch, heads, _, dim = new.shape
@@ -48,6 +61,10 @@ class KVCache:
         for i, (k, v) in enumerate(zip(self.keys, self.values, strict=True)):
             if k is not None and v is not None:
                 self.keys[i], self.values[i] = k.index_select(0, index), v.index_select(0, index)
+        for i, state in enumerate(self.states):
+            if state is not None:
+                self.states[i] = (state[0].index_select(0, index),
+                                  state[1].index_select(0, index))
 
 
 __all__ = ["KVCache"]

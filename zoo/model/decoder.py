@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from zoo.errors import advised
 from zoo.model.cache import KVCache
 from zoo.model.generation import generate_ids, stream_ids
 from zoo.model.layers import (
@@ -34,6 +35,7 @@ from zoo.model.layers import (
     check_token_ids,
     make_norm,
 )
+from zoo.model.linear_attention import GatedDeltaNet
 from zoo.spec import ModelSpec
 from zoo.units import FLOAT_DTYPES, canonical_dtype, human_bytes
 
@@ -58,7 +60,9 @@ class Block(nn.Module):
         inputs = self.arrangement in ("pre", "post", "sandwich", "parallel", "parallel_two_norms")
         outputs = self.arrangement in ("sandwich", "output")
         self.norm1 = make_norm(spec) if inputs else None
-        self.attn = (LatentAttention if spec.latent else Attention)(spec, layer, dropout)
+        kind = GatedDeltaNet if spec.layer_kinds[layer] == "linear" else \
+            LatentAttention if spec.latent else Attention
+        self.attn = kind(spec, layer, dropout)
         self.norm2 = make_norm(spec) if inputs and self.arrangement != "parallel" else None
         self.post_attn_norm = make_norm(spec) if outputs else None
         self.mlp = MoE(spec) if spec.layer_moe[layer] else MLP(spec)
@@ -338,7 +342,8 @@ class Model(nn.Module):
             return lambda t: t.fill_(value)
 
         for name, module in self.named_modules():
-            residual = name.endswith(("attn.out", "mlp.fc_out", "shared.fc_out"))
+            residual = name.endswith(("attn.out", "attn.out_proj", "mlp.fc_out",
+                                      "shared.fc_out"))
             rules: dict[str, Callable[[Tensor], Any]] = {"bias": fill(0.0)}
             if isinstance(module, (nn.Linear, nn.Embedding)):
                 rules["weight"] = normal(residual_std if residual else 0.02)
@@ -346,6 +351,10 @@ class Model(nn.Module):
                 rules["weight"] = fill(0.0 if module.unit_offset else 1.0)
             elif isinstance(module, (nn.LayerNorm, HeadLayerNorm)):
                 rules["weight"] = fill(1.0)
+            elif isinstance(module, GatedDeltaNet):  # transformers' init: decay rates
+                # A = exp(A_log) uniform in [1, 16], dt_bias 1
+                rules = {"conv": normal(0.02), "dt_bias": fill(1.0),
+                         "A_log": lambda t: t.uniform_(1.0, 16.0, generator=generator).log_()}
             elif isinstance(module, Experts):
                 rules = {"fc_in": normal(0.02), "fc_out": normal(residual_std),
                          "fc_in_bias": fill(0.0), "fc_out_bias": fill(0.0)}
@@ -401,11 +410,16 @@ def check_fits(spec: ModelSpec, nbytes: int, device: torch.device, dtype: torch.
     free = available_memory(device)
     if free is None or nbytes <= free:
         return
-    raise ModelTooLargeError(
+    raise advised(
+        ModelTooLargeError,
         f"{spec.name} needs {nbytes:,} bytes ({human_bytes(nbytes)}) of {str(dtype)[6:]} weights "
-        f"on {device}, but {free:,} bytes ({human_bytes(free)}) are available. Build it with "
-        f"device='meta' to inspect it without memory, shard it across devices (zoo.shard, or "
-        f"zoo.load(..., device_map='auto')), or pass ignore_memory_limit=True to try anyway.")
+        f"on {device}, but {free:,} bytes ({human_bytes(free)}) are available.",
+        python=" Build it with device='meta' to inspect it without memory, shard it across "
+               "devices (zoo.shard, or zoo.load(..., device_map='auto')), or pass "
+               "ignore_memory_limit=True to try anyway.",
+        cli=" Load it with fewer bytes (--dtype bf16, or --quantize int8 / int4 where the "
+            "command takes it), `zoo show` it without loading, or shard it with `zoo "
+            "distributed`.")
 
 
 def create_model(spec: ModelSpec, *, device: str | torch.device | None = None,

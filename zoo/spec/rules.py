@@ -35,11 +35,18 @@ def check_consistency(spec: Spec) -> None:
         raise bad("position_offset", "only learned positions take an offset")
     if "local" in spec.attention_pattern and spec.local_window is None:
         raise bad("local_window", "attention_pattern has local layers but no local_window")
+    if spec.has_chunked != (spec.attention_chunk is not None):
+        raise bad("attention_chunk", "chunked layers in attention_pattern and attention_chunk "
+                                     "go together")
+    if (spec.temperature_floor is None) != (spec.temperature_scale is None):
+        raise bad("temperature_floor", "temperature tuning needs temperature_floor and "
+                                       "temperature_scale")
+    _check_linear(spec, bad)
     if spec.block != "sequential" and spec.norm_position != "pre":
         raise bad("block", f"a parallel block has no {spec.norm_position}-norm form; use "
                            f"norm_position: pre")
-    if spec.norm != "rmsnorm" and (spec.norm_unit_offset
-                                   or spec.qk_norm in ("head", "projection")):
+    if spec.norm != "rmsnorm" and (spec.norm_unit_offset or spec.qk_norm in ("head",
+                                                                          "projection")):
         raise bad("norm_unit_offset" if spec.norm_unit_offset else "qk_norm",
                   "the (1 + w) scale and these QK-norms are RMSNorm's; set norm: rmsnorm")
     if spec.qk_norm == "each_head" and (spec.norm != "layernorm" or spec.norm_bias):
@@ -53,6 +60,8 @@ def check_consistency(spec: Spec) -> None:
                 raise bad(name, "only rotary positions take it")
     if spec.local_rope_theta is not None and not spec.has_local:
         raise bad("local_rope_theta", "there are no local layers to take it")
+    if spec.qkv_clip is not None and spec.latent:
+        raise bad("qkv_clip", "latent attention has no q/k/v projection to clip")
     _check_rope_scaling(spec.rope_scaling, bad)
     scaling = spec.rope_scaling
     if scaling is not None and scaling.type == "longrope" and spec.rotary:
@@ -82,7 +91,8 @@ def _check_experts(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
             if getattr(spec, name) is not None:
                 raise bad(name, "only a mixture of experts takes it: set n_experts")
         for name, default in (("n_shared_experts", 0), ("first_dense_layers", 0),
-                              ("mlp_pattern", ("moe",)), ("shared_expert_gate", False)):
+                              ("mlp_pattern", ("moe",)), ("shared_expert_gate", False),
+                              ("router_scales_input", False)):
             if getattr(spec, name) != default:
                 raise bad(name, "only a mixture of experts takes it: set n_experts")
         return
@@ -110,6 +120,30 @@ def _check_experts(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
             raise bad("expert_groups_per_token", "more groups per token than groups")
     if (spec.activation == "clamped_swiglu") != (spec.swiglu_limit is not None):
         raise bad("swiglu_limit", "clamped_swiglu and swiglu_limit go together")
+
+
+LINEAR_FIELDS = ("linear_n_k_head", "linear_n_v_head", "linear_d_head_k", "linear_d_head_v",
+                 "linear_conv_kernel")
+
+
+def _check_linear(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
+    """Linear-attention geometry goes with `linear` layers on the pattern, all of it."""
+    if not spec.has_linear:
+        for name in LINEAR_FIELDS:
+            if getattr(spec, name) is not None:
+                raise bad(name, "only linear-attention layers take it: put `linear` in "
+                                "attention_pattern")
+        return
+    for name in LINEAR_FIELDS:
+        if getattr(spec, name) is None:
+            raise bad(name, "attention_pattern has linear layers, which need "
+                            f"{', '.join(LINEAR_FIELDS)}")
+    if spec.linear_n_v_head % spec.linear_n_k_head:
+        raise bad("linear_n_v_head", f"{spec.linear_n_v_head} value heads do not share "
+                                     f"{spec.linear_n_k_head} key heads evenly")
+    if spec.latent:
+        raise bad("attention_pattern", "linear layers beside latent attention are not "
+                                       "supported")
 
 
 def _check_latent(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
