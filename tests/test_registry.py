@@ -34,7 +34,7 @@ EXPECTED = {
     "phi": ["phi-1.5", "phi-2"],
     "stablelm": ["stablelm-2-1.6b"],
     "starcoder2": ["starcoder2-3b", "starcoder2-7b", "starcoder2-15b"],
-    "phi3": ["phi-3-mini-4k", "phi-3-medium-4k", "phi-4"],
+    "phi3": ["phi-3-mini-4k", "phi-4-mini", "phi-3-medium-4k", "phi-4"],
     "olmo": ["olmo-1b", "olmo-7b"],
     "olmo2": ["olmo-2-7b", "olmo-2-13b"],
     "smollm2": ["smollm2-135m", "smollm2-360m", "smollm2-1.7b"],

@@ -84,6 +84,7 @@ def describe_attention(spec: ModelSpec) -> str:
         shape += f", q/k/v clipped at {spec.qkv_clip:g}"
     if spec.qk_norm != "none":
         shape += ", QK-norm " + {"head": "per head", "projection": "over the projection",
+                                 "each_head": "per head, a scale for each",
                                  "l2": "per head, no weight, rotary layers only"}[spec.qk_norm]
     if spec.temperature_tuning:
         shape += (f", query temperature on layers without rotary (floor {spec.temperature_floor}, "

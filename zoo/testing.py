@@ -74,6 +74,12 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
     "starcoder2": ("starcoder2-3b", {"n_kv_head": 2, "local_window": 8}),
     "phi3": ("llama-7b", {"n_kv_head": 2, "attention_pattern": ["local"], "local_window": 8,
                           "weights": {"model_type": "phi3"}}),
+    # Phi-4-mini: partial rotary and longrope, short factors within 10 positions, long beyond
+    # (the 20-token batches are long; 9-token prompts cross while generating)
+    "phi3-longrope": ("phi-4-mini", {"n_kv_head": 2, "rope_scaling": {
+        "type": "longrope", "factor": 6.4, "original_context": 10,
+        "short_factor": [1.0, 1.1, 1.3, 1.2, 0.9, 1.5],
+        "long_factor": [1.0, 2.0, 4.0, 8.0, 16.0, 32.0]}}),
     "olmo2": ("llama-7b", {"n_kv_head": 2, "norm_position": "output",
                            "qk_norm": "projection"}),
     "olmo": ("olmo-7b", {"n_kv_head": 2, "qkv_clip": 0.5}),
@@ -84,7 +90,7 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
     "glm": ("glm-4-9b-chat", {}),
     "glm4": ("glm-4-9b-0414", {}),
     "ernie4.5": ("ernie-4.5-0.3b", {"bias": True}),
-    "cohere": ("command-r-v01", {"n_kv_head": 2, "qkv_bias": True, "attn_out_bias": True}),
+    "cohere": ("command-r-plus", {"n_kv_head": 2, "qkv_bias": True, "attn_out_bias": True}),
     "cohere2": ("command-r7b", {"n_layer": 4, "n_kv_head": 2, "local_window": 8}),
     # mixtures of experts and latent attention
     "mixtral": ("llama-7b", {"n_kv_head": 2, "n_experts": 4, "experts_per_token": 2,

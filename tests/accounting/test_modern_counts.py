@@ -66,6 +66,7 @@ TRANSFORMERS_COUNTS = {
     "phi-3-mini-4k": 3_821_079_552,
     "phi-3-medium-4k": 13_960_238_080,
     "phi-4": 14_659_507_200,
+    "phi-4-mini": 3_836_021_760,
     # OLMo (OlmoForCausalLM: the -hf checkpoints)
     "olmo-1b": 1_176_764_416,
     "olmo-7b": 6_888_095_744,
@@ -88,6 +89,7 @@ TRANSFORMERS_COUNTS = {
     "ernie-4.5-0.3b": 360_748_032,
     # Command R (CohereForCausalLM), Command R7B (Cohere2ForCausalLM)
     "command-r-v01": 34_980_831_232,
+    "command-r-plus": 103_810_674_688,
     "command-r7b": 8_028_033_024,
     # Llama 4 (Llama4ForCausalLM from the text_config, transformers 5.25): the text decoder
     "llama-4-scout-17b-16e": 107_769_861_120,

@@ -8,7 +8,7 @@ import torch
 
 import zoo
 from tests.tiny import FAMILIES, hf_model, tiny_spec, zoo_from_hf
-from zoo.model.generation import _agreed_tokens, filter_logits
+from zoo.model.generation import Decoder, _agreed_tokens, filter_logits
 
 transformers = pytest.importorskip("transformers")
 
@@ -334,3 +334,18 @@ def test_fuzzed_options_give_tokens_or_a_value_error(options, new_tokens):
         return
     assert out.shape[0] == 2 and out.dtype == torch.long
     assert bool((out >= 0).all() and (out < 97).all())
+
+
+def test_longrope_recomputes_the_cache_where_it_switches():
+    """Keys cached with longrope's short factors are stale once the sequence passes the
+    original context: at that step the decoder recomputes them (as transformers' Phi-3 drops
+    its cache), so every later step equals the full recompute with the long factors."""
+    spec = tiny_spec("phi3-longrope")
+    model = zoo.create_model(spec, seed=0).eval()
+    ids = torch.randint(0, spec.vocab_size, (1, 14), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        decoder = Decoder(model, ids[:, :9], None, max_new_tokens=5)
+        decoder.prefill()
+        for t in range(9, 14):
+            logits = decoder.step(ids[:, t])
+        assert (logits - model.next_token_logits(ids)).abs().max() <= 1e-5

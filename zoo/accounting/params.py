@@ -461,7 +461,7 @@ def qk_norm_params(spec: ModelSpec) -> int:
     has none)."""
     if spec.qk_norm == "head":
         return 2 * spec.head_dim
-    if spec.qk_norm == "projection":
+    if spec.qk_norm in ("projection", "each_head"):  # each_head: a scale per head and dim
         return spec.q_dim + spec.kv_dim
     return 0
 

@@ -148,7 +148,8 @@ ROPE_SCALING_KEYS = (
     ("low_freq_factor", "low_freq_factor"), ("high_freq_factor", "high_freq_factor"),
     ("beta_fast", "beta_fast"), ("beta_slow", "beta_slow"),
     ("attention_factor", "attention_factor"), ("mscale", "mscale"),
-    ("mscale_all_dim", "mscale_all_dim"), ("truncate", "truncate"))
+    ("mscale_all_dim", "mscale_all_dim"), ("truncate", "truncate"),
+    ("short_factor", "short_factor"), ("long_factor", "long_factor"))
 ROPE_SCALING_TYPES = ("linear", "llama3", "yarn")
 # scalings with no parameters that zoo's decoder does not compute: counted, not built
 ROPE_COUNTED_ONLY = ("dynamic", "longrope")
@@ -167,10 +168,12 @@ def with_defaults(config: Mapping[str, Any], defaults: Mapping[str, Any]) -> Con
 
 
 def read_rope(config: Mapping[str, Any], default_fraction: float = 1.0, *,
-              params: Mapping[str, Any] | None = None, scaling: bool = True) -> Config:
+              params: Mapping[str, Any] | None = None, scaling: bool = True,
+              longrope: bool = False) -> Config:
     """rope_theta, the rotated fraction and any frequency scaling, from v5's `rope_parameters`
     (or the given `params`, e.g. one layer type's) or the legacy keys; `scaling=False` for an
-    architecture whose transformers class takes none."""
+    architecture whose transformers class takes none, `longrope=True` where zoo's tiny model
+    of the class holds longrope to transformers (Phi-3)."""
     params = params if params is not None else (config.get("rope_parameters") or {})
     legacy = config.get("rope_scaling") or {}
     source = params if "rope_type" in params else legacy
@@ -183,10 +186,12 @@ def read_rope(config: Mapping[str, Any], default_fraction: float = 1.0, *,
     out: Config = {"rope_theta": float(theta), "rotary_fraction": float(fraction)}
     if kind in ("default", None):
         return out
-    if scaling and kind in ROPE_COUNTED_ONLY:
+    built = longrope and kind == "longrope"
+    if scaling and kind in ROPE_COUNTED_ONLY and not built:
         return counted_only(out, f"rope scaling {kind!r} is not built")
-    if not scaling or kind not in ROPE_SCALING_TYPES:
-        supported = ", ".join(ROPE_SCALING_TYPES) if scaling else "none (only plain RoPE)"
+    types = (*ROPE_SCALING_TYPES, "longrope") if longrope else ROPE_SCALING_TYPES
+    if not scaling or kind not in types:
+        supported = ", ".join(types) if scaling else "none (only plain RoPE)"
         raise UnsupportedConfigError(f"rope scaling {kind!r} is not supported here; zoo reads "
                                      f"{supported}")
     rope: Config = {"type": kind}
@@ -195,6 +200,10 @@ def read_rope(config: Mapping[str, Any], default_fraction: float = 1.0, *,
             rope[ours] = source[theirs]
     if kind == "yarn" and "original_context" not in rope:
         rope["original_context"] = get(config, "max_position_embeddings")
+    if kind == "longrope":  # transformers: the top-level original context, and the ratio
+        rope.setdefault("original_context", get(config, "original_max_position_embeddings"))
+        rope.setdefault("factor", get(config, "max_position_embeddings")
+                        / rope["original_context"])
     out["rope_scaling"] = rope
     return out
 
@@ -207,9 +216,9 @@ def rope_parameters(spec: ModelSpec, theta: float | None = None, scaled: bool = 
         params["partial_rotary_factor"] = spec.rotary_fraction
     if scaled and spec.rope_scaling is not None:
         params["rope_type"] = spec.rope_scaling.type
-        params.update({theirs: getattr(spec.rope_scaling, ours)
+        params.update({theirs: list(value) if isinstance(value, tuple) else value
                        for ours, theirs in ROPE_SCALING_KEYS
-                       if getattr(spec.rope_scaling, ours) is not None})
+                       if (value := getattr(spec.rope_scaling, ours)) is not None})
     return params
 
 

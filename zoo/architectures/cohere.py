@@ -7,8 +7,8 @@ positions at all (NoPE).
 A key the config leaves out takes CohereConfig's / Cohere2Config's default (below): the
 class defaults are Command R's own shapes, and rope_theta is 500,000 for cohere, 10,000 for
 cohere2. Cohere2Config sets head_dim to hidden_size / heads whatever the file says.
-`use_qk_norm` (Command R+: a LayerNorm over each head with its own scale per head and dim) is
-refused by name: zoo's QK-norms are RMSNorms with one scale per dim.
+`use_qk_norm` (Command R+) normalises q and k over each head with a LayerNorm without bias,
+a scale for every head and dim: zoo's `each_head` QK-norm.
 """
 
 from __future__ import annotations
@@ -26,11 +26,13 @@ from zoo.architectures.base import (
     write_layer_types,
     write_rope,
 )
+from zoo.architectures.llama import QK_NORMS
 from zoo.architectures.llama import TENSORS as LLAMA_TENSORS
 from zoo.spec import ModelSpec
 
 # the input norm is the only one; checkpoints name it input_layernorm
-TENSORS = {k: v for k, v in LLAMA_TENSORS.items() if not k.startswith("blocks.{i}.norm2")}
+TENSORS = {**{k: v for k, v in LLAMA_TENSORS.items() if not k.startswith("blocks.{i}.norm2")},
+           **QK_NORMS}
 # transformers' CohereConfig defaults (Cohere2Config's are the same, but for what is below)
 DEFAULTS = {"vocab_size": 256000, "hidden_size": 8192, "intermediate_size": 22528,
             "logit_scale": 0.0625, "num_hidden_layers": 40, "num_attention_heads": 64,
@@ -41,9 +43,6 @@ DEFAULTS = {"vocab_size": 256000, "hidden_size": 8192, "intermediate_size": 2252
 def _read(config: Mapping[str, Any], theta: float) -> tuple[Config, dict[str, Any]]:
     c = {**DEFAULTS, "rope_theta": theta,
          **{k: v for k, v in config.items() if v is not None}}
-    if c["use_qk_norm"]:
-        raise UnsupportedConfigError("use_qk_norm (Command R+'s LayerNorm of q and k with a "
-                                     "scale per head) is not supported")
     if c["hidden_act"] != "silu":
         raise UnsupportedConfigError(f"hidden_act {c['hidden_act']!r}: zoo's gated MLP here is "
                                      f"SwiGLU (silu)")
@@ -57,7 +56,8 @@ def _read(config: Mapping[str, Any], theta: float) -> tuple[Config, dict[str, An
                 norm_bias=False, norm_eps=get(c, "layer_norm_eps"), block="parallel",
                 activation="swiglu", bias=False, qkv_bias=bias, attn_out_bias=bias,
                 mlp_bias=False, tie_embeddings=bool(c["tie_word_embeddings"]),
-                logit_scale=float(c["logit_scale"])), c
+                logit_scale=float(c["logit_scale"]),
+                qk_norm="each_head" if c["use_qk_norm"] else "none"), c
 
 
 def read_cohere(config: Mapping[str, Any]) -> Config:
@@ -76,7 +76,9 @@ def read_cohere2(config: Mapping[str, Any]) -> Config:
                             for i in range(layers)]
     pattern = read_layer_types(c, c.get("sliding_window", 4096))
     kinds = pattern.get("attention_pattern", ["global"])
-    return {**out, **pattern, "rotary_pattern": [kind == "local" for kind in kinds]}
+    # Cohere2 has no QK-norm: its class never reads use_qk_norm
+    return {**out, **pattern, "rotary_pattern": [kind == "local" for kind in kinds],
+            "qk_norm": "none"}
 
 
 def _write(s: ModelSpec) -> Config:
@@ -88,14 +90,16 @@ def _write(s: ModelSpec) -> Config:
             "num_attention_heads": s.n_head, "num_key_value_heads": s.kv_heads,
             "intermediate_size": s.d_ff, "max_position_embeddings": s.context_length,
             "hidden_act": "silu", "layer_norm_eps": s.norm_eps, "attention_bias": bias,
-            "logit_scale": s.logit_scale, "use_qk_norm": False, **write_rope(s, {})}
+            "logit_scale": s.logit_scale, **write_rope(s, {})}
 
 
 def write_cohere(s: ModelSpec) -> Config:
-    return {**_write(s), "head_dim": s.head_dim}
+    return {**_write(s), "head_dim": s.head_dim, "use_qk_norm": s.qk_norm == "each_head"}
 
 
 def write_cohere2(s: ModelSpec) -> Config:
+    if s.qk_norm != "none":
+        raise UnsupportedConfigError("Cohere2 has no QK-norm")
     return {**_write(s), "sliding_window": s.local_window,
             "layer_types": write_layer_types(s)}
 

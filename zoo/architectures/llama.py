@@ -49,16 +49,18 @@ LLAMA_DEFAULTS = {"vocab_size": 32000, "hidden_size": 4096, "intermediate_size":
                   "attention_bias": False, "mlp_bias": False, "tie_word_embeddings": False}
 
 
-def read_llama_like(c: Mapping[str, Any], defaults: Mapping[str, Any] | None = None,
+def read_llama_like(c: Mapping[str, Any], defaults: Mapping[str, Any] | None = None, *,
+                    partial_rotary: bool = False, longrope: bool = False,
                     **fixed: Any) -> Config:
     """What the LLaMA-shaped families share (a gated MLP, RMSNorm, rotary, GQA): the spec
     fields of their config.json, a missing key taking its class's `defaults` (none given: a
-    missing size is refused by name), with `fixed` for what a family's class hard-codes. A gate
-    other than SiLU, partial rotary and rope scalings without parameters leave the count as it
-    is: counted, not built."""
+    missing size is refused by name), with `fixed` for what a family's class hard-codes;
+    `partial_rotary` for the classes built with partial_rotary_factor, `longrope` for those
+    built with longrope (Phi-3). A gate other than SiLU, partial rotary and rope scalings
+    without parameters elsewhere leave the count as it is: counted, not built."""
     c = with_defaults(c, defaults or {})
     d, heads = get(c, "hidden_size"), get(c, "num_attention_heads")
-    rope = read_rope(c)
+    rope = read_rope(c, longrope=longrope)
     attention_bias = bool(c.get("attention_bias", False))
     out = dict(n_layer=get(c, "num_hidden_layers"), d_model=d, n_head=heads,
                n_kv_head=get(c, "num_key_value_heads", default=heads),
@@ -73,7 +75,7 @@ def read_llama_like(c: Mapping[str, Any], defaults: Mapping[str, Any] | None = N
     act = c.get("hidden_act", "silu")
     if act != "silu":
         counted_only(out, f"hidden_act {act!r}: zoo's gated MLP here is SwiGLU (silu)")
-    if out["rotary_fraction"] != 1.0:
+    if out["rotary_fraction"] != 1.0 and not partial_rotary:
         counted_only(out, "partial_rotary_factor is not built for this architecture")
     return out
 

@@ -26,6 +26,7 @@ from zoo.model.layers import (
     AttentionInputs,
     Embedding,
     Experts,
+    HeadLayerNorm,
     LatentAttention,
     Linear,
     MoE,
@@ -351,7 +352,7 @@ class Model(nn.Module):
                 rules["weight"] = normal(residual_std if residual else 0.02)
             elif isinstance(module, RMSNorm):  # (1 + w) norms start at w = 0
                 rules["weight"] = fill(0.0 if module.unit_offset else 1.0)
-            elif isinstance(module, nn.LayerNorm):
+            elif isinstance(module, (nn.LayerNorm, HeadLayerNorm)):
                 rules["weight"] = fill(1.0)
             elif isinstance(module, GatedDeltaNet):  # transformers' init: decay rates
                 # A = exp(A_log) uniform in [1, 16], dt_bias 1

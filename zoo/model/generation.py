@@ -233,9 +233,15 @@ class Decoder:
                                    device=input_ids.device)
             self.mask[:, :length] = attention_mask.long()
         self.length = length
-        self.cache = KVCache(model.spec.n_layer, capacity=length + max_new_tokens) \
-            if use_cache else None
+        self.capacity = length + max_new_tokens
+        self.cache = KVCache(model.spec.n_layer, capacity=self.capacity) if use_cache else None
         self.ids = input_ids
+        # longrope switches to its long factors once a sequence is longer than the original
+        # context: the keys cached before were rotated with the short ones, so at that step
+        # the whole sequence is recomputed (as transformers' Phi-3 drops its cache there)
+        scaling = model.spec.rope_scaling
+        self.switch = scaling.original_context \
+            if scaling is not None and scaling.type == "longrope" else None
 
     def _mask(self, length: int) -> Tensor | None:
         return None if self.mask is None else self.mask[:, :length]
@@ -247,17 +253,21 @@ class Decoder:
     def step(self, tokens: Tensor) -> Tensor:
         """Append one token per row; the logits for the token after it."""
         self.length += 1
+        if self.cache is None or self.switch is not None:
+            self.ids = torch.cat([self.ids, tokens[:, None]], 1)
+        if self.cache is not None and self.length == (self.switch or 0) + 1:
+            self.cache = KVCache(self.model.spec.n_layer, capacity=self.capacity)
+            return self.model.next_token_logits(self.ids, self._mask(self.length), self.cache)
         if self.cache is not None:
             return self.model.next_token_logits(tokens[:, None], self._mask(self.length),
                                                 self.cache)
-        self.ids = torch.cat([self.ids, tokens[:, None]], 1)
         return self.model.next_token_logits(self.ids, self._mask(self.length), None)
 
     def reorder(self, index: Tensor) -> None:
         """Beam search: the rows to continue from, in order."""
         if self.cache is not None:
             self.cache.reorder(index)
-        else:
+        if self.cache is None or self.switch is not None:
             self.ids = self.ids.index_select(0, index)
         if self.mask is not None:
             self.mask = self.mask.index_select(0, index)

@@ -81,6 +81,22 @@ class RMSNorm(nn.Module):
         return self.weight * x.to(dtype)
 
 
+class HeadLayerNorm(nn.Module):
+    """LayerNorm without bias over the last dim of (batch, heads, seq, d_head), with a scale
+    for every head and dim, in fp32 (Command R+'s QK-norm)."""
+
+    def __init__(self, heads: int, dim: int, eps: float) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.empty(heads, dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = x.float()
+        h = h - h.mean(-1, keepdim=True)
+        h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps)
+        return (self.weight.float()[:, None, :] * h).to(x.dtype)
+
+
 class NonparametricLayerNorm(nn.Module):
     """(x - mean) / std with no weight and no bias, computed in fp32 and cast back (OLMo 1's
     norm: nothing to learn, nothing to store)."""
@@ -167,21 +183,49 @@ def _yarn(inv_freq: Tensor, s: RopeScaling, theta: float) -> tuple[Tensor, float
     return scaled, factor
 
 
+def _longrope(inv_freq: Tensor, s: RopeScaling, theta: float,
+              long: bool) -> tuple[Tensor, float]:
+    """LongRoPE (Phi-3 128k, Phi-4-mini): each frequency divided by its own factor, the short
+    set while every position is within the original context, the long set beyond it; cos and
+    sin scaled by sqrt(1 + ln(factor) / ln(original)) unless an attention factor is given."""
+    assert s.original_context and s.short_factor and s.long_factor
+    factors = torch.tensor(s.long_factor if long else s.short_factor, dtype=torch.float32)
+    factor = s.attention_factor
+    if factor is None:
+        factor = 1.0 if s.factor <= 1.0 else \
+            math.sqrt(1 + math.log(s.factor) / math.log(s.original_context))
+    dim = 2 * inv_freq.shape[0]
+    wavelengths = theta ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim)
+    return 1.0 / (factors * wavelengths), factor
+
+
 ROPE_SCALINGS: dict[str | None, Callable[..., tuple[Tensor, float]]] = {
-    None: _default, "linear": _linear, "llama3": _llama3, "yarn": _yarn}
+    None: _default, "linear": _linear, "llama3": _llama3, "yarn": _yarn, "longrope": _longrope}
+
+
+def long_rope(spec: ModelSpec, last_position: int) -> bool:
+    """Whether a forward pass whose last token is at `last_position` takes longrope's long
+    factors (as transformers decides, per pass: the sequence it sees is longer than the
+    original context). Cached keys keep the factors of the pass that computed them; the
+    generation loop recomputes them when a sequence first crosses (as transformers' Phi-3
+    does)."""
+    scaling = spec.rope_scaling
+    return scaling is not None and scaling.type == "longrope" \
+        and last_position + 1 > (scaling.original_context or 0)
 
 
 @functools.lru_cache(maxsize=64)
-def inverse_frequencies(spec: ModelSpec, key: str) -> tuple[Tensor, float]:
+def inverse_frequencies(spec: ModelSpec, key: str, long: bool = False) -> tuple[Tensor, float]:
     """The rotary frequencies (float32, CPU) of a rope `key` ('global', or 'local' when local
-    layers have their own unscaled base), and the factor that scales cos and sin."""
+    layers have their own unscaled base), and the factor that scales cos and sin; `long`
+    picks longrope's long factors."""
     dim = spec.rotary_dim
     theta = spec.local_rope_theta if key == "local" else spec.rope_theta
     assert theta is not None
     inv_freq = 1.0 / (theta ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim))
     scaling = None if key == "local" else spec.rope_scaling
     kind = scaling.type if scaling is not None else None
-    extra = (theta,) if kind == "yarn" else ()
+    extra = (theta,) if kind == "yarn" else (theta, long) if kind == "longrope" else ()
     return ROPE_SCALINGS[kind](inv_freq, scaling, *extra)
 
 
@@ -199,8 +243,9 @@ def rotary_tables(spec: ModelSpec, positions: Tensor,
     rope key the layers use, laid out as `apply_rotary` pairs the dims: built once per forward
     pass, so that each layer's rotation is four whole-tensor operations."""
     tables = {}
+    long = long_rope(spec, int(positions.max())) if positions.numel() else False
     for key in {rope_key(spec, i) for i in range(spec.n_layer)} - {None}:
-        inv_freq, factor = inverse_frequencies(spec, key)
+        inv_freq, factor = inverse_frequencies(spec, key, long)
         angles = positions.float()[:, None, :, None] * inv_freq.to(positions.device)
         cos, sin = angles.cos(), angles.sin()
         if factor != 1.0:
@@ -354,7 +399,10 @@ class Attention(nn.Module):
         self.l2_norm = spec.qk_norm == "l2" and self.rope is not None
         # Llama 4: queries of the layers without rotary scaled by the temperature tuning
         self.tuned = spec.temperature_tuning and self.rope is None
-        if spec.qk_norm in ("head", "projection"):
+        if spec.qk_norm == "each_head":
+            self.q_norm = HeadLayerNorm(spec.n_head, spec.head_dim, spec.norm_eps)
+            self.k_norm = HeadLayerNorm(spec.kv_heads, spec.head_dim, spec.norm_eps)
+        elif spec.qk_norm in ("head", "projection"):
             per_head = spec.qk_norm == "head"
             self.q_norm = make_norm(spec, spec.head_dim if per_head else spec.q_dim)
             self.k_norm = make_norm(spec, spec.head_dim if per_head else spec.kv_dim)
@@ -387,7 +435,7 @@ class Attention(nn.Module):
         # every head side by side, q then k then v: q and k are rotated as one tensor
         qk, v = qkv.view(batch, seq, -1, self.head_dim).transpose(1, 2).split(
             [heads + kv_heads, kv_heads], 1)
-        if self.q_norm is not None and self.spec.qk_norm == "head":
+        if self.q_norm is not None and self.spec.qk_norm in ("head", "each_head"):
             qk = torch.cat([self.q_norm(qk[:, :heads]), self.k_norm(qk[:, heads:])], 1)
         if self.rope is not None:
             cos, sin = inputs.rotary[self.rope]

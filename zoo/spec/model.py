@@ -97,7 +97,8 @@ class ModelSpec:
         "enum", "none", choices=QK_NORMS,
         doc="RMSNorm of q and k before rotary: `head` (over each head: Qwen3, Gemma 3) or "
             "`projection` (over all heads at once: OLMo 2); `l2`: each head RMS-normalised "
-            "without a weight, on rotary layers only (Llama 4's use_qk_norm)")
+            "without a weight, on rotary layers only (Llama 4's use_qk_norm); `each_head`: a "
+            "LayerNorm without bias over each head, a scale per head and dim (Command R+)")
     attn_softcap: float | None = _arch(
         "float?", None, min=0.0, min_exclusive=True,
         doc="attention scores soft-capped: c tanh(s / c) (Gemma 2's 50)")

@@ -48,7 +48,10 @@ def check_consistency(spec: Spec) -> None:
     if spec.norm != "rmsnorm" and (spec.norm_unit_offset or spec.qk_norm in ("head",
                                                                           "projection")):
         raise bad("norm_unit_offset" if spec.norm_unit_offset else "qk_norm",
-                  "the (1 + w) scale and QK-norm are RMSNorm's; set norm: rmsnorm")
+                  "the (1 + w) scale and these QK-norms are RMSNorm's; set norm: rmsnorm")
+    if spec.qk_norm == "each_head" and (spec.norm != "layernorm" or spec.norm_bias):
+        raise bad("qk_norm", "each_head is Command R+'s LayerNorm without bias; set norm: "
+                             "layernorm and norm_bias: false")
     if not spec.norm_bias and spec.norm != "layernorm":
         raise bad("norm_bias", "only LayerNorm has a bias to leave out; set norm: layernorm")
     if not spec.rotary:
@@ -60,6 +63,14 @@ def check_consistency(spec: Spec) -> None:
     if spec.qkv_clip is not None and spec.latent:
         raise bad("qkv_clip", "latent attention has no q/k/v projection to clip")
     _check_rope_scaling(spec.rope_scaling, bad)
+    scaling = spec.rope_scaling
+    if scaling is not None and scaling.type == "longrope" and spec.rotary:
+        for name in ("short_factor", "long_factor"):
+            factors = getattr(scaling, name)
+            if factors is not None and len(factors) != spec.rotary_dim // 2:
+                raise bad("rope_scaling", f"longrope's {name} has {len(factors)} values; "
+                                          f"expected one per rotated pair, "
+                                          f"{spec.rotary_dim // 2}")
     _check_experts(spec, bad)
     _check_latent(spec, bad)
     if spec.embed_dim is not None and spec.embed_dim == spec.d_model:
@@ -160,6 +171,7 @@ ROPE_SCALING_KEYS = {
     "llama3": (("original_context", "low_freq_factor", "high_freq_factor"), ()),
     "yarn": (("original_context",), ("beta_fast", "beta_slow", "attention_factor", "mscale",
                                      "mscale_all_dim", "truncate")),
+    "longrope": (("original_context", "short_factor", "long_factor"), ("attention_factor",)),
 }
 
 

@@ -76,11 +76,11 @@ ACTIVATIONS = ("gelu", "gelu_tanh", "relu", "silu", "swiglu", "geglu", "clamped_
 GATED = ("swiglu", "geglu", "clamped_swiglu")
 ROUTER_SCORES = ("softmax", "sigmoid")
 ACTIVE_CONVENTIONS = ("all", "no_embedding", "no_embedding_no_head")
-QK_NORMS = ("none", "head", "projection", "l2")
+QK_NORMS = ("none", "head", "projection", "l2", "each_head")
 # relations a source asserts between its own figures, checked by `zoo verify` (see
 # zoo.verify.ASSERTIONS): a spec taken as printed may break them, and then says so
 ASSERTIONS = ("attention_width_is_d_model",)
-ROPE_SCALINGS = ("linear", "llama3", "yarn")
+ROPE_SCALINGS = ("linear", "llama3", "yarn", "longrope")
 ATTENTION_KINDS = ("global", "local", "chunked", "linear")
 MLP_KINDS = ("dense", "moe")
 MAX_LAYERS = 10_000
@@ -116,10 +116,10 @@ class RopeScaling:
     """How the rotary frequencies are stretched for a longer context than trained on."""
 
     type: str = _arch("enum", choices=ROPE_SCALINGS,
-                      doc="`linear` (all frequencies / factor), `llama3`, `yarn`")
+                      doc="`linear` (all frequencies / factor), `llama3`, `yarn`, `longrope`")
     factor: float = _arch("float", min=0.0, min_exclusive=True, doc="the stretch")
     original_context: int | None = _arch(
-        "int?", None, min=1, doc="the context before scaling (llama3, yarn)")
+        "int?", None, min=1, doc="the context before scaling (llama3, yarn, longrope)")
     low_freq_factor: float | None = _arch("float?", None, min=0.0, min_exclusive=True,
                                           doc="llama3: wavelengths above original/low scaled")
     high_freq_factor: float | None = _arch("float?", None, min=0.0, min_exclusive=True,
@@ -138,3 +138,10 @@ class RopeScaling:
         doc="yarn (DeepSeek): the attention factor's denominator scale")
     truncate: bool | None = _arch("bool?", None,
                                   doc="yarn: round the ramp's ends to whole dims (default true)")
+    short_factor: tuple[float, ...] | None = _arch(
+        "float_list?", None, min=0.0, min_exclusive=True,
+        doc="longrope: each frequency divided by its factor while every position is within "
+            "the original context")
+    long_factor: tuple[float, ...] | None = _arch(
+        "float_list?", None, min=0.0, min_exclusive=True,
+        doc="longrope: the same beyond it (chosen per forward pass by the last position)")
