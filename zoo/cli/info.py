@@ -308,7 +308,10 @@ def _verify_claims(path: str, tolerance: float, as_json: bool) -> int:
 def _transformers_counts(specs: list[Any], quiet: bool) -> list[dict[str, Any]]:
     """transformers' own count of each spec (built on meta), beside the closed form, with a
     progress bar: about a second per model."""
-    import transformers  # noqa: F401  (what is missing, said first)
+    import importlib.util
+
+    if importlib.util.find_spec("transformers") is None:  # what is missing, said first
+        raise ModuleNotFoundError("No module named 'transformers'", name="transformers")
     from tqdm import tqdm
 
     from zoo.accounting import count_params
