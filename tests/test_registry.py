@@ -29,6 +29,7 @@ EXPECTED = {
     "qwen3": ["qwen3-0.6b", "qwen3-1.7b", "qwen3-4b", "qwen3-8b", "qwen3-14b", "qwen3-32b"],
     "gemma2": ["gemma-2-2b", "gemma-2-9b", "gemma-2-27b"],
     "gemma3": ["gemma-3-270m", "gemma-3-1b", "gemma-3-4b", "gemma-3-12b", "gemma-3-27b"],
+    "gemma4": ["gemma-4-e2b", "gemma-4-e4b", "gemma-4-26b-a4b", "gemma-4-31b"],
     "phi3": ["phi-3-mini-4k", "phi-3-medium-4k", "phi-4"],
     "olmo2": ["olmo-2-7b", "olmo-2-13b"],
     "smollm2": ["smollm2-135m", "smollm2-360m", "smollm2-1.7b"],

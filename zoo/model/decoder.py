@@ -91,12 +91,34 @@ class Block(nn.Module):
         return x + drop(attn(self.norm1(x), inputs, cache)) + drop(mlp(self.norm2(x)))
 
 
+class NotBuiltError(ValueError):
+    """A spec zoo counts exactly but whose modules its decoder does not have yet."""
+
+
+# switches the closed form counts but no module of the decoder computes yet, with their
+# defaults (a spec that leaves them there builds)
+UNBUILT = {"global_d_head": None, "global_kv_heads": None, "global_values_from_keys": False,
+           "global_rotary_fraction": None, "value_norm": False, "kv_shared_layers": 0,
+           "double_wide_shared_mlp": False, "per_layer_embed_dim": None,
+           "dense_mlp_with_experts": False, "router_scales": False}
+
+
+def refuse_unbuilt(spec: ModelSpec) -> None:
+    """Refuse by name what the decoder cannot build, rather than build another model."""
+    unbuilt = [name for name, default in UNBUILT.items() if getattr(spec, name) != default]
+    if unbuilt:
+        raise NotBuiltError(f"{spec.name}: zoo counts this model but does not build it yet; "
+                            f"its decoder has no module for {', '.join(unbuilt)} (Gemma 4's "
+                            f"switches: count it with zoo.count_params)")
+
+
 class Model(nn.Module):
     """A decoder-only language model built from a spec (see `create_model`)."""
 
     def __init__(self, spec: ModelSpec, *, head: str | None = None, num_labels: int = 2,
                  pooling: str = "last", dropout: float = 0.0) -> None:
         super().__init__()
+        refuse_unbuilt(spec)
         if head not in (None, "classify"):
             raise ValueError(f"unknown head {head!r}; expected None or 'classify'")
         if pooling not in POOLINGS:
