@@ -88,6 +88,15 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                                  "router_scoring": "sigmoid", "routing_bias": True,
                                  "routed_scaling": 2.5, "expert_groups": 4,
                                  "expert_groups_per_token": 2}),
+    # Gemma 4 (gemma4_text): the expert block beside the dense MLP, global layers of their
+    # own width and kv heads without v_proj, two layers sharing keys and values (one
+    # double-wide MLP each), per-layer inputs
+    "gemma4": ("gemma-4-26b-a4b", {"n_layer": 4, "n_kv_head": 2, "d_head": 16,
+                                   "global_d_head": 32, "global_kv_heads": 1,
+                                   "attention_pattern": ["local", "global"], "local_window": 8,
+                                   "d_ff": 64, "n_experts": 4, "experts_per_token": 2,
+                                   "d_ff_expert": 32, "per_layer_embed_dim": 8,
+                                   "kv_shared_layers": 2, "double_wide_shared_mlp": True}),
     "gpt-oss": ("llama-7b", {"n_kv_head": 2, "d_head": 16, "qkv_bias": True,
                              "attn_out_bias": True, "mlp_bias": True, "attention_sinks": True,
                              "activation": "clamped_swiglu", "swiglu_limit": 7.0,

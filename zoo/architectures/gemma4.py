@@ -26,14 +26,14 @@ from zoo.architectures.base import (
     Config,
     Source,
     UnsupportedConfigError,
+    fused,
     get,
+    linear,
     norm,
     same,
     shortest_period,
     write_layer_types,
 )
-from zoo.architectures.llama import LAYER, QK_NORMS
-from zoo.architectures.llama import TENSORS as LLAMA_TENSORS
 from zoo.spec import ModelSpec
 
 # transformers' Gemma4TextConfig defaults, for what a published config leaves out
@@ -55,6 +55,7 @@ ROPE_DEFAULTS = {
     "full_attention": {"rope_type": "proportional", "partial_rotary_factor": 0.25,
                        "rope_theta": 1000000.0},
 }
+LAYER = "model.layers.{i}"
 SLIDING_PERIOD = 6  # transformers' layer_types when the config has none: five sliding, one full
 
 
@@ -107,11 +108,31 @@ def _read_rope(c: Mapping[str, Any], kinds: list[str]) -> Config:
     return out
 
 
+def _global_geometry(c: Mapping[str, Any], kinds: list[str],
+                     k_eq_v: bool) -> tuple[int, int | None]:
+    """The global layers' head width and kv heads: from per_layer_config (what transformers
+    writes back: per layer index, the overrides), else from the keyword arguments published
+    configs carry (global_head_dim; num_global_key_value_heads, used only with
+    attention_k_eq_v)."""
+    overrides = c.get("per_layer_config")
+    if overrides is None:
+        dim = c["global_head_dim"] or c["head_dim"]
+        return dim, c["num_global_key_value_heads"] if k_eq_v else None
+    by_layer = {int(k): dict(v) for k, v in overrides.items()}
+    unknown = {key for v in by_layer.values() for key in v} - {"head_dim", "num_key_value_heads"}
+    if unknown:
+        raise UnsupportedConfigError(f"per_layer_config overrides {', '.join(sorted(unknown))}; "
+                                     f"zoo reads head_dim and num_key_value_heads")
+    globals_ = [i for i, kind in enumerate(kinds) if kind == "global"]
+    seen = {tuple(sorted(by_layer.get(i, {}).items())) for i in globals_}
+    if set(by_layer) - set(globals_) or len(seen) > 1:
+        raise UnsupportedConfigError("per_layer_config overrides layers unevenly; zoo reads "
+                                     "one override for every full-attention layer")
+    one = by_layer.get(globals_[0], {}) if globals_ else {}
+    return one.get("head_dim", c["head_dim"]), one.get("num_key_value_heads")
+
+
 def read_gemma4(config: Mapping[str, Any]) -> Config:
-    if "per_layer_config" in config:
-        raise UnsupportedConfigError("per_layer_config (per-layer head overrides) is not "
-                                     "supported; zoo reads global_head_dim and "
-                                     "num_global_key_value_heads")
     c = {**DEFAULTS, **config}  # an explicit null means what it means to transformers
     act = c["hidden_activation"]
     if act not in ("gelu_pytorch_tanh", "gelu_new", "gelu_fast"):
@@ -136,20 +157,21 @@ def read_gemma4(config: Mapping[str, Any]) -> Config:
         d_ff=get(c, "intermediate_size"), vocab_size=get(c, "vocab_size"),
         context_length=get(c, "max_position_embeddings"), position="rotary",
         norm="rmsnorm", norm_eps=get(c, "rms_norm_eps"), norm_position="sandwich",
-        qk_norm="head", value_norm=True, scale_embeddings=True, activation="geglu",
+        qk_norm="head", value_norm=True, layer_scalar=True, scale_embeddings=True,
+        activation="geglu",
         bias=False, qkv_bias=bias, attn_out_bias=bias, query_pre_attn_scalar=1.0,
         final_softcap=c["final_logit_softcapping"] or None,
         tie_embeddings=bool(c["tie_word_embeddings"]),
         attention_pattern=shortest_period(kinds), **_read_rope(c, kinds))
     if "local" in kinds:
         out["local_window"] = get(c, "sliding_window")
-    if has_global and c["global_head_dim"] and c["global_head_dim"] != head_dim:
-        out["global_d_head"] = c["global_head_dim"]
+    global_dim, global_kv = _global_geometry(c, kinds, k_eq_v)
+    if global_dim != head_dim:
+        out["global_d_head"] = global_dim
+    if global_kv is not None and global_kv != out["n_kv_head"]:
+        out["global_kv_heads"] = global_kv
     if k_eq_v:
         out["global_values_from_keys"] = True
-        global_kv = c["num_global_key_value_heads"]
-        if global_kv is not None and global_kv != out["n_kv_head"]:
-            out["global_kv_heads"] = global_kv
     if shared:
         out["kv_shared_layers"] = shared
         out["double_wide_shared_mlp"] = bool(c["use_double_wide_mlp"])
@@ -210,29 +232,61 @@ def write_none(s: ModelSpec) -> Config:
     raise UnsupportedConfigError("zoo writes Gemma 4's text decoder as gemma4_text")
 
 
-# the parts Gemma 3's layout shares (zoo builds none of Gemma 4 yet: see zoo.model); the
-# experts, router, per-layer inputs and layer scalars have no zoo tensor to map to
+ATTN = f"{LAYER}.self_attn"
 TENSORS = {
     **same("embed.weight", "model.embed_tokens.weight"),
+    **same("per_layer_embed.weight", "model.embed_tokens_per_layer.weight"),
+    **same("per_layer_project.weight", "model.per_layer_model_projection.weight"),
+    **norm("per_layer_norm", "model.per_layer_projection_norm"),
     **norm("blocks.{i}.norm1", f"{LAYER}.input_layernorm"),
     **norm("blocks.{i}.post_attn_norm", f"{LAYER}.post_attention_layernorm"),
     **norm("blocks.{i}.norm2", f"{LAYER}.pre_feedforward_layernorm"),
     **norm("blocks.{i}.post_mlp_norm", f"{LAYER}.post_feedforward_layernorm"),
-    **{k: v for k, v in LLAMA_TENSORS.items() if ".attn." in k or ".mlp." in k},
-    **QK_NORMS,
+    **norm("blocks.{i}.post_dense_norm", f"{LAYER}.post_feedforward_layernorm_1"),
+    **norm("blocks.{i}.pre_moe_norm", f"{LAYER}.pre_feedforward_layernorm_2"),
+    **norm("blocks.{i}.post_moe_norm", f"{LAYER}.post_feedforward_layernorm_2"),
+    **linear("blocks.{i}.attn.q", f"{ATTN}.q_proj"),
+    **linear("blocks.{i}.attn.k", f"{ATTN}.k_proj"),
+    **linear("blocks.{i}.attn.v", f"{ATTN}.v_proj"),
+    **linear("blocks.{i}.attn.out", f"{ATTN}.o_proj"),
+    **norm("blocks.{i}.attn.q_norm", f"{ATTN}.q_norm"),
+    **norm("blocks.{i}.attn.k_norm", f"{ATTN}.k_norm"),
+    **fused("blocks.{i}.mlp.fc_in", (f"{LAYER}.mlp.gate_proj", f"{LAYER}.mlp.up_proj"),
+            "gate_up"),
+    **linear("blocks.{i}.mlp.fc_out", f"{LAYER}.mlp.down_proj"),
+    # the experts as transformers and the hub store them: fused, (experts, [gate; up], d)
+    **same("blocks.{i}.moe.router.weight", f"{LAYER}.router.proj.weight"),
+    **same("blocks.{i}.moe.router_scale", f"{LAYER}.router.scale"),
+    **same("blocks.{i}.moe.expert_scale", f"{LAYER}.router.per_expert_scale"),
+    **same("blocks.{i}.moe.experts.fc_in", f"{LAYER}.experts.gate_up_proj"),
+    **same("blocks.{i}.moe.experts.fc_out", f"{LAYER}.experts.down_proj"),
+    **same("blocks.{i}.per_layer_gate.weight", f"{LAYER}.per_layer_input_gate.weight"),
+    **same("blocks.{i}.per_layer_out.weight", f"{LAYER}.per_layer_projection.weight"),
+    **norm("blocks.{i}.per_layer_norm", f"{LAYER}.post_per_layer_input_norm"),
+    **same("blocks.{i}.layer_scalar", f"{LAYER}.layer_scalar"),
     **norm("final_norm", "model.norm"),
     **same("head.weight", "lm_head.weight"),
 }
+# published checkpoints keep k/v projections and norms for the layers that share keys and
+# values (transformers builds none and ignores them, as zoo does)
+SHARED_KV = tuple(f"model.layers.{{shared}}.self_attn.{name}."
+                  for name in ("k_proj", "v_proj", "k_norm", "v_norm"))
+# the multimodal checkpoint's towers and their projections, which zoo does not count or build
+TOWERS = ("model.vision_tower.", "model.embed_vision.", "model.audio_tower.",
+          "model.embed_audio.")
 MULTIMODAL_TENSORS = {k: Source(tuple(h.replace("model.", "model.language_model.", 1)
                                       for h in v.hf), v.transform)
                       for k, v in TENSORS.items()}
+
 
 # where write_config tries these entries among all (lowest first; see zoo.architectures)
 PRIORITY = 150
 ENTRIES = (
     Architecture(model_type="gemma4_text", hf_class="Gemma4ForCausalLM", read=read_gemma4,
-                 write=write_gemma4, tensors=TENSORS, prefix="model."),
+                 write=write_gemma4, tensors=TENSORS, prefix="model.", ignore=SHARED_KV),
     Architecture(model_type="gemma4", hf_class="Gemma4ForConditionalGeneration",
                  read=read_gemma4_multimodal, write=write_none,
-                 prefix="model.language_model.", tensors=MULTIMODAL_TENSORS),
+                 prefix="model.language_model.", tensors=MULTIMODAL_TENSORS,
+                 ignore=(*(p.replace("model.", "model.language_model.", 1) for p in SHARED_KV),
+                         *TOWERS)),
 )

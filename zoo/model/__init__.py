@@ -12,11 +12,10 @@ from zoo.model.decoder import (
     POOLINGS,
     Model,
     ModelTooLargeError,
-    NotBuiltError,
     check_fits,
     create_model,
     resolve_dtype,
 )
 
-__all__ = ["POOLINGS", "KVCache", "Model", "ModelTooLargeError", "NotBuiltError", "check_fits",
-           "create_model", "resolve_dtype"]
+__all__ = ["POOLINGS", "KVCache", "Model", "ModelTooLargeError", "check_fits", "create_model",
+           "resolve_dtype"]

@@ -262,6 +262,9 @@ class ModelSpec:
     residual_multiplier: float = _arch(
         "float", 1.0, min=0.0, min_exclusive=True,
         doc="each sublayer's output multiplied by this before the residual sum (Granite)")
+    layer_scalar: bool = _arch(
+        "bool", False, doc="each block's output multiplied by a stored one-element buffer "
+                           "(Gemma 4's layer_scalar: in the checkpoint, not a parameter)")
     attention_multiplier: float | None = _arch(
         "float?", None, min=0.0, min_exclusive=True,
         doc="scores scaled by this instead of 1/sqrt(d_head) (Granite's attention_multiplier)")

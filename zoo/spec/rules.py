@@ -134,6 +134,11 @@ def _check_gemma4(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
     for name in ("dense_mlp_with_experts", "router_scales"):
         if getattr(spec, name) and not spec.moe:
             raise bad(name, "only a mixture of experts takes it: set n_experts")
+    if spec.dense_mlp_with_experts and (spec.norm_position != "sandwich"
+                                        or spec.block != "sequential" or spec.shared_width):
+        raise bad("dense_mlp_with_experts", "the dense MLP beside the experts is Gemma 4's: "
+                                            "sandwich norms, a sequential block, no shared "
+                                            "experts")
 
 
 def _check_latent(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
