@@ -175,6 +175,23 @@ PUBLISHED = {
                    "multi_query": True, "layer_norm_epsilon": 1e-05, "n_embd": 2048,
                    "n_head": 16, "n_inner": 8192, "n_layer": 24, "n_positions": 2048,
                    "scale_attn_weights": True, "vocab_size": 49280},
+    # Gemma 4 31B's multimodal config (its text_config as published; vision_config left out)
+    "gemma-4-31b": {"model_type": "gemma4", "text_config": {
+        "attention_bias": False, "attention_k_eq_v": True, "enable_moe_block": False,
+        "expert_intermediate_size": None, "final_logit_softcapping": 30.0,
+        "global_head_dim": 512, "head_dim": 256, "hidden_activation": "gelu_pytorch_tanh",
+        "hidden_size": 5376, "hidden_size_per_layer_input": 0, "intermediate_size": 21504,
+        "layer_types": (["sliding_attention"] * 5 + ["full_attention"]) * 10,
+        "max_position_embeddings": 262144, "model_type": "gemma4_text",
+        "moe_intermediate_size": None, "num_attention_heads": 32, "num_experts": None,
+        "num_global_key_value_heads": 4, "num_hidden_layers": 60, "num_key_value_heads": 16,
+        "num_kv_shared_layers": 0, "rms_norm_eps": 1e-06, "rope_parameters": {
+            "full_attention": {"partial_rotary_factor": 0.25, "rope_theta": 1000000.0,
+                               "rope_type": "proportional"},
+            "sliding_attention": {"rope_theta": 10000.0, "rope_type": "default"}},
+        "sliding_window": 1024, "tie_word_embeddings": True, "top_k_experts": None,
+        "use_bidirectional_attention": "vision", "use_double_wide_mlp": False,
+        "vocab_size": 262144, "vocab_size_per_layer_input": 262144}},
     "smollm2-135m": {"model_type": "llama", "hidden_size": 576, "intermediate_size": 1536,
                      "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3,
                      "max_position_embeddings": 8192, "rms_norm_eps": 1e-05,

@@ -142,6 +142,15 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
         "mlp_pattern": ["dense", "moe"], "attention_chunk": 8, "temperature_floor": 32,
         "rope_scaling": {"type": "llama3", "factor": 8.0, "original_context": 32,
                          "low_freq_factor": 1.0, "high_freq_factor": 4.0}}),
+    # Gemma 4 (gemma4_text): the expert block beside the dense MLP, global layers of their
+    # own width and kv heads without v_proj, two layers sharing keys and values (one
+    # double-wide MLP each), per-layer inputs
+    "gemma4": ("gemma-4-26b-a4b", {"n_layer": 4, "n_kv_head": 2, "d_head": 16,
+                                   "global_d_head": 32, "global_kv_heads": 1,
+                                   "attention_pattern": ["local", "global"], "local_window": 8,
+                                   "d_ff": 64, "n_experts": 4, "experts_per_token": 2,
+                                   "d_ff_expert": 32, "per_layer_embed_dim": 8,
+                                   "kv_shared_layers": 2, "double_wide_shared_mlp": True}),
     "gpt-oss": ("llama-7b", {"n_kv_head": 2, "d_head": 16, "qkv_bias": True,
                              "attn_out_bias": True, "mlp_bias": True, "attention_sinks": True,
                              "activation": "clamped_swiglu", "swiglu_limit": 7.0,

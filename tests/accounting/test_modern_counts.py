@@ -62,6 +62,12 @@ TRANSFORMERS_COUNTS = {
     "starcoder2-3b": 3_030_371_328,
     "starcoder2-7b": 7_173_923_840,
     "starcoder2-15b": 15_957_889_024,
+    # Gemma 4 (Gemma4ForCausalLM from the multimodal config's text_config, transformers 5.25:
+    # the text decoder only; the specs' notes give the whole checkpoints' counts)
+    "gemma-4-e2b": 4_628_569_344,
+    "gemma-4-e4b": 7_463_013_376,
+    "gemma-4-26b-a4b": 25_233_141_760,
+    "gemma-4-31b": 30_697_345_280,
     # Phi-3, Phi-4 (Phi3ForCausalLM)
     "phi-3-mini-4k": 3_821_079_552,
     "phi-3-medium-4k": 13_960_238_080,
@@ -179,6 +185,26 @@ def test_gemma_non_embedding_equals_the_report():
     report = {"gemma-2b": 1_981_884_416, "gemma-7b": 7_751_248_896}
     for name, non_embedding in report.items():
         assert zoo.count_params(name).non_embedding == non_embedding
+def test_gemma4_active_and_per_layer_shapes():
+    """26B-A4B: the dense MLP beside the experts is active for every token (transformers' count
+    less 120 idle experts a layer); E2B: the 20 layers sharing keys and values have no k/v
+    projections, a double-wide MLP and no cache of their own; 31B: global layers with 512-wide
+    heads, 4 kv heads and no v_proj."""
+    moe = zoo.count_params("gemma-4-26b-a4b")
+    assert (moe.active_by("all"), moe.active_by("no_embedding")) == (3_822_530_560,
+                                                                     3_084_333_056)
+    e2b = zoo.count_params("gemma-4-e2b")
+    d, p = 1536, 256
+    assert e2b.token_embedding == 262_144 * d + 262_144 * 35 * p  # with the per-layer table
+    made, shared = e2b.layers[14], e2b.layers[34]  # both global
+    assert made.attention - shared.attention == 2 * 512 * d  # k and v: one kv head of 512
+    assert shared.mlp == 3 * d * 2 * 6144 and made.mlp == 3 * d * 6144
+    assert e2b.kv_cache_bytes(1, "fp32") == 4 * 2 * 256 * (12 + 3 * 512 // 256)
+    big = zoo.count_params("gemma-4-31b")
+    local, glob = big.layers[0], big.layers[5]
+    assert local.attention == 5376 * (8192 + 2 * 4096) + 8192 * 5376
+    assert glob.attention == 5376 * (16384 + 2048) + 16384 * 5376
+    assert big.kv_cache_bytes(1, "fp32") == 4 * (50 * 2 * 16 * 256 + 10 * 2 * 4 * 512)
 
 
 def test_per_layer_patterns():

@@ -271,3 +271,18 @@ def test_bad_input_is_a_clear_error(call, fragment):
     model = zoo.create_model(tiny_spec("gpt2"), seed=0)
     with pytest.raises(ValueError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
         call(model)
+
+
+def test_gemma4_shared_layers_hold_no_cache():
+    """Gemma 4's layers that share keys and values store none: the cache holds what the
+    closed form says (global layers 32 wide with one kv head, local ones 16 wide with two), and
+    each sharing layer attends to its maker's keys."""
+    spec = tiny_spec("gemma4")
+    model = zoo.create_model(spec, seed=0).eval()
+    with torch.no_grad():
+        _, cache = model(torch.randint(0, spec.vocab_size, (2, 5)), use_cache=True)
+    assert [k is None for k in cache.keys] == [False, False, True, True]
+    assert [tuple(k.shape[1::2]) for k in cache.keys[:2]] == [(2, 16), (1, 32)]
+    assert cache.length == 5
+    per_token = 4 * sum(k.shape[1] * k.shape[3] * 2 for k in cache.keys[:2])
+    assert zoo.count_params(spec).kv_cache_bytes(1, "fp32") == per_token

@@ -40,16 +40,19 @@ NAME_PATTERNS: tuple[tuple[str, str], ...] = (
     # ERNIE 4.5's routing bias is a parameter of its class (DeepSeek's, below, a buffer)
     ("router", r"(^|\.)moe_statics\.e_score_correction_bias$"),
     # persistent buffers: causal masks (GPT-2, GPT-J, GPT-Neo), rotary frequencies, position
-    # ids, DeepSeek-V3's routing bias (`exp_probs_b` in GGUF)
+    # ids, DeepSeek-V3's routing bias (`exp_probs_b` in GGUF), Gemma 4's layer_scalar
     ("buffers", r"\.(attn|attention)(\.attention)?\.(masked_)?bias$|\.inv_freq$|"
-                r"(^|\.)position_ids$|e_score_correction_bias$|(^|\.)exp_probs_b(\.|$)"),
+                r"(^|\.)position_ids$|e_score_correction_bias$|(^|\.)exp_probs_b(\.|$)|"
+                r"(^|\.)layer_scalar$"),
     # *norm* (input_layernorm, q_norm, final_layer_norm, attn_norm, output_norm), ln_f, ln_1,
     # ln1, ln_attn, pre_ln (RWKV)
     ("norms", r"norm|(^|[._])ln(_[a-z0-9]+|[0-9]*)\.(weight|bias)$"),
     ("head", r"(^|\.)(lm_head|embed_out)\.(weight|bias)$|^(head|output)\.(weight|bias)$"),
     ("position_embedding", r"(^|\.)(wpe|embed_positions|position_embeddings|positions|"
                            r"positions_embed|position_embd)\.weight$"),
-    ("token_embedding", r"(^|\.)(embed_tokens|wte|embed_in|word_embeddings|embeddings|"
+    # Gemma 4's per-layer input table (embed_tokens_per_layer) is an embedding too
+    ("token_embedding", r"(^|\.)(embed_tokens|embed_tokens_per_layer|wte|embed_in|"
+                        r"word_embeddings|embeddings|"
                         r"tokens_embed|tok_embeddings|embed|token_embd)\.weight$"),
     ("shared_experts", r"(^|\.)(shared_experts?|shared|shared_expert_gate|shared_mlp)(\.|$)|"
                        r"_shexp(\.|$)"),

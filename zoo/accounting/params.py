@@ -65,12 +65,13 @@ class LayerCount:
     shared_experts: int = 0
     per_expert: int = 0
     idle_experts: int = 0  # routed experts a token does not go through
+    per_layer_input: int = 0  # Gemma 4's gate and projection of the per-layer input
     matmul: int = 0
 
     @property
     def total(self) -> int:
         return (self.attention + self.mlp + self.router + self.experts + self.shared_experts
-                + self.norms)
+                + self.norms + self.per_layer_input)
 
     @property
     def active(self) -> int:
@@ -141,11 +142,13 @@ class ParamCount:
         """Keys and values for `tokens` positions per sequence, grouped/multi-query heads as they
         are, local layers holding at most their window (a rolling cache), chunked layers at
         most their chunk (the current chunk's keys are all a query there can see), linear-
-        attention layers none (their state is `recurrent_state_bytes`)."""
+        attention layers none (their state is `recurrent_state_bytes`); a layer that shares an
+        earlier layer's keys and values holds none of its own."""
         spec = self.spec
-        per_position = kv_cache_width(spec) * _dtype_bytes(dtype)
-        held = sum(_attended(spec, kind, tokens) for kind in spec.layer_kinds)
-        return int(batch * held * per_position)
+        held = sum(_attended(spec, kind, tokens) * kv_cache_width(spec, kind)
+                   for kind, shared in zip(spec.layer_kinds, spec.layer_kv_shared, strict=True)
+                   if not shared)
+        return int(batch * held * _dtype_bytes(dtype))
 
     def recurrent_state_bytes(self, dtype: str = "bf16", batch: int = 1) -> int:
         """The linear-attention layers' state for `batch` sequences, whatever their length (see
@@ -175,9 +178,10 @@ class ParamCount:
         """Scores and weighted sum for one token attending to `context` keys (itself included)."""
         spec = self.spec
         context = spec.context_length if context is None else context
-        attended = sum(_attended(spec, kind, context) for kind in spec.layer_kinds)
+        attended = sum(2 * (layer_q_dim(spec, kind) + layer_v_dim(spec, kind))
+                       * _attended(spec, kind, context) for kind in spec.layer_kinds)
         linear = spec.layer_kinds.count("linear") * 6 * linear_state_size(spec)
-        return 2 * (spec.q_dim + spec.v_dim) * attended + linear
+        return attended + linear
 
     def forward_flops_per_token(self, context: int | None = None) -> int:
         """See FLOPS_CONVENTION; `context` defaults to the full context length."""
@@ -372,13 +376,15 @@ def _norm_params(spec: ModelSpec, width: int) -> int:
     return {"layernorm": layernorm, "rmsnorm": width, "nonparametric_layernorm": 0}[spec.norm]
 
 
-def kv_cache_width(spec: ModelSpec) -> int:
-    """Values cached per token per layer: keys and values of the kv heads, or, for latent
-    attention, the latent and the one shared rotated key."""
+def kv_cache_width(spec: ModelSpec, kind: str = "global") -> int:
+    """Values cached per token by a layer of this kind: keys and values of the kv heads, or, for
+    latent attention, the latent and the one shared rotated key. A global layer whose values
+    are its keys (Gemma 4) still caches both: transformers stores the keys normalised and
+    rotated, the values normalised apart."""
     if spec.latent:
         assert spec.kv_lora_rank is not None and spec.d_head_rope is not None
         return spec.kv_lora_rank + spec.d_head_rope
-    return 2 * spec.kv_dim
+    return 2 * spec.layer_kv_heads(kind) * spec.layer_head_dim(kind)
 
 
 def _mlp_params(spec: ModelSpec, width: int) -> tuple[int, int]:
@@ -403,8 +409,11 @@ def _linear_attention_params(spec: ModelSpec) -> tuple[int, int, int]:
     return projections + conv + 2 * heads, projections + conv, spec.linear_d_head_v
 
 
-def _attention_params(spec: ModelSpec) -> tuple[int, int, int]:
-    """(parameters, matrix weights, norm weights inside it) of one attention layer."""
+def _attention_params(spec: ModelSpec, kind: str = "global",
+                      shared: bool = False) -> tuple[int, int, int]:
+    """(parameters, matrix weights, norm weights inside it) of one attention layer of this
+    kind; a layer that shares an earlier layer's keys and values has no key/value
+    projections."""
     d = spec.d_model
     if spec.latent:  # DeepSeek's multi-head latent attention
         assert spec.kv_lora_rank is not None and spec.d_head_rope is not None
@@ -416,12 +425,14 @@ def _attention_params(spec: ModelSpec) -> tuple[int, int, int]:
         norms = _norm_params(spec, lora) + (_norm_params(spec, spec.q_lora_rank)
                                             if spec.q_lora_rank else 0)
         return matrices, matrices, norms
-    q, kv = spec.q_dim, spec.kv_dim
+    q, v_in = layer_q_dim(spec, kind), layer_v_dim(spec, kind)
     gate = q if spec.attention_output_gate else 0  # the gate's rows beside q's
-    matrices = d * (q + gate + 2 * kv) + spec.v_dim * d
+    kv = 0 if shared else spec.layer_kv_heads(kind) * spec.layer_head_dim(kind)
+    projections = kv if kind == "global" and spec.global_values_from_keys else 2 * kv
+    matrices = d * (q + gate + projections) + v_in * d
     attention = matrices
     if spec.has_bias("qkv"):
-        attention += q + gate + 2 * kv
+        attention += q + gate + projections
     if spec.has_bias("attn_out"):
         attention += d
     if spec.attention_sinks:
@@ -429,38 +440,66 @@ def _attention_params(spec: ModelSpec) -> tuple[int, int, int]:
     return attention, matrices, 0
 
 
-def layer_count(spec: ModelSpec, kind: str = "global", moe: bool = False) -> LayerCount:
+def layer_q_dim(spec: ModelSpec, kind: str = "global") -> int:
+    """Width of all query heads of a layer of this kind."""
+    return spec.n_head * spec.layer_head_dim(kind) if not spec.latent else spec.q_dim
+
+
+def layer_v_dim(spec: ModelSpec, kind: str = "global") -> int:
+    """Width of all value heads of a layer of this kind (the attention output's input)."""
+    return spec.n_head * spec.layer_head_dim(kind) if not spec.latent else spec.v_dim
+
+
+def layer_count(spec: ModelSpec, kind: str = "global", moe: bool = False,
+                shared: bool = False) -> LayerCount:
+    """One block: attention of its kind, a dense MLP or experts (or both, Gemma 4), norms, and
+    the per-layer input's gate and projection; `shared`: a layer that reuses an earlier
+    layer's keys and values (no key/value projections or key norm; its MLP double-wide where
+    the spec says so)."""
     d = spec.d_model
     if kind == "linear":
         attention, matmul, inner_norms = _linear_attention_params(spec)
         norms = spec.norms_per_layer * _norm_params(spec, d) + inner_norms
     else:
-        attention, matmul, inner_norms = _attention_params(spec)
-        norms = spec.norms_per_layer * _norm_params(spec, d) + qk_norm_params(spec) + inner_norms
+        attention, matmul, inner_norms = _attention_params(spec, kind, shared)
+        norms = (spec.norms_per_layer * _norm_params(spec, d)
+                 + qk_norm_params(spec, kind, shared) + inner_norms)
+    per_layer_input = 0
+    if spec.per_layer_embed_dim is not None:  # gate d -> p, projection p -> d, a norm of d
+        per_layer_input = 2 * d * spec.per_layer_embed_dim  # matrices: counted in extras
+        norms += _norm_params(spec, d)
+    dense_width = spec.d_ff * (2 if shared and spec.double_wide_shared_mlp else 1)
     if not moe:
-        mlp, mlp_matmul = _mlp_params(spec, spec.d_ff)
+        mlp, mlp_matmul = _mlp_params(spec, dense_width)
         return LayerCount(attention=attention, mlp=mlp, norms=norms, kind=kind,
-                          matmul=matmul + mlp_matmul)
+                          per_layer_input=per_layer_input, matmul=matmul + mlp_matmul)
     assert spec.n_experts is not None and spec.experts_per_token is not None
+    mlp, mlp_matmul = _mlp_params(spec, dense_width) if spec.dense_mlp_with_experts else (0, 0)
+    if spec.dense_mlp_with_experts and spec.norm_position == "sandwich":
+        norms += 3 * _norm_params(spec, d)  # after the MLP; before and after the experts
     per_expert, expert_matmul = _mlp_params(spec, spec.expert_width)
-    shared, shared_matmul = (_mlp_params(spec, spec.shared_width)
-                             if spec.shared_width else (0, 0))
+    shared_mlp, shared_matmul = (_mlp_params(spec, spec.shared_width)
+                                 if spec.shared_width else (0, 0))
     if spec.shared_expert_gate:  # one d_model -> 1 projection
-        shared, shared_matmul = shared + d, shared_matmul + d
+        shared_mlp, shared_matmul = shared_mlp + d, shared_matmul + d
     router = d * spec.n_experts + (spec.n_experts if spec.router_bias else 0) + (
         spec.n_experts if spec.routing_bias_parameter else 0)  # ERNIE's selection bias
-    return LayerCount(attention=attention, mlp=0, norms=norms, kind=kind, router=router,
-                      experts=spec.n_experts * per_expert, shared_experts=shared,
+    if spec.router_scales:  # the input's d_model scale and one scale per expert
+        router += d + spec.n_experts
+    return LayerCount(attention=attention, mlp=mlp, norms=norms, kind=kind, router=router,
+                      experts=spec.n_experts * per_expert, shared_experts=shared_mlp,
                       per_expert=per_expert, idle_experts=spec.n_experts - spec.experts_per_token,
-                      matmul=(matmul + d * spec.n_experts + spec.experts_per_token * expert_matmul
-                              + shared_matmul))
+                      per_layer_input=per_layer_input,
+                      matmul=(matmul + mlp_matmul + d * spec.n_experts
+                              + spec.experts_per_token * expert_matmul + shared_matmul))
 
 
-def qk_norm_params(spec: ModelSpec) -> int:
-    """QK-norm weights: one d_head vector each for q and k, or one per projection width (`l2`
-    has none)."""
+def qk_norm_params(spec: ModelSpec, kind: str = "global", shared: bool = False) -> int:
+    """QK-norm weights: one head-width vector each for q and k (q only where the keys are
+    shared from an earlier layer), or one per projection width (`l2` has none). The value norm
+    has no weight."""
     if spec.qk_norm == "head":
-        return 2 * spec.head_dim
+        return (1 if shared else 2) * spec.layer_head_dim(kind)
     if spec.qk_norm in ("projection", "each_head"):  # each_head: a scale per head and dim
         return spec.q_dim + spec.kv_dim
     return 0
@@ -469,16 +508,26 @@ def qk_norm_params(spec: ModelSpec) -> int:
 @lru_cache(maxsize=1024)
 def _count(spec: ModelSpec, head: str | None, num_labels: int) -> ParamCount:
     d, width = spec.d_model, spec.embed_width
-    shapes = set(zip(spec.layer_kinds, spec.layer_moe, strict=True))
-    layers = {shape: layer_count(spec, *shape) for shape in shapes}
-    per_layer = tuple(layers[shape] for shape in zip(spec.layer_kinds, spec.layer_moe,
-                                                      strict=True))
+    shape_of = list(zip(spec.layer_kinds, spec.layer_moe, spec.layer_kv_shared, strict=True))
+    layers = {shape: layer_count(spec, *shape) for shape in set(shape_of)}
+    per_layer = tuple(layers[shape] for shape in shape_of)
     norms = sum(layer.norms for layer in per_layer)
     norms += _norm_params(spec, d) * (int(spec.final_norm) + int(spec.embedding_norm))
+    per_layer_table = 0
+    if spec.per_layer_embed_dim is not None:
+        # Gemma 4's per-layer inputs: a lookup table (an embedding) of n_layer x p per token,
+        # and a projection of the token embedding to the same, normalised per layer (a norm
+        # of p); each layer's gate and projection of its slice (LayerCount.per_layer_input)
+        packed = spec.n_layer * spec.per_layer_embed_dim
+        per_layer_table = spec.per_layer_vocab_size * packed
+        norms += _norm_params(spec, spec.per_layer_embed_dim)
+        extras_ple = d * packed + sum(layer.per_layer_input for layer in per_layer)
+    else:
+        extras_ple = 0
     head_matrix = spec.vocab_size * width
     head_params = (0 if spec.tie_embeddings else head_matrix)
     head_params += spec.vocab_size if spec.head_bias else 0
-    extras = 2 * width * d if spec.embed_dim is not None else 0
+    extras = (2 * width * d if spec.embed_dim is not None else 0) + extras_ple
     if head == "classify":
         extras += d * num_labels
     elif head is not None:
@@ -486,7 +535,7 @@ def _count(spec: ModelSpec, head: str | None, num_labels: int) -> ParamCount:
     learned = spec.position == "learned"
     return ParamCount(
         spec=spec,
-        token_embedding=spec.vocab_size * width,
+        token_embedding=spec.vocab_size * width + per_layer_table,
         position_embedding=(spec.context_length + spec.position_offset) * d if learned else 0,
         attention=sum(layer.attention for layer in per_layer),
         mlp=sum(layer.mlp for layer in per_layer),

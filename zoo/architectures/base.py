@@ -60,7 +60,8 @@ class Architecture:
     renamed: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # other tensor names
     gguf: GGUFLayout | None = None
     # prefixes of checkpoint tensors zoo does not use (`{n_layer}`: DeepSeek-V3's
-    # multi-token-prediction layer after the last one)
+    # multi-token-prediction layer after the last one; `{shared}`: each of Gemma 4's layers
+    # that share keys and values, whose unused k/v projections checkpoints keep)
     ignore: tuple[str, ...] = ()
     # counted, not built: the closed form counts this class exactly, but zoo's decoder does not
     # compute what it computes (the nearest built model_type, said when it is refused)
@@ -71,7 +72,12 @@ class Architecture:
         return self.nearest is None
 
     def ignored(self, spec: ModelSpec) -> tuple[str, ...]:
-        return tuple(p.replace("{n_layer}", str(spec.n_layer)) for p in self.ignore)
+        out = []
+        for p in self.ignore:
+            p = p.replace("{n_layer}", str(spec.n_layer))
+            shared = [i for i, yes in enumerate(spec.layer_kv_shared) if yes]
+            out += [p.replace("{shared}", str(i)) for i in shared] if "{shared}" in p else [p]
+        return tuple(out)
 
     def templates(self, spec: ModelSpec) -> Tensors:
         return self.tensors(spec) if callable(self.tensors) else self.tensors

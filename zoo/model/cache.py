@@ -22,8 +22,9 @@ class KVCache:
 
     @property
     def length(self) -> int:
-        """Positions stored (the same in every layer between forward passes)."""
-        return self.lengths[-1]
+        """Positions stored (the same in every layer that stores any, between forward passes:
+        Gemma 4's layers that share keys and values store none)."""
+        return max(self.lengths)
 
     def append(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         """Store this step's keys/values for `layer`; return all of the layer's so far."""

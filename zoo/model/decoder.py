@@ -28,11 +28,13 @@ from zoo.model.layers import (
     Experts,
     HeadLayerNorm,
     LatentAttention,
+    LayerAttention,
     Linear,
     MoE,
     RMSNorm,
     attention_inputs,
     check_token_ids,
+    layer_attention,
     make_norm,
 )
 from zoo.model.linear_attention import GatedDeltaNet
@@ -52,7 +54,8 @@ class Block(nn.Module):
 
     `norm1` and `norm2` normalise the input of attention and MLP (or, post-norm, the residual
     sum after them); `post_attn_norm` and `post_mlp_norm` normalise their outputs (sandwich and
-    output placements)."""
+    output placements). Gemma 4 adds experts beside the dense MLP (`moe`, with norms of their
+    own), a per-layer input after both sublayers, and a stored scalar on the block's output."""
 
     def __init__(self, spec: ModelSpec, layer: int, dropout: float = 0.0) -> None:
         super().__init__()
@@ -60,13 +63,30 @@ class Block(nn.Module):
         inputs = self.arrangement in ("pre", "post", "sandwich", "parallel", "parallel_two_norms")
         outputs = self.arrangement in ("sandwich", "output")
         self.norm1 = make_norm(spec) if inputs else None
-        kind = GatedDeltaNet if spec.layer_kinds[layer] == "linear" else \
-            LatentAttention if spec.latent else Attention
-        self.attn = kind(spec, layer, dropout)
+        attention = (GatedDeltaNet if spec.layer_kinds[layer] == "linear" else
+                     LatentAttention if spec.latent else
+                     LayerAttention if layer_attention(spec) else Attention)
+        self.attn = attention(spec, layer, dropout)
         self.norm2 = make_norm(spec) if inputs and self.arrangement != "parallel" else None
         self.post_attn_norm = make_norm(spec) if outputs else None
-        self.mlp = MoE(spec) if spec.layer_moe[layer] else MLP(spec)
+        shares = spec.layer_kv_shared[layer]
+        width = spec.d_ff * (2 if shares and spec.double_wide_shared_mlp else 1)
+        beside = spec.layer_moe[layer] and spec.dense_mlp_with_experts
+        self.mlp = MoE(spec) if spec.layer_moe[layer] and not beside else MLP(spec, width)
         self.post_mlp_norm = make_norm(spec) if outputs else None
+        # Gemma 4: experts beside the dense MLP, each output normalised apart (sandwich)
+        self.moe = MoE(spec) if beside else None
+        sandwich = beside and self.arrangement == "sandwich"
+        self.post_dense_norm = make_norm(spec) if sandwich else None
+        self.pre_moe_norm = make_norm(spec) if sandwich else None
+        self.post_moe_norm = make_norm(spec) if sandwich else None
+        # Gemma 4's per-layer input: gated by the stream, projected back, normalised
+        self.layer, p = layer, spec.per_layer_embed_dim
+        self.per_layer_gate = Linear(spec.d_model, p, bias=False) if p else None
+        self.per_layer_out = Linear(p, spec.d_model, bias=False) if p else None
+        self.per_layer_norm = make_norm(spec) if p else None
+        if spec.layer_scalar:
+            self.register_buffer("layer_scalar", torch.empty(1))
         self.dropout, self.multiplier = dropout, spec.residual_multiplier
 
     def _drop(self, x: Tensor) -> Tensor:
@@ -76,7 +96,30 @@ class Block(nn.Module):
         return x * self.multiplier if self.multiplier != 1.0 else x
 
     def forward(self, x: Tensor, inputs: AttentionInputs, cache: KVCache | None) -> Tensor:
+        x = self._sublayers(x, inputs, cache)
+        if self.per_layer_gate is not None:
+            assert self.per_layer_out is not None and self.per_layer_norm is not None
+            assert inputs.per_layer is not None
+            gated = F.gelu(self.per_layer_gate(x), approximate="tanh") \
+                * inputs.per_layer[:, :, self.layer]
+            x = x + self._drop(self.per_layer_norm(self.per_layer_out(gated)))
+        if hasattr(self, "layer_scalar"):
+            x = x * self.layer_scalar
+        return x
+
+    def _dense_and_experts(self, x: Tensor) -> Tensor:
+        """Gemma 4's feed-forward part: the dense MLP on the normalised stream and the experts
+        on their own normalisation of it, routed on the stream itself."""
+        assert self.moe is not None and self.pre_moe_norm is not None
+        assert self.post_dense_norm is not None and self.post_moe_norm is not None
+        dense = self.post_dense_norm(self.mlp(self.norm2(x)))
+        return dense + self.post_moe_norm(self.moe(self.pre_moe_norm(x), route_from=x))
+
+    def _sublayers(self, x: Tensor, inputs: AttentionInputs, cache: KVCache | None) -> Tensor:
         attn, mlp, drop = self.attn, self.mlp, self._drop
+        if self.arrangement == "sandwich" and self.moe is not None:
+            x = x + drop(self.post_attn_norm(attn(self.norm1(x), inputs, cache)))
+            return x + drop(self.post_mlp_norm(self._dense_and_experts(x)))
         if self.arrangement == "pre":  # GPT-2 and most since
             x = x + drop(attn(self.norm1(x), inputs, cache))
             return x + drop(mlp(self.norm2(x)))
@@ -119,6 +162,11 @@ class Model(nn.Module):
         self.positions = (Embedding(spec.context_length + spec.position_offset, d)
                           if spec.position == "learned" else None)
         self.embed_norm = make_norm(spec) if spec.embedding_norm else None
+        p = spec.per_layer_embed_dim  # Gemma 4's per-layer inputs
+        self.per_layer_embed = (Embedding(spec.per_layer_vocab_size, spec.n_layer * p)
+                                if p else None)
+        self.per_layer_project = Linear(d, spec.n_layer * p, bias=False) if p else None
+        self.per_layer_norm = make_norm(spec, p) if p else None
         self.blocks = nn.ModuleList(Block(spec, i, dropout) for i in range(spec.n_layer))
         self.final_norm = make_norm(spec) if spec.final_norm else None
         self.project_out = Linear(d, width, bias=False) if projected else None
@@ -159,6 +207,7 @@ class Model(nn.Module):
         x = self.embed(input_ids)
         if spec.scale_embeddings:  # Gemma: by sqrt(d_model) (fp32), rounded to the embedding's
             x = x * torch.tensor(math.sqrt(spec.d_model)).to(x.device, x.dtype)
+        per_layer = self._per_layer_inputs(input_ids, x)
         if spec.embedding_multiplier != 1.0:  # Granite
             x = x * spec.embedding_multiplier
         if self.project_in is not None:
@@ -172,9 +221,25 @@ class Model(nn.Module):
         inputs = attention_inputs(spec, positions=positions, past=past, seq=seq,
                                   key_valid=key_valid, key_positions=key_positions,
                                   dtype=x.dtype)
+        inputs.per_layer = per_layer
         for block in self.blocks:
             x = block(x, inputs, past_key_values)
         return self.final_norm(x) if self.final_norm is not None else x
+
+    def _per_layer_inputs(self, input_ids: Tensor, embedded: Tensor) -> Tensor | None:
+        """Gemma 4's per-layer inputs (batch, seq, n_layer, p): the token's row of the
+        per-layer table (times sqrt(p)) and the scaled embedding projected and normalised per
+        layer, averaged in the sense of (a + b) / sqrt(2)."""
+        if self.per_layer_embed is None:
+            return None
+        assert self.per_layer_project is not None and self.per_layer_norm is not None
+        spec, (batch, seq) = self.spec, input_ids.shape
+        p = self.per_layer_embed.weight.shape[1] // spec.n_layer
+        table = self.per_layer_embed(input_ids)
+        table = table * torch.tensor(math.sqrt(p)).to(table.device, table.dtype)
+        projected = self.per_layer_project(embedded) * spec.d_model ** -0.5
+        projected = self.per_layer_norm(projected.view(batch, seq, spec.n_layer, p))
+        return (projected + table.view(batch, seq, spec.n_layer, p)) * 2 ** -0.5
 
     def _positions(self, attention_mask: Tensor | None, batch: int, past: int, seq: int,
                    device: torch.device) -> tuple[Tensor, Tensor, Tensor | None]:
@@ -361,7 +426,8 @@ class Model(nn.Module):
             elif isinstance(module, Experts):
                 rules = {"fc_in": normal(0.02), "fc_out": normal(residual_std),
                          "fc_in_bias": fill(0.0), "fc_out_bias": fill(0.0)}
-            rules.update(sinks=fill(0.0), routing_bias=fill(0.0))
+            rules.update(sinks=fill(0.0), routing_bias=fill(0.0), layer_scalar=fill(1.0),
+                         router_scale=fill(1.0), expert_scale=fill(1.0))
             for attr, init in rules.items():
                 tensor = getattr(module, attr, None)
                 full = f"{name}.{attr}".lstrip(".")

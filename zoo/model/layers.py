@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -65,12 +65,16 @@ class RMSNorm(nn.Module):
     as Gemma's own code does; otherwise the weight multiplies the cast result, as LLaMA's does.
     """
 
-    def __init__(self, dim: int, eps: float, unit_offset: bool = False) -> None:
+    def __init__(self, dim: int, eps: float, unit_offset: bool = False,
+                 weight: bool = True) -> None:
         super().__init__()
-        self.eps, self.unit_offset = eps, unit_offset
-        self.weight = nn.Parameter(torch.empty(dim))
+        self.eps, self.unit_offset, self.dim = eps, unit_offset, dim
+        # Gemma 4's value and router norms have no weight
+        self.weight = nn.Parameter(torch.empty(dim)) if weight else None
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.weight is None:
+            return F.rms_norm(x.float(), (self.dim,), None, self.eps).to(x.dtype)
         if x.dtype == self.weight.dtype == torch.float32 and not self.unit_offset:
             return F.rms_norm(x, self.weight.shape, self.weight, self.eps)  # the same, fused
         dtype = x.dtype
@@ -221,7 +225,16 @@ def inverse_frequencies(spec: ModelSpec, key: str, long: bool = False) -> tuple[
     picks longrope's long factors."""
     dim = spec.rotary_dim
     theta = spec.local_rope_theta if key == "local" else spec.rope_theta
+    if key == "local" and theta is None:  # local layers apart only for their head width
+        theta = spec.rope_theta
     assert theta is not None
+    if key == "global" and _global_apart(spec):  # Gemma 4's proportional RoPE
+        dim = spec.global_head_dim
+        fraction = spec.global_rotary_fraction or 1.0
+        turning = int(fraction * dim // 2)
+        inv_freq = 1.0 / (theta ** (torch.arange(0, 2 * turning, 2, dtype=torch.float32) / dim))
+        inv_freq = torch.cat([inv_freq, torch.zeros(dim // 2 - turning)])
+        return inv_freq, 1.0
     inv_freq = 1.0 / (theta ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim))
     scaling = None if key == "local" else spec.rope_scaling
     kind = scaling.type if scaling is not None else None
@@ -229,11 +242,17 @@ def inverse_frequencies(spec: ModelSpec, key: str, long: bool = False) -> tuple[
     return ROPE_SCALINGS[kind](inv_freq, scaling, *extra)
 
 
+def _global_apart(spec: ModelSpec) -> bool:
+    """Global layers with their own head width or proportional RoPE (Gemma 4)."""
+    return spec.global_d_head is not None or spec.global_rotary_fraction is not None
+
+
 def rope_key(spec: ModelSpec, layer: int) -> str | None:
     """Which rotary table a layer uses: None (no rotary), 'local' or 'global'."""
     if not spec.layer_rotary[layer]:
         return None
-    local = spec.layer_kinds[layer] == "local" and spec.local_rope_theta is not None
+    local = spec.layer_kinds[layer] == "local" and (spec.local_rope_theta is not None
+                                                    or _global_apart(spec))
     return "local" if local else "global"
 
 
@@ -308,6 +327,11 @@ class AttentionInputs:
     # rotary, or None
     temperature: Tensor | None = None
     valid: Tensor | None = None  # (batch, seq): which new tokens are real (linear layers)
+    # per attention kind, the keys and values (all positions) of the last layer that made
+    # them, for the layers that share them (Gemma 4's kv_shared_layers)
+    shared: dict[str, tuple[Tensor, Tensor]] = field(default_factory=dict)
+    # Gemma 4's per-layer inputs, (batch, seq, n_layer, per_layer_embed_dim)
+    per_layer: Tensor | None = None
 
 
 def query_temperature(spec: ModelSpec, positions: Tensor) -> Tensor | None:
@@ -451,6 +475,80 @@ class Attention(nn.Module):
                    self.dropout if self.training else 0.0, self.softcap, self.sinks)
         y = y.transpose(1, 2).reshape(batch, seq, self.spec.v_dim)
         return self.out(y * torch.sigmoid(gate) if gate is not None else y)
+
+
+def layer_attention(spec: ModelSpec) -> bool:
+    """Whether a spec takes `LayerAttention` (Gemma 4's switches) rather than `Attention`."""
+    return (spec.value_norm or spec.global_d_head is not None or spec.global_kv_heads is not None
+            or spec.global_values_from_keys or spec.kv_shared_layers > 0)
+
+
+class LayerAttention(nn.Module):
+    """Gemma 4's attention: q, k and v apart, each layer of its kind's geometry (the global
+    layers' head width and kv heads), an RMSNorm over each q and k head and a weightless one
+    over each value head; global layers may take their values from the key projection (before
+    its norm and rotary); the last kv_shared_layers layers have only q and out, and attend to
+    the keys and values of the last earlier layer of their kind."""
+
+    def __init__(self, spec: ModelSpec, layer: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.spec, self.layer, self.dropout = spec, layer, dropout
+        self.kind = spec.layer_kinds[layer]
+        self.rope = rope_key(spec, layer)
+        self.head_dim = spec.layer_head_dim(self.kind)
+        self.kv_heads = spec.layer_kv_heads(self.kind)
+        self.shares = spec.layer_kv_shared[layer]
+        kinds, first = spec.layer_kinds, spec.n_layer - spec.kv_shared_layers
+        # the last layer of this kind before the sharing ones keeps its keys for them
+        self.keeps = (not self.shares and spec.kv_shared_layers > 0
+                      and layer == max(i for i in range(first) if kinds[i] == self.kind))
+        d, q_dim, kv_dim = spec.d_model, spec.n_head * self.head_dim, self.kv_heads * self.head_dim
+        bias = spec.has_bias("qkv")
+        self.q = Linear(d, q_dim, bias=bias)
+        self.k = None if self.shares else Linear(d, kv_dim, bias=bias)
+        self.v = (None if self.shares or (self.kind == "global" and spec.global_values_from_keys)
+                  else Linear(d, kv_dim, bias=bias))
+        self.out = Linear(q_dim, d, bias=spec.has_bias("attn_out"))
+        self.q_norm = make_norm(spec, self.head_dim) if spec.qk_norm == "head" else None
+        self.k_norm = (make_norm(spec, self.head_dim)
+                       if spec.qk_norm == "head" and not self.shares else None)
+        self.v_norm = RMSNorm(self.head_dim, spec.norm_eps, weight=False) \
+            if spec.value_norm else None
+        self.scale = (spec.query_pre_attn_scalar ** -0.5 if spec.query_pre_attn_scalar
+                      is not None else None)
+        self.softcap = spec.attn_softcap
+
+    def forward(self, x: Tensor, inputs: AttentionInputs, cache: KVCache | None = None) -> Tensor:
+        batch, seq, _ = x.shape
+
+        def heads(t: Tensor) -> Tensor:
+            return t.view(batch, seq, -1, self.head_dim).transpose(1, 2)
+
+        q = heads(self.q(x))
+        if self.q_norm is not None:
+            q = self.q_norm(q)
+        cos_sin = inputs.rotary.get(self.rope) if self.rope is not None else None
+        if cos_sin is not None:
+            q = apply_rotary(q, *cos_sin, self.spec.rotary_style)
+        if self.shares:
+            k, v = inputs.shared[self.kind]
+        else:
+            assert self.k is not None
+            k = heads(self.k(x))
+            v = heads(self.v(x)) if self.v is not None else k
+            if self.k_norm is not None:
+                k = self.k_norm(k)
+            if cos_sin is not None:
+                k = apply_rotary(k, *cos_sin, self.spec.rotary_style)
+            if self.v_norm is not None:
+                v = self.v_norm(v)
+            if cache is not None:
+                k, v = cache.append(self.layer, k, v)
+            if self.keeps:
+                inputs.shared[self.kind] = (k, v)
+        y = attend(q, k, v, inputs.masks[self.kind], inputs.causal, self.scale,
+                   self.dropout if self.training else 0.0, self.softcap)
+        return self.out(y.transpose(1, 2).reshape(batch, seq, -1))
 
 
 def attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, causal: bool,
@@ -636,10 +734,16 @@ class MoE(nn.Module):
             self.routing_bias = nn.Parameter(torch.empty(spec.n_experts), requires_grad=False)
         elif spec.routing_bias:
             self.register_buffer("routing_bias", torch.empty(spec.n_experts))
+        if spec.router_scales:  # Gemma 4
+            self.router_norm = RMSNorm(spec.d_model, spec.norm_eps, weight=False)
+            self.router_scale = nn.Parameter(torch.empty(spec.d_model))
+            self.expert_scale = nn.Parameter(torch.empty(spec.n_experts))
 
     def route(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Per token (rows of x): the chosen experts (tokens, k) and their weights."""
         spec = self.spec
+        if spec.router_scales:  # normalised, scaled by a learned vector / sqrt(d_model)
+            x = self.router_norm(x) * self.router_scale * spec.d_model ** -0.5
         logits = F.linear(x.float(), self.router.weight.float(),
                           None if self.router.bias is None else self.router.bias.float())
         scores = logits.softmax(-1) if spec.router_scoring == "softmax" else logits.sigmoid()
@@ -654,11 +758,16 @@ class MoE(nn.Module):
         weights = scores.gather(1, index)
         if spec.router_normalize:
             weights = weights / (weights.sum(-1, keepdim=True) + 1e-20)
+        if spec.router_scales:
+            weights = weights * self.expert_scale[index].float()
         return index, weights * spec.routed_scaling
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, route_from: Tensor | None = None) -> Tensor:
+        """The experts on x; the router sees `route_from` where given (Gemma 4 routes on the
+        residual stream, its experts take it normalised)."""
         flat = x.reshape(-1, x.shape[-1])
-        index, weights = self.route(flat)
+        index, weights = self.route(flat if route_from is None
+                                    else route_from.reshape(-1, x.shape[-1]))
         out = torch.zeros_like(flat)
         scale_input = self.spec.router_scales_input
         for expert in index.unique().tolist():  # only the experts some token was sent to

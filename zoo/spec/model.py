@@ -65,6 +65,25 @@ class ModelSpec:
     d_head: int | None = _arch(
         "int?", None, min=1, resolve=lambda s: s.head_dim,
         doc="per-head width when n_head x d_head is not d_model (default d_model / n_head)")
+    global_d_head: int | None = _arch(
+        "int?", None, min=1, resolve=_when("has_global", lambda s: s.global_head_dim),
+        doc="per-head width of the global layers when it differs from d_head (Gemma 4's "
+            "global_head_dim 512)")
+    global_kv_heads: int | None = _arch(
+        "int?", None, min=1, resolve=_when("has_global", lambda s: s.global_kv),
+        doc="key/value heads of the global layers when they differ from n_kv_head (Gemma 4's "
+            "num_global_key_value_heads)")
+    global_values_from_keys: bool = _arch(
+        "bool", False, doc="global layers have no value projection: the key projection's output "
+                           "is the value too, before its norm and rotary (Gemma 4's "
+                           "attention_k_eq_v)")
+    value_norm: bool = _arch(
+        "bool", False, doc="each value head RMS-normalised, no weight (Gemma 4)")
+    kv_shared_layers: int = _arch(
+        "int", 0, min=0,
+        doc="the last this-many layers have no key/value projections and no cache of their "
+            "own: each attends to the keys and values of the last earlier layer of its kind "
+            "(Gemma 4's num_kv_shared_layers)")
     attention_pattern: tuple[str, ...] = _arch(
         "enum_list", ("global",), choices=ATTENTION_KINDS, resolve=lambda s: s.layer_kinds,
         doc="per-layer `global` / `local` (a sliding window) / `chunked` / `linear` (Gated "
@@ -145,6 +164,11 @@ class ModelSpec:
         "float?", None, min=0.0, min_exclusive=True,
         resolve=_when("rotary", lambda s: s.local_rope_theta),
         doc="rotary base of the local layers, unscaled (Gemma 3's 10,000); default: as global")
+    global_rotary_fraction: float | None = _arch(
+        "float?", None, min=0.0, min_exclusive=True, max=1.0,
+        resolve=_when("rotary", lambda s: s.global_rotary_fraction),
+        doc="global layers' proportional RoPE (Gemma 4's 0.25): this share of each head's "
+            "frequency pairs rotates at theta^(-2i / d_head), the others not at all")
     rotary_pattern: tuple[bool, ...] = _arch(
         "bool_list", (True,), resolve=_when("rotary", lambda s: s.layer_rotary),
         doc="per-layer rotary on / off, cycled (SmolLM3's no-position layers)")
@@ -238,6 +262,14 @@ class ModelSpec:
                                  "scored by its top two (DeepSeek-V3)")
     expert_groups_per_token: int | None = _arch(
         "int?", None, min=1, doc="group-limited routing: the groups a token may choose from")
+    dense_mlp_with_experts: bool = _arch(
+        "bool", False, doc="each MoE layer keeps a dense MLP of d_ff beside its routed experts, "
+                           "the two outputs normalised apart and summed (Gemma 4's "
+                           "enable_moe_block); sandwich norms add three norms per layer")
+    router_scales: bool = _arch(
+        "bool", False, doc="the router sees its input RMS-normalised times a learned d_model "
+                           "vector / sqrt(d_model), and a learned per-expert scale multiplies "
+                           "the chosen weights (Gemma 4)")
     swiglu_limit: float | None = _arch(
         "float?", None, min=0.0, min_exclusive=True,
         doc="clamped_swiglu: the clamp of gate and up (gpt-oss's 7.0)")
@@ -254,6 +286,19 @@ class ModelSpec:
         "int?", None, min=1, resolve=lambda s: s.embed_width,
         doc="OPT-350M's token-embedding width, projected to and from d_model")
 
+    per_layer_embed_dim: int | None = _arch(
+        "int?", None, min=1,
+        doc="per-layer input embeddings (Gemma 4 E2B/E4B's hidden_size_per_layer_input): a "
+            "table of n_layer x this per token, and a projection of the embedding to it, feed "
+            "each layer a gated residual input")
+    per_layer_vocab: int | None = _arch(
+        "int?", None, min=1,
+        resolve=_when("per_layer_embed_dim", lambda s: s.per_layer_vocab_size),
+        doc="rows of the per-layer embedding table (default vocab_size)")
+    double_wide_shared_mlp: bool = _arch(
+        "bool", False, doc="the kv_shared_layers' MLPs are 2 x d_ff wide (Gemma 4 E2B's "
+                           "use_double_wide_mlp)")
+
     # multipliers (muP-style scalars: no parameters)
     embedding_multiplier: float = _arch(
         "float", 1.0, min=0.0, min_exclusive=True,
@@ -261,6 +306,9 @@ class ModelSpec:
     residual_multiplier: float = _arch(
         "float", 1.0, min=0.0, min_exclusive=True,
         doc="each sublayer's output multiplied by this before the residual sum (Granite)")
+    layer_scalar: bool = _arch(
+        "bool", False, doc="each block's output multiplied by a stored one-element buffer "
+                           "(Gemma 4's layer_scalar: in the checkpoint, not a parameter)")
     attention_multiplier: float | None = _arch(
         "float?", None, min=0.0, min_exclusive=True,
         doc="scores scaled by this instead of 1/sqrt(d_head) (Granite's attention_multiplier)")
@@ -353,6 +401,36 @@ class ModelSpec:
     @property
     def rotary(self) -> bool:
         return self.position == "rotary"
+
+    @property
+    def has_global(self) -> bool:
+        return "global" in self.layer_kinds
+
+    @property
+    def global_head_dim(self) -> int:
+        return self.global_d_head if self.global_d_head is not None else self.head_dim
+
+    @property
+    def global_kv(self) -> int:
+        return self.global_kv_heads if self.global_kv_heads is not None else self.kv_heads
+
+    @property
+    def per_layer_vocab_size(self) -> int:
+        return self.per_layer_vocab if self.per_layer_vocab is not None else self.vocab_size
+
+    @cached_property
+    def layer_kv_shared(self) -> tuple[bool, ...]:
+        """Whether each layer reuses an earlier layer's keys and values (the last
+        kv_shared_layers)."""
+        first = self.n_layer - self.kv_shared_layers
+        return tuple(i >= first for i in range(self.n_layer))
+
+    def layer_head_dim(self, kind: str) -> int:
+        """Per-head width of a layer of this kind."""
+        return self.global_head_dim if kind == "global" else self.head_dim
+
+    def layer_kv_heads(self, kind: str) -> int:
+        return self.global_kv if kind == "global" else self.kv_heads
 
     @property
     def has_local(self) -> bool:

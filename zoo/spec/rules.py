@@ -62,6 +62,7 @@ def check_consistency(spec: Spec) -> None:
         raise bad("local_rope_theta", "there are no local layers to take it")
     if spec.qkv_clip is not None and spec.latent:
         raise bad("qkv_clip", "latent attention has no q/k/v projection to clip")
+    _check_gemma4(spec, bad)
     _check_rope_scaling(spec.rope_scaling, bad)
     scaling = spec.rope_scaling
     if scaling is not None and scaling.type == "longrope" and spec.rotary:
@@ -148,6 +149,46 @@ def _check_linear(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
     if spec.latent:
         raise bad("attention_pattern", "linear layers beside latent attention are not "
                                        "supported")
+def _check_gemma4(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
+    """Gemma 4's switches: global-layer geometry, shared keys and values, per-layer inputs."""
+    for name, default in (("global_d_head", None), ("global_kv_heads", None),
+                          ("global_values_from_keys", False), ("global_rotary_fraction", None)):
+        if getattr(spec, name) != default and not spec.has_global:
+            raise bad(name, "there are no global layers to take it")
+    if spec.n_head % spec.global_kv:
+        raise bad("global_kv_heads", f"n_head {spec.n_head} is not divisible by global_kv_heads "
+                                     f"{spec.global_kv}")
+    if spec.global_rotary_fraction is not None and not spec.rotary:
+        raise bad("global_rotary_fraction", "only rotary positions take it")
+    if spec.value_norm and spec.norm != "rmsnorm":
+        raise bad("value_norm", "the value norm is RMSNorm's; set norm: rmsnorm")
+    if spec.latent and (spec.kv_shared_layers or spec.global_values_from_keys):
+        raise bad("kv_shared_layers" if spec.kv_shared_layers else "global_values_from_keys",
+                  "latent attention has no key and value projections to share")
+    if spec.kv_shared_layers:
+        if spec.kv_shared_layers >= spec.n_layer:
+            raise bad("kv_shared_layers", f"{spec.kv_shared_layers} of {spec.n_layer} layers "
+                                          "share keys and values: none is left to make them")
+        first = spec.n_layer - spec.kv_shared_layers
+        makers = set(spec.layer_kinds[:first])
+        for i in range(first, spec.n_layer):
+            if spec.layer_kinds[i] not in makers:
+                raise bad("kv_shared_layers", f"layer {i} ({spec.layer_kinds[i]}) shares keys "
+                                              f"and values, but no earlier layer of its kind "
+                                              f"makes them")
+    elif spec.double_wide_shared_mlp:
+        raise bad("double_wide_shared_mlp", "only kv_shared_layers take it")
+    if spec.per_layer_vocab is not None and spec.per_layer_embed_dim is None:
+        raise bad("per_layer_vocab", "only per-layer embeddings take it: set "
+                                     "per_layer_embed_dim")
+    for name in ("dense_mlp_with_experts", "router_scales"):
+        if getattr(spec, name) and not spec.moe:
+            raise bad(name, "only a mixture of experts takes it: set n_experts")
+    if spec.dense_mlp_with_experts and (spec.norm_position != "sandwich"
+                                        or spec.block != "sequential" or spec.shared_width):
+        raise bad("dense_mlp_with_experts", "the dense MLP beside the experts is Gemma 4's: "
+                                            "sandwich norms, a sequential block, no shared "
+                                            "experts")
 
 
 def _check_latent(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
