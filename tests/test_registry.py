@@ -37,7 +37,6 @@ EXPECTED = {
     "phi3": ["phi-3-mini-4k", "phi-4-mini", "phi-3-medium-4k", "phi-4"],
     "olmo": ["olmo-1b", "olmo-7b"],
     "gemma4": ["gemma-4-e2b", "gemma-4-e4b", "gemma-4-26b-a4b", "gemma-4-31b"],
-    "phi3": ["phi-3-mini-4k", "phi-3-medium-4k", "phi-4"],
     "olmo2": ["olmo-2-7b", "olmo-2-13b"],
     "smollm2": ["smollm2-135m", "smollm2-360m", "smollm2-1.7b"],
     "smollm3": ["smollm3-3b"],

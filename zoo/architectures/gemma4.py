@@ -280,7 +280,7 @@ MULTIMODAL_TENSORS = {k: Source(tuple(h.replace("model.", "model.language_model.
 
 
 # where write_config tries these entries among all (lowest first; see zoo.architectures)
-PRIORITY = 150
+PRIORITY = 152
 ENTRIES = (
     Architecture(model_type="gemma4_text", hf_class="Gemma4ForCausalLM", read=read_gemma4,
                  write=write_gemma4, tensors=TENSORS, prefix="model.", ignore=SHARED_KV),
