@@ -36,6 +36,7 @@ EXPECTED = {
     "mixtral": ["mixtral-8x7b", "mixtral-8x22b"],
     "qwen3-moe": ["qwen3-30b-a3b", "qwen3-235b-a22b"],
     "deepseek-v3": ["deepseek-v3"],
+    "kimi-k2": ["kimi-k2"],
     "gpt-oss": ["gpt-oss-20b", "gpt-oss-120b"],
 }
 

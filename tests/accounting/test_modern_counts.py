@@ -86,3 +86,17 @@ def test_per_layer_patterns():
     assert [i for i, r in enumerate(smollm3.layer_rotary) if not r] == list(range(3, 36, 4))
     assert zoo.get_spec("phi-3-mini-4k").layer_kinds == ("local",) * 32
     assert not zoo.get_spec("phi-4").has_local
+
+
+# The DeepSeek line (transformers 5.25 meta-device counts of the published configs: Kimi K2's
+# with DeepseekV3ForCausalLM, which its config names): total, and active per token with the
+# embedding (the `all` convention)
+DEEPSEEK_LINE = {
+    "kimi-k2": (1_026_408_209_408, 32_861_477_888),
+}
+
+
+@pytest.mark.parametrize(("name", "counts"), DEEPSEEK_LINE.items())
+def test_deepseek_line_totals_and_actives(name, counts):
+    count = zoo.count_params(name)
+    assert (count.total, count.active) == counts

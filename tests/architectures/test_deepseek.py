@@ -1,0 +1,54 @@
+"""The DeepSeek line's readers: a key a config.json leaves out means what transformers' class
+defaults it to, and a key that changes the count is read or refused by name."""
+
+from __future__ import annotations
+
+import pytest
+
+from zoo.architectures import UnsupportedConfigError, spec_from_config
+from zoo.architectures.deepseek import V3_DEFAULTS
+
+# a small DeepSeek-V3 config.json that states every key the reader reads
+SMALL_V3 = {"model_type": "deepseek_v3", "vocab_size": 97, "hidden_size": 64,
+            "intermediate_size": 96, "moe_intermediate_size": 16, "num_hidden_layers": 3,
+            "num_attention_heads": 4, "num_key_value_heads": 4, "n_shared_experts": 1,
+            "n_routed_experts": 8, "routed_scaling_factor": 2.5, "kv_lora_rank": 32,
+            "q_lora_rank": 48, "qk_rope_head_dim": 8, "v_head_dim": 16, "qk_nope_head_dim": 16,
+            "n_group": 4, "topk_group": 2, "num_experts_per_tok": 2,
+            "first_k_dense_replace": 1, "norm_topk_prob": True, "hidden_act": "silu",
+            "max_position_embeddings": 64, "rms_norm_eps": 1e-6, "tie_word_embeddings": False,
+            "rope_interleave": True, "attention_bias": False}
+
+
+@pytest.mark.parametrize(("model_type", "defaults"), [("deepseek_v3", V3_DEFAULTS)])
+def test_reader_defaults_are_the_transformers_class_defaults(model_type, defaults):
+    import transformers
+
+    fields = transformers.CONFIG_MAPPING[model_type].__dataclass_fields__
+    theirs = {key: fields[key].default for key in defaults}
+    assert theirs == defaults
+
+
+@pytest.mark.parametrize("key", ["first_k_dense_replace", "n_shared_experts", "n_group",
+                                 "topk_group", "routed_scaling_factor", "norm_topk_prob",
+                                 "q_lora_rank", "rope_interleave"])
+def test_a_missing_key_is_the_class_default(key):
+    config = {k: v for k, v in SMALL_V3.items() if k != key}
+    spec = spec_from_config({**config, "n_routed_experts": 256, "num_hidden_layers": 4})
+    field = {"first_k_dense_replace": spec.first_dense_layers,
+             "n_shared_experts": spec.n_shared_experts, "n_group": spec.expert_groups,
+             "topk_group": spec.expert_groups_per_token,
+             "routed_scaling_factor": spec.routed_scaling,
+             "norm_topk_prob": spec.router_normalize, "q_lora_rank": spec.q_lora_rank,
+             "rope_interleave": spec.rotary_style == "interleaved"}[key]
+    assert field == V3_DEFAULTS[key]
+
+
+def test_attention_bias_is_refused_by_name():
+    with pytest.raises(UnsupportedConfigError, match="attention_bias"):
+        spec_from_config({**SMALL_V3, "attention_bias": True})
+
+
+def test_kimi_k2_is_read_as_deepseek_v3():
+    spec = spec_from_config({**SMALL_V3, "model_type": "kimi_k2"})
+    assert spec == spec_from_config(SMALL_V3).with_changes(family="deepseek-v3")

@@ -1,0 +1,164 @@
+"""The DeepSeek line: DeepSeek-V3 (deepseek_v3, and Moonshot's Kimi K2, whose config.json says
+kimi_k2 but which transformers builds with DeepseekV3ForCausalLM): multi-head latent attention,
+dense first layers then mixtures of routed and shared experts, sigmoid routing with a
+selection-only bias and expert groups.
+
+Each reader starts from its transformers class's defaults, stated once below (a key a config.json
+leaves out means what it means there); keys that change the count and that zoo does not model
+are refused by name. Hub checkpoints keep one tensor per expert; zoo stacks them. A checkpoint's
+multi-token-prediction layers (after the last layer) are not built by transformers and are
+ignored here too: the spec files say what they would add.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from zoo.architectures.base import (
+    Architecture,
+    Config,
+    UnsupportedConfigError,
+    fused,
+    get,
+    linear,
+    norm,
+    read_rope,
+    same,
+    write_rope,
+)
+from zoo.architectures.moe import experts
+from zoo.spec import ModelSpec
+
+LAYER = "model.layers.{i}"
+ATTN = f"{LAYER}.self_attn"
+MOE = f"{LAYER}.mlp"
+
+# transformers' DeepseekV3Config class defaults (5.25), for every key read below
+V3_DEFAULTS: Config = {
+    "vocab_size": 129280, "hidden_size": 7168, "intermediate_size": 18432,
+    "moe_intermediate_size": 2048, "num_hidden_layers": 61, "num_attention_heads": 128,
+    "num_key_value_heads": 128, "n_shared_experts": 1, "n_routed_experts": 256,
+    "routed_scaling_factor": 2.5, "kv_lora_rank": 512, "q_lora_rank": 1536,
+    "qk_rope_head_dim": 64, "v_head_dim": 128, "qk_nope_head_dim": 128, "n_group": 8,
+    "topk_group": 4, "num_experts_per_tok": 8, "first_k_dense_replace": 3,
+    "norm_topk_prob": True, "hidden_act": "silu", "max_position_embeddings": 4096,
+    "rms_norm_eps": 1e-6, "tie_word_embeddings": False, "rope_interleave": True,
+    "attention_bias": False,
+}
+
+
+def _with_defaults(c: Mapping[str, Any], defaults: Config) -> Config:
+    """The config over its class's defaults. A null stays null, as transformers keeps it: for
+    q_lora_rank it means queries without a latent, for a switch it is false, and for a size
+    `get` refuses it by name."""
+    return {**defaults, **c}
+
+
+def _read_latent(c: Config) -> Config:
+    """What the latent-attention classes share: the attention geometry, the dense MLP, norms
+    and embeddings. Refused by name: biases (attention_bias puts them on the down projections
+    and the output, which zoo's latent attention does not build), an activation other than
+    SiLU, and fewer key/value heads than heads."""
+    if c["attention_bias"]:
+        raise UnsupportedConfigError(
+            f"{c.get('model_type')} with attention_bias true (biases on q_a_proj, "
+            f"kv_a_proj_with_mqa and o_proj) is not supported")
+    if c["hidden_act"] != "silu":
+        raise UnsupportedConfigError(f"hidden_act {c['hidden_act']!r}: zoo's gated MLP here "
+                                     f"is SwiGLU (silu)")
+    heads = get(c, "num_attention_heads")
+    if c["num_key_value_heads"] not in (None, heads):  # null: as many as heads
+        raise UnsupportedConfigError(
+            f"num_key_value_heads {c['num_key_value_heads']} is not num_attention_heads "
+            f"{heads}: latent attention expands keys and values for every head")
+    nope, rope = get(c, "qk_nope_head_dim"), get(c, "qk_rope_head_dim")
+    return dict(
+        n_layer=get(c, "num_hidden_layers"), d_model=get(c, "hidden_size"), n_head=heads,
+        d_head=nope + rope, d_head_rope=rope, d_head_v=get(c, "v_head_dim"),
+        kv_lora_rank=get(c, "kv_lora_rank"), q_lora_rank=c["q_lora_rank"],
+        d_ff=get(c, "intermediate_size"), vocab_size=get(c, "vocab_size"),
+        context_length=get(c, "max_position_embeddings"), position="rotary",
+        **{k: v for k, v in read_rope(c).items() if k != "rotary_fraction"},
+        norm="rmsnorm", norm_eps=get(c, "rms_norm_eps"), activation="swiglu", bias=False,
+        tie_embeddings=bool(c["tie_word_embeddings"]),
+        n_experts=get(c, "n_routed_experts"), experts_per_token=get(c, "num_experts_per_tok"),
+        d_ff_expert=get(c, "moe_intermediate_size"),
+        n_shared_experts=get(c, "n_shared_experts"),
+        first_dense_layers=get(c, "first_k_dense_replace"),
+        routed_scaling=float(get(c, "routed_scaling_factor")))
+
+
+def _write_latent(s: ModelSpec) -> Config:
+    if not s.moe:
+        raise UnsupportedConfigError("not a mixture of experts")
+    if not s.latent:
+        raise UnsupportedConfigError("DeepSeek's attention is latent")
+    assert s.d_head_rope is not None and s.d_head_v is not None
+    return {"num_hidden_layers": s.n_layer, "hidden_size": s.d_model,
+            "num_attention_heads": s.n_head, "num_key_value_heads": s.n_head,
+            "qk_nope_head_dim": s.head_dim - s.d_head_rope, "qk_rope_head_dim": s.d_head_rope,
+            "v_head_dim": s.d_head_v, "kv_lora_rank": s.kv_lora_rank,
+            "q_lora_rank": s.q_lora_rank, "intermediate_size": s.d_ff,
+            "max_position_embeddings": s.context_length, "rms_norm_eps": s.norm_eps,
+            "hidden_act": "silu", "attention_bias": False, **write_rope(s, {}),
+            "n_routed_experts": s.n_experts, "num_experts_per_tok": s.experts_per_token,
+            "moe_intermediate_size": s.expert_width, "n_shared_experts": s.n_shared_experts,
+            "first_k_dense_replace": s.first_dense_layers,
+            "routed_scaling_factor": s.routed_scaling}
+
+
+# --- DeepSeek-V3 (and Kimi K2) ----------------------------------------------------------------
+
+def read_deepseek_v3(c: Mapping[str, Any]) -> Config:
+    """DeepSeek-V3's class hard-codes what its config does not say: sigmoid scores with the
+    selection bias (topk_method and scoring_func are not read), RMSNorm, SwiGLU, no MLP
+    biases; rope_interleave (default true) pairs adjacent dims."""
+    c = _with_defaults(c, V3_DEFAULTS)
+    return {**_read_latent(c), "rotary_style": "interleaved" if c["rope_interleave"] else "half",
+            "router_scoring": "sigmoid", "routing_bias": True,
+            "router_normalize": bool(c["norm_topk_prob"]),
+            "expert_groups": get(c, "n_group"), "expert_groups_per_token": get(c, "topk_group")}
+
+
+def write_deepseek_v3(s: ModelSpec) -> Config:
+    if s.router_scoring != "sigmoid" or not s.routing_bias:
+        raise UnsupportedConfigError("DeepSeek-V3 routes by sigmoid scores with a selection bias")
+    return {**_write_latent(s), "rope_interleave": s.rotary_style == "interleaved",
+            "norm_topk_prob": s.router_normalize, "n_group": s.expert_groups or 1,
+            "topk_group": s.expert_groups_per_token or 1}
+
+
+LATENT = {
+    **same("embed.weight", "model.embed_tokens.weight"),
+    **norm("blocks.{i}.norm1", f"{LAYER}.input_layernorm"),
+    **norm("blocks.{i}.norm2", f"{LAYER}.post_attention_layernorm"),
+    **same("blocks.{i}.attn.q.weight", f"{ATTN}.q_proj.weight"),
+    **same("blocks.{i}.attn.q_down.weight", f"{ATTN}.q_a_proj.weight"),
+    **norm("blocks.{i}.attn.q_down_norm", f"{ATTN}.q_a_layernorm"),
+    **same("blocks.{i}.attn.q_up.weight", f"{ATTN}.q_b_proj.weight"),
+    **same("blocks.{i}.attn.kv_down.weight", f"{ATTN}.kv_a_proj_with_mqa.weight"),
+    **norm("blocks.{i}.attn.kv_down_norm", f"{ATTN}.kv_a_layernorm"),
+    **same("blocks.{i}.attn.kv_up.weight", f"{ATTN}.kv_b_proj.weight"),
+    **same("blocks.{i}.attn.out.weight", f"{ATTN}.o_proj.weight"),
+    # the dense first layers
+    **fused("blocks.{i}.mlp.fc_in", (f"{LAYER}.mlp.gate_proj", f"{LAYER}.mlp.up_proj"),
+            "gate_up"),
+    **linear("blocks.{i}.mlp.fc_out", f"{LAYER}.mlp.down_proj"),
+    # the MoE layers
+    **experts(MOE, "gate_proj", "up_proj", "down_proj"),
+    **same("blocks.{i}.mlp.routing_bias", f"{MOE}.gate.e_score_correction_bias"),
+    **fused("blocks.{i}.mlp.shared.fc_in", (f"{MOE}.shared_experts.gate_proj",
+                                            f"{MOE}.shared_experts.up_proj"), "gate_up"),
+    **linear("blocks.{i}.mlp.shared.fc_out", f"{MOE}.shared_experts.down_proj"),
+    **norm("final_norm", "model.norm"),
+    **same("head.weight", "lm_head.weight"),
+}
+
+# where write_config tries these entries among all (lowest first; see zoo.architectures)
+PRIORITY = 145
+ENTRIES = (
+    Architecture(model_type="deepseek_v3", hf_class="DeepseekV3ForCausalLM",
+                 read=read_deepseek_v3, write=write_deepseek_v3, prefix="model.",
+                 tensors=LATENT, aliases=("kimi_k2",), ignore=("model.layers.{n_layer}.",)),
+)
