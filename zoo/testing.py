@@ -88,6 +88,18 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                                  "router_scoring": "sigmoid", "routing_bias": True,
                                  "routed_scaling": 2.5, "expert_groups": 4,
                                  "expert_groups_per_token": 2}),
+    # DeepSeek-V2-Lite's queries without a latent, softmax routing limited to the groups with
+    # the best single expert, weights scaled but not renormalised
+    "deepseek-v2": ("deepseek-v2-lite", {"n_layer": 3, "d_head": 24, "d_head_rope": 8,
+                                         "d_head_v": 16, "kv_lora_rank": 32,
+                                         "rope_scaling": {
+                                             "type": "yarn", "factor": 4.0,
+                                             "original_context": 16, "mscale": 0.707,
+                                             "mscale_all_dim": 0.707},
+                                         "n_experts": 8, "experts_per_token": 2,
+                                         "d_ff_expert": 16, "routed_scaling": 2.0,
+                                         "expert_groups": 4, "expert_groups_per_token": 2,
+                                         "expert_group_score": "max"}),
     "gpt-oss": ("llama-7b", {"n_kv_head": 2, "d_head": 16, "qkv_bias": True,
                              "attn_out_bias": True, "mlp_bias": True, "attention_sinks": True,
                              "activation": "clamped_swiglu", "swiglu_limit": 7.0,

@@ -93,6 +93,8 @@ def test_per_layer_patterns():
 # embedding (the `all` convention)
 DEEPSEEK_LINE = {
     "kimi-k2": (1_026_408_209_408, 32_861_477_888),
+    "deepseek-v2": (235_741_434_880, 21_375_800_320),
+    "deepseek-v2-lite": (15_706_484_224, 2_661_150_208),
 }
 
 

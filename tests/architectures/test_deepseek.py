@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from zoo.architectures import UnsupportedConfigError, spec_from_config
-from zoo.architectures.deepseek import V3_DEFAULTS
+from zoo.architectures.deepseek import V2_DEFAULTS, V3_DEFAULTS
 
 # a small DeepSeek-V3 config.json that states every key the reader reads
 SMALL_V3 = {"model_type": "deepseek_v3", "vocab_size": 97, "hidden_size": 64,
@@ -20,7 +20,8 @@ SMALL_V3 = {"model_type": "deepseek_v3", "vocab_size": 97, "hidden_size": 64,
             "rope_interleave": True, "attention_bias": False}
 
 
-@pytest.mark.parametrize(("model_type", "defaults"), [("deepseek_v3", V3_DEFAULTS)])
+@pytest.mark.parametrize(("model_type", "defaults"), [("deepseek_v3", V3_DEFAULTS),
+                                                     ("deepseek_v2", V2_DEFAULTS)])
 def test_reader_defaults_are_the_transformers_class_defaults(model_type, defaults):
     import transformers
 
@@ -47,6 +48,25 @@ def test_a_missing_key_is_the_class_default(key):
 def test_attention_bias_is_refused_by_name():
     with pytest.raises(UnsupportedConfigError, match="attention_bias"):
         spec_from_config({**SMALL_V3, "attention_bias": True})
+
+
+@pytest.mark.parametrize(("change", "key"), [({"mlp_bias": True}, "mlp_bias"),
+                                            ({"moe_layer_freq": 2}, "moe_layer_freq"),
+                                            ({"topk_method": "noaux_tc"}, "topk_method"),
+                                            ({"attention_bias": True}, "attention_bias")])
+def test_deepseek_v2_refuses_what_it_does_not_model_by_name(change, key):
+    config = {**SMALL_V3, "model_type": "deepseek_v2", "q_lora_rank": None}
+    with pytest.raises(UnsupportedConfigError, match=key):
+        spec_from_config({**config, **change})
+
+
+def test_deepseek_v2_routing_follows_topk_method():
+    config = {**SMALL_V3, "model_type": "deepseek_v2", "norm_topk_prob": True}
+    greedy = spec_from_config(config)
+    assert greedy.expert_groups is None and not greedy.router_normalize
+    limited = spec_from_config({**config, "topk_method": "group_limited_greedy"})
+    assert (limited.expert_groups, limited.expert_groups_per_token,
+            limited.expert_group_score) == (4, 2, "max")
 
 
 def test_kimi_k2_is_read_as_deepseek_v3():

@@ -1,7 +1,9 @@
 """The DeepSeek line: DeepSeek-V3 (deepseek_v3, and Moonshot's Kimi K2, whose config.json says
 kimi_k2 but which transformers builds with DeepseekV3ForCausalLM): multi-head latent attention,
 dense first layers then mixtures of routed and shared experts, sigmoid routing with a
-selection-only bias and expert groups.
+selection-only bias and expert groups. DeepSeek-V2 (deepseek_v2): the same attention (V2-Lite's
+queries without a latent), softmax routing, greedy or group-limited by each group's best
+expert, the weights not renormalised.
 
 Each reader starts from its transformers class's defaults, stated once below (a key a config.json
 leaves out means what it means there); keys that change the count and that zoo does not model
@@ -129,6 +131,61 @@ def write_deepseek_v3(s: ModelSpec) -> Config:
             "topk_group": s.expert_groups_per_token or 1}
 
 
+# --- DeepSeek-V2 ------------------------------------------------------------------------------
+
+# transformers' DeepseekV2Config class defaults (5.25), for every key read below
+V2_DEFAULTS: Config = {
+    "vocab_size": 102400, "hidden_size": 4096, "intermediate_size": 11008,
+    "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": None,
+    "hidden_act": "silu", "max_position_embeddings": 2048, "rms_norm_eps": 1e-6,
+    "tie_word_embeddings": False, "attention_bias": False, "mlp_bias": False,
+    "first_k_dense_replace": 0, "kv_lora_rank": 512, "q_lora_rank": 1536, "n_group": None,
+    "n_routed_experts": 64, "n_shared_experts": 2, "qk_nope_head_dim": 128,
+    "qk_rope_head_dim": 64, "routed_scaling_factor": 1.0, "topk_group": None,
+    "topk_method": "greedy", "v_head_dim": 128, "num_experts_per_tok": None,
+    "moe_intermediate_size": 1407,
+}
+V2_TOPK_METHODS = ("greedy", "group_limited_greedy")
+
+
+def read_deepseek_v2(c: Mapping[str, Any]) -> Config:
+    """DeepSeek-V2's class: softmax scores, the top experts' weights scaled but never
+    renormalised (it does not read norm_topk_prob), rotary on adjacent pairs (complex
+    multiplication); `group_limited_greedy` keeps the topk_group groups whose best expert
+    scores highest. mlp_bias (on the dense and shared MLPs, not the experts) and a
+    moe_layer_freq other than 1 (which transformers ignores) are refused by name."""
+    c = _with_defaults(c, V2_DEFAULTS)
+    if c["mlp_bias"]:
+        raise UnsupportedConfigError("deepseek_v2 with mlp_bias true (biases on the dense and "
+                                     "shared MLPs, not the experts) is not supported")
+    if c.get("moe_layer_freq", 1) != 1:
+        raise UnsupportedConfigError(f"deepseek_v2 moe_layer_freq {c['moe_layer_freq']}: "
+                                     f"transformers builds a MoE in every layer after "
+                                     f"first_k_dense_replace; only 1 is read")
+    method = c["topk_method"]
+    if method not in V2_TOPK_METHODS:
+        raise UnsupportedConfigError(f"deepseek_v2 topk_method {method!r} is not supported; "
+                                     f"transformers' class routes by {', '.join(V2_TOPK_METHODS)}")
+    groups: Config = {}
+    if method == "group_limited_greedy":
+        groups = {"expert_groups": get(c, "n_group"),
+                  "expert_groups_per_token": get(c, "topk_group"), "expert_group_score": "max"}
+    return {**_read_latent(c), "rotary_style": "interleaved", "router_scoring": "softmax",
+            "router_normalize": False, **groups}
+
+
+def write_deepseek_v2(s: ModelSpec) -> Config:
+    if s.router_scoring != "softmax" or s.routing_bias or s.router_normalize:
+        raise UnsupportedConfigError("DeepSeek-V2 routes by softmax scores, unbiased, not "
+                                     "renormalised")
+    if s.rotary_style != "interleaved":
+        raise UnsupportedConfigError("DeepSeek-V2 rotates adjacent pairs")
+    grouped = s.expert_groups is not None
+    return {**_write_latent(s), "mlp_bias": False,
+            "topk_method": "group_limited_greedy" if grouped else "greedy",
+            "n_group": s.expert_groups, "topk_group": s.expert_groups_per_token}
+
+
 LATENT = {
     **same("embed.weight", "model.embed_tokens.weight"),
     **norm("blocks.{i}.norm1", f"{LAYER}.input_layernorm"),
@@ -161,4 +218,7 @@ ENTRIES = (
     Architecture(model_type="deepseek_v3", hf_class="DeepseekV3ForCausalLM",
                  read=read_deepseek_v3, write=write_deepseek_v3, prefix="model.",
                  tensors=LATENT, aliases=("kimi_k2",), ignore=("model.layers.{n_layer}.",)),
+    Architecture(model_type="deepseek_v2", hf_class="DeepseekV2ForCausalLM",
+                 read=read_deepseek_v2, write=write_deepseek_v2, prefix="model.",
+                 tensors=LATENT),
 )

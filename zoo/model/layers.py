@@ -509,9 +509,9 @@ class MoE(nn.Module):
 
     Routing, as the published models define it: softmax or sigmoid scores over all experts; an
     optional selection-only bias (DeepSeek-V3's e_score_correction_bias, a buffer); optional
-    group-limited choice (groups scored by their two best experts, only the best groups
-    eligible); the chosen scores renormalised when asked, then scaled. Scores are computed in
-    fp32, as transformers does.
+    group-limited choice (groups scored by their two best experts, or by their best one, only
+    the best groups eligible); the chosen scores renormalised when asked, then scaled. Scores
+    are computed in fp32, as transformers does.
     """
 
     def __init__(self, spec: ModelSpec) -> None:
@@ -535,7 +535,8 @@ class MoE(nn.Module):
         choice = scores + self.routing_bias if spec.routing_bias else scores
         if spec.expert_groups is not None:
             grouped = choice.view(len(x), spec.expert_groups, -1)
-            best = grouped.topk(2, dim=-1).values.sum(-1)
+            best = (grouped.amax(-1) if spec.expert_group_score == "max"
+                    else grouped.topk(2, dim=-1).values.sum(-1))
             keep = torch.zeros_like(best, dtype=torch.bool).scatter_(
                 1, best.topk(spec.expert_groups_per_token, dim=-1).indices, True)
             choice = grouped.masked_fill(~keep[..., None], float("-inf")).view(len(x), -1)

@@ -21,6 +21,7 @@ from zoo.spec.vocabulary import (
     ATTENTION_KINDS,
     BLOCKS,
     GATED,
+    GROUP_SCORES,
     MAX_LAYERS,
     MLP_KINDS,
     NORM_POSITIONS,
@@ -194,6 +195,11 @@ class ModelSpec:
                                  "scored by its top two (DeepSeek-V3)")
     expert_groups_per_token: int | None = _arch(
         "int?", None, min=1, doc="group-limited routing: the groups a token may choose from")
+    expert_group_score: str = _arch(
+        "enum", "top2", choices=GROUP_SCORES,
+        resolve=lambda s: s.expert_group_score if s.expert_groups is not None else None,
+        doc="group-limited routing: a group scored by its two best experts' sum (`top2`: "
+            "DeepSeek-V3) or by its best expert (`max`: DeepSeek-V2's group_limited_greedy)")
     swiglu_limit: float | None = _arch(
         "float?", None, min=0.0, min_exclusive=True,
         doc="clamped_swiglu: the clamp of gate and up (gpt-oss's 7.0)")

@@ -94,6 +94,8 @@ def _check_experts(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
                                        f"{spec.expert_groups} groups")
         if spec.expert_groups_per_token > spec.expert_groups:
             raise bad("expert_groups_per_token", "more groups per token than groups")
+    elif spec.expert_group_score != "top2":
+        raise bad("expert_group_score", "only group-limited routing takes it: set expert_groups")
     if (spec.activation == "clamped_swiglu") != (spec.swiglu_limit is not None):
         raise bad("swiglu_limit", "clamped_swiglu and swiglu_limit go together")
 
