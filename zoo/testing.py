@@ -100,6 +100,11 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                                          "d_ff_expert": 16, "routed_scaling": 2.0,
                                          "expert_groups": 4, "expert_groups_per_token": 2,
                                          "expert_group_score": "max"}),
+    # GLM-4.5: q/k/v biases, half of each head rotated, per-head QK-norm, DeepSeek-V3's routing
+    "glm4-moe": ("glm-4.5", {"n_layer": 3, "n_kv_head": 2, "d_head": 32, "n_experts": 8,
+                             "experts_per_token": 2, "d_ff_expert": 16,
+                             "first_dense_layers": 1, "expert_groups": 2,
+                             "expert_groups_per_token": 1}),
     "gpt-oss": ("llama-7b", {"n_kv_head": 2, "d_head": 16, "qkv_bias": True,
                              "attn_out_bias": True, "mlp_bias": True, "attention_sinks": True,
                              "activation": "clamped_swiglu", "swiglu_limit": 7.0,

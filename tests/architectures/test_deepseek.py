@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from zoo.architectures import UnsupportedConfigError, spec_from_config
-from zoo.architectures.deepseek import V2_DEFAULTS, V3_DEFAULTS
+from zoo.architectures.deepseek import GLM4_MOE_DEFAULTS, V2_DEFAULTS, V3_DEFAULTS
 
 # a small DeepSeek-V3 config.json that states every key the reader reads
 SMALL_V3 = {"model_type": "deepseek_v3", "vocab_size": 97, "hidden_size": 64,
@@ -21,7 +21,8 @@ SMALL_V3 = {"model_type": "deepseek_v3", "vocab_size": 97, "hidden_size": 64,
 
 
 @pytest.mark.parametrize(("model_type", "defaults"), [("deepseek_v3", V3_DEFAULTS),
-                                                     ("deepseek_v2", V2_DEFAULTS)])
+                                                     ("deepseek_v2", V2_DEFAULTS),
+                                                     ("glm4_moe", GLM4_MOE_DEFAULTS)])
 def test_reader_defaults_are_the_transformers_class_defaults(model_type, defaults):
     import transformers
 
@@ -72,3 +73,11 @@ def test_deepseek_v2_routing_follows_topk_method():
 def test_kimi_k2_is_read_as_deepseek_v3():
     spec = spec_from_config({**SMALL_V3, "model_type": "kimi_k2"})
     assert spec == spec_from_config(SMALL_V3).with_changes(family="deepseek-v3")
+
+
+def test_glm4_moe_head_width_and_rotary_fraction_default_as_transformers():
+    config = {"model_type": "glm4_moe", "hidden_size": 64, "num_attention_heads": 4,
+              "num_key_value_heads": 2, "num_hidden_layers": 2, "vocab_size": 97}
+    spec = spec_from_config(config)
+    assert (spec.head_dim, spec.rotary_fraction, spec.first_dense_layers) == (16, 0.5, 1)
+    assert spec_from_config({**config, "partial_rotary_factor": 1.0}).rotary_fraction == 1.0

@@ -3,7 +3,9 @@ kimi_k2 but which transformers builds with DeepseekV3ForCausalLM): multi-head la
 dense first layers then mixtures of routed and shared experts, sigmoid routing with a
 selection-only bias and expert groups. DeepSeek-V2 (deepseek_v2): the same attention (V2-Lite's
 queries without a latent), softmax routing, greedy or group-limited by each group's best
-expert, the weights not renormalised.
+expert, the weights not renormalised. Zhipu's GLM-4.5 (glm4_moe): DeepSeek-V3's mixture of
+experts under grouped-query attention with q/k/v biases, half of each head rotated and an
+optional per-head QK-norm.
 
 Each reader starts from its transformers class's defaults, stated once below (a key a config.json
 leaves out means what it means there); keys that change the count and that zoo does not model
@@ -29,7 +31,8 @@ from zoo.architectures.base import (
     same,
     write_rope,
 )
-from zoo.architectures.moe import experts
+from zoo.architectures.llama import QK_NORMS, read_llama_like, write_llama_like
+from zoo.architectures.moe import ATTENTION, OUTER, experts
 from zoo.spec import ModelSpec
 
 LAYER = "model.layers.{i}"
@@ -212,6 +215,73 @@ LATENT = {
     **same("head.weight", "lm_head.weight"),
 }
 
+
+# --- GLM-4.5 ----------------------------------------------------------------------------------
+
+# transformers' Glm4MoeConfig class defaults (5.25), for every key read below; head_dim (not a
+# field: hidden_size / num_attention_heads when absent) and partial_rotary_factor (0.5 when
+# absent) are defaulted where they are read
+GLM4_MOE_DEFAULTS: Config = {
+    "vocab_size": 151552, "hidden_size": 4096, "intermediate_size": 10944,
+    "num_hidden_layers": 46, "num_attention_heads": 96, "num_key_value_heads": 8,
+    "hidden_act": "silu", "max_position_embeddings": 131072, "rms_norm_eps": 1e-5,
+    "tie_word_embeddings": False, "attention_bias": False, "moe_intermediate_size": 1408,
+    "num_experts_per_tok": 8, "n_shared_experts": 1, "n_routed_experts": 128,
+    "routed_scaling_factor": 1.0, "n_group": 1, "topk_group": 1, "first_k_dense_replace": 1,
+    "norm_topk_prob": True, "use_qk_norm": False,
+}
+
+
+def read_glm4_moe(c: Mapping[str, Any]) -> Config:
+    """GLM-4.5's class: attention_bias puts biases on q, k and v but not on the output; the
+    first partial_rotary_factor (0.5) of each head rotated, in halves; use_qk_norm an RMSNorm
+    over each head of q and k; DeepSeek-V3's routing (sigmoid scores, selection-only bias,
+    groups scored by their top two)."""
+    c = _with_defaults(c, GLM4_MOE_DEFAULTS)
+    d, heads = get(c, "hidden_size"), get(c, "num_attention_heads")
+    c = {**c, "head_dim": c.get("head_dim") or d // heads}
+    rope = read_rope(c, 0.5)
+    out = read_llama_like({k: v for k, v in c.items()
+                           if k not in ("partial_rotary_factor", "rope_parameters")},
+                          qkv_bias=bool(c["attention_bias"]), attn_out_bias=False,
+                          mlp_bias=False, **rope)
+    return {**out, "qk_norm": "head" if c["use_qk_norm"] else "none",
+            "n_experts": get(c, "n_routed_experts"),
+            "experts_per_token": get(c, "num_experts_per_tok"),
+            "d_ff_expert": get(c, "moe_intermediate_size"),
+            "n_shared_experts": get(c, "n_shared_experts"),
+            "first_dense_layers": get(c, "first_k_dense_replace"),
+            "router_scoring": "sigmoid", "routing_bias": True,
+            "router_normalize": bool(c["norm_topk_prob"]),
+            "routed_scaling": float(get(c, "routed_scaling_factor")),
+            "expert_groups": get(c, "n_group"), "expert_groups_per_token": get(c, "topk_group")}
+
+
+def write_glm4_moe(s: ModelSpec) -> Config:
+    if not s.moe or s.latent:
+        raise UnsupportedConfigError("GLM-4.5 is a mixture of experts with grouped-query "
+                                     "attention")
+    if s.router_scoring != "sigmoid" or not s.routing_bias or s.expert_groups is None:
+        raise UnsupportedConfigError("GLM-4.5 routes by sigmoid scores with a selection bias "
+                                     "and expert groups")
+    return {**write_llama_like(s), "attention_bias": s.has_bias("qkv"),
+            "use_qk_norm": s.qk_norm == "head", "n_routed_experts": s.n_experts,
+            "num_experts_per_tok": s.experts_per_token, "moe_intermediate_size": s.expert_width,
+            "n_shared_experts": s.n_shared_experts,
+            "first_k_dense_replace": s.first_dense_layers, "norm_topk_prob": s.router_normalize,
+            "routed_scaling_factor": s.routed_scaling, "n_group": s.expert_groups,
+            "topk_group": s.expert_groups_per_token}
+
+
+GLM4_MOE = {
+    **OUTER, **ATTENTION, **QK_NORMS,
+    **fused("blocks.{i}.mlp.fc_in", (f"{LAYER}.mlp.gate_proj", f"{LAYER}.mlp.up_proj"),
+            "gate_up"),
+    **linear("blocks.{i}.mlp.fc_out", f"{LAYER}.mlp.down_proj"),
+    **{k: v for k, v in LATENT.items() if k.startswith("blocks.{i}.mlp.")
+       and not k.startswith(("blocks.{i}.mlp.fc_", ))},
+}
+
 # where write_config tries these entries among all (lowest first; see zoo.architectures)
 PRIORITY = 145
 ENTRIES = (
@@ -221,4 +291,7 @@ ENTRIES = (
     Architecture(model_type="deepseek_v2", hf_class="DeepseekV2ForCausalLM",
                  read=read_deepseek_v2, write=write_deepseek_v2, prefix="model.",
                  tensors=LATENT),
+    Architecture(model_type="glm4_moe", hf_class="Glm4MoeForCausalLM", read=read_glm4_moe,
+                 write=write_glm4_moe, prefix="model.", tensors=GLM4_MOE,
+                 ignore=("model.layers.{n_layer}.",)),
 )
