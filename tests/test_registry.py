@@ -37,6 +37,7 @@ EXPECTED = {
     "qwen3-moe": ["qwen3-30b-a3b", "qwen3-235b-a22b"],
     "deepseek-v3": ["deepseek-v3"],
     "kimi-k2": ["kimi-k2"],
+    "deepseek-v3.2": ["deepseek-v3.2"],
     "glm-4.5": ["glm-4.5-air", "glm-4.5"],
     "deepseek-v2": ["deepseek-v2-lite", "deepseek-v2"],
     "gpt-oss": ["gpt-oss-20b", "gpt-oss-120b"],

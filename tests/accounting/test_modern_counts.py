@@ -96,6 +96,7 @@ DEEPSEEK_LINE = {
     "deepseek-v2": (235_741_434_880, 21_375_800_320),
     "deepseek-v2-lite": (15_706_484_224, 2_661_150_208),
     "glm-4.5": (352_797_814_784, 33_632_251_904),
+    "deepseek-v3.2": (671_877_929_216, 38_403_807_488),
     "glm-4.5-air": (106_852_245_504, 13_424_123_904),
 }
 
@@ -104,3 +105,8 @@ DEEPSEEK_LINE = {
 def test_deepseek_line_totals_and_actives(name, counts):
     count = zoo.count_params(name)
     assert (count.total, count.active) == counts
+
+
+def test_sparse_attention_caches_the_indexer_key():
+    """DeepSeek-V3.2's cache: the latent, the rotated key and the indexer's key per token."""
+    assert zoo.count_params("deepseek-v3.2").kv_cache_bytes(1, "bf16") == 61 * (512 + 64 + 128) * 2

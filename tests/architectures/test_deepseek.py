@@ -6,7 +6,12 @@ from __future__ import annotations
 import pytest
 
 from zoo.architectures import UnsupportedConfigError, spec_from_config
-from zoo.architectures.deepseek import GLM4_MOE_DEFAULTS, V2_DEFAULTS, V3_DEFAULTS
+from zoo.architectures.deepseek import (
+    GLM4_MOE_DEFAULTS,
+    V2_DEFAULTS,
+    V3_DEFAULTS,
+    V32_DEFAULTS,
+)
 
 # a small DeepSeek-V3 config.json that states every key the reader reads
 SMALL_V3 = {"model_type": "deepseek_v3", "vocab_size": 97, "hidden_size": 64,
@@ -22,7 +27,8 @@ SMALL_V3 = {"model_type": "deepseek_v3", "vocab_size": 97, "hidden_size": 64,
 
 @pytest.mark.parametrize(("model_type", "defaults"), [("deepseek_v3", V3_DEFAULTS),
                                                      ("deepseek_v2", V2_DEFAULTS),
-                                                     ("glm4_moe", GLM4_MOE_DEFAULTS)])
+                                                     ("glm4_moe", GLM4_MOE_DEFAULTS),
+                                                     ("deepseek_v32", V32_DEFAULTS)])
 def test_reader_defaults_are_the_transformers_class_defaults(model_type, defaults):
     import transformers
 
@@ -81,3 +87,16 @@ def test_glm4_moe_head_width_and_rotary_fraction_default_as_transformers():
     spec = spec_from_config(config)
     assert (spec.head_dim, spec.rotary_fraction, spec.first_dense_layers) == (16, 0.5, 1)
     assert spec_from_config({**config, "partial_rotary_factor": 1.0}).rotary_fraction == 1.0
+
+
+def test_deepseek_v32_reads_its_indexer_and_mlp_layer_types():
+    config = {**SMALL_V3, "model_type": "deepseek_v32", "index_n_heads": 2,
+              "index_head_dim": 16, "index_topk": 8}
+    spec = spec_from_config(config)
+    assert (spec.indexer_heads, spec.indexer_head_dim, spec.indexer_topk) == (2, 16, 8)
+    layered = spec_from_config({**config, "mlp_layer_types": ["dense", "dense", "sparse"]})
+    assert layered.first_dense_layers == 2
+    with pytest.raises(UnsupportedConfigError, match="mlp_layer_types"):
+        spec_from_config({**config, "mlp_layer_types": ["sparse", "dense", "sparse"]})
+    with pytest.raises(UnsupportedConfigError, match="q_lora_rank"):
+        spec_from_config({**config, "q_lora_rank": None})

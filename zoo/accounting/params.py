@@ -327,10 +327,11 @@ def _norm_params(spec: ModelSpec, width: int) -> int:
 
 def kv_cache_width(spec: ModelSpec) -> int:
     """Values cached per token per layer: keys and values of the kv heads, or, for latent
-    attention, the latent and the one shared rotated key."""
+    attention, the latent and the one shared rotated key (and, with sparse attention, the
+    indexer's key)."""
     if spec.latent:
         assert spec.kv_lora_rank is not None and spec.d_head_rope is not None
-        return spec.kv_lora_rank + spec.d_head_rope
+        return spec.kv_lora_rank + spec.d_head_rope + (spec.indexer_head_dim or 0)
     return 2 * spec.kv_dim
 
 
@@ -354,6 +355,12 @@ def _attention_params(spec: ModelSpec) -> tuple[int, int, int]:
         matrices = q + kv + spec.v_dim * d
         norms = _norm_params(spec, lora) + (_norm_params(spec, spec.q_lora_rank)
                                             if spec.q_lora_rank else 0)
+        if spec.sparse_attention:  # DeepSeek-V3.2's indexer: its q from the query latent, one
+            # key (LayerNorm with bias), and a weight per head
+            assert spec.indexer_heads is not None and spec.indexer_head_dim is not None
+            heads, width = spec.indexer_heads, spec.indexer_head_dim
+            matrices += (spec.q_lora_rank or 0) * heads * width + d * width + d * heads
+            norms += 2 * width
         return matrices, matrices, norms
     q, kv = spec.q_dim, spec.kv_dim
     matrices = d * (q + 2 * kv) + spec.v_dim * d

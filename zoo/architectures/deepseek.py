@@ -3,9 +3,10 @@ kimi_k2 but which transformers builds with DeepseekV3ForCausalLM): multi-head la
 dense first layers then mixtures of routed and shared experts, sigmoid routing with a
 selection-only bias and expert groups. DeepSeek-V2 (deepseek_v2): the same attention (V2-Lite's
 queries without a latent), softmax routing, greedy or group-limited by each group's best
-expert, the weights not renormalised. Zhipu's GLM-4.5 (glm4_moe): DeepSeek-V3's mixture of
-experts under grouped-query attention with q/k/v biases, half of each head rotated and an
-optional per-head QK-norm.
+expert, the weights not renormalised. DeepSeek-V3.2 (deepseek_v32): DeepSeek-V3 with sparse
+attention, an indexer in every layer picking the keys each query attends to. Zhipu's GLM-4.5
+(glm4_moe): DeepSeek-V3's mixture of experts under grouped-query attention with q/k/v biases,
+half of each head rotated and an optional per-head QK-norm.
 
 Each reader starts from its transformers class's defaults, stated once below (a key a config.json
 leaves out means what it means there); keys that change the count and that zoo does not model
@@ -215,6 +216,64 @@ LATENT = {
     **same("head.weight", "lm_head.weight"),
 }
 
+# --- DeepSeek-V3.2 ----------------------------------------------------------------------------
+
+# transformers' DeepseekV32Config class defaults (5.25), for every key read below
+V32_DEFAULTS: Config = {
+    "vocab_size": 129280, "hidden_size": 7168, "intermediate_size": 18432,
+    "moe_intermediate_size": 2048, "num_hidden_layers": 61, "num_attention_heads": 128,
+    "num_key_value_heads": 128, "n_shared_experts": 1, "n_routed_experts": 256,
+    "routed_scaling_factor": 2.5, "kv_lora_rank": 512, "q_lora_rank": 1536,
+    "qk_rope_head_dim": 64, "v_head_dim": 128, "qk_nope_head_dim": 128, "n_group": 8,
+    "topk_group": 4, "num_experts_per_tok": 8, "norm_topk_prob": True, "hidden_act": "silu",
+    "max_position_embeddings": 163840, "rms_norm_eps": 1e-6, "tie_word_embeddings": False,
+    "mlp_layer_types": None, "attention_bias": False, "index_topk": 2048,
+    "index_head_dim": 128, "index_n_heads": 64, "first_k_dense_replace": 3,
+}
+
+
+def read_deepseek_v32(c: Mapping[str, Any]) -> Config:
+    """DeepSeek-V3.2's class: DeepSeek-V3 (its queries always through the latent, rotated in
+    adjacent pairs whatever rope_interleave says) with a sparse-attention indexer in every
+    layer. mlp_layer_types, when given, must be first_k_dense_replace dense layers then MoE."""
+    c = _with_defaults(c, V32_DEFAULTS)
+    layers, dense = get(c, "num_hidden_layers"), get(c, "first_k_dense_replace")
+    types = c["mlp_layer_types"]
+    if types is not None:
+        dense = next((i for i, kind in enumerate(types) if kind != "dense"), len(types))
+        if list(types) != ["dense"] * dense + ["sparse"] * (layers - dense):
+            raise UnsupportedConfigError("deepseek_v32 mlp_layer_types other than dense layers "
+                                         "then sparse ones are not supported")
+    if c["q_lora_rank"] is None:
+        raise UnsupportedConfigError("deepseek_v32 needs q_lora_rank: its attention and "
+                                     "indexer read the query latent")
+    return {**_read_latent({**c, "first_k_dense_replace": dense}),
+            "rotary_style": "interleaved", "router_scoring": "sigmoid", "routing_bias": True,
+            "router_normalize": bool(c["norm_topk_prob"]),
+            "expert_groups": get(c, "n_group"), "expert_groups_per_token": get(c, "topk_group"),
+            "indexer_heads": get(c, "index_n_heads"),
+            "indexer_head_dim": get(c, "index_head_dim"), "indexer_topk": get(c, "index_topk")}
+
+
+def write_deepseek_v32(s: ModelSpec) -> Config:
+    if not s.sparse_attention:
+        raise UnsupportedConfigError("DeepSeek-V3.2's attention is sparse (an indexer)")
+    if s.router_scoring != "sigmoid" or not s.routing_bias or s.rotary_style != "interleaved":
+        raise UnsupportedConfigError("DeepSeek-V3.2 routes by sigmoid scores with a selection "
+                                     "bias and rotates adjacent pairs")
+    return {**_write_latent(s), "norm_topk_prob": s.router_normalize,
+            "n_group": s.expert_groups or 1, "topk_group": s.expert_groups_per_token or 1,
+            "index_n_heads": s.indexer_heads, "index_head_dim": s.indexer_head_dim,
+            "index_topk": s.indexer_topk}
+
+
+INDEXER = {
+    **same("blocks.{i}.attn.indexer.wq_b.weight", f"{ATTN}.indexer.wq_b.weight"),
+    **same("blocks.{i}.attn.indexer.wk.weight", f"{ATTN}.indexer.wk.weight"),
+    **norm("blocks.{i}.attn.indexer.k_norm", f"{ATTN}.indexer.k_norm"),
+    **same("blocks.{i}.attn.indexer.weights_proj.weight", f"{ATTN}.indexer.weights_proj.weight"),
+}
+
 
 # --- GLM-4.5 ----------------------------------------------------------------------------------
 
@@ -291,6 +350,9 @@ ENTRIES = (
     Architecture(model_type="deepseek_v2", hf_class="DeepseekV2ForCausalLM",
                  read=read_deepseek_v2, write=write_deepseek_v2, prefix="model.",
                  tensors=LATENT),
+    Architecture(model_type="deepseek_v32", hf_class="DeepseekV32ForCausalLM",
+                 read=read_deepseek_v32, write=write_deepseek_v32, prefix="model.",
+                 tensors={**LATENT, **INDEXER}, ignore=("model.layers.{n_layer}.",)),
     Architecture(model_type="glm4_moe", hf_class="Glm4MoeForCausalLM", read=read_glm4_moe,
                  write=write_glm4_moe, prefix="model.", tensors=GLM4_MOE,
                  ignore=("model.layers.{n_layer}.",)),

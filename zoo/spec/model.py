@@ -97,6 +97,15 @@ class ModelSpec:
                                  "rotated key shared by all heads); d_head is the whole q/k head")
     d_head_v: int | None = _arch("int?", None, min=1,
                                  doc="latent attention: the width of each value head")
+    indexer_heads: int | None = _arch(
+        "int?", None, min=1, doc="DeepSeek-V3.2's sparse attention: the heads of the indexer "
+                                 "that picks the keys each query attends to (index_n_heads)")
+    indexer_head_dim: int | None = _arch(
+        "int?", None, min=1, doc="sparse attention: the width of the indexer's heads and of "
+                                 "its one cached key per token (index_head_dim)")
+    indexer_topk: int | None = _arch(
+        "int?", None, min=1, doc="sparse attention: the keys each query attends to, the "
+                                 "indexer's best (index_topk)")
 
     # positions
     position: str = _arch("enum", "learned", choices=POSITIONS,
@@ -263,6 +272,11 @@ class ModelSpec:
     def latent(self) -> bool:
         """Multi-head latent attention (DeepSeek)."""
         return self.kv_lora_rank is not None
+
+    @property
+    def sparse_attention(self) -> bool:
+        """DeepSeek-V3.2's indexer picks the keys each query attends to."""
+        return self.indexer_heads is not None
 
     @property
     def moe(self) -> bool:
