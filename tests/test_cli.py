@@ -44,6 +44,32 @@ def test_list_no_match(capsys):
     assert code == 1 and "no model matches" in out
 
 
+def test_list_unknown_family_names_the_families_as_text_and_json(capsys):
+    code, _, err = run(capsys, "list", "--family", "qwen")
+    assert code == 2 and "no family 'qwen' (did you mean 'qwen3'?)" in err and "gpt2" in err
+    code, out, _ = run(capsys, "list", "--family", "nosuch", "--json")
+    assert code == 2 and "the families are" in json.loads(out)["error"]["message"]
+
+
+def test_context_past_the_model_s_is_a_warning(capsys):
+    code, out, err = run(capsys, "show", "gpt2", "--context", "100000")
+    assert code == 0 and "zoo: warning: --context 100,000 is past gpt2's context of 1,024" in err
+    _, out, err = run(capsys, "show", "gpt2", "--context", "1024", "--json")
+    assert json.loads(out)["warnings"] == [] and not err
+
+
+def test_typos_suggest_each_model_once_and_tolerance_is_a_fraction(capsys):
+    code, _, err = run(capsys, "show", "gpt2-xk")
+    assert code == 2 and err.count("gpt2-xl") == 1 and "gpt-2-xl" not in err
+    code, _, err = run(capsys, "verify", "gpt2", "--tolerance", "5")
+    assert code == 2 and "--tolerance: expected a relative tolerance >= 0 and <= 1" in err
+
+
+def test_json_may_come_before_the_command(capsys):
+    code, out, _ = run(capsys, "--json", "list", "gpt2")
+    assert code == 0 and [r["name"] for r in json.loads(out)] == ["gpt2"]
+
+
 def test_show_json_exact_total(capsys):
     code, out, _ = run(capsys, "show", "gpt3-175b", "--json")
     data = json.loads(out)
@@ -204,12 +230,20 @@ def test_every_command_is_covered_by_the_json_error_test():
 
 
 def test_verify_against_transformers(capsys):
+    """--transformers adds transformers' count to the check of the reported figures: it
+    replaces nothing, and an inconsistent spec still fails."""
     pytest.importorskip("transformers")
     code, out, _ = run(capsys, "verify", "gpt2", "gpt3-1.3b", "--transformers", "--json")
     rows = {r["name"]: r for r in json.loads(out)}
-    assert code == 0
-    assert rows["gpt2"]["transformers"] == rows["gpt2"]["zoo"] == 124_439_808
-    assert rows["gpt3-1.3b"]["status"] == "no transformers class"
+    assert code == 1  # gpt3-1.3b breaks the relation its source asserts, as without the flag
+    assert rows["gpt2"]["transformers"]["count"] == rows["gpt2"]["exact"] == 124_439_808
+    assert rows["gpt2"]["transformers"]["status"] == "equal"
+    assert rows["gpt2"]["reported"] == 117_000_000 and rows["gpt2"]["status"] == "flagged"
+    assert rows["gpt3-1.3b"]["transformers"]["status"] == "no transformers class"
+    assert rows["gpt3-1.3b"]["status"] == "inconsistent"
+    code, out, _ = run(capsys, "verify", "gpt3-1.3b", "--transformers")
+    assert code == 1
+    assert "internally inconsistent" in out and "GPT-3 paper" in out and "transformers" in out
 
 
 def test_mixtures_show_total_and_active(capsys):

@@ -27,9 +27,14 @@ EXPECTED = {
     "qwen2.5": ["qwen2.5-0.5b", "qwen2.5-1.5b", "qwen2.5-3b", "qwen2.5-7b", "qwen2.5-14b",
                 "qwen2.5-32b", "qwen2.5-72b"],
     "qwen3": ["qwen3-0.6b", "qwen3-1.7b", "qwen3-4b", "qwen3-8b", "qwen3-14b", "qwen3-32b"],
+    "gemma": ["gemma-2b", "gemma-7b"],
     "gemma2": ["gemma-2-2b", "gemma-2-9b", "gemma-2-27b"],
     "gemma3": ["gemma-3-270m", "gemma-3-1b", "gemma-3-4b", "gemma-3-12b", "gemma-3-27b"],
+    "phi": ["phi-1.5", "phi-2"],
+    "stablelm": ["stablelm-2-1.6b"],
+    "starcoder2": ["starcoder2-3b", "starcoder2-7b", "starcoder2-15b"],
     "phi3": ["phi-3-mini-4k", "phi-3-medium-4k", "phi-4"],
+    "olmo": ["olmo-1b", "olmo-7b"],
     "olmo2": ["olmo-2-7b", "olmo-2-13b"],
     "smollm2": ["smollm2-135m", "smollm2-360m", "smollm2-1.7b"],
     "smollm3": ["smollm3-3b"],
@@ -41,6 +46,7 @@ EXPECTED = {
     "glm-4.5": ["glm-4.5-air", "glm-4.5"],
     "deepseek-v2": ["deepseek-v2-lite", "deepseek-v2"],
     "gpt-oss": ["gpt-oss-20b", "gpt-oss-120b"],
+    "llama4": ["llama-4-scout-17b-16e", "llama-4-maverick-17b-128e"],
 }
 
 
@@ -77,8 +83,9 @@ def test_unknown_name_suggests():
 def test_glob_and_sort_by_family_then_size():
     assert zoo.list_models("gpt2*") == ["gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"]
     # globs match aliases too: mistral-7b is mistral-7b-v0.1
-    assert zoo.list_models("*-7b") == ["falcon-7b", "llama-2-7b", "llama-7b", "mistral-7b-v0.1",
-                                       "olmo-2-7b", "qwen2.5-7b"]
+    assert zoo.list_models("*-7b") == ["falcon-7b", "gemma-7b", "llama-2-7b", "llama-7b",
+                                       "mistral-7b-v0.1", "olmo-7b", "olmo-2-7b", "qwen2.5-7b",
+                                       "starcoder2-7b"]
     assert zoo.list_models("meta-llama-3*-8b") == ["llama-3-8b", "llama-3.1-8b"]
     names = zoo.list_models()
     keys = [(zoo.get_spec(n).family, zoo.count_params(n).total) for n in names]

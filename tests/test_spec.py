@@ -176,6 +176,8 @@ ROTARY = {**BASE, "position": "rotary", "norm": "rmsnorm"}
     ({"rotary_pattern": []}, "rotary_pattern", "a non-empty list"),
     ({"qk_norm": "layer"}, "qk_norm", "one of none, head, projection"),
     ({"norm": "layernorm", "qk_norm": "head"}, "qk_norm", "RMSNorm's"),
+    ({"norm": "nonparametric_layernorm", "qk_norm": "head"}, "qk_norm", "RMSNorm's"),
+    ({"qkv_clip": 0}, "qkv_clip", "> 0"),
     ({"norm_position": "sandwich", "block": "parallel"}, "block", "no sandwich-norm form"),
     ({"attn_softcap": 0}, "attn_softcap", "> 0"),
     ({"asserts": ["heads_are_even"]}, "asserts", "one of attention_width_is_d_model"),

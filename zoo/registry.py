@@ -269,7 +269,7 @@ class Registry:
         key = name.strip().lower() if isinstance(name, str) else name
         if key in self._by_key:
             return self._by_key[key]
-        raise UnknownModelError(_unknown_message(str(name), list(self._by_key)))
+        raise UnknownModelError(_unknown_message(str(name), self._by_key))
 
 
 def _add(spec: ModelSpec, by_name: dict[str, ModelSpec], by_key: dict[str, ModelSpec]) -> None:
@@ -285,9 +285,12 @@ def _add(spec: ModelSpec, by_name: dict[str, ModelSpec], by_key: dict[str, Model
     by_name[spec.name] = spec
 
 
-def _unknown_message(name: str, keys: list[str]) -> str:
-    close = difflib.get_close_matches(name.lower(), keys, n=3, cutoff=0.5)
-    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+def _unknown_message(name: str, by_key: Mapping[str, ModelSpec]) -> str:
+    """The nearest models, each once by its own name (an alias close to the typo stands for
+    its model)."""
+    close = difflib.get_close_matches(name.lower(), list(by_key), n=10, cutoff=0.5)
+    models = list(dict.fromkeys(by_key[key].name for key in close))[:3]
+    hint = f"; did you mean {' or '.join(repr(m) for m in models)}?" if models else ""
     return f"unknown model {name!r}{hint} (`zoo list` shows every model)"
 
 

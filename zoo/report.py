@@ -70,16 +70,23 @@ def describe_attention(spec: ModelSpec) -> str:
     elif kinds == ("local",):
         shape = f"sliding window of {spec.local_window}"
     else:
+        named = {"local": f"local ({spec.local_window})",
+                 "chunked": f"chunked ({spec.attention_chunk})", "global": "global"}
         runs = [(kind, len(list(group))) for kind, group in itertools.groupby(kinds)]
-        shape = "repeating " + ", ".join(
-            ("" if n == 1 else f"{n} x ") + (f"local ({spec.local_window})" if kind == "local"
-                                            else "global") for kind, n in runs)
+        shape = "repeating " + ", ".join(("" if n == 1 else f"{n} x ") + named[kind]
+                                         for kind, n in runs)
     if spec.kv_heads == 1:
         shape += ", multi-query"
     elif spec.kv_heads != spec.n_head:
         shape += f", grouped-query ({spec.kv_heads} kv heads)"
+    if spec.qkv_clip is not None:
+        shape += f", q/k/v clipped at {spec.qkv_clip:g}"
     if spec.qk_norm != "none":
-        shape += ", QK-norm " + ("per head" if spec.qk_norm == "head" else "over the projection")
+        shape += ", QK-norm " + {"head": "per head", "projection": "over the projection",
+                                 "l2": "per head, no weight, rotary layers only"}[spec.qk_norm]
+    if spec.temperature_tuning:
+        shape += (f", query temperature on layers without rotary (floor {spec.temperature_floor}, "
+                  f"scale {spec.temperature_scale:g})")
     if not spec.scale_attention:
         shape += ", unscaled scores"
     elif spec.query_pre_attn_scalar is not None:
@@ -93,6 +100,8 @@ def describe_norm(spec: ModelSpec) -> str:
     norm = f"{spec.norm} ({spec.norm_position}, eps {spec.norm_eps:g})"
     if spec.norm_unit_offset:
         norm += ", scale 1 + w"
+    if spec.norm == "layernorm" and not spec.norm_bias:
+        norm += ", no bias"
     if spec.embedding_norm:
         norm += ", embedding norm"
     return norm + ("" if spec.final_norm else ", no final norm")
@@ -148,8 +157,8 @@ DESCRIBED: tuple[tuple[str, Callable[[ModelSpec], str | None], tuple[str, ...]],
       "rope_scaling", "local_rope_theta", "rotary_pattern")),
     ("attention", describe_attention,
      ("attention_pattern", "local_window", "scale_attention", "query_pre_attn_scalar",
-      "qk_norm", "attn_softcap")),
-    ("norm", describe_norm, ("norm", "norm_eps", "norm_position", "final_norm",
+      "qk_norm", "attn_softcap", "qkv_clip")),
+    ("norm", describe_norm, ("norm", "norm_eps", "norm_bias", "norm_position", "final_norm",
                              "embedding_norm", "norm_unit_offset")),
     ("block", lambda s: s.block, ("block",)),
     ("activation", lambda s: s.activation, ("activation",)),

@@ -53,6 +53,7 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
         "beta_slow": 1.0}}),
     "qwen2": ("llama-7b", {"n_kv_head": 2, "qkv_bias": True, "tie_embeddings": True}),
     "qwen3": ("llama-7b", {"n_kv_head": 2, "d_head": 32, "qk_norm": "head"}),
+    "gemma": ("gemma-2b", {"d_head": 32}),
     "gemma2": ("llama-7b", {"n_kv_head": 2, "d_head": 32, "norm_position": "sandwich",
                             "norm_unit_offset": True, "scale_embeddings": True,
                             "activation": "geglu", "query_pre_attn_scalar": 24.0,
@@ -67,12 +68,23 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                             "rope_scaling": {"type": "linear", "factor": 8.0},
                             "attention_pattern": ["local", "local", "global"],
                             "local_window": 8, "tie_embeddings": True}),
+    "phi": ("phi-2", {"n_kv_head": 2}),
+    "stablelm": ("stablelm-2-1.6b", {"n_kv_head": 2, "block": "parallel"}),
+    "starcoder2": ("starcoder2-3b", {"n_kv_head": 2, "local_window": 8}),
     "phi3": ("llama-7b", {"n_kv_head": 2, "attention_pattern": ["local"], "local_window": 8,
                           "weights": {"model_type": "phi3"}}),
     "olmo2": ("llama-7b", {"n_kv_head": 2, "norm_position": "output",
                            "qk_norm": "projection"}),
+    "olmo": ("olmo-7b", {"n_kv_head": 2, "qkv_clip": 0.5}),
     "smollm3": ("llama-7b", {"n_kv_head": 2, "rotary_pattern": [True, False],
                              "tie_embeddings": True}),
+    "granite": ("granite-3.3-8b", {"n_kv_head": 2, "attention_multiplier": 0.0625,
+                                   "logit_scale": 0.25}),
+    "glm": ("glm-4-9b-chat", {}),
+    "glm4": ("glm-4-9b-0414", {}),
+    "ernie4.5": ("ernie-4.5-0.3b", {"bias": True}),
+    "cohere": ("command-r-v01", {"n_kv_head": 2, "qkv_bias": True, "attn_out_bias": True}),
+    "cohere2": ("command-r7b", {"n_layer": 4, "n_kv_head": 2, "local_window": 8}),
     # mixtures of experts and latent attention
     "mixtral": ("llama-7b", {"n_kv_head": 2, "n_experts": 4, "experts_per_token": 2,
                              "d_ff": 32, "rope_theta": 1e6}),
@@ -118,6 +130,17 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                              "experts_per_token": 2, "d_ff_expert": 16,
                              "first_dense_layers": 1, "expert_groups": 2,
                              "expert_groups_per_token": 1}),
+    # Llama 4: chunks of 8 (so 20-token rows cross them), NoPE on every fourth layer, the
+    # weight-free QK-norm, dense and MoE layers alternating (Maverick's interleaving) with a
+    # shared expert and input-scaled routing. The temperature tuning's floor of 32 leaves
+    # these rows' queries unscaled: transformers counts its positions in cache slots, so
+    # left-padded rows would differ from zoo's token positions (tests/model/test_llama4.py
+    # holds it to transformers on unpadded rows, at a floor of 2)
+    "llama4": ("llama-4-scout-17b-16e", {
+        "n_layer": 4, "n_kv_head": 2, "d_ff": 64, "n_experts": 4, "d_ff_expert": 32,
+        "mlp_pattern": ["dense", "moe"], "attention_chunk": 8, "temperature_floor": 32,
+        "rope_scaling": {"type": "llama3", "factor": 8.0, "original_context": 32,
+                         "low_freq_factor": 1.0, "high_freq_factor": 4.0}}),
     "gpt-oss": ("llama-7b", {"n_kv_head": 2, "d_head": 16, "qkv_bias": True,
                              "attn_out_bias": True, "mlp_bias": True, "attention_sinks": True,
                              "activation": "clamped_swiglu", "swiglu_limit": 7.0,

@@ -171,3 +171,16 @@ def test_check_against_the_closed_form_names_what_differs():
     odd = count_headers([*_stored("smollm2-135m"), TensorInfo("vision.w", (5,), "BF16")], "t")
     check = check_headers(odd, count)
     assert check.unexplained == 5 and "+5 that zoo cannot explain" in check.warning()
+
+
+def test_an_image_text_checkpoint_s_vision_tower_is_named():
+    """Llama 4's and Gemma 3's checkpoints hold a vision tower beside the text decoder their
+    spec describes: its tensors explain the difference, and its layer numbers are not taken
+    for the decoder's (a tower deeper than the decoder is not multi-token prediction)."""
+    count = count_params(get_spec("smollm2-135m"))
+    vision = [TensorInfo("vision_model.model.layers.40.mlp.fc1.weight", (7, 3), "BF16"),
+              TensorInfo("multi_modal_projector.linear_1.weight", (4,), "BF16")]
+    check = check_headers(count_headers([*_stored("smollm2-135m"), *vision], "t"), count)
+    assert check.difference == 25 and check.unexplained == 0
+    assert "25 in the vision tower and image projector (2 tensors)" in check.warning()
+    assert "multi-token" not in check.warning()

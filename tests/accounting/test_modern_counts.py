@@ -40,6 +40,9 @@ TRANSFORMERS_COUNTS = {
     "qwen3-8b": 8_190_735_360,
     "qwen3-14b": 14_768_307_200,
     "qwen3-32b": 32_762_123_264,
+    # Gemma (GemmaForCausalLM)
+    "gemma-2b": 2_506_172_416,
+    "gemma-7b": 8_537_680_896,
     # Gemma 2 (Gemma2ForCausalLM)
     "gemma-2-2b": 2_614_341_888,
     "gemma-2-9b": 9_241_705_984,
@@ -50,10 +53,22 @@ TRANSFORMERS_COUNTS = {
     "gemma-3-4b": 3_880_263_168,
     "gemma-3-12b": 11_766_034_176,
     "gemma-3-27b": 27_009_346_304,
+    # Phi-1.5, Phi-2 (PhiForCausalLM)
+    "phi-1.5": 1_418_270_720,
+    "phi-2": 2_779_683_840,
+    # Stable LM 2 (StableLmForCausalLM)
+    "stablelm-2-1.6b": 1_644_515_328,
+    # StarCoder2 (Starcoder2ForCausalLM; 3B and 7B tied by the class default, 15B untied)
+    "starcoder2-3b": 3_030_371_328,
+    "starcoder2-7b": 7_173_923_840,
+    "starcoder2-15b": 15_957_889_024,
     # Phi-3, Phi-4 (Phi3ForCausalLM)
     "phi-3-mini-4k": 3_821_079_552,
     "phi-3-medium-4k": 13_960_238_080,
     "phi-4": 14_659_507_200,
+    # OLMo (OlmoForCausalLM: the -hf checkpoints)
+    "olmo-1b": 1_176_764_416,
+    "olmo-7b": 6_888_095_744,
     # OLMo 2 (Olmo2ForCausalLM)
     "olmo-2-7b": 7_298_617_344,
     "olmo-2-13b": 13_716_198_400,
@@ -61,6 +76,19 @@ TRANSFORMERS_COUNTS = {
     "smollm2-360m": 361_821_120,
     "smollm2-1.7b": 1_711_376_384,
     "smollm3-3b": 3_075_098_624,
+    # Granite 3.3 (GraniteForCausalLM)
+    "granite-3.3-8b": 8_170_864_640,
+    # GLM-4 (GlmForCausalLM), GLM-4-0414 (Glm4ForCausalLM)
+    "glm-4-9b-chat": 9_399_951_360,
+    "glm-4-9b-0414": 9_400_279_040,
+    # ERNIE 4.5 (Ernie4_5ForCausalLM)
+    "ernie-4.5-0.3b": 360_748_032,
+    # Command R (CohereForCausalLM), Command R7B (Cohere2ForCausalLM)
+    "command-r-v01": 34_980_831_232,
+    "command-r7b": 8_028_033_024,
+    # Llama 4 (Llama4ForCausalLM from the text_config, transformers 5.25): the text decoder
+    "llama-4-scout-17b-16e": 107_769_861_120,
+    "llama-4-maverick-17b-128e": 400_711_848_960,
 }
 
 
@@ -73,6 +101,14 @@ def test_gemma2_non_embedding_equals_the_report():
     # Gemma 2 report, Table 2: non-embedding parameters, stated exactly
     report = {"gemma-2-2b": 2_024_517_888, "gemma-2-9b": 8_324_201_984,
               "gemma-2-27b": 26_047_480_320}
+    for name, non_embedding in report.items():
+        assert zoo.count_params(name).non_embedding == non_embedding
+
+
+def test_gemma_non_embedding_equals_the_report():
+    # Gemma report, Table 2: non-embedding parameters, stated exactly (its embedding column
+    # counts a table padded to 256,128 rows)
+    report = {"gemma-2b": 1_981_884_416, "gemma-7b": 7_751_248_896}
     for name, non_embedding in report.items():
         assert zoo.count_params(name).non_embedding == non_embedding
 
@@ -110,3 +146,36 @@ def test_deepseek_line_totals_and_actives(name, counts):
 def test_sparse_attention_caches_the_indexer_key():
     """DeepSeek-V3.2's cache: the latent, the rotated key and the indexer's key per token."""
     assert zoo.count_params("deepseek-v3.2").kv_cache_bytes(1, "bf16") == 61 * (512 + 64 + 128) * 2
+
+
+# Llama 4's published vision_config (the same in Scout and Maverick), and transformers 5.25's
+# counts of the whole Llama4ForConditionalGeneration (vision tower, projector, text decoder)
+LLAMA4_VISION = {"hidden_size": 1408, "image_size": 336, "intermediate_size": 5632,
+                 "num_attention_heads": 16, "num_channels": 3, "num_hidden_layers": 34,
+                 "patch_size": 14, "pixel_shuffle_ratio": 0.5, "projector_input_dim": 4096,
+                 "projector_output_dim": 4096, "vision_output_dim": 4096,
+                 "multi_modal_projector_bias": False}
+LLAMA4_WHOLE = {"llama-4-scout-17b-16e": 108_641_793_536,
+                "llama-4-maverick-17b-128e": 401_583_781_376}
+
+
+@pytest.mark.parametrize(("name", "whole"), LLAMA4_WHOLE.items())
+def test_llama4_whole_model_is_decoder_plus_vision_tower(name, whole):
+    from zoo.architectures.llama4 import vision_params
+
+    config = {"model_type": "llama4", "vision_config": LLAMA4_VISION,
+              "text_config": {"hidden_size": zoo.get_spec(name).d_model}}
+    assert zoo.count_params(name).total + vision_params(config) == whole
+
+
+def test_llama4_active_and_chunked_cache():
+    scout, maverick = zoo.count_params("llama-4-scout-17b-16e"), \
+        zoo.count_params("llama-4-maverick-17b-128e")
+    assert scout.active == 17_172_894_720
+    assert maverick.active == 17_184_691_200
+    # 36 chunked layers hold at most 8192 positions, the 12 NoPE layers the whole context
+    per_position = 2 * 8 * 128 * 2  # keys and values, 8 kv heads of 128, bf16
+    assert scout.kv_cache_bytes(262_144) == per_position * (36 * 8192 + 12 * 262_144)
+    assert scout.kv_cache_bytes(4096) == per_position * 48 * 4096
+    assert scout.attention_flops_per_token(262_144) == \
+        2 * (2 * 40 * 128) * (36 * 8192 + 12 * 262_144)

@@ -48,6 +48,28 @@ def test_quantized_logits_stay_close(label, mode):
     assert error < TOLERANCE[mode], f"{label} {mode}: relative error {error:.3f}"
 
 
+@pytest.mark.parametrize("onednn", [True, False])
+def test_bf16_packs_whichever_kernel_this_cpu_runs(monkeypatch, onednn):
+    """oneDNN's bf16 kernel needs AVX-512 (or AVX-NE-CONVERT); on a CPU without it the weights
+    stay a plain bf16 matrix, with the same products."""
+    import zoo.model.quantize as packing
+
+    if onednn and not packing._onednn_bf16():
+        pytest.skip("this CPU does not run oneDNN's bf16 kernel")
+    monkeypatch.setattr(packing, "_onednn_bf16", lambda: onednn)
+    model = tiny("llama-gqa")
+    ids = torch.randint(0, model.spec.vocab_size, (2, 12),
+                        generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected = model(ids)
+        packed = quantize(copy.deepcopy(model), "bf16")
+        got = packed(ids)
+    kernels = {m.kernel for m in packed.modules() if isinstance(m, PackedLinear)}
+    assert kernels == {"onednn_bf16" if onednn else "dense_bf16"}
+    error = float((got - expected).norm() / expected.norm())
+    assert error < TOLERANCE["bf16"], f"relative error {error:.3f}"
+
+
 @pytest.mark.parametrize("mode", QUANTIZATIONS)
 def test_the_cached_steps_equal_the_full_recompute(mode):
     model = quantize(tiny("llama-gqa"), mode)

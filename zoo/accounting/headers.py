@@ -13,7 +13,7 @@ name: its element count is not a parameter count.
 
 When a spec is known too, `check_headers` compares the two totals and names what explains a
 difference: a tied head the file stores anyway, layers the file holds beyond the class's
-(multi-token-prediction layers).
+(multi-token-prediction layers), an image-text checkpoint's vision tower.
 """
 
 from __future__ import annotations
@@ -72,6 +72,9 @@ PACKING_DTYPES = {"U8", "I8", "U16", "I16", "U32", "I32", "U64", "I64", "BOOL"}
 # a block's index in a name: model.layers.3., transformer.h.3., blk.3., rwkv.blocks.3.
 LAYER_INDEX = re.compile(r"(?:^|\.)(?:layers|layer|h|blocks|blk)\.(\d+)\.")
 SHOWN_NAMES = 20  # unclassified names listed in full; the rest are counted
+# the vision tower and image projector of an image-text checkpoint (Llama 4's vision_model and
+# multi_modal_projector, Gemma 3's vision_tower): outside the text decoder a spec describes
+VISION = re.compile(r"(^|\.)(vision_model|vision_tower|multi_modal_projector)\.")
 
 
 class HeadersRefused(ValueError):
@@ -253,11 +256,23 @@ def check_headers(headers: HeaderCount, count: ParamCount) -> HeaderCheck:
     Explained, each by name and size: blocks numbered n_layer or more
     (layers the checkpoint holds and the class does not build: DeepSeek-V3's and GLM-4.5's
     multi-token-prediction layers); a head stored although the spec ties it (transformers
-    saves a tied head once, but many published files hold lm_head as well)."""
+    saves a tied head once, but many published files hold lm_head as well); the vision tower
+    and image projector of an image-text checkpoint, whose spec is its text decoder (Llama 4,
+    Gemma 3)."""
     reasons = []
     left = headers.total - count.total
     n_layer = count.spec.n_layer
-    extra = {i: n for i, n in headers.layers.items() if i >= n_layer}
+    vision = {name: n for name, n in headers.names.items() if VISION.search(name)}
+    if vision:
+        size = sum(vision.values())
+        reasons.append(f"{size:,} in the vision tower and image projector ({len(vision)} "
+                       f"tensors), which the spec of the text decoder leaves out")
+        left -= size
+    extra: dict[int, int] = {}
+    for name, n in headers.names.items():
+        index = layer_of(name)
+        if index is not None and index >= n_layer and name not in vision:
+            extra[index] = extra.get(index, 0) + n
     if extra:
         size = sum(extra.values())
         at = ", ".join(map(str, sorted(extra)))

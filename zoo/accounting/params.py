@@ -26,7 +26,8 @@ FLOPS_CONVENTION = (
     "head included even when tied; embedding lookups are free; of the routed experts only those "
     "a token goes through), plus 2 x n_head x (q/k head + value head) per attended key per "
     "layer (scores and weighted sum, 4 x n_head x d_head for ordinary heads); local layers "
-    "attend to at most their window")
+    "attend to at most their window, chunked layers to at most their chunk (a token at the "
+    "end of a full chunk)")
 ACTIVE_CONVENTIONS = {
     "all": "every parameter a token uses: all but the routed experts it does not go through, "
            "embedding and head included (Mixtral, Qwen3 count this way)",
@@ -41,7 +42,8 @@ TRAINING_MEMORY_CONVENTION = (
 
 @dataclass(frozen=True)
 class LayerCount:
-    """One block's parameters; `kind` is its attention ('global' or 'local', param-free).
+    """One block's parameters; `kind` is its attention ('global', 'local' or 'chunked',
+    param-free).
 
     A MoE layer's MLP is its router, its routed experts (all of them: `per_expert` each) and its
     shared experts; `matmul` counts the matrix weights one token goes through (the routed
@@ -130,7 +132,8 @@ class ParamCount:
 
     def kv_cache_bytes(self, tokens: int = 1, dtype: str = "bf16", batch: int = 1) -> int:
         """Keys and values for `tokens` positions per sequence, grouped/multi-query heads as they
-        are, local layers holding at most their window (a rolling cache)."""
+        are, local layers holding at most their window (a rolling cache), chunked layers at
+        most their chunk (the current chunk's keys are all a query there can see)."""
         spec = self.spec
         per_position = kv_cache_width(spec) * _dtype_bytes(dtype)
         held = sum(_attended(spec, kind, tokens) for kind in spec.layer_kinds)
@@ -316,13 +319,17 @@ def _dtype_bytes(dtype: str) -> float:
 
 
 def _attended(spec: ModelSpec, kind: str, context: int) -> int:
+    """Keys one token attends to (and a layer of this kind caches) at `context` tokens."""
     if kind == "local" and spec.local_window is not None:
         return min(context, spec.local_window)
+    if kind == "chunked" and spec.attention_chunk is not None:
+        return min(context, spec.attention_chunk)
     return context
 
 
 def _norm_params(spec: ModelSpec, width: int) -> int:
-    return 2 * width if spec.norm == "layernorm" else width
+    layernorm = 2 * width if spec.norm_bias else width
+    return {"layernorm": layernorm, "rmsnorm": width, "nonparametric_layernorm": 0}[spec.norm]
 
 
 def kv_cache_width(spec: ModelSpec) -> int:
@@ -397,7 +404,8 @@ def layer_count(spec: ModelSpec, kind: str = "global", moe: bool = False) -> Lay
 
 
 def qk_norm_params(spec: ModelSpec) -> int:
-    """QK-norm weights: one d_head vector each for q and k, or one per projection width."""
+    """QK-norm weights: one d_head vector each for q and k, or one per projection width (`l2`
+    has none)."""
     if spec.qk_norm == "head":
         return 2 * spec.head_dim
     if spec.qk_norm == "projection":

@@ -220,6 +220,9 @@ def read_layer_types(config: Mapping[str, Any], window: int | None) -> Config:
 
 def write_layer_types(spec: ModelSpec) -> list[str]:
     to_hf = {ours: theirs for theirs, ours in LAYER_TYPES.items()}
+    unknown = sorted(set(spec.layer_kinds) - set(to_hf))
+    if unknown:
+        raise UnsupportedConfigError(f"{', '.join(unknown)} attention has no layer type here")
     return [to_hf[kind] for kind in spec.layer_kinds]
 
 

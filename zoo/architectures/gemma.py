@@ -1,7 +1,9 @@
-"""Google's Gemma 2 (gemma2) and Gemma 3 (gemma3_text; gemma3's multimodal config is read for
-its text decoder): sandwich norms scaling by (1 + w), embeddings scaled by sqrt(d_model),
-GeGLU, scores scaled by query_pre_attn_scalar, local and global layers; Gemma 2 soft-caps
-scores and logits, Gemma 3 normalises q and k and gives its local layers their own rotary base.
+"""Google's Gemma (gemma), Gemma 2 (gemma2) and Gemma 3 (gemma3_text; gemma3's multimodal
+config is read for its text decoder): RMSNorm scaling by (1 + w), embeddings scaled by
+sqrt(d_model), GeGLU. Gemma 1 is LLaMA's pre-norm block with these; Gemma 2 and 3 add norms
+after each sublayer, scores scaled by query_pre_attn_scalar, local and global layers; Gemma 2
+soft-caps scores and logits, Gemma 3 normalises q and k and gives its local layers their own
+rotary base.
 
 Configs omit what their class defaults, and published Gemma 3 text configs lean on that (no
 vocab_size, no max_position_embeddings): the readers apply the same defaults as transformers.
@@ -25,6 +27,7 @@ from zoo.architectures.base import (
     rope_parameters,
     same,
     write_layer_types,
+    write_rope,
 )
 from zoo.architectures.llama import ATTN, LAYER, QK_NORMS
 from zoo.architectures.llama import TENSORS as LLAMA_TENSORS
@@ -41,6 +44,10 @@ TENSORS = {
     **same("head.weight", "lm_head.weight"),
 }
 # transformers' class defaults for what published configs leave out
+GEMMA1 = {"vocab_size": 256000, "hidden_size": 3072, "intermediate_size": 24576,
+          "num_hidden_layers": 28, "num_attention_heads": 16, "num_key_value_heads": 16,
+          "head_dim": 256, "hidden_act": "gelu_pytorch_tanh", "max_position_embeddings": 8192,
+          "rms_norm_eps": 1e-6, "tie_word_embeddings": True, "attention_bias": False}
 GEMMA2 = {"vocab_size": 256000, "hidden_size": 2304, "intermediate_size": 9216,
           "num_hidden_layers": 26, "num_attention_heads": 8, "num_key_value_heads": 4,
           "head_dim": 256, "max_position_embeddings": 8192, "rms_norm_eps": 1e-6,
@@ -49,6 +56,40 @@ GEMMA2 = {"vocab_size": 256000, "hidden_size": 2304, "intermediate_size": 9216,
           "tie_word_embeddings": True}
 GEMMA3 = {**GEMMA2, "vocab_size": 262208, "max_position_embeddings": 131072,
           "final_logit_softcapping": None, "attn_logit_softcapping": None}
+
+
+def read_gemma(c: Mapping[str, Any]) -> Config:
+    """Gemma 1: LLaMA's block with Gemma's (1 + w) RMSNorm, GeGLU and scaled embeddings.
+    Its published configs say `hidden_act: "gelu"`, which transformers takes as the tanh form
+    (the legacy value of the official releases)."""
+    c = {**GEMMA1, **c}
+    act = c["hidden_act"]
+    if act not in ("gelu", "gelu_pytorch_tanh", "gelu_new"):
+        raise UnsupportedConfigError(f"hidden_act {act!r}: zoo's Gemma MLP is GeGLU with tanh "
+                                     f"GELU")
+    if c.get("use_bidirectional_attention"):
+        raise UnsupportedConfigError("use_bidirectional_attention: zoo builds causal decoders")
+    rope = read_rope(c)
+    if rope["rotary_fraction"] != 1.0:
+        raise UnsupportedConfigError("partial_rotary_factor: Gemma rotates whole heads")
+    bias = bool(c["attention_bias"])
+    return dict(n_layer=get(c, "num_hidden_layers"), d_model=get(c, "hidden_size"),
+                n_head=get(c, "num_attention_heads"), n_kv_head=get(c, "num_key_value_heads"),
+                d_head=get(c, "head_dim"), d_ff=get(c, "intermediate_size"),
+                vocab_size=get(c, "vocab_size"),
+                context_length=get(c, "max_position_embeddings"), position="rotary", **rope,
+                norm="rmsnorm", norm_eps=get(c, "rms_norm_eps"), norm_unit_offset=True,
+                scale_embeddings=True, activation="geglu", bias=False, qkv_bias=bias,
+                attn_out_bias=bias, tie_embeddings=c["tie_word_embeddings"])
+
+
+def write_gemma(s: ModelSpec) -> Config:
+    return {"num_hidden_layers": s.n_layer, "hidden_size": s.d_model,
+            "num_attention_heads": s.n_head, "num_key_value_heads": s.kv_heads,
+            "head_dim": s.head_dim, "intermediate_size": s.d_ff,
+            "max_position_embeddings": s.context_length, "hidden_act": "gelu_pytorch_tanh",
+            "rms_norm_eps": s.norm_eps, "attention_bias": s.has_bias("qkv"),
+            **write_rope(s, {})}
 
 
 def _read(c: Mapping[str, Any], defaults: Mapping[str, Any], period: int) -> Config:
@@ -199,6 +240,8 @@ GGUF = GGUFLayout(arch="gemma3", config=read_gguf, tensors={
 # where write_config tries these entries among all (lowest first; see zoo.architectures)
 PRIORITY = 100
 ENTRIES = (
+    Architecture(model_type="gemma", hf_class="GemmaForCausalLM", read=read_gemma,
+                 write=write_gemma, tensors=LLAMA_TENSORS, prefix="model."),
     Architecture(model_type="gemma2", hf_class="Gemma2ForCausalLM", read=read_gemma2,
                  write=write_gemma2, tensors=TENSORS, prefix="model."),
     Architecture(model_type="gemma3_text", hf_class="Gemma3ForCausalLM", read=read_gemma3,

@@ -27,7 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; on bad input, "zoo: error: ..." on stderr (or, with --json, a JSON
     object {"error": {"type", "message"}} on stdout) and exit status 2; on Ctrl-C, one line
     and exit status 130."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = _json_after_command(list(sys.argv[1:] if argv is None else argv))
     as_json = "--json" in argv
     reconfigure = getattr(sys.stdout, "reconfigure", None)
     if reconfigure is not None:  # file names are bytes: print one that is not UTF-8 as it is
@@ -47,6 +47,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _failed(err, as_json, f"{err.usage}{err.prog}")
     except ERRORS as err:
         return _failed(err, as_json)
+
+
+def _json_after_command(argv: list[str]) -> list[str]:
+    """`zoo --json list` as `zoo list --json`: --json is every command's own flag, and a user
+    may well put it first."""
+    command = next((i for i, a in enumerate(argv) if not a.startswith("-")), len(argv))
+    if "--json" not in argv[:command]:
+        return argv
+    return [a for a in argv[:command] if a != "--json"] + argv[command:] + ["--json"]
 
 
 def _failed(err: Exception, as_json: bool, where: str = "zoo") -> int:

@@ -7,6 +7,7 @@ config.json, a Hugging Face folder or cached repo id, a GGUF file, a zoo or HF s
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from zoo.cli.declare import (
@@ -104,8 +105,10 @@ def show(args: argparse.Namespace) -> int:
             print(headers_only_text(counted))
         return 0
     local = find_local([spec])
+    warnings = _past_context(spec, args.context)
     if args.json:
         data = spec_json(spec, args.context)
+        data["warnings"] = warnings
         data["resolved"] = counted.to_dict()
         data["inconsistencies"] = inconsistencies(spec)
         data["local_weights"] = [f.to_dict() for f in local]
@@ -114,11 +117,26 @@ def show(args: argparse.Namespace) -> int:
         return 0
     assert counted.resolved is not None
     say_resolved([counted.resolved])
+    _warn(warnings)
     print(show_text(counted.resolved, local, args.context, args.layers))
     section = headers_section(counted)
     if section:
         print(f"\n{section}")
     return 0
+
+
+def _past_context(spec: Any, context: int | None) -> list[str]:
+    """A --context longer than the model was made for: its figures are still computed (a KV
+    cache grows the same way), but the model cannot be run there as published."""
+    if context is None or context <= spec.context_length:
+        return []
+    return [f"--context {context:,} is past {spec.name}'s context of {spec.context_length:,} "
+            f"tokens: the figures are for a length the model was not made for"]
+
+
+def _warn(warnings: list[str]) -> None:
+    for warning in warnings:
+        print(f"zoo: warning: {warning}", file=sys.stderr)
 
 
 @command("compare", "the same facts side by side, one column per model",
@@ -152,8 +170,8 @@ def compare(args: argparse.Namespace) -> int:
              help="a YAML or CSV table of claims to check; a family's name (GPT-2, LLaMA) "
                   "stands for the member its row's figures fit"),
          arg("--tolerance", default=DEFAULT_TOLERANCE,
-             type=converter("tolerance", "float", min=0.0,
-                            expected="a relative tolerance >= 0 (0.05 is 5%)"),
+             type=converter("tolerance", "float", min=0.0, max=1.0,
+                            expected="a relative tolerance >= 0 and <= 1 (0.05 is 5%)"),
              help="relative tolerance for rounded parameter figures"),
          arg("--transformers", action="store_true",
              help="also count each model with transformers (built on meta; slower)"))
@@ -171,15 +189,17 @@ def verify(args: argparse.Namespace) -> int:
     counted = [_verifiable(name) for name in args.names]
     resolved = [c.resolved for c in counted] or [resolve(name) for name in list_models()]
     specs = [r.spec for r in resolved]
-    if args.transformers:
-        return _verify_transformers(resolved, args.json)
     checks = [check_reported(spec, args.tolerance) for spec in specs]
     headers = [c.check for c in counted] or [None] * len(checks)
+    theirs = _transformers_counts(specs, args.json) if args.transformers else None
+    differ = theirs is not None and any(t["status"] == "DIFFERENT" for t in theirs)
+    failed = differ or any(c.status == "inconsistent" for c in checks)
     if args.json:
         emit_json([{**c.to_dict(), "resolved": r.to_dict(),
-                    **({"headers": h.to_dict()} if h is not None else {})}
-                   for r, c, h in zip(resolved, checks, headers, strict=True)])
-        return 1 if any(c.status == "inconsistent" for c in checks) else 0
+                    **({"headers": h.to_dict()} if h is not None else {}),
+                    **({"transformers": theirs[i]} if theirs is not None else {})}
+                   for i, (r, c, h) in enumerate(zip(resolved, checks, headers, strict=True))])
+        return 1 if failed else 0
     say_resolved(resolved)
     experts = any(c.active_exact is not None for c in checks)
 
@@ -192,17 +212,29 @@ def verify(args: argparse.Namespace) -> int:
             f" / {human_count(c.active_reported)} ({c.active_relative_difference:+.2%})")
         return [f"{c.active_exact:,}{stated} [{c.active_convention}]"]
 
-    print(table([[c.name, f"{c.exact:,}", reported_figure(spec),
+    def meta(i: int) -> list[str]:
+        if theirs is None:
+            return []
+        count = theirs[i]["count"]
+        return [f"{count:,}" if count is not None else "-", theirs[i]["status"]]
+
+    print(table([[c.name, f"{c.exact:,}", *meta(i), reported_figure(spec),
                   f"{c.relative_difference:+.2%}" if c.relative_difference is not None
                   else "-", *active(c), c.status, c.source]
-                 for spec, c in zip(specs, checks, strict=True)],
-                ["model", "exact (closed form)", "reported", "difference",
+                 for i, (spec, c) in enumerate(zip(specs, checks, strict=True))],
+                ["model", "exact (closed form)",
+                 *(["transformers (meta)", "against it"] if theirs is not None else []),
+                 "reported", "difference",
                  *(["active: exact / reported"] if experts else []), "status", "source"],
-                widths=[None, None, None, None, *([30] if experts else []), None, 60]))
+                widths=[None, None, *([None, None] if theirs is not None else []), None, None,
+                        *([30] if experts else []), None, 60]))
     flagged = [c for c in checks if c.status == "flagged"]
     broken = [c for c in checks if c.status == "inconsistent"]
     print(f"\n{len(checks)} checked (tolerance {args.tolerance:.0%}, exact figures exactly): "
-          f"{len(flagged)} flagged, {len(broken)} internally inconsistent.")
+          f"{len(flagged)} flagged, {len(broken)} internally inconsistent"
+          + ("" if theirs is None else
+             f"; transformers counts {sum(t['status'] == 'equal' for t in theirs)} equal, "
+             f"{sum(t['status'] == 'DIFFERENT' for t in theirs)} different") + ".")
     for c in broken:
         print(f"  {c.name}: " + "; ".join(c.problems))
     for spec, h in zip(specs, headers, strict=True):
@@ -211,7 +243,7 @@ def verify(args: argparse.Namespace) -> int:
                                         f"({h.closed_form:,})" if h.agrees else
                                         f"warning: {h.warning()}"))
     print(f"Differences are {DIFFERENCE_CONVENTION}.")
-    return 1 if broken else 0
+    return 1 if failed else 0
 
 
 def _verifiable(name: str) -> Any:
@@ -273,30 +305,23 @@ def _verify_claims(path: str, tolerance: float, as_json: bool) -> int:
     return 1 if report.failed else 0
 
 
-def _verify_transformers(resolved: list[Any], as_json: bool) -> int:
-    """Closed form against transformers' own count (models built on meta), with a progress
-    bar: about a second per model."""
+def _transformers_counts(specs: list[Any], quiet: bool) -> list[dict[str, Any]]:
+    """transformers' own count of each spec (built on meta), beside the closed form, with a
+    progress bar: about a second per model."""
     from tqdm import tqdm
 
     from zoo.accounting import count_params
     from zoo.testing import transformers_count
 
     rows = []
-    for r in tqdm(resolved, desc="counting with transformers", unit="model", disable=as_json):
-        theirs = transformers_count(r.spec)
-        ours = count_params(r.spec).total
-        status = "no transformers class" if theirs is None else (
-            "equal" if theirs == ours else "DIFFERENT")
-        rows.append({"name": r.spec.name, "zoo": ours, "transformers": theirs,
+    for spec in tqdm(specs, desc="counting with transformers", unit="model", disable=quiet):
+        theirs = transformers_count(spec)
+        ours = count_params(spec).total
+        rows.append({"count": theirs,
                      "difference": None if theirs is None else theirs - ours,
-                     "status": status, "resolved": r.to_dict()})
-    if as_json:
-        emit_json(rows)
-    else:
-        print(table([[r["name"], f"{r['zoo']:,}", f"{r['transformers']:,}" if r["transformers"]
-                      is not None else "-", r["status"]] for r in rows],
-                    ["model", "zoo (closed form)", "transformers (meta)", "status"]))
-    return 1 if any(r["status"] == "DIFFERENT" for r in rows) else 0
+                     "status": "no transformers class" if theirs is None else (
+                         "equal" if theirs == ours else "DIFFERENT")})
+    return rows
 
 
 @command("plan", "memory per device under FSDP sharding, and the fewest devices that fit",

@@ -81,12 +81,26 @@ class RMSNorm(nn.Module):
         return self.weight * x.to(dtype)
 
 
+class NonparametricLayerNorm(nn.Module):
+    """(x - mean) / std with no weight and no bias, computed in fp32 and cast back (OLMo 1's
+    norm: nothing to learn, nothing to store)."""
+
+    def __init__(self, dim: int, eps: float) -> None:
+        super().__init__()
+        self.shape, self.eps = (dim,), eps
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.layer_norm(x.float(), self.shape, None, None, self.eps).to(x.dtype)
+
+
 def make_norm(spec: ModelSpec, width: int | None = None) -> nn.Module:
     """The spec's norm over `width` features (default d_model)."""
     width = spec.d_model if width is None else width
     if spec.norm == "rmsnorm":
         return RMSNorm(width, spec.norm_eps, spec.norm_unit_offset)
-    return LayerNorm(width, eps=spec.norm_eps)
+    if spec.norm == "nonparametric_layernorm":
+        return NonparametricLayerNorm(width, spec.norm_eps)
+    return LayerNorm(width, eps=spec.norm_eps, bias=spec.norm_bias)
 
 
 def check_token_ids(spec: ModelSpec, input_ids: Tensor) -> None:
@@ -245,6 +259,20 @@ class AttentionInputs:
     masks: dict[str, Tensor | None]
     causal: bool
     rotary: dict[str, tuple[Tensor, Tensor]]  # cos and sin per rope key (see `rope_key`)
+    # Llama 4's temperature tuning: (batch, 1, seq, 1) query scales of the layers without
+    # rotary, or None
+    temperature: Tensor | None = None
+
+
+def query_temperature(spec: ModelSpec, positions: Tensor) -> Tensor | None:
+    """Llama 4's attention temperature tuning, per query: 1 + scale x log(1 + floor((p + 1) /
+    floor)) at token position p, in fp32 (as Meta's code and transformers compute it): longer
+    contexts sharpen the scores of the layers without positions (Nakanishi 2025, "Scalable-
+    Softmax Is Superior for Attention", arXiv 2501.19399)."""
+    if spec.temperature_floor is None or spec.temperature_scale is None:
+        return None
+    steps = torch.floor((positions.float() + 1.0) / spec.temperature_floor)
+    return (torch.log1p(steps) * spec.temperature_scale + 1.0)[:, None, :, None]
 
 
 def attention_inputs(spec: ModelSpec, *, positions: Tensor, past: int, seq: int,
@@ -254,7 +282,9 @@ def attention_inputs(spec: ModelSpec, *, positions: Tensor, past: int, seq: int,
 
     Causality and windows work on cache slots, which differ from token positions only by the
     left padding, itself masked: a query sees key j when j <= i, i - j < window (local layers)
-    and j is not padding. Every query also sees itself, so a padding row never attends to
+    and j is not padding. Chunks are counted in token positions, so a left-padded row's first
+    chunk starts at its first real token: a chunked layer's query sees only keys whose position
+    // chunk is its own. Every query also sees itself, so a padding row never attends to
     nothing (its output is ignored, but it must not be NaN).
     """
     device = positions.device
@@ -265,7 +295,9 @@ def attention_inputs(spec: ModelSpec, *, positions: Tensor, past: int, seq: int,
     masks: dict[str, Tensor | None] = {}
     for kind in set(spec.layer_kinds):
         window = spec.local_window if kind == "local" else None
-        binds = window is not None and total > window
+        chunk = spec.attention_chunk if kind == "chunked" else None
+        binds = ((window is not None and total > window)
+                 or (chunk is not None and total > chunk))
         if not (alibi or padded or binds or (seq > 1 and past > 0)):
             masks[kind] = None  # SDPA's own causal flag (seq > 1) or nothing at all (seq == 1)
             continue
@@ -275,6 +307,10 @@ def attention_inputs(spec: ModelSpec, *, positions: Tensor, past: int, seq: int,
         if window is not None:
             allowed = allowed & (q - k < window)
         allowed = allowed[None, None]
+        if chunk is not None:
+            assert key_positions is not None
+            same = (positions[:, :, None] // chunk) == (key_positions[:, None, :] // chunk)
+            allowed = allowed & same[:, None]
         if padded:
             allowed = (allowed & key_valid[:, None, None, :].bool()) | (q == k)[None, None]
         if alibi:
@@ -284,7 +320,8 @@ def attention_inputs(spec: ModelSpec, *, positions: Tensor, past: int, seq: int,
             masks[kind] = bias.masked_fill(~allowed, float("-inf")).to(dtype)
         else:
             masks[kind] = allowed
-    return AttentionInputs(masks=masks, causal=seq > 1 and past == 0, rotary=rotary)
+    return AttentionInputs(masks=masks, causal=seq > 1 and past == 0, rotary=rotary,
+                           temperature=query_temperature(spec, positions))
 
 
 # --- attention and MLP ----------------------------------------------------------------------
@@ -292,9 +329,11 @@ def attention_inputs(spec: ModelSpec, *, positions: Tensor, past: int, seq: int,
 class Attention(nn.Module):
     """Causal self-attention with fused q/k/v; `kind` selects the layer's mask (global/local).
 
-    Optional parts follow the spec: QK-norm (per head, or over the whole projection) before
-    the rotary, the layer's rotary table (none, global or local), a score scale other than
-    1/sqrt(d_head), and soft-capped scores, which SDPA cannot do and so take the explicit path.
+    Optional parts follow the spec: q, k and v clipped (OLMo 1), QK-norm (per head, or over the
+    whole projection) before the rotary, or Llama 4's weight-free one after it, the layer's
+    rotary table (none, global or local), Llama 4's query temperature on layers without rotary,
+    a score scale other than 1/sqrt(d_head), and soft-capped scores, which SDPA cannot do and so
+    take the explicit path.
     """
 
     def __init__(self, spec: ModelSpec, layer: int, dropout: float = 0.0) -> None:
@@ -306,7 +345,11 @@ class Attention(nn.Module):
         self.qkv = Linear(spec.d_model, spec.q_dim + 2 * spec.kv_dim, bias=spec.has_bias("qkv"))
         self.out = Linear(spec.q_dim, spec.d_model, bias=spec.has_bias("attn_out"))
         self.q_norm = self.k_norm = None
-        if spec.qk_norm != "none":
+        # Llama 4: each q and k head RMS-normalised without a weight, on rotary layers only
+        self.l2_norm = spec.qk_norm == "l2" and self.rope is not None
+        # Llama 4: queries of the layers without rotary scaled by the temperature tuning
+        self.tuned = spec.temperature_tuning and self.rope is None
+        if spec.qk_norm in ("head", "projection"):
             per_head = spec.qk_norm == "head"
             self.q_norm = make_norm(spec, spec.head_dim if per_head else spec.q_dim)
             self.k_norm = make_norm(spec, spec.head_dim if per_head else spec.kv_dim)
@@ -328,6 +371,8 @@ class Attention(nn.Module):
         if self.q_norm is not None and self.spec.qk_norm == "projection":
             q, k, v = qkv.split([self.spec.q_dim, self.spec.kv_dim, self.spec.kv_dim], -1)
             qkv = torch.cat([self.q_norm(q), self.k_norm(k), v], -1)
+        if self.spec.qkv_clip is not None:  # OLMo 1 (and OLMoE, after its norm over q and k)
+            qkv = qkv.clamp(-self.spec.qkv_clip, self.spec.qkv_clip)
         # every head side by side, q then k then v: q and k are rotated as one tensor
         qk, v = qkv.view(batch, seq, -1, self.head_dim).transpose(1, 2).split(
             [heads + kv_heads, kv_heads], 1)
@@ -336,7 +381,11 @@ class Attention(nn.Module):
         if self.rope is not None:
             cos, sin = inputs.rotary[self.rope]
             qk = apply_rotary(qk, cos, sin, self.spec.rotary_style)
+        if self.l2_norm:  # after the rotary, as Llama 4 does (a rotation keeps the norm)
+            qk = F.rms_norm(qk.float(), (self.head_dim,), eps=self.spec.norm_eps).to(qk.dtype)
         q, k = qk.split([heads, kv_heads], 1)
+        if self.tuned and inputs.temperature is not None:
+            q = (q * inputs.temperature).to(q.dtype)
         if cache is not None:
             k, v = cache.append(self.layer, k, v)
         y = attend(q, k, v, inputs.masks[self.kind], inputs.causal, self.scale,
@@ -618,9 +667,14 @@ class MoE(nn.Module):
         flat = x.reshape(-1, x.shape[-1])
         index, weights = self.route(flat)
         out = torch.zeros_like(flat)
+        scale_input = self.spec.router_scales_input
         for expert in index.unique().tolist():  # only the experts some token was sent to
             rows, slot = (index == expert).nonzero(as_tuple=True)
-            y = self.experts.one(expert, flat[rows]) * weights[rows, slot, None]
+            weight = weights[rows, slot, None]
+            if scale_input:  # Llama 4: the weight scales what the expert sees
+                y = self.experts.one(expert, (flat[rows] * weight).to(flat.dtype))
+            else:
+                y = self.experts.one(expert, flat[rows]) * weight
             out.index_add_(0, rows, y.to(out.dtype))
         if self.shared is not None:
             shared = self.shared(flat)

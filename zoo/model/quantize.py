@@ -29,6 +29,7 @@ tensors stored with more bits get int8 through `modes`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -52,7 +53,8 @@ class Mode:
 
 
 MODES: dict[str, Mode] = {
-    "bf16": Mode("bf16 weights in oneDNN's blocked layout", lambda n, k: True, "bf16"),
+    "bf16": Mode("bf16 weights in oneDNN's blocked layout (plain bf16 on a CPU without "
+                 "AVX-512)", lambda n, k: True, "bf16"),
     "int8": Mode("int8 weights, a bf16 scale per output channel (as two 4-bit planes where "
                  "the int4 kernel takes the shape)", lambda n, k: k % 16 == 0, "int8"),
     "int4": Mode(f"4-bit weights, a bf16 scale and zero per group of {GROUP} inputs",
@@ -102,6 +104,7 @@ def _int4_mm(x: Tensor, weight: Tensor, scales: Tensor) -> Tensor:
 KERNELS: dict[str, Callable[[Tensor, PackedLinear], Tensor]] = {
     "onednn_bf16": lambda x, m: torch.ops.mkldnn._linear_pointwise(x, m.weight, None, "none",
                                                                    [], ""),
+    "dense_bf16": lambda x, m: torch.nn.functional.linear(x, m.weight),
     "int8pack": lambda x, m: torch._weight_int8pack_mm(x, m.weight, m.scales),
     "int4pack": lambda x, m: _int4_mm(x, m.weight, m.scales),
     # int8 codes as two 4-bit planes, high and low: two passes of the int4 kernel stream
@@ -111,8 +114,25 @@ KERNELS: dict[str, Callable[[Tensor, PackedLinear], Tensor]] = {
 }
 
 
+@functools.cache
+def _onednn_bf16() -> bool:
+    """Whether this CPU runs oneDNN's bf16 kernels: they need AVX-512 (BW, VL, DQ) or
+    AVX-NE-CONVERT, which an AVX2-only CPU (some AMD EPYC) lacks; torch says so only by
+    raising when a weight is packed."""
+    try:
+        torch.ops.mkldnn._reorder_linear_weight(torch.zeros(16, 16, dtype=torch.bfloat16), 1)
+    except RuntimeError:
+        return False
+    return True
+
+
 def _pack_bf16(weight: Tensor, grid: Tensor | None) -> tuple[str, dict[str, Tensor | None]]:
-    packed = torch.ops.mkldnn._reorder_linear_weight(weight.to(torch.bfloat16), 1)
+    """oneDNN's blocked layout where the CPU runs it, else a plain bf16 matrix (the same
+    products, through torch's own bf16 matmul)."""
+    weight = weight.to(torch.bfloat16)
+    if not _onednn_bf16():
+        return "dense_bf16", {"weight": weight.contiguous(), "scales": None}
+    packed = torch.ops.mkldnn._reorder_linear_weight(weight, 1)
     return "onednn_bf16", {"weight": packed, "scales": None}
 
 

@@ -68,10 +68,15 @@ class ModelSpec:
         doc="per-head width when n_head x d_head is not d_model (default d_model / n_head)")
     attention_pattern: tuple[str, ...] = _arch(
         "enum_list", ("global",), choices=ATTENTION_KINDS, resolve=lambda s: s.layer_kinds,
-        doc="per-layer `global` / `local` attention, cycled over the layers")
+        doc="per-layer `global` / `local` (a sliding window) / `chunked` attention, cycled "
+            "over the layers")
     local_window: int | None = _arch(
         "int?", None, min=1, resolve=_when("has_local", lambda s: s.local_window),
         doc="keys a local layer sees, itself included")
+    attention_chunk: int | None = _arch(
+        "int?", None, min=1, resolve=_when("has_chunked", lambda s: s.attention_chunk),
+        doc="chunked layers: the sequence cut into chunks of this many positions, a query "
+            "seeing only the keys of its own chunk (Llama 4's attention_chunk_size)")
     scale_attention: bool = _arch(
         "bool", True, doc="scores scaled by 1/sqrt(d_head) (false: GPT-Neo's unscaled scores)")
     query_pre_attn_scalar: float | None = _arch(
@@ -80,10 +85,14 @@ class ModelSpec:
     qk_norm: str = _arch(
         "enum", "none", choices=QK_NORMS,
         doc="RMSNorm of q and k before rotary: `head` (over each head: Qwen3, Gemma 3) or "
-            "`projection` (over all heads at once: OLMo 2)")
+            "`projection` (over all heads at once: OLMo 2); `l2`: each head RMS-normalised "
+            "without a weight, on rotary layers only (Llama 4's use_qk_norm)")
     attn_softcap: float | None = _arch(
         "float?", None, min=0.0, min_exclusive=True,
         doc="attention scores soft-capped: c tanh(s / c) (Gemma 2's 50)")
+    qkv_clip: float | None = _arch(
+        "float?", None, min=0.0, min_exclusive=True,
+        doc="q, k and v clamped to [-c, c] after their projection (OLMo 1's clip_qkv)")
     attention_sinks: bool = _arch(
         "bool", False, doc="a learned logit per head added to the softmax's denominator "
                            "(gpt-oss)")
@@ -133,10 +142,23 @@ class ModelSpec:
     rotary_pattern: tuple[bool, ...] = _arch(
         "bool_list", (True,), resolve=_when("rotary", lambda s: s.layer_rotary),
         doc="per-layer rotary on / off, cycled (SmolLM3's no-position layers)")
+    temperature_floor: int | None = _arch(
+        "int?", None, min=1,
+        doc="attention temperature tuning on the layers without rotary: each query scaled by "
+            "1 + temperature_scale x log(1 + floor((position + 1) / this)) (Llama 4's "
+            "floor_scale)")
+    temperature_scale: float | None = _arch(
+        "float?", None, min=0.0, min_exclusive=True,
+        doc="attention temperature tuning's strength (Llama 4's attn_scale)")
 
     # block structure
-    norm: str = _arch("enum", "layernorm", choices=NORMS, doc="LayerNorm or RMSNorm")
+    norm: str = _arch("enum", "layernorm", choices=NORMS,
+                      doc="`layernorm` (weight and bias), `rmsnorm`, or `nonparametric_layernorm` "
+                          "(no weight, no bias: OLMo 1)")
     norm_eps: float = _arch("float", 1e-5, min=0.0, min_exclusive=True, doc="norm epsilon")
+    norm_bias: bool = _arch(
+        "bool", True, resolve=lambda s: s.norm_bias if s.norm == "layernorm" else None,
+        doc="LayerNorm has a bias (false: a scale only, Cohere's Command R)")
     norm_position: str = _arch(
         "enum", "pre", choices=NORM_POSITIONS,
         doc="`pre` (GPT-2 and most since), `post` (after the residual sum: GPT-1, OPT-350M), "
@@ -194,6 +216,9 @@ class ModelSpec:
     router_normalize: bool = _arch("bool", True,
                                    doc="the chosen experts' weights renormalised to sum to 1")
     router_bias: bool = _arch("bool", False, doc="a learned bias in the router (gpt-oss)")
+    router_scales_input: bool = _arch(
+        "bool", False, doc="each chosen expert's weight scales its input, not its output "
+                           "(Llama 4)")
     routing_bias: bool = _arch(
         "bool", False, doc="a per-expert bias that steers the choice but not the weights "
                            "(DeepSeek-V3's e_score_correction_bias: a buffer, not a parameter)")
@@ -330,6 +355,15 @@ class ModelSpec:
     @property
     def has_local(self) -> bool:
         return "local" in self.attention_pattern
+
+    @property
+    def has_chunked(self) -> bool:
+        return "chunked" in self.attention_pattern
+
+    @property
+    def temperature_tuning(self) -> bool:
+        """Llama 4's attention temperature tuning on the layers without rotary."""
+        return self.temperature_floor is not None
 
     @property
     def rotary_dim(self) -> int:

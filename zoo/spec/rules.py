@@ -35,18 +35,29 @@ def check_consistency(spec: Spec) -> None:
         raise bad("position_offset", "only learned positions take an offset")
     if "local" in spec.attention_pattern and spec.local_window is None:
         raise bad("local_window", "attention_pattern has local layers but no local_window")
+    if spec.has_chunked != (spec.attention_chunk is not None):
+        raise bad("attention_chunk", "chunked layers in attention_pattern and attention_chunk "
+                                     "go together")
+    if (spec.temperature_floor is None) != (spec.temperature_scale is None):
+        raise bad("temperature_floor", "temperature tuning needs temperature_floor and "
+                                       "temperature_scale")
     if spec.block != "sequential" and spec.norm_position != "pre":
         raise bad("block", f"a parallel block has no {spec.norm_position}-norm form; use "
                            f"norm_position: pre")
-    if spec.norm != "rmsnorm" and (spec.norm_unit_offset or spec.qk_norm != "none"):
+    if spec.norm != "rmsnorm" and (spec.norm_unit_offset or spec.qk_norm in ("head",
+                                                                          "projection")):
         raise bad("norm_unit_offset" if spec.norm_unit_offset else "qk_norm",
                   "the (1 + w) scale and QK-norm are RMSNorm's; set norm: rmsnorm")
+    if not spec.norm_bias and spec.norm != "layernorm":
+        raise bad("norm_bias", "only LayerNorm has a bias to leave out; set norm: layernorm")
     if not spec.rotary:
         for name in ("rope_scaling", "local_rope_theta"):
             if getattr(spec, name) is not None:
                 raise bad(name, "only rotary positions take it")
     if spec.local_rope_theta is not None and not spec.has_local:
         raise bad("local_rope_theta", "there are no local layers to take it")
+    if spec.qkv_clip is not None and spec.latent:
+        raise bad("qkv_clip", "latent attention has no q/k/v projection to clip")
     _check_rope_scaling(spec.rope_scaling, bad)
     _check_experts(spec, bad)
     _check_latent(spec, bad)
@@ -68,7 +79,8 @@ def _check_experts(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
             if getattr(spec, name) is not None:
                 raise bad(name, "only a mixture of experts takes it: set n_experts")
         for name, default in (("n_shared_experts", 0), ("first_dense_layers", 0),
-                              ("mlp_pattern", ("moe",)), ("shared_expert_gate", False)):
+                              ("mlp_pattern", ("moe",)), ("shared_expert_gate", False),
+                              ("router_scales_input", False)):
             if getattr(spec, name) != default:
                 raise bad(name, "only a mixture of experts takes it: set n_experts")
         return

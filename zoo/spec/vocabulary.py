@@ -69,7 +69,7 @@ def _when(condition: str, value: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 POSITIONS = ("learned", "rotary", "alibi", "none")
 ROTARY_STYLES = ("half", "interleaved")
-NORMS = ("layernorm", "rmsnorm")
+NORMS = ("layernorm", "rmsnorm", "nonparametric_layernorm")
 NORM_POSITIONS = ("pre", "post", "sandwich", "output")
 BLOCKS = ("sequential", "parallel", "parallel_two_norms")
 ACTIVATIONS = ("gelu", "gelu_tanh", "relu", "silu", "swiglu", "geglu", "clamped_swiglu")
@@ -77,12 +77,12 @@ GATED = ("swiglu", "geglu", "clamped_swiglu")
 ROUTER_SCORES = ("softmax", "sigmoid")
 GROUP_SCORES = ("top2", "max")
 ACTIVE_CONVENTIONS = ("all", "no_embedding", "no_embedding_no_head")
-QK_NORMS = ("none", "head", "projection")
+QK_NORMS = ("none", "head", "projection", "l2")
 # relations a source asserts between its own figures, checked by `zoo verify` (see
 # zoo.verify.ASSERTIONS): a spec taken as printed may break them, and then says so
 ASSERTIONS = ("attention_width_is_d_model",)
 ROPE_SCALINGS = ("linear", "llama3", "yarn")
-ATTENTION_KINDS = ("global", "local")
+ATTENTION_KINDS = ("global", "local", "chunked")
 MLP_KINDS = ("dense", "moe")
 MAX_LAYERS = 10_000
 
