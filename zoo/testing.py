@@ -131,6 +131,36 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                                  "router_scoring": "sigmoid", "routing_bias": True,
                                  "routed_scaling": 2.5, "expert_groups": 4,
                                  "expert_groups_per_token": 2}),
+    # DeepSeek-V2-Lite's queries without a latent, softmax routing limited to the groups with
+    # the best single expert, weights scaled but not renormalised
+    "deepseek-v2": ("deepseek-v2-lite", {"n_layer": 3, "d_head": 24, "d_head_rope": 8,
+                                         "d_head_v": 16, "kv_lora_rank": 32,
+                                         "rope_scaling": {
+                                             "type": "yarn", "factor": 4.0,
+                                             "original_context": 16, "mscale": 0.707,
+                                             "mscale_all_dim": 0.707},
+                                         "n_experts": 8, "experts_per_token": 2,
+                                         "d_ff_expert": 16, "routed_scaling": 2.0,
+                                         "expert_groups": 4, "expert_groups_per_token": 2,
+                                         "expert_group_score": "max"}),
+    # DeepSeek-V3.2: an indexer picks 8 of the keys each query attends to; 16 indexer heads, so
+    # that no key scores 0 in every head after the ReLU (such ties at the cut make the choice
+    # depend on the sequence's length, in transformers too)
+    "deepseek-v32": ("deepseek-v3.2", {"n_layer": 3, "d_head": 24, "d_head_rope": 8,
+                                       "d_head_v": 16, "kv_lora_rank": 32, "q_lora_rank": 48,
+                                       "indexer_heads": 16, "indexer_head_dim": 16,
+                                       "indexer_topk": 8, "rope_scaling": {
+                                           "type": "yarn", "factor": 4.0,
+                                           "original_context": 16, "mscale": 1.0,
+                                           "mscale_all_dim": 1.0},
+                                       "n_experts": 8, "experts_per_token": 2,
+                                       "d_ff_expert": 16, "first_dense_layers": 1,
+                                       "expert_groups": 4, "expert_groups_per_token": 2}),
+    # GLM-4.5: q/k/v biases, half of each head rotated, per-head QK-norm, DeepSeek-V3's routing
+    "glm4-moe": ("glm-4.5", {"n_layer": 3, "n_kv_head": 2, "d_head": 32, "n_experts": 8,
+                             "experts_per_token": 2, "d_ff_expert": 16,
+                             "first_dense_layers": 1, "expert_groups": 2,
+                             "expert_groups_per_token": 1}),
     # Llama 4: chunks of 8 (so 20-token rows cross them), NoPE on every fourth layer, the
     # weight-free QK-norm, dense and MoE layers alternating (Maverick's interleaving) with a
     # shared expert and input-scaled routing. The temperature tuning's floor of 32 leaves

@@ -218,6 +218,30 @@ def test_per_layer_patterns():
     assert not zoo.get_spec("phi-4").has_local
 
 
+# The DeepSeek line (transformers 5.25 meta-device counts of the published configs: Kimi K2's
+# with DeepseekV3ForCausalLM, which its config names): total, and active per token with the
+# embedding (the `all` convention)
+DEEPSEEK_LINE = {
+    "kimi-k2": (1_026_408_209_408, 32_861_477_888),
+    "deepseek-v2": (235_741_434_880, 21_375_800_320),
+    "deepseek-v2-lite": (15_706_484_224, 2_661_150_208),
+    "glm-4.5": (352_797_814_784, 33_632_251_904),
+    "deepseek-v3.2": (671_877_929_216, 38_403_807_488),
+    "glm-4.5-air": (106_852_245_504, 13_424_123_904),
+}
+
+
+@pytest.mark.parametrize(("name", "counts"), DEEPSEEK_LINE.items())
+def test_deepseek_line_totals_and_actives(name, counts):
+    count = zoo.count_params(name)
+    assert (count.total, count.active) == counts
+
+
+def test_sparse_attention_caches_the_indexer_key():
+    """DeepSeek-V3.2's cache: the latent, the rotated key and the indexer's key per token."""
+    assert zoo.count_params("deepseek-v3.2").kv_cache_bytes(1, "bf16") == 61 * (512 + 64 + 128) * 2
+
+
 # Llama 4's published vision_config (the same in Scout and Maverick), and transformers 5.25's
 # counts of the whole Llama4ForConditionalGeneration (vision tower, projector, text decoder)
 LLAMA4_VISION = {"hidden_size": 1408, "image_size": 336, "intermediate_size": 5632,

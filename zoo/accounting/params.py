@@ -378,12 +378,12 @@ def _norm_params(spec: ModelSpec, width: int) -> int:
 
 def kv_cache_width(spec: ModelSpec, kind: str = "global") -> int:
     """Values cached per token by a layer of this kind: keys and values of the kv heads, or, for
-    latent attention, the latent and the one shared rotated key. A global layer whose values
-    are its keys (Gemma 4) still caches both: transformers stores the keys normalised and
-    rotated, the values normalised apart."""
+    latent attention, the latent and the one shared rotated key (and, with sparse attention, the
+    indexer's key). A global layer whose values are its keys (Gemma 4) still caches both:
+    transformers stores the keys normalised and rotated, the values normalised apart."""
     if spec.latent:
         assert spec.kv_lora_rank is not None and spec.d_head_rope is not None
-        return spec.kv_lora_rank + spec.d_head_rope
+        return spec.kv_lora_rank + spec.d_head_rope + (spec.indexer_head_dim or 0)
     return 2 * spec.layer_kv_heads(kind) * spec.layer_head_dim(kind)
 
 
@@ -424,6 +424,12 @@ def _attention_params(spec: ModelSpec, kind: str = "global",
         matrices = q + kv + spec.v_dim * d
         norms = _norm_params(spec, lora) + (_norm_params(spec, spec.q_lora_rank)
                                             if spec.q_lora_rank else 0)
+        if spec.sparse_attention:  # DeepSeek-V3.2's indexer: its q from the query latent, one
+            # key (LayerNorm with bias), and a weight per head
+            assert spec.indexer_heads is not None and spec.indexer_head_dim is not None
+            heads, width = spec.indexer_heads, spec.indexer_head_dim
+            matrices += (spec.q_lora_rank or 0) * heads * width + d * width + d * heads
+            norms += 2 * width
         return matrices, matrices, norms
     q, v_in = layer_q_dim(spec, kind), layer_v_dim(spec, kind)
     gate = q if spec.attention_output_gate else 0  # the gate's rows beside q's

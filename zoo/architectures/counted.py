@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from zoo.architectures import gptj, llama, moe
+from zoo.architectures import deepseek, gptj, llama, moe
 from zoo.architectures.base import (
     Architecture,
     Config,
@@ -52,7 +52,7 @@ SAME_CLASS: dict[str, tuple[Architecture, dict[str, Any]]] = {
         "vocab_size": 76800, "hidden_size": 5120, "intermediate_size": 27648,
         "num_hidden_layers": 80, "num_attention_heads": 40, "num_key_value_heads": 8,
         "head_dim": 128, "max_position_embeddings": 131072, "rms_norm_eps": 1e-5}),
-    "sarvam_mla": (_entry(moe, "deepseek_v3"), {
+    "sarvam_mla": (_entry(deepseek, "deepseek_v3"), {
         "vocab_size": 262144, "hidden_size": 4096, "intermediate_size": 16384,
         "num_hidden_layers": 32, "num_attention_heads": 64, "max_position_embeddings": 4096,
         "moe_intermediate_size": 2048, "n_shared_experts": 1, "n_routed_experts": 128,

@@ -1,11 +1,10 @@
-"""Mixtures of experts: Mistral's Mixtral (mixtral), Alibaba's Qwen3-MoE (qwen3_moe), DeepSeek-V3
-(deepseek_v3: latent attention, shared experts, sigmoid routing with a selection bias and expert
-groups, dense first layers) and OpenAI's gpt-oss (gpt_oss: attention sinks, biases, clamped
-SwiGLU, alternating sliding windows).
+"""Mixtures of experts: Mistral's Mixtral (mixtral), Alibaba's Qwen3-MoE (qwen3_moe) and OpenAI's
+gpt-oss (gpt_oss: attention sinks, biases, clamped SwiGLU, alternating sliding windows). The
+DeepSeek line (latent attention, sigmoid routing) is in zoo.architectures.deepseek.
 
-Hub checkpoints keep one tensor per expert (Mixtral's w1/w2/w3, DeepSeek's and Qwen's
-gate/up/down_proj; transformers 5 fuses them in memory and writes them back per expert); zoo
-stacks them. gpt-oss stores its experts fused, input-major, gate and up interleaved.
+Hub checkpoints keep one tensor per expert (Mixtral's w1/w2/w3, Qwen's gate/up/down_proj;
+transformers 5 fuses them in memory and writes them back per expert); zoo stacks them. gpt-oss
+stores its experts fused, input-major, gate and up interleaved.
 """
 
 from __future__ import annotations
@@ -23,11 +22,9 @@ from zoo.architectures.base import (
     linear,
     norm,
     read_layer_types,
-    read_rope,
     same,
     shortest_period,
     write_layer_types,
-    write_rope,
 )
 from zoo.architectures.llama import QK_NORMS, read_llama_like, write_llama_like
 from zoo.spec import ModelSpec
@@ -152,82 +149,6 @@ def write_qwen3_moe(s: ModelSpec) -> Config:
             "layer_types": write_layer_types(s), **write_sparse_layers(s)}
 
 
-# --- DeepSeek-V3 ----------------------------------------------------------------------------
-
-def read_deepseek_v3(c: Mapping[str, Any]) -> Config:
-    """DeepSeek-V3's class hard-codes what its config does not say: sigmoid scores with the
-    selection bias, RMSNorm, SwiGLU, no biases; rope_interleave (default true) pairs adjacent
-    dims."""
-    c = {"rope_interleave": True, "q_lora_rank": 1536, **c}
-    nope, rope = get(c, "qk_nope_head_dim"), get(c, "qk_rope_head_dim")
-    heads = get(c, "num_attention_heads")
-    return dict(
-        n_layer=get(c, "num_hidden_layers"), d_model=get(c, "hidden_size"), n_head=heads,
-        d_head=nope + rope, d_head_rope=rope, d_head_v=get(c, "v_head_dim"),
-        kv_lora_rank=get(c, "kv_lora_rank"), q_lora_rank=c.get("q_lora_rank"),
-        d_ff=get(c, "intermediate_size"), vocab_size=get(c, "vocab_size"),
-        context_length=get(c, "max_position_embeddings"), position="rotary",
-        rotary_style="interleaved" if c["rope_interleave"] else "half",
-        **{k: v for k, v in read_rope(c).items() if k != "rotary_fraction"},
-        norm="rmsnorm", norm_eps=get(c, "rms_norm_eps", default=1e-6), activation="swiglu",
-        bias=False, tie_embeddings=c.get("tie_word_embeddings", False),
-        n_experts=get(c, "n_routed_experts"), experts_per_token=get(c, "num_experts_per_tok"),
-        d_ff_expert=get(c, "moe_intermediate_size"),
-        n_shared_experts=get(c, "n_shared_experts", default=0),
-        first_dense_layers=get(c, "first_k_dense_replace", default=0),
-        router_scoring="sigmoid", routing_bias=True,
-        router_normalize=bool(c.get("norm_topk_prob", True)),
-        routed_scaling=float(get(c, "routed_scaling_factor", default=1.0)),
-        expert_groups=c.get("n_group", 8), expert_groups_per_token=c.get("topk_group", 4))
-
-
-def write_deepseek_v3(s: ModelSpec) -> Config:
-    _needs_moe(s)
-    if not s.latent:
-        raise UnsupportedConfigError("DeepSeek-V3's attention is latent")
-    assert s.d_head_rope is not None and s.d_head_v is not None
-    return {"num_hidden_layers": s.n_layer, "hidden_size": s.d_model,
-            "num_attention_heads": s.n_head, "num_key_value_heads": s.n_head,
-            "qk_nope_head_dim": s.head_dim - s.d_head_rope, "qk_rope_head_dim": s.d_head_rope,
-            "v_head_dim": s.d_head_v, "kv_lora_rank": s.kv_lora_rank,
-            "q_lora_rank": s.q_lora_rank, "intermediate_size": s.d_ff,
-            "max_position_embeddings": s.context_length, "rms_norm_eps": s.norm_eps,
-            "rope_interleave": s.rotary_style == "interleaved", **write_rope(s, {}),
-            "n_routed_experts": s.n_experts, "num_experts_per_tok": s.experts_per_token,
-            "moe_intermediate_size": s.expert_width, "n_shared_experts": s.n_shared_experts,
-            "first_k_dense_replace": s.first_dense_layers, "norm_topk_prob": s.router_normalize,
-            "routed_scaling_factor": s.routed_scaling, "n_group": s.expert_groups or 1,
-            "topk_group": s.expert_groups_per_token or 1}
-
-
-DEEPSEEK_MOE = f"{LAYER}.mlp"
-DEEPSEEK = {
-    **same("embed.weight", "model.embed_tokens.weight"),
-    **norm("blocks.{i}.norm1", f"{LAYER}.input_layernorm"),
-    **norm("blocks.{i}.norm2", f"{LAYER}.post_attention_layernorm"),
-    **same("blocks.{i}.attn.q.weight", f"{ATTN}.q_proj.weight"),
-    **same("blocks.{i}.attn.q_down.weight", f"{ATTN}.q_a_proj.weight"),
-    **norm("blocks.{i}.attn.q_down_norm", f"{ATTN}.q_a_layernorm"),
-    **same("blocks.{i}.attn.q_up.weight", f"{ATTN}.q_b_proj.weight"),
-    **same("blocks.{i}.attn.kv_down.weight", f"{ATTN}.kv_a_proj_with_mqa.weight"),
-    **norm("blocks.{i}.attn.kv_down_norm", f"{ATTN}.kv_a_layernorm"),
-    **same("blocks.{i}.attn.kv_up.weight", f"{ATTN}.kv_b_proj.weight"),
-    **same("blocks.{i}.attn.out.weight", f"{ATTN}.o_proj.weight"),
-    # the dense first layers
-    **fused("blocks.{i}.mlp.fc_in", (f"{LAYER}.mlp.gate_proj", f"{LAYER}.mlp.up_proj"),
-            "gate_up"),
-    **linear("blocks.{i}.mlp.fc_out", f"{LAYER}.mlp.down_proj"),
-    # the MoE layers
-    **experts(DEEPSEEK_MOE, "gate_proj", "up_proj", "down_proj"),
-    **same("blocks.{i}.mlp.routing_bias", f"{DEEPSEEK_MOE}.gate.e_score_correction_bias"),
-    **fused("blocks.{i}.mlp.shared.fc_in", (f"{DEEPSEEK_MOE}.shared_experts.gate_proj",
-                                            f"{DEEPSEEK_MOE}.shared_experts.up_proj"), "gate_up"),
-    **linear("blocks.{i}.mlp.shared.fc_out", f"{DEEPSEEK_MOE}.shared_experts.down_proj"),
-    **norm("final_norm", "model.norm"),
-    **same("head.weight", "lm_head.weight"),
-}
-
-
 # --- gpt-oss --------------------------------------------------------------------------------
 
 def read_gpt_oss(c: Mapping[str, Any]) -> Config:
@@ -288,9 +209,6 @@ ENTRIES = (
                  write=write_qwen3_moe, prefix="model.",
                  tensors={**OUTER, **ATTENTION, **QK_NORMS, **DENSE_MLP,
                           **experts(f"{LAYER}.mlp", "gate_proj", "up_proj", "down_proj")}),
-    Architecture(model_type="deepseek_v3", hf_class="DeepseekV3ForCausalLM",
-                 read=read_deepseek_v3, write=write_deepseek_v3, prefix="model.",
-                 tensors=DEEPSEEK, ignore=("model.layers.{n_layer}.",)),
     Architecture(model_type="gpt_oss", hf_class="GptOssForCausalLM", read=read_gpt_oss,
                  write=write_gpt_oss, prefix="model.", tensors=GPT_OSS),
 )

@@ -586,12 +586,70 @@ def attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, causal: bool,
     return weights @ v
 
 
+def _half_tables(cos: Tensor, sin: Tensor, style: str) -> tuple[Tensor, Tensor]:
+    """Rotary tables laid out for `half` pairs, from tables laid out for `style`."""
+    if style == "half":
+        return cos, sin
+    return torch.cat([cos[..., 0::2], cos[..., 0::2]], -1), \
+        torch.cat([sin[..., 0::2], sin[..., 1::2]], -1)
+
+
+class Indexer(nn.Module):
+    """DeepSeek-V3.2's sparse-attention indexer: for each query, every key scored by its own
+    small heads (ReLU of scaled dot products, weighted per head by a projection of the input),
+    the indexer_topk best kept. Its q comes from the query latent, its one key per token (a
+    LayerNorm'd projection, cached beside the latent) is shared by its heads; both rotate
+    their first d_head_rope dims in halves. Scores in fp32, as transformers computes them."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__()
+        assert spec.indexer_heads and spec.indexer_head_dim and spec.q_lora_rank
+        self.heads, self.width = spec.indexer_heads, spec.indexer_head_dim
+        self.topk = spec.indexer_topk or 1
+        self.wq_b = Linear(spec.q_lora_rank, self.heads * self.width, bias=False)
+        self.wk = Linear(spec.d_model, self.width, bias=False)
+        self.k_norm = LayerNorm(self.width, eps=1e-6)
+        self.weights_proj = Linear(spec.d_model, self.heads, bias=False)
+
+    def keys(self, x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+        """This step's indexer keys (batch, 1, seq, width), rotated."""
+        return apply_rotary(self.k_norm(self.wk(x))[:, None], cos, sin, "half")
+
+    def keep(self, x: Tensor, q_latent: Tensor, keys: Tensor, cos: Tensor, sin: Tensor,
+             allowed: Tensor) -> Tensor:
+        """Which keys (batch, 1, seq, keys) each query attends to: its indexer_topk best among
+        those `allowed` (batch|1, seq, keys)."""
+        batch, seq, _ = x.shape
+        q = self.wq_b(q_latent).view(batch, seq, self.heads, self.width)
+        q = apply_rotary(q.transpose(1, 2), cos, sin, "half").transpose(1, 2)
+        scores = torch.matmul(q.float(), keys[:, 0].float().transpose(-1, -2).unsqueeze(1))
+        scores = F.relu(scores * self.width ** -0.5)  # (batch, seq, heads, keys)
+        weights = self.weights_proj(x).float() * self.heads ** -0.5
+        index = torch.matmul(weights.unsqueeze(-2), scores).squeeze(-2)
+        index = index.masked_fill(~allowed, float("-inf"))
+        top = index.topk(min(self.topk, index.shape[-1]), dim=-1).indices
+        chosen = torch.zeros_like(index, dtype=torch.bool).scatter_(-1, top, True)
+        return (chosen & allowed)[:, None]
+
+
+def _allowed(mask: Tensor | None, causal: bool, seq: int, keys: int,
+             device: torch.device) -> Tensor:
+    """The keys each query may see (batch|1, seq, keys), from an attention kind's mask."""
+    if mask is not None:
+        return mask[:, 0].bool()
+    if causal:
+        return torch.ones(seq, keys, dtype=torch.bool, device=device).tril(keys - seq)[None]
+    return torch.ones(1, seq, keys, dtype=torch.bool, device=device)
+
+
 class LatentAttention(nn.Module):
     """DeepSeek's multi-head latent attention. Keys and values come from a latent of
     kv_lora_rank per token (normalised), expanded per head by kv_up; the rotated part of every
     key is one d_head_rope vector shared by all heads. The cache holds the latent and that key,
     not the expanded heads. Queries may go through a latent of their own (q_lora_rank). With
-    YaRN's mscale_all_dim the score scale is multiplied by mscale squared, as DeepSeek's code."""
+    YaRN's mscale_all_dim the score scale is multiplied by mscale squared, as DeepSeek's code.
+    With sparse attention (DeepSeek-V3.2) an indexer picks the keys each query attends to; its
+    keys are cached beside the rotated key."""
 
     def __init__(self, spec: ModelSpec, layer: int, dropout: float = 0.0) -> None:
         super().__init__()
@@ -611,6 +669,7 @@ class LatentAttention(nn.Module):
         self.kv_down_norm = make_norm(spec, rank)
         self.kv_up = Linear(rank, heads * (self.nope_dim + self.v_head), bias=False)
         self.out = Linear(spec.v_dim, d, bias=False)
+        self.indexer = Indexer(spec) if spec.sparse_attention else None
         self.scale = spec.head_dim ** -0.5
         scaling = spec.rope_scaling
         if scaling is not None and scaling.type == "yarn" and scaling.mscale_all_dim:
@@ -619,8 +678,8 @@ class LatentAttention(nn.Module):
     def forward(self, x: Tensor, inputs: AttentionInputs, cache: KVCache | None = None) -> Tensor:
         batch, seq, _ = x.shape
         heads = self.spec.n_head
-        q = (self.q_up(self.q_down_norm(self.q_down(x))) if self.spec.q_lora_rank
-             else self.q(x))
+        q_latent = self.q_down_norm(self.q_down(x)) if self.spec.q_lora_rank else x
+        q = self.q_up(q_latent) if self.spec.q_lora_rank else self.q(x)
         q = q.view(batch, seq, heads, self.spec.head_dim).transpose(1, 2)
         q_nope, q_rot = q.split([self.nope_dim, self.rope_dim], -1)
         latent, k_rot = self.kv_down(x).split([self.spec.kv_lora_rank, self.rope_dim], -1)
@@ -629,13 +688,22 @@ class LatentAttention(nn.Module):
             cos, sin = inputs.rotary[self.rope]
             q_rot = apply_rotary(q_rot, cos, sin, self.spec.rotary_style)
             k_rot = apply_rotary(k_rot, cos, sin, self.spec.rotary_style)
+        if self.indexer is not None:  # its keys travel with the rotated key, in one cache slot
+            assert self.rope is not None, "the indexer rotates with the layer's tables"
+            half = _half_tables(cos, sin, self.spec.rotary_style)
+            k_rot = torch.cat([k_rot, self.indexer.keys(x, *half)], -1)
         if cache is not None:
             latent, k_rot = cache.append(self.layer, latent, k_rot)
+        k_rot, index_keys = k_rot.split([self.rope_dim, k_rot.shape[-1] - self.rope_dim], -1)
         keys = latent.shape[2]
         kv = self.kv_up(latent[:, 0]).view(batch, keys, heads, -1).transpose(1, 2)
         k_nope, v = kv.split([self.nope_dim, self.v_head], -1)
         k = torch.cat([k_nope, k_rot.expand(batch, heads, keys, self.rope_dim)], -1)
-        y = attend(torch.cat([q_nope, q_rot], -1), k, v, inputs.masks[self.kind], inputs.causal,
+        mask = inputs.masks[self.kind]
+        if self.indexer is not None:
+            allowed = _allowed(mask, inputs.causal, seq, keys, x.device)
+            mask = self.indexer.keep(x, q_latent, index_keys, *half, allowed)
+        y = attend(torch.cat([q_nope, q_rot], -1), k, v, mask, inputs.causal,
                    self.scale, self.dropout if self.training else 0.0)
         return self.out(y.transpose(1, 2).reshape(batch, seq, self.spec.v_dim))
 
@@ -716,9 +784,9 @@ class MoE(nn.Module):
 
     Routing, as the published models define it: softmax or sigmoid scores over all experts; an
     optional selection-only bias (DeepSeek-V3's e_score_correction_bias, a buffer); optional
-    group-limited choice (groups scored by their two best experts, only the best groups
-    eligible); the chosen scores renormalised when asked, then scaled. Scores are computed in
-    fp32, as transformers does.
+    group-limited choice (groups scored by their two best experts, or by their best one, only
+    the best groups eligible); the chosen scores renormalised when asked, then scaled. Scores
+    are computed in fp32, as transformers does.
     """
 
     def __init__(self, spec: ModelSpec) -> None:
@@ -750,7 +818,8 @@ class MoE(nn.Module):
         choice = scores + self.routing_bias if spec.routing_bias else scores
         if spec.expert_groups is not None:
             grouped = choice.view(len(x), spec.expert_groups, -1)
-            best = grouped.topk(2, dim=-1).values.sum(-1)
+            best = (grouped.amax(-1) if spec.expert_group_score == "max"
+                    else grouped.topk(2, dim=-1).values.sum(-1))
             keep = torch.zeros_like(best, dtype=torch.bool).scatter_(
                 1, best.topk(spec.expert_groups_per_token, dim=-1).indices, True)
             choice = grouped.masked_fill(~keep[..., None], float("-inf")).view(len(x), -1)

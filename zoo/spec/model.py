@@ -21,6 +21,7 @@ from zoo.spec.vocabulary import (
     ATTENTION_KINDS,
     BLOCKS,
     GATED,
+    GROUP_SCORES,
     MAX_LAYERS,
     MLP_KINDS,
     NORM_POSITIONS,
@@ -140,6 +141,15 @@ class ModelSpec:
                                  "rotated key shared by all heads); d_head is the whole q/k head")
     d_head_v: int | None = _arch("int?", None, min=1,
                                  doc="latent attention: the width of each value head")
+    indexer_heads: int | None = _arch(
+        "int?", None, min=1, doc="DeepSeek-V3.2's sparse attention: the heads of the indexer "
+                                 "that picks the keys each query attends to (index_n_heads)")
+    indexer_head_dim: int | None = _arch(
+        "int?", None, min=1, doc="sparse attention: the width of the indexer's heads and of "
+                                 "its one cached key per token (index_head_dim)")
+    indexer_topk: int | None = _arch(
+        "int?", None, min=1, doc="sparse attention: the keys each query attends to, the "
+                                 "indexer's best (index_topk)")
 
     # positions
     position: str = _arch("enum", "learned", choices=POSITIONS,
@@ -270,6 +280,11 @@ class ModelSpec:
         "bool", False, doc="the router sees its input RMS-normalised times a learned d_model "
                            "vector / sqrt(d_model), and a learned per-expert scale multiplies "
                            "the chosen weights (Gemma 4)")
+    expert_group_score: str = _arch(
+        "enum", "top2", choices=GROUP_SCORES,
+        resolve=lambda s: s.expert_group_score if s.expert_groups is not None else None,
+        doc="group-limited routing: a group scored by its two best experts' sum (`top2`: "
+            "DeepSeek-V3) or by its best expert (`max`: DeepSeek-V2's group_limited_greedy)")
     swiglu_limit: float | None = _arch(
         "float?", None, min=0.0, min_exclusive=True,
         doc="clamped_swiglu: the clamp of gate and up (gpt-oss's 7.0)")
@@ -352,6 +367,11 @@ class ModelSpec:
     def latent(self) -> bool:
         """Multi-head latent attention (DeepSeek)."""
         return self.kv_lora_rank is not None
+
+    @property
+    def sparse_attention(self) -> bool:
+        """DeepSeek-V3.2's indexer picks the keys each query attends to."""
+        return self.indexer_heads is not None
 
     @property
     def moe(self) -> bool:

@@ -123,6 +123,8 @@ def _check_experts(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
                                        f"{spec.expert_groups} groups")
         if spec.expert_groups_per_token > spec.expert_groups:
             raise bad("expert_groups_per_token", "more groups per token than groups")
+    elif spec.expert_group_score != "top2":
+        raise bad("expert_group_score", "only group-limited routing takes it: set expert_groups")
     if (spec.activation == "clamped_swiglu") != (spec.swiglu_limit is not None):
         raise bad("swiglu_limit", "clamped_swiglu and swiglu_limit go together")
 
@@ -192,6 +194,16 @@ def _check_gemma4(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
 
 
 def _check_latent(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
+    indexer = ("indexer_heads", "indexer_head_dim", "indexer_topk")
+    given = [name for name in indexer if getattr(spec, name) is not None]
+    if given and len(given) < len(indexer):
+        raise bad(given[0], "sparse attention needs indexer_heads, indexer_head_dim and "
+                            "indexer_topk")
+    if given and not spec.q_lora_rank:
+        raise bad(given[0], "sparse attention's indexer reads the query latent: set "
+                            "kv_lora_rank and q_lora_rank")
+    if given and spec.d_head_rope is not None and spec.indexer_head_dim < spec.d_head_rope:
+        raise bad("indexer_head_dim", "the indexer rotates d_head_rope dims of each head")
     latent = ("q_lora_rank", "d_head_rope", "d_head_v")
     if not spec.latent:
         for name in latent:

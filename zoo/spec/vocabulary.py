@@ -75,6 +75,7 @@ BLOCKS = ("sequential", "parallel", "parallel_two_norms")
 ACTIVATIONS = ("gelu", "gelu_tanh", "relu", "silu", "swiglu", "geglu", "clamped_swiglu")
 GATED = ("swiglu", "geglu", "clamped_swiglu")
 ROUTER_SCORES = ("softmax", "sigmoid")
+GROUP_SCORES = ("top2", "max")
 ACTIVE_CONVENTIONS = ("all", "no_embedding", "no_embedding_no_head")
 QK_NORMS = ("none", "head", "projection", "l2", "each_head")
 # relations a source asserts between its own figures, checked by `zoo verify` (see
