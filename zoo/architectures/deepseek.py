@@ -24,6 +24,7 @@ from zoo.architectures.base import (
     Architecture,
     Config,
     UnsupportedConfigError,
+    counted_only,
     fused,
     get,
     linear,
@@ -74,12 +75,8 @@ def _read_latent(c: Config) -> Config:
         raise UnsupportedConfigError(f"hidden_act {c['hidden_act']!r}: zoo's gated MLP here "
                                      f"is SwiGLU (silu)")
     heads = get(c, "num_attention_heads")
-    if c["num_key_value_heads"] not in (None, heads):  # null: as many as heads
-        raise UnsupportedConfigError(
-            f"num_key_value_heads {c['num_key_value_heads']} is not num_attention_heads "
-            f"{heads}: latent attention expands keys and values for every head")
     nope, rope = get(c, "qk_nope_head_dim"), get(c, "qk_rope_head_dim")
-    return dict(
+    out = dict(
         n_layer=get(c, "num_hidden_layers"), d_model=get(c, "hidden_size"), n_head=heads,
         d_head=nope + rope, d_head_rope=rope, d_head_v=get(c, "v_head_dim"),
         kv_lora_rank=get(c, "kv_lora_rank"), q_lora_rank=c["q_lora_rank"],
@@ -93,6 +90,12 @@ def _read_latent(c: Config) -> Config:
         n_shared_experts=get(c, "n_shared_experts"),
         first_dense_layers=get(c, "first_k_dense_replace"),
         routed_scaling=float(get(c, "routed_scaling_factor")))
+    if c["num_key_value_heads"] not in (None, heads):  # null: as many as heads
+        # no parameter depends on it: latent attention expands keys and values for every head
+        # (transformers' forward then repeats them to a shape that does not fit)
+        counted_only(out, f"num_key_value_heads {c['num_key_value_heads']} is not "
+                          f"num_attention_heads {heads}")
+    return out
 
 
 def _write_latent(s: ModelSpec) -> Config:
