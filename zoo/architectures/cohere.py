@@ -6,7 +6,7 @@ positions at all (NoPE).
 
 A key the config leaves out takes CohereConfig's / Cohere2Config's default (below): the
 class defaults are Command R's own shapes, and rope_theta is 500,000 for cohere, 10,000 for
-cohere2. Cohere2Config sets head_dim to hidden_size / heads whatever the file says.
+cohere2. A head_dim the file leaves out is hidden_size / heads.
 `use_qk_norm` (Command R+) normalises q and k over each head with a LayerNorm without bias,
 a scale for every head and dim: zoo's `each_head` QK-norm.
 """
@@ -69,6 +69,7 @@ def read_cohere2(config: Mapping[str, Any]) -> Config:
     """Command R7B: layer_types, or every `sliding_window_pattern`-th layer (4) full; the full
     layers are the ones without rotary."""
     out, c = _read(config, 10000.0)
+    out["d_head"] = get(c, "head_dim", default=out["d_model"] // out["n_head"])
     layers = out["n_layer"]
     if not c.get("layer_types"):
         period = c.get("sliding_window_pattern", 4)
@@ -100,7 +101,7 @@ def write_cohere(s: ModelSpec) -> Config:
 def write_cohere2(s: ModelSpec) -> Config:
     if s.qk_norm != "none":
         raise UnsupportedConfigError("Cohere2 has no QK-norm")
-    return {**_write(s), "sliding_window": s.local_window,
+    return {**_write(s), "head_dim": s.head_dim, "sliding_window": s.local_window,
             "layer_types": write_layer_types(s)}
 
 
