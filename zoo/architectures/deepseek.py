@@ -305,8 +305,8 @@ def read_glm4_moe(c: Mapping[str, Any]) -> Config:
     rope = read_rope(c, 0.5)
     out = read_llama_like({k: v for k, v in c.items()
                            if k not in ("partial_rotary_factor", "rope_parameters")},
-                          qkv_bias=bool(c["attention_bias"]), attn_out_bias=False,
-                          mlp_bias=False, **rope)
+                          partial_rotary=True, qkv_bias=bool(c["attention_bias"]),
+                          attn_out_bias=False, mlp_bias=False, **rope)
     return {**out, "qk_norm": "head" if c["use_qk_norm"] else "none",
             "n_experts": get(c, "n_routed_experts"),
             "experts_per_token": get(c, "num_experts_per_tok"),
