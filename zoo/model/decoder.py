@@ -18,23 +18,25 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from zoo.errors import advised
+from zoo.model.attention import (
+    Attention,
+    AttentionInputs,
+    LatentAttention,
+    LayerAttention,
+    attention_inputs,
+    layer_attention,
+)
 from zoo.model.cache import KVCache
 from zoo.model.generation import generate_ids, stream_ids
 from zoo.model.layers import (
     MLP,
-    Attention,
-    AttentionInputs,
     Embedding,
     Experts,
     HeadLayerNorm,
-    LatentAttention,
-    LayerAttention,
     Linear,
     MoE,
     RMSNorm,
-    attention_inputs,
     check_token_ids,
-    layer_attention,
     make_norm,
 )
 from zoo.model.linear_attention import GatedDeltaNet

@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from zoo.model.layers import AttentionInputs, Linear, RMSNorm
+from zoo.model.attention import AttentionInputs
+from zoo.model.layers import Linear, RMSNorm
 from zoo.spec import ModelSpec
 
 if TYPE_CHECKING:

@@ -6,22 +6,20 @@ failure is a `SpecError` that names the file, the model and the field.
 
 - `vocabulary`: the error, the closed sets of values and the nested records;
 - `model`: `ModelSpec`, its fields (one declaration each), and the spec as data and back;
+- `fields`: the fields as tables, and specs compared by what they compute;
 - `rules`: the cross-field rules no real architecture breaks.
 """
 
-from zoo.spec.model import (
+from zoo.spec.fields import (
     ACCUMULATING_FIELDS,
     ARCHITECTURE_FIELDS,
     FAMILY_FIELDS,
-    SPEC_FIELDS,
-    ModelSpec,
     architecture,
     architecture_difference,
     architecture_key,
     field_table,
-    spec_from_mapping,
-    to_mapping,
 )
+from zoo.spec.model import SPEC_FIELDS, ModelSpec, spec_from_mapping, to_mapping
 from zoo.spec.vocabulary import Reported, RopeScaling, SpecError, Weights
 
 __all__ = [

@@ -13,7 +13,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from functools import cached_property
 from typing import Any
 
-from zoo.fields import SettingError, check, declared, default_text, describe
+from zoo.fields import SettingError, check, declared, describe
 from zoo.spec.rules import check_consistency
 from zoo.spec.vocabulary import (
     ACTIVATIONS,
@@ -544,45 +544,6 @@ def _check_keys(data: Mapping[str, Any]) -> dict[str, Any]:
         return check(ModelSpec, data, dialect="yaml")
     except SettingError as err:
         raise SpecError(err.reason, field=err.name) from None
-
-
-ARCHITECTURE_FIELDS = {name: f for name, f in SPEC_FIELDS.items()
-                       if f.metadata["role"] == "architecture"}
-FAMILY_FIELDS = tuple(name for name, f in SPEC_FIELDS.items() if f.metadata["family_level"])
-ACCUMULATING_FIELDS = tuple(name for name, f in SPEC_FIELDS.items() if f.metadata["accumulate"])
-
-
-def architecture(spec: ModelSpec) -> dict[str, Any]:
-    """Everything that shapes the computation, by field, resolved (defaults and derived values
-    applied, fields that do not apply left out), so two specs that build the same function agree
-    whatever their spelling. Floats compare at 6 significant digits: 1e-5 written as 1e-05 or
-    0.00001 is one value."""
-    out = {}
-    for name, f in ARCHITECTURE_FIELDS.items():
-        resolve = f.metadata["resolve"]
-        value = resolve(spec) if resolve is not None else getattr(spec, name)
-        out[name] = float(f"{value:.6g}") if isinstance(value, float) else value
-    return out
-
-
-def field_table() -> list[tuple[str, str, str, str]]:
-    """(field, role, default, meaning) for every spec field: the README's field table."""
-    return [(name, f.metadata["role"], default_text(f), f.metadata["doc"])
-            for name, f in SPEC_FIELDS.items()]
-
-
-def architecture_key(spec: ModelSpec) -> tuple[Any, ...]:
-    """`architecture` as a hashable, comparable key."""
-    return tuple(architecture(spec).values())
-
-
-def architecture_difference(got: ModelSpec, want: ModelSpec) -> str | None:
-    """The first architectural field where two specs differ, said plainly; None if none."""
-    wanted = architecture(want)
-    for name, value in architecture(got).items():
-        if value != wanted[name]:
-            return f"{name} would be {value!r}, not {wanted[name]!r}"
-    return None
 
 
 def spec_from_mapping(data: Any, *, file: str | None = None) -> ModelSpec:
