@@ -71,6 +71,23 @@ def test_cli_plot(tmp_path, capsys):
     assert (tmp_path / "b.png").is_file() and "2 models" in capsys.readouterr().out
     assert main(["plot", "memory"]) == 2
     assert "needs model names" in capsys.readouterr().err
+    missing = tmp_path / "nowhere" / "b.png"
+    assert main(["plot", "breakdown", "gpt2", "--out", str(missing)]) == 2
+    assert "nowhere does not exist" in capsys.readouterr().err
+    assert not missing.parent.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.png"]  # no partial file left
+
+
+def test_breakdown_labels_fit_their_bars():
+    """The embedding share is written on two lines, so a narrow bar does not cut it off."""
+    fig, _ = plot.breakdown(["openai-gpt", "gpt2-xl", "gpt3-175b", "llama-2-70b", "gemma-3-270m",
+                             "qwen3-32b", "mixtral-8x7b", "deepseek-v3", "kimi-k2"])
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    bar_width = ax.patches[0].get_window_extent().width
+    labels = [t for t in ax.texts if t.get_text().startswith("embeddings")]
+    assert len(labels) == 9
+    assert all(t.get_window_extent().width <= bar_width for t in labels)
 
 
 def test_missing_matplotlib_is_a_clear_message(monkeypatch, capsys):

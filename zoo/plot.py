@@ -8,6 +8,7 @@ drawn, and `save` writes PNG or SVG by the file's suffix.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -107,7 +108,7 @@ def breakdown(names: Sequence[str]) -> tuple[Any, list[dict[str, Any]]]:
     for x, row in enumerate(rows):  # the embedding share, inside its segment or just above
         inside = row["embeddings"] > 4
         ax.text(x, row["embeddings"] / 2 if inside else row["embeddings"] + 1.5,
-                f"embeddings {row['embeddings']:.1f}%", ha="center", va="center", fontsize=7,
+                f"embeddings\n{row['embeddings']:.1f}%", ha="center", va="center", fontsize=7,
                 color="white" if inside else "black")
     ax.set_ylabel("share of parameters (%)")
     ax.set_ylim(0, 100)
@@ -197,7 +198,15 @@ def save(fig: Any, out: str | Path) -> Path:
     out = Path(out)
     if out.suffix.lower() not in (".png", ".svg"):
         raise ValueError(f"{out}: plots are written as .png or .svg")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=130)
-    _pyplot().close(fig)
+    if not out.parent.is_dir():
+        raise ValueError(f"{out}: folder {out.parent} does not exist; create it first")
+    if out.is_dir():
+        raise ValueError(f"{out}: is a folder; give a .png or .svg file name")
+    partial = out.with_name(f".{out.name}.zoo-partial")  # renamed over `out` once whole
+    try:
+        fig.savefig(partial, dpi=130, format=out.suffix.lower()[1:])
+        os.replace(partial, out)
+    finally:
+        partial.unlink(missing_ok=True)
+        _pyplot().close(fig)
     return out
