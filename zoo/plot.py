@@ -107,8 +107,9 @@ def breakdown(names: Sequence[str]) -> tuple[Any, list[dict[str, Any]]]:
         bottoms = [b + v for b, v in zip(bottoms, values, strict=True)]
     for x, row in enumerate(rows):  # the embedding share, inside its segment or just above
         inside = row["embeddings"] > 4
-        ax.text(x, row["embeddings"] / 2 if inside else row["embeddings"] + 1.5,
-                f"embeddings\n{row['embeddings']:.1f}%", ha="center", va="center", fontsize=7,
+        ax.text(x, row["embeddings"] / 2 if inside else row["embeddings"] + 0.5,
+                f"embeddings\n{row['embeddings']:.1f}%", ha="center",
+                va="center" if inside else "bottom", fontsize=7,
                 color="white" if inside else "black")
     ax.set_ylabel("share of parameters (%)")
     ax.set_ylim(0, 100)
