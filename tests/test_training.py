@@ -170,6 +170,22 @@ def test_classifier_learns_with_each_pooling(tmp_path, pooling):
     assert state["classes"] == ["ab", "qx"] and state["settings"]["pooling"] == pooling
 
 
+def test_text_may_be_its_lines(tmp_path):
+    """The README's classifier call: a list of lines and a list of labels."""
+    from zoo import training
+
+    text, labels = two_alphabets(8)
+    run = finetune(tiny_model(), text.splitlines(), labels=labels, out=tmp_path / "lines",
+                   steps=2, warmup=1, progress=False, batch=4, context=64)
+    assert run.classes == ["ab", "qx"]
+    state = json.loads((tmp_path / "lines" / "trainer.json").read_text())
+    assert state["data"] == training._fingerprint(text, labels)
+    with pytest.raises(TypeError, match="text must be a string or a list of strings"):
+        finetune(tiny_model(), [1, 2], labels=labels, out=tmp_path / "bad", steps=2)
+    with pytest.raises(ValueError, match="line 1 of the text holds a newline"):
+        finetune(tiny_model(), ["a", "b\nc"], labels=["x", "y"], out=tmp_path / "bad", steps=2)
+
+
 def test_labels_file():
     labels = read_labels(DATA / "harbour-labels.csv")
     lines = (DATA / "harbour-lines.txt").read_text().splitlines()

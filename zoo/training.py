@@ -25,6 +25,7 @@ import math
 import os
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -140,7 +141,20 @@ class Run:
         return data
 
 
-def finetune(model_or_path: Any, text: str, *, out: str | os.PathLike[str],
+def _as_text(text: str | Sequence[str]) -> str:
+    """The text, or its lines (each one line) joined."""
+    if isinstance(text, str):
+        return text
+    if not isinstance(text, Sequence) or not all(isinstance(line, str) for line in text):
+        raise TypeError(f"text must be a string or a list of strings (its lines), got "
+                        f"{type(text).__name__}")
+    broken = next((i for i, line in enumerate(text) if "\n" in line), None)
+    if broken is not None:
+        raise ValueError(f"line {broken} of the text holds a newline; give each line alone")
+    return "\n".join(text)
+
+
+def finetune(model_or_path: Any, text: str | Sequence[str], *, out: str | os.PathLike[str],
              labels: list[str] | None = None, tokenizer: Tokenizer | None = None,
              bf16: bool | None = None, save_every: int = 100, progress: bool | None = None,
              **settings: Any) -> Run:
@@ -151,13 +165,15 @@ def finetune(model_or_path: Any, text: str, *, out: str | os.PathLike[str],
     Without `labels`, the next-token objective over the text, cut into windows of `context`
     tokens. With `labels` (one per line of `text`), a classifier on the model's final states,
     pooled as `pooling` says (last, mean or max over the real tokens), each line truncated to
-    `context` tokens; the classes are the distinct labels, sorted.
+    `context` tokens; the classes are the distinct labels, sorted. `text` may also be given as
+    its lines, a list of strings.
 
     If `out` holds a checkpoint of this run (same settings, same data), training resumes from
     it and `model_or_path` is not read. `bf16` autocast defaults to on where the device computes
     bf16 natively (`native_bf16`). A checkpoint is written every `save_every` steps and at the
     end. The progress bar (on stderr) shows by default on a terminal.
     """
+    text = _as_text(text)
     classify = labels is not None
     if classify:
         settings.setdefault("pooling", "last")
