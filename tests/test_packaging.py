@@ -42,3 +42,20 @@ def test_wheel_installs_and_lists(tmp_path):
                               capture_output=True, text=True)
         assert done.returncode == 2 and hint in done.stderr, (argv, done.stderr)
         assert "Traceback" not in done.stderr
+
+
+def test_sdist_carries_what_the_readme_links_to(tmp_path):
+    """Every local file the README links to (pictures, DEVELOPERS.md) is in the sdist."""
+    import re
+    import tarfile
+
+    built = subprocess.run([sys.executable, "-m", "build", "--sdist",
+                            "--outdir", str(tmp_path), str(ROOT)], capture_output=True, text=True)
+    if built.returncode != 0:
+        pytest.fail(f"building the sdist failed:\n{built.stdout[-2000:]}\n{built.stderr[-2000:]}")
+    sdist = next(tmp_path.glob("zoo-*.tar.gz"))
+    with tarfile.open(sdist) as tar:
+        names = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
+    readme = (ROOT / "README.md").read_text()
+    linked = {m for m in re.findall(r"\]\(([^)#:]+)\)", readme) if (ROOT / m).is_file()}
+    assert linked and linked <= names, sorted(linked - names)
