@@ -359,6 +359,8 @@ def test_generate_and_eval_quantized(capsys, tiny_folder, tmp_path):
     assert packed.quantized == "int8"
     assert code == 0
     assert json.loads(out)["text"] == zoo.generate(packed, "The harbour", max_new_tokens=6)
+    assert json.loads(out)["model"] == "tiny-llama"  # the model it resolved to
+    assert json.loads(out)["requested"] == str(tiny_folder)
     text = tmp_path / "excerpt.txt"
     text.write_text((DATA / "harbour.txt").read_text()[:800])
     code, out, _ = run(capsys, "eval", str(tiny_folder), str(text), "--context", "64",

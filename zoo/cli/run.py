@@ -97,7 +97,8 @@ def generate(args: argparse.Namespace) -> int:
         return 0
     text = generate(model, args.prompt, chat=args.chat, **options)
     if args.json:
-        emit_json({"model": args.model, "prompt": args.prompt, "text": text})
+        emit_json({"model": model.spec.name, "requested": args.model, "prompt": args.prompt,
+                   "text": text})
     else:
         print(text)
     return 0
