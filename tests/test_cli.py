@@ -491,6 +491,18 @@ def test_generate_flags_that_shape_a_draw_mean_sampling(capsys, tiny_folder):
     assert code == 2 and "top-k sample; they conflict with temperature 0" in err
 
 
+def test_generate_options_are_checked_before_the_model_loads(capsys, monkeypatch, tiny_folder):
+    """A bad option costs no load: the options' own rules run before the model is read."""
+    import zoo.text
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("the model was loaded before the options were checked")
+
+    monkeypatch.setattr(zoo.text, "resolve_model", no_load)
+    code, _, err = run(capsys, "generate", str(tiny_folder), "--prompt", "x", "--stop", "")
+    assert code == 2 and "a stop string must not be empty" in err
+
+
 def test_show_says_a_counted_only_architecture_is_not_built(capsys, tmp_path):
     """A config.json of a class zoo counts but does not build: `show` says so in text and JSON,
     and building it is refused by name."""

@@ -88,6 +88,9 @@ def generate(args: argparse.Namespace) -> int:
     from zoo.text import generate, resolve_model
 
     options = sampling_options(given(args, Options))
+    # what the options say by themselves is checked before the model loads (seconds); without
+    # --max-new-tokens, generate derives it from the prompt, so any count stands in here
+    Options.check_alone(**{"max_new_tokens": 1, **options})
     loading = {k: v for k, v in (("dtype", args.dtype), ("quantize", args.quantize)) if v}
     model = resolve_model(args.model, **loading)
     if args.stream and not args.json:

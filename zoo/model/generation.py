@@ -98,11 +98,9 @@ class Options:
         return list(declared(cls))
 
     @classmethod
-    def check(cls, spec: ModelSpec, input_ids: Any, attention_mask: Any,
-              tokenizer: Tokenizer | None, **options: Any) -> Options:
-        """The options, validated against the call: a bad call is a ValueError that says what
-        to change, raised before any compute (every type, range and conflict). Numbers come
-        back as Python numbers, eos ids and stop strings as tuples, the pad id resolved."""
+    def check_alone(cls, **options: Any) -> Options:
+        """The rules the options obey by themselves (names, types, ranges, conflicts), checked
+        before any model is loaded; `check` adds those that need the model and the prompt."""
         unknown = [name for name in options if name not in cls.names()]
         if unknown:
             raise ValueError(f"unknown generation option(s) {', '.join(unknown)}; the options "
@@ -110,9 +108,6 @@ class Options:
         if "max_new_tokens" not in options:
             raise ValueError("max_new_tokens is required")
         o = cls(**check(cls, options, dialect="python"))
-        _check_prompt(spec, input_ids, attention_mask, o.max_new_tokens)
-        vocab = {"kind": "int", "min": 0, "max": spec.vocab_size - 1,
-                 "why": f"the vocabulary of {spec.vocab_size}"}
         # the options that shape a draw (declared `sampling=True`) and are not at their default
         sampling = [name for name, f in declared(cls).items() if f.metadata.get("sampling")
                     and getattr(o, name) != f.default
@@ -125,6 +120,20 @@ class Options:
                              "search")
         if o.num_beams == 1 and o.length_penalty != 1.0:
             raise ValueError("length_penalty only applies to beam search (num_beams > 1)")
+        if any(not s for s in o.stop or ()):
+            raise ValueError("a stop string must not be empty")
+        return o
+
+    @classmethod
+    def check(cls, spec: ModelSpec, input_ids: Any, attention_mask: Any,
+              tokenizer: Tokenizer | None, **options: Any) -> Options:
+        """The options, validated against the call: a bad call is a ValueError that says what
+        to change, raised before any compute (every type, range and conflict). Numbers come
+        back as Python numbers, eos ids and stop strings as tuples, the pad id resolved."""
+        o = cls.check_alone(**options)
+        _check_prompt(spec, input_ids, attention_mask, o.max_new_tokens)
+        vocab = {"kind": "int", "min": 0, "max": spec.vocab_size - 1,
+                 "why": f"the vocabulary of {spec.vocab_size}"}
         # each id once, within the vocabulary: beam search keeps candidates per eos id
         eos = tuple(dict.fromkeys(convert("eos_token_id", token, vocab, "python")
                                   for token in o.eos_token_id or ()))
@@ -134,8 +143,6 @@ class Options:
         if stops and tokenizer is None:
             raise ValueError("stop strings need a tokenizer to read the text; this model has "
                              "none (use eos_token_id, or load a checkpoint with its tokenizer)")
-        if any(not s for s in stops):
-            raise ValueError("a stop string must not be empty")
         pad = o.pad_token_id if o.pad_token_id is not None else (eos[0] if eos else 0)
         return replace(o, eos_token_id=eos, stop=stops, pad_token_id=pad)
 
