@@ -65,6 +65,22 @@ def test_typos_suggest_each_model_once_and_tolerance_is_a_fraction(capsys):
     assert code == 2 and "--tolerance: expected a relative tolerance >= 0 and <= 1" in err
 
 
+def test_a_wrapped_text_decoder_says_it_is_a_part(capsys, tmp_path):
+    """Gemma 3's image-text config is counted as its text decoder: show, --json and plan say
+    that the vision tower is left out, never silently."""
+    data = json.loads((Path(__file__).parent / "data" / "causal_lm_counts.json").read_text())
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(data["types"]["gemma3"]["config"]))
+    code, out, _ = run(capsys, "show", str(config))
+    assert code == 0 and "text decoder of a Gemma3ForConditionalGeneration" in out
+    _, out, _ = run(capsys, "show", str(config), "--json")
+    assert "without its SigLIP vision tower" in json.loads(out)["part_of"]
+    _, out, _ = run(capsys, "plan", str(config), "--gpus", "1")
+    assert "counts the text decoder" in out
+    _, out, _ = run(capsys, "show", "gpt2", "--json")
+    assert json.loads(out)["part_of"] is None
+
+
 def test_json_may_come_before_the_command(capsys):
     code, out, _ = run(capsys, "--json", "list", "gpt2")
     assert code == 0 and [r["name"] for r in json.loads(out)] == ["gpt2"]

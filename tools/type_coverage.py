@@ -60,6 +60,8 @@ def status(row: dict[str, Any]) -> tuple[str, str]:
         total = count_params(spec).total
     except (UnsupportedConfigError, SpecError) as err:
         return "refused", str(err).split(";")[0]
+    if total != row["transformers"] and spec.part_of:  # a part, and said to be one
+        return "text decoder only (said)", f"zoo {total:,}: {spec.part_of}"
     if total != row["transformers"]:
         return "wrong", f"zoo {total:,}"
     return ("exact, counted only", spec.counted_only) if spec.counted_only \
@@ -75,7 +77,9 @@ def render() -> str:
     lines = [f"transformers {data['transformers']}: {len(rows)} causal-LM types, {buildable} "
              f"built from their default config. zoo counts **{exact}** of those exactly "
              f"({tally['exact, built']} built, {tally['exact, counted only']} counted only), "
-             f"refuses {tally['refused']}, and gets {tally['wrong']} wrong.", "",
+             f"counts {tally['text decoder only (said)']} as its text decoder only (saying so "
+             f"wherever the figure is shown), refuses {tally['refused']}, and gets "
+             f"{tally['wrong']} wrong.", "",
              "| model_type | class | transformers' count | zoo | detail |", "|---|---|---|---|---|"]
     for model_type, row in data["types"].items():
         state, detail = rows[model_type]

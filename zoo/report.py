@@ -207,7 +207,8 @@ def provenance_rows(spec: ModelSpec) -> list[Row]:
             ("reported params", reported),
             # a spec read from a checkpoint's metadata knows nothing of where weights are public
             ("weights", spec.weights.hf or ("not public" if spec.source_file else "-")),
-            ("spec file", spec.source_file or "-"), ("tier", tier(spec))]
+            ("spec file", spec.source_file or "-"), ("tier", tier(spec)),
+            *([("counts", spec.part_of)] if spec.part_of else [])]
 
 
 def tier(spec: ModelSpec) -> str:
@@ -327,6 +328,7 @@ def spec_json(spec: ModelSpec, context: int | None = None) -> dict[str, Any]:
     return {"name": spec.name, "spec": to_mapping(spec), "params": count.to_dict(context),
             "tier": {"counted": True, "built": not spec.counted_only,
                      "message": tier(spec)},
+            "part_of": spec.part_of or None,
             "derived": {"d_head": spec.head_dim, "kv_heads": spec.kv_heads,
                         "rotary_dim": spec.rotary_dim, "layer_kinds": list(spec.layer_kinds)}}
 

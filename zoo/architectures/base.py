@@ -167,6 +167,13 @@ def counted_only(fields: Config, reason: str) -> Config:
     return fields
 
 
+def text_decoder_of(fields: Config, checkpoint_class: str, rest: str) -> Config:
+    """Mark fields read from a wrapper config (a text decoder beside towers) as that part only,
+    saying what the rest of the checkpoint is."""
+    fields["part_of"] = f"the text decoder of a {checkpoint_class} checkpoint, without its {rest}"
+    return fields
+
+
 def with_defaults(config: Mapping[str, Any], defaults: Mapping[str, Any]) -> Config:
     """A config.json with its class's defaults where it leaves a key out (a key set to null
     stays null: the class derives it, as a reader's own fallback does)."""

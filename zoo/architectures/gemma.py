@@ -26,6 +26,7 @@ from zoo.architectures.base import (
     read_rope,
     rope_parameters,
     same,
+    text_decoder_of,
     write_layer_types,
     write_rope,
 )
@@ -180,7 +181,9 @@ def write_gemma3(s: ModelSpec) -> Config:
 
 def read_gemma3_multimodal(c: Mapping[str, Any]) -> Config:
     """The text decoder of a Gemma 3 image-text model (its vision tower is not counted)."""
-    return read_gemma3(c.get("text_config") or {})
+    return text_decoder_of(read_gemma3(c.get("text_config") or {}),
+                           "Gemma3ForConditionalGeneration",
+                           "SigLIP vision tower and multimodal projector")
 
 
 def write_none(s: ModelSpec) -> Config:

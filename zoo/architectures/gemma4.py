@@ -32,6 +32,7 @@ from zoo.architectures.base import (
     norm,
     same,
     shortest_period,
+    text_decoder_of,
     write_layer_types,
 )
 from zoo.spec import ModelSpec
@@ -225,7 +226,8 @@ def write_gemma4(s: ModelSpec) -> Config:
 def read_gemma4_multimodal(c: Mapping[str, Any]) -> Config:
     """The text decoder of a Gemma 4 image(-audio)-text model; its vision and audio towers are
     not counted here (the spec's notes give the whole model's count)."""
-    return read_gemma4(c.get("text_config") or {})
+    return text_decoder_of(read_gemma4(c.get("text_config") or {}),
+                           "Gemma4ForConditionalGeneration", "vision and audio towers")
 
 
 def write_none(s: ModelSpec) -> Config:

@@ -25,6 +25,7 @@ from zoo.architectures.base import (
     norm,
     same,
     shortest_period,
+    text_decoder_of,
 )
 from zoo.architectures.llama import read_llama_like, write_llama_like
 from zoo.spec import ModelSpec
@@ -115,7 +116,9 @@ def read_llama4_text(config: Mapping[str, Any]) -> Config:
 def read_llama4(c: Mapping[str, Any]) -> Config:
     """The text decoder of a Llama 4 image-text model (the vision tower and the projector are
     not in the spec: see `vision_params`)."""
-    return read_llama4_text(c.get("text_config") or {})
+    return text_decoder_of(read_llama4_text(c.get("text_config") or {}),
+                           "Llama4ForConditionalGeneration",
+                           f"vision tower and projector ({vision_params(c):,} parameters)")
 
 
 def write_llama4_text(s: ModelSpec) -> Config:

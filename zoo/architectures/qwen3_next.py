@@ -26,6 +26,7 @@ from zoo.architectures.base import (
     read_rope,
     same,
     shortest_period,
+    text_decoder_of,
     write_rope,
 )
 from zoo.architectures.moe import experts
@@ -139,7 +140,8 @@ def read_wrapper(c: Mapping[str, Any], model_type: str) -> Config:
     text = dict(c.get("text_config") or {})
     if "tie_word_embeddings" not in text and "tie_word_embeddings" in c:
         text["tie_word_embeddings"] = c["tie_word_embeddings"]
-    return read_hybrid(text, model_type)
+    return text_decoder_of(read_hybrid(text, model_type), "Qwen3.5 vision-language",
+                           "vision tower")
 
 
 def _check_hybrid(s: ModelSpec) -> None:

@@ -350,10 +350,13 @@ def plan(args: argparse.Namespace) -> int:
     plan = make_plan(counted.spec, devices=args.gpus, device_memory=args.gpu_memory,
                      train=args.train, dtype=args.dtype, batch=args.batch, context=args.context)
     if args.json:
-        emit_json({**plan.to_dict(), "resolved": counted.to_dict()})
+        emit_json({**plan.to_dict(), "resolved": counted.to_dict(),
+                   "part_of": plan.spec.part_of or None})
         return 0
     assert counted.resolved is not None
     say_resolved([counted.resolved])
+    if plan.spec.part_of:
+        print(f"{plan.spec.name}: counts {plan.spec.part_of}")
     mode = "training (FSDP2, mixed-precision AdamW)" if plan.train else "inference (FSDP)"
     print(f"{plan.spec.name}: {mode}, {plan.dtype}, batch {plan.batch} per device, context "
           f"{plan.context}")

@@ -350,6 +350,10 @@ class ModelSpec:
     counted_only: str = _provenance(
         "str", "", doc="why zoo counts this model exactly but does not build it (an "
         "architecture or a setting the decoder does not implement); empty: it builds")
+    part_of: str = _provenance(
+        "str", "", doc="what the counted model is a part of, when its checkpoint holds more (an "
+        "image-text model's vision tower): every figure is this part's, and show, plan and "
+        "--json say so; empty: the whole checkpoint")
     notes: tuple[str, ...] = _provenance("str_list", (), accumulate=True,
                                          doc="facts a reader should know (sources that differ)")
     unpublished: tuple[str, ...] = _provenance(
