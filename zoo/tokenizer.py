@@ -52,20 +52,22 @@ class Tokenizer:
         path = folder / "tokenizer.json"
         if not path.is_file():
             raise FileNotFoundError(f"{folder}: no tokenizer.json")
-        backend = Backend.from_file(str(path))
         config: dict[str, Any] = {}
         if (folder / "tokenizer_config.json").is_file():
             config = json.loads((folder / "tokenizer_config.json").read_text())
+        if config.get("chat_template") is None and (folder / "chat_template.jinja").is_file():
+            config["chat_template"] = (folder / "chat_template.jinja").read_text()
+        return cls._from_config(Backend.from_file(str(path)), config)
 
+    @classmethod
+    def _from_config(cls, backend: Backend, config: dict[str, Any]) -> Tokenizer:
+        """The backend with tokenizer_config.json's special tokens and chat template."""
         def token(key: str) -> str | None:
             value = config.get(key)
             return value.get("content") if isinstance(value, dict) else value
 
-        template = config.get("chat_template")
-        if template is None and (folder / "chat_template.jinja").is_file():
-            template = (folder / "chat_template.jinja").read_text()
         return cls(backend, bos_token=token("bos_token"), eos_token=token("eos_token"),
-                   pad_token=token("pad_token"), chat_template=template,
+                   pad_token=token("pad_token"), chat_template=config.get("chat_template"),
                    add_bos_token=bool(config.get("add_bos_token", False)))
 
     @classmethod
@@ -105,31 +107,30 @@ class Tokenizer:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self.backend.save(str(folder / "tokenizer.json"))
+        (folder / "tokenizer_config.json").write_text(json.dumps(self._config(), indent=2) + "\n")
+        return [folder / "tokenizer.json", folder / "tokenizer_config.json"]
+
+    def _config(self) -> dict[str, Any]:
+        """tokenizer_config.json: the special tokens and chat template, as transformers reads
+        them."""
         config = {"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": self.bos_token,
                   "eos_token": self.eos_token, "pad_token": self.pad_token,
                   "add_bos_token": self.add_bos_token, "clean_up_tokenization_spaces": False}
         if self.chat_template:
             config["chat_template"] = self.chat_template
-        (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
-        return [folder / "tokenizer.json", folder / "tokenizer_config.json"]
+        return config
 
     def to_json(self) -> str:
-        """The whole tokenizer as one JSON string (its tokenizer.json, special tokens and chat
-        template): what a weights file keeps in its metadata, so that it needs nothing beside
-        it."""
+        """The whole tokenizer as one JSON string (its tokenizer.json and tokenizer_config.json):
+        what a weights file keeps in its metadata, so that it needs nothing beside it."""
         return json.dumps({"tokenizer": json.loads(self.backend.to_str()),
-                           "bos_token": self.bos_token, "eos_token": self.eos_token,
-                           "pad_token": self.pad_token, "chat_template": self.chat_template,
-                           "add_bos_token": self.add_bos_token}, ensure_ascii=False)
+                           "config": self._config()}, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str) -> Tokenizer:
         """A tokenizer from `to_json`'s string."""
         data = json.loads(text)
-        return cls(Backend.from_str(json.dumps(data["tokenizer"])),
-                   bos_token=data.get("bos_token"), eos_token=data.get("eos_token"),
-                   pad_token=data.get("pad_token"), chat_template=data.get("chat_template"),
-                   add_bos_token=bool(data.get("add_bos_token", False)))
+        return cls._from_config(Backend.from_str(json.dumps(data["tokenizer"])), data["config"])
 
     # --- use ---------------------------------------------------------------------------------
     @property
