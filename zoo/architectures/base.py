@@ -180,6 +180,12 @@ def with_defaults(config: Mapping[str, Any], defaults: Mapping[str, Any]) -> Con
     return {**defaults, **config}
 
 
+def defaults_under(config: Mapping[str, Any], defaults: Mapping[str, Any]) -> Config:
+    """A config.json over its class's defaults, a key set to null taking the default too (the
+    classes whose null means "the default", or whose readers treat it so)."""
+    return {**defaults, **{k: v for k, v in config.items() if v is not None}}
+
+
 def read_rope(config: Mapping[str, Any], default_fraction: float = 1.0, *,
               params: Mapping[str, Any] | None = None, scaling: bool = True,
               longrope: bool = False) -> Config:

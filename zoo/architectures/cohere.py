@@ -20,6 +20,7 @@ from zoo.architectures.base import (
     Architecture,
     Config,
     UnsupportedConfigError,
+    defaults_under,
     get,
     read_layer_types,
     read_rope,
@@ -41,8 +42,7 @@ DEFAULTS = {"vocab_size": 256000, "hidden_size": 8192, "intermediate_size": 2252
 
 
 def _read(config: Mapping[str, Any], theta: float) -> tuple[Config, dict[str, Any]]:
-    c = {**DEFAULTS, "rope_theta": theta,
-         **{k: v for k, v in config.items() if v is not None}}
+    c = defaults_under(config, {**DEFAULTS, "rope_theta": theta})
     if c["hidden_act"] != "silu":
         raise UnsupportedConfigError(f"hidden_act {c['hidden_act']!r}: zoo's gated MLP here is "
                                      f"SwiGLU (silu)")

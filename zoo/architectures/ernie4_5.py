@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from zoo.architectures.base import Architecture, Config, UnsupportedConfigError
+from zoo.architectures.base import Architecture, Config, UnsupportedConfigError, defaults_under
 from zoo.architectures.llama import TENSORS, read_llama_like, write_llama_like
 from zoo.spec import ModelSpec
 
@@ -24,7 +24,7 @@ DEFAULTS = {"vocab_size": 103424, "hidden_size": 1024, "intermediate_size": 3072
 
 
 def read(config: Mapping[str, Any]) -> Config:
-    c = {**DEFAULTS, **{k: v for k, v in config.items() if v is not None}}
+    c = defaults_under(config, DEFAULTS)
     bias = bool(c["use_bias"])
     return read_llama_like(c, rotary_style="interleaved", qkv_bias=bias, attn_out_bias=bias,
                            mlp_bias=bias)

@@ -16,6 +16,7 @@ from zoo.architectures.base import (
     Config,
     Source,
     UnsupportedConfigError,
+    defaults_under,
     fused,
     get,
     linear,
@@ -37,7 +38,7 @@ DEFAULTS = {"vocab_size": 103424, "hidden_size": 2560, "intermediate_size": 1228
 
 
 def read_ernie(c: Mapping[str, Any]) -> Config:
-    c = {**DEFAULTS, **{k: v for k, v in c.items() if v is not None}}
+    c = defaults_under(c, DEFAULTS)
     # the in-memory spellings transformers maps to moe_*
     for theirs, ours in (("num_experts", "moe_num_experts"), ("num_experts_per_tok", "moe_k")):
         if theirs in c:

@@ -18,6 +18,7 @@ from zoo.architectures.base import (
     Architecture,
     Config,
     UnsupportedConfigError,
+    defaults_under,
     fused,
     get,
     linear,
@@ -53,7 +54,7 @@ GLM4_TENSORS = {**COMMON,
 
 
 def _read(config: Mapping[str, Any], norm_position: str) -> Config:
-    c = {**DEFAULTS, **{k: v for k, v in config.items() if v is not None}}
+    c = defaults_under(config, DEFAULTS)
     if c["hidden_act"] != "silu":
         raise UnsupportedConfigError(f"hidden_act {c['hidden_act']!r}: zoo's gated MLP here is "
                                      f"SwiGLU (silu)")

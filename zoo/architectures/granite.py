@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from zoo.architectures.base import Architecture, Config, UnsupportedConfigError
+from zoo.architectures.base import Architecture, Config, UnsupportedConfigError, defaults_under
 from zoo.architectures.llama import TENSORS, read_llama_like, write_llama_like
 from zoo.spec import ModelSpec
 
@@ -24,7 +24,7 @@ DEFAULTS = {"vocab_size": 32000, "hidden_size": 4096, "intermediate_size": 11008
 
 
 def read(config: Mapping[str, Any]) -> Config:
-    c = {**DEFAULTS, **{k: v for k, v in config.items() if v is not None}}
+    c = defaults_under(config, DEFAULTS)
     attention_bias = bool(c.get("attention_bias", False))
     if c.get("mlp_bias") and not attention_bias:
         raise UnsupportedConfigError("mlp_bias without attention_bias is not supported")

@@ -14,6 +14,7 @@ from zoo.architectures.base import (
     Architecture,
     Config,
     UnsupportedConfigError,
+    defaults_under,
     get,
     linear,
     same,
@@ -32,7 +33,7 @@ DEFAULTS = {"vocab_size": 32000, "hidden_size": 4096, "intermediate_size": 11008
 
 
 def read_granitemoe(c: Mapping[str, Any]) -> Config:
-    c = {**DEFAULTS, **{k: v for k, v in c.items() if v is not None}}
+    c = defaults_under(c, DEFAULTS)
     bias = bool(c["attention_bias"])
     return read_llama_like(c, qkv_bias=bias, attn_out_bias=bias, mlp_bias=False,
                            norm_eps=c["rms_norm_eps"], n_experts=get(c, "num_local_experts"),

@@ -13,6 +13,7 @@ from zoo.architectures.base import (
     Architecture,
     Config,
     UnsupportedConfigError,
+    defaults_under,
     get,
     read_rope,
     same,
@@ -31,7 +32,7 @@ DEFAULTS = {"vocab_size": 200064, "hidden_size": 3072, "intermediate_size": 1536
 def read_minimax_m2(c: Mapping[str, Any]) -> Config:
     """transformers' class builds QK-norm over each projection and no shared expert, whatever
     the published keys say: configs that mean otherwise are refused by name."""
-    c = {**DEFAULTS, **{k: v for k, v in c.items() if v is not None}}
+    c = defaults_under(c, DEFAULTS)
     if not c.get("use_qk_norm", True) or c.get("qk_norm_type", "per_layer") != "per_layer":
         raise UnsupportedConfigError("MiniMax-M2 without QK-norm over each projection "
                                      "(use_qk_norm, qk_norm_type per_layer) is not supported")

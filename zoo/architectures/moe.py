@@ -17,6 +17,7 @@ from zoo.architectures.base import (
     Config,
     Source,
     UnsupportedConfigError,
+    defaults_under,
     fused,
     get,
     linear,
@@ -103,7 +104,7 @@ MIXTRAL_DEFAULTS = {"vocab_size": 32000, "hidden_size": 4096, "intermediate_size
 
 
 def read_mixtral(c: Mapping[str, Any]) -> Config:
-    c = {**MIXTRAL_DEFAULTS, **{k: v for k, v in c.items() if v is not None}}
+    c = defaults_under(c, MIXTRAL_DEFAULTS)
     out = read_llama_like(c, qkv_bias=False, attn_out_bias=False, mlp_bias=False,
                           norm_eps=c["rms_norm_eps"],
                           **_moe_fields(c, "intermediate_size"))
@@ -132,7 +133,7 @@ QWEN3_MOE_DEFAULTS = {"vocab_size": 151936, "hidden_size": 2048, "intermediate_s
 
 
 def read_qwen3_moe(c: Mapping[str, Any]) -> Config:
-    c = {**QWEN3_MOE_DEFAULTS, **{k: v for k, v in c.items() if v is not None}}
+    c = defaults_under(c, QWEN3_MOE_DEFAULTS)
     out = read_llama_like(c, qk_norm="head", mlp_bias=False,
                           router_normalize=bool(c.get("norm_topk_prob", False)),
                           **_moe_fields(c, "moe_intermediate_size"))

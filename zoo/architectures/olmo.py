@@ -11,6 +11,7 @@ from zoo.architectures.base import (
     Architecture,
     Config,
     UnsupportedConfigError,
+    defaults_under,
     fused,
     get,
     linear,
@@ -32,7 +33,7 @@ NORM_EPS = 1e-5  # OlmoLayerNorm's own; the config has no key for it
 
 
 def read(c: Mapping[str, Any]) -> Config:
-    c = {**DEFAULTS, **{k: v for k, v in c.items() if v is not None}}
+    c = defaults_under(c, DEFAULTS)
     d, heads = get(c, "hidden_size"), get(c, "num_attention_heads")
     if c["hidden_act"] not in ("silu", "swish"):
         raise UnsupportedConfigError(f"hidden_act {c['hidden_act']!r}: zoo's gated MLP here is "

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from zoo.architectures.base import Architecture, Config, UnsupportedConfigError, get
+from zoo.architectures.base import Architecture, Config, UnsupportedConfigError, defaults_under, get
 from zoo.architectures.llama import QK_NORMS, read_llama_like, write_llama_like
 from zoo.architectures.moe import ATTENTION, LAYER, OUTER, experts
 from zoo.spec import ModelSpec
@@ -20,7 +20,7 @@ DEFAULTS = {"vocab_size": 50304, "hidden_size": 2048, "intermediate_size": 2048,
 
 
 def read_olmoe(c: Mapping[str, Any]) -> Config:
-    c = {**DEFAULTS, **{k: v for k, v in c.items() if v is not None}}
+    c = defaults_under(c, DEFAULTS)
     d, heads = get(c, "hidden_size"), get(c, "num_attention_heads")
     if get(c, "head_dim", default=d // heads) != d // heads:
         raise UnsupportedConfigError("OLMoE's q and k norms are as wide as hidden_size: a "

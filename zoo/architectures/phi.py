@@ -18,6 +18,7 @@ from zoo.architectures.base import (
     UnsupportedConfigError,
     activation,
     activation_to_hf,
+    defaults_under,
     fused,
     get,
     linear,
@@ -38,7 +39,7 @@ DEFAULTS = {"vocab_size": 51200, "hidden_size": 2048, "intermediate_size": 8192,
 
 
 def read(c: Mapping[str, Any]) -> Config:
-    c = {**DEFAULTS, **{k: v for k, v in c.items() if v is not None}}
+    c = defaults_under(c, DEFAULTS)
     d, heads = get(c, "hidden_size"), get(c, "num_attention_heads")
     if c["qk_layernorm"]:
         raise UnsupportedConfigError("qk_layernorm: Phi's LayerNorm of q and k per head is not "

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from zoo.architectures.base import Architecture, Config, linear, norm, same
+from zoo.architectures.base import Architecture, Config, defaults_under, linear, norm, same
 from zoo.architectures.llama import read_llama_like, write_llama_like
 from zoo.spec import ModelSpec
 
@@ -32,7 +32,7 @@ DEFAULTS = {"vocab_size": 32064, "hidden_size": 3072, "intermediate_size": 8192,
 
 
 def read(config: Mapping[str, Any]) -> Config:
-    c = {**DEFAULTS, **{k: v for k, v in config.items() if v is not None}}
+    c = defaults_under(config, DEFAULTS)
     legacy = c.get("rope_scaling")
     if legacy:  # Phi3Config: rope_scaling, when given, is the rope parameters
         kind = legacy.get("rope_type", legacy.get("type"))

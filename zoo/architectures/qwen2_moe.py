@@ -12,6 +12,7 @@ from zoo.architectures.base import (
     Architecture,
     Config,
     UnsupportedConfigError,
+    defaults_under,
     fused,
     get,
     linear,
@@ -54,7 +55,7 @@ def _windows(c: Mapping[str, Any]) -> Config:
 
 
 def read_qwen2_moe(c: Mapping[str, Any]) -> Config:
-    c = {**DEFAULTS, **{k: v for k, v in c.items() if v is not None}}
+    c = defaults_under(c, DEFAULTS)
     shared = get(c, "shared_expert_intermediate_size")
     if shared < 1:
         raise UnsupportedConfigError(f"shared_expert_intermediate_size {shared}: the shared "

@@ -20,6 +20,7 @@ from zoo.architectures.base import (
     Config,
     Source,
     UnsupportedConfigError,
+    defaults_under,
     get,
     linear,
     norm,
@@ -77,8 +78,7 @@ def _layer_kinds(c: Mapping[str, Any], layers: int) -> list[str]:
 
 def read_hybrid(c: Mapping[str, Any], model_type: str) -> Config:
     """The fields of one of the three text decoders; a key left out means its class default."""
-    c = {**SHARED_DEFAULTS, **DEFAULTS[model_type],
-         **{k: v for k, v in c.items() if v is not None}}
+    c = defaults_under(c, {**SHARED_DEFAULTS, **DEFAULTS[model_type]})
     if c["hidden_act"] != "silu":
         raise UnsupportedConfigError(f"hidden_act {c['hidden_act']!r}: the MLP and the "
                                      f"DeltaNet convolution here are SiLU")

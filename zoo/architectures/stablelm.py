@@ -16,6 +16,7 @@ from zoo.architectures.base import (
     Architecture,
     Config,
     UnsupportedConfigError,
+    defaults_under,
     fused,
     get,
     linear,
@@ -39,7 +40,7 @@ GATES = {"silu": "swiglu", "swish": "swiglu", "gelu_pytorch_tanh": "geglu"}
 
 
 def read(c: Mapping[str, Any]) -> Config:
-    c = {**DEFAULTS, **{k: v for k, v in c.items() if v is not None}}
+    c = defaults_under(c, DEFAULTS)
     d, heads = get(c, "hidden_size"), get(c, "num_attention_heads")
     if c["qk_layernorm"]:
         raise UnsupportedConfigError("qk_layernorm: StableLM's LayerNorm per q and k head (one "

@@ -13,6 +13,7 @@ from zoo.architectures.base import (
     Config,
     activation,
     activation_to_hf,
+    defaults_under,
     fused,
     get,
     linear,
@@ -33,7 +34,7 @@ DEFAULTS = {"vocab_size": 49152, "hidden_size": 3072, "intermediate_size": 12288
 
 
 def read(c: Mapping[str, Any]) -> Config:
-    c = {**DEFAULTS, **{k: v for k, v in c.items() if v is not None}}
+    c = defaults_under(c, DEFAULTS)
     d, heads = get(c, "hidden_size"), get(c, "num_attention_heads")
     bias = bool(c["use_bias"])
     out = dict(n_layer=get(c, "num_hidden_layers"), d_model=d, n_head=heads,
