@@ -116,7 +116,7 @@ def make_plan(spec: ModelSpec, *, devices: int, device_memory: int,
                                                               devices),
                  f"gathered blocks and root {dtype}": gathered,
                  f"KV cache {dtype}": count.kv_cache_bytes(context, dtype, batch)}
-        if spec.has_linear:  # constant in context, beside the full layers' growing cache
+        if spec.has_recurrent:  # constant in context, beside the full layers' growing cache
             parts[f"recurrent state {dtype}"] = count.recurrent_state_bytes(dtype, batch)
     return Plan(spec, devices, device_memory, train, dtype, batch, context, parts)
 
