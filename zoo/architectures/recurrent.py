@@ -191,6 +191,56 @@ def read_jamba(c: Mapping[str, Any]) -> Config:
             "experts_per_token": get(c, "num_experts_per_tok"), "router_normalize": False}
 
 
+GRANITE_HYBRID_DEFAULTS = {
+    "vocab_size": 32000, "hidden_size": 4096, "intermediate_size": 11008,
+    "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": None,
+    "max_position_embeddings": 2048, "rms_norm_eps": 1e-6, "tie_word_embeddings": False,
+    "attention_bias": False, "num_local_experts": 8, "num_experts_per_tok": 2,
+    "shared_intermediate_size": 1024, "position_embedding_type": None, "layer_types": None,
+    "mamba_n_heads": 128, "mamba_n_groups": 1, "mamba_d_state": 256, "mamba_d_conv": 4,
+    "mamba_expand": 2, "mamba_conv_bias": True, "mamba_proj_bias": False}
+GRANITE_HYBRID_LAYERS = {"linear_attention": "mamba2", "full_attention": "global",
+                         "attention": "global"}
+
+
+def read_granitemoehybrid(c: Mapping[str, Any]) -> Config:
+    """GraniteMoeHybridConfig: Mamba-2 or attention per layer_types (all Mamba-2 by default),
+    each layer with two norms, a gated shared MLP of shared_intermediate_size and, when
+    num_local_experts > 0, gated experts of intermediate_size beside it (router without
+    bias); rotary only with position_embedding_type "rope". The muP multipliers have no
+    parameters."""
+    c = {**GRANITE_HYBRID_DEFAULTS, **c}  # a null num_key_value_heads: as many as the heads
+    layers = get(c, "num_hidden_layers")
+    types = c["layer_types"] if c["layer_types"] is not None else \
+        ["linear_attention"] * layers
+    unknown = sorted({str(t) for t in types} - set(GRANITE_HYBRID_LAYERS))
+    if unknown:
+        raise UnsupportedConfigError(f"layer_types has {', '.join(unknown)}; zoo reads "
+                                     f"{', '.join(GRANITE_HYBRID_LAYERS)}")
+    experts, shared = get(c, "num_local_experts", default=0), \
+        get(c, "shared_intermediate_size", default=0)
+    rope = c.get("position_embedding_type") == "rope"
+    out: Config = dict(
+        n_layer=layers, d_model=get(c, "hidden_size"),
+        vocab_size=get(c, "vocab_size"), norm="rmsnorm", norm_eps=get(c, "rms_norm_eps"),
+        **_attention(c, bias=bool(c["attention_bias"]), rotary=rope), **_swiglu(c),
+        bias=False, tie_embeddings=bool(c["tie_word_embeddings"]),
+        attention_pattern=_pattern([GRANITE_HYBRID_LAYERS[t] for t in types], layers,
+                                   "layer_types"),
+        ssm_d_inner=int(get(c, "mamba_expand") * get(c, "hidden_size")),
+        ssm_d_state=get(c, "mamba_d_state"), ssm_conv_kernel=get(c, "mamba_d_conv"),
+        ssm_n_head=get(c, "mamba_n_heads"), ssm_n_group=get(c, "mamba_n_groups"),
+        ssm_proj_bias=bool(c["mamba_proj_bias"]), ssm_conv_bias=bool(c["mamba_conv_bias"]))
+    if experts <= 0:  # the shared MLP is the layer's MLP
+        if shared <= 0:
+            raise UnsupportedConfigError("shared_intermediate_size 0 without experts: layers "
+                                         "with no MLP at all are not read here")
+        return {**out, "d_ff": shared}
+    return {**out, "d_ff": get(c, "intermediate_size"), "n_experts": experts,
+            "experts_per_token": get(c, "num_experts_per_tok"),
+            **({"n_shared_experts": 1, "d_ff_shared": shared} if shared > 0 else {})}
+
+
 NEMOTRON_H_DEFAULTS = {
     "vocab_size": 131072, "hidden_size": 4096, "layers_block_type": None,
     "tie_word_embeddings": False, "num_attention_heads": 32, "num_key_value_heads": 8,
@@ -288,6 +338,8 @@ COUNTED: dict[str, tuple[str, str, str, Reader]] = {
     "mamba2": ("Mamba2ForCausalLM", "backbone.", "qwen3_next", read_mamba2),
     "bamba": ("BambaForCausalLM", "model.", "qwen3_next", read_bamba),
     "jamba": ("JambaForCausalLM", "model.", "qwen3_next", read_jamba),
+    "granitemoehybrid": ("GraniteMoeHybridForCausalLM", "model.", "granitemoeshared",
+                         read_granitemoehybrid),
     "nemotron_h": ("NemotronHForCausalLM", "backbone.", "qwen3_next", read_nemotron_h),
 }
 
