@@ -32,6 +32,9 @@ TINY = {
                        mamba_num_heads=4, mamba_head_dim=16, n_groups=2, ssm_state_size=8,
                        n_routed_experts=4, moe_intermediate_size=16,
                        moe_shared_expert_intermediate_size=16),
+    "lfm2": dict(hidden_size=32, vocab_size=64, intermediate_size=48, num_hidden_layers=2,
+                 num_attention_heads=4, num_key_value_heads=2,
+                 layer_types=["conv", "full_attention"]),
 }
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from zoo.accounting.recurrent import MIXERS, mixer_params, ssm_state_size, ssm_state_width
+from zoo.accounting.recurrent import MIXERS, mixer_params, mixer_state_size, mixer_state_width
 from zoo.spec import ModelSpec
 from zoo.units import DTYPE_BYTES, canonical_dtype
 
@@ -39,7 +39,8 @@ RECURRENT_STATE_CONVENTION = (
     "heads x d_k x d_v) and the last kernel - 1 inputs of its convolution (2 x q/k width + v "
     "width each); each state-space layer's scan state (d_inner x d_state) and the last kernel "
     "- 1 inputs of its convolution (Mamba: d_inner channels; Mamba-2: d_inner + 2 x groups x "
-    "d_state), in the dtype given; transformers keeps the state in fp32 during prefill, and "
+    "d_state); each short-convolution (LFM2) layer's last kernel - 1 inputs (d_model "
+    "channels), in the dtype given; transformers keeps the state in fp32 during prefill, and "
     "its cache holds kernel columns of the convolution's input, the newest included")
 ACTIVE_CONVENTIONS = {
     "all": "every parameter a token uses: all but the routed experts it does not go through, "
@@ -373,16 +374,17 @@ def state_size(spec: ModelSpec, kind: str) -> int:
     """Elements of the recurrent state one layer of this kind reads and updates per token (0
     for a layer that keeps keys, or nothing)."""
     if kind in MIXERS:
-        return ssm_state_size(spec)
+        return mixer_state_size(spec, kind)
     return linear_state_size(spec) if kind == "linear" else 0
 
 
 def recurrent_state_width(spec: ModelSpec, kind: str = "linear") -> int:
     """Values one layer of this kind keeps per sequence whatever the context (0 for a layer
     that keeps keys): a linear-attention layer's recurrent state and its convolution's last
-    kernel - 1 inputs, a state-space layer's likewise (`ssm_state_width`)."""
+    kernel - 1 inputs, a state-space or short-convolution layer's likewise
+    (`mixer_state_width`)."""
     if kind in MIXERS:
-        return ssm_state_width(spec, kind)
+        return mixer_state_width(spec, kind)
     if kind != "linear" or not spec.has_linear:
         return 0
     assert spec.linear_conv_kernel is not None

@@ -1,5 +1,6 @@
 """Closed forms of the token mixers that keep a recurrent state instead of keys: the selective
-state spaces (Mamba's `mamba`, Mamba-2's `mamba2`), with no torch.
+state spaces (Mamba's `mamba`, Mamba-2's `mamba2`) and LFM2's gated short convolution
+(`short_conv`), with no torch.
 
 Each mixer gives (parameters, matrix weights a token passes through, norm weights inside it),
 as `zoo.accounting.params` does for attention, and its state per sequence: constant in context,
@@ -59,7 +60,19 @@ def _mamba2(spec: ModelSpec) -> Mixer:
     return params, matrices + conv, inner if spec.ssm_gated_norm else 0
 
 
-MIXERS: dict[str, Callable[[ModelSpec], Mixer]] = {"mamba": _mamba, "mamba2": _mamba2}
+def _short_conv(spec: ModelSpec) -> Mixer:
+    """Lfm2ShortConv: in_proj d -> 3 x d (B, C and x), a depthwise convolution over d of
+    short_conv_kernel taps, out_proj d -> d; one bias switch for all three."""
+    assert spec.short_conv_kernel is not None
+    d = spec.d_model
+    conv = d * spec.short_conv_kernel
+    matrices = 3 * d * d + d * d
+    biases = 3 * d + d + d if spec.short_conv_bias else 0
+    return matrices + conv + biases, matrices + conv, 0
+
+
+MIXERS: dict[str, Callable[[ModelSpec], Mixer]] = {"mamba": _mamba, "mamba2": _mamba2,
+                                                   "short_conv": _short_conv}
 
 
 def mixer_params(spec: ModelSpec, kind: str) -> Mixer:
@@ -75,9 +88,18 @@ def ssm_state_size(spec: ModelSpec) -> int:
     return spec.ssm_d_inner * spec.ssm_d_state
 
 
-def ssm_state_width(spec: ModelSpec, kind: str) -> int:
-    """Values one state-space layer keeps per sequence: its scan state and its convolution's
+def mixer_state_size(spec: ModelSpec, kind: str) -> int:
+    """Elements of the recurrent state a mixer of this kind reads and updates per token (the
+    short convolution keeps inputs only)."""
+    return 0 if kind == "short_conv" else ssm_state_size(spec)
+
+
+def mixer_state_width(spec: ModelSpec, kind: str) -> int:
+    """Values one layer of this kind keeps per sequence: its scan state and its convolution's
     last kernel - 1 inputs (transformers' cache holds kernel columns, the newest included)."""
+    if kind == "short_conv":
+        assert spec.short_conv_kernel is not None
+        return spec.d_model * (spec.short_conv_kernel - 1)
     assert spec.ssm_conv_kernel is not None and spec.ssm_d_inner is not None
     channels = spec.ssm_d_inner if kind == "mamba" else mamba2_conv_dim(spec)
     return ssm_state_size(spec) + channels * (spec.ssm_conv_kernel - 1)

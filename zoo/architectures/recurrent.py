@@ -241,6 +241,57 @@ def read_granitemoehybrid(c: Mapping[str, Any]) -> Config:
             **({"n_shared_experts": 1, "d_ff_shared": shared} if shared > 0 else {})}
 
 
+LFM2_DEFAULTS = {
+    "vocab_size": 65536, "hidden_size": 2560, "intermediate_size": 12288,
+    "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8,
+    "max_position_embeddings": 128_000, "norm_eps": 1e-5, "tie_word_embeddings": True,
+    "conv_bias": False, "conv_L_cache": 3, "block_multiple_of": 256,
+    "block_ffn_dim_multiplier": 1.0, "block_auto_adjust_ff_dim": True, "full_attn_idxs": None,
+    "layer_types": None}
+
+
+def _lfm2_width(c: Mapping[str, Any]) -> int:
+    """Lfm2MLP's hidden width: intermediate_size, or with block_auto_adjust_ff_dim two thirds
+    of it, times block_ffn_dim_multiplier (when set), rounded up to block_multiple_of."""
+    width = get(c, "intermediate_size")
+    if not c["block_auto_adjust_ff_dim"]:
+        return width
+    width = int(2 * width / 3)
+    if c["block_ffn_dim_multiplier"] is not None:
+        multiple = get(c, "block_multiple_of")
+        width = int(c["block_ffn_dim_multiplier"] * width)
+        width = multiple * ((width + multiple - 1) // multiple)
+    return width
+
+
+def read_lfm2(c: Mapping[str, Any]) -> Config:
+    """Lfm2Config: attention (QK-norm per head, no bias, rotary) on layer_types'
+    full_attention layers, else on full_attn_idxs (every layer by default), a gated short
+    convolution elsewhere; a gated MLP whose width the class adjusts; one norm at the end
+    (embedding_norm, applied after the last layer). tie_embedding and block_ff_dim are the
+    class's old names."""
+    c = dict(c)
+    for legacy, key in (("tie_embedding", "tie_word_embeddings"),
+                        ("block_ff_dim", "intermediate_size")):
+        if legacy in c:
+            c[key] = c.pop(legacy)
+    c = {**LFM2_DEFAULTS, **c}
+    layers = get(c, "num_hidden_layers")
+    types = c["layer_types"]
+    if types is None:
+        full = c["full_attn_idxs"] if c["full_attn_idxs"] is not None else range(layers)
+        types = ["full_attention" if i in set(full) else "conv" for i in range(layers)]
+    kinds = ["short_conv" if t == "conv" else "global" for t in types]
+    return dict(
+        n_layer=layers, d_model=get(c, "hidden_size"), d_ff=_lfm2_width(c),
+        vocab_size=get(c, "vocab_size"), norm="rmsnorm", norm_eps=get(c, "norm_eps"),
+        **_attention(c, bias=False), qk_norm="head", activation="swiglu", bias=False,
+        tie_embeddings=bool(c["tie_word_embeddings"]),
+        attention_pattern=_pattern(kinds, layers, "layer_types"),
+        **({"short_conv_kernel": get(c, "conv_L_cache"), "short_conv_bias": bool(c["conv_bias"])}
+           if "short_conv" in kinds else {}))
+
+
 NEMOTRON_H_DEFAULTS = {
     "vocab_size": 131072, "hidden_size": 4096, "layers_block_type": None,
     "tie_word_embeddings": False, "num_attention_heads": 32, "num_key_value_heads": 8,
@@ -338,6 +389,7 @@ COUNTED: dict[str, tuple[str, str, str, Reader]] = {
     "mamba2": ("Mamba2ForCausalLM", "backbone.", "qwen3_next", read_mamba2),
     "bamba": ("BambaForCausalLM", "model.", "qwen3_next", read_bamba),
     "jamba": ("JambaForCausalLM", "model.", "qwen3_next", read_jamba),
+    "lfm2": ("Lfm2ForCausalLM", "model.", "qwen3", read_lfm2),
     "granitemoehybrid": ("GraniteMoeHybridForCausalLM", "model.", "granitemoeshared",
                          read_granitemoehybrid),
     "nemotron_h": ("NemotronHForCausalLM", "backbone.", "qwen3_next", read_nemotron_h),

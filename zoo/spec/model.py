@@ -90,8 +90,8 @@ class ModelSpec:
         "enum_list", ("global",), choices=ATTENTION_KINDS, resolve=lambda s: s.layer_kinds,
         doc="per-layer `global` / `local` (a sliding window) / `chunked` / `linear` (Gated "
             "DeltaNet) attention, or another token mixer: `mamba` / `mamba2` (selective "
-            "state spaces), `none` (a block with an MLP only: Nemotron-H), cycled over the "
-            "layers")
+            "state spaces), `short_conv` (LFM2's gated convolution), `none` (a block with an "
+            "MLP only: Nemotron-H), cycled over the layers")
     local_window: int | None = _arch(
         "int?", None, min=1, resolve=_when("has_local", lambda s: s.local_window),
         doc="keys a local layer sees, itself included")
@@ -135,6 +135,11 @@ class ModelSpec:
         doc="state-space layers: a bias on the convolution (use_conv_bias)")
     ssm_inner_norms: bool = _arch(
         "bool", False, doc="`mamba` layers: RMSNorms of the time step, B and C (Jamba)")
+    short_conv_kernel: int | None = _arch(
+        "int?", None, min=1, doc="`short_conv` layers (LFM2): the gated depthwise "
+                                 "convolution's kernel (conv_L_cache)")
+    short_conv_bias: bool = _arch(
+        "bool", False, doc="`short_conv` layers: biases on the projections and the convolution")
     ssm_gated_norm: bool = _arch(
         "bool", True, resolve=_when("has_ssm", lambda s: s.ssm_gated_norm),
         doc="`mamba2` layers: a gated RMSNorm over d_inner before the output projection")

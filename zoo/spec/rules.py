@@ -175,6 +175,10 @@ def _check_ssm(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
         if not given and name in needed:
             raise bad(name, f"attention_pattern has state-space layers, which need "
                             f"{', '.join(sorted(needed))}")
+    if ("short_conv" in kinds) != (spec.short_conv_kernel is not None):
+        raise bad("short_conv_kernel", "short_conv layers and short_conv_kernel go together")
+    if spec.short_conv_bias and "short_conv" not in kinds:
+        raise bad("short_conv_bias", "only short_conv layers take it")
     if spec.ssm_inner_norms and "mamba" not in kinds:
         raise bad("ssm_inner_norms", "only `mamba` layers take it")
     if "mamba2" in kinds and spec.ssm_d_inner % spec.ssm_n_group:
