@@ -294,7 +294,8 @@ def recurrent_rows(count: ParamCount) -> list[Row]:
     if not spec.has_recurrent:
         return []
     linear = spec.layer_kinds.count("linear")
-    ssm = sum(kind in ("mamba", "mamba2", "short_conv") for kind in spec.layer_kinds)
+    ssm = sum(kind in ("mamba", "mamba2", "short_conv") or spec.ssm_parallel
+              for kind in spec.layer_kinds)
     layers = " and ".join(filter(None, (f"{linear} linear" if linear else "",
                                         f"{ssm} state-space or convolution" if ssm else "")))
     return [("recurrent state", f"{human_bytes(count.recurrent_state_bytes('bf16'))} bf16, "

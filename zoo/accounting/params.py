@@ -232,7 +232,8 @@ class ParamCount:
             },
             **({"recurrent_state": {
                 "linear_layers": self.spec.layer_kinds.count("linear"),
-                "state_space_layers": sum(kind in MIXERS for kind in self.spec.layer_kinds),
+                "state_space_layers": sum(kind in MIXERS or self.spec.ssm_parallel
+                                          for kind in self.spec.layer_kinds),
                 "bytes_per_sequence": {d: self.recurrent_state_bytes(d) for d in ("fp32", "bf16")},
                 "convention": RECURRENT_STATE_CONVENTION}} if self.spec.has_recurrent else {}),
             "flops": {
@@ -375,6 +376,8 @@ def state_size(spec: ModelSpec, kind: str) -> int:
     for a layer that keeps keys, or nothing)."""
     if kind in MIXERS:
         return mixer_state_size(spec, kind)
+    if spec.ssm_parallel and kind != "none":  # Falcon-H1: the Mamba-2 beside the attention
+        return mixer_state_size(spec, "mamba2")
     return linear_state_size(spec) if kind == "linear" else 0
 
 
@@ -385,6 +388,8 @@ def recurrent_state_width(spec: ModelSpec, kind: str = "linear") -> int:
     (`mixer_state_width`)."""
     if kind in MIXERS:
         return mixer_state_width(spec, kind)
+    if spec.ssm_parallel and kind != "none":
+        return mixer_state_width(spec, "mamba2")
     if kind != "linear" or not spec.has_linear:
         return 0
     assert spec.linear_conv_kernel is not None
@@ -493,6 +498,10 @@ def layer_count(spec: ModelSpec, kind: str = "global", moe: bool = False,
         norms = spec.norms_per_layer * _norm_params(spec, d) + inner_norms
     else:
         attention, matmul, inner_norms = _attention_params(spec, kind, shared)
+        if spec.ssm_parallel:  # Falcon-H1: a Mamba-2 mixer beside it, counted with it
+            beside, beside_matmul, beside_norms = mixer_params(spec, "mamba2")
+            attention, matmul = attention + beside, matmul + beside_matmul
+            inner_norms += beside_norms
         # a block of attention alone (Nemotron-H's) has the one norm before it
         norms = ((spec.norms_per_layer if has_mlp or moe else 1) * _norm_params(spec, d)
                  + qk_norm_params(spec, kind, shared) + inner_norms)

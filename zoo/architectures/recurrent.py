@@ -133,7 +133,7 @@ def read_bamba(c: Mapping[str, Any]) -> Config:
     """BambaConfig: Mamba-2 layers, attention on attn_layer_indices (none by default), each
     with a gated MLP and two norms; half of each attention head rotated (the class fixes
     partial_rotary_factor 0.5)."""
-    c = defaults_under(c, BAMBA_DEFAULTS)
+    c = {**BAMBA_DEFAULTS, **c}  # a null num_key_value_heads: as many as the heads
     layers = get(c, "num_hidden_layers")
     attn = set(c["attn_layer_indices"] or ())
     kinds = ["global" if i in attn else "mamba2" for i in range(layers)]
@@ -167,7 +167,7 @@ def read_jamba(c: Mapping[str, Any]) -> Config:
     expert_layer_offset when num_experts > 1, a gated MLP elsewhere; two norms per block."""
     if "num_local_experts" in c and "num_experts" not in c:  # the class's other name for it
         c = {**c, "num_experts": c["num_local_experts"]}
-    c = defaults_under(c, JAMBA_DEFAULTS)
+    c = {**JAMBA_DEFAULTS, **c}  # a null num_key_value_heads: as many as the heads
     layers = get(c, "num_hidden_layers")
     attn = (get(c, "attn_layer_period"), get(c, "attn_layer_offset"))
     expert = (get(c, "expert_layer_period"), get(c, "expert_layer_offset"))
@@ -292,6 +292,39 @@ def read_lfm2(c: Mapping[str, Any]) -> Config:
            if "short_conv" in kinds else {}))
 
 
+FALCON_H1_DEFAULTS = {
+    "vocab_size": 128000, "tie_word_embeddings": False, "hidden_size": 4096,
+    "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32,
+    "num_key_value_heads": 8, "rms_norm_eps": 1e-5, "max_position_embeddings": 8192,
+    "mamba_d_ssm": 1024, "mamba_n_heads": 128, "mamba_n_groups": 1, "mamba_d_state": 256,
+    "mamba_d_conv": 4, "mamba_expand": 2, "mamba_conv_bias": True, "mamba_proj_bias": False,
+    "mamba_rms_norm": False, "projectors_bias": False, "attention_bias": False,
+    "mlp_bias": False}
+
+
+def read_falcon_h1(c: Mapping[str, Any]) -> Config:
+    """FalconH1Config: every layer attention and a Mamba-2 mixer side by side on one normed
+    input (the mixer mamba_d_ssm wide, or mamba_expand x hidden_size where that is null; its
+    gated norm only with mamba_rms_norm; its output projection's bias is projectors_bias), then
+    a gated MLP; the muP multipliers are not parameters."""
+    c = {**FALCON_H1_DEFAULTS, **c}  # a null num_key_value_heads: as many as the heads
+    layers, d = get(c, "num_hidden_layers"), get(c, "hidden_size")
+    if c["mamba_proj_bias"] != c["projectors_bias"]:
+        raise UnsupportedConfigError("mamba_proj_bias and projectors_bias differ: the mixer's "
+                                     "in and out projections' biases are one switch here")
+    return dict(
+        n_layer=layers, d_model=d, d_ff=get(c, "intermediate_size"),
+        vocab_size=get(c, "vocab_size"), norm="rmsnorm", norm_eps=get(c, "rms_norm_eps"),
+        **_attention(c, bias=bool(c["attention_bias"])), **_swiglu(c), bias=False,
+        mlp_bias=bool(c["mlp_bias"]), tie_embeddings=bool(c["tie_word_embeddings"]),
+        ssm_parallel=True,
+        ssm_d_inner=get(c, "mamba_d_ssm", default=int(get(c, "mamba_expand") * d)),
+        ssm_d_state=get(c, "mamba_d_state"), ssm_conv_kernel=get(c, "mamba_d_conv"),
+        ssm_n_head=get(c, "mamba_n_heads"), ssm_n_group=get(c, "mamba_n_groups"),
+        ssm_proj_bias=bool(c["mamba_proj_bias"]), ssm_conv_bias=bool(c["mamba_conv_bias"]),
+        ssm_gated_norm=bool(c["mamba_rms_norm"]))
+
+
 NEMOTRON_H_DEFAULTS = {
     "vocab_size": 131072, "hidden_size": 4096, "layers_block_type": None,
     "tie_word_embeddings": False, "num_attention_heads": 32, "num_key_value_heads": 8,
@@ -336,7 +369,7 @@ def read_nemotron_h(c: Mapping[str, Any]) -> Config:
     rotary, a two-matrix squared-ReLU MLP, or non-gated experts with a shared MLP beside them,
     routed by sigmoid scores with a correction-bias buffer); the Mamba-2 scan is
     mamba_num_heads x mamba_head_dim wide. Multi-token-prediction layers are not built."""
-    c = defaults_under(c, NEMOTRON_H_DEFAULTS)
+    c = {**NEMOTRON_H_DEFAULTS, **c}  # a null num_key_value_heads: as many as the heads
     for legacy, key in (("mamba_n_groups", "n_groups"), ("mamba_d_conv", "conv_kernel"),
                         ("mamba_conv_bias", "use_conv_bias")):
         if legacy in c:  # the class reads the old names first
@@ -390,6 +423,7 @@ COUNTED: dict[str, tuple[str, str, str, Reader]] = {
     "bamba": ("BambaForCausalLM", "model.", "qwen3_next", read_bamba),
     "jamba": ("JambaForCausalLM", "model.", "qwen3_next", read_jamba),
     "lfm2": ("Lfm2ForCausalLM", "model.", "qwen3", read_lfm2),
+    "falcon_h1": ("FalconH1ForCausalLM", "model.", "qwen3_next", read_falcon_h1),
     "granitemoehybrid": ("GraniteMoeHybridForCausalLM", "model.", "granitemoeshared",
                          read_granitemoehybrid),
     "nemotron_h": ("NemotronHForCausalLM", "backbone.", "qwen3_next", read_nemotron_h),

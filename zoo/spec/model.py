@@ -135,6 +135,9 @@ class ModelSpec:
         doc="state-space layers: a bias on the convolution (use_conv_bias)")
     ssm_inner_norms: bool = _arch(
         "bool", False, doc="`mamba` layers: RMSNorms of the time step, B and C (Jamba)")
+    ssm_parallel: bool = _arch(
+        "bool", False, doc="each attention layer has a `mamba2` mixer beside it, on the same "
+                           "normed input, their outputs summed (Falcon-H1)")
     short_conv_kernel: int | None = _arch(
         "int?", None, min=1, doc="`short_conv` layers (LFM2): the gated depthwise "
                                  "convolution's kernel (conv_L_cache)")
@@ -523,12 +526,12 @@ class ModelSpec:
     @property
     def has_ssm(self) -> bool:
         """State-space (`mamba`, `mamba2`) layers on the pattern."""
-        return bool({"mamba", "mamba2"} & set(self.attention_pattern))
+        return self.ssm_parallel or bool({"mamba", "mamba2"} & set(self.attention_pattern))
 
     @property
     def has_recurrent(self) -> bool:
         """Layers that keep a state per sequence, constant in context, instead of keys."""
-        return bool(set(RECURRENT_KINDS) & set(self.attention_pattern))
+        return self.ssm_parallel or bool(set(RECURRENT_KINDS) & set(self.attention_pattern))
 
     @property
     def linear_k_dim(self) -> int:

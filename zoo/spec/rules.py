@@ -165,7 +165,7 @@ def _check_ssm(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
     """State-space geometry goes with `mamba` / `mamba2` layers on the pattern; the mixers and
     blocks zoo counts but does not build say so (counted_only), with pre-norm blocks whose
     norms are one per sublayer."""
-    kinds = set(spec.attention_pattern)
+    kinds = set(spec.attention_pattern) | ({"mamba2"} if spec.ssm_parallel else set())
     needed = {name for kind, names in SSM_FIELDS.items() if kind in kinds for name in names}
     for name in sorted({n for names in SSM_FIELDS.values() for n in names}):
         given = getattr(spec, name) is not None
@@ -186,6 +186,8 @@ def _check_ssm(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
                                  f"{spec.ssm_n_group} groups")
     unbuilt = sorted(kinds & set(COUNTED_KINDS)) + (["no MLP"] if "none" in spec.mlp_pattern
                                                     else [])
+    if spec.ssm_parallel and not set(spec.attention_pattern) <= {"global", "local"}:
+        raise bad("ssm_parallel", "a Mamba-2 mixer beside attention: every layer attends")
     if not unbuilt:
         return
     if not spec.counted_only:
