@@ -73,7 +73,7 @@ def describe_attention(spec: ModelSpec) -> str:
         named = {"local": f"local ({spec.local_window})",
                  "chunked": f"chunked ({spec.attention_chunk})", "global": "global",
                  "linear": "linear", "mamba": "Mamba", "mamba2": "Mamba-2",
-                 "short_conv": "short conv", "none": "MLP-only"}
+                 "short_conv": "short conv", "rglru": "RG-LRU", "none": "MLP-only"}
         runs = [(kind, len(list(group))) for kind, group in itertools.groupby(kinds)]
         shape = "repeating " + ", ".join(("" if n == 1 else f"{n} x ") + named[kind]
                                          for kind, n in runs)
@@ -294,10 +294,10 @@ def recurrent_rows(count: ParamCount) -> list[Row]:
     if not spec.has_recurrent:
         return []
     linear = spec.layer_kinds.count("linear")
-    ssm = sum(kind in ("mamba", "mamba2", "short_conv") or spec.ssm_parallel
+    ssm = sum(kind in ("mamba", "mamba2", "short_conv", "rglru") or spec.ssm_parallel
               for kind in spec.layer_kinds)
     layers = " and ".join(filter(None, (f"{linear} linear" if linear else "",
-                                        f"{ssm} state-space or convolution" if ssm else "")))
+                                        f"{ssm} other recurrent" if ssm else "")))
     return [("recurrent state", f"{human_bytes(count.recurrent_state_bytes('bf16'))} bf16, "
                                 f"{human_bytes(count.recurrent_state_bytes('fp32'))} fp32 per "
                                 f"sequence at any context ({layers} layers, each a state and "

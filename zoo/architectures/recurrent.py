@@ -325,6 +325,50 @@ def read_falcon_h1(c: Mapping[str, Any]) -> Config:
         ssm_gated_norm=bool(c["mamba_rms_norm"]))
 
 
+RECURRENT_GEMMA_DEFAULTS = {
+    "num_hidden_layers": 26, "vocab_size": 256000, "hidden_size": 2560,
+    "intermediate_size": 3 * 2560, "num_attention_heads": 10, "lru_width": None,
+    "attention_window_size": 2048, "conv1d_width": 4, "rms_norm_eps": 1e-6,
+    "block_types": ["recurrent", "recurrent", "attention"], "num_key_value_heads": None,
+    "attention_bias": False, "tie_word_embeddings": True,
+    "hidden_activation": "gelu_pytorch_tanh"}
+
+
+def read_recurrent_gemma(c: Mapping[str, Any]) -> Config:
+    """RecurrentGemmaConfig: block_types cycled over the layers, `recurrent` an RG-LRU block
+    (lru_width wide, hidden_size where null) and `attention` local attention over
+    attention_window_size (q, k, v biased by attention_bias, o always biased, half of each head
+    rotated); each with a biased gated MLP of intermediate_size // 2 and two (1 + w) norms."""
+    c = {**RECURRENT_GEMMA_DEFAULTS, **c}
+    layers, d = get(c, "num_hidden_layers"), get(c, "hidden_size")
+    blocks = list(get(c, "block_types"))
+    unknown = sorted({str(b) for b in blocks} - {"recurrent", "attention"})
+    if unknown:
+        raise UnsupportedConfigError(f"block_types has {', '.join(unknown)}; expected "
+                                     f"recurrent, attention")
+    kinds = [("rglru" if b == "recurrent" else "local") for b in (blocks * layers)[:layers]]
+    heads = get(c, "num_attention_heads")
+    window = get(c, "attention_window_size")
+    act = c["hidden_activation"]
+    return dict(
+        n_layer=layers, d_model=d, n_head=heads,
+        n_kv_head=get(c, "num_key_value_heads", default=heads),
+        d_head=get(c, "head_dim", default=d // heads),
+        context_length=NO_CONTEXT,  # local attention and a recurrence: no limit of its own
+        position="rotary", **read_rope(c, 0.5), d_ff=get(c, "intermediate_size") // 2,
+        vocab_size=get(c, "vocab_size"), norm="rmsnorm", norm_eps=get(c, "rms_norm_eps"),
+        norm_unit_offset=True, scale_embeddings=True, activation="geglu", bias=False,
+        qkv_bias=bool(c["attention_bias"]), attn_out_bias=True, mlp_bias=True,
+        tie_embeddings=bool(c["tie_word_embeddings"]),
+        attention_pattern=shortest_period(kinds),
+        **({"local_window": window} if "local" in kinds else {}),
+        **({"lru_width": get(c, "lru_width", default=d),
+            "lru_conv_kernel": get(c, "conv1d_width")} if "rglru" in kinds else {}),
+        notes=[NO_CONTEXT_NOTE] + ([] if act in ("gelu_pytorch_tanh", "gelu_new", "gelu_fast")
+                                   else [f"hidden_activation {act!r}: the gated MLP is counted "
+                                         f"as GeGLU's shapes"]))
+
+
 NEMOTRON_H_DEFAULTS = {
     "vocab_size": 131072, "hidden_size": 4096, "layers_block_type": None,
     "tie_word_embeddings": False, "num_attention_heads": 32, "num_key_value_heads": 8,
@@ -423,6 +467,7 @@ COUNTED: dict[str, tuple[str, str, str, Reader]] = {
     "bamba": ("BambaForCausalLM", "model.", "qwen3_next", read_bamba),
     "jamba": ("JambaForCausalLM", "model.", "qwen3_next", read_jamba),
     "lfm2": ("Lfm2ForCausalLM", "model.", "qwen3", read_lfm2),
+    "recurrent_gemma": ("RecurrentGemmaForCausalLM", "model.", "gemma2", read_recurrent_gemma),
     "falcon_h1": ("FalconH1ForCausalLM", "model.", "qwen3_next", read_falcon_h1),
     "granitemoehybrid": ("GraniteMoeHybridForCausalLM", "model.", "granitemoeshared",
                          read_granitemoehybrid),

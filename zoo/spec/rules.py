@@ -177,6 +177,12 @@ def _check_ssm(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
                             f"{', '.join(sorted(needed))}")
     if ("short_conv" in kinds) != (spec.short_conv_kernel is not None):
         raise bad("short_conv_kernel", "short_conv layers and short_conv_kernel go together")
+    for name in ("lru_width", "lru_conv_kernel"):
+        if ("rglru" in kinds) != (getattr(spec, name) is not None):
+            raise bad(name, "rglru layers and lru_width, lru_conv_kernel go together")
+    if "rglru" in kinds and spec.lru_width % spec.n_head:
+        raise bad("lru_width", f"lru_width {spec.lru_width} does not split into n_head "
+                               f"{spec.n_head} blocks")
     if spec.short_conv_bias and "short_conv" not in kinds:
         raise bad("short_conv_bias", "only short_conv layers take it")
     if spec.ssm_inner_norms and "mamba" not in kinds:
