@@ -38,6 +38,9 @@ TINY = {
     "falcon_h1": dict(hidden_size=32, vocab_size=64, intermediate_size=48, num_hidden_layers=2,
                       num_attention_heads=4, num_key_value_heads=2, mamba_d_ssm=64,
                       mamba_n_heads=4, mamba_d_state=8, mamba_n_groups=2, mamba_rms_norm=True),
+    "olmo_hybrid": dict(hidden_size=32, vocab_size=64, intermediate_size=48, num_hidden_layers=2,
+                        num_attention_heads=4, num_key_value_heads=2, pad_token_id=0,
+                        layer_types=["linear_attention", "full_attention"]),
 }
 
 

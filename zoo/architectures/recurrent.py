@@ -369,6 +369,50 @@ def read_recurrent_gemma(c: Mapping[str, Any]) -> Config:
                                          f"as GeGLU's shapes"]))
 
 
+OLMO_HYBRID_DEFAULTS = {
+    "vocab_size": 100352, "hidden_size": 3840, "intermediate_size": 11008,
+    "num_hidden_layers": 32, "num_attention_heads": 30, "num_key_value_heads": None,
+    "max_position_embeddings": 65536, "rms_norm_eps": 1e-6, "tie_word_embeddings": False,
+    "attention_bias": False, "layer_types": None, "linear_num_key_heads": None,
+    "linear_num_value_heads": None, "linear_key_head_dim": None, "linear_value_head_dim": None,
+    "linear_conv_kernel_dim": 4}
+OLMO_HYBRID_LAYERS = {"linear_attention": "linear", "full_attention": "global"}
+
+
+def read_olmo_hybrid(c: Mapping[str, Any]) -> Config:
+    """OlmoHybridConfig: Gated DeltaNet layers (q, k, v, a, b and g projections apart, the
+    shapes of Qwen3-Next's fused ones) with every fourth layer full attention by default (the
+    last at least); attention layers OLMo 2's (a norm on each sublayer's output, q and k
+    normalised over the projection), linear layers normed before each sublayer: two norms a
+    layer either way. Linear heads default to the attention heads, key width to
+    int(0.75 x hidden_size / key heads), value width to twice that."""
+    c = {**OLMO_HYBRID_DEFAULTS, **c}
+    layers, d = get(c, "num_hidden_layers"), get(c, "hidden_size")
+    heads = get(c, "num_attention_heads")
+    types = c["layer_types"]
+    if types is None:
+        types = ["full_attention" if i % 4 == 3 else "linear_attention" for i in range(layers)]
+        if "full_attention" not in types:
+            types[-1] = "full_attention"
+    unknown = sorted({str(t) for t in types} - set(OLMO_HYBRID_LAYERS))
+    if unknown:
+        raise UnsupportedConfigError(f"layer_types has {', '.join(unknown)}; zoo reads "
+                                     f"{', '.join(OLMO_HYBRID_LAYERS)}")
+    k_heads = get(c, "linear_num_key_heads", default=heads)
+    k_dim = get(c, "linear_key_head_dim", default=int(0.75 * d / k_heads))
+    return dict(
+        n_layer=layers, d_model=d, d_ff=get(c, "intermediate_size"),
+        vocab_size=get(c, "vocab_size"), norm="rmsnorm", norm_eps=get(c, "rms_norm_eps"),
+        norm_position="output", qk_norm="projection",
+        **_attention(c, bias=bool(c["attention_bias"])), **_swiglu(c), bias=False,
+        tie_embeddings=bool(c["tie_word_embeddings"]),
+        attention_pattern=_pattern([OLMO_HYBRID_LAYERS[t] for t in types], layers,
+                                   "layer_types"),
+        linear_n_k_head=k_heads, linear_n_v_head=get(c, "linear_num_value_heads", default=heads),
+        linear_d_head_k=k_dim, linear_d_head_v=get(c, "linear_value_head_dim", default=2 * k_dim),
+        linear_conv_kernel=get(c, "linear_conv_kernel_dim"))
+
+
 NEMOTRON_H_DEFAULTS = {
     "vocab_size": 131072, "hidden_size": 4096, "layers_block_type": None,
     "tie_word_embeddings": False, "num_attention_heads": 32, "num_key_value_heads": 8,
@@ -467,6 +511,7 @@ COUNTED: dict[str, tuple[str, str, str, Reader]] = {
     "bamba": ("BambaForCausalLM", "model.", "qwen3_next", read_bamba),
     "jamba": ("JambaForCausalLM", "model.", "qwen3_next", read_jamba),
     "lfm2": ("Lfm2ForCausalLM", "model.", "qwen3", read_lfm2),
+    "olmo_hybrid": ("OlmoHybridForCausalLM", "model.", "qwen3_next", read_olmo_hybrid),
     "recurrent_gemma": ("RecurrentGemmaForCausalLM", "model.", "gemma2", read_recurrent_gemma),
     "falcon_h1": ("FalconH1ForCausalLM", "model.", "qwen3_next", read_falcon_h1),
     "granitemoehybrid": ("GraniteMoeHybridForCausalLM", "model.", "granitemoeshared",
