@@ -466,6 +466,8 @@ def _attention_params(spec: ModelSpec, kind: str = "global",
         attention += q + gate + projections
     if spec.has_bias("attn_out"):
         attention += d
+    if spec.attention_head_gate:  # LFM3: one gate per head from the layer's input
+        attention, matrices = attention + d * spec.n_head, matrices + d * spec.n_head
     if spec.attention_sinks:
         attention += spec.n_head
     return attention, matrices, 0
@@ -492,7 +494,9 @@ def layer_count(spec: ModelSpec, kind: str = "global", moe: bool = False,
     d = spec.d_model
     if kind in MIXERS or kind == "none":
         attention, matmul, inner_norms = mixer_params(spec, kind)
-        norms = ((kind != "none") + (has_mlp or moe)) * _norm_params(spec, d) + inner_norms
+        per_sublayer = 2 if spec.norm_position == "sandwich" else 1  # LFM3's, before and after
+        norms = (((kind != "none") + (has_mlp or moe)) * per_sublayer * _norm_params(spec, d)
+                 + inner_norms)
     elif kind == "linear":
         attention, matmul, inner_norms = _linear_attention_params(spec)
         norms = spec.norms_per_layer * _norm_params(spec, d) + inner_norms

@@ -369,6 +369,53 @@ def read_recurrent_gemma(c: Mapping[str, Any]) -> Config:
                                          f"as GeGLU's shapes"]))
 
 
+LFM3_DEFAULTS = {
+    "vocab_size": 128_000, "hidden_size": 2048, "intermediate_size": 7680,
+    "num_hidden_layers": 24, "num_attention_heads": 16, "num_key_value_heads": 4,
+    "max_position_embeddings": 128_000, "norm_eps": 1e-5, "tie_word_embeddings": True,
+    "conv_bias": False, "conv_L_cache": 7, "layer_types": None, "head_dim": 128,
+    "sliding_window": 256, "use_sandwich_norm": True, "use_attention_gate": True,
+    "attention_bias": False}
+LFM3_LAYERS = {"conv": "short_conv", "sliding_attention": "local", "full_attention": "global"}
+
+
+def read_lfm3(c: Mapping[str, Any]) -> Config:
+    """Lfm3Config: LFM2's short convolutions with sliding-window and full attention on
+    layer_types (by default full on i % 4 == 2, sliding on i % 4 == 0 past the first, else
+    convolution); attention QK-normed per head, its output gated per head (use_attention_gate);
+    a norm after each sublayer too (use_sandwich_norm); a gated MLP of intermediate_size. Its
+    per-layer-type rotary settings hold no parameters and are not read."""
+    if "rms_norm_eps" in c and "norm_eps" not in c:  # the class's other name for it
+        c = {**c, "norm_eps": c["rms_norm_eps"]}
+    c = {**LFM3_DEFAULTS, **c}
+    layers = get(c, "num_hidden_layers")
+    types = c["layer_types"]
+    if types is None:
+        types = ["full_attention" if i % 4 == 2 else
+                 "sliding_attention" if i % 4 == 0 and i > 0 else "conv" for i in range(layers)]
+    unknown = sorted({str(t) for t in types} - set(LFM3_LAYERS))
+    if unknown:
+        raise UnsupportedConfigError(f"layer_types has {', '.join(unknown)}; zoo reads "
+                                     f"{', '.join(LFM3_LAYERS)}")
+    kinds = [LFM3_LAYERS[t] for t in types]
+    heads = get(c, "num_attention_heads")
+    bias = bool(c["attention_bias"])
+    return dict(
+        n_layer=layers, d_model=get(c, "hidden_size"), d_ff=get(c, "intermediate_size"),
+        vocab_size=get(c, "vocab_size"), norm="rmsnorm", norm_eps=get(c, "norm_eps"),
+        norm_position="sandwich" if c["use_sandwich_norm"] else "pre",
+        n_head=heads, n_kv_head=get(c, "num_key_value_heads", default=heads),
+        d_head=get(c, "head_dim", default=get(c, "hidden_size") // heads),
+        context_length=get(c, "max_position_embeddings"), position="rotary", qk_norm="head",
+        qkv_bias=bias, attn_out_bias=bias, attention_head_gate=bool(c["use_attention_gate"]),
+        activation="swiglu", bias=False, tie_embeddings=bool(c["tie_word_embeddings"]),
+        attention_pattern=_pattern(kinds, layers, "layer_types"),
+        **({"local_window": get(c, "sliding_window")} if "local" in kinds else {}),
+        **({"short_conv_kernel": get(c, "conv_L_cache"), "short_conv_bias": bool(c["conv_bias"])}
+           if "short_conv" in kinds else {}),
+        notes=["rope_parameters per layer type are not read: they hold no parameters"])
+
+
 OLMO_HYBRID_DEFAULTS = {
     "vocab_size": 100352, "hidden_size": 3840, "intermediate_size": 11008,
     "num_hidden_layers": 32, "num_attention_heads": 30, "num_key_value_heads": None,
@@ -511,6 +558,7 @@ COUNTED: dict[str, tuple[str, str, str, Reader]] = {
     "bamba": ("BambaForCausalLM", "model.", "qwen3_next", read_bamba),
     "jamba": ("JambaForCausalLM", "model.", "qwen3_next", read_jamba),
     "lfm2": ("Lfm2ForCausalLM", "model.", "qwen3", read_lfm2),
+    "lfm3": ("Lfm3ForCausalLM", "model.", "qwen3", read_lfm3),
     "olmo_hybrid": ("OlmoHybridForCausalLM", "model.", "qwen3_next", read_olmo_hybrid),
     "recurrent_gemma": ("RecurrentGemmaForCausalLM", "model.", "gemma2", read_recurrent_gemma),
     "falcon_h1": ("FalconH1ForCausalLM", "model.", "qwen3_next", read_falcon_h1),

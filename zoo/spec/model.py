@@ -172,6 +172,9 @@ class ModelSpec:
     attention_output_gate: bool = _arch(
         "bool", False, doc="the attention output gated per query dim by sigmoid(x W_g), W_g "
                            "stored beside the query projection (Qwen3-Next's doubled q_proj)")
+    attention_head_gate: bool = _arch(
+        "bool", False, doc="the attention output gated per head by sigmoid(x W_g), W_g a "
+                           "d_model x n_head projection without bias (LFM3's g_proj)")
     attention_sinks: bool = _arch(
         "bool", False, doc="a learned logit per head added to the softmax's denominator "
                            "(gpt-oss)")

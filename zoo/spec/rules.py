@@ -190,6 +190,9 @@ def _check_ssm(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
     if "mamba2" in kinds and spec.ssm_d_inner % spec.ssm_n_group:
         raise bad("ssm_n_group", f"ssm_d_inner {spec.ssm_d_inner} does not split into "
                                  f"{spec.ssm_n_group} groups")
+    if spec.attention_head_gate and not spec.counted_only:
+        raise bad("attention_head_gate", "the per-head output gate is counted, not built: say "
+                                         "why in counted_only")
     unbuilt = sorted(kinds & set(COUNTED_KINDS)) + (["no MLP"] if "none" in spec.mlp_pattern
                                                     else [])
     if spec.ssm_parallel and not set(spec.attention_pattern) <= {"global", "local"}:
@@ -199,8 +202,9 @@ def _check_ssm(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
     if not spec.counted_only:
         raise bad("attention_pattern", f"{', '.join(unbuilt)} layers are counted, not built: "
                                        "say why in counted_only")
-    if spec.norm_position != "pre" or spec.block != "sequential":
-        raise bad("norm_position", "these layers are counted as pre-norm sequential blocks")
+    if spec.norm_position not in ("pre", "sandwich") or spec.block != "sequential":
+        raise bad("norm_position", "these layers are counted as sequential blocks with a norm "
+                                   "before each sublayer (and one after it: sandwich)")
     if any(kind == "none" and mlp == "none"
            for kind, mlp in zip(spec.layer_kinds, spec.layer_mlp, strict=True)):
         raise bad("mlp_pattern", "a layer has neither a token mixer nor an MLP")
