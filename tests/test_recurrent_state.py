@@ -99,3 +99,20 @@ def test_recurrent_gemma_state_matches_its_blocks():
                                                                     default=str))))
     assert count.total == sum(p.numel() for p in model.parameters())
     assert count.recurrent_state_bytes("fp32") == 4 * state == 4 * 2 * 48 * 4
+
+
+def test_rwkv_state_matches_its_output_state():
+    """RWKV returns its state: per layer the last input of the time mix and of the channel mix
+    (hidden_size each) and the WKV numerator, denominator and maximum (attention_hidden_size
+    each; transformers' forward allocates them all at hidden_size, so the two are equal here)."""
+    transformers.logging.set_verbosity_error()
+    config = transformers.RwkvConfig(hidden_size=32, num_hidden_layers=2, vocab_size=64,
+                                      intermediate_size=64)
+    model = transformers.AutoModelForCausalLM.from_config(config).eval()
+    with torch.no_grad():
+        state = model(torch.tensor([[1, 2, 3, 4, 5]]), use_cache=True).state
+    count = zoo.count_params(spec_from_config(json.loads(json.dumps(config.to_dict(),
+                                                                    default=str))))
+    assert count.total == sum(p.numel() for p in model.parameters())
+    assert count.recurrent_state_bytes("fp32") == 4 * sum(t.numel() for t in state) \
+        == 4 * 2 * (2 * 32 + 3 * 32)

@@ -73,7 +73,8 @@ def describe_attention(spec: ModelSpec) -> str:
         named = {"local": f"local ({spec.local_window})",
                  "chunked": f"chunked ({spec.attention_chunk})", "global": "global",
                  "linear": "linear", "mamba": "Mamba", "mamba2": "Mamba-2",
-                 "short_conv": "short conv", "rglru": "RG-LRU", "none": "MLP-only"}
+                 "short_conv": "short conv", "rglru": "RG-LRU", "rwkv": "RWKV",
+                 "none": "MLP-only"}
         runs = [(kind, len(list(group))) for kind, group in itertools.groupby(kinds)]
         shape = "repeating " + ", ".join(("" if n == 1 else f"{n} x ") + named[kind]
                                          for kind, n in runs)
@@ -307,7 +308,7 @@ def recurrent_rows(count: ParamCount) -> list[Row]:
     if not spec.has_recurrent:
         return []
     names = {"linear": "linear", "mamba": "state-space", "mamba2": "state-space",
-             "short_conv": "short-convolution", "rglru": "RG-LRU"}
+             "short_conv": "short-convolution", "rglru": "RG-LRU", "rwkv": "RWKV"}
     kinds = [names.get(kind, "state-space" if spec.ssm_parallel and kind != "none" else "")
              for kind in spec.layer_kinds]
     layers = " and ".join(f"{kinds.count(name)} {name}" for name in dict.fromkeys(kinds) if name)

@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from zoo.accounting.recurrent import MIXERS, mixer_params, mixer_state_size, mixer_state_width
+from zoo.accounting.recurrent import (
+    MIXERS,
+    mixer_params,
+    mixer_state_size,
+    mixer_state_width,
+    rwkv_channel_mix,
+)
 from zoo.spec import ModelSpec
 from zoo.units import DTYPE_BYTES, canonical_dtype
 
@@ -514,6 +520,10 @@ def layer_count(spec: ModelSpec, kind: str = "global", moe: bool = False,
         per_layer_input = 2 * d * spec.per_layer_embed_dim  # matrices: counted in extras
         norms += _norm_params(spec, d)
     dense_width = spec.d_ff * (2 if shared and spec.double_wide_shared_mlp else 1)
+    if kind == "rwkv":  # RWKV's channel mix is the MLP of its layers
+        mlp, mlp_matmul = rwkv_channel_mix(spec)
+        return LayerCount(attention=attention, mlp=mlp, norms=norms, kind=kind,
+                          matmul=matmul + mlp_matmul)
     if not moe:
         mlp, mlp_matmul = _mlp_params(spec, dense_width) if has_mlp else (0, 0)
         return LayerCount(attention=attention, mlp=mlp, norms=norms, kind=kind,

@@ -1,7 +1,7 @@
 """Closed forms of the token mixers that keep a recurrent state instead of keys: the selective
 state spaces (Mamba's `mamba`, Mamba-2's `mamba2`), LFM2's gated short convolution
-(`short_conv`) and Griffin's real-gated linear recurrent unit (RecurrentGemma's `rglru`), with
-no torch.
+(`short_conv`), Griffin's real-gated linear recurrent unit (RecurrentGemma's `rglru`) and RWKV's
+time mix (`rwkv`, whose layers' MLP is RWKV's channel mix), with no torch.
 
 Each mixer gives (parameters, matrix weights a token passes through, norm weights inside it),
 as `zoo.accounting.params` does for attention, and its state per sequence: constant in context,
@@ -86,8 +86,26 @@ def _rglru(spec: ModelSpec) -> Mixer:
     return params, matrices + conv + gates, 0
 
 
+def _rwkv(spec: ModelSpec) -> Mixer:
+    """RwkvSelfAttention (the time mix): key, value and receptance d -> rwkv_width and output
+    back, no biases; time_decay and time_first per channel; three token-shift mixes of d."""
+    assert spec.rwkv_width is not None
+    d, width = spec.d_model, spec.rwkv_width
+    matrices = 4 * d * width
+    return matrices + 2 * width + 3 * d, matrices, 0
+
+
+def rwkv_channel_mix(spec: ModelSpec) -> tuple[int, int]:
+    """(parameters, matrix weights) of RwkvFeedForward, the MLP of an `rwkv` layer: key
+    d -> d_ff, value d_ff -> d, receptance d -> d, no biases; two token-shift mixes of d."""
+    d = spec.d_model
+    matrices = 2 * d * spec.d_ff + d * d
+    return matrices + 2 * d, matrices
+
+
 MIXERS: dict[str, Callable[[ModelSpec], Mixer]] = {"mamba": _mamba, "mamba2": _mamba2,
-                                                   "short_conv": _short_conv, "rglru": _rglru}
+                                                   "short_conv": _short_conv, "rglru": _rglru,
+                                                   "rwkv": _rwkv}
 
 
 def mixer_params(spec: ModelSpec, kind: str) -> Mixer:
@@ -109,6 +127,9 @@ def mixer_state_size(spec: ModelSpec, kind: str) -> int:
     if kind == "rglru":  # one value per channel
         assert spec.lru_width is not None
         return spec.lru_width
+    if kind == "rwkv":  # the WKV numerator, denominator and running maximum per channel
+        assert spec.rwkv_width is not None
+        return 3 * spec.rwkv_width
     return 0 if kind == "short_conv" else ssm_state_size(spec)
 
 
@@ -121,6 +142,8 @@ def mixer_state_width(spec: ModelSpec, kind: str) -> int:
     if kind == "rglru":
         assert spec.lru_width is not None and spec.lru_conv_kernel is not None
         return spec.lru_width * spec.lru_conv_kernel
+    if kind == "rwkv":  # and the last input of the time mix and of the channel mix
+        return mixer_state_size(spec, kind) + 2 * spec.d_model
     assert spec.ssm_conv_kernel is not None and spec.ssm_d_inner is not None
     channels = spec.ssm_d_inner if kind == "mamba" else mamba2_conv_dim(spec)
     return ssm_state_size(spec) + channels * (spec.ssm_conv_kernel - 1)

@@ -416,6 +416,28 @@ def read_lfm3(c: Mapping[str, Any]) -> Config:
         notes=["rope_parameters per layer type are not read: they hold no parameters"])
 
 
+RWKV_DEFAULTS = {"vocab_size": 50277, "context_length": 1024, "hidden_size": 4096,
+                 "num_hidden_layers": 32, "attention_hidden_size": None,
+                 "intermediate_size": None, "layer_norm_epsilon": 1e-5,
+                 "tie_word_embeddings": False}
+
+
+def read_rwkv(c: Mapping[str, Any]) -> Config:
+    """RwkvConfig (RWKV-4): each block LayerNorms before a time mix of attention_hidden_size
+    (hidden_size where null) and a channel mix of intermediate_size (4 x hidden_size where
+    null); a LayerNorm after the embedding (the first block's pre_ln) and one at the end."""
+    c = {**RWKV_DEFAULTS, **c}
+    d = get(c, "hidden_size")
+    return dict(
+        n_layer=get(c, "num_hidden_layers"), d_model=d, n_head=1,
+        d_ff=get(c, "intermediate_size", default=4 * d), vocab_size=get(c, "vocab_size"),
+        context_length=get(c, "context_length"), position="none", norm="layernorm",
+        norm_eps=get(c, "layer_norm_epsilon"), embedding_norm=True, bias=False,
+        activation="relu",  # the channel mix's squared ReLU
+        tie_embeddings=bool(c["tie_word_embeddings"]), attention_pattern=["rwkv"],
+        rwkv_width=get(c, "attention_hidden_size", default=d))
+
+
 OLMO_HYBRID_DEFAULTS = {
     "vocab_size": 100352, "hidden_size": 3840, "intermediate_size": 11008,
     "num_hidden_layers": 32, "num_attention_heads": 30, "num_key_value_heads": None,
@@ -558,6 +580,7 @@ COUNTED: dict[str, tuple[str, str, str, Reader]] = {
     "bamba": ("BambaForCausalLM", "model.", "qwen3_next", read_bamba),
     "jamba": ("JambaForCausalLM", "model.", "qwen3_next", read_jamba),
     "lfm2": ("Lfm2ForCausalLM", "model.", "qwen3", read_lfm2),
+    "rwkv": ("RwkvForCausalLM", "rwkv.", "qwen3_next", read_rwkv),
     "lfm3": ("Lfm3ForCausalLM", "model.", "qwen3", read_lfm3),
     "olmo_hybrid": ("OlmoHybridForCausalLM", "model.", "qwen3_next", read_olmo_hybrid),
     "recurrent_gemma": ("RecurrentGemmaForCausalLM", "model.", "gemma2", read_recurrent_gemma),

@@ -91,7 +91,7 @@ class ModelSpec:
         doc="per-layer `global` / `local` (a sliding window) / `chunked` / `linear` (Gated "
             "DeltaNet) attention, or another token mixer: `mamba` / `mamba2` (selective "
             "state spaces), `short_conv` (LFM2's gated convolution), `rglru` (Griffin's "
-            "recurrence: RecurrentGemma), `none` (a block with an "
+            "recurrence: RecurrentGemma), `rwkv` (RWKV's time mix), `none` (a block with an "
             "MLP only: Nemotron-H), cycled over the layers")
     local_window: int | None = _arch(
         "int?", None, min=1, resolve=_when("has_local", lambda s: s.local_window),
@@ -141,6 +141,9 @@ class ModelSpec:
                                  "gates block-diagonal over n_head blocks")
     lru_conv_kernel: int | None = _arch(
         "int?", None, min=1, doc="`rglru` layers: the depthwise convolution's kernel")
+    rwkv_width: int | None = _arch(
+        "int?", None, min=1, doc="`rwkv` layers: the time mix's width (attention_hidden_size); "
+                                 "their MLP is RWKV's channel mix of d_ff")
     ssm_parallel: bool = _arch(
         "bool", False, doc="each attention layer has a `mamba2` mixer beside it, on the same "
                            "normed input, their outputs summed (Falcon-H1)")

@@ -183,6 +183,8 @@ def _check_ssm(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
     if "rglru" in kinds and spec.lru_width % spec.n_head:
         raise bad("lru_width", f"lru_width {spec.lru_width} does not split into n_head "
                                f"{spec.n_head} blocks")
+    if ("rwkv" in kinds) != (spec.rwkv_width is not None):
+        raise bad("rwkv_width", "rwkv layers and rwkv_width go together")
     if spec.short_conv_bias and "short_conv" not in kinds:
         raise bad("short_conv_bias", "only short_conv layers take it")
     if spec.ssm_inner_norms and "mamba" not in kinds:
