@@ -116,3 +116,25 @@ def test_rwkv_state_matches_its_output_state():
     assert count.total == sum(p.numel() for p in model.parameters())
     assert count.recurrent_state_bytes("fp32") == 4 * sum(t.numel() for t in state) \
         == 4 * 2 * (2 * 32 + 3 * 32)
+
+
+@pytest.mark.parametrize(("model_type", "config"), [
+    # Granite 4.0-H's published configs name their layers "mamba" and "attention"
+    ("granitemoehybrid", dict(hidden_size=32, num_hidden_layers=3, vocab_size=64,
+                              intermediate_size=16, shared_intermediate_size=48,
+                              num_attention_heads=4, num_key_value_heads=2, mamba_n_heads=4,
+                              mamba_d_state=8, num_local_experts=4,
+                              layer_types=["mamba", "attention", "mamba"])),
+    ("nemotron_h", dict(hidden_size=32, vocab_size=64, intermediate_size=48,
+                        layers_block_type=["mamba", "attention", "mlp"],
+                        num_attention_heads=4, num_key_value_heads=2, head_dim=8,
+                        mamba_num_heads=4, mamba_head_dim=16, n_groups=2, ssm_state_size=8)),
+])
+def test_legacy_layer_type_names_are_read_as_transformers_renames_them(model_type, config):
+    transformers.logging.set_verbosity_error()
+    built = transformers.CONFIG_MAPPING[model_type](**config)
+    with torch.device("meta"):
+        model = transformers.AutoModelForCausalLM.from_config(built)
+    spec = spec_from_config({"model_type": model_type, **config})
+    assert zoo.count_params(spec).total == sum(p.numel() for p in model.parameters())
+    assert "global" in spec.layer_kinds

@@ -91,6 +91,19 @@ def read_mamba2(c: Mapping[str, Any]) -> Config:
         ssm_proj_bias=bool(c["use_bias"]), ssm_conv_bias=bool(c["use_conv_bias"])))
 
 
+# the layer type names transformers renames in every config (PreTrainedConfig's
+# remap_legacy_layer_types): Granite 4's published configs say "mamba" and "attention"
+LEGACY_LAYER_TYPES = {"mamba": "linear_attention", "attention": "full_attention"}
+
+
+def _legacy(types: Any) -> Any:
+    """A layer-type list with the legacy names renamed, as transformers does; anything else
+    as it is."""
+    if not isinstance(types, list):
+        return types
+    return [LEGACY_LAYER_TYPES.get(t, t) if isinstance(t, str) else t for t in types]
+
+
 def _pattern(kinds: list[str], layers: int, key: str) -> list[str]:
     """A per-layer list of mixers as the spec's cycled pattern."""
     if len(kinds) != layers:
@@ -199,8 +212,7 @@ GRANITE_HYBRID_DEFAULTS = {
     "shared_intermediate_size": 1024, "position_embedding_type": None, "layer_types": None,
     "mamba_n_heads": 128, "mamba_n_groups": 1, "mamba_d_state": 256, "mamba_d_conv": 4,
     "mamba_expand": 2, "mamba_conv_bias": True, "mamba_proj_bias": False}
-GRANITE_HYBRID_LAYERS = {"linear_attention": "mamba2", "full_attention": "global",
-                         "attention": "global"}
+GRANITE_HYBRID_LAYERS = {"linear_attention": "mamba2", "full_attention": "global"}
 
 
 def read_granitemoehybrid(c: Mapping[str, Any]) -> Config:
@@ -211,7 +223,7 @@ def read_granitemoehybrid(c: Mapping[str, Any]) -> Config:
     parameters."""
     c = {**GRANITE_HYBRID_DEFAULTS, **c}  # a null num_key_value_heads: as many as the heads
     layers = get(c, "num_hidden_layers")
-    types = c["layer_types"] if c["layer_types"] is not None else \
+    types = _legacy(c["layer_types"]) if c["layer_types"] is not None else \
         ["linear_attention"] * layers
     unknown = sorted({str(t) for t in types} - set(GRANITE_HYBRID_LAYERS))
     if unknown:
@@ -277,7 +289,7 @@ def read_lfm2(c: Mapping[str, Any]) -> Config:
             c[key] = c.pop(legacy)
     c = {**LFM2_DEFAULTS, **c}
     layers = get(c, "num_hidden_layers")
-    types = c["layer_types"]
+    types = _legacy(c["layer_types"])
     if types is None:
         full = c["full_attn_idxs"] if c["full_attn_idxs"] is not None else range(layers)
         types = ["full_attention" if i in set(full) else "conv" for i in range(layers)]
@@ -389,7 +401,7 @@ def read_lfm3(c: Mapping[str, Any]) -> Config:
         c = {**c, "norm_eps": c["rms_norm_eps"]}
     c = {**LFM3_DEFAULTS, **c}
     layers = get(c, "num_hidden_layers")
-    types = c["layer_types"]
+    types = _legacy(c["layer_types"])
     if types is None:
         types = ["full_attention" if i % 4 == 2 else
                  "sliding_attention" if i % 4 == 0 and i > 0 else "conv" for i in range(layers)]
@@ -458,7 +470,7 @@ def read_olmo_hybrid(c: Mapping[str, Any]) -> Config:
     c = {**OLMO_HYBRID_DEFAULTS, **c}
     layers, d = get(c, "num_hidden_layers"), get(c, "hidden_size")
     heads = get(c, "num_attention_heads")
-    types = c["layer_types"]
+    types = _legacy(c["layer_types"])
     if types is None:
         types = ["full_attention" if i % 4 == 3 else "linear_attention" for i in range(layers)]
         if "full_attention" not in types:
@@ -502,7 +514,7 @@ NEMOTRON_H_PATTERN = {"M": "linear_attention", "E": "moe", "*": "full_attention"
 def _nemotron_h_blocks(c: Mapping[str, Any]) -> list[str]:
     """layers_block_type, else the legacy hybrid_override_pattern ("M-M*-E..."), else the
     class's four blocks; num_hidden_layers is ignored (the class derives it)."""
-    blocks = c.get("layers_block_type")
+    blocks = _legacy(c.get("layers_block_type"))
     if blocks is None and c.get("hybrid_override_pattern") is not None:
         pattern = str(c["hybrid_override_pattern"])
         unknown = sorted(set(pattern) - set(NEMOTRON_H_PATTERN))
