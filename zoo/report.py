@@ -205,10 +205,20 @@ def provenance_rows(spec: ModelSpec) -> list[Row]:
             ("year", str(spec.year or "-")), ("paper", spec.paper or "-"),
             ("licence", spec.license or "-"), ("hyperparameters from", spec.hparams_source or "-"),
             ("reported params", reported),
-            # a spec read from a checkpoint's metadata knows nothing of where weights are public
-            ("weights", spec.weights.hf or ("not public" if spec.source_file else "-")),
+            ("weights", weights_row(spec)),
             ("spec file", spec.source_file or "-"), ("tier", tier(spec)),
             *([("counts", spec.part_of)] if spec.part_of else [])]
+
+
+def weights_row(spec: ModelSpec) -> str:
+    """Where the weights are: the Hub repo, else the local checkpoint a spec entry was read from
+    (`zoo spec`), else nothing public for a spec file, and "-" for a checkpoint's own metadata,
+    which knows nothing of where weights are public."""
+    if spec.weights.hf:
+        return spec.weights.hf
+    if spec.weights.local:
+        return f"local checkpoint {spec.weights.local}"
+    return "not public" if spec.source_file else "-"
 
 
 def tier(spec: ModelSpec) -> str:
@@ -389,6 +399,11 @@ def spec_entry(resolved: Resolved, name: str | None = None) -> dict[str, Any]:
     entry = {"name": name, "family": spec.family, **fields,
              "hparams_source": f"read from {resolved.requested}"
                                + (f" ({resolved.format})" if resolved.format else "")}
+    source = Path(resolved.requested)
+    if resolved.format and not source.name.endswith(".json") and source.exists():
+        # a checkpoint, not a bare config: the entry says where its weights are, so that the
+        # name shows them and loads them (`zoo generate NAME`)
+        entry["weights"] = {"local": str(source.resolve())}
     spec_from_mapping(entry)  # what the registry will check when it reads the entry
     return entry
 

@@ -104,9 +104,13 @@ class Reported:
 
 @dataclass(frozen=True, kw_only=True)
 class Weights:
-    """Where public weights live."""
+    """Where weights live: public ones on the Hub, or the checkpoint on this machine that a
+    spec was read from (`zoo spec` writes it)."""
 
     hf: str | None = _provenance("str?", None, doc="Hugging Face repo id")
+    local: str | None = _provenance(
+        "str?", None, doc="a checkpoint on this machine (zoo safetensors, Hugging Face folder, "
+                          "GGUF, distributed checkpoint): what `zoo spec` read the entry from")
     model_type: str | None = _provenance(
         "str?", None, doc="the transformers model_type they are published as, when several "
                           "architectures compute the spec (Phi-3 and Mistral)")
