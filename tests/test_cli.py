@@ -67,16 +67,20 @@ def test_typos_suggest_each_model_once_and_tolerance_is_a_fraction(capsys):
 
 def test_a_wrapped_text_decoder_says_it_is_a_part(capsys, tmp_path):
     """Gemma 3's image-text config is counted as its text decoder: show, --json and plan say
-    that the vision tower is left out, never silently."""
+    that the vision tower is left out, never silently, and show gives the whole checkpoint
+    (transformers' count) beside it."""
     data = json.loads((Path(__file__).parent / "data" / "causal_lm_counts.json").read_text())
     config = tmp_path / "config.json"
     config.write_text(json.dumps(data["types"]["gemma3"]["config"]))
     code, out, _ = run(capsys, "show", str(config))
     assert code == 0 and "text decoder of a Gemma3ForConditionalGeneration" in out
+    assert "whole checkpoint" in out and "2,723,312,896 parameters" in out
     _, out, _ = run(capsys, "show", str(config), "--json")
-    assert "without its SigLIP vision tower" in json.loads(out)["part_of"]
+    shown = json.loads(out)
+    assert "without its SigLIP vision tower" in shown["part_of"]
+    assert shown["whole_checkpoint"] == {"params": 2_723_312_896, "rest": 94_654_464}
     _, out, _ = run(capsys, "plan", str(config), "--gpus", "1")
-    assert "counts the text decoder" in out
+    assert "counts the text decoder" in out and "94,654,464 parameters, not in" in out
     _, out, _ = run(capsys, "show", "gpt2", "--json")
     assert json.loads(out)["part_of"] is None
 

@@ -207,7 +207,18 @@ def provenance_rows(spec: ModelSpec) -> list[Row]:
             ("reported params", reported),
             ("weights", weights_row(spec)),
             ("spec file", spec.source_file or "-"), ("tier", tier(spec)),
-            *([("counts", spec.part_of)] if spec.part_of else [])]
+            *([("counts", spec.part_of)] if spec.part_of else []),
+            *([("whole checkpoint", whole_checkpoint(spec))] if spec.rest_params is not None
+              else [])]
+
+
+def whole_checkpoint(spec: ModelSpec) -> str:
+    """A wrapper's whole checkpoint: the text decoder counted here plus the rest (towers,
+    projector) by their own closed form."""
+    assert spec.rest_params is not None
+    total = count_params(spec).total
+    return (f"{total + spec.rest_params:,} parameters ({total:,} in this text decoder + "
+            f"{spec.rest_params:,} in the rest)")
 
 
 def weights_row(spec: ModelSpec) -> str:
@@ -339,6 +350,8 @@ def spec_json(spec: ModelSpec, context: int | None = None) -> dict[str, Any]:
             "tier": {"counted": True, "built": not spec.counted_only,
                      "message": tier(spec)},
             "part_of": spec.part_of or None,
+            "whole_checkpoint": None if spec.rest_params is None else {
+                "params": count.total + spec.rest_params, "rest": spec.rest_params},
             "derived": {"d_head": spec.head_dim, "kv_heads": spec.kv_heads,
                         "rotary_dim": spec.rotary_dim, "layer_kinds": list(spec.layer_kinds)}}
 

@@ -167,10 +167,14 @@ def counted_only(fields: Config, reason: str) -> Config:
     return fields
 
 
-def text_decoder_of(fields: Config, checkpoint_class: str, rest: str) -> Config:
+def text_decoder_of(fields: Config, checkpoint_class: str, rest: str,
+                    rest_params: int | None = None) -> Config:
     """Mark fields read from a wrapper config (a text decoder beside towers) as that part only,
-    saying what the rest of the checkpoint is."""
+    saying what the rest of the checkpoint is, and how many parameters it has where a closed
+    form counts them (the whole checkpoint is then the decoder's total plus these)."""
     fields["part_of"] = f"the text decoder of a {checkpoint_class} checkpoint, without its {rest}"
+    if rest_params is not None:
+        fields["rest_params"] = rest_params
     return fields
 
 

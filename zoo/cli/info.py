@@ -356,7 +356,9 @@ def plan(args: argparse.Namespace) -> int:
     assert counted.resolved is not None
     say_resolved([counted.resolved])
     if plan.spec.part_of:
-        print(f"{plan.spec.name}: counts {plan.spec.part_of}")
+        print(f"{plan.spec.name}: counts {plan.spec.part_of}"
+              + (f" ({plan.spec.rest_params:,} parameters, not in these figures)"
+                 if plan.spec.rest_params is not None else ""))
     mode = "training (FSDP2, mixed-precision AdamW)" if plan.train else "inference (FSDP)"
     print(f"{plan.spec.name}: {mode}, {plan.dtype}, batch {plan.batch} per device, context "
           f"{plan.context}")

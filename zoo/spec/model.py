@@ -354,6 +354,10 @@ class ModelSpec:
         "str", "", doc="what the counted model is a part of, when its checkpoint holds more (an "
         "image-text model's vision tower): every figure is this part's, and show, plan and "
         "--json say so; empty: the whole checkpoint")
+    rest_params: int | None = _provenance(
+        "int?", None, min=0, doc="with `part_of`, the parameters of the rest of the checkpoint "
+        "(towers, projector) by their own closed form: the whole checkpoint is the total plus "
+        "these; empty: not counted")
     notes: tuple[str, ...] = _provenance("str_list", (), accumulate=True,
                                          doc="facts a reader should know (sources that differ)")
     unpublished: tuple[str, ...] = _provenance(
