@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from zoo.architectures import deepseek, gptj, llama, moe
+from zoo.architectures import deepseek, gpt, gptj, llama, moe
 from zoo.architectures.base import (
     Architecture,
     Config,
@@ -59,6 +59,27 @@ SAME_CLASS: dict[str, tuple[Architecture, dict[str, Any]]] = {
         "kv_lora_rank": 512, "q_lora_rank": None, "qk_rope_head_dim": 64, "v_head_dim": 128,
         "qk_nope_head_dim": 128, "n_group": 1, "topk_group": 1, "num_experts_per_tok": 8,
         "first_k_dense_replace": 1, "norm_topk_prob": True, "routed_scaling_factor": 2.5}),
+    # transformers maps gpt-sw3 to GPT2Config itself: GPT-2's defaults
+    "gpt-sw3": (_entry(gpt, "gpt2"), {}),
+    # GLM-4.5's class with its whole head rotated (partial_rotary_factor 1.0 when absent)
+    "sarvam_moe": (_entry(deepseek, "glm4_moe"), {
+        "vocab_size": 262144, "hidden_size": 4096, "intermediate_size": 8192,
+        "num_hidden_layers": 19, "num_attention_heads": 64, "num_key_value_heads": 4,
+        "head_dim": 64, "max_position_embeddings": 131072, "rms_norm_eps": 1e-6,
+        "tie_word_embeddings": False, "attention_bias": False, "moe_intermediate_size": 1024,
+        "num_experts_per_tok": 6, "n_shared_experts": 1, "n_routed_experts": 128,
+        "routed_scaling_factor": 2.5, "n_group": 1, "topk_group": 1,
+        "first_k_dense_replace": 1, "norm_topk_prob": True, "use_qk_norm": True,
+        "partial_rotary_factor": 1.0}),
+    "param2moe": (_entry(deepseek, "glm4_moe"), {
+        "vocab_size": 128000, "hidden_size": 2048, "intermediate_size": 9216,
+        "num_hidden_layers": 21, "num_attention_heads": 32, "num_key_value_heads": 8,
+        "head_dim": 64, "max_position_embeddings": 32768, "rms_norm_eps": 1e-6,
+        "tie_word_embeddings": True, "attention_bias": False, "moe_intermediate_size": 2048,
+        "num_experts_per_tok": 6, "n_shared_experts": 2, "n_routed_experts": 64,
+        "routed_scaling_factor": 2.5, "n_group": 1, "topk_group": 1,
+        "first_k_dense_replace": 1, "norm_topk_prob": True, "use_qk_norm": True,
+        "partial_rotary_factor": 1.0}),
 }
 
 
@@ -154,6 +175,51 @@ def _mpt(c: Mapping[str, Any]) -> Config:
                 tie_embeddings=c.get("tie_word_embeddings", True))
 
 
+def _latent_dense(defaults: Mapping[str, Any]) -> Reader:
+    """A dense decoder with DeepSeek's latent attention (MiniCPM3, Youtu): mlp_bias on the
+    gated MLP's three projections; v_head_dim null means hidden_size / heads (MiniCPM3's
+    class), num_key_value_heads null as many as the heads."""
+    def read(c: Mapping[str, Any]) -> Config:
+        c = with_defaults(c, defaults)
+        heads = get(c, "num_attention_heads")
+        c = {**c, "v_head_dim": get(c, "v_head_dim",
+                                    default=get(c, "hidden_size") // heads)}
+        return {**deepseek.read_latent_dense(c), "mlp_bias": bool(c.get("mlp_bias", False))}
+    return read
+
+
+def _mlp_layer_types(c: Mapping[str, Any], default_dense: int) -> int:
+    """The dense layers before the first MoE layer, from mlp_layer_types (dense then sparse
+    only) or, without it, the class's default count."""
+    layers, types = get(c, "num_hidden_layers"), c.get("mlp_layer_types")
+    if types is None:
+        return default_dense
+    if len(types) != layers:
+        raise UnsupportedConfigError(f"mlp_layer_types has {len(types)} entries for "
+                                     f"num_hidden_layers {layers}")
+    dense = next((i for i, kind in enumerate(types) if kind != "dense"), len(types))
+    if list(types) != ["dense"] * dense + ["sparse"] * (layers - dense):
+        raise UnsupportedConfigError(f"mlp_layer_types other than dense layers then "
+                                     f"{layers - dense} sparse ones are not supported")
+    return dense
+
+
+def _glm4_moe_lite(c: Mapping[str, Any]) -> Config:
+    """GLM-4.7-Flash: DeepSeek-V3's latent attention and routing (sigmoid scores, a
+    selection-only bias, groups), MoE after one dense layer unless mlp_layer_types says."""
+    c = with_defaults(c, {
+        "vocab_size": 154880, "hidden_size": 2048, "intermediate_size": 10240,
+        "moe_intermediate_size": 1536, "num_hidden_layers": 47, "num_attention_heads": 20,
+        "num_key_value_heads": 20, "n_shared_experts": 1, "n_routed_experts": 64,
+        "routed_scaling_factor": 1.8, "kv_lora_rank": 512, "q_lora_rank": 768,
+        "qk_rope_head_dim": 64, "v_head_dim": 256, "qk_nope_head_dim": 192, "n_group": 1,
+        "topk_group": 1, "num_experts_per_tok": 4, "norm_topk_prob": True,
+        "hidden_act": "silu", "max_position_embeddings": 202752, "rms_norm_eps": 1e-5,
+        "tie_word_embeddings": False, "rope_interleave": True, "attention_bias": False})
+    dense = _mlp_layer_types(c, 1)
+    return {**deepseek.read_deepseek_v3({**c, "first_k_dense_replace": dense})}
+
+
 # counted, not built: model_type -> (class, nearest built model_type, reader)
 COUNTED: dict[str, tuple[str, str, Reader]] = {
     "helium": ("HeliumForCausalLM", "llama", _square_output(_llama_like(_llama_defaults(
@@ -207,6 +273,21 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
     "biogpt": ("BioGptForCausalLM", "opt", _biogpt),
     "ctrl": ("CTRLLMHeadModel", "gpt2", _ctrl),
     "mpt": ("MptForCausalLM", "bloom", _mpt),
+    # residual and embedding scales aside, DeepSeek's latent attention before a dense MLP
+    "minicpm3": ("MiniCPM3ForCausalLM", "deepseek_v3", _latent_dense({
+        "vocab_size": 73448, "hidden_size": 2560, "intermediate_size": 6400,
+        "num_hidden_layers": 62, "num_attention_heads": 40, "num_key_value_heads": 40,
+        "hidden_act": "silu", "max_position_embeddings": 32768, "rms_norm_eps": 1e-5,
+        "tie_word_embeddings": True, "attention_bias": False, "mlp_bias": False,
+        "kv_lora_rank": 256, "q_lora_rank": 768, "qk_nope_head_dim": 64,
+        "qk_rope_head_dim": 32, "v_head_dim": None})),
+    "youtu": ("YoutuForCausalLM", "deepseek_v3", _latent_dense({
+        "vocab_size": 128256, "hidden_size": 2048, "intermediate_size": 6144,
+        "num_hidden_layers": 32, "num_attention_heads": 16, "num_key_value_heads": 16,
+        "kv_lora_rank": 512, "q_lora_rank": 1536, "qk_rope_head_dim": 64, "v_head_dim": 128,
+        "qk_nope_head_dim": 128, "hidden_act": "silu", "max_position_embeddings": 131072,
+        "rms_norm_eps": 1e-6, "tie_word_embeddings": True, "attention_bias": False})),
+    "glm4_moe_lite": ("Glm4MoeLiteForCausalLM", "deepseek_v3", _glm4_moe_lite),
 }
 
 # where write_config tries these entries among all (lowest first; see zoo.architectures):
