@@ -14,12 +14,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from zoo.architectures import deepseek, gpt, gptj, llama, moe
+from zoo.architectures import deepseek, gpt, gptj, granitemoe, llama, moe
 from zoo.architectures.base import (
     Architecture,
     Config,
     UnsupportedConfigError,
     activation,
+    defaults_under,
     get,
     refuse_write,
     with_defaults,
@@ -220,6 +221,67 @@ def _glm4_moe_lite(c: Mapping[str, Any]) -> Config:
     return {**deepseek.read_deepseek_v3({**c, "first_k_dense_replace": dense})}
 
 
+def _phimoe(c: Mapping[str, Any]) -> Config:
+    """Phi-3.5-MoE: Mixtral's experts (the MLP's width each) under LayerNorms with a bias,
+    attention_bias on q, k, v and the output, lm_head_bias on the head; routed by sparsemixer,
+    which zoo's decoder does not compute."""
+    c = defaults_under(c, {
+        "vocab_size": 32064, "hidden_size": 4096, "intermediate_size": 6400,
+        "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8,
+        "hidden_act": "silu", "max_position_embeddings": 4096 * 32, "rms_norm_eps": 1e-5,
+        "tie_word_embeddings": False, "num_experts_per_tok": 2, "num_local_experts": 16,
+        "attention_bias": False, "lm_head_bias": False})
+    bias = bool(c["attention_bias"])
+    out = read_llama_like(c, norm="layernorm", qkv_bias=bias, attn_out_bias=bias,
+                          mlp_bias=False, head_bias=bool(c["lm_head_bias"]),
+                          n_experts=get(c, "num_local_experts"),
+                          experts_per_token=get(c, "num_experts_per_tok"))
+    if c.get("sliding_window") is not None:
+        out.update(attention_pattern=["local"], local_window=c["sliding_window"])
+    return out
+
+
+def _nanochat(c: Mapping[str, Any]) -> Config:
+    """nanochat: RMSNorms without a weight (before each sublayer, on q and k, at the end), a
+    two-matrix relu2 MLP, no biases unless attention_bias (on q, k, v and the output)."""
+    c = with_defaults(c, {
+        "vocab_size": 50304, "hidden_size": 768, "intermediate_size": 8192,
+        "num_hidden_layers": 12, "num_attention_heads": 6, "num_key_value_heads": None,
+        "max_position_embeddings": 2048, "hidden_act": "relu2", "rms_norm_eps": 1e-6,
+        "attention_bias": False, "tie_word_embeddings": False})
+    bias = bool(c["attention_bias"])
+    return read_llama_like(c, norm="nonparametric_layernorm", activation="relu",
+                           qkv_bias=bias, attn_out_bias=bias, mlp_bias=False)
+
+
+GRANITE_SWA_DEFAULTS = {
+    "vocab_size": 100352, "hidden_size": 2560, "intermediate_size": 8192,
+    "num_hidden_layers": 24, "num_attention_heads": 20, "num_key_value_heads": 4,
+    "hidden_act": "silu", "max_position_embeddings": 8192, "rms_norm_eps": 1e-5,
+    "tie_word_embeddings": True, "attention_bias": False, "mlp_bias": False,
+    "embedding_multiplier": 1.0, "logits_scaling": 1.0, "residual_multiplier": 1.0,
+    "attention_multiplier": 1.0}
+
+
+def _granite_swa(c: Mapping[str, Any]) -> Config:
+    """Granite with a learned sink logit per head in every layer (sliding windows and
+    per-layer rotary bases, NoPE where 0, change no count); attention_bias on q, k, v and the
+    output, mlp_bias on the MLP."""
+    c = with_defaults(c, GRANITE_SWA_DEFAULTS)
+    bias = bool(c["attention_bias"])
+    return read_llama_like(
+        c, qkv_bias=bias, attn_out_bias=bias, mlp_bias=bool(c["mlp_bias"]),
+        attention_sinks=True, embedding_multiplier=float(c["embedding_multiplier"]),
+        residual_multiplier=float(c["residual_multiplier"]),
+        attention_multiplier=float(c["attention_multiplier"]),
+        logit_scale=1.0 / float(c["logits_scaling"]))
+
+
+def _granitemoe_swa(c: Mapping[str, Any]) -> Config:
+    """Granite MoE Shared (GraniteMoeConfig's defaults) with a learned sink logit per head."""
+    return {**granitemoe.read_granitemoeshared(c), "attention_sinks": True}
+
+
 # counted, not built: model_type -> (class, nearest built model_type, reader)
 COUNTED: dict[str, tuple[str, str, Reader]] = {
     "helium": ("HeliumForCausalLM", "llama", _square_output(_llama_like(_llama_defaults(
@@ -288,6 +350,10 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
         "qk_nope_head_dim": 128, "hidden_act": "silu", "max_position_embeddings": 131072,
         "rms_norm_eps": 1e-6, "tie_word_embeddings": True, "attention_bias": False})),
     "glm4_moe_lite": ("Glm4MoeLiteForCausalLM", "deepseek_v3", _glm4_moe_lite),
+    "phimoe": ("PhimoeForCausalLM", "mixtral", _phimoe),
+    "nanochat": ("NanoChatForCausalLM", "olmo", _nanochat),
+    "granite_swa": ("GraniteSWAForCausalLM", "granite", _granite_swa),
+    "granitemoe_swa": ("GraniteMoeSWAForCausalLM", "granitemoeshared", _granitemoe_swa),
 }
 
 # where write_config tries these entries among all (lowest first; see zoo.architectures):
