@@ -282,6 +282,80 @@ def _granitemoe_swa(c: Mapping[str, Any]) -> Config:
     return {**granitemoe.read_granitemoeshared(c), "attention_sinks": True}
 
 
+def _sigmoid_routed(c: Mapping[str, Any], *, experts: str, shared: str, scaling: str,
+                    groups: bool = True) -> Config:
+    """DeepSeek-V3's routing under grouped-query attention (sigmoid scores, a selection-only
+    bias, a shared MLP of n_shared x the expert width): the MoE fields, keys as named."""
+    out: Config = {"n_experts": get(c, experts),
+                   "experts_per_token": get(c, "num_experts_per_tok"),
+                   "d_ff_expert": get(c, "moe_intermediate_size"),
+                   "n_shared_experts": get(c, shared), "router_scoring": "sigmoid",
+                   "routing_bias": True, "routed_scaling": float(get(c, scaling))}
+    if groups:
+        out.update(router_normalize=bool(c["norm_topk_prob"]),
+                   expert_groups=get(c, "n_group"), expert_groups_per_token=get(c, "topk_group"))
+    return out
+
+
+def _exaone_moe(c: Mapping[str, Any]) -> Config:
+    """K-EXAONE: EXAONE 4's attention (QK-norm over each head, no biases) before
+    DeepSeek-V3's routed and shared experts, dense first layers as first_k_dense_replace or
+    mlp_layer_types say; the sliding windows change no count."""
+    c = with_defaults(c, {
+        "vocab_size": 102400, "hidden_size": 4096, "intermediate_size": 16384,
+        "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 32,
+        "hidden_act": "silu", "max_position_embeddings": 2048, "rms_norm_eps": 1e-5,
+        "tie_word_embeddings": False, "first_k_dense_replace": 1,
+        "moe_intermediate_size": 1024, "num_experts": 64, "num_experts_per_tok": 8,
+        "num_shared_experts": 1, "norm_topk_prob": True, "routed_scaling_factor": 2.5,
+        "n_group": 1, "topk_group": 1})
+    out = read_llama_like(c, qk_norm="head", qkv_bias=False, attn_out_bias=False,
+                          mlp_bias=False)
+    return {**out, **_sigmoid_routed(c, experts="num_experts", shared="num_shared_experts",
+                                     scaling="routed_scaling_factor"),
+            "first_dense_layers": _mlp_layer_types(c, get(c, "first_k_dense_replace"))}
+
+
+def _solar_open(c: Mapping[str, Any]) -> Config:
+    """Solar Open: GLM-4.5's layer (q, k, v biases with attention_bias, none on the output)
+    with its whole head rotated, no QK-norm, and a mixture in every layer (its class has no
+    dense MLP: intermediate_size is not read)."""
+    c = with_defaults(c, {
+        "vocab_size": 196608, "hidden_size": 4096, "num_hidden_layers": 48,
+        "num_attention_heads": 64, "num_key_value_heads": 8, "hidden_act": "silu",
+        "max_position_embeddings": 131072, "rms_norm_eps": 1e-5, "tie_word_embeddings": False,
+        "attention_bias": False, "moe_intermediate_size": 1280, "num_experts_per_tok": 8,
+        "n_shared_experts": 1, "n_routed_experts": 128, "routed_scaling_factor": 1.0,
+        "n_group": 1, "topk_group": 1, "norm_topk_prob": True, "head_dim": 128,
+        "partial_rotary_factor": 1.0})
+    return deepseek.read_glm4_moe({**c, "first_k_dense_replace": 0, "use_qk_norm": False,
+                                   "intermediate_size": get(c, "moe_intermediate_size")})
+
+
+def _hy_v3(c: Mapping[str, Any]) -> Config:
+    """Hunyuan 3: QK-norm over each head, attention_bias on q, k, v and the output, dense
+    first layers (one unless mlp_layer_types says), then routed experts by sigmoid scores
+    with a selection-only bias, renormalised and scaled, and a shared MLP. mlp_bias (on the
+    dense and shared MLPs, not the experts) is refused by name."""
+    c = with_defaults(c, {
+        "vocab_size": 120832, "hidden_size": 4096, "intermediate_size": 13312,
+        "num_hidden_layers": 80, "num_attention_heads": 64, "num_key_value_heads": 8,
+        "head_dim": 128, "hidden_act": "silu", "max_position_embeddings": 131072,
+        "rms_norm_eps": 1e-5, "tie_word_embeddings": False, "attention_bias": False,
+        "mlp_bias": False, "num_experts": 192, "num_experts_per_tok": 8,
+        "num_shared_experts": 1, "moe_intermediate_size": 1536,
+        "router_scaling_factor": 2.826})
+    if c["mlp_bias"]:
+        raise UnsupportedConfigError("hy_v3 with mlp_bias true (biases on the dense and shared "
+                                     "MLPs, not the experts) is not supported")
+    bias = bool(c["attention_bias"])
+    out = read_llama_like(c, qk_norm="head", qkv_bias=bias, attn_out_bias=bias,
+                          mlp_bias=False)
+    return {**out, **_sigmoid_routed(c, experts="num_experts", shared="num_shared_experts",
+                                     scaling="router_scaling_factor", groups=False),
+            "first_dense_layers": _mlp_layer_types(c, 1)}
+
+
 # counted, not built: model_type -> (class, nearest built model_type, reader)
 COUNTED: dict[str, tuple[str, str, Reader]] = {
     "helium": ("HeliumForCausalLM", "llama", _square_output(_llama_like(_llama_defaults(
@@ -351,6 +425,9 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
         "rms_norm_eps": 1e-6, "tie_word_embeddings": True, "attention_bias": False})),
     "glm4_moe_lite": ("Glm4MoeLiteForCausalLM", "deepseek_v3", _glm4_moe_lite),
     "phimoe": ("PhimoeForCausalLM", "mixtral", _phimoe),
+    "exaone_moe": ("ExaoneMoeForCausalLM", "glm4_moe", _exaone_moe),
+    "solar_open": ("SolarOpenForCausalLM", "glm4_moe", _solar_open),
+    "hy_v3": ("HYV3ForCausalLM", "glm4_moe", _hy_v3),
     "nanochat": ("NanoChatForCausalLM", "olmo", _nanochat),
     "granite_swa": ("GraniteSWAForCausalLM", "granite", _granite_swa),
     "granitemoe_swa": ("GraniteMoeSWAForCausalLM", "granitemoeshared", _granitemoe_swa),
