@@ -14,12 +14,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from zoo.architectures import deepseek, gptj, llama, moe
+from zoo.architectures import deepseek, gpt, gptj, granitemoe, llama, moe
 from zoo.architectures.base import (
     Architecture,
     Config,
     UnsupportedConfigError,
     activation,
+    defaults_under,
     get,
     refuse_write,
     with_defaults,
@@ -59,6 +60,27 @@ SAME_CLASS: dict[str, tuple[Architecture, dict[str, Any]]] = {
         "kv_lora_rank": 512, "q_lora_rank": None, "qk_rope_head_dim": 64, "v_head_dim": 128,
         "qk_nope_head_dim": 128, "n_group": 1, "topk_group": 1, "num_experts_per_tok": 8,
         "first_k_dense_replace": 1, "norm_topk_prob": True, "routed_scaling_factor": 2.5}),
+    # transformers maps gpt-sw3 to GPT2Config itself: GPT-2's defaults
+    "gpt-sw3": (_entry(gpt, "gpt2"), {}),
+    # GLM-4.5's class with its whole head rotated (partial_rotary_factor 1.0 when absent)
+    "sarvam_moe": (_entry(deepseek, "glm4_moe"), {
+        "vocab_size": 262144, "hidden_size": 4096, "intermediate_size": 8192,
+        "num_hidden_layers": 19, "num_attention_heads": 64, "num_key_value_heads": 4,
+        "head_dim": 64, "max_position_embeddings": 131072, "rms_norm_eps": 1e-6,
+        "tie_word_embeddings": False, "attention_bias": False, "moe_intermediate_size": 1024,
+        "num_experts_per_tok": 6, "n_shared_experts": 1, "n_routed_experts": 128,
+        "routed_scaling_factor": 2.5, "n_group": 1, "topk_group": 1,
+        "first_k_dense_replace": 1, "norm_topk_prob": True, "use_qk_norm": True,
+        "partial_rotary_factor": 1.0}),
+    "param2moe": (_entry(deepseek, "glm4_moe"), {
+        "vocab_size": 128000, "hidden_size": 2048, "intermediate_size": 9216,
+        "num_hidden_layers": 21, "num_attention_heads": 32, "num_key_value_heads": 8,
+        "head_dim": 64, "max_position_embeddings": 32768, "rms_norm_eps": 1e-6,
+        "tie_word_embeddings": True, "attention_bias": False, "moe_intermediate_size": 2048,
+        "num_experts_per_tok": 6, "n_shared_experts": 2, "n_routed_experts": 64,
+        "routed_scaling_factor": 2.5, "n_group": 1, "topk_group": 1,
+        "first_k_dense_replace": 1, "norm_topk_prob": True, "use_qk_norm": True,
+        "partial_rotary_factor": 1.0}),
 }
 
 
@@ -154,6 +176,186 @@ def _mpt(c: Mapping[str, Any]) -> Config:
                 tie_embeddings=c.get("tie_word_embeddings", True))
 
 
+def _latent_dense(defaults: Mapping[str, Any]) -> Reader:
+    """A dense decoder with DeepSeek's latent attention (MiniCPM3, Youtu): mlp_bias on the
+    gated MLP's three projections; v_head_dim null means hidden_size / heads (MiniCPM3's
+    class), num_key_value_heads null as many as the heads."""
+    def read(c: Mapping[str, Any]) -> Config:
+        c = with_defaults(c, defaults)
+        heads = get(c, "num_attention_heads")
+        c = {**c, "v_head_dim": get(c, "v_head_dim",
+                                    default=get(c, "hidden_size") // heads)}
+        return {**deepseek.read_latent_dense(c), "mlp_bias": bool(c.get("mlp_bias", False))}
+    return read
+
+
+def _mlp_layer_types(c: Mapping[str, Any], default_dense: int) -> int:
+    """The dense layers before the first MoE layer, from mlp_layer_types (dense then sparse
+    only) or, without it, the class's default count."""
+    layers, types = get(c, "num_hidden_layers"), c.get("mlp_layer_types")
+    if types is None:
+        return default_dense
+    if len(types) != layers:
+        raise UnsupportedConfigError(f"mlp_layer_types has {len(types)} entries for "
+                                     f"num_hidden_layers {layers}")
+    dense = next((i for i, kind in enumerate(types) if kind != "dense"), len(types))
+    if list(types) != ["dense"] * dense + ["sparse"] * (layers - dense):
+        raise UnsupportedConfigError(f"mlp_layer_types other than dense layers then "
+                                     f"{layers - dense} sparse ones are not supported")
+    return dense
+
+
+def _glm4_moe_lite(c: Mapping[str, Any]) -> Config:
+    """GLM-4.7-Flash: DeepSeek-V3's latent attention and routing (sigmoid scores, a
+    selection-only bias, groups), MoE after one dense layer unless mlp_layer_types says."""
+    c = with_defaults(c, {
+        "vocab_size": 154880, "hidden_size": 2048, "intermediate_size": 10240,
+        "moe_intermediate_size": 1536, "num_hidden_layers": 47, "num_attention_heads": 20,
+        "num_key_value_heads": 20, "n_shared_experts": 1, "n_routed_experts": 64,
+        "routed_scaling_factor": 1.8, "kv_lora_rank": 512, "q_lora_rank": 768,
+        "qk_rope_head_dim": 64, "v_head_dim": 256, "qk_nope_head_dim": 192, "n_group": 1,
+        "topk_group": 1, "num_experts_per_tok": 4, "norm_topk_prob": True,
+        "hidden_act": "silu", "max_position_embeddings": 202752, "rms_norm_eps": 1e-5,
+        "tie_word_embeddings": False, "rope_interleave": True, "attention_bias": False})
+    dense = _mlp_layer_types(c, 1)
+    return {**deepseek.read_deepseek_v3({**c, "first_k_dense_replace": dense})}
+
+
+def _phimoe(c: Mapping[str, Any]) -> Config:
+    """Phi-3.5-MoE: Mixtral's experts (the MLP's width each) under LayerNorms with a bias,
+    attention_bias on q, k, v and the output, lm_head_bias on the head; routed by sparsemixer,
+    which zoo's decoder does not compute."""
+    c = defaults_under(c, {
+        "vocab_size": 32064, "hidden_size": 4096, "intermediate_size": 6400,
+        "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8,
+        "hidden_act": "silu", "max_position_embeddings": 4096 * 32, "rms_norm_eps": 1e-5,
+        "tie_word_embeddings": False, "num_experts_per_tok": 2, "num_local_experts": 16,
+        "attention_bias": False, "lm_head_bias": False})
+    bias = bool(c["attention_bias"])
+    out = read_llama_like(c, norm="layernorm", qkv_bias=bias, attn_out_bias=bias,
+                          mlp_bias=False, head_bias=bool(c["lm_head_bias"]),
+                          n_experts=get(c, "num_local_experts"),
+                          experts_per_token=get(c, "num_experts_per_tok"))
+    if c.get("sliding_window") is not None:
+        out.update(attention_pattern=["local"], local_window=c["sliding_window"])
+    return out
+
+
+def _nanochat(c: Mapping[str, Any]) -> Config:
+    """nanochat: RMSNorms without a weight (before each sublayer, on q and k, at the end), a
+    two-matrix relu2 MLP, no biases unless attention_bias (on q, k, v and the output)."""
+    c = with_defaults(c, {
+        "vocab_size": 50304, "hidden_size": 768, "intermediate_size": 8192,
+        "num_hidden_layers": 12, "num_attention_heads": 6, "num_key_value_heads": None,
+        "max_position_embeddings": 2048, "hidden_act": "relu2", "rms_norm_eps": 1e-6,
+        "attention_bias": False, "tie_word_embeddings": False})
+    bias = bool(c["attention_bias"])
+    return read_llama_like(c, norm="nonparametric_layernorm", activation="relu",
+                           qkv_bias=bias, attn_out_bias=bias, mlp_bias=False)
+
+
+GRANITE_SWA_DEFAULTS = {
+    "vocab_size": 100352, "hidden_size": 2560, "intermediate_size": 8192,
+    "num_hidden_layers": 24, "num_attention_heads": 20, "num_key_value_heads": 4,
+    "hidden_act": "silu", "max_position_embeddings": 8192, "rms_norm_eps": 1e-5,
+    "tie_word_embeddings": True, "attention_bias": False, "mlp_bias": False,
+    "embedding_multiplier": 1.0, "logits_scaling": 1.0, "residual_multiplier": 1.0,
+    "attention_multiplier": 1.0}
+
+
+def _granite_swa(c: Mapping[str, Any]) -> Config:
+    """Granite with a learned sink logit per head in every layer (sliding windows and
+    per-layer rotary bases, NoPE where 0, change no count); attention_bias on q, k, v and the
+    output, mlp_bias on the MLP."""
+    c = with_defaults(c, GRANITE_SWA_DEFAULTS)
+    bias = bool(c["attention_bias"])
+    return read_llama_like(
+        c, qkv_bias=bias, attn_out_bias=bias, mlp_bias=bool(c["mlp_bias"]),
+        attention_sinks=True, embedding_multiplier=float(c["embedding_multiplier"]),
+        residual_multiplier=float(c["residual_multiplier"]),
+        attention_multiplier=float(c["attention_multiplier"]),
+        logit_scale=1.0 / float(c["logits_scaling"]))
+
+
+def _granitemoe_swa(c: Mapping[str, Any]) -> Config:
+    """Granite MoE Shared (GraniteMoeConfig's defaults) with a learned sink logit per head."""
+    return {**granitemoe.read_granitemoeshared(c), "attention_sinks": True}
+
+
+def _sigmoid_routed(c: Mapping[str, Any], *, experts: str, shared: str, scaling: str,
+                    groups: bool = True) -> Config:
+    """DeepSeek-V3's routing under grouped-query attention (sigmoid scores, a selection-only
+    bias, a shared MLP of n_shared x the expert width): the MoE fields, keys as named."""
+    out: Config = {"n_experts": get(c, experts),
+                   "experts_per_token": get(c, "num_experts_per_tok"),
+                   "d_ff_expert": get(c, "moe_intermediate_size"),
+                   "n_shared_experts": get(c, shared), "router_scoring": "sigmoid",
+                   "routing_bias": True, "routed_scaling": float(get(c, scaling))}
+    if groups:
+        out.update(router_normalize=bool(c["norm_topk_prob"]),
+                   expert_groups=get(c, "n_group"), expert_groups_per_token=get(c, "topk_group"))
+    return out
+
+
+def _exaone_moe(c: Mapping[str, Any]) -> Config:
+    """K-EXAONE: EXAONE 4's attention (QK-norm over each head, no biases) before
+    DeepSeek-V3's routed and shared experts, dense first layers as first_k_dense_replace or
+    mlp_layer_types say; the sliding windows change no count."""
+    c = with_defaults(c, {
+        "vocab_size": 102400, "hidden_size": 4096, "intermediate_size": 16384,
+        "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 32,
+        "hidden_act": "silu", "max_position_embeddings": 2048, "rms_norm_eps": 1e-5,
+        "tie_word_embeddings": False, "first_k_dense_replace": 1,
+        "moe_intermediate_size": 1024, "num_experts": 64, "num_experts_per_tok": 8,
+        "num_shared_experts": 1, "norm_topk_prob": True, "routed_scaling_factor": 2.5,
+        "n_group": 1, "topk_group": 1})
+    out = read_llama_like(c, qk_norm="head", qkv_bias=False, attn_out_bias=False,
+                          mlp_bias=False)
+    return {**out, **_sigmoid_routed(c, experts="num_experts", shared="num_shared_experts",
+                                     scaling="routed_scaling_factor"),
+            "first_dense_layers": _mlp_layer_types(c, get(c, "first_k_dense_replace"))}
+
+
+def _solar_open(c: Mapping[str, Any]) -> Config:
+    """Solar Open: GLM-4.5's layer (q, k, v biases with attention_bias, none on the output)
+    with its whole head rotated, no QK-norm, and a mixture in every layer (its class has no
+    dense MLP: intermediate_size is not read)."""
+    c = with_defaults(c, {
+        "vocab_size": 196608, "hidden_size": 4096, "num_hidden_layers": 48,
+        "num_attention_heads": 64, "num_key_value_heads": 8, "hidden_act": "silu",
+        "max_position_embeddings": 131072, "rms_norm_eps": 1e-5, "tie_word_embeddings": False,
+        "attention_bias": False, "moe_intermediate_size": 1280, "num_experts_per_tok": 8,
+        "n_shared_experts": 1, "n_routed_experts": 128, "routed_scaling_factor": 1.0,
+        "n_group": 1, "topk_group": 1, "norm_topk_prob": True, "head_dim": 128,
+        "partial_rotary_factor": 1.0})
+    return deepseek.read_glm4_moe({**c, "first_k_dense_replace": 0, "use_qk_norm": False,
+                                   "intermediate_size": get(c, "moe_intermediate_size")})
+
+
+def _hy_v3(c: Mapping[str, Any]) -> Config:
+    """Hunyuan 3: QK-norm over each head, attention_bias on q, k, v and the output, dense
+    first layers (one unless mlp_layer_types says), then routed experts by sigmoid scores
+    with a selection-only bias, renormalised and scaled, and a shared MLP. mlp_bias (on the
+    dense and shared MLPs, not the experts) is refused by name."""
+    c = with_defaults(c, {
+        "vocab_size": 120832, "hidden_size": 4096, "intermediate_size": 13312,
+        "num_hidden_layers": 80, "num_attention_heads": 64, "num_key_value_heads": 8,
+        "head_dim": 128, "hidden_act": "silu", "max_position_embeddings": 131072,
+        "rms_norm_eps": 1e-5, "tie_word_embeddings": False, "attention_bias": False,
+        "mlp_bias": False, "num_experts": 192, "num_experts_per_tok": 8,
+        "num_shared_experts": 1, "moe_intermediate_size": 1536,
+        "router_scaling_factor": 2.826})
+    if c["mlp_bias"]:
+        raise UnsupportedConfigError("hy_v3 with mlp_bias true (biases on the dense and shared "
+                                     "MLPs, not the experts) is not supported")
+    bias = bool(c["attention_bias"])
+    out = read_llama_like(c, qk_norm="head", qkv_bias=bias, attn_out_bias=bias,
+                          mlp_bias=False)
+    return {**out, **_sigmoid_routed(c, experts="num_experts", shared="num_shared_experts",
+                                     scaling="router_scaling_factor", groups=False),
+            "first_dense_layers": _mlp_layer_types(c, 1)}
+
+
 # counted, not built: model_type -> (class, nearest built model_type, reader)
 COUNTED: dict[str, tuple[str, str, Reader]] = {
     "helium": ("HeliumForCausalLM", "llama", _square_output(_llama_like(_llama_defaults(
@@ -207,6 +409,28 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
     "biogpt": ("BioGptForCausalLM", "opt", _biogpt),
     "ctrl": ("CTRLLMHeadModel", "gpt2", _ctrl),
     "mpt": ("MptForCausalLM", "bloom", _mpt),
+    # residual and embedding scales aside, DeepSeek's latent attention before a dense MLP
+    "minicpm3": ("MiniCPM3ForCausalLM", "deepseek_v3", _latent_dense({
+        "vocab_size": 73448, "hidden_size": 2560, "intermediate_size": 6400,
+        "num_hidden_layers": 62, "num_attention_heads": 40, "num_key_value_heads": 40,
+        "hidden_act": "silu", "max_position_embeddings": 32768, "rms_norm_eps": 1e-5,
+        "tie_word_embeddings": True, "attention_bias": False, "mlp_bias": False,
+        "kv_lora_rank": 256, "q_lora_rank": 768, "qk_nope_head_dim": 64,
+        "qk_rope_head_dim": 32, "v_head_dim": None})),
+    "youtu": ("YoutuForCausalLM", "deepseek_v3", _latent_dense({
+        "vocab_size": 128256, "hidden_size": 2048, "intermediate_size": 6144,
+        "num_hidden_layers": 32, "num_attention_heads": 16, "num_key_value_heads": 16,
+        "kv_lora_rank": 512, "q_lora_rank": 1536, "qk_rope_head_dim": 64, "v_head_dim": 128,
+        "qk_nope_head_dim": 128, "hidden_act": "silu", "max_position_embeddings": 131072,
+        "rms_norm_eps": 1e-6, "tie_word_embeddings": True, "attention_bias": False})),
+    "glm4_moe_lite": ("Glm4MoeLiteForCausalLM", "deepseek_v3", _glm4_moe_lite),
+    "phimoe": ("PhimoeForCausalLM", "mixtral", _phimoe),
+    "exaone_moe": ("ExaoneMoeForCausalLM", "glm4_moe", _exaone_moe),
+    "solar_open": ("SolarOpenForCausalLM", "glm4_moe", _solar_open),
+    "hy_v3": ("HYV3ForCausalLM", "glm4_moe", _hy_v3),
+    "nanochat": ("NanoChatForCausalLM", "olmo", _nanochat),
+    "granite_swa": ("GraniteSWAForCausalLM", "granite", _granite_swa),
+    "granitemoe_swa": ("GraniteMoeSWAForCausalLM", "granitemoeshared", _granitemoe_swa),
 }
 
 # where write_config tries these entries among all (lowest first; see zoo.architectures):

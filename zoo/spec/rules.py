@@ -27,7 +27,9 @@ def check_consistency(spec: Spec) -> None:
     if spec.n_head % spec.kv_heads:
         raise bad("n_kv_head", f"n_head {spec.n_head} is not divisible by n_kv_head "
                                f"{spec.kv_heads}")
-    if spec.position == "rotary" and (spec.rotary_dim < 2 or spec.rotary_dim % 2):
+    # an odd count is counted (no parameter depends on it), not built
+    if spec.position == "rotary" and (spec.rotary_dim < 2
+                                      or (spec.rotary_dim % 2 and not spec.counted_only)):
         raise bad("rotary_fraction", f"rotary_fraction {spec.rotary_fraction} of head_dim "
                                      f"{spec.head_dim} gives {spec.rotary_dim} rotated dims; "
                                      "expected an even number >= 2")
