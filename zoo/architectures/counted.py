@@ -22,6 +22,7 @@ from zoo.architectures.base import (
     activation,
     defaults_under,
     get,
+    read_rope,
     refuse_write,
     with_defaults,
 )
@@ -431,6 +432,86 @@ def _afmoe(c: Mapping[str, Any]) -> Config:
             "routing_bias_parameter": True, "first_dense_layers": get(c, "num_dense_layers")}
 
 
+def _apertus(defaults: Mapping[str, Any]) -> Reader:
+    """Apertus: a two-matrix MLP (up, down) whose xIELU activation learns two scalars (another
+    hidden_act has none), QK-norm over each head, attention_bias on q, k, v and the output;
+    output_vocab_size (Apertus 1.5's head narrower or wider than the embedding) is refused by
+    name."""
+    def read(c: Mapping[str, Any]) -> Config:
+        c = with_defaults(c, defaults)
+        if c.get("output_vocab_size") not in (None, c["vocab_size"]):
+            raise UnsupportedConfigError(f"output_vocab_size {c['output_vocab_size']} (a head "
+                                         f"of another width than the embedding) is not "
+                                         f"supported")
+        act = c["hidden_act"]
+        bias = bool(c["attention_bias"])
+        return read_llama_like(c, qk_norm="head", qkv_bias=bias, attn_out_bias=bias,
+                               mlp_bias=False, activation="xielu" if act == "xielu"
+                               else activation(act, "hidden_act"))
+    return read
+
+
+APERTUS_DEFAULTS = {
+    "vocab_size": 131072, "hidden_size": 4096, "intermediate_size": 14336,
+    "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": None,
+    "hidden_act": "xielu", "max_position_embeddings": 65536, "rms_norm_eps": 1e-5,
+    "tie_word_embeddings": False, "attention_bias": False,
+    # ApertusConfig's rope when the config has none
+    "rope_parameters": {"rope_type": "llama3", "rope_theta": 12000000.0, "factor": 8.0,
+                        "original_max_position_embeddings": 8192, "low_freq_factor": 1.0,
+                        "high_freq_factor": 4.0}}
+
+
+def _bitnet(c: Mapping[str, Any]) -> Config:
+    """BitNet b1.58: LLaMA's layer with an RMSNorm over the attention's output before o_proj
+    and one over the MLP's hidden before down_proj (ternary weights are a quantisation, not a
+    count); attention_bias on q, k, v and the output."""
+    c = with_defaults(c, {
+        "vocab_size": 128256, "hidden_size": 2560, "intermediate_size": 6912,
+        "num_hidden_layers": 30, "num_attention_heads": 20, "num_key_value_heads": 5,
+        "hidden_act": "relu2", "max_position_embeddings": 2048, "rms_norm_eps": 1e-5,
+        "tie_word_embeddings": False, "attention_bias": False})
+    bias = bool(c["attention_bias"])
+    return read_llama_like(c, sub_norms=True, qkv_bias=bias, attn_out_bias=bias,
+                           mlp_bias=False)
+
+
+def _diffllama(c: Mapping[str, Any]) -> Config:
+    """DiffLlama: LLaMA's layer with differential attention (four learned head_dim vectors per
+    layer; its group norm has no weight); attention_bias on q, k, v and the output."""
+    c = with_defaults(c, {
+        "vocab_size": 32000, "hidden_size": 2048, "intermediate_size": 8192,
+        "num_hidden_layers": 16, "num_attention_heads": 32, "num_key_value_heads": None,
+        "hidden_act": "silu", "max_position_embeddings": 2048, "rms_norm_eps": 1e-5,
+        "tie_word_embeddings": False, "attention_bias": False, "head_dim": None})
+    bias = bool(c["attention_bias"])
+    return read_llama_like(c, differential_attention=True, qkv_bias=bias,
+                           attn_out_bias=bias, mlp_bias=False)
+
+
+def _persimmon(c: Mapping[str, Any]) -> Config:
+    """Persimmon: LayerNorms with biases, biases on every projection, heads of hidden_size /
+    num_attention_heads (a head_dim key is not read) with qk_layernorm's LayerNorm (with bias)
+    over each head, half of each head rotated unless partial_rotary_factor says, a two-matrix
+    MLP."""
+    c = with_defaults(c, {
+        "vocab_size": 262144, "hidden_size": 4096, "intermediate_size": 16384,
+        "num_hidden_layers": 36, "num_attention_heads": 64, "hidden_act": "relu2",
+        "max_position_embeddings": 16384, "layer_norm_eps": 1e-5,
+        "tie_word_embeddings": False, "qk_layernorm": True})
+    d, heads = get(c, "hidden_size"), get(c, "num_attention_heads")
+    act = c["hidden_act"]
+    rope = read_rope(c, 0.5)
+    out = dict(n_layer=get(c, "num_hidden_layers"), d_model=d, n_head=heads,
+               d_head=d // heads, d_ff=get(c, "intermediate_size"),
+               vocab_size=get(c, "vocab_size"), context_length=get(c, "max_position_embeddings"),
+               position="rotary", **rope, norm="layernorm", norm_eps=get(c, "layer_norm_eps"),
+               activation="relu" if act == "relu2" else activation(act, "hidden_act"),
+               bias=True, qk_norm="head_layernorm" if c["qk_layernorm"] else "none",
+               tie_embeddings=bool(c["tie_word_embeddings"]))
+    return out
+
+
 # counted, not built: model_type -> (class, nearest built model_type, reader)
 COUNTED: dict[str, tuple[str, str, Reader]] = {
     "helium": ("HeliumForCausalLM", "llama", _square_output(_llama_like(_llama_defaults(
@@ -500,6 +581,12 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
         "rms_norm_eps": 1e-6, "tie_word_embeddings": True, "attention_bias": False})),
     "glm4_moe_lite": ("Glm4MoeLiteForCausalLM", "deepseek_v3", _glm4_moe_lite),
     "phimoe": ("PhimoeForCausalLM", "mixtral", _phimoe),
+    "apertus": ("ApertusForCausalLM", "qwen3", _apertus(APERTUS_DEFAULTS)),
+    "apertus1p5_text": ("Apertus1p5TextForCausalLM", "qwen3", _apertus(
+        {**APERTUS_DEFAULTS, "vocab_size": 266752, "output_vocab_size": None})),
+    "bitnet": ("BitNetForCausalLM", "llama", _bitnet),
+    "diffllama": ("DiffLlamaForCausalLM", "llama", _diffllama),
+    "persimmon": ("PersimmonForCausalLM", "stablelm", _persimmon),
     "cohere2_moe": ("Cohere2MoeForCausalLM", "cohere2", _cohere2_moe),
     "flex_olmo": ("FlexOlmoForCausalLM", "olmoe", _flex_olmo),
     "afmoe": ("AfmoeForCausalLM", "qwen3_next", _afmoe),
