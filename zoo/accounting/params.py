@@ -248,6 +248,8 @@ class ParamCount:
 # alternative to assuming one is to take every layer as dense.
 ALTERNATIVES: dict[str, tuple[str, Mapping[str, Any]]] = {
     "local_window": ("dense", {"attention_pattern": ["global"], "local_window": None}),
+    # a config that leaves the routed experts per token unset (DeepSeek-V2's class default)
+    "experts_per_token": ("one per token", {"experts_per_token": 1}),
 }
 
 
