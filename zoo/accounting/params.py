@@ -248,6 +248,8 @@ class ParamCount:
 # alternative to assuming one is to take every layer as dense.
 ALTERNATIVES: dict[str, tuple[str, Mapping[str, Any]]] = {
     "local_window": ("dense", {"attention_pattern": ["global"], "local_window": None}),
+    # a config that leaves the routed experts per token unset (DeepSeek-V2's class default)
+    "experts_per_token": ("one per token", {"experts_per_token": 1}),
 }
 
 
@@ -392,7 +394,8 @@ def _mlp_params(spec: ModelSpec, width: int) -> tuple[int, int]:
     d = spec.d_model
     matrices = (3 if spec.gated else 2) * d * width
     biases = ((2 * width if spec.gated else width) + d) if spec.has_bias("mlp") else 0
-    return matrices + biases, matrices
+    learned = 2 if spec.activation == "xielu" else 0  # xIELU's alpha_p and alpha_n
+    return matrices + biases + learned, matrices
 
 
 def _linear_attention_params(spec: ModelSpec) -> tuple[int, int, int]:
@@ -443,6 +446,8 @@ def _attention_params(spec: ModelSpec, kind: str = "global",
         attention += d
     if spec.attention_sinks:
         attention += spec.n_head
+    if spec.differential_attention:  # DiffLlama's lambda_q1, k1, q2, k2
+        attention += 4 * spec.layer_head_dim(kind)
     return attention, matrices, 0
 
 
@@ -475,6 +480,9 @@ def layer_count(spec: ModelSpec, kind: str = "global", moe: bool = False,
         per_layer_input = 2 * d * spec.per_layer_embed_dim  # matrices: counted in extras
         norms += _norm_params(spec, d)
     dense_width = spec.d_ff * (2 if shared and spec.double_wide_shared_mlp else 1)
+    if spec.sub_norms:  # BitNet's: over the attention's output (d_model wide, as its class
+        # builds it) and over the MLP's hidden
+        norms += _norm_params(spec, d) + _norm_params(spec, dense_width)
     if not moe:
         mlp, mlp_matmul = _mlp_params(spec, dense_width)
         return LayerCount(attention=attention, mlp=mlp, norms=norms, kind=kind,
@@ -508,6 +516,8 @@ def qk_norm_params(spec: ModelSpec, kind: str = "global", shared: bool = False) 
         return (1 if shared else 2) * spec.layer_head_dim(kind)
     if spec.qk_norm in ("projection", "each_head"):  # each_head: a scale per head and dim
         return spec.q_dim + spec.kv_dim
+    if spec.qk_norm == "head_layernorm":  # a weight and a bias each, shared by the heads
+        return (1 if shared else 2) * 2 * spec.layer_head_dim(kind)
     return 0
 
 

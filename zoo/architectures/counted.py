@@ -22,6 +22,7 @@ from zoo.architectures.base import (
     activation,
     defaults_under,
     get,
+    read_rope,
     refuse_write,
     with_defaults,
 )
@@ -356,6 +357,161 @@ def _hy_v3(c: Mapping[str, Any]) -> Config:
             "first_dense_layers": _mlp_layer_types(c, 1)}
 
 
+def _cohere2_moe(c: Mapping[str, Any]) -> Config:
+    """Command A's MoE: Cohere 2's parallel block (one norm per layer: an RMSNorm where
+    rms_norm_eps is set, else a LayerNorm without bias; attention_bias on q, k, v and the
+    output), experts intermediate_size wide, num_shared_experts x that as one shared MLP, and
+    dense first layers (first_k_dense_replace or mlp_layer_types) of
+    prefix_dense_intermediate_size."""
+    c = with_defaults(c, {
+        "vocab_size": 256000, "hidden_size": 8192, "intermediate_size": 22528,
+        "num_hidden_layers": 40, "num_attention_heads": 64, "num_key_value_heads": None,
+        "head_dim": 128, "hidden_act": "silu", "max_position_embeddings": 8192,
+        "layer_norm_eps": 1e-5, "tie_word_embeddings": True, "attention_bias": False,
+        "num_experts_per_tok": 2, "num_experts": 8, "num_shared_experts": 0,
+        "expert_selection_fn": "softmax", "norm_topk_prob": True,
+        "prefix_dense_intermediate_size": None, "rms_norm_eps": None,
+        "logit_scale": 0.0625})
+    width = get(c, "intermediate_size")
+    dense = _mlp_layer_types(c, c.get("first_k_dense_replace", 0))
+    rms = c["rms_norm_eps"] is not None
+    bias = bool(c["attention_bias"])
+    out = read_llama_like(
+        {**c, "intermediate_size": get(c, "prefix_dense_intermediate_size") if dense else width,
+         "rms_norm_eps": c["rms_norm_eps"] if rms else c["layer_norm_eps"]},
+        norm="rmsnorm" if rms else "layernorm", block="parallel",
+        qkv_bias=bias, attn_out_bias=bias, mlp_bias=False, n_experts=get(c, "num_experts"),
+        experts_per_token=get(c, "num_experts_per_tok"), d_ff_expert=width,
+        first_dense_layers=dense, logit_scale=float(c["logit_scale"]),
+        router_scoring="sigmoid" if c["expert_selection_fn"] == "sigmoid" else "softmax",
+        router_normalize=c["expert_selection_fn"] == "softmax" or bool(c["norm_topk_prob"]))
+    if not rms:
+        out["norm_bias"] = False
+    shared = get(c, "num_shared_experts")
+    return {**out, "n_shared_experts": shared, "d_ff_shared": shared * width} if shared \
+        else out
+
+
+def _flex_olmo(c: Mapping[str, Any]) -> Config:
+    """FlexOlmo: OLMoE's attention (an RMSNorm over all of q and over all of k) and experts
+    (intermediate_size wide) in OLMo 2's block (a norm on each sublayer's output)."""
+    c = with_defaults(c, {
+        "vocab_size": 100352, "hidden_size": 4096, "intermediate_size": 11008,
+        "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": None,
+        "hidden_act": "silu", "max_position_embeddings": 4096, "rms_norm_eps": 1e-6,
+        "tie_word_embeddings": False, "attention_bias": False, "num_experts_per_tok": 5,
+        "num_experts": 7, "norm_topk_prob": False})
+    bias = bool(c["attention_bias"])
+    return read_llama_like(c, qk_norm="projection", norm_position="output", qkv_bias=bias,
+                           attn_out_bias=bias, mlp_bias=False, n_experts=get(c, "num_experts"),
+                           experts_per_token=get(c, "num_experts_per_tok"),
+                           router_normalize=bool(c["norm_topk_prob"]))
+
+
+def _afmoe(c: Mapping[str, Any]) -> Config:
+    """AFMoE (Arcee Trinity): QK-norm over each head, the attention output gated by a
+    projection as wide as q, norms before and after each sublayer, num_dense_layers dense
+    first layers, then routed experts by sigmoid scores with a selection bias that is a
+    parameter (expert_bias), and a shared MLP of num_shared_experts x the expert width.
+    attention_bias (on q, k, v and the output, not the gate) is refused by name."""
+    c = with_defaults(c, {
+        "vocab_size": 200192, "hidden_size": 2048, "intermediate_size": 6144,
+        "moe_intermediate_size": 1408, "num_hidden_layers": 32, "num_dense_layers": 1,
+        "num_attention_heads": 16, "num_key_value_heads": None, "head_dim": 128,
+        "hidden_act": "silu", "max_position_embeddings": 16384, "rms_norm_eps": 1e-5,
+        "tie_word_embeddings": False, "num_experts": 64, "num_experts_per_tok": 6,
+        "num_shared_experts": 2, "route_scale": 1.0, "attention_bias": False})
+    if c["attention_bias"]:
+        raise UnsupportedConfigError("afmoe with attention_bias true (biases on q, k, v and "
+                                     "the output, none on the gate) is not supported")
+    out = read_llama_like(c, qk_norm="head", norm_position="sandwich",
+                          attention_output_gate=True, qkv_bias=False, attn_out_bias=False,
+                          mlp_bias=False)
+    return {**out, **_sigmoid_routed(c, experts="num_experts", shared="num_shared_experts",
+                                     scaling="route_scale", groups=False),
+            "routing_bias_parameter": True, "first_dense_layers": get(c, "num_dense_layers")}
+
+
+def _apertus(defaults: Mapping[str, Any]) -> Reader:
+    """Apertus: a two-matrix MLP (up, down) whose xIELU activation learns two scalars (another
+    hidden_act has none), QK-norm over each head, attention_bias on q, k, v and the output;
+    output_vocab_size (Apertus 1.5's head narrower or wider than the embedding) is refused by
+    name."""
+    def read(c: Mapping[str, Any]) -> Config:
+        c = with_defaults(c, defaults)
+        if c.get("output_vocab_size") not in (None, c["vocab_size"]):
+            raise UnsupportedConfigError(f"output_vocab_size {c['output_vocab_size']} (a head "
+                                         f"of another width than the embedding) is not "
+                                         f"supported")
+        act = c["hidden_act"]
+        bias = bool(c["attention_bias"])
+        return read_llama_like(c, qk_norm="head", qkv_bias=bias, attn_out_bias=bias,
+                               mlp_bias=False, activation="xielu" if act == "xielu"
+                               else activation(act, "hidden_act"))
+    return read
+
+
+APERTUS_DEFAULTS = {
+    "vocab_size": 131072, "hidden_size": 4096, "intermediate_size": 14336,
+    "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": None,
+    "hidden_act": "xielu", "max_position_embeddings": 65536, "rms_norm_eps": 1e-5,
+    "tie_word_embeddings": False, "attention_bias": False,
+    # ApertusConfig's rope when the config has none
+    "rope_parameters": {"rope_type": "llama3", "rope_theta": 12000000.0, "factor": 8.0,
+                        "original_max_position_embeddings": 8192, "low_freq_factor": 1.0,
+                        "high_freq_factor": 4.0}}
+
+
+def _bitnet(c: Mapping[str, Any]) -> Config:
+    """BitNet b1.58: LLaMA's layer with an RMSNorm over the attention's output before o_proj
+    and one over the MLP's hidden before down_proj (ternary weights are a quantisation, not a
+    count); attention_bias on q, k, v and the output."""
+    c = with_defaults(c, {
+        "vocab_size": 128256, "hidden_size": 2560, "intermediate_size": 6912,
+        "num_hidden_layers": 30, "num_attention_heads": 20, "num_key_value_heads": 5,
+        "hidden_act": "relu2", "max_position_embeddings": 2048, "rms_norm_eps": 1e-5,
+        "tie_word_embeddings": False, "attention_bias": False})
+    bias = bool(c["attention_bias"])
+    return read_llama_like(c, sub_norms=True, qkv_bias=bias, attn_out_bias=bias,
+                           mlp_bias=False)
+
+
+def _diffllama(c: Mapping[str, Any]) -> Config:
+    """DiffLlama: LLaMA's layer with differential attention (four learned head_dim vectors per
+    layer; its group norm has no weight); attention_bias on q, k, v and the output."""
+    c = with_defaults(c, {
+        "vocab_size": 32000, "hidden_size": 2048, "intermediate_size": 8192,
+        "num_hidden_layers": 16, "num_attention_heads": 32, "num_key_value_heads": None,
+        "hidden_act": "silu", "max_position_embeddings": 2048, "rms_norm_eps": 1e-5,
+        "tie_word_embeddings": False, "attention_bias": False, "head_dim": None})
+    bias = bool(c["attention_bias"])
+    return read_llama_like(c, differential_attention=True, qkv_bias=bias,
+                           attn_out_bias=bias, mlp_bias=False)
+
+
+def _persimmon(c: Mapping[str, Any]) -> Config:
+    """Persimmon: LayerNorms with biases, biases on every projection, heads of hidden_size /
+    num_attention_heads (a head_dim key is not read) with qk_layernorm's LayerNorm (with bias)
+    over each head, half of each head rotated unless partial_rotary_factor says, a two-matrix
+    MLP."""
+    c = with_defaults(c, {
+        "vocab_size": 262144, "hidden_size": 4096, "intermediate_size": 16384,
+        "num_hidden_layers": 36, "num_attention_heads": 64, "hidden_act": "relu2",
+        "max_position_embeddings": 16384, "layer_norm_eps": 1e-5,
+        "tie_word_embeddings": False, "qk_layernorm": True})
+    d, heads = get(c, "hidden_size"), get(c, "num_attention_heads")
+    act = c["hidden_act"]
+    rope = read_rope(c, 0.5)
+    out = dict(n_layer=get(c, "num_hidden_layers"), d_model=d, n_head=heads,
+               d_head=d // heads, d_ff=get(c, "intermediate_size"),
+               vocab_size=get(c, "vocab_size"), context_length=get(c, "max_position_embeddings"),
+               position="rotary", **rope, norm="layernorm", norm_eps=get(c, "layer_norm_eps"),
+               activation="relu" if act == "relu2" else activation(act, "hidden_act"),
+               bias=True, qk_norm="head_layernorm" if c["qk_layernorm"] else "none",
+               tie_embeddings=bool(c["tie_word_embeddings"]))
+    return out
+
+
 # counted, not built: model_type -> (class, nearest built model_type, reader)
 COUNTED: dict[str, tuple[str, str, Reader]] = {
     "helium": ("HeliumForCausalLM", "llama", _square_output(_llama_like(_llama_defaults(
@@ -425,6 +581,15 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
         "rms_norm_eps": 1e-6, "tie_word_embeddings": True, "attention_bias": False})),
     "glm4_moe_lite": ("Glm4MoeLiteForCausalLM", "deepseek_v3", _glm4_moe_lite),
     "phimoe": ("PhimoeForCausalLM", "mixtral", _phimoe),
+    "apertus": ("ApertusForCausalLM", "qwen3", _apertus(APERTUS_DEFAULTS)),
+    "apertus1p5_text": ("Apertus1p5TextForCausalLM", "qwen3", _apertus(
+        {**APERTUS_DEFAULTS, "vocab_size": 266752, "output_vocab_size": None})),
+    "bitnet": ("BitNetForCausalLM", "llama", _bitnet),
+    "diffllama": ("DiffLlamaForCausalLM", "llama", _diffllama),
+    "persimmon": ("PersimmonForCausalLM", "stablelm", _persimmon),
+    "cohere2_moe": ("Cohere2MoeForCausalLM", "cohere2", _cohere2_moe),
+    "flex_olmo": ("FlexOlmoForCausalLM", "olmoe", _flex_olmo),
+    "afmoe": ("AfmoeForCausalLM", "qwen3_next", _afmoe),
     "exaone_moe": ("ExaoneMoeForCausalLM", "glm4_moe", _exaone_moe),
     "solar_open": ("SolarOpenForCausalLM", "glm4_moe", _solar_open),
     "hy_v3": ("HYV3ForCausalLM", "glm4_moe", _hy_v3),

@@ -185,8 +185,15 @@ def read_deepseek_v2(c: Mapping[str, Any]) -> Config:
     if method == "group_limited_greedy":
         groups = {"expert_groups": get(c, "n_group"),
                   "expert_groups_per_token": get(c, "topk_group"), "expert_group_score": "max"}
+    unset: Config = {}
+    if c["num_experts_per_tok"] is None:  # the class default: no count depends on it
+        unset = counted_only({"unpublished": ["experts_per_token"]},
+                             "num_experts_per_tok null: transformers builds every expert but "
+                             "its router picks none (torch.topk with k None); the active "
+                             "figures assume every expert")
+        c = {**c, "num_experts_per_tok": get(c, "n_routed_experts")}
     return {**_read_latent(c), "rotary_style": "interleaved", "router_scoring": "softmax",
-            "router_normalize": False, **groups}
+            "router_normalize": False, **groups, **unset}
 
 
 def write_deepseek_v2(s: ModelSpec) -> Config:

@@ -118,7 +118,9 @@ class ModelSpec:
         doc="RMSNorm of q and k before rotary: `head` (over each head: Qwen3, Gemma 3) or "
             "`projection` (over all heads at once: OLMo 2); `l2`: each head RMS-normalised "
             "without a weight, on rotary layers only (Llama 4's use_qk_norm); `each_head`: a "
-            "LayerNorm without bias over each head, a scale per head and dim (Command R+)")
+            "LayerNorm without bias over each head, a scale per head and dim (Command R+); "
+            "`head_layernorm`: a LayerNorm with bias over each head, shared by the heads "
+            "(Persimmon; counted, not built)")
     attn_softcap: float | None = _arch(
         "float?", None, min=0.0, min_exclusive=True,
         doc="attention scores soft-capped: c tanh(s / c) (Gemma 2's 50)")
@@ -131,6 +133,10 @@ class ModelSpec:
     attention_sinks: bool = _arch(
         "bool", False, doc="a learned logit per head added to the softmax's denominator "
                            "(gpt-oss)")
+    differential_attention: bool = _arch(
+        "bool", False, doc="differential attention: the difference of two softmaxes, "
+                           "weighted by four learned head-width vectors per layer (DiffLlama's "
+                           "lambda_q1, k1, q2, k2; counted, not built)")
     kv_lora_rank: int | None = _arch(
         "int?", None, min=1, doc="multi-head latent attention (DeepSeek): keys and values come "
                                  "from a latent of this width, which is what the cache holds")
@@ -208,6 +214,10 @@ class ModelSpec:
     norm_unit_offset: bool = _arch("bool", False,
                                    doc="RMSNorm scales by (1 + w), computed in fp32 (Gemma)")
     embedding_norm: bool = _arch("bool", False, doc="BLOOM's norm after the token embedding")
+    sub_norms: bool = _arch(
+        "bool", False, doc="a norm over the attention's output before its projection and one "
+                           "over the MLP's hidden before its down projection (BitNet's "
+                           "attn_sub_norm and ffn_sub_norm; counted, not built)")
     block: str = _arch(
         "enum", "sequential", choices=BLOCKS,
         doc="`sequential`, `parallel` (one shared norm: GPT-J, Falcon-7B) or "
@@ -215,7 +225,8 @@ class ModelSpec:
     activation: str = _arch(
         "enum", "gelu", choices=ACTIVATIONS,
         doc="`gelu`, `gelu_tanh`, `relu`, `silu`; gated: `swiglu` (SiLU gate), `geglu` "
-            "(tanh-GELU gate: Gemma)")
+            "(tanh-GELU gate: Gemma); `xielu` (Apertus: two learned scalars per MLP; counted, "
+            "not built)")
     bias: bool = _arch("bool", True, resolve=lambda s: None,  # resolved into the three below:
                        doc="biases in attention and MLP, unless a per-part switch says otherwise")
     qkv_bias: bool | None = _arch("bool?", None, resolve=lambda s: s.has_bias("qkv"),

@@ -51,6 +51,10 @@ def check_consistency(spec: Spec) -> None:
                                                                           "projection")):
         raise bad("norm_unit_offset" if spec.norm_unit_offset else "qk_norm",
                   "the (1 + w) scale and these QK-norms are RMSNorm's; set norm: rmsnorm")
+    if spec.qk_norm == "head_layernorm" and (spec.norm != "layernorm" or not spec.norm_bias):
+        raise bad("qk_norm", "head_layernorm is Persimmon's LayerNorm with bias; set norm: "
+                             "layernorm")
+    _check_not_built(spec, bad)
     if spec.qk_norm == "each_head" and (spec.norm != "layernorm" or spec.norm_bias):
         raise bad("qk_norm", "each_head is Command R+'s LayerNorm without bias; set norm: "
                              "layernorm and norm_bias: false")
@@ -85,6 +89,27 @@ def check_consistency(spec: Spec) -> None:
     for alias in spec.aliases:
         if alias == spec.name:
             raise bad("aliases", f"alias {alias!r} repeats the model's own name")
+
+
+# switches the closed form counts but zoo's decoder does not compute: a spec with one says
+# why it is not built (counted_only), which the decoder refuses by
+NOT_BUILT: dict[str, Callable[[Spec], bool]] = {
+    "activation": lambda s: s.activation == "xielu",
+    "qk_norm": lambda s: s.qk_norm == "head_layernorm",
+    "differential_attention": lambda s: s.differential_attention,
+    "sub_norms": lambda s: s.sub_norms,
+}
+
+
+def _check_not_built(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
+    for name, used in NOT_BUILT.items():
+        if used(spec) and not spec.counted_only:
+            raise bad(name, f"{name} {getattr(spec, name)!r} is counted, not built: say why in "
+                            f"counted_only")
+    if spec.sub_norms and spec.moe:
+        raise bad("sub_norms", "the sub-norms are BitNet's, on a dense MLP: not with experts")
+    if spec.differential_attention and spec.latent:
+        raise bad("differential_attention", "latent attention is not differential")
 
 
 def _check_experts(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
