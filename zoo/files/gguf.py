@@ -27,6 +27,9 @@ MAGIC = b"GGUF"
 SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q",
            11: "<q", 12: "<d"}
 STRING, ARRAY = 8, 9
+_TYPE_NAMES = {"B": "uint8", "b": "int8", "H": "uint16", "h": "int16", "I": "uint32",
+               "i": "int32", "f": "float32", "?": "bool", "Q": "uint64", "q": "int64",
+               "d": "float64"}
 MAX_DIMS = 8
 DEFAULT_ALIGNMENT = 32  # of tensor data, where general.alignment does not say
 # string arrays are decoded when the header is read (the vocabulary is one): at most this many
@@ -60,6 +63,7 @@ class GGUFArray(Sequence[Any]):
 
     def __init__(self, raw: Any, code: str, count: int) -> None:
         self._code, self._count = code, count
+        self.item_type = _TYPE_NAMES[code]  # uint8, int32, float32 ...
         size = struct.calcsize(code)
         if sys.byteorder == "little":  # GGUF is little-endian: the bytes are the values
             self._values: Any = raw.cast(code)
