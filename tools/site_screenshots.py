@@ -8,6 +8,7 @@ Needs zoo[site] and playwright (the test extra) and a chromium; nothing is downl
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import tempfile
@@ -33,6 +34,8 @@ def main() -> None:
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
+    print("load average:", " ".join(f"{x:.2f}" for x in os.getloadavg()))
+
     with tempfile.TemporaryDirectory() as tmp:
         site = build_site(Path(tmp) / "site")
         print(f"built {len(site.models)} models, {len(site.files)} files in "
@@ -43,16 +46,20 @@ def main() -> None:
             browser = playwright.chromium.launch(executable_path=args.chromium)
             page = browser.new_page(viewport={"width": 1280, "height": 800})
             index = (site.out / "index.html").as_uri()
-            timings = []
-            for _ in range(args.loads):
-                page.goto(index)
-                page.wait_for_load_state("load")
-                timings.append(page.evaluate(TIMING))
-            for key in ("dom", "load", "paint"):
-                values = [t[key] for t in timings if t[key] is not None]
-                if values:
-                    print(f"index {key}: median {statistics.median(values):.1f} ms over "
-                          f"{len(values)} loads (min {min(values):.1f}, max {max(values):.1f})")
+            blank = Path(tmp) / "blank.html"  # the floor: what any page costs on this machine
+            blank.write_text("<!doctype html><title>-</title><p>-")
+            for label, url in (("blank page", blank.as_uri()), ("index", index)):
+                timings = []
+                for _ in range(args.loads):
+                    page.goto(url)
+                    page.wait_for_load_state("load")
+                    timings.append(page.evaluate(TIMING))
+                for key in ("dom", "load", "paint"):
+                    values = [t[key] for t in timings if t[key] is not None]
+                    if values:
+                        print(f"{label} {key}: median {statistics.median(values):.1f} ms over "
+                              f"{len(values)} loads (min {min(values):.1f}, "
+                              f"max {max(values):.1f})")
             page.select_option("#f-kind", "moe")
             page.click("#models thead th:nth-child(5) button")
             page.screenshot(path=out / "site-index.png")

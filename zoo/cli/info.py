@@ -1,7 +1,7 @@
-"""The commands that only read specs and metadata: list, show, compare, verify, plan, spec and
-plot. None of them imports torch. Wherever they take a model name they also take a file: a
-config.json, a Hugging Face folder or cached repo id, a GGUF file, a zoo or HF safetensors file
-(`zoo.checkpoints.resolve`).
+"""The commands that only read specs and metadata: list, show, compare, verify, plan, spec,
+plot and site. None of them imports torch. Wherever they take a model name they also take a
+file: a config.json, a Hugging Face folder or cached repo id, a GGUF file, a zoo or HF
+safetensors file (`zoo.checkpoints.resolve`).
 """
 
 from __future__ import annotations
