@@ -24,6 +24,7 @@ from zoo.architectures import write_config
 from zoo.cli import main
 from zoo.registry import get_spec
 from zoo.site import build_site
+from zoo.units import human_bytes, human_count
 
 MODELS = ("gpt2", "llama-3.1-8b", "mistral-7b-v0.1", "qwen3-30b-a3b", "qwen3-next-80b-a3b",
           "smollm2-135m", "gpt3-175b", "mixtral-8x7b")
@@ -163,6 +164,11 @@ def test_model_page_shows_the_exact_total(site, page):
     total = count_params(get_spec("qwen3-next-80b-a3b")).total
     assert page.inner_text("#total") == f"{total:,}"
     assert page.locator("svg[role=img] rect").count() >= 5  # the breakdown chart
+    # the page's figures read as zoo prints them (units.human, ported), rounding edges included
+    numbers = [0, 7, 999, 1000, 1234, 99995, 99994, 999_950_000, 497_758_432, 10**12,
+               1_300_000_000, 173_961_535_488, 2**53 - 1]
+    assert page.evaluate("ns => ns.map(n => [zoo.humanBytes(n), zoo.humanCount(n)])",
+                         numbers) == [[human_bytes(n), human_count(n)] for n in numbers]
     assert page.problems == []
 
 

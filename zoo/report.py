@@ -522,14 +522,19 @@ def headers_section(counted: Counted) -> str | None:
                    colalign=("left", "right", "right", "right")),
              table(dtype_rows(headers), ["stored as", "tensors", "params", "bytes"],
                    colalign=("left", "right", "right", "right"))]
-    lines = [line for line in (unclassified_line(headers),) if line]
-    check = counted.check
-    if check is not None:
-        lines.append(f"warning: {check.warning('the closed form from its config')}"
-                     if not check.agrees else
-                     f"the headers' total equals the closed form ({check.closed_form:,})")
+    lines = [line for line in (unclassified_line(headers), header_check_line(counted)) if line]
     parts += ["\n".join(textwrap.fill(line, 100, subsequent_indent="  ") for line in lines)]
     return "\n\n".join(part for part in parts if part)
+
+
+def header_check_line(counted: Counted) -> str | None:
+    """The headers' total against the closed form: equal, or a warning naming both."""
+    check = counted.check
+    if check is None:
+        return None
+    if not check.agrees:
+        return f"warning: {check.warning('the closed form from its config')}"
+    return f"the headers' total equals the closed form ({check.closed_form:,})"
 
 
 def headers_only_text(counted: Counted) -> str:

@@ -33,6 +33,9 @@ from zoo.report import (
     architecture_rows,
     compare_facts,
     component_rows,
+    dtype_rows,
+    header_check_line,
+    header_component_rows,
     layer_rows,
     list_row,
     provenance_rows,
@@ -40,6 +43,7 @@ from zoo.report import (
     spec_notes,
     summary_rows,
     tier,
+    unclassified_line,
 )
 from zoo.spec import ModelSpec
 from zoo.units import DTYPE_BYTES, FLOAT_DTYPES, human_bytes, human_count
@@ -66,6 +70,7 @@ class Entry:
     page: str
     added: str | None = None
     how: str = ""  # for an added file: what it was read as
+    counted: Any = None  # for an added file with weights: its tensor headers (Counted)
 
 
 @dataclass
@@ -175,8 +180,19 @@ def model_page(entry: Entry) -> dict[str, Any]:
                               if spec.has_linear else [])],
             "weights": [(dtype, human_bytes(count.weight_bytes(dtype)),
                          count.weight_bytes(dtype)) for dtype in DTYPE_BYTES],
-            "context": spec.context_length,
+            "context": spec.context_length, "headers": _headers(entry.counted),
             "plan": _script_json(planner_inputs(spec, entry.added or spec.name))}
+
+
+def _headers(counted: Any) -> dict[str, Any] | None:
+    """What `zoo show FILE` adds for weights: the headers' count by component and by stored
+    dtype, and its check against the closed form (the same rows)."""
+    if counted is None or counted.headers is None:
+        return None
+    return {"source": counted.headers.source, "components": header_component_rows(
+        counted.headers), "dtypes": dtype_rows(counted.headers),
+        "lines": [line for line in (unclassified_line(counted.headers),
+                                    header_check_line(counted)) if line]}
 
 
 def planner_inputs(spec: ModelSpec, name: str) -> dict[str, Any]:
@@ -228,7 +244,7 @@ def _added(paths: Iterable[str | os.PathLike[str]], taken: set[str]) -> list[Ent
             n += 1
             page = f"{slug(spec.name, 'model')}-added" + ("" if n == 2 else f"-{n - 1}")
         taken.add(page)
-        entries.append(Entry(spec, page, str(path), counted.resolved.describe()))
+        entries.append(Entry(spec, page, str(path), counted.resolved.describe(), counted))
     return entries
 
 
