@@ -227,6 +227,7 @@ JSON_ERRORS = [
     ["convert", "/nonexistent.safetensors", "out.safetensors"],
     ["plan", "gpt2", "--gpus", "1", "--gpu-memory", "80"], ["plan", "gpt2", "--gpus", "0"],
     ["spec", "/nonexistent/config.json"], ["plot", "breakdown"],
+    ["site", "/nonexistent/folder/out"],
     ["generate", "/nonexistent.gguf", "--prompt", "hi"], ["nope"],
     ["eval", "/nonexistent.gguf", "/nonexistent.txt"],
     ["finetune", "/nonexistent.gguf", "/nonexistent.txt", "--steps", "1"],

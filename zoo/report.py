@@ -335,6 +335,16 @@ def active_rows(count: ParamCount) -> list[Row]:
     return rows
 
 
+def active_convention_rows(count: ParamCount) -> list[tuple[str, int, str, bool]]:
+    """Every active-parameter convention, for a dense model too (where each is what it says
+    of the whole model): (convention, exact count, what it counts, whether the model's source
+    states its active figure this way)."""
+    spec = count.spec
+    used = spec.reported.active_convention if spec.reported and spec.moe else None
+    return [(name, count.active_by(name), ACTIVE_CONVENTIONS[name], name == used)
+            for name in ACTIVE_CONVENTIONS]
+
+
 def list_row(spec: ModelSpec) -> dict[str, Any]:
     count = count_params(spec)
     return {"name": spec.name, "family": spec.family, "layers": spec.n_layer,
@@ -457,17 +467,30 @@ def show_text(resolved: Resolved, local: Sequence[Any], context: int | None = No
              table(component_rows(count), ["component", "params", "", "share"],
                    colalign=("left", "right", "right", "right")),
              table(summary_rows(count, context), tablefmt="plain", widths=[None, 90])]
-    notes = [*spec.notes, *(f"internally inconsistent: {p}" for p in inconsistencies(spec))]
-    notes += [f"{name} is not published; the value here ({getattr(spec, name)}) is assumed"
-              for name in spec.unpublished]
+    notes = spec_notes(spec)
     if notes:
         parts.append("Notes:\n" + "\n".join(f"  - {note}" for note in notes))
     if layers:
-        parts.append(table([[i, layer.kind, f"{layer.attention:,}", f"{layer.mlp:,}",
-                             f"{layer.norms:,}", f"{layer.total:,}"]
-                            for i, layer in enumerate(count.layers)],
-                           ["layer", "attention kind", "attention", "mlp", "norms", "total"]))
+        parts.append(table(layer_rows(count), LAYER_HEADERS))
     return "\n\n".join(parts)
+
+
+def spec_notes(spec: ModelSpec) -> list[str]:
+    """The notes `zoo show` ends with: the spec's own, where it contradicts itself, and every
+    value it assumes."""
+    notes = [*spec.notes, *(f"internally inconsistent: {p}" for p in inconsistencies(spec))]
+    notes += [f"{name} is not published; the value here ({getattr(spec, name)}) is assumed"
+              for name in spec.unpublished]
+    return notes
+
+
+LAYER_HEADERS = ("layer", "attention kind", "attention", "mlp", "norms", "total")
+
+
+def layer_rows(count: ParamCount) -> list[list[Any]]:
+    """`zoo show --layers`: the count per layer, one row each (LAYER_HEADERS)."""
+    return [[i, layer.kind, f"{layer.attention:,}", f"{layer.mlp:,}", f"{layer.norms:,}",
+             f"{layer.total:,}"] for i, layer in enumerate(count.layers)]
 
 
 # --- what the tensor headers say -----------------------------------------------------------------
@@ -527,14 +550,19 @@ def headers_section(counted: Counted) -> str | None:
                    colalign=("left", "right", "right", "right")),
              table(dtype_rows(headers), ["stored as", "tensors", "params", "bytes"],
                    colalign=("left", "right", "right", "right"))]
-    lines = [line for line in (unclassified_line(headers),) if line]
-    check = counted.check
-    if check is not None:
-        lines.append(f"warning: {check.warning('the closed form from its config')}"
-                     if not check.agrees else
-                     f"the headers' total equals the closed form ({check.closed_form:,})")
+    lines = [line for line in (unclassified_line(headers), header_check_line(counted)) if line]
     parts += ["\n".join(textwrap.fill(line, 100, subsequent_indent="  ") for line in lines)]
     return "\n\n".join(part for part in parts if part)
+
+
+def header_check_line(counted: Counted) -> str | None:
+    """The headers' total against the closed form: equal, or a warning naming both."""
+    check = counted.check
+    if check is None:
+        return None
+    if not check.agrees:
+        return f"warning: {check.warning('the closed form from its config')}"
+    return f"the headers' total equals the closed form ({check.closed_form:,})"
 
 
 def headers_only_text(counted: Counted) -> str:
