@@ -293,3 +293,52 @@ def test_llama4_active_and_chunked_cache():
     assert scout.kv_cache_bytes(4096) == per_position * 48 * 4096
     assert scout.attention_flops_per_token(262_144) == \
         2 * (2 * 40 * 128) * (36 * 8192 + 12 * 262_144)
+
+
+# published config.json files of types zoo counts (the counted tier) without a registry spec:
+# the keys as vendored copies transcribe them (Persimmon: a snapshot of the Hub file at
+# 94dc4e0b; GLM-4.7-Flash: vLLM's glm4_moe_lite config test; Apertus-8B: ollama's Apertus
+# parse test), each with transformers 5.25's meta-device count of the same dict (and the active
+# count with embedding and head, for the mixture)
+PUBLISHED_CONFIGS = {
+    "adept/persimmon-8b-base": ({
+        "architectures": ["PersimmonForCausalLM"], "model_type": "persimmon",
+        "hidden_size": 4096, "intermediate_size": 16384, "num_hidden_layers": 36,
+        "num_attention_heads": 64, "num_key_value_heads": 64, "hidden_act": "relu2",
+        "layer_norm_eps": 1e-5, "max_position_embeddings": 16384, "qk_layernorm": True,
+        "rope_theta": 25000.0, "rope_scaling": None, "tie_word_embeddings": False,
+        "vocab_size": 262144}, 9_397_175_296, 9_397_175_296),
+    "zai-org/GLM-4.7-Flash": ({
+        "model_type": "glm4_moe_lite", "architectures": ["Glm4MoeLiteForCausalLM"],
+        "vocab_size": 154880, "hidden_size": 2048, "intermediate_size": 10240,
+        "moe_intermediate_size": 1536, "num_hidden_layers": 47, "num_attention_heads": 20,
+        "num_key_value_heads": 20, "hidden_act": "silu", "rms_norm_eps": 1e-5,
+        "attention_bias": False, "max_position_embeddings": 202752, "rope_theta": 1_000_000.0,
+        "rope_scaling": None, "partial_rotary_factor": 1.0, "q_lora_rank": 768,
+        "kv_lora_rank": 512, "qk_nope_head_dim": 192, "qk_rope_head_dim": 64,
+        "v_head_dim": 256, "n_routed_experts": 64, "n_shared_experts": 1,
+        "num_experts_per_tok": 4, "norm_topk_prob": True, "routed_scaling_factor": 1.8,
+        "n_group": 1, "topk_group": 1, "topk_method": "noaux_tc", "first_k_dense_replace": 1,
+        "tie_word_embeddings": False}, 29_943_390_976, 3_896_763_136),
+    "swiss-ai/Apertus-8B": ({
+        "architectures": ["ApertusForCausalLM"], "model_type": "apertus",
+        "hidden_size": 4096, "intermediate_size": 21504, "num_hidden_layers": 32,
+        "num_attention_heads": 32, "num_key_value_heads": 8, "max_position_embeddings": 65536,
+        "rope_theta": 12000000, "rope_scaling": {
+            "factor": 8, "high_freq_factor": 4, "low_freq_factor": 1,
+            "original_max_position_embeddings": 8192, "rope_type": "llama3", "type": "llama3"},
+        "hidden_act": "xielu", "qk_norm": True, "post_norm": False, "attention_bias": False,
+        "mlp_bias": False, "tie_word_embeddings": False, "rms_norm_eps": 1e-5,
+        "vocab_size": 131072}, 8_053_338_176, 8_053_338_176),
+}
+
+
+@pytest.mark.parametrize(("repo", "published"), PUBLISHED_CONFIGS.items())
+def test_published_configs_of_counted_types(repo, published):
+    from zoo.architectures import spec_from_config
+
+    config, total, active = published
+    spec = spec_from_config(config)
+    assert spec.counted_only  # counted, not built: said wherever the figure is shown
+    count = zoo.count_params(spec)
+    assert (count.total, count.active_by("all")) == (total, active)

@@ -8,7 +8,7 @@ there adds its count here.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -527,6 +527,9 @@ def _count(spec: ModelSpec, head: str | None, num_labels: int) -> ParamCount:
     shape_of = list(zip(spec.layer_kinds, spec.layer_moe, spec.layer_kv_shared, strict=True))
     layers = {shape: layer_count(spec, *shape) for shape in set(shape_of)}
     per_layer = tuple(layers[shape] for shape in shape_of)
+    if spec.last_attn_out_bias:  # GPT-NeoX Japanese: on the last layer's output alone
+        last = per_layer[-1]
+        per_layer = (*per_layer[:-1], replace(last, attention=last.attention + d))
     norms = sum(layer.norms for layer in per_layer)
     norms += _norm_params(spec, d) * (int(spec.final_norm) + int(spec.embedding_norm))
     per_layer_table = 0

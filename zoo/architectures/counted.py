@@ -512,6 +512,54 @@ def _persimmon(c: Mapping[str, Any]) -> Config:
     return out
 
 
+def _glm_moe_dsa(c: Mapping[str, Any]) -> Config:
+    """GLM-5: DeepSeek-V3.2's latent attention with its indexer and routed experts (dense
+    first layers as first_k_dense_replace or mlp_layer_types say). A layer whose
+    indexer_types entry is "shared" reuses an earlier layer's choice and has no indexer of its
+    own, which zoo does not express: refused by name. mlp_bias is not read by its class."""
+    c = with_defaults(c, {
+        "vocab_size": 154880, "hidden_size": 6144, "intermediate_size": 12288,
+        "moe_intermediate_size": 2048, "num_hidden_layers": 78, "num_attention_heads": 64,
+        "num_key_value_heads": 64, "n_shared_experts": 1, "n_routed_experts": 256,
+        "routed_scaling_factor": 2.5, "kv_lora_rank": 512, "q_lora_rank": 2048,
+        "qk_rope_head_dim": 64, "v_head_dim": 256, "qk_nope_head_dim": 192, "n_group": 1,
+        "topk_group": 1, "num_experts_per_tok": 8, "norm_topk_prob": True,
+        "hidden_act": "silu", "max_position_embeddings": 202752, "rms_norm_eps": 1e-5,
+        "tie_word_embeddings": False, "attention_bias": False, "index_topk": 2048,
+        "index_head_dim": 128, "index_n_heads": 32, "first_k_dense_replace": 3})
+    types = c.get("indexer_types")
+    if types is not None and any(kind != "full" for kind in types):
+        raise UnsupportedConfigError("indexer_types with 'shared' layers (no indexer of their "
+                                     "own) are not supported")
+    if types is None and (c.get("index_topk_pattern") is not None
+                          or c.get("index_topk_freq", 1) > 1):
+        raise UnsupportedConfigError("index_topk_pattern / index_topk_freq (layers sharing an "
+                                     "earlier layer's indexer) are not supported")
+    dense = _mlp_layer_types(c, min(get(c, "first_k_dense_replace"),
+                                    get(c, "num_hidden_layers")))
+    return deepseek.read_deepseek_v32({**c, "mlp_layer_types": None,
+                                       "first_k_dense_replace": dense})
+
+
+def _gpt_neox_japanese(c: Mapping[str, Any]) -> Config:
+    """GPT-NeoX Japanese: LayerNorms with biases, a fused qkv and an output projection without
+    biases but for the last layer's output bias, an MLP of intermediate_multiple_size x
+    hidden_size without biases, its head tied unless the config says."""
+    c = with_defaults(c, {
+        "vocab_size": 32000, "hidden_size": 2560, "num_hidden_layers": 32,
+        "num_attention_heads": 32, "intermediate_multiple_size": 4, "hidden_act": "gelu",
+        "max_position_embeddings": 2048, "layer_norm_eps": 1e-5, "tie_word_embeddings": True})
+    d = get(c, "hidden_size")
+    return dict(n_layer=get(c, "num_hidden_layers"), d_model=d,
+                n_head=get(c, "num_attention_heads"),
+                d_ff=int(d * get(c, "intermediate_multiple_size")),
+                vocab_size=get(c, "vocab_size"),
+                context_length=get(c, "max_position_embeddings"), position="rotary",
+                **read_rope(c), norm="layernorm", norm_eps=get(c, "layer_norm_eps"),
+                activation=activation(c["hidden_act"], "hidden_act"), bias=False,
+                last_attn_out_bias=True, tie_embeddings=bool(c["tie_word_embeddings"]))
+
+
 # counted, not built: model_type -> (class, nearest built model_type, reader)
 COUNTED: dict[str, tuple[str, str, Reader]] = {
     "helium": ("HeliumForCausalLM", "llama", _square_output(_llama_like(_llama_defaults(
@@ -581,6 +629,8 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
         "rms_norm_eps": 1e-6, "tie_word_embeddings": True, "attention_bias": False})),
     "glm4_moe_lite": ("Glm4MoeLiteForCausalLM", "deepseek_v3", _glm4_moe_lite),
     "phimoe": ("PhimoeForCausalLM", "mixtral", _phimoe),
+    "gpt_neox_japanese": ("GPTNeoXJapaneseForCausalLM", "gpt_neox", _gpt_neox_japanese),
+    "glm_moe_dsa": ("GlmMoeDsaForCausalLM", "deepseek_v32", _glm_moe_dsa),
     "apertus": ("ApertusForCausalLM", "qwen3", _apertus(APERTUS_DEFAULTS)),
     "apertus1p5_text": ("Apertus1p5TextForCausalLM", "qwen3", _apertus(
         {**APERTUS_DEFAULTS, "vocab_size": 266752, "output_vocab_size": None})),

@@ -235,6 +235,9 @@ class ModelSpec:
                                        doc="bias of the attention output (default `bias`)")
     mlp_bias: bool | None = _arch("bool?", None, resolve=lambda s: s.has_bias("mlp"),
                                   doc="biases of the MLP (default `bias`)")
+    last_attn_out_bias: bool = _arch(
+        "bool", False, doc="the last layer's attention output alone has a bias (GPT-NeoX "
+                           "Japanese's dense_bias; counted, not built)")
 
     # mixture of experts
     n_experts: int | None = _arch("int?", None, min=1,

@@ -98,6 +98,7 @@ NOT_BUILT: dict[str, Callable[[Spec], bool]] = {
     "qk_norm": lambda s: s.qk_norm == "head_layernorm",
     "differential_attention": lambda s: s.differential_attention,
     "sub_norms": lambda s: s.sub_norms,
+    "last_attn_out_bias": lambda s: s.last_attn_out_bias,
 }
 
 
@@ -108,6 +109,8 @@ def _check_not_built(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
                             f"counted_only")
     if spec.sub_norms and spec.moe:
         raise bad("sub_norms", "the sub-norms are BitNet's, on a dense MLP: not with experts")
+    if spec.last_attn_out_bias and spec.has_bias("attn_out"):
+        raise bad("last_attn_out_bias", "every layer's attention output has a bias already")
     if spec.differential_attention and spec.latent:
         raise bad("differential_attention", "latent attention is not differential")
 
