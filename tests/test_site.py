@@ -92,6 +92,12 @@ def test_the_folder_is_checked(tmp_path, capsys):
     data = zoo_json("site", str(tmp_path / "ok"), "gpt2")
     assert data["models"] == ["gpt2"] and data["index_bytes"] > 0
     assert not list((tmp_path / "ok").rglob(".*partial"))  # each file renamed into place
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "ok" / "assets").rename(tmp_path / "assets-before")
+    (tmp_path / "ok" / "assets").symlink_to(tmp_path / "elsewhere")
+    assert main(["site", str(tmp_path / "ok"), "gpt2"]) == 2
+    assert "leads outside" in capsys.readouterr().err
+    assert not list((tmp_path / "elsewhere").iterdir())
 
 
 def test_missing_jinja2_names_the_extra(tmp_path, capsys, monkeypatch):
