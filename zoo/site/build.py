@@ -101,8 +101,8 @@ def build_site(out: str | os.PathLike[str], names: Sequence[str] | None = None,
     started = time.perf_counter()
     env = _environment()
     folder = _folder(out)
-    entries = [Entry(get_spec(name), get_spec(name).name) for name in
-               (list_models() if names is None else names)]
+    specs = [get_spec(name) for name in (list_models() if names is None else names)]
+    entries = [Entry(spec, spec.name) for spec in {s.name: s for s in specs}.values()]
     entries += _added(add, {e.page for e in entries})
     if not entries:
         raise ValueError("the site would have no models: name some, or leave the names out")
