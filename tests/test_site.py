@@ -70,15 +70,19 @@ def test_pages_come_from_the_report_rows(site):
 
 
 def test_nothing_is_fetched(site):
-    """Scripts and styles are the site's own files, beside the pages: no CDN, no network."""
+    """Scripts and styles are the site's own files, beside the pages: no CDN, no network (a
+    link out, to a model's Hub page or its paper, is followed only when clicked)."""
     out = site[0].out
     for page in out.rglob("*.html"):
         text = page.read_text()
-        for ref in re.findall(r'(?:src|href)="([^"]+)"', text):
-            assert not re.match(r"^(https?:)?//", ref), f"{page.name} fetches {ref}"
-            if not ref.startswith("#") and "models/" not in ref:
-                target = (page.parent / ref.split("#")[0]).resolve()
-                assert target.exists(), f"{page.name} links to missing {ref}"
+        loaded = re.findall(r'src="([^"]+)"', text) + re.findall(r'<link [^>]*href="([^"]+)"',
+                                                                  text)
+        assert loaded and not [ref for ref in loaded if re.match(r"^(\w+:)?//", ref)], page.name
+        inside = [ref for ref in loaded + re.findall(r'<a href="([^"#][^"]*)"', text)
+                  if not ref.startswith("https://")]
+        for ref in inside:
+            target = page.parent / ref.split("#")[0]
+            assert target.is_file(), f"{page.name} links to missing {ref}"
     script = (out / "assets" / "site.js").read_text()
     assert "fetch(" not in script and "XMLHttpRequest" not in script
 
@@ -92,6 +96,12 @@ def test_the_folder_is_checked(tmp_path, capsys):
     data = zoo_json("site", str(tmp_path / "ok"), "gpt2")
     assert data["models"] == ["gpt2"] and data["index_bytes"] > 0
     assert not list((tmp_path / "ok").rglob(".*partial"))  # each file renamed into place
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "ok" / "assets").rename(tmp_path / "assets-before")
+    (tmp_path / "ok" / "assets").symlink_to(tmp_path / "elsewhere")
+    assert main(["site", str(tmp_path / "ok"), "gpt2"]) == 2
+    assert "leads outside" in capsys.readouterr().err
+    assert not list((tmp_path / "elsewhere").iterdir())
 
 
 def test_missing_jinja2_names_the_extra(tmp_path, capsys, monkeypatch):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import time
 from collections.abc import Iterable, Sequence
@@ -26,7 +27,7 @@ from zoo.accounting import (
 )
 from zoo.accounting.catalog import list_models
 from zoo.accounting.plan import MAX_DEVICES, plan_inputs
-from zoo.registry import get_spec, slug
+from zoo.registry import get_spec, packaged_specs_dir, slug
 from zoo.report import (
     LAYER_HEADERS,
     active_convention_rows,
@@ -101,8 +102,8 @@ def build_site(out: str | os.PathLike[str], names: Sequence[str] | None = None,
     started = time.perf_counter()
     env = _environment()
     folder = _folder(out)
-    entries = [Entry(get_spec(name), get_spec(name).name) for name in
-               (list_models() if names is None else names)]
+    specs = [get_spec(name) for name in (list_models() if names is None else names)]
+    entries = [Entry(spec, spec.name) for spec in {s.name: s for s in specs}.values()]
     entries += _added(add, {e.page for e in entries})
     if not entries:
         raise ValueError("the site would have no models: name some, or leave the names out")
@@ -166,7 +167,7 @@ def model_page(entry: Entry) -> dict[str, Any]:
             "title": spec.title, "family": spec.family, "year": spec.year,
             "total": count.total, "total_human": human_count(count.total), "moe": spec.moe,
             "tier": tier(spec), "part_of": spec.part_of,
-            "architecture": architecture_rows(spec), "provenance": provenance_rows(spec),
+            "architecture": architecture_rows(spec), "provenance": _provenance(spec),
             "components": component_rows(count), "bars": bars,
             "summary": summary_rows(count), "notes": spec_notes(spec),
             "active": [{"name": name, "value": value, "human": human_count(value),
@@ -182,6 +183,25 @@ def model_page(entry: Entry) -> dict[str, Any]:
                          count.weight_bytes(dtype)) for dtype in DTYPE_BYTES],
             "context": spec.context_length, "headers": _headers(entry.counted),
             "plan": _script_json(planner_inputs(spec, entry.added or spec.name))}
+
+
+def _provenance(spec: ModelSpec) -> list[tuple[str, str, str | None]]:
+    """`zoo show`'s provenance rows, each with a link where one helps (the weights' Hub page,
+    an arXiv paper), and a registry spec file named as it is in the repository, not by where
+    this machine keeps it."""
+    packaged = packaged_specs_dir()
+    rows = []
+    for key, value in provenance_rows(spec):
+        url = None
+        if key == "weights" and spec.weights.hf and value == spec.weights.hf:
+            url = f"https://huggingface.co/{spec.weights.hf}"
+        elif key == "paper" and (arxiv := re.search(r"arXiv (\d{4}\.\d{4,5})", value)):
+            url = f"https://arxiv.org/abs/{arxiv[1]}"
+        elif key == "spec file" and spec.source_file and \
+                Path(spec.source_file).resolve().parent == packaged.resolve():
+            value = f"specs/{Path(spec.source_file).name}"
+        rows.append((key, value, url))
+    return rows
 
 
 def _headers(counted: Any) -> dict[str, Any] | None:
