@@ -72,11 +72,14 @@ def describe_attention(spec: ModelSpec) -> str:
     else:
         named = {"local": f"local ({spec.local_window})",
                  "chunked": f"chunked ({spec.attention_chunk})", "global": "global",
-                 "linear": "linear"}
+                 "linear": "linear", "mamba": "Mamba", "mamba2": "Mamba-2",
+                 "short_conv": "short conv", "none": "MLP-only"}
         runs = [(kind, len(list(group))) for kind, group in itertools.groupby(kinds)]
         shape = "repeating " + ", ".join(("" if n == 1 else f"{n} x ") + named[kind]
                                          for kind, n in runs)
-    if spec.kv_heads == 1:
+    if not set(kinds) & {"global", "local", "chunked"}:  # no softmax attention: its geometry
+        pass  # (heads, QK-norm) does not apply
+    elif spec.kv_heads == 1:
         shape += ", multi-query"
     elif spec.kv_heads != spec.n_head:
         shape += f", grouped-query ({spec.kv_heads} kv heads)"
@@ -101,6 +104,11 @@ def describe_attention(spec: ModelSpec) -> str:
         shape += (f"; linear layers: Gated DeltaNet, {spec.linear_n_k_head} q/k heads of "
                   f"{spec.linear_d_head_k}, {spec.linear_n_v_head} value heads of "
                   f"{spec.linear_d_head_v}, conv kernel {spec.linear_conv_kernel}")
+    if spec.has_ssm:
+        heads = f", {spec.ssm_n_head} heads in {spec.ssm_n_group} groups" \
+            if spec.ssm_n_head is not None else ""
+        shape += (f"; state-space layers: width {spec.ssm_d_inner}, state {spec.ssm_d_state}"
+                  f"{heads}, conv kernel {spec.ssm_conv_kernel}")
     return shape
 
 
@@ -304,13 +312,16 @@ def recurrent_rows(count: ParamCount) -> list[Row]:
     """The linear-attention layers' state beside the KV cache: constant in context, so one
     figure per sequence; nothing without linear layers."""
     spec = count.spec
-    if not spec.has_linear:
+    if not spec.has_recurrent:
         return []
-    layers = spec.layer_kinds.count("linear")
+    linear = spec.layer_kinds.count("linear")
+    ssm = sum(kind in ("mamba", "mamba2", "short_conv") for kind in spec.layer_kinds)
+    layers = " and ".join(filter(None, (f"{linear} linear" if linear else "",
+                                        f"{ssm} state-space or convolution" if ssm else "")))
     return [("recurrent state", f"{human_bytes(count.recurrent_state_bytes('bf16'))} bf16, "
                                 f"{human_bytes(count.recurrent_state_bytes('fp32'))} fp32 per "
-                                f"sequence at any context ({layers} linear layers, each "
-                                f"a state per value head and its convolution's last inputs)")]
+                                f"sequence at any context ({layers} layers, each a state and "
+                                f"its convolution's last inputs)")]
 
 
 ACTIVE_LABELS = {"all": "active per token", "no_embedding": "  without the embedding",
@@ -384,7 +395,7 @@ def compare_facts(spec: ModelSpec) -> list[Row]:
              ("KV cache/token bf16", human_bytes(count.kv_cache_bytes(1, "bf16"))),
              ("KV cache @ context bf16", caveated(spec, _kv_at(None), human_bytes)),
              *([("recurrent state bf16", human_bytes(count.recurrent_state_bytes("bf16")))]
-               if spec.has_linear else []),
+               if spec.has_recurrent else []),
              ("forward FLOPs/token @ context",
               caveated(spec, _forward_flops(None), human_flops)),
              ("training memory (Adam)", human_bytes(count.training_memory()["total"]))]

@@ -119,21 +119,22 @@ def plan_inputs(spec: ModelSpec) -> dict[str, Any]:
     block = max(layer.total for layer in count.layers)
     groups: dict[tuple[int | None, int], int] = {}
     for kind, shared in zip(spec.layer_kinds, spec.layer_kv_shared, strict=True):
-        if shared or kind == "linear":  # no keys of its own: a recurrent state, or shared
-            continue
+        if shared or recurrent_state_width(spec, kind):  # no keys of its own: a recurrent
+            continue                                       # state, or shared
         cap = spec.local_window if kind == "local" else (
             spec.attention_chunk if kind == "chunked" else None)
         key = (cap, kv_cache_width(spec, kind))
         groups[key] = groups.get(key, 0) + 1
-    linear = spec.layer_kinds.count("linear")
     return {"total": count.total, "block": block,
             "root": count.total - sum(layer.total for layer in count.layers),
             "context_length": spec.context_length, "vocab_size": spec.vocab_size,
             "n_layer": spec.n_layer, "d_model": spec.d_model, "n_head": spec.n_head,
             "kv_groups": [{"layers": n, "width": width, "cap": cap}
                           for (cap, width), n in groups.items()],
-            "recurrent": {"layers": linear, "width": recurrent_state_width(spec)}
-            if spec.has_linear else None}
+            # values all recurrent layers keep per sequence (linear attention, state space)
+            "recurrent": {"width": sum(recurrent_state_width(spec, kind)
+                                       for kind in spec.layer_kinds)}
+            if spec.has_recurrent else None}
 
 
 def plan_parts(inputs: dict[str, Any], *, devices: int, train: bool, dtype: str, batch: int,
@@ -160,8 +161,7 @@ def plan_parts(inputs: dict[str, Any], *, devices: int, train: bool, dtype: str,
              f"KV cache {dtype}": int(batch * held * width)}
     recurrent = inputs["recurrent"]
     if recurrent is not None:  # constant in context, beside the full layers' growing cache
-        parts[f"recurrent state {dtype}"] = int(batch * recurrent["layers"] * recurrent["width"]
-                                                * width)
+        parts[f"recurrent state {dtype}"] = int(batch * recurrent["width"] * width)
     return parts
 
 

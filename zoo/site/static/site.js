@@ -164,7 +164,7 @@
     const recurrent = inputs.recurrent;
     if (recurrent !== null) {
       parts.push([`recurrent state ${dtype}`,
-        Math.trunc(batch * recurrent.layers * recurrent.width * width)]);
+        Math.trunc(batch * recurrent.width * width)]);
     }
     return parts;
   }
