@@ -22,6 +22,7 @@ from tokenizers import AddedToken, Regex, decoders, models, normalizers, pre_tok
 from tokenizers import Tokenizer as Backend
 
 from zoo.errors import advised
+from zoo.files.folder import replace_file
 
 # llama.cpp's pre-tokenizer names -> the splits before the byte-level step (which itself
 # applies GPT-2's split)
@@ -127,12 +128,14 @@ class Tokenizer:
         return tokenizer
 
     def save(self, folder: str | os.PathLike[str]) -> list[Path]:
-        """tokenizer.json and tokenizer_config.json, as transformers reads them."""
+        """tokenizer.json and tokenizer_config.json, as transformers reads them; each replaced
+        whole (`replace_file`), never written through a symlink (a Hugging Face cache snapshot
+        links its files to blobs that other revisions share)."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        self.backend.save(str(folder / "tokenizer.json"))
-        (folder / "tokenizer_config.json").write_text(json.dumps(self._config(), indent=2) + "\n")
-        return [folder / "tokenizer.json", folder / "tokenizer_config.json"]
+        return [replace_file(folder / "tokenizer.json", self.backend.to_str(pretty=True).encode()),
+                replace_file(folder / "tokenizer_config.json",
+                             (json.dumps(self._config(), indent=2) + "\n").encode())]
 
     def _config(self) -> dict[str, Any]:
         """tokenizer_config.json: the special tokens and chat template, as transformers reads
