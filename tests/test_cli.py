@@ -382,6 +382,9 @@ def test_generate_and_eval_quantized(capsys, tiny_folder, tmp_path):
     assert json.loads(out)["text"] == zoo.generate(packed, "The harbour", max_new_tokens=6)
     assert json.loads(out)["model"] == "tiny-llama"  # the model it resolved to
     assert json.loads(out)["requested"] == str(tiny_folder)
+    ran = json.loads(out)["kernel"]  # which kernel ran, per layer (zoo.model.kernels.summary)
+    assert sum(ran.values()) == len(packed.packed_modes) and set(ran) <= {
+        "int4pack_planes", "int8pack", "dense_bf16", "dense_bf16_t", "onednn_bf16"}
     text = tmp_path / "excerpt.txt"
     text.write_text((DATA / "harbour.txt").read_text()[:800])
     code, out, _ = run(capsys, "eval", str(tiny_folder), str(text), "--context", "64",
