@@ -386,7 +386,12 @@ def kv_cache_width(spec: ModelSpec, kind: str = "global") -> int:
     if spec.latent:
         assert spec.kv_lora_rank is not None and spec.d_head_rope is not None
         return spec.kv_lora_rank + spec.d_head_rope + (spec.indexer_head_dim or 0)
-    return 2 * spec.layer_kv_heads(kind) * spec.layer_head_dim(kind)
+    return spec.layer_kv_heads(kind) * (spec.layer_head_dim(kind) + _value_head(spec, kind))
+
+
+def _value_head(spec: ModelSpec, kind: str) -> int:
+    """The width of one value head of a (not latent) layer of this kind."""
+    return spec.d_head_v if spec.d_head_v is not None else spec.layer_head_dim(kind)
 
 
 def _mlp_params(spec: ModelSpec, width: int) -> tuple[int, int]:
@@ -436,15 +441,16 @@ def _attention_params(spec: ModelSpec, kind: str = "global",
         return matrices, matrices, norms
     q, v_in = layer_q_dim(spec, kind), layer_v_dim(spec, kind)
     gate = q if spec.attention_output_gate else 0  # the gate's rows beside q's
-    kv = 0 if shared else spec.layer_kv_heads(kind) * spec.layer_head_dim(kind)
-    projections = kv if kind == "global" and spec.global_values_from_keys else 2 * kv
+    k = 0 if shared else spec.layer_kv_heads(kind) * spec.layer_head_dim(kind)
+    v = 0 if shared else spec.layer_kv_heads(kind) * _value_head(spec, kind)
+    projections = k if kind == "global" and spec.global_values_from_keys else k + v
     matrices = d * (q + gate + projections) + v_in * d
     attention = matrices
     if spec.has_bias("qkv"):
         attention += q + gate + projections
     if spec.has_bias("attn_out"):
         attention += d
-    if spec.attention_sinks:
+    if spec.attention_sinks or (spec.local_sinks and kind == "local"):
         attention += spec.n_head
     if spec.differential_attention:  # DiffLlama's lambda_q1, k1, q2, k2
         attention += 4 * spec.layer_head_dim(kind)
@@ -458,7 +464,7 @@ def layer_q_dim(spec: ModelSpec, kind: str = "global") -> int:
 
 def layer_v_dim(spec: ModelSpec, kind: str = "global") -> int:
     """Width of all value heads of a layer of this kind (the attention output's input)."""
-    return spec.n_head * spec.layer_head_dim(kind) if not spec.latent else spec.v_dim
+    return spec.n_head * _value_head(spec, kind) if not spec.latent else spec.v_dim
 
 
 def layer_count(spec: ModelSpec, kind: str = "global", moe: bool = False,

@@ -133,6 +133,9 @@ class ModelSpec:
     attention_sinks: bool = _arch(
         "bool", False, doc="a learned logit per head added to the softmax's denominator "
                            "(gpt-oss)")
+    local_sinks: bool = _arch(
+        "bool", False, doc="a learned logit per head added to the softmax's denominator on the "
+                           "local layers only (MiMo-V2-Flash; counted, not built)")
     differential_attention: bool = _arch(
         "bool", False, doc="differential attention: the difference of two softmaxes, "
                            "weighted by four learned head-width vectors per layer (DiffLlama's "
@@ -145,8 +148,10 @@ class ModelSpec:
     d_head_rope: int | None = _arch(
         "int?", None, min=1, doc="latent attention: the rotated part of each q and k head (one "
                                  "rotated key shared by all heads); d_head is the whole q/k head")
-    d_head_v: int | None = _arch("int?", None, min=1,
-                                 doc="latent attention: the width of each value head")
+    d_head_v: int | None = _arch(
+        "int?", None, min=1,
+        doc="the width of each value head: latent attention's, or another attention's value "
+            "heads narrower or wider than its q/k heads (MiMo-V2-Flash; counted, not built)")
     indexer_heads: int | None = _arch(
         "int?", None, min=1, doc="DeepSeek-V3.2's sparse attention: the heads of the indexer "
                                  "that picks the keys each query attends to (index_n_heads)")
