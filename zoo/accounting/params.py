@@ -452,6 +452,16 @@ def _attention_params(spec: ModelSpec, kind: str = "global",
         attention += d
     if spec.attention_sinks or (spec.local_sinks and kind == "local"):
         attention += spec.n_head
+    if spec.attention_head_gate:  # Laguna's g_proj: d_model -> one gate per head
+        attention += d * spec.n_head
+        matrices += d * spec.n_head
+    if spec.dynamic_mask:  # Doge's A per kv head and dt_proj from the values
+        kv_heads = spec.layer_kv_heads(kind)
+        step = kv_heads * _value_head(spec, kind) * kv_heads
+        attention += kv_heads + step + (kv_heads if spec.has_bias("qkv") else 0)
+        matrices += step
+    if spec.residual_scales:  # Doge's input_residual: the attention's residual scale
+        attention += d
     if spec.differential_attention:  # DiffLlama's lambda_q1, k1, q2, k2
         attention += 4 * spec.layer_head_dim(kind)
     return attention, matrices, 0
@@ -491,6 +501,7 @@ def layer_count(spec: ModelSpec, kind: str = "global", moe: bool = False,
         norms += _norm_params(spec, d) + _norm_params(spec, dense_width)
     if not moe:
         mlp, mlp_matmul = _mlp_params(spec, dense_width)
+        mlp += d if spec.residual_scales else 0  # Doge's post_attention_residual
         return LayerCount(attention=attention, mlp=mlp, norms=norms, kind=kind,
                           per_layer_input=per_layer_input, matmul=matmul + mlp_matmul)
     assert spec.n_experts is not None and spec.experts_per_token is not None

@@ -604,6 +604,72 @@ def _mimo_v2_flash(c: Mapping[str, Any]) -> Config:
             "first_dense_layers": _mlp_layer_types(c, 1)}
 
 
+def _laguna(c: Mapping[str, Any]) -> Config:
+    """Laguna: QK-norm over each head, the attention output gated per head (gating true or
+    "per-head") or per query dim by a projection without bias, attention_bias on q, k, v and
+    the output; a dense first layer (or as mlp_layer_types says), then experts routed by
+    sigmoid scores with a selection bias that is a parameter, beside a shared MLP of
+    shared_expert_intermediate_size. num_attention_heads_per_layer must give every layer the
+    same heads."""
+    c = with_defaults(c, {
+        "vocab_size": 100352, "hidden_size": 2048, "intermediate_size": 8192,
+        "num_hidden_layers": 40, "num_attention_heads": 48, "num_key_value_heads": 8,
+        "hidden_act": "silu", "max_position_embeddings": 131072, "rms_norm_eps": 1e-6,
+        "tie_word_embeddings": False, "sliding_window": 512, "moe_intermediate_size": 512,
+        "shared_expert_intermediate_size": 512, "num_experts_per_tok": 8, "num_experts": 256,
+        "head_dim": 128, "attention_bias": False, "gating": True,
+        "moe_routed_scaling_factor": 1.0})
+    heads = get(c, "num_attention_heads")
+    per_layer = c.get("num_attention_heads_per_layer")
+    if per_layer:
+        if len(set(per_layer)) != 1:
+            raise UnsupportedConfigError("num_attention_heads_per_layer with layers of "
+                                         "different head counts is not supported")
+        heads = per_layer[0]
+    per_head = c["gating"] is True or c["gating"] == "per-head"
+    bias = bool(c["attention_bias"])
+    if bias and not per_head:
+        raise UnsupportedConfigError("laguna with attention_bias true and a gate per query "
+                                     "dim (none on the gate) is not supported")
+    d = get(c, "hidden_size")
+    rope = c.get("rope_parameters") or {}
+    full = rope.get("full_attention", rope) if isinstance(rope, Mapping) else {}
+    params = {"rope_type": "default", "rope_theta": 500000.0, "partial_rotary_factor": 0.5,
+              **full}
+    out = read_llama_like({k: v for k, v in c.items() if k != "rope_parameters"},
+                          n_head=heads, d_head=get(c, "head_dim", default=d // get(
+                              c, "num_attention_heads")),
+                          qk_norm="head", qkv_bias=bias, attn_out_bias=bias, mlp_bias=False,
+                          attention_head_gate=per_head, attention_output_gate=not per_head,
+                          **read_rope(c, params=params))
+    out.update(read_layer_types(c, get(c, "sliding_window", default=None)))
+    shared = get(c, "shared_expert_intermediate_size")
+    return {**out, **_sigmoid_routed(c, experts="num_experts", shared=None,
+                                     scaling="moe_routed_scaling_factor", groups=False),
+            "routing_bias_parameter": True, "first_dense_layers": _mlp_layer_types(c, 1),
+            **({"n_shared_experts": 1, "d_ff_shared": shared} if shared else {})}
+
+
+def _doge(c: Mapping[str, Any]) -> Config:
+    """Doge: QK-norm over each head, a dynamic mask (a decay per key/value head and a step
+    projected from the values), a learned scale on each residual, attention_bias on q, k, v,
+    the output and the step, mlp_bias on the gated MLP. is_moe (its cross-domain MoE: experts
+    as embedding rows found by product keys) is refused by name."""
+    c = with_defaults(c, {
+        "vocab_size": 32768, "hidden_size": 1024, "intermediate_size": 2048,
+        "num_hidden_layers": 32, "hidden_act": "silu", "rms_norm_eps": 1e-6,
+        "tie_word_embeddings": False, "max_position_embeddings": 2048,
+        "num_attention_heads": 8, "num_key_value_heads": None, "attention_bias": False,
+        "mlp_bias": False, "is_moe": False})
+    if c["is_moe"]:
+        raise UnsupportedConfigError("doge with is_moe true (experts as embedding rows chosen "
+                                     "by product keys) is not supported")
+    bias = bool(c["attention_bias"])
+    return read_llama_like(c, qk_norm="head", qkv_bias=bias, attn_out_bias=bias,
+                           mlp_bias=bool(c["mlp_bias"]), dynamic_mask=True,
+                           residual_scales=True)
+
+
 # counted, not built: model_type -> (class, nearest built model_type, reader)
 COUNTED: dict[str, tuple[str, str, Reader]] = {
     "helium": ("HeliumForCausalLM", "llama", _square_output(_llama_like(_llama_defaults(
@@ -673,6 +739,8 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
         "rms_norm_eps": 1e-6, "tie_word_embeddings": True, "attention_bias": False})),
     "glm4_moe_lite": ("Glm4MoeLiteForCausalLM", "deepseek_v3", _glm4_moe_lite),
     "phimoe": ("PhimoeForCausalLM", "mixtral", _phimoe),
+    "doge": ("DogeForCausalLM", "qwen3", _doge),
+    "laguna": ("LagunaForCausalLM", "qwen3_next", _laguna),
     "mimo_v2_flash": ("MiMoV2FlashForCausalLM", "gpt_oss", _mimo_v2_flash),
     "gpt_neox_japanese": ("GPTNeoXJapaneseForCausalLM", "gpt_neox", _gpt_neox_japanese),
     "glm_moe_dsa": ("GlmMoeDsaForCausalLM", "deepseek_v32", _glm_moe_dsa),

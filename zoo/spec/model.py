@@ -130,12 +130,24 @@ class ModelSpec:
     attention_output_gate: bool = _arch(
         "bool", False, doc="the attention output gated per query dim by sigmoid(x W_g), W_g "
                            "stored beside the query projection (Qwen3-Next's doubled q_proj)")
+    attention_head_gate: bool = _arch(
+        "bool", False, doc="the attention output gated per head by a learned d_model -> "
+                           "n_head projection, no bias (Laguna's per-head g_proj; counted, not "
+                           "built)")
     attention_sinks: bool = _arch(
         "bool", False, doc="a learned logit per head added to the softmax's denominator "
                            "(gpt-oss)")
     local_sinks: bool = _arch(
         "bool", False, doc="a learned logit per head added to the softmax's denominator on the "
                            "local layers only (MiMo-V2-Flash; counted, not built)")
+    dynamic_mask: bool = _arch(
+        "bool", False, doc="Doge's dynamic mask: a learned decay per key/value head and a "
+                           "projection of the values to one step per key/value head (its bias "
+                           "with qkv_bias) shape the scores; counted, not built")
+    residual_scales: bool = _arch(
+        "bool", False, doc="each sublayer's residual scaled by a learned d_model vector "
+                           "(Doge's input_residual and post_attention_residual; counted, not "
+                           "built)")
     differential_attention: bool = _arch(
         "bool", False, doc="differential attention: the difference of two softmaxes, "
                            "weighted by four learned head-width vectors per layer (DiffLlama's "

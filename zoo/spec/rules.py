@@ -100,6 +100,9 @@ NOT_BUILT: dict[str, Callable[[Spec], bool]] = {
     "sub_norms": lambda s: s.sub_norms,
     "last_attn_out_bias": lambda s: s.last_attn_out_bias,
     "local_sinks": lambda s: s.local_sinks,
+    "attention_head_gate": lambda s: s.attention_head_gate,
+    "dynamic_mask": lambda s: s.dynamic_mask,
+    "residual_scales": lambda s: s.residual_scales,
     "d_head_v": lambda s: s.d_head_v is not None and not s.latent,
 }
 
@@ -118,6 +121,11 @@ def _check_not_built(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
                                  "every layer")
     if spec.d_head_v is not None and not spec.latent and spec.global_values_from_keys:
         raise bad("d_head_v", "values taken from the keys are as wide as the keys")
+    if spec.attention_head_gate and (spec.attention_output_gate or spec.latent):
+        raise bad("attention_head_gate", "a gate per head is not with a gate per query dim, "
+                                         "nor with latent attention")
+    if spec.dynamic_mask and spec.latent:
+        raise bad("dynamic_mask", "latent attention has no value projection to take it from")
     if spec.differential_attention and spec.latent:
         raise bad("differential_attention", "latent attention is not differential")
 
