@@ -589,6 +589,8 @@ def _mimo_v2_flash(c: Mapping[str, Any]) -> Config:
     params = {"rope_type": "default", "rope_theta": 5_000_000.0,
               "partial_rotary_factor": 0.334, **full}
     bias = bool(c["attention_bias"])
+    if c["routed_scaling_factor"] is None:  # the published config's: its class multiplies
+        c = {**c, "routed_scaling_factor": 1.0}  # by None when it runs; no count depends on it
     out = read_llama_like({k: v for k, v in c.items() if k != "rope_parameters"},
                           n_kv_head=2 * kv, qkv_bias=bias, attn_out_bias=False, mlp_bias=False,
                           **read_rope(c, params=params))
