@@ -298,9 +298,38 @@ def test_llama4_active_and_chunked_cache():
 # published config.json files of types zoo counts (the counted tier) without a registry spec:
 # the keys as vendored copies transcribe them (Persimmon: a snapshot of the Hub file at
 # 94dc4e0b; GLM-4.7-Flash: vLLM's glm4_moe_lite config test; Apertus-8B: ollama's Apertus
-# parse test), each with transformers 5.25's meta-device count of the same dict (and the active
-# count with embedding and head, for the mixture)
+# parse test; MiMo-V2-Flash: a Rust engine's hub-config test, whose own keys (hybrid_layer_pattern,
+# moe_layer_freq, swa_*) transformers does not read: its class defaults say the same; Solar Open:
+# a Swift test's "faithful slice"), each with transformers 5.25's meta-device count of the same
+# dict and the active count with embedding and head
+MIMO_FULL = [i == 0 or not (i + 1) % 6 for i in range(48)]
 PUBLISHED_CONFIGS = {
+    "XiaomiMiMo/MiMo-V2-Flash": ({
+        "model_type": "mimo_v2_flash", "vocab_size": 152576, "hidden_size": 4096,
+        "num_hidden_layers": 48, "num_attention_heads": 64, "num_key_value_heads": 4,
+        "head_dim": 192, "v_head_dim": 128, "swa_num_attention_heads": 64,
+        "swa_num_key_value_heads": 8, "swa_head_dim": 192, "swa_v_head_dim": 128,
+        "partial_rotary_factor": 0.334, "rope_theta": 5000000, "swa_rope_theta": 10000,
+        "sliding_window": 128, "sliding_window_size": 128,
+        "hybrid_layer_pattern": [int(not full) for full in MIMO_FULL],
+        "moe_layer_freq": [int(i != 0) for i in range(48)],
+        "add_swa_attention_sink_bias": True, "add_full_attention_sink_bias": False,
+        "intermediate_size": 16384, "n_routed_experts": 256, "num_experts_per_tok": 8,
+        "moe_intermediate_size": 2048, "routed_scaling_factor": None, "scoring_func": "sigmoid",
+        "topk_method": "noaux_tc", "n_group": 1, "norm_topk_prob": True,
+        "layernorm_epsilon": 1e-5, "attention_value_scale": 0.707},
+        308_778_768_832, 15_445_924_288),
+    "upstage/Solar-Open-100B": ({
+        "model_type": "solar_open", "partial_rotary_factor": 1.0, "hidden_size": 4096,
+        "num_hidden_layers": 48, "num_attention_heads": 64, "head_dim": 128,
+        "num_key_value_heads": 8, "vocab_size": 196608, "intermediate_size": 10240,
+        "moe_intermediate_size": 1280, "rms_norm_eps": 1e-05, "rope_theta": 1000000,
+        "max_position_embeddings": 131072, "n_routed_experts": 128, "n_shared_experts": 1,
+        "norm_topk_prob": True, "routed_scaling_factor": 1.0, "num_experts_per_tok": 8,
+        "tie_word_embeddings": False, "first_k_dense_replace": 0,
+        "rope_scaling": {"type": "yarn", "factor": 2.0,
+                         "original_max_position_embeddings": 65536}},
+        102_651_793_408, 12_054_827_008),
     "adept/persimmon-8b-base": ({
         "architectures": ["PersimmonForCausalLM"], "model_type": "persimmon",
         "hidden_size": 4096, "intermediate_size": 16384, "num_hidden_layers": 36,

@@ -406,7 +406,12 @@ def kv_cache_width(spec: ModelSpec, kind: str = "global") -> int:
     if spec.latent:
         assert spec.kv_lora_rank is not None and spec.d_head_rope is not None
         return spec.kv_lora_rank + spec.d_head_rope + (spec.indexer_head_dim or 0)
-    return 2 * spec.layer_kv_heads(kind) * spec.layer_head_dim(kind)
+    return spec.layer_kv_heads(kind) * (spec.layer_head_dim(kind) + _value_head(spec, kind))
+
+
+def _value_head(spec: ModelSpec, kind: str) -> int:
+    """The width of one value head of a (not latent) layer of this kind."""
+    return spec.d_head_v if spec.d_head_v is not None else spec.layer_head_dim(kind)
 
 
 def _mlp_params(spec: ModelSpec, width: int) -> tuple[int, int]:
@@ -456,16 +461,27 @@ def _attention_params(spec: ModelSpec, kind: str = "global",
         return matrices, matrices, norms
     q, v_in = layer_q_dim(spec, kind), layer_v_dim(spec, kind)
     gate = q if spec.attention_output_gate else 0  # the gate's rows beside q's
-    kv = 0 if shared else spec.layer_kv_heads(kind) * spec.layer_head_dim(kind)
-    projections = kv if kind == "global" and spec.global_values_from_keys else 2 * kv
+    k = 0 if shared else spec.layer_kv_heads(kind) * spec.layer_head_dim(kind)
+    v = 0 if shared else spec.layer_kv_heads(kind) * _value_head(spec, kind)
+    projections = k if kind == "global" and spec.global_values_from_keys else k + v
     matrices = d * (q + gate + projections) + v_in * d
     attention = matrices
     if spec.has_bias("qkv"):
         attention += q + gate + projections
     if spec.has_bias("attn_out"):
         attention += d
-    if spec.attention_sinks:
+    if spec.attention_sinks or (spec.local_sinks and kind == "local"):
         attention += spec.n_head
+    if spec.attention_head_gate:  # Laguna's g_proj: d_model -> one gate per head
+        attention += d * spec.n_head
+        matrices += d * spec.n_head
+    if spec.dynamic_mask:  # Doge's A per kv head and dt_proj from the values
+        kv_heads = spec.layer_kv_heads(kind)
+        step = kv_heads * _value_head(spec, kind) * kv_heads
+        attention += kv_heads + step + (kv_heads if spec.has_bias("qkv") else 0)
+        matrices += step
+    if spec.residual_scales:  # Doge's input_residual: the attention's residual scale
+        attention += d
     if spec.differential_attention:  # DiffLlama's lambda_q1, k1, q2, k2
         attention += 4 * spec.layer_head_dim(kind)
     return attention, matrices, 0
@@ -478,7 +494,7 @@ def layer_q_dim(spec: ModelSpec, kind: str = "global") -> int:
 
 def layer_v_dim(spec: ModelSpec, kind: str = "global") -> int:
     """Width of all value heads of a layer of this kind (the attention output's input)."""
-    return spec.n_head * spec.layer_head_dim(kind) if not spec.latent else spec.v_dim
+    return spec.n_head * _value_head(spec, kind) if not spec.latent else spec.v_dim
 
 
 def layer_count(spec: ModelSpec, kind: str = "global", moe: bool = False,
@@ -511,6 +527,7 @@ def layer_count(spec: ModelSpec, kind: str = "global", moe: bool = False,
         norms += _norm_params(spec, d) + _norm_params(spec, dense_width)
     if not moe:
         mlp, mlp_matmul = _mlp_params(spec, dense_width) if has_mlp else (0, 0)
+        mlp += d if spec.residual_scales else 0  # Doge's post_attention_residual
         return LayerCount(attention=attention, mlp=mlp, norms=norms, kind=kind,
                           per_layer_input=per_layer_input, matmul=matmul + mlp_matmul)
     assert spec.n_experts is not None and spec.experts_per_token is not None

@@ -22,6 +22,7 @@ from zoo.architectures.base import (
     activation,
     defaults_under,
     get,
+    read_layer_types,
     read_rope,
     refuse_write,
     with_defaults,
@@ -283,14 +284,16 @@ def _granitemoe_swa(c: Mapping[str, Any]) -> Config:
     return {**granitemoe.read_granitemoeshared(c), "attention_sinks": True}
 
 
-def _sigmoid_routed(c: Mapping[str, Any], *, experts: str, shared: str, scaling: str,
+def _sigmoid_routed(c: Mapping[str, Any], *, experts: str, shared: str | None, scaling: str,
                     groups: bool = True) -> Config:
     """DeepSeek-V3's routing under grouped-query attention (sigmoid scores, a selection-only
-    bias, a shared MLP of n_shared x the expert width): the MoE fields, keys as named."""
+    bias, a shared MLP of n_shared x the expert width, none without a `shared` key): the MoE
+    fields, keys as named."""
     out: Config = {"n_experts": get(c, experts),
                    "experts_per_token": get(c, "num_experts_per_tok"),
                    "d_ff_expert": get(c, "moe_intermediate_size"),
-                   "n_shared_experts": get(c, shared), "router_scoring": "sigmoid",
+                   "n_shared_experts": get(c, shared) if shared else 0,
+                   "router_scoring": "sigmoid",
                    "routing_bias": True, "routed_scaling": float(get(c, scaling))}
     if groups:
         out.update(router_normalize=bool(c["norm_topk_prob"]),
@@ -560,6 +563,115 @@ def _gpt_neox_japanese(c: Mapping[str, Any]) -> Config:
                 last_attn_out_bias=True, tie_embeddings=bool(c["tie_word_embeddings"]))
 
 
+def _mimo_v2_flash(c: Mapping[str, Any]) -> Config:
+    """MiMo-V2-Flash: full attention on the first layer and every sixth, sliding windows
+    elsewhere with twice the key/value heads and a learned sink per head, value heads of
+    v_head_dim (narrower than the q/k heads), attention_bias on q, k and v; a dense first layer
+    (or as mlp_layer_types says), then DeepSeek-V3's routing without shared experts. Its rope
+    per layer type (a third of each head rotated) changes no count."""
+    c = with_defaults(c, {
+        "vocab_size": 152576, "hidden_size": 4096, "intermediate_size": 16384,
+        "num_hidden_layers": 48, "num_attention_heads": 64, "num_key_value_heads": 4,
+        "hidden_act": "silu", "max_position_embeddings": 131072, "rms_norm_eps": 1e-5,
+        "tie_word_embeddings": False, "attention_bias": False, "moe_intermediate_size": 2048,
+        "num_experts_per_tok": 8, "n_routed_experts": 256, "routed_scaling_factor": 1.0,
+        "n_group": 1, "topk_group": 1, "norm_topk_prob": True, "head_dim": 192,
+        "v_head_dim": 128, "sliding_window": 129})
+    layers, kv = get(c, "num_hidden_layers"), get(c, "num_key_value_heads")
+    types = c.get("layer_types") or [
+        "full_attention" if i == 0 or not (i + 1) % 6 else "sliding_attention"
+        for i in range(layers)]
+    if len(types) != layers:
+        raise UnsupportedConfigError(f"layer_types has {len(types)} entries for "
+                                     f"num_hidden_layers {layers}")
+    rope = c.get("rope_parameters") or {}
+    full = rope.get("full_attention", rope) if isinstance(rope, Mapping) else {}
+    params = {"rope_type": "default", "rope_theta": 5_000_000.0,
+              "partial_rotary_factor": 0.334, **full}
+    bias = bool(c["attention_bias"])
+    if c["routed_scaling_factor"] is None:  # the published config's: its class multiplies
+        c = {**c, "routed_scaling_factor": 1.0}  # by None when it runs; no count depends on it
+    out = read_llama_like({k: v for k, v in c.items() if k != "rope_parameters"},
+                          n_kv_head=2 * kv, qkv_bias=bias, attn_out_bias=False, mlp_bias=False,
+                          **read_rope(c, params=params))
+    local = "sliding_attention" in types
+    out.update(read_layer_types({"layer_types": types}, get(c, "sliding_window")))
+    if "full_attention" in types and local:
+        out["global_kv_heads"] = kv
+    elif not local:
+        out["n_kv_head"] = kv
+    return {**out, **_sigmoid_routed(c, experts="n_routed_experts", shared=None,
+                                     scaling="routed_scaling_factor"),
+            "d_head_v": get(c, "v_head_dim"), "local_sinks": local,
+            "first_dense_layers": _mlp_layer_types(c, 1)}
+
+
+def _laguna(c: Mapping[str, Any]) -> Config:
+    """Laguna: QK-norm over each head, the attention output gated per head (gating true or
+    "per-head") or per query dim by a projection without bias, attention_bias on q, k, v and
+    the output; a dense first layer (or as mlp_layer_types says), then experts routed by
+    sigmoid scores with a selection bias that is a parameter, beside a shared MLP of
+    shared_expert_intermediate_size. num_attention_heads_per_layer must give every layer the
+    same heads."""
+    c = with_defaults(c, {
+        "vocab_size": 100352, "hidden_size": 2048, "intermediate_size": 8192,
+        "num_hidden_layers": 40, "num_attention_heads": 48, "num_key_value_heads": 8,
+        "hidden_act": "silu", "max_position_embeddings": 131072, "rms_norm_eps": 1e-6,
+        "tie_word_embeddings": False, "sliding_window": 512, "moe_intermediate_size": 512,
+        "shared_expert_intermediate_size": 512, "num_experts_per_tok": 8, "num_experts": 256,
+        "head_dim": 128, "attention_bias": False, "gating": True,
+        "moe_routed_scaling_factor": 1.0})
+    heads = get(c, "num_attention_heads")
+    per_layer = c.get("num_attention_heads_per_layer")
+    if per_layer:
+        if len(set(per_layer)) != 1:
+            raise UnsupportedConfigError("num_attention_heads_per_layer with layers of "
+                                         "different head counts is not supported")
+        heads = per_layer[0]
+    per_head = c["gating"] is True or c["gating"] == "per-head"
+    bias = bool(c["attention_bias"])
+    if bias and not per_head:
+        raise UnsupportedConfigError("laguna with attention_bias true and a gate per query "
+                                     "dim (none on the gate) is not supported")
+    d = get(c, "hidden_size")
+    rope = c.get("rope_parameters") or {}
+    full = rope.get("full_attention", rope) if isinstance(rope, Mapping) else {}
+    params = {"rope_type": "default", "rope_theta": 500000.0, "partial_rotary_factor": 0.5,
+              **full}
+    out = read_llama_like({k: v for k, v in c.items() if k != "rope_parameters"},
+                          n_head=heads, d_head=get(c, "head_dim", default=d // get(
+                              c, "num_attention_heads")),
+                          qk_norm="head", qkv_bias=bias, attn_out_bias=bias, mlp_bias=False,
+                          attention_head_gate=per_head, attention_output_gate=not per_head,
+                          **read_rope(c, params=params))
+    out.update(read_layer_types(c, get(c, "sliding_window", default=None)))
+    shared = get(c, "shared_expert_intermediate_size")
+    return {**out, **_sigmoid_routed(c, experts="num_experts", shared=None,
+                                     scaling="moe_routed_scaling_factor", groups=False),
+            "routing_bias_parameter": True, "first_dense_layers": _mlp_layer_types(c, 1),
+            **({"n_shared_experts": 1, "d_ff_shared": shared} if shared else {})}
+
+
+def _doge(c: Mapping[str, Any]) -> Config:
+    """Doge: QK-norm over each head, a dynamic mask (a decay per key/value head and a step
+    projected from the values), a learned scale on each residual, attention_bias on q, k, v,
+    the output and the step, mlp_bias on the gated MLP. is_moe (its cross-domain MoE: experts
+    as embedding rows found by product keys) is refused by name."""
+    c = with_defaults(c, {
+        "vocab_size": 32768, "hidden_size": 1024, "intermediate_size": 2048,
+        "num_hidden_layers": 32, "hidden_act": "silu", "rms_norm_eps": 1e-6,
+        "tie_word_embeddings": False, "max_position_embeddings": 2048,
+        "num_attention_heads": 8, "num_key_value_heads": None, "attention_bias": False,
+        "mlp_bias": False, "is_moe": False})
+    if c["is_moe"]:
+        raise UnsupportedConfigError("doge with is_moe true (experts as embedding rows chosen "
+                                     "by product keys) is not supported")
+    bias = bool(c["attention_bias"])
+    return read_llama_like(c, qk_norm="head", qkv_bias=bias, attn_out_bias=bias,
+                           mlp_bias=bool(c["mlp_bias"]), dynamic_mask=True,
+                           residual_scales=True)
+
+
 # counted, not built: model_type -> (class, nearest built model_type, reader)
 COUNTED: dict[str, tuple[str, str, Reader]] = {
     "helium": ("HeliumForCausalLM", "llama", _square_output(_llama_like(_llama_defaults(
@@ -629,6 +741,9 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
         "rms_norm_eps": 1e-6, "tie_word_embeddings": True, "attention_bias": False})),
     "glm4_moe_lite": ("Glm4MoeLiteForCausalLM", "deepseek_v3", _glm4_moe_lite),
     "phimoe": ("PhimoeForCausalLM", "mixtral", _phimoe),
+    "doge": ("DogeForCausalLM", "qwen3", _doge),
+    "laguna": ("LagunaForCausalLM", "qwen3_next", _laguna),
+    "mimo_v2_flash": ("MiMoV2FlashForCausalLM", "gpt_oss", _mimo_v2_flash),
     "gpt_neox_japanese": ("GPTNeoXJapaneseForCausalLM", "gpt_neox", _gpt_neox_japanese),
     "glm_moe_dsa": ("GlmMoeDsaForCausalLM", "deepseek_v32", _glm_moe_dsa),
     "apertus": ("ApertusForCausalLM", "qwen3", _apertus(APERTUS_DEFAULTS)),

@@ -165,9 +165,24 @@ class ModelSpec:
     attention_output_gate: bool = _arch(
         "bool", False, doc="the attention output gated per query dim by sigmoid(x W_g), W_g "
                            "stored beside the query projection (Qwen3-Next's doubled q_proj)")
+    attention_head_gate: bool = _arch(
+        "bool", False, doc="the attention output gated per head by a learned d_model -> "
+                           "n_head projection, no bias (Laguna's per-head g_proj; counted, not "
+                           "built)")
     attention_sinks: bool = _arch(
         "bool", False, doc="a learned logit per head added to the softmax's denominator "
                            "(gpt-oss)")
+    local_sinks: bool = _arch(
+        "bool", False, doc="a learned logit per head added to the softmax's denominator on the "
+                           "local layers only (MiMo-V2-Flash; counted, not built)")
+    dynamic_mask: bool = _arch(
+        "bool", False, doc="Doge's dynamic mask: a learned decay per key/value head and a "
+                           "projection of the values to one step per key/value head (its bias "
+                           "with qkv_bias) shape the scores; counted, not built")
+    residual_scales: bool = _arch(
+        "bool", False, doc="each sublayer's residual scaled by a learned d_model vector "
+                           "(Doge's input_residual and post_attention_residual; counted, not "
+                           "built)")
     differential_attention: bool = _arch(
         "bool", False, doc="differential attention: the difference of two softmaxes, "
                            "weighted by four learned head-width vectors per layer (DiffLlama's "
@@ -180,8 +195,10 @@ class ModelSpec:
     d_head_rope: int | None = _arch(
         "int?", None, min=1, doc="latent attention: the rotated part of each q and k head (one "
                                  "rotated key shared by all heads); d_head is the whole q/k head")
-    d_head_v: int | None = _arch("int?", None, min=1,
-                                 doc="latent attention: the width of each value head")
+    d_head_v: int | None = _arch(
+        "int?", None, min=1,
+        doc="the width of each value head: latent attention's, or another attention's value "
+            "heads narrower or wider than its q/k heads (MiMo-V2-Flash; counted, not built)")
     indexer_heads: int | None = _arch(
         "int?", None, min=1, doc="DeepSeek-V3.2's sparse attention: the heads of the indexer "
                                  "that picks the keys each query attends to (index_n_heads)")

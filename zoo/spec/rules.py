@@ -100,6 +100,11 @@ NOT_BUILT: dict[str, Callable[[Spec], bool]] = {
     "differential_attention": lambda s: s.differential_attention,
     "sub_norms": lambda s: s.sub_norms,
     "last_attn_out_bias": lambda s: s.last_attn_out_bias,
+    "local_sinks": lambda s: s.local_sinks,
+    "attention_head_gate": lambda s: s.attention_head_gate,
+    "dynamic_mask": lambda s: s.dynamic_mask,
+    "residual_scales": lambda s: s.residual_scales,
+    "d_head_v": lambda s: s.d_head_v is not None and not s.latent,
 }
 
 
@@ -112,6 +117,16 @@ def _check_not_built(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
         raise bad("sub_norms", "the sub-norms are BitNet's, on a dense MLP: not with experts")
     if spec.last_attn_out_bias and spec.has_bias("attn_out"):
         raise bad("last_attn_out_bias", "every layer's attention output has a bias already")
+    if spec.local_sinks and (spec.attention_sinks or not spec.has_local):
+        raise bad("local_sinks", "local_sinks needs local layers, and no attention_sinks on "
+                                 "every layer")
+    if spec.d_head_v is not None and not spec.latent and spec.global_values_from_keys:
+        raise bad("d_head_v", "values taken from the keys are as wide as the keys")
+    if spec.attention_head_gate and (spec.attention_output_gate or spec.latent):
+        raise bad("attention_head_gate", "a gate per head is not with a gate per query dim, "
+                                         "nor with latent attention")
+    if spec.dynamic_mask and spec.latent:
+        raise bad("dynamic_mask", "latent attention has no value projection to take it from")
     if spec.differential_attention and spec.latent:
         raise bad("differential_attention", "latent attention is not differential")
 
@@ -279,7 +294,7 @@ def _check_latent(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
                             "kv_lora_rank and q_lora_rank")
     if given and spec.d_head_rope is not None and spec.indexer_head_dim < spec.d_head_rope:
         raise bad("indexer_head_dim", "the indexer rotates d_head_rope dims of each head")
-    latent = ("q_lora_rank", "d_head_rope", "d_head_v")
+    latent = ("q_lora_rank", "d_head_rope")  # d_head_v: other attentions' too (counted)
     if not spec.latent:
         for name in latent:
             if getattr(spec, name) is not None:
