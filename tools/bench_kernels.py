@@ -19,7 +19,7 @@ read bandwidth measured in the same run. Before the rounds, each measured varian
 its kernels (the first load measures them, or reads the cache: ~/.cache/zoo/kernels.json).
 
 Usage: python tools/bench_kernels.py [--rounds 5] [--threads 2] [--modes fp32,int8,int4]
-       [--before /path/to/other/checkout]
+       [--before /path/to/other/checkout] [--eval-tokens 1024]
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def resident() -> int:
     return 0
 
 
-def worker(mode: str, threads: int) -> None:
+def worker(mode: str, threads: int, eval_tokens: int) -> None:
     """Load SmolLM2 (`mode`: fp32 or a packing), then answer each line of stdin with a round."""
     import gc
     import importlib.util
@@ -86,7 +86,7 @@ def worker(mode: str, threads: int) -> None:
                               add_special_tokens=False)
     text = (ROOT / "tests" / "data" / "harbour.txt").read_text()
     ids = tokenizer.encode(text)
-    ids = (ids * (EVAL_TOKENS // len(ids) + 1))[:EVAL_TOKENS]
+    ids = (ids * (eval_tokens // len(ids) + 1))[:eval_tokens]
 
     def decode() -> tuple[float, list[int]]:
         times, tokens = [], []
@@ -109,11 +109,13 @@ def worker(mode: str, threads: int) -> None:
 
 
 class Variant:
-    def __init__(self, label: str, mode: str, root: Path, autotune: bool, threads: int):
+    def __init__(self, label: str, mode: str, root: Path, autotune: bool, threads: int,
+                 eval_tokens: int):
         self.label = label
         env = {**os.environ, "PYTHONPATH": str(root), "ZOO_AUTOTUNE": "1" if autotune else "0"}
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--worker", mode, "--threads", str(threads)],
+            [sys.executable, __file__, "--worker", mode, "--threads", str(threads),
+             "--eval-tokens", str(eval_tokens)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=root, env=env)
         self.loaded = self._read()
 
@@ -143,10 +145,11 @@ def main() -> None:
     parser.add_argument("--modes", default="fp32,int8,int4")
     parser.add_argument("--before", type=Path, default=None,
                         help="another checkout whose zoo to run beside this one")
+    parser.add_argument("--eval-tokens", type=int, default=EVAL_TOKENS)
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(args.worker, args.threads)
+        worker(args.worker, args.threads, args.eval_tokens)
         return
     import torch
 
@@ -157,7 +160,7 @@ def main() -> None:
         specs += [(f"{mode} measured", mode, ROOT, True), (f"{mode} fixed", mode, ROOT, False)]
         if args.before is not None:
             specs.append((f"{mode} before", mode, args.before.resolve(), False))
-    variants = [Variant(label, mode, root, autotune, args.threads)
+    variants = [Variant(label, mode, root, autotune, args.threads, args.eval_tokens)
                 for label, mode, root, autotune in specs]
     results: dict[str, list[dict]] = {v.label: [] for v in variants}
     bandwidths, order = [], list(variants)
