@@ -41,6 +41,7 @@ SHRINK: dict[str, Any] = {
     "qk_rope_head_dim": 8, "qk_nope_head_dim": 16, "v_head_dim": 16,
     "first_k_dense_replace": 1, "n_group": 2, "topk_group": 1, "rotary_dim": 8,
     "attention_types": [[["global", "local"], 1]],
+    "pad_token_id": None,  # a class's padding index may lie outside the small vocabulary
 }
 # where a class checks its shapes against each other (Mamba-2: hidden_size x expand = num_heads
 # x head_dim), sizes that keep them consistent
@@ -103,6 +104,8 @@ def hf_count(model_type: str, config: dict[str, Any]) -> int | None:
     _quiet()
     try:  # the config object's attributes: what the class makes of the dict, defaults included
         full = vars(transformers.CONFIG_MAPPING[model_type](**config))
+        # set by a class's __post_init__ for its own validation, not a key it takes back
+        full = {k: v for k, v in full.items() if k != "ignore_keys_at_rope_validation"}
     except Exception:
         return None
     return _hf_count(model_type, json.dumps(full, sort_keys=True, default=str))

@@ -226,10 +226,31 @@ def provenance_rows(spec: ModelSpec) -> list[Row]:
             ("year", str(spec.year or "-")), ("paper", spec.paper or "-"),
             ("licence", spec.license or "-"), ("hyperparameters from", spec.hparams_source or "-"),
             ("reported params", reported),
-            # a spec read from a checkpoint's metadata knows nothing of where weights are public
-            ("weights", spec.weights.hf or ("not public" if spec.source_file else "-")),
+            ("weights", weights_row(spec)),
             ("spec file", spec.source_file or "-"), ("tier", tier(spec)),
-            *([("counts", spec.part_of)] if spec.part_of else [])]
+            *([("counts", spec.part_of)] if spec.part_of else []),
+            *([("whole checkpoint", whole_checkpoint(spec))] if spec.rest_params is not None
+              else [])]
+
+
+def whole_checkpoint(spec: ModelSpec) -> str:
+    """A wrapper's whole checkpoint: the text decoder counted here plus the rest (towers,
+    projector) by their own closed form."""
+    assert spec.rest_params is not None
+    total = count_params(spec).total
+    return (f"{total + spec.rest_params:,} parameters ({total:,} in this text decoder + "
+            f"{spec.rest_params:,} in the rest)")
+
+
+def weights_row(spec: ModelSpec) -> str:
+    """Where the weights are: the Hub repo, else the local checkpoint a spec entry was read from
+    (`zoo spec`), else nothing public for a spec file, and "-" for a checkpoint's own metadata,
+    which knows nothing of where weights are public."""
+    if spec.weights.hf:
+        return spec.weights.hf
+    if spec.weights.local:
+        return f"local checkpoint {spec.weights.local}"
+    return "not public" if spec.source_file else "-"
 
 
 def tier(spec: ModelSpec) -> str:
@@ -340,6 +361,16 @@ def active_rows(count: ParamCount) -> list[Row]:
     return rows
 
 
+def active_convention_rows(count: ParamCount) -> list[tuple[str, int, str, bool]]:
+    """Every active-parameter convention, for a dense model too (where each is what it says
+    of the whole model): (convention, exact count, what it counts, whether the model's source
+    states its active figure this way)."""
+    spec = count.spec
+    used = spec.reported.active_convention if spec.reported and spec.moe else None
+    return [(name, count.active_by(name), ACTIVE_CONVENTIONS[name], name == used)
+            for name in ACTIVE_CONVENTIONS]
+
+
 def list_row(spec: ModelSpec) -> dict[str, Any]:
     count = count_params(spec)
     return {"name": spec.name, "family": spec.family, "layers": spec.n_layer,
@@ -355,6 +386,8 @@ def spec_json(spec: ModelSpec, context: int | None = None) -> dict[str, Any]:
             "tier": {"counted": True, "built": not spec.counted_only,
                      "message": tier(spec)},
             "part_of": spec.part_of or None,
+            "whole_checkpoint": None if spec.rest_params is None else {
+                "params": count.total + spec.rest_params, "rest": spec.rest_params},
             "derived": {"d_head": spec.head_dim, "kv_heads": spec.kv_heads,
                         "rotary_dim": spec.rotary_dim, "layer_kinds": list(spec.layer_kinds)}}
 
@@ -415,6 +448,11 @@ def spec_entry(resolved: Resolved, name: str | None = None) -> dict[str, Any]:
     entry = {"name": name, "family": spec.family, **fields,
              "hparams_source": f"read from {resolved.requested}"
                                + (f" ({resolved.format})" if resolved.format else "")}
+    source = Path(resolved.requested)
+    if resolved.format and not source.name.endswith(".json") and source.exists():
+        # a checkpoint, not a bare config: the entry says where its weights are, so that the
+        # name shows them and loads them (`zoo generate NAME`)
+        entry["weights"] = {"local": str(source.resolve())}
     spec_from_mapping(entry)  # what the registry will check when it reads the entry
     return entry
 
@@ -455,17 +493,30 @@ def show_text(resolved: Resolved, local: Sequence[Any], context: int | None = No
              table(component_rows(count), ["component", "params", "", "share"],
                    colalign=("left", "right", "right", "right")),
              table(summary_rows(count, context), tablefmt="plain", widths=[None, 90])]
-    notes = [*spec.notes, *(f"internally inconsistent: {p}" for p in inconsistencies(spec))]
-    notes += [f"{name} is not published; the value here ({getattr(spec, name)}) is assumed"
-              for name in spec.unpublished]
+    notes = spec_notes(spec)
     if notes:
         parts.append("Notes:\n" + "\n".join(f"  - {note}" for note in notes))
     if layers:
-        parts.append(table([[i, layer.kind, f"{layer.attention:,}", f"{layer.mlp:,}",
-                             f"{layer.norms:,}", f"{layer.total:,}"]
-                            for i, layer in enumerate(count.layers)],
-                           ["layer", "attention kind", "attention", "mlp", "norms", "total"]))
+        parts.append(table(layer_rows(count), LAYER_HEADERS))
     return "\n\n".join(parts)
+
+
+def spec_notes(spec: ModelSpec) -> list[str]:
+    """The notes `zoo show` ends with: the spec's own, where it contradicts itself, and every
+    value it assumes."""
+    notes = [*spec.notes, *(f"internally inconsistent: {p}" for p in inconsistencies(spec))]
+    notes += [f"{name} is not published; the value here ({getattr(spec, name)}) is assumed"
+              for name in spec.unpublished]
+    return notes
+
+
+LAYER_HEADERS = ("layer", "attention kind", "attention", "mlp", "norms", "total")
+
+
+def layer_rows(count: ParamCount) -> list[list[Any]]:
+    """`zoo show --layers`: the count per layer, one row each (LAYER_HEADERS)."""
+    return [[i, layer.kind, f"{layer.attention:,}", f"{layer.mlp:,}", f"{layer.norms:,}",
+             f"{layer.total:,}"] for i, layer in enumerate(count.layers)]
 
 
 # --- what the tensor headers say -----------------------------------------------------------------
@@ -525,14 +576,19 @@ def headers_section(counted: Counted) -> str | None:
                    colalign=("left", "right", "right", "right")),
              table(dtype_rows(headers), ["stored as", "tensors", "params", "bytes"],
                    colalign=("left", "right", "right", "right"))]
-    lines = [line for line in (unclassified_line(headers),) if line]
-    check = counted.check
-    if check is not None:
-        lines.append(f"warning: {check.warning('the closed form from its config')}"
-                     if not check.agrees else
-                     f"the headers' total equals the closed form ({check.closed_form:,})")
+    lines = [line for line in (unclassified_line(headers), header_check_line(counted)) if line]
     parts += ["\n".join(textwrap.fill(line, 100, subsequent_indent="  ") for line in lines)]
     return "\n\n".join(part for part in parts if part)
+
+
+def header_check_line(counted: Counted) -> str | None:
+    """The headers' total against the closed form: equal, or a warning naming both."""
+    check = counted.check
+    if check is None:
+        return None
+    if not check.agrees:
+        return f"warning: {check.warning('the closed form from its config')}"
+    return f"the headers' total equals the closed form ({check.closed_form:,})"
 
 
 def headers_only_text(counted: Counted) -> str:

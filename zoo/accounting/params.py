@@ -8,7 +8,7 @@ there adds its count here.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -263,6 +263,8 @@ class ParamCount:
 # alternative to assuming one is to take every layer as dense.
 ALTERNATIVES: dict[str, tuple[str, Mapping[str, Any]]] = {
     "local_window": ("dense", {"attention_pattern": ["global"], "local_window": None}),
+    # a config that leaves the routed experts per token unset (DeepSeek-V2's class default)
+    "experts_per_token": ("one per token", {"experts_per_token": 1}),
 }
 
 
@@ -415,7 +417,12 @@ def kv_cache_width(spec: ModelSpec, kind: str = "global") -> int:
     if spec.latent:
         assert spec.kv_lora_rank is not None and spec.d_head_rope is not None
         return spec.kv_lora_rank + spec.d_head_rope + (spec.indexer_head_dim or 0)
-    return 2 * spec.layer_kv_heads(kind) * spec.layer_head_dim(kind)
+    return spec.layer_kv_heads(kind) * (spec.layer_head_dim(kind) + _value_head(spec, kind))
+
+
+def _value_head(spec: ModelSpec, kind: str) -> int:
+    """The width of one value head of a (not latent) layer of this kind."""
+    return spec.d_head_v if spec.d_head_v is not None else spec.layer_head_dim(kind)
 
 
 def _mlp_params(spec: ModelSpec, width: int) -> tuple[int, int]:
@@ -423,7 +430,8 @@ def _mlp_params(spec: ModelSpec, width: int) -> tuple[int, int]:
     d = spec.d_model
     matrices = (3 if spec.gated else 2) * d * width
     biases = ((2 * width if spec.gated else width) + d) if spec.has_bias("mlp") else 0
-    return matrices + biases, matrices
+    learned = 2 if spec.activation == "xielu" else 0  # xIELU's alpha_p and alpha_n
+    return matrices + biases + learned, matrices
 
 
 def _linear_attention_params(spec: ModelSpec) -> tuple[int, int, int]:
@@ -464,18 +472,29 @@ def _attention_params(spec: ModelSpec, kind: str = "global",
         return matrices, matrices, norms
     q, v_in = layer_q_dim(spec, kind), layer_v_dim(spec, kind)
     gate = q if spec.attention_output_gate else 0  # the gate's rows beside q's
-    kv = 0 if shared else spec.layer_kv_heads(kind) * spec.layer_head_dim(kind)
-    projections = kv if kind == "global" and spec.global_values_from_keys else 2 * kv
+    k = 0 if shared else spec.layer_kv_heads(kind) * spec.layer_head_dim(kind)
+    v = 0 if shared else spec.layer_kv_heads(kind) * _value_head(spec, kind)
+    projections = k if kind == "global" and spec.global_values_from_keys else k + v
     matrices = d * (q + gate + projections) + v_in * d
     attention = matrices
     if spec.has_bias("qkv"):
         attention += q + gate + projections
     if spec.has_bias("attn_out"):
         attention += d
-    if spec.attention_head_gate:  # LFM3: one gate per head from the layer's input
-        attention, matrices = attention + d * spec.n_head, matrices + d * spec.n_head
-    if spec.attention_sinks:
+    if spec.attention_sinks or (spec.local_sinks and kind == "local"):
         attention += spec.n_head
+    if spec.attention_head_gate:  # Laguna's and LFM3's g_proj: d_model -> one gate per head
+        attention += d * spec.n_head
+        matrices += d * spec.n_head
+    if spec.dynamic_mask:  # Doge's A per kv head and dt_proj from the values
+        kv_heads = spec.layer_kv_heads(kind)
+        step = kv_heads * _value_head(spec, kind) * kv_heads
+        attention += kv_heads + step + (kv_heads if spec.has_bias("qkv") else 0)
+        matrices += step
+    if spec.residual_scales:  # Doge's input_residual: the attention's residual scale
+        attention += d
+    if spec.differential_attention:  # DiffLlama's lambda_q1, k1, q2, k2
+        attention += 4 * spec.layer_head_dim(kind)
     return attention, matrices, 0
 
 
@@ -486,7 +505,7 @@ def layer_q_dim(spec: ModelSpec, kind: str = "global") -> int:
 
 def layer_v_dim(spec: ModelSpec, kind: str = "global") -> int:
     """Width of all value heads of a layer of this kind (the attention output's input)."""
-    return spec.n_head * spec.layer_head_dim(kind) if not spec.latent else spec.v_dim
+    return spec.n_head * _value_head(spec, kind) if not spec.latent else spec.v_dim
 
 
 def layer_count(spec: ModelSpec, kind: str = "global", moe: bool = False,
@@ -524,8 +543,12 @@ def layer_count(spec: ModelSpec, kind: str = "global", moe: bool = False,
         mlp, mlp_matmul = rwkv_channel_mix(spec)
         return LayerCount(attention=attention, mlp=mlp, norms=norms, kind=kind,
                           matmul=matmul + mlp_matmul)
+    if spec.sub_norms:  # BitNet's: over the attention's output (d_model wide, as its class
+        # builds it) and over the MLP's hidden
+        norms += _norm_params(spec, d) + _norm_params(spec, dense_width)
     if not moe:
         mlp, mlp_matmul = _mlp_params(spec, dense_width) if has_mlp else (0, 0)
+        mlp += d if spec.residual_scales else 0  # Doge's post_attention_residual
         return LayerCount(attention=attention, mlp=mlp, norms=norms, kind=kind,
                           per_layer_input=per_layer_input, matmul=matmul + mlp_matmul)
     assert spec.n_experts is not None and spec.experts_per_token is not None
@@ -557,6 +580,8 @@ def qk_norm_params(spec: ModelSpec, kind: str = "global", shared: bool = False) 
         return (1 if shared else 2) * spec.layer_head_dim(kind)
     if spec.qk_norm in ("projection", "each_head"):  # each_head: a scale per head and dim
         return spec.q_dim + spec.kv_dim
+    if spec.qk_norm == "head_layernorm":  # a weight and a bias each, shared by the heads
+        return (1 if shared else 2) * 2 * spec.layer_head_dim(kind)
     return 0
 
 
@@ -567,6 +592,9 @@ def _count(spec: ModelSpec, head: str | None, num_labels: int) -> ParamCount:
                         (kind != "none" for kind in spec.layer_mlp), strict=True))
     layers = {shape: layer_count(spec, *shape) for shape in set(shape_of)}
     per_layer = tuple(layers[shape] for shape in shape_of)
+    if spec.last_attn_out_bias:  # GPT-NeoX Japanese: on the last layer's output alone
+        last = per_layer[-1]
+        per_layer = (*per_layer[:-1], replace(last, attention=last.attention + d))
     norms = sum(layer.norms for layer in per_layer)
     norms += _norm_params(spec, d) * (int(spec.final_norm) + int(spec.embedding_norm))
     per_layer_table = 0

@@ -165,7 +165,9 @@ class ModelSpec:
         doc="RMSNorm of q and k before rotary: `head` (over each head: Qwen3, Gemma 3) or "
             "`projection` (over all heads at once: OLMo 2); `l2`: each head RMS-normalised "
             "without a weight, on rotary layers only (Llama 4's use_qk_norm); `each_head`: a "
-            "LayerNorm without bias over each head, a scale per head and dim (Command R+)")
+            "LayerNorm without bias over each head, a scale per head and dim (Command R+); "
+            "`head_layernorm`: a LayerNorm with bias over each head, shared by the heads "
+            "(Persimmon; counted, not built)")
     attn_softcap: float | None = _arch(
         "float?", None, min=0.0, min_exclusive=True,
         doc="attention scores soft-capped: c tanh(s / c) (Gemma 2's 50)")
@@ -176,11 +178,27 @@ class ModelSpec:
         "bool", False, doc="the attention output gated per query dim by sigmoid(x W_g), W_g "
                            "stored beside the query projection (Qwen3-Next's doubled q_proj)")
     attention_head_gate: bool = _arch(
-        "bool", False, doc="the attention output gated per head by sigmoid(x W_g), W_g a "
-                           "d_model x n_head projection without bias (LFM3's g_proj)")
+        "bool", False, doc="the attention output gated per head by a learned d_model -> "
+                           "n_head projection, no bias (Laguna's and LFM3's per-head g_proj; "
+                           "counted, not built)")
     attention_sinks: bool = _arch(
         "bool", False, doc="a learned logit per head added to the softmax's denominator "
                            "(gpt-oss)")
+    local_sinks: bool = _arch(
+        "bool", False, doc="a learned logit per head added to the softmax's denominator on the "
+                           "local layers only (MiMo-V2-Flash; counted, not built)")
+    dynamic_mask: bool = _arch(
+        "bool", False, doc="Doge's dynamic mask: a learned decay per key/value head and a "
+                           "projection of the values to one step per key/value head (its bias "
+                           "with qkv_bias) shape the scores; counted, not built")
+    residual_scales: bool = _arch(
+        "bool", False, doc="each sublayer's residual scaled by a learned d_model vector "
+                           "(Doge's input_residual and post_attention_residual; counted, not "
+                           "built)")
+    differential_attention: bool = _arch(
+        "bool", False, doc="differential attention: the difference of two softmaxes, "
+                           "weighted by four learned head-width vectors per layer (DiffLlama's "
+                           "lambda_q1, k1, q2, k2; counted, not built)")
     kv_lora_rank: int | None = _arch(
         "int?", None, min=1, doc="multi-head latent attention (DeepSeek): keys and values come "
                                  "from a latent of this width, which is what the cache holds")
@@ -189,8 +207,10 @@ class ModelSpec:
     d_head_rope: int | None = _arch(
         "int?", None, min=1, doc="latent attention: the rotated part of each q and k head (one "
                                  "rotated key shared by all heads); d_head is the whole q/k head")
-    d_head_v: int | None = _arch("int?", None, min=1,
-                                 doc="latent attention: the width of each value head")
+    d_head_v: int | None = _arch(
+        "int?", None, min=1,
+        doc="the width of each value head: latent attention's, or another attention's value "
+            "heads narrower or wider than its q/k heads (MiMo-V2-Flash; counted, not built)")
     indexer_heads: int | None = _arch(
         "int?", None, min=1, doc="DeepSeek-V3.2's sparse attention: the heads of the indexer "
                                  "that picks the keys each query attends to (index_n_heads)")
@@ -258,6 +278,10 @@ class ModelSpec:
     norm_unit_offset: bool = _arch("bool", False,
                                    doc="RMSNorm scales by (1 + w), computed in fp32 (Gemma)")
     embedding_norm: bool = _arch("bool", False, doc="BLOOM's norm after the token embedding")
+    sub_norms: bool = _arch(
+        "bool", False, doc="a norm over the attention's output before its projection and one "
+                           "over the MLP's hidden before its down projection (BitNet's "
+                           "attn_sub_norm and ffn_sub_norm; counted, not built)")
     block: str = _arch(
         "enum", "sequential", choices=BLOCKS,
         doc="`sequential`, `parallel` (one shared norm: GPT-J, Falcon-7B) or "
@@ -265,7 +289,8 @@ class ModelSpec:
     activation: str = _arch(
         "enum", "gelu", choices=ACTIVATIONS,
         doc="`gelu`, `gelu_tanh`, `relu`, `silu`; gated: `swiglu` (SiLU gate), `geglu` "
-            "(tanh-GELU gate: Gemma)")
+            "(tanh-GELU gate: Gemma); `xielu` (Apertus: two learned scalars per MLP; counted, "
+            "not built)")
     bias: bool = _arch("bool", True, resolve=lambda s: None,  # resolved into the three below:
                        doc="biases in attention and MLP, unless a per-part switch says otherwise")
     qkv_bias: bool | None = _arch("bool?", None, resolve=lambda s: s.has_bias("qkv"),
@@ -274,6 +299,9 @@ class ModelSpec:
                                        doc="bias of the attention output (default `bias`)")
     mlp_bias: bool | None = _arch("bool?", None, resolve=lambda s: s.has_bias("mlp"),
                                   doc="biases of the MLP (default `bias`)")
+    last_attn_out_bias: bool = _arch(
+        "bool", False, doc="the last layer's attention output alone has a bias (GPT-NeoX "
+                           "Japanese's dense_bias; counted, not built)")
 
     # mixture of experts
     n_experts: int | None = _arch("int?", None, min=1,
@@ -407,6 +435,10 @@ class ModelSpec:
         "str", "", doc="what the counted model is a part of, when its checkpoint holds more (an "
         "image-text model's vision tower): every figure is this part's, and show, plan and "
         "--json say so; empty: the whole checkpoint")
+    rest_params: int | None = _provenance(
+        "int?", None, min=0, doc="with `part_of`, the parameters of the rest of the checkpoint "
+        "(towers, projector) by their own closed form: the whole checkpoint is the total plus "
+        "these; empty: not counted")
     notes: tuple[str, ...] = _provenance("str_list", (), accumulate=True,
                                          doc="facts a reader should know (sources that differ)")
     unpublished: tuple[str, ...] = _provenance(

@@ -27,7 +27,9 @@ def check_consistency(spec: Spec) -> None:
     if spec.n_head % spec.kv_heads:
         raise bad("n_kv_head", f"n_head {spec.n_head} is not divisible by n_kv_head "
                                f"{spec.kv_heads}")
-    if spec.position == "rotary" and (spec.rotary_dim < 2 or spec.rotary_dim % 2):
+    # an odd count is counted (no parameter depends on it), not built
+    if spec.position == "rotary" and (spec.rotary_dim < 2
+                                      or (spec.rotary_dim % 2 and not spec.counted_only)):
         raise bad("rotary_fraction", f"rotary_fraction {spec.rotary_fraction} of head_dim "
                                      f"{spec.head_dim} gives {spec.rotary_dim} rotated dims; "
                                      "expected an even number >= 2")
@@ -50,6 +52,10 @@ def check_consistency(spec: Spec) -> None:
                                                                           "projection")):
         raise bad("norm_unit_offset" if spec.norm_unit_offset else "qk_norm",
                   "the (1 + w) scale and these QK-norms are RMSNorm's; set norm: rmsnorm")
+    if spec.qk_norm == "head_layernorm" and (spec.norm != "layernorm" or not spec.norm_bias):
+        raise bad("qk_norm", "head_layernorm is Persimmon's LayerNorm with bias; set norm: "
+                             "layernorm")
+    _check_not_built(spec, bad)
     if spec.qk_norm == "each_head" and (spec.norm != "layernorm" or spec.norm_bias):
         raise bad("qk_norm", "each_head is Command R+'s LayerNorm without bias; set norm: "
                              "layernorm and norm_bias: false")
@@ -84,6 +90,45 @@ def check_consistency(spec: Spec) -> None:
     for alias in spec.aliases:
         if alias == spec.name:
             raise bad("aliases", f"alias {alias!r} repeats the model's own name")
+
+
+# switches the closed form counts but zoo's decoder does not compute: a spec with one says
+# why it is not built (counted_only), which the decoder refuses by
+NOT_BUILT: dict[str, Callable[[Spec], bool]] = {
+    "activation": lambda s: s.activation == "xielu",
+    "qk_norm": lambda s: s.qk_norm == "head_layernorm",
+    "differential_attention": lambda s: s.differential_attention,
+    "sub_norms": lambda s: s.sub_norms,
+    "last_attn_out_bias": lambda s: s.last_attn_out_bias,
+    "local_sinks": lambda s: s.local_sinks,
+    "attention_head_gate": lambda s: s.attention_head_gate,
+    "dynamic_mask": lambda s: s.dynamic_mask,
+    "residual_scales": lambda s: s.residual_scales,
+    "d_head_v": lambda s: s.d_head_v is not None and not s.latent,
+}
+
+
+def _check_not_built(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
+    for name, used in NOT_BUILT.items():
+        if used(spec) and not spec.counted_only:
+            raise bad(name, f"{name} {getattr(spec, name)!r} is counted, not built: say why in "
+                            f"counted_only")
+    if spec.sub_norms and spec.moe:
+        raise bad("sub_norms", "the sub-norms are BitNet's, on a dense MLP: not with experts")
+    if spec.last_attn_out_bias and spec.has_bias("attn_out"):
+        raise bad("last_attn_out_bias", "every layer's attention output has a bias already")
+    if spec.local_sinks and (spec.attention_sinks or not spec.has_local):
+        raise bad("local_sinks", "local_sinks needs local layers, and no attention_sinks on "
+                                 "every layer")
+    if spec.d_head_v is not None and not spec.latent and spec.global_values_from_keys:
+        raise bad("d_head_v", "values taken from the keys are as wide as the keys")
+    if spec.attention_head_gate and (spec.attention_output_gate or spec.latent):
+        raise bad("attention_head_gate", "a gate per head is not with a gate per query dim, "
+                                         "nor with latent attention")
+    if spec.dynamic_mask and spec.latent:
+        raise bad("dynamic_mask", "latent attention has no value projection to take it from")
+    if spec.differential_attention and spec.latent:
+        raise bad("differential_attention", "latent attention is not differential")
 
 
 def _check_experts(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
@@ -192,9 +237,6 @@ def _check_ssm(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
     if "mamba2" in kinds and spec.ssm_d_inner % spec.ssm_n_group:
         raise bad("ssm_n_group", f"ssm_d_inner {spec.ssm_d_inner} does not split into "
                                  f"{spec.ssm_n_group} groups")
-    if spec.attention_head_gate and not spec.counted_only:
-        raise bad("attention_head_gate", "the per-head output gate is counted, not built: say "
-                                         "why in counted_only")
     unbuilt = sorted(kinds & set(COUNTED_KINDS)) + (["no MLP"] if "none" in spec.mlp_pattern
                                                     else [])
     if spec.ssm_parallel and not set(spec.attention_pattern) <= {"global", "local"}:
@@ -263,7 +305,7 @@ def _check_latent(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
                             "kv_lora_rank and q_lora_rank")
     if given and spec.d_head_rope is not None and spec.indexer_head_dim < spec.d_head_rope:
         raise bad("indexer_head_dim", "the indexer rotates d_head_rope dims of each head")
-    latent = ("q_lora_rank", "d_head_rope", "d_head_v")
+    latent = ("q_lora_rank", "d_head_rope")  # d_head_v: other attentions' too (counted)
     if not spec.latent:
         for name in latent:
             if getattr(spec, name) is not None:
