@@ -300,10 +300,23 @@ def test_llama4_active_and_chunked_cache():
 # 94dc4e0b; GLM-4.7-Flash: vLLM's glm4_moe_lite config test; Apertus-8B: ollama's Apertus
 # parse test; MiMo-V2-Flash: a Rust engine's hub-config test, whose own keys (hybrid_layer_pattern,
 # moe_layer_freq, swa_*) transformers does not read: its class defaults say the same; Solar Open:
-# a Swift test's "faithful slice"), each with transformers 5.25's meta-device count of the same
-# dict and the active count with embedding and head
+# a Swift test's "faithful slice"; Mamba-130M: the whole config.json of
+# state-spaces/mamba-130m-hf as a Megatron bridge test vendors it), each with transformers 5.25's
+# meta-device count of the same dict and the active count with embedding and head
 MIMO_FULL = [i == 0 or not (i + 1) % 6 for i in range(48)]
+MAMBA_130M = {
+    "architectures": ["MambaForCausalLM"], "bos_token_id": 0, "conv_kernel": 4, "d_inner": 1536,
+    "d_model": 768, "eos_token_id": 0, "expand": 2, "fused_add_norm": True, "hidden_act": "silu",
+    "hidden_size": 768, "initializer_range": 0.1, "intermediate_size": 1536,
+    "layer_norm_epsilon": 1e-05, "model_type": "mamba", "n_layer": 24, "num_hidden_layers": 24,
+    "pad_token_id": 0, "pad_vocab_size_multiple": 8, "rescale_prenorm_residual": False,
+    "residual_in_fp32": True, "rms_norm": True, "ssm_cfg": {}, "state_size": 16,
+    "time_step_floor": 0.0001, "time_step_init_scheme": "random", "time_step_max": 0.1,
+    "time_step_min": 0.001, "time_step_rank": 48, "time_step_scale": 1.0,
+    "torch_dtype": "float32", "transformers_version": "4.39.0.dev0", "use_bias": False,
+    "use_cache": True, "use_conv_bias": True, "vocab_size": 50280}
 PUBLISHED_CONFIGS = {
+    "state-spaces/mamba-130m-hf": (MAMBA_130M, 129_135_360, 129_135_360),
     "XiaomiMiMo/MiMo-V2-Flash": ({
         "model_type": "mimo_v2_flash", "vocab_size": 152576, "hidden_size": 4096,
         "num_hidden_layers": 48, "num_attention_heads": 64, "num_key_value_heads": 4,
@@ -371,3 +384,15 @@ def test_published_configs_of_counted_types(repo, published):
     assert spec.counted_only  # counted, not built: said wherever the figure is shown
     count = zoo.count_params(spec)
     assert (count.total, count.active_by("all")) == (total, active)
+
+
+def test_mamba_state_is_constant_in_context():
+    """Mamba-130M: 24 layers, each a 1536 x 16 scan state and its 4-tap convolution's last 3
+    inputs over 1536 channels; no keys at any context."""
+    from zoo.architectures import spec_from_config
+
+    count = zoo.count_params(spec_from_config(MAMBA_130M))
+    assert count.recurrent_state_bytes("bf16") == 24 * (1536 * 16 + 3 * 1536) * 2
+    assert count.kv_cache_bytes(100_000, "bf16") == 0
+    assert count.attention_flops_per_token(10) == count.attention_flops_per_token(10_000) \
+        == 24 * 6 * 1536 * 16
