@@ -67,16 +67,20 @@ def test_typos_suggest_each_model_once_and_tolerance_is_a_fraction(capsys):
 
 def test_a_wrapped_text_decoder_says_it_is_a_part(capsys, tmp_path):
     """Gemma 3's image-text config is counted as its text decoder: show, --json and plan say
-    that the vision tower is left out, never silently."""
+    that the vision tower is left out, never silently, and show gives the whole checkpoint
+    (transformers' count) beside it."""
     data = json.loads((Path(__file__).parent / "data" / "causal_lm_counts.json").read_text())
     config = tmp_path / "config.json"
     config.write_text(json.dumps(data["types"]["gemma3"]["config"]))
     code, out, _ = run(capsys, "show", str(config))
     assert code == 0 and "text decoder of a Gemma3ForConditionalGeneration" in out
+    assert "whole checkpoint" in out and "2,723,312,896 parameters" in out
     _, out, _ = run(capsys, "show", str(config), "--json")
-    assert "without its SigLIP vision tower" in json.loads(out)["part_of"]
+    shown = json.loads(out)
+    assert "without its SigLIP vision tower" in shown["part_of"]
+    assert shown["whole_checkpoint"] == {"params": 2_723_312_896, "rest": 94_654_464}
     _, out, _ = run(capsys, "plan", str(config), "--gpus", "1")
-    assert "counts the text decoder" in out
+    assert "counts the text decoder" in out and "94,654,464 parameters, not in" in out
     _, out, _ = run(capsys, "show", "gpt2", "--json")
     assert json.loads(out)["part_of"] is None
 
@@ -223,6 +227,7 @@ JSON_ERRORS = [
     ["convert", "/nonexistent.safetensors", "out.safetensors"],
     ["plan", "gpt2", "--gpus", "1", "--gpu-memory", "80"], ["plan", "gpt2", "--gpus", "0"],
     ["spec", "/nonexistent/config.json"], ["plot", "breakdown"],
+    ["site", "/nonexistent/folder/out"],
     ["generate", "/nonexistent.gguf", "--prompt", "hi"], ["nope"],
     ["eval", "/nonexistent.gguf", "/nonexistent.txt"],
     ["finetune", "/nonexistent.gguf", "/nonexistent.txt", "--steps", "1"],
@@ -377,6 +382,9 @@ def test_generate_and_eval_quantized(capsys, tiny_folder, tmp_path):
     assert json.loads(out)["text"] == zoo.generate(packed, "The harbour", max_new_tokens=6)
     assert json.loads(out)["model"] == "tiny-llama"  # the model it resolved to
     assert json.loads(out)["requested"] == str(tiny_folder)
+    ran = json.loads(out)["kernel"]  # which kernel ran, per layer (zoo.model.kernels.summary)
+    assert sum(ran.values()) == len(packed.packed_modes) and set(ran) <= {
+        "int4pack_planes", "int8pack", "dense_bf16", "dense_bf16_t", "onednn_bf16"}
     text = tmp_path / "excerpt.txt"
     text.write_text((DATA / "harbour.txt").read_text()[:800])
     code, out, _ = run(capsys, "eval", str(tiny_folder), str(text), "--context", "64",
@@ -534,3 +542,123 @@ def test_show_says_a_counted_only_architecture_is_not_built(capsys, tmp_path):
     tier = json.loads(out)["tier"]
     assert tier["counted"] and not tier["built"]
     assert "counted; building it is not supported" in tier["message"]
+
+
+# --- Ctrl-C and kills, through the real entry point in a process of its own ----------------------
+
+# A sitecustomize module that pauses the real `python -m zoo` at the first file opened whose path
+# holds ZOO_PAUSE (after ZOO_PAUSE_AFTER other such paths), or with ZOO_PAUSE=import:NAME, at the
+# import of module NAME: it says "paused" on stderr and waits there for the test's signal, so
+# that the signal lands while the command is at work.
+PAUSING = """
+import os, sys, time
+pause_at, after = os.environ["ZOO_PAUSE"], int(os.environ.get("ZOO_PAUSE_AFTER", "0"))
+seen = set()
+def pause(event, args):
+    if pause_at.startswith("import:"):
+        hit = event == "import" and args[0] == pause_at.removeprefix("import:")
+    else:
+        hit = (event == "open" and args and isinstance(args[0], (str, bytes))
+               and pause_at in os.fsdecode(args[0]))
+    if hit and args[0] not in seen:
+        seen.add(args[0])
+        if len(seen) == after + 1:
+            sys.stderr.write("paused\\n")
+            sys.stderr.flush()
+            time.sleep(120)
+if "ZOO_PAUSE" in os.environ:
+    sys.addaudithook(pause)
+"""
+
+
+def paused(argv: list, pause_at: str, tmp_path: Path, after: int = 0) -> subprocess.Popen:
+    """`python -m zoo ARGV` in its own process, once it has paused at `pause_at` (PAUSING)."""
+    import os
+
+    hooks = tmp_path / "hooks"
+    hooks.mkdir(exist_ok=True)
+    (hooks / "sitecustomize.py").write_text(PAUSING)
+    path = os.pathsep.join([str(hooks), str(Path(__file__).parents[1]),
+                            os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "ZOO_PAUSE": pause_at, "ZOO_PAUSE_AFTER": str(after),
+           "PYTHONPATH": path}
+    process = subprocess.Popen([sys.executable, "-m", "zoo", *map(str, argv)], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = process.stderr.readline()
+    if first != "paused\n":
+        out, err = process.communicate(timeout=60)
+        raise AssertionError(f"zoo {argv} never paused at {pause_at}: {first}{err}{out}")
+    return process
+
+
+def stopped(process: subprocess.Popen, signal_number: int) -> tuple[int, str]:
+    process.send_signal(signal_number)
+    _, err = process.communicate(timeout=60)
+    return process.returncode, err
+
+
+def test_ctrl_c_is_one_line_and_exit_130_in_every_long_command(tiny_folder, tmp_path):
+    """SIGINT while generate, eval and convert load or write, while verify reads the specs,
+    plot writes its picture and any command is still importing zoo: one line, exit status 130,
+    and no partial file (convert's and plot's destinations hold nothing). finetune: see the
+    next test."""
+    import signal
+
+    text = tmp_path / "text.txt"
+    text.write_text((DATA / "harbour.txt").read_text()[:600])
+    weights = str(tiny_folder / "model.safetensors")
+    commands = {
+        "generate": (["generate", tiny_folder, "--prompt", "The", "--max-new-tokens", "4"],
+                     weights),
+        "eval": (["eval", tiny_folder, text, "--context", "32", "--quiet"], weights),
+        "convert": (["convert", tiny_folder, tmp_path / "hf", "--quiet"], str(tmp_path / "hf")),
+        "verify": (["verify", "gpt2", "llama-7b"], "llama"),
+        "plot": (["plot", "scale", "--out", tmp_path / "pictures" / "scale.png"], "pictures"),
+        "list, while zoo loads": (["list"], "import:zoo.registry"),
+    }
+    (tmp_path / "pictures").mkdir()
+    running = {name: paused(argv, at, tmp_path) for name, (argv, at) in commands.items()}
+    for name, process in running.items():
+        assert stopped(process, signal.SIGINT) == (130, "zoo: interrupted\n"), name
+    assert not (tmp_path / "hf").exists() and not any((tmp_path / "pictures").iterdir())
+
+
+def test_finetune_ctrl_c_while_saving_and_a_second_writer(tiny_folder, tmp_path, capsys):
+    """A finetune paused while it writes its second checkpoint: another finetune into the same
+    folder is refused, naming the holder's pid; Ctrl-C then stops the first with one line and
+    exit status 130, removes its partial staging folder and its lock, and keeps the first
+    checkpoint and the user's notes."""
+    import signal
+
+    out = tmp_path / "run"
+    argv = ["finetune", tiny_folder, DATA / "harbour.txt", "--steps", "3", "--save-every", "1",
+            "--batch", "2", "--context", "16", "--out", out, "--quiet"]
+    process = paused(argv, ".zoo-staging/.trainer.json.", tmp_path, after=1)
+    (out / "notes.txt").write_text("lr 3e-3 was too high")
+    code, _, err = run(capsys, *map(str, argv))
+    assert code == 2 and f"{out} is in use by another zoo process (pid {process.pid} on" in err
+    assert len(err.splitlines()) == 1
+    assert stopped(process, signal.SIGINT) == (130, "zoo: interrupted\n")
+    assert sorted(p.name for p in out.iterdir()) == [
+        "loss.png", "model.safetensors", "notes.txt", "optimizer.safetensors", "tokenizer.json",
+        "tokenizer_config.json", "trainer.json"]
+    assert json.loads((out / "trainer.json").read_text())["step"] == 1
+    assert (out / "notes.txt").read_text() == "lr 3e-3 was too high"
+
+
+def test_finetune_killed_while_saving_resumes(tiny_folder, tmp_path, capsys):
+    """SIGKILL while the second checkpoint is written leaves the staging folder and the lock
+    file; the next run takes the lock over (its holder is gone), discards the uncommitted
+    staging and resumes from the first checkpoint."""
+    import signal
+
+    out = tmp_path / "run"
+    argv = ["finetune", tiny_folder, DATA / "harbour.txt", "--steps", "2", "--save-every", "1",
+            "--batch", "2", "--context", "16", "--out", out, "--quiet"]
+    process = paused(argv, ".zoo-staging/.trainer.json.", tmp_path, after=1)
+    assert stopped(process, signal.SIGKILL)[0] == -signal.SIGKILL
+    assert (out / ".zoo-staging").is_dir() and (out / ".zoo-lock").is_file()
+    code, out_text, _ = run(capsys, *map(str, argv), "--json")
+    assert code == 0 and json.loads(out_text)["resumed_from"] == 1
+    assert not (out / ".zoo-staging").exists() and not (out / ".zoo-lock").exists()
+    assert json.loads((out / "trainer.json").read_text())["step"] == 2

@@ -43,6 +43,14 @@ SHRINK: dict[str, Any] = {
     "attention_types": [[["global", "local"], 1]],
     "pad_token_id": None,  # a class's padding index may lie outside the small vocabulary
 }
+# where a class checks its shapes against each other (Mamba-2: hidden_size x expand = num_heads
+# x head_dim), sizes that keep them consistent
+SHRINK_FOR: dict[str, dict[str, Any]] = {
+    "mamba2": {"num_heads": 8},
+    "bamba": {"attn_layer_indices": [1]},  # one attention layer beside a Mamba-2 one
+    "granitemoehybrid": {"layer_types": ["linear_attention", "full_attention"]},
+    "lfm2": {"layer_types": ["conv", "full_attention"]},
+}
 CAUSAL_LM = transformers.models.auto.modeling_auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 # a config wrapping a text decoder (and a vision tower) is walked as its text decoder's type
 WRAPPERS = {"gemma3": "gemma3_text"}
@@ -64,9 +72,12 @@ def base_config(model_type: str) -> dict[str, Any]:
     _quiet()
     config_class = transformers.CONFIG_MAPPING[model_type]
     defaults = config_class().to_dict()
-    config = config_class(**{k: v for k, v in SHRINK.items() if k in defaults})
+    shrink = {**SHRINK, **SHRINK_FOR.get(model_type, {})}
+    config = config_class(**{k: v for k, v in shrink.items() if k in defaults})
     layer_types = getattr(config, "layer_types", None)
-    if layer_types:  # as many as the layers
+    name = config.attribute_map.get("layer_types", "layer_types")  # Bamba's layers_block_type
+    derived = isinstance(getattr(type(config), name, None), property)  # Mamba's
+    if layer_types and not derived:  # as many as the layers
         config.layer_types = layer_types[:config.num_hidden_layers]
     return json.loads(json.dumps(config.to_dict(), default=str))
 

@@ -131,14 +131,128 @@ def test_resume_refuses_other_settings_or_data(tmp_path):
     assert (tmp_path / "other" / "notes.txt").read_text() == "mine"
 
 
-def test_a_crash_between_the_renames_keeps_the_previous_checkpoint(tmp_path):
+def test_a_crash_after_the_commit_is_finished_by_the_next_run(tmp_path, monkeypatch):
+    """Killed after a checkpoint's commit (its journal in the staging folder) but before its
+    files were moved in: the next run finishes the commit and resumes from that checkpoint."""
+    from zoo.files.folder import RunFolder
+
+    out, real = tmp_path / "run", RunFolder._recover
+    journals = []
+
+    def crash_after_the_second_commit(self):
+        if (self.path / ".zoo-staging" / "commit.json").is_file():
+            journals.append(self.path)
+            if len(journals) >= 2:
+                raise OSError("power cut")
+        return real(self)
+
+    monkeypatch.setattr(RunFolder, "_recover", crash_after_the_second_commit)
+    with pytest.raises(OSError, match="power cut"):
+        finetune(tiny_model(), TEXT, out=out, steps=2, save_every=1, progress=False, **FAST)
+    monkeypatch.setattr(RunFolder, "_recover", real)
+    assert json.loads((out / "trainer.json").read_text())["step"] == 1
+    assert (out / ".zoo-staging" / "commit.json").is_file()
+    run = finetune("unused", TEXT, out=out, steps=2, save_every=1, progress=False, **FAST)
+    assert run.resumed_from == 2 and (out / "trainer.json").is_file()
+    assert not (out / ".zoo-staging").exists()
+
+
+def test_a_run_folder_keeps_what_zoo_did_not_write(tmp_path, monkeypatch):
+    """A checkpoint replaces zoo's files only: notes and an eval result in the run folder stay,
+    folders beside it named like staging (.run.new, .run.old) are not touched, `out` may be a
+    symlink to the folder (and stays one), and a staging folder zoo did not make is refused,
+    not deleted."""
+    from zoo import training
+    from zoo.files.folder import FolderError
+
+    target, out = tmp_path / "runs" / "first", tmp_path / "run"
+    target.mkdir(parents=True)
+    out.symlink_to(target)
+    for sibling in (".run.new", ".run.old", ".first.new"):
+        (tmp_path / sibling).mkdir()
+        (tmp_path / sibling / "mine.txt").write_text("mine")
+    settings = {"steps": 4, "save_every": 2, "progress": False, **FAST}
+    real_loss = training._LanguageModeling.loss
+    calls = []
+
+    def crash_at_step_3(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("power cut")
+        return real_loss(self, *args, **kwargs)
+
+    monkeypatch.setattr(training._LanguageModeling, "loss", crash_at_step_3)
+    with pytest.raises(RuntimeError, match="power cut"):
+        finetune(tiny_model(), TEXT, out=out, **settings)
+    monkeypatch.setattr(training._LanguageModeling, "loss", real_loss)
+    (out / "notes.txt").write_text("step 2 looked good")
+    (out / "eval.json").write_text('{"perplexity": 12.5}')
+    run = finetune("unused", TEXT, out=out, **settings)
+    assert run.resumed_from == 2 and json.loads((out / "trainer.json").read_text())["step"] == 4
+    assert out.is_symlink() and out.resolve() == target.resolve()
+    assert (target / "notes.txt").read_text() == "step 2 looked good"
+    assert (target / "eval.json").read_text() == '{"perplexity": 12.5}'
+    assert "notes.txt" not in json.loads((out / "trainer.json").read_text())["files"]
+    for sibling in (".run.new", ".run.old", ".first.new"):
+        assert (tmp_path / sibling / "mine.txt").read_text() == "mine"
+    (target / ".zoo-staging").mkdir()
+    (target / ".zoo-staging" / "mine.txt").write_text("mine")
+    with pytest.raises(FolderError, match=r"\.zoo-staging: not a staging folder zoo wrote"):
+        finetune("unused", TEXT, out=out, **settings)
+    assert (target / ".zoo-staging" / "mine.txt").read_text() == "mine"
+
+
+def test_a_resumed_run_that_does_not_fit_is_one_clear_error(tmp_path, capsys):
+    """trainer.json of the right syntax but the wrong shape, and optimizer state or weights that
+    are corrupt or do not fit: an error naming the file and the field (exit status 2 from the
+    command line), never a traceback or a run past its end (a negative step once trained a
+    2-step run for 5 steps)."""
+    from safetensors.torch import load_file, save_file
+
+    from zoo.cli import main
+
     out = tmp_path / "run"
     finetune(tiny_model(), TEXT, out=out, steps=2, progress=False, **FAST)
-    out.rename(tmp_path / ".run.old")  # save_checkpoint's first rename done, the second not
-    (tmp_path / ".run.new").mkdir()  # and a half-written new checkpoint
-    run = finetune("unused", TEXT, out=out, steps=2, progress=False, **FAST)
-    assert run.resumed_from == 2 and (out / "trainer.json").is_file()
-    assert not (tmp_path / ".run.old").exists()
+    state = out / "trainer.json"
+    good = json.loads(state.read_text())
+    cases = [
+        ({**good, "step": -3}, r"step must be a whole number between 0 and steps \(2\), got -3"),
+        ({**good, "step": 9}, r"step must be a whole number between 0 and steps \(2\), got 9"),
+        ({**good, "step": "2"}, r"step must be a whole number .*, got \"2\""),
+        ({**good, "history": good["history"][:1]}, "history must be a list of 2 rows"),
+        ({**good, "history": [1, 2]}, r"history\[0\] must be the row of step 1"),
+        ({**good, "settings": []}, "settings must be an object"),
+        ([good], "the file must be a JSON object"),
+    ]
+    for bad, message in cases:
+        state.write_text(json.dumps(bad))
+        with pytest.raises(ValueError, match=message):
+            finetune("unused", TEXT, out=out, steps=2, progress=False, **FAST)
+    state.write_text(json.dumps({**good, "step": -3}))
+    code, _, err = main(["finetune", "unused", str(DATA / "harbour.txt"), "--steps", "2",
+                         "--lr", "3e-3", "--batch", "4", "--context", "32", "--out", str(out),
+                         "--quiet"]), *capsys.readouterr()
+    assert code == 2 and err.count("\n") == 1 and "trainer.json: step must be" in err
+    state.write_text(json.dumps(good))
+    optimizer = load_file(str(out / "optimizer.safetensors"))
+    optimizer["exp_avg/blocks.0.attn.out.weight"] = torch.zeros(3)
+    save_file(optimizer, str(out / "optimizer.safetensors"))
+    with pytest.raises(ValueError, match=r"optimizer\.safetensors: exp_avg/blocks\.0\.attn\.out"
+                                         r"\.weight is torch\.float32 of shape \[3\], expected"):
+        finetune("unused", TEXT, out=out, steps=2, progress=False, **FAST)
+    (out / "optimizer.safetensors").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match=r"optimizer\.safetensors: 7 bytes is too short"):
+        finetune("unused", TEXT, out=out, steps=2, progress=False, **FAST)
+    weights = (out / "model.safetensors").read_bytes()
+    (out / "model.safetensors").write_bytes(weights[:len(weights) // 2])
+    with pytest.raises(ValueError, match=r"model\.safetensors: truncated"):
+        finetune("unused", TEXT, out=out, steps=2, progress=False, **FAST)
+    small = zoo.create_model(tiny_spec("llama").with_changes(vocab_size=64), seed=0)
+    with pytest.raises(ValueError, match="past tiny-llama's vocabulary of 64: the tokenizer does "
+                                         "not fit the model"):
+        finetune(small, TEXT, out=tmp_path / "small", steps=1, context=32,
+                 tokenizer=byte_tokenizer())
+    assert not (tmp_path / "small").exists()
 
 
 def two_alphabets(n: int = 32) -> tuple[str, list[str]]:

@@ -1,23 +1,32 @@
 """zoo: a model zoo and parameter-accounting registry for decoder-only language models.
 
-`import zoo` is cheap: the spec and accounting API needs only PyYAML, and the parts that need
-torch (models, weights, generation) are imported on first use.
+`import zoo` imports nothing: every name below, and every subpackage (`zoo.registry`), is
+imported on first use; the spec and accounting API needs only PyYAML, the parts that need
+torch (models, weights, generation) import it when they are used. So the `zoo` command starts
+its own Ctrl-C handling (`zoo.cli.main`) before any of zoo is loaded.
 """
 
 from __future__ import annotations
 
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from zoo import accounting
-from zoo.accounting import ParamCount, families, list_models
-from zoo.registry import UnknownModelError, get_spec, register_specs
-from zoo.spec import ModelSpec, SpecError
+if TYPE_CHECKING:
+    from zoo.accounting import ParamCount
+    from zoo.spec import ModelSpec
 
 __version__ = "0.1.0"
 
 # name -> module that defines it; imported on first attribute access (PEP 562)
 _LAZY: dict[str, str] = {
+    "ParamCount": "zoo.accounting",
+    "families": "zoo.accounting",
+    "list_models": "zoo.accounting",
+    "UnknownModelError": "zoo.registry",
+    "get_spec": "zoo.registry",
+    "register_specs": "zoo.registry",
+    "ModelSpec": "zoo.spec",
+    "SpecError": "zoo.spec",
     "Model": "zoo.model",
     "ModelTooLargeError": "zoo.model",
     "KVCache": "zoo.model",
@@ -41,6 +50,9 @@ def count_params(name_or_spec: str | ModelSpec, *, head: str | None = None,
                  num_labels: int = 2) -> ParamCount:
     """The exact parameter count of a model (a registry name or a ModelSpec), by closed form;
     `head='classify'` adds the GPT paper's linear classifier (d_model x num_labels, no bias)."""
+    from zoo import accounting
+    from zoo.registry import get_spec
+
     return accounting.count_params(get_spec(name_or_spec), head=head, num_labels=num_labels)
 
 
@@ -48,14 +60,20 @@ def create_model(name_or_spec: str | ModelSpec, **options: Any) -> Any:
     """A model from the registry (or a ModelSpec); see `zoo.model.create_model` for the
     options (device, dtype, head, num_labels, pooling, dropout, seed, ignore_memory_limit)."""
     from zoo.model import create_model as create
+    from zoo.registry import get_spec
 
     return create(get_spec(name_or_spec), **options)
 
 
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'zoo' has no attribute {name!r}")
+    if module is None:  # a subpackage or module (zoo.registry), imported on first use
+        try:
+            return import_module(f"zoo.{name}")
+        except ModuleNotFoundError as err:
+            if err.name != f"zoo.{name}":
+                raise
+            raise AttributeError(f"module 'zoo' has no attribute {name!r}") from None
     value = getattr(import_module(module), name)
     globals()[name] = value
     return value

@@ -8,13 +8,14 @@ drawn, and `save` writes PNG or SVG by the file's suffix.
 
 from __future__ import annotations
 
-import os
+import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from zoo.accounting import caveated, caveats, count_params, resting_on
 from zoo.accounting.catalog import list_models
+from zoo.files.folder import replace_file
 from zoo.registry import get_spec
 from zoo.spec import ModelSpec
 from zoo.units import human_bytes
@@ -203,11 +204,9 @@ def save(fig: Any, out: str | Path) -> Path:
         raise ValueError(f"{out}: folder {out.parent} does not exist; create it first")
     if out.is_dir():
         raise ValueError(f"{out}: is a folder; give a .png or .svg file name")
-    partial = out.with_name(f".{out.name}.zoo-partial")  # renamed over `out` once whole
+    image = io.BytesIO()
     try:
-        fig.savefig(partial, dpi=130, format=out.suffix.lower()[1:])
-        os.replace(partial, out)
+        fig.savefig(image, dpi=130, format=out.suffix.lower()[1:])
     finally:
-        partial.unlink(missing_ok=True)
         _pyplot().close(fig)
-    return out
+    return replace_file(out, image.getvalue())  # whole, and never through a planted link

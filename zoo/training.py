@@ -8,11 +8,12 @@ learning rate, gradient clipping, bf16 autocast where the hardware computes bf16
 
 A run is a folder (`out`), which is also its last checkpoint: the weights as zoo safetensors
 (`zoo.save`), the tokenizer, the optimizer's moments (safetensors, by parameter name), the
-step, settings and loss history (trainer.json) and the loss curve (loss.png). Nothing is
-pickled. A checkpoint is written whole into a sibling folder and swapped in, so a crash leaves
-the previous one; running again with the same settings resumes from it and continues exactly
-as an uninterrupted run would (the batches and scheduled-sampling draws are functions of the
-seed and the step).
+step, settings and loss history (trainer.json, with the manifest of these files) and the loss
+curve (loss.png). Nothing is pickled. The folder is a `zoo.files.folder.RunFolder`: a
+checkpoint is written whole into a staging folder inside it and committed in one step, so a
+crash leaves the previous one; files zoo did not write stay; one run at a time holds its lock.
+Running again with the same settings resumes from it and continues exactly as an uninterrupted
+run would (the batches and scheduled-sampling draws are functions of the seed and the step).
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import hashlib
 import json
 import math
 import os
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -38,6 +38,8 @@ from zoo.checkpoints import save
 from zoo.errors import require_tokenizer
 from zoo.fields import check, setting
 from zoo.files.commit import write_safetensors
+from zoo.files.folder import RunFolder
+from zoo.files.safetensors_io import open_safetensors
 from zoo.model import POOLINGS, Model
 from zoo.text import resolve_model
 from zoo.tokenizer import Tokenizer
@@ -45,6 +47,9 @@ from zoo.tokenizer import Tokenizer
 STATE_FILE = "trainer.json"
 OPTIMIZER_FILE = "optimizer.safetensors"
 PLOT_FILE = "loss.png"
+# what a run folder written before manifests holds of zoo's
+LEGACY_FILES = ("model.safetensors", "model.safetensors.index.json", "tokenizer.json",
+                "tokenizer_config.json", OPTIMIZER_FILE, STATE_FILE, PLOT_FILE)
 SCHEDULES = ("linear", "constant")
 BETAS = (0.9, 0.95)  # GPT-3's Adam betas, usual for language models since
 
@@ -187,7 +192,18 @@ def finetune(model_or_path: Any, text: str | Sequence[str], *, out: str | os.Pat
         raise ValueError(f"save_every must be a positive number of steps, got {save_every}")
     out = Path(out)
     fingerprint = _fingerprint(text, labels)
-    model, state, checkpoint = _resume_or_start(model_or_path, out, config, fingerprint)
+    with RunFolder.open(out, STATE_FILE, what="a zoo fine-tuning run",
+                        legacy=LEGACY_FILES) as folder:
+        return _train(folder, model_or_path, text, labels, tokenizer, config, fingerprint,
+                      bf16=bf16, save_every=save_every, progress=progress)
+
+
+def _train(folder: RunFolder, model_or_path: Any, text: str, labels: list[str] | None,
+           tokenizer: Tokenizer | None, config: Settings, fingerprint: dict[str, Any], *,
+           bf16: bool | None, save_every: int, progress: bool | None) -> Run:
+    """`finetune`'s run, in its locked folder."""
+    out, classify = folder.path, labels is not None
+    model, state, checkpoint = _resume_or_start(model_or_path, folder, config, fingerprint)
     if model.quantized:
         raise ValueError(f"{model.spec.name}'s weights are packed for inference "
                          f"({model.quantized}, zoo.quantize) and have no gradients; fine-tune "
@@ -202,6 +218,12 @@ def finetune(model_or_path: Any, text: str | Sequence[str], *, out: str | os.Pat
         model = with_classifier(model, len(task.classes), config.pooling, config.seed)
     else:
         task = _LanguageModeling(tokenizer.encode(text), config.context)
+    top = (max(max(e, default=0) for e in task.examples) if isinstance(task, _Classification)
+           else int(task.ids.max()))
+    if top >= model.spec.vocab_size:
+        raise ValueError(f"the tokenizer gives token id {top}, past {model.spec.name}'s "
+                         f"vocabulary of {model.spec.vocab_size}: the tokenizer does not fit "
+                         f"the model")
     device = model.embed.weight.device
     use_bf16 = native_bf16(device) if bf16 is None else bf16
     optimizer = adamw(model, config)
@@ -238,7 +260,7 @@ def finetune(model_or_path: Any, text: str | Sequence[str], *, out: str | os.Pat
             bar.update(1)
             bar.set_postfix(loss=f"{sum(recent) / len(recent):.4f}", lr=f"{lr:.2e}")
         if (step + 1) % save_every == 0 or step + 1 == config.steps:
-            save_checkpoint(out, model, optimizer,
+            save_checkpoint(folder, model, optimizer,
                             {**meta, "step": step + 1, "history": history}, notes)
     if bar is not None:
         bar.close()
@@ -253,15 +275,13 @@ def finetune(model_or_path: Any, text: str | Sequence[str], *, out: str | os.Pat
                accuracy=accuracy, notes=notes)
 
 
-def _resume_or_start(model_or_path: Any, out: Path, config: Settings,
+def _resume_or_start(model_or_path: Any, folder: RunFolder, config: Settings,
                      fingerprint: dict[str, Any]) -> tuple[Model, dict[str, Any], Path | None]:
-    """The model, the run's state so far and its checkpoint: from `out` when it holds this
-    run, else `model_or_path` at step 0."""
-    checkpoint = find_checkpoint(out)
-    if checkpoint is not None:
-        state = json.loads((checkpoint / STATE_FILE).read_text())
-        _check_resume(checkpoint, state, config, fingerprint)
-        return resolve_model(checkpoint, dtype="fp32"), state, checkpoint
+    """The model, the run's state so far and its checkpoint: from the folder when it holds
+    this run, else `model_or_path` at step 0."""
+    if folder.state() is not None:
+        state = _read_state(folder, config, fingerprint)
+        return resolve_model(folder.path, dtype="fp32"), state, folder.path
     model = (model_or_path if isinstance(model_or_path, Model)
              else resolve_model(model_or_path, dtype="fp32"))
     if model.embed.weight.dtype != torch.float32:
@@ -455,48 +475,19 @@ def native_bf16(device: torch.device) -> bool:
 
 # --- checkpoints ------------------------------------------------------------------------------
 
-def _sibling(out: Path, tag: str) -> Path:
-    return out.with_name(f".{out.name}.{tag}")
-
-
-def find_checkpoint(out: Path) -> Path | None:
-    """The run's last complete checkpoint: `out`, or, after a crash between the two renames of
-    `save_checkpoint`, the previous one (moved back into place). A folder that holds something
-    else is not overwritten."""
-    old = _sibling(out, "old")
-    if not (out / STATE_FILE).is_file() and (old / STATE_FILE).is_file():
-        if out.exists():
-            out.rmdir()  # only an empty folder (a crash can leave none); anything else stays
-        old.rename(out)
-    if (out / STATE_FILE).is_file():
-        return out
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ValueError(f"{out} exists and is not a zoo fine-tuning run (no {STATE_FILE}); "
-                         f"choose another output folder")
-    return None
-
-
-def save_checkpoint(out: Path, model: Model, optimizer: torch.optim.Optimizer,
+def save_checkpoint(folder: RunFolder, model: Model, optimizer: torch.optim.Optimizer,
                     state: dict[str, Any], notes: list[str]) -> None:
-    """Write the whole checkpoint into a fresh sibling folder, then swap it in: rename the
-    current one aside, the new one into place, and delete the old. Each file is complete
-    before any rename, so at every moment a whole checkpoint exists under `out` or its
-    `.old` sibling (which `find_checkpoint` takes back)."""
-    new, old = _sibling(out, "new"), _sibling(out, "old")
-    shutil.rmtree(new, ignore_errors=True)
-    new.mkdir(parents=True)
-    save(model, new)
-    if model.tokenizer is not None:
-        model.tokenizer.save(new)
-    write_safetensors(optimizer_state(model, optimizer), new / OPTIMIZER_FILE,
-                      {"format": "zoo-finetune optimizer"}, max_shard_size=2**62)
-    _write_json(new / STATE_FILE, state)
-    _draw(state, new / PLOT_FILE, notes)
-    if out.exists():
-        shutil.rmtree(old, ignore_errors=True)
-        out.rename(old)
-    new.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
+    """Write the whole checkpoint into the run folder's staging folder, then commit it
+    (`RunFolder.commit`): at every moment the folder holds one whole checkpoint, and an error
+    or Ctrl-C while writing removes the staging folder."""
+    with folder.staging() as stage:
+        save(model, stage)
+        if model.tokenizer is not None:
+            model.tokenizer.save(stage)
+        write_safetensors(optimizer_state(model, optimizer), stage / OPTIMIZER_FILE,
+                          {"format": "zoo-finetune optimizer"}, max_shard_size=2**62)
+        _draw(state, stage / PLOT_FILE, notes)
+        folder.commit(stage, state)
 
 
 def optimizer_state(model: Model, optimizer: torch.optim.Optimizer) -> dict[str, Tensor]:
@@ -507,17 +498,63 @@ def optimizer_state(model: Model, optimizer: torch.optim.Optimizer) -> dict[str,
             for key, value in optimizer.state.get(p, {}).items()}
 
 
-def load_optimizer_state(model: Model, optimizer: torch.optim.Optimizer, path: Path) -> None:
-    from safetensors.torch import load_file
+ADAMW_STATE = ("step", "exp_avg", "exp_avg_sq")  # what AdamW keeps per parameter
 
-    tensors = load_file(str(path))
+
+def load_optimizer_state(model: Model, optimizer: torch.optim.Optimizer, path: Path) -> None:
+    """AdamW's state from `optimizer_state`'s file, each tensor checked against its parameter
+    (a scalar step, moments of the parameter's shape), so that a corrupt file or one of another
+    model is an error naming the tensor, not a failure inside the optimizer."""
+    try:
+        source = open_safetensors(path)
+    except FileNotFoundError:
+        raise ValueError(f"{path}: missing; the run folder's optimizer state is gone") from None
     for name, p in model.named_parameters():
-        state = {key.split("/", 1)[0]: value for key, value in tensors.items()
-                 if key.split("/", 1)[1] == name}
-        if not state:
-            raise ValueError(f"{path}: no optimizer state for {name}")
-        optimizer.state[p] = {key: value if key == "step" else value.to(p.device)
-                              for key, value in state.items()}
+        state = {}
+        for key in ADAMW_STATE:
+            stored = f"{key}/{name}"
+            if stored not in source:
+                raise ValueError(f"{path}: no optimizer state {stored} (the file does not fit "
+                                 f"{model.spec.name})")
+            expected = () if key == "step" else tuple(p.shape)
+            if source.shape(stored) != expected or not source.dtype(stored).is_floating_point:
+                raise ValueError(f"{path}: {stored} is {source.dtype(stored)} of shape "
+                                 f"{list(source.shape(stored))}, expected floats of shape "
+                                 f"{list(expected)} for {name}")
+            value = source.read(stored, mmap=False)
+            state[key] = value if key == "step" else value.to(p.device, torch.float32)
+        optimizer.state[p] = state
+
+
+def _read_state(folder: RunFolder, config: Settings, fingerprint: dict[str, Any]) -> dict[str, Any]:
+    """trainer.json, checked field by field: the same settings and data as asked, then a step
+    between 0 and the run's steps and one history row per step done. A file of the right
+    syntax but the wrong shape is an error naming the field, never a run that trains past its
+    end."""
+    where, state = folder.state_path, folder.state()
+
+    def bad(field: str, expected: str, value: Any) -> ValueError:
+        return ValueError(f"{where}: {field} must be {expected}, got {json.dumps(value)[:80]}")
+
+    if not isinstance(state, dict):
+        raise bad("the file", "a JSON object", state)
+    if state.get("format") != "zoo-finetune":
+        raise bad("format", "'zoo-finetune' (a state zoo finetune wrote)", state.get("format"))
+    for key in ("settings", "data"):
+        if not isinstance(state.get(key), dict):
+            raise bad(key, "an object", state.get(key))
+    _check_resume(folder.path, state, config, fingerprint)
+    step, history = state.get("step"), state.get("history")
+    if type(step) is not int or not 0 <= step <= config.steps:
+        raise bad("step", f"a whole number between 0 and steps ({config.steps})", step)
+    if not isinstance(history, list) or len(history) != step:
+        raise bad("history", f"a list of {step} rows, one per step done", history)
+    for i, row in enumerate(history):
+        if (not isinstance(row, dict) or row.get("step") != i + 1 or
+                any(type(row.get(k)) not in (int, float) for k in ("loss", "lr", "grad_norm"))):
+            raise bad(f"history[{i}]", f"the row of step {i + 1} (numbers loss, lr, grad_norm)",
+                      row)
+    return state
 
 
 def _check_resume(checkpoint: Path, state: dict[str, Any], config: Settings,
@@ -540,13 +577,6 @@ def _fingerprint(text: str, labels: list[str] | None) -> dict[str, Any]:
         digest.update(json.dumps(labels).encode())
     return {"sha256": digest.hexdigest(), "characters": len(text),
             "labels": None if labels is None else len(labels)}
-
-
-def _write_json(path: Path, data: Any) -> None:
-    with path.open("w") as f:
-        json.dump(data, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def _draw(state: dict[str, Any], path: Path, notes: list[str]) -> None:

@@ -262,6 +262,26 @@ def test_llama4_whole_model_is_decoder_plus_vision_tower(name, whole):
     assert zoo.count_params(name).total + vision_params(config) == whole
 
 
+# Gemma 3's published SigLIP vision_config (4B, 12B and 27B), and the whole
+# Gemma3ForConditionalGeneration's count as transformers 5.25 builds it (the Hub's figures)
+GEMMA3_VISION = {"hidden_size": 1152, "image_size": 896, "intermediate_size": 4304,
+                 "model_type": "siglip_vision_model", "num_attention_heads": 16,
+                 "num_hidden_layers": 27, "patch_size": 14, "vision_use_head": False}
+GEMMA3_WHOLE = {"gemma-3-4b": 4_300_079_472, "gemma-3-12b": 12_187_325_040,
+                "gemma-3-27b": 27_432_406_640}
+
+
+@pytest.mark.parametrize(("name", "whole"), GEMMA3_WHOLE.items())
+def test_gemma3_whole_checkpoint_is_decoder_plus_siglip_tower(name, whole):
+    from zoo.architectures import spec_from_config, write_config
+
+    config = {"model_type": "gemma3", "vision_config": GEMMA3_VISION,
+              "text_config": write_config(zoo.get_spec(name))}
+    spec = spec_from_config(config)
+    assert zoo.count_params(spec).total == zoo.count_params(name).total
+    assert zoo.count_params(spec).total + spec.rest_params == whole
+
+
 def test_llama4_active_and_chunked_cache():
     scout, maverick = zoo.count_params("llama-4-scout-17b-16e"), \
         zoo.count_params("llama-4-maverick-17b-128e")

@@ -214,3 +214,47 @@ def test_gemma4_multimodal_checkpoint_with_unused_tensors(tmp_path):
     ids = torch.randint(0, spec.vocab_size, (1, 8), generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         assert (from_hf(tmp_path)(ids) - hf(ids).logits).abs().max() <= 1e-4
+
+
+def test_conversion_into_a_cache_snapshot_replaces_links_not_blobs(tmp_path):
+    """A Hugging Face cache snapshot links each file to a blob other revisions share: to_hf
+    replaces the links and never writes through them, nor through a planted temporary name."""
+    from zoo.testing import byte_tokenizer
+
+    model = zoo.create_model(tiny_spec("llama").with_changes(vocab_size=256), seed=0)
+    model.tokenizer = byte_tokenizer()
+    blobs, snapshot = tmp_path / "blobs", tmp_path / "snapshots" / "abc123"
+    blobs.mkdir()
+    snapshot.mkdir(parents=True)
+    names = ("config.json", "tokenizer.json", "tokenizer_config.json", "model.safetensors")
+    for name in names:
+        (blobs / name).write_text(f"shared blob of {name}")
+        (snapshot / name).symlink_to(blobs / name)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("not zoo's")
+    (snapshot / ".config.json.tmp").symlink_to(victim)
+    files = to_hf(model, snapshot)
+    for name in names:
+        assert (blobs / name).read_text() == f"shared blob of {name}", name
+        assert not (snapshot / name).is_symlink() and snapshot / name in files, name
+    assert victim.read_text() == "not zoo's"
+    assert zoo.Tokenizer.from_folder(snapshot).encode("harbour") == \
+        model.tokenizer.encode("harbour")
+    assert [p.name for p in snapshot.glob(".*.tmp")] == [".config.json.tmp"]  # left as it was
+
+
+def test_a_refused_conversion_leaves_nothing_behind(tmp_path, capsys):
+    """A spec no config.json states exactly (banded attention, GPT-3's) is refused before the
+    destination or any of its missing parents is made."""
+    from zoo.architectures import UnsupportedConfigError
+    from zoo.cli import main
+
+    spec = tiny_spec("gpt2").with_changes(attention_pattern=("global", "local"), local_window=16)
+    model = zoo.create_model(spec, seed=0)
+    with pytest.raises(UnsupportedConfigError, match="no transformers architecture computes"):
+        to_hf(model, tmp_path / "a" / "b" / "hf")
+    zoo.save(model, tmp_path / "banded.safetensors")
+    assert main(["convert", str(tmp_path / "banded.safetensors"), str(tmp_path / "c" / "hf"),
+                 "--quiet"]) == 2
+    assert "no transformers architecture computes" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["banded.safetensors"]

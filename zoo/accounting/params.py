@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
+from zoo.accounting.recurrent import MIXERS, mixer_params, mixer_state_size, mixer_state_width
 from zoo.spec import ModelSpec
 from zoo.units import DTYPE_BYTES, canonical_dtype
 
@@ -30,11 +31,17 @@ FLOPS_CONVENTION = (
     "end of a full chunk); a linear-attention (Gated DeltaNet) layer attends to no "
     "key but reads and updates its recurrent state, 6 x value heads x d_k x d_v per token "
     "whatever the context (the prediction k.S, the rank-one update and the output q.S, 2 per "
-    "state element each), its convolution counted as weights")
+    "state element each), its convolution counted as weights; a state-space (Mamba) layer "
+    "likewise 6 x d_inner x d_state per token (the decay, the input's write and the output's "
+    "read)")
 RECURRENT_STATE_CONVENTION = (
     "per sequence, constant in context: each linear-attention layer's recurrent state (value "
     "heads x d_k x d_v) and the last kernel - 1 inputs of its convolution (2 x q/k width + v "
-    "width each), in the dtype given; transformers keeps the state in fp32 during prefill")
+    "width each); each state-space layer's scan state (d_inner x d_state) and the last kernel "
+    "- 1 inputs of its convolution (Mamba: d_inner channels; Mamba-2: d_inner + 2 x groups x "
+    "d_state); each short-convolution (LFM2) layer's last kernel - 1 inputs (d_model "
+    "channels), in the dtype given; transformers keeps the state in fp32 during prefill, and "
+    "its cache holds kernel columns of the convolution's input, the newest included")
 ACTIVE_CONVENTIONS = {
     "all": "every parameter a token uses: all but the routed experts it does not go through, "
            "embedding and head included (Mixtral, Qwen3 count this way)",
@@ -154,8 +161,8 @@ class ParamCount:
         """The linear-attention layers' state for `batch` sequences, whatever their length (see
         RECURRENT_STATE_CONVENTION); 0 without linear layers."""
         spec = self.spec
-        layers = spec.layer_kinds.count("linear")
-        return int(batch * layers * recurrent_state_width(spec) * _dtype_bytes(dtype))
+        held = sum(recurrent_state_width(spec, kind) for kind in spec.layer_kinds)
+        return int(batch * held * _dtype_bytes(dtype))
 
     def training_memory(self) -> dict[str, int]:
         """See TRAINING_MEMORY_CONVENTION; the sum is under 'total'."""
@@ -180,8 +187,8 @@ class ParamCount:
         context = spec.context_length if context is None else context
         attended = sum(2 * (layer_q_dim(spec, kind) + layer_v_dim(spec, kind))
                        * _attended(spec, kind, context) for kind in spec.layer_kinds)
-        linear = spec.layer_kinds.count("linear") * 6 * linear_state_size(spec)
-        return attended + linear
+        states = sum(6 * state_size(spec, kind) for kind in spec.layer_kinds)
+        return attended + states
 
     def forward_flops_per_token(self, context: int | None = None) -> int:
         """See FLOPS_CONVENTION; `context` defaults to the full context length."""
@@ -225,8 +232,9 @@ class ParamCount:
             },
             **({"recurrent_state": {
                 "linear_layers": self.spec.layer_kinds.count("linear"),
+                "state_space_layers": sum(kind in MIXERS for kind in self.spec.layer_kinds),
                 "bytes_per_sequence": {d: self.recurrent_state_bytes(d) for d in ("fp32", "bf16")},
-                "convention": RECURRENT_STATE_CONVENTION}} if self.spec.has_linear else {}),
+                "convention": RECURRENT_STATE_CONVENTION}} if self.spec.has_recurrent else {}),
             "flops": {
                 "context": context,
                 "forward_per_token": self.forward_flops_per_token(context),
@@ -346,8 +354,8 @@ def _dtype_bytes(dtype: str) -> float:
 
 def _attended(spec: ModelSpec, kind: str, context: int) -> int:
     """Keys one token attends to (and a layer of this kind caches) at `context` tokens."""
-    if kind == "linear":  # no keys kept: a recurrent state instead
-        return 0
+    if kind == "linear" or kind in MIXERS or kind == "none":  # no keys kept (a recurrent
+        return 0  # state instead, or no mixer)
     if kind == "local" and spec.local_window is not None:
         return min(context, spec.local_window)
     if kind == "chunked" and spec.attention_chunk is not None:
@@ -364,10 +372,22 @@ def linear_state_size(spec: ModelSpec) -> int:
     return spec.linear_d_head_k * spec.linear_v_dim
 
 
-def recurrent_state_width(spec: ModelSpec) -> int:
-    """Values one linear-attention layer keeps per sequence: its recurrent state and its
-    convolution's last kernel - 1 inputs."""
-    if not spec.has_linear:
+def state_size(spec: ModelSpec, kind: str) -> int:
+    """Elements of the recurrent state one layer of this kind reads and updates per token (0
+    for a layer that keeps keys, or nothing)."""
+    if kind in MIXERS:
+        return mixer_state_size(spec, kind)
+    return linear_state_size(spec) if kind == "linear" else 0
+
+
+def recurrent_state_width(spec: ModelSpec, kind: str = "linear") -> int:
+    """Values one layer of this kind keeps per sequence whatever the context (0 for a layer
+    that keeps keys): a linear-attention layer's recurrent state and its convolution's last
+    kernel - 1 inputs, a state-space or short-convolution layer's likewise
+    (`mixer_state_width`)."""
+    if kind in MIXERS:
+        return mixer_state_width(spec, kind)
+    if kind != "linear" or not spec.has_linear:
         return 0
     assert spec.linear_conv_kernel is not None
     return linear_state_size(spec) + spec.linear_conv_dim * (spec.linear_conv_kernel - 1)
@@ -478,18 +498,24 @@ def layer_v_dim(spec: ModelSpec, kind: str = "global") -> int:
 
 
 def layer_count(spec: ModelSpec, kind: str = "global", moe: bool = False,
-                shared: bool = False) -> LayerCount:
+                shared: bool = False, has_mlp: bool = True) -> LayerCount:
     """One block: attention of its kind, a dense MLP or experts (or both, Gemma 4), norms, and
     the per-layer input's gate and projection; `shared`: a layer that reuses an earlier
     layer's keys and values (no key/value projections or key norm; its MLP double-wide where
-    the spec says so)."""
+    the spec says so); `has_mlp=False`: a block without an MLP (Mamba, Nemotron-H's mixer layers).
+    Blocks with a state-space mixer or none (`zoo.accounting.recurrent`) are pre-norm, one norm
+    per sublayer they have."""
     d = spec.d_model
-    if kind == "linear":
+    if kind in MIXERS or kind == "none":
+        attention, matmul, inner_norms = mixer_params(spec, kind)
+        norms = ((kind != "none") + (has_mlp or moe)) * _norm_params(spec, d) + inner_norms
+    elif kind == "linear":
         attention, matmul, inner_norms = _linear_attention_params(spec)
         norms = spec.norms_per_layer * _norm_params(spec, d) + inner_norms
     else:
         attention, matmul, inner_norms = _attention_params(spec, kind, shared)
-        norms = (spec.norms_per_layer * _norm_params(spec, d)
+        # a block of attention alone (Nemotron-H's) has the one norm before it
+        norms = ((spec.norms_per_layer if has_mlp or moe else 1) * _norm_params(spec, d)
                  + qk_norm_params(spec, kind, shared) + inner_norms)
     per_layer_input = 0
     if spec.per_layer_embed_dim is not None:  # gate d -> p, projection p -> d, a norm of d
@@ -500,7 +526,7 @@ def layer_count(spec: ModelSpec, kind: str = "global", moe: bool = False,
         # builds it) and over the MLP's hidden
         norms += _norm_params(spec, d) + _norm_params(spec, dense_width)
     if not moe:
-        mlp, mlp_matmul = _mlp_params(spec, dense_width)
+        mlp, mlp_matmul = _mlp_params(spec, dense_width) if has_mlp else (0, 0)
         mlp += d if spec.residual_scales else 0  # Doge's post_attention_residual
         return LayerCount(attention=attention, mlp=mlp, norms=norms, kind=kind,
                           per_layer_input=per_layer_input, matmul=matmul + mlp_matmul)
@@ -541,7 +567,8 @@ def qk_norm_params(spec: ModelSpec, kind: str = "global", shared: bool = False) 
 @lru_cache(maxsize=1024)
 def _count(spec: ModelSpec, head: str | None, num_labels: int) -> ParamCount:
     d, width = spec.d_model, spec.embed_width
-    shape_of = list(zip(spec.layer_kinds, spec.layer_moe, spec.layer_kv_shared, strict=True))
+    shape_of = list(zip(spec.layer_kinds, spec.layer_moe, spec.layer_kv_shared,
+                        (kind != "none" for kind in spec.layer_mlp), strict=True))
     layers = {shape: layer_count(spec, *shape) for shape in set(shape_of)}
     per_layer = tuple(layers[shape] for shape in shape_of)
     if spec.last_attn_out_bias:  # GPT-NeoX Japanese: on the last layer's output alone

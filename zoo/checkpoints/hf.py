@@ -24,6 +24,7 @@ from zoo.checkpoints.mapping import TensorSource, rules, zoo_to_hf
 from zoo.checkpoints.native import stored_tensors
 from zoo.files import WeightsError
 from zoo.files.commit import write_safetensors
+from zoo.files.folder import created, replace_file
 from zoo.files.hub import read_config, resolve_folder
 from zoo.files.safetensors import member, read_index, weights_file
 from zoo.files.safetensors_io import open_safetensors
@@ -127,9 +128,13 @@ def _tokenizer(folder: Path) -> Any:
 def to_hf(model: Model, folder: str | os.PathLike[str], *, max_shard_size: int | str = "5GB",
           progress: bool | None = None) -> list[Path]:
     """Write `model` as a Hugging Face checkpoint that transformers' from_pretrained loads:
-    config.json, model.safetensors (or shards and index), and the tokenizer when it has one."""
+    config.json, model.safetensors (or shards and index), and the tokenizer when it has one.
+
+    Every file is replaced whole (`write_safetensors`, `replace_file`), never written through
+    a symlink, so converting into a Hugging Face cache snapshot leaves the blobs that its links
+    share unchanged. What is refused (a spec no config.json can state) is refused before the
+    folder is made, and a failed write removes the folders it made."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     spec = model.spec
     config = write_config(spec)
     dtype = next(model.parameters()).dtype
@@ -137,16 +142,13 @@ def to_hf(model: Model, folder: str | os.PathLike[str], *, max_shard_size: int |
     config["zoo_spec"] = to_mapping(spec)
     tensors = zoo_to_hf(spec, stored_tensors(model) | {"head.weight": model.head.weight},
                         entry_for(config))
-    files = write_safetensors(tensors, folder / "model.safetensors", {"format": "pt"},
-                              parse_bytes(max_shard_size), progress=progress)
-    _write_json(folder / "config.json", config)
-    tokenizer = getattr(model, "tokenizer", None)
-    if tokenizer is not None:
-        files += tokenizer.save(folder)
-    return [*files, folder / "config.json"]
-
-
-def _write_json(path: Path, data: Any) -> None:
-    temp = path.with_name(f".{path.name}.tmp")
-    temp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(temp, path)
+    limit = parse_bytes(max_shard_size)
+    with created(folder):
+        files = write_safetensors(tensors, folder / "model.safetensors", {"format": "pt"},
+                                  limit, progress=progress)
+        files.append(replace_file(folder / "config.json",
+                                  (json.dumps(config, indent=2) + "\n").encode()))
+        tokenizer = getattr(model, "tokenizer", None)
+        if tokenizer is not None:
+            files += tokenizer.save(folder)
+    return files

@@ -23,6 +23,7 @@ from zoo.checkpoints.fill import fill
 from zoo.checkpoints.metadata import spec_from_metadata, zoo_metadata
 from zoo.files import WeightsError
 from zoo.files.commit import write_safetensors
+from zoo.files.folder import created
 from zoo.files.safetensors import safetensors_target
 from zoo.files.safetensors_io import open_safetensors
 from zoo.model import Model, resolve_dtype
@@ -70,8 +71,8 @@ def save(model: Model, path: str | os.PathLike[str], *, max_shard_size: int | st
     target = safetensors_target(path)
     limit = parse_bytes(max_shard_size)
     tensors = stored_tensors(model)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    return write_safetensors(tensors, target, metadata, limit, progress=progress)
+    with created(target.parent):  # removed again, with its parents, if nothing is written
+        return write_safetensors(tensors, target, metadata, limit, progress=progress)
 
 
 # --- loading --------------------------------------------------------------------------------

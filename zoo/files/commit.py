@@ -21,6 +21,7 @@ from pathlib import Path
 from torch import Tensor
 
 from zoo.files.errors import WeightsError
+from zoo.files.folder import sync_folder
 from zoo.files.progress import progress_bar
 from zoo.files.safetensors import index_of, member, read_index
 from zoo.files.safetensors_io import write_file, write_new
@@ -73,7 +74,7 @@ def write_safetensors(tensors: dict[str, Tensor], target: Path, metadata: dict[s
             if len(shards) == 1:
                 os.replace(written[0], target)
                 if index.exists():  # the commit is the index's removal, after the rename
-                    _sync_folder(folder)
+                    sync_folder(folder)
                     index.unlink()
             else:
                 weight_map = {k: n for n, s in zip(names, shards, strict=True) for k in s}
@@ -81,7 +82,7 @@ def write_safetensors(tensors: dict[str, Tensor], target: Path, metadata: dict[s
                 write_new(written[-1], json.dumps(
                     {"metadata": {**metadata, "total_size": nbytes}, "weight_map": weight_map},
                     indent=2, sort_keys=True).encode())
-                _sync_folder(folder)  # the shards' names are on disk before an index names them
+                sync_folder(folder)  # the shards' names are on disk before an index names them
                 os.replace(written[-1], index)  # the commit
         except BaseException as err:
             with contextlib.suppress(OSError):
@@ -92,7 +93,7 @@ def write_safetensors(tensors: dict[str, Tensor], target: Path, metadata: dict[s
                 raise OSError(err.errno, f"saving to {folder} failed, previous files kept: "
                                          f"{err.strerror or err}") from err
             raise
-        _sync_folder(folder)
+        sync_folder(folder)
         _tidy(target)
     return [folder / n for n in names] + ([index] if len(shards) > 1 else [])
 
@@ -180,17 +181,3 @@ def _folder_lock(folder: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # releases the lock
-
-
-def _sync_folder(folder: Path) -> None:
-    """fsync the folder, so that the renames of a commit survive a power cut."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some file systems cannot sync a directory
-    finally:
-        os.close(fd)

@@ -28,6 +28,7 @@ from zoo.spec.vocabulary import (
     NORMS,
     POSITIONS,
     QK_NORMS,
+    RECURRENT_KINDS,
     ROTARY_STYLES,
     ROUTER_SCORES,
     Reported,
@@ -88,7 +89,9 @@ class ModelSpec:
     attention_pattern: tuple[str, ...] = _arch(
         "enum_list", ("global",), choices=ATTENTION_KINDS, resolve=lambda s: s.layer_kinds,
         doc="per-layer `global` / `local` (a sliding window) / `chunked` / `linear` (Gated "
-            "DeltaNet) attention, cycled over the layers")
+            "DeltaNet) attention, or another token mixer: `mamba` / `mamba2` (selective "
+            "state spaces), `short_conv` (LFM2's gated convolution), `none` (a block with an "
+            "MLP only: Nemotron-H), cycled over the layers")
     local_window: int | None = _arch(
         "int?", None, min=1, resolve=_when("has_local", lambda s: s.local_window),
         doc="keys a local layer sees, itself included")
@@ -108,6 +111,38 @@ class ModelSpec:
     linear_conv_kernel: int | None = _arch(
         "int?", None, min=1, doc="linear layers: the causal depthwise convolution's kernel "
                                  "over q, k and v (Qwen3-Next's 4)")
+    ssm_d_inner: int | None = _arch(
+        "int?", None, min=1, doc="state-space (`mamba`, `mamba2`) layers: the width the "
+                                 "selective scan runs over (expand x d_model)")
+    ssm_d_state: int | None = _arch(
+        "int?", None, min=1, doc="state-space layers: state per channel (Mamba's state_size "
+                                 "16, Mamba-2's 128)")
+    ssm_conv_kernel: int | None = _arch(
+        "int?", None, min=1, doc="state-space layers: the causal depthwise convolution's kernel")
+    ssm_dt_rank: int | None = _arch(
+        "int?", None, min=1, doc="`mamba` layers: the low-rank time-step projection's width "
+                                 "(ceil(d_model / 16) by default)")
+    ssm_n_head: int | None = _arch(
+        "int?", None, min=1, doc="`mamba2` layers: heads, each with a scalar decay, a step "
+                                 "bias and a skip")
+    ssm_n_group: int | None = _arch(
+        "int?", None, min=1, doc="`mamba2` layers: groups of heads sharing B and C")
+    ssm_proj_bias: bool = _arch(
+        "bool", False, resolve=_when("has_ssm", lambda s: s.ssm_proj_bias),
+        doc="state-space layers: biases on the input and output projections (use_bias)")
+    ssm_conv_bias: bool = _arch(
+        "bool", True, resolve=_when("has_ssm", lambda s: s.ssm_conv_bias),
+        doc="state-space layers: a bias on the convolution (use_conv_bias)")
+    ssm_inner_norms: bool = _arch(
+        "bool", False, doc="`mamba` layers: RMSNorms of the time step, B and C (Jamba)")
+    short_conv_kernel: int | None = _arch(
+        "int?", None, min=1, doc="`short_conv` layers (LFM2): the gated depthwise "
+                                 "convolution's kernel (conv_L_cache)")
+    short_conv_bias: bool = _arch(
+        "bool", False, doc="`short_conv` layers: biases on the projections and the convolution")
+    ssm_gated_norm: bool = _arch(
+        "bool", True, resolve=_when("has_ssm", lambda s: s.ssm_gated_norm),
+        doc="`mamba2` layers: a gated RMSNorm over d_inner before the output projection")
     scale_attention: bool = _arch(
         "bool", True, doc="scores scaled by 1/sqrt(d_head) (false: GPT-Neo's unscaled scores)")
     query_pre_attn_scalar: float | None = _arch(
@@ -271,10 +306,13 @@ class ModelSpec:
         doc="layers before the first MoE layer, with a dense MLP of d_ff "
             "(DeepSeek's first_k_dense_replace)")
     mlp_pattern: tuple[str, ...] = _arch(
-        "enum_list", ("moe",), choices=MLP_KINDS, resolve=_when("moe", lambda s: s.layer_moe),
-        doc="per-layer `dense` (an MLP of d_ff) / `moe` MLPs, cycled over the layers after "
-            "first_dense_layers (Qwen2-MoE's decoder_sparse_step 2 and Llama 4 Maverick's "
-            "interleaving: [dense, moe])")
+        "enum_list", ("moe",), choices=MLP_KINDS,
+        resolve=lambda s: s.layer_mlp if "none" in s.mlp_pattern else
+        (s.layer_moe if s.moe else None),
+        doc="per-layer `dense` (an MLP of d_ff) / `moe` MLPs, or `none` (a block without an "
+            "MLP: Mamba, Nemotron-H), cycled over the layers after first_dense_layers "
+            "(Qwen2-MoE's decoder_sparse_step 2 and Llama 4 Maverick's interleaving: "
+            "[dense, moe])")
     d_ff_shared: int | None = _arch(
         "int?", None, min=1, resolve=_when("moe", lambda s: s.shared_width),
         doc="hidden width of the shared experts' MLP (default n_shared_experts x the expert "
@@ -385,6 +423,10 @@ class ModelSpec:
         "str", "", doc="what the counted model is a part of, when its checkpoint holds more (an "
         "image-text model's vision tower): every figure is this part's, and show, plan and "
         "--json say so; empty: the whole checkpoint")
+    rest_params: int | None = _provenance(
+        "int?", None, min=0, doc="with `part_of`, the parameters of the rest of the checkpoint "
+        "(towers, projector) by their own closed form: the whole checkpoint is the total plus "
+        "these; empty: not counted")
     notes: tuple[str, ...] = _provenance("str_list", (), accumulate=True,
                                          doc="facts a reader should know (sources that differ)")
     unpublished: tuple[str, ...] = _provenance(
@@ -423,6 +465,14 @@ class ModelSpec:
         pattern = self.mlp_pattern
         return tuple(self.moe and i >= self.first_dense_layers
                      and pattern[i % len(pattern)] == "moe" for i in range(self.n_layer))
+
+    @cached_property
+    def layer_mlp(self) -> tuple[str, ...]:
+        """Each layer's MLP: `dense`, `moe`, or `none` where mlp_pattern leaves it out."""
+        pattern = self.mlp_pattern
+        return tuple("moe" if moe else "none" if i >= self.first_dense_layers
+                     and pattern[i % len(pattern)] == "none" else "dense"
+                     for i, moe in enumerate(self.layer_moe))
 
     @property
     def shared_width(self) -> int | None:
@@ -504,6 +554,16 @@ class ModelSpec:
     def has_linear(self) -> bool:
         """Linear-attention (Gated DeltaNet) layers on the pattern: a recurrent state each."""
         return "linear" in self.attention_pattern
+
+    @property
+    def has_ssm(self) -> bool:
+        """State-space (`mamba`, `mamba2`) layers on the pattern."""
+        return bool({"mamba", "mamba2"} & set(self.attention_pattern))
+
+    @property
+    def has_recurrent(self) -> bool:
+        """Layers that keep a state per sequence, constant in context, instead of keys."""
+        return bool(set(RECURRENT_KINDS) & set(self.attention_pattern))
 
     @property
     def linear_k_dim(self) -> int:

@@ -8,7 +8,7 @@ from dataclasses import fields
 from typing import Any
 
 from zoo.fields import suggest
-from zoo.spec.vocabulary import RopeScaling, SpecError
+from zoo.spec.vocabulary import COUNTED_KINDS, RopeScaling, SpecError
 
 # the rules read a ModelSpec, which is declared above them (zoo.spec.model calls them), so
 # they name it only in words: importing it here, even for type checkers, would be a cycle
@@ -44,6 +44,7 @@ def check_consistency(spec: Spec) -> None:
         raise bad("temperature_floor", "temperature tuning needs temperature_floor and "
                                        "temperature_scale")
     _check_linear(spec, bad)
+    _check_ssm(spec, bad)
     if spec.block != "sequential" and spec.norm_position != "pre":
         raise bad("block", f"a parallel block has no {spec.norm_position}-norm form; use "
                            f"norm_position: pre")
@@ -138,10 +139,12 @@ def _check_experts(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
                 raise bad(name, "only a mixture of experts takes it: set n_experts")
         for name, default in (("n_shared_experts", 0), ("first_dense_layers", 0),
                               ("routing_bias_parameter", False),
-                              ("mlp_pattern", ("moe",)), ("shared_expert_gate", False),
-                              ("router_scales_input", False)):
+                              ("shared_expert_gate", False), ("router_scales_input", False)):
             if getattr(spec, name) != default:
                 raise bad(name, "only a mixture of experts takes it: set n_experts")
+        if spec.mlp_pattern != ("moe",) and "moe" in spec.mlp_pattern:  # dense / none only
+            raise bad("mlp_pattern", "only a mixture of experts takes `moe` layers: set "
+                                     "n_experts")
         return
     if not spec.n_shared_experts and (spec.d_ff_shared is not None or spec.shared_expert_gate):
         raise bad("d_ff_shared" if spec.d_ff_shared is not None else "shared_expert_gate",
@@ -196,6 +199,48 @@ def _check_linear(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
     if spec.latent:
         raise bad("attention_pattern", "linear layers beside latent attention are not "
                                        "supported")
+
+
+SSM_FIELDS = {"mamba": ("ssm_d_inner", "ssm_d_state", "ssm_conv_kernel", "ssm_dt_rank"),
+              "mamba2": ("ssm_d_inner", "ssm_d_state", "ssm_conv_kernel", "ssm_n_head",
+                         "ssm_n_group")}
+
+
+def _check_ssm(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
+    """State-space geometry goes with `mamba` / `mamba2` layers on the pattern; the mixers and
+    blocks zoo counts but does not build say so (counted_only), with pre-norm blocks whose
+    norms are one per sublayer."""
+    kinds = set(spec.attention_pattern)
+    needed = {name for kind, names in SSM_FIELDS.items() if kind in kinds for name in names}
+    for name in sorted({n for names in SSM_FIELDS.values() for n in names}):
+        given = getattr(spec, name) is not None
+        if given and name not in needed:
+            raise bad(name, "only the state-space layers that use it take it: put `mamba` or "
+                            "`mamba2` in attention_pattern")
+        if not given and name in needed:
+            raise bad(name, f"attention_pattern has state-space layers, which need "
+                            f"{', '.join(sorted(needed))}")
+    if ("short_conv" in kinds) != (spec.short_conv_kernel is not None):
+        raise bad("short_conv_kernel", "short_conv layers and short_conv_kernel go together")
+    if spec.short_conv_bias and "short_conv" not in kinds:
+        raise bad("short_conv_bias", "only short_conv layers take it")
+    if spec.ssm_inner_norms and "mamba" not in kinds:
+        raise bad("ssm_inner_norms", "only `mamba` layers take it")
+    if "mamba2" in kinds and spec.ssm_d_inner % spec.ssm_n_group:
+        raise bad("ssm_n_group", f"ssm_d_inner {spec.ssm_d_inner} does not split into "
+                                 f"{spec.ssm_n_group} groups")
+    unbuilt = sorted(kinds & set(COUNTED_KINDS)) + (["no MLP"] if "none" in spec.mlp_pattern
+                                                    else [])
+    if not unbuilt:
+        return
+    if not spec.counted_only:
+        raise bad("attention_pattern", f"{', '.join(unbuilt)} layers are counted, not built: "
+                                       "say why in counted_only")
+    if spec.norm_position != "pre" or spec.block != "sequential":
+        raise bad("norm_position", "these layers are counted as pre-norm sequential blocks")
+    if any(kind == "none" and mlp == "none"
+           for kind, mlp in zip(spec.layer_kinds, spec.layer_mlp, strict=True)):
+        raise bad("mlp_pattern", "a layer has neither a token mixer nor an MLP")
 def _check_gemma4(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
     """Gemma 4's switches: global-layer geometry, shared keys and values, per-layer inputs."""
     for name, default in (("global_d_head", None), ("global_kv_heads", None),

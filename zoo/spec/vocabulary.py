@@ -82,8 +82,13 @@ QK_NORMS = ("none", "head", "projection", "l2", "each_head", "head_layernorm")
 # zoo.verify.ASSERTIONS): a spec taken as printed may break them, and then says so
 ASSERTIONS = ("attention_width_is_d_model",)
 ROPE_SCALINGS = ("linear", "llama3", "yarn", "longrope")
-ATTENTION_KINDS = ("global", "local", "chunked", "linear")
-MLP_KINDS = ("dense", "moe")
+ATTENTION_KINDS = ("global", "local", "chunked", "linear", "mamba", "mamba2", "short_conv",
+                   "none")
+# the mixers whose state per sequence is constant in context (a recurrent state, no keys)
+RECURRENT_KINDS = ("linear", "mamba", "mamba2", "short_conv")
+# the mixers zoo counts but whose computation its decoder does not implement
+COUNTED_KINDS = ("mamba", "mamba2", "short_conv", "none")
+MLP_KINDS = ("dense", "moe", "none")
 MAX_LAYERS = 10_000
 
 
@@ -104,9 +109,13 @@ class Reported:
 
 @dataclass(frozen=True, kw_only=True)
 class Weights:
-    """Where public weights live."""
+    """Where weights live: public ones on the Hub, or the checkpoint on this machine that a
+    spec was read from (`zoo spec` writes it)."""
 
     hf: str | None = _provenance("str?", None, doc="Hugging Face repo id")
+    local: str | None = _provenance(
+        "str?", None, doc="a checkpoint on this machine (zoo safetensors, Hugging Face folder, "
+                          "GGUF, distributed checkpoint): what `zoo spec` read the entry from")
     model_type: str | None = _provenance(
         "str?", None, doc="the transformers model_type they are published as, when several "
                           "architectures compute the spec (Phi-3 and Mistral)")
