@@ -598,26 +598,27 @@ def stopped(process: subprocess.Popen, signal_number: int) -> tuple[int, str]:
 
 
 def test_ctrl_c_is_one_line_and_exit_130_in_every_long_command(tiny_folder, tmp_path):
-    """SIGINT while generate, eval and convert load or write, while verify reads the specs,
-    plot writes its picture and any command is still importing zoo: one line, exit status 130,
-    and no partial file (convert's and plot's destinations hold nothing). finetune: see the
-    next test."""
+    """SIGINT while generate and eval import torch, convert writes its destination, verify
+    imports zoo's registry (before main's handler existed, a traceback) and plot writes its
+    picture: one line, exit status 130, and no partial file (convert's and plot's
+    destinations hold nothing). finetune: see the next test."""
     import signal
 
     text = tmp_path / "text.txt"
     text.write_text((DATA / "harbour.txt").read_text()[:600])
-    weights = str(tiny_folder / "model.safetensors")
-    commands = {
+    commands = {  # the arguments, where to pause, after how many other such paths
         "generate": (["generate", tiny_folder, "--prompt", "The", "--max-new-tokens", "4"],
-                     weights),
-        "eval": (["eval", tiny_folder, text, "--context", "32", "--quiet"], weights),
-        "convert": (["convert", tiny_folder, tmp_path / "hf", "--quiet"], str(tmp_path / "hf")),
-        "verify": (["verify", "gpt2", "llama-7b"], "llama"),
-        "plot": (["plot", "scale", "--out", tmp_path / "pictures" / "scale.png"], "pictures"),
-        "list, while zoo loads": (["list"], "import:zoo.registry"),
+                     "import:torch", 0),
+        "eval": (["eval", tiny_folder, text, "--context", "32", "--quiet"], "import:torch", 0),
+        # the weights' temporary file, after the journal's
+        "convert": (["convert", tiny_folder, tmp_path / "hf", "--quiet"],
+                    f"{tmp_path / 'hf'}/.model.safetensors.", 1),
+        "verify": (["verify", "gpt2", "llama-7b"], "import:zoo.registry", 0),
+        "plot": (["plot", "scale", "--out", tmp_path / "pictures" / "scale.png"], "pictures", 0),
     }
     (tmp_path / "pictures").mkdir()
-    running = {name: paused(argv, at, tmp_path) for name, (argv, at) in commands.items()}
+    running = {name: paused(argv, at, tmp_path, after)
+               for name, (argv, at, after) in commands.items()}
     for name, process in running.items():
         assert stopped(process, signal.SIGINT) == (130, "zoo: interrupted\n"), name
     assert not (tmp_path / "hf").exists() and not any((tmp_path / "pictures").iterdir())
@@ -633,7 +634,8 @@ def test_finetune_ctrl_c_while_saving_and_a_second_writer(tiny_folder, tmp_path,
     out = tmp_path / "run"
     argv = ["finetune", tiny_folder, DATA / "harbour.txt", "--steps", "3", "--save-every", "1",
             "--batch", "2", "--context", "16", "--out", out, "--quiet"]
-    process = paused(argv, ".zoo-staging/.trainer.json.", tmp_path, after=1)
+    # at the second checkpoint's tokenizer, written once per checkpoint, after the weights
+    process = paused(argv, ".zoo-staging/.tokenizer.json.", tmp_path, after=1)
     (out / "notes.txt").write_text("lr 3e-3 was too high")
     code, _, err = run(capsys, *map(str, argv))
     assert code == 2 and f"{out} is in use by another zoo process (pid {process.pid} on" in err
@@ -655,7 +657,8 @@ def test_finetune_killed_while_saving_resumes(tiny_folder, tmp_path, capsys):
     out = tmp_path / "run"
     argv = ["finetune", tiny_folder, DATA / "harbour.txt", "--steps", "2", "--save-every", "1",
             "--batch", "2", "--context", "16", "--out", out, "--quiet"]
-    process = paused(argv, ".zoo-staging/.trainer.json.", tmp_path, after=1)
+    # at the second checkpoint's tokenizer, written once per checkpoint, after the weights
+    process = paused(argv, ".zoo-staging/.tokenizer.json.", tmp_path, after=1)
     assert stopped(process, signal.SIGKILL)[0] == -signal.SIGKILL
     assert (out / ".zoo-staging").is_dir() and (out / ".zoo-lock").is_file()
     code, out_text, _ = run(capsys, *map(str, argv), "--json")

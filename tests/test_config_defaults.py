@@ -50,6 +50,9 @@ SHRINK_FOR: dict[str, dict[str, Any]] = {
     "bamba": {"attn_layer_indices": [1]},  # one attention layer beside a Mamba-2 one
     "granitemoehybrid": {"layer_types": ["linear_attention", "full_attention"]},
     "lfm2": {"layer_types": ["conv", "full_attention"]},
+    "lfm3": {"num_hidden_layers": 3,
+             "layer_types": ["conv", "sliding_attention", "full_attention"]},
+    "olmo_hybrid": {"layer_types": ["linear_attention", "full_attention"]},
 }
 CAUSAL_LM = transformers.models.auto.modeling_auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 # a config wrapping a text decoder (and a vision tower) is walked as its text decoder's type

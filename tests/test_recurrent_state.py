@@ -35,6 +35,16 @@ TINY = {
     "lfm2": dict(hidden_size=32, vocab_size=64, intermediate_size=48, num_hidden_layers=2,
                  num_attention_heads=4, num_key_value_heads=2,
                  layer_types=["conv", "full_attention"]),
+    "lfm3": dict(hidden_size=32, vocab_size=64, intermediate_size=48, num_hidden_layers=3,
+                 num_attention_heads=4, num_key_value_heads=2, head_dim=8, pad_token_id=0,
+                 bos_token_id=1, eos_token_id=2,
+                 layer_types=["conv", "full_attention", "full_attention"]),
+    "falcon_h1": dict(hidden_size=32, vocab_size=64, intermediate_size=48, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, mamba_d_ssm=64,
+                      mamba_n_heads=4, mamba_d_state=8, mamba_n_groups=2, mamba_rms_norm=True),
+    "olmo_hybrid": dict(hidden_size=32, vocab_size=64, intermediate_size=48, num_hidden_layers=2,
+                        num_attention_heads=4, num_key_value_heads=2, pad_token_id=0,
+                        layer_types=["linear_attention", "full_attention"]),
 }
 
 
@@ -68,3 +78,24 @@ def test_state_per_sequence_matches_transformers_cache(model_type):
     assert count.total == sum(p.numel() for p in model.parameters())
     assert count.recurrent_state_bytes("fp32") == 4 * state
     assert count.kv_cache_bytes(1, "fp32") == 4 * per_token
+
+
+def test_recurrent_gemma_state_matches_its_blocks():
+    """RecurrentGemma keeps its state in the blocks themselves: each recurrent block's last
+    kernel - 1 convolution inputs and its RG-LRU state (one value per channel)."""
+    transformers.logging.set_verbosity_error()
+    config = transformers.RecurrentGemmaConfig(
+        hidden_size=32, num_hidden_layers=3, vocab_size=64, intermediate_size=96,
+        num_attention_heads=4, lru_width=48, attention_window_size=16)
+    model = transformers.AutoModelForCausalLM.from_config(config).eval()
+    with torch.no_grad():
+        model(torch.tensor([[1, 2, 3, 4, 5]]), use_cache=True)
+    state = 0
+    for layer in model.model.layers:
+        block = layer.temporal_block
+        if hasattr(block, "rg_lru"):
+            state += block.conv1d_state.numel() + block.rg_lru.recurrent_states.numel()
+    count = zoo.count_params(spec_from_config(json.loads(json.dumps(config.to_dict(),
+                                                                    default=str))))
+    assert count.total == sum(p.numel() for p in model.parameters())
+    assert count.recurrent_state_bytes("fp32") == 4 * state == 4 * 2 * 48 * 4

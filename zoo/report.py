@@ -73,7 +73,7 @@ def describe_attention(spec: ModelSpec) -> str:
         named = {"local": f"local ({spec.local_window})",
                  "chunked": f"chunked ({spec.attention_chunk})", "global": "global",
                  "linear": "linear", "mamba": "Mamba", "mamba2": "Mamba-2",
-                 "short_conv": "short conv", "none": "MLP-only"}
+                 "short_conv": "short conv", "rglru": "RG-LRU", "none": "MLP-only"}
         runs = [(kind, len(list(group))) for kind, group in itertools.groupby(kinds)]
         shape = "repeating " + ", ".join(("" if n == 1 else f"{n} x ") + named[kind]
                                          for kind, n in runs)
@@ -168,15 +168,26 @@ def describe_multipliers(spec: ModelSpec) -> str | None:
     return ", ".join(parts) or None
 
 
+def _attends(spec: ModelSpec) -> bool:
+    """Some layer has softmax attention (heads, keys, values)."""
+    return bool(set(spec.layer_kinds) & {"global", "local", "chunked"})
+
+
+def _has_mlp(spec: ModelSpec) -> bool:
+    return any(kind != "none" for kind in spec.layer_mlp)
+
+
 # each row of `zoo show` and the architecture fields it describes; a field no row covers is
 # shown on its own when it is not at its default, so a new switch is never silently omitted
 DESCRIBED: tuple[tuple[str, Callable[[ModelSpec], str | None], tuple[str, ...]], ...] = (
     ("layers", lambda s: str(s.n_layer), ("n_layer",)),
     ("d_model", lambda s: str(s.d_model), ("d_model",)),
-    ("heads", lambda s: str(s.n_head), ("n_head",)),
-    ("kv heads", lambda s: str(s.kv_heads), ("n_kv_head",)),
-    ("d_head", lambda s: str(s.head_dim) + (" (stated)" if s.d_head else ""), ("d_head",)),
-    ("d_ff", lambda s: str(s.d_ff), ("d_ff",)),
+    # a recurrent stack without attention or MLP (Mamba) has no heads or MLP width to show
+    ("heads", lambda s: str(s.n_head) if _attends(s) else None, ("n_head",)),
+    ("kv heads", lambda s: str(s.kv_heads) if _attends(s) else None, ("n_kv_head",)),
+    ("d_head", lambda s: str(s.head_dim) + (" (stated)" if s.d_head else "")
+     if _attends(s) else None, ("d_head",)),
+    ("d_ff", lambda s: str(s.d_ff) if _has_mlp(s) else None, ("d_ff",)),
     ("vocab", lambda s: str(s.vocab_size), ("vocab_size",)),
     ("context", lambda s: str(s.context_length), ("context_length",)),
     ("positions", describe_positions,
@@ -185,11 +196,12 @@ DESCRIBED: tuple[tuple[str, Callable[[ModelSpec], str | None], tuple[str, ...]],
     ("attention", describe_attention,
      ("attention_pattern", "local_window", "scale_attention", "query_pre_attn_scalar",
       "qk_norm", "attn_softcap", "qkv_clip", "attention_output_gate", "linear_n_k_head",
-      "linear_n_v_head", "linear_d_head_k", "linear_d_head_v", "linear_conv_kernel")),
+      "linear_n_v_head", "linear_d_head_k", "linear_d_head_v", "linear_conv_kernel",
+      "ssm_d_inner", "ssm_d_state", "ssm_conv_kernel", "ssm_n_head", "ssm_n_group")),
     ("norm", describe_norm, ("norm", "norm_eps", "norm_bias", "norm_position", "final_norm",
                              "embedding_norm", "norm_unit_offset")),
     ("block", lambda s: s.block, ("block",)),
-    ("activation", lambda s: s.activation, ("activation",)),
+    ("activation", lambda s: s.activation if _has_mlp(s) else None, ("activation",)),
     ("biases", describe_biases, ("bias", "qkv_bias", "attn_out_bias", "mlp_bias")),
     ("head", describe_head, ("tie_embeddings", "head_bias", "final_softcap")),
     ("embedding", describe_embedding, ("embed_dim", "scale_embeddings")),
@@ -320,15 +332,17 @@ def summary_rows(count: ParamCount, context: int | None = None) -> list[Row]:
 
 
 def recurrent_rows(count: ParamCount) -> list[Row]:
-    """The linear-attention layers' state beside the KV cache: constant in context, so one
-    figure per sequence; nothing without linear layers."""
+    """The recurrent layers' state beside the KV cache (linear attention, state spaces, short
+    convolutions, RG-LRU): constant in context, so one figure per sequence; nothing without
+    them."""
     spec = count.spec
     if not spec.has_recurrent:
         return []
-    linear = spec.layer_kinds.count("linear")
-    ssm = sum(kind in ("mamba", "mamba2", "short_conv") for kind in spec.layer_kinds)
-    layers = " and ".join(filter(None, (f"{linear} linear" if linear else "",
-                                        f"{ssm} state-space or convolution" if ssm else "")))
+    names = {"linear": "linear", "mamba": "state-space", "mamba2": "state-space",
+             "short_conv": "short-convolution", "rglru": "RG-LRU"}
+    kinds = [names.get(kind, "state-space" if spec.ssm_parallel and kind != "none" else "")
+             for kind in spec.layer_kinds]
+    layers = " and ".join(f"{kinds.count(name)} {name}" for name in dict.fromkeys(kinds) if name)
     return [("recurrent state", f"{human_bytes(count.recurrent_state_bytes('bf16'))} bf16, "
                                 f"{human_bytes(count.recurrent_state_bytes('fp32'))} fp32 per "
                                 f"sequence at any context ({layers} layers, each a state and "

@@ -82,11 +82,11 @@ def test_the_cache_is_written_read_back_and_keyed_by_machine_and_shape(measured,
     assert [data["choices"][n]["kernel"] for n in names] == chosen[::-1]
     # a later process reads the file and measures nothing
     kernels.reset_memory()
-    monkeypatch.setattr(kernels, "_timed", lambda run: pytest.fail("measured again"))
+    monkeypatch.setattr(kernels, "_timed", lambda runs: pytest.fail("measured again"))
     assert run(layer(48, 32), layer(32, 48)) == chosen
     # another CPU (or torch, or shape) is another key: measured anew
     timed = []
-    monkeypatch.setattr(kernels, "_timed", lambda run: timed.append(1) or 1.0)
+    monkeypatch.setattr(kernels, "_timed", lambda runs: timed.append(1) or dict.fromkeys(runs, 1.0))
     monkeypatch.setattr(kernels, "machine", lambda: {**machine, "cpu": "Another CPU"})
     run(layer(48, 32))
     assert timed

@@ -233,7 +233,8 @@ class ParamCount:
             },
             **({"recurrent_state": {
                 "linear_layers": self.spec.layer_kinds.count("linear"),
-                "state_space_layers": sum(kind in MIXERS for kind in self.spec.layer_kinds),
+                "state_space_layers": sum(kind in MIXERS or self.spec.ssm_parallel
+                                          for kind in self.spec.layer_kinds),
                 "bytes_per_sequence": {d: self.recurrent_state_bytes(d) for d in ("fp32", "bf16")},
                 "convention": RECURRENT_STATE_CONVENTION}} if self.spec.has_recurrent else {}),
             "flops": {
@@ -378,6 +379,8 @@ def state_size(spec: ModelSpec, kind: str) -> int:
     for a layer that keeps keys, or nothing)."""
     if kind in MIXERS:
         return mixer_state_size(spec, kind)
+    if spec.ssm_parallel and kind != "none":  # Falcon-H1: the Mamba-2 beside the attention
+        return mixer_state_size(spec, "mamba2")
     return linear_state_size(spec) if kind == "linear" else 0
 
 
@@ -388,6 +391,8 @@ def recurrent_state_width(spec: ModelSpec, kind: str = "linear") -> int:
     (`mixer_state_width`)."""
     if kind in MIXERS:
         return mixer_state_width(spec, kind)
+    if spec.ssm_parallel and kind != "none":
+        return mixer_state_width(spec, "mamba2")
     if kind != "linear" or not spec.has_linear:
         return 0
     assert spec.linear_conv_kernel is not None
@@ -482,7 +487,7 @@ def _attention_params(spec: ModelSpec, kind: str = "global",
         attention += d
     if spec.attention_sinks or (spec.local_sinks and kind == "local"):
         attention += spec.n_head
-    if spec.attention_head_gate:  # Laguna's g_proj: d_model -> one gate per head
+    if spec.attention_head_gate:  # Laguna's and LFM3's g_proj: d_model -> one gate per head
         attention += d * spec.n_head
         matrices += d * spec.n_head
     if spec.dynamic_mask:  # Doge's A per kv head and dt_proj from the values
@@ -518,12 +523,18 @@ def layer_count(spec: ModelSpec, kind: str = "global", moe: bool = False,
     d = spec.d_model
     if kind in MIXERS or kind == "none":
         attention, matmul, inner_norms = mixer_params(spec, kind)
-        norms = ((kind != "none") + (has_mlp or moe)) * _norm_params(spec, d) + inner_norms
+        per_sublayer = 2 if spec.norm_position == "sandwich" else 1  # LFM3's, before and after
+        norms = (((kind != "none") + (has_mlp or moe)) * per_sublayer * _norm_params(spec, d)
+                 + inner_norms)
     elif kind == "linear":
         attention, matmul, inner_norms = _linear_attention_params(spec)
         norms = spec.norms_per_layer * _norm_params(spec, d) + inner_norms
     else:
         attention, matmul, inner_norms = _attention_params(spec, kind, shared)
+        if spec.ssm_parallel:  # Falcon-H1: a Mamba-2 mixer beside it, counted with it
+            beside, beside_matmul, beside_norms = mixer_params(spec, "mamba2")
+            attention, matmul = attention + beside, matmul + beside_matmul
+            inner_norms += beside_norms
         # a block of attention alone (Nemotron-H's) has the one norm before it
         norms = ((spec.norms_per_layer if has_mlp or moe else 1) * _norm_params(spec, d)
                  + qk_norm_params(spec, kind, shared) + inner_norms)

@@ -1,6 +1,7 @@
 """Closed forms of the token mixers that keep a recurrent state instead of keys: the selective
-state spaces (Mamba's `mamba`, Mamba-2's `mamba2`) and LFM2's gated short convolution
-(`short_conv`), with no torch.
+state spaces (Mamba's `mamba`, Mamba-2's `mamba2`), LFM2's gated short convolution
+(`short_conv`) and Griffin's real-gated linear recurrent unit (RecurrentGemma's `rglru`), with
+no torch.
 
 Each mixer gives (parameters, matrix weights a token passes through, norm weights inside it),
 as `zoo.accounting.params` does for attention, and its state per sequence: constant in context,
@@ -71,8 +72,22 @@ def _short_conv(spec: ModelSpec) -> Mixer:
     return matrices + conv + biases, matrices + conv, 0
 
 
+def _rglru(spec: ModelSpec) -> Mixer:
+    """RecurrentGemmaRecurrentBlock: linear_y and linear_x d -> lru_width and linear_out back,
+    all with biases; a depthwise convolution over lru_width with a bias; the RG-LRU's
+    recurrent_param (lru_width) and its input and recurrent gates, block-diagonal over the
+    attention heads (n_head blocks of (lru_width / n_head)^2, a bias each)."""
+    assert spec.lru_width is not None and spec.lru_conv_kernel is not None
+    d, width, heads = spec.d_model, spec.lru_width, spec.n_head
+    conv = width * spec.lru_conv_kernel
+    gates = 2 * heads * (width // heads) ** 2
+    matrices = 2 * d * width + width * d
+    params = matrices + 2 * width + d + conv + width + width + gates + 2 * width
+    return params, matrices + conv + gates, 0
+
+
 MIXERS: dict[str, Callable[[ModelSpec], Mixer]] = {"mamba": _mamba, "mamba2": _mamba2,
-                                                   "short_conv": _short_conv}
+                                                   "short_conv": _short_conv, "rglru": _rglru}
 
 
 def mixer_params(spec: ModelSpec, kind: str) -> Mixer:
@@ -91,6 +106,9 @@ def ssm_state_size(spec: ModelSpec) -> int:
 def mixer_state_size(spec: ModelSpec, kind: str) -> int:
     """Elements of the recurrent state a mixer of this kind reads and updates per token (the
     short convolution keeps inputs only)."""
+    if kind == "rglru":  # one value per channel
+        assert spec.lru_width is not None
+        return spec.lru_width
     return 0 if kind == "short_conv" else ssm_state_size(spec)
 
 
@@ -100,6 +118,9 @@ def mixer_state_width(spec: ModelSpec, kind: str) -> int:
     if kind == "short_conv":
         assert spec.short_conv_kernel is not None
         return spec.d_model * (spec.short_conv_kernel - 1)
+    if kind == "rglru":
+        assert spec.lru_width is not None and spec.lru_conv_kernel is not None
+        return spec.lru_width * spec.lru_conv_kernel
     assert spec.ssm_conv_kernel is not None and spec.ssm_d_inner is not None
     channels = spec.ssm_d_inner if kind == "mamba" else mamba2_conv_dim(spec)
     return ssm_state_size(spec) + channels * (spec.ssm_conv_kernel - 1)

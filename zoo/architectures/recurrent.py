@@ -133,7 +133,7 @@ def read_bamba(c: Mapping[str, Any]) -> Config:
     """BambaConfig: Mamba-2 layers, attention on attn_layer_indices (none by default), each
     with a gated MLP and two norms; half of each attention head rotated (the class fixes
     partial_rotary_factor 0.5)."""
-    c = defaults_under(c, BAMBA_DEFAULTS)
+    c = {**BAMBA_DEFAULTS, **c}  # a null num_key_value_heads: as many as the heads
     layers = get(c, "num_hidden_layers")
     attn = set(c["attn_layer_indices"] or ())
     kinds = ["global" if i in attn else "mamba2" for i in range(layers)]
@@ -167,7 +167,7 @@ def read_jamba(c: Mapping[str, Any]) -> Config:
     expert_layer_offset when num_experts > 1, a gated MLP elsewhere; two norms per block."""
     if "num_local_experts" in c and "num_experts" not in c:  # the class's other name for it
         c = {**c, "num_experts": c["num_local_experts"]}
-    c = defaults_under(c, JAMBA_DEFAULTS)
+    c = {**JAMBA_DEFAULTS, **c}  # a null num_key_value_heads: as many as the heads
     layers = get(c, "num_hidden_layers")
     attn = (get(c, "attn_layer_period"), get(c, "attn_layer_offset"))
     expert = (get(c, "expert_layer_period"), get(c, "expert_layer_offset"))
@@ -292,6 +292,174 @@ def read_lfm2(c: Mapping[str, Any]) -> Config:
            if "short_conv" in kinds else {}))
 
 
+FALCON_H1_DEFAULTS = {
+    "vocab_size": 128000, "tie_word_embeddings": False, "hidden_size": 4096,
+    "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32,
+    "num_key_value_heads": 8, "rms_norm_eps": 1e-5, "max_position_embeddings": 8192,
+    "mamba_d_ssm": 1024, "mamba_n_heads": 128, "mamba_n_groups": 1, "mamba_d_state": 256,
+    "mamba_d_conv": 4, "mamba_expand": 2, "mamba_conv_bias": True, "mamba_proj_bias": False,
+    "mamba_rms_norm": False, "projectors_bias": False, "attention_bias": False,
+    "mlp_bias": False}
+
+
+def read_falcon_h1(c: Mapping[str, Any]) -> Config:
+    """FalconH1Config: every layer attention and a Mamba-2 mixer side by side on one normed
+    input (the mixer mamba_d_ssm wide, or mamba_expand x hidden_size where that is null; its
+    gated norm only with mamba_rms_norm; its output projection's bias is projectors_bias), then
+    a gated MLP; the muP multipliers are not parameters."""
+    c = {**FALCON_H1_DEFAULTS, **c}  # a null num_key_value_heads: as many as the heads
+    layers, d = get(c, "num_hidden_layers"), get(c, "hidden_size")
+    if c["mamba_proj_bias"] != c["projectors_bias"]:
+        raise UnsupportedConfigError("mamba_proj_bias and projectors_bias differ: the mixer's "
+                                     "in and out projections' biases are one switch here")
+    return dict(
+        n_layer=layers, d_model=d, d_ff=get(c, "intermediate_size"),
+        vocab_size=get(c, "vocab_size"), norm="rmsnorm", norm_eps=get(c, "rms_norm_eps"),
+        **_attention(c, bias=bool(c["attention_bias"])), **_swiglu(c), bias=False,
+        mlp_bias=bool(c["mlp_bias"]), tie_embeddings=bool(c["tie_word_embeddings"]),
+        ssm_parallel=True,
+        ssm_d_inner=get(c, "mamba_d_ssm", default=int(get(c, "mamba_expand") * d)),
+        ssm_d_state=get(c, "mamba_d_state"), ssm_conv_kernel=get(c, "mamba_d_conv"),
+        ssm_n_head=get(c, "mamba_n_heads"), ssm_n_group=get(c, "mamba_n_groups"),
+        ssm_proj_bias=bool(c["mamba_proj_bias"]), ssm_conv_bias=bool(c["mamba_conv_bias"]),
+        ssm_gated_norm=bool(c["mamba_rms_norm"]))
+
+
+RECURRENT_GEMMA_DEFAULTS = {
+    "num_hidden_layers": 26, "vocab_size": 256000, "hidden_size": 2560,
+    "intermediate_size": 3 * 2560, "num_attention_heads": 10, "lru_width": None,
+    "attention_window_size": 2048, "conv1d_width": 4, "rms_norm_eps": 1e-6,
+    "block_types": ["recurrent", "recurrent", "attention"], "num_key_value_heads": None,
+    "attention_bias": False, "tie_word_embeddings": True,
+    "hidden_activation": "gelu_pytorch_tanh"}
+
+
+def read_recurrent_gemma(c: Mapping[str, Any]) -> Config:
+    """RecurrentGemmaConfig: block_types cycled over the layers, `recurrent` an RG-LRU block
+    (lru_width wide, hidden_size where null) and `attention` local attention over
+    attention_window_size (q, k, v biased by attention_bias, o always biased, half of each head
+    rotated); each with a biased gated MLP of intermediate_size // 2 and two (1 + w) norms."""
+    c = {**RECURRENT_GEMMA_DEFAULTS, **c}
+    layers, d = get(c, "num_hidden_layers"), get(c, "hidden_size")
+    blocks = list(get(c, "block_types"))
+    unknown = sorted({str(b) for b in blocks} - {"recurrent", "attention"})
+    if unknown:
+        raise UnsupportedConfigError(f"block_types has {', '.join(unknown)}; expected "
+                                     f"recurrent, attention")
+    kinds = [("rglru" if b == "recurrent" else "local") for b in (blocks * layers)[:layers]]
+    heads = get(c, "num_attention_heads")
+    window = get(c, "attention_window_size")
+    act = c["hidden_activation"]
+    return dict(
+        n_layer=layers, d_model=d, n_head=heads,
+        n_kv_head=get(c, "num_key_value_heads", default=heads),
+        d_head=get(c, "head_dim", default=d // heads),
+        context_length=NO_CONTEXT,  # local attention and a recurrence: no limit of its own
+        position="rotary", **read_rope(c, 0.5), d_ff=get(c, "intermediate_size") // 2,
+        vocab_size=get(c, "vocab_size"), norm="rmsnorm", norm_eps=get(c, "rms_norm_eps"),
+        norm_unit_offset=True, scale_embeddings=True, activation="geglu", bias=False,
+        qkv_bias=bool(c["attention_bias"]), attn_out_bias=True, mlp_bias=True,
+        tie_embeddings=bool(c["tie_word_embeddings"]),
+        attention_pattern=shortest_period(kinds),
+        **({"local_window": window} if "local" in kinds else {}),
+        **({"lru_width": get(c, "lru_width", default=d),
+            "lru_conv_kernel": get(c, "conv1d_width")} if "rglru" in kinds else {}),
+        notes=[NO_CONTEXT_NOTE] + ([] if act in ("gelu_pytorch_tanh", "gelu_new", "gelu_fast")
+                                   else [f"hidden_activation {act!r}: the gated MLP is counted "
+                                         f"as GeGLU's shapes"]))
+
+
+LFM3_DEFAULTS = {
+    "vocab_size": 128_000, "hidden_size": 2048, "intermediate_size": 7680,
+    "num_hidden_layers": 24, "num_attention_heads": 16, "num_key_value_heads": 4,
+    "max_position_embeddings": 128_000, "norm_eps": 1e-5, "tie_word_embeddings": True,
+    "conv_bias": False, "conv_L_cache": 7, "layer_types": None, "head_dim": 128,
+    "sliding_window": 256, "use_sandwich_norm": True, "use_attention_gate": True,
+    "attention_bias": False}
+LFM3_LAYERS = {"conv": "short_conv", "sliding_attention": "local", "full_attention": "global"}
+
+
+def read_lfm3(c: Mapping[str, Any]) -> Config:
+    """Lfm3Config: LFM2's short convolutions with sliding-window and full attention on
+    layer_types (by default full on i % 4 == 2, sliding on i % 4 == 0 past the first, else
+    convolution); attention QK-normed per head, its output gated per head (use_attention_gate);
+    a norm after each sublayer too (use_sandwich_norm); a gated MLP of intermediate_size. Its
+    per-layer-type rotary settings hold no parameters and are not read."""
+    if "rms_norm_eps" in c and "norm_eps" not in c:  # the class's other name for it
+        c = {**c, "norm_eps": c["rms_norm_eps"]}
+    c = {**LFM3_DEFAULTS, **c}
+    layers = get(c, "num_hidden_layers")
+    types = c["layer_types"]
+    if types is None:
+        types = ["full_attention" if i % 4 == 2 else
+                 "sliding_attention" if i % 4 == 0 and i > 0 else "conv" for i in range(layers)]
+    unknown = sorted({str(t) for t in types} - set(LFM3_LAYERS))
+    if unknown:
+        raise UnsupportedConfigError(f"layer_types has {', '.join(unknown)}; zoo reads "
+                                     f"{', '.join(LFM3_LAYERS)}")
+    kinds = [LFM3_LAYERS[t] for t in types]
+    heads = get(c, "num_attention_heads")
+    bias = bool(c["attention_bias"])
+    return dict(
+        n_layer=layers, d_model=get(c, "hidden_size"), d_ff=get(c, "intermediate_size"),
+        vocab_size=get(c, "vocab_size"), norm="rmsnorm", norm_eps=get(c, "norm_eps"),
+        norm_position="sandwich" if c["use_sandwich_norm"] else "pre",
+        n_head=heads, n_kv_head=get(c, "num_key_value_heads", default=heads),
+        d_head=get(c, "head_dim", default=get(c, "hidden_size") // heads),
+        context_length=get(c, "max_position_embeddings"), position="rotary", qk_norm="head",
+        qkv_bias=bias, attn_out_bias=bias, attention_head_gate=bool(c["use_attention_gate"]),
+        activation="swiglu", bias=False, tie_embeddings=bool(c["tie_word_embeddings"]),
+        attention_pattern=_pattern(kinds, layers, "layer_types"),
+        **({"local_window": get(c, "sliding_window")} if "local" in kinds else {}),
+        **({"short_conv_kernel": get(c, "conv_L_cache"), "short_conv_bias": bool(c["conv_bias"])}
+           if "short_conv" in kinds else {}),
+        notes=["rope_parameters per layer type are not read: they hold no parameters"])
+
+
+OLMO_HYBRID_DEFAULTS = {
+    "vocab_size": 100352, "hidden_size": 3840, "intermediate_size": 11008,
+    "num_hidden_layers": 32, "num_attention_heads": 30, "num_key_value_heads": None,
+    "max_position_embeddings": 65536, "rms_norm_eps": 1e-6, "tie_word_embeddings": False,
+    "attention_bias": False, "layer_types": None, "linear_num_key_heads": None,
+    "linear_num_value_heads": None, "linear_key_head_dim": None, "linear_value_head_dim": None,
+    "linear_conv_kernel_dim": 4}
+OLMO_HYBRID_LAYERS = {"linear_attention": "linear", "full_attention": "global"}
+
+
+def read_olmo_hybrid(c: Mapping[str, Any]) -> Config:
+    """OlmoHybridConfig: Gated DeltaNet layers (q, k, v, a, b and g projections apart, the
+    shapes of Qwen3-Next's fused ones) with every fourth layer full attention by default (the
+    last at least); attention layers OLMo 2's (a norm on each sublayer's output, q and k
+    normalised over the projection), linear layers normed before each sublayer: two norms a
+    layer either way. Linear heads default to the attention heads, key width to
+    int(0.75 x hidden_size / key heads), value width to twice that."""
+    c = {**OLMO_HYBRID_DEFAULTS, **c}
+    layers, d = get(c, "num_hidden_layers"), get(c, "hidden_size")
+    heads = get(c, "num_attention_heads")
+    types = c["layer_types"]
+    if types is None:
+        types = ["full_attention" if i % 4 == 3 else "linear_attention" for i in range(layers)]
+        if "full_attention" not in types:
+            types[-1] = "full_attention"
+    unknown = sorted({str(t) for t in types} - set(OLMO_HYBRID_LAYERS))
+    if unknown:
+        raise UnsupportedConfigError(f"layer_types has {', '.join(unknown)}; zoo reads "
+                                     f"{', '.join(OLMO_HYBRID_LAYERS)}")
+    k_heads = get(c, "linear_num_key_heads", default=heads)
+    k_dim = get(c, "linear_key_head_dim", default=int(0.75 * d / k_heads))
+    return dict(
+        n_layer=layers, d_model=d, d_ff=get(c, "intermediate_size"),
+        vocab_size=get(c, "vocab_size"), norm="rmsnorm", norm_eps=get(c, "rms_norm_eps"),
+        norm_position="output", qk_norm="projection",
+        **_attention(c, bias=bool(c["attention_bias"])), **_swiglu(c), bias=False,
+        tie_embeddings=bool(c["tie_word_embeddings"]),
+        attention_pattern=_pattern([OLMO_HYBRID_LAYERS[t] for t in types], layers,
+                                   "layer_types"),
+        linear_n_k_head=k_heads, linear_n_v_head=get(c, "linear_num_value_heads", default=heads),
+        linear_d_head_k=k_dim, linear_d_head_v=get(c, "linear_value_head_dim", default=2 * k_dim),
+        linear_conv_kernel=get(c, "linear_conv_kernel_dim"))
+
+
 NEMOTRON_H_DEFAULTS = {
     "vocab_size": 131072, "hidden_size": 4096, "layers_block_type": None,
     "tie_word_embeddings": False, "num_attention_heads": 32, "num_key_value_heads": 8,
@@ -336,7 +504,7 @@ def read_nemotron_h(c: Mapping[str, Any]) -> Config:
     rotary, a two-matrix squared-ReLU MLP, or non-gated experts with a shared MLP beside them,
     routed by sigmoid scores with a correction-bias buffer); the Mamba-2 scan is
     mamba_num_heads x mamba_head_dim wide. Multi-token-prediction layers are not built."""
-    c = defaults_under(c, NEMOTRON_H_DEFAULTS)
+    c = {**NEMOTRON_H_DEFAULTS, **c}  # a null num_key_value_heads: as many as the heads
     for legacy, key in (("mamba_n_groups", "n_groups"), ("mamba_d_conv", "conv_kernel"),
                         ("mamba_conv_bias", "use_conv_bias")):
         if legacy in c:  # the class reads the old names first
@@ -390,6 +558,10 @@ COUNTED: dict[str, tuple[str, str, str, Reader]] = {
     "bamba": ("BambaForCausalLM", "model.", "qwen3_next", read_bamba),
     "jamba": ("JambaForCausalLM", "model.", "qwen3_next", read_jamba),
     "lfm2": ("Lfm2ForCausalLM", "model.", "qwen3", read_lfm2),
+    "lfm3": ("Lfm3ForCausalLM", "model.", "qwen3", read_lfm3),
+    "olmo_hybrid": ("OlmoHybridForCausalLM", "model.", "qwen3_next", read_olmo_hybrid),
+    "recurrent_gemma": ("RecurrentGemmaForCausalLM", "model.", "gemma2", read_recurrent_gemma),
+    "falcon_h1": ("FalconH1ForCausalLM", "model.", "qwen3_next", read_falcon_h1),
     "granitemoehybrid": ("GraniteMoeHybridForCausalLM", "model.", "granitemoeshared",
                          read_granitemoehybrid),
     "nemotron_h": ("NemotronHForCausalLM", "backbone.", "qwen3_next", read_nemotron_h),

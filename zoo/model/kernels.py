@@ -5,8 +5,9 @@ on one AMD EPYC (AVX-512) oneDNN's matrix-vector kernel over nn.Linear's [out, i
 decodes 1.8x faster than torch's default, while on an Intel Xeon (Sapphire Rapids) the same
 kernel loses to addmm over the transposed [in, out] layout (issue 25). So the choice is
 measured, the way FBGEMM and oneDNN's own primitive caches do it: the first time a layer of
-some (shape, dtype, packing, rows) is run, each candidate kernel runs a few milliseconds, the
-fastest whose result equals the reference within rounding is kept, and the choice is written
+some (shape, dtype, packing, rows) is run, the candidate kernels run in turns for a few
+milliseconds each, the fastest (by its fastest run: load only adds time) whose result equals
+the reference within rounding is kept, and the choice is written
 to a small JSON file keyed by the CPU (model name and a hash of its flags), the torch version
 and the thread count. Later loads read it and measure nothing.
 
@@ -31,7 +32,6 @@ import json
 import math
 import os
 import platform
-import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -43,7 +43,8 @@ from torch import Tensor
 
 VERSION = 1
 BUDGET = 0.003  # seconds of timed runs per candidate (at least MIN_RUNS runs)
-MIN_RUNS, MAX_RUNS = 3, 50  # fewer than 3 where one run is over the budget
+MIN_RUNS, MAX_RUNS = 3, 50
+SLOW = 0.05  # seconds: a run this long and 4x the first candidate's is not repeated
 
 _forced: list[str] = []
 _memory: dict[str, dict[str, Any]] | None = None  # the cache file's entries, read once
@@ -175,16 +176,26 @@ def tolerance(absolute_product: Tensor, inner: int, out_dtype: torch.dtype) -> T
     return absolute_product * (4 * math.sqrt(inner) * fp32 + 2 * rounding) + 1e-30
 
 
-def _timed(run: Callable[[], Any]) -> float:
-    times: list[float] = []
-    spent = 0.0
-    while not times or (spent < BUDGET and len(times) < MAX_RUNS) or (
-            len(times) < MIN_RUNS and spent < 10 * BUDGET):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-        spent += times[-1]
-    return statistics.median(times)
+def _once(run: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
+def _timed(runs: Mapping[str, Callable[[], Any]]) -> dict[str, float]:
+    """Per candidate, its fastest run: the candidates run in turns (a burst of load on a shared
+    machine hits them all alike) until each had BUDGET seconds or MAX_RUNS runs; the minimum,
+    not the median, because other processes only ever add time."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    spent = dict.fromkeys(runs, 0.0)
+    while True:
+        going = [n for n in runs if len(times[n]) < MIN_RUNS or (
+            spent[n] < BUDGET and len(times[n]) < MAX_RUNS)]
+        if not going:
+            return {name: min(t) for name, t in times.items()}
+        for name in going:
+            times[name].append(_once(runs[name]))
+            spent[name] += times[name][-1]
 
 
 def choose(name: str, candidates: Mapping[str, Callable[[], Tensor]], default: str,
@@ -202,15 +213,26 @@ def choose(name: str, candidates: Mapping[str, Callable[[], Tensor]], default: s
     known = _load().get(name)
     if known is not None and known["kernel"] in candidates:
         return known["kernel"]
-    times: dict[str, float] = {}
+    eligible: dict[str, Callable[[], Tensor]] = {}
+    slow: dict[str, float] = {}
+    first = math.inf
     for kernel, run in candidates.items():
         try:
             with torch.no_grad():
-                if not check(run()):
+                if not check(run()):  # the first run may set up (pack) and warm up
                     continue
-                times[kernel] = _timed(run)
+                once = _once(run)
         except RuntimeError:
             continue  # this build or CPU lacks it
+        # an expensive candidate clearly slower than the first is not timed further (the
+        # many-rows kernels of a large head take seconds a run)
+        if once > max(4 * first, SLOW):
+            slow[kernel] = once
+        else:
+            eligible[kernel] = run
+            first = min(first, once)
+    with torch.no_grad():
+        times = {**_timed(eligible), **slow} if eligible else {}
     if not times:
         return default
     best = min(times, key=times.__getitem__)

@@ -75,6 +75,10 @@ class Linear(nn.Linear):
             with torch.inference_mode(False):
                 weight.data = weight.detach().contiguous()
         fixed = "onednn" if ONEDNN_LINEAR is not None and dtype == torch.float32 else "linear"
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            # FSDP owns the storage of the parameters it gathers (and the ranks must agree)
+            self._kernel = (dtype, fixed)
+            return fixed
         out_features, in_features = weight.shape
         x = torch.randn(1, in_features, generator=torch.Generator().manual_seed(0)).to(dtype)
         bias = self.bias

@@ -90,7 +90,8 @@ class ModelSpec:
         "enum_list", ("global",), choices=ATTENTION_KINDS, resolve=lambda s: s.layer_kinds,
         doc="per-layer `global` / `local` (a sliding window) / `chunked` / `linear` (Gated "
             "DeltaNet) attention, or another token mixer: `mamba` / `mamba2` (selective "
-            "state spaces), `short_conv` (LFM2's gated convolution), `none` (a block with an "
+            "state spaces), `short_conv` (LFM2's gated convolution), `rglru` (Griffin's "
+            "recurrence: RecurrentGemma), `none` (a block with an "
             "MLP only: Nemotron-H), cycled over the layers")
     local_window: int | None = _arch(
         "int?", None, min=1, resolve=_when("has_local", lambda s: s.local_window),
@@ -135,6 +136,14 @@ class ModelSpec:
         doc="state-space layers: a bias on the convolution (use_conv_bias)")
     ssm_inner_norms: bool = _arch(
         "bool", False, doc="`mamba` layers: RMSNorms of the time step, B and C (Jamba)")
+    lru_width: int | None = _arch(
+        "int?", None, min=1, doc="`rglru` layers (RecurrentGemma): the recurrence's width, its "
+                                 "gates block-diagonal over n_head blocks")
+    lru_conv_kernel: int | None = _arch(
+        "int?", None, min=1, doc="`rglru` layers: the depthwise convolution's kernel")
+    ssm_parallel: bool = _arch(
+        "bool", False, doc="each attention layer has a `mamba2` mixer beside it, on the same "
+                           "normed input, their outputs summed (Falcon-H1)")
     short_conv_kernel: int | None = _arch(
         "int?", None, min=1, doc="`short_conv` layers (LFM2): the gated depthwise "
                                  "convolution's kernel (conv_L_cache)")
@@ -174,8 +183,8 @@ class ModelSpec:
                            "too (counted, not built)")
     attention_head_gate: bool = _arch(
         "bool", False, doc="the attention output gated per head by a learned d_model -> "
-                           "n_head projection, no bias (Laguna's per-head g_proj; counted, not "
-                           "built)")
+                           "n_head projection, no bias (Laguna's and LFM3's per-head g_proj; "
+                           "counted, not built)")
     attention_sinks: bool = _arch(
         "bool", False, doc="a learned logit per head added to the softmax's denominator "
                            "(gpt-oss)")
@@ -565,12 +574,12 @@ class ModelSpec:
     @property
     def has_ssm(self) -> bool:
         """State-space (`mamba`, `mamba2`) layers on the pattern."""
-        return bool({"mamba", "mamba2"} & set(self.attention_pattern))
+        return self.ssm_parallel or bool({"mamba", "mamba2"} & set(self.attention_pattern))
 
     @property
     def has_recurrent(self) -> bool:
         """Layers that keep a state per sequence, constant in context, instead of keys."""
-        return bool(set(RECURRENT_KINDS) & set(self.attention_pattern))
+        return self.ssm_parallel or bool(set(RECURRENT_KINDS) & set(self.attention_pattern))
 
     @property
     def linear_k_dim(self) -> int:

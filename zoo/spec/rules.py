@@ -215,7 +215,7 @@ def _check_ssm(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
     """State-space geometry goes with `mamba` / `mamba2` layers on the pattern; the mixers and
     blocks zoo counts but does not build say so (counted_only), with pre-norm blocks whose
     norms are one per sublayer."""
-    kinds = set(spec.attention_pattern)
+    kinds = set(spec.attention_pattern) | ({"mamba2"} if spec.ssm_parallel else set())
     needed = {name for kind, names in SSM_FIELDS.items() if kind in kinds for name in names}
     for name in sorted({n for names in SSM_FIELDS.values() for n in names}):
         given = getattr(spec, name) is not None
@@ -227,6 +227,12 @@ def _check_ssm(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
                             f"{', '.join(sorted(needed))}")
     if ("short_conv" in kinds) != (spec.short_conv_kernel is not None):
         raise bad("short_conv_kernel", "short_conv layers and short_conv_kernel go together")
+    for name in ("lru_width", "lru_conv_kernel"):
+        if ("rglru" in kinds) != (getattr(spec, name) is not None):
+            raise bad(name, "rglru layers and lru_width, lru_conv_kernel go together")
+    if "rglru" in kinds and spec.lru_width % spec.n_head:
+        raise bad("lru_width", f"lru_width {spec.lru_width} does not split into n_head "
+                               f"{spec.n_head} blocks")
     if spec.short_conv_bias and "short_conv" not in kinds:
         raise bad("short_conv_bias", "only short_conv layers take it")
     if spec.ssm_inner_norms and "mamba" not in kinds:
@@ -236,13 +242,16 @@ def _check_ssm(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
                                  f"{spec.ssm_n_group} groups")
     unbuilt = sorted(kinds & set(COUNTED_KINDS)) + (["no MLP"] if "none" in spec.mlp_pattern
                                                     else [])
+    if spec.ssm_parallel and not set(spec.attention_pattern) <= {"global", "local"}:
+        raise bad("ssm_parallel", "a Mamba-2 mixer beside attention: every layer attends")
     if not unbuilt:
         return
     if not spec.counted_only:
         raise bad("attention_pattern", f"{', '.join(unbuilt)} layers are counted, not built: "
                                        "say why in counted_only")
-    if spec.norm_position != "pre" or spec.block != "sequential":
-        raise bad("norm_position", "these layers are counted as pre-norm sequential blocks")
+    if spec.norm_position not in ("pre", "sandwich") or spec.block != "sequential":
+        raise bad("norm_position", "these layers are counted as sequential blocks with a norm "
+                                   "before each sublayer (and one after it: sandwich)")
     if any(kind == "none" and mlp == "none"
            for kind, mlp in zip(spec.layer_kinds, spec.layer_mlp, strict=True)):
         raise bad("mlp_pattern", "a layer has neither a token mixer nor an MLP")
