@@ -110,7 +110,9 @@ def test_counted_only_switches_say_why_they_are_not_built():
                     {"last_attn_out_bias": True, "bias": False}, {"d_head_v": 8},
                     {"local_sinks": True, "attention_pattern": ["local", "global"],
                      "local_window": 4}, {"attention_head_gate": True},
-                    {"dynamic_mask": True}, {"residual_scales": True}):
+                    {"dynamic_mask": True}, {"residual_scales": True},
+                    {"attention_experts": True, "n_experts": 4, "experts_per_token": 2,
+                     "n_kv_head": 2}):
         name = next(iter(changes))
         expect_error({**BASE, **changes}, name, "counted, not built")
         spec = spec_from_mapping({**BASE, **changes, "counted_only": "a test"})

@@ -89,6 +89,7 @@ def describe_attention(spec: ModelSpec) -> str:
     if spec.qk_norm != "none":
         shape += ", QK-norm " + {"head": "per head", "projection": "over the projection",
                                  "each_head": "per head, a scale for each",
+                                 "head_layernorm": "per head, a LayerNorm with bias",
                                  "l2": "per head, no weight, rotary layers only"}[spec.qk_norm]
     if spec.temperature_tuning:
         shape += (f", query temperature on layers without rotary (floor {spec.temperature_floor}, "
@@ -101,6 +102,16 @@ def describe_attention(spec: ModelSpec) -> str:
         shape += f", scores soft-capped at {spec.attn_softcap:g}"
     if spec.attention_output_gate:
         shape += ", sigmoid output gate"
+    if spec.attention_head_gate:
+        shape += ", an output gate per head"
+    if spec.differential_attention:
+        shape += ", differential (two softmaxes)"
+    if spec.dynamic_mask:
+        shape += ", dynamic mask"
+    if spec.d_head_v is not None and not spec.latent:
+        shape += f", value heads of {spec.d_head_v}"
+    if spec.local_sinks:
+        shape += ", sinks on the local layers"
     if spec.has_linear:
         shape += (f"; linear layers: Gated DeltaNet, {spec.linear_n_k_head} q/k heads of "
                   f"{spec.linear_d_head_k}, {spec.linear_n_v_head} value heads of "

@@ -79,6 +79,7 @@ class LayerCount:
     per_expert: int = 0
     idle_experts: int = 0  # routed experts a token does not go through
     per_layer_input: int = 0  # Gemma 4's gate and projection of the per-layer input
+    idle_attention: int = 0  # attention experts' weights a token does not go through (JetMoE)
     matmul: int = 0
 
     @property
@@ -88,7 +89,7 @@ class LayerCount:
 
     @property
     def active(self) -> int:
-        return self.total - self.idle_experts * self.per_expert
+        return self.total - self.idle_experts * self.per_expert - self.idle_attention
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ class ParamCount:
     def active(self) -> int:
         """Parameters one token uses: all but the routed experts it is not sent to (the
         `all` convention; see ACTIVE_CONVENTIONS). Equal to the total for a dense model."""
-        return self.total - sum(layer.idle_experts * layer.per_expert for layer in self.layers)
+        return self.total - sum(layer.total - layer.active for layer in self.layers)
 
     def active_by(self, convention: str = "all") -> int:
         """The active count under one of ACTIVE_CONVENTIONS."""
@@ -470,6 +471,15 @@ def _attention_params(spec: ModelSpec, kind: str = "global",
             matrices += (spec.q_lora_rank or 0) * heads * width + d * width + d * heads
             norms += 2 * width
         return matrices, matrices, norms
+    if spec.attention_experts:  # JetMoE: one key/value projection, then per expert a query
+        # and an output projection of the kv width, a router and an output bias; the
+        # matrices a token goes through are those of its experts_per_token experts
+        assert spec.n_experts is not None and spec.experts_per_token is not None
+        width = spec.kv_dim
+        shared_kv, router = 2 * d * width, d * spec.n_experts
+        every = shared_kv + spec.n_experts * 2 * d * width + router
+        return (every + d, shared_kv + spec.experts_per_token * 2 * d * width + router,
+                0)
     q, v_in = layer_q_dim(spec, kind), layer_v_dim(spec, kind)
     gate = q if spec.attention_output_gate else 0  # the gate's rows beside q's
     k = 0 if shared else spec.layer_kv_heads(kind) * spec.layer_head_dim(kind)
@@ -564,10 +574,15 @@ def layer_count(spec: ModelSpec, kind: str = "global", moe: bool = False,
         spec.n_experts if spec.routing_bias_parameter else 0)  # ERNIE's selection bias
     if spec.router_scales:  # the input's d_model scale and one scale per expert
         router += d + spec.n_experts
+    idle_attention = 0
+    if spec.attention_experts:  # JetMoE: the MoE's output bias, and the idle query/output
+        # projections of the attention experts
+        mlp += d
+        idle_attention = (spec.n_experts - spec.experts_per_token) * 2 * d * spec.kv_dim
     return LayerCount(attention=attention, mlp=mlp, norms=norms, kind=kind, router=router,
                       experts=spec.n_experts * per_expert, shared_experts=shared_mlp,
                       per_expert=per_expert, idle_experts=spec.n_experts - spec.experts_per_token,
-                      per_layer_input=per_layer_input,
+                      per_layer_input=per_layer_input, idle_attention=idle_attention,
                       matmul=(matmul + mlp_matmul + d * spec.n_experts
                               + spec.experts_per_token * expert_matmul + shared_matmul))
 

@@ -297,7 +297,7 @@ _INTEGERS = (
     "intermediate_size", "vocab_size", "max_position_embeddings", "head_dim", "n_embd",
     "n_layer", "n_head", "n_inner", "n_positions", "n_ctx", "num_experts", "num_local_experts",
     "num_experts_per_tok", "n_routed_experts", "n_shared_experts", "moe_intermediate_size",
-    "shared_expert_intermediate_size", "first_k_dense_replace", "moe_layer_freq",
+    "shared_expert_intermediate_size", "first_k_dense_replace",
     "decoder_sparse_step", "kv_lora_rank", "q_lora_rank", "qk_nope_head_dim",
     "qk_rope_head_dim", "v_head_dim", "n_group", "topk_group", "sliding_window",
     "sliding_window_pattern", "max_window_layers", "index_head_dim", "index_n_heads",
@@ -314,10 +314,13 @@ _BOOLEANS = ("tie_word_embeddings", "attention_bias", "mlp_bias", "use_qk_norm",
 _STRINGS = ("model_type", "hidden_act", "hidden_activation", "activation_function",
             "topk_method", "scoring_func")
 _ARRAYS = ("architectures", "layer_types", "mlp_only_layers", "mlp_layer_types")
+# DeepSeek's every-nth-layer integer, or MiMo-V2-Flash's and dots3's list of 0/1 per layer
+_INTEGERS_OR_ARRAYS = ("moe_layer_freq",)
 CONFIG_TYPES: dict[str, str] = {
     **dict.fromkeys(_OBJECTS, "an object"), **dict.fromkeys(_INTEGERS, "an integer"),
     **dict.fromkeys(_NUMBERS, "a number"), **dict.fromkeys(_BOOLEANS, "true or false"),
-    **dict.fromkeys(_STRINGS, "a string"), **dict.fromkeys(_ARRAYS, "an array")}
+    **dict.fromkeys(_STRINGS, "a string"), **dict.fromkeys(_ARRAYS, "an array"),
+    **dict.fromkeys(_INTEGERS_OR_ARRAYS, "an integer or an array")}
 _JSON_CHECKS: dict[str, Callable[[Any], bool]] = {
     "an object": lambda v: isinstance(v, dict),
     "an integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
@@ -325,6 +328,8 @@ _JSON_CHECKS: dict[str, Callable[[Any], bool]] = {
     "true or false": lambda v: isinstance(v, bool),
     "a string": lambda v: isinstance(v, str),
     "an array": lambda v: isinstance(v, list),
+    "an integer or an array": lambda v: isinstance(v, list)
+    or (isinstance(v, int) and not isinstance(v, bool)),
 }
 
 

@@ -672,6 +672,29 @@ def _doge(c: Mapping[str, Any]) -> Config:
                            residual_scales=True)
 
 
+def _jetmoe(c: Mapping[str, Any]) -> Config:
+    """JetMoE: a mixture of attention heads (num_experts_per_tok of num_local_experts experts,
+    each a query and an output projection of num_key_value_heads x kv_channels, beside one
+    key/value projection; its class sets num_attention_heads to their product) and a gated
+    mixture of experts intermediate_size wide in every layer, each with a router and an output
+    bias; no other biases; the head tied unless the config says."""
+    c = with_defaults(c, {
+        "vocab_size": 32000, "hidden_size": 2048, "num_hidden_layers": 12,
+        "num_key_value_heads": 16, "kv_channels": 128, "intermediate_size": 5632,
+        "max_position_embeddings": 4096, "activation_function": "silu",
+        "num_local_experts": 8, "num_experts_per_tok": 2, "tie_word_embeddings": True,
+        "rms_norm_eps": 1e-6})
+    kv, k = get(c, "num_key_value_heads"), get(c, "num_experts_per_tok")
+    return dict(n_layer=get(c, "num_hidden_layers"), d_model=get(c, "hidden_size"),
+                n_head=kv * k, n_kv_head=kv, d_head=get(c, "kv_channels"),
+                d_ff=get(c, "intermediate_size"), vocab_size=get(c, "vocab_size"),
+                context_length=get(c, "max_position_embeddings"), position="rotary",
+                **read_rope(c), norm="rmsnorm", norm_eps=get(c, "rms_norm_eps"),
+                activation="swiglu", bias=False, n_experts=get(c, "num_local_experts"),
+                experts_per_token=k, attention_experts=True,
+                tie_embeddings=bool(c["tie_word_embeddings"]))
+
+
 # counted, not built: model_type -> (class, nearest built model_type, reader)
 COUNTED: dict[str, tuple[str, str, Reader]] = {
     "helium": ("HeliumForCausalLM", "llama", _square_output(_llama_like(_llama_defaults(
@@ -741,6 +764,7 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
         "rms_norm_eps": 1e-6, "tie_word_embeddings": True, "attention_bias": False})),
     "glm4_moe_lite": ("Glm4MoeLiteForCausalLM", "deepseek_v3", _glm4_moe_lite),
     "phimoe": ("PhimoeForCausalLM", "mixtral", _phimoe),
+    "jetmoe": ("JetMoeForCausalLM", "mixtral", _jetmoe),
     "doge": ("DogeForCausalLM", "qwen3", _doge),
     "laguna": ("LagunaForCausalLM", "qwen3_next", _laguna),
     "mimo_v2_flash": ("MiMoV2FlashForCausalLM", "gpt_oss", _mimo_v2_flash),

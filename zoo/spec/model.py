@@ -177,6 +177,13 @@ class ModelSpec:
     attention_output_gate: bool = _arch(
         "bool", False, doc="the attention output gated per query dim by sigmoid(x W_g), W_g "
                            "stored beside the query projection (Qwen3-Next's doubled q_proj)")
+    attention_experts: bool = _arch(
+        "bool", False, doc="a mixture of attention heads (JetMoE): each of the n_experts experts "
+                           "holds a query and an output projection of n_kv_head x d_head, "
+                           "experts_per_token of them per token (n_head = n_kv_head x "
+                           "experts_per_token), beside one key/value projection, a router and "
+                           "an output bias of d_model; the MoE MLPs' output has a d_model bias "
+                           "too (counted, not built)")
     attention_head_gate: bool = _arch(
         "bool", False, doc="the attention output gated per head by a learned d_model -> "
                            "n_head projection, no bias (Laguna's and LFM3's per-head g_proj; "

@@ -102,6 +102,7 @@ NOT_BUILT: dict[str, Callable[[Spec], bool]] = {
     "last_attn_out_bias": lambda s: s.last_attn_out_bias,
     "local_sinks": lambda s: s.local_sinks,
     "attention_head_gate": lambda s: s.attention_head_gate,
+    "attention_experts": lambda s: s.attention_experts,
     "dynamic_mask": lambda s: s.dynamic_mask,
     "residual_scales": lambda s: s.residual_scales,
     "d_head_v": lambda s: s.d_head_v is not None and not s.latent,
@@ -125,6 +126,10 @@ def _check_not_built(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
     if spec.attention_head_gate and (spec.attention_output_gate or spec.latent):
         raise bad("attention_head_gate", "a gate per head is not with a gate per query dim, "
                                          "nor with latent attention")
+    if spec.attention_experts and (
+            not spec.moe or spec.latent or spec.n_head != spec.kv_heads * spec.experts_per_token):
+        raise bad("attention_experts", "a mixture of attention heads takes n_experts, no latent "
+                                       "attention, and n_head = n_kv_head x experts_per_token")
     if spec.dynamic_mask and spec.latent:
         raise bad("dynamic_mask", "latent attention has no value projection to take it from")
     if spec.differential_attention and spec.latent:
