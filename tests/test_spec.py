@@ -103,6 +103,23 @@ def test_cross_field_rules():
     expect_error({**BASE, "embed_dim": 64}, "embed_dim", "no projection")
 
 
+def test_counted_only_switches_say_why_they_are_not_built():
+    # each switch the decoder does not compute needs counted_only, which the builder refuses by
+    for changes in ({"sub_norms": True}, {"differential_attention": True},
+                    {"activation": "xielu"}, {"qk_norm": "head_layernorm"},
+                    {"last_attn_out_bias": True, "bias": False}, {"d_head_v": 8},
+                    {"local_sinks": True, "attention_pattern": ["local", "global"],
+                     "local_window": 4}, {"attention_head_gate": True},
+                    {"dynamic_mask": True}, {"residual_scales": True}):
+        name = next(iter(changes))
+        expect_error({**BASE, **changes}, name, "counted, not built")
+        spec = spec_from_mapping({**BASE, **changes, "counted_only": "a test"})
+        assert spec.counted_only == "a test"
+    rotary = {**BASE, "position": "rotary", "d_head": 42, "rotary_fraction": 0.5}
+    expect_error(rotary, "rotary_fraction", "even number")  # 21 dims: counted only
+    assert spec_from_mapping({**rotary, "counted_only": "odd"}).rotary_dim == 21
+
+
 def test_linear_attention_rules():
     linear = {"linear_n_k_head": 2, "linear_n_v_head": 4, "linear_d_head_k": 8,
               "linear_d_head_v": 8, "linear_conv_kernel": 4}

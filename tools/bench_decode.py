@@ -17,14 +17,21 @@ over the bytes its decode step must read (every matrix once: weights as stored, 
 embedding as the head). Variants: zoo fp32, bf16 (the model in bf16), and its packed weights
 (`quantize=` bf16, int8, int4, fp32 activations); transformers fp32 and bf16 on the same file;
 llama.cpp through llama-cpp-python (the file as quantized) when it is installed, a
-benchmark-only extra: pip install llama-cpp-python (it builds from source in minutes).
+benchmark-only extra: pip install llama-cpp-python (it builds from source in minutes), or
+built here with --build-llama-cpp into ~/.cache/zoo-bench/llama-cpp-<flags>/ (kept for later
+runs): `native` (its defaults: -march=native, AMX where the CPU has it), `no-amx` (NO_AMX
+below), or `auto` (native, then no-amx if the native build's worker crashes, as llama.cpp
+0.3.36's AMX path does with a segmentation fault on an Intel Xeon Sapphire Rapids). The build
+flags (CMAKE_ARGS) and the features llama.cpp says it was compiled with are printed beside its
+figure. Each variant's zoo kernels (zoo.model.kernels: measured, or ZOO_AUTOTUNE=0 for the
+fixed ones) are printed too, and the machine (CPU, vector flags, read bandwidth) at the top.
 
 Then the quality of each packing: the next-token agreement of the packed model with the
 dequantized fp32 one, teacher-forced over the first 512 tokens of tests/data/harbour.txt, and
 both perplexities.
 
 Usage: python tools/bench_decode.py [--rounds 5] [--threads 2] [--models smollm2,gemma3]
-       [--variants "zoo fp32,llama.cpp"]
+       [--variants "zoo fp32,llama.cpp"] [--build-llama-cpp auto|native|no-amx]
 """
 
 from __future__ import annotations
@@ -33,7 +40,6 @@ import argparse
 import importlib.util
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -41,7 +47,7 @@ import sys
 import time
 from pathlib import Path
 
-from measure import peak_rss, read_bandwidth
+from measure import cpu, describe, peak_rss, read_bandwidth
 
 NEW = 64
 PROMPT = "What is the capital of France?"
@@ -49,6 +55,23 @@ ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = ["zoo fp32", "zoo bf16", "zoo packed bf16", "zoo int8", "zoo int4",
             "transformers fp32", "transformers bf16", "llama.cpp"]
 PACKINGS = {"zoo packed bf16": "bf16", "zoo int8": "int8", "zoo int4": "int4"}  # quantize=
+# llama.cpp built without its AMX path (ggml's CMake options; the other x86 paths kept as the
+# CPU's flags allow): for CPUs where the native build's AMX kernels crash
+NO_AMX = ("-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON "
+          "-DGGML_BMI2=ON -DGGML_AVX512=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON "
+          "-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF")
+
+
+def no_amx_args() -> str:
+    """NO_AMX less the AVX-512 options this CPU lacks (code built for them would not run)."""
+    _, flags = cpu()
+    wanted = {"-DGGML_AVX512=ON": "avx512f", "-DGGML_AVX512_VNNI=ON": "avx512_vnni",
+              "-DGGML_AVX512_BF16=ON": "avx512_bf16"}
+    return " ".join(a for a in NO_AMX.split() if a not in wanted or wanted[a] in flags)
+
+
+BUILDS = {"native": lambda: "", "no-amx": no_amx_args}
+LLAMA_CPP_VERSION = "0.3.36"  # the version the issue measured
 PEERS = {"zoo fp32": "transformers fp32", "zoo bf16": "transformers bf16",
          "zoo packed bf16": "transformers bf16", "zoo int8": "transformers bf16",
          "zoo int4": "transformers bf16"}  # transformers' fastest for the packed ones
@@ -106,6 +129,8 @@ def load_variant(variant: str, path: Path):
                 tokens += step[0]
             return times[0] - start, (NEW - 1) / (times[-1] - times[0]), tokens
 
+        run.kernels = lambda: kernel_summary(model)  # type: ignore[attr-defined]
+
         return run, zoo_bytes_per_token(model)
     if framework == "transformers":
         import transformers
@@ -157,7 +182,49 @@ def load_variant(variant: str, path: Path):
             tokens.append(int(np.argmax(llama_logits(llm))))
         return first - start, (NEW - 1) / (time.perf_counter() - first), tokens
 
+    info = llama_cpp.llama_print_system_info()
+    features = (info.decode() if isinstance(info, bytes) else str(info)).strip()
+    run.kernels = lambda: {"llama.cpp": f"llama-cpp-python "  # type: ignore[attr-defined]
+                           f"{getattr(llama_cpp, '__version__', '?')}: {features}"}
     return run, gguf_bytes_per_token(path)
+
+
+def kernel_summary(model) -> dict:
+    """Which kernel ran per layer (zoo.model.kernels), where this zoo has the choices."""
+    try:
+        from zoo.model.kernels import summary
+    except ImportError:
+        return {}
+    return summary(model.modules())
+
+
+def llama_cpp_build(mode: str) -> Path:
+    """llama-cpp-python built from source with BUILDS[mode] as CMAKE_ARGS, into a folder of its
+    own under ~/.cache/zoo-bench (once: later runs find it), with the flags beside it."""
+    args = BUILDS[mode]()
+    target = Path.home() / ".cache" / "zoo-bench" / f"llama-cpp-{LLAMA_CPP_VERSION}-{mode}"
+    if (target / "zoo-build.json").is_file():
+        return target
+    print(f"building llama-cpp-python {LLAMA_CPP_VERSION} ({mode}: CMAKE_ARGS={args!r}) into "
+          f"{target}: minutes of every core", flush=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-binary",
+                    "llama-cpp-python", "--target", str(target),
+                    f"llama-cpp-python=={LLAMA_CPP_VERSION}"],
+                   env={**os.environ, "CMAKE_ARGS": args}, check=True)
+    (target / "zoo-build.json").write_text(json.dumps({"CMAKE_ARGS": args, "mode": mode}))
+    return target
+
+
+def llama_cpp_flags(build: Path | None) -> str:
+    """How the llama.cpp in use was built: CMAKE_ARGS (recorded at a build here, else the
+    environment's, which pip would have used), and the features it reports."""
+    if build is not None:
+        args = json.loads((build / "zoo-build.json").read_text())["CMAKE_ARGS"]
+        where = f"built here ({build})"
+    else:
+        args = os.environ.get("CMAKE_ARGS", "")
+        where = "installed (CMAKE_ARGS from this environment; pip does not record them)"
+    return f"llama.cpp {where}: CMAKE_ARGS={args!r} (empty: llama.cpp's native defaults)"
 
 
 def llama_logits(llm):
@@ -197,7 +264,8 @@ def worker(variant: str, path: Path, threads: int) -> None:
     for line in sys.stdin:
         ids = json.loads(line)
         ttft, rate, tokens = run(ids)
-        print(json.dumps({"ttft": ttft, "rate": rate, "tokens": tokens}), flush=True)
+        print(json.dumps({"ttft": ttft, "rate": rate, "tokens": tokens,
+                          "kernels": getattr(run, "kernels", dict)()}), flush=True)
 
 
 # --- the run --------------------------------------------------------------------------------
@@ -205,23 +273,28 @@ def worker(variant: str, path: Path, threads: int) -> None:
 class Process:
     """A variant's worker under /usr/bin/time -v (when there is one), for its peak memory."""
 
-    def __init__(self, variant: str, path: Path, threads: int) -> None:
+    def __init__(self, variant: str, path: Path, threads: int,
+                 llama_cpp: Path | None = None) -> None:
         command = [sys.executable, __file__, "--worker", variant, str(path),
                    "--threads", str(threads)]
         if shutil.which("time") or Path("/usr/bin/time").exists():
             command = ["/usr/bin/time", "-v", *command]
         self.variant = variant
+        paths = [str(ROOT)] + ([str(llama_cpp)] if llama_cpp and variant == "llama.cpp" else [])
         self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                                     env={**os.environ, "PYTHONPATH": str(ROOT)})
+                                     env={**os.environ, "PYTHONPATH": os.pathsep.join(paths)})
         self.bytes = self._read()["bytes"]
 
     def _read(self) -> dict:
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if not line:  # the worker's own error, before /usr/bin/time's report
-            error = self.stderr().split("\tCommand being timed")[0].strip()
-            raise RuntimeError(f"{self.variant}: the worker died:\n{error}")
+            report = self.stderr()
+            error = report.split("\tCommand being timed")[0].strip()
+            signal = "signal 11" in report or self.proc.wait() in (-11, 139)
+            raise RuntimeError(f"{self.variant}: the worker died"
+                               f"{' (segmentation fault)' if signal else ''}:\n{error}")
         return json.loads(line)
 
     def run(self, ids: list[int]) -> dict:
@@ -276,7 +349,33 @@ def table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join([*lines, *("| " + " | ".join(r) + " |" for r in rows)])
 
 
-def bench(name: str, path: Path, variants: list[str], rounds: int, threads: int) -> None:
+def start_llama_cpp(path: Path, threads: int, ids: list[int],
+                    build: str | None) -> tuple[Process | None, str]:
+    """llama.cpp's worker, run once on the prompt (its AMX path crashes at the first product,
+    not at the load), and how it was built. `build` None: the installed llama-cpp-python;
+    `auto`: the native build, then without AMX if that one crashes."""
+    tries = [None] if build is None else ["native", "no-amx"] if build == "auto" else [build]
+    note = ""
+    for mode in tries:
+        folder = llama_cpp_build(mode) if mode is not None else None
+        flags = llama_cpp_flags(folder)
+        try:
+            proc = Process("llama.cpp", path, threads, folder)
+            proc.run(ids)
+            return proc, note + flags
+        except RuntimeError as err:
+            last = str(err).strip().splitlines()
+            note += f"{flags}: {last[0]}; "
+            if "segmentation fault" not in last[0] or mode == tries[-1]:
+                hint = " (try --build-llama-cpp no-amx)" if "segmentation" in last[0] and \
+                    mode in (None, "native") else ""
+                print(f"llama.cpp: skipped ({last[-1]}){hint}")
+                return None, note
+    return None, note
+
+
+def bench(name: str, path: Path, variants: list[str], rounds: int, threads: int,
+          build: str | None = None) -> None:
     import torch
 
     import zoo
@@ -290,7 +389,13 @@ def bench(name: str, path: Path, variants: list[str], rounds: int, threads: int)
           f"{'chat-formatted' if chat else 'plain: the file has no chat template'}), {NEW} new, "
           f"{threads} threads", flush=True)
     procs = {}
+    cpp_flags = ""
     for variant in variants:
+        if variant == "llama.cpp":
+            proc, cpp_flags = start_llama_cpp(path, threads, ids, build)
+            if proc is not None:
+                procs[variant] = proc
+            continue
         try:
             procs[variant] = Process(variant, path, threads)
         except RuntimeError as err:
@@ -329,6 +434,12 @@ def bench(name: str, path: Path, variants: list[str], rounds: int, threads: int)
     print(table(rows, ["variant", "decode tokens/s", "share of its limit (tokens/s)",
                        "vs transformers", "vs llama.cpp", "TTFT ms", "peak RSS MB",
                        "tokens equal to zoo fp32's"]))
+    print("\nkernels per variant (one row; many rows):")
+    for variant, runs in results.items():
+        if variant.startswith("zoo") or variant == "llama.cpp":
+            print(f"- {variant}: {json.dumps(runs[-1].get('kernels', {}))}")
+    if cpp_flags:
+        print(f"- llama.cpp build: {cpp_flags}")
     modes = [PACKINGS[v] for v in variants if v in PACKINGS]
     if modes:
         print(f"\nquality of the packed weights against the fp32 model ({name}, 512 tokens of "
@@ -343,6 +454,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--models", default="smollm2,gemma3")
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--build-llama-cpp", choices=["auto", "native", "no-amx"], default=None,
+                        help="build llama-cpp-python here (minutes of every core) instead of "
+                             "using the installed one; auto: native, then without AMX if the "
+                             "native build crashes")
     parser.add_argument("--worker", nargs=2, metavar=("VARIANT", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -352,21 +467,25 @@ def main() -> None:
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         parser.error(f"unknown variants {unknown}; the variants are {', '.join(VARIANTS)}")
-    if "llama.cpp" in variants and importlib.util.find_spec("llama_cpp") is None:
-        print("llama-cpp-python is not installed: no llama.cpp column")
+    if "llama.cpp" in variants and args.build_llama_cpp is None and \
+            importlib.util.find_spec("llama_cpp") is None:
+        print("llama-cpp-python is not installed: no llama.cpp column (pip install "
+              "llama-cpp-python, or --build-llama-cpp auto)")
         variants.remove("llama.cpp")
-    cpu = next((line.split(":", 1)[1].strip() for line in
-                Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    flags = Path("/proc/cpuinfo").read_text()
-    print(f"CPU: {cpu}, {os.cpu_count()} cores; AVX-512 {'avx512f' in flags}, "
-          f"native bf16 {'avx512_bf16' in flags}")
-    for name in args.models.split(","):
-        path = MODELS[name]()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    print(describe(args.threads, read_bandwidth()), flush=True)
+    _, flags = cpu()
+    if "amx_tile" in flags and "llama.cpp" in variants and args.build_llama_cpp is None:
+        print(f"this CPU has AMX: a llama.cpp built with its defaults may crash in its AMX path; "
+              f"--build-llama-cpp no-amx builds with CMAKE_ARGS={no_amx_args()!r}")
+    for model in args.models.split(","):
+        path = MODELS[model]()
         if path is None:
-            print(f"\n{name}: its package is not installed; skipped")
+            print(f"\n{model}: its package is not installed; skipped")
             continue
-        bench(name, path, variants, args.rounds, args.threads)
+        bench(model, path, variants, args.rounds, args.threads, args.build_llama_cpp)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,10 @@ gpt2-small config, random weights (the same in both), CPU, greedy, a 32-token pr
 exactly 128 new tokens; decode tokens/s (the 127 steps after the first token, from the time
 for 128 new tokens minus the time for 1) at batch 1 and batch 8, fp32 and bf16; medians of
 several runs, the two implementations alternated. Also the machine's memory read bandwidth,
-and from it the batch-1 fp32 limit: bandwidth / bytes of weights read per token.
+and from it the batch-1 fp32 limit: bandwidth / bytes of weights read per token. The machine
+(CPU, vector flags) is printed at the top and zoo's kernel per layer beside each case (the
+kernels are measured on first use and cached: zoo.model.kernels; ZOO_AUTOTUNE=0 for the fixed
+ones).
 
 Usage: python tools/bench_generate.py [--runs 3] [--threads N]
 """
@@ -18,7 +21,7 @@ import time
 
 import torch
 import transformers
-from measure import read_bandwidth
+from measure import describe, read_bandwidth
 from tqdm import tqdm
 
 import zoo
@@ -35,6 +38,13 @@ def models(dtype: torch.dtype):
     hf.load_state_dict(zoo_to_hf(spec, ours.state_dict()), strict=False)
     hf.tie_weights()
     return ours.to(dtype), hf.to(dtype)
+
+
+def kernel_summary(model) -> str:
+    """Which kernel ran per layer (ZOO_AUTOTUNE=0 for the fixed ones)."""
+    from zoo.model.kernels import summary
+
+    return str(summary(model.modules())["kernel"])
 
 
 def timed(fn) -> float:
@@ -61,12 +71,13 @@ def main() -> None:
     bandwidth = read_bandwidth()
     weights = zoo.count_params("gpt2").weight_bytes("fp32")
     limit = bandwidth / weights
+    print(describe(torch.get_num_threads(), bandwidth))
     print(f"torch {torch.__version__}, transformers {transformers.__version__}, "
           f"{torch.get_num_threads()} threads; read bandwidth {bandwidth / 1e9:.1f} GB/s, "
           f"{weights / 1e6:.0f} MB of fp32 weights per token -> limit {limit:.1f} tokens/s "
           f"at batch 1 fp32")
     print(f"{'dtype':6s}{'batch':>6s}{'zoo tok/s':>11s}{'hf tok/s':>10s}{'ratio':>8s}"
-          f"{'of limit':>10s}  same tokens")
+          f"{'of limit':>10s}  same tokens  zoo's kernel per layer (zoo.model.kernels)")
     cases = tqdm([(d, n, b) for d, n in ((torch.float32, "fp32"), (torch.bfloat16, "bf16"))
                   for b in (1, 8)], desc="cases", file=sys.stderr, leave=False)
     built: dict[str, tuple] = {}
@@ -87,7 +98,7 @@ def main() -> None:
         theirs, their_tokens = decode_rate(hf_generate, batch, args.runs)
         share = f"{mine / limit:9.0%}" if name == "fp32" and batch == 1 else f"{'':9s}"
         cases.write(f"{name:6s}{batch:6d}{mine:11.1f}{theirs:10.1f}{mine / theirs:7.2f}x{share} "
-                    f" {my_tokens == their_tokens}", file=sys.stdout)
+                    f" {my_tokens == their_tokens}  {kernel_summary(ours)}", file=sys.stdout)
 
 
 if __name__ == "__main__":

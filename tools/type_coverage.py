@@ -60,6 +60,12 @@ def status(row: dict[str, Any]) -> tuple[str, str]:
         total = count_params(spec).total
     except (UnsupportedConfigError, SpecError) as err:
         return "refused", str(err).split(";")[0]
+    whole = total + (spec.rest_params or 0)  # a wrapper's towers, where zoo counts them
+    if whole == row["transformers"] != total:
+        state = "exact, counted only" if spec.counted_only else "exact, built"
+        return state, (f"whole checkpoint: the text decoder ({total:,}, "
+                       f"{'counted' if spec.counted_only else 'built'}) and the rest "
+                       f"({spec.rest_params:,}, counted)")
     if total != row["transformers"] and spec.part_of:  # a part, and said to be one
         return "text decoder only (said)", f"zoo {total:,}: {spec.part_of}"
     if total != row["transformers"]:

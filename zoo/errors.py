@@ -38,6 +38,17 @@ def install_hint(error: BaseException) -> str | None:
     return f"{root} is not installed: pip install 'zoo[{extra}]'"
 
 
+def missing_extra(error: ModuleNotFoundError, extra: str, what: str) -> ModuleNotFoundError:
+    """The module `what` needs is missing: say which extra installs it. Where one module
+    serves several extras (jinja2: chat templates and `zoo site`), EXTRAS names one; the
+    feature that needs it knows its own."""
+    root = (error.name or "").split(".")[0]
+    message = f"{what} needs {root}, which is not installed: pip install 'zoo[{extra}]'"
+    missing = ModuleNotFoundError(message, name=error.name)
+    missing.cli_message = message  # type: ignore[attr-defined]
+    return missing
+
+
 def cli_message(error: BaseException) -> str:
     """What the command line says of an error: its own words for the command line, or what
     to install."""

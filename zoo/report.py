@@ -72,11 +72,14 @@ def describe_attention(spec: ModelSpec) -> str:
     else:
         named = {"local": f"local ({spec.local_window})",
                  "chunked": f"chunked ({spec.attention_chunk})", "global": "global",
-                 "linear": "linear"}
+                 "linear": "linear", "mamba": "Mamba", "mamba2": "Mamba-2",
+                 "short_conv": "short conv", "rglru": "RG-LRU", "none": "MLP-only"}
         runs = [(kind, len(list(group))) for kind, group in itertools.groupby(kinds)]
         shape = "repeating " + ", ".join(("" if n == 1 else f"{n} x ") + named[kind]
                                          for kind, n in runs)
-    if spec.kv_heads == 1:
+    if not set(kinds) & {"global", "local", "chunked"}:  # no softmax attention: its geometry
+        pass  # (heads, QK-norm) does not apply
+    elif spec.kv_heads == 1:
         shape += ", multi-query"
     elif spec.kv_heads != spec.n_head:
         shape += f", grouped-query ({spec.kv_heads} kv heads)"
@@ -101,6 +104,11 @@ def describe_attention(spec: ModelSpec) -> str:
         shape += (f"; linear layers: Gated DeltaNet, {spec.linear_n_k_head} q/k heads of "
                   f"{spec.linear_d_head_k}, {spec.linear_n_v_head} value heads of "
                   f"{spec.linear_d_head_v}, conv kernel {spec.linear_conv_kernel}")
+    if spec.has_ssm:
+        heads = f", {spec.ssm_n_head} heads in {spec.ssm_n_group} groups" \
+            if spec.ssm_n_head is not None else ""
+        shape += (f"; state-space layers: width {spec.ssm_d_inner}, state {spec.ssm_d_state}"
+                  f"{heads}, conv kernel {spec.ssm_conv_kernel}")
     return shape
 
 
@@ -149,15 +157,26 @@ def describe_multipliers(spec: ModelSpec) -> str | None:
     return ", ".join(parts) or None
 
 
+def _attends(spec: ModelSpec) -> bool:
+    """Some layer has softmax attention (heads, keys, values)."""
+    return bool(set(spec.layer_kinds) & {"global", "local", "chunked"})
+
+
+def _has_mlp(spec: ModelSpec) -> bool:
+    return any(kind != "none" for kind in spec.layer_mlp)
+
+
 # each row of `zoo show` and the architecture fields it describes; a field no row covers is
 # shown on its own when it is not at its default, so a new switch is never silently omitted
 DESCRIBED: tuple[tuple[str, Callable[[ModelSpec], str | None], tuple[str, ...]], ...] = (
     ("layers", lambda s: str(s.n_layer), ("n_layer",)),
     ("d_model", lambda s: str(s.d_model), ("d_model",)),
-    ("heads", lambda s: str(s.n_head), ("n_head",)),
-    ("kv heads", lambda s: str(s.kv_heads), ("n_kv_head",)),
-    ("d_head", lambda s: str(s.head_dim) + (" (stated)" if s.d_head else ""), ("d_head",)),
-    ("d_ff", lambda s: str(s.d_ff), ("d_ff",)),
+    # a recurrent stack without attention or MLP (Mamba) has no heads or MLP width to show
+    ("heads", lambda s: str(s.n_head) if _attends(s) else None, ("n_head",)),
+    ("kv heads", lambda s: str(s.kv_heads) if _attends(s) else None, ("n_kv_head",)),
+    ("d_head", lambda s: str(s.head_dim) + (" (stated)" if s.d_head else "")
+     if _attends(s) else None, ("d_head",)),
+    ("d_ff", lambda s: str(s.d_ff) if _has_mlp(s) else None, ("d_ff",)),
     ("vocab", lambda s: str(s.vocab_size), ("vocab_size",)),
     ("context", lambda s: str(s.context_length), ("context_length",)),
     ("positions", describe_positions,
@@ -166,11 +185,12 @@ DESCRIBED: tuple[tuple[str, Callable[[ModelSpec], str | None], tuple[str, ...]],
     ("attention", describe_attention,
      ("attention_pattern", "local_window", "scale_attention", "query_pre_attn_scalar",
       "qk_norm", "attn_softcap", "qkv_clip", "attention_output_gate", "linear_n_k_head",
-      "linear_n_v_head", "linear_d_head_k", "linear_d_head_v", "linear_conv_kernel")),
+      "linear_n_v_head", "linear_d_head_k", "linear_d_head_v", "linear_conv_kernel",
+      "ssm_d_inner", "ssm_d_state", "ssm_conv_kernel", "ssm_n_head", "ssm_n_group")),
     ("norm", describe_norm, ("norm", "norm_eps", "norm_bias", "norm_position", "final_norm",
                              "embedding_norm", "norm_unit_offset")),
     ("block", lambda s: s.block, ("block",)),
-    ("activation", lambda s: s.activation, ("activation",)),
+    ("activation", lambda s: s.activation if _has_mlp(s) else None, ("activation",)),
     ("biases", describe_biases, ("bias", "qkv_bias", "attn_out_bias", "mlp_bias")),
     ("head", describe_head, ("tie_embeddings", "head_bias", "final_softcap")),
     ("embedding", describe_embedding, ("embed_dim", "scale_embeddings")),
@@ -205,10 +225,31 @@ def provenance_rows(spec: ModelSpec) -> list[Row]:
             ("year", str(spec.year or "-")), ("paper", spec.paper or "-"),
             ("licence", spec.license or "-"), ("hyperparameters from", spec.hparams_source or "-"),
             ("reported params", reported),
-            # a spec read from a checkpoint's metadata knows nothing of where weights are public
-            ("weights", spec.weights.hf or ("not public" if spec.source_file else "-")),
+            ("weights", weights_row(spec)),
             ("spec file", spec.source_file or "-"), ("tier", tier(spec)),
-            *([("counts", spec.part_of)] if spec.part_of else [])]
+            *([("counts", spec.part_of)] if spec.part_of else []),
+            *([("whole checkpoint", whole_checkpoint(spec))] if spec.rest_params is not None
+              else [])]
+
+
+def whole_checkpoint(spec: ModelSpec) -> str:
+    """A wrapper's whole checkpoint: the text decoder counted here plus the rest (towers,
+    projector) by their own closed form."""
+    assert spec.rest_params is not None
+    total = count_params(spec).total
+    return (f"{total + spec.rest_params:,} parameters ({total:,} in this text decoder + "
+            f"{spec.rest_params:,} in the rest)")
+
+
+def weights_row(spec: ModelSpec) -> str:
+    """Where the weights are: the Hub repo, else the local checkpoint a spec entry was read from
+    (`zoo spec`), else nothing public for a spec file, and "-" for a checkpoint's own metadata,
+    which knows nothing of where weights are public."""
+    if spec.weights.hf:
+        return spec.weights.hf
+    if spec.weights.local:
+        return f"local checkpoint {spec.weights.local}"
+    return "not public" if spec.source_file else "-"
 
 
 def tier(spec: ModelSpec) -> str:
@@ -280,16 +321,21 @@ def summary_rows(count: ParamCount, context: int | None = None) -> list[Row]:
 
 
 def recurrent_rows(count: ParamCount) -> list[Row]:
-    """The linear-attention layers' state beside the KV cache: constant in context, so one
-    figure per sequence; nothing without linear layers."""
+    """The recurrent layers' state beside the KV cache (linear attention, state spaces, short
+    convolutions, RG-LRU): constant in context, so one figure per sequence; nothing without
+    them."""
     spec = count.spec
-    if not spec.has_linear:
+    if not spec.has_recurrent:
         return []
-    layers = spec.layer_kinds.count("linear")
+    names = {"linear": "linear", "mamba": "state-space", "mamba2": "state-space",
+             "short_conv": "short-convolution", "rglru": "RG-LRU"}
+    kinds = [names.get(kind, "state-space" if spec.ssm_parallel and kind != "none" else "")
+             for kind in spec.layer_kinds]
+    layers = " and ".join(f"{kinds.count(name)} {name}" for name in dict.fromkeys(kinds) if name)
     return [("recurrent state", f"{human_bytes(count.recurrent_state_bytes('bf16'))} bf16, "
                                 f"{human_bytes(count.recurrent_state_bytes('fp32'))} fp32 per "
-                                f"sequence at any context ({layers} linear layers, each "
-                                f"a state per value head and its convolution's last inputs)")]
+                                f"sequence at any context ({layers} layers, each a state and "
+                                f"its convolution's last inputs)")]
 
 
 ACTIVE_LABELS = {"all": "active per token", "no_embedding": "  without the embedding",
@@ -314,6 +360,16 @@ def active_rows(count: ParamCount) -> list[Row]:
     return rows
 
 
+def active_convention_rows(count: ParamCount) -> list[tuple[str, int, str, bool]]:
+    """Every active-parameter convention, for a dense model too (where each is what it says
+    of the whole model): (convention, exact count, what it counts, whether the model's source
+    states its active figure this way)."""
+    spec = count.spec
+    used = spec.reported.active_convention if spec.reported and spec.moe else None
+    return [(name, count.active_by(name), ACTIVE_CONVENTIONS[name], name == used)
+            for name in ACTIVE_CONVENTIONS]
+
+
 def list_row(spec: ModelSpec) -> dict[str, Any]:
     count = count_params(spec)
     return {"name": spec.name, "family": spec.family, "layers": spec.n_layer,
@@ -329,6 +385,8 @@ def spec_json(spec: ModelSpec, context: int | None = None) -> dict[str, Any]:
             "tier": {"counted": True, "built": not spec.counted_only,
                      "message": tier(spec)},
             "part_of": spec.part_of or None,
+            "whole_checkpoint": None if spec.rest_params is None else {
+                "params": count.total + spec.rest_params, "rest": spec.rest_params},
             "derived": {"d_head": spec.head_dim, "kv_heads": spec.kv_heads,
                         "rotary_dim": spec.rotary_dim, "layer_kinds": list(spec.layer_kinds)}}
 
@@ -351,7 +409,7 @@ def compare_facts(spec: ModelSpec) -> list[Row]:
              ("KV cache/token bf16", human_bytes(count.kv_cache_bytes(1, "bf16"))),
              ("KV cache @ context bf16", caveated(spec, _kv_at(None), human_bytes)),
              *([("recurrent state bf16", human_bytes(count.recurrent_state_bytes("bf16")))]
-               if spec.has_linear else []),
+               if spec.has_recurrent else []),
              ("forward FLOPs/token @ context",
               caveated(spec, _forward_flops(None), human_flops)),
              ("training memory (Adam)", human_bytes(count.training_memory()["total"]))]
@@ -389,6 +447,11 @@ def spec_entry(resolved: Resolved, name: str | None = None) -> dict[str, Any]:
     entry = {"name": name, "family": spec.family, **fields,
              "hparams_source": f"read from {resolved.requested}"
                                + (f" ({resolved.format})" if resolved.format else "")}
+    source = Path(resolved.requested)
+    if resolved.format and not source.name.endswith(".json") and source.exists():
+        # a checkpoint, not a bare config: the entry says where its weights are, so that the
+        # name shows them and loads them (`zoo generate NAME`)
+        entry["weights"] = {"local": str(source.resolve())}
     spec_from_mapping(entry)  # what the registry will check when it reads the entry
     return entry
 
@@ -429,17 +492,30 @@ def show_text(resolved: Resolved, local: Sequence[Any], context: int | None = No
              table(component_rows(count), ["component", "params", "", "share"],
                    colalign=("left", "right", "right", "right")),
              table(summary_rows(count, context), tablefmt="plain", widths=[None, 90])]
-    notes = [*spec.notes, *(f"internally inconsistent: {p}" for p in inconsistencies(spec))]
-    notes += [f"{name} is not published; the value here ({getattr(spec, name)}) is assumed"
-              for name in spec.unpublished]
+    notes = spec_notes(spec)
     if notes:
         parts.append("Notes:\n" + "\n".join(f"  - {note}" for note in notes))
     if layers:
-        parts.append(table([[i, layer.kind, f"{layer.attention:,}", f"{layer.mlp:,}",
-                             f"{layer.norms:,}", f"{layer.total:,}"]
-                            for i, layer in enumerate(count.layers)],
-                           ["layer", "attention kind", "attention", "mlp", "norms", "total"]))
+        parts.append(table(layer_rows(count), LAYER_HEADERS))
     return "\n\n".join(parts)
+
+
+def spec_notes(spec: ModelSpec) -> list[str]:
+    """The notes `zoo show` ends with: the spec's own, where it contradicts itself, and every
+    value it assumes."""
+    notes = [*spec.notes, *(f"internally inconsistent: {p}" for p in inconsistencies(spec))]
+    notes += [f"{name} is not published; the value here ({getattr(spec, name)}) is assumed"
+              for name in spec.unpublished]
+    return notes
+
+
+LAYER_HEADERS = ("layer", "attention kind", "attention", "mlp", "norms", "total")
+
+
+def layer_rows(count: ParamCount) -> list[list[Any]]:
+    """`zoo show --layers`: the count per layer, one row each (LAYER_HEADERS)."""
+    return [[i, layer.kind, f"{layer.attention:,}", f"{layer.mlp:,}", f"{layer.norms:,}",
+             f"{layer.total:,}"] for i, layer in enumerate(count.layers)]
 
 
 # --- what the tensor headers say -----------------------------------------------------------------
@@ -499,14 +575,19 @@ def headers_section(counted: Counted) -> str | None:
                    colalign=("left", "right", "right", "right")),
              table(dtype_rows(headers), ["stored as", "tensors", "params", "bytes"],
                    colalign=("left", "right", "right", "right"))]
-    lines = [line for line in (unclassified_line(headers),) if line]
-    check = counted.check
-    if check is not None:
-        lines.append(f"warning: {check.warning('the closed form from its config')}"
-                     if not check.agrees else
-                     f"the headers' total equals the closed form ({check.closed_form:,})")
+    lines = [line for line in (unclassified_line(headers), header_check_line(counted)) if line]
     parts += ["\n".join(textwrap.fill(line, 100, subsequent_indent="  ") for line in lines)]
     return "\n\n".join(part for part in parts if part)
+
+
+def header_check_line(counted: Counted) -> str | None:
+    """The headers' total against the closed form: equal, or a warning naming both."""
+    check = counted.check
+    if check is None:
+        return None
+    if not check.agrees:
+        return f"warning: {check.warning('the closed form from its config')}"
+    return f"the headers' total equals the closed form ({check.closed_form:,})"
 
 
 def headers_only_text(counted: Counted) -> str:

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from zoo.checkpoints import load
+from zoo.checkpoints.local import find_local, zoo_weight_dirs
 from zoo.errors import require_tokenizer
 from zoo.model import Model
 from zoo.model.generation import Options, final_ids, run
@@ -20,9 +21,10 @@ from zoo.tokenizer import Tokenizer
 
 
 def resolve_model(model_or_path: Any, **load_options: Any) -> Model:
-    """A Model as is; a path in any format zoo reads, loaded; a registry name loaded from its
-    published weights in the local Hugging Face cache. `load_options` (dtype, device ...) go
-    to the loader, so they apply to paths and names only.
+    """A Model as is; a path in any format zoo reads, loaded; a registry name loaded from the
+    first copy `zoo list --local` finds (the checkpoint its spec names, the Hugging Face cache,
+    the zoo weights folders), else from its published weights on the Hub. `load_options`
+    (dtype, device ...) go to the loader, so they apply to paths and names only.
 
     A zoo checkpoint folder with a tokenizer.json beside its weights (what `zoo finetune`
     writes) gets that tokenizer: zoo's own format keeps weights only.
@@ -42,9 +44,13 @@ def resolve_model(model_or_path: Any, **load_options: Any) -> Model:
         spec = get_spec(str(model_or_path))
     except UnknownModelError:
         return load(path, **load_options)  # a repo id in the Hugging Face cache, or a clear error
+    local = find_local([spec])  # what `zoo show` and `zoo list --local` report, in that order
+    if local:
+        return resolve_model(local[0].path, **load_options)
     if not spec.weights.hf:
-        raise ValueError(f"{spec.name} has no public weights to load; pass a checkpoint path "
-                         f"(zoo safetensors, Hugging Face folder or GGUF)")
+        raise ValueError(f"{spec.name} has no public weights and none on this machine (the "
+                         f"zoo weights folders: {', '.join(map(str, zoo_weight_dirs()))}); "
+                         f"pass a checkpoint path (zoo safetensors, Hugging Face folder or GGUF)")
     return load(spec.weights.hf, **load_options)
 
 

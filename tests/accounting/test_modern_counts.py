@@ -262,6 +262,26 @@ def test_llama4_whole_model_is_decoder_plus_vision_tower(name, whole):
     assert zoo.count_params(name).total + vision_params(config) == whole
 
 
+# Gemma 3's published SigLIP vision_config (4B, 12B and 27B), and the whole
+# Gemma3ForConditionalGeneration's count as transformers 5.25 builds it (the Hub's figures)
+GEMMA3_VISION = {"hidden_size": 1152, "image_size": 896, "intermediate_size": 4304,
+                 "model_type": "siglip_vision_model", "num_attention_heads": 16,
+                 "num_hidden_layers": 27, "patch_size": 14, "vision_use_head": False}
+GEMMA3_WHOLE = {"gemma-3-4b": 4_300_079_472, "gemma-3-12b": 12_187_325_040,
+                "gemma-3-27b": 27_432_406_640}
+
+
+@pytest.mark.parametrize(("name", "whole"), GEMMA3_WHOLE.items())
+def test_gemma3_whole_checkpoint_is_decoder_plus_siglip_tower(name, whole):
+    from zoo.architectures import spec_from_config, write_config
+
+    config = {"model_type": "gemma3", "vision_config": GEMMA3_VISION,
+              "text_config": write_config(zoo.get_spec(name))}
+    spec = spec_from_config(config)
+    assert zoo.count_params(spec).total == zoo.count_params(name).total
+    assert zoo.count_params(spec).total + spec.rest_params == whole
+
+
 def test_llama4_active_and_chunked_cache():
     scout, maverick = zoo.count_params("llama-4-scout-17b-16e"), \
         zoo.count_params("llama-4-maverick-17b-128e")
@@ -273,3 +293,81 @@ def test_llama4_active_and_chunked_cache():
     assert scout.kv_cache_bytes(4096) == per_position * 48 * 4096
     assert scout.attention_flops_per_token(262_144) == \
         2 * (2 * 40 * 128) * (36 * 8192 + 12 * 262_144)
+
+
+# published config.json files of types zoo counts (the counted tier) without a registry spec:
+# the keys as vendored copies transcribe them (Persimmon: a snapshot of the Hub file at
+# 94dc4e0b; GLM-4.7-Flash: vLLM's glm4_moe_lite config test; Apertus-8B: ollama's Apertus
+# parse test; MiMo-V2-Flash: a Rust engine's hub-config test, whose own keys (hybrid_layer_pattern,
+# moe_layer_freq, swa_*) transformers does not read: its class defaults say the same; Solar Open:
+# a Swift test's "faithful slice"), each with transformers 5.25's meta-device count of the same
+# dict and the active count with embedding and head
+MIMO_FULL = [i == 0 or not (i + 1) % 6 for i in range(48)]
+PUBLISHED_CONFIGS = {
+    "XiaomiMiMo/MiMo-V2-Flash": ({
+        "model_type": "mimo_v2_flash", "vocab_size": 152576, "hidden_size": 4096,
+        "num_hidden_layers": 48, "num_attention_heads": 64, "num_key_value_heads": 4,
+        "head_dim": 192, "v_head_dim": 128, "swa_num_attention_heads": 64,
+        "swa_num_key_value_heads": 8, "swa_head_dim": 192, "swa_v_head_dim": 128,
+        "partial_rotary_factor": 0.334, "rope_theta": 5000000, "swa_rope_theta": 10000,
+        "sliding_window": 128, "sliding_window_size": 128,
+        "hybrid_layer_pattern": [int(not full) for full in MIMO_FULL],
+        "moe_layer_freq": [int(i != 0) for i in range(48)],
+        "add_swa_attention_sink_bias": True, "add_full_attention_sink_bias": False,
+        "intermediate_size": 16384, "n_routed_experts": 256, "num_experts_per_tok": 8,
+        "moe_intermediate_size": 2048, "routed_scaling_factor": None, "scoring_func": "sigmoid",
+        "topk_method": "noaux_tc", "n_group": 1, "norm_topk_prob": True,
+        "layernorm_epsilon": 1e-5, "attention_value_scale": 0.707},
+        308_778_768_832, 15_445_924_288),
+    "upstage/Solar-Open-100B": ({
+        "model_type": "solar_open", "partial_rotary_factor": 1.0, "hidden_size": 4096,
+        "num_hidden_layers": 48, "num_attention_heads": 64, "head_dim": 128,
+        "num_key_value_heads": 8, "vocab_size": 196608, "intermediate_size": 10240,
+        "moe_intermediate_size": 1280, "rms_norm_eps": 1e-05, "rope_theta": 1000000,
+        "max_position_embeddings": 131072, "n_routed_experts": 128, "n_shared_experts": 1,
+        "norm_topk_prob": True, "routed_scaling_factor": 1.0, "num_experts_per_tok": 8,
+        "tie_word_embeddings": False, "first_k_dense_replace": 0,
+        "rope_scaling": {"type": "yarn", "factor": 2.0,
+                         "original_max_position_embeddings": 65536}},
+        102_651_793_408, 12_054_827_008),
+    "adept/persimmon-8b-base": ({
+        "architectures": ["PersimmonForCausalLM"], "model_type": "persimmon",
+        "hidden_size": 4096, "intermediate_size": 16384, "num_hidden_layers": 36,
+        "num_attention_heads": 64, "num_key_value_heads": 64, "hidden_act": "relu2",
+        "layer_norm_eps": 1e-5, "max_position_embeddings": 16384, "qk_layernorm": True,
+        "rope_theta": 25000.0, "rope_scaling": None, "tie_word_embeddings": False,
+        "vocab_size": 262144}, 9_397_175_296, 9_397_175_296),
+    "zai-org/GLM-4.7-Flash": ({
+        "model_type": "glm4_moe_lite", "architectures": ["Glm4MoeLiteForCausalLM"],
+        "vocab_size": 154880, "hidden_size": 2048, "intermediate_size": 10240,
+        "moe_intermediate_size": 1536, "num_hidden_layers": 47, "num_attention_heads": 20,
+        "num_key_value_heads": 20, "hidden_act": "silu", "rms_norm_eps": 1e-5,
+        "attention_bias": False, "max_position_embeddings": 202752, "rope_theta": 1_000_000.0,
+        "rope_scaling": None, "partial_rotary_factor": 1.0, "q_lora_rank": 768,
+        "kv_lora_rank": 512, "qk_nope_head_dim": 192, "qk_rope_head_dim": 64,
+        "v_head_dim": 256, "n_routed_experts": 64, "n_shared_experts": 1,
+        "num_experts_per_tok": 4, "norm_topk_prob": True, "routed_scaling_factor": 1.8,
+        "n_group": 1, "topk_group": 1, "topk_method": "noaux_tc", "first_k_dense_replace": 1,
+        "tie_word_embeddings": False}, 29_943_390_976, 3_896_763_136),
+    "swiss-ai/Apertus-8B": ({
+        "architectures": ["ApertusForCausalLM"], "model_type": "apertus",
+        "hidden_size": 4096, "intermediate_size": 21504, "num_hidden_layers": 32,
+        "num_attention_heads": 32, "num_key_value_heads": 8, "max_position_embeddings": 65536,
+        "rope_theta": 12000000, "rope_scaling": {
+            "factor": 8, "high_freq_factor": 4, "low_freq_factor": 1,
+            "original_max_position_embeddings": 8192, "rope_type": "llama3", "type": "llama3"},
+        "hidden_act": "xielu", "qk_norm": True, "post_norm": False, "attention_bias": False,
+        "mlp_bias": False, "tie_word_embeddings": False, "rms_norm_eps": 1e-5,
+        "vocab_size": 131072}, 8_053_338_176, 8_053_338_176),
+}
+
+
+@pytest.mark.parametrize(("repo", "published"), PUBLISHED_CONFIGS.items())
+def test_published_configs_of_counted_types(repo, published):
+    from zoo.architectures import spec_from_config
+
+    config, total, active = published
+    spec = spec_from_config(config)
+    assert spec.counted_only  # counted, not built: said wherever the figure is shown
+    count = zoo.count_params(spec)
+    assert (count.total, count.active_by("all")) == (total, active)

@@ -69,8 +69,8 @@ def test_distributed_checkpoints_are_listed_too(tmp_path, monkeypatch):
     zoo.save(zoo.create_model(tiny_spec("llama").with_changes(name="tiny-b"), seed=0),
              weights / "ckpt", format="dcp")
     monkeypatch.setenv("ZOO_WEIGHTS", str(weights))
-    assert {name: w.path for name, w in zoo_files().items()} == {
-        "tiny-a": weights / "m.safetensors", "tiny-b": weights / "ckpt"}
+    assert {name: [w.path for w in ws] for name, ws in zoo_files().items()} == {
+        "tiny-a": [weights / "m.safetensors"], "tiny-b": [weights / "ckpt"]}
     assert {fmt.name for fmt in LISTABLE} >= {"zoo", "dcp"}
 
 
@@ -127,3 +127,52 @@ def test_file_name_that_is_not_utf8(tmp_path):
     done = subprocess.run([sys.executable, "-m", "zoo", "list", "gpt2", "--local"],
                           capture_output=True, env=env)
     assert done.returncode == 0 and name in done.stdout, done.stderr
+
+
+def test_every_copy_is_listed_and_a_name_loads_the_first(tmp_path, monkeypatch, capsys):
+    """Two copies of one registry model in the weights folders are both listed, and loading
+    the model by name takes the first one `list --local` shows instead of trying the Hub."""
+    from tests.tiny import tiny_spec
+    from zoo.text import resolve_model
+
+    weights = tmp_path / "weights"
+    model = zoo.create_model(tiny_spec("gpt2").with_changes(name="gpt2"), seed=0)
+    zoo.save(model, weights / "a" / "one.safetensors")
+    zoo.save(model, weights / "b" / "two.safetensors")
+    monkeypatch.setenv("ZOO_WEIGHTS", str(weights))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert main(["list", "gpt2", "--local", "--json"]) == 0
+    paths = [r["path"] for r in json.loads(capsys.readouterr().out)]
+    assert paths == [str(weights / "a" / "one.safetensors"), str(weights / "b" / "two.safetensors")]
+    loaded = resolve_model("gpt2")
+    assert loaded.spec.n_layer == model.spec.n_layer  # the tiny copy, not the published model
+
+
+def test_spec_of_a_checkpoint_names_it(tmp_path, monkeypatch, capsys):
+    """`zoo spec` of a local checkpoint writes where it is: show says so (not "not public"),
+    list --local finds it, and the new name loads it."""
+    from tests.tiny import tiny_spec
+    from zoo.text import resolve_model
+
+    checkpoint = tmp_path / "mine.safetensors"
+    zoo.save(zoo.create_model(tiny_spec("llama").with_changes(name="tiny-mine"), seed=0),
+             checkpoint)
+    assert main(["spec", str(checkpoint), "--name", "my-llama"]) == 0
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "mine.yaml").write_text(capsys.readouterr().out)
+    monkeypatch.setenv("ZOO_SPECS", str(tmp_path / "specs"))
+    monkeypatch.setenv("ZOO_WEIGHTS", str(tmp_path / "none"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    zoo.registry.REGISTRY.reset()
+    try:
+        assert main(["show", "my-llama"]) == 0
+        out = capsys.readouterr().out
+        assert "local checkpoint /" in out and "not public" not in out  # the path may wrap
+        assert "weights (spec)" in out
+        assert main(["list", "my-llama", "--local", "--json"]) == 0
+        assert [r["path"] for r in json.loads(capsys.readouterr().out)] == [str(checkpoint)]
+        assert resolve_model("my-llama").spec.n_layer == tiny_spec("llama").n_layer
+    finally:
+        monkeypatch.delenv("ZOO_SPECS")
+        zoo.registry.REGISTRY.reset()

@@ -8,10 +8,11 @@ there adds its count here.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
+from zoo.accounting.recurrent import MIXERS, mixer_params, mixer_state_size, mixer_state_width
 from zoo.spec import ModelSpec
 from zoo.units import DTYPE_BYTES, canonical_dtype
 
@@ -30,11 +31,17 @@ FLOPS_CONVENTION = (
     "end of a full chunk); a linear-attention (Gated DeltaNet) layer attends to no "
     "key but reads and updates its recurrent state, 6 x value heads x d_k x d_v per token "
     "whatever the context (the prediction k.S, the rank-one update and the output q.S, 2 per "
-    "state element each), its convolution counted as weights")
+    "state element each), its convolution counted as weights; a state-space (Mamba) layer "
+    "likewise 6 x d_inner x d_state per token (the decay, the input's write and the output's "
+    "read)")
 RECURRENT_STATE_CONVENTION = (
     "per sequence, constant in context: each linear-attention layer's recurrent state (value "
     "heads x d_k x d_v) and the last kernel - 1 inputs of its convolution (2 x q/k width + v "
-    "width each), in the dtype given; transformers keeps the state in fp32 during prefill")
+    "width each); each state-space layer's scan state (d_inner x d_state) and the last kernel "
+    "- 1 inputs of its convolution (Mamba: d_inner channels; Mamba-2: d_inner + 2 x groups x "
+    "d_state); each short-convolution (LFM2) layer's last kernel - 1 inputs (d_model "
+    "channels), in the dtype given; transformers keeps the state in fp32 during prefill, and "
+    "its cache holds kernel columns of the convolution's input, the newest included")
 ACTIVE_CONVENTIONS = {
     "all": "every parameter a token uses: all but the routed experts it does not go through, "
            "embedding and head included (Mixtral, Qwen3 count this way)",
@@ -154,8 +161,8 @@ class ParamCount:
         """The linear-attention layers' state for `batch` sequences, whatever their length (see
         RECURRENT_STATE_CONVENTION); 0 without linear layers."""
         spec = self.spec
-        layers = spec.layer_kinds.count("linear")
-        return int(batch * layers * recurrent_state_width(spec) * _dtype_bytes(dtype))
+        held = sum(recurrent_state_width(spec, kind) for kind in spec.layer_kinds)
+        return int(batch * held * _dtype_bytes(dtype))
 
     def training_memory(self) -> dict[str, int]:
         """See TRAINING_MEMORY_CONVENTION; the sum is under 'total'."""
@@ -180,8 +187,8 @@ class ParamCount:
         context = spec.context_length if context is None else context
         attended = sum(2 * (layer_q_dim(spec, kind) + layer_v_dim(spec, kind))
                        * _attended(spec, kind, context) for kind in spec.layer_kinds)
-        linear = spec.layer_kinds.count("linear") * 6 * linear_state_size(spec)
-        return attended + linear
+        states = sum(6 * state_size(spec, kind) for kind in spec.layer_kinds)
+        return attended + states
 
     def forward_flops_per_token(self, context: int | None = None) -> int:
         """See FLOPS_CONVENTION; `context` defaults to the full context length."""
@@ -225,8 +232,10 @@ class ParamCount:
             },
             **({"recurrent_state": {
                 "linear_layers": self.spec.layer_kinds.count("linear"),
+                "state_space_layers": sum(kind in MIXERS or self.spec.ssm_parallel
+                                          for kind in self.spec.layer_kinds),
                 "bytes_per_sequence": {d: self.recurrent_state_bytes(d) for d in ("fp32", "bf16")},
-                "convention": RECURRENT_STATE_CONVENTION}} if self.spec.has_linear else {}),
+                "convention": RECURRENT_STATE_CONVENTION}} if self.spec.has_recurrent else {}),
             "flops": {
                 "context": context,
                 "forward_per_token": self.forward_flops_per_token(context),
@@ -248,6 +257,8 @@ class ParamCount:
 # alternative to assuming one is to take every layer as dense.
 ALTERNATIVES: dict[str, tuple[str, Mapping[str, Any]]] = {
     "local_window": ("dense", {"attention_pattern": ["global"], "local_window": None}),
+    # a config that leaves the routed experts per token unset (DeepSeek-V2's class default)
+    "experts_per_token": ("one per token", {"experts_per_token": 1}),
 }
 
 
@@ -344,8 +355,8 @@ def _dtype_bytes(dtype: str) -> float:
 
 def _attended(spec: ModelSpec, kind: str, context: int) -> int:
     """Keys one token attends to (and a layer of this kind caches) at `context` tokens."""
-    if kind == "linear":  # no keys kept: a recurrent state instead
-        return 0
+    if kind == "linear" or kind in MIXERS or kind == "none":  # no keys kept (a recurrent
+        return 0  # state instead, or no mixer)
     if kind == "local" and spec.local_window is not None:
         return min(context, spec.local_window)
     if kind == "chunked" and spec.attention_chunk is not None:
@@ -362,10 +373,26 @@ def linear_state_size(spec: ModelSpec) -> int:
     return spec.linear_d_head_k * spec.linear_v_dim
 
 
-def recurrent_state_width(spec: ModelSpec) -> int:
-    """Values one linear-attention layer keeps per sequence: its recurrent state and its
-    convolution's last kernel - 1 inputs."""
-    if not spec.has_linear:
+def state_size(spec: ModelSpec, kind: str) -> int:
+    """Elements of the recurrent state one layer of this kind reads and updates per token (0
+    for a layer that keeps keys, or nothing)."""
+    if kind in MIXERS:
+        return mixer_state_size(spec, kind)
+    if spec.ssm_parallel and kind != "none":  # Falcon-H1: the Mamba-2 beside the attention
+        return mixer_state_size(spec, "mamba2")
+    return linear_state_size(spec) if kind == "linear" else 0
+
+
+def recurrent_state_width(spec: ModelSpec, kind: str = "linear") -> int:
+    """Values one layer of this kind keeps per sequence whatever the context (0 for a layer
+    that keeps keys): a linear-attention layer's recurrent state and its convolution's last
+    kernel - 1 inputs, a state-space or short-convolution layer's likewise
+    (`mixer_state_width`)."""
+    if kind in MIXERS:
+        return mixer_state_width(spec, kind)
+    if spec.ssm_parallel and kind != "none":
+        return mixer_state_width(spec, "mamba2")
+    if kind != "linear" or not spec.has_linear:
         return 0
     assert spec.linear_conv_kernel is not None
     return linear_state_size(spec) + spec.linear_conv_dim * (spec.linear_conv_kernel - 1)
@@ -384,7 +411,12 @@ def kv_cache_width(spec: ModelSpec, kind: str = "global") -> int:
     if spec.latent:
         assert spec.kv_lora_rank is not None and spec.d_head_rope is not None
         return spec.kv_lora_rank + spec.d_head_rope + (spec.indexer_head_dim or 0)
-    return 2 * spec.layer_kv_heads(kind) * spec.layer_head_dim(kind)
+    return spec.layer_kv_heads(kind) * (spec.layer_head_dim(kind) + _value_head(spec, kind))
+
+
+def _value_head(spec: ModelSpec, kind: str) -> int:
+    """The width of one value head of a (not latent) layer of this kind."""
+    return spec.d_head_v if spec.d_head_v is not None else spec.layer_head_dim(kind)
 
 
 def _mlp_params(spec: ModelSpec, width: int) -> tuple[int, int]:
@@ -392,7 +424,8 @@ def _mlp_params(spec: ModelSpec, width: int) -> tuple[int, int]:
     d = spec.d_model
     matrices = (3 if spec.gated else 2) * d * width
     biases = ((2 * width if spec.gated else width) + d) if spec.has_bias("mlp") else 0
-    return matrices + biases, matrices
+    learned = 2 if spec.activation == "xielu" else 0  # xIELU's alpha_p and alpha_n
+    return matrices + biases + learned, matrices
 
 
 def _linear_attention_params(spec: ModelSpec) -> tuple[int, int, int]:
@@ -433,16 +466,29 @@ def _attention_params(spec: ModelSpec, kind: str = "global",
         return matrices, matrices, norms
     q, v_in = layer_q_dim(spec, kind), layer_v_dim(spec, kind)
     gate = q if spec.attention_output_gate else 0  # the gate's rows beside q's
-    kv = 0 if shared else spec.layer_kv_heads(kind) * spec.layer_head_dim(kind)
-    projections = kv if kind == "global" and spec.global_values_from_keys else 2 * kv
+    k = 0 if shared else spec.layer_kv_heads(kind) * spec.layer_head_dim(kind)
+    v = 0 if shared else spec.layer_kv_heads(kind) * _value_head(spec, kind)
+    projections = k if kind == "global" and spec.global_values_from_keys else k + v
     matrices = d * (q + gate + projections) + v_in * d
     attention = matrices
     if spec.has_bias("qkv"):
         attention += q + gate + projections
     if spec.has_bias("attn_out"):
         attention += d
-    if spec.attention_sinks:
+    if spec.attention_sinks or (spec.local_sinks and kind == "local"):
         attention += spec.n_head
+    if spec.attention_head_gate:  # Laguna's and LFM3's g_proj: d_model -> one gate per head
+        attention += d * spec.n_head
+        matrices += d * spec.n_head
+    if spec.dynamic_mask:  # Doge's A per kv head and dt_proj from the values
+        kv_heads = spec.layer_kv_heads(kind)
+        step = kv_heads * _value_head(spec, kind) * kv_heads
+        attention += kv_heads + step + (kv_heads if spec.has_bias("qkv") else 0)
+        matrices += step
+    if spec.residual_scales:  # Doge's input_residual: the attention's residual scale
+        attention += d
+    if spec.differential_attention:  # DiffLlama's lambda_q1, k1, q2, k2
+        attention += 4 * spec.layer_head_dim(kind)
     return attention, matrices, 0
 
 
@@ -453,30 +499,46 @@ def layer_q_dim(spec: ModelSpec, kind: str = "global") -> int:
 
 def layer_v_dim(spec: ModelSpec, kind: str = "global") -> int:
     """Width of all value heads of a layer of this kind (the attention output's input)."""
-    return spec.n_head * spec.layer_head_dim(kind) if not spec.latent else spec.v_dim
+    return spec.n_head * _value_head(spec, kind) if not spec.latent else spec.v_dim
 
 
 def layer_count(spec: ModelSpec, kind: str = "global", moe: bool = False,
-                shared: bool = False) -> LayerCount:
+                shared: bool = False, has_mlp: bool = True) -> LayerCount:
     """One block: attention of its kind, a dense MLP or experts (or both, Gemma 4), norms, and
     the per-layer input's gate and projection; `shared`: a layer that reuses an earlier
     layer's keys and values (no key/value projections or key norm; its MLP double-wide where
-    the spec says so)."""
+    the spec says so); `has_mlp=False`: a block without an MLP (Mamba, Nemotron-H's mixer layers).
+    Blocks with a state-space mixer or none (`zoo.accounting.recurrent`) are pre-norm, one norm
+    per sublayer they have."""
     d = spec.d_model
-    if kind == "linear":
+    if kind in MIXERS or kind == "none":
+        attention, matmul, inner_norms = mixer_params(spec, kind)
+        per_sublayer = 2 if spec.norm_position == "sandwich" else 1  # LFM3's, before and after
+        norms = (((kind != "none") + (has_mlp or moe)) * per_sublayer * _norm_params(spec, d)
+                 + inner_norms)
+    elif kind == "linear":
         attention, matmul, inner_norms = _linear_attention_params(spec)
         norms = spec.norms_per_layer * _norm_params(spec, d) + inner_norms
     else:
         attention, matmul, inner_norms = _attention_params(spec, kind, shared)
-        norms = (spec.norms_per_layer * _norm_params(spec, d)
+        if spec.ssm_parallel:  # Falcon-H1: a Mamba-2 mixer beside it, counted with it
+            beside, beside_matmul, beside_norms = mixer_params(spec, "mamba2")
+            attention, matmul = attention + beside, matmul + beside_matmul
+            inner_norms += beside_norms
+        # a block of attention alone (Nemotron-H's) has the one norm before it
+        norms = ((spec.norms_per_layer if has_mlp or moe else 1) * _norm_params(spec, d)
                  + qk_norm_params(spec, kind, shared) + inner_norms)
     per_layer_input = 0
     if spec.per_layer_embed_dim is not None:  # gate d -> p, projection p -> d, a norm of d
         per_layer_input = 2 * d * spec.per_layer_embed_dim  # matrices: counted in extras
         norms += _norm_params(spec, d)
     dense_width = spec.d_ff * (2 if shared and spec.double_wide_shared_mlp else 1)
+    if spec.sub_norms:  # BitNet's: over the attention's output (d_model wide, as its class
+        # builds it) and over the MLP's hidden
+        norms += _norm_params(spec, d) + _norm_params(spec, dense_width)
     if not moe:
-        mlp, mlp_matmul = _mlp_params(spec, dense_width)
+        mlp, mlp_matmul = _mlp_params(spec, dense_width) if has_mlp else (0, 0)
+        mlp += d if spec.residual_scales else 0  # Doge's post_attention_residual
         return LayerCount(attention=attention, mlp=mlp, norms=norms, kind=kind,
                           per_layer_input=per_layer_input, matmul=matmul + mlp_matmul)
     assert spec.n_experts is not None and spec.experts_per_token is not None
@@ -508,15 +570,21 @@ def qk_norm_params(spec: ModelSpec, kind: str = "global", shared: bool = False) 
         return (1 if shared else 2) * spec.layer_head_dim(kind)
     if spec.qk_norm in ("projection", "each_head"):  # each_head: a scale per head and dim
         return spec.q_dim + spec.kv_dim
+    if spec.qk_norm == "head_layernorm":  # a weight and a bias each, shared by the heads
+        return (1 if shared else 2) * 2 * spec.layer_head_dim(kind)
     return 0
 
 
 @lru_cache(maxsize=1024)
 def _count(spec: ModelSpec, head: str | None, num_labels: int) -> ParamCount:
     d, width = spec.d_model, spec.embed_width
-    shape_of = list(zip(spec.layer_kinds, spec.layer_moe, spec.layer_kv_shared, strict=True))
+    shape_of = list(zip(spec.layer_kinds, spec.layer_moe, spec.layer_kv_shared,
+                        (kind != "none" for kind in spec.layer_mlp), strict=True))
     layers = {shape: layer_count(spec, *shape) for shape in set(shape_of)}
     per_layer = tuple(layers[shape] for shape in shape_of)
+    if spec.last_attn_out_bias:  # GPT-NeoX Japanese: on the last layer's output alone
+        last = per_layer[-1]
+        per_layer = (*per_layer[:-1], replace(last, attention=last.attention + d))
     norms = sum(layer.norms for layer in per_layer)
     norms += _norm_params(spec, d) * (int(spec.final_norm) + int(spec.embedding_norm))
     per_layer_table = 0

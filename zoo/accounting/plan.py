@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from zoo.accounting.headers import HeaderCount
-from zoo.accounting.params import caveated, caveats, count_params
+from zoo.accounting.params import (
+    caveated,
+    caveats,
+    count_params,
+    kv_cache_width,
+    recurrent_state_width,
+)
 from zoo.spec import ModelSpec
 from zoo.units import DTYPE_BYTES, FLOAT_DTYPES, canonical_dtype, human_bytes
 
@@ -97,28 +103,74 @@ def make_plan(spec: ModelSpec, *, devices: int, device_memory: int,
     context = spec.context_length if context is None else context
     if not 1 <= context <= spec.context_length:
         raise ValueError(f"context must be within 1..{spec.context_length}, got {context}")
-    count = count_params(spec)
-    width = DTYPE_BYTES[dtype]
-    block = max(layer.total for layer in count.layers)
-    root = count.total - sum(layer.total for layer in count.layers)
-    gathered = int((2 * block + root) * width)  # one block computing, the next prefetched
-    parts: dict[str, int]
-    if train:
-        parts = {"parameters fp32 (sharded)": _sharded_share(4 * count.total, devices),
-                 "gradients fp32 (sharded)": _sharded_share(4 * count.total, devices),
-                 "Adam moments fp32 (sharded)": _sharded_share(8 * count.total, devices),
-                 f"gathered blocks and root {dtype}": gathered,
-                 f"gathered block gradients {dtype}": int(block * width),
-                 "activations (checkpointed)": activation_bytes(spec, batch, context),
-                 "logits fp32 and their gradient": 2 * 4 * batch * context * spec.vocab_size}
-    else:
-        parts = {f"weights {dtype} (sharded)": _sharded_share(int(count.total * width),
-                                                              devices),
-                 f"gathered blocks and root {dtype}": gathered,
-                 f"KV cache {dtype}": count.kv_cache_bytes(context, dtype, batch)}
-        if spec.has_linear:  # constant in context, beside the full layers' growing cache
-            parts[f"recurrent state {dtype}"] = count.recurrent_state_bytes(dtype, batch)
+    parts = plan_parts(plan_inputs(spec), devices=devices, train=train, dtype=dtype,
+                       batch=batch, context=context)
     return Plan(spec, devices, device_memory, train, dtype, batch, context, parts)
+
+
+def plan_inputs(spec: ModelSpec) -> dict[str, Any]:
+    """Everything `plan_parts` needs of a model, as plain numbers: the closed form's figures
+    (total, the largest block, the root), the KV cache as groups of layers that cache alike
+    (how many, their width in values per token, the window or chunk that caps them), the
+    recurrent state and the shapes the activations follow. `zoo site` writes these into each
+    model page, whose planner is `plan_parts` ported to JavaScript: one formula, two
+    languages, compared by the browser tests."""
+    count = count_params(spec)
+    block = max(layer.total for layer in count.layers)
+    groups: dict[tuple[int | None, int], int] = {}
+    for kind, shared in zip(spec.layer_kinds, spec.layer_kv_shared, strict=True):
+        if shared or recurrent_state_width(spec, kind):  # no keys of its own: a recurrent
+            continue                                       # state, or shared
+        cap = spec.local_window if kind == "local" else (
+            spec.attention_chunk if kind == "chunked" else None)
+        key = (cap, kv_cache_width(spec, kind))
+        groups[key] = groups.get(key, 0) + 1
+    return {"total": count.total, "block": block,
+            "root": count.total - sum(layer.total for layer in count.layers),
+            "context_length": spec.context_length, "vocab_size": spec.vocab_size,
+            "n_layer": spec.n_layer, "d_model": spec.d_model, "n_head": spec.n_head,
+            "kv_groups": [{"layers": n, "width": width, "cap": cap}
+                          for (cap, width), n in groups.items()],
+            # values all recurrent layers keep per sequence (linear attention, state space)
+            "recurrent": {"width": sum(recurrent_state_width(spec, kind)
+                                       for kind in spec.layer_kinds)}
+            if spec.has_recurrent else None}
+
+
+def plan_parts(inputs: dict[str, Any], *, devices: int, train: bool, dtype: str, batch: int,
+               context: int) -> dict[str, int]:
+    """Bytes per device by part, from `plan_inputs` and checked settings. Every figure is an
+    integer below 2**53 computed in the order JavaScript computes it (zoo/site/static/site.js
+    ports this function line by line), so the page and `zoo plan` agree to the byte."""
+    width = DTYPE_BYTES[dtype]
+    total, block = inputs["total"], inputs["block"]
+    gathered = int((2 * block + inputs["root"]) * width)  # one block computing, the next prefetched
+    if train:
+        return {"parameters fp32 (sharded)": _sharded_share(4 * total, devices),
+                "gradients fp32 (sharded)": _sharded_share(4 * total, devices),
+                "Adam moments fp32 (sharded)": _sharded_share(8 * total, devices),
+                f"gathered blocks and root {dtype}": gathered,
+                f"gathered block gradients {dtype}": int(block * width),
+                "activations (checkpointed)": _activations(inputs, batch, context),
+                "logits fp32 and their gradient": 2 * 4 * batch * context * inputs["vocab_size"]}
+    held = sum(group["layers"] * (context if group["cap"] is None else
+                                  min(context, group["cap"])) * group["width"]
+               for group in inputs["kv_groups"])
+    parts = {f"weights {dtype} (sharded)": _sharded_share(int(total * width), devices),
+             f"gathered blocks and root {dtype}": gathered,
+             f"KV cache {dtype}": int(batch * held * width)}
+    recurrent = inputs["recurrent"]
+    if recurrent is not None:  # constant in context, beside the full layers' growing cache
+        parts[f"recurrent state {dtype}"] = int(batch * recurrent["width"] * width)
+    return parts
+
+
+def _activations(inputs: dict[str, Any], batch: int, context: int) -> int:
+    """`activation_bytes` from plan inputs."""
+    s, b, h, a = context, batch, inputs["d_model"], inputs["n_head"]
+    kept = inputs["n_layer"] * s * b * h * 2
+    one_layer = int(s * b * h * (34 + 5 * a * s / h))
+    return kept + one_layer
 
 
 def activation_bytes(spec: ModelSpec, batch: int, context: int) -> int:
@@ -126,10 +178,8 @@ def activation_bytes(spec: ModelSpec, batch: int, context: int) -> int:
     (s*b*h*2 bytes), and one layer recomputed at a time, s*b*h*(34 + 5*a*s/h) bytes
     (Korthikanti et al. 2022, 'Reducing Activation Recomputation in Large Transformer
     Models', Section 4)."""
-    s, b, h, a = context, batch, spec.d_model, spec.n_head
-    kept = spec.n_layer * s * b * h * 2
-    one_layer = int(s * b * h * (34 + 5 * a * s / h))
-    return kept + one_layer
+    return _activations({"d_model": spec.d_model, "n_head": spec.n_head,
+                         "n_layer": spec.n_layer}, batch, context)
 
 
 def describe(plan: Plan) -> list[tuple[str, str]]:

@@ -24,6 +24,7 @@ from zoo.architectures.base import (
     GGUFLayout,
     Source,
     UnsupportedConfigError,
+    check_config_types,
 )
 from zoo.registry import registry_match, slug
 from zoo.spec import (
@@ -79,6 +80,7 @@ def entry_for(config: Mapping[str, Any]) -> Architecture:
 
 def read_config(config: Mapping[str, Any]) -> Config:
     """The architecture fields (no name or provenance) that a config.json describes."""
+    check_config_types(config)
     entry = entry_for(config)
     try:
         return entry.read(config)

@@ -167,10 +167,14 @@ def counted_only(fields: Config, reason: str) -> Config:
     return fields
 
 
-def text_decoder_of(fields: Config, checkpoint_class: str, rest: str) -> Config:
+def text_decoder_of(fields: Config, checkpoint_class: str, rest: str,
+                    rest_params: int | None = None) -> Config:
     """Mark fields read from a wrapper config (a text decoder beside towers) as that part only,
-    saying what the rest of the checkpoint is."""
+    saying what the rest of the checkpoint is, and how many parameters it has where a closed
+    form counts them (the whole checkpoint is then the decoder's total plus these)."""
     fields["part_of"] = f"the text decoder of a {checkpoint_class} checkpoint, without its {rest}"
+    if rest_params is not None:
+        fields["rest_params"] = rest_params
     return fields
 
 
@@ -281,6 +285,78 @@ def write_layer_types(spec: ModelSpec) -> list[str]:
     if unknown:
         raise UnsupportedConfigError(f"{', '.join(unknown)} attention has no layer type here")
     return [to_hf[kind] for kind in spec.layer_kinds]
+
+
+# the JSON type every config.json key the readers use must have (null is always allowed: it
+# means the class default): checked before any reader runs, so that a string where an object
+# belongs is one error naming the key, not an AttributeError deep in a reader
+_OBJECTS = ("rope_scaling", "rope_parameters", "text_config", "vision_config", "audio_config",
+            "quantization_config", "attn_config", "ffn_config")
+_INTEGERS = (
+    "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+    "intermediate_size", "vocab_size", "max_position_embeddings", "head_dim", "n_embd",
+    "n_layer", "n_head", "n_inner", "n_positions", "n_ctx", "num_experts", "num_local_experts",
+    "num_experts_per_tok", "n_routed_experts", "n_shared_experts", "moe_intermediate_size",
+    "shared_expert_intermediate_size", "first_k_dense_replace", "moe_layer_freq",
+    "decoder_sparse_step", "kv_lora_rank", "q_lora_rank", "qk_nope_head_dim",
+    "qk_rope_head_dim", "v_head_dim", "n_group", "topk_group", "sliding_window",
+    "sliding_window_pattern", "max_window_layers", "index_head_dim", "index_n_heads",
+    "index_topk", "query_pre_attn_scalar", "original_max_position_embeddings")
+_NUMBERS = (
+    "rope_theta", "rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon", "norm_eps",
+    "partial_rotary_factor", "rotary_pct", "rotary_emb_base", "rope_local_base_freq",
+    "routed_scaling_factor", "attn_logit_softcapping", "final_logit_softcapping",
+    "swiglu_limit", "embedding_multiplier", "residual_multiplier", "attention_multiplier",
+    "logits_scaling", "logit_scale")
+_BOOLEANS = ("tie_word_embeddings", "attention_bias", "mlp_bias", "use_qk_norm",
+             "norm_topk_prob", "use_sliding_window", "use_bidirectional_attention",
+             "scale_attn_weights", "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn")
+_STRINGS = ("model_type", "hidden_act", "hidden_activation", "activation_function",
+            "topk_method", "scoring_func")
+_ARRAYS = ("architectures", "layer_types", "mlp_only_layers", "mlp_layer_types")
+CONFIG_TYPES: dict[str, str] = {
+    **dict.fromkeys(_OBJECTS, "an object"), **dict.fromkeys(_INTEGERS, "an integer"),
+    **dict.fromkeys(_NUMBERS, "a number"), **dict.fromkeys(_BOOLEANS, "true or false"),
+    **dict.fromkeys(_STRINGS, "a string"), **dict.fromkeys(_ARRAYS, "an array")}
+_JSON_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "an object": lambda v: isinstance(v, dict),
+    "an integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "a number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "true or false": lambda v: isinstance(v, bool),
+    "a string": lambda v: isinstance(v, str),
+    "an array": lambda v: isinstance(v, list),
+}
+
+
+# ... and of the keys of rope_scaling / rope_parameters (or of their per-layer-type parts)
+ROPE_TYPES: dict[str, str] = {
+    **dict.fromkeys(("rope_type", "type"), "a string"),
+    **dict.fromkeys(("factor", "beta_fast", "beta_slow", "mscale", "mscale_all_dim",
+                     "low_freq_factor", "high_freq_factor", "attention_factor", "rope_theta",
+                     "partial_rotary_factor"), "a number"),
+    **dict.fromkeys(("original_max_position_embeddings",), "an integer"),
+    **dict.fromkeys(("short_factor", "long_factor"), "an array")}
+
+
+def check_config_types(config: Mapping[str, Any], where: str = "",
+                       types: Mapping[str, str] = CONFIG_TYPES) -> None:
+    """Every key of `types` in a config.json (and in its nested text_config and rope
+    objects) has its JSON type, or is null; UnsupportedConfigError naming the first that does
+    not."""
+    for key, expected in types.items():
+        value = config.get(key)
+        if value is not None and not _JSON_CHECKS[expected](value):
+            raise UnsupportedConfigError(f"field {where}{key} is {describe(value)}; expected "
+                                         f"{expected} (or null)")
+    for key in ("rope_scaling", "rope_parameters"):
+        rope = config.get(key) if types is CONFIG_TYPES else None
+        if isinstance(rope, dict):
+            check_config_types(rope, f"{where}{key}.", ROPE_TYPES)
+            for kind, part in rope.items():  # per layer type (transformers 5's Gemma 3)
+                if isinstance(part, dict):
+                    check_config_types(part, f"{where}{key}.{kind}.", ROPE_TYPES)
+    if types is CONFIG_TYPES and isinstance(config.get("text_config"), dict):
+        check_config_types(config["text_config"], f"{where}text_config.")
 
 
 def gguf_value(fields: Mapping[str, Any], key: str, default: Any = ..., *,

@@ -63,10 +63,23 @@ def _with_defaults(c: Mapping[str, Any], defaults: Config) -> Config:
 
 
 def _read_latent(c: Config) -> Config:
+    """What the latent-attention MoE classes share: read_latent_dense's fields and DeepSeek's
+    experts."""
+    return {**read_latent_dense(c),
+            "n_experts": get(c, "n_routed_experts"),
+            "experts_per_token": get(c, "num_experts_per_tok"),
+            "d_ff_expert": get(c, "moe_intermediate_size"),
+            "n_shared_experts": get(c, "n_shared_experts"),
+            "first_dense_layers": get(c, "first_k_dense_replace"),
+            "routed_scaling": float(get(c, "routed_scaling_factor"))}
+
+
+def read_latent_dense(c: Config) -> Config:
     """What the latent-attention classes share: the attention geometry, the dense MLP, norms
-    and embeddings. Refused by name: biases (attention_bias puts them on the down projections
-    and the output, which zoo's latent attention does not build), an activation other than
-    SiLU, and fewer key/value heads than heads."""
+    and embeddings (every key read must be in `c`: the class's defaults under the config).
+    Refused by name: biases (attention_bias puts them on the down projections and the output,
+    which zoo's latent attention does not build), an activation other than SiLU, and fewer
+    key/value heads than heads."""
     if c["attention_bias"]:
         raise UnsupportedConfigError(
             f"{c.get('model_type')} with attention_bias true (biases on q_a_proj, "
@@ -84,12 +97,7 @@ def _read_latent(c: Config) -> Config:
         context_length=get(c, "max_position_embeddings"), position="rotary",
         **{k: v for k, v in read_rope(c).items() if k != "rotary_fraction"},
         norm="rmsnorm", norm_eps=get(c, "rms_norm_eps"), activation="swiglu", bias=False,
-        tie_embeddings=bool(c["tie_word_embeddings"]),
-        n_experts=get(c, "n_routed_experts"), experts_per_token=get(c, "num_experts_per_tok"),
-        d_ff_expert=get(c, "moe_intermediate_size"),
-        n_shared_experts=get(c, "n_shared_experts"),
-        first_dense_layers=get(c, "first_k_dense_replace"),
-        routed_scaling=float(get(c, "routed_scaling_factor")))
+        tie_embeddings=bool(c["tie_word_embeddings"]))
     if c["num_key_value_heads"] not in (None, heads):  # null: as many as heads
         # no parameter depends on it: latent attention expands keys and values for every head
         # (transformers' forward then repeats them to a shape that does not fit)
@@ -177,8 +185,15 @@ def read_deepseek_v2(c: Mapping[str, Any]) -> Config:
     if method == "group_limited_greedy":
         groups = {"expert_groups": get(c, "n_group"),
                   "expert_groups_per_token": get(c, "topk_group"), "expert_group_score": "max"}
+    unset: Config = {}
+    if c["num_experts_per_tok"] is None:  # the class default: no count depends on it
+        unset = counted_only({"unpublished": ["experts_per_token"]},
+                             "num_experts_per_tok null: transformers builds every expert but "
+                             "its router picks none (torch.topk with k None); the active "
+                             "figures assume every expert")
+        c = {**c, "num_experts_per_tok": get(c, "n_routed_experts")}
     return {**_read_latent(c), "rotary_style": "interleaved", "router_scoring": "softmax",
-            "router_normalize": False, **groups}
+            "router_normalize": False, **groups, **unset}
 
 
 def write_deepseek_v2(s: ModelSpec) -> Config:

@@ -32,6 +32,7 @@ from zoo.architectures.base import (
 )
 from zoo.architectures.llama import ATTN, LAYER, QK_NORMS
 from zoo.architectures.llama import TENSORS as LLAMA_TENSORS
+from zoo.architectures.towers import SIGLIP_VISION, siglip_vision
 from zoo.spec import ModelSpec
 
 TENSORS = {
@@ -180,10 +181,16 @@ def write_gemma3(s: ModelSpec) -> Config:
 
 
 def read_gemma3_multimodal(c: Mapping[str, Any]) -> Config:
-    """The text decoder of a Gemma 3 image-text model (its vision tower is not counted)."""
-    return text_decoder_of(read_gemma3(c.get("text_config") or {}),
-                           "Gemma3ForConditionalGeneration",
-                           "SigLIP vision tower and multimodal projector")
+    """The text decoder of a Gemma 3 image-text model, with the parameters of the rest: the
+    SigLIP vision tower, and the projector (a bias-free matrix from the tower's width to the
+    text width, after a Gemma RMSNorm of the tower's width)."""
+    text = read_gemma3(c.get("text_config") or {})
+    vision = c.get("vision_config") or {}
+    width = vision.get("hidden_size") or SIGLIP_VISION["hidden_size"]
+    projector = width * text["d_model"] + width
+    return text_decoder_of(text, "Gemma3ForConditionalGeneration",
+                           "SigLIP vision tower and multimodal projector",
+                           siglip_vision(vision) + projector)
 
 
 def write_none(s: ModelSpec) -> Config:

@@ -77,6 +77,10 @@ def read_llama_like(c: Mapping[str, Any], defaults: Mapping[str, Any] | None = N
         counted_only(out, f"hidden_act {act!r}: zoo's gated MLP here is SwiGLU (silu)")
     if out["rotary_fraction"] != 1.0 and not partial_rotary:
         counted_only(out, "partial_rotary_factor is not built for this architecture")
+    rotated = int(out["d_head"] * out["rotary_fraction"])
+    if rotated % 2:  # transformers rotates one dim more (its frequencies pair dims)
+        counted_only(out, f"partial_rotary_factor {out['rotary_fraction']} of head_dim "
+                          f"{out['d_head']} gives {rotated} rotated dims, an odd number")
     return out
 
 

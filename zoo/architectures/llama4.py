@@ -117,8 +117,8 @@ def read_llama4(c: Mapping[str, Any]) -> Config:
     """The text decoder of a Llama 4 image-text model (the vision tower and the projector are
     not in the spec: see `vision_params`)."""
     return text_decoder_of(read_llama4_text(c.get("text_config") or {}),
-                           "Llama4ForConditionalGeneration",
-                           f"vision tower and projector ({vision_params(c):,} parameters)")
+                           "Llama4ForConditionalGeneration", "vision tower and projector",
+                           vision_params(c))
 
 
 def write_llama4_text(s: ModelSpec) -> Config:

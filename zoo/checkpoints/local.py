@@ -90,10 +90,11 @@ def _files(path: Path) -> list[Path]:
     return [path]
 
 
-def zoo_files() -> dict[str, LocalWeights]:
-    """Checkpoints in the weights folders, by the model name their metadata gives. A file that
-    cannot be read is skipped: one bad file must not hide the others."""
-    found: dict[str, LocalWeights] = {}
+def zoo_files() -> dict[str, list[LocalWeights]]:
+    """Checkpoints in the weights folders, by the model name their metadata gives: every copy
+    of a model, in path order. A file that cannot be read is skipped: one bad file must not hide
+    the others."""
+    found: dict[str, list[LocalWeights]] = {}
     for folder in zoo_weight_dirs():
         if not folder.is_dir():
             continue
@@ -107,21 +108,34 @@ def zoo_files() -> dict[str, LocalWeights]:
                 size = _size(_files(path))
             except (WeightsError, SpecError, OSError, ImportError):
                 continue
-            found.setdefault(name, LocalWeights(name, "zoo", path, size))
+            found.setdefault(name, []).append(LocalWeights(name, "zoo", path, size))
     return found
 
 
+def declared(spec: ModelSpec) -> LocalWeights | None:
+    """The checkpoint a spec says it was read from (`weights.local`), while it is there."""
+    if not spec.weights.local:
+        return None
+    path = Path(spec.weights.local)
+    if not path.exists():
+        return None
+    return LocalWeights(spec.name, "spec", path, _size(_files(path)))
+
+
 def find_local(specs: list[ModelSpec]) -> list[LocalWeights]:
-    """Every local copy of these models' weights: the HF cache by repo id, zoo files by name."""
+    """Every local copy of these models' weights, in the order a name is loaded from them: the
+    checkpoint the spec names, the HF cache by repo id, then zoo files by name."""
     zoo_found = zoo_files()
     out = []
     for spec in specs:
+        own = declared(spec)
+        if own is not None:
+            out.append(own)
         if spec.weights.hf:
             cached = in_hf_cache(spec.weights.hf)
             if cached is not None:
                 out.append(LocalWeights(spec.name, cached.where, cached.path, cached.size))
-        if spec.name in zoo_found:
-            out.append(zoo_found[spec.name])
+        out.extend(zoo_found.get(spec.name, []))
     return out
 
 

@@ -3,8 +3,8 @@
 errors included (a JSON object with "error", and a non-zero status).
 
 The commands that only read specs or metadata (`zoo.cli.info`: list, show, compare, verify,
-plan, spec, plot) never import torch; those that load a model (`zoo.cli.run`) and the torchrun
-commands (`zoo.cli.torchrun`) do, when they run.
+plan, spec, plot, site) never import torch; those that load a model (`zoo.cli.run`) and the
+torchrun commands (`zoo.cli.torchrun`) do, when they run.
 """
 
 from __future__ import annotations

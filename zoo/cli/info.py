@@ -1,7 +1,7 @@
-"""The commands that only read specs and metadata: list, show, compare, verify, plan, spec and
-plot. None of them imports torch. Wherever they take a model name they also take a file: a
-config.json, a Hugging Face folder or cached repo id, a GGUF file, a zoo or HF safetensors file
-(`zoo.checkpoints.resolve`).
+"""The commands that only read specs and metadata: list, show, compare, verify, plan, spec,
+plot and site. None of them imports torch. Wherever they take a model name they also take a
+file: a config.json, a Hugging Face folder or cached repo id, a GGUF file, a zoo or HF
+safetensors file (`zoo.checkpoints.resolve`).
 """
 
 from __future__ import annotations
@@ -356,7 +356,9 @@ def plan(args: argparse.Namespace) -> int:
     assert counted.resolved is not None
     say_resolved([counted.resolved])
     if plan.spec.part_of:
-        print(f"{plan.spec.name}: counts {plan.spec.part_of}")
+        print(f"{plan.spec.name}: counts {plan.spec.part_of}"
+              + (f" ({plan.spec.rest_params:,} parameters, not in these figures)"
+                 if plan.spec.rest_params is not None else ""))
     mode = "training (FSDP2, mixed-precision AdamW)" if plan.train else "inference (FSDP)"
     print(f"{plan.spec.name}: {mode}, {plan.dtype}, batch {plan.batch} per device, context "
           f"{plan.context}")
@@ -426,4 +428,25 @@ def plot(args: argparse.Namespace) -> int:
         emit_json({"file": str(out), "data": data})
     else:
         print(f"wrote {out} ({len(data)} models)")
+    return 0
+
+
+@command("site", "a static web catalogue: an index that sorts and filters, a page per model with "
+                 "a hardware planner, and a compare page (works from a file; needs zoo[site])",
+         arg("out", metavar="OUT", help="the site's folder (made if its parent exists)"),
+         arg("names", nargs="*", metavar="NAME",
+             help="only these registry models (default: every one)"),
+         arg("--add", action="append", default=[], metavar="FILE",
+             help="also a page for a config.json, Hugging Face folder, GGUF or safetensors "
+                  "file (repeatable)"))
+def site(args: argparse.Namespace) -> int:
+    from zoo.site import build_site
+
+    built = build_site(args.out, args.names or None, args.add)
+    if args.json:
+        emit_json(built.to_dict())
+    else:
+        print(f"wrote {len(built.files)} files ({len(built.models)} models, "
+              f"{built.bytes / 1e6:.1f} MB) to {built.out} in {built.seconds:.1f} s; open "
+              f"{built.out / 'index.html'}")
     return 0

@@ -100,8 +100,10 @@ def generate(args: argparse.Namespace) -> int:
         return 0
     text = generate(model, args.prompt, chat=args.chat, **options)
     if args.json:
+        from zoo.model.kernels import summary
+
         emit_json({"model": model.spec.name, "requested": args.model, "prompt": args.prompt,
-                   "text": text})
+                   "text": text, **summary(model.modules())})
     else:
         print(text)
     return 0

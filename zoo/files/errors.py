@@ -4,6 +4,17 @@ each raises the same class and a caller catches one."""
 
 from __future__ import annotations
 
+import json
+import re
+from itertools import accumulate
+from typing import Any
+
+# how deep a JSON file zoo reads may nest: config.json and safetensors headers nest 2 to 4
+# deep; without a bound a crafted file 100,000 deep overflows the parser's recursion
+MAX_JSON_DEPTH = 64
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
+
 
 class WeightsError(ValueError):
     """A weights file that cannot be read as what it claims to be."""
@@ -17,3 +28,23 @@ class NoSpecError(WeightsError):
     def __init__(self, message: str, reason: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+def json_depth(text: str) -> int:
+    """How deep the arrays and objects of a JSON text nest (brackets inside strings aside)."""
+    brackets = _NOT_BRACKETS.sub("", _STRINGS.sub("", text))
+    return max(accumulate(1 if c in "[{" else -1 for c in brackets), default=0)
+
+
+def parse_json(raw: str | bytes, where: str) -> Any:
+    """JSON from a file, nested at most MAX_JSON_DEPTH deep: anything else is a WeightsError
+    naming `where`, the file (the readers of zoo.files all raise that one error)."""
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        depth = json_depth(text)
+        if depth > MAX_JSON_DEPTH:
+            raise WeightsError(f"{where} nests JSON {depth:,} deep; zoo reads JSON nested at "
+                               f"most {MAX_JSON_DEPTH} deep")
+        return json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise WeightsError(f"{where} is not JSON: {err}") from None

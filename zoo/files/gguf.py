@@ -10,12 +10,15 @@ tensor table (name, shape fastest dimension first, type, offset), then the data,
 
 from __future__ import annotations
 
+import itertools
 import math
 import mmap
 import os
 import struct
+import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from zoo.files.errors import WeightsError
 
@@ -24,7 +27,15 @@ MAGIC = b"GGUF"
 SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q",
            11: "<q", 12: "<d"}
 STRING, ARRAY = 8, 9
+_TYPE_NAMES = {"B": "uint8", "b": "int8", "H": "uint16", "h": "int16", "I": "uint32",
+               "i": "int32", "f": "float32", "?": "bool", "Q": "uint64", "q": "int64",
+               "d": "float64"}
 MAX_DIMS = 8
+DEFAULT_ALIGNMENT = 32  # of tensor data, where general.alignment does not say
+# string arrays are decoded when the header is read (the vocabulary is one): at most this many
+# strings each, so that a small file cannot make millions of Python strings (the largest
+# published vocabularies have about 262,000 tokens)
+MAX_STRINGS = 2**20
 DEQUANTIZE_ROWS = 4096  # rows dequantized at a time
 
 
@@ -43,6 +54,52 @@ class HeaderPrefixTooShort(WeightsError):
     def __init__(self, message: str, needed: int) -> None:
         super().__init__(message)
         self.needed = needed
+
+
+class GGUFArray(Sequence[Any]):
+    """A numeric metadata array, read from the file's bytes when indexed: a header with a 100
+    MB array stays a view of the file, not a list of 100 million Python numbers (`tolist` makes
+    one where a caller wants it)."""
+
+    def __init__(self, raw: Any, code: str, count: int) -> None:
+        self._code, self._count = code, count
+        self.item_type = _TYPE_NAMES[code]  # uint8, int32, float32 ...
+        size = struct.calcsize(code)
+        if sys.byteorder == "little":  # GGUF is little-endian: the bytes are the values
+            self._values: Any = raw.cast(code)
+        else:
+            self._values = list(struct.unpack(f"<{count}{code}", raw))
+        self.nbytes = count * size
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Any]: ...
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return list(self._values[index])
+        return self._values[index]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._values)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, GGUFArray):
+            other = other.tolist()
+        return isinstance(other, (list, tuple)) and self.tolist() == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def tolist(self) -> list[Any]:
+        return list(self._values)
+
+    def __repr__(self) -> str:
+        return f"GGUFArray({self._code!r}, {self._count:,} values)"
 
 
 class _Cursor:
@@ -75,19 +132,24 @@ class _Cursor:
         except UnicodeDecodeError:
             return raw.decode("utf-8", errors="replace")
 
-    def value(self, kind: int) -> Any:
+    def value(self, kind: int, key: str) -> Any:
+        """The value of metadata `key`: a numeric array stays in the file's bytes (a
+        GGUFArray), a string array is decoded up to MAX_STRINGS strings."""
         if kind == STRING:
             return self.string()
         if kind == ARRAY:
             item, count = self.scalar(4), self.scalar(10)
             if item == STRING:
+                if count > MAX_STRINGS or count * 8 > self.size - self.pos:
+                    raise WeightsError(f"{self.path}: GGUF metadata {key} is an array of "
+                                       f"{count:,} strings; zoo reads at most {MAX_STRINGS:,} "
+                                       f"(and each takes 8 bytes at least)")
                 return [self.string() for _ in range(count)]
             if item not in SCALARS:
-                raise WeightsError(f"{self.path}: not a readable GGUF file: array of value "
-                                   f"type {item}")
+                raise WeightsError(f"{self.path}: not a readable GGUF file: {key} is an array "
+                                   f"of value type {item}")
             code = SCALARS[item][1]
-            return list(struct.unpack(f"<{count}{code}",
-                                      self.take(count * struct.calcsize(code))))
+            return GGUFArray(self.take(count * struct.calcsize(code)), code, count)
         if kind not in SCALARS:
             raise WeightsError(f"{self.path}: not a readable GGUF file: value type {kind}")
         return self.scalar(kind)
@@ -135,7 +197,7 @@ class GGUFFile:
         self.fields: dict[str, Any] = {}
         for _ in range(kv_count):
             key = cursor.string()
-            self.fields[key] = cursor.value(cursor.scalar(4))
+            self.fields[key] = cursor.value(cursor.scalar(4), key)
         table = []
         for _ in range(tensor_count):
             name, dims = cursor.string(), cursor.scalar(4)
@@ -144,13 +206,42 @@ class GGUFFile:
             shape = tuple(cursor.scalar(10) for _ in range(dims))
             table.append((name, tuple(reversed(shape)), cursor.scalar(4), cursor.scalar(10)))
         self.header_size = cursor.pos  # the metadata and the tensor table, in bytes
-        alignment = self.fields.get("general.alignment", 32)
-        if not isinstance(alignment, int) or alignment < 1:
+        alignment = self.fields.get("general.alignment", DEFAULT_ALIGNMENT)
+        if isinstance(alignment, bool) or not isinstance(alignment, int) or alignment < 1:
             raise WeightsError(f"{self.path}: general.alignment {alignment!r} is not a positive "
                                f"integer")
         data = -(-cursor.pos // alignment) * alignment
-        self.tensors = {name: GGUFTensor(name, shape, kind, data + offset)
-                        for name, shape, kind, offset in table}
+        self.tensors = {}
+        for name, shape, kind, offset in table:
+            if name in self.tensors:
+                raise WeightsError(f"{self.path}: tensor {name!r} is listed twice")
+            if offset % alignment:
+                raise WeightsError(f"{self.path}: tensor {name!r} starts at data offset "
+                                   f"{offset:,}, not a multiple of the file's alignment "
+                                   f"{alignment} (general.alignment, default "
+                                   f"{DEFAULT_ALIGNMENT})")
+            self.tensors[name] = GGUFTensor(name, shape, kind, data + offset)
+        self._refuse_overlaps()
+
+    def _refuse_overlaps(self) -> None:
+        """Every tensor's bytes its own: two tensors sharing bytes would read as each other
+        (safetensors files are refused for the same). Needs the gguf package for the sizes of
+        the block types; without it no tensor can be read, so nothing is checked."""
+        try:
+            import gguf.constants  # noqa: F401
+        except ImportError:
+            return
+        extents = []
+        for name, t in self.tensors.items():
+            nbytes = self.stored_bytes(name)  # None: a type the package does not know
+            if nbytes:
+                extents.append((t.start, t.start + nbytes, name))
+        extents.sort()
+        for (_, end, before), (start, _, after) in itertools.pairwise(extents):
+            if start < end:
+                raise WeightsError(f"{self.path}: tensors {before!r} and {after!r} share bytes: "
+                                   f"{after!r} starts at byte {start:,}, before {before!r} ends "
+                                   f"at {end:,}; each tensor's data must be its own")
 
     def stored_bytes(self, name: str) -> int | None:
         """The tensor's bytes as stored, by its type's block size (None when the gguf

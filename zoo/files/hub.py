@@ -5,13 +5,12 @@ only when a repo id must be resolved."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
 from typing import Any
 
-from zoo.files.errors import WeightsError
+from zoo.files.errors import WeightsError, parse_json
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # "org/name", as the hub spells them
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf")
@@ -65,10 +64,7 @@ def read_config(folder_or_file: Path) -> dict[str, Any]:
     if not path.is_file():
         raise WeightsError(f"{folder_or_file}: no config.json (not a Hugging Face checkpoint "
                            f"folder)")
-    try:
-        config = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise WeightsError(f"{path}: not valid JSON: {err}") from None
+    config = parse_json(path.read_bytes(), str(path))  # bounded depth, one error
     if not isinstance(config, dict):
         raise WeightsError(f"{path}: expected a JSON object")
     return config

@@ -8,13 +8,12 @@ index is never a way to read, or make zoo delete, a file elsewhere.
 
 from __future__ import annotations
 
-import json
 import os
 import struct
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from zoo.files.errors import WeightsError
+from zoo.files.errors import WeightsError, parse_json
 
 MAX_HEADER = 100 * 2**20  # bytes of header JSON (or of an index) zoo reads at most
 INDEX_SUFFIX = ".safetensors.index.json"
@@ -41,10 +40,7 @@ def read_header_from(f: IO[bytes], path: Path) -> tuple[dict[str, Any], int, int
         raise WeightsError(f"{path}: not a safetensors file, or truncated: its header claims "
                            f"{length:,} bytes, the file has {size:,}")
     raw = f.read(length)
-    try:
-        header = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise WeightsError(f"{path}: not a safetensors file: its header is not JSON") from None
+    header = parse_json(raw, f"{path}: not a safetensors file: its header")
     if not isinstance(header, dict):
         raise WeightsError(f"{path}: not a safetensors file: its header is not a JSON object")
     metadata = header.get("__metadata__")
@@ -142,12 +138,13 @@ def read_index(path: Path) -> dict[str, Any]:
         size = path.stat().st_size
         if size > MAX_HEADER:
             raise WeightsError(f"{path}: {size:,} bytes is too large for a safetensors index")
-        index = json.loads(path.read_bytes())
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise  # a save removed it meanwhile: the caller looks again
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+    except OSError as err:
         raise WeightsError(f"{path}: not a safetensors index (expected JSON with a "
                            f"'weight_map'): {err}") from None
+    index = parse_json(raw, f"{path}: not a safetensors index: it")
     if not isinstance(index, dict) or not isinstance(index.get("weight_map"), dict):
         raise WeightsError(f"{path}: not a safetensors index: expected a JSON object whose "
                            f"'weight_map' maps tensor names to shard files")

@@ -9,7 +9,50 @@ per value head, replaced at each step, the same size at any length.
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
+import torch
 from torch import Tensor
+
+from zoo.errors import advised
+
+
+def free_memory(device: Any) -> int | None:
+    """Bytes that can still be allocated on `device`: a GPU's free memory plus what torch
+    holds unused, the machine's available memory (Linux's MemAvailable) for the CPU; None where
+    it cannot be known."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
+    if device.type != "cpu":
+        return None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_fits(nbytes: int, what: str, device: Any) -> None:
+    """A ValueError saying what does not fit, before a tensor of `nbytes` is allocated on
+    `device` with less memory free: a context of 2^40 tokens must not reach the allocator,
+    which fails with a traceback, or succeed lazily and run the machine out of memory."""
+    free = free_memory(device)
+    if free is not None and nbytes > free:
+        raise advised(ValueError, f"{what} takes {nbytes / 2**30:,.1f} GiB, more than the "
+                                  f"{free / 2**30:,.1f} GiB free on {torch.device(device)}",
+                      python="; ask for fewer max_new_tokens (or a shorter prompt, fewer "
+                             "prompts or beams)",
+                      cli="; ask for fewer --max-new-tokens (or a shorter prompt, fewer "
+                          "prompts or beams)")
 
 
 class KVCache:
@@ -52,7 +95,18 @@ class KVCache:
     def _grow(self, old: Tensor | None, new: Tensor, needed: int) -> Tensor:
         size = max(needed, self.capacity, 2 * (old.shape[2] if old is not None else 0))
         batch, heads, _, dim = new.shape
-        grown = new.new_empty(batch, heads, size, dim)
+        # a first store: this layer's, and as much for each layer not stored yet (most
+        # store as much: linear and shared layers store none, and count here all the same)
+        layers = sum(k is None for k in self.keys) if old is None else 1
+        check_fits(2 * layers * batch * heads * size * dim * new.element_size(),
+                   f"a KV cache of {size:,} positions for {batch} sequence(s)", new.device)
+        try:
+            grown = new.new_empty(batch, heads, size, dim)
+        except RuntimeError as err:  # torch.OutOfMemoryError included
+            raise advised(ValueError, f"a KV cache of {size:,} positions for {batch} "
+                                      f"sequence(s) does not fit in memory ({str(err)[:200]})",
+                          python="; ask for fewer max_new_tokens",
+                          cli="; ask for fewer --max-new-tokens") from None
         if old is not None:
             grown[:, :, : old.shape[2]] = old
         return grown
@@ -68,4 +122,4 @@ class KVCache:
                                   state[1].index_select(0, index))
 
 
-__all__ = ["KVCache"]
+__all__ = ["KVCache", "check_fits", "free_memory"]

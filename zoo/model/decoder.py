@@ -183,6 +183,7 @@ class Model(nn.Module):
     def tie_weights(self) -> None:
         if self.spec.tie_embeddings:
             self.head.weight = self.embed.weight
+            self.head.shared = True  # its kernel keeps the embedding's layout
 
     def num_params(self) -> int:
         """Parameters counted once each (a tied head is the embedding)."""

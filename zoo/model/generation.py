@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from zoo.fields import check, convert, declared, describe, setting
-from zoo.model.cache import KVCache
+from zoo.model.cache import KVCache, check_fits
 from zoo.model.layers import check_token_ids
 from zoo.spec import ModelSpec
 
@@ -236,6 +236,9 @@ class Decoder:
         self.mask = None
         if padded:
             assert attention_mask is not None
+            check_fits(batch * (length + max_new_tokens) * 8,
+                       f"the attention mask of {length + max_new_tokens:,} positions for "
+                       f"{batch} sequences", input_ids.device)
             self.mask = torch.ones(batch, length + max_new_tokens, dtype=torch.long,
                                    device=input_ids.device)
             self.mask[:, :length] = attention_mask.long()

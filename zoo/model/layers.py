@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from zoo.model import kernels
 from zoo.spec import ModelSpec, RopeScaling
 
 if TYPE_CHECKING:
@@ -29,22 +30,90 @@ def _onednn_linear() -> Any:
 
 
 # oneDNN's fp32 matrix-vector kernels use every core, where the default BLAS path for a few
-# rows runs on one: about 1.8x the decoding speed on CPU (see tools/bench_generate.py). It has
-# no autograd, so it serves inference only; everything else takes F.linear.
+# rows runs on one: about 1.8x the decoding speed on one AMD EPYC (see tools/bench_generate.py),
+# but slower than addmm over the transposed layout on an Intel Xeon; `Linear` measures which
+# (zoo.model.kernels). It has no autograd, so it serves inference only.
 ONEDNN_LINEAR = _onednn_linear()
+CHECKED = 256  # output features compared with the exact product (the first and the last)
 
 
 class Linear(nn.Linear):
+    """nn.Linear whose inference kernel is measured on the machine (zoo.model.kernels): at its
+    first CPU call without gradients, per dtype, one of
+
+    - "onednn": oneDNN's linear over the [out, in] weight (the fixed fp32 choice);
+    - "linear": F.linear over [out, in] (the fixed bf16 choice);
+    - "linear_t": F.linear over the weight stored transposed, [in, out] in memory (addmm over
+      a contiguous right-hand matrix): the weight's storage is rewritten once, in place, so the
+      layer keeps its bytes and its parameter (a tied head, `shared`, is never rewritten).
+    """
+
+    shared = False  # the weight is also another module's (a tied head): keep its layout
+    _kernel: tuple[torch.dtype, str] | None = None
+
     # Weights are set once, by Model.init_weights, after the module (built on the meta device)
     # is allocated: the stock reset_parameters would only burn time on meta tensors.
     def reset_parameters(self) -> None:
         pass
 
     def forward(self, x: Tensor) -> Tensor:
-        if (ONEDNN_LINEAR is not None and x.dtype == torch.float32 and x.device.type == "cpu"
-                and self.weight.dtype == torch.float32 and not torch.is_grad_enabled()):
-            return ONEDNN_LINEAR(x, self.weight, self.bias, "none", [], "")
+        if (x.dtype in (torch.float32, torch.bfloat16) and x.device.type == "cpu"
+                and self.weight.dtype == x.dtype and not torch.is_grad_enabled()):
+            kernel = self._kernel[1] if self._kernel is not None and \
+                self._kernel[0] == x.dtype else self._choose(x.dtype)
+            if kernel == "onednn":
+                return ONEDNN_LINEAR(x, self.weight, self.bias, "none", [], "")
         return F.linear(x, self.weight, self.bias)
+
+    def kernel_choice(self) -> tuple[str | None, tuple[str, ...]]:
+        """The kernel chosen (None before the first inference call), for kernels.summary."""
+        return (self._kernel[1] if self._kernel is not None else None), ()
+
+    def _choose(self, dtype: torch.dtype) -> str:
+        weight = self.weight
+        if not weight.is_contiguous():  # stored transposed by an earlier choice
+            with torch.inference_mode(False):
+                weight.data = weight.detach().contiguous()
+        fixed = "onednn" if ONEDNN_LINEAR is not None and dtype == torch.float32 else "linear"
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            # FSDP owns the storage of the parameters it gathers (and the ranks must agree)
+            self._kernel = (dtype, fixed)
+            return fixed
+        out_features, in_features = weight.shape
+        x = torch.randn(1, in_features, generator=torch.Generator().manual_seed(0)).to(dtype)
+        bias = self.bias
+        transposed: list[Tensor] = []
+
+        def linear_t() -> Tensor:
+            if not transposed:
+                transposed.append(weight.detach().t().contiguous().t())
+            return F.linear(x, transposed[0], bias)
+
+        candidates: dict[str, Callable[[], Tensor]] = {
+            "linear": lambda: F.linear(x, weight, bias)}
+        if ONEDNN_LINEAR is not None:
+            candidates["onednn"] = lambda: ONEDNN_LINEAR(x, weight, bias, "none", [], "")
+        if not self.shared:
+            candidates["linear_t"] = linear_t
+        rows = torch.cat([torch.arange(min(CHECKED, out_features)),
+                          torch.arange(max(out_features - CHECKED, 0), out_features)]).unique()
+        part = weight.detach()[rows].double()
+        exact = x.double() @ part.t()
+        bound = kernels.tolerance(x.double().abs() @ part.abs().t(), in_features, dtype)
+        if bias is not None:
+            exact = exact + bias.detach()[rows].double()
+
+        def check(y: Tensor) -> bool:
+            got = y.double()[..., rows]
+            return bool(((got - exact).abs() <= bound + 1e-6 * exact.abs()).all())
+
+        name = kernels.key((out_features, in_features), dtype, "float", 1)
+        kernel = kernels.choose(name, candidates, fixed, check)
+        if kernel == "linear_t":  # a normal tensor even under inference_mode: the parameter
+            with torch.inference_mode(False):  # may be trained or run with autograd later
+                weight.data = weight.detach().t().contiguous().t()
+        self._kernel = (dtype, kernel)
+        return kernel
 
 
 class Embedding(nn.Embedding):

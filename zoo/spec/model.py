@@ -28,6 +28,7 @@ from zoo.spec.vocabulary import (
     NORMS,
     POSITIONS,
     QK_NORMS,
+    RECURRENT_KINDS,
     ROTARY_STYLES,
     ROUTER_SCORES,
     Reported,
@@ -88,7 +89,10 @@ class ModelSpec:
     attention_pattern: tuple[str, ...] = _arch(
         "enum_list", ("global",), choices=ATTENTION_KINDS, resolve=lambda s: s.layer_kinds,
         doc="per-layer `global` / `local` (a sliding window) / `chunked` / `linear` (Gated "
-            "DeltaNet) attention, cycled over the layers")
+            "DeltaNet) attention, or another token mixer: `mamba` / `mamba2` (selective "
+            "state spaces), `short_conv` (LFM2's gated convolution), `rglru` (Griffin's "
+            "recurrence: RecurrentGemma), `none` (a block with an "
+            "MLP only: Nemotron-H), cycled over the layers")
     local_window: int | None = _arch(
         "int?", None, min=1, resolve=_when("has_local", lambda s: s.local_window),
         doc="keys a local layer sees, itself included")
@@ -108,6 +112,46 @@ class ModelSpec:
     linear_conv_kernel: int | None = _arch(
         "int?", None, min=1, doc="linear layers: the causal depthwise convolution's kernel "
                                  "over q, k and v (Qwen3-Next's 4)")
+    ssm_d_inner: int | None = _arch(
+        "int?", None, min=1, doc="state-space (`mamba`, `mamba2`) layers: the width the "
+                                 "selective scan runs over (expand x d_model)")
+    ssm_d_state: int | None = _arch(
+        "int?", None, min=1, doc="state-space layers: state per channel (Mamba's state_size "
+                                 "16, Mamba-2's 128)")
+    ssm_conv_kernel: int | None = _arch(
+        "int?", None, min=1, doc="state-space layers: the causal depthwise convolution's kernel")
+    ssm_dt_rank: int | None = _arch(
+        "int?", None, min=1, doc="`mamba` layers: the low-rank time-step projection's width "
+                                 "(ceil(d_model / 16) by default)")
+    ssm_n_head: int | None = _arch(
+        "int?", None, min=1, doc="`mamba2` layers: heads, each with a scalar decay, a step "
+                                 "bias and a skip")
+    ssm_n_group: int | None = _arch(
+        "int?", None, min=1, doc="`mamba2` layers: groups of heads sharing B and C")
+    ssm_proj_bias: bool = _arch(
+        "bool", False, resolve=_when("has_ssm", lambda s: s.ssm_proj_bias),
+        doc="state-space layers: biases on the input and output projections (use_bias)")
+    ssm_conv_bias: bool = _arch(
+        "bool", True, resolve=_when("has_ssm", lambda s: s.ssm_conv_bias),
+        doc="state-space layers: a bias on the convolution (use_conv_bias)")
+    ssm_inner_norms: bool = _arch(
+        "bool", False, doc="`mamba` layers: RMSNorms of the time step, B and C (Jamba)")
+    lru_width: int | None = _arch(
+        "int?", None, min=1, doc="`rglru` layers (RecurrentGemma): the recurrence's width, its "
+                                 "gates block-diagonal over n_head blocks")
+    lru_conv_kernel: int | None = _arch(
+        "int?", None, min=1, doc="`rglru` layers: the depthwise convolution's kernel")
+    ssm_parallel: bool = _arch(
+        "bool", False, doc="each attention layer has a `mamba2` mixer beside it, on the same "
+                           "normed input, their outputs summed (Falcon-H1)")
+    short_conv_kernel: int | None = _arch(
+        "int?", None, min=1, doc="`short_conv` layers (LFM2): the gated depthwise "
+                                 "convolution's kernel (conv_L_cache)")
+    short_conv_bias: bool = _arch(
+        "bool", False, doc="`short_conv` layers: biases on the projections and the convolution")
+    ssm_gated_norm: bool = _arch(
+        "bool", True, resolve=_when("has_ssm", lambda s: s.ssm_gated_norm),
+        doc="`mamba2` layers: a gated RMSNorm over d_inner before the output projection")
     scale_attention: bool = _arch(
         "bool", True, doc="scores scaled by 1/sqrt(d_head) (false: GPT-Neo's unscaled scores)")
     query_pre_attn_scalar: float | None = _arch(
@@ -118,7 +162,9 @@ class ModelSpec:
         doc="RMSNorm of q and k before rotary: `head` (over each head: Qwen3, Gemma 3) or "
             "`projection` (over all heads at once: OLMo 2); `l2`: each head RMS-normalised "
             "without a weight, on rotary layers only (Llama 4's use_qk_norm); `each_head`: a "
-            "LayerNorm without bias over each head, a scale per head and dim (Command R+)")
+            "LayerNorm without bias over each head, a scale per head and dim (Command R+); "
+            "`head_layernorm`: a LayerNorm with bias over each head, shared by the heads "
+            "(Persimmon; counted, not built)")
     attn_softcap: float | None = _arch(
         "float?", None, min=0.0, min_exclusive=True,
         doc="attention scores soft-capped: c tanh(s / c) (Gemma 2's 50)")
@@ -128,9 +174,28 @@ class ModelSpec:
     attention_output_gate: bool = _arch(
         "bool", False, doc="the attention output gated per query dim by sigmoid(x W_g), W_g "
                            "stored beside the query projection (Qwen3-Next's doubled q_proj)")
+    attention_head_gate: bool = _arch(
+        "bool", False, doc="the attention output gated per head by a learned d_model -> "
+                           "n_head projection, no bias (Laguna's and LFM3's per-head g_proj; "
+                           "counted, not built)")
     attention_sinks: bool = _arch(
         "bool", False, doc="a learned logit per head added to the softmax's denominator "
                            "(gpt-oss)")
+    local_sinks: bool = _arch(
+        "bool", False, doc="a learned logit per head added to the softmax's denominator on the "
+                           "local layers only (MiMo-V2-Flash; counted, not built)")
+    dynamic_mask: bool = _arch(
+        "bool", False, doc="Doge's dynamic mask: a learned decay per key/value head and a "
+                           "projection of the values to one step per key/value head (its bias "
+                           "with qkv_bias) shape the scores; counted, not built")
+    residual_scales: bool = _arch(
+        "bool", False, doc="each sublayer's residual scaled by a learned d_model vector "
+                           "(Doge's input_residual and post_attention_residual; counted, not "
+                           "built)")
+    differential_attention: bool = _arch(
+        "bool", False, doc="differential attention: the difference of two softmaxes, "
+                           "weighted by four learned head-width vectors per layer (DiffLlama's "
+                           "lambda_q1, k1, q2, k2; counted, not built)")
     kv_lora_rank: int | None = _arch(
         "int?", None, min=1, doc="multi-head latent attention (DeepSeek): keys and values come "
                                  "from a latent of this width, which is what the cache holds")
@@ -139,8 +204,10 @@ class ModelSpec:
     d_head_rope: int | None = _arch(
         "int?", None, min=1, doc="latent attention: the rotated part of each q and k head (one "
                                  "rotated key shared by all heads); d_head is the whole q/k head")
-    d_head_v: int | None = _arch("int?", None, min=1,
-                                 doc="latent attention: the width of each value head")
+    d_head_v: int | None = _arch(
+        "int?", None, min=1,
+        doc="the width of each value head: latent attention's, or another attention's value "
+            "heads narrower or wider than its q/k heads (MiMo-V2-Flash; counted, not built)")
     indexer_heads: int | None = _arch(
         "int?", None, min=1, doc="DeepSeek-V3.2's sparse attention: the heads of the indexer "
                                  "that picks the keys each query attends to (index_n_heads)")
@@ -208,6 +275,10 @@ class ModelSpec:
     norm_unit_offset: bool = _arch("bool", False,
                                    doc="RMSNorm scales by (1 + w), computed in fp32 (Gemma)")
     embedding_norm: bool = _arch("bool", False, doc="BLOOM's norm after the token embedding")
+    sub_norms: bool = _arch(
+        "bool", False, doc="a norm over the attention's output before its projection and one "
+                           "over the MLP's hidden before its down projection (BitNet's "
+                           "attn_sub_norm and ffn_sub_norm; counted, not built)")
     block: str = _arch(
         "enum", "sequential", choices=BLOCKS,
         doc="`sequential`, `parallel` (one shared norm: GPT-J, Falcon-7B) or "
@@ -215,7 +286,8 @@ class ModelSpec:
     activation: str = _arch(
         "enum", "gelu", choices=ACTIVATIONS,
         doc="`gelu`, `gelu_tanh`, `relu`, `silu`; gated: `swiglu` (SiLU gate), `geglu` "
-            "(tanh-GELU gate: Gemma)")
+            "(tanh-GELU gate: Gemma); `xielu` (Apertus: two learned scalars per MLP; counted, "
+            "not built)")
     bias: bool = _arch("bool", True, resolve=lambda s: None,  # resolved into the three below:
                        doc="biases in attention and MLP, unless a per-part switch says otherwise")
     qkv_bias: bool | None = _arch("bool?", None, resolve=lambda s: s.has_bias("qkv"),
@@ -224,6 +296,9 @@ class ModelSpec:
                                        doc="bias of the attention output (default `bias`)")
     mlp_bias: bool | None = _arch("bool?", None, resolve=lambda s: s.has_bias("mlp"),
                                   doc="biases of the MLP (default `bias`)")
+    last_attn_out_bias: bool = _arch(
+        "bool", False, doc="the last layer's attention output alone has a bias (GPT-NeoX "
+                           "Japanese's dense_bias; counted, not built)")
 
     # mixture of experts
     n_experts: int | None = _arch("int?", None, min=1,
@@ -240,10 +315,13 @@ class ModelSpec:
         doc="layers before the first MoE layer, with a dense MLP of d_ff "
             "(DeepSeek's first_k_dense_replace)")
     mlp_pattern: tuple[str, ...] = _arch(
-        "enum_list", ("moe",), choices=MLP_KINDS, resolve=_when("moe", lambda s: s.layer_moe),
-        doc="per-layer `dense` (an MLP of d_ff) / `moe` MLPs, cycled over the layers after "
-            "first_dense_layers (Qwen2-MoE's decoder_sparse_step 2 and Llama 4 Maverick's "
-            "interleaving: [dense, moe])")
+        "enum_list", ("moe",), choices=MLP_KINDS,
+        resolve=lambda s: s.layer_mlp if "none" in s.mlp_pattern else
+        (s.layer_moe if s.moe else None),
+        doc="per-layer `dense` (an MLP of d_ff) / `moe` MLPs, or `none` (a block without an "
+            "MLP: Mamba, Nemotron-H), cycled over the layers after first_dense_layers "
+            "(Qwen2-MoE's decoder_sparse_step 2 and Llama 4 Maverick's interleaving: "
+            "[dense, moe])")
     d_ff_shared: int | None = _arch(
         "int?", None, min=1, resolve=_when("moe", lambda s: s.shared_width),
         doc="hidden width of the shared experts' MLP (default n_shared_experts x the expert "
@@ -354,6 +432,10 @@ class ModelSpec:
         "str", "", doc="what the counted model is a part of, when its checkpoint holds more (an "
         "image-text model's vision tower): every figure is this part's, and show, plan and "
         "--json say so; empty: the whole checkpoint")
+    rest_params: int | None = _provenance(
+        "int?", None, min=0, doc="with `part_of`, the parameters of the rest of the checkpoint "
+        "(towers, projector) by their own closed form: the whole checkpoint is the total plus "
+        "these; empty: not counted")
     notes: tuple[str, ...] = _provenance("str_list", (), accumulate=True,
                                          doc="facts a reader should know (sources that differ)")
     unpublished: tuple[str, ...] = _provenance(
@@ -392,6 +474,14 @@ class ModelSpec:
         pattern = self.mlp_pattern
         return tuple(self.moe and i >= self.first_dense_layers
                      and pattern[i % len(pattern)] == "moe" for i in range(self.n_layer))
+
+    @cached_property
+    def layer_mlp(self) -> tuple[str, ...]:
+        """Each layer's MLP: `dense`, `moe`, or `none` where mlp_pattern leaves it out."""
+        pattern = self.mlp_pattern
+        return tuple("moe" if moe else "none" if i >= self.first_dense_layers
+                     and pattern[i % len(pattern)] == "none" else "dense"
+                     for i, moe in enumerate(self.layer_moe))
 
     @property
     def shared_width(self) -> int | None:
@@ -473,6 +563,16 @@ class ModelSpec:
     def has_linear(self) -> bool:
         """Linear-attention (Gated DeltaNet) layers on the pattern: a recurrent state each."""
         return "linear" in self.attention_pattern
+
+    @property
+    def has_ssm(self) -> bool:
+        """State-space (`mamba`, `mamba2`) layers on the pattern."""
+        return self.ssm_parallel or bool({"mamba", "mamba2"} & set(self.attention_pattern))
+
+    @property
+    def has_recurrent(self) -> bool:
+        """Layers that keep a state per sequence, constant in context, instead of keys."""
+        return self.ssm_parallel or bool(set(RECURRENT_KINDS) & set(self.attention_pattern))
 
     @property
     def linear_k_dim(self) -> int:

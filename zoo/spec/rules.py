@@ -8,7 +8,7 @@ from dataclasses import fields
 from typing import Any
 
 from zoo.fields import suggest
-from zoo.spec.vocabulary import RopeScaling, SpecError
+from zoo.spec.vocabulary import COUNTED_KINDS, RopeScaling, SpecError
 
 # the rules read a ModelSpec, which is declared above them (zoo.spec.model calls them), so
 # they name it only in words: importing it here, even for type checkers, would be a cycle
@@ -27,7 +27,9 @@ def check_consistency(spec: Spec) -> None:
     if spec.n_head % spec.kv_heads:
         raise bad("n_kv_head", f"n_head {spec.n_head} is not divisible by n_kv_head "
                                f"{spec.kv_heads}")
-    if spec.position == "rotary" and (spec.rotary_dim < 2 or spec.rotary_dim % 2):
+    # an odd count is counted (no parameter depends on it), not built
+    if spec.position == "rotary" and (spec.rotary_dim < 2
+                                      or (spec.rotary_dim % 2 and not spec.counted_only)):
         raise bad("rotary_fraction", f"rotary_fraction {spec.rotary_fraction} of head_dim "
                                      f"{spec.head_dim} gives {spec.rotary_dim} rotated dims; "
                                      "expected an even number >= 2")
@@ -42,6 +44,7 @@ def check_consistency(spec: Spec) -> None:
         raise bad("temperature_floor", "temperature tuning needs temperature_floor and "
                                        "temperature_scale")
     _check_linear(spec, bad)
+    _check_ssm(spec, bad)
     if spec.block != "sequential" and spec.norm_position != "pre":
         raise bad("block", f"a parallel block has no {spec.norm_position}-norm form; use "
                            f"norm_position: pre")
@@ -49,6 +52,10 @@ def check_consistency(spec: Spec) -> None:
                                                                           "projection")):
         raise bad("norm_unit_offset" if spec.norm_unit_offset else "qk_norm",
                   "the (1 + w) scale and these QK-norms are RMSNorm's; set norm: rmsnorm")
+    if spec.qk_norm == "head_layernorm" and (spec.norm != "layernorm" or not spec.norm_bias):
+        raise bad("qk_norm", "head_layernorm is Persimmon's LayerNorm with bias; set norm: "
+                             "layernorm")
+    _check_not_built(spec, bad)
     if spec.qk_norm == "each_head" and (spec.norm != "layernorm" or spec.norm_bias):
         raise bad("qk_norm", "each_head is Command R+'s LayerNorm without bias; set norm: "
                              "layernorm and norm_bias: false")
@@ -85,6 +92,45 @@ def check_consistency(spec: Spec) -> None:
             raise bad("aliases", f"alias {alias!r} repeats the model's own name")
 
 
+# switches the closed form counts but zoo's decoder does not compute: a spec with one says
+# why it is not built (counted_only), which the decoder refuses by
+NOT_BUILT: dict[str, Callable[[Spec], bool]] = {
+    "activation": lambda s: s.activation == "xielu",
+    "qk_norm": lambda s: s.qk_norm == "head_layernorm",
+    "differential_attention": lambda s: s.differential_attention,
+    "sub_norms": lambda s: s.sub_norms,
+    "last_attn_out_bias": lambda s: s.last_attn_out_bias,
+    "local_sinks": lambda s: s.local_sinks,
+    "attention_head_gate": lambda s: s.attention_head_gate,
+    "dynamic_mask": lambda s: s.dynamic_mask,
+    "residual_scales": lambda s: s.residual_scales,
+    "d_head_v": lambda s: s.d_head_v is not None and not s.latent,
+}
+
+
+def _check_not_built(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
+    for name, used in NOT_BUILT.items():
+        if used(spec) and not spec.counted_only:
+            raise bad(name, f"{name} {getattr(spec, name)!r} is counted, not built: say why in "
+                            f"counted_only")
+    if spec.sub_norms and spec.moe:
+        raise bad("sub_norms", "the sub-norms are BitNet's, on a dense MLP: not with experts")
+    if spec.last_attn_out_bias and spec.has_bias("attn_out"):
+        raise bad("last_attn_out_bias", "every layer's attention output has a bias already")
+    if spec.local_sinks and (spec.attention_sinks or not spec.has_local):
+        raise bad("local_sinks", "local_sinks needs local layers, and no attention_sinks on "
+                                 "every layer")
+    if spec.d_head_v is not None and not spec.latent and spec.global_values_from_keys:
+        raise bad("d_head_v", "values taken from the keys are as wide as the keys")
+    if spec.attention_head_gate and (spec.attention_output_gate or spec.latent):
+        raise bad("attention_head_gate", "a gate per head is not with a gate per query dim, "
+                                         "nor with latent attention")
+    if spec.dynamic_mask and spec.latent:
+        raise bad("dynamic_mask", "latent attention has no value projection to take it from")
+    if spec.differential_attention and spec.latent:
+        raise bad("differential_attention", "latent attention is not differential")
+
+
 def _check_experts(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
     if not spec.moe:
         for name in ("experts_per_token", "d_ff_expert", "expert_groups",
@@ -93,10 +139,12 @@ def _check_experts(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
                 raise bad(name, "only a mixture of experts takes it: set n_experts")
         for name, default in (("n_shared_experts", 0), ("first_dense_layers", 0),
                               ("routing_bias_parameter", False),
-                              ("mlp_pattern", ("moe",)), ("shared_expert_gate", False),
-                              ("router_scales_input", False)):
+                              ("shared_expert_gate", False), ("router_scales_input", False)):
             if getattr(spec, name) != default:
                 raise bad(name, "only a mixture of experts takes it: set n_experts")
+        if spec.mlp_pattern != ("moe",) and "moe" in spec.mlp_pattern:  # dense / none only
+            raise bad("mlp_pattern", "only a mixture of experts takes `moe` layers: set "
+                                     "n_experts")
         return
     if not spec.n_shared_experts and (spec.d_ff_shared is not None or spec.shared_expert_gate):
         raise bad("d_ff_shared" if spec.d_ff_shared is not None else "shared_expert_gate",
@@ -151,6 +199,57 @@ def _check_linear(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
     if spec.latent:
         raise bad("attention_pattern", "linear layers beside latent attention are not "
                                        "supported")
+
+
+SSM_FIELDS = {"mamba": ("ssm_d_inner", "ssm_d_state", "ssm_conv_kernel", "ssm_dt_rank"),
+              "mamba2": ("ssm_d_inner", "ssm_d_state", "ssm_conv_kernel", "ssm_n_head",
+                         "ssm_n_group")}
+
+
+def _check_ssm(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
+    """State-space geometry goes with `mamba` / `mamba2` layers on the pattern; the mixers and
+    blocks zoo counts but does not build say so (counted_only), with pre-norm blocks whose
+    norms are one per sublayer."""
+    kinds = set(spec.attention_pattern) | ({"mamba2"} if spec.ssm_parallel else set())
+    needed = {name for kind, names in SSM_FIELDS.items() if kind in kinds for name in names}
+    for name in sorted({n for names in SSM_FIELDS.values() for n in names}):
+        given = getattr(spec, name) is not None
+        if given and name not in needed:
+            raise bad(name, "only the state-space layers that use it take it: put `mamba` or "
+                            "`mamba2` in attention_pattern")
+        if not given and name in needed:
+            raise bad(name, f"attention_pattern has state-space layers, which need "
+                            f"{', '.join(sorted(needed))}")
+    if ("short_conv" in kinds) != (spec.short_conv_kernel is not None):
+        raise bad("short_conv_kernel", "short_conv layers and short_conv_kernel go together")
+    for name in ("lru_width", "lru_conv_kernel"):
+        if ("rglru" in kinds) != (getattr(spec, name) is not None):
+            raise bad(name, "rglru layers and lru_width, lru_conv_kernel go together")
+    if "rglru" in kinds and spec.lru_width % spec.n_head:
+        raise bad("lru_width", f"lru_width {spec.lru_width} does not split into n_head "
+                               f"{spec.n_head} blocks")
+    if spec.short_conv_bias and "short_conv" not in kinds:
+        raise bad("short_conv_bias", "only short_conv layers take it")
+    if spec.ssm_inner_norms and "mamba" not in kinds:
+        raise bad("ssm_inner_norms", "only `mamba` layers take it")
+    if "mamba2" in kinds and spec.ssm_d_inner % spec.ssm_n_group:
+        raise bad("ssm_n_group", f"ssm_d_inner {spec.ssm_d_inner} does not split into "
+                                 f"{spec.ssm_n_group} groups")
+    unbuilt = sorted(kinds & set(COUNTED_KINDS)) + (["no MLP"] if "none" in spec.mlp_pattern
+                                                    else [])
+    if spec.ssm_parallel and not set(spec.attention_pattern) <= {"global", "local"}:
+        raise bad("ssm_parallel", "a Mamba-2 mixer beside attention: every layer attends")
+    if not unbuilt:
+        return
+    if not spec.counted_only:
+        raise bad("attention_pattern", f"{', '.join(unbuilt)} layers are counted, not built: "
+                                       "say why in counted_only")
+    if spec.norm_position not in ("pre", "sandwich") or spec.block != "sequential":
+        raise bad("norm_position", "these layers are counted as sequential blocks with a norm "
+                                   "before each sublayer (and one after it: sandwich)")
+    if any(kind == "none" and mlp == "none"
+           for kind, mlp in zip(spec.layer_kinds, spec.layer_mlp, strict=True)):
+        raise bad("mlp_pattern", "a layer has neither a token mixer nor an MLP")
 def _check_gemma4(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
     """Gemma 4's switches: global-layer geometry, shared keys and values, per-layer inputs."""
     for name, default in (("global_d_head", None), ("global_kv_heads", None),
@@ -204,7 +303,7 @@ def _check_latent(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
                             "kv_lora_rank and q_lora_rank")
     if given and spec.d_head_rope is not None and spec.indexer_head_dim < spec.d_head_rope:
         raise bad("indexer_head_dim", "the indexer rotates d_head_rope dims of each head")
-    latent = ("q_lora_rank", "d_head_rope", "d_head_v")
+    latent = ("q_lora_rank", "d_head_rope")  # d_head_v: other attentions' too (counted)
     if not spec.latent:
         for name in latent:
             if getattr(spec, name) is not None:

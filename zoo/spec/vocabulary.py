@@ -72,18 +72,23 @@ ROTARY_STYLES = ("half", "interleaved")
 NORMS = ("layernorm", "rmsnorm", "nonparametric_layernorm")
 NORM_POSITIONS = ("pre", "post", "sandwich", "output")
 BLOCKS = ("sequential", "parallel", "parallel_two_norms")
-ACTIVATIONS = ("gelu", "gelu_tanh", "relu", "silu", "swiglu", "geglu", "clamped_swiglu")
+ACTIVATIONS = ("gelu", "gelu_tanh", "relu", "silu", "swiglu", "geglu", "clamped_swiglu", "xielu")
 GATED = ("swiglu", "geglu", "clamped_swiglu")
 ROUTER_SCORES = ("softmax", "sigmoid")
 GROUP_SCORES = ("top2", "max")
 ACTIVE_CONVENTIONS = ("all", "no_embedding", "no_embedding_no_head")
-QK_NORMS = ("none", "head", "projection", "l2", "each_head")
+QK_NORMS = ("none", "head", "projection", "l2", "each_head", "head_layernorm")
 # relations a source asserts between its own figures, checked by `zoo verify` (see
 # zoo.verify.ASSERTIONS): a spec taken as printed may break them, and then says so
 ASSERTIONS = ("attention_width_is_d_model",)
 ROPE_SCALINGS = ("linear", "llama3", "yarn", "longrope")
-ATTENTION_KINDS = ("global", "local", "chunked", "linear")
-MLP_KINDS = ("dense", "moe")
+ATTENTION_KINDS = ("global", "local", "chunked", "linear", "mamba", "mamba2", "short_conv",
+                   "rglru", "none")
+# the mixers whose state per sequence is constant in context (a recurrent state, no keys)
+RECURRENT_KINDS = ("linear", "mamba", "mamba2", "short_conv", "rglru")
+# the mixers zoo counts but whose computation its decoder does not implement
+COUNTED_KINDS = ("mamba", "mamba2", "short_conv", "rglru", "none")
+MLP_KINDS = ("dense", "moe", "none")
 MAX_LAYERS = 10_000
 
 
@@ -104,9 +109,13 @@ class Reported:
 
 @dataclass(frozen=True, kw_only=True)
 class Weights:
-    """Where public weights live."""
+    """Where weights live: public ones on the Hub, or the checkpoint on this machine that a
+    spec was read from (`zoo spec` writes it)."""
 
     hf: str | None = _provenance("str?", None, doc="Hugging Face repo id")
+    local: str | None = _provenance(
+        "str?", None, doc="a checkpoint on this machine (zoo safetensors, Hugging Face folder, "
+                          "GGUF, distributed checkpoint): what `zoo spec` read the entry from")
     model_type: str | None = _provenance(
         "str?", None, doc="the transformers model_type they are published as, when several "
                           "architectures compute the spec (Phi-3 and Mistral)")

@@ -1,0 +1,213 @@
+"""Kernel choices measured on the machine (zoo.model.kernels): the cache file is written, read
+back and keyed by CPU, torch and shape; a corrupt one is ignored and rewritten; every candidate
+gives the same results (greedy tokens equal to the eager fp32 path); the int4 layers' prompt
+path (the weight dequantized once per call) matches the int4 kernel; a packed head tied to the
+embedding keeps no float copy of the table. No timing is asserted."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+import torch
+
+import zoo
+from tests.tiny import tiny_spec
+from zoo.model import kernels
+from zoo.model.layers import ONEDNN_LINEAR, Linear
+from zoo.model.quantize import (
+    KERNELS,
+    PackedEmbedding,
+    PackedLinear,
+    _int4_block,
+    _int4_codes,
+    _int4_pack,
+    candidates,
+    packed_bytes,
+    quantize,
+)
+
+
+@pytest.fixture
+def measured(monkeypatch, tmp_path):
+    """Measuring on, into a cache file of the test's own, with a tiny budget."""
+    path = tmp_path / "cache" / "kernels.json"
+    monkeypatch.setenv("ZOO_AUTOTUNE", "1")
+    monkeypatch.setenv("ZOO_KERNEL_CACHE", str(path))
+    monkeypatch.delenv("ZOO_KERNEL", raising=False)
+    monkeypatch.setattr(kernels, "BUDGET", 1e-4)
+    monkeypatch.setattr(kernels, "MIN_RUNS", 1)
+    kernels.reset_memory()
+    yield path
+    kernels.reset_memory()
+
+
+def tiny(label: str = "llama-gqa") -> zoo.Model:
+    return zoo.create_model(tiny_spec(label), seed=0).eval()
+
+
+def ids_for(model: zoo.Model, batch: int = 1, length: int = 6) -> torch.Tensor:
+    return torch.randint(0, model.spec.vocab_size, (batch, length),
+                         generator=torch.Generator().manual_seed(4))
+
+
+def layer(out_features: int = 48, in_features: int = 32) -> Linear:
+    module = Linear(in_features, out_features)
+    with torch.no_grad():
+        module.weight.copy_(torch.randn(out_features, in_features))
+        module.bias.copy_(torch.randn(out_features))
+    return module
+
+
+def run(*layers: Linear) -> list[str | None]:
+    """Each layer once on a row (its first inference call: the kernel is chosen), and what
+    each chose."""
+    with torch.no_grad():
+        for module in layers:
+            module(torch.randn(1, module.in_features))
+    return [module.kernel_choice()[0] for module in layers]
+
+
+def test_the_cache_is_written_read_back_and_keyed_by_machine_and_shape(measured, monkeypatch):
+    chosen = run(layer(48, 32), layer(32, 48))
+    data = json.loads(measured.read_text())
+    assert data["version"] == kernels.VERSION
+    machine = kernels.machine()
+    names = sorted(data["choices"])
+    prefix = f"{machine['cpu']}|{machine['flags']}|torch {torch.__version__}|"
+    assert names == [f"{prefix}{machine['threads']} threads|{shape}|float32|float|1 rows"
+                     for shape in ("32x48", "48x32")]
+    assert set(chosen) <= {"onednn", "linear", "linear_t"}
+    assert [data["choices"][n]["kernel"] for n in names] == chosen[::-1]
+    # a later process reads the file and measures nothing
+    kernels.reset_memory()
+    monkeypatch.setattr(kernels, "_timed", lambda runs: pytest.fail("measured again"))
+    assert run(layer(48, 32), layer(32, 48)) == chosen
+    # another CPU (or torch, or shape) is another key: measured anew
+    timed = []
+    monkeypatch.setattr(kernels, "_timed", lambda runs: timed.append(1) or dict.fromkeys(runs, 1.0))
+    monkeypatch.setattr(kernels, "machine", lambda: {**machine, "cpu": "Another CPU"})
+    run(layer(48, 32))
+    assert timed
+    assert any(n.startswith("Another CPU|") for n in json.loads(measured.read_text())["choices"])
+    assert len(json.loads(measured.read_text())["choices"]) == 3
+
+
+def test_a_corrupt_cache_is_ignored_and_rewritten(measured):
+    measured.parent.mkdir(parents=True)
+    for corrupt in ['{"version": 1, "choices": [', '[1, 2]', '{"version": 1, "choices": 3}']:
+        measured.write_text(corrupt)
+        kernels.reset_memory()
+        assert run(layer())[0] is not None
+        assert len(json.loads(measured.read_text())["choices"]) == 1
+    assert not list(measured.parent.glob(".kernels.*"))  # no temporary file left
+
+
+def test_measuring_off_keeps_the_fixed_kernels(monkeypatch, tmp_path):
+    monkeypatch.setenv("ZOO_AUTOTUNE", "0")
+    monkeypatch.setenv("ZOO_KERNEL_CACHE", str(tmp_path / "kernels.json"))
+    assert run(layer()) == ["onednn" if ONEDNN_LINEAR is not None else "linear"]
+    weight = torch.randn(48, 64)
+    assert PackedLinear("int8", weight, None).kernel == "int4pack_planes"
+    assert PackedLinear("int8", weight[:, :48], None).kernel == "int8pack"
+    assert PackedLinear("bf16", weight, None).kernel == candidates("bf16", 48, 64)[0]
+    assert not (tmp_path / "kernels.json").exists()
+
+
+@pytest.mark.parametrize("label", ["llama-gqa", "gpt2"])
+def test_every_float_kernel_gives_the_eager_greedy_tokens(measured, label):
+    base = tiny(label)
+    ids = ids_for(base, batch=2)
+    with torch.enable_grad():  # the eager path: F.linear, no kernel choice
+        eager = base(ids).detach()
+    expected = tiny(label).generate(ids, max_new_tokens=8, use_cache=False)
+    for kernel in ["onednn", "linear", "linear_t"] if ONEDNN_LINEAR is not None else \
+            ["linear", "linear_t"]:
+        model = tiny(label)
+        with kernels.forcing(kernel), torch.no_grad():
+            logits = model(ids)
+            tokens = model.generate(ids, max_new_tokens=8)
+        ran = kernels.summary(model.modules())["kernel"]
+        assert kernel in ran, ran
+        torch.testing.assert_close(logits, eager, rtol=1e-5, atol=1e-5)
+        assert torch.equal(tokens, expected), kernel
+    transposed = [m for m in model.modules() if isinstance(m, Linear) and not m.shared]
+    assert not transposed[0].weight.is_contiguous()  # linear_t rewrote the storage in place
+    assert model.head.shared == model.spec.tie_embeddings
+    assert model.embed.weight.is_contiguous()  # a tied head keeps the embedding's layout
+
+
+@pytest.mark.parametrize("mode", ["bf16", "int8"])
+def test_every_packing_of_a_mode_gives_the_same_results(measured, mode):
+    base = tiny()
+    ids = ids_for(base, batch=2)
+    results = []
+    for kernel in candidates(mode, 64, 64):
+        with kernels.forcing(kernel):
+            model = quantize(copy.deepcopy(base), mode)
+            with torch.no_grad():
+                results.append((kernel, model(ids), model.generate(ids, max_new_tokens=8)))
+        assert model.blocks[0].attn.out.kernel == kernel
+    for _, logits, tokens in results[1:]:  # the same numbers, rounded at other places:
+        torch.testing.assert_close(logits, results[0][1], rtol=0.01, atol=0.01)
+        assert torch.equal(tokens[:, :-7], results[0][2][:, :-7])  # (random tiny models'
+        # logits are close to ties: only the first token is compared)
+
+
+@pytest.mark.parametrize("rows", [16, 48, 80, 144])
+def test_int4_rows_are_read_back_from_the_packed_layout(rows):
+    assert _int4_block() in (32, 64)
+    codes = torch.randint(0, 16, (rows, 64), generator=torch.Generator().manual_seed(rows))
+    packed = _int4_pack(codes.to(torch.int32))
+    block = _int4_block()
+    assert torch.equal(_int4_codes(packed, 64, block, torch.arange(rows)).long(), codes)
+    picked = torch.tensor([rows - 1, 0, rows // 2, rows - 1])
+    assert torch.equal(_int4_codes(packed, 64, block, picked).long(), codes[picked])
+
+
+def test_the_int4_prompt_path_matches_the_int4_kernel(measured):
+    weight = torch.randn(80, 64, generator=torch.Generator().manual_seed(5))
+    layer = PackedLinear("int4", weight, None)
+    x = torch.randn(40, 64, generator=torch.Generator().manual_seed(6)).to(torch.bfloat16)
+    kernel = KERNELS["int4pack"](x, layer).float()
+    for name in ["dequant_fp32", "dequant_bf16"]:
+        got = KERNELS[name](x, layer).float()
+        bound = 0.02 * kernel.abs().max()
+        assert float((got - kernel).abs().max()) <= bound, name
+    # the whole model: prompts through the dequantized weights, steps through the kernel
+    base = quantize(tiny(), "int4")
+    ids = ids_for(base, batch=2, length=12)
+    with kernels.forcing("int4pack"), torch.no_grad():
+        reference = base(ids)
+        expected = base.generate(ids, max_new_tokens=8)
+    model = quantize(tiny(), "int4")
+    with kernels.forcing("dequant_fp32"), torch.no_grad():
+        got = model(ids)
+        tokens = model.generate(ids, max_new_tokens=8)
+    assert "dequant_fp32" in kernels.summary(model.modules())["many_rows"]
+    torch.testing.assert_close(got, reference, rtol=0.02, atol=0.02)
+    assert torch.equal(tokens, expected)
+
+
+@pytest.mark.parametrize("mode", ["int8", "int4"])
+def test_a_packed_tied_head_keeps_no_float_embedding(mode):
+    base = tiny("gemma3")
+    assert base.spec.tie_embeddings
+    table = base.embed.weight.numel() * base.embed.weight.element_size()
+    model = quantize(copy.deepcopy(base), mode)
+    assert isinstance(model.embed, PackedEmbedding)
+    vocab, width = base.embed.weight.shape
+    float_tables = [t for t in [*model.parameters(), *model.buffers()]
+                    if t.shape == (vocab, width) and t.is_floating_point()]
+    assert not float_tables
+    assert packed_bytes(model) < packed_bytes(quantize(copy.deepcopy(base), mode)) + 1 and \
+        packed_bytes(model) < packed_bytes(base) - table
+    ids = ids_for(base, batch=2)
+    rows = model.head.rows(ids.reshape(-1))
+    torch.testing.assert_close(model.embed(ids), rows.view(2, 6, width))
+    error = (model.embed(ids) - base.embed(ids).detach()).abs().max()
+    assert float(error) <= 0.01 * float(base.embed.weight.abs().max())  # int8 rows
+    with torch.no_grad():
+        got, expected = model(ids), base(ids)
+    assert float((got - expected).norm() / expected.norm()) < (0.05 if mode == "int8" else 0.4)

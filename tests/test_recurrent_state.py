@@ -1,0 +1,101 @@
+"""The recurrent state zoo counts per sequence against the cache transformers keeps.
+
+A tiny model of each counted-only recurrent or hybrid type runs one prompt through transformers
+with its cache on; the state-space layers' cache holds the scan state and the convolution's
+input (kernel columns, the newest included, where zoo counts the kernel - 1 earlier ones it
+needs), the attention layers' keys and values for every token. zoo's figures, from the same
+config with no torch, must match both.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+transformers = pytest.importorskip("transformers")
+torch = pytest.importorskip("torch")
+
+import zoo  # noqa: E402
+from zoo.architectures import spec_from_config  # noqa: E402
+
+TINY = {
+    "mamba": dict(hidden_size=32, num_hidden_layers=2, vocab_size=64, state_size=8),
+    "mamba2": dict(hidden_size=32, num_hidden_layers=2, vocab_size=64, state_size=8,
+                   num_heads=8, head_dim=8, n_groups=2),
+    "bamba": dict(hidden_size=32, num_hidden_layers=2, vocab_size=64, intermediate_size=48,
+                  num_attention_heads=4, num_key_value_heads=2, attn_layer_indices=[1],
+                  mamba_n_heads=4, mamba_d_state=8, mamba_n_groups=2),
+    "nemotron_h": dict(hidden_size=32, vocab_size=64, intermediate_size=48,
+                       layers_block_type=["linear_attention", "full_attention", "mlp", "moe"],
+                       num_attention_heads=4, num_key_value_heads=2, head_dim=8,
+                       mamba_num_heads=4, mamba_head_dim=16, n_groups=2, ssm_state_size=8,
+                       n_routed_experts=4, moe_intermediate_size=16,
+                       moe_shared_expert_intermediate_size=16),
+    "lfm2": dict(hidden_size=32, vocab_size=64, intermediate_size=48, num_hidden_layers=2,
+                 num_attention_heads=4, num_key_value_heads=2,
+                 layer_types=["conv", "full_attention"]),
+    "lfm3": dict(hidden_size=32, vocab_size=64, intermediate_size=48, num_hidden_layers=3,
+                 num_attention_heads=4, num_key_value_heads=2, head_dim=8, pad_token_id=0,
+                 bos_token_id=1, eos_token_id=2,
+                 layer_types=["conv", "full_attention", "full_attention"]),
+    "falcon_h1": dict(hidden_size=32, vocab_size=64, intermediate_size=48, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, mamba_d_ssm=64,
+                      mamba_n_heads=4, mamba_d_state=8, mamba_n_groups=2, mamba_rms_norm=True),
+    "olmo_hybrid": dict(hidden_size=32, vocab_size=64, intermediate_size=48, num_hidden_layers=2,
+                        num_attention_heads=4, num_key_value_heads=2, pad_token_id=0,
+                        layer_types=["linear_attention", "full_attention"]),
+}
+
+
+def _cache_elements(cache) -> tuple[int, int]:
+    """(state elements kept whatever the length, key and value elements per token)."""
+    state = per_token = 0
+    for layer in cache.layers:
+        conv = getattr(layer, "conv_states", None)
+        if conv is not None:
+            for tensor in conv.values():
+                if tensor is not None:  # zoo: the kernel - 1 inputs before the newest
+                    state += tensor[..., 1:].numel()
+            state += sum(t.numel() for t in layer.recurrent_states.values() if t is not None)
+        keys = getattr(layer, "keys", None)
+        if keys is not None and keys.numel():
+            per_token += (keys.numel() + layer.values.numel()) // keys.shape[-2]
+    return state, per_token
+
+
+@pytest.mark.parametrize("model_type", TINY)
+def test_state_per_sequence_matches_transformers_cache(model_type):
+    transformers.logging.set_verbosity_error()
+    config = transformers.CONFIG_MAPPING[model_type](**TINY[model_type])
+    torch.manual_seed(0)
+    model = transformers.AutoModelForCausalLM.from_config(config).eval()
+    with torch.no_grad():
+        cache = model(torch.tensor([[1, 2, 3, 4, 5]]), use_cache=True).past_key_values
+    state, per_token = _cache_elements(cache)
+    written = json.loads(json.dumps(config.to_dict(), default=str))
+    count = zoo.count_params(spec_from_config(written))
+    assert count.total == sum(p.numel() for p in model.parameters())
+    assert count.recurrent_state_bytes("fp32") == 4 * state
+    assert count.kv_cache_bytes(1, "fp32") == 4 * per_token
+
+
+def test_recurrent_gemma_state_matches_its_blocks():
+    """RecurrentGemma keeps its state in the blocks themselves: each recurrent block's last
+    kernel - 1 convolution inputs and its RG-LRU state (one value per channel)."""
+    transformers.logging.set_verbosity_error()
+    config = transformers.RecurrentGemmaConfig(
+        hidden_size=32, num_hidden_layers=3, vocab_size=64, intermediate_size=96,
+        num_attention_heads=4, lru_width=48, attention_window_size=16)
+    model = transformers.AutoModelForCausalLM.from_config(config).eval()
+    with torch.no_grad():
+        model(torch.tensor([[1, 2, 3, 4, 5]]), use_cache=True)
+    state = 0
+    for layer in model.model.layers:
+        block = layer.temporal_block
+        if hasattr(block, "rg_lru"):
+            state += block.conv1d_state.numel() + block.rg_lru.recurrent_states.numel()
+    count = zoo.count_params(spec_from_config(json.loads(json.dumps(config.to_dict(),
+                                                                    default=str))))
+    assert count.total == sum(p.numel() for p in model.parameters())
+    assert count.recurrent_state_bytes("fp32") == 4 * state == 4 * 2 * 48 * 4

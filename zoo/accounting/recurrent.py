@@ -1,0 +1,126 @@
+"""Closed forms of the token mixers that keep a recurrent state instead of keys: the selective
+state spaces (Mamba's `mamba`, Mamba-2's `mamba2`), LFM2's gated short convolution
+(`short_conv`) and Griffin's real-gated linear recurrent unit (RecurrentGemma's `rglru`), with
+no torch.
+
+Each mixer gives (parameters, matrix weights a token passes through, norm weights inside it),
+as `zoo.accounting.params` does for attention, and its state per sequence: constant in context,
+the scan's state and the last kernel - 1 inputs of its causal convolution. zoo counts these
+layers exactly but does not build them (the spec says so in counted_only); each formula mirrors
+the module of transformers 5.25 named in its docstring, tensor by tensor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from zoo.spec import ModelSpec
+
+Mixer = tuple[int, int, int]  # (parameters, matrix weights, norm weights inside it)
+
+
+def _mamba(spec: ModelSpec) -> Mixer:
+    """MambaMixer (and JambaMambaMixer, FalconMambaMixer): in_proj d -> 2 x inner (x and the
+    gate z), a depthwise convolution over inner, x_proj inner -> dt_rank + 2 x d_state (the
+    step, B and C), dt_proj dt_rank -> inner with a bias, A_log (inner x d_state) and D (inner),
+    out_proj inner -> d; Jamba adds RMSNorms of the step (dt_rank), B and C (d_state each)."""
+    assert spec.ssm_d_inner is not None and spec.ssm_d_state is not None
+    assert spec.ssm_dt_rank is not None and spec.ssm_conv_kernel is not None
+    d, inner, state, rank = spec.d_model, spec.ssm_d_inner, spec.ssm_d_state, spec.ssm_dt_rank
+    conv = inner * spec.ssm_conv_kernel
+    matrices = d * 2 * inner + inner * (rank + 2 * state) + rank * inner + inner * d
+    params = matrices + conv + inner + inner * state + inner
+    params += inner if spec.ssm_conv_bias else 0
+    params += 2 * inner + d if spec.ssm_proj_bias else 0
+    norms = rank + 2 * state if spec.ssm_inner_norms else 0
+    return params, matrices + conv, norms
+
+
+def mamba2_conv_dim(spec: ModelSpec) -> int:
+    """Channels a Mamba-2 layer's convolution runs over: x, and B and C per group."""
+    assert spec.ssm_d_inner is not None and spec.ssm_n_group is not None
+    assert spec.ssm_d_state is not None
+    return spec.ssm_d_inner + 2 * spec.ssm_n_group * spec.ssm_d_state
+
+
+def _mamba2(spec: ModelSpec) -> Mixer:
+    """Mamba2Mixer (Bamba, Nemotron-H, Granite 4 hybrids, Falcon-H1 alike): in_proj d -> the
+    gate z (inner), the convolution's channels (x, B and C) and one step per head; a depthwise
+    convolution; dt_bias, A_log and D, one per head; the gated RMSNorm over inner; out_proj
+    inner -> d."""
+    assert spec.ssm_d_inner is not None and spec.ssm_n_head is not None
+    assert spec.ssm_conv_kernel is not None
+    d, inner, heads, conv_dim = spec.d_model, spec.ssm_d_inner, spec.ssm_n_head, \
+        mamba2_conv_dim(spec)
+    projected = inner + conv_dim + heads
+    conv = conv_dim * spec.ssm_conv_kernel
+    matrices = d * projected + inner * d
+    params = matrices + conv + 3 * heads
+    params += conv_dim if spec.ssm_conv_bias else 0
+    params += projected + d if spec.ssm_proj_bias else 0
+    return params, matrices + conv, inner if spec.ssm_gated_norm else 0
+
+
+def _short_conv(spec: ModelSpec) -> Mixer:
+    """Lfm2ShortConv: in_proj d -> 3 x d (B, C and x), a depthwise convolution over d of
+    short_conv_kernel taps, out_proj d -> d; one bias switch for all three."""
+    assert spec.short_conv_kernel is not None
+    d = spec.d_model
+    conv = d * spec.short_conv_kernel
+    matrices = 3 * d * d + d * d
+    biases = 3 * d + d + d if spec.short_conv_bias else 0
+    return matrices + conv + biases, matrices + conv, 0
+
+
+def _rglru(spec: ModelSpec) -> Mixer:
+    """RecurrentGemmaRecurrentBlock: linear_y and linear_x d -> lru_width and linear_out back,
+    all with biases; a depthwise convolution over lru_width with a bias; the RG-LRU's
+    recurrent_param (lru_width) and its input and recurrent gates, block-diagonal over the
+    attention heads (n_head blocks of (lru_width / n_head)^2, a bias each)."""
+    assert spec.lru_width is not None and spec.lru_conv_kernel is not None
+    d, width, heads = spec.d_model, spec.lru_width, spec.n_head
+    conv = width * spec.lru_conv_kernel
+    gates = 2 * heads * (width // heads) ** 2
+    matrices = 2 * d * width + width * d
+    params = matrices + 2 * width + d + conv + width + width + gates + 2 * width
+    return params, matrices + conv + gates, 0
+
+
+MIXERS: dict[str, Callable[[ModelSpec], Mixer]] = {"mamba": _mamba, "mamba2": _mamba2,
+                                                   "short_conv": _short_conv, "rglru": _rglru}
+
+
+def mixer_params(spec: ModelSpec, kind: str) -> Mixer:
+    """(parameters, matrix weights, norm weights inside it) of one layer's mixer of this kind;
+    a block without a mixer (`none`: Nemotron-H's MLP layers) has none."""
+    return MIXERS[kind](spec) if kind in MIXERS else (0, 0, 0)
+
+
+def ssm_state_size(spec: ModelSpec) -> int:
+    """Elements of one state-space layer's scan state: d_state per channel of d_inner (Mamba-2:
+    heads x head width x d_state, the same product)."""
+    assert spec.ssm_d_inner is not None and spec.ssm_d_state is not None
+    return spec.ssm_d_inner * spec.ssm_d_state
+
+
+def mixer_state_size(spec: ModelSpec, kind: str) -> int:
+    """Elements of the recurrent state a mixer of this kind reads and updates per token (the
+    short convolution keeps inputs only)."""
+    if kind == "rglru":  # one value per channel
+        assert spec.lru_width is not None
+        return spec.lru_width
+    return 0 if kind == "short_conv" else ssm_state_size(spec)
+
+
+def mixer_state_width(spec: ModelSpec, kind: str) -> int:
+    """Values one layer of this kind keeps per sequence: its scan state and its convolution's
+    last kernel - 1 inputs (transformers' cache holds kernel columns, the newest included)."""
+    if kind == "short_conv":
+        assert spec.short_conv_kernel is not None
+        return spec.d_model * (spec.short_conv_kernel - 1)
+    if kind == "rglru":
+        assert spec.lru_width is not None and spec.lru_conv_kernel is not None
+        return spec.lru_width * spec.lru_conv_kernel
+    assert spec.ssm_conv_kernel is not None and spec.ssm_d_inner is not None
+    channels = spec.ssm_d_inner if kind == "mamba" else mamba2_conv_dim(spec)
+    return ssm_state_size(spec) + channels * (spec.ssm_conv_kernel - 1)

@@ -1,0 +1,264 @@
+"""Kernel choices measured on the machine that runs them, cached on disk.
+
+Which CPU kernel multiplies fastest by a layer's weight depends on the CPU, not on the model:
+on one AMD EPYC (AVX-512) oneDNN's matrix-vector kernel over nn.Linear's [out, in] layout
+decodes 1.8x faster than torch's default, while on an Intel Xeon (Sapphire Rapids) the same
+kernel loses to addmm over the transposed [in, out] layout (issue 25). So the choice is
+measured, the way FBGEMM and oneDNN's own primitive caches do it: the first time a layer of
+some (shape, dtype, packing, rows) is run, the candidate kernels run in turns for a few
+milliseconds each, the fastest (by its fastest run: load only adds time) whose result equals
+the reference within rounding is kept, and the choice is written
+to a small JSON file keyed by the CPU (model name and a hash of its flags), the torch version
+and the thread count. Later loads read it and measure nothing.
+
+- `ZOO_AUTOTUNE=0` (or off/false/no) turns measuring off: every layer gets the fixed choice
+  that each caller names as its default (the kernels zoo always used).
+- `ZOO_KERNEL=<name>` forces a kernel wherever it is a candidate (the benchmarks and tests
+  compare choices this way); `forcing(name)` does the same for a block of code.
+- The cache is `$XDG_CACHE_HOME/zoo/kernels.json` (else `~/.cache/zoo/kernels.json`), or the
+  file `ZOO_KERNEL_CACHE` names; it is written whole and renamed into place, and a file that is
+  not the expected JSON is ignored and rewritten.
+
+Only candidates whose output equals the reference within the rounding of their output dtype
+(fp32 accumulation for fp32, one bf16 rounding for the bf16 kernels) are eligible, so a choice
+never changes results beyond rounding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+VERSION = 1
+BUDGET = 0.003  # seconds of timed runs per candidate (at least MIN_RUNS runs)
+MIN_RUNS, MAX_RUNS = 3, 50
+SLOW = 0.05  # seconds: a run this long and 4x the first candidate's is not repeated
+
+_forced: list[str] = []
+_memory: dict[str, dict[str, Any]] | None = None  # the cache file's entries, read once
+
+
+def enabled() -> bool:
+    """Whether kernel choices are measured (else each caller's fixed default)."""
+    return os.environ.get("ZOO_AUTOTUNE", "1").strip().lower() not in ("0", "off", "false", "no")
+
+
+def forced() -> str | None:
+    """The kernel forced by `forcing` or ZOO_KERNEL, if any."""
+    return _forced[-1] if _forced else (os.environ.get("ZOO_KERNEL") or None)
+
+
+@contextlib.contextmanager
+def forcing(kernel: str) -> Iterator[None]:
+    """Within the block, every layer for which `kernel` is a candidate chooses it (layers
+    choose once: force before their first run, i.e. on a fresh model)."""
+    _forced.append(kernel)
+    try:
+        yield
+    finally:
+        _forced.pop()
+
+
+def cache_path() -> Path:
+    explicit = os.environ.get("ZOO_KERNEL_CACHE")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "zoo" / "kernels.json"
+
+
+def _cpuinfo() -> tuple[str, str]:
+    """The CPU's model name and its flags (Linux's /proc/cpuinfo; elsewhere what platform says)."""
+    name, flags = "", ""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        field, _, value = line.partition(":")
+        if field.strip() == "model name" and not name:
+            name = value.strip()
+        elif field.strip() in ("flags", "Features") and not flags:
+            flags = " ".join(sorted(value.split()))
+    return name or platform.processor() or platform.machine(), flags
+
+
+def machine() -> dict[str, Any]:
+    """What a choice depends on besides the layer: CPU, its flags, torch, threads."""
+    name, flags = _cpuinfo()
+    return {"cpu": name, "flags": hashlib.sha256(flags.encode()).hexdigest()[:12],
+            "torch": torch.__version__, "threads": torch.get_num_threads()}
+
+
+def flags_summary() -> str:
+    """The CPU flags that decide the kernels (the vector extensions), for the benchmarks."""
+    _, flags = _cpuinfo()
+    have = set(flags.split())
+    wanted = ["avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16",
+              "avx_vnni", "avx_ne_convert", "amx_tile", "amx_bf16", "amx_int8"]
+    return " ".join(f for f in wanted if f in have) or "(no x86 vector flags)"
+
+
+def key(shape: tuple[int, int], dtype: torch.dtype, mode: str, rows: int) -> str:
+    """The cache key of a layer: the machine, then (out, in), dtype, packing and rows."""
+    m = machine()
+    return (f"{m['cpu']}|{m['flags']}|torch {m['torch']}|{m['threads']} threads|"
+            f"{shape[0]}x{shape[1]}|{str(dtype).removeprefix('torch.')}|{mode}|{rows} rows")
+
+
+def _load() -> dict[str, dict[str, Any]]:
+    global _memory
+    if _memory is None:
+        _memory = {}
+        try:
+            data = json.loads(cache_path().read_text())
+            if isinstance(data, dict) and data.get("version") == VERSION and isinstance(
+                    data.get("choices"), dict):
+                _memory = {k: v for k, v in data["choices"].items()
+                           if isinstance(v, dict) and isinstance(v.get("kernel"), str)}
+        except (OSError, ValueError):
+            pass  # missing or corrupt: measured again and rewritten
+    return _memory
+
+
+def _store(name: str, entry: dict[str, Any]) -> None:
+    """Add one choice to the file: read what is there now (another process may have added
+    some), add, write a temporary file beside it and rename it into place."""
+    memory = _load()
+    memory[name] = entry
+    path = cache_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            current = json.loads(path.read_text())
+            merged = current["choices"] if current.get("version") == VERSION else {}
+            if not isinstance(merged, dict):
+                merged = {}
+        except (OSError, ValueError, AttributeError, KeyError, TypeError):
+            merged = {}
+        merged.update(memory)
+        fd, temp = tempfile.mkstemp(prefix=".kernels.", suffix=".json", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w") as out:
+                json.dump({"version": VERSION, "choices": merged}, out, indent=1, sort_keys=True)
+            os.replace(temp, path)
+        finally:
+            if os.path.exists(temp):
+                os.unlink(temp)
+    except OSError:
+        pass  # a read-only home: the choice holds for this process
+
+
+def reset_memory() -> None:
+    """Forget what was read from the cache file (tests; a new ZOO_KERNEL_CACHE)."""
+    global _memory
+    _memory = None
+
+
+def tolerance(absolute_product: Tensor, inner: int, out_dtype: torch.dtype) -> Tensor:
+    """How far a correct kernel's output may be from the exact product, per element, given
+    sum_k |x_k w_k| (the classic dot-product error bound, with sqrt(k) growth for fp32
+    accumulation in another order, plus one rounding of the output dtype)."""
+    fp32 = torch.finfo(torch.float32).eps
+    rounding = torch.finfo(out_dtype).eps if out_dtype != torch.float32 else 0.0
+    return absolute_product * (4 * math.sqrt(inner) * fp32 + 2 * rounding) + 1e-30
+
+
+def _once(run: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
+def _timed(runs: Mapping[str, Callable[[], Any]]) -> dict[str, float]:
+    """Per candidate, its fastest run: the candidates run in turns (a burst of load on a shared
+    machine hits them all alike) until each had BUDGET seconds or MAX_RUNS runs; the minimum,
+    not the median, because other processes only ever add time."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    spent = dict.fromkeys(runs, 0.0)
+    while True:
+        going = [n for n in runs if len(times[n]) < MIN_RUNS or (
+            spent[n] < BUDGET and len(times[n]) < MAX_RUNS)]
+        if not going:
+            return {name: min(t) for name, t in times.items()}
+        for name in going:
+            times[name].append(_once(runs[name]))
+            spent[name] += times[name][-1]
+
+
+def choose(name: str, candidates: Mapping[str, Callable[[], Tensor]], default: str,
+           check: Callable[[Tensor], bool]) -> str:
+    """The kernel for the layer key `name`: forced, cached, or measured now (and cached).
+
+    `candidates` maps each kernel to a zero-argument run on a representative input; `check`
+    says whether a run's output equals the reference within rounding (a candidate that raises
+    or fails it is not eligible); `default` is the fixed choice when measuring is off."""
+    want = forced()
+    if want is not None and want in candidates:
+        return want
+    if not enabled() or len(candidates) == 1:
+        return default
+    known = _load().get(name)
+    if known is not None and known["kernel"] in candidates:
+        return known["kernel"]
+    eligible: dict[str, Callable[[], Tensor]] = {}
+    slow: dict[str, float] = {}
+    first = math.inf
+    for kernel, run in candidates.items():
+        try:
+            with torch.no_grad():
+                if not check(run()):  # the first run may set up (pack) and warm up
+                    continue
+                once = _once(run)
+        except RuntimeError:
+            continue  # this build or CPU lacks it
+        # an expensive candidate clearly slower than the first is not timed further (the
+        # many-rows kernels of a large head take seconds a run)
+        if once > max(4 * first, SLOW):
+            slow[kernel] = once
+        else:
+            eligible[kernel] = run
+            first = min(first, once)
+    with torch.no_grad():
+        times = {**_timed(eligible), **slow} if eligible else {}
+    if not times:
+        return default
+    best = min(times, key=times.__getitem__)
+    _store(name, {"kernel": best, "us": {k: round(t * 1e6, 1) for k, t in times.items()}})
+    return best
+
+
+def summary(modules: Iterator[Any]) -> dict[str, dict[str, int]]:
+    """Per kernel, how many layers ran it: {"kernel": {...}} for one row at a time (decoding),
+    and {"many_rows": {...}} where a layer ran another kernel for more rows (a prompt)."""
+    one: dict[str, int] = {}
+    many: dict[str, int] = {}
+    for module in modules:
+        chosen = getattr(module, "kernel_choice", None)
+        if not callable(chosen):
+            continue
+        kernel, prompt = chosen()
+        if kernel is not None:
+            one[kernel] = one.get(kernel, 0) + 1
+        for k in prompt:
+            many[k] = many.get(k, 0) + 1
+    out = {"kernel": dict(sorted(one.items()))}
+    if many:
+        out["many_rows"] = dict(sorted(many.items()))
+    return out
+
+
+__all__ = ["cache_path", "choose", "enabled", "flags_summary", "forced", "forcing", "key",
+           "machine", "reset_memory", "summary", "tolerance"]
