@@ -228,6 +228,10 @@ def test_a_resumed_run_that_does_not_fit_is_one_clear_error(tmp_path, capsys):
         state.write_text(json.dumps(bad))
         with pytest.raises(ValueError, match=message):
             finetune("unused", TEXT, out=out, steps=2, progress=False, **FAST)
+    for text, message in (("{", "trainer.json is not JSON"), ("[" * 100_000, "nests JSON")):
+        state.write_text(text)
+        with pytest.raises(ValueError, match=message):
+            finetune("unused", TEXT, out=out, steps=2, progress=False, **FAST)
     state.write_text(json.dumps({**good, "step": -3}))
     code, _, err = main(["finetune", "unused", str(DATA / "harbour.txt"), "--steps", "2",
                          "--lr", "3e-3", "--batch", "4", "--context", "32", "--out", str(out),

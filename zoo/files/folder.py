@@ -28,6 +28,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from zoo.files.errors import parse_json
+
 LOCK = ".zoo-lock"
 STAGING = ".zoo-staging"
 MARKER = ".zoo-staging.json"  # inside the staging folder: zoo made it
@@ -174,14 +176,11 @@ class RunFolder:
 
     # --- the committed state -----------------------------------------------------------------
     def state(self) -> Any:
-        """The state file's JSON (None for a folder with no checkpoint yet). Raises FolderError
-        for a file that is not JSON."""
+        """The state file's JSON (None for a folder with no checkpoint yet); a file that is not
+        JSON, or nests too deep, is a WeightsError naming it."""
         if not self.state_path.is_file():
             return None
-        try:
-            return json.loads(self.state_path.read_text(encoding="utf-8"))
-        except (ValueError, RecursionError) as err:
-            raise FolderError(f"{self.state_path}: not valid JSON ({err})") from None
+        return parse_json(self.state_path.read_bytes(), str(self.state_path))
 
     def files(self) -> list[str]:
         """zoo's files in the folder now: the manifest, or for a folder written before
