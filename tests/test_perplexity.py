@@ -125,3 +125,48 @@ def test_real_smollm2_agrees_with_transformers(smollm2, smollm2_hf):
     assert ours.tokens == len(ids) and ours.scored == scored
     assert ours.loss == pytest.approx(nll / scored, rel=1e-4)
     assert 3 < ours.perplexity < 60, ours  # English prose, for a small instruct model
+
+
+# --- streaming: the text is encoded in pieces and scored as the windows need it -----------------
+
+@pytest.fixture(scope="module")
+def tiny_llama():
+    return zoo.create_model(tiny_spec("llama").with_changes(vocab_size=256, context_length=256),
+                            seed=0)
+
+
+def test_streamed_text_scores_exactly_as_the_whole_ids(tiny_llama, monkeypatch):
+    """Pieces of 300 characters (the default is 16,384) give the same ids, so the same loss to
+    the last bit, as encoding the whole text and scoring its ids."""
+    tokenizer, text = byte_tokenizer(), TEXT[:1500]
+    whole = evaluate_ids(tiny_llama, tokenizer.encode(text), context=64, stride=56, batch=4,
+                         progress=False)
+    monkeypatch.setattr("zoo.tokenizer.ENCODE_CHUNK", 300)
+    streamed = evaluate(tiny_llama, text, tokenizer=tokenizer, context=64, stride=56, batch=4,
+                        progress=False)
+    assert (streamed.loss, streamed.tokens, streamed.scored, streamed.windows) == (
+        whole.loss, whole.tokens, whole.scored, whole.windows)
+    ids = iter(tokenizer.encode(text))  # any iterable of ids
+    assert evaluate_ids(tiny_llama, ids, context=64, stride=56, batch=4,
+                        progress=False).loss == whole.loss
+
+
+def test_memory_is_bounded_by_the_windows_not_the_text(tiny_llama, monkeypatch):
+    """200,000 bytes of text: every id at once was a list of 200,000 (1.6 MB of pointers, and
+    the tokenizer's own copy beside it: 1.4 GB for 5 MB of text); streamed in pieces of 1,024
+    characters, Python holds a piece's ids and a batch of windows (the model's compute is left
+    out here: it is the same either way)."""
+    import tracemalloc
+
+    monkeypatch.setattr("zoo.perplexity._summed_nll", lambda model, inputs, targets: 1.0)
+    monkeypatch.setattr("zoo.tokenizer.ENCODE_CHUNK", 1024)
+    text = TEXT * (200_000 // len(TEXT))
+    tracemalloc.start()
+    try:
+        result = evaluate(tiny_llama, text, tokenizer=byte_tokenizer(), context=256,
+                          stride=255, progress=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result.tokens == len(text.encode())
+    assert peak < 500_000, f"{peak:,} bytes at the peak"

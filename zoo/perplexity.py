@@ -12,9 +12,10 @@ unscored, and it weights each later window's mean loss by one token fewer than i
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -71,6 +72,13 @@ def windows(n_tokens: int, context: int, stride: int) -> list[Window]:
     context - stride and context - 1 tokens before it. A stride of at least the context would
     leave each window's first token unscored, so it must be smaller.
     """
+    _check_windows(context, stride)
+    if n_tokens < 2:
+        raise ValueError(f"the text has {n_tokens} token(s); perplexity needs at least 2")
+    return list(_plan(lambda needed: min(needed, n_tokens), context, stride))
+
+
+def _check_windows(context: int, stride: int) -> None:
     if context < 2:
         raise ValueError(f"the context must be at least 2 tokens (one to predict from), "
                          f"got {context}")
@@ -78,15 +86,49 @@ def windows(n_tokens: int, context: int, stride: int) -> list[Window]:
         raise ValueError(f"the stride must be between 1 and context - 1 = {context - 1}, got "
                          f"{stride}: a window cannot score its own first token, so with a "
                          f"stride of the context or more some tokens would never be scored")
-    if n_tokens < 2:
-        raise ValueError(f"the text has {n_tokens} token(s); perplexity needs at least 2")
-    out: list[Window] = []
+
+
+def _plan(have: Any, context: int, stride: int) -> Iterator[Window]:
+    """`windows`' plan for a text whose length is learnt as it is read: `have(n)` is how many
+    of the first n tokens exist (it reads up to n of them)."""
     begin, scored_to = 0, 1
-    while scored_to < n_tokens:
-        end = min(begin + context, n_tokens)
-        out.append(Window(begin, end, scored_to))
+    while have(scored_to + 1) > scored_to:
+        end = have(begin + context)
+        yield Window(begin, end, scored_to)
         scored_to, begin = end, begin + stride
-    return out
+
+
+class _Tokens:
+    """Token ids read from an iterator as windows need them, keeping only those from the first
+    window still to score on: memory is bounded by the windows of a batch, not the text."""
+
+    def __init__(self, ids: Iterable[int]) -> None:
+        self.source = iter(ids)
+        self.kept: list[int] = []
+        self.start = 0  # the position of kept[0] in the text
+        self.done = False
+
+    def have(self, needed: int) -> int:
+        """How many of the first `needed` tokens exist, reading up to them."""
+        short = needed - self.start - len(self.kept)
+        if short > 0 and not self.done:
+            more = list(itertools.islice(self.source, short))
+            self.kept += more
+            self.done = len(more) < short
+        return min(needed, self.start + len(self.kept))
+
+    def window(self, begin: int, end: int) -> list[int]:
+        return self.kept[begin - self.start:end - self.start]
+
+    @property
+    def read(self) -> int:
+        """Tokens read so far: the text's length once `have` has found its end."""
+        return self.start + len(self.kept)
+
+    def forget_before(self, position: int) -> None:
+        drop = min(max(0, position - self.start), len(self.kept))
+        del self.kept[:drop]
+        self.start += drop
 
 
 @dataclass(frozen=True)
@@ -122,17 +164,22 @@ def evaluate(model_or_path: Any, text: str, *, context: int | None = None,
     loading = {k: v for k, v in (("dtype", dtype), ("quantize", quantize)) if v is not None}
     model = resolve_model(model_or_path, **loading)
     tokenizer = require_tokenizer(model, tokenizer)
-    return evaluate_ids(model, tokenizer.encode(text), context=context, stride=stride,
-                        batch=batch, progress=progress)
+    ids = itertools.chain.from_iterable(tokenizer.encode_chunks(text))
+    return evaluate_ids(model, ids, context=context, stride=stride, batch=batch,
+                        progress=progress)
 
 
-def evaluate_ids(model: Model, ids: Sequence[int] | Tensor, *, context: int | None = None,
-                 stride: int | None = None, batch: int = 1,
+def evaluate_ids(model: Model, ids: Sequence[int] | Tensor | Iterable[int], *,
+                 context: int | None = None, stride: int | None = None, batch: int = 1,
                  progress: bool | None = None) -> Evaluation:
-    """`evaluate` on token ids (a 1-D sequence)."""
-    ids = torch.as_tensor(ids, dtype=torch.long)
-    if ids.dim() != 1:
-        raise ValueError(f"ids must be one sequence (1-D), got shape {tuple(ids.shape)}")
+    """`evaluate` on token ids: a 1-D sequence, or any iterable of ids, read as the windows
+    need them (only a batch of windows is kept)."""
+    if isinstance(ids, Tensor | Sequence):
+        as_tensor = torch.as_tensor(ids, dtype=torch.long)
+        if as_tensor.dim() != 1:
+            raise ValueError(f"ids must be one sequence (1-D), got shape "
+                             f"{tuple(as_tensor.shape)}")
+        ids = as_tensor.tolist()
     check(Windows, {"context": context, "stride": stride, "batch": batch}, dialect="python")
     spec = model.spec
     context = context if context is not None else spec.context_length
@@ -140,19 +187,25 @@ def evaluate_ids(model: Model, ids: Sequence[int] | Tensor, *, context: int | No
         raise ValueError(f"context {context} is longer than {spec.name}'s {spec.context_length} "
                          f"tokens")
     stride = stride if stride is not None else max(1, context // 2)
-    plan = windows(len(ids), context, stride)
-    nll, scored = 0.0, 0
-    bar = _progress(progress, total=len(ids) - 1)
+    _check_windows(context, stride)
+    tokens = _Tokens(ids)
+    if tokens.have(2) < 2:
+        raise ValueError(f"the text has {tokens.have(2)} token(s); perplexity needs at least 2")
+    nll, scored, count = 0.0, 0, 0
+    total = len(ids) - 1 if isinstance(ids, Sequence) else None
+    bar = _progress(progress, total=total)
     was_training = model.training
     model.eval()
     start = time.perf_counter()
     try:
         with torch.inference_mode():
-            for group in _batches(plan, batch):
-                inputs, targets = _window_batch(ids, group)
+            for group in _batches(_plan(tokens.have, context, stride), batch):
+                inputs, targets = _window_batch(tokens, group)
                 nll += _summed_nll(model, inputs, targets)
                 n = sum(w.end - w.first for w in group)
                 scored += n
+                count += len(group)
+                tokens.forget_before(group[-1].begin + stride)
                 if bar is not None:
                     bar.update(n)
                     bar.set_postfix(ppl=f"{math.exp(nll / scored):.3f}")
@@ -162,17 +215,19 @@ def evaluate_ids(model: Model, ids: Sequence[int] | Tensor, *, context: int | No
             bar.close()
     seconds = time.perf_counter() - start
     loss = nll / scored
-    return Evaluation(model=spec.name, loss=loss, perplexity=math.exp(loss), tokens=len(ids),
-                      scored=scored, windows=len(plan), context=context, stride=stride,
-                      batch=batch, seconds=seconds, tokens_per_second=scored / seconds)
+    return Evaluation(model=spec.name, loss=loss, perplexity=math.exp(loss),
+                      tokens=tokens.read, scored=scored,
+                      windows=count, context=context, stride=stride, batch=batch,
+                      seconds=seconds, tokens_per_second=scored / seconds)
 
 
-def _batches(plan: list[Window], size: int) -> Iterator[list[Window]]:
-    for i in range(0, len(plan), size):
-        yield plan[i:i + size]
+def _batches(plan: Iterable[Window], size: int) -> Iterator[list[Window]]:
+    plan = iter(plan)
+    while group := list(itertools.islice(plan, size)):
+        yield group
 
 
-def _window_batch(ids: Tensor, group: list[Window]) -> tuple[Tensor, Tensor]:
+def _window_batch(tokens: _Tokens, group: list[Window]) -> tuple[Tensor, Tensor]:
     """Windows as rows, right-padded (only the last window can be shorter): padding after the
     real tokens changes nothing before it in a causal model, and its targets are -100.
     targets[row, t] is the token that position t predicts, where that token is scored."""
@@ -180,8 +235,9 @@ def _window_batch(ids: Tensor, group: list[Window]) -> tuple[Tensor, Tensor]:
     inputs = torch.zeros(len(group), width, dtype=torch.long)
     targets = torch.full((len(group), width), -100, dtype=torch.long)
     for row, w in enumerate(group):
-        inputs[row, :w.end - w.begin] = ids[w.begin:w.end]
-        targets[row, w.first - w.begin - 1:w.end - w.begin - 1] = ids[w.first:w.end]
+        ids = torch.tensor(tokens.window(w.begin, w.end), dtype=torch.long)
+        inputs[row, :w.end - w.begin] = ids
+        targets[row, w.first - w.begin - 1:w.end - w.begin - 1] = ids[w.first - w.begin:]
     return inputs, targets
 
 

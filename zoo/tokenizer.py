@@ -9,6 +9,8 @@ from a file, and a hostile one must not hang or exhaust memory.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import json
 import os
 import re
@@ -41,6 +43,8 @@ USER_DEFINED = 4  # GGUF token type of added tokens that are not special, such a
 # every token, so the work grows with the square of a token's length (published vocabularies'
 # longest tokens have 16 to 31 characters)
 MAX_PIECE_CHARS = 256
+
+ENCODE_CHUNK = 1 << 14  # characters encoded at a time by `encode_chunks`
 
 # a chat template's limits: wall-clock seconds, steps (loop iterations and calls) and the
 # characters of any string or list it builds and of its output (real templates take
@@ -186,6 +190,78 @@ class Tokenizer:
         if add_special_tokens and self.add_bos_token and bos is not None and ids[:1] != [bos]:
             ids = [bos, *ids]
         return ids
+
+    def encode_chunks(self, text: str, *, chunk: int | None = None) -> Iterator[list[int]]:
+        """`encode(text)`, a piece at a time: the ids of about `chunk` characters per piece, so
+        that a long text never has all its ids (and the library's offsets) in memory at once.
+
+        Each piece is encoded from a token boundary of the previous one, chosen where the two
+        encodings agree on every token of their overlap: tokenization there no longer depends
+        on where the piece started, so the pieces join into exactly the ids of the whole text
+        (where no boundary agrees, the piece is made longer, up to the whole text).
+        """
+        chunk = chunk or ENCODE_CHUNK
+        if len(text) <= chunk:
+            yield self.encode(text)
+            return
+        start, size, first = 0, chunk, True
+        tail: list[int] = []  # special tokens the post-processor puts after the text
+        current = self.backend.encode(text[:size], add_special_tokens=True)
+        while True:
+            end = min(len(text), start + size)
+            ids, offsets = current.ids, current.offsets
+            if first:
+                tail, specials = [], current.special_tokens_mask
+                while ids and specials[len(ids) - 1] and offsets[len(ids) - 1] == (0, 0):
+                    tail.insert(0, ids[-1])
+                    ids, offsets = ids[:-1], offsets[:-1]
+                bos = self.bos_token_id
+                if self.add_bos_token and bos is not None and ids[:1] != [bos]:
+                    ids, offsets = [bos, *ids], [(0, 0), *offsets]
+            if end == len(text):
+                yield ids + tail
+                return
+            cut = self._agreeing_cut(text, start, end, ids, offsets, size)
+            if cut is None:  # no boundary agrees: a longer piece
+                size *= 2
+                current = self.backend.encode(text[start:start + size],
+                                              add_special_tokens=first)
+                continue
+            index, position, current = cut
+            yield ids[:index]
+            start, size, first = position, chunk, False
+
+    def _agreeing_cut(self, text: str, start: int, end: int, ids: list[int],
+                      offsets: list[tuple[int, int]], size: int) -> tuple[int, int, Any] | None:
+        """A token boundary in the last quarter of the piece text[start:end] (encoded as `ids`,
+        `offsets`) where the next piece, encoded from it, has the same tokens up to near `end`:
+        (index of the token, its position in the text, the next piece's encoding)."""
+        overlap = max(16, (end - start) // 4)
+        margin = max(4, overlap // 8)  # the piece's last tokens may be cut short
+        first = bisect.bisect_left(offsets, end - overlap - start, lo=1, key=lambda o: o[0])
+        tries = 0
+        for index in range(first, len(ids)):
+            at, before = offsets[index][0], offsets[index - 1][1]
+            if at < before or offsets[index] == (0, 0):
+                continue
+            if start + at >= end - 2 * margin or tries == 32:
+                return None
+            tries += 1
+            position = start + at
+            following = self.backend.encode(text[position:position + size],
+                                             add_special_tokens=False)
+            limit = end - margin
+            ours = list(itertools.takewhile(
+                lambda pair, limit=limit: pair[1][1] <= limit,
+                ((i, (a + start, b + start)) for i, (a, b) in
+                 zip(ids[index:], offsets[index:], strict=True))))
+            theirs = list(itertools.takewhile(
+                lambda pair, limit=limit: pair[1][1] <= limit,
+                ((i, (a + position, b + position)) for i, (a, b) in
+                 zip(following.ids, following.offsets, strict=True))))
+            if ours and ours == theirs:
+                return index, position, following
+        return None
 
     def decode(self, ids: Sequence[int], *, skip_special_tokens: bool = False) -> str:
         return self.backend.decode(list(ids), skip_special_tokens=skip_special_tokens)
