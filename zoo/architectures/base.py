@@ -309,18 +309,21 @@ _NUMBERS = (
     "swiglu_limit", "embedding_multiplier", "residual_multiplier", "attention_multiplier",
     "logits_scaling", "logit_scale")
 _BOOLEANS = ("tie_word_embeddings", "attention_bias", "mlp_bias", "use_qk_norm",
-             "norm_topk_prob", "use_sliding_window", "use_bidirectional_attention",
+             "norm_topk_prob", "use_sliding_window",
              "scale_attn_weights", "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn")
 _STRINGS = ("model_type", "hidden_act", "hidden_activation", "activation_function",
             "topk_method", "scoring_func")
 _ARRAYS = ("architectures", "layer_types", "mlp_only_layers", "mlp_layer_types")
 # DeepSeek's every-nth-layer integer, or MiMo-V2-Flash's and dots3's list of 0/1 per layer
 _INTEGERS_OR_ARRAYS = ("moe_layer_freq",)
+# Gemma 3's switch, or Gemma 4's name of what attends both ways ("vision", "all")
+_BOOLEANS_OR_STRINGS = ("use_bidirectional_attention",)
 CONFIG_TYPES: dict[str, str] = {
     **dict.fromkeys(_OBJECTS, "an object"), **dict.fromkeys(_INTEGERS, "an integer"),
     **dict.fromkeys(_NUMBERS, "a number"), **dict.fromkeys(_BOOLEANS, "true or false"),
     **dict.fromkeys(_STRINGS, "a string"), **dict.fromkeys(_ARRAYS, "an array"),
-    **dict.fromkeys(_INTEGERS_OR_ARRAYS, "an integer or an array")}
+    **dict.fromkeys(_INTEGERS_OR_ARRAYS, "an integer or an array"),
+    **dict.fromkeys(_BOOLEANS_OR_STRINGS, "true, false or a string")}
 _JSON_CHECKS: dict[str, Callable[[Any], bool]] = {
     "an object": lambda v: isinstance(v, dict),
     "an integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
@@ -330,6 +333,7 @@ _JSON_CHECKS: dict[str, Callable[[Any], bool]] = {
     "an array": lambda v: isinstance(v, list),
     "an integer or an array": lambda v: isinstance(v, list)
     or (isinstance(v, int) and not isinstance(v, bool)),
+    "true, false or a string": lambda v: isinstance(v, bool | str),
 }
 
 
