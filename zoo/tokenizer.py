@@ -77,7 +77,13 @@ class Tokenizer:
         config: dict[str, Any] = {}
         origin = f"{folder / 'tokenizer_config.json'}: chat_template"
         if (folder / "tokenizer_config.json").is_file():
-            config = json.loads((folder / "tokenizer_config.json").read_text())
+            try:  # nested too deep for the parser is a RecursionError: the same one error
+                config = json.loads((folder / "tokenizer_config.json").read_text())
+            except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+                raise ValueError(f"{folder / 'tokenizer_config.json'}: not JSON: {err}") \
+                    from None
+            if not isinstance(config, dict):
+                raise ValueError(f"{folder / 'tokenizer_config.json'}: expected a JSON object")
         if config.get("chat_template") is None and (folder / "chat_template.jinja").is_file():
             config["chat_template"] = (folder / "chat_template.jinja").read_text()
             origin = str(folder / "chat_template.jinja")
