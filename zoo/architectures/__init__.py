@@ -80,8 +80,8 @@ def entry_for(config: Mapping[str, Any]) -> Architecture:
 
 def read_config(config: Mapping[str, Any]) -> Config:
     """The architecture fields (no name or provenance) that a config.json describes."""
-    check_config_types(config)
     entry = entry_for(config)
+    check_config_types(config)  # for a model_type zoo reads: its keys' JSON types
     try:
         return entry.read(config)
     except (TypeError, KeyError, ZeroDivisionError) as err:

@@ -301,16 +301,16 @@ _INTEGERS = (
     "decoder_sparse_step", "kv_lora_rank", "q_lora_rank", "qk_nope_head_dim",
     "qk_rope_head_dim", "v_head_dim", "n_group", "topk_group", "sliding_window",
     "sliding_window_pattern", "max_window_layers", "index_head_dim", "index_n_heads",
-    "index_topk", "query_pre_attn_scalar", "original_max_position_embeddings")
+    "index_topk", "original_max_position_embeddings")
 _NUMBERS = (
     "rope_theta", "rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon", "norm_eps",
     "partial_rotary_factor", "rotary_pct", "rotary_emb_base", "rope_local_base_freq",
     "routed_scaling_factor", "attn_logit_softcapping", "final_logit_softcapping",
-    "swiglu_limit", "embedding_multiplier", "residual_multiplier", "attention_multiplier",
-    "logits_scaling", "logit_scale")
+    "swiglu_limit", "query_pre_attn_scalar", "embedding_multiplier", "residual_multiplier",
+    "attention_multiplier", "logits_scaling", "logit_scale")
 _BOOLEANS = ("tie_word_embeddings", "attention_bias", "mlp_bias", "use_qk_norm",
-             "norm_topk_prob", "use_sliding_window",
-             "scale_attn_weights", "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn")
+             "norm_topk_prob", "use_sliding_window", "scale_attn_weights",
+             "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn")
 _STRINGS = ("model_type", "hidden_act", "hidden_activation", "activation_function",
             "topk_method", "scoring_func")
 _ARRAYS = ("architectures", "layer_types", "mlp_only_layers", "mlp_layer_types")
