@@ -20,9 +20,7 @@ from zoo.architectures.base import (
     Config,
     UnsupportedConfigError,
     activation,
-    defaults_under,
     get,
-    read_layer_types,
     read_rope,
     refuse_write,
     with_defaults,
@@ -191,58 +189,6 @@ def _latent_dense(defaults: Mapping[str, Any]) -> Reader:
     return read
 
 
-def _mlp_layer_types(c: Mapping[str, Any], default_dense: int) -> int:
-    """The dense layers before the first MoE layer, from mlp_layer_types (dense then sparse
-    only) or, without it, the class's default count."""
-    layers, types = get(c, "num_hidden_layers"), c.get("mlp_layer_types")
-    if types is None:
-        return default_dense
-    if len(types) != layers:
-        raise UnsupportedConfigError(f"mlp_layer_types has {len(types)} entries for "
-                                     f"num_hidden_layers {layers}")
-    dense = next((i for i, kind in enumerate(types) if kind != "dense"), len(types))
-    if list(types) != ["dense"] * dense + ["sparse"] * (layers - dense):
-        raise UnsupportedConfigError(f"mlp_layer_types other than dense layers then "
-                                     f"{layers - dense} sparse ones are not supported")
-    return dense
-
-
-def _glm4_moe_lite(c: Mapping[str, Any]) -> Config:
-    """GLM-4.7-Flash: DeepSeek-V3's latent attention and routing (sigmoid scores, a
-    selection-only bias, groups), MoE after one dense layer unless mlp_layer_types says."""
-    c = with_defaults(c, {
-        "vocab_size": 154880, "hidden_size": 2048, "intermediate_size": 10240,
-        "moe_intermediate_size": 1536, "num_hidden_layers": 47, "num_attention_heads": 20,
-        "num_key_value_heads": 20, "n_shared_experts": 1, "n_routed_experts": 64,
-        "routed_scaling_factor": 1.8, "kv_lora_rank": 512, "q_lora_rank": 768,
-        "qk_rope_head_dim": 64, "v_head_dim": 256, "qk_nope_head_dim": 192, "n_group": 1,
-        "topk_group": 1, "num_experts_per_tok": 4, "norm_topk_prob": True,
-        "hidden_act": "silu", "max_position_embeddings": 202752, "rms_norm_eps": 1e-5,
-        "tie_word_embeddings": False, "rope_interleave": True, "attention_bias": False})
-    dense = _mlp_layer_types(c, 1)
-    return {**deepseek.read_deepseek_v3({**c, "first_k_dense_replace": dense})}
-
-
-def _phimoe(c: Mapping[str, Any]) -> Config:
-    """Phi-3.5-MoE: Mixtral's experts (the MLP's width each) under LayerNorms with a bias,
-    attention_bias on q, k, v and the output, lm_head_bias on the head; routed by sparsemixer,
-    which zoo's decoder does not compute."""
-    c = defaults_under(c, {
-        "vocab_size": 32064, "hidden_size": 4096, "intermediate_size": 6400,
-        "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8,
-        "hidden_act": "silu", "max_position_embeddings": 4096 * 32, "rms_norm_eps": 1e-5,
-        "tie_word_embeddings": False, "num_experts_per_tok": 2, "num_local_experts": 16,
-        "attention_bias": False, "lm_head_bias": False})
-    bias = bool(c["attention_bias"])
-    out = read_llama_like(c, norm="layernorm", qkv_bias=bias, attn_out_bias=bias,
-                          mlp_bias=False, head_bias=bool(c["lm_head_bias"]),
-                          n_experts=get(c, "num_local_experts"),
-                          experts_per_token=get(c, "num_experts_per_tok"))
-    if c.get("sliding_window") is not None:
-        out.update(attention_pattern=["local"], local_window=c["sliding_window"])
-    return out
-
-
 def _nanochat(c: Mapping[str, Any]) -> Config:
     """nanochat: RMSNorms without a weight (before each sublayer, on q and k, at the end), a
     two-matrix relu2 MLP, no biases unless attention_bias (on q, k, v and the output)."""
@@ -282,157 +228,6 @@ def _granite_swa(c: Mapping[str, Any]) -> Config:
 def _granitemoe_swa(c: Mapping[str, Any]) -> Config:
     """Granite MoE Shared (GraniteMoeConfig's defaults) with a learned sink logit per head."""
     return {**granitemoe.read_granitemoeshared(c), "attention_sinks": True}
-
-
-def _sigmoid_routed(c: Mapping[str, Any], *, experts: str, shared: str | None, scaling: str,
-                    groups: bool = True) -> Config:
-    """DeepSeek-V3's routing under grouped-query attention (sigmoid scores, a selection-only
-    bias, a shared MLP of n_shared x the expert width, none without a `shared` key): the MoE
-    fields, keys as named."""
-    out: Config = {"n_experts": get(c, experts),
-                   "experts_per_token": get(c, "num_experts_per_tok"),
-                   "d_ff_expert": get(c, "moe_intermediate_size"),
-                   "n_shared_experts": get(c, shared) if shared else 0,
-                   "router_scoring": "sigmoid",
-                   "routing_bias": True, "routed_scaling": float(get(c, scaling))}
-    if groups:
-        out.update(router_normalize=bool(c["norm_topk_prob"]),
-                   expert_groups=get(c, "n_group"), expert_groups_per_token=get(c, "topk_group"))
-    return out
-
-
-def _exaone_moe(c: Mapping[str, Any]) -> Config:
-    """K-EXAONE: EXAONE 4's attention (QK-norm over each head, no biases) before
-    DeepSeek-V3's routed and shared experts, dense first layers as first_k_dense_replace or
-    mlp_layer_types say; the sliding windows change no count."""
-    c = with_defaults(c, {
-        "vocab_size": 102400, "hidden_size": 4096, "intermediate_size": 16384,
-        "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 32,
-        "hidden_act": "silu", "max_position_embeddings": 2048, "rms_norm_eps": 1e-5,
-        "tie_word_embeddings": False, "first_k_dense_replace": 1,
-        "moe_intermediate_size": 1024, "num_experts": 64, "num_experts_per_tok": 8,
-        "num_shared_experts": 1, "norm_topk_prob": True, "routed_scaling_factor": 2.5,
-        "n_group": 1, "topk_group": 1})
-    out = read_llama_like(c, qk_norm="head", qkv_bias=False, attn_out_bias=False,
-                          mlp_bias=False)
-    return {**out, **_sigmoid_routed(c, experts="num_experts", shared="num_shared_experts",
-                                     scaling="routed_scaling_factor"),
-            "first_dense_layers": _mlp_layer_types(c, get(c, "first_k_dense_replace"))}
-
-
-def _solar_open(c: Mapping[str, Any]) -> Config:
-    """Solar Open: GLM-4.5's layer (q, k, v biases with attention_bias, none on the output)
-    with its whole head rotated, no QK-norm, and a mixture in every layer (its class has no
-    dense MLP: intermediate_size is not read)."""
-    c = with_defaults(c, {
-        "vocab_size": 196608, "hidden_size": 4096, "num_hidden_layers": 48,
-        "num_attention_heads": 64, "num_key_value_heads": 8, "hidden_act": "silu",
-        "max_position_embeddings": 131072, "rms_norm_eps": 1e-5, "tie_word_embeddings": False,
-        "attention_bias": False, "moe_intermediate_size": 1280, "num_experts_per_tok": 8,
-        "n_shared_experts": 1, "n_routed_experts": 128, "routed_scaling_factor": 1.0,
-        "n_group": 1, "topk_group": 1, "norm_topk_prob": True, "head_dim": 128,
-        "partial_rotary_factor": 1.0})
-    return deepseek.read_glm4_moe({**c, "first_k_dense_replace": 0, "use_qk_norm": False,
-                                   "intermediate_size": get(c, "moe_intermediate_size")})
-
-
-def _hy_v3(c: Mapping[str, Any]) -> Config:
-    """Hunyuan 3: QK-norm over each head, attention_bias on q, k, v and the output, dense
-    first layers (one unless mlp_layer_types says), then routed experts by sigmoid scores
-    with a selection-only bias, renormalised and scaled, and a shared MLP. mlp_bias (on the
-    dense and shared MLPs, not the experts) is refused by name."""
-    c = with_defaults(c, {
-        "vocab_size": 120832, "hidden_size": 4096, "intermediate_size": 13312,
-        "num_hidden_layers": 80, "num_attention_heads": 64, "num_key_value_heads": 8,
-        "head_dim": 128, "hidden_act": "silu", "max_position_embeddings": 131072,
-        "rms_norm_eps": 1e-5, "tie_word_embeddings": False, "attention_bias": False,
-        "mlp_bias": False, "num_experts": 192, "num_experts_per_tok": 8,
-        "num_shared_experts": 1, "moe_intermediate_size": 1536,
-        "router_scaling_factor": 2.826})
-    if c["mlp_bias"]:
-        raise UnsupportedConfigError("hy_v3 with mlp_bias true (biases on the dense and shared "
-                                     "MLPs, not the experts) is not supported")
-    bias = bool(c["attention_bias"])
-    out = read_llama_like(c, qk_norm="head", qkv_bias=bias, attn_out_bias=bias,
-                          mlp_bias=False)
-    return {**out, **_sigmoid_routed(c, experts="num_experts", shared="num_shared_experts",
-                                     scaling="router_scaling_factor", groups=False),
-            "first_dense_layers": _mlp_layer_types(c, 1)}
-
-
-def _cohere2_moe(c: Mapping[str, Any]) -> Config:
-    """Command A's MoE: Cohere 2's parallel block (one norm per layer: an RMSNorm where
-    rms_norm_eps is set, else a LayerNorm without bias; attention_bias on q, k, v and the
-    output), experts intermediate_size wide, num_shared_experts x that as one shared MLP, and
-    dense first layers (first_k_dense_replace or mlp_layer_types) of
-    prefix_dense_intermediate_size."""
-    c = with_defaults(c, {
-        "vocab_size": 256000, "hidden_size": 8192, "intermediate_size": 22528,
-        "num_hidden_layers": 40, "num_attention_heads": 64, "num_key_value_heads": None,
-        "head_dim": 128, "hidden_act": "silu", "max_position_embeddings": 8192,
-        "layer_norm_eps": 1e-5, "tie_word_embeddings": True, "attention_bias": False,
-        "num_experts_per_tok": 2, "num_experts": 8, "num_shared_experts": 0,
-        "expert_selection_fn": "softmax", "norm_topk_prob": True,
-        "prefix_dense_intermediate_size": None, "rms_norm_eps": None,
-        "logit_scale": 0.0625})
-    width = get(c, "intermediate_size")
-    dense = _mlp_layer_types(c, c.get("first_k_dense_replace", 0))
-    rms = c["rms_norm_eps"] is not None
-    bias = bool(c["attention_bias"])
-    out = read_llama_like(
-        {**c, "intermediate_size": get(c, "prefix_dense_intermediate_size") if dense else width,
-         "rms_norm_eps": c["rms_norm_eps"] if rms else c["layer_norm_eps"]},
-        norm="rmsnorm" if rms else "layernorm", block="parallel",
-        qkv_bias=bias, attn_out_bias=bias, mlp_bias=False, n_experts=get(c, "num_experts"),
-        experts_per_token=get(c, "num_experts_per_tok"), d_ff_expert=width,
-        first_dense_layers=dense, logit_scale=float(c["logit_scale"]),
-        router_scoring="sigmoid" if c["expert_selection_fn"] == "sigmoid" else "softmax",
-        router_normalize=c["expert_selection_fn"] == "softmax" or bool(c["norm_topk_prob"]))
-    if not rms:
-        out["norm_bias"] = False
-    shared = get(c, "num_shared_experts")
-    return {**out, "n_shared_experts": shared, "d_ff_shared": shared * width} if shared \
-        else out
-
-
-def _flex_olmo(c: Mapping[str, Any]) -> Config:
-    """FlexOlmo: OLMoE's attention (an RMSNorm over all of q and over all of k) and experts
-    (intermediate_size wide) in OLMo 2's block (a norm on each sublayer's output)."""
-    c = with_defaults(c, {
-        "vocab_size": 100352, "hidden_size": 4096, "intermediate_size": 11008,
-        "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": None,
-        "hidden_act": "silu", "max_position_embeddings": 4096, "rms_norm_eps": 1e-6,
-        "tie_word_embeddings": False, "attention_bias": False, "num_experts_per_tok": 5,
-        "num_experts": 7, "norm_topk_prob": False})
-    bias = bool(c["attention_bias"])
-    return read_llama_like(c, qk_norm="projection", norm_position="output", qkv_bias=bias,
-                           attn_out_bias=bias, mlp_bias=False, n_experts=get(c, "num_experts"),
-                           experts_per_token=get(c, "num_experts_per_tok"),
-                           router_normalize=bool(c["norm_topk_prob"]))
-
-
-def _afmoe(c: Mapping[str, Any]) -> Config:
-    """AFMoE (Arcee Trinity): QK-norm over each head, the attention output gated by a
-    projection as wide as q, norms before and after each sublayer, num_dense_layers dense
-    first layers, then routed experts by sigmoid scores with a selection bias that is a
-    parameter (expert_bias), and a shared MLP of num_shared_experts x the expert width.
-    attention_bias (on q, k, v and the output, not the gate) is refused by name."""
-    c = with_defaults(c, {
-        "vocab_size": 200192, "hidden_size": 2048, "intermediate_size": 6144,
-        "moe_intermediate_size": 1408, "num_hidden_layers": 32, "num_dense_layers": 1,
-        "num_attention_heads": 16, "num_key_value_heads": None, "head_dim": 128,
-        "hidden_act": "silu", "max_position_embeddings": 16384, "rms_norm_eps": 1e-5,
-        "tie_word_embeddings": False, "num_experts": 64, "num_experts_per_tok": 6,
-        "num_shared_experts": 2, "route_scale": 1.0, "attention_bias": False})
-    if c["attention_bias"]:
-        raise UnsupportedConfigError("afmoe with attention_bias true (biases on q, k, v and "
-                                     "the output, none on the gate) is not supported")
-    out = read_llama_like(c, qk_norm="head", norm_position="sandwich",
-                          attention_output_gate=True, qkv_bias=False, attn_out_bias=False,
-                          mlp_bias=False)
-    return {**out, **_sigmoid_routed(c, experts="num_experts", shared="num_shared_experts",
-                                     scaling="route_scale", groups=False),
-            "routing_bias_parameter": True, "first_dense_layers": get(c, "num_dense_layers")}
 
 
 def _apertus(defaults: Mapping[str, Any]) -> Reader:
@@ -515,35 +310,6 @@ def _persimmon(c: Mapping[str, Any]) -> Config:
     return out
 
 
-def _glm_moe_dsa(c: Mapping[str, Any]) -> Config:
-    """GLM-5: DeepSeek-V3.2's latent attention with its indexer and routed experts (dense
-    first layers as first_k_dense_replace or mlp_layer_types say). A layer whose
-    indexer_types entry is "shared" reuses an earlier layer's choice and has no indexer of its
-    own, which zoo does not express: refused by name. mlp_bias is not read by its class."""
-    c = with_defaults(c, {
-        "vocab_size": 154880, "hidden_size": 6144, "intermediate_size": 12288,
-        "moe_intermediate_size": 2048, "num_hidden_layers": 78, "num_attention_heads": 64,
-        "num_key_value_heads": 64, "n_shared_experts": 1, "n_routed_experts": 256,
-        "routed_scaling_factor": 2.5, "kv_lora_rank": 512, "q_lora_rank": 2048,
-        "qk_rope_head_dim": 64, "v_head_dim": 256, "qk_nope_head_dim": 192, "n_group": 1,
-        "topk_group": 1, "num_experts_per_tok": 8, "norm_topk_prob": True,
-        "hidden_act": "silu", "max_position_embeddings": 202752, "rms_norm_eps": 1e-5,
-        "tie_word_embeddings": False, "attention_bias": False, "index_topk": 2048,
-        "index_head_dim": 128, "index_n_heads": 32, "first_k_dense_replace": 3})
-    types = c.get("indexer_types")
-    if types is not None and any(kind != "full" for kind in types):
-        raise UnsupportedConfigError("indexer_types with 'shared' layers (no indexer of their "
-                                     "own) are not supported")
-    if types is None and (c.get("index_topk_pattern") is not None
-                          or c.get("index_topk_freq", 1) > 1):
-        raise UnsupportedConfigError("index_topk_pattern / index_topk_freq (layers sharing an "
-                                     "earlier layer's indexer) are not supported")
-    dense = _mlp_layer_types(c, min(get(c, "first_k_dense_replace"),
-                                    get(c, "num_hidden_layers")))
-    return deepseek.read_deepseek_v32({**c, "mlp_layer_types": None,
-                                       "first_k_dense_replace": dense})
-
-
 def _gpt_neox_japanese(c: Mapping[str, Any]) -> Config:
     """GPT-NeoX Japanese: LayerNorms with biases, a fused qkv and an output projection without
     biases but for the last layer's output bias, an MLP of intermediate_multiple_size x
@@ -561,95 +327,6 @@ def _gpt_neox_japanese(c: Mapping[str, Any]) -> Config:
                 **read_rope(c), norm="layernorm", norm_eps=get(c, "layer_norm_eps"),
                 activation=activation(c["hidden_act"], "hidden_act"), bias=False,
                 last_attn_out_bias=True, tie_embeddings=bool(c["tie_word_embeddings"]))
-
-
-def _mimo_v2_flash(c: Mapping[str, Any]) -> Config:
-    """MiMo-V2-Flash: full attention on the first layer and every sixth, sliding windows
-    elsewhere with twice the key/value heads and a learned sink per head, value heads of
-    v_head_dim (narrower than the q/k heads), attention_bias on q, k and v; a dense first layer
-    (or as mlp_layer_types says), then DeepSeek-V3's routing without shared experts. Its rope
-    per layer type (a third of each head rotated) changes no count."""
-    c = with_defaults(c, {
-        "vocab_size": 152576, "hidden_size": 4096, "intermediate_size": 16384,
-        "num_hidden_layers": 48, "num_attention_heads": 64, "num_key_value_heads": 4,
-        "hidden_act": "silu", "max_position_embeddings": 131072, "rms_norm_eps": 1e-5,
-        "tie_word_embeddings": False, "attention_bias": False, "moe_intermediate_size": 2048,
-        "num_experts_per_tok": 8, "n_routed_experts": 256, "routed_scaling_factor": 1.0,
-        "n_group": 1, "topk_group": 1, "norm_topk_prob": True, "head_dim": 192,
-        "v_head_dim": 128, "sliding_window": 129})
-    layers, kv = get(c, "num_hidden_layers"), get(c, "num_key_value_heads")
-    types = c.get("layer_types") or [
-        "full_attention" if i == 0 or not (i + 1) % 6 else "sliding_attention"
-        for i in range(layers)]
-    if len(types) != layers:
-        raise UnsupportedConfigError(f"layer_types has {len(types)} entries for "
-                                     f"num_hidden_layers {layers}")
-    rope = c.get("rope_parameters") or {}
-    full = rope.get("full_attention", rope) if isinstance(rope, Mapping) else {}
-    params = {"rope_type": "default", "rope_theta": 5_000_000.0,
-              "partial_rotary_factor": 0.334, **full}
-    bias = bool(c["attention_bias"])
-    if c["routed_scaling_factor"] is None:  # the published config's: its class multiplies
-        c = {**c, "routed_scaling_factor": 1.0}  # by None when it runs; no count depends on it
-    out = read_llama_like({k: v for k, v in c.items() if k != "rope_parameters"},
-                          n_kv_head=2 * kv, qkv_bias=bias, attn_out_bias=False, mlp_bias=False,
-                          **read_rope(c, params=params))
-    local = "sliding_attention" in types
-    out.update(read_layer_types({"layer_types": types}, get(c, "sliding_window")))
-    if "full_attention" in types and local:
-        out["global_kv_heads"] = kv
-    elif not local:
-        out["n_kv_head"] = kv
-    return {**out, **_sigmoid_routed(c, experts="n_routed_experts", shared=None,
-                                     scaling="routed_scaling_factor"),
-            "d_head_v": get(c, "v_head_dim"), "local_sinks": local,
-            "first_dense_layers": _mlp_layer_types(c, 1)}
-
-
-def _laguna(c: Mapping[str, Any]) -> Config:
-    """Laguna: QK-norm over each head, the attention output gated per head (gating true or
-    "per-head") or per query dim by a projection without bias, attention_bias on q, k, v and
-    the output; a dense first layer (or as mlp_layer_types says), then experts routed by
-    sigmoid scores with a selection bias that is a parameter, beside a shared MLP of
-    shared_expert_intermediate_size. num_attention_heads_per_layer must give every layer the
-    same heads."""
-    c = with_defaults(c, {
-        "vocab_size": 100352, "hidden_size": 2048, "intermediate_size": 8192,
-        "num_hidden_layers": 40, "num_attention_heads": 48, "num_key_value_heads": 8,
-        "hidden_act": "silu", "max_position_embeddings": 131072, "rms_norm_eps": 1e-6,
-        "tie_word_embeddings": False, "sliding_window": 512, "moe_intermediate_size": 512,
-        "shared_expert_intermediate_size": 512, "num_experts_per_tok": 8, "num_experts": 256,
-        "head_dim": 128, "attention_bias": False, "gating": True,
-        "moe_routed_scaling_factor": 1.0})
-    heads = get(c, "num_attention_heads")
-    per_layer = c.get("num_attention_heads_per_layer")
-    if per_layer:
-        if len(set(per_layer)) != 1:
-            raise UnsupportedConfigError("num_attention_heads_per_layer with layers of "
-                                         "different head counts is not supported")
-        heads = per_layer[0]
-    per_head = c["gating"] is True or c["gating"] == "per-head"
-    bias = bool(c["attention_bias"])
-    if bias and not per_head:
-        raise UnsupportedConfigError("laguna with attention_bias true and a gate per query "
-                                     "dim (none on the gate) is not supported")
-    d = get(c, "hidden_size")
-    rope = c.get("rope_parameters") or {}
-    full = rope.get("full_attention", rope) if isinstance(rope, Mapping) else {}
-    params = {"rope_type": "default", "rope_theta": 500000.0, "partial_rotary_factor": 0.5,
-              **full}
-    out = read_llama_like({k: v for k, v in c.items() if k != "rope_parameters"},
-                          n_head=heads, d_head=get(c, "head_dim", default=d // get(
-                              c, "num_attention_heads")),
-                          qk_norm="head", qkv_bias=bias, attn_out_bias=bias, mlp_bias=False,
-                          attention_head_gate=per_head, attention_output_gate=not per_head,
-                          **read_rope(c, params=params))
-    out.update(read_layer_types(c, get(c, "sliding_window", default=None)))
-    shared = get(c, "shared_expert_intermediate_size")
-    return {**out, **_sigmoid_routed(c, experts="num_experts", shared=None,
-                                     scaling="moe_routed_scaling_factor", groups=False),
-            "routing_bias_parameter": True, "first_dense_layers": _mlp_layer_types(c, 1),
-            **({"n_shared_experts": 1, "d_ff_shared": shared} if shared else {})}
 
 
 def _doge(c: Mapping[str, Any]) -> Config:
@@ -670,29 +347,6 @@ def _doge(c: Mapping[str, Any]) -> Config:
     return read_llama_like(c, qk_norm="head", qkv_bias=bias, attn_out_bias=bias,
                            mlp_bias=bool(c["mlp_bias"]), dynamic_mask=True,
                            residual_scales=True)
-
-
-def _jetmoe(c: Mapping[str, Any]) -> Config:
-    """JetMoE: a mixture of attention heads (num_experts_per_tok of num_local_experts experts,
-    each a query and an output projection of num_key_value_heads x kv_channels, beside one
-    key/value projection; its class sets num_attention_heads to their product) and a gated
-    mixture of experts intermediate_size wide in every layer, each with a router and an output
-    bias; no other biases; the head tied unless the config says."""
-    c = with_defaults(c, {
-        "vocab_size": 32000, "hidden_size": 2048, "num_hidden_layers": 12,
-        "num_key_value_heads": 16, "kv_channels": 128, "intermediate_size": 5632,
-        "max_position_embeddings": 4096, "activation_function": "silu",
-        "num_local_experts": 8, "num_experts_per_tok": 2, "tie_word_embeddings": True,
-        "rms_norm_eps": 1e-6})
-    kv, k = get(c, "num_key_value_heads"), get(c, "num_experts_per_tok")
-    return dict(n_layer=get(c, "num_hidden_layers"), d_model=get(c, "hidden_size"),
-                n_head=kv * k, n_kv_head=kv, d_head=get(c, "kv_channels"),
-                d_ff=get(c, "intermediate_size"), vocab_size=get(c, "vocab_size"),
-                context_length=get(c, "max_position_embeddings"), position="rotary",
-                **read_rope(c), norm="rmsnorm", norm_eps=get(c, "rms_norm_eps"),
-                activation="swiglu", bias=False, n_experts=get(c, "num_local_experts"),
-                experts_per_token=k, attention_experts=True,
-                tie_embeddings=bool(c["tie_word_embeddings"]))
 
 
 # counted, not built: model_type -> (class, nearest built model_type, reader)
@@ -762,26 +416,14 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
         "kv_lora_rank": 512, "q_lora_rank": 1536, "qk_rope_head_dim": 64, "v_head_dim": 128,
         "qk_nope_head_dim": 128, "hidden_act": "silu", "max_position_embeddings": 131072,
         "rms_norm_eps": 1e-6, "tie_word_embeddings": True, "attention_bias": False})),
-    "glm4_moe_lite": ("Glm4MoeLiteForCausalLM", "deepseek_v3", _glm4_moe_lite),
-    "phimoe": ("PhimoeForCausalLM", "mixtral", _phimoe),
-    "jetmoe": ("JetMoeForCausalLM", "mixtral", _jetmoe),
     "doge": ("DogeForCausalLM", "qwen3", _doge),
-    "laguna": ("LagunaForCausalLM", "qwen3_next", _laguna),
-    "mimo_v2_flash": ("MiMoV2FlashForCausalLM", "gpt_oss", _mimo_v2_flash),
     "gpt_neox_japanese": ("GPTNeoXJapaneseForCausalLM", "gpt_neox", _gpt_neox_japanese),
-    "glm_moe_dsa": ("GlmMoeDsaForCausalLM", "deepseek_v32", _glm_moe_dsa),
     "apertus": ("ApertusForCausalLM", "qwen3", _apertus(APERTUS_DEFAULTS)),
     "apertus1p5_text": ("Apertus1p5TextForCausalLM", "qwen3", _apertus(
         {**APERTUS_DEFAULTS, "vocab_size": 266752, "output_vocab_size": None})),
     "bitnet": ("BitNetForCausalLM", "llama", _bitnet),
     "diffllama": ("DiffLlamaForCausalLM", "llama", _diffllama),
     "persimmon": ("PersimmonForCausalLM", "stablelm", _persimmon),
-    "cohere2_moe": ("Cohere2MoeForCausalLM", "cohere2", _cohere2_moe),
-    "flex_olmo": ("FlexOlmoForCausalLM", "olmoe", _flex_olmo),
-    "afmoe": ("AfmoeForCausalLM", "qwen3_next", _afmoe),
-    "exaone_moe": ("ExaoneMoeForCausalLM", "glm4_moe", _exaone_moe),
-    "solar_open": ("SolarOpenForCausalLM", "glm4_moe", _solar_open),
-    "hy_v3": ("HYV3ForCausalLM", "glm4_moe", _hy_v3),
     "nanochat": ("NanoChatForCausalLM", "olmo", _nanochat),
     "granite_swa": ("GraniteSWAForCausalLM", "granite", _granite_swa),
     "granitemoe_swa": ("GraniteMoeSWAForCausalLM", "granitemoeshared", _granitemoe_swa),
@@ -790,11 +432,16 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
 # where write_config tries these entries among all (lowest first; see zoo.architectures):
 # last, and none of them writes a config
 PRIORITY = 900
+def counted_entries(table: Mapping[str, tuple[str, str, Reader]]) -> tuple[Architecture, ...]:
+    """A COUNTED table's entries: read, never written, nothing built (no tensor map)."""
+    return tuple(Architecture(model_type=model_type, hf_class=hf_class, read=read,
+                              write=refuse_write, tensors={}, prefix="model.", nearest=nearest)
+                 for model_type, (hf_class, nearest, read) in table.items())
+
+
 ENTRIES = (
     *(replace(entry, model_type=model_type, read=_with_defaults(entry.read, defaults),
               write=refuse_write, aliases=(), gguf=None)
       for model_type, (entry, defaults) in SAME_CLASS.items()),
-    *(Architecture(model_type=model_type, hf_class=hf_class, read=read, write=refuse_write,
-                   tensors={}, prefix="model.", nearest=nearest)
-      for model_type, (hf_class, nearest, read) in COUNTED.items()),
+    *counted_entries(COUNTED),
 )
