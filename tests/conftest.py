@@ -16,6 +16,9 @@ from zoo.registry import REGISTRY
 # the real checkpoints' session fixtures, by the file they parse: the tests that use one run on
 # one worker, so each file is still parsed once per run
 REAL_WEIGHTS = {"gemma3": "real-gemma3", "smollm2": "real-smollm2"}
+# module fixtures that cost seconds (a torchrun of two ranks, architectures saved by
+# transformers, the loopback Hub): their tests share one worker, so each is built once
+SHARED = {"sharded_run": "fsdp-run", "unknown": "unknown-architectures", "hub": "loopback-hub"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -36,8 +39,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         for fixture in getattr(item, "fixturenames", ()):
-            group = next((g for prefix, g in REAL_WEIGHTS.items()
-                          if fixture.startswith(prefix)), None)
+            group = SHARED.get(fixture) or next(
+                (g for prefix, g in REAL_WEIGHTS.items() if fixture.startswith(prefix)), None)
             if group is not None:
                 item.add_marker(pytest.mark.xdist_group(group))
                 break
