@@ -19,7 +19,9 @@ import json
 import math
 import mmap
 import os
+import random
 import struct
+import time
 import weakref
 from collections.abc import Mapping
 from pathlib import Path
@@ -174,7 +176,9 @@ class TensorSource:
         return self.where[name].read(name, mmap=mmap, out=out)
 
 
-ATTEMPTS = 5  # a save that commits while a reader opens its files makes the reader start over
+# a save that commits while a reader opens its files makes the reader start over, after a pause
+# that grows (1, 2, 4 ... ms) and takes it out of step with a writer saving again and again
+ATTEMPTS = 8
 
 
 def open_safetensors(path: str | os.PathLike[str]) -> TensorSource:
@@ -194,6 +198,7 @@ def open_safetensors(path: str | os.PathLike[str]) -> TensorSource:
                 raise
             if attempt == ATTEMPTS - 1:  # not a save in progress: the set is broken
                 raise WeightsError(str(err)) from None
+            time.sleep(0.001 * 2 ** attempt * random.uniform(0.5, 1.5))
     raise AssertionError("unreachable")
 
 
