@@ -429,9 +429,6 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
     "granitemoe_swa": ("GraniteMoeSWAForCausalLM", "granitemoeshared", _granitemoe_swa),
 }
 
-# where write_config tries these entries among all (lowest first; see zoo.architectures):
-# last, and none of them writes a config
-PRIORITY = 900
 def counted_entries(table: Mapping[str, tuple[str, str, Reader]]) -> tuple[Architecture, ...]:
     """A COUNTED table's entries: read, never written, nothing built (no tensor map)."""
     return tuple(Architecture(model_type=model_type, hf_class=hf_class, read=read,
@@ -439,6 +436,9 @@ def counted_entries(table: Mapping[str, tuple[str, str, Reader]]) -> tuple[Archi
                  for model_type, (hf_class, nearest, read) in table.items())
 
 
+# where write_config tries these entries among all (lowest first; see zoo.architectures):
+# last, and none of them writes a config
+PRIORITY = 900
 ENTRIES = (
     *(replace(entry, model_type=model_type, read=_with_defaults(entry.read, defaults),
               write=refuse_write, aliases=(), gguf=None)

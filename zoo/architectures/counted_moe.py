@@ -43,7 +43,6 @@ def _mlp_layer_types(c: Mapping[str, Any], default_dense: int) -> int:
     return dense
 
 
-
 def _glm4_moe_lite(c: Mapping[str, Any]) -> Config:
     """GLM-4.7-Flash: DeepSeek-V3's latent attention and routing (sigmoid scores, a
     selection-only bias, groups), MoE after one dense layer unless mlp_layer_types says."""
@@ -58,7 +57,6 @@ def _glm4_moe_lite(c: Mapping[str, Any]) -> Config:
         "tie_word_embeddings": False, "rope_interleave": True, "attention_bias": False})
     dense = _mlp_layer_types(c, 1)
     return {**deepseek.read_deepseek_v3({**c, "first_k_dense_replace": dense})}
-
 
 
 def _phimoe(c: Mapping[str, Any]) -> Config:
@@ -81,7 +79,6 @@ def _phimoe(c: Mapping[str, Any]) -> Config:
     return out
 
 
-
 def _sigmoid_routed(c: Mapping[str, Any], *, experts: str, shared: str | None, scaling: str,
                     groups: bool = True) -> Config:
     """DeepSeek-V3's routing under grouped-query attention (sigmoid scores, a selection-only
@@ -97,7 +94,6 @@ def _sigmoid_routed(c: Mapping[str, Any], *, experts: str, shared: str | None, s
         out.update(router_normalize=bool(c["norm_topk_prob"]),
                    expert_groups=get(c, "n_group"), expert_groups_per_token=get(c, "topk_group"))
     return out
-
 
 
 def _exaone_moe(c: Mapping[str, Any]) -> Config:
@@ -119,7 +115,6 @@ def _exaone_moe(c: Mapping[str, Any]) -> Config:
             "first_dense_layers": _mlp_layer_types(c, get(c, "first_k_dense_replace"))}
 
 
-
 def _solar_open(c: Mapping[str, Any]) -> Config:
     """Solar Open: GLM-4.5's layer (q, k, v biases with attention_bias, none on the output)
     with its whole head rotated, no QK-norm, and a mixture in every layer (its class has no
@@ -134,7 +129,6 @@ def _solar_open(c: Mapping[str, Any]) -> Config:
         "partial_rotary_factor": 1.0})
     return deepseek.read_glm4_moe({**c, "first_k_dense_replace": 0, "use_qk_norm": False,
                                    "intermediate_size": get(c, "moe_intermediate_size")})
-
 
 
 def _hy_v3(c: Mapping[str, Any]) -> Config:
@@ -159,7 +153,6 @@ def _hy_v3(c: Mapping[str, Any]) -> Config:
     return {**out, **_sigmoid_routed(c, experts="num_experts", shared="num_shared_experts",
                                      scaling="router_scaling_factor", groups=False),
             "first_dense_layers": _mlp_layer_types(c, 1)}
-
 
 
 def _cohere2_moe(c: Mapping[str, Any]) -> Config:
@@ -197,7 +190,6 @@ def _cohere2_moe(c: Mapping[str, Any]) -> Config:
         else out
 
 
-
 def _flex_olmo(c: Mapping[str, Any]) -> Config:
     """FlexOlmo: OLMoE's attention (an RMSNorm over all of q and over all of k) and experts
     (intermediate_size wide) in OLMo 2's block (a norm on each sublayer's output)."""
@@ -212,7 +204,6 @@ def _flex_olmo(c: Mapping[str, Any]) -> Config:
                            attn_out_bias=bias, mlp_bias=False, n_experts=get(c, "num_experts"),
                            experts_per_token=get(c, "num_experts_per_tok"),
                            router_normalize=bool(c["norm_topk_prob"]))
-
 
 
 def _afmoe(c: Mapping[str, Any]) -> Config:
@@ -237,7 +228,6 @@ def _afmoe(c: Mapping[str, Any]) -> Config:
     return {**out, **_sigmoid_routed(c, experts="num_experts", shared="num_shared_experts",
                                      scaling="route_scale", groups=False),
             "routing_bias_parameter": True, "first_dense_layers": get(c, "num_dense_layers")}
-
 
 
 def _glm_moe_dsa(c: Mapping[str, Any]) -> Config:
@@ -267,7 +257,6 @@ def _glm_moe_dsa(c: Mapping[str, Any]) -> Config:
                                     get(c, "num_hidden_layers")))
     return deepseek.read_deepseek_v32({**c, "mlp_layer_types": None,
                                        "first_k_dense_replace": dense})
-
 
 
 def _mimo_v2_flash(c: Mapping[str, Any]) -> Config:
@@ -311,7 +300,6 @@ def _mimo_v2_flash(c: Mapping[str, Any]) -> Config:
                                      scaling="routed_scaling_factor"),
             "d_head_v": get(c, "v_head_dim"), "local_sinks": local,
             "first_dense_layers": _mlp_layer_types(c, 1)}
-
 
 
 def _laguna(c: Mapping[str, Any]) -> Config:
@@ -360,7 +348,6 @@ def _laguna(c: Mapping[str, Any]) -> Config:
             **({"n_shared_experts": 1, "d_ff_shared": shared} if shared else {})}
 
 
-
 def _jetmoe(c: Mapping[str, Any]) -> Config:
     """JetMoE: a mixture of attention heads (num_experts_per_tok of num_local_experts experts,
     each a query and an output projection of num_key_value_heads x kv_channels, beside one
@@ -382,7 +369,6 @@ def _jetmoe(c: Mapping[str, Any]) -> Config:
                 activation="swiglu", bias=False, n_experts=get(c, "num_local_experts"),
                 experts_per_token=k, attention_experts=True,
                 tie_embeddings=bool(c["tie_word_embeddings"]))
-
 
 
 # counted, not built: model_type -> (class, nearest built model_type, reader)

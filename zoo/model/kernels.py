@@ -32,7 +32,6 @@ import json
 import math
 import os
 import platform
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -40,6 +39,8 @@ from typing import Any
 
 import torch
 from torch import Tensor
+
+from zoo.files.folder import replace_file
 
 VERSION = 1
 BUDGET = 0.003  # seconds of timed runs per candidate (at least MIN_RUNS runs)
@@ -149,14 +150,8 @@ def _store(name: str, entry: dict[str, Any]) -> None:
         except (OSError, ValueError, AttributeError, KeyError, TypeError):
             merged = {}
         merged.update(memory)
-        fd, temp = tempfile.mkstemp(prefix=".kernels.", suffix=".json", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w") as out:
-                json.dump({"version": VERSION, "choices": merged}, out, indent=1, sort_keys=True)
-            os.replace(temp, path)
-        finally:
-            if os.path.exists(temp):
-                os.unlink(temp)
+        replace_file(path, json.dumps({"version": VERSION, "choices": merged}, indent=1,
+                                      sort_keys=True).encode())
     except OSError:
         pass  # a read-only home: the choice holds for this process
 

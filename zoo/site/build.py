@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from zoo.accounting import (
 )
 from zoo.accounting.catalog import list_models
 from zoo.accounting.plan import MAX_DEVICES, plan_inputs
+from zoo.files.folder import replace_file
 from zoo.registry import get_spec, packaged_specs_dir, slug
 from zoo.report import (
     LAYER_HEADERS,
@@ -303,18 +303,13 @@ def _folder(out: str | os.PathLike[str]) -> Path:
 
 
 def _write(folder: Path, relative: str, text: str) -> int:
-    """One file of the site, written under a fresh hidden name and renamed over the old one:
-    a reader sees the previous page whole or this one whole. Only inside `folder`: a link
+    """One file of the site, replaced whole (`replace_file`): a reader sees the previous page
+    or this one, never a part. Only inside `folder`: a link
     there pointing elsewhere is refused."""
     target = folder / relative
     target.parent.mkdir(exist_ok=True)
     if not target.parent.resolve().is_relative_to(folder.resolve()) or target.is_symlink():
         raise ValueError(f"{target}: leads outside {folder}; the site writes only inside it")
     data = text.encode()
-    temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.zoo-partial")
-    try:
-        temp.write_bytes(data)
-        os.replace(temp, target)
-    finally:
-        temp.unlink(missing_ok=True)
+    replace_file(target, data)
     return len(data)
