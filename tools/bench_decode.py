@@ -200,7 +200,8 @@ def kernel_summary(model) -> dict:
 
 def llama_cpp_build(mode: str) -> Path:
     """llama-cpp-python built from source with BUILDS[mode] as CMAKE_ARGS, into a folder of its
-    own under ~/.cache/zoo-bench (once: later runs find it), with the flags beside it."""
+    own under ~/.cache/zoo-bench (once: later runs find it), with the flags beside it; of its
+    dependencies only diskcache, which the venv lacks (numpy and jinja2 come from the venv)."""
     args = BUILDS[mode]()
     target = Path.home() / ".cache" / "zoo-bench" / f"llama-cpp-{LLAMA_CPP_VERSION}-{mode}"
     if (target / "zoo-build.json").is_file():
@@ -209,7 +210,7 @@ def llama_cpp_build(mode: str) -> Path:
           f"{target}: minutes of every core", flush=True)
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-binary",
                     "llama-cpp-python", "--target", str(target),
-                    f"llama-cpp-python=={LLAMA_CPP_VERSION}"],
+                    f"llama-cpp-python=={LLAMA_CPP_VERSION}", "diskcache"],
                    env={**os.environ, "CMAKE_ARGS": args}, check=True)
     (target / "zoo-build.json").write_text(json.dumps({"CMAKE_ARGS": args, "mode": mode}))
     return target
@@ -291,7 +292,8 @@ class Process:
         line = self.proc.stdout.readline()
         if not line:  # the worker's own error, before /usr/bin/time's report
             report = self.stderr()
-            error = report.split("\tCommand being timed")[0].strip()
+            error = "\n".join(line for line in report.split("\tCommand being timed")[0].splitlines()
+                              if line.strip() and not line.startswith("Command "))
             signal = "signal 11" in report or self.proc.wait() in (-11, 139)
             raise RuntimeError(f"{self.variant}: the worker died"
                                f"{' (segmentation fault)' if signal else ''}:\n{error}")

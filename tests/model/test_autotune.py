@@ -38,6 +38,8 @@ def measured(monkeypatch, tmp_path):
     monkeypatch.delenv("ZOO_KERNEL", raising=False)
     monkeypatch.setattr(kernels, "BUDGET", 1e-4)
     monkeypatch.setattr(kernels, "MIN_RUNS", 1)
+    monkeypatch.setattr(kernels, "MAX_COPIES", 4)
+    monkeypatch.setattr(kernels, "load", lambda: 0.0)
     kernels.reset_memory()
     yield path
     kernels.reset_memory()
@@ -86,7 +88,8 @@ def test_the_cache_is_written_read_back_and_keyed_by_machine_and_shape(measured,
     assert run(layer(48, 32), layer(32, 48)) == chosen
     # another CPU (or torch, or shape) is another key: measured anew
     timed = []
-    monkeypatch.setattr(kernels, "_timed", lambda runs: timed.append(1) or dict.fromkeys(runs, 1.0))
+    monkeypatch.setattr(kernels, "_timed", lambda runs: timed.append(1)
+                        or dict.fromkeys(runs, 1.0))
     monkeypatch.setattr(kernels, "machine", lambda: {**machine, "cpu": "Another CPU"})
     run(layer(48, 32))
     assert timed
@@ -94,9 +97,58 @@ def test_the_cache_is_written_read_back_and_keyed_by_machine_and_shape(measured,
     assert len(json.loads(measured.read_text())["choices"]) == 3
 
 
+def test_every_timed_run_reads_its_weight_from_memory(measured, monkeypatch):
+    """Decoding streams every weight from memory, so the candidates are timed over copies of
+    the weight in turn, as many as fill twice the largest cache (at most MAX_COPIES)."""
+    assert kernels.cache_bytes() >= 2**10  # read from the system, or assumed
+    monkeypatch.setattr(kernels, "cache_bytes", lambda: 10_000)
+    weight = torch.zeros(10, 100)  # 4,000 bytes: 5 copies fill 20,000
+    turn = kernels.rotation(weight, weight.nbytes, torch.clone)
+    seen = [turn() for _ in range(10)]
+    assert seen[0] is weight and len({t.data_ptr() for t in seen}) == 4  # MAX_COPIES
+    monkeypatch.setattr(kernels, "MAX_COPIES", 256)
+    turn = kernels.rotation(weight, weight.nbytes, torch.clone)
+    assert len({turn().data_ptr() for _ in range(10)}) == 5
+    big = kernels.rotation(weight, 50_000, torch.clone)  # larger than the cache: itself
+    assert {big().data_ptr() for _ in range(3)} == {weight.data_ptr()}
+    # a layer's candidates (both layouts) and a packing's are timed on copies
+    real = kernels.rotation
+    made: list[int] = []
+    monkeypatch.setattr(kernels, "rotation", lambda first, nbytes, copy: made.append(nbytes)
+                        or real(first, nbytes, copy))
+    run(layer(48, 32))
+    assert made == [48 * 32 * 4] * 2
+    made.clear()
+    monkeypatch.setenv("ZOO_AUTOTUNE", "1")
+    PackedLinear("bf16", torch.randn(48, 64), None)
+    assert len(made) == len(candidates("bf16", 48, 64)) and made[-1] == 48 * 64 * 2
+
+
+def test_a_choice_made_under_load_is_made_again_when_the_machine_is_quieter(measured,
+                                                                             monkeypatch):
+    timed = []
+    monkeypatch.setattr(kernels, "_timed", lambda runs: timed.append(1)
+                        or dict.fromkeys(runs, 1.0))
+    monkeypatch.setattr(kernels, "load", lambda: 1.8)  # a compiler on every core
+    run(layer())
+    entry, = json.loads(measured.read_text())["choices"].values()
+    assert entry["load"] == 1.8 and len(timed) == 1
+    kernels.reset_memory()
+    monkeypatch.setattr(kernels, "load", lambda: 1.5)  # not much quieter: read back
+    run(layer())
+    assert len(timed) == 1
+    kernels.reset_memory()
+    monkeypatch.setattr(kernels, "load", lambda: 0.1)  # quiet: measured again, and kept
+    run(layer())
+    assert len(timed) == 2
+    entry, = json.loads(measured.read_text())["choices"].values()
+    assert entry["load"] == 0.1
+
+
 def test_a_corrupt_cache_is_ignored_and_rewritten(measured):
     measured.parent.mkdir(parents=True)
-    for corrupt in ['{"version": 1, "choices": [', '[1, 2]', '{"version": 1, "choices": 3}']:
+    for corrupt in ['{"version": 2, "choices": [', '[1, 2]', '{"version": 2, "choices": 3}',
+                    '[' * 100_000 + ']' * 100_000, '{"version": 1, "choices": {}}']:
         measured.write_text(corrupt)
         kernels.reset_memory()
         assert run(layer())[0] is not None

@@ -5,12 +5,23 @@ on one AMD EPYC (AVX-512) oneDNN's matrix-vector kernel over nn.Linear's [out, i
 decodes 1.8x faster than torch's default, while on an Intel Xeon (Sapphire Rapids) the same
 kernel loses to addmm over the transposed [in, out] layout (issue 25). So the choice is
 measured, the way FBGEMM and oneDNN's own primitive caches do it: the first time a layer of
-some (shape, dtype, packing, rows) is run, the candidate kernels run in turns for a few
-milliseconds each, the fastest (by its fastest run: load only adds time) whose result equals
-the reference within rounding is kept, and the choice is written
-to a small JSON file keyed by the CPU (model name and a hash of its flags), the torch version
-and the thread count. Later loads read it and measure nothing.
+some (shape, dtype, packing, rows) is run, the candidate kernels run in turns, the fastest (by
+its fastest run: load only adds time) whose result equals the reference within rounding is
+kept, and the choice is written to a small JSON file keyed by the CPU (model name and a hash
+of its flags), the torch version and the thread count. Later loads read it and measure nothing.
 
+- Each timed run reads its weight from memory, as decoding does (every layer's weight once a
+  step, far more than any cache holds): the candidates run over copies of the weight in turn
+  (`rotation`), as many as fill twice the largest CPU cache. Timed on one weight that sits in
+  the cache, the kernel that wins can lose on streamed weights (on an AMD EPYC with a 32 MiB
+  cache, `F.linear` won on SmolLM2's cached 576 x 1536 matrices, and decoding with it was 7%
+  slower than with oneDNN). Flushing the caches before a run on one weight was tried and gave
+  noisy rankings: a kernel starting on a cold matrix of 1 MB is not one streaming through a
+  model's weights.
+- A choice made on a busy machine is made again once the machine is quieter: each entry keeps
+  the load (runnable tasks per core, the 1-minute average) it was measured under, and a process
+  that finds the load lower by `QUIETER` measures again and keeps the new choice. (Measured
+  while a compiler kept both cores busy, one core's `F.linear` beat oneDNN's two threads.)
 - `ZOO_AUTOTUNE=0` (or off/false/no) turns measuring off: every layer gets the fixed choice
   that each caller names as its default (the kernels zoo always used).
 - `ZOO_KERNEL=<name>` forces a kernel wherever it is a candidate (the benchmarks and tests
@@ -28,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -35,18 +47,22 @@ import platform
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor
 
+from zoo.files.errors import WeightsError, parse_json
 from zoo.files.folder import replace_file
 
-VERSION = 1
+VERSION = 2  # 1: timed on cached weights, without the load
 BUDGET = 0.003  # seconds of timed runs per candidate (at least MIN_RUNS runs)
-MIN_RUNS, MAX_RUNS = 3, 50
+MIN_RUNS, MAX_RUNS = 3, 8
 SLOW = 0.05  # seconds: a run this long and 4x the first candidate's is not repeated
+QUIETER = 0.5  # a choice is measured again when the load per core is lower by this much
+MAX_COPIES = 256  # copies of a weight a measurement cycles through, at most
 
+T = TypeVar("T")
 _forced: list[str] = []
 _memory: dict[str, dict[str, Any]] | None = None  # the cache file's entries, read once
 
@@ -112,6 +128,38 @@ def flags_summary() -> str:
     return " ".join(f for f in wanted if f in have) or "(no x86 vector flags)"
 
 
+def load() -> float:
+    """Runnable tasks per core, averaged over the last minute (0 where the system does not
+    say)."""
+    try:
+        return os.getloadavg()[0] / (os.cpu_count() or 1)
+    except (OSError, AttributeError):
+        return 0.0
+
+
+def cache_bytes() -> int:
+    """The size of the CPU's largest cache (Linux's sysfs; 32 MiB where it does not say)."""
+    sizes = []
+    for entry in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*/size"):
+        try:
+            text = entry.read_text().strip().upper()
+        except OSError:
+            continue
+        scale = {"K": 2**10, "M": 2**20, "G": 2**30}.get(text[-1:], 1)
+        digits = text.rstrip("KMG")
+        if digits.isdigit():
+            sizes.append(int(digits) * scale)
+    return max(sizes, default=32 * 2**20)
+
+
+def rotation(first: T, nbytes: int, copy: Callable[[T], T]) -> Callable[[], T]:
+    """A function that gives `first` and copies of it in turn, as many as fill twice the
+    largest CPU cache (`nbytes` each; at most MAX_COPIES), so that a kernel timed on them reads
+    its weight from memory each run, as it does when decoding."""
+    count = max(1, min(math.ceil(2 * cache_bytes() / max(nbytes, 1)), MAX_COPIES))
+    return itertools.cycle([first, *(copy(first) for _ in range(count - 1))]).__next__
+
+
 def key(shape: tuple[int, int], dtype: torch.dtype, mode: str, rows: int) -> str:
     """The cache key of a layer: the machine, then (out, in), dtype, packing and rows."""
     m = machine()
@@ -119,18 +167,24 @@ def key(shape: tuple[int, int], dtype: torch.dtype, mode: str, rows: int) -> str
             f"{shape[0]}x{shape[1]}|{str(dtype).removeprefix('torch.')}|{mode}|{rows} rows")
 
 
+def _read_file() -> dict[str, dict[str, Any]]:
+    """The choices in the cache file now: empty where it is missing, corrupt (not JSON, too
+    deeply nested, not the expected shape) or of another version, so that it is rewritten."""
+    try:
+        data = parse_json(cache_path().read_bytes(), str(cache_path()))
+    except (OSError, WeightsError):
+        return {}
+    if not isinstance(data, dict) or data.get("version") != VERSION or \
+            not isinstance(data.get("choices"), dict):
+        return {}
+    return {k: v for k, v in data["choices"].items()
+            if isinstance(v, dict) and isinstance(v.get("kernel"), str)}
+
+
 def _load() -> dict[str, dict[str, Any]]:
     global _memory
     if _memory is None:
-        _memory = {}
-        try:
-            data = json.loads(cache_path().read_text())
-            if isinstance(data, dict) and data.get("version") == VERSION and isinstance(
-                    data.get("choices"), dict):
-                _memory = {k: v for k, v in data["choices"].items()
-                           if isinstance(v, dict) and isinstance(v.get("kernel"), str)}
-        except (OSError, ValueError):
-            pass  # missing or corrupt: measured again and rewritten
+        _memory = _read_file()
     return _memory
 
 
@@ -142,14 +196,7 @@ def _store(name: str, entry: dict[str, Any]) -> None:
     path = cache_path()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            current = json.loads(path.read_text())
-            merged = current["choices"] if current.get("version") == VERSION else {}
-            if not isinstance(merged, dict):
-                merged = {}
-        except (OSError, ValueError, AttributeError, KeyError, TypeError):
-            merged = {}
-        merged.update(memory)
+        merged = {**_read_file(), **memory}
         replace_file(path, json.dumps({"version": VERSION, "choices": merged}, indent=1,
                                       sort_keys=True).encode())
     except OSError:
@@ -178,9 +225,9 @@ def _once(run: Callable[[], Any]) -> float:
 
 
 def _timed(runs: Mapping[str, Callable[[], Any]]) -> dict[str, float]:
-    """Per candidate, its fastest run: the candidates run in turns (a burst of load on a shared
-    machine hits them all alike) until each had BUDGET seconds or MAX_RUNS runs; the minimum,
-    not the median, because other processes only ever add time."""
+    """Per candidate, its fastest run: the candidates run in turns (a burst of load on a
+    shared machine hits them all alike) until each had BUDGET seconds or MAX_RUNS runs; the
+    minimum, not the median, because other processes only ever add time."""
     times: dict[str, list[float]] = {name: [] for name in runs}
     spent = dict.fromkeys(runs, 0.0)
     while True:
@@ -197,7 +244,8 @@ def choose(name: str, candidates: Mapping[str, Callable[[], Tensor]], default: s
            check: Callable[[Tensor], bool]) -> str:
     """The kernel for the layer key `name`: forced, cached, or measured now (and cached).
 
-    `candidates` maps each kernel to a zero-argument run on a representative input; `check`
+    `candidates` maps each kernel to a zero-argument run on a representative input, each run
+    reading its weight from memory (`rotation`); `check`
     says whether a run's output equals the reference within rounding (a candidate that raises
     or fails it is not eligible); `default` is the fixed choice when measuring is off."""
     want = forced()
@@ -206,7 +254,9 @@ def choose(name: str, candidates: Mapping[str, Callable[[], Tensor]], default: s
     if not enabled() or len(candidates) == 1:
         return default
     known = _load().get(name)
-    if known is not None and known["kernel"] in candidates:
+    now = load()
+    if known is not None and known["kernel"] in candidates and \
+            float(known.get("load", 0.0)) < now + QUIETER:
         return known["kernel"]
     eligible: dict[str, Callable[[], Tensor]] = {}
     slow: dict[str, float] = {}
@@ -231,7 +281,8 @@ def choose(name: str, candidates: Mapping[str, Callable[[], Tensor]], default: s
     if not times:
         return default
     best = min(times, key=times.__getitem__)
-    _store(name, {"kernel": best, "us": {k: round(t * 1e6, 1) for k, t in times.items()}})
+    _store(name, {"kernel": best, "load": round(now, 2),
+                  "us": {k: round(t * 1e6, 1) for k, t in times.items()}})
     return best
 
 
@@ -255,5 +306,5 @@ def summary(modules: Iterator[Any]) -> dict[str, dict[str, int]]:
     return out
 
 
-__all__ = ["cache_path", "choose", "enabled", "flags_summary", "forced", "forcing", "key",
-           "machine", "reset_memory", "summary", "tolerance"]
+__all__ = ["cache_bytes", "cache_path", "choose", "enabled", "flags_summary", "forced",
+           "forcing", "key", "load", "machine", "reset_memory", "rotation", "summary", "tolerance"]

@@ -82,17 +82,20 @@ class Linear(nn.Linear):
         out_features, in_features = weight.shape
         x = torch.randn(1, in_features, generator=torch.Generator().manual_seed(0)).to(dtype)
         bias = self.bias
-        transposed: list[Tensor] = []
+        # each run on the next of several copies: read from memory, as when decoding
+        plain = kernels.rotation(weight.detach(), weight.nbytes, torch.clone)
+        transposed: list[Callable[[], Tensor]] = []
 
         def linear_t() -> Tensor:
             if not transposed:
-                transposed.append(weight.detach().t().contiguous().t())
-            return F.linear(x, transposed[0], bias)
+                transposed.append(kernels.rotation(weight.detach().t().contiguous().t(),
+                                                   weight.nbytes, lambda t: t.t().clone().t()))
+            return F.linear(x, transposed[0](), bias)
 
         candidates: dict[str, Callable[[], Tensor]] = {
-            "linear": lambda: F.linear(x, weight, bias)}
+            "linear": lambda: F.linear(x, plain(), bias)}
         if ONEDNN_LINEAR is not None:
-            candidates["onednn"] = lambda: ONEDNN_LINEAR(x, weight, bias, "none", [], "")
+            candidates["onednn"] = lambda: ONEDNN_LINEAR(x, plain(), bias, "none", [], "")
         if not self.shared:
             candidates["linear_t"] = linear_t
         rows = torch.cat([torch.arange(min(CHECKED, out_features)),

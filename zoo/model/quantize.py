@@ -368,6 +368,7 @@ def _pack_fastest(mode: str, weight: Tensor, grid: Tensor | None) -> tuple[str, 
     if len(names) == 1:
         return names[0], PACKERS[names[0]](weight, grid)
     packed: dict[str, Buffers] = {}
+    turns: dict[str, Callable[[], Buffers]] = {}  # each run on the next copy (kernels.rotation)
     x = torch.randn(1, width, generator=torch.Generator().manual_seed(0)).to(torch.bfloat16)
     layer = nn.Module()
 
@@ -375,7 +376,9 @@ def _pack_fastest(mode: str, weight: Tensor, grid: Tensor | None) -> tuple[str, 
         def go() -> Tensor:
             if kernel not in packed:
                 packed[kernel] = PACKERS[kernel](weight, grid)
-            for name, tensor in packed[kernel].items():
+                turns[kernel] = kernels.rotation(packed[kernel], _nbytes(packed[kernel]),
+                                                 _cloned)
+            for name, tensor in turns[kernel]().items():
                 setattr(layer, name, tensor)
             return KERNELS[kernel](x, layer)  # type: ignore[arg-type]
         return go
@@ -390,6 +393,16 @@ def _pack_fastest(mode: str, weight: Tensor, grid: Tensor | None) -> tuple[str, 
     kernel = kernels.choose(name, {k: run(k) for k in names}, names[0],
                             lambda y: _agrees(y, x, reference, sample))
     return kernel, packed.pop(kernel) if kernel in packed else PACKERS[kernel](weight, grid)
+
+
+def _nbytes(buffers: Buffers) -> int:
+    """Bytes of a packing's buffers (oneDNN's opaque blocked tensors: those of the plain
+    matrix)."""
+    return sum(t.numel() * t.element_size() for t in buffers.values() if t is not None)
+
+
+def _cloned(buffers: Buffers) -> Buffers:
+    return {name: None if t is None else t.clone() for name, t in buffers.items()}
 
 
 def _packable(name: str, module: nn.Module) -> bool:
