@@ -94,6 +94,25 @@ def test_stream_concatenates_to_generate():
                        for t in generated[len(rows[b]):]), options
 
 
+def test_the_callers_code_between_steps_keeps_its_own_grad_mode():
+    """The model runs in inference mode, entered around each call only: between streamed
+    steps the caller's autograd is on, the ids it gets back are normal tensors, and the same
+    model trains afterwards (its rotary tables and kernel choices are normal tensors)."""
+    spec = tiny_spec("llama")
+    model = zoo.create_model(spec, seed=0)
+    ids, mask = prompts(spec.vocab_size, seed=3)
+    for options in ({}, {"num_beams": 2}):
+        for _ in model.stream(ids, attention_mask=mask, max_new_tokens=3, **options):
+            assert torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
+        out = model.generate(ids, attention_mask=mask, max_new_tokens=3, **options)
+        assert not out.is_inference()
+        out[:, -1] = 0  # an in-place write: an inference tensor would refuse it
+    model.train()
+    loss = model.loss(ids)
+    loss.backward()
+    assert model.embed.weight.grad is not None
+
+
 def test_beams_stream_what_they_agree_on():
     running = torch.tensor([[[9, 9, 1, 2, 3], [9, 9, 1, 2, 4], [9, 9, 1, 5, 6]]])
     agreed = [0]

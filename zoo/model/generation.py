@@ -13,6 +13,7 @@ Text (prompts, chat templates, cutting at stop strings, names and paths) is `zoo
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
@@ -221,6 +222,17 @@ def _check_mask(mask: Any, shape: tuple[int, int]) -> None:
 
 # --- the model side ---------------------------------------------------------------------------
 
+def grad_free() -> contextlib.AbstractContextManager[Any]:
+    """The mode the model runs in while generating: inference mode (no autograd bookkeeping at
+    all: on SmolLM2 int4 decoding, about 1 ms a step of 13 less than under no_grad, AMD EPYC),
+    or no_grad under torch.distributed (FSDP's parameter hooks are not run in inference mode).
+    Entered around each model call only, never across a yield: the caller's own code between
+    steps runs in its own mode, and gets normal tensors back from functional ops."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.no_grad()
+    return torch.inference_mode()
+
+
 class Decoder:
     """Runs the model: the prompt once, then one token per step through the KV cache.
 
@@ -258,10 +270,15 @@ class Decoder:
 
     def prefill(self) -> Tensor:
         """Next-token logits (batch, vocab) after the prompt."""
-        return self.model.next_token_logits(self.ids, self._mask(self.length), self.cache)
+        with grad_free():
+            return self.model.next_token_logits(self.ids, self._mask(self.length), self.cache)
 
     def step(self, tokens: Tensor) -> Tensor:
         """Append one token per row; the logits for the token after it."""
+        with grad_free():
+            return self._step(tokens)
+
+    def _step(self, tokens: Tensor) -> Tensor:
         self.length += 1
         if self.cache is None or self.switch is not None:
             self.ids = torch.cat([self.ids, tokens[:, None]], 1)
@@ -275,6 +292,10 @@ class Decoder:
 
     def reorder(self, index: Tensor) -> None:
         """Beam search: the rows to continue from, in order."""
+        with grad_free():
+            self._reorder(index)
+
+    def _reorder(self, index: Tensor) -> None:
         if self.cache is not None:
             self.cache.reorder(index)
         if self.cache is None or self.switch is not None:
@@ -361,20 +382,19 @@ def token_steps(pick: Pick, model: Scorer, input_ids: Tensor, attention_mask: Te
     eos = torch.tensor(options.eos, dtype=torch.long, device=input_ids.device)
     stops = StopStrings(options.stops, tokenizer, batch)
     steps = []
-    with torch.no_grad():
-        logits = decoder.prefill()
-        for step in range(options.max_new_tokens):
-            tokens = pick(logits, options, generator).masked_fill(~live, options.pad_token_id)
-            steps.append(tokens)
-            yield [[value] if alive else [] for value, alive in
-                   zip(tokens.tolist(), live.tolist(), strict=True)]
-            ended = torch.isin(tokens, eos)
-            if options.stops:
-                ended |= torch.tensor(stops.hits(tokens.tolist()), device=tokens.device)
-            live = live & ~ended
-            if step == options.max_new_tokens - 1 or not bool(live.any()):
-                break
-            logits = decoder.step(tokens)
+    logits = decoder.prefill()
+    for step in range(options.max_new_tokens):
+        tokens = pick(logits, options, generator).masked_fill(~live, options.pad_token_id)
+        steps.append(tokens)
+        yield [[value] if alive else [] for value, alive in
+               zip(tokens.tolist(), live.tolist(), strict=True)]
+        ended = torch.isin(tokens, eos)
+        if options.stops:
+            ended |= torch.tensor(stops.hits(tokens.tolist()), device=tokens.device)
+        live = live & ~ended
+        if step == options.max_new_tokens - 1 or not bool(live.any()):
+            break
+        logits = decoder.step(tokens)
     return torch.cat([input_ids, torch.stack(steps, 1)], 1)
 
 
@@ -414,63 +434,62 @@ def beam_steps(model: Scorer, input_ids: Tensor, attention_mask: Tensor | None,
     stops = StopStrings(options.stops, tokenizer, 0)
     agreed = [0] * batch
     rows = torch.arange(batch, device=device)[:, None]
-    with torch.no_grad():
-        logits = decoder.prefill()
-        length = prompt
-        while True:
-            scores = F.log_softmax(logits.float(), -1).view(batch, beams, vocab)
-            scores = (scores + running_scores[:, :, None]).view(batch, beams * vocab)
-            top_scores, top_index = torch.topk(scores, keep, dim=-1)
-            source, tokens = top_index // vocab, top_index % vocab
-            candidates = running[rows, source]  # (batch, keep, total)
-            candidates[:, :, length] = tokens
-            hits = torch.isin(tokens, eos) if options.eos else \
-                torch.zeros_like(tokens, dtype=torch.bool)
-            if options.stops:
-                generated = candidates[:, :, prompt:length + 1].reshape(batch * keep, -1)
-                hits |= torch.tensor(stops.check(generated.tolist()),
-                                     device=device).view(batch, keep)
-            if length + 1 >= total:
-                hits = torch.ones_like(hits)
-            # the best candidates that go on
-            going = top_scores + hits.float() * NEG
-            next_rank = torch.topk(going, beams, dim=-1).indices
-            running = candidates[rows, next_rank]
-            running_scores = going.gather(1, next_rank)
-            chosen_source = source.gather(1, next_rank)
-            # the best candidates that end here join the finished hypotheses
-            just = hits & top_ranks
-            normalised = top_scores / ((length + 1 - prompt) ** options.length_penalty)
-            full = is_finished.all(-1, keepdim=True) & (options.early_stopping is True)
-            normalised = normalised + full.float() * NEG + (~improvable).float() * NEG
-            normalised = normalised + (~just).float() * NEG
-            merged_scores = torch.cat([finished_scores, normalised], 1)
-            best = torch.topk(merged_scores, beams, dim=-1).indices
-            merged = torch.cat([finished, candidates], 1)
-            merged_lengths = torch.cat([finished_lengths, torch.full_like(
-                normalised, length + 1, dtype=torch.long)], 1)
-            finished = merged[rows, best]
-            finished_scores = merged_scores.gather(1, best)
-            finished_lengths = merged_lengths.gather(1, best)
-            is_finished = torch.cat([is_finished, just], 1).gather(1, best)
-            length += 1
-            # stream what every live beam agrees on
-            yield _agreed_tokens(running, agreed, prompt, length)
-            # can anything still improve?
-            if options.early_stopping == "never" and options.length_penalty > 0:
-                horizon = total - prompt
-            else:
-                horizon = length - prompt
-            best_possible = running_scores[:, :1] / (horizon ** options.length_penalty)
-            worst = torch.where(is_finished, finished_scores.min(-1, keepdim=True).values,
-                                torch.full_like(finished_scores, NEG))
-            improvable = improvable & (best_possible > worst).any(-1, keepdim=True)
-            all_full = bool(is_finished.all()) and options.early_stopping is True
-            if not bool(improvable.any()) or all_full or bool(hits.all()):
-                break
-            flat = (chosen_source + torch.arange(batch, device=device)[:, None] * beams)
-            decoder.reorder(flat.flatten())
-            logits = decoder.step(running[:, :, length - 1].flatten())
+    logits = decoder.prefill()
+    length = prompt
+    while True:
+        scores = F.log_softmax(logits.float(), -1).view(batch, beams, vocab)
+        scores = (scores + running_scores[:, :, None]).view(batch, beams * vocab)
+        top_scores, top_index = torch.topk(scores, keep, dim=-1)
+        source, tokens = top_index // vocab, top_index % vocab
+        candidates = running[rows, source]  # (batch, keep, total)
+        candidates[:, :, length] = tokens
+        hits = torch.isin(tokens, eos) if options.eos else \
+            torch.zeros_like(tokens, dtype=torch.bool)
+        if options.stops:
+            generated = candidates[:, :, prompt:length + 1].reshape(batch * keep, -1)
+            hits |= torch.tensor(stops.check(generated.tolist()),
+                                 device=device).view(batch, keep)
+        if length + 1 >= total:
+            hits = torch.ones_like(hits)
+        # the best candidates that go on
+        going = top_scores + hits.float() * NEG
+        next_rank = torch.topk(going, beams, dim=-1).indices
+        running = candidates[rows, next_rank]
+        running_scores = going.gather(1, next_rank)
+        chosen_source = source.gather(1, next_rank)
+        # the best candidates that end here join the finished hypotheses
+        just = hits & top_ranks
+        normalised = top_scores / ((length + 1 - prompt) ** options.length_penalty)
+        full = is_finished.all(-1, keepdim=True) & (options.early_stopping is True)
+        normalised = normalised + full.float() * NEG + (~improvable).float() * NEG
+        normalised = normalised + (~just).float() * NEG
+        merged_scores = torch.cat([finished_scores, normalised], 1)
+        best = torch.topk(merged_scores, beams, dim=-1).indices
+        merged = torch.cat([finished, candidates], 1)
+        merged_lengths = torch.cat([finished_lengths, torch.full_like(
+            normalised, length + 1, dtype=torch.long)], 1)
+        finished = merged[rows, best]
+        finished_scores = merged_scores.gather(1, best)
+        finished_lengths = merged_lengths.gather(1, best)
+        is_finished = torch.cat([is_finished, just], 1).gather(1, best)
+        length += 1
+        # stream what every live beam agrees on
+        yield _agreed_tokens(running, agreed, prompt, length)
+        # can anything still improve?
+        if options.early_stopping == "never" and options.length_penalty > 0:
+            horizon = total - prompt
+        else:
+            horizon = length - prompt
+        best_possible = running_scores[:, :1] / (horizon ** options.length_penalty)
+        worst = torch.where(is_finished, finished_scores.min(-1, keepdim=True).values,
+                            torch.full_like(finished_scores, NEG))
+        improvable = improvable & (best_possible > worst).any(-1, keepdim=True)
+        all_full = bool(is_finished.all()) and options.early_stopping is True
+        if not bool(improvable.any()) or all_full or bool(hits.all()):
+            break
+        flat = (chosen_source + torch.arange(batch, device=device)[:, None] * beams)
+        decoder.reorder(flat.flatten())
+        logits = decoder.step(running[:, :, length - 1].flatten())
     out_length = prompt + int((finished_lengths[:, 0] - prompt).max())
     result = finished[:, 0, :out_length]
     yield [result[b, prompt + agreed[b]:int(finished_lengths[b, 0])].tolist()
