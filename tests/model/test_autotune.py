@@ -124,6 +124,33 @@ def test_every_timed_run_reads_its_weight_from_memory(measured, monkeypatch):
     assert len(made) == len(candidates("bf16", 48, 64)) and made[-1] == 48 * 64 * 2
 
 
+def test_a_large_weight_is_timed_on_its_first_rows(measured, monkeypatch):
+    """Beyond twice the largest cache, only as many rows as fill it are timed (a multiple of
+    64), and the layer then runs the chosen kernel over all of its rows."""
+    monkeypatch.setattr(kernels, "cache_bytes", lambda: 16 * 1024)  # 32 KiB: 128 fp32 rows of 64
+    assert kernels.timed_rows(1000, 256) == 128 and kernels.timed_rows(100, 256) == 100
+    assert kernels.timed_rows(1000, 300) == 128  # 110 rows, rounded up to the block
+    real = kernels.rotation
+    made: list[int] = []
+    monkeypatch.setattr(kernels, "rotation", lambda first, nbytes, copy: made.append(nbytes)
+                        or real(first, nbytes, copy))
+    big = layer(1000, 64)
+    x = torch.randn(3, 64)
+    with torch.no_grad():
+        big(x[:1])  # chooses
+        assert made and set(made) == {128 * 64 * 4}
+        assert torch.allclose(big(x), x @ big.weight.t() + big.bias, atol=1e-5)
+    made.clear()
+    weight = torch.randn(1024, 64)
+    packed = PackedLinear("bf16", weight, None)
+    assert made and set(made) == {256 * 64 * 2}  # 32 KiB of bf16 rows of 64: 256
+    with torch.no_grad():
+        y = packed(x)
+    assert y.shape == (3, 1024)
+    assert torch.allclose(y, x.bfloat16().float() @ weight.bfloat16().float().t(), rtol=2e-2,
+                          atol=2e-2)
+
+
 def test_a_choice_made_under_load_is_made_again_when_the_machine_is_quieter(measured,
                                                                              monkeypatch):
     timed = []

@@ -12,7 +12,9 @@ of its flags), the torch version and the thread count. Later loads read it and m
 
 - Each timed run reads its weight from memory, as decoding does (every layer's weight once a
   step, far more than any cache holds): the candidates run over copies of the weight in turn
-  (`rotation`), as many as fill twice the largest CPU cache. Timed on one weight that sits in
+  (`rotation`), as many as fill twice the largest CPU cache; of a weight larger than that,
+  on its first rows only (`timed_rows`), so that measuring costs the same memory and time
+  for a 262k-row head as for a small matrix. Timed on one weight that sits in
   the cache, the kernel that wins can lose on streamed weights (on an AMD EPYC with a 32 MiB
   cache, `F.linear` won on SmolLM2's cached 576 x 1536 matrices, and decoding with it was 7%
   slower than with oneDNN). Flushing the caches before a run on one weight was tried and gave
@@ -150,6 +152,17 @@ def cache_bytes() -> int:
         if digits.isdigit():
             sizes.append(int(digits) * scale)
     return max(sizes, default=32 * 2**20)
+
+
+def timed_rows(rows: int, row_bytes: int, multiple: int = 64) -> int:
+    """How many of a weight's rows its candidates are timed on: all of a weight smaller than
+    twice the largest cache (copies of it are then cycled: `rotation`), else as many as fill
+    twice that cache, a multiple of `multiple` (the int4 layout's row block). A matrix-vector
+    kernel streams every row alike, so more rows tell nothing more, while each candidate's
+    copy of all of them would cost their memory and seconds (three bf16 packings of Gemma 3's
+    262k-row head at once; a transposed copy of an 8B model's 2 GB fp32 head)."""
+    wanted = math.ceil(2 * cache_bytes() / max(row_bytes, 1))
+    return min(rows, -(-wanted // multiple) * multiple)
 
 
 def rotation(first: T, nbytes: int, copy: Callable[[T], T]) -> Callable[[], T]:
@@ -307,4 +320,5 @@ def summary(modules: Iterator[Any]) -> dict[str, dict[str, int]]:
 
 
 __all__ = ["cache_bytes", "cache_path", "choose", "enabled", "flags_summary", "forced",
-           "forcing", "key", "load", "machine", "reset_memory", "rotation", "summary", "tolerance"]
+           "forcing", "key", "load", "machine", "reset_memory", "rotation", "summary", "timed_rows",
+           "tolerance"]

@@ -81,15 +81,18 @@ class Linear(nn.Linear):
             return fixed
         out_features, in_features = weight.shape
         x = torch.randn(1, in_features, generator=torch.Generator().manual_seed(0)).to(dtype)
-        bias = self.bias
-        # each run on the next of several copies: read from memory, as when decoding
-        plain = kernels.rotation(weight.detach(), weight.nbytes, torch.clone)
+        # timed on the first rows of a large weight, each run on the next of several copies
+        # of them: read from memory, as when decoding (zoo.model.kernels)
+        timed = kernels.timed_rows(out_features, in_features * weight.element_size())
+        sample = weight.detach()[:timed]
+        bias = None if self.bias is None else self.bias.detach()[:timed]
+        plain = kernels.rotation(sample, sample.nbytes, torch.clone)
         transposed: list[Callable[[], Tensor]] = []
 
         def linear_t() -> Tensor:
             if not transposed:
-                transposed.append(kernels.rotation(weight.detach().t().contiguous().t(),
-                                                   weight.nbytes, lambda t: t.t().clone().t()))
+                transposed.append(kernels.rotation(sample.t().contiguous().t(), sample.nbytes,
+                                                   lambda t: t.t().clone().t()))
             return F.linear(x, transposed[0](), bias)
 
         candidates: dict[str, Callable[[], Tensor]] = {
@@ -98,13 +101,13 @@ class Linear(nn.Linear):
             candidates["onednn"] = lambda: ONEDNN_LINEAR(x, plain(), bias, "none", [], "")
         if not self.shared:
             candidates["linear_t"] = linear_t
-        rows = torch.cat([torch.arange(min(CHECKED, out_features)),
-                          torch.arange(max(out_features - CHECKED, 0), out_features)]).unique()
-        part = weight.detach()[rows].double()
+        rows = torch.cat([torch.arange(min(CHECKED, timed)),
+                          torch.arange(max(timed - CHECKED, 0), timed)]).unique()
+        part = sample[rows].double()
         exact = x.double() @ part.t()
         bound = kernels.tolerance(x.double().abs() @ part.abs().t(), in_features, dtype)
         if bias is not None:
-            exact = exact + bias.detach()[rows].double()
+            exact = exact + bias[rows].double()
 
         def check(y: Tensor) -> bool:
             got = y.double()[..., rows]

@@ -367,6 +367,11 @@ def _pack_fastest(mode: str, weight: Tensor, grid: Tensor | None) -> tuple[str, 
     names = candidates(mode, out, width)
     if len(names) == 1:
         return names[0], PACKERS[names[0]](weight, grid)
+    # timed on the first rows of a large weight (bytes counted as bf16, the largest packing;
+    # `rotation` adds copies of a smaller one)
+    rows = kernels.timed_rows(out, 2 * width)
+    whole, weight = weight, weight[:rows]
+    whole_grid, grid = grid, None if grid is None else grid[:rows]
     packed: dict[str, Buffers] = {}
     turns: dict[str, Callable[[], Buffers]] = {}  # each run on the next copy (kernels.rotation)
     x = torch.randn(1, width, generator=torch.Generator().manual_seed(0)).to(torch.bfloat16)
@@ -383,7 +388,8 @@ def _pack_fastest(mode: str, weight: Tensor, grid: Tensor | None) -> tuple[str, 
             return KERNELS[kernel](x, layer)  # type: ignore[arg-type]
         return go
 
-    sample = torch.cat([torch.arange(min(64, out)), torch.arange(max(out - 64, 0), out)]).unique()
+    sample = torch.cat([torch.arange(min(64, rows)),
+                        torch.arange(max(rows - 64, 0), rows)]).unique()
     if mode == "int8":
         codes, scale = _int8_codes(weight[sample])
         reference = codes.float() * scale[:, None]
@@ -392,7 +398,11 @@ def _pack_fastest(mode: str, weight: Tensor, grid: Tensor | None) -> tuple[str, 
     name = kernels.key((out, width), torch.bfloat16, mode, 1)
     kernel = kernels.choose(name, {k: run(k) for k in names}, names[0],
                             lambda y: _agrees(y, x, reference, sample))
-    return kernel, packed.pop(kernel) if kernel in packed else PACKERS[kernel](weight, grid)
+    if rows == out and kernel in packed:
+        return kernel, packed.pop(kernel)
+    packed.clear()
+    turns.clear()
+    return kernel, PACKERS[kernel](whole, whole_grid)
 
 
 def _nbytes(buffers: Buffers) -> int:
