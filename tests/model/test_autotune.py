@@ -183,6 +183,21 @@ def test_a_corrupt_cache_is_ignored_and_rewritten(measured):
     assert not list(measured.parent.glob(".kernels.*"))  # no temporary file left
 
 
+def test_a_cache_file_larger_than_the_limit_is_not_read(measured, monkeypatch):
+    machine = kernels.machine()
+    name = kernels.key((48, 32), torch.float32, "float", 1)
+    assert name.startswith(machine["cpu"])
+    measured.parent.mkdir(parents=True)
+    measured.write_text(json.dumps({"version": kernels.VERSION, "choices": {
+        name: {"kernel": "linear", "load": 0.0}}, "pad": "x" * kernels.MAX_FILE}))
+    timed = []
+    monkeypatch.setattr(kernels, "_timed", lambda runs: timed.append(1)
+                        or dict.fromkeys(runs, 1.0))
+    run(layer(48, 32))
+    assert timed  # measured: the file's choice was not read
+    assert measured.stat().st_size < 10_000  # and the file was rewritten
+
+
 def test_measuring_off_keeps_the_fixed_kernels(monkeypatch, tmp_path):
     monkeypatch.setenv("ZOO_AUTOTUNE", "0")
     monkeypatch.setenv("ZOO_KERNEL_CACHE", str(tmp_path / "kernels.json"))

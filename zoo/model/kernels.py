@@ -63,6 +63,7 @@ MIN_RUNS, MAX_RUNS = 3, 8
 SLOW = 0.05  # seconds: a run this long and 4x the first candidate's is not repeated
 QUIETER = 0.5  # a choice is measured again when the load per core is lower by this much
 MAX_COPIES = 256  # copies of a weight a measurement cycles through, at most
+MAX_FILE = 16 * 2**20  # bytes of cache file read, at most (an entry is about 300)
 
 T = TypeVar("T")
 _forced: list[str] = []
@@ -181,10 +182,16 @@ def key(shape: tuple[int, int], dtype: torch.dtype, mode: str, rows: int) -> str
 
 
 def _read_file() -> dict[str, dict[str, Any]]:
-    """The choices in the cache file now: empty where it is missing, corrupt (not JSON, too
-    deeply nested, not the expected shape) or of another version, so that it is rewritten."""
+    """The choices in the cache file now: empty where it is missing, larger than MAX_FILE,
+    corrupt (not JSON, too deeply nested, not the expected shape) or of another version, so
+    that it is rewritten."""
+    path = cache_path()
     try:
-        data = parse_json(cache_path().read_bytes(), str(cache_path()))
+        with path.open("rb") as f:
+            raw = f.read(MAX_FILE + 1)
+        if len(raw) > MAX_FILE:
+            return {}
+        data = parse_json(raw, str(path))
     except (OSError, WeightsError):
         return {}
     if not isinstance(data, dict) or data.get("version") != VERSION or \
