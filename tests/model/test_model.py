@@ -286,3 +286,30 @@ def test_gemma4_shared_layers_hold_no_cache():
     assert cache.length == 5
     per_token = 4 * sum(k.shape[1] * k.shape[3] * 2 for k in cache.keys[:2])
     assert zoo.count_params(spec).kv_cache_bytes(1, "fp32") == per_token
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_rmsnorm_is_transformers_arithmetic_to_the_bit(dtype):
+    """zoo's RMSNorm writes mean(x^2) as sum / dim (fewer dispatches than F.rms_norm): the
+    same bits as transformers' LlamaRMSNorm and Gemma's (1 + w) form, and as F.rms_norm."""
+    import torch.nn.functional as F
+
+    from zoo.model.layers import RMSNorm
+
+    generator = torch.Generator().manual_seed(0)
+    for shape, scale in [((1, 1, 576), 1.0), ((2, 7, 64), 1e-3), ((3, 5, 4096), 1e3),
+                         ((4, 640), 30.0)]:
+        x = (torch.randn(shape, generator=generator) * scale).to(dtype)
+        for unit_offset in (False, True):
+            norm = RMSNorm(shape[-1], 1e-6, unit_offset)
+            with torch.no_grad():
+                norm.weight.copy_(torch.randn(shape[-1], generator=generator).to(dtype))
+                h = x.float()
+                h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + 1e-6)
+                expected = (h * (1.0 + norm.weight.float())).to(dtype) if unit_offset \
+                    else norm.weight * h.to(dtype)
+                assert torch.equal(norm(x), expected), (shape, unit_offset)
+                if dtype == torch.float32 and not unit_offset:
+                    assert torch.equal(norm(x), F.rms_norm(x, (shape[-1],), norm.weight, 1e-6))
+        bare = RMSNorm(shape[-1], 1e-5, weight=False)
+        assert torch.equal(bare(x), F.rms_norm(x.float(), (shape[-1],), None, 1e-5).to(dtype))
