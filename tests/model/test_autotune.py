@@ -198,6 +198,19 @@ def test_a_cache_file_larger_than_the_limit_is_not_read(measured, monkeypatch):
     assert measured.stat().st_size < 10_000  # and the file was rewritten
 
 
+def test_a_forced_kernel_that_does_not_exist_is_refused(measured, monkeypatch):
+    monkeypatch.setenv("ZOO_KERNEL", "onedn")  # a typo of onednn
+    with pytest.raises(ValueError, match=r"ZOO_KERNEL=onedn is not one of zoo's kernels: .*"
+                                         r"int4pack.*linear_t.*onednn"):
+        run(layer())
+    monkeypatch.setenv("ZOO_KERNEL", "linear_t")
+    assert run(layer()) == ["linear_t"]
+    monkeypatch.setenv("ZOO_KERNEL", "int4pack")  # a kernel, though no candidate of this layer
+    assert run(layer())[0] in ("onednn", "linear", "linear_t")  # measured as usual
+    # every kernel a layer offers is named in the table
+    assert set(KERNELS) | {"onednn", "linear", "linear_t"} == set(kernels.NAMES)
+
+
 def test_measuring_off_keeps_the_fixed_kernels(monkeypatch, tmp_path):
     monkeypatch.setenv("ZOO_AUTOTUNE", "0")
     monkeypatch.setenv("ZOO_KERNEL_CACHE", str(tmp_path / "kernels.json"))

@@ -67,6 +67,21 @@ MAX_FILE = 16 * 2**20  # bytes of cache file read, at most (an entry is about 30
 
 T = TypeVar("T")
 _forced: list[str] = []
+
+# every kernel a layer may run, by the name the cache file, ZOO_KERNEL and the reports use
+NAMES: dict[str, str] = {
+    "onednn": "oneDNN's linear over nn.Linear's [out, in] weight",
+    "linear": "F.linear over [out, in]",
+    "linear_t": "F.linear over the weight stored transposed, [in, out] in memory",
+    "onednn_bf16": "oneDNN's bf16 kernel over its blocked layout (quantize='bf16')",
+    "dense_bf16": "F.linear over a plain bf16 matrix",
+    "dense_bf16_t": "F.linear over a bf16 matrix stored [in, out]",
+    "int8pack": "torch's int8 kernel: int8 weights, a bf16 scale per output channel",
+    "int4pack": "torch's int4 kernel: 4 bits, a bf16 scale and zero per group of 32",
+    "int4pack_planes": "int8 codes as two 4-bit planes: two passes of the int4 kernel",
+    "dequant_fp32": "for a prompt: the weight dequantized once per call, fp32 matmul",
+    "dequant_bf16": "for a prompt: the weight dequantized once per call, bf16 matmul",
+}
 _memory: dict[str, dict[str, Any]] | None = None  # the cache file's entries, read once
 
 
@@ -76,8 +91,13 @@ def enabled() -> bool:
 
 
 def forced() -> str | None:
-    """The kernel forced by `forcing` or ZOO_KERNEL, if any."""
-    return _forced[-1] if _forced else (os.environ.get("ZOO_KERNEL") or None)
+    """The kernel forced by `forcing` or ZOO_KERNEL, if any (ValueError for a name that is no
+    kernel: a typo would otherwise measure as usual, unnoticed)."""
+    name = _forced[-1] if _forced else (os.environ.get("ZOO_KERNEL", "").strip() or None)
+    if name is not None and name not in NAMES:
+        raise ValueError(f"ZOO_KERNEL={name} is not one of zoo's kernels: "
+                         f"{', '.join(sorted(NAMES))}")
+    return name
 
 
 @contextlib.contextmanager
@@ -326,6 +346,6 @@ def summary(modules: Iterator[Any]) -> dict[str, dict[str, int]]:
     return out
 
 
-__all__ = ["cache_bytes", "cache_path", "choose", "enabled", "flags_summary", "forced",
-           "forcing", "key", "load", "machine", "reset_memory", "rotation", "summary", "timed_rows",
-           "tolerance"]
+__all__ = ["NAMES", "cache_bytes", "cache_path", "choose", "enabled", "flags_summary", "forced",
+           "forcing", "key", "load", "machine", "reset_memory", "rotation", "summary",
+           "timed_rows", "tolerance"]
