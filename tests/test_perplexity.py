@@ -170,3 +170,21 @@ def test_memory_is_bounded_by_the_windows_not_the_text(tiny_llama, monkeypatch):
         tracemalloc.stop()
     assert result.tokens == len(text.encode())
     assert peak < 500_000, f"{peak:,} bytes at the peak"
+
+
+def test_a_text_file_scores_as_its_string(tiny_llama, monkeypatch, tmp_path):
+    """`zoo eval` reads the file a window at a time (zoo.files.text.TextFile): the same ids,
+    so the same loss to the last bit, as the whole string."""
+    from zoo.files.text import TextFile
+
+    monkeypatch.setattr("zoo.tokenizer.ENCODE_CHUNK", 300)
+    monkeypatch.setattr("zoo.files.text.BLOCK", 1000)
+    path = tmp_path / "harbour.txt"
+    path.write_text(TEXT[:3000].replace("\n", "\r\n"))
+    tokenizer = byte_tokenizer()
+    from_string = evaluate(tiny_llama, path.read_text(), tokenizer=tokenizer, context=64,
+                           stride=56, progress=False)
+    from_file = evaluate(tiny_llama, TextFile(path), tokenizer=tokenizer, context=64, stride=56,
+                         progress=False)
+    assert (from_file.loss, from_file.tokens, from_file.windows) == (
+        from_string.loss, from_string.tokens, from_string.windows)

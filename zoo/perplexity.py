@@ -25,6 +25,7 @@ from torch import Tensor
 
 from zoo.errors import require_tokenizer
 from zoo.fields import check, setting
+from zoo.files.text import TextFile
 from zoo.model import Model
 from zoo.text import resolve_model
 from zoo.tokenizer import Tokenizer
@@ -146,7 +147,7 @@ class Windows:
                          doc="windows per forward pass")
 
 
-def evaluate(model_or_path: Any, text: str, *, context: int | None = None,
+def evaluate(model_or_path: Any, text: str | TextFile, *, context: int | None = None,
              stride: int | None = None, batch: int = 1, dtype: Any = None,
              quantize: str | None = None, tokenizer: Tokenizer | None = None,
              progress: bool | None = None) -> Evaluation:
@@ -155,7 +156,9 @@ def evaluate(model_or_path: Any, text: str, *, context: int | None = None,
 
     `context` defaults to the model's context and `stride` to half the context (every token
     after the first window then sees at least half a context, for twice the compute of
-    disjoint windows). The text is encoded by the model's tokenizer (or `tokenizer`) as
+    disjoint windows). `text` is a string, or a `zoo.files.text.TextFile` (a file read a
+    window at a time: what `zoo eval` passes). It is encoded by the model's tokenizer (or
+    `tokenizer`) as
     `encode` does by default: with the BOS token only if the tokenizer adds one. `dtype` is
     the weights' dtype and `quantize` their packing (`zoo.quantize`: what a quantized model
     loses shows here) when loading a path or a name. `batch` windows run at once. The

@@ -21,6 +21,7 @@ from tokenizers import Tokenizer as Backend
 from zoo.chat import render_template, template_source
 from zoo.errors import advised
 from zoo.files.folder import replace_file
+from zoo.files.text import TextFile
 
 # llama.cpp's pre-tokenizer names -> the splits before the byte-level step (which itself
 # applies GPT-2's split)
@@ -187,9 +188,11 @@ class Tokenizer:
             ids = [bos, *ids]
         return ids
 
-    def encode_chunks(self, text: str, *, chunk: int | None = None) -> Iterator[list[int]]:
+    def encode_chunks(self, text: str | TextFile, *,
+                      chunk: int | None = None) -> Iterator[list[int]]:
         """`encode(text)`, a piece at a time: the ids of about `chunk` characters per piece, so
-        that a long text never has all its ids (and the library's offsets) in memory at once.
+        that a long text never has all its ids (and the library's offsets) in memory at once;
+        `text` may be a `zoo.files.text.TextFile`, so that the text is not whole either.
 
         Each piece is encoded from a token boundary of the previous one, chosen where the two
         encodings agree on every token of their overlap: tokenization there no longer depends
@@ -198,7 +201,7 @@ class Tokenizer:
         """
         chunk = chunk or ENCODE_CHUNK
         if len(text) <= chunk:
-            yield self.encode(text)
+            yield self.encode(text[0:len(text)])
             return
         start, size, first = 0, chunk, True
         tail: list[int] = []  # special tokens the post-processor puts after the text
@@ -227,7 +230,7 @@ class Tokenizer:
             yield ids[:index]
             start, size, first = position, chunk, False
 
-    def _agreeing_cut(self, text: str, start: int, end: int, ids: list[int],
+    def _agreeing_cut(self, text: str | TextFile, start: int, end: int, ids: list[int],
                       offsets: list[tuple[int, int]], size: int) -> tuple[int, int, Any] | None:
         """A token boundary in the last quarter of the piece text[start:end] (encoded as `ids`,
         `offsets`) where the next piece, encoded from it, has the same tokens up to near `end`:

@@ -113,9 +113,10 @@ def generate(args: argparse.Namespace) -> int:
          MODEL_TO_LOAD, TEXT_FILE.but(help="UTF-8 text to score"), Declared(WINDOWS),
          *LOADING, QUIET)
 def eval_(args: argparse.Namespace) -> int:
+    from zoo.files.text import TextFile
     from zoo.perplexity import Windows, evaluate
 
-    result = evaluate(args.model, read_text(args.file), **given(args, Windows), dtype=args.dtype,
+    result = evaluate(args.model, TextFile(args.file), **given(args, Windows), dtype=args.dtype,
                       quantize=args.quantize, progress=False if args.quiet else None)
     if args.json:
         emit_json({"file": args.file, **result.to_dict()})

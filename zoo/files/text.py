@@ -1,0 +1,78 @@
+"""A UTF-8 text file read as the string it holds, a window at a time.
+
+`zoo eval` scores a text whatever its size: its tokens are encoded a piece at a time and the
+windows scored as the ids arrive (zoo.perplexity), so the text itself is the one thing left
+that would be whole in memory (a 2 GB corpus is a 2 GB string, four times that with a single
+character outside Latin-1). `TextFile` is what the encoder needs of a string, `len()` and
+slices, read from the file: one pass counts the characters, then slices are read forward,
+and only the text from the start of the latest slice on is kept.
+
+The text is what `Path.read_text(encoding="utf-8")` would return: UTF-8, with "\\r\\n" and
+"\\r" read as "\\n".
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+BLOCK = 1 << 20  # bytes read at a time
+
+
+class TextFile:
+    """The text of a UTF-8 file, as `len()` and forward slices (each slice starts at or after
+    the previous one's start); ValueError for a file that is not UTF-8 (naming the byte) or
+    that changes while it is read."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._length = sum(len(block) for block in self._blocks())
+        self._reading = self._blocks()
+        self._buffer, self._offset = "", 0  # the text read from position _offset on
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, part: slice) -> str:
+        if not isinstance(part, slice):
+            raise TypeError("a TextFile is read by slices")
+        start, stop, step = part.indices(self._length)
+        if step != 1 or start < self._offset:
+            raise ValueError(f"{self.path}: read forward only (a slice from {start}, after one "
+                             f"from {self._offset})")
+        stop = max(stop, start)
+        while self._offset + len(self._buffer) < stop:
+            block = next(self._reading, None)
+            if block is None:
+                raise ValueError(f"{self.path}: changed while it was read (it had "
+                                 f"{self._length:,} characters)")
+            self._buffer += block
+        self._buffer = self._buffer[start - self._offset:]  # nothing before `start` is read again
+        self._offset = start
+        return self._buffer[:stop - start]
+
+    def _blocks(self) -> Iterator[str]:
+        """The file's text, decoded a block at a time, newlines as `Path.read_text` has them."""
+        decoder = io.IncrementalNewlineDecoder(codecs.getincrementaldecoder("utf-8")(),
+                                               translate=True)
+        read = 0
+        with self.path.open("rb") as f:
+            while True:
+                block = f.read(BLOCK)
+                try:
+                    text = decoder.decode(block, final=not block)
+                except UnicodeDecodeError as err:
+                    # the error counts from the bytes the decoder held back plus this block
+                    held = len(err.object) - len(block)
+                    raise ValueError(f"{self.path}: not UTF-8 text ({err.reason} at byte "
+                                     f"{read - held + err.start})") from None
+                if text:
+                    yield text
+                if not block:
+                    return
+                read += len(block)
+
+
+__all__ = ["TextFile"]
