@@ -45,6 +45,10 @@ TINY = {
     "olmo_hybrid": dict(hidden_size=32, vocab_size=64, intermediate_size=48, num_hidden_layers=2,
                         num_attention_heads=4, num_key_value_heads=2, pad_token_id=0,
                         layer_types=["linear_attention", "full_attention"]),
+    "minimax": dict(hidden_size=32, vocab_size=64, intermediate_size=48, num_hidden_layers=3,
+                    num_attention_heads=4, num_key_value_heads=2, head_dim=8,
+                    num_local_experts=4, block_size=4,
+                    layer_types=["linear_attention", "full_attention", "linear_attention"]),
 }
 
 
@@ -73,6 +77,8 @@ def test_state_per_sequence_matches_transformers_cache(model_type):
     with torch.no_grad():
         cache = model(torch.tensor([[1, 2, 3, 4, 5]]), use_cache=True).past_key_values
     state, per_token = _cache_elements(cache)
+    # MiniMax keeps each lightning layer's key-value matrices in a list of its own
+    state += sum(t.numel() for t in getattr(cache, "linear_cache", []) if len(t))
     written = json.loads(json.dumps(config.to_dict(), default=str))
     count = zoo.count_params(spec_from_config(written))
     assert count.total == sum(p.numel() for p in model.parameters())
@@ -138,3 +144,22 @@ def test_legacy_layer_type_names_are_read_as_transformers_renames_them(model_typ
     spec = spec_from_config({"model_type": model_type, **config})
     assert zoo.count_params(spec).total == sum(p.numel() for p in model.parameters())
     assert "global" in spec.layer_kinds
+
+
+def test_show_names_every_mixer_kind():
+    from zoo.report import MIXER_NAMES, STATE_NAMES
+    from zoo.spec.vocabulary import ATTENTION_KINDS, RECURRENT_KINDS
+
+    assert set(MIXER_NAMES) == set(ATTENTION_KINDS)
+    assert set(STATE_NAMES) == set(RECURRENT_KINDS)
+
+
+@pytest.mark.parametrize("model_type", TINY)
+def test_show_gives_the_state_of_each_type(model_type, tmp_path, capsys):
+    from zoo.cli import main
+
+    config = transformers.CONFIG_MAPPING[model_type](**TINY[model_type])
+    (tmp_path / "config.json").write_text(json.dumps(config.to_dict(), default=str))
+    assert main(["show", str(tmp_path / "config.json")]) == 0
+    out = capsys.readouterr().out
+    assert "recurrent state" in out and "counted" in out

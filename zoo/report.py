@@ -63,6 +63,16 @@ def _layers(indices: list[int]) -> str:
     return ", ".join(map(str, indices[:4])) + (", ..." if len(indices) > 4 else "")
 
 
+# every attention_pattern kind as `show` names it (local and chunked with their sizes), and the
+# recurrent ones in the state's row
+MIXER_NAMES = {"global": "global", "local": "local", "chunked": "chunked", "linear": "linear",
+               "mamba": "Mamba", "mamba2": "Mamba-2", "short_conv": "short conv",
+               "rglru": "RG-LRU", "rwkv": "RWKV", "lightning": "lightning", "none": "MLP-only"}
+STATE_NAMES = {"linear": "linear", "mamba": "state-space", "mamba2": "state-space",
+               "short_conv": "short-convolution", "rglru": "RG-LRU", "rwkv": "RWKV",
+               "lightning": "lightning-attention"}
+
+
 def describe_attention(spec: ModelSpec) -> str:
     kinds = spec.attention_pattern
     if kinds == ("global",):
@@ -70,11 +80,8 @@ def describe_attention(spec: ModelSpec) -> str:
     elif kinds == ("local",):
         shape = f"sliding window of {spec.local_window}"
     else:
-        named = {"local": f"local ({spec.local_window})",
-                 "chunked": f"chunked ({spec.attention_chunk})", "global": "global",
-                 "linear": "linear", "mamba": "Mamba", "mamba2": "Mamba-2",
-                 "short_conv": "short conv", "rglru": "RG-LRU", "rwkv": "RWKV",
-                 "none": "MLP-only"}
+        named = {**MIXER_NAMES, "local": f"local ({spec.local_window})",
+                 "chunked": f"chunked ({spec.attention_chunk})"}
         runs = [(kind, len(list(group))) for kind, group in itertools.groupby(kinds)]
         shape = "repeating " + ", ".join(("" if n == 1 else f"{n} x ") + named[kind]
                                          for kind, n in runs)
@@ -339,15 +346,13 @@ def recurrent_rows(count: ParamCount) -> list[Row]:
     spec = count.spec
     if not spec.has_recurrent:
         return []
-    names = {"linear": "linear", "mamba": "state-space", "mamba2": "state-space",
-             "short_conv": "short-convolution", "rglru": "RG-LRU", "rwkv": "RWKV"}
-    kinds = [names.get(kind, "state-space" if spec.ssm_parallel and kind != "none" else "")
+    kinds = [STATE_NAMES.get(kind, "state-space" if spec.ssm_parallel and kind != "none" else "")
              for kind in spec.layer_kinds]
     layers = " and ".join(f"{kinds.count(name)} {name}" for name in dict.fromkeys(kinds) if name)
     return [("recurrent state", f"{human_bytes(count.recurrent_state_bytes('bf16'))} bf16, "
                                 f"{human_bytes(count.recurrent_state_bytes('fp32'))} fp32 per "
-                                f"sequence at any context ({layers} layers, each a state and "
-                                f"its convolution's last inputs)")]
+                                f"sequence at any context ({layers} layers, each a state, "
+                                f"and its convolution's last inputs where it has one)")]
 
 
 ACTIVE_LABELS = {"all": "active per token", "no_embedding": "  without the embedding",

@@ -315,8 +315,19 @@ MAMBA_130M = {
     "time_step_min": 0.001, "time_step_rank": 48, "time_step_scale": 1.0,
     "torch_dtype": "float32", "transformers_version": "4.39.0.dev0", "use_bias": False,
     "use_cache": True, "use_conv_bias": True, "vocab_size": 50280}
+# MiniMax-Text-01 in transformers' format: its shapes as a published module printout and a
+# re-implementation's config transcribe them (vocabulary 200064, hidden 6144, 80 layers of 64
+# heads of 128 with 8 kv heads, 7 lightning layers then one of softmax attention, 32 experts of
+# 9216, 2 a token); the paper (arXiv 2501.08313) says 456B in all and 45.9B active per token
+MINIMAX_TEXT_01 = {
+    "model_type": "minimax", "vocab_size": 200064, "hidden_size": 6144,
+    "intermediate_size": 9216, "num_hidden_layers": 80, "num_attention_heads": 64,
+    "num_key_value_heads": 8, "head_dim": 128, "num_local_experts": 32, "num_experts_per_tok": 2,
+    "max_position_embeddings": 10240000, "tie_word_embeddings": False,
+    "layer_types": ["full_attention" if i % 8 == 7 else "linear_attention" for i in range(80)]}
 PUBLISHED_CONFIGS = {
     "state-spaces/mamba-130m-hf": (MAMBA_130M, 129_135_360, 129_135_360),
+    "MiniMaxAI/MiniMax-Text-01-hf": (MINIMAX_TEXT_01, 456_089_655_296, 48_403_306_496),
     "XiaomiMiMo/MiMo-V2-Flash": ({
         "model_type": "mimo_v2_flash", "vocab_size": 152576, "hidden_size": 4096,
         "num_hidden_layers": 48, "num_attention_heads": 64, "num_key_value_heads": 4,
@@ -384,6 +395,19 @@ def test_published_configs_of_counted_types(repo, published):
     assert spec.counted_only  # counted, not built: said wherever the figure is shown
     count = zoo.count_params(spec)
     assert (count.total, count.active_by("all")) == (total, active)
+
+
+def test_minimax_text_01_is_the_papers_456b_with_45_9b_active():
+    """The paper's active figure leaves out the embedding and the head (45.94B); its lightning
+    layers keep a 128 x 128 key-value matrix per head whatever the context, its 10 softmax
+    layers 8 kv heads of 128 per token."""
+    from zoo.architectures import spec_from_config
+
+    count = zoo.count_params(spec_from_config(MINIMAX_TEXT_01))
+    assert round(count.total / 1e9) == 456
+    assert round(count.active_by("no_embedding_no_head") / 1e8) == 459
+    assert count.recurrent_state_bytes("bf16") == 70 * 64 * 128 * 128 * 2
+    assert count.kv_cache_bytes(1, "bf16") == 10 * 2 * 8 * 128 * 2
 
 
 def test_mamba_state_is_constant_in_context():

@@ -1,7 +1,8 @@
 """Closed forms of the token mixers that keep a recurrent state instead of keys: the selective
 state spaces (Mamba's `mamba`, Mamba-2's `mamba2`), LFM2's gated short convolution
-(`short_conv`), Griffin's real-gated linear recurrent unit (RecurrentGemma's `rglru`) and RWKV's
-time mix (`rwkv`, whose layers' MLP is RWKV's channel mix), with no torch.
+(`short_conv`), Griffin's real-gated linear recurrent unit (RecurrentGemma's `rglru`), RWKV's
+time mix (`rwkv`, whose layers' MLP is RWKV's channel mix) and MiniMax-01's lightning attention
+(`lightning`), with no torch.
 
 Each mixer gives (parameters, matrix weights a token passes through, norm weights inside it),
 as `zoo.accounting.params` does for attention, and its state per sequence: constant in context,
@@ -103,9 +104,18 @@ def rwkv_channel_mix(spec: ModelSpec) -> tuple[int, int]:
     return matrices + 2 * d, matrices
 
 
+def _lightning(spec: ModelSpec) -> Mixer:
+    """MiniMaxLightningAttention (MiniMax-Text-01, MiniMax-M1): qkv_proj d -> 3 x heads x
+    head_dim, output_gate d -> heads x head_dim and out_proj back to d, no biases, and an
+    RMSNorm over heads x head_dim; its decay rates are buffers, not parameters."""
+    d, inner = spec.d_model, spec.n_head * spec.head_dim
+    matrices = 3 * d * inner + d * inner + inner * d
+    return matrices, matrices, inner
+
+
 MIXERS: dict[str, Callable[[ModelSpec], Mixer]] = {"mamba": _mamba, "mamba2": _mamba2,
                                                    "short_conv": _short_conv, "rglru": _rglru,
-                                                   "rwkv": _rwkv}
+                                                   "rwkv": _rwkv, "lightning": _lightning}
 
 
 def mixer_params(spec: ModelSpec, kind: str) -> Mixer:
@@ -130,6 +140,8 @@ def mixer_state_size(spec: ModelSpec, kind: str) -> int:
     if kind == "rwkv":  # the WKV numerator, denominator and running maximum per channel
         assert spec.rwkv_width is not None
         return 3 * spec.rwkv_width
+    if kind == "lightning":  # a key-value matrix per head
+        return spec.n_head * spec.head_dim * spec.head_dim
     return 0 if kind == "short_conv" else ssm_state_size(spec)
 
 
@@ -144,6 +156,8 @@ def mixer_state_width(spec: ModelSpec, kind: str) -> int:
         return spec.lru_width * spec.lru_conv_kernel
     if kind == "rwkv":  # and the last input of the time mix and of the channel mix
         return mixer_state_size(spec, kind) + 2 * spec.d_model
+    if kind == "lightning":  # no convolution
+        return mixer_state_size(spec, kind)
     assert spec.ssm_conv_kernel is not None and spec.ssm_d_inner is not None
     channels = spec.ssm_d_inner if kind == "mamba" else mamba2_conv_dim(spec)
     return ssm_state_size(spec) + channels * (spec.ssm_conv_kernel - 1)

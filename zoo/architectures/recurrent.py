@@ -584,6 +584,54 @@ def read_nemotron_h(c: Mapping[str, Any]) -> Config:
                if groups > 1 else {})}
 
 
+MINIMAX_DEFAULTS = {
+    "vocab_size": 32000, "hidden_size": 4096, "intermediate_size": 14336,
+    "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8,
+    "head_dim": None, "max_position_embeddings": 4096 * 32, "rms_norm_eps": 1e-5,
+    "tie_word_embeddings": False, "num_experts_per_tok": 2, "num_local_experts": 8,
+    "layer_types": None, "hidden_act": "silu", "rope_theta": 1e6}
+MINIMAX_LAYERS = {"linear_attention": "lightning", "full_attention": "global"}
+
+
+def read_minimax(c: Mapping[str, Any]) -> Config:
+    """MiniMaxConfig (MiniMax-Text-01, MiniMax-M1 in transformers' format): lightning attention
+    on layer_types' linear_attention layers (alternating from a full one by default), grouped-
+    query attention without bias on the full ones, experts on every layer (a router without
+    bias, softmax, the chosen renormalised, no shared expert), two norms a layer. A block's
+    residual is its normalised input, scaled by the config's alpha and beta factors: counted
+    as the two norms it has. The remote code's attn_type_list (1 for full attention) is read
+    where layer_types is absent."""
+    c = {**MINIMAX_DEFAULTS, **c}  # a null num_key_value_heads or head_dim: derived
+    layers = get(c, "num_hidden_layers")
+    types = _legacy(c["layer_types"])
+    if types is None and c.get("attn_type_list") is not None:
+        listed = c["attn_type_list"]
+        if not isinstance(listed, list) or any(t not in (0, 1) for t in listed):
+            raise UnsupportedConfigError("attn_type_list must list 0 (lightning) or 1 (full "
+                                         "attention) per layer")
+        types = ["full_attention" if t == 1 else "linear_attention" for t in listed]
+    if types is None:
+        types = ["full_attention" if i % 2 == 0 else "linear_attention" for i in range(layers)]
+    unknown = sorted({str(t) for t in types} - set(MINIMAX_LAYERS))
+    if unknown:
+        raise UnsupportedConfigError(f"layer_types has {', '.join(unknown)}; zoo reads "
+                                     f"{', '.join(MINIMAX_LAYERS)}")
+    if c.get("shared_intermediate_size"):
+        raise UnsupportedConfigError("shared_intermediate_size: MiniMax's class builds no "
+                                     "shared expert")
+    out = dict(
+        n_layer=layers, d_model=get(c, "hidden_size"), d_ff=get(c, "intermediate_size"),
+        vocab_size=get(c, "vocab_size"), norm="rmsnorm", norm_eps=get(c, "rms_norm_eps"),
+        **_attention(c, bias=False), **_swiglu(c), bias=False,
+        tie_embeddings=bool(c["tie_word_embeddings"]),
+        attention_pattern=_pattern([MINIMAX_LAYERS[t] for t in types], layers, "layer_types"),
+        mlp_pattern=["moe"], n_experts=get(c, "num_local_experts"),
+        experts_per_token=get(c, "num_experts_per_tok"), router_normalize=True)
+    out["notes"] = [*out["notes"], "each block's residual is its normalised input, scaled by "
+                                   "alpha and beta factors: counted as the two norms a block has"]
+    return out
+
+
 # model_type -> (class, base model's prefix, nearest built model_type, reader)
 COUNTED: dict[str, tuple[str, str, str, Reader]] = {
     "mamba": ("MambaForCausalLM", "backbone.", "qwen3_next", read_mamba),
@@ -600,6 +648,7 @@ COUNTED: dict[str, tuple[str, str, str, Reader]] = {
     "granitemoehybrid": ("GraniteMoeHybridForCausalLM", "model.", "granitemoeshared",
                          read_granitemoehybrid),
     "nemotron_h": ("NemotronHForCausalLM", "backbone.", "qwen3_next", read_nemotron_h),
+    "minimax": ("MiniMaxForCausalLM", "model.", "qwen3_next", read_minimax),
 }
 
 # where write_config tries these entries among all (lowest first): after every built one;

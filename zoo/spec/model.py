@@ -91,8 +91,9 @@ class ModelSpec:
         doc="per-layer `global` / `local` (a sliding window) / `chunked` / `linear` (Gated "
             "DeltaNet) attention, or another token mixer: `mamba` / `mamba2` (selective "
             "state spaces), `short_conv` (LFM2's gated convolution), `rglru` (Griffin's "
-            "recurrence: RecurrentGemma), `rwkv` (RWKV's time mix), `none` (a block with an "
-            "MLP only: Nemotron-H), cycled over the layers")
+            "recurrence: RecurrentGemma), `rwkv` (RWKV's time mix), `lightning` "
+            "(MiniMax-01's linear attention, of the attention's heads), `none` (a block with "
+            "an MLP only: Nemotron-H), cycled over the layers")
     local_window: int | None = _arch(
         "int?", None, min=1, resolve=_when("has_local", lambda s: s.local_window),
         doc="keys a local layer sees, itself included")
