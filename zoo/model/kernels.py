@@ -40,6 +40,7 @@ never changes results beyond rounding.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import itertools
 import json
@@ -160,6 +161,7 @@ def load() -> float:
         return 0.0
 
 
+@functools.cache
 def cache_bytes() -> int:
     """The size of the CPU's largest cache (Linux's sysfs; 32 MiB where it does not say)."""
     sizes = []
