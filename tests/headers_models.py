@@ -16,8 +16,11 @@ UNKNOWN: dict[str, dict[str, Any]] = {
     # a linear-attention RNN, untied head
     "rwkv": {"vocab_size": 97, "hidden_size": 32, "num_hidden_layers": 2,
              "attention_hidden_size": 32, "intermediate_size": 64, "context_length": 64},
-    # an xLSTM: mLSTM blocks zoo does not count (the repo and file of an unknown architecture)
-    "xlstm": {"vocab_size": 97, "hidden_size": 32, "num_hidden_layers": 2, "num_heads": 2},
+    # an encoder (BERT with its causal-LM head): zoo counts decoders only (the repo and file of
+    # an unknown architecture, for good)
+    "bert": {"vocab_size": 2000, "hidden_size": 32, "num_hidden_layers": 2,
+             "num_attention_heads": 2, "intermediate_size": 64, "max_position_embeddings": 64,
+             "is_decoder": True},
     # a hybrid: a Mamba-2 layer and an attention layer
     "bamba": {"vocab_size": 97, "hidden_size": 32, "intermediate_size": 64,
               "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,

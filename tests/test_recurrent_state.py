@@ -49,13 +49,15 @@ TINY = {
                     num_attention_heads=4, num_key_value_heads=2, head_dim=8,
                     num_local_experts=4, block_size=4,
                     layer_types=["linear_attention", "full_attention", "linear_attention"]),
+    "xlstm": dict(hidden_size=128, vocab_size=64, num_hidden_layers=2, num_heads=4,
+                  chunk_size=4, max_inference_chunksize=4),
 }
 
 
 def _cache_elements(cache) -> tuple[int, int]:
     """(state elements kept whatever the length, key and value elements per token)."""
     state = per_token = 0
-    for layer in cache.layers:
+    for layer in getattr(cache, "layers", []):
         conv = getattr(layer, "conv_states", None)
         if conv is not None:
             for tensor in conv.values():
@@ -77,8 +79,10 @@ def test_state_per_sequence_matches_transformers_cache(model_type):
     with torch.no_grad():
         cache = model(torch.tensor([[1, 2, 3, 4, 5]]), use_cache=True).past_key_values
     state, per_token = _cache_elements(cache)
-    # MiniMax keeps each lightning layer's key-value matrices in a list of its own
+    # MiniMax keeps each lightning layer's key-value matrices in a list of its own, xLSTM
+    # each layer's memory, normaliser and stabiliser in a dict
     state += sum(t.numel() for t in getattr(cache, "linear_cache", []) if len(t))
+    state += sum(t.numel() for layer in getattr(cache, "rnn_state", {}).values() for t in layer)
     written = json.loads(json.dumps(config.to_dict(), default=str))
     count = zoo.count_params(spec_from_config(written))
     assert count.total == sum(p.numel() for p in model.parameters())

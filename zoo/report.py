@@ -67,10 +67,11 @@ def _layers(indices: list[int]) -> str:
 # recurrent ones in the state's row
 MIXER_NAMES = {"global": "global", "local": "local", "chunked": "chunked", "linear": "linear",
                "mamba": "Mamba", "mamba2": "Mamba-2", "short_conv": "short conv",
-               "rglru": "RG-LRU", "rwkv": "RWKV", "lightning": "lightning", "none": "MLP-only"}
+               "rglru": "RG-LRU", "rwkv": "RWKV", "lightning": "lightning", "mlstm": "mLSTM",
+               "none": "MLP-only"}
 STATE_NAMES = {"linear": "linear", "mamba": "state-space", "mamba2": "state-space",
                "short_conv": "short-convolution", "rglru": "RG-LRU", "rwkv": "RWKV",
-               "lightning": "lightning-attention"}
+               "lightning": "lightning-attention", "mlstm": "mLSTM"}
 
 
 def describe_attention(spec: ModelSpec) -> str:

@@ -420,3 +420,15 @@ def test_mamba_state_is_constant_in_context():
     assert count.kv_cache_bytes(100_000, "bf16") == 0
     assert count.attention_flops_per_token(10) == count.attention_flops_per_token(10_000) \
         == 24 * 6 * 1536 * 16
+
+
+def test_xlstm_7b_keeps_a_matrix_memory_per_head():
+    """xLSTMConfig's defaults are NX-AI/xLSTM-7b's shapes (its docstring): 32 blocks of 4096,
+    8 heads, each keeping a 256 x 512 memory, a normaliser of 256 and a stabiliser, whatever
+    the context; 6,865,424,896 parameters as transformers builds them."""
+    from zoo.architectures import spec_from_config
+
+    count = zoo.count_params(spec_from_config({"model_type": "xlstm"}))
+    assert count.total == 6_865_424_896
+    assert count.recurrent_state_bytes("fp32") == 4 * 32 * 8 * (256 * 512 + 256 + 1)
+    assert count.kv_cache_bytes(100_000, "bf16") == 0

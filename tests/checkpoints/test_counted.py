@@ -203,11 +203,11 @@ def test_show_json_of_a_known_checkpoint_has_the_comparison(tmp_path, capsys):
 
 
 def test_plan_and_compare_from_headers(unknown, capsys):
-    folder, expected = unknown["xlstm"]
+    folder, expected = unknown["bert"]
     assert main(["plan", str(folder), "--gpus", "2", "--json"]) == 0
     plan = json.loads(capsys.readouterr().out)
     assert plan["per_device"]["weights bf16 (sharded)"] == expected  # 2 bytes each, halved
-    assert "architecture not recognised: xlstm" in \
+    assert "architecture not recognised: bert" in \
         plan["not_computed"]["KV cache (or recurrent state)"]
     assert main(["plan", str(folder), "--gpus", "1", "--train"]) == 0
     out = capsys.readouterr().out
@@ -233,7 +233,7 @@ def test_packed_weights_without_a_rule_are_refused_by_name(tmp_path, capsys):
 
 def test_headers_commands_import_no_torch(unknown, tmp_path):
     write_gguf(tmp_path / "x.gguf")
-    files = [str(unknown["xlstm"][0]), str(unknown["rwkv"][0] / "model.safetensors"),
+    files = [str(unknown["bert"][0]), str(unknown["rwkv"][0] / "model.safetensors"),
              str(tmp_path / "x.gguf")]
     code = ("import json, sys; from zoo.cli import main; files = json.loads(sys.argv[1]);"
             "assert all(main(['show', f]) == 0 for f in files);"
@@ -243,4 +243,4 @@ def test_headers_commands_import_no_torch(unknown, tmp_path):
     done = subprocess.run([sys.executable, "-c", code, json.dumps(files)], capture_output=True,
                           text=True)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "architecture not recognised: xlstm" in done.stdout
+    assert "architecture not recognised: bert" in done.stdout

@@ -23,13 +23,13 @@ from zoo.files import remote
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory):
-    """The stand-in Hub with five repos: a tiny llama (single file, and sharded), a Mamba (an
+    """The stand-in Hub with five repos: a tiny llama (single file, and sharded), a BERT (an
     architecture zoo does not model), a repo with one GGUF file and one with two."""
     root = tmp_path_factory.mktemp("hub")
     model = hf_model(tiny_spec("llama"))
     model.save_pretrained(root / "llama")
     model.save_pretrained(root / "sharded", max_shard_size="200KB")
-    save_unknown("xlstm", root / "xlstm")
+    save_unknown("bert", root / "bert")
     (root / "gguf").mkdir()
     counts = write_gguf(root / "gguf" / "model-q8_0.gguf", padding_values=200_000)
     (root / "two").mkdir()
@@ -37,7 +37,7 @@ def hub(tmp_path_factory):
     write_gguf(root / "two" / "b.gguf")
     server = hub_server.start(hub_server.Hub(repos={
         "org/tiny-llama": root / "llama", "org/sharded": root / "sharded",
-        "org/xlstm": root / "xlstm", "org/gguf": root / "gguf", "org/two-gguf": root / "two"}))
+        "org/bert": root / "bert", "org/gguf": root / "gguf", "org/two-gguf": root / "two"}))
     server.gguf_total = sum(counts.values())  # type: ignore[attr-defined]
     yield server
     hub_server.stop(server)
@@ -107,11 +107,11 @@ def test_a_sharded_repo(online, capsys):
 
 
 def test_a_repo_of_an_architecture_zoo_does_not_know(online, capsys):
-    data = show_json("org/xlstm", capsys)
+    data = show_json("org/bert", capsys)
     assert data["spec"] is None
     assert data["resolved"]["counted"] == ("counted from the tensor headers (architecture not "
-                                           "recognised: xlstm)")
-    size = (online.repos["org/xlstm"] / "model.safetensors").stat().st_size
+                                           "recognised: bert)")
+    size = (online.repos["org/bert"] / "model.safetensors").stat().st_size
     assert data["headers"]["total"] > 0 and online.sent("model.safetensors") < size
 
 
@@ -133,11 +133,11 @@ def test_a_repo_with_several_gguf_files_names_them(online, capsys):
 
 
 def test_compare_plan_verify_and_spec_take_repo_ids(online, capsys):
-    assert main(["compare", "org/tiny-llama", "org/xlstm"]) == 0
-    assert "not recognised: xlstm" in capsys.readouterr().out
+    assert main(["compare", "org/tiny-llama", "org/bert"]) == 0
+    assert "not recognised: bert" in capsys.readouterr().out
     assert main(["plan", "org/tiny-llama", "--gpus", "2"]) == 0
     assert "KV cache" in capsys.readouterr().out
-    assert main(["plan", "org/xlstm", "--gpus", "2"]) == 0
+    assert main(["plan", "org/bert", "--gpus", "2"]) == 0
     assert "not computed" in capsys.readouterr().out
     assert main(["verify", "org/tiny-llama"]) == 0
     assert "tensor headers' total equals the closed form" in capsys.readouterr().out
@@ -160,14 +160,14 @@ def test_errors_say_what_is_missing(online, monkeypatch, capsys):
     assert (f"org/nothing: no such file or folder here, and no such model repo on the Hugging "
             f"Face Hub ({online.endpoint})" in capsys.readouterr().err)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert main(["show", "org/xlstm"]) == 2
+    assert main(["show", "org/bert"]) == 2
     assert "not in zoo's Hub cache" in capsys.readouterr().err
     monkeypatch.delenv("HF_HUB_OFFLINE")
     unreachable = f"http://127.0.0.1:{closed_port()}"
     monkeypatch.setenv("HF_ENDPOINT", unreachable)
-    assert main(["show", "org/xlstm"]) == 2
+    assert main(["show", "org/bert"]) == 2
     err = capsys.readouterr().err
-    assert (f"cannot reach the Hugging Face Hub ({unreachable}) and org/xlstm is not in the "
+    assert (f"cannot reach the Hugging Face Hub ({unreachable}) and org/bert is not in the "
             f"cache") in err
     assert len(err.strip().splitlines()) == 1
 
@@ -178,9 +178,9 @@ def test_a_repo_from_the_command_line_imports_no_torch(online, tmp_path):
     code = ("import sys; from zoo.cli import main;"
             f"assert main(['show', {str(config)!r}]) == 0;"
             "assert 'huggingface_hub' not in sys.modules, 'huggingface_hub for a local file';"
-            "assert main(['show', 'org/xlstm']) == 0;"
+            "assert main(['show', 'org/bert']) == 0;"
             "assert 'torch' not in sys.modules, 'torch was imported'")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={**os.environ, "HF_HUB_DISABLE_PROGRESS_BARS": "1"})
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "architecture not recognised: xlstm" in done.stdout
+    assert "architecture not recognised: bert" in done.stdout

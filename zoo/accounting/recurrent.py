@@ -1,8 +1,8 @@
 """Closed forms of the token mixers that keep a recurrent state instead of keys: the selective
 state spaces (Mamba's `mamba`, Mamba-2's `mamba2`), LFM2's gated short convolution
 (`short_conv`), Griffin's real-gated linear recurrent unit (RecurrentGemma's `rglru`), RWKV's
-time mix (`rwkv`, whose layers' MLP is RWKV's channel mix) and MiniMax-01's lightning attention
-(`lightning`), with no torch.
+time mix (`rwkv`, whose layers' MLP is RWKV's channel mix), MiniMax-01's lightning attention
+(`lightning`) and xLSTM's matrix memory (`mlstm`), with no torch.
 
 Each mixer gives (parameters, matrix weights a token passes through, norm weights inside it),
 as `zoo.accounting.params` does for attention, and its state per sequence: constant in context,
@@ -113,9 +113,21 @@ def _lightning(spec: ModelSpec) -> Mixer:
     return matrices, matrices, inner
 
 
+def _mlstm(spec: ModelSpec) -> Mixer:
+    """xLSTMLayer (weight_mode single or fused, the same shapes): q and k d -> qk_dim, v and the
+    output gate d -> v_dim, the input and forget gates d -> one per head with biases, no other
+    bias; a LayerNorm weight per value channel over each head (multihead_norm); out_proj
+    v_dim -> d."""
+    assert spec.mlstm_qk_dim is not None and spec.mlstm_v_dim is not None
+    d, qk, v, heads = spec.d_model, spec.mlstm_qk_dim, spec.mlstm_v_dim, spec.n_head
+    matrices = 2 * d * qk + 2 * d * v + 2 * d * heads + v * d
+    return matrices + 2 * heads, matrices, v
+
+
 MIXERS: dict[str, Callable[[ModelSpec], Mixer]] = {"mamba": _mamba, "mamba2": _mamba2,
                                                    "short_conv": _short_conv, "rglru": _rglru,
-                                                   "rwkv": _rwkv, "lightning": _lightning}
+                                                   "rwkv": _rwkv, "lightning": _lightning,
+                                                   "mlstm": _mlstm}
 
 
 def mixer_params(spec: ModelSpec, kind: str) -> Mixer:
@@ -142,6 +154,10 @@ def mixer_state_size(spec: ModelSpec, kind: str) -> int:
         return 3 * spec.rwkv_width
     if kind == "lightning":  # a key-value matrix per head
         return spec.n_head * spec.head_dim * spec.head_dim
+    if kind == "mlstm":  # per head the matrix memory C, the normaliser n and the stabiliser m
+        assert spec.mlstm_qk_dim is not None and spec.mlstm_v_dim is not None
+        qk, v = spec.mlstm_qk_dim // spec.n_head, spec.mlstm_v_dim // spec.n_head
+        return spec.n_head * (qk * v + qk + 1)
     return 0 if kind == "short_conv" else ssm_state_size(spec)
 
 
@@ -156,7 +172,7 @@ def mixer_state_width(spec: ModelSpec, kind: str) -> int:
         return spec.lru_width * spec.lru_conv_kernel
     if kind == "rwkv":  # and the last input of the time mix and of the channel mix
         return mixer_state_size(spec, kind) + 2 * spec.d_model
-    if kind == "lightning":  # no convolution
+    if kind in ("lightning", "mlstm"):  # no convolution
         return mixer_state_size(spec, kind)
     assert spec.ssm_conv_kernel is not None and spec.ssm_d_inner is not None
     channels = spec.ssm_d_inner if kind == "mamba" else mamba2_conv_dim(spec)

@@ -632,6 +632,56 @@ def read_minimax(c: Mapping[str, Any]) -> Config:
     return out
 
 
+XLSTM_DEFAULTS = {
+    "vocab_size": 50304, "hidden_size": 4096, "embedding_dim": None, "num_hidden_layers": 32,
+    "num_blocks": None, "num_heads": 8, "use_bias": False, "tie_word_embeddings": False,
+    "norm_eps": 1e-6, "qk_dim_factor": 0.5, "v_dim_factor": 1.0, "ffn_proj_factor": 2.667,
+    "ffn_round_up_to_multiple_of": 64, "add_out_norm": True, "output_logit_soft_cap": 30.0}
+
+
+def _up_to(x: float, multiple: int) -> int:
+    return int((x + multiple - 1) // multiple * multiple)
+
+
+def read_xlstm(c: Mapping[str, Any]) -> Config:
+    """xLSTMConfig (xLSTM 7B): blocks of an mLSTM layer and a gated feed-forward of
+    hidden_size x ffn_proj_factor rounded up to ffn_round_up_to_multiple_of, each after an
+    RMSNorm, and one at the end; no bias anywhere but the input and forget gates' (use_bias
+    true is refused). hidden_size and embedding_dim, num_hidden_layers and num_blocks stand for
+    each other when one is null, as the class says."""
+    c = {**XLSTM_DEFAULTS, **c}
+    if c["hidden_size"] is None:
+        c["hidden_size"] = c["embedding_dim"]
+    if c["num_hidden_layers"] is None:
+        c["num_hidden_layers"] = c["num_blocks"]
+    d, heads = get(c, "hidden_size"), get(c, "num_heads")
+    if get(c, "embedding_dim", default=d) != d:
+        raise UnsupportedConfigError(f"embedding_dim {c['embedding_dim']} differs from "
+                                     f"hidden_size {d}: xLSTM's blocks would not take it")
+    if get(c, "num_blocks", default=c["num_hidden_layers"]) != get(c, "num_hidden_layers"):
+        raise UnsupportedConfigError("num_blocks and num_hidden_layers differ: xLSTM builds "
+                                     "num_blocks, its cache num_hidden_layers")
+    if c["use_bias"]:
+        raise UnsupportedConfigError("use_bias: xLSTM with biases on its norms and projections "
+                                     "is not supported")
+    # the layer's widths (its cache preallocates them rounded up to 64, and the layer's own
+    # state replaces what it preallocated)
+    widths = {key: int(d * get(c, key)) for key in ("qk_dim_factor", "v_dim_factor")}
+    out = dict(
+        n_layer=get(c, "num_hidden_layers"), d_model=d, n_head=heads,
+        d_ff=_up_to(d * get(c, "ffn_proj_factor"), get(c, "ffn_round_up_to_multiple_of")),
+        vocab_size=get(c, "vocab_size"), context_length=NO_CONTEXT, position="none",
+        norm="rmsnorm", norm_eps=get(c, "norm_eps"), activation="swiglu", bias=False,
+        tie_embeddings=bool(c["tie_word_embeddings"]), attention_pattern=["mlstm"],
+        final_softcap=get(c, "output_logit_soft_cap", default=None),
+        mlstm_qk_dim=widths["qk_dim_factor"], mlstm_v_dim=widths["v_dim_factor"],
+        notes=[NO_CONTEXT_NOTE])
+    if not c["add_out_norm"]:
+        out["notes"].append("add_out_norm false: transformers' class builds the final norm "
+                            "all the same, and it is counted")
+    return out
+
+
 # model_type -> (class, base model's prefix, nearest built model_type, reader)
 COUNTED: dict[str, tuple[str, str, str, Reader]] = {
     "mamba": ("MambaForCausalLM", "backbone.", "qwen3_next", read_mamba),
@@ -649,6 +699,7 @@ COUNTED: dict[str, tuple[str, str, str, Reader]] = {
                          read_granitemoehybrid),
     "nemotron_h": ("NemotronHForCausalLM", "backbone.", "qwen3_next", read_nemotron_h),
     "minimax": ("MiniMaxForCausalLM", "model.", "qwen3_next", read_minimax),
+    "xlstm": ("xLSTMForCausalLM", "backbone.", "qwen3_next", read_xlstm),
 }
 
 # where write_config tries these entries among all (lowest first): after every built one;

@@ -92,8 +92,9 @@ class ModelSpec:
             "DeltaNet) attention, or another token mixer: `mamba` / `mamba2` (selective "
             "state spaces), `short_conv` (LFM2's gated convolution), `rglru` (Griffin's "
             "recurrence: RecurrentGemma), `rwkv` (RWKV's time mix), `lightning` "
-            "(MiniMax-01's linear attention, of the attention's heads), `none` (a block with "
-            "an MLP only: Nemotron-H), cycled over the layers")
+            "(MiniMax-01's linear attention, of the attention's heads), `mlstm` (xLSTM's "
+            "matrix memory), `none` (a block with an MLP only: Nemotron-H), cycled over the "
+            "layers")
     local_window: int | None = _arch(
         "int?", None, min=1, resolve=_when("has_local", lambda s: s.local_window),
         doc="keys a local layer sees, itself included")
@@ -145,6 +146,11 @@ class ModelSpec:
     rwkv_width: int | None = _arch(
         "int?", None, min=1, doc="`rwkv` layers: the time mix's width (attention_hidden_size); "
                                  "their MLP is RWKV's channel mix of d_ff")
+    mlstm_qk_dim: int | None = _arch(
+        "int?", None, min=1, doc="`mlstm` layers (xLSTM): the width of their queries and keys, "
+                                 "over n_head heads")
+    mlstm_v_dim: int | None = _arch(
+        "int?", None, min=1, doc="`mlstm` layers: the width of their values and output gate")
     ssm_parallel: bool = _arch(
         "bool", False, doc="each attention layer has a `mamba2` mixer beside it, on the same "
                            "normed input, their outputs summed (Falcon-H1)")

@@ -235,6 +235,12 @@ def _check_ssm(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
                                f"{spec.n_head} blocks")
     if ("rwkv" in kinds) != (spec.rwkv_width is not None):
         raise bad("rwkv_width", "rwkv layers and rwkv_width go together")
+    for name in ("mlstm_qk_dim", "mlstm_v_dim"):
+        width = getattr(spec, name)
+        if ("mlstm" in kinds) != (width is not None):
+            raise bad(name, "mlstm layers and mlstm_qk_dim, mlstm_v_dim go together")
+        if width is not None and width % spec.n_head:
+            raise bad(name, f"{name} {width} does not split into n_head {spec.n_head} heads")
     if spec.short_conv_bias and "short_conv" not in kinds:
         raise bad("short_conv_bias", "only short_conv layers take it")
     if spec.ssm_inner_norms and "mamba" not in kinds:
