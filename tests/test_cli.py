@@ -369,6 +369,40 @@ def test_eval_json_and_table(capsys, tiny_folder, tmp_path):
     assert bf16 == pytest.approx(expected.perplexity, rel=0.05)
 
 
+def test_eval_reads_a_pipe(capsys, tiny_folder, tmp_path):
+    """A file is read a window at a time (twice: counted, then read); a pipe, which can be read
+    once, is read whole, as `zoo eval MODEL <(zcat corpus.gz)` gives it."""
+    import contextlib
+    import os
+    import threading
+
+    excerpt = (DATA / "harbour.txt").read_text()[:600]
+    (tmp_path / "excerpt.txt").write_text(excerpt)
+    code, from_file, _ = run(capsys, "eval", str(tiny_folder), str(tmp_path / "excerpt.txt"),
+                             "--context", "64", "--json", "--quiet")
+    assert code == 0
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    done = threading.Event()
+
+    def write() -> None:
+        fifo.write_text(excerpt)
+        while not done.wait(0.05):  # a second open of the pipe gets an end, never a hang
+            with contextlib.suppress(OSError):  # nobody is reading
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        code, from_pipe, _ = run(capsys, "eval", str(tiny_folder), str(fifo), "--context", "64",
+                                 "--json", "--quiet")
+    finally:
+        done.set()
+        writer.join()
+    assert code == 0
+    assert json.loads(from_pipe)["loss"] == json.loads(from_file)["loss"]
+
+
 def test_generate_and_eval_quantized(capsys, tiny_folder, tmp_path):
     import zoo
     from zoo.perplexity import evaluate
