@@ -4,37 +4,25 @@ bandwidth), and a process's peak memory as /usr/bin/time -v reports it."""
 from __future__ import annotations
 
 import os
-import platform
 import re
 import statistics
 import time
-from pathlib import Path
-
-# the CPU flags that decide which kernels are fast (zoo.model.kernels measures them)
-VECTOR_FLAGS = ["avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16",
-                "avx_vnni", "avx_ne_convert", "amx_tile", "amx_bf16", "amx_int8"]
 
 
 def cpu() -> tuple[str, list[str]]:
-    """The CPU's model name and which of VECTOR_FLAGS it has (Linux's /proc/cpuinfo)."""
-    name, flags = "", set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            field, _, value = line.partition(":")
-            if field.strip() == "model name" and not name:
-                name = value.strip()
-            elif field.strip() == "flags" and not flags:
-                flags = set(value.split())
-    except OSError:
-        pass
-    return name or platform.processor() or platform.machine(), [f for f in VECTOR_FLAGS
-                                                                 if f in flags]
+    """The CPU's model name and its vector flags, as zoo.model.kernels reads them (imported
+    here, when asked: the benchmarks that only measure memory do not import torch for it)."""
+    from zoo.model.kernels import cpu as read
+
+    return read()
 
 
 def describe(threads: int, bandwidth: float) -> str:
     """The machine, for the top of a benchmark's output: CPU, flags, torch, threads, and the
     read bandwidth measured in the same run."""
     import torch
+
+    from zoo.model.kernels import VECTOR_FLAGS
 
     name, flags = cpu()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")

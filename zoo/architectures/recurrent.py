@@ -104,6 +104,11 @@ def _legacy(types: Any) -> Any:
     return [LEGACY_LAYER_TYPES.get(t, t) if isinstance(t, str) else t for t in types]
 
 
+def _up_to(x: float, multiple: int) -> int:
+    """x rounded up to a multiple (as the config classes round widths)."""
+    return int((x + multiple - 1) // multiple * multiple)
+
+
 def _pattern(kinds: list[str], layers: int, key: str) -> list[str]:
     """A per-layer list of mixers as the spec's cycled pattern."""
     if len(kinds) != layers:
@@ -272,7 +277,7 @@ def _lfm2_width(c: Mapping[str, Any]) -> int:
     if c["block_ffn_dim_multiplier"] is not None:
         multiple = get(c, "block_multiple_of")
         width = int(c["block_ffn_dim_multiplier"] * width)
-        width = multiple * ((width + multiple - 1) // multiple)
+        width = _up_to(width, multiple)
     return width
 
 
@@ -637,10 +642,6 @@ XLSTM_DEFAULTS = {
     "num_blocks": None, "num_heads": 8, "use_bias": False, "tie_word_embeddings": False,
     "norm_eps": 1e-6, "qk_dim_factor": 0.5, "v_dim_factor": 1.0, "ffn_proj_factor": 2.667,
     "ffn_round_up_to_multiple_of": 64, "add_out_norm": True, "output_logit_soft_cap": 30.0}
-
-
-def _up_to(x: float, multiple: int) -> int:
-    return int((x + multiple - 1) // multiple * multiple)
 
 
 def read_xlstm(c: Mapping[str, Any]) -> Config:

@@ -143,13 +143,16 @@ def machine() -> dict[str, Any]:
             "torch": torch.__version__, "threads": torch.get_num_threads()}
 
 
-def flags_summary() -> str:
-    """The CPU flags that decide the kernels (the vector extensions), for the benchmarks."""
-    _, flags = _cpuinfo()
+# the CPU flags that decide which kernels are fast (the benchmarks print those a CPU has)
+VECTOR_FLAGS = ("avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16",
+                "avx_vnni", "avx_ne_convert", "amx_tile", "amx_bf16", "amx_int8")
+
+
+def cpu() -> tuple[str, list[str]]:
+    """The CPU's model name and which of VECTOR_FLAGS it has."""
+    name, flags = _cpuinfo()
     have = set(flags.split())
-    wanted = ["avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16",
-              "avx_vnni", "avx_ne_convert", "amx_tile", "amx_bf16", "amx_int8"]
-    return " ".join(f for f in wanted if f in have) or "(no x86 vector flags)"
+    return name, [flag for flag in VECTOR_FLAGS if flag in have]
 
 
 def load() -> float:
@@ -348,6 +351,6 @@ def summary(modules: Iterator[Any]) -> dict[str, dict[str, int]]:
     return out
 
 
-__all__ = ["NAMES", "cache_bytes", "cache_path", "choose", "enabled", "flags_summary", "forced",
-           "forcing", "key", "load", "machine", "reset_memory", "rotation", "summary",
+__all__ = ["NAMES", "VECTOR_FLAGS", "cache_bytes", "cache_path", "choose", "cpu", "enabled",
+           "forced", "forcing", "key", "load", "machine", "reset_memory", "rotation", "summary",
            "timed_rows", "tolerance"]
