@@ -116,9 +116,7 @@ def eval_(args: argparse.Namespace) -> int:
     from zoo.files.text import TextFile
     from zoo.perplexity import Windows, evaluate
 
-    # a file is read a window at a time; a pipe (`<(zcat corpus.gz)`) can be read once only
-    text = TextFile(args.file) if Path(args.file).is_file() else read_text(args.file)
-    result = evaluate(args.model, text, **given(args, Windows), dtype=args.dtype,
+    result = evaluate(args.model, TextFile(args.file), **given(args, Windows), dtype=args.dtype,
                       quantize=args.quantize, progress=False if args.quiet else None)
     if args.json:
         emit_json({"file": args.file, **result.to_dict()})

@@ -5,7 +5,8 @@ windows scored as the ids arrive (zoo.perplexity), so the text itself is the one
 that would be whole in memory (a 2 GB corpus is a 2 GB string, four times that with a single
 character outside Latin-1). `TextFile` is what the encoder needs of a string, `len()` and
 slices, read from the file: one pass counts the characters, then slices are read forward,
-and only the text from the start of the latest slice on is kept.
+and only the text from the start of the latest slice on is kept. A pipe, which can be read
+once only, is read whole.
 
 The text is what `Path.read_text(encoding="utf-8")` would return: UTF-8, with "\\r\\n" and
 "\\r" read as "\\n".
@@ -28,9 +29,13 @@ class TextFile:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._length = sum(len(block) for block in self._blocks())
-        self._reading = self._blocks()
-        self._buffer, self._offset = "", 0  # the text read from position _offset on
+        self._offset = 0  # the text read from position _offset on is _buffer
+        if self.path.is_file():
+            self._length = sum(len(block) for block in self._blocks())
+            self._reading, self._buffer = self._blocks(), ""
+        else:  # a pipe (`<(zcat corpus.gz)`) can be read once only: kept whole
+            self._buffer = "".join(self._blocks())
+            self._length, self._reading = len(self._buffer), iter(())
 
     def __len__(self) -> int:
         return self._length
