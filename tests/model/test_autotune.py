@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+from typing import Any
 
 import pytest
 import torch
@@ -39,7 +40,7 @@ def measured(monkeypatch, tmp_path):
     monkeypatch.setattr(kernels, "BUDGET", 1e-4)
     monkeypatch.setattr(kernels, "MIN_RUNS", 1)
     monkeypatch.setattr(kernels, "MAX_COPIES", 4)
-    monkeypatch.setattr(kernels, "load", lambda: 0.0)
+    monkeypatch.setattr(kernels, "waited", lambda: None)  # every run counts, busy or not
     kernels.reset_memory()
     yield path
     kernels.reset_memory()
@@ -89,7 +90,7 @@ def test_the_cache_is_written_read_back_and_keyed_by_machine_and_shape(measured,
     # another CPU (or torch, or shape) is another key: measured anew
     timed = []
     monkeypatch.setattr(kernels, "_timed", lambda runs: timed.append(1)
-                        or dict.fromkeys(runs, 1.0))
+                        or (dict.fromkeys(runs, 1.0), True))
     monkeypatch.setattr(kernels, "machine", lambda: {**machine, "cpu": "Another CPU"})
     run(layer(48, 32))
     assert timed
@@ -151,25 +152,62 @@ def test_a_large_weight_is_timed_on_its_first_rows(measured, monkeypatch):
                           atol=2e-2)
 
 
-def test_a_choice_made_under_load_is_made_again_when_the_machine_is_quieter(measured,
-                                                                             monkeypatch):
+def test_runs_disturbed_by_other_work_are_set_aside(measured, monkeypatch):
+    """A run during which the process's threads waited for a CPU is not counted; a candidate
+    with no undisturbed run stands in by its disturbed ones and marks the timing contended."""
+    clock = iter(range(10**6))
+    waits = {"fast": 0.0, "slow": 0.0, "busy": 0.0}
+    calls = dict.fromkeys(waits, 0)
+    monkeypatch.setattr(kernels, "_once", lambda run: run())
+    monkeypatch.setattr(kernels, "waited", lambda: int(sum(waits.values()) * 1e9))
+
+    def candidate(name: str, seconds: float, disturbed: set[int]) -> Any:
+        def go() -> float:
+            tick = next(clock)
+            calls[name] += 1
+            if tick in disturbed:  # another process ran: 10 s late, 9 s of it waiting
+                waits[name] += 9.0
+                return seconds + 10.0
+            return seconds
+        return go
+
+    # the faster candidate's first runs were disturbed (and so took longer than the other's)
+    times, undisturbed = kernels._timed({"fast": candidate("fast", 1.0, {0, 2}),
+                                         "slow": candidate("slow", 2.0, set())})
+    assert times == {"fast": 1.0, "slow": 2.0} and undisturbed
+    assert calls["fast"] == kernels.MIN_RUNS + 2  # its disturbed runs were run again
+    times, undisturbed = kernels._timed({"busy": candidate("busy", 1.0, set(range(10**6)))})
+    assert times == {"busy": 11.0} and not undisturbed
+    assert calls["busy"] == kernels.MAX_TRIES  # all disturbed: tried, then given up
+
+
+def test_a_contended_choice_is_measured_again_until_a_quiet_one_replaces_it(measured,
+                                                                            monkeypatch):
     timed = []
+    quiet = [False]
     monkeypatch.setattr(kernels, "_timed", lambda runs: timed.append(1)
-                        or dict.fromkeys(runs, 1.0))
-    monkeypatch.setattr(kernels, "load", lambda: 1.8)  # a compiler on every core
+                        or (dict.fromkeys(runs, 1.0), quiet[0]))
     run(layer())
     entry, = json.loads(measured.read_text())["choices"].values()
-    assert entry["load"] == 1.8 and len(timed) == 1
+    assert entry["contended"] and len(timed) == 1
     kernels.reset_memory()
-    monkeypatch.setattr(kernels, "load", lambda: 1.5)  # not much quieter: read back
-    run(layer())
-    assert len(timed) == 1
-    kernels.reset_memory()
-    monkeypatch.setattr(kernels, "load", lambda: 0.1)  # quiet: measured again, and kept
-    run(layer())
+    quiet[0] = True
+    run(layer())  # measured again, and now kept
     assert len(timed) == 2
     entry, = json.loads(measured.read_text())["choices"].values()
-    assert entry["load"] == 0.1
+    assert "contended" not in entry
+    kernels.reset_memory()
+    run(layer())  # read back
+    assert len(timed) == 2
+
+
+def test_waited_reads_the_threads_run_queue_time():
+    """On Linux, the sum over the process's threads (more time, never less); else None."""
+    first = kernels.waited()
+    if first is None:
+        pytest.skip("this system does not report run-queue waits")
+    second = kernels.waited()
+    assert isinstance(first, int) and second is not None and second >= first >= 0
 
 
 def test_a_corrupt_cache_is_ignored_and_rewritten(measured):
@@ -189,10 +227,10 @@ def test_a_cache_file_larger_than_the_limit_is_not_read(measured, monkeypatch):
     assert name.startswith(machine["cpu"])
     measured.parent.mkdir(parents=True)
     measured.write_text(json.dumps({"version": kernels.VERSION, "choices": {
-        name: {"kernel": "linear", "load": 0.0}}, "pad": "x" * kernels.MAX_FILE}))
+        name: {"kernel": "linear"}}, "pad": "x" * kernels.MAX_FILE}))
     timed = []
     monkeypatch.setattr(kernels, "_timed", lambda runs: timed.append(1)
-                        or dict.fromkeys(runs, 1.0))
+                        or (dict.fromkeys(runs, 1.0), True))
     run(layer(48, 32))
     assert timed  # measured: the file's choice was not read
     assert measured.stat().st_size < 10_000  # and the file was rewritten

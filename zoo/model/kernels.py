@@ -20,10 +20,17 @@ of its flags), the torch version and the thread count. Later loads read it and m
   slower than with oneDNN). Flushing the caches before a run on one weight was tried and gave
   noisy rankings: a kernel starting on a cold matrix of 1 MB is not one streaming through a
   model's weights.
-- A choice made on a busy machine is made again once the machine is quieter: each entry keeps
-  the load (runnable tasks per core, the 1-minute average) it was measured under, and a process
-  that finds the load lower by `QUIETER` measures again and keeps the new choice. (Measured
-  while a compiler kept both cores busy, one core's `F.linear` beat oneDNN's two threads.)
+- A run disturbed by other work is not counted: where Linux says how long each of the
+  process's threads waited, runnable, for a CPU (/proc/self/task/*/schedstat), a run during
+  which they waited for more than a tenth of it is set aside, and a candidate is timed until it
+  has MIN_RUNS undisturbed runs (or MAX_TRIES tries). A choice with no undisturbed run of some
+  candidate is kept as `contended` and measured again by the next process, until a quiet
+  measurement replaces it. (Measured while a compiler kept both cores busy, one core's
+  `F.linear` beat oneDNN's two threads, and int8 codes as 4-bit planes took 12.9 ms on
+  SmolLM2's head instead of 1.6, losing to the int8 kernel.) The load average, which version 2
+  read instead, kept such a choice until the load fell by half a task per core, and it mostly
+  counts the benchmark that ran just before. Where the system does not say (not Linux), every
+  run counts.
 - `ZOO_AUTOTUNE=0` (or off/false/no) turns measuring off: every layer gets the fixed choice
   that each caller names as its default (the kernels zoo always used).
 - `ZOO_KERNEL=<name>` forces a kernel wherever it is a candidate (the benchmarks and tests
@@ -58,11 +65,12 @@ from torch import Tensor
 from zoo.files.errors import WeightsError, parse_json
 from zoo.files.folder import replace_file
 
-VERSION = 2  # 1: timed on cached weights, without the load
+VERSION = 3  # 1: timed on cached weights; 2: re-measured by the load average
 BUDGET = 0.003  # seconds of timed runs per candidate (at least MIN_RUNS runs)
-MIN_RUNS, MAX_RUNS = 3, 8
+MIN_RUNS, MAX_RUNS = 3, 8  # undisturbed runs per candidate
+MAX_TRIES = 24  # runs per candidate, disturbed ones included, at most
+DISTURBED = 0.1  # a run whose threads waited for a CPU this share of its time is set aside
 SLOW = 0.05  # seconds: a run this long and 4x the first candidate's is not repeated
-QUIETER = 0.5  # a choice is measured again when the load per core is lower by this much
 MAX_COPIES = 256  # copies of a weight a measurement cycles through, at most
 MAX_FILE = 16 * 2**20  # bytes of cache file read, at most (an entry is about 300)
 
@@ -155,13 +163,23 @@ def cpu() -> tuple[str, list[str]]:
     return name, [flag for flag in VECTOR_FLAGS if flag in have]
 
 
-def load() -> float:
-    """Runnable tasks per core, averaged over the last minute (0 where the system does not
-    say)."""
+def waited() -> int | None:
+    """Nanoseconds the process's threads have spent runnable but waiting for a CPU, so far
+    (the second field of Linux's /proc/self/task/*/schedstat); None where the system does
+    not say."""
     try:
-        return os.getloadavg()[0] / (os.cpu_count() or 1)
-    except (OSError, AttributeError):
-        return 0.0
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return None
+    total, read = 0, False
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/schedstat", "rb") as f:
+                total += int(f.read().split()[1])
+            read = True
+        except (OSError, ValueError, IndexError):
+            continue  # a thread that ended, or no schedstat in this kernel
+    return total if read else None
 
 
 @functools.cache
@@ -269,20 +287,33 @@ def _once(run: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
-def _timed(runs: Mapping[str, Callable[[], Any]]) -> dict[str, float]:
-    """Per candidate, its fastest run: the candidates run in turns (a burst of load on a
-    shared machine hits them all alike) until each had BUDGET seconds or MAX_RUNS runs; the
-    minimum, not the median, because other processes only ever add time."""
-    times: dict[str, list[float]] = {name: [] for name in runs}
+def _timed(runs: Mapping[str, Callable[[], Any]]) -> tuple[dict[str, float], bool]:
+    """Per candidate, its fastest undisturbed run (`waited`), and whether every candidate had
+    one (else the fastest of its disturbed runs stands in). The candidates run in turns (a
+    burst of load hits them all alike) until each had MIN_RUNS undisturbed runs and BUDGET
+    seconds or MAX_RUNS of them, or MAX_TRIES runs in all; the minimum, not the median,
+    because other work only ever adds time."""
+    clean: dict[str, list[float]] = {name: [] for name in runs}
+    disturbed: dict[str, list[float]] = {name: [] for name in runs}
     spent = dict.fromkeys(runs, 0.0)
-    while True:
-        going = [n for n in runs if len(times[n]) < MIN_RUNS or (
-            spent[n] < BUDGET and len(times[n]) < MAX_RUNS)]
-        if not going:
-            return {name: min(t) for name, t in times.items()}
-        for name in going:
-            times[name].append(_once(runs[name]))
-            spent[name] += times[name][-1]
+
+    def going(name: str) -> bool:
+        done = len(clean[name])
+        tries = done + len(disturbed[name])
+        return tries < MAX_TRIES and (done < MIN_RUNS or (spent[name] < BUDGET
+                                                           and done < MAX_RUNS))
+
+    while any(going(name) for name in runs):
+        for name in [n for n in runs if going(n)]:
+            before = waited()
+            seconds = _once(runs[name])
+            after = waited()
+            quiet = before is None or after is None or \
+                (after - before) * 1e-9 <= DISTURBED * seconds
+            (clean if quiet else disturbed)[name].append(seconds)
+            spent[name] += seconds
+    return ({name: min(clean[name] or disturbed[name]) for name in runs},
+            all(clean.values()))
 
 
 def choose(name: str, candidates: Mapping[str, Callable[[], Tensor]], default: str,
@@ -299,9 +330,7 @@ def choose(name: str, candidates: Mapping[str, Callable[[], Tensor]], default: s
     if not enabled() or len(candidates) == 1:
         return default
     known = _load().get(name)
-    now = load()
-    if known is not None and known["kernel"] in candidates and \
-            float(known.get("load", 0.0)) < now + QUIETER:
+    if known is not None and known["kernel"] in candidates and not known.get("contended"):
         return known["kernel"]
     eligible: dict[str, Callable[[], Tensor]] = {}
     slow: dict[str, float] = {}
@@ -322,12 +351,16 @@ def choose(name: str, candidates: Mapping[str, Callable[[], Tensor]], default: s
             eligible[kernel] = run
             first = min(first, once)
     with torch.no_grad():
-        times = {**_timed(eligible), **slow} if eligible else {}
+        timed, undisturbed = _timed(eligible) if eligible else ({}, True)
+    times = {**timed, **slow}
     if not times:
         return default
     best = min(times, key=times.__getitem__)
-    _store(name, {"kernel": best, "load": round(now, 2),
-                  "us": {k: round(t * 1e6, 1) for k, t in times.items()}})
+    entry: dict[str, Any] = {"kernel": best,
+                             "us": {k: round(t * 1e6, 1) for k, t in times.items()}}
+    if not undisturbed:
+        entry["contended"] = True  # measured again by the next process
+    _store(name, entry)
     return best
 
 
@@ -352,5 +385,5 @@ def summary(modules: Iterator[Any]) -> dict[str, dict[str, int]]:
 
 
 __all__ = ["NAMES", "VECTOR_FLAGS", "cache_bytes", "cache_path", "choose", "cpu", "enabled",
-           "forced", "forcing", "key", "load", "machine", "reset_memory", "rotation", "summary",
-           "timed_rows", "tolerance"]
+           "forced", "forcing", "key", "machine", "reset_memory", "rotation", "summary",
+           "timed_rows", "tolerance", "waited"]
