@@ -18,8 +18,17 @@ The top lines state the machine: CPU model, its vector flags, torch, threads, an
 read bandwidth measured in the same run. Before the rounds, each measured variant has chosen
 its kernels (the first load measures them, or reads the cache: ~/.cache/zoo/kernels.json).
 
+With --rates, instead: every kernel zoo may choose for a layer, on each of SmolLM2's matrix
+shapes (or --shapes OUTxIN,...), timed multiplying one row by a weight that sits in the caches
+(one copy, run again and again) and by weights read from memory (copies filling twice the
+largest cache, in turn, as decoding reads them): the fastest of --runs runs each, alternated,
+as microseconds, billions of weights a second and GB/s of the bytes as stored. A kernel no
+faster with its weight in the caches than from memory is bound by its arithmetic, not by the
+memory: no layout or prefetching makes it faster there, only a kernel doing less per weight.
+
 Usage: python tools/bench_kernels.py [--rounds 5] [--threads 2] [--modes fp32,int8,int4]
        [--before /path/to/other/checkout] [--eval-tokens 1024]
+       python tools/bench_kernels.py --rates [--shapes 3072x576,...] [--runs 30]
 """
 
 from __future__ import annotations
@@ -31,12 +40,15 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from measure import describe, read_bandwidth
 
 ROOT = Path(__file__).resolve().parent.parent
 NEW, EVAL_TOKENS, WINDOW = 64, 1024, 512
+# SmolLM2-135M's matrices (out x in): q, k and v; the attention output; gate and up; down; head
+SMOLLM2_SHAPES = "960x576,576x576,3072x576,576x1536,49152x576"
 PROMPT = "What is the capital of France?"
 
 
@@ -108,6 +120,67 @@ def worker(mode: str, threads: int, eval_tokens: int) -> None:
               flush=True)
 
 
+def rates(shapes: list[tuple[int, int]], runs: int) -> None:
+    """Per shape and kernel, the one-row product timed in the caches and from memory."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    from zoo.model import kernels, quantize
+    from zoo.model.layers import ONEDNN_LINEAR
+
+    # the float kernels of zoo.model.layers.Linear: (x, layer) -> x @ weight.T
+    floats: dict[str, Callable] = {"linear": lambda x, m: F.linear(x, m.weight),
+                                   "linear_t": lambda x, m: F.linear(x, m.weight)}
+    if ONEDNN_LINEAR is not None:
+        floats["onednn"] = lambda x, m: ONEDNN_LINEAR(x, m.weight, None, "none", [], "")
+
+    def maker(kernel: str, weight: torch.Tensor) -> Callable[[], dict[str, torch.Tensor]]:
+        """A function making one more copy of a kernel's buffers (packed afresh)."""
+        def make() -> dict[str, torch.Tensor]:
+            if kernel in floats:
+                return {"weight": weight.t().contiguous().t() if kernel == "linear_t"
+                        else weight.clone()}
+            return {name: tensor for name, tensor in quantize.PACKERS[kernel](weight, None)
+                    .items() if tensor is not None}
+        return make
+
+    print("| shape | kernel | in the caches: us | G weights/s | from memory: us | G weights/s "
+          "| GB/s as stored |")
+    print("|---|---|---|---|---|---|---|")
+    for out, width in shapes:
+        weight = torch.randn(out, width, generator=torch.Generator().manual_seed(0))
+        names = sorted({*floats, *(k for mode in ("bf16", "int8", "int4")
+                                   for k in quantize.candidates(mode, out, width))})
+        runners = {k: floats.get(k) or quantize.KERNELS[k] for k in names}
+        cached, turns, sizes = {}, {}, {}
+        for kernel in names:
+            make = maker(kernel, weight)
+            cached[kernel] = make()
+            sizes[kernel] = sum(t.numel() * t.element_size() for t in cached[kernel].values())
+            turns[kernel] = kernels.rotation(make(), sizes[kernel], lambda _, m=make: m())
+        timings: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in names}
+        x = torch.randn(1, width)
+        layer = nn.Module()
+        with torch.inference_mode():
+            for _ in range(runs):
+                for kernel in names:
+                    row = x if kernel in floats else x.to(torch.bfloat16)
+                    for place, source in enumerate((cached[kernel], turns[kernel]())):
+                        for name, tensor in source.items():
+                            setattr(layer, name, tensor)
+                        if place == 0:
+                            runners[kernel](row, layer)  # in the caches: read just before
+                        start = time.perf_counter()
+                        runners[kernel](row, layer)
+                        timings[kernel][place].append(time.perf_counter() - start)
+        for kernel in names:
+            fast, slow = (min(t) for t in timings[kernel])
+            print(f"| {out}x{width} | {kernel} | {fast * 1e6:.0f} | "
+                  f"{out * width / fast / 1e9:.1f} | {slow * 1e6:.0f} | "
+                  f"{out * width / slow / 1e9:.1f} | {sizes[kernel] / slow / 1e9:.1f} |")
+
+
 class Variant:
     def __init__(self, label: str, mode: str, root: Path, autotune: bool, threads: int,
                  eval_tokens: int):
@@ -146,6 +219,10 @@ def main() -> None:
     parser.add_argument("--before", type=Path, default=None,
                         help="another checkout whose zoo to run beside this one")
     parser.add_argument("--eval-tokens", type=int, default=EVAL_TOKENS)
+    parser.add_argument("--rates", action="store_true",
+                        help="time every kernel on each shape, in the caches and from memory")
+    parser.add_argument("--shapes", default=SMOLLM2_SHAPES, help="OUTxIN,... for --rates")
+    parser.add_argument("--runs", type=int, default=30, help="runs per kernel for --rates")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -155,6 +232,10 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     print(describe(args.threads, read_bandwidth()), flush=True)
+    if args.rates:
+        rates([tuple(int(n) for n in shape.split("x")) for shape in args.shapes.split(",")],
+              args.runs)
+        return
     specs = []
     for mode in args.modes.split(","):
         specs += [(f"{mode} measured", mode, ROOT, True), (f"{mode} fixed", mode, ROOT, False)]
