@@ -53,6 +53,12 @@ SHRINK_FOR: dict[str, dict[str, Any]] = {
     "lfm3": {"num_hidden_layers": 3,
              "layer_types": ["conv", "sliding_attention", "full_attention"]},
     "olmo_hybrid": {"layer_types": ["linear_attention", "full_attention"]},
+    # one layer of each attention kind, at compression rates of their own
+    "deepseek_v4": {"num_hidden_layers": 3, "o_groups": 2, "o_lora_rank": 8,
+                    "layer_types": ["sliding_attention", "compressed_sparse_attention",
+                                    "heavily_compressed_attention"],
+                    "compress_rates": {"compressed_sparse_attention": 5,
+                                       "heavily_compressed_attention": 7}},
 }
 CAUSAL_LM = transformers.models.auto.modeling_auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 # a config wrapping a text decoder (and a vision tower) is walked as its text decoder's type

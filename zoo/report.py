@@ -68,7 +68,8 @@ def _layers(indices: list[int]) -> str:
 MIXER_NAMES = {"global": "global", "local": "local", "chunked": "chunked", "linear": "linear",
                "mamba": "Mamba", "mamba2": "Mamba-2", "short_conv": "short conv",
                "rglru": "RG-LRU", "rwkv": "RWKV", "lightning": "lightning", "mlstm": "mLSTM",
-               "none": "MLP-only"}
+               "window_mqa": "window (shared key = value)", "compressed_sparse": "CSA",
+               "heavily_compressed": "HCA", "none": "MLP-only"}
 STATE_NAMES = {"linear": "linear", "mamba": "state-space", "mamba2": "state-space",
                "short_conv": "short-convolution", "rglru": "RG-LRU", "rwkv": "RWKV",
                "lightning": "lightning-attention", "mlstm": "mLSTM"}

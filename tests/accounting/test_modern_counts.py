@@ -325,8 +325,32 @@ MINIMAX_TEXT_01 = {
     "num_key_value_heads": 8, "head_dim": 128, "num_local_experts": 32, "num_experts_per_tok": 2,
     "max_position_embeddings": 10240000, "tie_word_embeddings": False,
     "layer_types": ["full_attention" if i % 8 == 7 else "linear_attention" for i in range(80)]}
+# DeepSeek-V4-Flash's config.json as a public Rust loader's test vendors it in full (its
+# OFFICIAL_CONFIG, pinned there by length and sha256), without quantization_config (FP8 blocks:
+# no parameter of its own) and the DSpark keys, which transformers does not read; the first 43
+# of compress_ratios are the layers (the rest are the multi-token-prediction layers'), the same
+# as Flash-Base's. DeepSeek states 284B in all and 13B activated
+V4_RATIOS = [0, 0, *[4, 128] * 20, 4, 0, 0, 0]
+DEEPSEEK_V4_FLASH = {
+    "architectures": ["DeepseekV4ForCausalLM"], "attention_bias": False,
+    "attention_dropout": 0.0, "bos_token_id": 0, "eos_token_id": 1, "expert_dtype": "fp4",
+    "hc_eps": 1e-06, "hc_mult": 4, "hc_sinkhorn_iters": 20, "head_dim": 512,
+    "hidden_act": "silu", "hidden_size": 4096, "index_head_dim": 128, "index_n_heads": 64,
+    "index_topk": 512, "initializer_range": 0.02, "max_position_embeddings": 1048576,
+    "model_type": "deepseek_v4", "moe_intermediate_size": 2048, "n_routed_experts": 256,
+    "n_shared_experts": 1, "norm_topk_prob": True, "num_attention_heads": 64,
+    "num_experts_per_tok": 6, "num_hidden_layers": 43, "num_hash_layers": 3,
+    "num_key_value_heads": 1, "num_nextn_predict_layers": 1, "o_groups": 8,
+    "o_lora_rank": 1024, "q_lora_rank": 1024, "qk_rope_head_dim": 64, "rms_norm_eps": 1e-06,
+    "rope_scaling": {"beta_fast": 32, "beta_slow": 1, "factor": 16,
+                     "original_max_position_embeddings": 65536, "type": "yarn"},
+    "rope_theta": 10000, "routed_scaling_factor": 1.5, "scoring_func": "sqrtsoftplus",
+    "sliding_window": 128, "swiglu_limit": 10.0, "tie_word_embeddings": False,
+    "topk_method": "noaux_tc", "torch_dtype": "bfloat16", "use_cache": True,
+    "vocab_size": 129280, "compress_rope_theta": 160000, "compress_ratios": V4_RATIOS}
 PUBLISHED_CONFIGS = {
     "state-spaces/mamba-130m-hf": (MAMBA_130M, 129_135_360, 129_135_360),
+    "deepseek-ai/DeepSeek-V4-Flash": (DEEPSEEK_V4_FLASH, 284_332_230_231, 13_799_622_231),
     "MiniMaxAI/MiniMax-Text-01-hf": (MINIMAX_TEXT_01, 456_089_655_296, 48_403_306_496),
     "XiaomiMiMo/MiMo-V2-Flash": ({
         "model_type": "mimo_v2_flash", "vocab_size": 152576, "hidden_size": 4096,
@@ -432,3 +456,18 @@ def test_xlstm_7b_keeps_a_matrix_memory_per_head():
     assert count.total == 6_865_424_896
     assert count.recurrent_state_bytes("fp32") == 4 * 32 * 8 * (256 * 512 + 256 + 1)
     assert count.kv_cache_bytes(100_000, "bf16") == 0
+
+
+def test_deepseek_v4_flash_is_284b_with_13b_active_and_a_compressed_cache():
+    """DeepSeek's 284B and 13B activated: 13.27B without the embedding, 12.74B without the
+    head too. Per token a layer keeps its window's one shared key = value head (512) and, per
+    4 tokens (CSA, 21 layers) a 512-wide entry and a 128-wide indexer key, per 128 tokens
+    (HCA, 20 layers) a 512-wide entry; the two window-only layers nothing more."""
+    from zoo.architectures import spec_from_config
+
+    count = zoo.count_params(spec_from_config(DEEPSEEK_V4_FLASH))
+    assert round(count.total / 1e9) == 284
+    assert round(count.active_by("no_embedding") / 1e9) == 13
+    context = 1_048_576
+    held = 43 * 128 * 512 + 21 * context // 4 * (512 + 128) + 20 * context // 128 * 512
+    assert count.kv_cache_bytes(context, "bf16") == 2 * held

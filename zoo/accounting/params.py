@@ -12,6 +12,13 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
+from zoo.accounting.compressed import (
+    COMPRESSED_KINDS,
+    compressed_attended,
+    compressed_attention,
+    compressed_cached,
+    hyper_connection_params,
+)
 from zoo.accounting.recurrent import (
     MIXERS,
     mixer_params,
@@ -159,7 +166,8 @@ class ParamCount:
         attention layers none (their state is `recurrent_state_bytes`); a layer that shares an
         earlier layer's keys and values holds none of its own."""
         spec = self.spec
-        held = sum(_attended(spec, kind, tokens) * kv_cache_width(spec, kind)
+        held = sum(compressed_cached(spec, kind, tokens) if kind in COMPRESSED_KINDS
+                   else _attended(spec, kind, tokens) * kv_cache_width(spec, kind)
                    for kind, shared in zip(spec.layer_kinds, spec.layer_kv_shared, strict=True)
                    if not shared)
         return int(batch * held * _dtype_bytes(dtype))
@@ -184,9 +192,11 @@ class ParamCount:
         """Weights of every matrix a token is multiplied by (biases, norms, lookups and the
         routed experts it is not sent to excluded)."""
         spec = self.spec
-        # extras (OPT-350M's projections, a classifier) are bias-free matrices too
+        # extras (OPT-350M's projections, a classifier) are bias-free matrices too, but for
+        # the hyper-connections' biases and scales
+        params, matrices = hyper_connection_params(spec)
         return (sum(layer.matmul for layer in self.layers) + spec.vocab_size * spec.embed_width
-                + self.extras)
+                + self.extras - params + matrices)
 
     def attention_flops_per_token(self, context: int | None = None) -> int:
         """Scores and weighted sum for one token attending to `context` keys (itself included)."""
@@ -362,6 +372,8 @@ def _dtype_bytes(dtype: str) -> float:
 
 def _attended(spec: ModelSpec, kind: str, context: int) -> int:
     """Keys one token attends to (and a layer of this kind caches) at `context` tokens."""
+    if kind in COMPRESSED_KINDS:  # DeepSeek-V4's window and compressed entries
+        return compressed_attended(spec, kind, context)
     if kind == "linear" or kind in MIXERS or kind == "none":  # no keys kept (a recurrent
         return 0  # state instead, or no mixer)
     if kind == "local" and spec.local_window is not None:
@@ -527,8 +539,9 @@ def layer_count(spec: ModelSpec, kind: str = "global", moe: bool = False,
     Blocks with a state-space mixer or none (`zoo.accounting.recurrent`) are pre-norm, one norm
     per sublayer they have."""
     d = spec.d_model
-    if kind in MIXERS or kind == "none":
-        attention, matmul, inner_norms = mixer_params(spec, kind)
+    if kind in MIXERS or kind in COMPRESSED_KINDS or kind == "none":
+        attention, matmul, inner_norms = (compressed_attention(spec, kind)
+                                          if kind in COMPRESSED_KINDS else mixer_params(spec, kind))
         per_sublayer = 2 if spec.norm_position == "sandwich" else 1  # LFM3's, before and after
         norms = (((kind != "none") + (has_mlp or moe)) * per_sublayer * _norm_params(spec, d)
                  + inner_norms)
@@ -626,7 +639,9 @@ def _count(spec: ModelSpec, head: str | None, num_labels: int) -> ParamCount:
     head_matrix = spec.vocab_size * width
     head_params = (0 if spec.tie_embeddings else head_matrix)
     head_params += spec.vocab_size if spec.head_bias else 0
-    extras = (2 * width * d if spec.embed_dim is not None else 0) + extras_ple
+    # DeepSeek-V4's hyper-connection mixings (their biases and scales are counted with them)
+    extras = ((2 * width * d if spec.embed_dim is not None else 0) + extras_ple
+              + hyper_connection_params(spec)[0])
     if head == "classify":
         extras += d * num_labels
     elif head is not None:

@@ -385,6 +385,7 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
     "exaone_moe": ("ExaoneMoeForCausalLM", "glm4_moe", _exaone_moe),
     "solar_open": ("SolarOpenForCausalLM", "glm4_moe", _solar_open),
     "hy_v3": ("HYV3ForCausalLM", "glm4_moe", _hy_v3),
+    "deepseek_v4": ("DeepseekV4ForCausalLM", "deepseek_v32", deepseek.read_deepseek_v4),
 }
 
 # after counted's entries (see zoo.architectures); none of them writes a config

@@ -293,6 +293,129 @@ INDEXER = {
 }
 
 
+# --- DeepSeek-V4 (counted, not built) -------------------------------------------------------
+
+# transformers' DeepseekV4Config class defaults (5.25), for every key read below
+V4_DEFAULTS: Config = {
+    "vocab_size": 129280, "hidden_size": 4096, "moe_intermediate_size": 2048,
+    "num_hidden_layers": 43, "num_attention_heads": 64, "head_dim": 512, "q_lora_rank": 1024,
+    "num_experts_per_tok": 6, "n_routed_experts": 256, "n_shared_experts": 1,
+    "scoring_func": "sqrtsoftplus", "routed_scaling_factor": 1.5,
+    "max_position_embeddings": 1048576, "rope_theta": 10000.0, "layer_types": None,
+    "compress_rates": None, "hc_mult": 4, "mlp_layer_types": None, "sliding_window": 128,
+    "o_groups": 8, "o_lora_rank": 1024, "index_n_heads": 64, "index_head_dim": 128,
+    "index_topk": 512, "hidden_act": "silu", "rms_norm_eps": 1e-6,
+    "tie_word_embeddings": False, "partial_rotary_factor": None, "mlp_bias": False,
+}
+V4_LAYERS = {"sliding_attention": "window_mqa", "compressed_sparse_attention": "compressed_sparse",
+             "heavily_compressed_attention": "heavily_compressed"}
+V4_RATIOS = {0: "sliding_attention", 4: "compressed_sparse_attention",
+             128: "heavily_compressed_attention"}  # the legacy compress_ratios per layer
+V4_SCORES = ("sqrtsoftplus", "softmax", "sigmoid")
+
+
+def _v4_layer_types(c: Config, layers: int) -> list[str]:
+    """layer_types, else the legacy compress_ratios (0, 4 or 128 per layer), else the class's
+    default (two HCA layers, then CSA and HCA alternating); cut to num_hidden_layers (the
+    checkpoints list their multi-token-prediction layers after)."""
+    types = c["layer_types"]
+    if types is None and c.get("compress_ratios") is not None:
+        ratios = c["compress_ratios"]
+        unknown = sorted({str(r) for r in ratios if r not in V4_RATIOS})
+        if unknown:
+            raise UnsupportedConfigError(f"deepseek_v4 compress_ratios has {', '.join(unknown)}; "
+                                         f"its class maps 0, 4 and 128")
+        types = [V4_RATIOS[r] for r in ratios]
+    if types is None:
+        types = (["heavily_compressed_attention"] * min(layers, 2)
+                 + ["compressed_sparse_attention" if i % 2 else "heavily_compressed_attention"
+                    for i in range(max(layers - 2, 0))])
+    types = list(types)[:layers]
+    unknown = sorted({str(t) for t in types} - set(V4_LAYERS))
+    if len(types) != layers or unknown:
+        raise UnsupportedConfigError(f"deepseek_v4 layer_types must give one of "
+                                     f"{', '.join(V4_LAYERS)} for each of {layers} layers")
+    return types
+
+
+def _v4_rates(c: Config) -> dict[str, int]:
+    """compress_rates over the class's (4 for CSA, 128 for HCA), the legacy compress_rate_csa
+    and compress_rate_hca over both."""
+    rates = {"compressed_sparse_attention": 4, "heavily_compressed_attention": 128,
+             **(c["compress_rates"] or {})}
+    for key, kind in (("compress_rate_csa", "compressed_sparse_attention"),
+                      ("compress_rate_hca", "heavily_compressed_attention")):
+        if c.get(key) is not None:
+            rates[kind] = c[key]
+    return rates
+
+
+def read_deepseek_v4(c: Mapping[str, Any]) -> Config:
+    """DeepSeek-V4's class (transformers 5.25): every layer's attention is one shared key =
+    value head over a sliding window, queries through a latent, sinks and a grouped output
+    projection (`zoo.accounting.compressed`), with a compressor on the CSA and HCA layers;
+    hc_mult residual streams mixed by hyper-connections; every layer a mixture of experts with
+    one shared expert of moe_intermediate_size (the class does not read n_shared_experts: any
+    other value is refused by name), the first mlp_layer_types' hash_moe layers choosing their
+    experts by token id (a buffer) but weighting them by the router as the others do. Its
+    router always renormalises the chosen weights (norm_topk_prob is not read); the correction
+    bias is a buffer. Not read, as no parameter depends on them: num_key_value_heads (one
+    key/value head whatever it says), attention_bias and the rotary parameters of each kind of
+    layer but the main base. mlp_bias (on the shared expert) is refused by name."""
+    c = _with_defaults(c, V4_DEFAULTS)
+    layers, d = get(c, "num_hidden_layers"), get(c, "hidden_size")
+    if c["hidden_act"] != "silu":
+        raise UnsupportedConfigError(f"hidden_act {c['hidden_act']!r}: zoo's gated MLP here "
+                                     f"is SwiGLU (silu)")
+    if c["mlp_bias"]:
+        raise UnsupportedConfigError("deepseek_v4 with mlp_bias true (biases on the shared "
+                                     "expert) is not supported")
+    if c["n_shared_experts"] != 1:
+        raise UnsupportedConfigError(f"deepseek_v4 n_shared_experts {c['n_shared_experts']}: "
+                                     f"transformers' class builds one shared expert whatever "
+                                     f"it says; only 1 is read")
+    if c["scoring_func"] not in V4_SCORES:
+        raise UnsupportedConfigError(f"deepseek_v4 scoring_func {c['scoring_func']!r}; its "
+                                     f"class scores by {', '.join(V4_SCORES)}")
+    mlp_types = c["mlp_layer_types"]
+    if mlp_types is not None and not set(list(mlp_types)[:layers]) <= {"hash_moe", "moe"}:
+        raise UnsupportedConfigError("deepseek_v4 mlp_layer_types must be hash_moe or moe")
+    types = _v4_layer_types(c, layers)
+    rates = _v4_rates(c)
+    kinds = [V4_LAYERS[t] for t in types]
+    head_dim = get(c, "head_dim")
+    fraction = c["partial_rotary_factor"]
+    if fraction is None:
+        fraction = (c["qk_rope_head_dim"] / head_dim if c.get("qk_rope_head_dim") is not None
+                    else 64 / 512)
+    out: Config = dict(
+        n_layer=layers, d_model=d, n_head=get(c, "num_attention_heads"), n_kv_head=1,
+        d_head=head_dim, d_ff=get(c, "moe_intermediate_size"), vocab_size=get(c, "vocab_size"),
+        context_length=get(c, "max_position_embeddings"), position="rotary",
+        rotary_fraction=fraction, rotary_style="interleaved",
+        rope_theta=float(get(c, "rope_theta")), norm="rmsnorm", norm_eps=get(c, "rms_norm_eps"),
+        activation="swiglu", bias=False, tie_embeddings=bool(c["tie_word_embeddings"]),
+        attention_pattern=kinds, local_window=get(c, "sliding_window"),
+        q_lora_rank=get(c, "q_lora_rank"), attention_sinks=True,
+        output_groups=get(c, "o_groups"), output_rank=get(c, "o_lora_rank"),
+        hyper_connections=get(c, "hc_mult"),
+        n_experts=get(c, "n_routed_experts"), experts_per_token=get(c, "num_experts_per_tok"),
+        d_ff_expert=get(c, "moe_intermediate_size"), n_shared_experts=1,
+        router_scoring=c["scoring_func"], routing_bias=True, router_normalize=True,
+        routed_scaling=float(get(c, "routed_scaling_factor")))
+    if "compressed_sparse" in kinds:
+        out.update(sparse_compress_rate=rates["compressed_sparse_attention"],
+                   indexer_heads=get(c, "index_n_heads"),
+                   indexer_head_dim=get(c, "index_head_dim"), indexer_topk=get(c, "index_topk"))
+    if "heavily_compressed" in kinds:
+        out["heavy_compress_rate"] = rates["heavily_compressed_attention"]
+    out["notes"] = ["the hash_moe layers choose their experts by token id (tid2eid, a buffer); "
+                    "gate and up are clamped at swiglu_limit; multi-token-prediction layers "
+                    "are not built by transformers and not counted"]
+    return counted_only(out, "DeepSeek-V4's compressed attention and hyper-connections are "
+                             "counted, not built")
+
+
 # --- GLM-4.5 ----------------------------------------------------------------------------------
 
 # transformers' Glm4MoeConfig class defaults (5.25), for every key read below; head_dim (not a

@@ -20,6 +20,7 @@ from zoo.spec.vocabulary import (
     ASSERTIONS,
     ATTENTION_KINDS,
     BLOCKS,
+    COMPRESSED_KINDS,
     GATED,
     GROUP_SCORES,
     MAX_LAYERS,
@@ -93,11 +94,15 @@ class ModelSpec:
             "state spaces), `short_conv` (LFM2's gated convolution), `rglru` (Griffin's "
             "recurrence: RecurrentGemma), `rwkv` (RWKV's time mix), `lightning` "
             "(MiniMax-01's linear attention, of the attention's heads), `mlstm` (xLSTM's "
-            "matrix memory), `none` (a block with an MLP only: Nemotron-H), cycled over the "
-            "layers")
+            "matrix memory), DeepSeek-V4's attention (one shared key = value head over a "
+            "window of local_window keys, queries through q_lora_rank, a grouped output): "
+            "`window_mqa` (the window alone), `compressed_sparse` (and compressed entries an "
+            "indexer picks) or `heavily_compressed` (and every compressed entry), `none` (a "
+            "block with an MLP only: Nemotron-H), cycled over the layers")
     local_window: int | None = _arch(
-        "int?", None, min=1, resolve=_when("has_local", lambda s: s.local_window),
-        doc="keys a local layer sees, itself included")
+        "int?", None, min=1,
+        resolve=lambda s: s.local_window if s.has_local or s.compressed else None,
+        doc="keys a local layer (or DeepSeek-V4's window) sees, itself included")
     attention_chunk: int | None = _arch(
         "int?", None, min=1, resolve=_when("has_chunked", lambda s: s.attention_chunk),
         doc="chunked layers: the sequence cut into chunks of this many positions, a query "
@@ -231,6 +236,25 @@ class ModelSpec:
     indexer_head_dim: int | None = _arch(
         "int?", None, min=1, doc="sparse attention: the width of the indexer's heads and of "
                                  "its one cached key per token (index_head_dim)")
+    sparse_compress_rate: int | None = _arch(
+        "int?", None, min=1, doc="`compressed_sparse` layers (DeepSeek-V4's CSA): tokens folded "
+                                 "into each compressed entry, from two overlapping series "
+                                 "(compress_rates' 4)")
+    heavy_compress_rate: int | None = _arch(
+        "int?", None, min=1, doc="`heavily_compressed` layers (DeepSeek-V4's HCA): tokens "
+                                 "folded into each compressed entry (compress_rates' 128)")
+    output_groups: int | None = _arch(
+        "int?", None, min=1, doc="DeepSeek-V4's grouped output projection: the heads in this "
+                                 "many groups, each projected to output_rank (o_groups)")
+    output_rank: int | None = _arch(
+        "int?", None, min=1, doc="the grouped output projection's width per group, the groups "
+                                 "then mixed to d_model (o_lora_rank)")
+    hyper_connections: int | None = _arch(
+        "int?", None, min=1,
+        doc="manifold-constrained hyper-connections (DeepSeek-V4's hc_mult): this many residual "
+            "streams, each sublayer reading and writing them through a learned (2 + n) n x n "
+            "d_model mixing with (2 + n) n biases and 3 scales, the head through an n x n "
+            "d_model one; counted, not built")
     indexer_topk: int | None = _arch(
         "int?", None, min=1, doc="sparse attention: the keys each query attends to, the "
                                  "indexer's best (index_topk)")
@@ -347,7 +371,8 @@ class ModelSpec:
         "bool", False, doc="the shared experts' output scaled by sigmoid(a learned d_model "
                            "vector . x) (Qwen2-MoE, Qwen3-Next)")
     router_scoring: str = _arch("enum", "softmax", choices=ROUTER_SCORES,
-                                doc="expert scores: `softmax` or `sigmoid` (DeepSeek-V3)")
+                                doc="expert scores: `softmax`, `sigmoid` (DeepSeek-V3) or "
+                                    "`sqrtsoftplus` (DeepSeek-V4; counted, not built)")
     router_normalize: bool = _arch("bool", True,
                                    doc="the chosen experts' weights renormalised to sum to 1")
     router_bias: bool = _arch("bool", False, doc="a learned bias in the router (gpt-oss)")
@@ -475,6 +500,11 @@ class ModelSpec:
     def sparse_attention(self) -> bool:
         """DeepSeek-V3.2's indexer picks the keys each query attends to."""
         return self.indexer_heads is not None
+
+    @property
+    def compressed(self) -> bool:
+        """DeepSeek-V4's attention (`zoo.accounting.compressed`) on some layers."""
+        return any(kind in COMPRESSED_KINDS for kind in self.attention_pattern)
 
     @property
     def moe(self) -> bool:

@@ -8,7 +8,7 @@ from dataclasses import fields
 from typing import Any
 
 from zoo.fields import suggest
-from zoo.spec.vocabulary import COUNTED_KINDS, RopeScaling, SpecError
+from zoo.spec.vocabulary import COMPRESSED_KINDS, COUNTED_KINDS, RopeScaling, SpecError
 
 # the rules read a ModelSpec, which is declared above them (zoo.spec.model calls them), so
 # they name it only in words: importing it here, even for type checkers, would be a cycle
@@ -106,6 +106,8 @@ NOT_BUILT: dict[str, Callable[[Spec], bool]] = {
     "dynamic_mask": lambda s: s.dynamic_mask,
     "residual_scales": lambda s: s.residual_scales,
     "d_head_v": lambda s: s.d_head_v is not None and not s.latent,
+    "router_scoring": lambda s: s.router_scoring == "sqrtsoftplus",
+    "hyper_connections": lambda s: s.hyper_connections is not None,
 }
 
 
@@ -317,6 +319,9 @@ def _check_latent(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
     if given and spec.d_head_rope is not None and spec.indexer_head_dim < spec.d_head_rope:
         raise bad("indexer_head_dim", "the indexer rotates d_head_rope dims of each head")
     latent = ("q_lora_rank", "d_head_rope")  # d_head_v: other attentions' too (counted)
+    _check_compressed(spec, bad)
+    if spec.compressed:  # DeepSeek-V4's queries go through a latent too
+        latent = ("d_head_rope",)
     if not spec.latent:
         for name in latent:
             if getattr(spec, name) is not None:
@@ -328,6 +333,32 @@ def _check_latent(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
     if not spec.rotary or spec.d_head_rope >= spec.d_head:
         raise bad("d_head_rope", "latent attention rotates part of each head: rotary "
                                  "positions, d_head_rope < d_head")
+
+
+COMPRESSED_FIELDS = ("q_lora_rank", "local_window", "output_groups", "output_rank")
+
+
+def _check_compressed(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
+    """DeepSeek-V4's attention kinds and their geometry go together; the rates with the layers
+    that compress at them, the indexer with the sparse ones."""
+    kinds = set(spec.attention_pattern)
+    if not spec.compressed:
+        for name in (*COMPRESSED_FIELDS[2:], "sparse_compress_rate", "heavy_compress_rate"):
+            if getattr(spec, name) is not None:
+                raise bad(name, "only DeepSeek-V4's attention kinds take it")
+        return
+    if spec.latent or not kinds <= set(COMPRESSED_KINDS):
+        raise bad("attention_pattern", "DeepSeek-V4's attention kinds go with no other "
+                                       "attention")
+    for name in COMPRESSED_FIELDS:
+        if getattr(spec, name) is None:
+            raise bad(name, f"DeepSeek-V4's attention needs {', '.join(COMPRESSED_FIELDS)}")
+    for name, kind in (("sparse_compress_rate", "compressed_sparse"),
+                       ("heavy_compress_rate", "heavily_compressed")):
+        if (getattr(spec, name) is not None) != (kind in kinds):
+            raise bad(name, f"{kind} layers and {name} go together")
+    if ("compressed_sparse" in kinds) != (spec.indexer_heads is not None):
+        raise bad("indexer_heads", "compressed_sparse layers and their indexer go together")
 
 
 # per scaling type: the keys it needs, and those it may take

@@ -74,7 +74,7 @@ NORM_POSITIONS = ("pre", "post", "sandwich", "output")
 BLOCKS = ("sequential", "parallel", "parallel_two_norms")
 ACTIVATIONS = ("gelu", "gelu_tanh", "relu", "silu", "swiglu", "geglu", "clamped_swiglu", "xielu")
 GATED = ("swiglu", "geglu", "clamped_swiglu")
-ROUTER_SCORES = ("softmax", "sigmoid")
+ROUTER_SCORES = ("softmax", "sigmoid", "sqrtsoftplus")
 GROUP_SCORES = ("top2", "max")
 ACTIVE_CONVENTIONS = ("all", "no_embedding", "no_embedding_no_head")
 QK_NORMS = ("none", "head", "projection", "l2", "each_head", "head_layernorm")
@@ -83,13 +83,16 @@ QK_NORMS = ("none", "head", "projection", "l2", "each_head", "head_layernorm")
 ASSERTIONS = ("attention_width_is_d_model",)
 ROPE_SCALINGS = ("linear", "llama3", "yarn", "longrope")
 ATTENTION_KINDS = ("global", "local", "chunked", "linear", "mamba", "mamba2", "short_conv",
-                   "rglru", "rwkv", "lightning", "mlstm", "none")
+                   "rglru", "rwkv", "lightning", "mlstm", "window_mqa", "compressed_sparse",
+                   "heavily_compressed", "none")
 # the mixers whose state per sequence is constant in context (a recurrent state, no keys)
 RECURRENT_KINDS = ("linear", "mamba", "mamba2", "short_conv", "rglru", "rwkv", "lightning",
                    "mlstm")
 # the mixers zoo counts but whose computation its decoder does not implement
 COUNTED_KINDS = ("mamba", "mamba2", "short_conv", "rglru", "rwkv", "lightning", "mlstm",
-                 "none")
+                 "window_mqa", "compressed_sparse", "heavily_compressed", "none")
+# DeepSeek-V4's attention kinds (zoo.accounting.compressed)
+COMPRESSED_KINDS = ("window_mqa", "compressed_sparse", "heavily_compressed")
 MLP_KINDS = ("dense", "moe", "none")
 MAX_LAYERS = 10_000
 
