@@ -374,8 +374,10 @@ def active_rows(count: ParamCount) -> list[Row]:
         mark = f" <- {spec.reported.source.split(':')[0]}" if name == used and spec.reported \
             else ""
         rows.append((row, f"{value:,} ({human_count(value)}){mark}"))
+    zero = (f", the most: a token may pick some of {spec.zero_experts} zero-computation "
+            f"experts instead" if spec.zero_experts else "")
     rows.append(("", f"({ACTIVE_CONVENTIONS['all']}; {spec.experts_per_token} of "
-                     f"{spec.n_experts} routed experts per token)"))
+                     f"{spec.n_experts} routed experts per token{zero})"))
     return rows
 
 

@@ -348,9 +348,41 @@ DEEPSEEK_V4_FLASH = {
     "sliding_window": 128, "swiglu_limit": 10.0, "tie_word_embeddings": False,
     "topk_method": "noaux_tc", "torch_dtype": "bfloat16", "use_cache": True,
     "vocab_size": 129280, "compress_rope_theta": 160000, "compress_ratios": V4_RATIOS}
+# LongCat-Flash-Chat: the Hub's config.json could not be read here; these are its shapes as
+# transformers' LongcatFlashConfig states them for that checkpoint (its docstring's, and the
+# defaults its integration tests load it with), which a public expert-expanding script's copy
+# of the config.json repeats (512 experts of 2048 beside 256 zero experts, 12 a token, 28
+# layers of 6144); the card: 560B in all, 18.6B-31.3B active (27B on average)
+LONGCAT_FLASH_CHAT = {
+    "model_type": "longcat_flash", "architectures": ["LongcatFlashForCausalLM"],
+    "vocab_size": 131072, "hidden_size": 6144, "ffn_hidden_size": 12288,
+    "expert_ffn_hidden_size": 2048, "num_layers": 28, "num_attention_heads": 64,
+    "kv_lora_rank": 512, "q_lora_rank": 1536, "qk_rope_head_dim": 64, "qk_nope_head_dim": 128,
+    "v_head_dim": 128, "n_routed_experts": 512, "zero_expert_num": 256,
+    "zero_expert_type": "identity", "moe_topk": 12, "routed_scaling_factor": 6.0,
+    "rms_norm_eps": 1e-5, "max_position_embeddings": 131072, "rope_theta": 10000000.0,
+    "mla_scale_q_lora": True, "mla_scale_kv_lora": True, "attention_bias": False,
+    "tie_word_embeddings": False}
+# MiniCPM5-15B-A2.5B: likewise its shapes as transformers' MiniCPM5MoeConfig states them for
+# that checkpoint, which a public pre-training script's check of the config.json repeats key by
+# key (28 layers of 2048, 32 heads of 128 over 2 kv heads, one dense layer of 8192, then 160
+# experts of 512, 16 a token, and one shared); the card: 15B in all, 2.5B active
+MINICPM5_15B = {
+    "model_type": "minicpm5_moe", "architectures": ["MiniCPM5MoeForCausalLM"],
+    "vocab_size": 130560, "hidden_size": 2048, "intermediate_size": 8192,
+    "num_hidden_layers": 28, "num_attention_heads": 32, "num_key_value_heads": 2,
+    "head_dim": 128, "moe_intermediate_size": 512, "n_routed_experts": 160,
+    "n_shared_experts": 1, "num_experts_per_tok": 16, "first_k_dense_replace": 1,
+    "routed_scaling_factor": 3.66, "n_group": 1, "topk_group": 1, "norm_topk_prob": True,
+    "rms_norm_eps": 1e-6, "tie_word_embeddings": False, "attention_bias": False}
 PUBLISHED_CONFIGS = {
     "state-spaces/mamba-130m-hf": (MAMBA_130M, 129_135_360, 129_135_360),
     "deepseek-ai/DeepSeek-V4-Flash": (DEEPSEEK_V4_FLASH, 284_332_230_231, 13_799_622_231),
+    # active: every choice a real expert (28 layers x 500 idle of 3 x 6144 x 2048)
+    "meituan-longcat/LongCat-Flash-Chat": (LONGCAT_FLASH_CHAT, 560_664_958_976,
+                                           32_182_654_976),
+    # active: 27 MoE layers x 144 idle experts of 3 x 2048 x 512
+    "openbmb/MiniCPM5-15B-A2.5B": (MINICPM5_15B, 15_002_552_320, 2_771_961_856),
     "MiniMaxAI/MiniMax-Text-01-hf": (MINIMAX_TEXT_01, 456_089_655_296, 48_403_306_496),
     "XiaomiMiMo/MiMo-V2-Flash": ({
         "model_type": "mimo_v2_flash", "vocab_size": 152576, "hidden_size": 4096,
@@ -432,6 +464,31 @@ def test_minimax_text_01_is_the_papers_456b_with_45_9b_active():
     assert round(count.active_by("no_embedding_no_head") / 1e8) == 459
     assert count.recurrent_state_bytes("bf16") == 70 * 64 * 128 * 128 * 2
     assert count.kv_cache_bytes(1, "bf16") == 10 * 2 * 8 * 128 * 2
+
+
+def test_longcat_flash_is_the_cards_560b_with_18_6b_to_31_3b_active():
+    """LongCat-Flash's 12 choices a token may all be zero experts (identity, no weights) or
+    all real ones: zoo's active figure is the most (12 real experts a layer), the least is
+    everything but the experts. The card's 18.6B-31.3B leaves out the embedding (18.69B and
+    31.38B, cut to one decimal). 56 latent-attention sublayers cache 512 + 64 values a token."""
+    from zoo.architectures import spec_from_config
+
+    count = zoo.count_params(spec_from_config(LONGCAT_FLASH_CHAT))
+    assert round(count.total / 1e9) == 561  # the card's "560B"
+    most = count.active_by("no_embedding")
+    least = most - 28 * 12 * 3 * 6144 * 2048
+    assert (most // 10**8, least // 10**8) == (313, 186)
+    assert count.router == 28 * (512 + 256) * 6144  # the zero experts are scored too
+    assert count.kv_cache_bytes(1, "bf16") == 56 * (512 + 64) * 2
+
+
+def test_minicpm5_is_the_cards_15b_with_2_5b_active():
+    """MiniCPM5-15B-A2.5B's card counts the active parameters without the embedding."""
+    from zoo.architectures import spec_from_config
+
+    count = zoo.count_params(spec_from_config(MINICPM5_15B))
+    assert round(count.total / 1e9) == 15
+    assert round(count.active_by("no_embedding") / 1e8) == 25
 
 
 def test_mamba_state_is_constant_in_context():

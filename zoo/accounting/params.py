@@ -583,7 +583,10 @@ def layer_count(spec: ModelSpec, kind: str = "global", moe: bool = False,
                                  if spec.shared_width else (0, 0))
     if spec.shared_expert_gate:  # one d_model -> 1 projection
         shared_mlp, shared_matmul = shared_mlp + d, shared_matmul + d
-    router = d * spec.n_experts + (spec.n_experts if spec.router_bias else 0) + (
+    scored = spec.n_experts + spec.zero_experts  # LongCat-Flash's identity experts: scored,
+    # no weights; a token goes through at most experts_per_token real ones
+    real = min(spec.experts_per_token, spec.n_experts)
+    router = d * scored + (scored if spec.router_bias else 0) + (
         spec.n_experts if spec.routing_bias_parameter else 0)  # ERNIE's selection bias
     if spec.router_scales:  # the input's d_model scale and one scale per expert
         router += d + spec.n_experts
@@ -594,10 +597,10 @@ def layer_count(spec: ModelSpec, kind: str = "global", moe: bool = False,
         idle_attention = (spec.n_experts - spec.experts_per_token) * 2 * d * spec.kv_dim
     return LayerCount(attention=attention, mlp=mlp, norms=norms, kind=kind, router=router,
                       experts=spec.n_experts * per_expert, shared_experts=shared_mlp,
-                      per_expert=per_expert, idle_experts=spec.n_experts - spec.experts_per_token,
+                      per_expert=per_expert, idle_experts=spec.n_experts - real,
                       per_layer_input=per_layer_input, idle_attention=idle_attention,
-                      matmul=(matmul + mlp_matmul + d * spec.n_experts
-                              + spec.experts_per_token * expert_matmul + shared_matmul))
+                      matmul=(matmul + mlp_matmul + d * scored + real * expert_matmul
+                              + shared_matmul))
 
 
 def qk_norm_params(spec: ModelSpec, kind: str = "global", shared: bool = False) -> int:

@@ -1,8 +1,10 @@
 """Mixtures of experts in the long tail, counted but not built: experts under other norms
 (PhiMoE), sigmoid routing with shared experts (EXAONE MoE, Solar Open, HY-V3), parallel blocks
 (Cohere 2 MoE), OLMoE's experts in OLMo 2's block (FlexOlmo), gated attention and routing biases
-that are parameters (AFMoE, Laguna), latent attention with an indexer (GLM-MoE-DSA, GLM-4.7
-Flash), attention experts (JetMoE) and MiMo-V2-Flash's sliding layers.
+that are parameters (AFMoE, Laguna), gated attention before DeepSeek-V3's experts (MiniCPM5-MoE),
+latent attention with an indexer (GLM-MoE-DSA, GLM-4.7 Flash), two latent-attention sublayers a
+layer with zero-computation experts (LongCat-Flash), attention experts (JetMoE) and
+MiMo-V2-Flash's sliding layers.
 
 As in `counted`, each reader states its class's defaults (transformers 5.25), and
 tests/test_config_defaults.py drops each key of every default config in turn.
@@ -371,6 +373,95 @@ def _jetmoe(c: Mapping[str, Any]) -> Config:
                 tie_embeddings=bool(c["tie_word_embeddings"]))
 
 
+# transformers' LongcatFlashConfig defaults (5.25); router_bias is not a field but read with
+# getattr, so a config.json may set it
+LONGCAT_FLASH_DEFAULTS = {
+    "vocab_size": 131072, "hidden_size": 6144, "num_layers": 28, "num_attention_heads": 64,
+    "num_key_value_heads": None, "hidden_act": "silu", "max_position_embeddings": 131072,
+    "rms_norm_eps": 1e-5, "tie_word_embeddings": False, "attention_bias": False,
+    "ffn_hidden_size": 12288, "q_lora_rank": 1536, "kv_lora_rank": 512,
+    "qk_nope_head_dim": 128, "qk_rope_head_dim": 64, "v_head_dim": 128, "qk_head_dim": None,
+    "moe_topk": 12, "n_routed_experts": 512, "zero_expert_num": 256,
+    "expert_ffn_hidden_size": 2048, "routed_scaling_factor": 6.0, "router_bias": False}
+# its attribute_map: a config.json may use these names, which win over the class's own
+LONGCAT_FLASH_ALIASES = {"num_local_experts": "n_routed_experts",
+                         "num_experts_per_tok": "moe_topk",
+                         "intermediate_size": "ffn_hidden_size",
+                         "moe_intermediate_size": "expert_ffn_hidden_size"}
+
+
+def _longcat_flash(c: Mapping[str, Any]) -> Config:
+    """LongCat-Flash: each of num_layers layers holds two sublayers, counted as two zoo blocks
+    (2 x num_layers, the class's num_hidden_layers, which a config.json may set instead). Each
+    block has DeepSeek's latent attention (queries always through q_lora_rank, rotated in
+    adjacent pairs) and a dense SwiGLU MLP of ffn_hidden_size, with a norm before each; the
+    first block of a pair also holds the layer's "shortcut" mixture of experts, which reads
+    the same normalised input as that block's MLP (its output is added after the second
+    block): n_routed_experts experts of expert_ffn_hidden_size beside zero_expert_num
+    zero-computation ones (a token sent there passes through unchanged), all scored by one
+    softmax router without a bias unless router_bias says, with a selection-only bias that is
+    a buffer, the weights not renormalised, no shared expert. A token uses as many real
+    experts as its moe_topk choices that are not zero experts: the active figures count
+    moe_topk real ones, the most (the card's upper figure)."""
+    aliased = {canonical: c[alias] for alias, canonical in LONGCAT_FLASH_ALIASES.items()
+               if c.get(alias) is not None}
+    c = with_defaults({**c, **aliased}, LONGCAT_FLASH_DEFAULTS)
+    layers = get(c, "num_layers")
+    if c.get("num_hidden_layers") is not None:  # the class's setter: half of it, rounded down
+        layers = c["num_hidden_layers"] // 2
+    if layers < 1:
+        raise UnsupportedConfigError(f"longcat_flash with num_layers {layers}: no layer")
+    nope, rope = get(c, "qk_nope_head_dim"), get(c, "qk_rope_head_dim")
+    if c["qk_head_dim"] is not None and c["qk_head_dim"] != nope + rope:
+        raise UnsupportedConfigError(
+            f"longcat_flash qk_head_dim {c['qk_head_dim']} is not qk_nope_head_dim {nope} + "
+            f"qk_rope_head_dim {rope}: the query heads are split into those two")
+    out = deepseek.read_latent_dense({
+        **c, "num_hidden_layers": 2 * layers, "intermediate_size": get(c, "ffn_hidden_size"),
+        "q_lora_rank": get(c, "q_lora_rank")})
+    zero = c["zero_expert_num"] or 0
+    out["notes"] = [*out.get("notes", []),
+                    f"its {layers} layers of two sublayers each are counted as {2 * layers} "
+                    f"blocks, the mixture of experts in the first of each pair"]
+    return {**out, "rotary_style": "interleaved", "n_experts": get(c, "n_routed_experts"),
+            "experts_per_token": get(c, "moe_topk"),
+            "d_ff_expert": get(c, "expert_ffn_hidden_size"), "zero_experts": zero,
+            "mlp_pattern": ["moe", "dense"], "dense_mlp_with_experts": True,
+            "router_scoring": "softmax", "router_normalize": False, "routing_bias": True,
+            "router_bias": bool(c["router_bias"]),
+            "routed_scaling": float(get(c, "routed_scaling_factor"))}
+
+
+def _minicpm5_moe(c: Mapping[str, Any]) -> Config:
+    """MiniCPM5-MoE: grouped-query attention whose output is gated per query dim by rows
+    stored beside the query's (q_gate_proj, twice the query's width; attention_bias on it, k,
+    v and the output), no QK-norm; dense first layers (first_k_dense_replace, one by default,
+    or mlp_layer_types), then DeepSeek-V3's routing: sigmoid scores with a selection-only bias,
+    expert groups, renormalised and scaled, and a shared MLP of n_shared_experts x the expert
+    width. use_gated_attention false is refused by transformers itself."""
+    c = with_defaults(c, {
+        "vocab_size": 130560, "hidden_size": 2048, "intermediate_size": 8192,
+        "num_hidden_layers": 28, "num_attention_heads": 32, "num_key_value_heads": 2,
+        "head_dim": 128, "hidden_act": "silu", "max_position_embeddings": 524288,
+        "rms_norm_eps": 1e-6, "tie_word_embeddings": False, "attention_bias": False,
+        "moe_intermediate_size": 512, "num_experts_per_tok": 16, "n_shared_experts": 1,
+        "n_routed_experts": 160, "routed_scaling_factor": 3.66, "n_group": 1,
+        "topk_group": 1, "norm_topk_prob": True, "first_k_dense_replace": 1})
+    if c.get("use_gated_attention") is False:
+        raise UnsupportedConfigError("minicpm5_moe with use_gated_attention false: its class "
+                                     "requires gated attention")
+    d, heads = get(c, "hidden_size"), get(c, "num_attention_heads")
+    bias = bool(c["attention_bias"])
+    out = read_llama_like({**c, "head_dim": c["head_dim"] or d // heads},
+                          attention_output_gate=True, qkv_bias=bias, attn_out_bias=bias,
+                          mlp_bias=False)
+    layers = get(c, "num_hidden_layers")
+    return {**out, **_sigmoid_routed(c, experts="n_routed_experts", shared="n_shared_experts",
+                                     scaling="routed_scaling_factor"),
+            "first_dense_layers": _mlp_layer_types(
+                c, min(get(c, "first_k_dense_replace"), layers))}
+
+
 # counted, not built: model_type -> (class, nearest built model_type, reader)
 COUNTED: dict[str, tuple[str, str, Reader]] = {
     "glm4_moe_lite": ("Glm4MoeLiteForCausalLM", "deepseek_v3", _glm4_moe_lite),
@@ -386,6 +477,8 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
     "solar_open": ("SolarOpenForCausalLM", "glm4_moe", _solar_open),
     "hy_v3": ("HYV3ForCausalLM", "glm4_moe", _hy_v3),
     "deepseek_v4": ("DeepseekV4ForCausalLM", "deepseek_v32", deepseek.read_deepseek_v4),
+    "longcat_flash": ("LongcatFlashForCausalLM", "deepseek_v3", _longcat_flash),
+    "minicpm5_moe": ("MiniCPM5MoeForCausalLM", "glm4_moe", _minicpm5_moe),
 }
 
 # after counted's entries (see zoo.architectures); none of them writes a config

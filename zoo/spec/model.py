@@ -348,6 +348,12 @@ class ModelSpec:
                                           doc="routed experts each token goes through")
     d_ff_expert: int | None = _arch("int?", None, min=1,
                                     doc="hidden width of each expert (default d_ff)")
+    zero_experts: int = _arch(
+        "int", 0, min=0,
+        doc="zero-computation experts beside the n_experts (LongCat-Flash's zero_expert_num): "
+            "the router scores both kinds, and a token sent to one of these passes through "
+            "unchanged, with no weights; the active figures count experts_per_token real "
+            "experts, the most a token uses (counted, not built)")
     n_shared_experts: int = _arch(
         "int", 0, min=0, doc="experts every token goes through (DeepSeek), one MLP of their "
                              "combined width")
@@ -395,7 +401,9 @@ class ModelSpec:
     dense_mlp_with_experts: bool = _arch(
         "bool", False, doc="each MoE layer keeps a dense MLP of d_ff beside its routed experts, "
                            "the two outputs normalised apart and summed (Gemma 4's "
-                           "enable_moe_block); sandwich norms add three norms per layer")
+                           "enable_moe_block); sandwich norms add three norms per layer, pre "
+                           "norms none: both read the one normalised input (LongCat-Flash; "
+                           "counted, not built)")
     router_scales: bool = _arch(
         "bool", False, doc="the router sees its input RMS-normalised times a learned d_model "
                            "vector / sqrt(d_model), and a learned per-expert scale multiplies "

@@ -108,6 +108,8 @@ NOT_BUILT: dict[str, Callable[[Spec], bool]] = {
     "d_head_v": lambda s: s.d_head_v is not None and not s.latent,
     "router_scoring": lambda s: s.router_scoring == "sqrtsoftplus",
     "hyper_connections": lambda s: s.hyper_connections is not None,
+    "zero_experts": lambda s: s.zero_experts > 0,
+    "dense_mlp_with_experts": lambda s: s.dense_mlp_with_experts and s.norm_position == "pre",
 }
 
 
@@ -145,6 +147,7 @@ def _check_experts(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
             if getattr(spec, name) is not None:
                 raise bad(name, "only a mixture of experts takes it: set n_experts")
         for name, default in (("n_shared_experts", 0), ("first_dense_layers", 0),
+                              ("zero_experts", 0),
                               ("routing_bias_parameter", False),
                               ("shared_expert_gate", False), ("router_scales_input", False)):
             if getattr(spec, name) != default:
@@ -162,9 +165,9 @@ def _check_experts(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
     assert spec.n_experts is not None
     if spec.experts_per_token is None:
         raise bad("experts_per_token", "a mixture of experts needs experts_per_token")
-    if spec.experts_per_token > spec.n_experts:
+    if spec.experts_per_token > spec.n_experts + spec.zero_experts:
         raise bad("experts_per_token", f"{spec.experts_per_token} experts per token, but only "
-                                       f"{spec.n_experts} experts")
+                                       f"{spec.n_experts + spec.zero_experts} experts")
     if not any(spec.layer_moe):
         raise bad("first_dense_layers" if spec.first_dense_layers else "mlp_pattern",
                   f"no layer of {spec.n_layer} is a mixture of experts")
@@ -300,11 +303,11 @@ def _check_gemma4(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
     for name in ("dense_mlp_with_experts", "router_scales"):
         if getattr(spec, name) and not spec.moe:
             raise bad(name, "only a mixture of experts takes it: set n_experts")
-    if spec.dense_mlp_with_experts and (spec.norm_position != "sandwich"
+    if spec.dense_mlp_with_experts and (spec.norm_position not in ("sandwich", "pre")
                                         or spec.block != "sequential" or spec.shared_width):
-        raise bad("dense_mlp_with_experts", "the dense MLP beside the experts is Gemma 4's: "
-                                            "sandwich norms, a sequential block, no shared "
-                                            "experts")
+        raise bad("dense_mlp_with_experts", "the dense MLP beside the experts is Gemma 4's "
+                                            "(sandwich norms) or LongCat-Flash's (pre norms): "
+                                            "a sequential block, no shared experts")
 
 
 def _check_latent(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
