@@ -59,6 +59,11 @@ SHRINK_FOR: dict[str, dict[str, Any]] = {
                                     "heavily_compressed_attention"],
                     "compress_rates": {"compressed_sparse_attention": 5,
                                        "heavily_compressed_attention": 7}},
+    # Zamba's default pattern has its first shared block on the third layer; Zamba2's two
+    # blocks invoked three times (one block twice, each invocation with its adapters)
+    "zamba": {"num_hidden_layers": 4},
+    "zamba2": {"num_hidden_layers": 4, "num_mem_blocks": 2,
+               "layers_block_type": ["linear_attention", "hybrid", "hybrid", "hybrid"]},
 }
 CAUSAL_LM = transformers.models.auto.modeling_auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 # a config wrapping a text decoder (and a vision tower) is walked as its text decoder's type

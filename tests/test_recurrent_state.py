@@ -51,6 +51,16 @@ TINY = {
                     layer_types=["linear_attention", "full_attention", "linear_attention"]),
     "xlstm": dict(hidden_size=128, vocab_size=64, num_hidden_layers=2, num_heads=4,
                   chunk_size=4, max_inference_chunksize=4),
+    # shared blocks: keys of their own per invocation (Zamba2's two blocks run three times, one
+    # of them twice), the Mamba layers' state on every layer
+    "zamba": dict(hidden_size=32, vocab_size=64, intermediate_size=48, num_hidden_layers=4,
+                  num_attention_heads=4, num_key_value_heads=2, mamba_d_state=8,
+                  n_mamba_heads=2,
+                  layers_block_type=["mamba", "hybrid", "mamba", "hybrid"]),
+    "zamba2": dict(hidden_size=32, vocab_size=64, num_hidden_layers=4, num_attention_heads=4,
+                   num_key_value_heads=4, mamba_d_state=8, n_mamba_heads=4, mamba_ngroups=2,
+                   num_mem_blocks=2, use_shared_attention_adapter=True, adapter_rank=4,
+                   layers_block_type=["linear_attention", "hybrid", "hybrid", "hybrid"]),
 }
 
 

@@ -87,8 +87,12 @@ def describe_attention(spec: ModelSpec) -> str:
         runs = [(kind, len(list(group))) for kind, group in itertools.groupby(kinds)]
         shape = "repeating " + ", ".join(("" if n == 1 else f"{n} x ") + named[kind]
                                          for kind, n in runs)
-    if not set(kinds) & {"global", "local", "chunked"}:  # no softmax attention: its geometry
-        pass  # (heads, QK-norm) does not apply
+    if spec.shared_blocks is not None:  # Zamba: softmax attention in the shared blocks only
+        shape += (f"; {spec.shared_blocks} shared transformer block(s) of {spec.n_head} heads "
+                  f"of {spec.head_dim} over the residual and the embedding, run before "
+                  f"{spec.shared_invocations} layers, weights counted once, keys per run")
+    if not set(kinds) & {"global", "local", "chunked"} and spec.shared_blocks is None:
+        pass  # no softmax attention: its geometry (heads, QK-norm) does not apply
     elif spec.kv_heads == 1:
         shape += ", multi-query"
     elif spec.kv_heads != spec.n_head:

@@ -528,3 +528,32 @@ def test_deepseek_v4_flash_is_284b_with_13b_active_and_a_compressed_cache():
     context = 1_048_576
     held = 43 * 128 * 512 + 21 * context // 4 * (512 + 128) + 20 * context // 128 * 512
     assert count.kv_cache_bytes(context, "bf16") == 2 * held
+
+
+def test_zamba_shared_block_is_counted_once_and_caches_per_invocation():
+    """ZambaConfig's defaults (Zamba-7B-v1's shapes, its docstring says): 76 Mamba layers, the
+    one shared block run before 13 of them; its weights once (7,232,490,496 in all as
+    transformers builds them), its keys once per invocation: 13 x 16 kv heads of
+    2 x 3712 / 16 = 464, keys and values."""
+    from zoo.architectures import spec_from_config
+
+    spec = spec_from_config({"model_type": "zamba"})
+    count = zoo.count_params(spec)
+    assert (spec.shared_blocks, spec.shared_invocations) == (1, 13)
+    assert count.total == 7_232_490_496
+    assert count.kv_cache_bytes(1, "bf16") == 13 * 2 * 16 * 464 * 2
+    # a token passes through the shared block's matrices at each invocation
+    assert count.matmul_params > count.total - spec.vocab_size * spec.d_model
+
+
+def test_zyphra_fork_format_of_zamba2_is_refused():
+    """Zamba2-7B's config as Zyphra's pre-transformers fork wrote it (vendored by NX-AI's
+    mlstm_kernels benchmarks as zamba_config): transformers' Zamba2Config reads none of
+    ffn_hidden_size, lora_rank, state_size ..., and would build its defaults instead."""
+    from zoo.architectures import UnsupportedConfigError, spec_from_config
+
+    fork = {"model_type": "zamba2", "architectures": ["Zamba2ForCausalLM"],
+            "hidden_size": 3584, "ffn_hidden_size": 14336, "lora_rank": 128,
+            "use_shared_block_lora": True, "state_size": 64, "num_mem_blocks": 2}
+    with pytest.raises(UnsupportedConfigError, match="ffn_hidden_size"):
+        spec_from_config(fork)

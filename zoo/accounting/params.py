@@ -46,7 +46,8 @@ FLOPS_CONVENTION = (
     "whatever the context (the prediction k.S, the rank-one update and the output q.S, 2 per "
     "state element each), its convolution counted as weights; a state-space (Mamba) layer "
     "likewise 6 x d_inner x d_state per token (the decay, the input's write and the output's "
-    "read)")
+    "read); a shared (weight-tied) block counts its weights and its attention once per "
+    "invocation")
 RECURRENT_STATE_CONVENTION = (
     "per sequence, constant in context: each linear-attention layer's recurrent state (value "
     "heads x d_k x d_v) and the last kernel - 1 inputs of its convolution (2 x q/k width + v "
@@ -170,6 +171,9 @@ class ParamCount:
                    else _attended(spec, kind, tokens) * kv_cache_width(spec, kind)
                    for kind, shared in zip(spec.layer_kinds, spec.layer_kv_shared, strict=True)
                    if not shared)
+        # each invocation of a shared block keeps keys of its own (Zamba)
+        held += spec.shared_invocations * _attended(spec, "global", tokens) * \
+            kv_cache_width(spec, "global")
         return int(batch * held * _dtype_bytes(dtype))
 
     def recurrent_state_bytes(self, dtype: str = "bf16", batch: int = 1) -> int:
@@ -203,7 +207,8 @@ class ParamCount:
         spec = self.spec
         context = spec.context_length if context is None else context
         attended = sum(2 * (layer_q_dim(spec, kind) + layer_v_dim(spec, kind))
-                       * _attended(spec, kind, context) for kind in spec.layer_kinds)
+                       * _attended(spec, kind, context)
+                       for kind in (*spec.layer_kinds, *("global",) * spec.shared_invocations))
         states = sum(6 * state_size(spec, kind) for kind in spec.layer_kinds)
         return attended + states
 
@@ -603,6 +608,30 @@ def layer_count(spec: ModelSpec, kind: str = "global", moe: bool = False,
                               + shared_matmul))
 
 
+def shared_block_params(spec: ModelSpec) -> tuple[int, int, int, int]:
+    """(attention, MLP, norms, matrix weights) of one weight-tied shared block (Zamba's
+    ZambaAttentionDecoderLayer, Zamba2's Zamba2AttentionDecoderLayer): an RMSNorm over the
+    residual concatenated with the token embedding (2 x d_model), q, k and v from that width
+    and o back to d_model, no biases; an RMSNorm of d_model and a gated MLP of d_ff. Counted
+    once per block, however often it runs."""
+    d = spec.d_model
+    attention = 2 * d * (spec.q_dim + 2 * spec.kv_dim) + spec.v_dim * d
+    mlp, mlp_matmul = _mlp_params(spec, spec.d_ff)
+    return attention, mlp, _norm_params(spec, 2 * d) + _norm_params(spec, d), \
+        attention + mlp_matmul
+
+
+def shared_invocation_params(spec: ModelSpec) -> tuple[int, int]:
+    """(attention side, MLP side) of what one invocation of a shared block owns, all of it
+    matrices: the d_model x d_model linear that adds the block's output to the layer's input,
+    the adapters of q, k and v (2 x d_model -> rank -> 2 x d_model each, with
+    shared_attention_adapters), and the adapter of the MLP's gate and up projections
+    (d_model -> rank -> 2 x d_ff)."""
+    d, rank = spec.d_model, spec.shared_adapter_rank or 0
+    attention = d * d + (3 * 2 * (2 * d * rank) if spec.shared_attention_adapters else 0)
+    return attention, rank * (d + 2 * spec.d_ff)
+
+
 def qk_norm_params(spec: ModelSpec, kind: str = "global", shared: bool = False) -> int:
     """QK-norm weights: one head-width vector each for q and k (q only where the keys are
     shared from an earlier layer), or one per projection width (`l2` has none). The value norm
@@ -623,10 +652,22 @@ def _count(spec: ModelSpec, head: str | None, num_labels: int) -> ParamCount:
                         (kind != "none" for kind in spec.layer_mlp), strict=True))
     layers = {shape: layer_count(spec, *shape) for shape in set(shape_of)}
     per_layer = tuple(layers[shape] for shape in shape_of)
+    shared: tuple[int, int, int] = (0, 0, 0)  # the shared blocks' weights, in no layer
+    if spec.shared_blocks is not None:  # each invoking layer owns its linear and adapters,
+        # and its token passes through a shared block's matrices
+        attention, mlp, block_norms, block_matmul = shared_block_params(spec)
+        shared = (spec.shared_blocks * attention, spec.shared_blocks * mlp,
+                  spec.shared_blocks * block_norms)
+        own_attention, own_mlp = shared_invocation_params(spec)
+        per_layer = tuple(
+            replace(layer, attention=layer.attention + own_attention, mlp=layer.mlp + own_mlp,
+                    matmul=layer.matmul + block_matmul + own_attention + own_mlp)
+            if invokes else layer
+            for layer, invokes in zip(per_layer, spec.layer_shared_block, strict=True))
     if spec.last_attn_out_bias:  # GPT-NeoX Japanese: on the last layer's output alone
         last = per_layer[-1]
         per_layer = (*per_layer[:-1], replace(last, attention=last.attention + d))
-    norms = sum(layer.norms for layer in per_layer)
+    norms = sum(layer.norms for layer in per_layer) + shared[2]
     norms += _norm_params(spec, d) * (int(spec.final_norm) + int(spec.embedding_norm))
     per_layer_table = 0
     if spec.per_layer_embed_dim is not None:
@@ -654,8 +695,8 @@ def _count(spec: ModelSpec, head: str | None, num_labels: int) -> ParamCount:
         spec=spec,
         token_embedding=spec.vocab_size * width + per_layer_table,
         position_embedding=(spec.context_length + spec.position_offset) * d if learned else 0,
-        attention=sum(layer.attention for layer in per_layer),
-        mlp=sum(layer.mlp for layer in per_layer),
+        attention=sum(layer.attention for layer in per_layer) + shared[0],
+        mlp=sum(layer.mlp for layer in per_layer) + shared[1],
         router=sum(layer.router for layer in per_layer),
         experts=sum(layer.experts for layer in per_layer),
         shared_experts=sum(layer.shared_experts for layer in per_layer),

@@ -125,6 +125,9 @@ def plan_inputs(spec: ModelSpec) -> dict[str, Any]:
             spec.attention_chunk if kind == "chunked" else None)
         key = (cap, kv_cache_width(spec, kind))
         groups[key] = groups.get(key, 0) + 1
+    if spec.shared_invocations:  # each invocation of a shared block caches its own keys
+        key = (None, kv_cache_width(spec, "global"))
+        groups[key] = groups.get(key, 0) + spec.shared_invocations
     return {"total": count.total, "block": block,
             "root": count.total - sum(layer.total for layer in count.layers),
             "context_length": spec.context_length, "vocab_size": spec.vocab_size,

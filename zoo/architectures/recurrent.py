@@ -683,6 +683,152 @@ def read_xlstm(c: Mapping[str, Any]) -> Config:
     return out
 
 
+ZAMBA_LAYERS = {"linear_attention": False, "hybrid": True}  # layer type -> a shared block runs
+# keys of the configs Zyphra published before transformers took Zamba2 in (their own fork's
+# names): transformers ignores them and builds its defaults instead of the model they describe
+ZYPHRA_FORK_KEYS = ("ffn_hidden_size", "lora_rank", "use_shared_block_lora",
+                    "use_shared_attention_lora", "state_size", "expansion_factor",
+                    "conv_dimension")
+
+
+def _zamba_blocks(c: Mapping[str, Any], default: list[str]) -> list[bool]:
+    """Per layer, whether a shared block runs before its Mamba mixer: layers_block_type (legacy
+    "mamba" read as transformers renames it), else the class's default list, whose length is
+    the depth the class builds whatever num_hidden_layers says."""
+    types = _legacy(c.get("layers_block_type")) or default
+    if not isinstance(types, list):
+        raise UnsupportedConfigError("layers_block_type must be a list of layer types")
+    unknown = sorted({str(t) for t in types} - set(ZAMBA_LAYERS))
+    if unknown:
+        raise UnsupportedConfigError(f"layers_block_type has {', '.join(unknown)}; zoo reads "
+                                     f"{', '.join(ZAMBA_LAYERS)}")
+    return [ZAMBA_LAYERS[t] for t in types]
+
+
+def _zamba_shared(c: Mapping[str, Any], invokes: list[bool], blocks: int, **adapters: Any
+                  ) -> Config:
+    """The shared blocks' fields: as many blocks as the class builds (no more than there are
+    invocations; none without a hybrid layer), and the pattern of the layers that invoke them."""
+    built = min(blocks, sum(invokes))
+    if not built:
+        return {}
+    return dict(shared_blocks=built, shared_block_pattern=shortest_period(invokes), **adapters)
+
+
+def _concatenated(c: Mapping[str, Any], d: int) -> None:
+    """The shared block reads the residual and the embedding side by side: an
+    attention_hidden_size the config states (the classes take it) must be 2 x hidden_size."""
+    if get(c, "attention_hidden_size", default=2 * d) != 2 * d:
+        raise UnsupportedConfigError(f"attention_hidden_size {c['attention_hidden_size']}: the "
+                                     f"shared block's input is 2 x hidden_size ({2 * d})")
+
+
+def _zamba_common(c: Mapping[str, Any], invokes: list[bool], head_dim: int) -> Config:
+    """What Zamba and Zamba2 share: a Mamba layer (one RMSNorm before the mixer, no MLP) on
+    every layer, and the shared attention's geometry (head_dim of the 2 x hidden_size input,
+    scores scaled by 1/sqrt(head_dim / 2), no bias)."""
+    d, heads = get(c, "hidden_size"), get(c, "num_attention_heads")
+    return dict(
+        n_layer=len(invokes), d_model=d, n_head=heads,
+        n_kv_head=get(c, "num_key_value_heads", default=heads), d_head=head_dim,
+        query_pre_attn_scalar=head_dim / 2, vocab_size=get(c, "vocab_size"),
+        context_length=get(c, "max_position_embeddings"), norm="rmsnorm",
+        norm_eps=get(c, "rms_norm_eps"), bias=False, qkv_bias=False, attn_out_bias=False,
+        mlp_pattern=["none"], tie_embeddings=bool(get(c, "tie_word_embeddings")),
+        **_swiglu(c))
+
+
+ZAMBA2_DEFAULTS = {
+    "vocab_size": 32000, "max_position_embeddings": 4096, "hidden_size": 2560,
+    "num_hidden_layers": 54, "layers_block_type": None, "mamba_d_state": 64,
+    "mamba_d_conv": 4, "mamba_expand": 2, "mamba_ngroups": 1, "n_mamba_heads": 8,
+    "add_bias_linear": False, "intermediate_size": None, "hidden_act": "gelu",
+    "num_attention_heads": 32, "num_key_value_heads": None, "num_mem_blocks": 1,
+    "use_shared_attention_adapter": False, "adapter_rank": 128, "use_mem_rope": False,
+    "rms_norm_eps": 1e-5, "use_long_context": False, "tie_word_embeddings": True}
+# Zamba2Config's default layers: a hybrid layer after every five Mamba-2 ones, then closer
+ZAMBA2_LAYERS = (["linear_attention"] + (["linear_attention"] * 5 + ["hybrid"]) * 7
+                 + ["linear_attention"] * 4 + ["hybrid"] + ["linear_attention"] * 3 + ["hybrid"]
+                 + ["linear_attention"] * 2)
+
+
+def read_zamba2(c: Mapping[str, Any]) -> Config:
+    """Zamba2Config (Zamba2-1.2B, 2.7B, 7B): a Mamba-2 layer on every layer (its convolution
+    always with a bias, add_bias_linear on its projections and the shared MLP's); before the
+    mixer of each hybrid layer, one of num_mem_blocks shared transformer blocks in turn
+    (attention of 2 x hidden_size / heads per head, a gated MLP of intermediate_size, default
+    4 x hidden_size), each invocation with its own linear and LoRA adapters of adapter_rank on
+    the MLP's gate and up (and on q, k, v with use_shared_attention_adapter); rotary in the
+    shared attention only with use_mem_rope. The class derives the attention's width and
+    head_dim, then takes them from the config where it states them (attention_hidden_size
+    other than 2 x hidden_size is refused: the block's input is that concatenation)."""
+    forked = [key for key in ZYPHRA_FORK_KEYS if key in c]
+    if forked:
+        raise UnsupportedConfigError(
+            f"{forked[0]}: a config in the format of Zyphra's fork before transformers took "
+            f"Zamba2 in; transformers' Zamba2Config reads intermediate_size, mamba_d_state, "
+            f"n_mamba_heads, adapter_rank and would build its defaults instead of this model")
+    c = {**ZAMBA2_DEFAULTS, **c}
+    invokes = _zamba_blocks(c, ZAMBA2_LAYERS)
+    d = get(c, "hidden_size")
+    _concatenated(c, d)
+    inner = int(get(c, "mamba_expand") * d)
+    out: Config = dict(
+        **_zamba_common(c, invokes, get(c, "head_dim", "attention_head_dim",
+                                        default=2 * d // get(c, "num_attention_heads"))),
+        d_ff=get(c, "intermediate_size", default=4 * d) or 4 * d,
+        mlp_bias=bool(c["add_bias_linear"]), attention_pattern=["mamba2"],
+        ssm_d_inner=inner, ssm_d_state=get(c, "mamba_d_state"),
+        ssm_conv_kernel=get(c, "mamba_d_conv"), ssm_n_head=get(c, "n_mamba_heads"),
+        ssm_n_group=get(c, "mamba_ngroups"), ssm_proj_bias=bool(c["add_bias_linear"]),
+        ssm_conv_bias=True,
+        **_zamba_shared(c, invokes, get(c, "num_mem_blocks"),
+                        shared_adapter_rank=get(c, "adapter_rank"),
+                        shared_attention_adapters=bool(c["use_shared_attention_adapter"])))
+    if c["use_mem_rope"]:
+        out.update(position="rotary", **read_rope(c))
+        if c["use_long_context"]:
+            out["context_length"] = 16384
+    else:
+        out["position"] = "none"
+    return out
+
+
+ZAMBA_DEFAULTS = {
+    "vocab_size": 32000, "tie_word_embeddings": True, "hidden_size": 3712,
+    "attention_hidden_size": None, "intermediate_size": 14848, "num_hidden_layers": 76,
+    "num_attention_heads": 16, "attention_head_dim": None, "num_key_value_heads": 16,
+    "n_mamba_heads": 2, "hidden_act": "gelu", "rms_norm_eps": 1e-5,
+    "max_position_embeddings": 4096, "attn_layer_period": 6, "attn_layer_offset": 4,
+    "mamba_d_state": 16, "mamba_d_conv": 4, "mamba_expand": 2, "mamba_dt_rank": "auto",
+    "mamba_conv_bias": True, "mamba_proj_bias": False, "layers_block_type": None}
+
+
+def read_zamba(c: Mapping[str, Any]) -> Config:
+    """ZambaConfig (Zamba-7B): a Mamba layer (per-head x_proj and dt_proj, the same shapes as
+    Mamba's) on every layer; before the mixer of each hybrid layer the one shared transformer
+    block (attention over the 2 x hidden_size concatenation, attention_head_dim per head, a
+    gated MLP of intermediate_size, no bias), with a linear of its own per invocation. Hybrid
+    layers: layers_block_type, else the third and every attn_layer_period-th from
+    attn_layer_offset after it (num_hidden_layers - 3 of them, after three)."""
+    c = {**ZAMBA_DEFAULTS, **c}
+    d = get(c, "hidden_size")
+    _concatenated(c, d)
+    period, offset = get(c, "attn_layer_period"), get(c, "attn_layer_offset")
+    default = ["linear_attention", "linear_attention", "hybrid"] + [
+        "hybrid" if i % period == offset else "linear_attention"
+        for i in range(get(c, "num_hidden_layers") - 3)]
+    invokes = _zamba_blocks(c, default)
+    head_dim = get(c, "attention_head_dim", default=2 * d // get(c, "num_attention_heads"))
+    return dict(
+        **_zamba_common(c, invokes, head_dim), d_ff=get(c, "intermediate_size"),
+        position="none", attention_pattern=["mamba"],
+        ssm_d_inner=get(c, "mamba_expand") * d, ssm_d_state=get(c, "mamba_d_state"),
+        ssm_conv_kernel=get(c, "mamba_d_conv"), ssm_dt_rank=_dt_rank(c, "mamba_dt_rank"),
+        ssm_proj_bias=bool(c["mamba_proj_bias"]), ssm_conv_bias=bool(c["mamba_conv_bias"]),
+        **_zamba_shared(c, invokes, 1))
+
+
 # model_type -> (class, base model's prefix, nearest built model_type, reader)
 COUNTED: dict[str, tuple[str, str, str, Reader]] = {
     "mamba": ("MambaForCausalLM", "backbone.", "qwen3_next", read_mamba),
@@ -701,6 +847,8 @@ COUNTED: dict[str, tuple[str, str, str, Reader]] = {
     "nemotron_h": ("NemotronHForCausalLM", "backbone.", "qwen3_next", read_nemotron_h),
     "minimax": ("MiniMaxForCausalLM", "model.", "qwen3_next", read_minimax),
     "xlstm": ("xLSTMForCausalLM", "backbone.", "qwen3_next", read_xlstm),
+    "zamba": ("ZambaForCausalLM", "model.", "qwen3_next", read_zamba),
+    "zamba2": ("Zamba2ForCausalLM", "model.", "qwen3_next", read_zamba2),
 }
 
 # where write_config tries these entries among all (lowest first): after every built one;

@@ -167,6 +167,26 @@ class ModelSpec:
     ssm_gated_norm: bool = _arch(
         "bool", True, resolve=_when("has_ssm", lambda s: s.ssm_gated_norm),
         doc="`mamba2` layers: a gated RMSNorm over d_inner before the output projection")
+    shared_blocks: int | None = _arch(
+        "int?", None, min=1,
+        doc="weight-tied transformer blocks invoked in turn on the layers shared_block_pattern "
+            "marks (Zamba's one, Zamba2's num_mem_blocks): each invocation concatenates the "
+            "residual with the token embedding (2 x d_model), normalises it, attends (n_head "
+            "heads of d_head, n_kv_head keys, no bias) back to d_model, runs a gated MLP of "
+            "d_ff after a second norm, and adds its output through a d_model x d_model linear "
+            "of its own to the input of that layer's mixer; parameters once per block, compute "
+            "and keys once per invocation")
+    shared_block_pattern: tuple[bool, ...] = _arch(
+        "bool_list", (False,), resolve=_when("shared_blocks", lambda s: s.layer_shared_block),
+        doc="per-layer: a shared block runs before this layer's mixer, cycled")
+    shared_adapter_rank: int | None = _arch(
+        "int?", None, min=1,
+        doc="shared blocks: each invocation's own low-rank (LoRA) adapter of this rank on the "
+            "MLP's gate and up projections (d_model -> rank -> 2 x d_ff; Zamba2's adapter_rank)")
+    shared_attention_adapters: bool = _arch(
+        "bool", False, doc="shared blocks: each invocation's own adapters on q, k and v too "
+                           "(2 x d_model -> rank -> 2 x d_model each; Zamba2's "
+                           "use_shared_attention_adapter)")
     scale_attention: bool = _arch(
         "bool", True, doc="scores scaled by 1/sqrt(d_head) (false: GPT-Neo's unscaled scores)")
     query_pre_attn_scalar: float | None = _arch(
@@ -666,6 +686,20 @@ class ModelSpec:
         """'global' or 'local' per layer: the pattern cycled over the depth."""
         pattern = self.attention_pattern
         return tuple(pattern[i % len(pattern)] for i in range(self.n_layer))
+
+    @cached_property
+    def layer_shared_block(self) -> tuple[bool, ...]:
+        """Whether a shared block runs before each layer's mixer: the pattern cycled (none
+        without shared_blocks)."""
+        if self.shared_blocks is None:
+            return (False,) * self.n_layer
+        pattern = self.shared_block_pattern
+        return tuple(pattern[i % len(pattern)] for i in range(self.n_layer))
+
+    @property
+    def shared_invocations(self) -> int:
+        """Times the shared blocks run per token (each with its own linear, adapters and keys)."""
+        return sum(self.layer_shared_block)
 
     @cached_property
     def layer_rotary(self) -> tuple[bool, ...]:

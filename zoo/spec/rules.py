@@ -55,6 +55,7 @@ def check_consistency(spec: Spec) -> None:
     if spec.qk_norm == "head_layernorm" and (spec.norm != "layernorm" or not spec.norm_bias):
         raise bad("qk_norm", "head_layernorm is Persimmon's LayerNorm with bias; set norm: "
                              "layernorm")
+    _check_shared_blocks(spec, bad)
     _check_not_built(spec, bad)
     if spec.qk_norm == "each_head" and (spec.norm != "layernorm" or spec.norm_bias):
         raise bad("qk_norm", "each_head is Command R+'s LayerNorm without bias; set norm: "
@@ -110,6 +111,7 @@ NOT_BUILT: dict[str, Callable[[Spec], bool]] = {
     "hyper_connections": lambda s: s.hyper_connections is not None,
     "zero_experts": lambda s: s.zero_experts > 0,
     "dense_mlp_with_experts": lambda s: s.dense_mlp_with_experts and s.norm_position == "pre",
+    "shared_blocks": lambda s: s.shared_blocks is not None,
 }
 
 
@@ -386,3 +388,21 @@ def _check_rope_scaling(scaling: RopeScaling | None, bad: Callable[[str, str], S
     unused = [k for k in given if k not in needs + takes]
     if unused:
         raise bad("rope_scaling", f"{', '.join(unused)} do not apply to {scaling.type} scaling")
+
+
+def _check_shared_blocks(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
+    """Weight-tied transformer blocks (Zamba): invoked somewhere, no more of them than
+    invocations, adapters only on them."""
+    if spec.shared_blocks is None:
+        for name, default in (("shared_block_pattern", (False,)), ("shared_adapter_rank", None),
+                              ("shared_attention_adapters", False)):
+            if getattr(spec, name) != default:
+                raise bad(name, "only shared blocks take it: set shared_blocks")
+        return
+    if not spec.shared_invocations:
+        raise bad("shared_block_pattern", "no layer invokes the shared blocks")
+    if spec.shared_blocks > spec.shared_invocations:
+        raise bad("shared_blocks", f"{spec.shared_blocks} shared blocks for "
+                                   f"{spec.shared_invocations} invocations: some would never run")
+    if spec.shared_attention_adapters and spec.shared_adapter_rank is None:
+        raise bad("shared_attention_adapters", "attention adapters need shared_adapter_rank")
