@@ -68,10 +68,11 @@ def _layers(indices: list[int]) -> str:
 MIXER_NAMES = {"global": "global", "local": "local", "chunked": "chunked", "linear": "linear",
                "mamba": "Mamba", "mamba2": "Mamba-2", "short_conv": "short conv",
                "rglru": "RG-LRU", "rwkv": "RWKV", "lightning": "lightning", "mlstm": "mLSTM",
-               "none": "MLP-only"}
+               "kda": "KDA", "none": "MLP-only"}
 STATE_NAMES = {"linear": "linear", "mamba": "state-space", "mamba2": "state-space",
                "short_conv": "short-convolution", "rglru": "RG-LRU", "rwkv": "RWKV",
-               "lightning": "lightning-attention", "mlstm": "mLSTM"}
+               "lightning": "lightning-attention", "mlstm": "mLSTM",
+               "kda": "Kimi delta attention"}
 
 
 def describe_attention(spec: ModelSpec) -> str:

@@ -83,13 +83,13 @@ QK_NORMS = ("none", "head", "projection", "l2", "each_head", "head_layernorm")
 ASSERTIONS = ("attention_width_is_d_model",)
 ROPE_SCALINGS = ("linear", "llama3", "yarn", "longrope")
 ATTENTION_KINDS = ("global", "local", "chunked", "linear", "mamba", "mamba2", "short_conv",
-                   "rglru", "rwkv", "lightning", "mlstm", "none")
+                   "rglru", "rwkv", "lightning", "mlstm", "kda", "none")
 # the mixers whose state per sequence is constant in context (a recurrent state, no keys)
 RECURRENT_KINDS = ("linear", "mamba", "mamba2", "short_conv", "rglru", "rwkv", "lightning",
-                   "mlstm")
+                   "mlstm", "kda")
 # the mixers zoo counts but whose computation its decoder does not implement
 COUNTED_KINDS = ("mamba", "mamba2", "short_conv", "rglru", "rwkv", "lightning", "mlstm",
-                 "none")
+                 "kda", "none")
 MLP_KINDS = ("dense", "moe", "none")
 MAX_LAYERS = 10_000
 
