@@ -53,6 +53,9 @@ SHRINK_FOR: dict[str, dict[str, Any]] = {
     "lfm3": {"num_hidden_layers": 3,
              "layer_types": ["conv", "sliding_attention", "full_attention"]},
     "olmo_hybrid": {"layer_types": ["linear_attention", "full_attention"]},
+    # the checkpoint's spellings, which its to_dict writes; a kda layer beside a latent one
+    "kimi_linear": {"num_experts_per_token": 2, "linear_num_heads": 2, "linear_head_dim": 16,
+                    "layer_types": ["linear_attention", "full_attention"]},
 }
 CAUSAL_LM = transformers.models.auto.modeling_auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 # a config wrapping a text decoder (and a vision tower) is walked as its text decoder's type
