@@ -64,6 +64,9 @@ SHRINK_FOR: dict[str, dict[str, Any]] = {
     "zamba": {"num_hidden_layers": 4},
     "zamba2": {"num_hidden_layers": 4, "num_mem_blocks": 2,
                "layers_block_type": ["linear_attention", "hybrid", "hybrid", "hybrid"]},
+    # the checkpoint's spellings, which its to_dict writes; a kda layer beside a latent one
+    "kimi_linear": {"num_experts_per_token": 2, "linear_num_heads": 2, "linear_head_dim": 16,
+                    "layer_types": ["linear_attention", "full_attention"]},
 }
 CAUSAL_LM = transformers.models.auto.modeling_auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 # a config wrapping a text decoder (and a vision tower) is walked as its text decoder's type

@@ -61,6 +61,14 @@ TINY = {
                    num_key_value_heads=4, mamba_d_state=8, n_mamba_heads=4, mamba_ngroups=2,
                    num_mem_blocks=2, use_shared_attention_adapter=True, adapter_rank=4,
                    layers_block_type=["linear_attention", "hybrid", "hybrid", "hybrid"]),
+    # the latent attention caches its latent and shared key: 8 + 4 a token
+    "kimi_linear": dict(hidden_size=32, vocab_size=64, intermediate_size=48,
+                        moe_intermediate_size=16, num_hidden_layers=3, num_attention_heads=4,
+                        num_key_value_heads=4, kv_lora_rank=8, qk_rope_head_dim=4,
+                        qk_nope_head_dim=8, v_head_dim=8, num_local_experts=4,
+                        num_experts_per_tok=2, linear_num_heads=2, linear_head_dim=8,
+                        pad_token_id=0, bos_token_id=1, eos_token_id=2,
+                        layer_types=["linear_attention", "full_attention", "linear_attention"]),
 }
 
 

@@ -125,10 +125,17 @@ def test_counted_only_switches_say_why_they_are_not_built():
 def test_linear_attention_rules():
     linear = {"linear_n_k_head": 2, "linear_n_v_head": 4, "linear_d_head_k": 8,
               "linear_d_head_v": 8, "linear_conv_kernel": 4}
-    expect_error({**BASE, **linear}, "linear_n_k_head", "put `linear` in attention_pattern")
+    expect_error({**BASE, **linear}, "linear_n_k_head",
+                 "put `linear` or `kda` in attention_pattern")
     hybrid = {**BASE, **linear, "attention_pattern": ["linear", "global"]}
     expect_error({**hybrid, "linear_conv_kernel": None}, "linear_conv_kernel", "need")
     expect_error({**hybrid, "linear_n_v_head": 3}, "linear_n_v_head", "evenly")
+    # Kimi Delta Attention: one head count and width for queries, keys and values
+    kda = {**hybrid, "attention_pattern": ["kda", "global"], "counted_only": "kda"}
+    expect_error(kda, "linear_n_v_head", "as many value heads as key heads")
+    expect_error({**kda, "linear_n_v_head": 2, "linear_d_head_v": 16}, "linear_n_v_head",
+                 "of the same width")
+    assert spec_from_mapping({**kda, "linear_n_v_head": 2}).layer_kinds == ("kda", "global")
 
 
 def test_nested_fields_are_checked():

@@ -375,6 +375,30 @@ MINICPM5_15B = {
     "n_shared_experts": 1, "num_experts_per_tok": 16, "first_k_dense_replace": 1,
     "routed_scaling_factor": 3.66, "n_group": 1, "topk_group": 1, "norm_topk_prob": True,
     "rms_norm_eps": 1e-6, "tie_word_embeddings": False, "attention_bias": False}
+# moonshotai/Kimi-Linear-48B-A3B-Instruct's config.json in its remote code's spelling, as the
+# config.json of a quantized copy (Firworks/Kimi-Linear-48B-A3B-Instruct-nvfp4) keeps it, its
+# quantization_config left out; a transcription of another copy's (cyankiwi's AWQ) agrees key
+# by key. Layers 4, 8, ..., 24 and 27 (1-indexed) are latent attention, the rest KDA; the
+# model card says 48B in all (the total without embedding and head: 48.37B) and 3B active
+KIMI_LINEAR_48B = {
+    "architectures": ["KimiLinearForCausalLM"], "model_type": "kimi_linear",
+    "bos_token_id": 163584, "eos_token_id": 163586, "pad_token_id": 163839,
+    "first_k_dense_replace": 1, "head_dim": 72, "hidden_act": "silu", "hidden_size": 2304,
+    "initializer_range": 0.02, "intermediate_size": 9216, "kv_lora_rank": 512,
+    "linear_attn_config": {
+        "full_attn_layers": [4, 8, 12, 16, 20, 24, 27], "head_dim": 128,
+        "kda_layers": [1, 2, 3, 5, 6, 7, 9, 10, 11, 13, 14, 15, 17, 18, 19, 21, 22, 23, 25,
+                       26],
+        "num_heads": 32, "short_conv_kernel_size": 4},
+    "mla_use_nope": True, "model_max_length": 1048576, "moe_intermediate_size": 1024,
+    "moe_layer_freq": 1, "moe_renormalize": True, "moe_router_activation_func": "sigmoid",
+    "num_attention_heads": 32, "num_expert_group": 1, "num_experts": 256,
+    "num_experts_per_token": 8, "num_hidden_layers": 27, "num_key_value_heads": 32,
+    "num_nextn_predict_layers": 0, "num_shared_experts": 1, "q_lora_rank": None,
+    "qk_nope_head_dim": 128, "qk_rope_head_dim": 64, "rms_norm_eps": 1e-5, "rope_scaling": None,
+    "rope_theta": 10000.0, "routed_scaling_factor": 2.446, "tie_word_embeddings": False,
+    "topk_group": 1, "use_cache": True, "use_grouped_topk": True, "v_head_dim": 128,
+    "vocab_size": 163840}
 PUBLISHED_CONFIGS = {
     "state-spaces/mamba-130m-hf": (MAMBA_130M, 129_135_360, 129_135_360),
     "deepseek-ai/DeepSeek-V4-Flash": (DEEPSEEK_V4_FLASH, 284_332_230_231, 13_799_622_231),
@@ -383,6 +407,8 @@ PUBLISHED_CONFIGS = {
                                            32_182_654_976),
     # active: 27 MoE layers x 144 idle experts of 3 x 2048 x 512
     "openbmb/MiniCPM5-15B-A2.5B": (MINICPM5_15B, 15_002_552_320, 2_771_961_856),
+    "moonshotai/Kimi-Linear-48B-A3B-Instruct": (KIMI_LINEAR_48B, 49_122_675_072,
+                                                3_484_453_248),
     "MiniMaxAI/MiniMax-Text-01-hf": (MINIMAX_TEXT_01, 456_089_655_296, 48_403_306_496),
     "XiaomiMiMo/MiMo-V2-Flash": ({
         "model_type": "mimo_v2_flash", "vocab_size": 152576, "hidden_size": 4096,
@@ -489,6 +515,22 @@ def test_minicpm5_is_the_cards_15b_with_2_5b_active():
     count = zoo.count_params(spec_from_config(MINICPM5_15B))
     assert round(count.total / 1e9) == 15
     assert round(count.active_by("no_embedding") / 1e8) == 25
+
+
+def test_kimi_linear_48b_is_the_cards_48b_with_3b_active():
+    """The card's 48B is the total without embedding and head (48.37B; 49.12B with them), its
+    3B active per token without the embedding (3.11B; 2.73B without the head too). Its 20 KDA
+    layers keep 32 heads of 128 x 128 and the last 3 inputs of their convolution over q, k
+    and v (3 x 4096) whatever the context; its 7 latent layers the 512-wide latent and the
+    64-wide shared key per token."""
+    from zoo.architectures import spec_from_config
+
+    count = zoo.count_params(spec_from_config(KIMI_LINEAR_48B))
+    embedding = 163840 * 2304
+    assert round((count.total - 2 * embedding) / 1e9) == 48
+    assert round(count.active_by("no_embedding") / 1e9) == 3
+    assert count.recurrent_state_bytes("bf16") == 20 * (32 * 128 * 128 + 3 * 4096 * 3) * 2
+    assert count.kv_cache_bytes(1, "bf16") == 7 * (512 + 64) * 2
 
 
 def test_mamba_state_is_constant_in_context():

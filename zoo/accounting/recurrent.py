@@ -2,7 +2,8 @@
 state spaces (Mamba's `mamba`, Mamba-2's `mamba2`), LFM2's gated short convolution
 (`short_conv`), Griffin's real-gated linear recurrent unit (RecurrentGemma's `rglru`), RWKV's
 time mix (`rwkv`, whose layers' MLP is RWKV's channel mix), MiniMax-01's lightning attention
-(`lightning`) and xLSTM's matrix memory (`mlstm`), with no torch.
+(`lightning`), xLSTM's matrix memory (`mlstm`) and Kimi Linear's delta attention (`kda`), with
+no torch.
 
 Each mixer gives (parameters, matrix weights a token passes through, norm weights inside it),
 as `zoo.accounting.params` does for attention, and its state per sequence: constant in context,
@@ -124,10 +125,28 @@ def _mlstm(spec: ModelSpec) -> Mixer:
     return matrices + 2 * heads, matrices, v
 
 
+def _kda(spec: ModelSpec) -> Mixer:
+    """KimiLinearDeltaAttention (Kimi Linear): Gated DeltaNet whose decay is per channel. q, k
+    and v d -> heads x head_dim, no biases; a depthwise convolution over the three, no bias;
+    the forget gate low-rank (f_a d -> head_dim, f_b head_dim -> heads x head_dim) with a step
+    bias per channel (dt_bias) and a decay rate per head (A_log); b_proj d -> heads (the write
+    strength); the output gate low-rank as the forget gate (g_a, g_b); a gated RMSNorm of
+    head_dim shared by the heads; o_proj heads x head_dim -> d. The linear_* fields give its
+    geometry (key and value heads alike)."""
+    assert spec.linear_n_k_head is not None and spec.linear_d_head_k is not None
+    assert spec.linear_conv_kernel is not None
+    d, heads, width = spec.d_model, spec.linear_n_k_head, spec.linear_d_head_k
+    inner = heads * width
+    conv = 3 * inner * spec.linear_conv_kernel
+    gates = 2 * (d * width + width * inner)  # forget and output gates, each low-rank
+    matrices = 3 * d * inner + gates + d * heads + inner * d
+    return matrices + conv + inner + heads, matrices + conv, width
+
+
 MIXERS: dict[str, Callable[[ModelSpec], Mixer]] = {"mamba": _mamba, "mamba2": _mamba2,
                                                    "short_conv": _short_conv, "rglru": _rglru,
                                                    "rwkv": _rwkv, "lightning": _lightning,
-                                                   "mlstm": _mlstm}
+                                                   "mlstm": _mlstm, "kda": _kda}
 
 
 def mixer_params(spec: ModelSpec, kind: str) -> Mixer:
@@ -154,6 +173,9 @@ def mixer_state_size(spec: ModelSpec, kind: str) -> int:
         return 3 * spec.rwkv_width
     if kind == "lightning":  # a key-value matrix per head
         return spec.n_head * spec.head_dim * spec.head_dim
+    if kind == "kda":  # a head_dim x head_dim key-value matrix per head
+        assert spec.linear_n_k_head is not None and spec.linear_d_head_k is not None
+        return spec.linear_n_k_head * spec.linear_d_head_k ** 2
     if kind == "mlstm":  # per head the matrix memory C, the normaliser n and the stabiliser m
         assert spec.mlstm_qk_dim is not None and spec.mlstm_v_dim is not None
         qk, v = spec.mlstm_qk_dim // spec.n_head, spec.mlstm_v_dim // spec.n_head
@@ -174,6 +196,9 @@ def mixer_state_width(spec: ModelSpec, kind: str) -> int:
         return mixer_state_size(spec, kind) + 2 * spec.d_model
     if kind in ("lightning", "mlstm"):  # no convolution
         return mixer_state_size(spec, kind)
+    if kind == "kda":  # and the convolution's last inputs over q, k and v
+        assert spec.linear_conv_kernel is not None
+        return mixer_state_size(spec, kind) + spec.linear_conv_dim * (spec.linear_conv_kernel - 1)
     assert spec.ssm_conv_kernel is not None and spec.ssm_d_inner is not None
     channels = spec.ssm_d_inner if kind == "mamba" else mamba2_conv_dim(spec)
     return ssm_state_size(spec) + channels * (spec.ssm_conv_kernel - 1)

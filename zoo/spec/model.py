@@ -94,11 +94,12 @@ class ModelSpec:
             "state spaces), `short_conv` (LFM2's gated convolution), `rglru` (Griffin's "
             "recurrence: RecurrentGemma), `rwkv` (RWKV's time mix), `lightning` "
             "(MiniMax-01's linear attention, of the attention's heads), `mlstm` (xLSTM's "
-            "matrix memory), DeepSeek-V4's attention (one shared key = value head over a "
-            "window of local_window keys, queries through q_lora_rank, a grouped output): "
-            "`window_mqa` (the window alone), `compressed_sparse` (and compressed entries an "
-            "indexer picks) or `heavily_compressed` (and every compressed entry), `none` (a "
-            "block with an MLP only: Nemotron-H), cycled over the layers")
+            "matrix memory), `kda` (Kimi Delta Attention: Gated DeltaNet with a decay per "
+            "channel, of the linear geometry), DeepSeek-V4's attention (one shared key = value "
+            "head over a window of local_window keys, queries through q_lora_rank, a grouped "
+            "output): `window_mqa` (the window alone), `compressed_sparse` (and compressed "
+            "entries an indexer picks) or `heavily_compressed` (and every compressed entry), "
+            "`none` (a block with an MLP only: Nemotron-H), cycled over the layers")
     local_window: int | None = _arch(
         "int?", None, min=1,
         resolve=lambda s: s.local_window if s.has_local or s.compressed else None,
@@ -108,7 +109,8 @@ class ModelSpec:
         doc="chunked layers: the sequence cut into chunks of this many positions, a query "
             "seeing only the keys of its own chunk (Llama 4's attention_chunk_size)")
     linear_n_k_head: int | None = _arch(
-        "int?", None, min=1, doc="linear (Gated DeltaNet) layers: query and key heads")
+        "int?", None, min=1, doc="linear (Gated DeltaNet) and kda layers: query and key "
+                                 "heads (kda: as many as value heads, of the same width)")
     linear_n_v_head: int | None = _arch(
         "int?", None, min=1, doc="linear layers: value heads (a multiple of the key heads), "
                                  "each with a d_k x d_v recurrent state")

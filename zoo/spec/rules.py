@@ -194,21 +194,27 @@ LINEAR_FIELDS = ("linear_n_k_head", "linear_n_v_head", "linear_d_head_k", "linea
 
 
 def _check_linear(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
-    """Linear-attention geometry goes with `linear` layers on the pattern, all of it."""
-    if not spec.has_linear:
+    """Linear-attention geometry goes with `linear` (or `kda`) layers on the pattern, all of
+    it; a kda layer has one head count and one head width."""
+    kda = "kda" in spec.attention_pattern
+    if not spec.has_linear and not kda:
         for name in LINEAR_FIELDS:
             if getattr(spec, name) is not None:
-                raise bad(name, "only linear-attention layers take it: put `linear` in "
-                                "attention_pattern")
+                raise bad(name, "only linear-attention layers take it: put `linear` or `kda` "
+                                "in attention_pattern")
         return
     for name in LINEAR_FIELDS:
         if getattr(spec, name) is None:
             raise bad(name, "attention_pattern has linear layers, which need "
                             f"{', '.join(LINEAR_FIELDS)}")
+    if kda and (spec.linear_n_v_head != spec.linear_n_k_head
+                or spec.linear_d_head_v != spec.linear_d_head_k):
+        raise bad("linear_n_v_head", "kda layers have as many value heads as key heads, of "
+                                     "the same width")
     if spec.linear_n_v_head % spec.linear_n_k_head:
         raise bad("linear_n_v_head", f"{spec.linear_n_v_head} value heads do not share "
                                      f"{spec.linear_n_k_head} key heads evenly")
-    if spec.latent:
+    if spec.has_linear and spec.latent:  # Kimi Linear's kda layers are counted beside it
         raise bad("attention_pattern", "linear layers beside latent attention are not "
                                        "supported")
 
@@ -335,9 +341,10 @@ def _check_latent(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
     if spec.d_head_rope is None or spec.d_head_v is None or spec.d_head is None:
         raise bad("kv_lora_rank", "latent attention needs d_head (q/k head), d_head_rope and "
                                   "d_head_v")
-    if not spec.rotary or spec.d_head_rope >= spec.d_head:
+    if spec.d_head_rope >= spec.d_head or not (spec.rotary or spec.counted_only):
         raise bad("d_head_rope", "latent attention rotates part of each head: rotary "
-                                 "positions, d_head_rope < d_head")
+                                 "positions, d_head_rope < d_head (without positions, as "
+                                 "Kimi Linear's, it is counted only)")
 
 
 COMPRESSED_FIELDS = ("q_lora_rank", "local_window", "output_groups", "output_rank")
