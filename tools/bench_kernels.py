@@ -16,7 +16,7 @@ change), so that one run compares them on the same machine under the same load. 
 
 The top lines state the machine: CPU model, its vector flags, torch, threads, and the memory
 read bandwidth measured in the same run. Before the rounds, each measured variant has chosen
-its kernels (the first load measures them, or reads the cache: ~/.cache/zoo/kernels.json).
+its kernels (the first load measures them, or reads the cache: ~/.cache/zoo/kernels-v3.json).
 
 With --rates, instead: every kernel zoo may choose for a layer, on each of SmolLM2's matrix
 shapes (or --shapes OUTxIN,...), timed multiplying one row by a weight that sits in the caches

@@ -356,3 +356,18 @@ def test_a_packed_tied_head_keeps_no_float_embedding(mode):
     with torch.no_grad():
         got, expected = model(ids), base(ids)
     assert float((got - expected).norm() / expected.norm()) < (0.05 if mode == "int8" else 0.4)
+
+
+def test_each_cache_version_has_a_file_of_its_own(measured, monkeypatch, tmp_path):
+    """Another zoo version's file (version 2 wrote kernels.json) is neither read nor
+    rewritten: two versions on one machine keep their own choices."""
+    monkeypatch.delenv("ZOO_KERNEL_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    older = tmp_path / "xdg" / "zoo" / "kernels.json"
+    older.parent.mkdir(parents=True)
+    older.write_text('{"version": 2, "choices": {}}')
+    kernels.reset_memory()
+    run(layer())
+    assert kernels.cache_path() == tmp_path / "xdg" / "zoo" / f"kernels-v{kernels.VERSION}.json"
+    assert json.loads(kernels.cache_path().read_text())["version"] == kernels.VERSION
+    assert older.read_text() == '{"version": 2, "choices": {}}'

@@ -35,9 +35,10 @@ of its flags), the torch version and the thread count. Later loads read it and m
   that each caller names as its default (the kernels zoo always used).
 - `ZOO_KERNEL=<name>` forces a kernel wherever it is a candidate (the benchmarks and tests
   compare choices this way); `forcing(name)` does the same for a block of code.
-- The cache is `$XDG_CACHE_HOME/zoo/kernels.json` (else `~/.cache/zoo/kernels.json`), or the
-  file `ZOO_KERNEL_CACHE` names; it is written whole and renamed into place, and a file that is
-  not the expected JSON is ignored and rewritten.
+- The cache is `$XDG_CACHE_HOME/zoo/kernels-v3.json` (else `~/.cache/zoo/kernels-v3.json`:
+  one file per VERSION, so that two zoo versions on one machine do not overwrite each other's
+  choices), or the file `ZOO_KERNEL_CACHE` names; it is written whole and renamed into place,
+  and a file that is not the expected JSON is ignored and rewritten.
 
 Only candidates whose output equals the reference within the rounding of their output dtype
 (fp32 accumulation for fp32, one bf16 rounding for the bf16 kernels) are eligible, so a choice
@@ -125,7 +126,7 @@ def cache_path() -> Path:
     if explicit:
         return Path(explicit)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "zoo" / "kernels.json"
+    return Path(base) / "zoo" / f"kernels-v{VERSION}.json"
 
 
 def _cpuinfo() -> tuple[str, str]:
