@@ -399,7 +399,27 @@ KIMI_LINEAR_48B = {
     "rope_theta": 10000.0, "routed_scaling_factor": 2.446, "tie_word_embeddings": False,
     "topk_group": 1, "use_cache": True, "use_grouped_topk": True, "v_head_dim": 128,
     "vocab_size": 163840}
+# rhymes-ai/Aria's config.json (model_type aria, transformers' format): its text_config and
+# vision_config keys as a public audit of that checkpoint transcribes them from the config.json
+# (its table of dimensions gives each value's provenance: config.json or the class default),
+# the text decoder's shapes repeated by rhymes-ai/Aria's own gptfast/model.py ModelArgs (vocab
+# 100352, 28 layers of 2560, 20 heads, 64 experts of 1664, 6 a token, 2 shared); the paper
+# (arXiv 2410.05993) says 24.9B in all and 3.5B active per text token (3.9B per visual token)
+ARIA_TEXT = {
+    "model_type": "aria_text", "hidden_size": 2560, "intermediate_size": 1664,
+    "max_position_embeddings": 65536, "moe_num_experts": 64, "moe_topk": 6,
+    "num_attention_heads": 20, "num_hidden_layers": 28, "num_key_value_heads": 20,
+    "rope_theta": 5000000, "vocab_size": 100352}
+ARIA = {
+    "architectures": ["AriaForConditionalGeneration"], "model_type": "aria",
+    "image_token_index": 9, "projector_patch_to_query_dict": {"1225": 128, "4900": 256},
+    "text_config": ARIA_TEXT,
+    "vision_config": {"model_type": "idefics3_vision", "attention_heads": 16,
+                      "image_size": 980, "intermediate_size": 4304, "num_hidden_layers": 27,
+                      "patch_size": 14}}
 PUBLISHED_CONFIGS = {
+    # active: 28 layers x 58 idle experts of 3 x 2560 x 1664
+    "rhymes-ai/Aria (text_config)": (ARIA_TEXT, 24_869_091_840, 4_115_151_360),
     "state-spaces/mamba-130m-hf": (MAMBA_130M, 129_135_360, 129_135_360),
     "deepseek-ai/DeepSeek-V4-Flash": (DEEPSEEK_V4_FLASH, 284_332_230_231, 13_799_622_231),
     # active: every choice a real expert (28 layers x 500 idle of 3 x 6144 x 2048)
@@ -477,6 +497,40 @@ def test_published_configs_of_counted_types(repo, published):
     assert spec.counted_only  # counted, not built: said wherever the figure is shown
     count = zoo.count_params(spec)
     assert (count.total, count.active_by("all")) == (total, active)
+
+
+def test_aria_is_the_papers_24_9b_with_3_6b_active_and_a_25_3b_checkpoint():
+    """Aria's text decoder is the paper's 24.9B (24.87B with embedding and head); its active
+    figure without the embedding and head is 3.60B, above the paper's 3.5B per text token
+    (its 3.86B with the head). The whole AriaForConditionalGeneration is 25.31B as transformers
+    builds it (the blog's 25.3B): the Idefics3 tower's 417,792,240 and the projector's
+    20,427,136 beside the decoder. 28 layers cache 20 keys and values of 128 a token."""
+    from zoo.architectures import spec_from_config
+
+    spec = spec_from_config(ARIA)
+    count = zoo.count_params(spec)
+    assert count.total == 24_869_091_840 and spec.part_of
+    assert count.total + spec.rest_params == 25_307_311_216
+    assert round(count.active_by("no_embedding_no_head") / 1e7) == 360
+    assert count.kv_cache_bytes(1, "bf16") == 28 * 2 * 20 * 128 * 2
+
+
+@pytest.mark.parametrize(("tie", "text_tie", "whole"), [
+    (None, True, 319_248), (True, False, 311_056), (False, True, 319_248)])
+def test_aria_wrapper_ties_its_head_as_its_own_key_says(tie, text_tie, whole):
+    """AriaForConditionalGeneration ties its head to the text embedding by the wrapper's
+    tie_word_embeddings (false by default), not text_config's (transformers 5.25's counts)."""
+    from zoo.architectures import spec_from_config
+
+    config = {"model_type": "aria", "text_config": {
+        "vocab_size": 128, "hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "moe_num_experts": 4,
+        "moe_topk": 2, "tie_word_embeddings": text_tie},
+        "vision_config": {"hidden_size": 32, "num_hidden_layers": 2, "intermediate_size": 40,
+                          "image_size": 56, "patch_size": 14, "num_attention_heads": 2},
+        **({} if tie is None else {"tie_word_embeddings": tie})}
+    spec = spec_from_config(config)
+    assert zoo.count_params(spec).total + spec.rest_params == whole
 
 
 def test_minimax_text_01_is_the_papers_456b_with_45_9b_active():

@@ -23,10 +23,12 @@ from zoo.architectures.base import (
     get,
     read_layer_types,
     read_rope,
+    text_decoder_of,
     with_defaults,
 )
 from zoo.architectures.counted import Reader, counted_entries
 from zoo.architectures.llama import read_llama_like
+from zoo.architectures.towers import IDEFICS3_VISION, idefics3_vision
 
 
 def _mlp_layer_types(c: Mapping[str, Any], default_dense: int) -> int:
@@ -462,6 +464,53 @@ def _minicpm5_moe(c: Mapping[str, Any]) -> Config:
                 c, min(get(c, "first_k_dense_replace"), layers))}
 
 
+def _aria_text(c: Mapping[str, Any]) -> Config:
+    """Aria's text decoder: LLaMA's attention (attention_bias on q, k, v and the output) before
+    a mixture of experts in every layer: moe_num_experts experts of intermediate_size (always
+    SiLU-gated), a router without a bias whose top moe_topk logits are softmaxed (a softmax
+    over all, renormalised), and beside them one shared MLP of moe_num_shared_experts x
+    intermediate_size, ungated. mlp_bias (on the shared MLP, not the experts) is refused by
+    name."""
+    c = with_defaults(c, {
+        "vocab_size": 32000, "hidden_size": 4096, "intermediate_size": 4096,
+        "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": None,
+        "hidden_act": "silu", "max_position_embeddings": 2048, "rms_norm_eps": 1e-6,
+        "tie_word_embeddings": False, "attention_bias": False, "mlp_bias": False,
+        "head_dim": None, "moe_num_experts": 8, "moe_topk": 2, "moe_num_shared_experts": 2})
+    if c["mlp_bias"]:
+        raise UnsupportedConfigError("aria_text with mlp_bias true (biases on the shared MLP, "
+                                     "not the experts) is not supported")
+    bias = bool(c["attention_bias"])
+    width = get(c, "intermediate_size")
+    return read_llama_like(c, qkv_bias=bias, attn_out_bias=bias, mlp_bias=False,
+                           n_experts=get(c, "moe_num_experts"),
+                           experts_per_token=get(c, "moe_topk"), d_ff_expert=width,
+                           n_shared_experts=get(c, "moe_num_shared_experts"))
+
+
+def _aria(c: Mapping[str, Any]) -> Config:
+    """The text decoder of an Aria image-text model, with the parameters of the rest: the
+    Idefics3 vision tower and the projector (learned queries, as many as
+    projector_patch_to_query_dict's largest value, cross-attending to the tower's patches
+    through q/k/v projections, nn.MultiheadAttention and a biased linear, under three
+    LayerNorms, then a bias-free GELU MLP to the text width). The wrapper's own
+    tie_word_embeddings (false unless set) ties its head, whatever text_config says."""
+    text = _aria_text({**(c.get("text_config") or {}),
+                       "tie_word_embeddings": bool(c.get("tie_word_embeddings", False))})
+    vision = {k: v for k, v in (c.get("vision_config") or {}).items() if v is not None}
+    queries = c.get("projector_patch_to_query_dict") or {1225: 128, 4900: 256}
+    width, d = vision.get("hidden_size", IDEFICS3_VISION["hidden_size"]), text["d_model"]
+    projector = (max(int(q) for q in queries.values()) * width  # the learned queries
+                 + 3 * width * width  # q, k, v
+                 + 3 * width * width + 3 * width + width * width + width  # MultiheadAttention
+                 + width * width + width  # linear
+                 + 3 * 2 * width  # three LayerNorms
+                 + width * d + d * d)  # the MLP
+    return text_decoder_of(text, "AriaForConditionalGeneration",
+                           "Idefics3 vision tower and projector",
+                           idefics3_vision(vision) + projector)
+
+
 # counted, not built: model_type -> (class, nearest built model_type, reader)
 COUNTED: dict[str, tuple[str, str, Reader]] = {
     "glm4_moe_lite": ("Glm4MoeLiteForCausalLM", "deepseek_v3", _glm4_moe_lite),
@@ -476,6 +525,8 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
     "exaone_moe": ("ExaoneMoeForCausalLM", "glm4_moe", _exaone_moe),
     "solar_open": ("SolarOpenForCausalLM", "glm4_moe", _solar_open),
     "hy_v3": ("HYV3ForCausalLM", "glm4_moe", _hy_v3),
+    "aria_text": ("AriaTextForCausalLM", "qwen2_moe", _aria_text),
+    "aria": ("AriaForConditionalGeneration", "qwen2_moe", _aria),
     "deepseek_v4": ("DeepseekV4ForCausalLM", "deepseek_v32", deepseek.read_deepseek_v4),
     "longcat_flash": ("LongcatFlashForCausalLM", "deepseek_v3", _longcat_flash),
     "minicpm5_moe": ("MiniCPM5MoeForCausalLM", "glm4_moe", _minicpm5_moe),

@@ -14,6 +14,9 @@ from zoo.architectures.base import UnsupportedConfigError, defaults_under
 SIGLIP_VISION = {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
                  "num_channels": 3, "image_size": 224, "patch_size": 16,
                  "vision_use_head": True}
+# Idefics3VisionConfig's defaults: SigLIP's layers without the pooling head
+IDEFICS3_VISION = {"hidden_size": 1152, "intermediate_size": 3072, "num_hidden_layers": 12,
+                   "num_channels": 3, "image_size": 224, "patch_size": 32}
 
 
 def _square(value: Any, key: str) -> int:
@@ -41,3 +44,10 @@ def siglip_vision(config: Mapping[str, Any] | None) -> int:
     embeddings = v["num_channels"] * patch * patch * h + h + patches * h
     head = (h + attention + norm + mlp) if v["vision_use_head"] else 0
     return embeddings + layers * (2 * norm + attention + mlp) + norm + head
+
+
+def idefics3_vision(config: Mapping[str, Any] | None) -> int:
+    """Idefics3VisionTransformer (Idefics3's and Aria's tower): SigLIP's patch convolution,
+    positions, layers and final LayerNorm, with no pooling head."""
+    v = defaults_under(config or {}, IDEFICS3_VISION)
+    return siglip_vision({**v, "vision_use_head": False})
