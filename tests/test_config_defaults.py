@@ -67,6 +67,13 @@ SHRINK_FOR: dict[str, dict[str, Any]] = {
     # the checkpoint's spellings, which its to_dict writes; a kda layer beside a latent one
     "kimi_linear": {"num_experts_per_token": 2, "linear_num_heads": 2, "linear_head_dim": 16,
                     "layer_types": ["linear_attention", "full_attention"]},
+    # a dense layer of full attention, then experts under sparse attention (an indexer of its
+    # own width and heads); each MLP width its own
+    "minimax_m3_vl_text": {"num_hidden_layers": 3, "index_n_heads": 2, "index_head_dim": 8,
+                           "dense_intermediate_size": 80, "shared_intermediate_size": 40,
+                           "layer_types": ["full_attention", "minimax_m3_sparse",
+                                           "minimax_m3_sparse"],
+                           "mlp_layer_types": ["dense", "sparse", "dense"]},
 }
 CAUSAL_LM = transformers.models.auto.modeling_auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 # a config wrapping a text decoder (and a vision tower) is walked as its text decoder's type

@@ -70,6 +70,19 @@ TINY = {
                         pad_token_id=0, bos_token_id=1, eos_token_id=2,
                         layer_types=["linear_attention", "full_attention", "linear_attention"]),
 }
+# attention alone, with keys beyond the heads' own: the same cache held to zoo's KV figure
+KEYS_ONLY = {
+    # no recurrent state: MiniMax-M3's sparse layers cache the indexer's one 8-wide key a token
+    # beside their 2 kv heads of 8 (its full-attention layer the heads alone)
+    "minimax_m3_vl_text": dict(hidden_size=32, vocab_size=64, intermediate_size=16,
+                               dense_intermediate_size=48, shared_intermediate_size=24,
+                               num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2,
+                               head_dim=8, num_local_experts=4, num_experts_per_tok=2,
+                               index_n_heads=2, index_head_dim=8, index_block_size=2,
+                               index_topk_blocks=2, mlp_layer_types=["dense", "sparse", "sparse"],
+                               layer_types=["full_attention", "minimax_m3_sparse",
+                                            "minimax_m3_sparse"]),
+}
 
 
 def _cache_elements(cache) -> tuple[int, int]:
@@ -85,13 +98,16 @@ def _cache_elements(cache) -> tuple[int, int]:
         keys = getattr(layer, "keys", None)
         if keys is not None and keys.numel():
             per_token += (keys.numel() + layer.values.numel()) // keys.shape[-2]
+        index = getattr(layer, "idx_keys", None)  # a sparse-attention indexer's keys
+        if index is not None:
+            per_token += index.numel() // index.shape[-2]
     return state, per_token
 
 
-@pytest.mark.parametrize("model_type", TINY)
+@pytest.mark.parametrize("model_type", {**TINY, **KEYS_ONLY})
 def test_state_per_sequence_matches_transformers_cache(model_type):
     transformers.logging.set_verbosity_error()
-    config = transformers.CONFIG_MAPPING[model_type](**TINY[model_type])
+    config = transformers.CONFIG_MAPPING[model_type](**{**TINY, **KEYS_ONLY}[model_type])
     torch.manual_seed(0)
     model = transformers.AutoModelForCausalLM.from_config(config).eval()
     with torch.no_grad():

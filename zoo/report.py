@@ -69,7 +69,8 @@ MIXER_NAMES = {"global": "global", "local": "local", "chunked": "chunked", "line
                "mamba": "Mamba", "mamba2": "Mamba-2", "short_conv": "short conv",
                "rglru": "RG-LRU", "rwkv": "RWKV", "lightning": "lightning", "mlstm": "mLSTM",
                "window_mqa": "window (shared key = value)", "compressed_sparse": "CSA",
-               "heavily_compressed": "HCA", "kda": "KDA", "none": "MLP-only"}
+               "heavily_compressed": "HCA", "kda": "KDA",
+               "block_sparse": "block-sparse (indexer)", "none": "MLP-only"}
 STATE_NAMES = {"linear": "linear", "mamba": "state-space", "mamba2": "state-space",
                "short_conv": "short-convolution", "rglru": "RG-LRU", "rwkv": "RWKV",
                "lightning": "lightning-attention", "mlstm": "mLSTM",
@@ -92,7 +93,8 @@ def describe_attention(spec: ModelSpec) -> str:
         shape += (f"; {spec.shared_blocks} shared transformer block(s) of {spec.n_head} heads "
                   f"of {spec.head_dim} over the residual and the embedding, run before "
                   f"{spec.shared_invocations} layers, weights counted once, keys per run")
-    if not set(kinds) & {"global", "local", "chunked"} and spec.shared_blocks is None:
+    if not set(kinds) & {"global", "local", "chunked", "block_sparse"} \
+            and spec.shared_blocks is None:
         pass  # no softmax attention: its geometry (heads, QK-norm) does not apply
     elif spec.kv_heads == 1:
         shape += ", multi-query"

@@ -417,10 +417,33 @@ ARIA = {
     "vision_config": {"model_type": "idefics3_vision", "attention_heads": 16,
                       "image_size": 980, "intermediate_size": 4304, "num_hidden_layers": 27,
                       "patch_size": 14}}
+# MiniMax-M3's text_config (MiniMaxAI/MiniMax-M3's config.json, text decoder only) in the
+# remote code's spelling, as a public MLX port transcribes it key by key in a test of its
+# config parsing (lablup/mlxcel, src/models/minimax_m3.rs, test_m3_config_parsing): dense MLPs
+# and full attention on the first 3 layers, experts under sparse attention on the other 57.
+# The card: ~428B in all (with the vision tower and the multi-token-prediction modules, which
+# transformers does not build) and ~23B activated (23.50B without embedding and head)
+M3_SPARSE = [0, 0, 0] + [1] * 57
+MINIMAX_M3 = {
+    "model_type": "minimax_m3_vl_text", "hidden_size": 6144, "intermediate_size": 3072,
+    "num_hidden_layers": 60, "num_attention_heads": 64, "num_key_value_heads": 4,
+    "head_dim": 128, "vocab_size": 200064, "rms_norm_eps": 1e-06, "rope_theta": 5000000,
+    "rotary_dim": 64, "partial_rotary_factor": 0.5, "use_qk_norm": True,
+    "tie_word_embeddings": False, "dense_intermediate_size": 12288,
+    "shared_intermediate_size": 3072, "num_local_experts": 128, "num_experts_per_tok": 4,
+    "n_shared_experts": 1, "scoring_func": "sigmoid", "use_routing_bias": True,
+    "moe_layer_freq": M3_SPARSE, "qk_norm_type": "per_head", "swiglu_alpha": 1.702,
+    "swiglu_limit": 7.0, "routed_scaling_factor": 2.0,
+    "sparse_attention_config": {
+        "use_sparse_attention": True, "sparse_index_dim": 128, "sparse_num_index_heads": 4,
+        "sparse_topk_blocks": 16, "sparse_block_size": 128,
+        "sparse_disable_index_value": M3_SPARSE, "sparse_attention_freq": M3_SPARSE}}
 PUBLISHED_CONFIGS = {
     # active: 28 layers x 58 idle experts of 3 x 2560 x 1664
     "rhymes-ai/Aria (text_config)": (ARIA_TEXT, 24_869_091_840, 4_115_151_360),
     "state-spaces/mamba-130m-hf": (MAMBA_130M, 129_135_360, 129_135_360),
+    # active: 57 MoE layers x 124 idle experts of 3 x 6144 x 3072
+    "MiniMaxAI/MiniMax-M3": (MINIMAX_M3, 426_174_565_632, 25_962_466_560),
     "deepseek-ai/DeepSeek-V4-Flash": (DEEPSEEK_V4_FLASH, 284_332_230_231, 13_799_622_231),
     # active: every choice a real expert (28 layers x 500 idle of 3 x 6144 x 2048)
     "meituan-longcat/LongCat-Flash-Chat": (LONGCAT_FLASH_CHAT, 560_664_958_976,
@@ -585,6 +608,40 @@ def test_kimi_linear_48b_is_the_cards_48b_with_3b_active():
     assert round(count.active_by("no_embedding") / 1e9) == 3
     assert count.recurrent_state_bytes("bf16") == 20 * (32 * 128 * 128 + 3 * 4096 * 3) * 2
     assert count.kv_cache_bytes(1, "bf16") == 7 * (512 + 64) * 2
+
+
+def test_minimax_m3_is_the_cards_428b_with_23b_active():
+    """The card's ~23B activated leaves out the embedding and the head (23.50B; 24.73B with the
+    head); its ~428B counts the vision tower and the multi-token-prediction modules beside the
+    text decoder's 426.17B. Its 57 sparse layers cache the indexer's one 128-wide key a token
+    beside their 4 kv heads of 128, the 3 full-attention layers the heads alone."""
+    from zoo.architectures import spec_from_config
+
+    count = zoo.count_params(spec_from_config(MINIMAX_M3))
+    assert count.active_by("no_embedding_no_head") // 10**8 == 235  # the card's ~23B
+    assert count.active_by("no_embedding") // 10**8 == 247
+    assert round(count.total / 1e9) == 426
+    assert count.kv_cache_bytes(1, "bf16") == (60 * 2 * 4 * 128 + 57 * 128) * 2
+    indexer = 57 * 6144 * (4 + 1) * 128  # its norms are with the norms
+    assert count.attention == 60 * 6144 * (2 * 64 * 128 + 2 * 4 * 128) + indexer
+
+
+@pytest.mark.parametrize(("changes", "key"), [
+    ({"n_shared_experts": 2}, "n_shared_experts"),
+    ({"qk_norm_type": "per_layer"}, "qk_norm_type"),
+    ({"scoring_func": "softmax"}, "scoring_func"),
+    ({"first_k_dense_replace": 1}, "first_k_dense_replace"),
+    ({"sparse_attention_config": {**MINIMAX_M3["sparse_attention_config"],
+                                  "sparse_disable_index_value": [0] * 60}},
+     "sparse_disable_index_value"),
+    ({"layer_types": ["full_attention"] * 59}, "layer_types")])
+def test_minimax_m3_refuses_what_its_class_would_not_build(changes, key):
+    """The remote code's keys that would build what MiniMaxM3VLForCausalLM does not (a second
+    shared expert, QK-norm over the projection, an index-value path ...) are refused by name."""
+    from zoo.architectures import UnsupportedConfigError, spec_from_config
+
+    with pytest.raises(UnsupportedConfigError, match=key):
+        spec_from_config({**MINIMAX_M3, **changes})
 
 
 def test_mamba_state_is_constant_in_context():

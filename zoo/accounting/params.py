@@ -430,12 +430,15 @@ def _norm_params(spec: ModelSpec, width: int) -> int:
 def kv_cache_width(spec: ModelSpec, kind: str = "global") -> int:
     """Values cached per token by a layer of this kind: keys and values of the kv heads, or, for
     latent attention, the latent and the one shared rotated key (and, with sparse attention, the
-    indexer's key). A global layer whose values are its keys (Gemma 4) still caches both:
-    transformers stores the keys normalised and rotated, the values normalised apart."""
+    indexer's key; a block_sparse layer its indexer's one key beside the heads'). A global
+    layer whose values are its keys (Gemma 4) still caches both: transformers stores the keys
+    normalised and rotated, the values normalised apart."""
     if spec.latent:
         assert spec.kv_lora_rank is not None and spec.d_head_rope is not None
         return spec.kv_lora_rank + spec.d_head_rope + (spec.indexer_head_dim or 0)
-    return spec.layer_kv_heads(kind) * (spec.layer_head_dim(kind) + _value_head(spec, kind))
+    index = (spec.indexer_head_dim or 0) if kind == "block_sparse" else 0
+    return spec.layer_kv_heads(kind) * (spec.layer_head_dim(kind) + _value_head(spec, kind)) \
+        + index
 
 
 def _value_head(spec: ModelSpec, kind: str) -> int:
@@ -522,6 +525,11 @@ def _attention_params(spec: ModelSpec, kind: str = "global",
         attention += d
     if spec.differential_attention:  # DiffLlama's lambda_q1, k1, q2, k2
         attention += 4 * spec.layer_head_dim(kind)
+    if kind == "block_sparse":  # MiniMax-M3's indexer: its query heads and one key head from
+        # the layer's input, an RMSNorm of the head width on each
+        assert spec.indexer_heads is not None and spec.indexer_head_dim is not None
+        index = d * (spec.indexer_heads + 1) * spec.indexer_head_dim
+        return attention + index, matrices + index, 2 * spec.indexer_head_dim
     return attention, matrices, 0
 
 

@@ -511,6 +511,98 @@ def _aria(c: Mapping[str, Any]) -> Config:
                            idefics3_vision(vision) + projector)
 
 
+# MiniMax-M3's per-layer attention (layer_types) and MLP (mlp_layer_types) in zoo's words
+M3_ATTENTION = {"full_attention": "global", "minimax_m3_sparse": "block_sparse"}
+M3_MLP = {"dense": "dense", "sparse": "moe"}
+# the flat indexer keys and the legacy sparse_attention_config's, which win where both are set
+M3_INDEX_KEYS = {"index_n_heads": "sparse_num_index_heads", "index_head_dim": "sparse_index_dim",
+                 "index_block_size": "sparse_block_size",
+                 "index_topk_blocks": "sparse_topk_blocks"}
+
+
+def _m3_layers(c: Mapping[str, Any], key: str, legacy: Any, kinds: Mapping[str, str],
+               default: str) -> list[str]:
+    """One of MiniMax-M3's per-layer lists in zoo's words: `key` as given, else from the
+    remote code's 0/1 list `legacy` (1: the second kind), else `default` on every layer."""
+    layers = get(c, "num_hidden_layers")
+    names = list(kinds)
+    types = c.get(key)
+    if types is None:
+        types = [names[bool(f)] for f in legacy] if legacy is not None else [default] * layers
+    if len(types) != layers or not set(types) <= set(kinds):
+        raise UnsupportedConfigError(f"minimax_m3_vl_text's {key} must give one of "
+                                     f"{', '.join(names)} for each of {layers} layers")
+    return [kinds[t] for t in types]
+
+
+def _minimax_m3(c: Mapping[str, Any]) -> Config:
+    """MiniMax-M3's text decoder (MiniMaxM3VLForCausalLM): grouped-query attention with an
+    RMSNorm over each q and k head and partial rotary; on the layers layer_types calls
+    minimax_m3_sparse, a lightning indexer whose index_n_heads query heads and one key head
+    (each RMS-normalised, index_head_dim wide, from the layer's input; no weights per head,
+    unlike DeepSeek-V3.2's) score blocks of keys, each indexer head choosing the blocks of one
+    kv group (block_sparse layers: its key is cached beside the layer's keys and values).
+    Dense MLPs of dense_intermediate_size or experts of intermediate_size as mlp_layer_types
+    says, with one shared expert of shared_intermediate_size beside them, routed by sigmoid
+    scores and a selection-only bias, renormalised, scaled by routed_scaling_factor; every MLP
+    gated by a clamped SwiGLU. The remote code's sparse_attention_config and moe_layer_freq are
+    read as transformers reads them; its keys that would build what transformers does not are
+    refused by name. The multi-token-prediction modules are not built, nor counted."""
+    c = with_defaults(c, {
+        "vocab_size": 200064, "hidden_size": 6144, "intermediate_size": 3072,
+        "num_hidden_layers": 60, "num_attention_heads": 64, "num_key_value_heads": 4,
+        "head_dim": 128, "max_position_embeddings": 524288, "rms_norm_eps": 1e-6,
+        "tie_word_embeddings": False, "num_experts_per_tok": 4, "num_local_experts": 128,
+        "routed_scaling_factor": 2.0, "dense_intermediate_size": 12288,
+        "shared_intermediate_size": 3072, "swiglu_limit": 7.0, "index_n_heads": 4,
+        "index_head_dim": 128, "index_block_size": 128, "index_topk_blocks": 16})
+    sparse = c.get("sparse_attention_config") or {}
+    c = {**c, **{flat: sparse[legacy] for flat, legacy in M3_INDEX_KEYS.items()
+                 if legacy in sparse}}
+    refused = [
+        ("use_qk_norm", c.get("use_qk_norm", True) is not True, "true"),
+        ("qk_norm_type", c.get("qk_norm_type", "per_head") != "per_head", "per_head"),
+        ("n_shared_experts", c.get("n_shared_experts", 1) != 1, "1 (the class builds one)"),
+        ("scoring_func", c.get("scoring_func", "sigmoid") != "sigmoid", "sigmoid"),
+        ("sparse_attention_config.use_sparse_attention",
+         sparse.get("use_sparse_attention", True) is not True, "true")]
+    for key, wrong, expected in refused:
+        if wrong:
+            raise UnsupportedConfigError(f"minimax_m3_vl_text's {key} must be {expected}: "
+                                         f"MiniMaxM3VLForCausalLM builds nothing else")
+    attention = _m3_layers(c, "layer_types", sparse.get("sparse_attention_freq"),
+                           M3_ATTENTION, "full_attention")
+    mlp = _m3_layers(c, "mlp_layer_types", c.get("moe_layer_freq"), M3_MLP, "sparse")
+    no_value = sparse.get("sparse_disable_index_value")
+    if no_value is not None and any(kind == "block_sparse" and not (i < len(no_value)
+                                                                    and no_value[i])
+                                    for i, kind in enumerate(attention)):
+        raise UnsupportedConfigError("minimax_m3_vl_text's sparse_attention_config."
+                                     "sparse_disable_index_value must be 1 on every sparse "
+                                     "layer: transformers builds no index-value path")
+    dense_first = c.get("first_k_dense_replace")
+    if dense_first is not None and mlp != ["dense"] * dense_first + ["moe"] * (
+            len(mlp) - dense_first):
+        raise UnsupportedConfigError("minimax_m3_vl_text's first_k_dense_replace disagrees with "
+                                     "mlp_layer_types (moe_layer_freq), which transformers reads")
+    out = read_llama_like({**c, "intermediate_size": get(c, "dense_intermediate_size"),
+                           "hidden_act": "silu"},
+                          qk_norm="head", activation="clamped_swiglu",
+                          swiglu_limit=float(get(c, "swiglu_limit")))
+    out.update(attention_pattern=attention, mlp_pattern=mlp,
+               n_experts=get(c, "num_local_experts"),
+               experts_per_token=get(c, "num_experts_per_tok"),
+               d_ff_expert=get(c, "intermediate_size"), n_shared_experts=1,
+               d_ff_shared=get(c, "shared_intermediate_size"), router_scoring="sigmoid",
+               routing_bias=True, router_normalize=True,
+               routed_scaling=float(get(c, "routed_scaling_factor")))
+    if "block_sparse" in attention:
+        out.update(indexer_heads=get(c, "index_n_heads"),
+                   indexer_head_dim=get(c, "index_head_dim"),
+                   indexer_topk=get(c, "index_topk_blocks") * get(c, "index_block_size"))
+    return out
+
+
 # counted, not built: model_type -> (class, nearest built model_type, reader)
 COUNTED: dict[str, tuple[str, str, Reader]] = {
     "glm4_moe_lite": ("Glm4MoeLiteForCausalLM", "deepseek_v3", _glm4_moe_lite),
@@ -530,6 +622,7 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
     "deepseek_v4": ("DeepseekV4ForCausalLM", "deepseek_v32", deepseek.read_deepseek_v4),
     "longcat_flash": ("LongcatFlashForCausalLM", "deepseek_v3", _longcat_flash),
     "minicpm5_moe": ("MiniCPM5MoeForCausalLM", "glm4_moe", _minicpm5_moe),
+    "minimax_m3_vl_text": ("MiniMaxM3VLForCausalLM", "minimax_m2", _minimax_m3),
 }
 
 # after counted's entries (see zoo.architectures); none of them writes a config

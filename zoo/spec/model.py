@@ -99,7 +99,9 @@ class ModelSpec:
             "head over a window of local_window keys, queries through q_lora_rank, a grouped "
             "output): `window_mqa` (the window alone), `compressed_sparse` (and compressed "
             "entries an indexer picks) or `heavily_compressed` (and every compressed entry), "
-            "`none` (a block with an MLP only: Nemotron-H), cycled over the layers")
+            "`block_sparse` (MiniMax-M3's sparse layers: grouped-query attention over the key "
+            "blocks a grouped indexer picks), `none` (a block with an MLP only: Nemotron-H), "
+            "cycled over the layers")
     local_window: int | None = _arch(
         "int?", None, min=1,
         resolve=lambda s: s.local_window if s.has_local or s.compressed else None,
@@ -254,7 +256,8 @@ class ModelSpec:
             "heads narrower or wider than its q/k heads (MiMo-V2-Flash; counted, not built)")
     indexer_heads: int | None = _arch(
         "int?", None, min=1, doc="DeepSeek-V3.2's sparse attention: the heads of the indexer "
-                                 "that picks the keys each query attends to (index_n_heads)")
+                                 "that picks the keys each query attends to (index_n_heads); "
+                                 "on `block_sparse` layers its query heads, one key head")
     indexer_head_dim: int | None = _arch(
         "int?", None, min=1, doc="sparse attention: the width of the indexer's heads and of "
                                  "its one cached key per token (index_head_dim)")
@@ -279,7 +282,8 @@ class ModelSpec:
             "d_model one; counted, not built")
     indexer_topk: int | None = _arch(
         "int?", None, min=1, doc="sparse attention: the keys each query attends to, the "
-                                 "indexer's best (index_topk)")
+                                 "indexer's best (index_topk; `block_sparse`: at most "
+                                 "index_topk_blocks x index_block_size)")
 
     # positions
     position: str = _arch("enum", "learned", choices=POSITIONS,

@@ -324,9 +324,14 @@ def _check_latent(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
     if given and len(given) < len(indexer):
         raise bad(given[0], "sparse attention needs indexer_heads, indexer_head_dim and "
                             "indexer_topk")
-    if given and not spec.q_lora_rank:
+    block_sparse = "block_sparse" in spec.attention_pattern
+    if block_sparse and (len(given) < len(indexer) or spec.latent or spec.compressed):
+        raise bad("attention_pattern", "block_sparse layers are grouped-query attention with "
+                                       "an indexer: set indexer_heads, indexer_head_dim and "
+                                       "indexer_topk, no latent attention")
+    if given and not block_sparse and not spec.q_lora_rank:
         raise bad(given[0], "sparse attention's indexer reads the query latent: set "
-                            "kv_lora_rank and q_lora_rank")
+                            "kv_lora_rank and q_lora_rank (or block_sparse layers)")
     if given and spec.d_head_rope is not None and spec.indexer_head_dim < spec.d_head_rope:
         raise bad("indexer_head_dim", "the indexer rotates d_head_rope dims of each head")
     latent = ("q_lora_rank", "d_head_rope")  # d_head_v: other attentions' too (counted)
