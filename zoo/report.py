@@ -69,7 +69,8 @@ MIXER_NAMES = {"global": "global", "local": "local", "chunked": "chunked", "line
                "mamba": "Mamba", "mamba2": "Mamba-2", "short_conv": "short conv",
                "rglru": "RG-LRU", "rwkv": "RWKV", "lightning": "lightning", "mlstm": "mLSTM",
                "window_mqa": "window (shared key = value)", "compressed_sparse": "CSA",
-               "heavily_compressed": "HCA", "kda": "KDA", "none": "MLP-only"}
+               "heavily_compressed": "HCA", "kda": "KDA", "cross": "cross-attention (image)",
+               "none": "MLP-only"}
 STATE_NAMES = {"linear": "linear", "mamba": "state-space", "mamba2": "state-space",
                "short_conv": "short-convolution", "rglru": "RG-LRU", "rwkv": "RWKV",
                "lightning": "lightning-attention", "mlstm": "mLSTM",

@@ -99,6 +99,9 @@ class ModelSpec:
             "head over a window of local_window keys, queries through q_lora_rank, a grouped "
             "output): `window_mqa` (the window alone), `compressed_sparse` (and compressed "
             "entries an indexer picks) or `heavily_compressed` (and every compressed entry), "
+            "`cross` (Mllama's cross-attention: queries from the text, keys and values "
+            "projected from the image's states, of the global geometry, with q and k norms "
+            "per head and tanh gates on both sublayers; no keys of the text cached), "
             "`none` (a block with an MLP only: Nemotron-H), cycled over the layers")
     local_window: int | None = _arch(
         "int?", None, min=1,
@@ -450,6 +453,10 @@ class ModelSpec:
     embed_dim: int | None = _arch(
         "int?", None, min=1, resolve=lambda s: s.embed_width,
         doc="OPT-350M's token-embedding width, projected to and from d_model")
+    extra_embedding_rows: int = _arch(
+        "int", 0, min=0,
+        doc="rows of the token embedding beyond vocab_size, for tokens the head never predicts "
+            "(Mllama's 8: its <|image|> token among them)")
 
     per_layer_embed_dim: int | None = _arch(
         "int?", None, min=1,
