@@ -74,6 +74,9 @@ SHRINK_FOR: dict[str, dict[str, Any]] = {
                            "layer_types": ["full_attention", "minimax_m3_sparse",
                                            "minimax_m3_sparse"],
                            "mlp_layer_types": ["dense", "sparse", "dense"]},
+    # a cross-attention layer beside a self-attention one (the default list starts at 3)
+    "mllama": {"cross_attention_layers": [1]},
+    "emu3": {"pad_token_id": 0},  # Emu3TextConfig takes no null padding index
 }
 CAUSAL_LM = transformers.models.auto.modeling_auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 # a config wrapping a text decoder (and a vision tower) is walked as its text decoder's type
@@ -81,9 +84,13 @@ WRAPPERS = {"gemma3": "gemma3_text"}
 # class defaults read differently today, which the branches that rework these entries fix
 # (cohere2: a config without hidden_size counts 408M where transformers builds 8.9M)
 PENDING: set[str] = set()
+# wrapper configs whose causal-LM class builds the text decoder alone (from text_config, as
+# AutoModelForCausalLM does): walked through the keys of their text_config, each dropped in turn
+NESTED = ("mllama", "emu3")
 WALKED = [pytest.param(m, marks=pytest.mark.xfail(reason="class defaults reworked elsewhere"))
           if m in PENDING else m
-          for m in sorted(ARCHITECTURES) if m in CAUSAL_LM and m not in WRAPPERS]
+          for m in sorted(ARCHITECTURES) if m in CAUSAL_LM and m not in WRAPPERS
+          and m not in NESTED]
 
 
 def _quiet() -> None:
@@ -91,10 +98,11 @@ def _quiet() -> None:
     warnings.filterwarnings("ignore")
 
 
-def base_config(model_type: str) -> dict[str, Any]:
-    """transformers' default config of this type, shrunk, as the dict a config.json holds."""
+def base_config(model_type: str, config_class: Any = None) -> dict[str, Any]:
+    """transformers' default config of this type (or of `config_class`, a wrapper's text
+    config), shrunk, as the dict a config.json holds."""
     _quiet()
-    config_class = transformers.CONFIG_MAPPING[model_type]
+    config_class = config_class or transformers.CONFIG_MAPPING[model_type]
     defaults = config_class().to_dict()
     shrink = {**SHRINK, **SHRINK_FOR.get(model_type, {})}
     config = config_class(**{k: v for k, v in shrink.items() if k in defaults})
@@ -178,4 +186,47 @@ def test_each_missing_key_means_the_class_default(model_type):
         if isinstance(got, str) and key and (key in got or "field '" in got):
             continue  # refused, naming the key (or the spec field the class default breaks)
         wrong.append(f"without {key or 'nothing'}: zoo {got}, transformers {expected:,}")
+    assert not wrong, f"{model_type}:\n" + "\n".join(wrong)
+
+
+@cache
+def _text_count(model_type: str, key: str) -> int | None:
+    """transformers' count of the causal LM AutoModelForCausalLM builds from a wrapper config."""
+    try:
+        config = transformers.CONFIG_MAPPING[model_type](**json.loads(key))
+        with torch.device("meta"), no_init_weights():
+            model = transformers.AutoModelForCausalLM.from_config(config)
+        model.tie_weights()
+    except Exception:
+        return None
+    return sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("model_type", NESTED)
+def test_each_missing_text_config_key_means_the_class_default(model_type):
+    _quiet()
+    text_class = transformers.CONFIG_MAPPING[model_type].sub_configs["text_config"]
+    base = base_config(model_type, text_class)
+    generic = set(transformers.PretrainedConfig().to_dict())
+    wrong, counted = [], 0
+    for key in ["", *(k for k in base if k not in generic)]:
+        text = {k: v for k, v in base.items() if k != key}
+        config = {"model_type": model_type, "text_config": text}
+        if key in LAYER_KEYS:  # the class's default depth, compared as a layer count
+            depth = text_class(**text).num_hidden_layers
+            got = spec_from_config(config).n_layer
+            if got != depth:
+                wrong.append(f"without {key}: zoo reads {got} layers, transformers {depth}")
+            continue
+        expected = _text_count(model_type, json.dumps(config, sort_keys=True, default=str))
+        if expected is None:
+            continue
+        counted += 1
+        got = zoo_count(config)
+        if got == expected:
+            continue
+        if isinstance(got, str) and key and (key in got or "field '" in got):
+            continue
+        wrong.append(f"without {key or 'nothing'}: zoo {got}, transformers {expected:,}")
+    assert counted > 1, f"{model_type}: transformers built none of the configs"
     assert not wrong, f"{model_type}:\n" + "\n".join(wrong)

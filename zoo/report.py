@@ -70,7 +70,8 @@ MIXER_NAMES = {"global": "global", "local": "local", "chunked": "chunked", "line
                "rglru": "RG-LRU", "rwkv": "RWKV", "lightning": "lightning", "mlstm": "mLSTM",
                "window_mqa": "window (shared key = value)", "compressed_sparse": "CSA",
                "heavily_compressed": "HCA", "kda": "KDA",
-               "block_sparse": "block-sparse (indexer)", "none": "MLP-only"}
+               "block_sparse": "block-sparse (indexer)", "cross": "cross-attention (image)",
+               "none": "MLP-only"}
 STATE_NAMES = {"linear": "linear", "mamba": "state-space", "mamba2": "state-space",
                "short_conv": "short-convolution", "rglru": "RG-LRU", "rwkv": "RWKV",
                "lightning": "lightning-attention", "mlstm": "mLSTM",

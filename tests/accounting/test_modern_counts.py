@@ -438,9 +438,42 @@ MINIMAX_M3 = {
         "use_sparse_attention": True, "sparse_index_dim": 128, "sparse_num_index_heads": 4,
         "sparse_topk_blocks": 16, "sparse_block_size": 128,
         "sparse_disable_index_value": M3_SPARSE, "sparse_attention_freq": M3_SPARSE}}
+# Llama-3.2-11B-Vision(-Instruct)'s config.json: text_config as dumped in
+# mylesgoose/Llama-3.2-11B-Vision-Instruct's fine-tuning script (a public copy of Meta's
+# shapes), vision_config as quoted in danbev/learning-ai notes/llama.cpp/llama-3-2-vision.md
+LLAMA32_11B_VISION = {
+    "architectures": ["MllamaForConditionalGeneration"], "model_type": "mllama",
+    "image_token_index": 128256,
+    "text_config": {
+        "model_type": "mllama_text_model", "cross_attention_layers": [3, 8, 13, 18, 23, 28, 33, 38],
+        "dropout": 0, "hidden_act": "silu", "hidden_size": 4096, "intermediate_size": 14336,
+        "max_position_embeddings": 131072, "num_attention_heads": 32, "num_hidden_layers": 40,
+        "num_key_value_heads": 8, "pad_token_id": 128004, "rms_norm_eps": 1e-05,
+        "rope_scaling": {"factor": 8.0, "high_freq_factor": 4.0, "low_freq_factor": 1.0,
+                         "original_max_position_embeddings": 8192, "rope_type": "llama3"},
+        "rope_theta": 500000.0, "tie_word_embeddings": False, "vocab_size": 128256},
+    "vision_config": {
+        "attention_heads": 16, "hidden_act": "gelu", "hidden_size": 1280, "image_size": 560,
+        "intermediate_size": 5120, "max_num_tiles": 4, "model_type": "mllama_vision_model",
+        "num_channels": 3, "num_global_layers": 8, "num_hidden_layers": 32, "patch_size": 14,
+        "supported_aspect_ratios": [[1, 1], [1, 2], [1, 3], [1, 4], [2, 1], [2, 2], [3, 1],
+                                    [4, 1]],
+        "vision_output_dim": 7680}}
+# BAAI/Emu3-Gen's config.json (remote-code format, model_type "Emu3"), as vendored in
+# mindspore-lab/mindone's Emu3 inference test; transformers builds it as Emu3TextConfig
+EMU3_GEN = {
+    "architectures": ["Emu3ForCausalLM"], "model_type": "Emu3", "attention_dropout": 0.1,
+    "hidden_act": "silu", "hidden_size": 4096, "image_area": 262144,
+    "intermediate_size": 14336, "max_position_embeddings": 5120, "num_attention_heads": 32,
+    "num_hidden_layers": 32, "num_key_value_heads": 8, "pad_token_id": 151643,
+    "pretraining_tp": 1, "rms_norm_eps": 1e-05, "rope_scaling": None, "rope_theta": 1000000.0,
+    "tie_word_embeddings": False, "vocab_size": 184622}
 PUBLISHED_CONFIGS = {
     # active: 28 layers x 58 idle experts of 3 x 2560 x 1664
     "rhymes-ai/Aria (text_config)": (ARIA_TEXT, 24_869_091_840, 4_115_151_360),
+    # the text decoder MllamaForCausalLM builds (AutoModelForCausalLM on the wrapper)
+    "meta-llama/Llama-3.2-11B-Vision": (LLAMA32_11B_VISION, 9_775_192_080, 9_775_192_080),
+    "BAAI/Emu3-Gen": (EMU3_GEN, 8_492_011_520, 8_492_011_520),
     "state-spaces/mamba-130m-hf": (MAMBA_130M, 129_135_360, 129_135_360),
     # active: 57 MoE layers x 124 idle experts of 3 x 6144 x 3072
     "MiniMaxAI/MiniMax-M3": (MINIMAX_M3, 426_174_565_632, 25_962_466_560),
@@ -710,3 +743,19 @@ def test_zyphra_fork_format_of_zamba2_is_refused():
             "use_shared_block_lora": True, "state_size": 64, "num_mem_blocks": 2}
     with pytest.raises(UnsupportedConfigError, match="ffn_hidden_size"):
         spec_from_config(fork)
+
+
+def test_llama_3_2_11b_vision_is_the_cards_10_6b_and_caches_only_the_text_layers():
+    from zoo.architectures import spec_from_config
+
+    spec = spec_from_config(LLAMA32_11B_VISION)
+    count = zoo.count_params(spec)
+    # the whole MllamaForConditionalGeneration as transformers 5.25 builds it on the meta
+    # device: the card's "11B (10.6B)"
+    assert count.total + spec.rest_params == 10_670_220_835
+    assert spec.layer_kinds.count("cross") == 8
+    # 32 self-attention layers cache 8 kv heads of 128 per token; the 8 cross-attention
+    # layers cache the image's keys, once per image, not per token
+    assert count.kv_cache_bytes(1, "bf16") == 32 * 2 * 8 * 128 * 2
+    # the embedding's 8 extra rows, the head's vocab_size
+    assert count.token_embedding == (128256 + 8) * 4096 and count.head == 128256 * 4096

@@ -58,8 +58,9 @@ NAME_PATTERNS: tuple[tuple[str, str], ...] = (
                        r"_shexp(\.|$)"),
     ("experts", r"(^|\.)experts(\.|$)|_exps(\.|$)"),
     ("router", r"(^|\.)(gate|router)(\.|$)|(^|\.)ffn_gate_inp(\.|$)"),
-    ("attention", r"(^|\.)(self_attn|self_attention|attention|attn|linear_attn)(\.|$)|"
-                  r"(^|\.)attn_"),
+    # Mllama's cross_attn and its two gates (cross_attn_attn_gate, cross_attn_mlp_gate)
+    ("attention", r"(^|\.)(self_attn|self_attention|attention|attn|linear_attn|cross_attn)"
+                  r"(\.|$)|(^|\.)(cross_)?attn_"),
     ("mlp", r"(^|\.)(mlp|feed_forward|ffn|block_sparse_moe|moe|fc1|fc2)(\.|$)|(^|\.)ffn_"),
 )
 _COMPILED = tuple((component, re.compile(pattern)) for component, pattern in NAME_PATTERNS)

@@ -47,7 +47,9 @@ FLOPS_CONVENTION = (
     "state element each), its convolution counted as weights; a state-space (Mamba) layer "
     "likewise 6 x d_inner x d_state per token (the decay, the input's write and the output's "
     "read); a shared (weight-tied) block counts its weights and its attention once per "
-    "invocation")
+    "invocation; a cross-attention layer (Mllama) attends to the image's keys, not the "
+    "text's: its q and o are counted, its k and v (applied to the image) and its attention "
+    "over the image are not")
 RECURRENT_STATE_CONVENTION = (
     "per sequence, constant in context: each linear-attention layer's recurrent state (value "
     "heads x d_k x d_v) and the last kernel - 1 inputs of its convolution (2 x q/k width + v "
@@ -165,7 +167,8 @@ class ParamCount:
         are, local layers holding at most their window (a rolling cache), chunked layers at
         most their chunk (the current chunk's keys are all a query there can see), linear-
         attention layers none (their state is `recurrent_state_bytes`); a layer that shares an
-        earlier layer's keys and values holds none of its own."""
+        earlier layer's keys and values holds none of its own; a cross-attention layer none
+        per token (it caches the image's keys and values, once per image, not counted here)."""
         spec = self.spec
         held = sum(compressed_cached(spec, kind, tokens) if kind in COMPRESSED_KINDS
                    else _attended(spec, kind, tokens) * kv_cache_width(spec, kind)
@@ -379,8 +382,8 @@ def _attended(spec: ModelSpec, kind: str, context: int) -> int:
     """Keys one token attends to (and a layer of this kind caches) at `context` tokens."""
     if kind in COMPRESSED_KINDS:  # DeepSeek-V4's window and compressed entries
         return compressed_attended(spec, kind, context)
-    if kind == "linear" or kind in MIXERS or kind == "none":  # no keys kept (a recurrent
-        return 0  # state instead, or no mixer)
+    if kind == "linear" or kind in MIXERS or kind in ("cross", "none"):  # no keys of the text
+        return 0  # kept (a recurrent state instead, the image's keys, or no mixer)
     if kind == "local" and spec.local_window is not None:
         return min(context, spec.local_window)
     if kind == "chunked" and spec.attention_chunk is not None:
@@ -500,6 +503,8 @@ def _attention_params(spec: ModelSpec, kind: str = "global",
         every = shared_kv + spec.n_experts * 2 * d * width + router
         return (every + d, shared_kv + spec.experts_per_token * 2 * d * width + router,
                 0)
+    if kind == "cross":
+        return _cross_attention_params(spec)
     q, v_in = layer_q_dim(spec, kind), layer_v_dim(spec, kind)
     gate = q if spec.attention_output_gate else 0  # the gate's rows beside q's
     k = 0 if shared else spec.layer_kv_heads(kind) * spec.layer_head_dim(kind)
@@ -531,6 +536,20 @@ def _attention_params(spec: ModelSpec, kind: str = "global",
         index = d * (spec.indexer_heads + 1) * spec.indexer_head_dim
         return attention + index, matrices + index, 2 * spec.indexer_head_dim
     return attention, matrices, 0
+
+
+def _cross_attention_params(spec: ModelSpec) -> tuple[int, int, int]:
+    """(parameters, matrix weights a text token goes through, norm weights inside it) of one
+    cross-attention layer (Mllama's MllamaTextCrossAttention and its block's gates): q, k, v and
+    o of the global geometry without biases, an RMSNorm of head_dim over each query and each
+    key head, and the block's two tanh gates (one scalar on the attention's output, one on the
+    MLP's). Its keys and values are projected from the image's states, once per image: a text
+    token goes through q and o only."""
+    d, q, v_in = spec.d_model, layer_q_dim(spec, "global"), layer_v_dim(spec, "global")
+    kv = spec.layer_kv_heads("global") * (spec.layer_head_dim("global")
+                                          + _value_head(spec, "global"))
+    per_token = d * q + v_in * d
+    return per_token + d * kv + 2, per_token, 2 * _norm_params(spec, spec.layer_head_dim("global"))
 
 
 def layer_q_dim(spec: ModelSpec, kind: str = "global") -> int:
@@ -701,7 +720,7 @@ def _count(spec: ModelSpec, head: str | None, num_labels: int) -> ParamCount:
     learned = spec.position == "learned"
     return ParamCount(
         spec=spec,
-        token_embedding=spec.vocab_size * width + per_layer_table,
+        token_embedding=(spec.vocab_size + spec.extra_embedding_rows) * width + per_layer_table,
         position_embedding=(spec.context_length + spec.position_offset) * d if learned else 0,
         attention=sum(layer.attention for layer in per_layer) + shared[0],
         mlp=sum(layer.mlp for layer in per_layer) + shared[1],

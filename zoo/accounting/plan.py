@@ -119,8 +119,8 @@ def plan_inputs(spec: ModelSpec) -> dict[str, Any]:
     block = max(layer.total for layer in count.layers)
     groups: dict[tuple[int | None, int], int] = {}
     for kind, shared in zip(spec.layer_kinds, spec.layer_kv_shared, strict=True):
-        if shared or recurrent_state_width(spec, kind):  # no keys of its own: a recurrent
-            continue                                       # state, or shared
+        if shared or recurrent_state_width(spec, kind) or kind == "cross":  # no keys of its
+            continue  # own: a recurrent state, shared, or the image's (cross-attention)
         cap = spec.local_window if kind == "local" else (
             spec.attention_chunk if kind == "chunked" else None)
         key = (cap, kv_cache_width(spec, kind))

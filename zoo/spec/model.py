@@ -100,8 +100,11 @@ class ModelSpec:
             "output): `window_mqa` (the window alone), `compressed_sparse` (and compressed "
             "entries an indexer picks) or `heavily_compressed` (and every compressed entry), "
             "`block_sparse` (MiniMax-M3's sparse layers: grouped-query attention over the key "
-            "blocks a grouped indexer picks), `none` (a block with an MLP only: Nemotron-H), "
-            "cycled over the layers")
+            "blocks a grouped indexer picks), `cross` (Mllama's cross-attention: queries from "
+            "the text, keys and values projected from the image's states, of the global "
+            "geometry, with q and k norms per head and tanh gates on both sublayers; no keys of "
+            "the text cached), `none` (a block with an MLP only: Nemotron-H), cycled over the "
+            "layers")
     local_window: int | None = _arch(
         "int?", None, min=1,
         resolve=lambda s: s.local_window if s.has_local or s.compressed else None,
@@ -454,6 +457,10 @@ class ModelSpec:
     embed_dim: int | None = _arch(
         "int?", None, min=1, resolve=lambda s: s.embed_width,
         doc="OPT-350M's token-embedding width, projected to and from d_model")
+    extra_embedding_rows: int = _arch(
+        "int", 0, min=0,
+        doc="rows of the token embedding beyond vocab_size, for tokens the head never predicts "
+            "(Mllama's 8: its <|image|> token among them)")
 
     per_layer_embed_dim: int | None = _arch(
         "int?", None, min=1,

@@ -258,6 +258,9 @@ def _check_ssm(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
         raise bad("short_conv_bias", "only short_conv layers take it")
     if spec.ssm_inner_norms and "mamba" not in kinds:
         raise bad("ssm_inner_norms", "only `mamba` layers take it")
+    if "cross" in kinds and spec.qk_norm != "none":
+        raise bad("qk_norm", "cross-attention layers carry their own q and k norms, and the "
+                             "layers beside them none (Mllama)")
     if "mamba2" in kinds and spec.ssm_d_inner % spec.ssm_n_group:
         raise bad("ssm_n_group", f"ssm_d_inner {spec.ssm_d_inner} does not split into "
                                  f"{spec.ssm_n_group} groups")
