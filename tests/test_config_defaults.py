@@ -64,6 +64,12 @@ SHRINK_FOR: dict[str, dict[str, Any]] = {
     "zamba": {"num_hidden_layers": 4},
     "zamba2": {"num_hidden_layers": 4, "num_mem_blocks": 2,
                "layers_block_type": ["linear_attention", "hybrid", "hybrid", "hybrid"]},
+    # two of seven layers (both sliding) reuse earlier keys and values (the default 15 of 2
+    # would leave none to make them); AltUp's three streams, a small LAuReL rank and per-layer
+    # input, per-layer table rows apart from the vocabulary
+    "gemma3n_text": {"num_hidden_layers": 7, "num_kv_shared_layers": 2, "altup_num_inputs": 3,
+                     "laurel_rank": 8, "hidden_size_per_layer_input": 16,
+                     "vocab_size_per_layer_input": 100},
     # the checkpoint's spellings, which its to_dict writes; a kda layer beside a latent one
     "kimi_linear": {"num_experts_per_token": 2, "linear_num_heads": 2, "linear_head_dim": 16,
                     "layer_types": ["linear_attention", "full_attention"]},
@@ -80,7 +86,8 @@ SHRINK_FOR: dict[str, dict[str, Any]] = {
 }
 CAUSAL_LM = transformers.models.auto.modeling_auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 # a config wrapping a text decoder (and a vision tower) is walked as its text decoder's type
-WRAPPERS = {"gemma3": "gemma3_text"}
+# (Gemma 3n's towers need timm, which transformers cannot build them without here)
+WRAPPERS = {"gemma3": "gemma3_text", "gemma3n": "gemma3n_text"}
 # class defaults read differently today, which the branches that rework these entries fix
 # (cohere2: a config without hidden_size counts 408M where transformers builds 8.9M)
 PENDING: set[str] = set()

@@ -201,3 +201,26 @@ def test_show_gives_the_state_of_each_type(model_type, tmp_path, capsys):
     assert main(["show", str(tmp_path / "config.json")]) == 0
     out = capsys.readouterr().out
     assert "recurrent state" in out and "counted" in out
+
+
+def test_gemma3n_caches_no_keys_for_the_layers_that_share_them():
+    """Gemma 3n keeps no recurrent state; its last num_kv_shared_layers layers (here a sliding
+    and the global one) attend to the keys and values of the last earlier layer of their kind
+    and cache none of their own: transformers' cache holds three layers' keys and values."""
+    transformers.logging.set_verbosity_error()
+    config = transformers.Gemma3nTextConfig(
+        hidden_size=32, vocab_size=64, intermediate_size=48, num_hidden_layers=5,
+        num_kv_shared_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=8,
+        hidden_size_per_layer_input=8, vocab_size_per_layer_input=64, laurel_rank=4,
+        layer_types=["sliding_attention", "full_attention", "sliding_attention",
+                     "sliding_attention", "full_attention"])
+    torch.manual_seed(0)
+    model = transformers.AutoModelForCausalLM.from_config(config).eval()
+    with torch.no_grad():
+        cache = model(torch.tensor([[1, 2, 3, 4, 5]]), use_cache=True).past_key_values
+    state, per_token = _cache_elements(cache)
+    count = zoo.count_params(spec_from_config(json.loads(json.dumps(config.to_dict(),
+                                                                    default=str))))
+    assert count.total == sum(p.numel() for p in model.parameters())
+    assert state == count.recurrent_state_bytes("fp32") == 0
+    assert count.kv_cache_bytes(1, "fp32") == 4 * per_token == 4 * 3 * 2 * 2 * 8

@@ -468,12 +468,45 @@ EMU3_GEN = {
     "num_hidden_layers": 32, "num_key_value_heads": 8, "pad_token_id": 151643,
     "pretraining_tp": 1, "rms_norm_eps": 1e-05, "rope_scaling": None, "rope_theta": 1000000.0,
     "tie_word_embeddings": False, "vocab_size": 184622}
+
+
+# google/gemma-3n-E2B and -E4B: the Hub's config.json could not be read here, and no public
+# repository found vendors it whole; these are their text_config's keys as transformers'
+# Gemma3nTextConfig states E4B's (its defaults, documented for google/gemma-3n-E4B) and as a
+# public Gemma 3n port in AI Edge Torch's style states both (get_model_config_e2b / _e4b: 30 or
+# 35 layers of 2048, MLPs of 8192 or 16384, 10 or 15 layers sharing keys and values, the first
+# 10 layers' activations sparse at 0.95), which public engines' E2B test fixtures repeat (30
+# layers, 10 shared). Google: "over 5 billion parameters are loaded" for E2B (5B and 8B raw,
+# towers included), "an effective memory load of just under 2 billion (1.91B)"
+def gemma3n_text(layers: int, width: int, shared: int) -> dict:
+    return {
+        "model_type": "gemma3n_text", "vocab_size": 262400, "vocab_size_per_layer_input": 262144,
+        "hidden_size": 2048, "hidden_size_per_layer_input": 256,
+        "intermediate_size": [width] * layers, "num_hidden_layers": layers,
+        "num_attention_heads": 8, "num_key_value_heads": 2, "head_dim": 256,
+        "hidden_activation": "gelu_pytorch_tanh", "max_position_embeddings": 32768,
+        "rms_norm_eps": 1e-6, "rope_theta": 1000000.0, "rope_local_base_freq": 10000.0,
+        "rope_scaling": None, "sliding_window": 512, "final_logit_softcapping": 30.0,
+        "query_pre_attn_scalar": 256, "attention_bias": False, "attention_dropout": 0.0,
+        "layer_types": ["full_attention" if (i + 1) % 5 == 0 else "sliding_attention"
+                        for i in range(layers)],
+        "altup_active_idx": 0, "altup_coef_clip": 120.0, "altup_correct_scale": True,
+        "altup_lr_multiplier": 1.0, "altup_num_inputs": 4, "laurel_rank": 64,
+        "num_kv_shared_layers": shared,
+        "activation_sparsity_pattern": [0.95] * 10 + [0.0] * (layers - 10)}
+
+
+GEMMA_3N_E2B, GEMMA_3N_E4B = gemma3n_text(30, 8192, 10), gemma3n_text(35, 16384, 15)
 PUBLISHED_CONFIGS = {
     # active: 28 layers x 58 idle experts of 3 x 2560 x 1664
     "rhymes-ai/Aria (text_config)": (ARIA_TEXT, 24_869_091_840, 4_115_151_360),
     # the text decoder MllamaForCausalLM builds (AutoModelForCausalLM on the wrapper)
     "meta-llama/Llama-3.2-11B-Vision": (LLAMA32_11B_VISION, 9_775_192_080, 9_775_192_080),
     "BAAI/Emu3-Gen": (EMU3_GEN, 8_492_011_520, 8_492_011_520),
+    # the text decoder alone (the checkpoints' MobileNet-V5 and audio towers are not counted);
+    # dense: every parameter active, the per-layer table's one row a token included
+    "google/gemma-3n-E2B": (GEMMA_3N_E2B, 4_435_182_688, 4_435_182_688),
+    "google/gemma-3n-E4B": (GEMMA_3N_E4B, 6_835_235_568, 6_835_235_568),
     "state-spaces/mamba-130m-hf": (MAMBA_130M, 129_135_360, 129_135_360),
     # active: 57 MoE layers x 124 idle experts of 3 x 6144 x 3072
     "MiniMaxAI/MiniMax-M3": (MINIMAX_M3, 426_174_565_632, 25_962_466_560),
@@ -759,3 +792,27 @@ def test_llama_3_2_11b_vision_is_the_cards_10_6b_and_caches_only_the_text_layers
     assert count.kv_cache_bytes(1, "bf16") == 32 * 2 * 8 * 128 * 2
     # the embedding's 8 extra rows, the head's vocab_size
     assert count.token_embedding == (128256 + 8) * 4096 and count.head == 128256 * 4096
+
+
+def test_gemma_3n_text_decoders_beside_googles_figures():
+    """E2B's text decoder: 4.44B, of which 2.01B the per-layer table and 0.54B the tied
+    embedding: 1.88B without either (Google's "effective" 1.91B); E4B's 6.84B, 3.95B without
+    them. AltUp and LAuReL: 2 x 3 projections of 2048 x 2048, and per layer the router, the
+    coefficients, the output scale and the rank-64 branch; the shared layers have no k/v and
+    cache nothing: 20 of E2B's 30 layers keep keys and values. The wrapper config counts the
+    same decoder and says what it leaves out."""
+    from zoo.architectures import spec_from_config
+
+    d, n = 2048, 4
+    e2b, e4b = (zoo.count_params(spec_from_config(c)) for c in (GEMMA_3N_E2B, GEMMA_3N_E4B))
+    assert e2b.token_embedding == 262_400 * d + 262_144 * 30 * 256
+    assert (e2b.non_embedding, e4b.non_embedding) == (1_884_521_568, 3_949_030_128)
+    per_layer = d * n + n ** 3 + n ** 2 + d + 2 * d * 64 + 2 * d * 256
+    assert e2b.extras == 2 * (n - 1) * d * d + 30 * per_layer + d * 30 * 256
+    made, shared = e2b.layers[19], e2b.layers[29]  # both global
+    assert made.attention - shared.attention == 2 * d * 2 * 256
+    assert e2b.kv_cache_bytes(1, "bf16") == 2 * 2 * 2 * 256 * 20
+    wrapper = spec_from_config({"model_type": "gemma3n", "text_config": GEMMA_3N_E2B})
+    assert zoo.count_params(wrapper).total == e2b.total
+    assert "without its vision and audio towers" in wrapper.part_of
+

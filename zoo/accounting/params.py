@@ -200,10 +200,11 @@ class ParamCount:
         routed experts it is not sent to excluded)."""
         spec = self.spec
         # extras (OPT-350M's projections, a classifier) are bias-free matrices too, but for
-        # the hyper-connections' biases and scales
+        # the hyper-connections' biases and scales, and AltUp's scales and twice-run router
         params, matrices = hyper_connection_params(spec)
+        branches, branch_matrices, _ = altup_laurel_params(spec)
         return (sum(layer.matmul for layer in self.layers) + spec.vocab_size * spec.embed_width
-                + self.extras - params + matrices)
+                + self.extras - params + matrices - branches + branch_matrices)
 
     def attention_flops_per_token(self, context: int | None = None) -> int:
         """Scores and weighted sum for one token attending to `context` keys (itself included)."""
@@ -659,6 +660,29 @@ def shared_invocation_params(spec: ModelSpec) -> tuple[int, int]:
     return attention, rank * (d + 2 * spec.d_ff)
 
 
+def altup_laurel_params(spec: ModelSpec) -> tuple[int, int, int]:
+    """(parameters outside norms, the matrix weights a token goes through, norm weights) of
+    Gemma 3n's AltUp and LAuReL, all layers together (0s without them). AltUp: the 2 (n - 1)
+    d_model x d_model projections to and from the extra streams; per layer the router's RMSNorm
+    and d_model x n matrix (a token goes through it twice: before the layer, to predict, and
+    after, to correct), the n x n^2 prediction and n x n correction coefficients, and the
+    corrected stream's d_model scale (not a matrix). LAuReL: per layer d_model x rank, rank x
+    d_model and an RMSNorm of d_model."""
+    d, layers = spec.d_model, spec.n_layer
+    params = matrices = norms = 0
+    if spec.altup_streams is not None:
+        n = spec.altup_streams
+        coefficients = n * n * n + n * n
+        params += layers * (d * n + coefficients + d) + 2 * (n - 1) * d * d
+        matrices += layers * (2 * d * n + coefficients) + 2 * (n - 1) * d * d
+        norms += layers * _norm_params(spec, d)
+    if spec.laurel_rank is not None:
+        branch = layers * 2 * d * spec.laurel_rank
+        params, matrices = params + branch, matrices + branch
+        norms += layers * _norm_params(spec, d)
+    return params, matrices, norms
+
+
 def qk_norm_params(spec: ModelSpec, kind: str = "global", shared: bool = False) -> int:
     """QK-norm weights: one head-width vector each for q and k (q only where the keys are
     shared from an earlier layer), or one per projection width (`l2` has none). The value norm
@@ -694,7 +718,8 @@ def _count(spec: ModelSpec, head: str | None, num_labels: int) -> ParamCount:
     if spec.last_attn_out_bias:  # GPT-NeoX Japanese: on the last layer's output alone
         last = per_layer[-1]
         per_layer = (*per_layer[:-1], replace(last, attention=last.attention + d))
-    norms = sum(layer.norms for layer in per_layer) + shared[2]
+    branches, _, branch_norms = altup_laurel_params(spec)  # Gemma 3n's, in no layer's count
+    norms = sum(layer.norms for layer in per_layer) + shared[2] + branch_norms
     norms += _norm_params(spec, d) * (int(spec.final_norm) + int(spec.embedding_norm))
     per_layer_table = 0
     if spec.per_layer_embed_dim is not None:
@@ -712,7 +737,7 @@ def _count(spec: ModelSpec, head: str | None, num_labels: int) -> ParamCount:
     head_params += spec.vocab_size if spec.head_bias else 0
     # DeepSeek-V4's hyper-connection mixings (their biases and scales are counted with them)
     extras = ((2 * width * d if spec.embed_dim is not None else 0) + extras_ple
-              + hyper_connection_params(spec)[0])
+              + hyper_connection_params(spec)[0] + branches)
     if head == "classify":
         extras += d * num_labels
     elif head is not None:

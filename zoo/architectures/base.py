@@ -294,7 +294,7 @@ _OBJECTS = ("rope_scaling", "rope_parameters", "text_config", "vision_config", "
             "quantization_config", "attn_config", "ffn_config")
 _INTEGERS = (
     "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
-    "intermediate_size", "vocab_size", "max_position_embeddings", "head_dim", "n_embd",
+    "vocab_size", "max_position_embeddings", "head_dim", "n_embd",
     "n_layer", "n_head", "n_inner", "n_positions", "n_ctx", "num_experts", "num_local_experts",
     "num_experts_per_tok", "n_routed_experts", "n_shared_experts", "moe_intermediate_size",
     "shared_expert_intermediate_size", "first_k_dense_replace",
@@ -314,8 +314,9 @@ _BOOLEANS = ("tie_word_embeddings", "attention_bias", "mlp_bias", "use_qk_norm",
 _STRINGS = ("model_type", "hidden_act", "hidden_activation", "activation_function",
             "topk_method", "scoring_func")
 _ARRAYS = ("architectures", "layer_types", "mlp_only_layers", "mlp_layer_types")
-# DeepSeek's every-nth-layer integer, or MiMo-V2-Flash's and dots3's list of 0/1 per layer
-_INTEGERS_OR_ARRAYS = ("moe_layer_freq",)
+# DeepSeek's every-nth-layer integer, or MiMo-V2-Flash's and dots3's list of 0/1 per layer;
+# one MLP width, or Gemma 3n's one per layer
+_INTEGERS_OR_ARRAYS = ("moe_layer_freq", "intermediate_size")
 # Gemma 3's switch, or Gemma 4's name of what attends both ways ("vision", "all")
 _BOOLEANS_OR_STRINGS = ("use_bidirectional_attention",)
 CONFIG_TYPES: dict[str, str] = {

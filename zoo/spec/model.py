@@ -474,6 +474,20 @@ class ModelSpec:
     double_wide_shared_mlp: bool = _arch(
         "bool", False, doc="the kv_shared_layers' MLPs are 2 x d_ff wide (Gemma 4 E2B's "
                            "use_double_wide_mlp)")
+    altup_streams: int | None = _arch(
+        "int?", None, min=1,
+        doc="AltUp (alternating updates, Gemma 3n's altup_num_inputs): this many d_model "
+            "residual streams, the extra ones made from the embedding by n - 1 d_model x "
+            "d_model projections and folded back by n - 1 more before the final norm; each "
+            "layer runs on one stream, predicting all from all before it and correcting them "
+            "after, through coefficients (n x n^2 and n x n) a router chooses per token (an "
+            "RMSNorm and d_model x n, run at both steps), and scales the corrected stream by a "
+            "d_model vector; counted, not built")
+    laurel_rank: int | None = _arch(
+        "int?", None, min=1,
+        doc="LAuReL (Gemma 3n's laurel_rank): a low-rank residual branch beside each layer's "
+            "attention, d_model -> rank -> d_model then an RMSNorm of d_model, added to its "
+            "output; counted, not built")
 
     # multipliers (muP-style scalars: no parameters)
     embedding_multiplier: float = _arch(

@@ -112,6 +112,8 @@ NOT_BUILT: dict[str, Callable[[Spec], bool]] = {
     "zero_experts": lambda s: s.zero_experts > 0,
     "dense_mlp_with_experts": lambda s: s.dense_mlp_with_experts and s.norm_position == "pre",
     "shared_blocks": lambda s: s.shared_blocks is not None,
+    "altup_streams": lambda s: s.altup_streams is not None,
+    "laurel_rank": lambda s: s.laurel_rank is not None,
 }
 
 
