@@ -31,7 +31,7 @@ from zoo.architectures.llama import read_llama_like
 from zoo.architectures.towers import IDEFICS3_VISION, idefics3_vision
 
 
-def _mlp_layer_types(c: Mapping[str, Any], default_dense: int) -> int:
+def dense_layers_first(c: Mapping[str, Any], default_dense: int) -> int:
     """The dense layers before the first MoE layer, from mlp_layer_types (dense then sparse
     only) or, without it, the class's default count."""
     layers, types = get(c, "num_hidden_layers"), c.get("mlp_layer_types")
@@ -59,7 +59,7 @@ def _glm4_moe_lite(c: Mapping[str, Any]) -> Config:
         "topk_group": 1, "num_experts_per_tok": 4, "norm_topk_prob": True,
         "hidden_act": "silu", "max_position_embeddings": 202752, "rms_norm_eps": 1e-5,
         "tie_word_embeddings": False, "rope_interleave": True, "attention_bias": False})
-    dense = _mlp_layer_types(c, 1)
+    dense = dense_layers_first(c, 1)
     return {**deepseek.read_deepseek_v3({**c, "first_k_dense_replace": dense})}
 
 
@@ -116,7 +116,7 @@ def _exaone_moe(c: Mapping[str, Any]) -> Config:
                           mlp_bias=False)
     return {**out, **_sigmoid_routed(c, experts="num_experts", shared="num_shared_experts",
                                      scaling="routed_scaling_factor"),
-            "first_dense_layers": _mlp_layer_types(c, get(c, "first_k_dense_replace"))}
+            "first_dense_layers": dense_layers_first(c, get(c, "first_k_dense_replace"))}
 
 
 def _solar_open(c: Mapping[str, Any]) -> Config:
@@ -156,7 +156,7 @@ def _hy_v3(c: Mapping[str, Any]) -> Config:
                           mlp_bias=False)
     return {**out, **_sigmoid_routed(c, experts="num_experts", shared="num_shared_experts",
                                      scaling="router_scaling_factor", groups=False),
-            "first_dense_layers": _mlp_layer_types(c, 1)}
+            "first_dense_layers": dense_layers_first(c, 1)}
 
 
 def _cohere2_moe(c: Mapping[str, Any]) -> Config:
@@ -175,7 +175,7 @@ def _cohere2_moe(c: Mapping[str, Any]) -> Config:
         "prefix_dense_intermediate_size": None, "rms_norm_eps": None,
         "logit_scale": 0.0625})
     width = get(c, "intermediate_size")
-    dense = _mlp_layer_types(c, c.get("first_k_dense_replace", 0))
+    dense = dense_layers_first(c, c.get("first_k_dense_replace", 0))
     rms = c["rms_norm_eps"] is not None
     bias = bool(c["attention_bias"])
     out = read_llama_like(
@@ -257,7 +257,7 @@ def _glm_moe_dsa(c: Mapping[str, Any]) -> Config:
                           or c.get("index_topk_freq", 1) > 1):
         raise UnsupportedConfigError("index_topk_pattern / index_topk_freq (layers sharing an "
                                      "earlier layer's indexer) are not supported")
-    dense = _mlp_layer_types(c, min(get(c, "first_k_dense_replace"),
+    dense = dense_layers_first(c, min(get(c, "first_k_dense_replace"),
                                     get(c, "num_hidden_layers")))
     return deepseek.read_deepseek_v32({**c, "mlp_layer_types": None,
                                        "first_k_dense_replace": dense})
@@ -303,7 +303,7 @@ def _mimo_v2_flash(c: Mapping[str, Any]) -> Config:
     return {**out, **_sigmoid_routed(c, experts="n_routed_experts", shared=None,
                                      scaling="routed_scaling_factor"),
             "d_head_v": get(c, "v_head_dim"), "local_sinks": local,
-            "first_dense_layers": _mlp_layer_types(c, 1)}
+            "first_dense_layers": dense_layers_first(c, 1)}
 
 
 def _laguna(c: Mapping[str, Any]) -> Config:
@@ -348,7 +348,7 @@ def _laguna(c: Mapping[str, Any]) -> Config:
     shared = get(c, "shared_expert_intermediate_size")
     return {**out, **_sigmoid_routed(c, experts="num_experts", shared=None,
                                      scaling="moe_routed_scaling_factor", groups=False),
-            "routing_bias_parameter": True, "first_dense_layers": _mlp_layer_types(c, 1),
+            "routing_bias_parameter": True, "first_dense_layers": dense_layers_first(c, 1),
             **({"n_shared_experts": 1, "d_ff_shared": shared} if shared else {})}
 
 
@@ -460,7 +460,7 @@ def _minicpm5_moe(c: Mapping[str, Any]) -> Config:
     layers = get(c, "num_hidden_layers")
     return {**out, **_sigmoid_routed(c, experts="n_routed_experts", shared="n_shared_experts",
                                      scaling="routed_scaling_factor"),
-            "first_dense_layers": _mlp_layer_types(
+            "first_dense_layers": dense_layers_first(
                 c, min(get(c, "first_k_dense_replace"), layers))}
 
 

@@ -62,7 +62,7 @@ def _with_defaults(c: Mapping[str, Any], defaults: Config) -> Config:
     return {**defaults, **c}
 
 
-def _read_latent(c: Config) -> Config:
+def read_latent(c: Config) -> Config:
     """What the latent-attention MoE classes share: read_latent_dense's fields and DeepSeek's
     experts."""
     return {**read_latent_dense(c),
@@ -132,7 +132,7 @@ def read_deepseek_v3(c: Mapping[str, Any]) -> Config:
     selection bias (topk_method and scoring_func are not read), RMSNorm, SwiGLU, no MLP
     biases; rope_interleave (default true) pairs adjacent dims."""
     c = _with_defaults(c, V3_DEFAULTS)
-    return {**_read_latent(c), "rotary_style": "interleaved" if c["rope_interleave"] else "half",
+    return {**read_latent(c), "rotary_style": "interleaved" if c["rope_interleave"] else "half",
             "router_scoring": "sigmoid", "routing_bias": True,
             "router_normalize": bool(c["norm_topk_prob"]),
             "expert_groups": get(c, "n_group"), "expert_groups_per_token": get(c, "topk_group")}
@@ -192,7 +192,7 @@ def read_deepseek_v2(c: Mapping[str, Any]) -> Config:
                              "its router picks none (torch.topk with k None); the active "
                              "figures assume every expert")
         c = {**c, "num_experts_per_tok": get(c, "n_routed_experts")}
-    return {**_read_latent(c), "rotary_style": "interleaved", "router_scoring": "softmax",
+    return {**read_latent(c), "rotary_style": "interleaved", "router_scoring": "softmax",
             "router_normalize": False, **groups, **unset}
 
 
@@ -265,7 +265,7 @@ def read_deepseek_v32(c: Mapping[str, Any]) -> Config:
     if c["q_lora_rank"] is None:
         raise UnsupportedConfigError("deepseek_v32 needs q_lora_rank: its attention and "
                                      "indexer read the query latent")
-    return {**_read_latent({**c, "first_k_dense_replace": dense}),
+    return {**read_latent({**c, "first_k_dense_replace": dense}),
             "rotary_style": "interleaved", "router_scoring": "sigmoid", "routing_bias": True,
             "router_normalize": bool(c["norm_topk_prob"]),
             "expert_groups": get(c, "n_group"), "expert_groups_per_token": get(c, "topk_group"),

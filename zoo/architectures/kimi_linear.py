@@ -30,7 +30,7 @@ from zoo.architectures.base import (
     shortest_period,
     with_defaults,
 )
-from zoo.architectures.counted_moe import _mlp_layer_types
+from zoo.architectures.counted_moe import dense_layers_first
 
 # transformers' KimiLinearConfig class defaults (5.25), under zoo's names for DeepSeek's keys
 DEFAULTS: Config = {
@@ -122,9 +122,9 @@ def read_kimi_linear(config: Mapping[str, Any]) -> Config:
         if theirs in nested:
             c[ours] = nested[theirs]
     layers = get(c, "num_hidden_layers")
-    dense = _mlp_layer_types(c, get(c, "first_k_dense_replace", default=1))
+    dense = dense_layers_first(c, get(c, "first_k_dense_replace", default=1))
     unrotated = {k: v for k, v in c.items() if k not in ("rope_parameters", "rope_scaling")}
-    out = deepseek._read_latent({**unrotated, "n_routed_experts": get(c, "num_local_experts"),
+    out = deepseek.read_latent({**unrotated, "n_routed_experts": get(c, "num_local_experts"),
                                  "first_k_dense_replace": dense})
     for key in ("rope_theta", "rotary_fraction", "rope_scaling"):
         out.pop(key, None)
