@@ -172,7 +172,9 @@ def text_decoder_of(fields: Config, checkpoint_class: str, rest: str,
     """Mark fields read from a wrapper config (a text decoder beside towers) as that part only,
     saying what the rest of the checkpoint is, and how many parameters it has where a closed
     form counts them (the whole checkpoint is then the decoder's total plus these)."""
-    fields["part_of"] = f"the text decoder of a {checkpoint_class} checkpoint, without its {rest}"
+    article = "an" if checkpoint_class[:1] in "AEIOU" else "a"
+    fields["part_of"] = (f"the text decoder of {article} {checkpoint_class} checkpoint, without "
+                         f"its {rest}")
     if rest_params is not None:
         fields["rest_params"] = rest_params
     return fields
