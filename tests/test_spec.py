@@ -101,6 +101,10 @@ def test_cross_field_rules():
                  "even number")
     expect_error({**BASE, "unpublished": ["windw"]}, "unpublished", "not a field")
     expect_error({**BASE, "embed_dim": 64}, "embed_dim", "no projection")
+    expect_error({**BASE, "attention_gate_bias": True, "counted_only": "Beam"},
+                 "attention_gate_bias", "needs the output gate")
+    expect_error({**BASE, "expert_output_norms": True, "counted_only": "Ergo"},
+                 "expert_output_norms", "only a mixture of experts")
 
 
 def test_counted_only_switches_say_why_they_are_not_built():
@@ -111,6 +115,8 @@ def test_counted_only_switches_say_why_they_are_not_built():
                     {"local_sinks": True, "attention_pattern": ["local", "global"],
                      "local_window": 4}, {"attention_head_gate": True},
                     {"dynamic_mask": True}, {"residual_scales": True},
+                    {"attention_gate_bias": True, "attention_output_gate": True},
+                    {"expert_output_norms": True, "n_experts": 4, "experts_per_token": 2},
                     {"attention_experts": True, "n_experts": 4, "experts_per_token": 2,
                      "n_kv_head": 2}):
         name = next(iter(changes))

@@ -519,6 +519,8 @@ def _attention_params(spec: ModelSpec, kind: str = "global",
         attention += d
     if spec.attention_sinks or (spec.local_sinks and kind == "local"):
         attention += spec.n_head
+    if spec.attention_gate_bias:  # Beam's gate_bias: one per head, over the head's dims
+        attention += spec.n_head
     if spec.attention_head_gate:  # Laguna's and LFM3's g_proj: d_model -> one gate per head
         attention += d * spec.n_head
         matrices += d * spec.n_head
@@ -527,7 +529,7 @@ def _attention_params(spec: ModelSpec, kind: str = "global",
         step = kv_heads * _value_head(spec, kind) * kv_heads
         attention += kv_heads + step + (kv_heads if spec.has_bias("qkv") else 0)
         matrices += step
-    if spec.residual_scales:  # Doge's input_residual: the attention's residual scale
+    if spec.residual_scales:  # the attention's residual scale (Doge) or gate (Ergo)
         attention += d
     if spec.differential_attention:  # DiffLlama's lambda_q1, k1, q2, k2
         attention += 4 * spec.layer_head_dim(kind)
@@ -604,7 +606,7 @@ def layer_count(spec: ModelSpec, kind: str = "global", moe: bool = False,
         norms += _norm_params(spec, d) + _norm_params(spec, dense_width)
     if not moe:
         mlp, mlp_matmul = _mlp_params(spec, dense_width) if has_mlp else (0, 0)
-        mlp += d if spec.residual_scales else 0  # Doge's post_attention_residual
+        mlp += d if spec.residual_scales else 0  # the MLP's residual scale or gate
         return LayerCount(attention=attention, mlp=mlp, norms=norms, kind=kind,
                           per_layer_input=per_layer_input, matmul=matmul + mlp_matmul)
     assert spec.n_experts is not None and spec.experts_per_token is not None
@@ -614,6 +616,10 @@ def layer_count(spec: ModelSpec, kind: str = "global", moe: bool = False,
     per_expert, expert_matmul = _mlp_params(spec, spec.expert_width)
     shared_mlp, shared_matmul = (_mlp_params(spec, spec.shared_width)
                                  if spec.shared_width else (0, 0))
+    if spec.expert_output_norms:  # Ergo: a d_model RMSNorm weight on each expert's output
+        per_expert += d
+        shared_mlp += d if spec.shared_width else 0
+    mlp += d if spec.residual_scales else 0  # Ergo's feedforward residual gate
     if spec.shared_expert_gate:  # one d_model -> 1 projection
         shared_mlp, shared_matmul = shared_mlp + d, shared_matmul + d
     scored = spec.n_experts + spec.zero_experts  # LongCat-Flash's identity experts: scored,

@@ -216,6 +216,10 @@ class ModelSpec:
     attention_output_gate: bool = _arch(
         "bool", False, doc="the attention output gated per query dim by sigmoid(x W_g), W_g "
                            "stored beside the query projection (Qwen3-Next's doubled q_proj)")
+    attention_gate_bias: bool = _arch(
+        "bool", False, doc="the attention output gate has a learned bias per head, shared by "
+                           "the head's dims (Beam's gate_bias: n_head parameters a layer; "
+                           "counted, not built)")
     attention_experts: bool = _arch(
         "bool", False, doc="a mixture of attention heads (JetMoE): each of the n_experts experts "
                            "holds a query and an output projection of n_kv_head x d_head, "
@@ -238,9 +242,11 @@ class ModelSpec:
                            "projection of the values to one step per key/value head (its bias "
                            "with qkv_bias) shape the scores; counted, not built")
     residual_scales: bool = _arch(
-        "bool", False, doc="each sublayer's residual scaled by a learned d_model vector "
-                           "(Doge's input_residual and post_attention_residual; counted, not "
-                           "built)")
+        "bool", False, doc="each sublayer's residual sum weighted by a learned d_model vector: "
+                           "Doge's input_residual and post_attention_residual scale the "
+                           "residual; Ergo's residual gates mix the sublayer's output and the "
+                           "residual by sigmoid(w) and sqrt(1 + sigmoid(w)) exp(-softplus(w) / "
+                           "2) (counted, not built)")
     differential_attention: bool = _arch(
         "bool", False, doc="differential attention: the difference of two softmaxes, "
                            "weighted by four learned head-width vectors per layer (DiffLlama's "
@@ -405,6 +411,11 @@ class ModelSpec:
     shared_expert_gate: bool = _arch(
         "bool", False, doc="the shared experts' output scaled by sigmoid(a learned d_model "
                            "vector . x) (Qwen2-MoE, Qwen3-Next)")
+    expert_output_norms: bool = _arch(
+        "bool", False, doc="each routed expert's output RMS-normalised with a d_model weight of "
+                           "its own (n_experts x d_model a layer, a token using its chosen "
+                           "experts' rows), and the shared experts' with one d_model weight "
+                           "(Ergo's post_expert_norm and shared norm; counted, not built)")
     router_scoring: str = _arch("enum", "softmax", choices=ROUTER_SCORES,
                                 doc="expert scores: `softmax`, `sigmoid` (DeepSeek-V3) or "
                                     "`sqrtsoftplus` (DeepSeek-V4; counted, not built)")

@@ -103,6 +103,8 @@ NOT_BUILT: dict[str, Callable[[Spec], bool]] = {
     "last_attn_out_bias": lambda s: s.last_attn_out_bias,
     "local_sinks": lambda s: s.local_sinks,
     "attention_head_gate": lambda s: s.attention_head_gate,
+    "attention_gate_bias": lambda s: s.attention_gate_bias,
+    "expert_output_norms": lambda s: s.expert_output_norms,
     "attention_experts": lambda s: s.attention_experts,
     "dynamic_mask": lambda s: s.dynamic_mask,
     "residual_scales": lambda s: s.residual_scales,
@@ -134,6 +136,9 @@ def _check_not_built(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
     if spec.attention_head_gate and (spec.attention_output_gate or spec.latent):
         raise bad("attention_head_gate", "a gate per head is not with a gate per query dim, "
                                          "nor with latent attention")
+    if spec.attention_gate_bias and not spec.attention_output_gate:
+        raise bad("attention_gate_bias", "a gate bias needs the output gate: set "
+                                         "attention_output_gate")
     if spec.attention_experts and (
             not spec.moe or spec.latent or spec.n_head != spec.kv_heads * spec.experts_per_token):
         raise bad("attention_experts", "a mixture of attention heads takes n_experts, no latent "
@@ -153,7 +158,8 @@ def _check_experts(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
         for name, default in (("n_shared_experts", 0), ("first_dense_layers", 0),
                               ("zero_experts", 0),
                               ("routing_bias_parameter", False),
-                              ("shared_expert_gate", False), ("router_scales_input", False)):
+                              ("shared_expert_gate", False), ("router_scales_input", False),
+                              ("expert_output_norms", False)):
             if getattr(spec, name) != default:
                 raise bad(name, "only a mixture of experts takes it: set n_experts")
         if spec.mlp_pattern != ("moe",) and "moe" in spec.mlp_pattern:  # dense / none only
