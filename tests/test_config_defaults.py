@@ -83,6 +83,12 @@ SHRINK_FOR: dict[str, dict[str, Any]] = {
     # a cross-attention layer beside a self-attention one (the default list starts at 3)
     "mllama": {"cross_attention_layers": [1]},
     "emu3": {"pad_token_id": 0},  # Emu3TextConfig takes no null padding index
+    # experts on some layers (the default's three dense layers would leave none at two);
+    # Ergo's dense and shared widths their own, a full-attention layer of four
+    "beam": {"num_hidden_layers": 4, "mlp_layer_types": ["dense", "sparse", "dense", "sparse"]},
+    "ergo": {"num_hidden_layers": 4, "first_dense_intermediate_size": 80,
+             "shared_intermediate_size": 40,
+             "mlp_layer_types": ["dense", "sparse", "dense", "sparse"]},
 }
 CAUSAL_LM = transformers.models.auto.modeling_auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 # a config wrapping a text decoder (and a vision tower) is walked as its text decoder's type

@@ -816,3 +816,52 @@ def test_gemma_3n_text_decoders_beside_googles_figures():
     assert zoo.count_params(wrapper).total == e2b.total
     assert "without its vision and audio towers" in wrapper.part_of
 
+
+
+def test_beam_defaults_are_the_501b_with_23b_active_its_name_states():
+    """No Beam config.json could be read here (the Hub is out of reach and no public repository
+    vendors reflection/Beam-1.0-501B-A23B's); BeamConfig's defaults, which its docstring names
+    after that checkpoint, build 501,267,599,808 parameters on the meta device (transformers
+    5.25), and a token goes through 8 of 256 experts in each of the 49 MoE layers: 23.43B with
+    the embedding and the head (22.65B without the embedding), the name's 501B and A23B. Its
+    9 full-attention layers keep every key; the 43 sliding ones 512 tokens' worth."""
+    from zoo.architectures import spec_from_config
+
+    count = zoo.count_params(spec_from_config({"model_type": "beam"}))
+    assert count.total == 501_267_599_808
+    assert count.active_by("all") == count.total - 49 * 248 * 3 * 5120 * 2560 == 23_431_516_608
+    assert round(count.active_by("no_embedding") / 1e9) == 23
+    per_token = 2 * 8 * 128 * 2  # keys and values of 8 heads of 128, bf16
+    assert count.kv_cache_bytes(1, "bf16") == 52 * per_token
+    assert count.kv_cache_bytes(32768, "bf16") == (9 * 32768 + 43 * 512) * per_token
+
+
+def test_ergo_defaults_count_each_experts_own_norm_as_active_with_it():
+    """ErgoConfig's defaults (its docstring names Amazon-FMR/Ergo, whose config.json could not
+    be read here) build 1,105,550,917,632 parameters (transformers 5.25, meta device); a token
+    uses 8 of 256 experts in 63 layers, each expert two 8192 x 4096 matrices and an 8192-wide
+    output norm of its own. Heads are hidden_size / num_attention_heads wide."""
+    from zoo.architectures import spec_from_config
+
+    count = zoo.count_params(spec_from_config({"model_type": "ergo"}))
+    assert count.total == 1_105_550_917_632
+    idle = 63 * 248 * (2 * 8192 * 4096 + 8192)
+    assert count.active_by("all") == count.total - idle == 56_914_034_688
+    assert count.kv_cache_bytes(1, "bf16") == 64 * 2 * 8 * 128 * 2
+
+
+@pytest.mark.parametrize(("config", "key"), [
+    ({"model_type": "beam", "attention_bias": True}, "attention_bias"),
+    ({"model_type": "beam", "rope_parameters": {"rope_type": "default", "rope_theta": 1e4}},
+     "rope_parameters"),
+    ({"model_type": "beam", "num_hidden_layers": 3, "mlp_layer_types": ["dense"] * 2},
+     "mlp_layer_types"),
+    ({"model_type": "ergo", "global_attention_every_n_layers": 0},
+     "global_attention_every_n_layers"),
+    ({"model_type": "ergo", "num_hidden_layers": 2, "layer_types": ["chunked_attention"] * 2},
+     "layer_types")])
+def test_beam_and_ergo_refuse_what_their_classes_would_not_build(config, key):
+    from zoo.architectures import UnsupportedConfigError, spec_from_config
+
+    with pytest.raises(UnsupportedConfigError, match=key):
+        spec_from_config(config)

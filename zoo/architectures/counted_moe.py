@@ -83,7 +83,7 @@ def _phimoe(c: Mapping[str, Any]) -> Config:
     return out
 
 
-def _sigmoid_routed(c: Mapping[str, Any], *, experts: str, shared: str | None, scaling: str,
+def sigmoid_routed(c: Mapping[str, Any], *, experts: str, shared: str | None, scaling: str,
                     groups: bool = True) -> Config:
     """DeepSeek-V3's routing under grouped-query attention (sigmoid scores, a selection-only
     bias, a shared MLP of n_shared x the expert width, none without a `shared` key): the MoE
@@ -114,7 +114,7 @@ def _exaone_moe(c: Mapping[str, Any]) -> Config:
         "n_group": 1, "topk_group": 1})
     out = read_llama_like(c, qk_norm="head", qkv_bias=False, attn_out_bias=False,
                           mlp_bias=False)
-    return {**out, **_sigmoid_routed(c, experts="num_experts", shared="num_shared_experts",
+    return {**out, **sigmoid_routed(c, experts="num_experts", shared="num_shared_experts",
                                      scaling="routed_scaling_factor"),
             "first_dense_layers": dense_layers_first(c, get(c, "first_k_dense_replace"))}
 
@@ -154,7 +154,7 @@ def _hy_v3(c: Mapping[str, Any]) -> Config:
     bias = bool(c["attention_bias"])
     out = read_llama_like(c, qk_norm="head", qkv_bias=bias, attn_out_bias=bias,
                           mlp_bias=False)
-    return {**out, **_sigmoid_routed(c, experts="num_experts", shared="num_shared_experts",
+    return {**out, **sigmoid_routed(c, experts="num_experts", shared="num_shared_experts",
                                      scaling="router_scaling_factor", groups=False),
             "first_dense_layers": dense_layers_first(c, 1)}
 
@@ -229,7 +229,7 @@ def _afmoe(c: Mapping[str, Any]) -> Config:
     out = read_llama_like(c, qk_norm="head", norm_position="sandwich",
                           attention_output_gate=True, qkv_bias=False, attn_out_bias=False,
                           mlp_bias=False)
-    return {**out, **_sigmoid_routed(c, experts="num_experts", shared="num_shared_experts",
+    return {**out, **sigmoid_routed(c, experts="num_experts", shared="num_shared_experts",
                                      scaling="route_scale", groups=False),
             "routing_bias_parameter": True, "first_dense_layers": get(c, "num_dense_layers")}
 
@@ -300,7 +300,7 @@ def _mimo_v2_flash(c: Mapping[str, Any]) -> Config:
         out["global_kv_heads"] = kv
     elif not local:
         out["n_kv_head"] = kv
-    return {**out, **_sigmoid_routed(c, experts="n_routed_experts", shared=None,
+    return {**out, **sigmoid_routed(c, experts="n_routed_experts", shared=None,
                                      scaling="routed_scaling_factor"),
             "d_head_v": get(c, "v_head_dim"), "local_sinks": local,
             "first_dense_layers": dense_layers_first(c, 1)}
@@ -346,7 +346,7 @@ def _laguna(c: Mapping[str, Any]) -> Config:
                           **read_rope(c, params=params))
     out.update(read_layer_types(c, get(c, "sliding_window", default=None)))
     shared = get(c, "shared_expert_intermediate_size")
-    return {**out, **_sigmoid_routed(c, experts="num_experts", shared=None,
+    return {**out, **sigmoid_routed(c, experts="num_experts", shared=None,
                                      scaling="moe_routed_scaling_factor", groups=False),
             "routing_bias_parameter": True, "first_dense_layers": dense_layers_first(c, 1),
             **({"n_shared_experts": 1, "d_ff_shared": shared} if shared else {})}
@@ -458,7 +458,7 @@ def _minicpm5_moe(c: Mapping[str, Any]) -> Config:
                           attention_output_gate=True, qkv_bias=bias, attn_out_bias=bias,
                           mlp_bias=False)
     layers = get(c, "num_hidden_layers")
-    return {**out, **_sigmoid_routed(c, experts="n_routed_experts", shared="n_shared_experts",
+    return {**out, **sigmoid_routed(c, experts="n_routed_experts", shared="n_shared_experts",
                                      scaling="routed_scaling_factor"),
             "first_dense_layers": dense_layers_first(
                 c, min(get(c, "first_k_dense_replace"), layers))}
