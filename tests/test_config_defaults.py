@@ -89,6 +89,10 @@ SHRINK_FOR: dict[str, dict[str, Any]] = {
     "ergo": {"num_hidden_layers": 4, "first_dense_intermediate_size": 80,
              "shared_intermediate_size": 40,
              "mlp_layer_types": ["dense", "sparse", "dense", "sparse"]},
+    # full attention on layers 0, 1 and 3, a window on 2; a dense first layer, then experts
+    "flint": {"num_hidden_layers": 4, "mlp_only_layers": [0]},
+    # a sliding layer beside a full one (the default puts full attention on every fifth)
+    "kolibri1": {"layer_types": ["sliding_attention", "full_attention"]},
 }
 CAUSAL_LM = transformers.models.auto.modeling_auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 # a config wrapping a text decoder (and a vision tower) is walked as its text decoder's type

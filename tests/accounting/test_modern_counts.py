@@ -497,12 +497,30 @@ def gemma3n_text(layers: int, width: int, shared: int) -> dict:
 
 
 GEMMA_3N_E2B, GEMMA_3N_E4B = gemma3n_text(30, 8192, 10), gemma3n_text(35, 16384, 15)
+
+# Aleph-Alpha/Kolibri-1's config.json as a public Zig port of Kolibri 1 vendors it (its
+# config.zig's `released`: the Hub file unreadable here; only quantization_config's
+# modules_to_not_convert list cut short, which changes no count, and left out here since
+# transformers' meta-device build would quantize): every fifth layer full attention, the rest
+# 513-token windows; a kolibri1_quantize test elsewhere pins the same shapes
+KOLIBRI_1 = {
+    "model_type": "kolibri1", "architectures": ["Kolibri1ForCausalLM"], "hidden_size": 2560,
+    "num_hidden_layers": 50, "num_attention_heads": 48, "num_key_value_heads": 4,
+    "head_dim": 128, "rms_norm_eps": 1e-06, "vocab_size": 128000, "rope_theta": 10000.0,
+    "num_experts": 384, "num_experts_per_tok": 6, "moe_intermediate_size": 512,
+    "shared_expert_intermediate_size": 512, "norm_topk_prob": False, "sliding_window": 513,
+    "eos_token_id": 127906,
+    "layer_types": ["full_attention" if (i + 1) % 5 == 0 else "sliding_attention"
+                    for i in range(50)]}
 PUBLISHED_CONFIGS = {
     # active: 28 layers x 58 idle experts of 3 x 2560 x 1664
     "rhymes-ai/Aria (text_config)": (ARIA_TEXT, 24_869_091_840, 4_115_151_360),
     # the text decoder MllamaForCausalLM builds (AutoModelForCausalLM on the wrapper)
     "meta-llama/Llama-3.2-11B-Vision": (LLAMA32_11B_VISION, 9_775_192_080, 9_775_192_080),
     "BAAI/Emu3-Gen": (EMU3_GEN, 8_492_011_520, 8_492_011_520),
+    # active: 50 layers x 378 idle experts of 3 x 2560 x 512 (the card's 3.46B active is
+    # 3,457,551,360 without the embedding; its 78B total)
+    "Aleph-Alpha/Kolibri-1": (KOLIBRI_1, 78_103_055_360, 3_785_231_360),
     # the text decoder alone (the checkpoints' MobileNet-V5 and audio towers are not counted);
     # dense: every parameter active, the per-layer table's one row a token included
     "google/gemma-3n-E2B": (GEMMA_3N_E2B, 4_435_182_688, 4_435_182_688),
@@ -865,3 +883,18 @@ def test_beam_and_ergo_refuse_what_their_classes_would_not_build(config, key):
 
     with pytest.raises(UnsupportedConfigError, match=key):
         spec_from_config(config)
+
+
+def test_kolibri_1_is_the_cards_78b_with_3_46b_active_and_ten_layers_of_growing_cache():
+    """Kolibri 1's card: 78B, 3.46B active (without the embedding, the head included); only
+    its 10 full-attention layers cache a key and value per token past the 513-token window
+    of the other 40 (4 kv heads of 128)."""
+    from zoo.architectures import spec_from_config
+
+    count = zoo.count_params(spec_from_config(KOLIBRI_1))
+    assert round(count.total / 1e9) == 78
+    assert round(count.active_by("no_embedding") / 1e9, 2) == 3.46
+    per_token = 2 * 4 * 128 * 2  # k and v, bf16
+    grown = count.kv_cache_bytes(2000, "bf16") - count.kv_cache_bytes(1000, "bf16")
+    assert grown == 10 * 1000 * per_token
+    assert count.kv_cache_bytes(513, "bf16") == 50 * 513 * per_token
