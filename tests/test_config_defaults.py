@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -93,6 +94,12 @@ SHRINK_FOR: dict[str, dict[str, Any]] = {
     "flint": {"num_hidden_layers": 4, "mlp_only_layers": [0]},
     # a sliding layer beside a full one (the default puts full attention on every fifth)
     "kolibri1": {"layer_types": ["sliding_attention", "full_attention"]},
+    # an input, a recurrent (run twice) and an output layer, of both kinds (the default 8 + 8
+    # around 2 layers leaves -14 recurrent ones); its to_dict writes the released layout
+    # (attention and mlp blocks, every count doubled)
+    "dory": {"num_hidden_layers": 4, "n_input_layers": 1, "n_output_layers": 1},
+    # two layers a stack, cycles of their own
+    "hrm_text": {"H_cycles": 2, "L_cycles": 2},
 }
 CAUSAL_LM = transformers.models.auto.modeling_auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 # a config wrapping a text decoder (and a vision tower) is walked as its text decoder's type
@@ -160,11 +167,17 @@ def hf_count(model_type: str, config: dict[str, Any]) -> int | None:
 # the layer count's spellings: without it a class builds its default depth (up to 80
 # layers), so the depth zoo reads is compared with the class's instead of building it
 LAYER_KEYS = {"num_hidden_layers", "n_layer", "num_layers", "n_layers"}
+# the layers a class builds where its num_hidden_layers counts something else (HRM-Text: the
+# cache slots, one per stack run; its two stacks hold num_layers_per_stack layers each)
+DEPTH: dict[str, Callable[[Any], int]] = {
+    "hrm_text": lambda config: 2 * config.num_layers_per_stack,
+}
 
 
 def layer_count_differs(model_type: str, config: dict[str, Any], key: str) -> list[str]:
     try:
-        depth = transformers.CONFIG_MAPPING[model_type](**config).num_hidden_layers
+        built = transformers.CONFIG_MAPPING[model_type](**config)
+        depth = DEPTH.get(model_type, lambda c: c.num_hidden_layers)(built)
     except Exception:  # the class refuses the config: nothing to compare
         return []
     try:

@@ -104,6 +104,21 @@ def _cache_elements(cache) -> tuple[int, int]:
     return state, per_token
 
 
+# looped layers (weights counted once) that cache keys per run: Dory's recurrent section (the
+# second and third layers, one sliding and one full) run three times, each loop with keys of its
+# own; HRM-Text's low-level stack run H_cycles x L_cycles times, its high-level one H_cycles
+LOOPED = {
+    "dory": dict(vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_layers=4,
+                 num_attention_heads=4, num_key_value_heads=2, head_dim=8, n_input_layers=1,
+                 n_output_layers=1, n_recurrent_loops=3, sliding_window=16,
+                 layer_types=["sliding_attention", "sliding_attention", "full_attention",
+                              "full_attention"]),
+    "hrm_text": dict(vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
+                     num_attention_heads=4, head_dim=8, H_cycles=2, L_cycles=3),
+}
+KEYS_ONLY.update(LOOPED)
+
+
 @pytest.mark.parametrize("model_type", {**TINY, **KEYS_ONLY})
 def test_state_per_sequence_matches_transformers_cache(model_type):
     transformers.logging.set_verbosity_error()
@@ -224,3 +239,20 @@ def test_gemma3n_caches_no_keys_for_the_layers_that_share_them():
     assert count.total == sum(p.numel() for p in model.parameters())
     assert state == count.recurrent_state_bytes("fp32") == 0
     assert count.kv_cache_bytes(1, "fp32") == 4 * per_token == 4 * 3 * 2 * 2 * 8
+
+
+def test_dory_last_loop_caches_the_recurrent_layers_once():
+    """With recurrent_kv_cache_mode last_loop, the loops before the last read the recurrent
+    layers' cache without writing it: transformers' cache holds each of the four layers' keys
+    and values once (its read-only views of them hold none), as zoo counts."""
+    transformers.logging.set_verbosity_error()
+    config = transformers.DoryConfig(**{**LOOPED["dory"], "recurrent_kv_cache_mode": "last_loop"})
+    torch.manual_seed(0)
+    model = transformers.AutoModelForCausalLM.from_config(config).eval()
+    with torch.no_grad():
+        cache = model(torch.tensor([[1, 2, 3, 4, 5]]), use_cache=True).past_key_values
+    _, per_token = _cache_elements(cache)
+    count = zoo.count_params(spec_from_config(json.loads(json.dumps(config.to_dict(),
+                                                                    default=str))))
+    assert count.total == sum(p.numel() for p in model.parameters())
+    assert count.kv_cache_bytes(1, "fp32") == 4 * per_token == 4 * 4 * 2 * 2 * 8

@@ -196,6 +196,7 @@ KINDS: dict[str, Callable[[Any, Mapping[str, Any], str], Any]] = {
     "str_list": _listed("str"), "name_list": _listed("name"),
     "enum_list": _listed("enum", nonempty=True), "bool_list": _listed("bool", nonempty=True),
     "float_list": _listed("float", nonempty=True, single=(numbers.Real,)),
+    "int_list": _listed("int", nonempty=True, single=(numbers.Integral,)),
     "enum_set": _listed("enum"),  # an enum list that may be empty
     # generation: one token id or several, one stop string or several
     "token_ids": _listed("int", single=(numbers.Integral, str),

@@ -94,6 +94,11 @@ def describe_attention(spec: ModelSpec) -> str:
         shape += (f"; {spec.shared_blocks} shared transformer block(s) of {spec.n_head} heads "
                   f"of {spec.head_dim} over the residual and the embedding, run before "
                   f"{spec.shared_invocations} layers, weights counted once, keys per run")
+    looped = [runs for runs in spec.layer_runs_each if runs > 1]
+    if looped:  # Dory, HRM-Text: weights counted once, each run computed (and cached)
+        shape += (f"; {len(looped)} layers looped (run {', '.join(map(str, sorted(set(looped))))}"
+                  f" times a token), weights counted once, keys "
+                  + ("of the last run only" if spec.cache_last_run_only else "per run"))
     if not set(kinds) & {"global", "local", "chunked", "block_sparse"} \
             and spec.shared_blocks is None:
         pass  # no softmax attention: its geometry (heads, QK-norm) does not apply

@@ -170,9 +170,10 @@ class ParamCount:
         earlier layer's keys and values holds none of its own; a cross-attention layer none
         per token (it caches the image's keys and values, once per image, not counted here)."""
         spec = self.spec
-        held = sum(compressed_cached(spec, kind, tokens) if kind in COMPRESSED_KINDS
-                   else _attended(spec, kind, tokens) * kv_cache_width(spec, kind)
-                   for kind, shared in zip(spec.layer_kinds, spec.layer_kv_shared, strict=True)
+        held = sum(cached * (compressed_cached(spec, kind, tokens) if kind in COMPRESSED_KINDS
+                             else _attended(spec, kind, tokens) * kv_cache_width(spec, kind))
+                   for kind, shared, cached in zip(spec.layer_kinds, spec.layer_kv_shared,
+                                                   spec.layer_cached_runs, strict=True)
                    if not shared)
         # each invocation of a shared block keeps keys of its own (Zamba)
         held += spec.shared_invocations * _attended(spec, "global", tokens) * \
@@ -210,9 +211,12 @@ class ParamCount:
         """Scores and weighted sum for one token attending to `context` keys (itself included)."""
         spec = self.spec
         context = spec.context_length if context is None else context
+        runs = (*spec.layer_runs_each, *(1,) * spec.shared_invocations)
         attended = sum(2 * (layer_q_dim(spec, kind) + layer_v_dim(spec, kind))
-                       * _attended(spec, kind, context)
-                       for kind in (*spec.layer_kinds, *("global",) * spec.shared_invocations))
+                       * _attended(spec, kind, context) * n
+                       for kind, n in zip((*spec.layer_kinds,
+                                           *("global",) * spec.shared_invocations), runs,
+                                          strict=True))
         states = sum(6 * state_size(spec, kind) for kind in spec.layer_kinds)
         return attended + states
 
@@ -428,7 +432,8 @@ def recurrent_state_width(spec: ModelSpec, kind: str = "linear") -> int:
 
 def _norm_params(spec: ModelSpec, width: int) -> int:
     layernorm = 2 * width if spec.norm_bias else width
-    return {"layernorm": layernorm, "rmsnorm": width, "nonparametric_layernorm": 0}[spec.norm]
+    return {"layernorm": layernorm, "rmsnorm": width, "nonparametric_layernorm": 0,
+            "weightless_rmsnorm": 0, "l2": 0}[spec.norm]
 
 
 def kv_cache_width(spec: ModelSpec, kind: str = "global") -> int:
@@ -531,6 +536,8 @@ def _attention_params(spec: ModelSpec, kind: str = "global",
         matrices += step
     if spec.residual_scales:  # the attention's residual scale (Doge) or gate (Ergo)
         attention += d
+    if spec.ngpt_scales:  # nGPT's sqk and s_gate (q width each) and lambda_1 (d_model)
+        attention += 2 * q + d
     if spec.differential_attention:  # DiffLlama's lambda_q1, k1, q2, k2
         attention += 4 * spec.layer_head_dim(kind)
     if kind == "block_sparse":  # MiniMax-M3's indexer: its query heads and one key head from
@@ -607,6 +614,7 @@ def layer_count(spec: ModelSpec, kind: str = "global", moe: bool = False,
     if not moe:
         mlp, mlp_matmul = _mlp_params(spec, dense_width) if has_mlp else (0, 0)
         mlp += d if spec.residual_scales else 0  # the MLP's residual scale or gate
+        mlp += 2 * dense_width + d if spec.ngpt_scales else 0  # suv_gate, suv_up, lambda_2
         return LayerCount(attention=attention, mlp=mlp, norms=norms, kind=kind,
                           per_layer_input=per_layer_input, matmul=matmul + mlp_matmul)
     assert spec.n_experts is not None and spec.experts_per_token is not None
@@ -721,6 +729,9 @@ def _count(spec: ModelSpec, head: str | None, num_labels: int) -> ParamCount:
                     matmul=layer.matmul + block_matmul + own_attention + own_mlp)
             if invokes else layer
             for layer, invokes in zip(per_layer, spec.layer_shared_block, strict=True))
+    if spec.layer_runs != (1,):  # a layer run n times: its matrices n times per token
+        per_layer = tuple(replace(layer, matmul=layer.matmul * runs)
+                          for layer, runs in zip(per_layer, spec.layer_runs_each, strict=True))
     if spec.last_attn_out_bias:  # GPT-NeoX Japanese: on the last layer's output alone
         last = per_layer[-1]
         per_layer = (*per_layer[:-1], replace(last, attention=last.attention + d))
@@ -741,9 +752,11 @@ def _count(spec: ModelSpec, head: str | None, num_labels: int) -> ParamCount:
     head_matrix = spec.vocab_size * width
     head_params = (0 if spec.tie_embeddings else head_matrix)
     head_params += spec.vocab_size if spec.head_bias else 0
+    head_params += spec.vocab_size if spec.ngpt_scales else 0  # nGPT's logit scale per token
     # DeepSeek-V4's hyper-connection mixings (their biases and scales are counted with them)
     extras = ((2 * width * d if spec.embed_dim is not None else 0) + extras_ple
-              + hyper_connection_params(spec)[0] + branches)
+              + hyper_connection_params(spec)[0] + branches
+              + (d if spec.initial_state else 0))  # HRM's z_L_init
     if head == "classify":
         extras += d * num_labels
     elif head is not None:

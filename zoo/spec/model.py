@@ -194,6 +194,28 @@ class ModelSpec:
         "bool", False, doc="shared blocks: each invocation's own adapters on q, k and v too "
                            "(2 x d_model -> rank -> 2 x d_model each; Zamba2's "
                            "use_shared_attention_adapter)")
+    layer_runs: tuple[int, ...] = _arch(
+        "int_list", (1,), min=1,
+        doc="per-layer: how many times the layer runs for each token, cycled; a layer run "
+            "more than once is a loop over weights counted once (Dory's recurrent section, "
+            "n_recurrent_loops passes; HRM's low-level stack, H_cycles x L_cycles, and its "
+            "high-level stack, H_cycles): every run passes through the layer's matrices "
+            "(FLOPs) and keeps keys of its own (KV cache) unless cache_last_run_only")
+    cache_last_run_only: bool = _arch(
+        "bool", False,
+        doc="a layer run more than once caches the keys of its last run only, the earlier runs "
+            "reading that cache without writing it (Dory's recurrent_kv_cache_mode last_loop)")
+    initial_state: bool = _arch(
+        "bool", False,
+        doc="a learned d_model vector the looped layers' state starts from (HRM's z_L_init, "
+            "a parameter that never trains)")
+    ngpt_scales: bool = _arch(
+        "bool", False,
+        doc="nGPT's learned scales (Dory): per layer the queries' sqk and the output gate's "
+            "s_gate (q width each; the gate is attention_output_gate's, without a bias), the "
+            "MLP's suv_gate and suv_up (d_ff each) and the residual rates lambda_1 and "
+            "lambda_2 (d_model each), and the head's logit scale per token (vocab_size); "
+            "counted, not built")
     scale_attention: bool = _arch(
         "bool", True, doc="scores scaled by 1/sqrt(d_head) (false: GPT-Neo's unscaled scores)")
     query_pre_attn_scalar: float | None = _arch(
@@ -336,8 +358,10 @@ class ModelSpec:
 
     # block structure
     norm: str = _arch("enum", "layernorm", choices=NORMS,
-                      doc="`layernorm` (weight and bias), `rmsnorm`, or `nonparametric_layernorm` "
-                          "(no weight, no bias: OLMo 1)")
+                      doc="`layernorm` (weight and bias), `rmsnorm`, `nonparametric_layernorm` "
+                          "(no weight, no bias: OLMo 1), `weightless_rmsnorm` (RMSNorm "
+                          "without a weight: HRM) or `l2` (onto the unit sphere, no weight: "
+                          "Dory's nGPT; both counted, not built)")
     norm_eps: float = _arch("float", 1e-5, min=0.0, min_exclusive=True, doc="norm epsilon")
     norm_bias: bool = _arch(
         "bool", True, resolve=lambda s: s.norm_bias if s.norm == "layernorm" else None,
@@ -733,6 +757,18 @@ class ModelSpec:
             return (False,) * self.n_layer
         pattern = self.shared_block_pattern
         return tuple(pattern[i % len(pattern)] for i in range(self.n_layer))
+
+    @property
+    def layer_runs_each(self) -> tuple[int, ...]:
+        """Times each layer runs per token: layer_runs cycled over the depth."""
+        runs = self.layer_runs
+        return tuple(runs[i % len(runs)] for i in range(self.n_layer))
+
+    @cached_property
+    def layer_cached_runs(self) -> tuple[int, ...]:
+        """Sets of keys each layer caches per token: one per run, or one with
+        cache_last_run_only."""
+        return tuple(1 if self.cache_last_run_only else runs for runs in self.layer_runs_each)
 
     @property
     def shared_invocations(self) -> int:

@@ -56,6 +56,7 @@ def check_consistency(spec: Spec) -> None:
         raise bad("qk_norm", "head_layernorm is Persimmon's LayerNorm with bias; set norm: "
                              "layernorm")
     _check_shared_blocks(spec, bad)
+    _check_loops(spec, bad)
     _check_not_built(spec, bad)
     if spec.qk_norm == "each_head" and (spec.norm != "layernorm" or spec.norm_bias):
         raise bad("qk_norm", "each_head is Command R+'s LayerNorm without bias; set norm: "
@@ -116,6 +117,10 @@ NOT_BUILT: dict[str, Callable[[Spec], bool]] = {
     "shared_blocks": lambda s: s.shared_blocks is not None,
     "altup_streams": lambda s: s.altup_streams is not None,
     "laurel_rank": lambda s: s.laurel_rank is not None,
+    "norm": lambda s: s.norm in ("weightless_rmsnorm", "l2"),
+    "layer_runs": lambda s: s.layer_runs != (1,),
+    "initial_state": lambda s: s.initial_state,
+    "ngpt_scales": lambda s: s.ngpt_scales,
 }
 
 
@@ -411,6 +416,24 @@ def _check_rope_scaling(scaling: RopeScaling | None, bad: Callable[[str, str], S
     unused = [k for k in given if k not in needs + takes]
     if unused:
         raise bad("rope_scaling", f"{', '.join(unused)} do not apply to {scaling.type} scaling")
+
+
+def _check_loops(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
+    """Layers run more than once (Dory, HRM): softmax attention layers only, the cache and
+    initial-state switches only with a loop; nGPT's scales with the output gate, unbiased."""
+    looped = any(runs > 1 for runs in spec.layer_runs_each)
+    for name in ("cache_last_run_only", "initial_state"):
+        if getattr(spec, name) and not looped:
+            raise bad(name, "no layer runs more than once (layer_runs)")
+    if any(runs > 1 and kind not in ("global", "local")
+           for kind, runs in zip(spec.layer_kinds, spec.layer_runs_each, strict=True)):
+        raise bad("layer_runs", "only global and local attention layers are counted run more "
+                                "than once")
+    if spec.ngpt_scales and (not spec.attention_output_gate or spec.has_bias("qkv")
+                             or spec.moe):
+        raise bad("ngpt_scales", "nGPT's s_gate scales the output gate, which has no bias, and "
+                                 "its suv scales a dense MLP: set attention_output_gate, no "
+                                 "qkv_bias and no experts")
 
 
 def _check_shared_blocks(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
