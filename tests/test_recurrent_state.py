@@ -69,6 +69,15 @@ TINY = {
                         num_experts_per_tok=2, linear_num_heads=2, linear_head_dim=8,
                         pad_token_id=0, bos_token_id=1, eos_token_id=2,
                         layer_types=["linear_attention", "full_attention", "linear_attention"]),
+    # Gated DeltaNet layers beside a sliding (rotary) and a full (NoPE) attention layer, each
+    # with 2 kv heads of 8; the shared expert's width apart from the experts'
+    "lara_mini": dict(hidden_size=32, vocab_size=64, num_hidden_layers=4, num_attention_heads=4,
+                      num_key_value_heads=2, head_dim=8, moe_intermediate_size=16,
+                      shared_expert_intermediate_size=24, num_experts=4, num_experts_per_tok=2,
+                      linear_num_key_heads=2, linear_num_value_heads=4, linear_key_head_dim=8,
+                      linear_value_head_dim=12,
+                      layer_types=["linear_attention", "sliding_attention", "linear_attention",
+                                   "full_attention"]),
 }
 # attention alone, with keys beyond the heads' own: the same cache held to zoo's KV figure
 KEYS_ONLY = {
@@ -82,6 +91,18 @@ KEYS_ONLY = {
                                index_topk_blocks=2, mlp_layer_types=["dense", "sparse", "sparse"],
                                layer_types=["full_attention", "minimax_m3_sparse",
                                             "minimax_m3_sparse"]),
+    # A.X K2's latent attention caches its 8-wide latent and 4-wide shared key a token, and its
+    # indexer's 8-wide key beside them; A.X K1's the latent and shared key alone
+    "axk2": dict(hidden_size=32, vocab_size=64, intermediate_size=48, moe_intermediate_size=16,
+                 num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
+                 kv_lora_rank=8, q_lora_rank=12, qk_rope_head_dim=4, qk_nope_head_dim=8,
+                 v_head_dim=8, n_routed_experts=4, num_experts_per_tok=2, index_n_heads=2,
+                 index_head_dim=8, gated_norm_rank=4),
+    "axk1": dict(hidden_size=32, vocab_size=64, intermediate_size=48, moe_intermediate_size=16,
+                 num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
+                 kv_lora_rank=8, q_lora_rank=12, qk_rope_head_dim=4, qk_nope_head_dim=8,
+                 v_head_dim=8, n_routed_experts=4, num_experts_per_tok=2, n_group=2,
+                 topk_group=1),
 }
 
 
@@ -98,9 +119,12 @@ def _cache_elements(cache) -> tuple[int, int]:
         keys = getattr(layer, "keys", None)
         if keys is not None and keys.numel():
             per_token += (keys.numel() + layer.values.numel()) // keys.shape[-2]
-        index = getattr(layer, "idx_keys", None)  # a sparse-attention indexer's keys
-        if index is not None:
-            per_token += index.numel() // index.shape[-2]
+        # a sparse-attention indexer's keys (MiniMax-M3's idx_keys; the indexed layers'
+        # indexer_keys: DeepSeek-V3.2's and A.X K2's)
+        for name in ("idx_keys", "indexer_keys"):
+            index = getattr(layer, name, None)
+            if index is not None and index.numel():
+                per_token += index.numel() // index.shape[-2]
     return state, per_token
 
 

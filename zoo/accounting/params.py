@@ -487,8 +487,11 @@ def _attention_params(spec: ModelSpec, kind: str = "global",
     if spec.latent:  # DeepSeek's multi-head latent attention
         assert spec.kv_lora_rank is not None and spec.d_head_rope is not None
         lora, rope = spec.kv_lora_rank, spec.d_head_rope
-        q = (d * spec.q_lora_rank + spec.q_lora_rank * spec.q_dim if spec.q_lora_rank
-             else d * spec.q_dim)
+        # A.X K2: the output gate's rows (one per value dim) beside the query's, read from
+        # the latent before and after its norm
+        rows = spec.q_dim + (spec.v_dim if spec.attention_output_gate else 0)
+        q = (d * spec.q_lora_rank + spec.q_lora_rank * (1 + spec.q_up_raw_latent) * rows
+             if spec.q_lora_rank else d * rows)
         kv = d * (lora + rope) + lora * (spec.q_dim - spec.n_head * rope + spec.v_dim)
         matrices = q + kv + spec.v_dim * d
         norms = _norm_params(spec, lora) + (_norm_params(spec, spec.q_lora_rank)
@@ -599,6 +602,10 @@ def layer_count(spec: ModelSpec, kind: str = "global", moe: bool = False,
         # a block of attention alone (Nemotron-H's) has the one norm before it
         norms = ((spec.norms_per_layer if has_mlp or moe else 1) * _norm_params(spec, d)
                  + qk_norm_params(spec, kind, shared) + inner_norms)
+        if spec.gated_norm_rank is not None:  # A.X K2: the first norm's gate, and on MoE
+            # layers the second's: d -> rank -> d each
+            gates = (1 + moe) * 2 * d * spec.gated_norm_rank
+            norms, matmul = norms + gates, matmul + gates
     per_layer_input = 0
     if spec.per_layer_embed_dim is not None:  # gate d -> p, projection p -> d, a norm of d
         per_layer_input = 2 * d * spec.per_layer_embed_dim  # matrices: counted in extras
@@ -621,6 +628,8 @@ def layer_count(spec: ModelSpec, kind: str = "global", moe: bool = False,
     mlp, mlp_matmul = _mlp_params(spec, dense_width) if spec.dense_mlp_with_experts else (0, 0)
     if spec.dense_mlp_with_experts and spec.norm_position == "sandwich":
         norms += 3 * _norm_params(spec, d)  # after the MLP; before and after the experts
+    if spec.moe_output_norm:  # A.X K1's post_mlp_layernorm
+        norms += _norm_params(spec, d)
     per_expert, expert_matmul = _mlp_params(spec, spec.expert_width)
     shared_mlp, shared_matmul = (_mlp_params(spec, spec.shared_width)
                                  if spec.shared_width else (0, 0))

@@ -237,7 +237,9 @@ class ModelSpec:
         doc="q, k and v clamped to [-c, c] after their projection (OLMo 1's clip_qkv)")
     attention_output_gate: bool = _arch(
         "bool", False, doc="the attention output gated per query dim by sigmoid(x W_g), W_g "
-                           "stored beside the query projection (Qwen3-Next's doubled q_proj)")
+                           "stored beside the query projection (Qwen3-Next's doubled q_proj); "
+                           "latent attention: per value dim, its rows beside the query "
+                           "up-projection's (A.X K2's q_gate_proj; counted, not built)")
     attention_gate_bias: bool = _arch(
         "bool", False, doc="the attention output gate has a learned bias per head, shared by "
                            "the head's dims (Beam's gate_bias: n_head parameters a layer; "
@@ -278,6 +280,10 @@ class ModelSpec:
                                  "from a latent of this width, which is what the cache holds")
     q_lora_rank: int | None = _arch("int?", None, min=1,
                                     doc="latent attention: queries through a latent of this width")
+    q_up_raw_latent: bool = _arch(
+        "bool", False, doc="latent attention: the query up-projection reads the query latent "
+                           "before its norm beside it after, concatenated (2 x q_lora_rank "
+                           "wide: A.X K2's q_gate_proj); counted, not built")
     d_head_rope: int | None = _arch(
         "int?", None, min=1, doc="latent attention: the rotated part of each q and k head (one "
                                  "rotated key shared by all heads); d_head is the whole q/k head")
@@ -379,6 +385,15 @@ class ModelSpec:
         "bool", False, doc="a norm over the attention's output before its projection and one "
                            "over the MLP's hidden before its down projection (BitNet's "
                            "attn_sub_norm and ffn_sub_norm; counted, not built)")
+    gated_norm_rank: int | None = _arch(
+        "int?", None, min=1,
+        doc="each layer's first norm, and its second on MoE layers, multiplied by a sigmoid "
+            "gate of its own output through d_model -> rank -> d_model, SiLU between, no "
+            "biases (A.X K2's gated_norm_rank); counted, not built")
+    moe_output_norm: bool = _arch(
+        "bool", False, doc="a norm over each MoE layer's output (routed and shared experts "
+                           "summed) before the residual sum (A.X K1's post_mlp_layernorm); "
+                           "counted, not built")
     block: str = _arch(
         "enum", "sequential", choices=BLOCKS,
         doc="`sequential`, `parallel` (one shared norm: GPT-J, Falcon-7B) or "

@@ -121,6 +121,10 @@ NOT_BUILT: dict[str, Callable[[Spec], bool]] = {
     "layer_runs": lambda s: s.layer_runs != (1,),
     "initial_state": lambda s: s.initial_state,
     "ngpt_scales": lambda s: s.ngpt_scales,
+    "attention_output_gate": lambda s: s.attention_output_gate and s.latent,
+    "q_up_raw_latent": lambda s: s.q_up_raw_latent,
+    "gated_norm_rank": lambda s: s.gated_norm_rank is not None,
+    "moe_output_norm": lambda s: s.moe_output_norm,
 }
 
 
@@ -152,6 +156,15 @@ def _check_not_built(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
         raise bad("dynamic_mask", "latent attention has no value projection to take it from")
     if spec.differential_attention and spec.latent:
         raise bad("differential_attention", "latent attention is not differential")
+    if spec.q_up_raw_latent and not (spec.latent and spec.q_lora_rank):
+        raise bad("q_up_raw_latent", "the query up-projection reads the query latent: set "
+                                     "kv_lora_rank and q_lora_rank")
+    if spec.moe_output_norm and not spec.moe:
+        raise bad("moe_output_norm", "only a mixture of experts takes it: set n_experts")
+    if spec.gated_norm_rank is not None and (spec.norm_position != "pre"
+                                             or spec.block != "sequential"):
+        raise bad("gated_norm_rank", "the gated norms are A.X K2's: pre norms, a sequential "
+                                     "block")
 
 
 def _check_experts(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
