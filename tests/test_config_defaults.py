@@ -83,6 +83,11 @@ SHRINK_FOR: dict[str, dict[str, Any]] = {
     # a cross-attention layer beside a self-attention one (the default list starts at 3)
     "mllama": {"cross_attention_layers": [1]},
     "emu3": {"pad_token_id": 0},  # Emu3TextConfig takes no null padding index
+    # experts and shared indexers on alternate layers (the defaults, dropped, give one dense
+    # layer first and indexers on the first two); three streams, two shared experts' width
+    "hy_v4": {"num_hidden_layers": 4, "index_n_heads": 2, "index_head_dim": 16, "hc_mult": 3,
+              "n_shared_experts": 2, "mlp_layer_types": ["dense", "sparse", "dense", "sparse"],
+              "indexer_types": ["full", "shared", "full", "shared"]},
 }
 CAUSAL_LM = transformers.models.auto.modeling_auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 # a config wrapping a text decoder (and a vision tower) is walked as its text decoder's type
