@@ -100,6 +100,11 @@ SHRINK_FOR: dict[str, dict[str, Any]] = {
     "dory": {"num_hidden_layers": 4, "n_input_layers": 1, "n_output_layers": 1},
     # two layers a stack, cycles of their own
     "hrm_text": {"H_cycles": 2, "L_cycles": 2},
+    # experts and shared indexers on alternate layers (the defaults, dropped, give one dense
+    # layer first and indexers on the first two); three streams, two shared experts' width
+    "hy_v4": {"num_hidden_layers": 4, "index_n_heads": 2, "index_head_dim": 16, "hc_mult": 3,
+              "n_shared_experts": 2, "mlp_layer_types": ["dense", "sparse", "dense", "sparse"],
+              "indexer_types": ["full", "shared", "full", "shared"]},
 }
 CAUSAL_LM = transformers.models.auto.modeling_auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 # a config wrapping a text decoder (and a vision tower) is walked as its text decoder's type

@@ -103,6 +103,13 @@ KEYS_ONLY = {
                  kv_lora_rank=8, q_lora_rank=12, qk_rope_head_dim=4, qk_nope_head_dim=8,
                  v_head_dim=8, n_routed_experts=4, num_experts_per_tok=2, n_group=2,
                  topk_group=1),
+    # HY-V4's latent 8 + 4 a token on every layer, the indexer's 8-wide key on the two layers
+    # with an indexer of their own (the shared ones reuse the first's choice, caching none)
+    "hy_v4": dict(hidden_size=32, vocab_size=64, intermediate_size=48, moe_intermediate_size=16,
+                  num_hidden_layers=4, num_attention_heads=4, q_lora_rank=12, kv_lora_rank=8,
+                  qk_rope_head_dim=4, qk_nope_head_dim=8, v_head_dim=8, n_routed_experts=4,
+                  num_experts_per_tok=2, index_n_heads=2, index_head_dim=8, index_topk=2,
+                  hc_mult=2, pad_token_id=0, indexer_types=["full", "shared", "full", "shared"]),
 }
 
 
@@ -120,7 +127,8 @@ def _cache_elements(cache) -> tuple[int, int]:
         if keys is not None and keys.numel():
             per_token += (keys.numel() + layer.values.numel()) // keys.shape[-2]
         # a sparse-attention indexer's keys (MiniMax-M3's idx_keys; the indexed layers'
-        # indexer_keys: DeepSeek-V3.2's and A.X K2's)
+        # indexer_keys: DeepSeek-V3.2's, A.X K2's and HY-V4's, none on a layer that reuses
+        # another's choice)
         for name in ("idx_keys", "indexer_keys"):
             index = getattr(layer, name, None)
             if index is not None and index.numel():

@@ -242,3 +242,26 @@ def test_rotary_pattern_and_norms_per_layer():
     assert spec.layer_rotary == (True, False, True, False, True)
     assert spec.norms_per_layer == 4
     assert spec_from_mapping({**ROTARY, "norm_position": "output"}).norms_per_layer == 2
+
+
+def test_hy_v4_mechanisms_under_latent_attention():
+    """HY-V4's output gate and sinks under latent attention, its shared indexers and its
+    independent hyper-connections are counted, not built; shared indexers need latent
+    attention's indexer and an indexer of its own on the first layer, a hyper-connection form
+    needs hyper_connections."""
+    latent = {**BASE, "position": "rotary", "n_layer": 4, "d_head": 24, "d_head_rope": 8,
+              "d_head_v": 16, "kv_lora_rank": 16, "q_lora_rank": 24, "indexer_heads": 2,
+              "indexer_head_dim": 16, "indexer_topk": 4}
+    for changes in ({"attention_output_gate": True}, {"attention_sinks": True},
+                    {"indexer_pattern": [True, False]}):
+        name = next(iter(changes))
+        expect_error({**latent, **changes}, name, "counted, not built")
+    expect_error({**latent, "indexer_pattern": [False, True], "counted_only": "a test"},
+                 "indexer_pattern", "first layer")
+    expect_error({**BASE, "indexer_pattern": [True, False], "counted_only": "a test"},
+                 "indexer_pattern", "latent attention")
+    expect_error({**BASE, "hyper_connection_form": "independent"}, "hyper_connection_form",
+                 "needs hyper_connections")
+    spec = spec_from_mapping({**latent, "indexer_pattern": [True, False, False],
+                              "counted_only": "a test"})
+    assert spec.layer_indexer_shared == (False, True, True, False)

@@ -134,6 +134,10 @@ def describe_attention(spec: ModelSpec) -> str:
         shape += f", value heads of {spec.d_head_v}"
     if spec.local_sinks:
         shape += ", sinks on the local layers"
+    if any(spec.layer_indexer_shared):  # HY-V4's shared indexers
+        own = [i for i, shared in enumerate(spec.layer_indexer_shared) if not shared]
+        shape += (f", an indexer on {len(own)} of {spec.n_layer} layers ({_layers(own)}), the "
+                  f"others reusing the last one's choice")
     if spec.has_linear:
         shape += (f"; linear layers: Gated DeltaNet, {spec.linear_n_k_head} q/k heads of "
                   f"{spec.linear_d_head_k}, {spec.linear_n_v_head} value heads of "
@@ -218,7 +222,8 @@ DESCRIBED: tuple[tuple[str, Callable[[ModelSpec], str | None], tuple[str, ...]],
       "rope_scaling", "local_rope_theta", "rotary_pattern")),
     ("attention", describe_attention,
      ("attention_pattern", "local_window", "scale_attention", "query_pre_attn_scalar",
-      "qk_norm", "attn_softcap", "qkv_clip", "attention_output_gate", "linear_n_k_head",
+      "qk_norm", "attn_softcap", "qkv_clip", "attention_output_gate", "indexer_pattern",
+      "linear_n_k_head",
       "linear_n_v_head", "linear_d_head_k", "linear_d_head_v", "linear_conv_kernel",
       "ssm_d_inner", "ssm_d_state", "ssm_conv_kernel", "ssm_n_head", "ssm_n_group")),
     ("norm", describe_norm, ("norm", "norm_eps", "norm_bias", "norm_position", "final_norm",

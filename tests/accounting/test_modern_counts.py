@@ -898,3 +898,65 @@ def test_kolibri_1_is_the_cards_78b_with_3_46b_active_and_ten_layers_of_growing_
     grown = count.kv_cache_bytes(2000, "bf16") - count.kv_cache_bytes(1000, "bf16")
     assert grown == 10 * 1000 * per_token
     assert count.kv_cache_bytes(513, "bf16") == 50 * 513 * per_token
+
+
+# Hy4-preview's shapes as a vLLM fork's model note, an MLX port's defaults and a vLLM model
+# audit's config checks state them alike (the Hub's config.json unreadable here and vendored
+# whole nowhere found, so not among PUBLISHED_CONFIGS); the rest is HYV4Config's defaults,
+# which those sources agree with (one dense layer first, indexers on layer 0 and every fourth
+# from layer 1). transformers 5.25 builds 769,907,389,085 from this dict on the meta device,
+# 49,057,526,429 a token (77 MoE layers x 248 idle experts of 3 x 6144 x 2048)
+HY4_PREVIEW_SHAPES = {
+    "model_type": "hy_v4", "vocab_size": 120832, "hidden_size": 6144,
+    "intermediate_size": 18432, "moe_intermediate_size": 2048, "num_hidden_layers": 78,
+    "num_attention_heads": 64, "q_lora_rank": 2048, "kv_lora_rank": 512,
+    "qk_nope_head_dim": 192, "qk_rope_head_dim": 64, "v_head_dim": 256,
+    "n_routed_experts": 256, "n_shared_experts": 1, "num_experts_per_tok": 8,
+    "index_topk": 2048, "index_head_dim": 128, "index_n_heads": 32, "hc_mult": 4,
+    "max_position_embeddings": 1048576, "enable_ihc": True, "gated_mla": True,
+    "gating_type": "elementwise", "learnable_sink": True}
+
+
+def test_hy4_preview_shapes_are_770b_with_49b_active():
+    """Tencent's 770B/49B: the total and the active figure with embedding and head as
+    transformers builds them. Per layer the attention carries its gate (6144 x 64 x 256) and
+    64 sinks; 21 of 78 layers an indexer; each layer two iHC mixings of 8 x 24576 with 8 biases
+    and 2 scales (196,618), the head one of 4 x 24576 with 4 and 1 (98,309). Every layer caches
+    the 512-wide latent and the 64-wide rotated key a token, the 21 indexed layers also the
+    indexer's 128-wide key."""
+    from zoo.architectures import spec_from_config
+
+    count = zoo.count_params(spec_from_config(HY4_PREVIEW_SHAPES))
+    assert (count.total, count.active) == (769_907_389_085, 49_057_526_429)
+    assert (round(count.total / 1e9), round(count.active / 1e9)) == (770, 49)
+    assert count.extras == 156 * 196_618 + 98_309
+    indexer = 2048 * 32 * 128 + 6144 * 128 + 6144 * 32
+    latent = (6144 * 2048 + 2048 * 64 * 256 + 6144 * 576 + 512 * 64 * 448 + 64 * 256 * 6144)
+    assert count.attention == 78 * (latent + 6144 * 64 * 256 + 64) + 21 * indexer
+    assert count.kv_cache_bytes(1, "bf16") == (78 * (512 + 64) + 21 * 128) * 2
+
+
+@pytest.mark.parametrize(("changes", "key"), [
+    ({"gated_mla": False}, "gated_mla"),
+    ({"gating_type": "headwise"}, "gating_type"),
+    ({"learnable_sink": False}, "learnable_sink"),
+    ({"enable_ihc": False}, "enable_ihc"),
+    ({"attention_bias": True}, "attention_bias"),
+    ({"indexer_types": ["shared"] + ["full"] * 77}, "indexer_types"),
+    ({"indexer_types": ["full"] * 77}, "indexer_types"),
+    ({"mlp_layer_types": ["dense", "moe"] * 39}, "mlp_layer_types")])
+def test_hy_v4_refuses_what_its_class_would_not_build(changes, key):
+    """The remote code's switches off describe checkpoints without the gate, the sinks or iHC,
+    which HYV4ForCausalLM builds whatever they say; a first layer without an indexer has
+    none to reuse; per-layer lists must give a known kind for each layer."""
+    from zoo.architectures import UnsupportedConfigError, spec_from_config
+
+    with pytest.raises(UnsupportedConfigError, match=key):
+        spec_from_config({**HY4_PREVIEW_SHAPES, **changes})
+
+
+def test_hyper_connection_forms_each_have_a_closed_form():
+    from zoo.accounting.compressed import HYPER_CONNECTION_MIXINGS
+    from zoo.spec.vocabulary import HYPER_CONNECTION_FORMS
+
+    assert set(HYPER_CONNECTION_MIXINGS) == set(HYPER_CONNECTION_FORMS)

@@ -12,17 +12,21 @@ formula mirrors transformers 5.25's DeepseekV4Attention, DeepseekV4CSACompressor
 DeepseekV4HCACompressor and DeepseekV4Indexer tensor by tensor; zoo counts these layers but
 does not build them.
 
-Manifold-constrained hyper-connections (mHC) keep hyper_connections residual streams: each
-sublayer reads and writes them through a learned mixing (`hyper_connection_params`).
+Hyper-connections keep hyper_connections residual streams: each sublayer reads and writes them
+through a learned mixing (`hyper_connection_params`), DeepSeek-V4's manifold-constrained one
+(mHC) or HY-V4's independent one (iHC, under latent attention), of the spec's
+hyper_connection_form.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from zoo.spec import ModelSpec
 from zoo.spec.vocabulary import COMPRESSED_KINDS
 
-__all__ = ["COMPRESSED_KINDS", "compressed_attended", "compressed_attention",
-           "compressed_cached", "hyper_connection_params"]
+__all__ = ["COMPRESSED_KINDS", "HYPER_CONNECTION_MIXINGS", "compressed_attended",
+           "compressed_attention", "compressed_cached", "hyper_connection_params"]
 
 Mixer = tuple[int, int, int]  # (parameters, matrix weights, norm weights inside it)
 
@@ -90,14 +94,25 @@ def compressed_cached(spec: ModelSpec, kind: str, context: int) -> int:
     return held + context // _rate(spec, kind) * entry
 
 
+# per hyper_connection_form: (the mixing's outputs for n streams, its scales). mHC
+# (DeepseekV4HyperConnection): n read gates, n write gates and the n x n residual mixing, a
+# scale for each of the three; iHC (HYV4HyperConnection): the read and write gates alone
+HYPER_CONNECTION_MIXINGS: dict[str, tuple[Callable[[int], int], int]] = {
+    "manifold": (lambda n: (2 + n) * n, 3),
+    "independent": (lambda n: 2 * n, 2),
+}
+
+
 def hyper_connection_params(spec: ModelSpec) -> tuple[int, int]:
-    """(parameters, matrix weights) of the mHC mixings: per layer two (before the attention
-    and before the MLP), each a (2 + n) n x n d matrix, (2 + n) n biases and 3 scales, and the
-    head's n x n d matrix, n biases and a scale; none without hyper_connections."""
+    """(parameters, matrix weights) of the hyper-connection mixings: per layer two (before the
+    attention and before the MLP), each an outputs x n d matrix with a bias per output and the
+    form's scales (`HYPER_CONNECTION_MIXINGS`), and the head's n x n d matrix, n biases and a
+    scale; none without hyper_connections."""
     n = spec.hyper_connections
     if n is None:
         return 0, 0
-    d, outs = spec.d_model, (2 + n) * n
+    outputs, scales = HYPER_CONNECTION_MIXINGS[spec.hyper_connection_form]
+    d, outs = spec.d_model, outputs(n)
     layer_matrices, head_matrix = 2 * outs * n * d, n * n * d
-    params = spec.n_layer * (layer_matrices + 2 * (outs + 3)) + head_matrix + n + 1
+    params = spec.n_layer * (layer_matrices + 2 * (outs + scales)) + head_matrix + n + 1
     return params, spec.n_layer * layer_matrices + head_matrix

@@ -171,9 +171,11 @@ class ParamCount:
         per token (it caches the image's keys and values, once per image, not counted here)."""
         spec = self.spec
         held = sum(cached * (compressed_cached(spec, kind, tokens) if kind in COMPRESSED_KINDS
-                             else _attended(spec, kind, tokens) * kv_cache_width(spec, kind))
-                   for kind, shared, cached in zip(spec.layer_kinds, spec.layer_kv_shared,
-                                                   spec.layer_cached_runs, strict=True)
+                             else _attended(spec, kind, tokens)
+                             * kv_cache_width(spec, kind, reused))
+                   for kind, shared, cached, reused in zip(
+                       spec.layer_kinds, spec.layer_kv_shared, spec.layer_cached_runs,
+                       spec.layer_indexer_shared, strict=True)
                    if not shared)
         # each invocation of a shared block keeps keys of its own (Zamba)
         held += spec.shared_invocations * _attended(spec, "global", tokens) * \
@@ -436,15 +438,17 @@ def _norm_params(spec: ModelSpec, width: int) -> int:
             "weightless_rmsnorm": 0, "l2": 0}[spec.norm]
 
 
-def kv_cache_width(spec: ModelSpec, kind: str = "global") -> int:
+def kv_cache_width(spec: ModelSpec, kind: str = "global", indexer_shared: bool = False) -> int:
     """Values cached per token by a layer of this kind: keys and values of the kv heads, or, for
     latent attention, the latent and the one shared rotated key (and, with sparse attention, the
-    indexer's key; a block_sparse layer its indexer's one key beside the heads'). A global
-    layer whose values are its keys (Gemma 4) still caches both: transformers stores the keys
-    normalised and rotated, the values normalised apart."""
+    indexer's key, unless the layer reuses an earlier one's: `indexer_shared`; a block_sparse
+    layer its indexer's one key beside the heads'). A global layer whose values are its keys
+    (Gemma 4) still caches both: transformers stores the keys normalised and rotated, the
+    values normalised apart."""
     if spec.latent:
         assert spec.kv_lora_rank is not None and spec.d_head_rope is not None
-        return spec.kv_lora_rank + spec.d_head_rope + (spec.indexer_head_dim or 0)
+        return spec.kv_lora_rank + spec.d_head_rope + \
+            (0 if indexer_shared else spec.indexer_head_dim or 0)
     index = (spec.indexer_head_dim or 0) if kind == "block_sparse" else 0
     return spec.layer_kv_heads(kind) * (spec.layer_head_dim(kind) + _value_head(spec, kind)) \
         + index
@@ -478,31 +482,35 @@ def _linear_attention_params(spec: ModelSpec) -> tuple[int, int, int]:
     return projections + conv + 2 * heads, projections + conv, spec.linear_d_head_v
 
 
-def _attention_params(spec: ModelSpec, kind: str = "global",
-                      shared: bool = False) -> tuple[int, int, int]:
+def _attention_params(spec: ModelSpec, kind: str = "global", shared: bool = False,
+                      indexer_shared: bool = False) -> tuple[int, int, int]:
     """(parameters, matrix weights, norm weights inside it) of one attention layer of this
     kind; a layer that shares an earlier layer's keys and values has no key/value
-    projections."""
+    projections, a latent layer that reuses an earlier indexer's choice (`indexer_shared`) no
+    indexer."""
     d = spec.d_model
     if spec.latent:  # DeepSeek's multi-head latent attention
         assert spec.kv_lora_rank is not None and spec.d_head_rope is not None
         lora, rope = spec.kv_lora_rank, spec.d_head_rope
         # A.X K2: the output gate's rows (one per value dim) beside the query's, read from
-        # the latent before and after its norm
-        rows = spec.q_dim + (spec.v_dim if spec.attention_output_gate else 0)
+        # the latent before and after its norm (q_up_raw_latent)
+        beside = spec.attention_output_gate and spec.q_up_raw_latent
+        rows = spec.q_dim + (spec.v_dim if beside else 0)
         q = (d * spec.q_lora_rank + spec.q_lora_rank * (1 + spec.q_up_raw_latent) * rows
              if spec.q_lora_rank else d * rows)
         kv = d * (lora + rope) + lora * (spec.q_dim - spec.n_head * rope + spec.v_dim)
         matrices = q + kv + spec.v_dim * d
         norms = _norm_params(spec, lora) + (_norm_params(spec, spec.q_lora_rank)
                                             if spec.q_lora_rank else 0)
-        if spec.sparse_attention:  # DeepSeek-V3.2's indexer: its q from the query latent, one
-            # key (LayerNorm with bias), and a weight per head
+        if spec.sparse_attention and not indexer_shared:  # DeepSeek-V3.2's indexer: its q
+            # from the query latent, one key (LayerNorm with bias), and a weight per head
             assert spec.indexer_heads is not None and spec.indexer_head_dim is not None
             heads, width = spec.indexer_heads, spec.indexer_head_dim
             matrices += (spec.q_lora_rank or 0) * heads * width + d * width + d * heads
             norms += 2 * width
-        return matrices, matrices, norms
+        if spec.attention_output_gate and not beside:  # HY-V4's gate_proj: d_model ->
+            matrices += d * spec.v_dim  # each value dim
+        return matrices + (spec.n_head if spec.attention_sinks else 0), matrices, norms
     if spec.attention_experts:  # JetMoE: one key/value projection, then per expert a query
         # and an output projection of the kv width, a router and an output bias; the
         # matrices a token goes through are those of its experts_per_token experts
@@ -576,11 +584,14 @@ def layer_v_dim(spec: ModelSpec, kind: str = "global") -> int:
 
 
 def layer_count(spec: ModelSpec, kind: str = "global", moe: bool = False,
-                shared: bool = False, has_mlp: bool = True) -> LayerCount:
+                shared: bool = False, has_mlp: bool = True,
+                indexer_shared: bool = False) -> LayerCount:
     """One block: attention of its kind, a dense MLP or experts (or both, Gemma 4), norms, and
     the per-layer input's gate and projection; `shared`: a layer that reuses an earlier
     layer's keys and values (no key/value projections or key norm; its MLP double-wide where
-    the spec says so); `has_mlp=False`: a block without an MLP (Mamba, Nemotron-H's mixer layers).
+    the spec says so); `has_mlp=False`: a block without an MLP (Mamba, Nemotron-H's mixer layers);
+    `indexer_shared`: a latent layer that reuses an earlier layer's indexer (HY-V4's), none of
+    its own.
     Blocks with a state-space mixer or none (`zoo.accounting.recurrent`) are pre-norm, one norm
     per sublayer they have."""
     d = spec.d_model
@@ -594,7 +605,7 @@ def layer_count(spec: ModelSpec, kind: str = "global", moe: bool = False,
         attention, matmul, inner_norms = _linear_attention_params(spec)
         norms = spec.norms_per_layer * _norm_params(spec, d) + inner_norms
     else:
-        attention, matmul, inner_norms = _attention_params(spec, kind, shared)
+        attention, matmul, inner_norms = _attention_params(spec, kind, shared, indexer_shared)
         if spec.ssm_parallel:  # Falcon-H1: a Mamba-2 mixer beside it, counted with it
             beside, beside_matmul, beside_norms = mixer_params(spec, "mamba2")
             attention, matmul = attention + beside, matmul + beside_matmul
@@ -723,7 +734,8 @@ def qk_norm_params(spec: ModelSpec, kind: str = "global", shared: bool = False) 
 def _count(spec: ModelSpec, head: str | None, num_labels: int) -> ParamCount:
     d, width = spec.d_model, spec.embed_width
     shape_of = list(zip(spec.layer_kinds, spec.layer_moe, spec.layer_kv_shared,
-                        (kind != "none" for kind in spec.layer_mlp), strict=True))
+                        (kind != "none" for kind in spec.layer_mlp), spec.layer_indexer_shared,
+                        strict=True))
     layers = {shape: layer_count(spec, *shape) for shape in set(shape_of)}
     per_layer = tuple(layers[shape] for shape in shape_of)
     shared: tuple[int, int, int] = (0, 0, 0)  # the shared blocks' weights, in no layer

@@ -118,13 +118,14 @@ def plan_inputs(spec: ModelSpec) -> dict[str, Any]:
     count = count_params(spec)
     block = max(layer.total for layer in count.layers)
     groups: dict[tuple[int | None, int], int] = {}
-    for kind, shared, cached in zip(spec.layer_kinds, spec.layer_kv_shared,
-                                    spec.layer_cached_runs, strict=True):
+    for kind, shared, cached, reused in zip(spec.layer_kinds, spec.layer_kv_shared,
+                                            spec.layer_cached_runs, spec.layer_indexer_shared,
+                                            strict=True):
         if shared or recurrent_state_width(spec, kind) or kind == "cross":  # no keys of its
             continue  # own: a recurrent state, shared, or the image's (cross-attention)
         cap = spec.local_window if kind == "local" else (
             spec.attention_chunk if kind == "chunked" else None)
-        key = (cap, kv_cache_width(spec, kind))
+        key = (cap, kv_cache_width(spec, kind, reused))
         groups[key] = groups.get(key, 0) + cached  # a looped layer: keys per run (Dory, HRM)
     if spec.shared_invocations:  # each invocation of a shared block caches its own keys
         key = (None, kv_cache_width(spec, "global"))

@@ -2,7 +2,8 @@
 (PhiMoE), sigmoid routing with shared experts (EXAONE MoE, Solar Open, HY-V3), parallel blocks
 (Cohere 2 MoE), OLMoE's experts in OLMo 2's block (FlexOlmo), gated attention and routing biases
 that are parameters (AFMoE, Laguna), gated attention before DeepSeek-V3's experts (MiniCPM5-MoE),
-latent attention with an indexer (GLM-MoE-DSA, GLM-4.7 Flash), two latent-attention sublayers a
+latent attention with an indexer (GLM-MoE-DSA, GLM-4.7 Flash), gated latent attention with
+sinks, shared indexers and hyper-connections (HY-V4), two latent-attention sublayers a
 layer with zero-computation experts (LongCat-Flash), attention experts (JetMoE) and
 MiMo-V2-Flash's sliding layers.
 
@@ -19,6 +20,7 @@ from zoo.architectures import deepseek
 from zoo.architectures.base import (
     Config,
     UnsupportedConfigError,
+    counted_only,
     defaults_under,
     get,
     read_layer_types,
@@ -157,6 +159,90 @@ def _hy_v3(c: Mapping[str, Any]) -> Config:
     return {**out, **sigmoid_routed(c, experts="num_experts", shared="num_shared_experts",
                                      scaling="router_scaling_factor", groups=False),
             "first_dense_layers": dense_layers_first(c, 1)}
+
+
+# transformers' HYV4Config class defaults (5.25), for every key read below
+HY_V4_DEFAULTS: Config = {
+    "vocab_size": 120832, "hidden_size": 2816, "intermediate_size": 6912,
+    "moe_intermediate_size": 768, "num_hidden_layers": 34, "num_attention_heads": 32,
+    "hidden_act": "silu", "max_position_embeddings": 262144, "rms_norm_eps": 1e-5,
+    "tie_word_embeddings": False, "attention_bias": False, "n_routed_experts": 256,
+    "n_shared_experts": 1, "num_experts_per_tok": 8, "routed_scaling_factor": 2.827,
+    "norm_topk_prob": True, "n_group": 1, "topk_group": 1, "q_lora_rank": 1536,
+    "kv_lora_rank": 512, "qk_nope_head_dim": 192, "qk_rope_head_dim": 64, "v_head_dim": 256,
+    "mlp_layer_types": None, "index_topk": 2048, "index_head_dim": 128, "index_n_heads": 16,
+    "indexer_types": None, "hc_mult": 4, "swiglu_limit": 10.0,
+}
+# the remote code's switches for what HYV4ForCausalLM builds whatever they say (the output gate
+# per value dim, a sink per head, iHC): a config that turns one off describes a checkpoint
+# without it, which transformers would count with it
+HY_V4_ALWAYS: Config = {"gated_mla": True, "gating_type": "elementwise",
+                        "learnable_sink": True, "enable_ihc": True}
+
+
+def _hy_v4_types(c: Config, key: str, kinds: tuple[str, str],
+                 default: list[str]) -> list[str]:
+    """mlp_layer_types or indexer_types: one of `kinds` per layer, or the class's default."""
+    layers, types = get(c, "num_hidden_layers"), c[key]
+    types = default if types is None else list(types)
+    if len(types) != layers or not set(types) <= set(kinds):
+        raise UnsupportedConfigError(f"hy_v4 {key} must give {' or '.join(kinds)} for each of "
+                                     f"{layers} layers")
+    return types
+
+
+def _hy_v4(c: Mapping[str, Any]) -> Config:
+    """Hunyuan 4 (HYV4ForCausalLM): DeepSeek-V3.2's latent attention (queries always through
+    q_lora_rank, rotated in adjacent pairs) with an output gate per value dim (gate_proj
+    d_model -> heads x v_head_dim) and a learned sink per head; a lightning indexer on the
+    layers indexer_types marks "full" (by default the first, then every fourth from the
+    second), the "shared" ones reusing the last one's choice with no indexer weights and no
+    indexer key cached; a dense MLP or routed experts (sigmoid scores with a selection-only
+    bias, renormalised and scaled) beside a shared MLP of n_shared_experts x
+    moe_intermediate_size, per mlp_layer_types (by default one dense layer first); hc_mult
+    residual streams, each sublayer reading and writing them through HY-V4's independent
+    hyper-connections, the head reading them through its own. Not read, as no parameter
+    depends on them: num_key_value_heads and head_dim (the class sets them from the heads and
+    the rotated width), layer_types (the class builds one kind of layer whatever it names),
+    index_topk beyond the spec's, hc_magnitude and hc_eps. attention_bias (q_a_proj,
+    kv_a_proj_with_mqa and o_proj), another activation, and the remote code's switches off
+    (HY_V4_ALWAYS) are refused by name."""
+    c = with_defaults(c, HY_V4_DEFAULTS)
+    for key, built in HY_V4_ALWAYS.items():
+        if c.get(key, built) != built:
+            raise UnsupportedConfigError(f"hy_v4 {key} {c[key]!r}: HYV4ForCausalLM builds the "
+                                         f"gate, the sinks and iHC whatever it says; only "
+                                         f"{built!r} is read")
+    layers = get(c, "num_hidden_layers")
+    mlp = _hy_v4_types(c, "mlp_layer_types", ("dense", "sparse"),
+                       ["dense"] * min(1, layers) + ["sparse"] * max(layers - 1, 0))
+    indexers = _hy_v4_types(c, "indexer_types", ("full", "shared"),
+                            ["full" if i == 0 or (i - 1) % 4 == 0 else "shared"
+                             for i in range(layers)])
+    if indexers[0] != "full":
+        raise UnsupportedConfigError("hy_v4 indexer_types must start with 'full': a shared "
+                                     "layer reuses an earlier layer's indexer")
+    dense = next((i for i, kind in enumerate(mlp) if kind != "dense"), layers)
+    moe = ({"first_dense_layers": dense} if mlp == ["dense"] * dense + ["sparse"] * (layers - dense)
+           else {"mlp_pattern": ["moe" if kind == "sparse" else "dense" for kind in mlp]})
+    out = deepseek.read_latent_dense({**c, "q_lora_rank": get(c, "q_lora_rank"),
+                                      "num_key_value_heads": None})
+    out.update(
+        rotary_style="interleaved", attention_output_gate=True, attention_sinks=True,
+        indexer_heads=get(c, "index_n_heads"), indexer_head_dim=get(c, "index_head_dim"),
+        indexer_topk=get(c, "index_topk"), indexer_pattern=[kind == "full" for kind in indexers],
+        hyper_connections=get(c, "hc_mult"), hyper_connection_form="independent",
+        n_experts=get(c, "n_routed_experts"), experts_per_token=get(c, "num_experts_per_tok"),
+        d_ff_expert=get(c, "moe_intermediate_size"), n_shared_experts=get(c, "n_shared_experts"),
+        router_scoring="sigmoid", routing_bias=True, router_normalize=bool(c["norm_topk_prob"]),
+        routed_scaling=float(get(c, "routed_scaling_factor")),
+        expert_groups=get(c, "n_group"), expert_groups_per_token=get(c, "topk_group"), **moe)
+    out["notes"] = [f"the routed experts' gate and up are clamped at swiglu_limit "
+                    f"({c['swiglu_limit']}), the dense and shared MLPs' not; "
+                    f"multi-token-prediction layers are not built by transformers and not "
+                    f"counted"]
+    return counted_only(out, "HY-V4's gated latent attention with sinks, shared indexers and "
+                             "independent hyper-connections are counted, not built")
 
 
 def _cohere2_moe(c: Mapping[str, Any]) -> Config:
@@ -617,6 +703,7 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
     "exaone_moe": ("ExaoneMoeForCausalLM", "glm4_moe", _exaone_moe),
     "solar_open": ("SolarOpenForCausalLM", "glm4_moe", _solar_open),
     "hy_v3": ("HYV3ForCausalLM", "glm4_moe", _hy_v3),
+    "hy_v4": ("HYV4ForCausalLM", "deepseek_v32", _hy_v4),
     "aria_text": ("AriaTextForCausalLM", "qwen2_moe", _aria_text),
     "aria": ("AriaForConditionalGeneration", "qwen2_moe", _aria),
     "deepseek_v4": ("DeepseekV4ForCausalLM", "deepseek_v32", deepseek.read_deepseek_v4),

@@ -144,5 +144,5 @@ COUNTED = {
 }
 
 # where write_config tries these entries among all (lowest first): last; none writes a config
-PRIORITY = 930
+PRIORITY = 933
 ENTRIES = counted_entries(COUNTED)

@@ -125,5 +125,5 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
 }
 
 # after counted_moe's entries (see zoo.architectures); none of them writes a config
-PRIORITY = 930
+PRIORITY = 934
 ENTRIES = counted_entries(COUNTED)

@@ -23,6 +23,7 @@ from zoo.spec.vocabulary import (
     COMPRESSED_KINDS,
     GATED,
     GROUP_SCORES,
+    HYPER_CONNECTION_FORMS,
     MAX_LAYERS,
     MLP_KINDS,
     NORM_POSITIONS,
@@ -238,8 +239,10 @@ class ModelSpec:
     attention_output_gate: bool = _arch(
         "bool", False, doc="the attention output gated per query dim by sigmoid(x W_g), W_g "
                            "stored beside the query projection (Qwen3-Next's doubled q_proj); "
-                           "latent attention: per value dim, its rows beside the query "
-                           "up-projection's (A.X K2's q_gate_proj; counted, not built)")
+                           "under latent attention, with q_up_raw_latent its rows beside the "
+                           "query up-projection's (A.X K2's q_gate_proj), else a projection of "
+                           "its own, d_model -> n_head x d_head_v (HY-V4's gate_proj), gating "
+                           "each value dim (counted, not built)")
     attention_gate_bias: bool = _arch(
         "bool", False, doc="the attention output gate has a learned bias per head, shared by "
                            "the head's dims (Beam's gate_bias: n_head parameters a layer; "
@@ -257,7 +260,7 @@ class ModelSpec:
                            "counted, not built)")
     attention_sinks: bool = _arch(
         "bool", False, doc="a learned logit per head added to the softmax's denominator "
-                           "(gpt-oss)")
+                           "(gpt-oss; under latent attention HY-V4's, counted, not built)")
     local_sinks: bool = _arch(
         "bool", False, doc="a learned logit per head added to the softmax's denominator on the "
                            "local layers only (MiMo-V2-Flash; counted, not built)")
@@ -298,6 +301,13 @@ class ModelSpec:
     indexer_head_dim: int | None = _arch(
         "int?", None, min=1, doc="sparse attention: the width of the indexer's heads and of "
                                  "its one cached key per token (index_head_dim)")
+    indexer_pattern: tuple[bool, ...] = _arch(
+        "bool_list", (True,),
+        resolve=lambda s: s.layer_indexer_shared if s.sparse_attention and s.latent else None,
+        doc="latent attention with an indexer: per layer, whether it runs an indexer of its own "
+            "(true) or reuses the keys the last earlier indexer picked (false: no indexer "
+            "weights, no indexer key cached; HY-V4's indexer_types 'shared'; counted, not "
+            "built), cycled; the first layer has its own")
     sparse_compress_rate: int | None = _arch(
         "int?", None, min=1, doc="`compressed_sparse` layers (DeepSeek-V4's CSA): tokens folded "
                                  "into each compressed entry, from two overlapping series "
@@ -313,10 +323,18 @@ class ModelSpec:
                                  "then mixed to d_model (o_lora_rank)")
     hyper_connections: int | None = _arch(
         "int?", None, min=1,
-        doc="manifold-constrained hyper-connections (DeepSeek-V4's hc_mult): this many residual "
-            "streams, each sublayer reading and writing them through a learned (2 + n) n x n "
-            "d_model mixing with (2 + n) n biases and 3 scales, the head through an n x n "
-            "d_model one; counted, not built")
+        doc="hyper-connections (DeepSeek-V4's and HY-V4's hc_mult): this many residual "
+            "streams, each sublayer reading and writing them through a learned mixing of the "
+            "hyper_connection_form, the head reading them through an n x n d_model one with n "
+            "biases and a scale; counted, not built")
+    hyper_connection_form: str = _arch(
+        "enum", "manifold", choices=HYPER_CONNECTION_FORMS,
+        resolve=lambda s: s.hyper_connection_form if s.hyper_connections else None,
+        doc="each sublayer's hyper-connection mixing: `manifold` (DeepSeek-V4's mHC: a (2 + n) "
+            "n x n d_model matrix, (2 + n) n biases and 3 scales, for the read and write gates "
+            "and a Sinkhorn-normalised n x n mixing of the streams) or `independent` (HY-V4's "
+            "iHC: a 2n x n d_model matrix, 2n biases and 2 scales, the read and write gates "
+            "alone)")
     indexer_topk: int | None = _arch(
         "int?", None, min=1, doc="sparse attention: the keys each query attends to, the "
                                  "indexer's best (index_topk; `block_sparse`: at most "
@@ -605,6 +623,16 @@ class ModelSpec:
     def sparse_attention(self) -> bool:
         """DeepSeek-V3.2's indexer picks the keys each query attends to."""
         return self.indexer_heads is not None
+
+    @cached_property
+    def layer_indexer_shared(self) -> tuple[bool, ...]:
+        """Whether each layer reuses the keys an earlier layer's indexer picked, with no indexer
+        of its own: where indexer_pattern, cycled over the depth, says false (none without a
+        latent attention's indexer)."""
+        if not (self.sparse_attention and self.latent):
+            return (False,) * self.n_layer
+        pattern = self.indexer_pattern
+        return tuple(not pattern[i % len(pattern)] for i in range(self.n_layer))
 
     @property
     def compressed(self) -> bool:

@@ -112,6 +112,9 @@ NOT_BUILT: dict[str, Callable[[Spec], bool]] = {
     "d_head_v": lambda s: s.d_head_v is not None and not s.latent,
     "router_scoring": lambda s: s.router_scoring == "sqrtsoftplus",
     "hyper_connections": lambda s: s.hyper_connections is not None,
+    "attention_output_gate": lambda s: s.attention_output_gate and s.latent,
+    "attention_sinks": lambda s: s.attention_sinks and s.latent,
+    "indexer_pattern": lambda s: any(s.layer_indexer_shared),
     "zero_experts": lambda s: s.zero_experts > 0,
     "dense_mlp_with_experts": lambda s: s.dense_mlp_with_experts and s.norm_position == "pre",
     "shared_blocks": lambda s: s.shared_blocks is not None,
@@ -121,7 +124,6 @@ NOT_BUILT: dict[str, Callable[[Spec], bool]] = {
     "layer_runs": lambda s: s.layer_runs != (1,),
     "initial_state": lambda s: s.initial_state,
     "ngpt_scales": lambda s: s.ngpt_scales,
-    "attention_output_gate": lambda s: s.attention_output_gate and s.latent,
     "q_up_raw_latent": lambda s: s.q_up_raw_latent,
     "gated_norm_rank": lambda s: s.gated_norm_rank is not None,
     "moe_output_norm": lambda s: s.moe_output_norm,
@@ -165,6 +167,8 @@ def _check_not_built(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
                                              or spec.block != "sequential"):
         raise bad("gated_norm_rank", "the gated norms are A.X K2's: pre norms, a sequential "
                                      "block")
+    if spec.hyper_connection_form != "manifold" and spec.hyper_connections is None:
+        raise bad("hyper_connection_form", "a hyper-connection form needs hyper_connections")
 
 
 def _check_experts(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
@@ -363,6 +367,11 @@ def _check_latent(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
                             "kv_lora_rank and q_lora_rank (or block_sparse layers)")
     if given and spec.d_head_rope is not None and spec.indexer_head_dim < spec.d_head_rope:
         raise bad("indexer_head_dim", "the indexer rotates d_head_rope dims of each head")
+    if spec.indexer_pattern != (True,) and not (given and spec.latent
+                                                 and spec.indexer_pattern[0]):
+        raise bad("indexer_pattern", "layers that reuse an earlier indexer's choice need latent "
+                                     "attention with an indexer, and the first layer one of "
+                                     "its own")
     latent = ("q_lora_rank", "d_head_rope")  # d_head_v: other attentions' too (counted)
     _check_compressed(spec, bad)
     if spec.compressed:  # DeepSeek-V4's queries go through a latent too

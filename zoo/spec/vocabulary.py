@@ -76,6 +76,7 @@ ACTIVATIONS = ("gelu", "gelu_tanh", "relu", "silu", "swiglu", "geglu", "clamped_
 GATED = ("swiglu", "geglu", "clamped_swiglu")
 ROUTER_SCORES = ("softmax", "sigmoid", "sqrtsoftplus")
 GROUP_SCORES = ("top2", "max")
+HYPER_CONNECTION_FORMS = ("manifold", "independent")
 ACTIVE_CONVENTIONS = ("all", "no_embedding", "no_embedding_no_head")
 QK_NORMS = ("none", "head", "projection", "l2", "each_head", "head_layernorm")
 # relations a source asserts between its own figures, checked by `zoo verify` (see
