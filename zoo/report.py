@@ -142,6 +142,8 @@ def describe_attention(spec: ModelSpec) -> str:
         shape += (f"; linear layers: Gated DeltaNet, {spec.linear_n_k_head} q/k heads of "
                   f"{spec.linear_d_head_k}, {spec.linear_n_v_head} value heads of "
                   f"{spec.linear_d_head_v}, conv kernel {spec.linear_conv_kernel}")
+    if spec.kda_full_rank_gates:
+        shape += "; kda gates full rank"
     if spec.has_ssm:
         heads = f", {spec.ssm_n_head} heads in {spec.ssm_n_group} groups" \
             if spec.ssm_n_head is not None else ""
@@ -225,7 +227,8 @@ DESCRIBED: tuple[tuple[str, Callable[[ModelSpec], str | None], tuple[str, ...]],
       "qk_norm", "attn_softcap", "qkv_clip", "attention_output_gate", "indexer_pattern",
       "linear_n_k_head",
       "linear_n_v_head", "linear_d_head_k", "linear_d_head_v", "linear_conv_kernel",
-      "ssm_d_inner", "ssm_d_state", "ssm_conv_kernel", "ssm_n_head", "ssm_n_group")),
+      "kda_full_rank_gates", "ssm_d_inner", "ssm_d_state", "ssm_conv_kernel", "ssm_n_head",
+      "ssm_n_group")),
     ("norm", describe_norm, ("norm", "norm_eps", "norm_bias", "norm_position", "final_norm",
                              "embedding_norm", "norm_unit_offset")),
     ("block", lambda s: s.block, ("block",)),

@@ -510,6 +510,8 @@ def _attention_params(spec: ModelSpec, kind: str = "global", shared: bool = Fals
             norms += 2 * width
         if spec.attention_output_gate and not beside:  # HY-V4's gate_proj: d_model ->
             matrices += d * spec.v_dim  # each value dim
+        if spec.attention_head_gate:  # Ling 3's g_proj: d_model -> one gate per head
+            matrices += d * spec.n_head
         return matrices + (spec.n_head if spec.attention_sinks else 0), matrices, norms
     if spec.attention_experts:  # JetMoE: one key/value projection, then per expert a query
         # and an output projection of the kv width, a router and an output bias; the

@@ -132,13 +132,15 @@ def _kda(spec: ModelSpec) -> Mixer:
     bias per channel (dt_bias) and a decay rate per head (A_log); b_proj d -> heads (the write
     strength); the output gate low-rank as the forget gate (g_a, g_b); a gated RMSNorm of
     head_dim shared by the heads; o_proj heads x head_dim -> d. The linear_* fields give its
-    geometry (key and value heads alike)."""
+    geometry (key and value heads alike). With kda_full_rank_gates (BailingHybridDeltaAttention,
+    Ling 3) each gate is one projection d -> heads x head_dim (forget_gate.f_proj, g_proj)."""
     assert spec.linear_n_k_head is not None and spec.linear_d_head_k is not None
     assert spec.linear_conv_kernel is not None
     d, heads, width = spec.d_model, spec.linear_n_k_head, spec.linear_d_head_k
     inner = heads * width
     conv = 3 * inner * spec.linear_conv_kernel
-    gates = 2 * (d * width + width * inner)  # forget and output gates, each low-rank
+    gate = d * inner if spec.kda_full_rank_gates else d * width + width * inner
+    gates = 2 * gate  # the forget and the output gate
     matrices = 3 * d * inner + gates + d * heads + inner * d
     return matrices + conv + inner + heads, matrices + conv, width
 

@@ -127,6 +127,10 @@ class ModelSpec:
     linear_conv_kernel: int | None = _arch(
         "int?", None, min=1, doc="linear layers: the causal depthwise convolution's kernel "
                                  "over q, k and v (Qwen3-Next's 4)")
+    kda_full_rank_gates: bool = _arch(
+        "bool", False, doc="kda layers' forget and output gates each one projection d_model -> "
+                           "heads x head_dim (Ling 3's f_proj and g_proj), not Kimi's low-rank "
+                           "pair through head_dim (counted, not built)")
     ssm_d_inner: int | None = _arch(
         "int?", None, min=1, doc="state-space (`mamba`, `mamba2`) layers: the width the "
                                  "selective scan runs over (expand x d_model)")
@@ -257,7 +261,7 @@ class ModelSpec:
     attention_head_gate: bool = _arch(
         "bool", False, doc="the attention output gated per head by a learned d_model -> "
                            "n_head projection, no bias (Laguna's and LFM3's per-head g_proj; "
-                           "counted, not built)")
+                           "under latent attention Ling 3's and dots3's; counted, not built)")
     attention_sinks: bool = _arch(
         "bool", False, doc="a learned logit per head added to the softmax's denominator "
                            "(gpt-oss; under latent attention HY-V4's, counted, not built)")

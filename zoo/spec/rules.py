@@ -104,6 +104,7 @@ NOT_BUILT: dict[str, Callable[[Spec], bool]] = {
     "last_attn_out_bias": lambda s: s.last_attn_out_bias,
     "local_sinks": lambda s: s.local_sinks,
     "attention_head_gate": lambda s: s.attention_head_gate,
+    "kda_full_rank_gates": lambda s: s.kda_full_rank_gates,
     "attention_gate_bias": lambda s: s.attention_gate_bias,
     "expert_output_norms": lambda s: s.expert_output_norms,
     "attention_experts": lambda s: s.attention_experts,
@@ -144,9 +145,8 @@ def _check_not_built(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
                                  "every layer")
     if spec.d_head_v is not None and not spec.latent and spec.global_values_from_keys:
         raise bad("d_head_v", "values taken from the keys are as wide as the keys")
-    if spec.attention_head_gate and (spec.attention_output_gate or spec.latent):
-        raise bad("attention_head_gate", "a gate per head is not with a gate per query dim, "
-                                         "nor with latent attention")
+    if spec.attention_head_gate and spec.attention_output_gate:
+        raise bad("attention_head_gate", "a gate per head is not with a gate per query dim")
     if spec.attention_gate_bias and not spec.attention_output_gate:
         raise bad("attention_gate_bias", "a gate bias needs the output gate: set "
                                          "attention_output_gate")
@@ -228,8 +228,8 @@ def _check_linear(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
     it; a kda layer has one head count and one head width."""
     kda = "kda" in spec.attention_pattern
     if not spec.has_linear and not kda:
-        for name in LINEAR_FIELDS:
-            if getattr(spec, name) is not None:
+        for name in (*LINEAR_FIELDS, "kda_full_rank_gates"):
+            if getattr(spec, name) not in (None, False):
                 raise bad(name, "only linear-attention layers take it: put `linear` or `kda` "
                                 "in attention_pattern")
         return
@@ -244,6 +244,9 @@ def _check_linear(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
     if spec.linear_n_v_head % spec.linear_n_k_head:
         raise bad("linear_n_v_head", f"{spec.linear_n_v_head} value heads do not share "
                                      f"{spec.linear_n_k_head} key heads evenly")
+    if spec.kda_full_rank_gates and not kda:
+        raise bad("kda_full_rank_gates", "only kda layers take it: put `kda` in "
+                                         "attention_pattern")
     if spec.has_linear and spec.latent:  # Kimi Linear's kda layers are counted beside it
         raise bad("attention_pattern", "linear layers beside latent attention are not "
                                        "supported")
