@@ -100,6 +100,10 @@ SHRINK_FOR: dict[str, dict[str, Any]] = {
     "dory": {"num_hidden_layers": 4, "n_input_layers": 1, "n_output_layers": 1},
     # two layers a stack, cycles of their own
     "hrm_text": {"H_cycles": 2, "L_cycles": 2},
+    # the checkpoint's spellings (the class's to_dict writes them); a kda layer, then a latent
+    # one with experts (layer_group_size 2: full attention on every second layer)
+    "bailing_hybrid": {"num_experts_per_token": 2, "num_expert_group": 2,
+                       "layer_group_size": 2},
     # experts and shared indexers on alternate layers (the defaults, dropped, give one dense
     # layer first and indexers on the first two); three streams, two shared experts' width
     "hy_v4": {"num_hidden_layers": 4, "index_n_heads": 2, "index_head_dim": 16, "hc_mult": 3,

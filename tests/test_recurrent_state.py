@@ -69,6 +69,16 @@ TINY = {
                         num_experts_per_tok=2, linear_num_heads=2, linear_head_dim=8,
                         pad_token_id=0, bos_token_id=1, eos_token_id=2,
                         layer_types=["linear_attention", "full_attention", "linear_attention"]),
+    # Ling 3: kda layers (4 heads of 8, full-rank gates) beside gated latent attention caching
+    # its 8-wide latent and 4-wide rotated key a token; a dense layer, then experts
+    "bailing_hybrid": dict(hidden_size=32, vocab_size=64, intermediate_size=48,
+                           moe_intermediate_size=16, num_hidden_layers=3, num_attention_heads=4,
+                           num_key_value_heads=4, kv_lora_rank=8, qk_rope_head_dim=4,
+                           qk_nope_head_dim=8, v_head_dim=8, head_dim=8, num_local_experts=4,
+                           num_experts_per_tok=2, n_group=2, topk_group=1,
+                           first_k_dense_replace=1, pad_token_id=0, eos_token_id=2,
+                           layer_types=["linear_attention", "full_attention",
+                                        "linear_attention"]),
     # Gated DeltaNet layers beside a sliding (rotary) and a full (NoPE) attention layer, each
     # with 2 kv heads of 8; the shared expert's width apart from the experts'
     "lara_mini": dict(hidden_size=32, vocab_size=64, num_hidden_layers=4, num_attention_heads=4,

@@ -960,3 +960,46 @@ def test_hyper_connection_forms_each_have_a_closed_form():
     from zoo.spec.vocabulary import HYPER_CONNECTION_FORMS
 
     assert set(HYPER_CONNECTION_MIXINGS) == set(HYPER_CONNECTION_FORMS)
+
+
+# BailingHybridConfig's defaults (named after inclusionAI/Ling-3.0-Flash; no released
+# config.json could be read: the Hub is unreachable and no public repository vendors one).
+# transformers 5.25 builds 124,414,191,072 parameters from them on the meta device
+# (BailingHybridForCausalLM, nothing tied); a token uses 8 of the 512 experts of 2560 x 768 x 3
+# on each of the 40 sparse layers: 124,414,191,072 - 40 x 504 x 5,898,240 = 5,505,672,672
+LING3_DEFAULTS = {"model_type": "bailing_hybrid", "architectures": ["BailingHybridForCausalLM"]}
+
+
+def test_ling3_defaults_count_as_transformers_builds_them():
+    from zoo.architectures import spec_from_config
+
+    count = zoo.count_params(spec_from_config(LING3_DEFAULTS))
+    assert count.total == 124_414_191_072
+    assert count.active == 124_414_191_072 - 40 * 504 * 3 * 2560 * 768 == 5_505_672_672
+    # 35 kda layers (4096 = 32 heads x 128 wide: q, k, v, both full-rank gates and o, the write
+    # strength, the convolution, dt_bias and A_log) and 7 gated latent ones (q, the latent, its
+    # up-projection, o and the gate per head); their norms apart
+    kda = 6 * 2560 * 4096 + 32 * 2560 + 3 * 4096 * 4 + 4096 + 32
+    latent = 2560 * 32 * 192 + 2560 * 576 + 512 * 32 * 256 + 4096 * 2560 + 2560 * 32
+    assert count.attention == 35 * kda + 7 * latent
+    # a token's state: 35 x (32 heads of 128 x 128, and 3 of the convolution's 4 inputs over
+    # q, k and v), and 512 + 64 latent values per latent layer
+    assert count.recurrent_state_bytes("fp32") == 4 * 35 * (32 * 128 * 128 + 3 * 3 * 4096)
+    assert count.kv_cache_bytes(1, "bf16") == 2 * 7 * (512 + 64)
+
+
+@pytest.mark.parametrize(("changes", "key"), [
+    ({"no_kda_lora": False}, "no_kda_lora"),
+    ({"gated_attention_proj_granularity_type": "element_wise"},
+     "gated_attention_proj_granularity_type"),
+    ({"use_qk_norm": True}, "use_qk_norm"),
+    ({"moe_shared_expert_intermediate_size": 1024}, "moe_shared_expert_intermediate_size"),
+    ({"attention_bias": True}, "attention_bias"),
+    ({"layer_types": ["sliding_attention"] * 42}, "layer_types")])
+def test_ling3_refuses_what_its_class_would_not_build(changes, key):
+    """The remote code's switches describe checkpoints (low-rank kda gates, a gate per value
+    dim, QK-norm, a shared MLP of its own width) that BailingHybridForCausalLM does not build."""
+    from zoo.architectures import UnsupportedConfigError, spec_from_config
+
+    with pytest.raises(UnsupportedConfigError, match=key):
+        spec_from_config({**LING3_DEFAULTS, **changes})
