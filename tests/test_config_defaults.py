@@ -106,6 +106,10 @@ SHRINK_FOR: dict[str, dict[str, Any]] = {
                        "layer_group_size": 2},
     # experts and shared indexers on alternate layers (the defaults, dropped, give one dense
     # layer first and indexers on the first two); three streams, two shared experts' width
+    # one expert a token (the class takes no other), a router of its own width, a sliding
+    # layer beside a full one, convolutions of unequal kernels
+    "zaya": {"num_experts_per_tok": 1, "router_hidden_size": 24, "sliding_window": 8,
+             "layer_types": ["hybrid_sliding", "hybrid"], "cca_time0": 3, "cca_time1": 2},
     "hy_v4": {"num_hidden_layers": 4, "index_n_heads": 2, "index_head_dim": 16, "hc_mult": 3,
               "n_shared_experts": 2, "mlp_layer_types": ["dense", "sparse", "dense", "sparse"],
               "indexer_types": ["full", "shared", "full", "shared"]},

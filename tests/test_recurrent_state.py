@@ -88,7 +88,17 @@ TINY = {
                       linear_value_head_dim=12,
                       layer_types=["linear_attention", "sliding_attention", "linear_attention",
                                    "full_attention"]),
+    # CCA on a sliding and a full layer: beside 2 kv heads of 8, the convolutions' last
+    # (3 - 1) + (2 - 1) inputs of the 48 q/k channels and 8 delayed values
+    "zaya": dict(hidden_size=32, vocab_size=64, num_hidden_layers=2, num_attention_heads=4,
+                 num_key_value_heads=2, head_dim=8, moe_intermediate_size=16, num_experts=4,
+                 router_hidden_size=12, cca_time0=3, cca_time1=2, sliding_window=16,
+                 layer_types=["hybrid_sliding", "hybrid"]),
 }
+# types whose cache keeps just the convolution inputs the next token reads, which zoo counts
+# whole (Zaya's CCA passes (cca_time0 - 1) + (cca_time1 - 1) as the kernel size), where the
+# others keep the newest beside them
+CONV_INPUTS_ONLY = {"zaya"}
 # attention alone, with keys beyond the heads' own: the same cache held to zoo's KV figure
 KEYS_ONLY = {
     # no recurrent state: MiniMax-M3's sparse layers cache the indexer's one 8-wide key a token
@@ -123,15 +133,16 @@ KEYS_ONLY = {
 }
 
 
-def _cache_elements(cache) -> tuple[int, int]:
-    """(state elements kept whatever the length, key and value elements per token)."""
+def _cache_elements(cache, inputs_only: bool = False) -> tuple[int, int]:
+    """(state elements kept whatever the length, key and value elements per token);
+    `inputs_only`: the convolutions' cache holds only the inputs zoo counts."""
     state = per_token = 0
     for layer in getattr(cache, "layers", []):
         conv = getattr(layer, "conv_states", None)
         if conv is not None:
             for tensor in conv.values():
                 if tensor is not None:  # zoo: the kernel - 1 inputs before the newest
-                    state += tensor[..., 1:].numel()
+                    state += tensor.numel() if inputs_only else tensor[..., 1:].numel()
             state += sum(t.numel() for t in layer.recurrent_states.values() if t is not None)
         keys = getattr(layer, "keys", None)
         if keys is not None and keys.numel():
@@ -169,7 +180,7 @@ def test_state_per_sequence_matches_transformers_cache(model_type):
     model = transformers.AutoModelForCausalLM.from_config(config).eval()
     with torch.no_grad():
         cache = model(torch.tensor([[1, 2, 3, 4, 5]]), use_cache=True).past_key_values
-    state, per_token = _cache_elements(cache)
+    state, per_token = _cache_elements(cache, model_type in CONV_INPUTS_ONLY)
     # MiniMax keeps each lightning layer's key-value matrices in a list of its own, xLSTM
     # each layer's memory, normaliser and stabiliser in a dict
     state += sum(t.numel() for t in getattr(cache, "linear_cache", []) if len(t))

@@ -130,6 +130,10 @@ def describe_attention(spec: ModelSpec) -> str:
         shape += ", differential (two softmaxes)"
     if spec.dynamic_mask:
         shape += ", dynamic mask"
+    if spec.cca:  # Zaya's Compressed Convolutional Attention
+        shape += (f", CCA (q and k convolved over {spec.cca_depthwise_kernel} then "
+                  f"{spec.cca_grouped_kernel} tokens, half of each value head from the previous "
+                  f"token)")
     if spec.d_head_v is not None and not spec.latent:
         shape += f", value heads of {spec.d_head_v}"
     if spec.local_sinks:
@@ -369,8 +373,9 @@ def recurrent_rows(count: ParamCount) -> list[Row]:
     spec = count.spec
     if not spec.has_recurrent:
         return []
-    kinds = [STATE_NAMES.get(kind, "state-space" if spec.ssm_parallel and kind != "none" else "")
-             for kind in spec.layer_kinds]
+    beside = "state-space" if spec.ssm_parallel else "CCA" if spec.cca else ""  # an
+    # attention layer's own state: Falcon-H1's Mamba-2 beside it, Zaya's convolutions
+    kinds = [STATE_NAMES.get(kind, beside if kind != "none" else "") for kind in spec.layer_kinds]
     layers = " and ".join(f"{kinds.count(name)} {name}" for name in dict.fromkeys(kinds) if name)
     return [("recurrent state", f"{human_bytes(count.recurrent_state_bytes('bf16'))} bf16, "
                                 f"{human_bytes(count.recurrent_state_bytes('fp32'))} fp32 per "

@@ -512,7 +512,29 @@ KOLIBRI_1 = {
     "eos_token_id": 127906,
     "layer_types": ["full_attention" if (i + 1) % 5 == 0 else "sliding_attention"
                     for i in range(50)]}
+# Zyphra/ZAYA1-8B's config.json at revision 67d34da515b30409ee8daa67c3605c4402d03f6f, as
+# sgl-project/sglang's test/registered/unit/configs/test_zaya_config.py copies it key
+# by key, its 40 "hybrid" layer types written as a list (the Hub file unreadable here); its
+# rope_parameters keyed by layer type with a stray top-level rope_type, as released
+ZAYA1_8B = {
+    "architectures": ["ZayaForCausalLM"], "attention_bias": False, "attention_dropout": 0.0,
+    "bos_token_id": 2, "cca_time0": 2, "cca_time1": 2, "dtype": "bfloat16",
+    "eos_token_id": 106, "head_dim": 128, "hidden_act": "silu", "hidden_size": 2048,
+    "initializer_range": 0.02, "layer_types": ["hybrid"] * 40, "lm_head_bias": False,
+    "max_position_embeddings": 131072, "model_type": "zaya", "moe_intermediate_size": 2048,
+    "num_attention_heads": 8, "num_experts": 16, "num_experts_per_tok": 1,
+    "num_hidden_layers": 40, "num_key_value_heads": 2, "output_router_logits": False,
+    "pad_token_id": 0, "partial_rotary_factor": 0.5, "rms_norm_eps": 1e-05,
+    "rope_parameters": {
+        "hybrid": {"partial_rotary_factor": 0.5, "rope_theta": 5000000, "rope_type": "default"},
+        "hybrid_sliding": {"partial_rotary_factor": 0.5, "rope_theta": 10000.0,
+                           "rope_type": "default"},
+        "rope_type": "default"},
+    "router_hidden_size": 256, "sliding_window": None, "tie_word_embeddings": True,
+    "use_cache": True, "vocab_size": 262272}
 PUBLISHED_CONFIGS = {
+    # active: 40 layers x 15 idle experts of 3 x 2048 x 2048 (the skip expert has no weights)
+    "Zyphra/ZAYA1-8B": (ZAYA1_8B, 8_840_488_784, 1_290_741_584),
     # active: 28 layers x 58 idle experts of 3 x 2560 x 1664
     "rhymes-ai/Aria (text_config)": (ARIA_TEXT, 24_869_091_840, 4_115_151_360),
     # the text decoder MllamaForCausalLM builds (AutoModelForCausalLM on the wrapper)

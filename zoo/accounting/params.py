@@ -56,8 +56,10 @@ RECURRENT_STATE_CONVENTION = (
     "width each); each state-space layer's scan state (d_inner x d_state) and the last kernel "
     "- 1 inputs of its convolution (Mamba: d_inner channels; Mamba-2: d_inner + 2 x groups x "
     "d_state); each short-convolution (LFM2) layer's last kernel - 1 inputs (d_model "
-    "channels), in the dtype given; transformers keeps the state in fp32 during prefill, and "
-    "its cache holds kernel columns of the convolution's input, the newest included")
+    "channels); each CCA (Zaya) layer's last (kernel - 1) + (grouped kernel - 1) q/k inputs "
+    "and the previous token's delayed half values, beside its keys; in the dtype given; "
+    "transformers keeps the state in fp32 during prefill, and its cache holds kernel columns "
+    "of the convolution's input, the newest included (Zaya's: the columns counted here)")
 ACTIVE_CONVENTIONS = {
     "all": "every parameter a token uses: all but the routed experts it does not go through, "
            "embedding and head included (Mixtral, Qwen3 count this way)",
@@ -426,6 +428,8 @@ def recurrent_state_width(spec: ModelSpec, kind: str = "linear") -> int:
         return mixer_state_width(spec, kind)
     if spec.ssm_parallel and kind != "none":
         return mixer_state_width(spec, "mamba2")
+    if spec.cca:
+        return cca_state_width(spec, kind)
     if kind != "linear" or not spec.has_linear:
         return 0
     assert spec.linear_conv_kernel is not None
@@ -549,6 +553,11 @@ def _attention_params(spec: ModelSpec, kind: str = "global", shared: bool = Fals
         matrices += step
     if spec.residual_scales:  # the attention's residual scale (Doge) or gate (Ergo)
         attention += d
+    if spec.residual_affine:  # Zaya: scale and bias on the output and on the residual
+        attention += 4 * d
+    if spec.cca:  # Zaya's convolutions over q and k, and its key scales
+        conv, conv_matmul = cca_params(spec, kind)
+        attention, matrices = attention + conv, matrices + conv_matmul
     if spec.ngpt_scales:  # nGPT's sqk and s_gate (q width each) and lambda_1 (d_model)
         attention += 2 * q + d
     if spec.differential_attention:  # DiffLlama's lambda_q1, k1, q2, k2
@@ -634,6 +643,7 @@ def layer_count(spec: ModelSpec, kind: str = "global", moe: bool = False,
     if not moe:
         mlp, mlp_matmul = _mlp_params(spec, dense_width) if has_mlp else (0, 0)
         mlp += d if spec.residual_scales else 0  # the MLP's residual scale or gate
+        mlp += 4 * d if spec.residual_affine else 0  # Zaya's scales and biases
         mlp += 2 * dense_width + d if spec.ngpt_scales else 0  # suv_gate, suv_up, lambda_2
         return LayerCount(attention=attention, mlp=mlp, norms=norms, kind=kind,
                           per_layer_input=per_layer_input, matmul=matmul + mlp_matmul)
@@ -650,6 +660,7 @@ def layer_count(spec: ModelSpec, kind: str = "global", moe: bool = False,
         per_expert += d
         shared_mlp += d if spec.shared_width else 0
     mlp += d if spec.residual_scales else 0  # Ergo's feedforward residual gate
+    mlp += 4 * d if spec.residual_affine else 0  # Zaya's scales and biases
     if spec.shared_expert_gate:  # one d_model -> 1 projection
         shared_mlp, shared_matmul = shared_mlp + d, shared_matmul + d
     scored = spec.n_experts + spec.zero_experts  # LongCat-Flash's identity experts: scored,
@@ -659,6 +670,12 @@ def layer_count(spec: ModelSpec, kind: str = "global", moe: bool = False,
         spec.n_experts if spec.routing_bias_parameter else 0)  # ERNIE's selection bias
     if spec.router_scales:  # the input's d_model scale and one scale per expert
         router += d + spec.n_experts
+    router_matmul = d * scored
+    if spec.router_mlp_width is not None:  # Zaya's: down-projection, carried state's scale,
+        # norm, two hidden layers, scores (the first MoE layer's scale taken off in _count)
+        w = spec.router_mlp_width
+        router_matmul = d * w + 2 * w * w + w * scored
+        router = router_matmul + w + w + _norm_params(spec, w) + 2 * w
     idle_attention = 0
     if spec.attention_experts:  # JetMoE: the MoE's output bias, and the idle query/output
         # projections of the attention experts
@@ -668,8 +685,34 @@ def layer_count(spec: ModelSpec, kind: str = "global", moe: bool = False,
                       experts=spec.n_experts * per_expert, shared_experts=shared_mlp,
                       per_expert=per_expert, idle_experts=spec.n_experts - real,
                       per_layer_input=per_layer_input, idle_attention=idle_attention,
-                      matmul=(matmul + mlp_matmul + d * scored + real * expert_matmul
+                      matmul=(matmul + mlp_matmul + router_matmul + real * expert_matmul
                               + shared_matmul))
+
+
+def cca_params(spec: ModelSpec, kind: str = "global") -> tuple[int, int]:
+    """(parameters, matrix weights) that Zaya's Compressed Convolutional Attention adds to a
+    layer's projections (ZayaCCAProjection, ZayaQKNorm): over the q and k channels (n_head +
+    n_kv_head heads of d_head) a depthwise convolution (a weight per channel and tap, a bias
+    per channel) and one grouped by head (a head's channels mixed, d_head weights per channel
+    and tap, a bias per channel), and a key scale per kv head. Its value projections (half of
+    each head from the current token, half delayed) hold the usual d_model x kv width."""
+    assert spec.cca_depthwise_kernel is not None and spec.cca_grouped_kernel is not None
+    head = spec.layer_head_dim(kind)
+    channels = layer_q_dim(spec, kind) + spec.layer_kv_heads(kind) * head
+    weights = channels * (spec.cca_depthwise_kernel + head * spec.cca_grouped_kernel)
+    return weights + 2 * channels + spec.layer_kv_heads(kind), weights
+
+
+def cca_state_width(spec: ModelSpec, kind: str = "global") -> int:
+    """Values a CCA layer keeps per sequence beside its keys (transformers' conv and recurrent
+    states): the q and k channels' last (kernel - 1) + (grouped kernel - 1) inputs, which the
+    two convolutions read, and the previous token's delayed half of the values."""
+    if not spec.cca or kind not in ("global", "local"):
+        return 0
+    assert spec.cca_depthwise_kernel is not None and spec.cca_grouped_kernel is not None
+    kv = spec.layer_kv_heads(kind) * spec.layer_head_dim(kind)
+    taps = spec.cca_depthwise_kernel - 1 + spec.cca_grouped_kernel - 1
+    return (layer_q_dim(spec, kind) + kv) * taps + kv // 2
 
 
 def shared_block_params(spec: ModelSpec) -> tuple[int, int, int, int]:
@@ -758,6 +801,11 @@ def _count(spec: ModelSpec, head: str | None, num_labels: int) -> ParamCount:
     if spec.last_attn_out_bias:  # GPT-NeoX Japanese: on the last layer's output alone
         last = per_layer[-1]
         per_layer = (*per_layer[:-1], replace(last, attention=last.attention + d))
+    if spec.router_mlp_width is not None:  # Zaya: the first router has no state to carry
+        first = spec.layer_moe.index(True)
+        router = per_layer[first].router - spec.router_mlp_width
+        per_layer = (*per_layer[:first], replace(per_layer[first], router=router),
+                     *per_layer[first + 1:])
     branches, _, branch_norms = altup_laurel_params(spec)  # Gemma 3n's, in no layer's count
     norms = sum(layer.norms for layer in per_layer) + shared[2] + branch_norms
     norms += _norm_params(spec, d) * (int(spec.final_norm) + int(spec.embedding_norm))
@@ -779,7 +827,8 @@ def _count(spec: ModelSpec, head: str | None, num_labels: int) -> ParamCount:
     # DeepSeek-V4's hyper-connection mixings (their biases and scales are counted with them)
     extras = ((2 * width * d if spec.embed_dim is not None else 0) + extras_ple
               + hyper_connection_params(spec)[0] + branches
-              + (d if spec.initial_state else 0))  # HRM's z_L_init
+              + (d if spec.initial_state else 0)  # HRM's z_L_init
+              + (2 * d if spec.residual_affine else 0))  # Zaya's embedding scale and bias
     if head == "classify":
         extras += d * num_labels
     elif head is not None:

@@ -278,6 +278,25 @@ class ModelSpec:
                            "residual; Ergo's residual gates mix the sublayer's output and the "
                            "residual by sigmoid(w) and sqrt(1 + sigmoid(w)) exp(-softplus(w) / "
                            "2) (counted, not built)")
+    residual_affine: bool = _arch(
+        "bool", False, doc="each sublayer's output and the residual it joins each shifted and "
+                           "scaled by learned d_model vectors before their sum (4 x d_model a "
+                           "sublayer), and the token embedding likewise (2 x d_model; Zaya's "
+                           "ZayaResidualScaling and input_hidden_states_scale and _bias; "
+                           "counted, not built)")
+    cca_depthwise_kernel: int | None = _arch(
+        "int?", None, min=1,
+        doc="Compressed Convolutional Attention (Zaya's CCA): q and k (n_head + n_kv_head heads "
+            "of d_head) mixed over time by a depthwise causal convolution of this kernel "
+            "(cca_time0), then one grouped by head of cca_grouped_kernel, both with biases, "
+            "and added to their projections; half of each value head projected from the "
+            "current token, half from the previous one; a learned key scale per kv head. Each "
+            "layer keeps, beside its keys, the convolutions' last (kernel - 1) + (grouped "
+            "kernel - 1) q/k inputs and the previous token's delayed half values (counted, "
+            "not built)")
+    cca_grouped_kernel: int | None = _arch(
+        "int?", None, min=1, doc="CCA: the kernel of the convolution grouped by head "
+                                 "(cca_time1)")
     differential_attention: bool = _arch(
         "bool", False, doc="differential attention: the difference of two softmaxes, "
                            "weighted by four learned head-width vectors per layer (DiffLlama's "
@@ -446,10 +465,11 @@ class ModelSpec:
                                     doc="hidden width of each expert (default d_ff)")
     zero_experts: int = _arch(
         "int", 0, min=0,
-        doc="zero-computation experts beside the n_experts (LongCat-Flash's zero_expert_num): "
-            "the router scores both kinds, and a token sent to one of these passes through "
-            "unchanged, with no weights; the active figures count experts_per_token real "
-            "experts, the most a token uses (counted, not built)")
+        doc="zero-computation experts beside the n_experts (LongCat-Flash's zero_expert_num; "
+            "Zaya's one skip expert, which adds nothing): the router scores both kinds, and a "
+            "token sent to one of these passes through unchanged, with no weights; the active "
+            "figures count experts_per_token real experts, the most a token uses (counted, "
+            "not built)")
     n_shared_experts: int = _arch(
         "int", 0, min=0, doc="experts every token goes through (DeepSeek), one MLP of their "
                              "combined width")
@@ -505,6 +525,12 @@ class ModelSpec:
                            "enable_moe_block); sandwich norms add three norms per layer, pre "
                            "norms none: both read the one normalised input (LongCat-Flash; "
                            "counted, not built)")
+    router_mlp_width: int | None = _arch(
+        "int?", None, min=1,
+        doc="the router an MLP (Zaya's): d_model -> this width with a bias, plus (every MoE "
+            "layer but the first) the previous router's state times a learned vector of this "
+            "width, an RMSNorm, two GELU layers of this width with biases, then a score per "
+            "expert, zero experts included, without a bias; counted, not built")
     router_scales: bool = _arch(
         "bool", False, doc="the router sees its input RMS-normalised times a learned d_model "
                            "vector / sqrt(d_model), and a learned per-expert scale multiplies "
@@ -756,7 +782,13 @@ class ModelSpec:
     @property
     def has_recurrent(self) -> bool:
         """Layers that keep a state per sequence, constant in context, instead of keys."""
-        return self.ssm_parallel or bool(set(RECURRENT_KINDS) & set(self.attention_pattern))
+        return (self.ssm_parallel or self.cca or
+                bool(set(RECURRENT_KINDS) & set(self.attention_pattern)))
+
+    @property
+    def cca(self) -> bool:
+        """Zaya's Compressed Convolutional Attention: a small state beside each layer's keys."""
+        return self.cca_depthwise_kernel is not None
 
     @property
     def linear_k_dim(self) -> int:

@@ -128,6 +128,9 @@ NOT_BUILT: dict[str, Callable[[Spec], bool]] = {
     "q_up_raw_latent": lambda s: s.q_up_raw_latent,
     "gated_norm_rank": lambda s: s.gated_norm_rank is not None,
     "moe_output_norm": lambda s: s.moe_output_norm,
+    "residual_affine": lambda s: s.residual_affine,
+    "cca_depthwise_kernel": lambda s: s.cca,
+    "router_mlp_width": lambda s: s.router_mlp_width is not None,
 }
 
 
@@ -167,6 +170,14 @@ def _check_not_built(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
                                              or spec.block != "sequential"):
         raise bad("gated_norm_rank", "the gated norms are A.X K2's: pre norms, a sequential "
                                      "block")
+    if (spec.cca_depthwise_kernel is None) != (spec.cca_grouped_kernel is None):
+        raise bad("cca_grouped_kernel", "CCA needs cca_depthwise_kernel and cca_grouped_kernel")
+    if spec.cca and (spec.latent or set(spec.attention_pattern) - {"global", "local"}
+                     or spec.kv_dim % 2):
+        raise bad("cca_depthwise_kernel", "CCA is grouped-query attention on global and local "
+                                          "layers, its values two halves of an even kv width")
+    if spec.router_mlp_width is not None and not spec.moe:
+        raise bad("router_mlp_width", "only a mixture of experts takes it: set n_experts")
     if spec.hyper_connection_form != "manifold" and spec.hyper_connections is None:
         raise bad("hyper_connection_form", "a hyper-connection form needs hyper_connections")
 
