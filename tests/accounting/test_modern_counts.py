@@ -532,6 +532,54 @@ ZAYA1_8B = {
         "rope_type": "default"},
     "router_hidden_size": 256, "sliding_window": None, "tie_word_embeddings": True,
     "use_cache": True, "vocab_size": 262272}
+# google/gemma-4-12B's config.json (Hub revision 56820d7d) as a public agent log prints it
+# whole (the Hub file unreadable here), label maps and null output switches left out: Gemma 4's
+# per-layer-input and expert keys, which the unified class does not take, kept as published
+_GEMMA4_ROPE = {"full_attention": {"partial_rotary_factor": 0.25, "rope_theta": 1000000.0,
+                                   "rope_type": "proportional"},
+                "sliding_attention": {"rope_theta": 10000.0, "rope_type": "default"}}
+GEMMA_4_12B = {
+    "architectures": ["Gemma4UnifiedForConditionalGeneration"], "model_type": "gemma4_unified",
+    "audio_config": {"audio_embed_dim": 640, "audio_samples_per_token": 640,
+                     "hidden_size": 640, "model_type": "gemma4_unified_audio",
+                     "output_proj_dims": 640, "rms_norm_eps": 1e-06},
+    "audio_token_id": 258881, "boa_token_id": 256000, "boi_token_id": 255999,
+    "eoa_token_index": 258883, "eoi_token_id": 258882, "image_token_id": 258880,
+    "tie_word_embeddings": True, "video_token_id": 258884,
+    "text_config": {
+        "attention_bias": False, "attention_k_eq_v": True, "enable_moe_block": False,
+        "final_logit_softcapping": 30.0, "global_head_dim": 512, "head_dim": 256,
+        "hidden_activation": "gelu_pytorch_tanh", "hidden_size": 3840,
+        "hidden_size_per_layer_input": 0, "intermediate_size": 15360,
+        "layer_types": (["sliding_attention"] * 5 + ["full_attention"]) * 8,
+        "max_position_embeddings": 262144, "model_type": "gemma4_unified_text",
+        "moe_intermediate_size": None, "num_attention_heads": 16, "num_experts": None,
+        "num_global_key_value_heads": 1, "num_hidden_layers": 48, "num_key_value_heads": 8,
+        "num_kv_shared_layers": 0, "pad_token_id": 0, "rms_norm_eps": 1e-06,
+        "rope_parameters": _GEMMA4_ROPE, "sliding_window": 1024, "tie_word_embeddings": True,
+        "top_k_experts": None, "use_bidirectional_attention": "vision",
+        "use_double_wide_mlp": False, "vocab_size": 262144,
+        "vocab_size_per_layer_input": 262144},
+    "vision_config": {"mm_embed_dim": 3840, "mm_posemb_size": 1120, "model_patch_size": 48,
+                      "model_type": "gemma4_unified_vision", "num_soft_tokens": 280,
+                      "output_proj_dims": 3840, "patch_size": 16, "pooling_kernel_size": 3,
+                      "rms_norm_eps": 1e-06}}
+# google/gemma-4-12B-it-assistant's shapes as a public Rust port's config tests transcribe
+# "the real checkpoint" (the Hub file unreadable here; keys it leaves out take the class
+# defaults, as they would from the file)
+GEMMA_4_12B_ASSISTANT = {
+    "architectures": ["Gemma4UnifiedAssistantForCausalLM"],
+    "model_type": "gemma4_unified_assistant", "backbone_hidden_size": 3840,
+    "use_ordered_embeddings": False, "tie_word_embeddings": True, "num_centroids": 2048,
+    "text_config": {
+        "hidden_size": 1024, "intermediate_size": 8192, "num_hidden_layers": 4,
+        "layer_types": ["sliding_attention"] * 3 + ["full_attention"],
+        "num_attention_heads": 16, "num_key_value_heads": 8, "num_global_key_value_heads": 1,
+        "head_dim": 256, "global_head_dim": 512, "attention_k_eq_v": True,
+        "sliding_window": 1024, "rms_norm_eps": 1e-06, "vocab_size": 262144,
+        "final_logit_softcapping": None, "num_kv_shared_layers": 4,
+        "rope_parameters": _GEMMA4_ROPE}}
+
 PUBLISHED_CONFIGS = {
     # active: 40 layers x 15 idle experts of 3 x 2048 x 2048 (the skip expert has no weights)
     "Zyphra/ZAYA1-8B": (ZAYA1_8B, 8_840_488_784, 1_290_741_584),
@@ -547,6 +595,12 @@ PUBLISHED_CONFIGS = {
     # dense: every parameter active, the per-layer table's one row a token included
     "google/gemma-3n-E2B": (GEMMA_3N_E2B, 4_435_182_688, 4_435_182_688),
     "google/gemma-3n-E4B": (GEMMA_3N_E4B, 6_835_235_568, 6_835_235_568),
+    # the text decoder (the wrapper's raw-patch and audio embedders beside it: see below);
+    # dense, all active
+    "google/gemma-4-12B": (GEMMA_4_12B, 11_907_350_272, 11_907_350_272),
+    "google/gemma-4-12B (text_config)": (GEMMA_4_12B["text_config"], 11_907_350_272,
+                                         11_907_350_272),
+    "google/gemma-4-12B-it-assistant": (GEMMA_4_12B_ASSISTANT, 422_856_960, 422_856_960),
     "state-spaces/mamba-130m-hf": (MAMBA_130M, 129_135_360, 129_135_360),
     # active: 57 MoE layers x 124 idle experts of 3 x 6144 x 3072
     "MiniMaxAI/MiniMax-M3": (MINIMAX_M3, 426_174_565_632, 25_962_466_560),
@@ -626,6 +680,79 @@ def test_published_configs_of_counted_types(repo, published):
     assert spec.counted_only  # counted, not built: said wherever the figure is shown
     count = zoo.count_params(spec)
     assert (count.total, count.active_by("all")) == (total, active)
+
+
+def test_gemma_4_12b_whole_checkpoint_and_cache():
+    """The whole Gemma4UnifiedForConditionalGeneration is 11,959,730,176 as transformers builds
+    it: the decoder, the raw-patch embedder's 49,922,304 and the audio projection's 2,457,600;
+    the Hub's BF16 figure, 11,959,730,224, is 48 more: each layer's layer_scalar, a buffer the
+    checkpoint stores. 40 sliding layers cache 8 kv heads of 256, the 8 global ones one head of
+    512 (its keys are its values' projection too, both cached)."""
+    from zoo.architectures import spec_from_config
+
+    spec = spec_from_config(GEMMA_4_12B)
+    count = zoo.count_params(spec)
+    assert spec.part_of and spec.rest_params == 49_922_304 + 2_457_600
+    assert count.total + spec.rest_params == 11_959_730_176 == 11_959_730_224 - 48
+    assert count.kv_cache_bytes(1, "bf16") == (40 * 2 * 8 * 256 + 8 * 2 * 512) * 2
+    assert count.kv_cache_bytes(4096) == (40 * 2 * 8 * 256 * 1024 + 8 * 2 * 512 * 4096) * 2
+
+
+def _assistant(text: dict | None = None, **top: object) -> dict:
+    return {**GEMMA_4_12B_ASSISTANT, **top,
+            "text_config": {**GEMMA_4_12B_ASSISTANT["text_config"], **(text or {})}}
+
+
+_ALTERNATING = {"layer_types": ["sliding_attention", "full_attention"] * 2}
+
+
+# each variant's count as transformers 5.25 builds it on the meta device
+@pytest.mark.parametrize(("config", "total", "kv_bytes"), [
+    (_assistant(tie_word_embeddings=False), 691_292_416, 0),  # the wrapper's key ties the head
+    (_assistant(use_ordered_embeddings=True, num_centroids=1024), 423_905_536, 0),
+    (_assistant({"num_kv_shared_layers": 0}), 422_856_960, 0),  # 0 means all, as the class says
+    # two layers of its own keys and values (sliding 8 x 256, full 1 x 512), two reusing them
+    (_assistant({"num_kv_shared_layers": 2, **_ALTERNATING}), 435_965_184,
+     (2 * 8 * 256 + 2 * 512) * 2),
+    (_assistant({"use_double_wide_mlp": True}), 523_520_256, 0),
+    (_assistant(backbone_hidden_size=2560), 418_924_800, 0),
+])
+def test_gemma_4_assistant_variants(config, total, kv_bytes):
+    """The assistant attends to the target's keys and values, keeping none of its own."""
+    from zoo.architectures import spec_from_config
+
+    count = zoo.count_params(spec_from_config(config))
+    assert (count.total, count.kv_cache_bytes(1, "bf16")) == (total, kv_bytes)
+
+
+@pytest.mark.parametrize(("change", "whole"), [
+    ({"audio_config": None}, 11_957_272_576),
+    ({"tie_word_embeddings": False, "audio_config": {"audio_embed_dim": 320},
+      "vision_config": {"patch_size": 14, "pooling_kernel_size": 2, "mm_embed_dim": 1024,
+                        "mm_posemb_size": 512, "output_proj_dims": 1024}}, 12_922_611_040),
+])
+def test_gemma_4_unified_wrapper_variants(change, whole):
+    """transformers' whole count of the wrapper with other embedders (or none) and its own key
+    untying the head."""
+    from zoo.architectures import spec_from_config
+
+    spec = spec_from_config({**GEMMA_4_12B, **change})
+    assert zoo.count_params(spec).total + spec.rest_params == whole
+
+
+# transformers 5.25's meta-device counts of a small Gemma4ForConditionalGeneration whose own
+# tie_word_embeddings and its text_config's disagree: the wrapper's decides
+@pytest.mark.parametrize(("tie", "text_tie", "total"), [(False, True, 4_288_296),
+                                                        (True, False, 4_280_104)])
+def test_gemma4_wrapper_ties_its_head_by_its_own_key(tie, text_tie, total):
+    from zoo.architectures import spec_from_config
+
+    text = {"hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2,
+            "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16,
+            "global_head_dim": 32, "vocab_size": 128, "hidden_size_per_layer_input": 8,
+            "tie_word_embeddings": text_tie}
+    config = {"model_type": "gemma4", "tie_word_embeddings": tie, "text_config": text}
+    assert zoo.count_params(spec_from_config(config)).total == total
 
 
 def test_aria_is_the_papers_24_9b_with_3_6b_active_and_a_25_3b_checkpoint():

@@ -828,7 +828,10 @@ def _count(spec: ModelSpec, head: str | None, num_labels: int) -> ParamCount:
     extras = ((2 * width * d if spec.embed_dim is not None else 0) + extras_ple
               + hyper_connection_params(spec)[0] + branches
               + (d if spec.initial_state else 0)  # HRM's z_L_init
-              + (2 * d if spec.residual_affine else 0))  # Zaya's embedding scale and bias
+              + (2 * d if spec.residual_affine else 0)  # Zaya's embedding scale and bias
+              # an assistant's projections from and to its target's width (2w -> d, d -> w)
+              + (3 * spec.target_width * d if spec.target_width is not None else 0)
+              + (d * spec.head_centroids if spec.head_centroids is not None else 0))
     if head == "classify":
         extras += d * num_labels
     elif head is not None:

@@ -133,8 +133,10 @@ def _global_geometry(c: Mapping[str, Any], kinds: list[str],
     return one.get("head_dim", c["head_dim"]), one.get("num_key_value_heads")
 
 
-def read_gemma4(config: Mapping[str, Any]) -> Config:
-    c = {**DEFAULTS, **config}  # an explicit null means what it means to transformers
+def read_gemma4(config: Mapping[str, Any], defaults: Mapping[str, Any] = DEFAULTS) -> Config:
+    """Gemma4TextConfig's fields (or, with `defaults`, a sibling class's that defaults them
+    otherwise: Gemma 4 Unified's)."""
+    c = {**defaults, **config}  # an explicit null means what it means to transformers
     act = c["hidden_activation"]
     if act not in ("gelu_pytorch_tanh", "gelu_new", "gelu_fast"):
         raise UnsupportedConfigError(f"hidden_activation {act!r}: zoo's Gemma MLP is GeGLU "
@@ -225,9 +227,12 @@ def write_gemma4(s: ModelSpec) -> Config:
 
 def read_gemma4_multimodal(c: Mapping[str, Any]) -> Config:
     """The text decoder of a Gemma 4 image(-audio)-text model; its vision and audio towers are
-    not counted here (the spec's notes give the whole model's count)."""
-    return text_decoder_of(read_gemma4(c.get("text_config") or {}),
-                           "Gemma4ForConditionalGeneration", "vision and audio towers")
+    not counted here (the spec's notes give the whole model's count). Its head is tied by the
+    wrapper's own tie_word_embeddings (default true), not text_config's, as transformers ties
+    it."""
+    text = read_gemma4(c.get("text_config") or {})
+    text["tie_embeddings"] = bool(c.get("tie_word_embeddings", True))
+    return text_decoder_of(text, "Gemma4ForConditionalGeneration", "vision and audio towers")
 
 
 def write_none(s: ModelSpec) -> Config:

@@ -87,7 +87,8 @@ class ModelSpec:
         "int", 0, min=0,
         doc="the last this-many layers have no key/value projections and no cache of their "
             "own: each attends to the keys and values of the last earlier layer of its kind "
-            "(Gemma 4's num_kv_shared_layers)")
+            "(Gemma 4's num_kv_shared_layers; in an assistant all of them may, reading the "
+            "target model's: target_width)")
     attention_pattern: tuple[str, ...] = _arch(
         "enum_list", ("global",), choices=ATTENTION_KINDS, resolve=lambda s: s.layer_kinds,
         doc="per-layer `global` / `local` (a sliding window) / `chunked` / `linear` (Gated "
@@ -586,6 +587,18 @@ class ModelSpec:
         doc="LAuReL (Gemma 3n's laurel_rank): a low-rank residual branch beside each layer's "
             "attention, d_model -> rank -> d_model then an RMSNorm of d_model, added to its "
             "output; counted, not built")
+    target_width: int | None = _arch(
+        "int?", None, min=1,
+        doc="an assistant (a drafter beside a target model this wide, Gemma 4's assistant's "
+            "backbone_hidden_size): its input, the target's embedding and last hidden state "
+            "side by side, projected 2 x this -> d_model, its output d_model -> this; its "
+            "kv_shared_layers may be all n_layer, attending to the target's keys and values "
+            "(no cache of its own); counted, not built")
+    head_centroids: int | None = _arch(
+        "int?", None, min=1,
+        doc="a d_model x this matrix scores vocabulary clusters, and only the best clusters' "
+            "rows of the head are multiplied (Gemma 4's assistant's use_ordered_embeddings, "
+            "num_centroids; the token order is a buffer); counted, not built")
 
     # multipliers (muP-style scalars: no parameters)
     embedding_multiplier: float = _arch(

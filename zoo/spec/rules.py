@@ -131,6 +131,8 @@ NOT_BUILT: dict[str, Callable[[Spec], bool]] = {
     "residual_affine": lambda s: s.residual_affine,
     "cca_depthwise_kernel": lambda s: s.cca,
     "router_mlp_width": lambda s: s.router_mlp_width is not None,
+    "target_width": lambda s: s.target_width is not None,
+    "head_centroids": lambda s: s.head_centroids is not None,
 }
 
 
@@ -340,11 +342,13 @@ def _check_gemma4(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
         raise bad("kv_shared_layers" if spec.kv_shared_layers else "global_values_from_keys",
                   "latent attention has no key and value projections to share")
     if spec.kv_shared_layers:
-        if spec.kv_shared_layers >= spec.n_layer:
+        if spec.kv_shared_layers > spec.n_layer or (spec.kv_shared_layers == spec.n_layer
+                                                    and spec.target_width is None):
             raise bad("kv_shared_layers", f"{spec.kv_shared_layers} of {spec.n_layer} layers "
-                                          "share keys and values: none is left to make them")
+                                          "share keys and values: none is left to make them "
+                                          "(all may, in an assistant: set target_width)")
         first = spec.n_layer - spec.kv_shared_layers
-        makers = set(spec.layer_kinds[:first])
+        makers = set(spec.layer_kinds[:first]) if first else set(spec.layer_kinds)
         for i in range(first, spec.n_layer):
             if spec.layer_kinds[i] not in makers:
                 raise bad("kv_shared_layers", f"layer {i} ({spec.layer_kinds[i]}) shares keys "
