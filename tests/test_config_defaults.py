@@ -46,6 +46,10 @@ SHRINK: dict[str, Any] = {
 }
 # where a class checks its shapes against each other (Mamba-2: hidden_size x expand = num_heads
 # x head_dim), sizes that keep them consistent
+INKLING_SHRINK: dict[str, Any] = {
+    "num_hidden_layers": 6, "swa_num_attention_heads": 4, "swa_num_key_value_heads": 1,
+    "swa_head_dim": 8, "sliding_window_size": 8, "rel_extent": 16, "d_rel": 4,
+    "conv_kernel_size": 3}
 SHRINK_FOR: dict[str, dict[str, Any]] = {
     "mamba2": {"num_heads": 8},
     "bamba": {"attn_layer_indices": [1]},  # one attention layer beside a Mamba-2 one
@@ -113,6 +117,17 @@ SHRINK_FOR: dict[str, dict[str, Any]] = {
     "hy_v4": {"num_hidden_layers": 4, "index_n_heads": 2, "index_head_dim": 16, "hc_mult": 3,
               "n_shared_experts": 2, "mlp_layer_types": ["dense", "sparse", "dense", "sparse"],
               "indexer_types": ["full", "shared", "full", "shared"]},
+    # five sliding layers and a full one (every sixth), their head counts and widths their
+    # own, bias banks shorter than the defaults; Inkling's dense MLPs beside experts; Inkling
+    # 2's head narrower than its embedding, blocks of two layers, Loop's layers 2 and 3 run
+    # twice
+    "inkling_text": {**INKLING_SHRINK, "mlp_layer_types": ["dense", "sparse"] * 3},
+    "inkling2_text": {**INKLING_SHRINK, "unpadded_vocab_size": 120,
+                      "n_layers_per_attn_res_block": 2},
+    "inkling2_loop_text": {**INKLING_SHRINK, "unpadded_vocab_size": 120,
+                           "n_layers_per_attn_res_block": 2, "loop_layer_index_start": 2,
+                           "loop_layer_index_end": 4, "loop_num_passes": 2,
+                           "loop_gate_rank": 8},
 }
 CAUSAL_LM = transformers.models.auto.modeling_auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 # a config wrapping a text decoder (and a vision tower) is walked as its text decoder's type

@@ -112,7 +112,9 @@ def describe_attention(spec: ModelSpec) -> str:
         shape += ", QK-norm " + {"head": "per head", "projection": "over the projection",
                                  "each_head": "per head, a scale for each",
                                  "head_layernorm": "per head, a LayerNorm with bias",
-                                 "l2": "per head, no weight, rotary layers only"}[spec.qk_norm]
+                                 "l2": "per head, no weight, rotary layers only",
+                                 "scaled_clip": "a learned scale per head and dim on q, "
+                                                "q and k L2-clipped"}[spec.qk_norm]
     if spec.temperature_tuning:
         shape += (f", query temperature on layers without rotary (floor {spec.temperature_floor}, "
                   f"scale {spec.temperature_scale:g})")

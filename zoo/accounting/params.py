@@ -562,12 +562,43 @@ def _attention_params(spec: ModelSpec, kind: str = "global", shared: bool = Fals
         attention += 2 * q + d
     if spec.differential_attention:  # DiffLlama's lambda_q1, k1, q2, k2
         attention += 4 * spec.layer_head_dim(kind)
+    own, own_matrices = _inkling_attention_params(spec, kind, k, v)
+    attention, matrices = attention + own, matrices + own_matrices
     if kind == "block_sparse":  # MiniMax-M3's indexer: its query heads and one key head from
         # the layer's input, an RMSNorm of the head width on each
         assert spec.indexer_heads is not None and spec.indexer_head_dim is not None
         index = d * (spec.indexer_heads + 1) * spec.indexer_head_dim
         return attention + index, matrices + index, 2 * spec.indexer_head_dim
     return attention, matrices, 0
+
+
+def _inkling_attention_params(spec: ModelSpec, kind: str, k: int, v: int) -> tuple[int, int]:
+    """(parameters, matrix weights) of Inkling's additions to one attention layer with k and v
+    wide keys and values: the sink projection (d_model -> n_head), the relative position
+    bias (d_model -> n_head x rank, and a rank x extent bank of profiles), the short
+    convolutions of keys and values (kernel taps per channel; on global layers with
+    kv_conv_dynamic also d_model -> kv heads x kernel each) and the sublayer convolution of
+    the attention's output (d_model x kernel); 0s without them."""
+    d = spec.d_model
+    matrices = d * spec.n_head if spec.sink_projection else 0
+    params = 0
+    if spec.relative_bias_rank is not None:
+        rank = spec.relative_bias_rank
+        extent = spec.local_window if kind == "local" else spec.relative_bias_extent
+        assert extent is not None
+        matrices += d * spec.n_head * rank
+        params += rank * extent
+    if spec.kv_conv_kernel is not None:
+        kernel = spec.kv_conv_kernel
+        matrices += (k + v) * kernel
+        if spec.kv_conv_dynamic and kind == "global":
+            matrices += 2 * d * spec.layer_kv_heads(kind) * kernel
+    if spec.sublayer_conv_kernel is not None:
+        matrices += d * spec.sublayer_conv_kernel
+    if spec.block_attention_residuals:  # the attention's input query (q, k, v on global
+        # layers; the first layer's is taken off in _count)
+        params += d * (3 if kind == "global" else 1)
+    return params + matrices, matrices
 
 
 def _cross_attention_params(spec: ModelSpec) -> tuple[int, int, int]:
@@ -624,10 +655,15 @@ def layer_count(spec: ModelSpec, kind: str = "global", moe: bool = False,
         # a block of attention alone (Nemotron-H's) has the one norm before it
         norms = ((spec.norms_per_layer if has_mlp or moe else 1) * _norm_params(spec, d)
                  + qk_norm_params(spec, kind, shared) + inner_norms)
+        if spec.block_attention_residuals and kind == "global":  # k's and v's own input norms
+            norms += 2 * _norm_params(spec, d)
         if spec.gated_norm_rank is not None:  # A.X K2: the first norm's gate, and on MoE
             # layers the second's: d -> rank -> d each
             gates = (1 + moe) * 2 * d * spec.gated_norm_rank
             norms, matmul = norms + gates, matmul + gates
+    # Inkling's MLP-side additions: the convolution of its output, its input's query
+    beside_mlp = d * (spec.sublayer_conv_kernel or 0)
+    mlp_extra = beside_mlp + (d if spec.block_attention_residuals else 0)
     per_layer_input = 0
     if spec.per_layer_embed_dim is not None:  # gate d -> p, projection p -> d, a norm of d
         per_layer_input = 2 * d * spec.per_layer_embed_dim  # matrices: counted in extras
@@ -645,8 +681,10 @@ def layer_count(spec: ModelSpec, kind: str = "global", moe: bool = False,
         mlp += d if spec.residual_scales else 0  # the MLP's residual scale or gate
         mlp += 4 * d if spec.residual_affine else 0  # Zaya's scales and biases
         mlp += 2 * dense_width + d if spec.ngpt_scales else 0  # suv_gate, suv_up, lambda_2
+        mlp += mlp_extra + (1 if spec.scalar_gains else 0)  # Inkling's global_scale
         return LayerCount(attention=attention, mlp=mlp, norms=norms, kind=kind,
-                          per_layer_input=per_layer_input, matmul=matmul + mlp_matmul)
+                          per_layer_input=per_layer_input,
+                          matmul=matmul + mlp_matmul + beside_mlp)
     assert spec.n_experts is not None and spec.experts_per_token is not None
     mlp, mlp_matmul = _mlp_params(spec, dense_width) if spec.dense_mlp_with_experts else (0, 0)
     if spec.dense_mlp_with_experts and spec.norm_position == "sandwich":
@@ -661,10 +699,12 @@ def layer_count(spec: ModelSpec, kind: str = "global", moe: bool = False,
         shared_mlp += d if spec.shared_width else 0
     mlp += d if spec.residual_scales else 0  # Ergo's feedforward residual gate
     mlp += 4 * d if spec.residual_affine else 0  # Zaya's scales and biases
+    mlp += mlp_extra
     if spec.shared_expert_gate:  # one d_model -> 1 projection
         shared_mlp, shared_matmul = shared_mlp + d, shared_matmul + d
     scored = spec.n_experts + spec.zero_experts  # LongCat-Flash's identity experts: scored,
     # no weights; a token goes through at most experts_per_token real ones
+    scored += spec.n_shared_experts if spec.router_scores_shared else 0  # Inkling's sink
     real = min(spec.experts_per_token, spec.n_experts)
     router = d * scored + (scored if spec.router_bias else 0) + (
         spec.n_experts if spec.routing_bias_parameter else 0)  # ERNIE's selection bias
@@ -676,6 +716,7 @@ def layer_count(spec: ModelSpec, kind: str = "global", moe: bool = False,
         w = spec.router_mlp_width
         router_matmul = d * w + 2 * w * w + w * scored
         router = router_matmul + w + w + _norm_params(spec, w) + 2 * w
+    router += 1 if spec.scalar_gains else 0  # Inkling's global_scale on the weights
     idle_attention = 0
     if spec.attention_experts:  # JetMoE: the MoE's output bias, and the idle query/output
         # projections of the attention experts
@@ -686,7 +727,7 @@ def layer_count(spec: ModelSpec, kind: str = "global", moe: bool = False,
                       per_expert=per_expert, idle_experts=spec.n_experts - real,
                       per_layer_input=per_layer_input, idle_attention=idle_attention,
                       matmul=(matmul + mlp_matmul + router_matmul + real * expert_matmul
-                              + shared_matmul))
+                              + shared_matmul + beside_mlp))
 
 
 def cca_params(spec: ModelSpec, kind: str = "global") -> tuple[int, int]:
@@ -772,6 +813,8 @@ def qk_norm_params(spec: ModelSpec, kind: str = "global", shared: bool = False) 
         return spec.q_dim + spec.kv_dim
     if spec.qk_norm == "head_layernorm":  # a weight and a bias each, shared by the heads
         return (1 if shared else 2) * 2 * spec.layer_head_dim(kind)
+    if spec.qk_norm == "scaled_clip":  # the queries' scale; the relative states' likewise
+        return spec.n_head * (spec.layer_head_dim(kind) + (spec.relative_bias_rank or 0))
     return 0
 
 
@@ -798,6 +841,17 @@ def _count(spec: ModelSpec, head: str | None, num_labels: int) -> ParamCount:
     if spec.layer_runs != (1,):  # a layer run n times: its matrices n times per token
         per_layer = tuple(replace(layer, matmul=layer.matmul * runs)
                           for layer, runs in zip(per_layer, spec.layer_runs_each, strict=True))
+    if spec.block_attention_residuals:  # the first layer's attention reads the embedding
+        first = per_layer[0]
+        query = d * (3 if first.kind == "global" else 1)
+        per_layer = (replace(first, attention=first.attention - query), *per_layer[1:])
+    if spec.loop_gate_rank is not None:  # Inkling 2 Loop: each looped layer's four message
+        # queries and gates, the gates run on every pass after the first
+        gates = 4 * 4 * d * spec.loop_gate_rank
+        per_layer = tuple(
+            replace(layer, attention=layer.attention + gates + 4 * d,
+                    matmul=layer.matmul + (runs - 1) * gates) if runs > 1 else layer
+            for layer, runs in zip(per_layer, spec.layer_runs_each, strict=True))
     if spec.last_attn_out_bias:  # GPT-NeoX Japanese: on the last layer's output alone
         last = per_layer[-1]
         per_layer = (*per_layer[:-1], replace(last, attention=last.attention + d))
@@ -831,7 +885,8 @@ def _count(spec: ModelSpec, head: str | None, num_labels: int) -> ParamCount:
               + (2 * d if spec.residual_affine else 0)  # Zaya's embedding scale and bias
               # an assistant's projections from and to its target's width (2w -> d, d -> w)
               + (3 * spec.target_width * d if spec.target_width is not None else 0)
-              + (d * spec.head_centroids if spec.head_centroids is not None else 0))
+              + (d * spec.head_centroids if spec.head_centroids is not None else 0)
+              + (d if spec.block_attention_residuals else 0))  # Inkling 2's final query
     if head == "classify":
         extras += d * num_labels
     elif head is not None:

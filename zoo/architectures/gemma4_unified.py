@@ -130,7 +130,7 @@ def read_gemma4_unified_assistant(config: Mapping[str, Any]) -> Config:
 
 # where write_config tries these entries among all (lowest first): after every built one;
 # none of them writes a config
-PRIORITY = 935
+PRIORITY = 936
 ENTRIES = (
     Architecture(model_type="gemma4_unified_text", hf_class="Gemma4UnifiedForCausalLM",
                  read=read_gemma4_unified, write=refuse_write, tensors={}, prefix="model.",

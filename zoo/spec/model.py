@@ -234,7 +234,10 @@ class ModelSpec:
             "without a weight, on rotary layers only (Llama 4's use_qk_norm); `each_head`: a "
             "LayerNorm without bias over each head, a scale per head and dim (Command R+); "
             "`head_layernorm`: a LayerNorm with bias over each head, shared by the heads "
-            "(Persimmon; counted, not built)")
+            "(Persimmon; counted, not built); `scaled_clip`: each query head scaled by a "
+            "learned scale per head and dim, then its L2 norm clipped (n_head x d_head), keys "
+            "clipped without a weight, and with relative_bias_rank the relative states scaled "
+            "likewise (n_head x rank: Inkling 2; counted, not built)")
     attn_softcap: float | None = _arch(
         "float?", None, min=0.0, min_exclusive=True,
         doc="attention scores soft-capped: c tanh(s / c) (Gemma 2's 50)")
@@ -269,6 +272,50 @@ class ModelSpec:
     local_sinks: bool = _arch(
         "bool", False, doc="a learned logit per head added to the softmax's denominator on the "
                            "local layers only (MiMo-V2-Flash; counted, not built)")
+    sink_projection: bool = _arch(
+        "bool", False, doc="a sink logit per head and token added to the softmax's "
+                           "denominator, projected from the layer's input (d_model -> n_head, "
+                           "no bias: Inkling 2's sink_proj; counted, not built)")
+    relative_bias_rank: int | None = _arch(
+        "int?", None, min=1,
+        doc="a relative position bias read from the hidden states (Inkling's d_rel): per "
+            "layer a d_model -> n_head x rank projection (no bias) whose states mix a learned "
+            "rank x extent bank of bias-by-distance profiles, extent local_window on local "
+            "layers and relative_bias_extent on global ones; counted, not built")
+    relative_bias_extent: int | None = _arch(
+        "int?", None, min=1, resolve=_when("relative_bias_rank",
+                                           lambda s: s.relative_bias_extent),
+        doc="relative_bias_rank: backward distances the global layers' bias covers "
+            "(Inkling's rel_extent)")
+    kv_conv_kernel: int | None = _arch(
+        "int?", None, min=1,
+        doc="keys and values each through a causal depthwise convolution of this kernel "
+            "after their projection, no bias, added to its input (Inkling's k_sconv and "
+            "v_sconv: the kv width x kernel each); counted, not built")
+    kv_conv_dynamic: bool = _arch(
+        "bool", False,
+        doc="kv_conv_kernel: on global layers the taps are the static ones plus taps "
+            "projected per token from the key's (value's) input, d_model -> kv heads x kernel "
+            "each, no bias (Inkling 2's dynamic short convolution)")
+    sublayer_conv_kernel: int | None = _arch(
+        "int?", None, min=1,
+        doc="each sublayer's output (attention's, MLP's) through a causal depthwise "
+            "convolution of this kernel over d_model, no bias, added to its input, before the "
+            "residual sum (Inkling's attn_sconv and mlp_sconv); counted, not built")
+    block_attention_residuals: bool = _arch(
+        "bool", False,
+        doc="attention residuals over blocks (Inkling 2's n_layers_per_attn_res_block): each "
+            "sublayer's input is a softmax over the earlier blocks' states and the running "
+            "one (weightless RMSNorm), with a learned d_model query: one before each MLP, one "
+            "before each attention but the first layer's (three on global layers, for q, k "
+            "and v, each with an input norm of its own), one before the final norm; counted, "
+            "not built")
+    loop_gate_rank: int | None = _arch(
+        "int?", None, min=1,
+        doc="looped layers (layer_runs) after their first pass mix in messages read from the "
+            "previous pass's blocks by learned d_model queries (four per looped layer: q, k, "
+            "v and the MLP's input), each through a gate 2 x d_model -> rank -> two d_model "
+            "gates, no bias (Inkling 2 Loop's message gates); counted, not built")
     dynamic_mask: bool = _arch(
         "bool", False, doc="Doge's dynamic mask: a learned decay per key/value head and a "
                            "projection of the values to one step per key/value head (its bias "
@@ -532,6 +579,15 @@ class ModelSpec:
             "layer but the first) the previous router's state times a learned vector of this "
             "width, an RMSNorm, two GELU layers of this width with biases, then a score per "
             "expert, zero experts included, without a bias; counted, not built")
+    router_scores_shared: bool = _arch(
+        "bool", False,
+        doc="the router scores the shared experts beside the routed ones (a row each: d_model "
+            "x (n_experts + n_shared_experts)), their softmax weights a sink (Inkling's "
+            "shared_expert_sink); counted, not built")
+    scalar_gains: bool = _arch(
+        "bool", False,
+        doc="a learned scalar on each dense MLP's output and on each router's weights "
+            "(Inkling's global_scale); counted, not built")
     router_scales: bool = _arch(
         "bool", False, doc="the router sees its input RMS-normalised times a learned d_model "
                            "vector / sqrt(d_model), and a learned per-expert scale multiplies "

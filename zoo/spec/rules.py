@@ -57,6 +57,7 @@ def check_consistency(spec: Spec) -> None:
                              "layernorm")
     _check_shared_blocks(spec, bad)
     _check_loops(spec, bad)
+    _check_inkling(spec, bad)
     _check_not_built(spec, bad)
     if spec.qk_norm == "each_head" and (spec.norm != "layernorm" or spec.norm_bias):
         raise bad("qk_norm", "each_head is Command R+'s LayerNorm without bias; set norm: "
@@ -98,7 +99,6 @@ def check_consistency(spec: Spec) -> None:
 # why it is not built (counted_only), which the decoder refuses by
 NOT_BUILT: dict[str, Callable[[Spec], bool]] = {
     "activation": lambda s: s.activation == "xielu",
-    "qk_norm": lambda s: s.qk_norm == "head_layernorm",
     "differential_attention": lambda s: s.differential_attention,
     "sub_norms": lambda s: s.sub_norms,
     "last_attn_out_bias": lambda s: s.last_attn_out_bias,
@@ -133,6 +133,15 @@ NOT_BUILT: dict[str, Callable[[Spec], bool]] = {
     "router_mlp_width": lambda s: s.router_mlp_width is not None,
     "target_width": lambda s: s.target_width is not None,
     "head_centroids": lambda s: s.head_centroids is not None,
+    "qk_norm": lambda s: s.qk_norm in ("head_layernorm", "scaled_clip"),
+    "sink_projection": lambda s: s.sink_projection,
+    "relative_bias_rank": lambda s: s.relative_bias_rank is not None,
+    "kv_conv_kernel": lambda s: s.kv_conv_kernel is not None,
+    "sublayer_conv_kernel": lambda s: s.sublayer_conv_kernel is not None,
+    "block_attention_residuals": lambda s: s.block_attention_residuals,
+    "loop_gate_rank": lambda s: s.loop_gate_rank is not None,
+    "router_scores_shared": lambda s: s.router_scores_shared,
+    "scalar_gains": lambda s: s.scalar_gains,
 }
 
 
@@ -474,6 +483,36 @@ def _check_loops(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
         raise bad("ngpt_scales", "nGPT's s_gate scales the output gate, which has no bias, and "
                                  "its suv scales a dense MLP: set attention_output_gate, no "
                                  "qkv_bias and no experts")
+
+
+def _check_inkling(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
+    """Inkling's switches need what they act on: the dynamic taps a key/value convolution,
+    the global layers' relative bias an extent, the router's shared rows shared experts, the
+    message gates looped layers and block residuals; softmax attention, not latent."""
+    needs = {
+        "kv_conv_dynamic": (spec.kv_conv_dynamic and spec.kv_conv_kernel is None,
+                            "dynamic taps need kv_conv_kernel"),
+        "relative_bias_extent": (spec.relative_bias_rank is not None and spec.has_global
+                                 and spec.relative_bias_extent is None,
+                                 "global layers' relative bias needs relative_bias_extent"),
+        "router_scores_shared": (spec.router_scores_shared and not spec.n_shared_experts,
+                                 "the router scores shared experts: set n_shared_experts"),
+        "loop_gate_rank": (spec.loop_gate_rank is not None
+                           and (all(runs == 1 for runs in spec.layer_runs_each)
+                                or not spec.block_attention_residuals),
+                           "message gates need looped layers (layer_runs) and "
+                           "block_attention_residuals"),
+    }
+    for name, (broken, why) in needs.items():
+        if broken:
+            raise bad(name, why)
+    used = [name for name in ("relative_bias_rank", "kv_conv_kernel", "sublayer_conv_kernel",
+                              "loop_gate_rank") if getattr(spec, name) is not None]
+    used += [name for name in ("sink_projection", "block_attention_residuals")
+             if getattr(spec, name)]
+    if used and (spec.latent or not set(spec.layer_kinds) <= {"global", "local"}):
+        raise bad(used[0], "Inkling's attention additions are counted on global and local "
+                           "softmax attention layers only, not latent")
 
 
 def _check_shared_blocks(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:

@@ -78,7 +78,7 @@ ROUTER_SCORES = ("softmax", "sigmoid", "sqrtsoftplus")
 GROUP_SCORES = ("top2", "max")
 HYPER_CONNECTION_FORMS = ("manifold", "independent")
 ACTIVE_CONVENTIONS = ("all", "no_embedding", "no_embedding_no_head")
-QK_NORMS = ("none", "head", "projection", "l2", "each_head", "head_layernorm")
+QK_NORMS = ("none", "head", "projection", "l2", "each_head", "head_layernorm", "scaled_clip")
 # relations a source asserts between its own figures, checked by `zoo verify` (see
 # zoo.verify.ASSERTIONS): a spec taken as printed may break them, and then says so
 ASSERTIONS = ("attention_width_is_d_model",)
