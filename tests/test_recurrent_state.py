@@ -170,6 +170,22 @@ LOOPED = {
                      num_attention_heads=4, head_dim=8, H_cycles=2, L_cycles=3),
 }
 KEYS_ONLY.update(LOOPED)
+# Inkling's short convolutions keep state beside the keys (of the keys, the values and both
+# sublayer outputs; the loop's per pass); windows wider than the prompt, so that the sliding
+# layers keep every key, as zoo counts them
+INKLING = dict(vocab_size=128, hidden_size=32, intermediate_size=48, moe_intermediate_size=16,
+               num_hidden_layers=6, num_attention_heads=4, num_key_value_heads=2, head_dim=8,
+               swa_num_attention_heads=4, swa_num_key_value_heads=1, swa_head_dim=8,
+               sliding_window_size=16, rel_extent=16, d_rel=4, conv_kernel_size=3,
+               num_experts=4, num_experts_per_tok=2)
+TINY.update({
+    "inkling_text": {**INKLING, "mlp_layer_types": ["dense", "sparse"] * 3},
+    "inkling2_text": {**INKLING, "unpadded_vocab_size": 120, "n_layers_per_attn_res_block": 2},
+    "inkling2_loop_text": {**INKLING, "unpadded_vocab_size": 120,
+                           "n_layers_per_attn_res_block": 2, "loop_layer_index_start": 2,
+                           "loop_layer_index_end": 4, "loop_num_passes": 2,
+                           "loop_gate_rank": 8},
+})
 
 
 @pytest.mark.parametrize("model_type", {**TINY, **KEYS_ONLY})

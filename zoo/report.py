@@ -375,8 +375,9 @@ def recurrent_rows(count: ParamCount) -> list[Row]:
     spec = count.spec
     if not spec.has_recurrent:
         return []
-    beside = "state-space" if spec.ssm_parallel else "CCA" if spec.cca else ""  # an
-    # attention layer's own state: Falcon-H1's Mamba-2 beside it, Zaya's convolutions
+    beside = ("state-space" if spec.ssm_parallel else "CCA" if spec.cca else
+              "short-convolution" if spec.short_convolutions else "")  # an attention
+    # layer's own state: Falcon-H1's Mamba-2 beside it, Zaya's or Inkling's convolutions
     kinds = [STATE_NAMES.get(kind, beside if kind != "none" else "") for kind in spec.layer_kinds]
     layers = " and ".join(f"{kinds.count(name)} {name}" for name in dict.fromkeys(kinds) if name)
     return [("recurrent state", f"{human_bytes(count.recurrent_state_bytes('bf16'))} bf16, "

@@ -57,7 +57,9 @@ RECURRENT_STATE_CONVENTION = (
     "- 1 inputs of its convolution (Mamba: d_inner channels; Mamba-2: d_inner + 2 x groups x "
     "d_state); each short-convolution (LFM2) layer's last kernel - 1 inputs (d_model "
     "channels); each CCA (Zaya) layer's last (kernel - 1) + (grouped kernel - 1) q/k inputs "
-    "and the previous token's delayed half values, beside its keys; in the dtype given; "
+    "and the previous token's delayed half values, beside its keys; each attention layer "
+    "with Inkling's short convolutions the last kernel - 1 inputs of its key and value "
+    "convolutions and of its two sublayer outputs' (per run, looped); in the dtype given; "
     "transformers keeps the state in fp32 during prefill, and its cache holds kernel columns "
     "of the convolution's input, the newest included (Zaya's: the columns counted here)")
 ACTIVE_CONVENTIONS = {
@@ -188,7 +190,9 @@ class ParamCount:
         """The linear-attention layers' state for `batch` sequences, whatever their length (see
         RECURRENT_STATE_CONVENTION); 0 without linear layers."""
         spec = self.spec
-        held = sum(recurrent_state_width(spec, kind) for kind in spec.layer_kinds)
+        # a looped layer keeps a state per run, as it keeps keys (Inkling 2 Loop)
+        held = sum(runs * recurrent_state_width(spec, kind)
+                   for kind, runs in zip(spec.layer_kinds, spec.layer_cached_runs, strict=True))
         return int(batch * held * _dtype_bytes(dtype))
 
     def training_memory(self) -> dict[str, int]:
@@ -430,10 +434,23 @@ def recurrent_state_width(spec: ModelSpec, kind: str = "linear") -> int:
         return mixer_state_width(spec, "mamba2")
     if spec.cca:
         return cca_state_width(spec, kind)
+    if spec.short_convolutions:
+        return short_conv_state_width(spec, kind)
     if kind != "linear" or not spec.has_linear:
         return 0
     assert spec.linear_conv_kernel is not None
     return linear_state_size(spec) + spec.linear_conv_dim * (spec.linear_conv_kernel - 1)
+
+
+def short_conv_state_width(spec: ModelSpec, kind: str = "global") -> int:
+    """Values an attention layer with Inkling's short convolutions keeps per sequence beside
+    its keys: the last kernel - 1 inputs of the key and value convolutions (kv width each)
+    and of the two sublayer outputs' (d_model each)."""
+    if kind not in ("global", "local"):
+        return 0
+    kv = spec.layer_kv_heads(kind) * spec.layer_head_dim(kind)
+    return (2 * kv * ((spec.kv_conv_kernel or 1) - 1)
+            + 2 * spec.d_model * ((spec.sublayer_conv_kernel or 1) - 1))
 
 
 def _norm_params(spec: ModelSpec, width: int) -> int:

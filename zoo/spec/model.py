@@ -851,13 +851,19 @@ class ModelSpec:
     @property
     def has_recurrent(self) -> bool:
         """Layers that keep a state per sequence, constant in context, instead of keys."""
-        return (self.ssm_parallel or self.cca or
+        return (self.ssm_parallel or self.cca or self.short_convolutions or
                 bool(set(RECURRENT_KINDS) & set(self.attention_pattern)))
 
     @property
     def cca(self) -> bool:
         """Zaya's Compressed Convolutional Attention: a small state beside each layer's keys."""
         return self.cca_depthwise_kernel is not None
+
+    @property
+    def short_convolutions(self) -> bool:
+        """Inkling's short convolutions (keys, values, sublayer outputs): a small state beside
+        each attention layer's keys."""
+        return self.kv_conv_kernel is not None or self.sublayer_conv_kernel is not None
 
     @property
     def linear_k_dim(self) -> int:
