@@ -94,6 +94,13 @@ SHRINK_FOR: dict[str, dict[str, Any]] = {
     "flint": {"num_hidden_layers": 4, "mlp_only_layers": [0]},
     # a sliding layer beside a full one (the default puts full attention on every fifth)
     "kolibri1": {"layer_types": ["sliding_attention", "full_attention"]},
+    # two sliding and two indexed layers, the second indexed one reading the first's keys and
+    # values; one dense layer (its own width) before the experts; the indexer's two scoring
+    # heads within a kv group of two query heads
+    "kolibri1_1": {"num_hidden_layers": 4, "index_num_heads": 2, "mlp_only_layers": [0],
+                   "mlp_only_intermediate_size": 80, "kv_source_layers": [0, 1, 2, 1],
+                   "layer_types": ["sliding_attention", "indexed_attention",
+                                   "sliding_attention", "indexed_attention"]},
     # an input, a recurrent (run twice) and an output layer, of both kinds (the default 8 + 8
     # around 2 layers leaves -14 recurrent ones); its to_dict writes the released layout
     # (attention and mlp blocks, every count doubled)

@@ -960,3 +960,43 @@ def test_hyper_connection_forms_each_have_a_closed_form():
     from zoo.spec.vocabulary import HYPER_CONNECTION_FORMS
 
     assert set(HYPER_CONNECTION_MIXINGS) == set(HYPER_CONNECTION_FORMS)
+
+
+def test_kolibri_1_1_defaults_share_keys_across_the_depth_and_cap_the_indexed_layers():
+    """No Kolibri 1.1 config.json could be read here (the Hub is out of reach and no public
+    repository vendors Aleph-Alpha/Kolibri-1.1's); Kolibri1_1Config's defaults, which its
+    docstring calls Kolibri 1.1's layout, build 75,112,646,912 parameters on the meta device
+    (transformers 5.25). A token uses 6 of 384 experts in the 48 layers after the two dense
+    ones. Of the 10 indexed layers (every fifth), 6 attend to layer 4's or 29's keys and
+    values with no k/v projections or key norm (2 x 2560 x 512 + 128 each) and cache nothing:
+    4 layers keep every key, 40 sliding ones 513 tokens' worth. An indexed layer's query
+    attends to at most 2048 + 8 + 128 keys."""
+    from zoo.architectures import spec_from_config
+
+    count = zoo.count_params(spec_from_config({"model_type": "kolibri1_1"}))
+    assert count.total == 75_112_646_912
+    assert count.active_by("all") == count.total - 48 * 378 * 3 * 2560 * 512
+    per_token = 2 * 4 * 128 * 2  # k and v, bf16
+    grown = count.kv_cache_bytes(2000, "bf16") - count.kv_cache_bytes(1000, "bf16")
+    assert grown == 4 * 1000 * per_token
+    assert count.kv_cache_bytes(513, "bf16") == 44 * 513 * per_token
+    per_key = 2 * 2 * 48 * 128  # scores and weighted sum, q and v of 48 heads of 128
+    assert count.attention_flops_per_token(100_000) == per_key * (40 * 513 + 10 * 2184)
+
+
+@pytest.mark.parametrize(("config", "key"), [
+    ({"num_hidden_layers": 60}, "kv_source_layers"),  # the default covers 10 indexed layers
+    ({"num_hidden_layers": 2, "layer_types": ["sliding_attention", "full_attention"]},
+     "layer_types"),
+    ({"num_hidden_layers": 3, "kv_source_layers": [0, 0, 2],
+      "layer_types": ["indexed_attention", "sliding_attention", "sliding_attention"]},
+     "kv_source_layers"),  # a sliding layer cannot read another's keys
+    ({"num_hidden_layers": 2, "kv_source_layers": [1, 1],
+      "layer_types": ["indexed_attention", "indexed_attention"]},
+     "kv_source_layers"),  # nor a layer a later one's
+])
+def test_kolibri_1_1_refuses_what_its_class_would_not_build(config, key):
+    from zoo.architectures import UnsupportedConfigError, spec_from_config
+
+    with pytest.raises(UnsupportedConfigError, match=key):
+        spec_from_config({"model_type": "kolibri1_1", **config})
