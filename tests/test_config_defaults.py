@@ -98,6 +98,16 @@ SHRINK_FOR: dict[str, dict[str, Any]] = {
     "flint": {"num_hidden_layers": 4, "mlp_only_layers": [0]},
     # a sliding layer beside a full one (the default puts full attention on every fifth)
     "kolibri1": {"layer_types": ["sliding_attention", "full_attention"]},
+    # indexers on the first and third layers, the others reusing the last one's choice
+    "glm_moe_dsa": {"num_hidden_layers": 4,
+                    "indexer_types": ["full", "shared", "full", "shared"]},
+    # two sliding and two indexed layers, the second indexed one reading the first's keys and
+    # values; one dense layer (its own width) before the experts; the indexer's two scoring
+    # heads within a kv group of two query heads
+    "kolibri1_1": {"num_hidden_layers": 4, "index_num_heads": 2, "mlp_only_layers": [0],
+                   "mlp_only_intermediate_size": 80, "kv_source_layers": [0, 1, 2, 1],
+                   "layer_types": ["sliding_attention", "indexed_attention",
+                                   "sliding_attention", "indexed_attention"]},
     # an input, a recurrent (run twice) and an output layer, of both kinds (the default 8 + 8
     # around 2 layers leaves -14 recurrent ones); its to_dict writes the released layout
     # (attention and mlp blocks, every count doubled)
@@ -288,3 +298,28 @@ def test_each_missing_text_config_key_means_the_class_default(model_type):
         wrong.append(f"without {key or 'nothing'}: zoo {got}, transformers {expected:,}")
     assert counted > 1, f"{model_type}: transformers built none of the configs"
     assert not wrong, f"{model_type}:\n" + "\n".join(wrong)
+
+
+@pytest.mark.parametrize("legacy", [
+    {"index_topk_freq": 2}, {"index_topk_freq": 3, "index_skip_topk_offset": 1},
+    {"index_topk_pattern": "FSSFSF"},
+    {"index_topk_pattern": ["full", "shared", "full", "full", "shared", "shared"]}])
+def test_glm_moe_dsa_legacy_indexer_keys_derive_its_shared_layers(legacy):
+    """GlmMoeDsaConfig derives a null indexer_types from the legacy index_topk_pattern or
+    index_topk_freq / index_skip_topk_offset (kwargs it reads, not fields): zoo reads the
+    same layers as "shared" (no indexer) from a config.json that has only those."""
+    _quiet()
+    config = {"num_hidden_layers": 6, "hidden_size": 64, "intermediate_size": 96,
+              "moe_intermediate_size": 32, "num_attention_heads": 4, "kv_lora_rank": 16,
+              "q_lora_rank": 24, "qk_rope_head_dim": 8, "qk_nope_head_dim": 16,
+              "v_head_dim": 16, "n_routed_experts": 4, "num_experts_per_tok": 2,
+              "index_n_heads": 2, "index_head_dim": 16, "vocab_size": 128,
+              "first_k_dense_replace": 1, **legacy}
+    built = transformers.GlmMoeDsaConfig(**config)
+    assert "shared" in built.indexer_types
+    with torch.device("meta"), no_init_weights():
+        model = transformers.AutoModelForCausalLM.from_config(built)
+    spec = spec_from_config({"model_type": "glm_moe_dsa", **config})
+    assert count_params(spec).total == sum(p.numel() for p in model.parameters())
+    assert [not shared for shared in spec.layer_indexer_shared] == \
+        [kind == "full" for kind in built.indexer_types]

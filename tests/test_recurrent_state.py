@@ -130,6 +130,24 @@ KEYS_ONLY = {
                   qk_rope_head_dim=4, qk_nope_head_dim=8, v_head_dim=8, n_routed_experts=4,
                   num_experts_per_tok=2, index_n_heads=2, index_head_dim=8, index_topk=2,
                   hc_mult=2, pad_token_id=0, indexer_types=["full", "shared", "full", "shared"]),
+    # GLM-5's latent 8 + 4 a token on every layer, the indexer's 8-wide key on the first and
+    # third layers only (the others reuse the last full layer's choice)
+    "glm_moe_dsa": dict(hidden_size=32, vocab_size=64, intermediate_size=48,
+                        moe_intermediate_size=16, num_hidden_layers=4, num_attention_heads=4,
+                        q_lora_rank=12, kv_lora_rank=8, qk_rope_head_dim=4, qk_nope_head_dim=8,
+                        v_head_dim=8, n_routed_experts=4, num_experts_per_tok=2,
+                        index_n_heads=2, index_head_dim=8, index_topk=2,
+                        first_k_dense_replace=1,
+                        indexer_types=["full", "shared", "full", "shared"]),
+    # Kolibri 1.1: two sliding and two indexed layers (2 kv heads of 16 each), the second
+    # indexed one attending to the first's keys and values and caching none of its own
+    "kolibri1_1": dict(hidden_size=32, vocab_size=64, num_hidden_layers=4, num_attention_heads=4,
+                       num_key_value_heads=2, head_dim=16, moe_intermediate_size=16,
+                       shared_expert_intermediate_size=24, num_experts=4, num_experts_per_tok=2,
+                       mlp_only_layers=[0], mlp_only_intermediate_size=48, index_num_heads=2,
+                       sliding_window=16, kv_source_layers=[0, 1, 2, 1],
+                       layer_types=["sliding_attention", "indexed_attention",
+                                    "sliding_attention", "indexed_attention"]),
 }
 
 

@@ -70,7 +70,8 @@ MIXER_NAMES = {"global": "global", "local": "local", "chunked": "chunked", "line
                "rglru": "RG-LRU", "rwkv": "RWKV", "lightning": "lightning", "mlstm": "mLSTM",
                "window_mqa": "window (shared key = value)", "compressed_sparse": "CSA",
                "heavily_compressed": "HCA", "kda": "KDA",
-               "block_sparse": "block-sparse (indexer)", "cross": "cross-attention (image)",
+               "block_sparse": "block-sparse (indexer)", "indexed": "indexed (top-k keys)",
+               "cross": "cross-attention (image)",
                "none": "MLP-only"}
 STATE_NAMES = {"linear": "linear", "mamba": "state-space", "mamba2": "state-space",
                "short_conv": "short-convolution", "rglru": "RG-LRU", "rwkv": "RWKV",
@@ -99,8 +100,8 @@ def describe_attention(spec: ModelSpec) -> str:
         shape += (f"; {len(looped)} layers looped (run {', '.join(map(str, sorted(set(looped))))}"
                   f" times a token), weights counted once, keys "
                   + ("of the last run only" if spec.cache_last_run_only else "per run"))
-    if not set(kinds) & {"global", "local", "chunked", "block_sparse"} \
-            and spec.shared_blocks is None:
+    softmax = {"global", "local", "chunked", "block_sparse", "indexed"}
+    if not set(kinds) & softmax and spec.shared_blocks is None:
         pass  # no softmax attention: its geometry (heads, QK-norm) does not apply
     elif spec.kv_heads == 1:
         shape += ", multi-query"
@@ -140,6 +141,12 @@ def describe_attention(spec: ModelSpec) -> str:
         shape += f", value heads of {spec.d_head_v}"
     if spec.local_sinks:
         shape += ", sinks on the local layers"
+    if spec.indexed_keys is not None:  # Kolibri 1.1's indexed layers
+        shape += f", indexed layers attending to at most {spec.indexed_keys} keys"
+    if any(spec.kv_shared_pattern):  # Kolibri 1.1's kv_source_layers
+        reuse = [i for i, shared in enumerate(spec.layer_kv_shared) if shared]
+        shape += (f", {len(reuse)} layers ({_layers(reuse)}) reusing an earlier layer's keys "
+                  f"and values")
     if any(spec.layer_indexer_shared):  # HY-V4's shared indexers
         own = [i for i, shared in enumerate(spec.layer_indexer_shared) if not shared]
         shape += (f", an indexer on {len(own)} of {spec.n_layer} layers ({_layers(own)}), the "

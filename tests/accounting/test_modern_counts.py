@@ -1152,3 +1152,85 @@ def test_ling3_refuses_what_its_class_would_not_build(changes, key):
 
     with pytest.raises(UnsupportedConfigError, match=key):
         spec_from_config({**LING3_DEFAULTS, **changes})
+
+
+def test_kolibri_1_1_defaults_share_keys_across_the_depth_and_cap_the_indexed_layers():
+    """No Kolibri 1.1 config.json could be read here (the Hub is out of reach and no public
+    repository vendors Aleph-Alpha/Kolibri-1.1's); Kolibri1_1Config's defaults, which its
+    docstring calls Kolibri 1.1's layout, build 75,112,646,912 parameters on the meta device
+    (transformers 5.25). A token uses 6 of 384 experts in the 48 layers after the two dense
+    ones. Of the 10 indexed layers (every fifth), 6 attend to layer 4's or 29's keys and
+    values with no k/v projections or key norm (2 x 2560 x 512 + 128 each) and cache nothing:
+    4 layers keep every key, 40 sliding ones 513 tokens' worth. An indexed layer's query
+    attends to at most 2048 + 8 + 128 keys."""
+    from zoo.architectures import spec_from_config
+
+    count = zoo.count_params(spec_from_config({"model_type": "kolibri1_1"}))
+    assert count.total == 75_112_646_912
+    assert count.active_by("all") == count.total - 48 * 378 * 3 * 2560 * 512
+    per_token = 2 * 4 * 128 * 2  # k and v, bf16
+    grown = count.kv_cache_bytes(2000, "bf16") - count.kv_cache_bytes(1000, "bf16")
+    assert grown == 4 * 1000 * per_token
+    assert count.kv_cache_bytes(513, "bf16") == 44 * 513 * per_token
+    per_key = 2 * 2 * 48 * 128  # scores and weighted sum, q and v of 48 heads of 128
+    assert count.attention_flops_per_token(100_000) == per_key * (40 * 513 + 10 * 2184)
+
+
+@pytest.mark.parametrize(("config", "key"), [
+    ({"num_hidden_layers": 60}, "kv_source_layers"),  # the default covers 10 indexed layers
+    ({"num_hidden_layers": 2, "layer_types": ["sliding_attention", "full_attention"]},
+     "layer_types"),
+    ({"num_hidden_layers": 3, "kv_source_layers": [0, 0, 2],
+      "layer_types": ["indexed_attention", "sliding_attention", "sliding_attention"]},
+     "kv_source_layers"),  # a sliding layer cannot read another's keys
+    ({"num_hidden_layers": 2, "kv_source_layers": [1, 1],
+      "layer_types": ["indexed_attention", "indexed_attention"]},
+     "kv_source_layers"),  # nor a layer a later one's
+])
+def test_kolibri_1_1_refuses_what_its_class_would_not_build(config, key):
+    from zoo.architectures import UnsupportedConfigError, spec_from_config
+
+    with pytest.raises(UnsupportedConfigError, match=key):
+        spec_from_config({"model_type": "kolibri1_1", **config})
+
+
+# GLM-5.2's config.json as a public repository's test fixture writes it out (its indexer and
+# MLP schedules as comprehensions; the Hub file unreadable here, so not among
+# PUBLISHED_CONFIGS), its geometry and selector schedule stated alike by a trainer's check of
+# "the official model geometry" (index_topk_freq 4 from index_skip_topk_offset 3: indexers on
+# the first three layers and every fourth from layer 2, 21 of 78). transformers 5.25 builds
+# 743,377,000,704 from this dict on the meta device, 41,250,511,104 a token (75 MoE layers x
+# 248 idle experts of 3 x 6144 x 2048)
+GLM_52 = {
+    "architectures": ["GlmMoeDsaForCausalLM"], "model_type": "glm_moe_dsa",
+    "first_k_dense_replace": 3, "head_dim": 192, "hidden_act": "silu", "hidden_size": 6144,
+    "index_head_dim": 128, "index_n_heads": 32, "index_share_for_mtp_iteration": True,
+    "index_skip_topk_offset": 3, "index_topk": 2048, "index_topk_freq": 4,
+    "index_topk_pattern": None,
+    "indexer_types": ["shared" if max(i - 2, 0) % 4 else "full" for i in range(78)],
+    "intermediate_size": 12288, "kv_lora_rank": 512, "max_position_embeddings": 1048576,
+    "mlp_layer_types": ["dense" if i < 3 else "sparse" for i in range(78)],
+    "moe_intermediate_size": 2048, "moe_layer_freq": 1, "n_group": 1, "n_routed_experts": 256,
+    "n_shared_experts": 1, "num_attention_heads": 64, "num_experts_per_tok": 8,
+    "num_hidden_layers": 78, "num_key_value_heads": 64, "num_nextn_predict_layers": 1,
+    "q_lora_rank": 2048, "qk_head_dim": 256, "qk_nope_head_dim": 192, "qk_rope_head_dim": 64,
+    "rope_parameters": {"rope_theta": 8000000, "rope_type": "default"}, "v_head_dim": 256,
+    "vocab_size": 154880}
+
+
+def test_glm_5_2_shares_indexers_and_is_744b_with_40b_active():
+    """Z.ai's 744B with 40B active (40.30B without the embedding): 21 of 78 layers run an
+    indexer (32 heads of 128 from the query latent, a 128-wide key, a weight per head) and
+    cache its key beside the latent and the rotated key; the other 57 reuse the last one's
+    choice, with neither. The legacy keys alone (indexer_types left out) give the same."""
+    from zoo.architectures import spec_from_config
+
+    count = zoo.count_params(spec_from_config(GLM_52))
+    assert (count.total, count.active) == (743_377_000_704, 41_250_511_104)
+    assert round(count.active_by("no_embedding") / 1e9, 1) == 40.3
+    indexer = 2048 * 32 * 128 + 6144 * 128 + 2 * 128 + 6144 * 32
+    shared = zoo.count_params(spec_from_config({**GLM_52, "indexer_types": ["full"] * 78}))
+    assert shared.total - count.total == 57 * indexer
+    assert count.kv_cache_bytes(1, "bf16") == (78 * (512 + 64) + 21 * 128) * 2
+    legacy = {k: v for k, v in GLM_52.items() if k != "indexer_types"}
+    assert zoo.count_params(spec_from_config(legacy)).total == count.total

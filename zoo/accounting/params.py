@@ -221,7 +221,7 @@ class ParamCount:
         context = spec.context_length if context is None else context
         runs = (*spec.layer_runs_each, *(1,) * spec.shared_invocations)
         attended = sum(2 * (layer_q_dim(spec, kind) + layer_v_dim(spec, kind))
-                       * _attended(spec, kind, context) * n
+                       * _attention_span(spec, kind, context) * n
                        for kind, n in zip((*spec.layer_kinds,
                                            *("global",) * spec.shared_invocations), runs,
                                           strict=True))
@@ -402,6 +402,15 @@ def _attended(spec: ModelSpec, kind: str, context: int) -> int:
     if kind == "chunked" and spec.attention_chunk is not None:
         return min(context, spec.attention_chunk)
     return context
+
+
+def _attention_span(spec: ModelSpec, kind: str, context: int) -> int:
+    """Keys one token's query attends to at `context` tokens: those the layer caches, but at
+    most indexed_keys on an `indexed` layer (its indexer's picks, sinks and local tokens)."""
+    if kind == "indexed":
+        assert spec.indexed_keys is not None
+        return min(context, spec.indexed_keys)
+    return _attended(spec, kind, context)
 
 
 def linear_state_size(spec: ModelSpec) -> int:

@@ -323,8 +323,9 @@ def _afmoe(c: Mapping[str, Any]) -> Config:
 def _glm_moe_dsa(c: Mapping[str, Any]) -> Config:
     """GLM-5: DeepSeek-V3.2's latent attention with its indexer and routed experts (dense
     first layers as first_k_dense_replace or mlp_layer_types say). A layer whose
-    indexer_types entry is "shared" reuses an earlier layer's choice and has no indexer of its
-    own, which zoo does not express: refused by name. mlp_bias is not read by its class."""
+    indexer_types entry is "shared" reuses the last full layer's choice, with no indexer
+    weights and no indexer key cached (indexer_pattern); see _glm_indexer_types for the legacy
+    keys that derive it. mlp_bias is not read by its class."""
     c = with_defaults(c, {
         "vocab_size": 154880, "hidden_size": 6144, "intermediate_size": 12288,
         "moe_intermediate_size": 2048, "num_hidden_layers": 78, "num_attention_heads": 64,
@@ -335,18 +336,46 @@ def _glm_moe_dsa(c: Mapping[str, Any]) -> Config:
         "hidden_act": "silu", "max_position_embeddings": 202752, "rms_norm_eps": 1e-5,
         "tie_word_embeddings": False, "attention_bias": False, "index_topk": 2048,
         "index_head_dim": 128, "index_n_heads": 32, "first_k_dense_replace": 3})
-    types = c.get("indexer_types")
-    if types is not None and any(kind != "full" for kind in types):
-        raise UnsupportedConfigError("indexer_types with 'shared' layers (no indexer of their "
-                                     "own) are not supported")
-    if types is None and (c.get("index_topk_pattern") is not None
-                          or c.get("index_topk_freq", 1) > 1):
-        raise UnsupportedConfigError("index_topk_pattern / index_topk_freq (layers sharing an "
-                                     "earlier layer's indexer) are not supported")
+    types = _glm_indexer_types(c, get(c, "num_hidden_layers"))
     dense = dense_layers_first(c, min(get(c, "first_k_dense_replace"),
                                     get(c, "num_hidden_layers")))
-    return deepseek.read_deepseek_v32({**c, "mlp_layer_types": None,
-                                       "first_k_dense_replace": dense})
+    out = deepseek.read_deepseek_v32({**c, "mlp_layer_types": None,
+                                      "first_k_dense_replace": dense})
+    if "shared" in types:
+        out["indexer_pattern"] = [kind == "full" for kind in types]
+    return out
+
+
+def _glm_indexer_types(c: Mapping[str, Any], layers: int) -> list[str]:
+    """GlmMoeDsaConfig's indexer_types, or what its __post_init__ derives when it is null: from
+    the legacy index_topk_pattern ("F" full, "S" shared, one letter a layer; or a list), else
+    every layer full but those index_topk_freq (default 1: none) skips from
+    index_skip_topk_offset (default 2) on: layer i is full when max(i - offset + 1, 0) is a
+    multiple of the frequency. The first layer must run its indexer."""
+    types, pattern = c.get("indexer_types"), c.get("index_topk_pattern")
+    if types is None and pattern is not None:
+        if isinstance(pattern, str) and set(pattern) <= {"F", "S"}:
+            types = [{"F": "full", "S": "shared"}[letter] for letter in pattern]
+        elif isinstance(pattern, list):
+            types = pattern
+        else:
+            raise UnsupportedConfigError(f"glm_moe_dsa index_topk_pattern {pattern!r}: expected "
+                                         f"a string of F (full) and S (shared), a letter a layer")
+    elif types is None:
+        freq, offset = c.get("index_topk_freq", 1), c.get("index_skip_topk_offset", 2)
+        if not (isinstance(freq, int) and isinstance(offset, int)):
+            raise UnsupportedConfigError(f"glm_moe_dsa index_topk_freq {freq!r} / "
+                                         f"index_skip_topk_offset {offset!r}: expected integers")
+        types = ["full" if max(i - offset + 1, 0) % max(freq, 1) == 0 else "shared"
+                 for i in range(layers)]
+    if not isinstance(types, list) or len(types) < layers \
+            or not set(types[:layers]) <= {"full", "shared"}:
+        raise UnsupportedConfigError(f"glm_moe_dsa indexer_types {types!r}: expected 'full' or "
+                                     f"'shared' for each of num_hidden_layers {layers}")
+    if types[0] != "full":
+        raise UnsupportedConfigError("glm_moe_dsa indexer_types must start with 'full': a "
+                                     "shared layer reuses an earlier layer's indexer")
+    return types[:layers]
 
 
 def _mimo_v2_flash(c: Mapping[str, Any]) -> Config:

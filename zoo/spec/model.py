@@ -89,6 +89,12 @@ class ModelSpec:
             "own: each attends to the keys and values of the last earlier layer of its kind "
             "(Gemma 4's num_kv_shared_layers; in an assistant all of them may, reading the "
             "target model's: target_width)")
+    kv_shared_pattern: tuple[bool, ...] = _arch(
+        "bool_list", (False,),
+        doc="per layer, whether it attends to the keys and values of an earlier layer of its "
+            "kind (true: no key/value projections, no key norm, no cache of its own), cycled; "
+            "beside kv_shared_layers, for sharing anywhere in the depth (Kolibri 1.1's "
+            "kv_source_layers; which earlier layer is not recorded: counted, not built)")
     attention_pattern: tuple[str, ...] = _arch(
         "enum_list", ("global",), choices=ATTENTION_KINDS, resolve=lambda s: s.layer_kinds,
         doc="per-layer `global` / `local` (a sliding window) / `chunked` / `linear` (Gated "
@@ -102,11 +108,13 @@ class ModelSpec:
             "output): `window_mqa` (the window alone), `compressed_sparse` (and compressed "
             "entries an indexer picks) or `heavily_compressed` (and every compressed entry), "
             "`block_sparse` (MiniMax-M3's sparse layers: grouped-query attention over the key "
-            "blocks a grouped indexer picks), `cross` (Mllama's cross-attention: queries from "
-            "the text, keys and values projected from the image's states, of the global "
-            "geometry, with q and k norms per head and tanh gates on both sublayers; no keys of "
-            "the text cached), `none` (a block with an MLP only: Nemotron-H), cycled over the "
-            "layers")
+            "blocks a grouped indexer picks), `indexed` (Kolibri 1.1's indexed attention: "
+            "grouped-query attention whose weightless indexer picks at most indexed_keys of the "
+            "cached keys for each query; every key cached), `cross` (Mllama's "
+            "cross-attention: queries from the text, keys and values projected from the "
+            "image's states, of the global geometry, with q and k norms per head and tanh "
+            "gates on both sublayers; no keys of the text cached), `none` (a block with an MLP "
+            "only: Nemotron-H), cycled over the layers")
     local_window: int | None = _arch(
         "int?", None, min=1,
         resolve=lambda s: s.local_window if s.has_local or s.compressed else None,
@@ -406,6 +414,12 @@ class ModelSpec:
             "and a Sinkhorn-normalised n x n mixing of the streams) or `independent` (HY-V4's "
             "iHC: a 2n x n d_model matrix, 2n biases and 2 scales, the read and write gates "
             "alone)")
+    indexed_keys: int | None = _arch(
+        "int?", None, min=1,
+        doc="`indexed` layers: the most keys one query attends to, of all it could see: the "
+            "indexer's index_topk best, the first index_num_sink_tokens and the last "
+            "index_num_local_tokens (Kolibri 1.1's 2048 + 8 + 128); caps their attention "
+            "FLOPs, not their cache")
     indexer_topk: int | None = _arch(
         "int?", None, min=1, doc="sparse attention: the keys each query attends to, the "
                                  "indexer's best (index_topk; `block_sparse`: at most "
@@ -813,10 +827,10 @@ class ModelSpec:
 
     @cached_property
     def layer_kv_shared(self) -> tuple[bool, ...]:
-        """Whether each layer reuses an earlier layer's keys and values (the last
-        kv_shared_layers)."""
-        first = self.n_layer - self.kv_shared_layers
-        return tuple(i >= first for i in range(self.n_layer))
+        """Whether each layer reuses an earlier layer's keys and values: the last
+        kv_shared_layers, and where kv_shared_pattern, cycled over the depth, says true."""
+        first, pattern = self.n_layer - self.kv_shared_layers, self.kv_shared_pattern
+        return tuple(i >= first or pattern[i % len(pattern)] for i in range(self.n_layer))
 
     def layer_head_dim(self, kind: str) -> int:
         """Per-head width of a layer of this kind."""

@@ -116,6 +116,7 @@ NOT_BUILT: dict[str, Callable[[Spec], bool]] = {
     "attention_output_gate": lambda s: s.attention_output_gate and s.latent,
     "attention_sinks": lambda s: s.attention_sinks and s.latent,
     "indexer_pattern": lambda s: any(s.layer_indexer_shared),
+    "kv_shared_pattern": lambda s: any(s.kv_shared_pattern),
     "zero_experts": lambda s: s.zero_experts > 0,
     "dense_mlp_with_experts": lambda s: s.dense_mlp_with_experts and s.norm_position == "pre",
     "shared_blocks": lambda s: s.shared_blocks is not None,
@@ -350,20 +351,25 @@ def _check_gemma4(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
     if spec.latent and (spec.kv_shared_layers or spec.global_values_from_keys):
         raise bad("kv_shared_layers" if spec.kv_shared_layers else "global_values_from_keys",
                   "latent attention has no key and value projections to share")
-    if spec.kv_shared_layers:
-        if spec.kv_shared_layers > spec.n_layer or (spec.kv_shared_layers == spec.n_layer
-                                                    and spec.target_width is None):
-            raise bad("kv_shared_layers", f"{spec.kv_shared_layers} of {spec.n_layer} layers "
-                                          "share keys and values: none is left to make them "
-                                          "(all may, in an assistant: set target_width)")
-        first = spec.n_layer - spec.kv_shared_layers
-        makers = set(spec.layer_kinds[:first]) if first else set(spec.layer_kinds)
-        for i in range(first, spec.n_layer):
-            if spec.layer_kinds[i] not in makers:
-                raise bad("kv_shared_layers", f"layer {i} ({spec.layer_kinds[i]}) shares keys "
-                                              f"and values, but no earlier layer of its kind "
-                                              f"makes them")
-    elif spec.double_wide_shared_mlp:
+    if spec.latent and any(spec.kv_shared_pattern):
+        raise bad("kv_shared_pattern", "latent attention has no key and value projections to "
+                                       "share")
+    if spec.kv_shared_layers > spec.n_layer or (spec.kv_shared_layers == spec.n_layer
+                                                and spec.target_width is None):
+        raise bad("kv_shared_layers", f"{spec.kv_shared_layers} of {spec.n_layer} layers "
+                                      "share keys and values: none is left to make them "
+                                      "(all may, in an assistant: set target_width)")
+    makers: set[str] = set()
+    assistant = spec.kv_shared_layers == spec.n_layer  # every layer reads the target's keys
+    for i, (kind, shared) in enumerate(zip(spec.layer_kinds, spec.layer_kv_shared, strict=True)):
+        if shared and kind not in makers and not assistant:
+            raise bad("kv_shared_layers" if i >= spec.n_layer - spec.kv_shared_layers
+                      else "kv_shared_pattern",
+                      f"layer {i} ({kind}) shares keys and values, but no earlier layer of its "
+                      f"kind makes them")
+        if not shared:
+            makers.add(kind)
+    if spec.double_wide_shared_mlp and not spec.kv_shared_layers:
         raise bad("double_wide_shared_mlp", "only kv_shared_layers take it")
     if spec.per_layer_vocab is not None and spec.per_layer_embed_dim is None:
         raise bad("per_layer_vocab", "only per-layer embeddings take it: set "
@@ -384,6 +390,9 @@ def _check_latent(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
     if given and len(given) < len(indexer):
         raise bad(given[0], "sparse attention needs indexer_heads, indexer_head_dim and "
                             "indexer_topk")
+    if ("indexed" in spec.attention_pattern) != (spec.indexed_keys is not None):
+        raise bad("indexed_keys", "indexed layers and indexed_keys come together: the keys "
+                                  "an indexed layer's query attends to at most")
     block_sparse = "block_sparse" in spec.attention_pattern
     if block_sparse and (len(given) < len(indexer) or spec.latent or spec.compressed):
         raise bad("attention_pattern", "block_sparse layers are grouped-query attention with "

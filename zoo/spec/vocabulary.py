@@ -85,14 +85,15 @@ ASSERTIONS = ("attention_width_is_d_model",)
 ROPE_SCALINGS = ("linear", "llama3", "yarn", "longrope")
 ATTENTION_KINDS = ("global", "local", "chunked", "linear", "mamba", "mamba2", "short_conv",
                    "rglru", "rwkv", "lightning", "mlstm", "kda", "window_mqa",
-                   "compressed_sparse", "heavily_compressed", "block_sparse", "cross", "none")
+                   "compressed_sparse", "heavily_compressed", "block_sparse", "indexed", "cross",
+                   "none")
 # the mixers whose state per sequence is constant in context (a recurrent state, no keys)
 RECURRENT_KINDS = ("linear", "mamba", "mamba2", "short_conv", "rglru", "rwkv", "lightning",
                    "mlstm", "kda")
 # the mixers zoo counts but whose computation its decoder does not implement
 COUNTED_KINDS = ("mamba", "mamba2", "short_conv", "rglru", "rwkv", "lightning", "mlstm",
                  "kda", "window_mqa", "compressed_sparse", "heavily_compressed", "block_sparse",
-                 "cross",
+                 "indexed", "cross",
                  "none")
 # DeepSeek-V4's attention kinds (zoo.accounting.compressed)
 COMPRESSED_KINDS = ("window_mqa", "compressed_sparse", "heavily_compressed")
