@@ -206,21 +206,27 @@ TINY.update({
 })
 
 
-@pytest.mark.parametrize("model_type", {**TINY, **KEYS_ONLY})
-def test_state_per_sequence_matches_transformers_cache(model_type):
-    transformers.logging.set_verbosity_error()
-    config = transformers.CONFIG_MAPPING[model_type](**{**TINY, **KEYS_ONLY}[model_type])
+def _cached(config) -> tuple:
+    """A tiny transformers model of `config` run on five tokens with its cache on: the model,
+    its cache, and zoo's count of the same config (as a config.json writes it)."""
     torch.manual_seed(0)
     model = transformers.AutoModelForCausalLM.from_config(config).eval()
     with torch.no_grad():
         cache = model(torch.tensor([[1, 2, 3, 4, 5]]), use_cache=True).past_key_values
+    written = json.loads(json.dumps(config.to_dict(), default=str))
+    return model, cache, zoo.count_params(spec_from_config(written))
+
+
+@pytest.mark.parametrize("model_type", {**TINY, **KEYS_ONLY})
+def test_state_per_sequence_matches_transformers_cache(model_type):
+    transformers.logging.set_verbosity_error()
+    config = transformers.CONFIG_MAPPING[model_type](**{**TINY, **KEYS_ONLY}[model_type])
+    model, cache, count = _cached(config)
     state, per_token = _cache_elements(cache, model_type in CONV_INPUTS_ONLY)
     # MiniMax keeps each lightning layer's key-value matrices in a list of its own, xLSTM
     # each layer's memory, normaliser and stabiliser in a dict
     state += sum(t.numel() for t in getattr(cache, "linear_cache", []) if len(t))
     state += sum(t.numel() for layer in getattr(cache, "rnn_state", {}).values() for t in layer)
-    written = json.loads(json.dumps(config.to_dict(), default=str))
-    count = zoo.count_params(spec_from_config(written))
     assert count.total == sum(p.numel() for p in model.parameters())
     assert count.recurrent_state_bytes("fp32") == 4 * state
     assert count.kv_cache_bytes(1, "fp32") == 4 * per_token
@@ -316,13 +322,8 @@ def test_gemma3n_caches_no_keys_for_the_layers_that_share_them():
         hidden_size_per_layer_input=8, vocab_size_per_layer_input=64, laurel_rank=4,
         layer_types=["sliding_attention", "full_attention", "sliding_attention",
                      "sliding_attention", "full_attention"])
-    torch.manual_seed(0)
-    model = transformers.AutoModelForCausalLM.from_config(config).eval()
-    with torch.no_grad():
-        cache = model(torch.tensor([[1, 2, 3, 4, 5]]), use_cache=True).past_key_values
+    model, cache, count = _cached(config)
     state, per_token = _cache_elements(cache)
-    count = zoo.count_params(spec_from_config(json.loads(json.dumps(config.to_dict(),
-                                                                    default=str))))
     assert count.total == sum(p.numel() for p in model.parameters())
     assert state == count.recurrent_state_bytes("fp32") == 0
     assert count.kv_cache_bytes(1, "fp32") == 4 * per_token == 4 * 3 * 2 * 2 * 8
@@ -334,12 +335,7 @@ def test_dory_last_loop_caches_the_recurrent_layers_once():
     and values once (its read-only views of them hold none), as zoo counts."""
     transformers.logging.set_verbosity_error()
     config = transformers.DoryConfig(**{**LOOPED["dory"], "recurrent_kv_cache_mode": "last_loop"})
-    torch.manual_seed(0)
-    model = transformers.AutoModelForCausalLM.from_config(config).eval()
-    with torch.no_grad():
-        cache = model(torch.tensor([[1, 2, 3, 4, 5]]), use_cache=True).past_key_values
+    model, cache, count = _cached(config)
     _, per_token = _cache_elements(cache)
-    count = zoo.count_params(spec_from_config(json.loads(json.dumps(config.to_dict(),
-                                                                    default=str))))
     assert count.total == sum(p.numel() for p in model.parameters())
     assert count.kv_cache_bytes(1, "fp32") == 4 * per_token == 4 * 4 * 2 * 2 * 8

@@ -26,15 +26,14 @@ from typing import Any
 from zoo.architectures import deepseek
 from zoo.architectures.ax import mlp_kinds
 from zoo.architectures.base import (
-    Architecture,
     Config,
     UnsupportedConfigError,
     counted_only,
     get,
-    refuse_write,
     shortest_period,
     with_defaults,
 )
+from zoo.architectures.counted import counted_entries
 from zoo.architectures.kimi_linear import SPELLINGS
 
 # transformers' BailingHybridConfig class defaults (5.25), for every key read below
@@ -143,8 +142,5 @@ def read_bailing_hybrid(config: Mapping[str, Any]) -> Config:
 # where write_config tries these entries among all (lowest first): after every built one;
 # none of them writes a config
 PRIORITY = 935
-ENTRIES = (
-    Architecture(model_type="bailing_hybrid", hf_class="BailingHybridForCausalLM",
-                 read=read_bailing_hybrid, write=refuse_write, tensors={}, prefix="model.",
-                 nearest="qwen3_next"),
-)
+ENTRIES = counted_entries({
+    "bailing_hybrid": ("BailingHybridForCausalLM", "qwen3_next", read_bailing_hybrid)})

@@ -22,14 +22,13 @@ from typing import Any
 
 from zoo.architectures import deepseek
 from zoo.architectures.base import (
-    Architecture,
     Config,
     UnsupportedConfigError,
     get,
-    refuse_write,
     shortest_period,
     with_defaults,
 )
+from zoo.architectures.counted import counted_entries
 from zoo.architectures.counted_moe import dense_layers_first
 
 # transformers' KimiLinearConfig class defaults (5.25), under zoo's names for DeepSeek's keys
@@ -146,8 +145,5 @@ def read_kimi_linear(config: Mapping[str, Any]) -> Config:
 # where write_config tries these entries among all (lowest first): after every built one;
 # none of them writes a config
 PRIORITY = 920
-ENTRIES = (
-    Architecture(model_type="kimi_linear", hf_class="KimiLinearForCausalLM",
-                 read=read_kimi_linear, write=refuse_write, tensors={}, prefix="model.",
-                 nearest="qwen3_next"),
-)
+ENTRIES = counted_entries({
+    "kimi_linear": ("KimiLinearForCausalLM", "qwen3_next", read_kimi_linear)})

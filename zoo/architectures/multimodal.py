@@ -14,15 +14,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from zoo.architectures.base import (
-    Architecture,
     Config,
     UnsupportedConfigError,
     counted_only,
-    refuse_write,
     shortest_period,
     text_decoder_of,
     with_defaults,
 )
+from zoo.architectures.counted import counted_entries
 from zoo.architectures.llama import read_llama_like
 
 # MllamaTextConfig's defaults (transformers 5.25) for the keys read here
@@ -129,9 +128,5 @@ def read_emu3(c: Mapping[str, Any]) -> Config:
 # where write_config tries these entries among all (lowest first; see zoo.architectures):
 # among the counted-only, none of them writes a config
 PRIORITY = 905
-ENTRIES = (
-    Architecture(model_type="mllama", hf_class="MllamaForCausalLM", read=read_mllama,
-                 write=refuse_write, tensors={}, prefix="model.", nearest="llama"),
-    Architecture(model_type="emu3", hf_class="Emu3ForCausalLM", read=read_emu3,
-                 write=refuse_write, tensors={}, prefix="model.", nearest="llama"),
-)
+ENTRIES = counted_entries({"mllama": ("MllamaForCausalLM", "llama", read_mllama),
+                           "emu3": ("Emu3ForCausalLM", "llama", read_emu3)})

@@ -100,24 +100,37 @@ def _flint(c: Mapping[str, Any]) -> Config:
             **read_sparse_layers({**c, "mlp_only_layers": dense})}
 
 
+def _experts_spelled(c: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Kolibri's config class stores num_experts as num_local_experts (what its to_dict
+    writes); a released config.json spells it num_experts."""
+    if "num_local_experts" not in c and "num_experts" in c:
+        return {**c, "num_local_experts": c["num_experts"]}
+    return c
+
+
+def _kolibri(c: Mapping[str, Any], model_type: str, dense_width: int, **fields: Any) -> Config:
+    """What Kolibri 1 and 1.1 share: EXAONE 4's attention without biases under sandwich norms,
+    num_local_experts experts chosen by sigmoid scores with a selection-only bias (renormalised
+    with norm_topk_prob) beside one ungated shared MLP; dense layers of `dense_width`."""
+    return read_llama_like({**c, "intermediate_size": dense_width}, qk_norm="head",
+                           norm_position="sandwich", qkv_bias=False, attn_out_bias=False,
+                           mlp_bias=False, n_experts=get(c, "num_local_experts"),
+                           experts_per_token=get(c, "num_experts_per_tok"),
+                           d_ff_expert=get(c, "moe_intermediate_size"), n_shared_experts=1,
+                           d_ff_shared=_shared_width(c, model_type), router_scoring="sigmoid",
+                           routing_bias=True, router_normalize=bool(c["norm_topk_prob"]),
+                           **fields)
+
+
 def _kolibri1(c: Mapping[str, Any]) -> Config:
     """Kolibri 1: EXAONE 4's attention (no biases; rotary on the sliding layers only, or on
     every layer when sliding_window is null) with full attention on every fifth layer unless
     layer_types says, under Glm4's sandwich norms; in every layer num_experts experts chosen
     by sigmoid scores plus a selection-only bias (renormalised with norm_topk_prob) beside an
     ungated shared MLP of shared_expert_intermediate_size. Its class has no dense MLP."""
-    if "num_local_experts" not in c and "num_experts" in c:
-        c = {**c, "num_local_experts": c["num_experts"]}
-    c = with_defaults(c, KOLIBRI1_DEFAULTS)
+    c = with_defaults(_experts_spelled(c), KOLIBRI1_DEFAULTS)
     layers = get(c, "num_hidden_layers")
-    out = read_llama_like({**c, "intermediate_size": get(c, "moe_intermediate_size")},
-                          qk_norm="head", norm_position="sandwich", qkv_bias=False,
-                          attn_out_bias=False, mlp_bias=False,
-                          n_experts=get(c, "num_local_experts"),
-                          experts_per_token=get(c, "num_experts_per_tok"),
-                          d_ff_expert=get(c, "moe_intermediate_size"), n_shared_experts=1,
-                          d_ff_shared=_shared_width(c, "kolibri1"), router_scoring="sigmoid",
-                          routing_bias=True, router_normalize=bool(c["norm_topk_prob"]))
+    out = _kolibri(c, "kolibri1", get(c, "moe_intermediate_size"))
     default = ["full_attention" if (i + 1) % 5 == 0 else "sliding_attention"
                for i in range(layers)]
     return {**out, **_layer_types(c, "kolibri1", default)}
@@ -172,9 +185,7 @@ def _kolibri1_1(c: Mapping[str, Any]) -> Config:
     the 7th to 9th the 6th's) has no key/value projections and no key norm and caches
     nothing. The layers of mlp_only_layers (the first two by default) keep a gated MLP of
     mlp_only_intermediate_size instead of the experts."""
-    if "num_local_experts" not in c and "num_experts" in c:
-        c = {**c, "num_local_experts": c["num_experts"]}
-    c = with_defaults(c, KOLIBRI1_1_DEFAULTS)
+    c = with_defaults(_experts_spelled(c), KOLIBRI1_1_DEFAULTS)
     layers = get(c, "num_hidden_layers")
     types = c["layer_types"] if c["layer_types"] is not None else [
         "indexed_attention" if (i + 1) % 5 == 0 else "sliding_attention" for i in range(layers)]
@@ -183,15 +194,8 @@ def _kolibri1_1(c: Mapping[str, Any]) -> Config:
         raise UnsupportedConfigError(f"kolibri1_1's layer_types {types!r}: expected "
                                      f"{layers} of {', '.join(KOLIBRI1_1_KINDS)}")
     kinds = [KOLIBRI1_1_KINDS[kind] for kind in types]
-    out = read_llama_like({**c, "intermediate_size": get(c, "mlp_only_intermediate_size")},
-                          qk_norm="head", norm_position="sandwich", qkv_bias=False,
-                          attn_out_bias=False, mlp_bias=False,
-                          n_experts=get(c, "num_local_experts"),
-                          experts_per_token=get(c, "num_experts_per_tok"),
-                          d_ff_expert=get(c, "moe_intermediate_size"), n_shared_experts=1,
-                          d_ff_shared=_shared_width(c, "kolibri1_1"), router_scoring="sigmoid",
-                          routing_bias=True, router_normalize=bool(c["norm_topk_prob"]),
-                          attention_pattern=shortest_period(kinds))
+    out = _kolibri(c, "kolibri1_1", get(c, "mlp_only_intermediate_size"),
+                   attention_pattern=shortest_period(kinds))
     if "local" in kinds:
         window = c["sliding_window"]
         if not isinstance(window, int) or window < 1:
