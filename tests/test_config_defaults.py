@@ -176,6 +176,11 @@ def base_config(model_type: str, config_class: Any = None) -> dict[str, Any]:
     return json.loads(json.dumps(config.to_dict(), default=str))
 
 
+# wrapper types whose causal-LM class builds the rest of the checkpoint (towers) too: zoo's
+# decoder plus its rest_params is what transformers' count is compared with
+BUILDS_REST = {"phi4_multimodal"}
+
+
 @cache
 def _hf_count(model_type: str, key: str) -> int | None:
     """transformers' count of the model built from one config (by its full dict)."""
@@ -197,6 +202,9 @@ def hf_count(model_type: str, config: dict[str, Any]) -> int | None:
         full = vars(transformers.CONFIG_MAPPING[model_type](**config))
         # set by a class's __post_init__ for its own validation, not a key it takes back
         full = {k: v for k, v in full.items() if k != "ignore_keys_at_rope_validation"}
+        if model_type in BUILDS_REST:  # its towers' sub-configs, as the dicts they were given
+            full = {k: v.to_dict() if isinstance(v, transformers.PretrainedConfig) else v
+                    for k, v in full.items()}
     except Exception:
         return None
     return _hf_count(model_type, json.dumps(full, sort_keys=True, default=str))
@@ -228,7 +236,9 @@ def layer_count_differs(model_type: str, config: dict[str, Any], key: str) -> li
 
 def zoo_count(config: dict[str, Any]) -> int | str:
     try:
-        return count_params(spec_from_config(config)).total
+        spec = spec_from_config(config)
+        rest = spec.rest_params or 0 if config.get("model_type") in BUILDS_REST else 0
+        return count_params(spec).total + rest
     except (UnsupportedConfigError, SpecError) as err:
         return str(err)
 

@@ -1234,3 +1234,32 @@ def test_glm_5_2_shares_indexers_and_is_744b_with_40b_active():
     assert count.kv_cache_bytes(1, "bf16") == (78 * (512 + 64) + 21 * 128) * 2
     legacy = {k: v for k, v in GLM_52.items() if k != "indexer_types"}
     assert zoo.count_params(spec_from_config(legacy)).total == count.total
+
+
+# Phi4MultimodalForCausalLM builds its image and audio embedders beside the Phi-3 decoder: the
+# whole is transformers' meta-device count (5.25), the class's defaults and odd towers (a
+# symmetric bias table, time_reduction 4, a depthwise multiplier, downsample_rate 3, channels
+# that differ, an image size not a multiple of two patches, a tied head, null kv heads)
+PHI4MM_ODD = {
+    "model_type": "phi4_multimodal", "vocab_size": 1000, "pad_token_id": 0, "hidden_size": 96,
+    "intermediate_size": 160, "num_hidden_layers": 3, "num_attention_heads": 6,
+    "num_key_value_heads": None, "partial_rotary_factor": 0.75, "tie_word_embeddings": True,
+    "vision_config": {"hidden_size": 48, "intermediate_size": 72, "num_hidden_layers": 2,
+                      "num_attention_heads": 4, "image_size": 70, "patch_size": 14,
+                      "num_channels": 4},
+    "audio_config": {"hidden_size": 40, "intermediate_size": 56, "num_blocks": 2,
+                     "num_attention_heads": 4, "ext_pw_out_channel": 24,
+                     "depthwise_separable_out_channel": 32, "depthwise_multiplier": 2,
+                     "kernel_size": 5, "input_size": 37, "time_reduction": 4,
+                     "bias_max_distance": 50, "bias_symmetric": True, "nemo_conv_channels": 12,
+                     "downsample_rate": 3}}
+
+
+@pytest.mark.parametrize("config, whole", [({"model_type": "phi4_multimodal"}, 5_308_268_992),
+                                           (PHI4MM_ODD, 549_284)])
+def test_phi4_multimodal_counts_its_embedders_as_the_rest(config, whole):
+    from zoo.architectures import spec_from_config
+
+    spec = spec_from_config(config)
+    assert "image and audio embedders" in spec.part_of
+    assert zoo.count_params(spec).total + spec.rest_params == whole

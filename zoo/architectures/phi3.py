@@ -31,15 +31,16 @@ DEFAULTS = {"vocab_size": 32064, "hidden_size": 3072, "intermediate_size": 8192,
             "rms_norm_eps": 1e-5, "tie_word_embeddings": False}
 
 
-def read(config: Mapping[str, Any]) -> Config:
-    c = defaults_under(config, DEFAULTS)
+def read(config: Mapping[str, Any], defaults: Mapping[str, Any] = DEFAULTS) -> Config:
+    """Phi3ForCausalLM's decoder (or a class of the same layers, with its own `defaults`)."""
+    c = defaults_under(config, defaults)
     legacy = c.get("rope_scaling")
     if legacy:  # Phi3Config: rope_scaling, when given, is the rope parameters
         kind = legacy.get("rope_type", legacy.get("type"))
         theta = (c.get("rope_parameters") or {}).get("rope_theta", c.get("rope_theta", 10000.0))
         c["rope_parameters"] = {"rope_theta": theta, **legacy,
                                 "rope_type": "longrope" if kind in ("su", "yarn") else kind}
-    out = read_llama_like(c, DEFAULTS, partial_rotary=True, longrope=True, qkv_bias=False,
+    out = read_llama_like(c, defaults, partial_rotary=True, longrope=True, qkv_bias=False,
                           attn_out_bias=False, mlp_bias=False)
     window = c.get("sliding_window")
     if window is not None and window < out["context_length"]:
