@@ -88,6 +88,9 @@ SHRINK_FOR: dict[str, dict[str, Any]] = {
     # a cross-attention layer beside a self-attention one (the default list starts at 3)
     "mllama": {"cross_attention_layers": [1]},
     "emu3": {"pad_token_id": 0},  # Emu3TextConfig takes no null padding index
+    # GOT-OCR 2.0's SAM tower: a global layer beside a windowed one, a small grid and neck
+    "got_ocr2_vision": {"global_attn_indexes": [1], "mlp_dim": 96, "image_size": 128,
+                        "window_size": 4, "output_channels": 32},
     # experts on some layers (the default's three dense layers would leave none at two);
     # Ergo's dense and shared widths their own, a full-attention layer of four
     "beam": {"num_hidden_layers": 4, "mlp_layer_types": ["dense", "sparse", "dense", "sparse"]},
@@ -149,10 +152,14 @@ PENDING: set[str] = set()
 # wrapper configs whose causal-LM class builds the text decoder alone (from text_config, as
 # AutoModelForCausalLM does): walked through the keys of their text_config, each dropped in turn
 NESTED = ("mllama", "emu3")
+# wrapper configs whose causal-LM class builds the whole checkpoint (decoder, towers): walked
+# through their own keys, their text_config's and their vision_config's, each dropped in turn,
+# zoo's whole checkpoint (the decoder's total plus rest_params) against transformers' model
+WHOLE = {"fuyu": None, "got_ocr2": "got_ocr2_vision"}
 WALKED = [pytest.param(m, marks=pytest.mark.xfail(reason="class defaults reworked elsewhere"))
           if m in PENDING else m
           for m in sorted(ARCHITECTURES) if m in CAUSAL_LM and m not in WRAPPERS
-          and m not in NESTED]
+          and m not in NESTED and m not in WHOLE]
 
 
 def _quiet() -> None:
@@ -308,6 +315,76 @@ def test_each_missing_text_config_key_means_the_class_default(model_type):
         wrong.append(f"without {key or 'nothing'}: zoo {got}, transformers {expected:,}")
     assert counted > 1, f"{model_type}: transformers built none of the configs"
     assert not wrong, f"{model_type}:\n" + "\n".join(wrong)
+
+
+def whole_count(config: dict[str, Any]) -> int | str:
+    try:
+        spec = spec_from_config(config)
+    except (UnsupportedConfigError, SpecError) as err:
+        return str(err)
+    return count_params(spec).total + (spec.rest_params or 0)
+
+
+@pytest.mark.parametrize("model_type", sorted(WHOLE))
+def test_each_missing_wrapper_key_means_the_class_default(model_type):
+    _quiet()
+    wrapper = transformers.CONFIG_MAPPING[model_type]
+    generic = set(transformers.PretrainedConfig().to_dict())
+    parts = {"": {k: v for k, v in wrapper().to_dict().items()
+                  if k not in generic and k not in ("text_config", "vision_config")},
+             "text_config": base_config(wrapper.sub_configs_defaults["text_config"].model_type)}
+    if WHOLE[model_type]:
+        parts["vision_config"] = base_config(WHOLE[model_type],
+                                             wrapper.sub_configs_defaults["vision_config"]
+                                             .config_class)
+    wrong, counted = [], 0
+    for part, keys in parts.items():
+        for key in ["", *(k for k in keys if k not in generic or part == "")]:
+            config = {**parts[""], **{p: dict(v) for p, v in parts.items() if p}}
+            (config[part] if part else config).pop(key, None)
+            config["model_type"] = model_type
+            if key in LAYER_KEYS:  # a deep default build: the text class's depth instead
+                continue
+            expected = _text_count(model_type, json.dumps(config, sort_keys=True, default=str))
+            if expected is None:
+                continue
+            counted += 1
+            got = whole_count(config)
+            if got == expected:
+                continue
+            if isinstance(got, str) and key and (key in got or "field '" in got):
+                continue
+            wrong.append(f"without {part}.{key or 'nothing'}: zoo {got}, "
+                         f"transformers {expected:,}")
+    assert counted > len(parts), f"{model_type}: transformers built too few of the configs"
+    assert not wrong, f"{model_type}:\n" + "\n".join(wrong)
+
+
+# the switches and spellings the walk above keeps at their defaults: Fuyu's text keys at the
+# top level (FuyuConfig moves them into the text_config it builds), a null text_config (the
+# wrapper's default decoder); GOT-OCR 2.0's tower without biases on qkv, without learned or
+# relative positions, without windows (every layer's tables at the grid's size)
+TINY_TEXT = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+             "intermediate_size": 96, "vocab_size": 100}
+TINY_SAM = {"hidden_size": 32, "num_hidden_layers": 3, "num_attention_heads": 2, "mlp_dim": 48,
+            "output_channels": 16, "global_attn_indexes": [1], "image_size": 64,
+            "patch_size": 8, "window_size": 3}
+
+
+@pytest.mark.parametrize("config", [
+    {"model_type": "fuyu", **TINY_TEXT, "tie_word_embeddings": True, "patch_size": 10},
+    {"model_type": "fuyu", "text_config": None, "num_channels": 1},
+    {"model_type": "fuyu", "text_config": {**TINY_TEXT, "qk_layernorm": False}},
+    {"model_type": "got_ocr2", "text_config": None, "vision_config": TINY_SAM},
+    *({"model_type": "got_ocr2", "tie_word_embeddings": False,
+       "text_config": {**TINY_TEXT, "num_key_value_heads": 2},
+       "vision_config": {**TINY_SAM, **change}}
+      for change in ({"qkv_bias": False}, {"use_abs_pos": False}, {"use_rel_pos": False},
+                     {"window_size": 0}))])
+def test_whole_wrapper_switches(config):
+    expected = _text_count(config["model_type"], json.dumps(config, sort_keys=True))
+    assert expected is not None
+    assert whole_count(config) == expected
 
 
 @pytest.mark.parametrize("legacy", [

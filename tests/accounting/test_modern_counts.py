@@ -1263,3 +1263,32 @@ def test_phi4_multimodal_counts_its_embedders_as_the_rest(config, whole):
     spec = spec_from_config(config)
     assert "image and audio embedders" in spec.part_of
     assert zoo.count_params(spec).total + spec.rest_params == whole
+# stepfun-ai/GOT-OCR-2.0-hf's config.json as a public Rust OCR crate's GOT-OCR 2.0 pipeline
+# test transcribes it (its GOT_CONFIG_JSON, run against that snapshot): the wrapper's keys and
+# text_config; its vision_config is GotOcr2VisionConfig's defaults (the crate maps SAM ViT-B's
+# tensors, rel_pos_h and pos_embed among them, onto the snapshot's). The paper (arXiv
+# 2409.01704) says 580M in all
+GOT_OCR2 = {
+    "model_type": "got_ocr2", "image_seq_length": 576, "image_token_index": 151859,
+    "torch_dtype": "bfloat16",
+    "text_config": {
+        "model_type": "qwen2", "hidden_size": 1024, "intermediate_size": 2816,
+        "num_hidden_layers": 24, "num_attention_heads": 16, "num_key_value_heads": 16,
+        "vocab_size": 151860, "rope_theta": 1000000.0, "rms_norm_eps": 1e-06,
+        "max_position_embeddings": 32768, "tie_word_embeddings": True}}
+
+
+# (config, transformers 5.25's meta-device count of the whole model AutoModelForCausalLM
+# builds, the text decoder's total and active): Fuyu-8B's shapes are FuyuConfig's defaults
+# (its docstring's checkpoint, adept/fuyu-8b), the Hub's 9.41B for that checkpoint
+@pytest.mark.parametrize(("config", "whole", "decoder"), [
+    (GOT_OCR2, 560_528_640, 463_909_888),
+    ({"model_type": "fuyu"}, 9_408_238_592, 9_397_175_296)])
+def test_whole_checkpoint_wrappers(config, whole, decoder):
+    from zoo.architectures import spec_from_config
+
+    spec = spec_from_config(config)
+    count = zoo.count_params(spec)
+    assert spec.counted_only and spec.part_of
+    assert (count.total, count.active_by("all")) == (decoder, decoder)  # dense: all active
+    assert count.total + spec.rest_params == whole

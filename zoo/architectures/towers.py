@@ -51,3 +51,41 @@ def idefics3_vision(config: Mapping[str, Any] | None) -> int:
     positions, layers and final LayerNorm, with no pooling head."""
     v = defaults_under(config or {}, IDEFICS3_VISION)
     return siglip_vision({**v, "vision_use_head": False})
+
+
+# GotOcr2VisionConfig's defaults (GOT-OCR 2.0's SAM ViT-B image encoder)
+GOT_OCR2_VISION = {"hidden_size": 768, "output_channels": 256, "num_hidden_layers": 12,
+                   "num_attention_heads": 12, "num_channels": 3, "image_size": 1024,
+                   "patch_size": 16, "qkv_bias": True, "use_abs_pos": True, "use_rel_pos": True,
+                   "window_size": 14, "global_attn_indexes": [2, 5, 8, 11], "mlp_dim": 3072}
+
+
+def _integer(value: Any, key: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise UnsupportedConfigError(f"got_ocr2 vision_config {key} {value!r}: expected one "
+                                 f"integer (the class divides image_size by patch_size)")
+
+
+def got_ocr2_vision(config: Mapping[str, Any] | None) -> int:
+    """GotOcr2VisionEncoder (SAM's ViT): the patch convolution (with bias), with `use_abs_pos`
+    one learned position per patch; per layer two LayerNorms, a packed qkv (biased with
+    `qkv_bias`), a biased output, a biased GELU MLP of mlp_dim and, with `use_rel_pos`, two
+    relative-position tables of 2 x side - 1 rows of head width (side: window_size on windowed
+    layers, the patch grid on the layers in global_attn_indexes or with window_size 0); then
+    the neck: a 1x1 convolution to output_channels, a 3x3 one (neither biased), two
+    LayerNorms."""
+    v = defaults_under(config or {}, GOT_OCR2_VISION)
+    h, heads, out = v["hidden_size"], v["num_attention_heads"], v["output_channels"]
+    patch = _integer(v["patch_size"], "patch_size")
+    grid = _integer(v["image_size"], "image_size") // patch
+    window, layers = v["window_size"], v["num_hidden_layers"]
+    global_layers = set(v["global_attn_indexes"])
+    per_layer = (2 * 2 * h + 3 * h * h + (3 * h if v["qkv_bias"] else 0) + h * h + h
+                 + h * v["mlp_dim"] + v["mlp_dim"] + v["mlp_dim"] * h + h)
+    sides = [grid if i in global_layers or window == 0 else window for i in range(layers)]
+    relative = sum(2 * (2 * side - 1) * (h // heads) for side in sides) if v["use_rel_pos"] else 0
+    embeddings = v["num_channels"] * patch * patch * h + h + (grid * grid * h
+                                                              if v["use_abs_pos"] else 0)
+    neck = h * out + 2 * out + out * out * 9 + 2 * out
+    return embeddings + layers * per_layer + relative + neck

@@ -1,0 +1,91 @@
+"""Image-text models whose causal-LM class builds the whole checkpoint: Adept's Fuyu (fuyu,
+FuyuForCausalLM: a Persimmon decoder fed image patches through one linear projection, no image
+encoder) and StepFun's GOT-OCR 2.0 (got_ocr2, GotOcr2ForConditionalGeneration: a Qwen2 decoder
+beside SAM's ViT image encoder and a convolutional projector). AutoModelForCausalLM builds
+the whole model for both, so zoo counts the text decoder and, by their closed forms, the rest
+(rest_params: the whole is the decoder's total plus these). The wrapper's own
+tie_word_embeddings ties the head, whatever text_config says (transformers 5.25 is the
+reference)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from zoo.architectures.base import Config, UnsupportedConfigError, text_decoder_of
+from zoo.architectures.counted import _persimmon, counted_entries
+from zoo.architectures.qwen import read_qwen2
+from zoo.architectures.towers import GOT_OCR2_VISION, got_ocr2_vision
+
+# FuyuConfig's text_config when it has none (and no text keys at the top level: then those
+# keys alone, over PersimmonConfig's defaults)
+FUYU_TEXT = {"vocab_size": 262144, "max_position_embeddings": 16384, "hidden_size": 4096,
+             "intermediate_size": 16384, "num_hidden_layers": 36, "num_attention_heads": 64,
+             "hidden_act": "relu2", "layer_norm_eps": 1e-5, "qk_layernorm": True}
+# the top-level keys FuyuConfig moves into a text_config it builds (with the rope keys)
+FUYU_FLAT = (*FUYU_TEXT, "initializer_range", "use_cache", "hidden_dropout",
+             "attention_dropout", "eos_token_id", "rope_scaling", "rope_theta")
+FUYU_IMAGE = {"image_size": 300, "patch_size": 30, "num_channels": 3}
+# GotOcr2Config's text_config when it has none (a dict given: Qwen2Config's own defaults)
+GOT_OCR2_TEXT = {"vocab_size": 151860, "hidden_size": 1024, "intermediate_size": 2816,
+                 "num_hidden_layers": 24, "num_attention_heads": 16, "num_key_value_heads": 16,
+                 "hidden_act": "silu", "max_position_embeddings": 32768, "rms_norm_eps": 1e-6,
+                 "rope_theta": 1000000.0, "use_sliding_window": False, "sliding_window": 4096,
+                 "max_window_layers": 21}
+
+
+def _text_config(c: Mapping[str, Any], wrapper: str, text_type: str,
+                 default: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The wrapper's text_config: `default` when it is null or absent, else the dict (of
+    `text_type`: transformers resolves another model_type to another decoder, refused)."""
+    text = c.get("text_config")
+    if text is None:
+        return default
+    if not isinstance(text, Mapping):
+        raise UnsupportedConfigError(f"{wrapper} text_config {text!r}: expected a mapping")
+    kind = text.get("model_type", text_type)
+    if kind != text_type:
+        raise UnsupportedConfigError(f"{wrapper} text_config model_type {kind!r}: zoo reads "
+                                     f"the {text_type} decoder only")
+    return text
+
+
+def read_fuyu(c: Mapping[str, Any]) -> Config:
+    """FuyuForCausalLM: Persimmon's decoder (its text_config; without one, the text keys at
+    the top level, or FuyuConfig's defaults) and vision_embed_tokens, one biased linear from
+    a flattened patch (patch_size^2 x num_channels) to the text width."""
+    flat = {k: c[k] for k in FUYU_FLAT if k in c}
+    text = _text_config(c, "fuyu", "persimmon", flat or FUYU_TEXT)
+    out = _persimmon({**text, "tie_word_embeddings": bool(c.get("tie_word_embeddings", False))})
+    image = {**FUYU_IMAGE, **{k: v for k, v in c.items() if k in FUYU_IMAGE and v is not None}}
+    for key, value in image.items():
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise UnsupportedConfigError(f"fuyu {key} {value!r}: expected one integer")
+    patch = image["patch_size"] ** 2 * image["num_channels"]
+    return text_decoder_of(out, "FuyuForCausalLM", "patch projection (vision_embed_tokens)",
+                           patch * out["d_model"] + out["d_model"])
+
+
+def read_got_ocr2(c: Mapping[str, Any]) -> Config:
+    """GotOcr2ForConditionalGeneration: Qwen2's decoder (its text_config, or GotOcr2Config's
+    default one), SAM's ViT (towers.got_ocr2_vision) and the projector: two 3x3 stride-2
+    convolutions without bias (output_channels to twice that, then to the text width) and a
+    biased linear at the text width."""
+    text = _text_config(c, "got_ocr2", "qwen2", GOT_OCR2_TEXT)
+    out = read_qwen2({**text, "tie_word_embeddings": bool(c.get("tie_word_embeddings", True))})
+    vision = c.get("vision_config") or {}
+    if not isinstance(vision, Mapping):
+        raise UnsupportedConfigError(f"got_ocr2 vision_config {vision!r}: expected a mapping")
+    channels = vision.get("output_channels") or GOT_OCR2_VISION["output_channels"]
+    d = out["d_model"]
+    projector = channels * 2 * channels * 9 + 2 * channels * d * 9 + d * d + d
+    return text_decoder_of(out, "GotOcr2ForConditionalGeneration",
+                           "SAM vision tower and projector", got_ocr2_vision(vision) + projector)
+
+
+# where write_config tries these entries among all (lowest first; see zoo.architectures):
+# among the counted-only, none of them writes a config
+PRIORITY = 907
+ENTRIES = counted_entries({"fuyu": ("FuyuForCausalLM", "persimmon", read_fuyu),
+                           "got_ocr2": ("GotOcr2ForConditionalGeneration", "qwen2",
+                                        read_got_ocr2)})
