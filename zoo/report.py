@@ -129,6 +129,11 @@ def describe_attention(spec: ModelSpec) -> str:
         shape += ", sigmoid output gate"
     if spec.attention_head_gate:
         shape += ", an output gate per head"
+    if spec.rope_key_norm:  # dots3's k_rope_only_layernorm
+        shape += ", the rotated key RMS-normed"
+    if spec.global_n_head is not None or spec.global_kv_lora_rank is not None:  # dots3's
+        shape += (f", global layers of {spec.global_heads} heads of {spec.global_head_dim} "
+                  f"over a {spec.global_latent}-wide latent")
     if spec.differential_attention:
         shape += ", differential (two softmaxes)"
     if spec.dynamic_mask:
@@ -238,6 +243,7 @@ DESCRIBED: tuple[tuple[str, Callable[[ModelSpec], str | None], tuple[str, ...]],
     ("attention", describe_attention,
      ("attention_pattern", "local_window", "scale_attention", "query_pre_attn_scalar",
       "qk_norm", "attn_softcap", "qkv_clip", "attention_output_gate", "indexer_pattern",
+      "global_n_head", "global_kv_lora_rank", "rope_key_norm",
       "linear_n_k_head",
       "linear_n_v_head", "linear_d_head_k", "linear_d_head_v", "linear_conv_kernel",
       "kda_full_rank_gates", "ssm_d_inner", "ssm_d_state", "ssm_conv_kernel", "ssm_n_head",

@@ -476,9 +476,10 @@ def kv_cache_width(spec: ModelSpec, kind: str = "global", indexer_shared: bool =
     (Gemma 4) still caches both: transformers stores the keys normalised and rotated, the
     values normalised apart."""
     if spec.latent:
-        assert spec.kv_lora_rank is not None and spec.d_head_rope is not None
-        return spec.kv_lora_rank + spec.d_head_rope + \
-            (0 if indexer_shared else spec.indexer_head_dim or 0)
+        lora = spec.layer_kv_lora_rank(kind)
+        assert lora is not None and spec.d_head_rope is not None
+        return lora + spec.d_head_rope + \
+            (spec.indexer_head_dim or 0) * spec.layer_indexer(kind, indexer_shared)
     index = (spec.indexer_head_dim or 0) if kind == "block_sparse" else 0
     return spec.layer_kv_heads(kind) * (spec.layer_head_dim(kind) + _value_head(spec, kind)) \
         + index
@@ -519,30 +520,36 @@ def _attention_params(spec: ModelSpec, kind: str = "global", shared: bool = Fals
     projections, a latent layer that reuses an earlier indexer's choice (`indexer_shared`) no
     indexer."""
     d = spec.d_model
-    if spec.latent:  # DeepSeek's multi-head latent attention
-        assert spec.kv_lora_rank is not None and spec.d_head_rope is not None
-        lora, rope = spec.kv_lora_rank, spec.d_head_rope
+    if spec.latent:  # DeepSeek's multi-head latent attention, its heads and latent per
+        # layer kind (dots3's)
+        lora, rope = spec.layer_kv_lora_rank(kind), spec.d_head_rope
+        assert lora is not None and rope is not None
+        heads, q_dim, v_dim = (spec.layer_n_head(kind), layer_q_dim(spec, kind),
+                               layer_v_dim(spec, kind))
         # A.X K2: the output gate's rows (one per value dim) beside the query's, read from
         # the latent before and after its norm (q_up_raw_latent)
         beside = spec.attention_output_gate and spec.q_up_raw_latent
-        rows = spec.q_dim + (spec.v_dim if beside else 0)
+        rows = q_dim + (v_dim if beside else 0)
         q = (d * spec.q_lora_rank + spec.q_lora_rank * (1 + spec.q_up_raw_latent) * rows
              if spec.q_lora_rank else d * rows)
-        kv = d * (lora + rope) + lora * (spec.q_dim - spec.n_head * rope + spec.v_dim)
-        matrices = q + kv + spec.v_dim * d
+        kv = d * (lora + rope) + lora * (q_dim - heads * rope + v_dim)
+        matrices = q + kv + v_dim * d
         norms = _norm_params(spec, lora) + (_norm_params(spec, spec.q_lora_rank)
                                             if spec.q_lora_rank else 0)
-        if spec.sparse_attention and not indexer_shared:  # DeepSeek-V3.2's indexer: its q
+        if spec.rope_key_norm:  # dots3's k_rope_only_layernorm
+            norms += _norm_params(spec, rope)
+        if spec.layer_indexer(kind, indexer_shared):  # DeepSeek-V3.2's indexer: its q
             # from the query latent, one key (LayerNorm with bias), and a weight per head
             assert spec.indexer_heads is not None and spec.indexer_head_dim is not None
-            heads, width = spec.indexer_heads, spec.indexer_head_dim
-            matrices += (spec.q_lora_rank or 0) * heads * width + d * width + d * heads
+            index_heads, width = spec.indexer_heads, spec.indexer_head_dim
+            matrices += ((spec.q_lora_rank or 0) * index_heads * width + d * width
+                         + d * index_heads)
             norms += 2 * width
         if spec.attention_output_gate and not beside:  # HY-V4's gate_proj: d_model ->
-            matrices += d * spec.v_dim  # each value dim
-        if spec.attention_head_gate:  # Ling 3's g_proj: d_model -> one gate per head
-            matrices += d * spec.n_head
-        return matrices + (spec.n_head if spec.attention_sinks else 0), matrices, norms
+            matrices += d * v_dim  # each value dim
+        if spec.attention_head_gate:  # Ling 3's and dots3's g_proj: d_model -> a gate a head
+            matrices += d * heads
+        return matrices + (heads if spec.attention_sinks else 0), matrices, norms
     if spec.attention_experts:  # JetMoE: one key/value projection, then per expert a query
         # and an output projection of the kv width, a router and an output bias; the
         # matrices a token goes through are those of its experts_per_token experts
@@ -643,12 +650,14 @@ def _cross_attention_params(spec: ModelSpec) -> tuple[int, int, int]:
 
 def layer_q_dim(spec: ModelSpec, kind: str = "global") -> int:
     """Width of all query heads of a layer of this kind."""
-    return spec.n_head * spec.layer_head_dim(kind) if not spec.latent else spec.q_dim
+    if spec.latent:  # the whole q/k head, its heads per layer kind (dots3's)
+        return spec.layer_n_head(kind) * spec.layer_head_dim(kind)
+    return spec.n_head * spec.layer_head_dim(kind)
 
 
 def layer_v_dim(spec: ModelSpec, kind: str = "global") -> int:
     """Width of all value heads of a layer of this kind (the attention output's input)."""
-    return spec.n_head * _value_head(spec, kind) if not spec.latent else spec.v_dim
+    return (spec.layer_n_head(kind) if spec.latent else spec.n_head) * _value_head(spec, kind)
 
 
 def layer_count(spec: ModelSpec, kind: str = "global", moe: bool = False,

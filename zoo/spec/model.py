@@ -77,6 +77,11 @@ class ModelSpec:
         "int?", None, min=1, resolve=_when("has_global", lambda s: s.global_kv),
         doc="key/value heads of the global layers when they differ from n_kv_head (Gemma 4's "
             "num_global_key_value_heads)")
+    global_n_head: int | None = _arch(
+        "int?", None, min=1, resolve=_when("has_global", lambda s: s.global_heads),
+        doc="query heads of the global layers when they differ from n_head; latent attention "
+            "only, its heads per layer kind (dots3's indexed layers: 128 beside the sliding "
+            "layers' 64; counted, not built)")
     global_values_from_keys: bool = _arch(
         "bool", False, doc="global layers have no value projection: the key projection's output "
                            "is the value too, before its norm and rotary (Gemma 4's "
@@ -360,6 +365,15 @@ class ModelSpec:
     kv_lora_rank: int | None = _arch(
         "int?", None, min=1, doc="multi-head latent attention (DeepSeek): keys and values come "
                                  "from a latent of this width, which is what the cache holds")
+    global_kv_lora_rank: int | None = _arch(
+        "int?", None, min=1, resolve=_when("has_global", lambda s: s.global_latent),
+        doc="latent attention: the key/value latent of the global layers when it differs from "
+            "kv_lora_rank (dots3's indexed layers: 512 beside the sliding layers' 1024; "
+            "counted, not built)")
+    rope_key_norm: bool = _arch(
+        "bool", False, doc="latent attention: the one shared rotated key RMS-normalised (a "
+                           "d_head_rope weight a layer: dots3's k_rope_only_layernorm; "
+                           "counted, not built)")
     q_lora_rank: int | None = _arch("int?", None, min=1,
                                     doc="latent attention: queries through a latent of this width")
     q_up_raw_latent: bool = _arch(
@@ -376,7 +390,9 @@ class ModelSpec:
     indexer_heads: int | None = _arch(
         "int?", None, min=1, doc="DeepSeek-V3.2's sparse attention: the heads of the indexer "
                                  "that picks the keys each query attends to (index_n_heads); "
-                                 "on `block_sparse` layers its query heads, one key head")
+                                 "on `block_sparse` layers its query heads, one key head; "
+                                 "under latent attention none on local layers (dots3's "
+                                 "sliding layers attend to their window)")
     indexer_head_dim: int | None = _arch(
         "int?", None, min=1, doc="sparse attention: the width of the indexer's heads and of "
                                  "its one cached key per token (index_head_dim)")
@@ -822,6 +838,15 @@ class ModelSpec:
         return self.global_kv_heads if self.global_kv_heads is not None else self.kv_heads
 
     @property
+    def global_heads(self) -> int:
+        return self.global_n_head if self.global_n_head is not None else self.n_head
+
+    @property
+    def global_latent(self) -> int | None:
+        return self.global_kv_lora_rank if self.global_kv_lora_rank is not None \
+            else self.kv_lora_rank
+
+    @property
     def per_layer_vocab_size(self) -> int:
         return self.per_layer_vocab if self.per_layer_vocab is not None else self.vocab_size
 
@@ -838,6 +863,20 @@ class ModelSpec:
 
     def layer_kv_heads(self, kind: str) -> int:
         return self.global_kv if kind == "global" else self.kv_heads
+
+    def layer_n_head(self, kind: str) -> int:
+        """Query heads of a layer of this kind."""
+        return self.global_heads if kind == "global" else self.n_head
+
+    def layer_kv_lora_rank(self, kind: str) -> int | None:
+        """The key/value latent of a latent layer of this kind."""
+        return self.global_latent if kind == "global" else self.kv_lora_rank
+
+    def layer_indexer(self, kind: str, indexer_shared: bool = False) -> bool:
+        """Whether a latent layer of this kind runs an indexer of its own: with sparse
+        attention, on every layer but those that reuse an earlier one's choice and the local
+        ones (a window instead: dots3's sliding layers)."""
+        return self.sparse_attention and not indexer_shared and kind != "local"
 
     @property
     def has_local(self) -> bool:

@@ -104,6 +104,9 @@ NOT_BUILT: dict[str, Callable[[Spec], bool]] = {
     "last_attn_out_bias": lambda s: s.last_attn_out_bias,
     "local_sinks": lambda s: s.local_sinks,
     "attention_head_gate": lambda s: s.attention_head_gate,
+    "global_n_head": lambda s: s.global_n_head is not None,
+    "global_kv_lora_rank": lambda s: s.global_kv_lora_rank is not None,
+    "rope_key_norm": lambda s: s.rope_key_norm,
     "kda_full_rank_gates": lambda s: s.kda_full_rank_gates,
     "attention_gate_bias": lambda s: s.attention_gate_bias,
     "expert_output_norms": lambda s: s.expert_output_norms,
@@ -412,6 +415,11 @@ def _check_latent(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
     _check_compressed(spec, bad)
     if spec.compressed:  # DeepSeek-V4's queries go through a latent too
         latent = ("d_head_rope",)
+    for name in ("global_n_head", "global_kv_lora_rank", "rope_key_norm"):
+        if getattr(spec, name) not in (None, False) and not (spec.latent and (
+                spec.has_global or name == "rope_key_norm")):
+            raise bad(name, "only latent attention takes it (the global_* ones with global "
+                            "layers): set kv_lora_rank")
     if not spec.latent:
         for name in latent:
             if getattr(spec, name) is not None:
