@@ -88,6 +88,10 @@ SHRINK_FOR: dict[str, dict[str, Any]] = {
     # a cross-attention layer beside a self-attention one (the default list starts at 3)
     "mllama": {"cross_attention_layers": [1]},
     "emu3": {"pad_token_id": 0},  # Emu3TextConfig takes no null padding index
+    # no null padding index either; four layers: full, two sliding, full
+    "modernbert-decoder": {"pad_token_id": 0, "num_hidden_layers": 4},
+    "cpmant": {"dim_head": 16, "dim_ff": 96, "position_bias_num_buckets": 8,
+               "segment_types": 3, "prompt_types": 2, "prompt_length": 5},
     # experts on some layers (the default's three dense layers would leave none at two);
     # Ergo's dense and shared widths their own, a full-attention layer of four
     "beam": {"num_hidden_layers": 4, "mlp_layer_types": ["dense", "sparse", "dense", "sparse"]},
