@@ -97,6 +97,10 @@ SHRINK_FOR: dict[str, dict[str, Any]] = {
     # GOT-OCR 2.0's SAM tower: a global layer beside a windowed one, a small grid and neck
     "got_ocr2_vision": {"global_attn_indexes": [1], "mlp_dim": 96, "image_size": 128,
                         "window_size": 4, "output_channels": 32},
+    # no null padding index either; four layers: full, two sliding, full
+    "modernbert-decoder": {"pad_token_id": 0, "num_hidden_layers": 4},
+    "cpmant": {"dim_head": 16, "dim_ff": 96, "position_bias_num_buckets": 8,
+               "segment_types": 3, "prompt_types": 2, "prompt_length": 5},
     # experts on some layers (the default's three dense layers would leave none at two);
     # Ergo's dense and shared widths their own, a full-attention layer of four
     "beam": {"num_hidden_layers": 4, "mlp_layer_types": ["dense", "sparse", "dense", "sparse"]},

@@ -188,6 +188,11 @@ LOOPED = {
                      num_attention_heads=4, head_dim=8, H_cycles=2, L_cycles=3),
 }
 KEYS_ONLY.update(LOOPED)
+# ModernBERT's decoder: full, sliding, sliding, full layers, the window (local_attention / 2
+# = 8) wider than the prompt
+KEYS_ONLY["modernbert-decoder"] = dict(
+    vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_layers=4,
+    num_attention_heads=4, local_attention=16, pad_token_id=0)
 # Inkling's short convolutions keep state beside the keys (of the keys, the values and both
 # sublayer outputs; the loop's per pass); windows wider than the prompt, so that the sliding
 # layers keep every key, as zoo counts them
@@ -339,3 +344,18 @@ def test_dory_last_loop_caches_the_recurrent_layers_once():
     _, per_token = _cache_elements(cache)
     assert count.total == sum(p.numel() for p in model.parameters())
     assert count.kv_cache_bytes(1, "fp32") == 4 * per_token == 4 * 4 * 2 * 2 * 8
+
+
+def test_cpmant_caches_its_prompt_tokens_before_each_sequence():
+    """CPM-Ant prepends prompt_length prompt tokens to every sequence, and its cache holds their
+    keys and values beside the sequence's own: 5 + 6 positions of 4 heads of 8 on 3 layers."""
+    transformers.logging.set_verbosity_error()
+    config = transformers.CpmAntConfig(
+        vocab_size=64, hidden_size=32, num_attention_heads=4, dim_head=8, dim_ff=48,
+        num_hidden_layers=3, position_bias_num_buckets=16, segment_types=3, prompt_types=3,
+        prompt_length=6)
+    model, cache, count = _cached(config)
+    held = sum(layer.keys.numel() + layer.values.numel() for layer in cache.layers)
+    assert count.total == sum(p.numel() for p in model.parameters())
+    assert count.kv_cache_bytes(5, "fp32") == 4 * held == 4 * 3 * 2 * (5 + 6) * 4 * 8
+    assert count.kv_cache_bytes_per_token("fp32") == 4 * 3 * 2 * 4 * 8

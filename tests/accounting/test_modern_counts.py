@@ -1292,3 +1292,60 @@ def test_whole_checkpoint_wrappers(config, whole, decoder):
     assert spec.counted_only and spec.part_of
     assert (count.total, count.active_by("all")) == (decoder, decoder)  # dense: all active
     assert count.total + spec.rest_params == whole
+# Ettin decoders' shapes (ModernBertDecoderForCausalLM): no config.json could be read here (the
+# Hub is out of reach); JHU-CLSP/ettin-encoder-vs-decoder's pretraining configs
+# (pretraining/configs/standard/{very_tiny,base,huge}/decoder_*.yaml, commit 496a3f42) give
+# each size's layers, width, MLP width and heads beside what the class's defaults already say
+# (vocab_size 50368, sliding_window 128 = local_attention, global_attn_every_n_layers 3, no
+# biases, LayerNorms without bias, the first layer's attention norm skipped, embedding and
+# final norms, a GELU prediction head); totals as transformers 5.25 builds them on the meta
+# device, the head tied
+ETTIN_DECODERS = {
+    "jhu-clsp/ettin-decoder-17m": (dict(num_hidden_layers=7, hidden_size=256,
+                                        intermediate_size=384, num_attention_heads=4),
+                                   16_913_600),
+    "jhu-clsp/ettin-decoder-150m": (dict(num_hidden_layers=22, hidden_size=768,
+                                         intermediate_size=1152, num_attention_heads=12),
+                                    149_655_232),
+    "jhu-clsp/ettin-decoder-1b": (dict(num_hidden_layers=28, hidden_size=1792,
+                                       intermediate_size=3840, num_attention_heads=28),
+                                  1_031_314_112),
+}
+
+
+@pytest.mark.parametrize(("repo", "shapes"), ETTIN_DECODERS.items())
+def test_ettin_decoders_are_the_sizes_their_names_state(repo, shapes):
+    """17M, 150M and 1B as the names say; every layer has as many key heads as query heads,
+    every third (the first of each three) attends to all keys, the others to 64 (local_attention
+    128 halved, as the class halves it)."""
+    from zoo.architectures import spec_from_config
+
+    config, total = shapes
+    count = zoo.count_params(spec_from_config({"model_type": "modernbert-decoder",
+                                               "vocab_size": 50368, **config}))
+    assert count.total == count.active_by("all") == total
+    layers, width = config["num_hidden_layers"], config["hidden_size"]
+    full = len(range(0, layers, 3))
+    per_token = 2 * width * 2  # keys and values as wide as the residual, bf16
+    assert count.kv_cache_bytes_per_token("bf16") == layers * per_token
+    assert count.kv_cache_bytes(8192, "bf16") == (full * 8192 + (layers - full) * 64) * per_token
+
+
+def test_cpm_ant_10b_defaults_are_its_released_shapes():
+    """CpmAntConfig's defaults are openbmb/cpm-ant-10b's shapes, as OpenBMB/CPM-Live's own
+    config/cpm-ant-10b.json states them (48 layers of 32 heads of 128, 4096 wide, dim_ff 10240,
+    512 buckets, 32 segment types, 32 prompt types of 32 tokens; its vocab_size 31744 is the
+    embedding's rows: transformers' 30720 plus the 1024 prompt rows). transformers 5.25 builds
+    9,517,453,312 on the meta device (the name's 10B): an untied 30720-row head, the shared
+    relative bias table (512 + 32^2 rows of 32 heads) and the segment embedding. Its cache holds
+    the 32 prompt tokens before each sequence's own."""
+    from zoo.architectures import spec_from_config
+
+    count = zoo.count_params(spec_from_config({"model_type": "cpmant"}))
+    assert count.total == count.active_by("all") == 9_517_453_312
+    assert count.token_embedding == (30720 + 32 * 32) * 4096
+    assert count.head == 30720 * 4096
+    assert count.position_embedding == (512 + 32 * 32) * 32 + 32 * 4096
+    per_token = 48 * 2 * 32 * 128 * 2  # keys and values, bf16
+    assert count.kv_cache_bytes_per_token("bf16") == per_token
+    assert count.kv_cache_bytes(2048, "bf16") == (2048 + 32) * per_token

@@ -186,6 +186,11 @@ class ParamCount:
             kv_cache_width(spec, "global")
         return int(batch * held * _dtype_bytes(dtype))
 
+    def kv_cache_bytes_per_token(self, dtype: str = "bf16") -> int:
+        """What one more token adds to the cache (before any window fills; a cached prefix,
+        held once per sequence, aside)."""
+        return self.kv_cache_bytes(1, dtype) - self.kv_cache_bytes(0, dtype)
+
     def recurrent_state_bytes(self, dtype: str = "bf16", batch: int = 1) -> int:
         """The linear-attention layers' state for `batch` sequences, whatever their length (see
         RECURRENT_STATE_CONVENTION); 0 without linear layers."""
@@ -213,7 +218,8 @@ class ParamCount:
         params, matrices = hyper_connection_params(spec)
         branches, branch_matrices, _ = altup_laurel_params(spec)
         return (sum(layer.matmul for layer in self.layers) + spec.vocab_size * spec.embed_width
-                + self.extras - params + matrices - branches + branch_matrices)
+                + self.extras - params + matrices - branches + branch_matrices
+                - head_transform_params(spec)[1])  # the transform's bias
 
     def attention_flops_per_token(self, context: int | None = None) -> int:
         """Scores and weighted sum for one token attending to `context` keys (itself included)."""
@@ -264,7 +270,7 @@ class ParamCount:
                           for i, layer in enumerate(self.layers)],
             "weight_bytes": {dtype: self.weight_bytes(dtype) for dtype in DTYPE_BYTES},
             "kv_cache": {
-                "bytes_per_token": {d: self.kv_cache_bytes(1, d) for d in ("fp32", "bf16")},
+                "bytes_per_token": {d: self.kv_cache_bytes_per_token(d) for d in ("fp32", "bf16")},
                 "context": context,
                 "bytes_at_context": {d: self.kv_cache_bytes(context, d) for d in ("fp32", "bf16")},
             },
@@ -397,6 +403,7 @@ def _attended(spec: ModelSpec, kind: str, context: int) -> int:
         return compressed_attended(spec, kind, context)
     if kind == "linear" or kind in MIXERS or kind in ("cross", "none"):  # no keys of the text
         return 0  # kept (a recurrent state instead, the image's keys, or no mixer)
+    context += spec.cached_prefix  # CPM-Ant's prompt tokens before every sequence
     if kind == "local" and spec.local_window is not None:
         return min(context, spec.local_window)
     if kind == "chunked" and spec.attention_chunk is not None:
@@ -838,6 +845,25 @@ def altup_laurel_params(spec: ModelSpec) -> tuple[int, int, int]:
     return params, matrices, norms
 
 
+def head_transform_params(spec: ModelSpec) -> tuple[int, int]:
+    """BERT's prediction head before the output head (head_transform): its d_model x d_model
+    dense and that dense's bias (its norm is counted with the norms)."""
+    if spec.head_transform == "none":
+        return 0, 0
+    d = spec.d_model
+    return d * d, d if spec.head_transform == "dense_bias" else 0
+
+
+def relative_bias_params(spec: ModelSpec) -> int:
+    """Lookups beside the token embedding that say where a token is (counted with the
+    position embedding): CPM-Ant's relative bias table shared by all layers,
+    relative_bias_buckets plus segment_types squared rows of n_head, and its segment
+    embedding, segment_types x d_model."""
+    segments = spec.segment_types or 0
+    rows = (spec.relative_bias_buckets or 0) + segments * segments
+    return rows * spec.n_head + segments * spec.d_model
+
+
 def qk_norm_params(spec: ModelSpec, kind: str = "global", shared: bool = False) -> int:
     """QK-norm weights: one head-width vector each for q and k (q only where the keys are
     shared from an earlier layer), or one per projection width (`l2` has none). The value norm
@@ -887,6 +913,9 @@ def _count(spec: ModelSpec, head: str | None, num_labels: int) -> ParamCount:
             replace(layer, attention=layer.attention + gates + 4 * d,
                     matmul=layer.matmul + (runs - 1) * gates) if runs > 1 else layer
             for layer, runs in zip(per_layer, spec.layer_runs_each, strict=True))
+    if not spec.first_attn_norm:  # ModernBERT decoder: the embedding norm stands in
+        first = per_layer[0]
+        per_layer = (replace(first, norms=first.norms - _norm_params(spec, d)), *per_layer[1:])
     if spec.last_attn_out_bias:  # GPT-NeoX Japanese: on the last layer's output alone
         last = per_layer[-1]
         per_layer = (*per_layer[:-1], replace(last, attention=last.attention + d))
@@ -897,7 +926,8 @@ def _count(spec: ModelSpec, head: str | None, num_labels: int) -> ParamCount:
                      *per_layer[first + 1:])
     branches, _, branch_norms = altup_laurel_params(spec)  # Gemma 3n's, in no layer's count
     norms = sum(layer.norms for layer in per_layer) + shared[2] + branch_norms
-    norms += _norm_params(spec, d) * (int(spec.final_norm) + int(spec.embedding_norm))
+    norms += _norm_params(spec, d) * (int(spec.final_norm) + int(spec.embedding_norm)
+                                      + int(spec.head_transform != "none"))
     per_layer_table = 0
     if spec.per_layer_embed_dim is not None:
         # Gemma 4's per-layer inputs: a lookup table (an embedding) of n_layer x p per token,
@@ -921,7 +951,8 @@ def _count(spec: ModelSpec, head: str | None, num_labels: int) -> ParamCount:
               # an assistant's projections from and to its target's width (2w -> d, d -> w)
               + (3 * spec.target_width * d if spec.target_width is not None else 0)
               + (d * spec.head_centroids if spec.head_centroids is not None else 0)
-              + (d if spec.block_attention_residuals else 0))  # Inkling 2's final query
+              + (d if spec.block_attention_residuals else 0)  # Inkling 2's final query
+              + sum(head_transform_params(spec)))
     if head == "classify":
         extras += d * num_labels
     elif head is not None:
@@ -930,7 +961,8 @@ def _count(spec: ModelSpec, head: str | None, num_labels: int) -> ParamCount:
     return ParamCount(
         spec=spec,
         token_embedding=(spec.vocab_size + spec.extra_embedding_rows) * width + per_layer_table,
-        position_embedding=(spec.context_length + spec.position_offset) * d if learned else 0,
+        position_embedding=((spec.context_length + spec.position_offset) * d if learned else 0)
+        + relative_bias_params(spec),
         attention=sum(layer.attention for layer in per_layer) + shared[0],
         mlp=sum(layer.mlp for layer in per_layer) + shared[1],
         router=sum(layer.router for layer in per_layer),

@@ -23,6 +23,7 @@ from zoo.spec.vocabulary import (
     COMPRESSED_KINDS,
     GATED,
     GROUP_SCORES,
+    HEAD_TRANSFORMS,
     HYPER_CONNECTION_FORMS,
     MAX_LAYERS,
     MLP_KINDS,
@@ -685,6 +686,29 @@ class ModelSpec:
         doc="a d_model x this matrix scores vocabulary clusters, and only the best clusters' "
             "rows of the head are multiplied (Gemma 4's assistant's use_ordered_embeddings, "
             "num_centroids; the token order is a buffer); counted, not built")
+    head_transform: str = _arch(
+        "enum", "none", choices=HEAD_TRANSFORMS,
+        doc="before the head, BERT's prediction head: a d_model x d_model dense (`dense`; "
+            "`dense_bias` with its bias), the activation and a norm (ModernBERT decoder's "
+            "lm_head, its bias classifier_bias); counted, not built")
+    first_attn_norm: bool = _arch(
+        "bool", True, doc="false: the first layer has no norm before its attention, the "
+                          "embedding norm standing in (ModernBERT decoder); counted, not built")
+    segment_types: int | None = _arch(
+        "int?", None, min=1,
+        doc="CPM-Ant's segments: an embedding of this many rows x d_model added to the "
+            "tokens, and this squared rows of the relative bias table (a bias per head for "
+            "each query and key segment pair); counted, not built")
+    cached_prefix: int = _arch(
+        "int", 0, min=0,
+        doc="positions each sequence's cache holds before its own tokens, which every query "
+            "attends to (CPM-Ant's prompt_length prompt tokens, prepended by the model); "
+            "counted, not built")
+    relative_bias_buckets: int | None = _arch(
+        "int?", None, min=1,
+        doc="a bucketed relative position bias shared by all layers: a table of this many "
+            "rows x n_head, looked up by each query-key distance's bucket (CPM-Ant's "
+            "position_bias_num_buckets); counted, not built")
 
     # multipliers (muP-style scalars: no parameters)
     embedding_multiplier: float = _arch(

@@ -146,6 +146,11 @@ NOT_BUILT: dict[str, Callable[[Spec], bool]] = {
     "loop_gate_rank": lambda s: s.loop_gate_rank is not None,
     "router_scores_shared": lambda s: s.router_scores_shared,
     "scalar_gains": lambda s: s.scalar_gains,
+    "head_transform": lambda s: s.head_transform != "none",
+    "first_attn_norm": lambda s: not s.first_attn_norm,
+    "segment_types": lambda s: s.segment_types is not None,
+    "relative_bias_buckets": lambda s: s.relative_bias_buckets is not None,
+    "cached_prefix": lambda s: s.cached_prefix > 0,
 }
 
 
