@@ -352,6 +352,8 @@ def test_count_changing_settings_are_read():
     assert spec_from_config({**falcon, "bias": True}).has_bias("qkv")
     alibi = spec_from_config({**falcon, "alibi": True})
     assert alibi.position == "alibi" and "ALiBi" in alibi.counted_only
+
+
 def _transformers_count(config: dict) -> int:
     """transformers' own count of a config.json mapping, built on the meta device."""
     import torch

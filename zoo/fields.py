@@ -76,7 +76,6 @@ def setting(kind: str, default: Any = MISSING, *, doc: str = "", compare: bool =
     return field(default=default, compare=compare, metadata={"kind": kind, "doc": doc, **meta})
 
 
-
 def declared(cls: type) -> dict[str, Field[Any]]:
     """The declared fields of a dataclass, by name."""
     return {f.name: f for f in fields(cls) if "kind" in f.metadata}

@@ -44,7 +44,6 @@ MAX_PIECE_CHARS = 256
 ENCODE_CHUNK = 1 << 14  # characters encoded at a time by `encode_chunks`
 
 
-
 class Tokenizer:
     """Encode, decode, pad batches and apply chat templates."""
 

@@ -185,6 +185,8 @@ def test_gemma_non_embedding_equals_the_report():
     report = {"gemma-2b": 1_981_884_416, "gemma-7b": 7_751_248_896}
     for name, non_embedding in report.items():
         assert zoo.count_params(name).non_embedding == non_embedding
+
+
 def test_gemma4_active_and_per_layer_shapes():
     """26B-A4B: the dense MLP beside the experts is active for every token (transformers' count
     less 120 idle experts a layer); E2B: the 20 layers sharing keys and values have no k/v
@@ -984,7 +986,6 @@ def test_gemma_3n_text_decoders_beside_googles_figures():
     assert "without its vision and audio towers" in wrapper.part_of
 
 
-
 def test_beam_defaults_are_the_501b_with_23b_active_its_name_states():
     """No Beam config.json could be read here (the Hub is out of reach and no public repository
     vendors reflection/Beam-1.0-501B-A23B's); BeamConfig's defaults, which its docstring names
@@ -1263,6 +1264,8 @@ def test_phi4_multimodal_counts_its_embedders_as_the_rest(config, whole):
     spec = spec_from_config(config)
     assert "image and audio embedders" in spec.part_of
     assert zoo.count_params(spec).total + spec.rest_params == whole
+
+
 # stepfun-ai/GOT-OCR-2.0-hf's config.json as a public Rust OCR crate's GOT-OCR 2.0 pipeline
 # test transcribes it (its GOT_CONFIG_JSON, run against that snapshot): the wrapper's keys and
 # text_config; its vision_config is GotOcr2VisionConfig's defaults (the crate maps SAM ViT-B's
@@ -1292,6 +1295,8 @@ def test_whole_checkpoint_wrappers(config, whole, decoder):
     assert spec.counted_only and spec.part_of
     assert (count.total, count.active_by("all")) == (decoder, decoder)  # dense: all active
     assert count.total + spec.rest_params == whole
+
+
 # Ettin decoders' shapes (ModernBertDecoderForCausalLM): no config.json could be read here (the
 # Hub is out of reach); JHU-CLSP/ettin-encoder-vs-decoder's pretraining configs
 # (pretraining/configs/standard/{very_tiny,base,huge}/decoder_*.yaml, commit 496a3f42) give

@@ -429,6 +429,7 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
     "granitemoe_swa": ("GraniteMoeSWAForCausalLM", "granitemoeshared", _granitemoe_swa),
 }
 
+
 def counted_entries(table: Mapping[str, tuple[str, str, Reader]]) -> tuple[Architecture, ...]:
     """A COUNTED table's entries: read, never written, nothing built (no tensor map)."""
     return tuple(Architecture(model_type=model_type, hf_class=hf_class, read=read,

@@ -96,6 +96,7 @@ def write(s: ModelSpec) -> Config:
     config["rope_parameters"]["partial_rotary_factor"] = s.rotary_fraction
     return config
 
+
 # where write_config tries these entries among all (lowest first; see zoo.architectures)
 PRIORITY = 222
 ENTRIES = (

@@ -32,6 +32,7 @@ from zoo.units import parse_bytes
 
 # --- saving ---------------------------------------------------------------------------------
 
+
 def _head_config(model: Model) -> dict[str, Any]:
     if model.classifier is None:
         return {}

@@ -343,6 +343,8 @@ def _check_ssm(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
     if any(kind == "none" and mlp == "none"
            for kind, mlp in zip(spec.layer_kinds, spec.layer_mlp, strict=True)):
         raise bad("mlp_pattern", "a layer has neither a token mixer nor an MLP")
+
+
 def _check_gemma4(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
     """Gemma 4's switches: global-layer geometry, shared keys and values, per-layer inputs."""
     for name, default in (("global_d_head", None), ("global_kv_heads", None),
