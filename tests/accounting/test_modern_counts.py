@@ -244,6 +244,18 @@ def test_sparse_attention_caches_the_indexer_key():
     assert zoo.count_params("deepseek-v3.2").kv_cache_bytes(1, "bf16") == 61 * (512 + 64 + 128) * 2
 
 
+def test_sparse_attention_attends_to_the_indexers_picks_only():
+    """Every key is cached, but a query attends to the indexer's 2048 picks at most: past 2048
+    tokens DeepSeek-V3.2's attention FLOPs stop growing, its cache does not. Per key and layer,
+    128 heads of (192 + 128) scores and weighted sums, 2 FLOPs each."""
+    count = zoo.count_params("deepseek-v3.2")
+    per_key = 61 * 2 * 128 * (192 + 128)
+    assert count.attention_flops_per_token(1000) == per_key * 1000
+    assert count.attention_flops_per_token(100_000) == count.attention_flops_per_token(2048) \
+        == per_key * 2048
+    assert count.kv_cache_bytes(100_000, "bf16") == 100_000 * count.kv_cache_bytes(1, "bf16")
+
+
 # Llama 4's published vision_config (the same in Scout and Maverick), and transformers 5.25's
 # counts of the whole Llama4ForConditionalGeneration (vision tower, projector, text decoder)
 LLAMA4_VISION = {"hidden_size": 1408, "image_size": 336, "intermediate_size": 5632,

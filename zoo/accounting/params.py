@@ -49,7 +49,9 @@ FLOPS_CONVENTION = (
     "read); a shared (weight-tied) block counts its weights and its attention once per "
     "invocation; a cross-attention layer (Mllama) attends to the image's keys, not the "
     "text's: its q and o are counted, its k and v (applied to the image) and its attention "
-    "over the image are not")
+    "over the image are not; where an indexer picks the keys (DeepSeek-V3.2, GLM-DSA, "
+    "MiniMax-M3, Kolibri 1.1, DeepSeek-V4's compressed entries) a token attends to at most "
+    "its picks, and the indexer's own scoring of every key is not counted")
 RECURRENT_STATE_CONVENTION = (
     "per sequence, constant in context: each linear-attention layer's recurrent state (value "
     "heads x d_k x d_v) and the last kernel - 1 inputs of its convolution (2 x q/k width + v "
@@ -413,11 +415,19 @@ def _attended(spec: ModelSpec, kind: str, context: int) -> int:
 
 def _attention_span(spec: ModelSpec, kind: str, context: int) -> int:
     """Keys one token's query attends to at `context` tokens: those the layer caches, but at
-    most indexed_keys on an `indexed` layer (its indexer's picks, sinks and local tokens)."""
+    most indexed_keys on an `indexed` layer (its indexer's picks, sinks and local tokens) and
+    at most indexer_topk where an indexer picks them (DeepSeek-V3.2's and GLM-DSA's latent
+    layers, those reusing an earlier layer's picks included; MiniMax-M3's block_sparse
+    layers: indexer_topk = blocks x block size)."""
     if kind == "indexed":
         assert spec.indexed_keys is not None
         return min(context, spec.indexed_keys)
-    return _attended(spec, kind, context)
+    attended = _attended(spec, kind, context)
+    picked = kind == "block_sparse" or (spec.sparse_attention and spec.latent
+                                        and kind == "global")
+    if picked and spec.indexer_topk is not None:
+        return min(attended, spec.indexer_topk)
+    return attended
 
 
 def linear_state_size(spec: ModelSpec) -> int:
