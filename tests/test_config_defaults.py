@@ -170,8 +170,9 @@ PENDING: set[str] = set()
 NESTED = ("mllama", "emu3", "dots3_note", "llama4", "qwen3_5", "qwen3_5_moe")
 # wrapper configs whose causal-LM class builds the whole checkpoint (decoder, towers): walked
 # through their own keys, their text_config's and their vision_config's, each dropped in turn,
-# zoo's whole checkpoint (the decoder's total plus rest_params) against transformers' model
-WHOLE = {"fuyu": None, "got_ocr2": "got_ocr2_vision"}
+# zoo's whole checkpoint (the decoder's total plus rest_params) against transformers' model;
+# one with no text_config (GIT: its text keys at the top level) has those shrunk
+WHOLE = {"fuyu": None, "got_ocr2": "got_ocr2_vision", "git": "git_vision_model"}
 WALKED = [pytest.param(m, marks=pytest.mark.xfail(reason="class defaults reworked elsewhere"))
           if m in PENDING else m
           for m in sorted(ARCHITECTURES) if m in CAUSAL_LM and m not in WRAPPERS
@@ -357,13 +358,16 @@ def test_each_missing_wrapper_key_means_the_class_default(model_type):
     _quiet()
     wrapper = transformers.CONFIG_MAPPING[model_type]
     generic = set(transformers.PretrainedConfig().to_dict())
-    parts = {"": {k: v for k, v in wrapper().to_dict().items()
-                  if k not in generic and k not in ("text_config", "vision_config")},
-             "text_config": base_config(wrapper.sub_configs_defaults["text_config"].model_type)}
+    subs = wrapper.sub_configs_defaults
+    top = wrapper().to_dict() if "text_config" in subs else base_config(model_type)
+    parts = {"": {k: v for k, v in top.items()
+                  if k not in generic and k not in ("text_config", "vision_config")}}
+    if "text_config" in subs:
+        parts["text_config"] = base_config(subs["text_config"].model_type)
     if WHOLE[model_type]:
+        vision = subs["vision_config"]
         parts["vision_config"] = base_config(WHOLE[model_type],
-                                             wrapper.sub_configs_defaults["vision_config"]
-                                             .config_class)
+                                             getattr(vision, "config_class", vision))
     wrong, counted = [], 0
     for part, keys in parts.items():
         for key in ["", *(k for k in keys if k not in generic or part == "")]:
@@ -390,7 +394,9 @@ def test_each_missing_wrapper_key_means_the_class_default(model_type):
 # the switches and spellings the walk above keeps at their defaults: Fuyu's text keys at the
 # top level (FuyuConfig moves them into the text_config it builds), a null text_config (the
 # wrapper's default decoder); GOT-OCR 2.0's tower without biases on qkv, without learned or
-# relative positions, without windows (every layer's tables at the grid's size)
+# relative positions, without windows (every layer's tables at the grid's size); GIT's head
+# tied (its bias its own), temporal embeddings for several images, a one-channel tower
+# whose grid the patch does not divide
 TINY_TEXT = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
              "intermediate_size": 96, "vocab_size": 100}
 TINY_SAM = {"hidden_size": 32, "num_hidden_layers": 3, "num_attention_heads": 2, "mlp_dim": 48,
@@ -407,7 +413,10 @@ TINY_SAM = {"hidden_size": 32, "num_hidden_layers": 3, "num_attention_heads": 2,
        "text_config": {**TINY_TEXT, "num_key_value_heads": 2},
        "vision_config": {**TINY_SAM, **change}}
       for change in ({"qkv_bias": False}, {"use_abs_pos": False}, {"use_rel_pos": False},
-                     {"window_size": 0}))])
+                     {"window_size": 0})),
+    {"model_type": "git", **TINY_TEXT, "tie_word_embeddings": True},
+    {"model_type": "git", **TINY_TEXT, "num_image_with_embedding": 3,
+     "vision_config": {**TINY_TEXT, "num_channels": 1, "image_size": 36, "patch_size": 8}}])
 def test_whole_wrapper_switches(config):
     expected = _text_count(config["model_type"], json.dumps(config, sort_keys=True))
     assert expected is not None

@@ -89,3 +89,25 @@ def got_ocr2_vision(config: Mapping[str, Any] | None) -> int:
                                                               if v["use_abs_pos"] else 0)
     neck = h * out + 2 * out + out * out * 9 + 2 * out
     return embeddings + layers * per_layer + relative + neck
+
+
+# GitVisionConfig's defaults (GIT's CLIP ViT-B/16 image encoder)
+GIT_VISION = {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
+              "num_channels": 3, "image_size": 224, "patch_size": 16}
+
+
+def git_vision(config: Mapping[str, Any] | None) -> int:
+    """GitVisionModel (CLIP's ViT): a class embedding, the patch convolution without bias and
+    one learned position per patch and for the class token; a LayerNorm before the layers, per
+    layer two LayerNorms, q/k/v/out with biases and the biased MLP; a LayerNorm after."""
+    v = defaults_under(config or {}, GIT_VISION)
+    for key in ("image_size", "patch_size"):
+        if not isinstance(v[key], int) or isinstance(v[key], bool):
+            raise UnsupportedConfigError(f"git vision_config {key} {v[key]!r}: expected one "
+                                         f"integer (the class divides image_size by patch_size)")
+    h, inner, layers = v["hidden_size"], v["intermediate_size"], v["num_hidden_layers"]
+    positions = (v["image_size"] // v["patch_size"]) ** 2 + 1
+    norm = 2 * h
+    per_layer = 2 * norm + 4 * (h * h + h) + (h * inner + inner) + (inner * h + h)
+    embeddings = h + v["num_channels"] * v["patch_size"] ** 2 * h + positions * h
+    return embeddings + norm + layers * per_layer + norm
