@@ -646,7 +646,7 @@ class ModelSpec:
     extra_embedding_rows: int = _arch(
         "int", 0, min=0,
         doc="rows of the token embedding beyond vocab_size, for tokens the head never predicts "
-            "(Mllama's 8: its <|image|> token among them)")
+            "(Mllama's 8, its <|image|> token among them; Moshi's 1)")
 
     per_layer_embed_dim: int | None = _arch(
         "int?", None, min=1,
