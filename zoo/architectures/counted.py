@@ -287,7 +287,7 @@ def _diffllama(c: Mapping[str, Any]) -> Config:
                            attn_out_bias=bias, mlp_bias=False)
 
 
-def _persimmon(c: Mapping[str, Any]) -> Config:
+def read_persimmon(c: Mapping[str, Any]) -> Config:
     """Persimmon: LayerNorms with biases, biases on every projection, heads of hidden_size /
     num_attention_heads (a head_dim key is not read) with qk_layernorm's LayerNorm (with bias)
     over each head, half of each head rotated unless partial_rotary_factor says, a two-matrix
@@ -423,7 +423,7 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
         {**APERTUS_DEFAULTS, "vocab_size": 266752, "output_vocab_size": None})),
     "bitnet": ("BitNetForCausalLM", "llama", _bitnet),
     "diffllama": ("DiffLlamaForCausalLM", "llama", _diffllama),
-    "persimmon": ("PersimmonForCausalLM", "stablelm", _persimmon),
+    "persimmon": ("PersimmonForCausalLM", "stablelm", read_persimmon),
     "nanochat": ("NanoChatForCausalLM", "olmo", _nanochat),
     "granite_swa": ("GraniteSWAForCausalLM", "granite", _granite_swa),
     "granitemoe_swa": ("GraniteMoeSWAForCausalLM", "granitemoeshared", _granitemoe_swa),

@@ -21,7 +21,7 @@ from zoo.architectures.base import (
     text_decoder_of,
     with_defaults,
 )
-from zoo.architectures.counted import _persimmon, counted_entries
+from zoo.architectures.counted import counted_entries, read_persimmon
 from zoo.architectures.qwen import read_qwen2
 from zoo.architectures.towers import GIT_VISION, GOT_OCR2_VISION, git_vision, got_ocr2_vision
 
@@ -64,7 +64,8 @@ def read_fuyu(c: Mapping[str, Any]) -> Config:
     a flattened patch (patch_size^2 x num_channels) to the text width."""
     flat = {k: c[k] for k in FUYU_FLAT if k in c}
     text = _text_config(c, "fuyu", "persimmon", flat or FUYU_TEXT)
-    out = _persimmon({**text, "tie_word_embeddings": bool(c.get("tie_word_embeddings", False))})
+    tie = bool(c.get("tie_word_embeddings", False))
+    out = read_persimmon({**text, "tie_word_embeddings": tie})
     image = {**FUYU_IMAGE, **{k: v for k, v in c.items() if k in FUYU_IMAGE and v is not None}}
     for key, value in image.items():
         if not isinstance(value, int) or isinstance(value, bool):
