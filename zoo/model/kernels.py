@@ -65,6 +65,7 @@ from torch import Tensor
 
 from zoo.files.errors import WeightsError, parse_json
 from zoo.files.folder import replace_file
+from zoo.model import hugepages
 
 VERSION = 3  # 1: timed on cached weights; 2: re-measured by the load average
 BUDGET = 0.003  # seconds of timed runs per candidate (at least MIN_RUNS runs)
@@ -367,13 +368,18 @@ def choose(name: str, candidates: Mapping[str, Callable[[], Tensor]], default: s
 
 def summary(modules: Iterator[Any]) -> dict[str, dict[str, int]]:
     """Per kernel, how many layers ran it: {"kernel": {...}} for one row at a time (decoding),
-    and {"many_rows": {...}} where a layer ran another kernel for more rows (a prompt)."""
+    {"many_rows": {...}} where a layer ran another kernel for more rows (a prompt), and
+    {"huge_pages": {"bytes": ..., "of": ...}}: how many bytes of those layers' weights Linux
+    holds in 2 MiB pages (zoo.model.hugepages.backed), of all their bytes."""
     one: dict[str, int] = {}
     many: dict[str, int] = {}
+    weights: dict[int, Any] = {}
     for module in modules:
         chosen = getattr(module, "kernel_choice", None)
         if not callable(chosen):
             continue
+        for tensor in [*module.parameters(recurse=False), *module.buffers(recurse=False)]:
+            weights[id(tensor)] = tensor
         kernel, prompt = chosen()
         if kernel is not None:
             one[kernel] = one.get(kernel, 0) + 1
@@ -382,6 +388,9 @@ def summary(modules: Iterator[Any]) -> dict[str, dict[str, int]]:
     out = {"kernel": dict(sorted(one.items()))}
     if many:
         out["many_rows"] = dict(sorted(many.items()))
+    tensors = [t for t in weights.values() if t.device.type == "cpu"]
+    out["huge_pages"] = {"bytes": hugepages.backed(tensors),
+                         "of": sum(t.numel() * t.element_size() for t in tensors)}
     return out
 
 

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from zoo.model import kernels
+from zoo.model import hugepages, kernels
 from zoo.spec import ModelSpec, RopeScaling
 
 if TYPE_CHECKING:
@@ -44,8 +44,11 @@ class Linear(nn.Linear):
     - "onednn": oneDNN's linear over the [out, in] weight (the fixed fp32 choice);
     - "linear": F.linear over [out, in] (the fixed bf16 choice);
     - "linear_t": F.linear over the weight stored transposed, [in, out] in memory (addmm over
-      a contiguous right-hand matrix): the weight's storage is rewritten once, in place, so the
-      layer keeps its bytes and its parameter (a tied head, `shared`, is never rewritten).
+      a contiguous right-hand matrix; never for a tied head, `shared`, whose rows the
+      embedding reads).
+
+    Then the weight's storage is rewritten once, in place, in 2 MiB pages (zoo.model.hugepages)
+    and the chosen layout, so the layer keeps its bytes and its parameter.
     """
 
     shared = False  # the weight is also another module's (a tied head): keep its layout
@@ -115,9 +118,11 @@ class Linear(nn.Linear):
 
         name = kernels.key((out_features, in_features), dtype, "float", 1)
         kernel = kernels.choose(name, candidates, fixed, check)
-        if kernel == "linear_t":  # a normal tensor even under inference_mode: the parameter
-            with torch.inference_mode(False):  # may be trained or run with autograd later
-                weight.data = weight.detach().t().contiguous().t()
+        # streamed from 2 MiB pages (zoo.model.hugepages), [in, out] in memory for linear_t; a
+        # normal tensor even under inference_mode: the parameter may be trained later
+        with torch.inference_mode(False):
+            weight.data = hugepages.place(weight.detach(), transposed=kernel == "linear_t")
+        hugepages.release()  # the old bytes
         self._kernel = (dtype, kernel)
         return kernel
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from zoo.model import kernels
+from zoo.model import hugepages, kernels
 from zoo.model.decoder import Model
 from zoo.model.layers import Linear
 from zoo.units import check_quantization
@@ -89,8 +89,8 @@ class PackedLinear(nn.Module):
         self.many: dict[int, str] = {}  # rows bucket -> the kernel chosen for it
         self.ran_many: set[str] = set()  # kernels run on more than FEW_ROWS rows
         self.kernel, buffers = _pack_fastest(mode, weight.detach().float(), grid)
-        for name, tensor in buffers.items():
-            self.register_buffer(name, tensor)
+        for name, tensor in buffers.items():  # streamed from 2 MiB pages (zoo.model.hugepages)
+            self.register_buffer(name, None if tensor is None else hugepages.place(tensor))
         self.register_buffer("bias", None if bias is None else bias.detach().clone())
 
     def forward(self, x: Tensor) -> Tensor:
@@ -460,6 +460,7 @@ def quantize(model: Model, mode: str, *, modes: Mapping[str, str] | None = None,
         setattr(model.get_submodule(parent) if parent else model, attr, packed)
         chosen[name] = kind
         del module, packed
+    hugepages.release()  # the float weights
     if model.spec.tie_embeddings and isinstance(model.head, PackedLinear) and \
             model.head.rows(torch.zeros(1, dtype=torch.long)) is not None:
         model.embed = PackedEmbedding(model.head, model.embed.weight.dtype)
