@@ -699,3 +699,21 @@ def test_finetune_killed_while_saving_resumes(tiny_folder, tmp_path, capsys):
     assert code == 0 and json.loads(out_text)["resumed_from"] == 1
     assert not (out / ".zoo-staging").exists() and not (out / ".zoo-lock").exists()
     assert json.loads((out / "trainer.json").read_text())["step"] == 2
+
+
+def test_a_failed_system_call_names_the_path_in_plain_words(capsys, tmp_path):
+    import errno
+    import os
+
+    from zoo.errors import cli_message
+
+    (tmp_path / "taken").write_text("a file")
+    code, _, err = run(capsys, "site", str(tmp_path / "taken" / "x" / "site"))
+    assert code == 2 and "does not exist" in err  # zoo's own words where it checks first
+    missing = OSError(errno.ENOENT, os.strerror(errno.ENOENT), "out/x")
+    assert cli_message(missing) == "out/x: no such file or directory"
+    moved = OSError(errno.EXDEV, os.strerror(errno.EXDEV), "a", None, "b")  # os.rename
+    assert cli_message(moved) == "a -> b: invalid cross-device link"
+    assert cli_message(OSError("no errno")) == "no errno"  # nothing to rephrase
+    code, _, err = run(capsys, "eval", "gpt2", str(tmp_path / "none.txt"))
+    assert code == 2 and err.strip().endswith("none.txt: no such file or directory")

@@ -5,6 +5,7 @@ give."""
 
 from __future__ import annotations
 
+import os
 from typing import TypeVar
 
 E = TypeVar("E", bound=Exception)
@@ -50,9 +51,20 @@ def missing_extra(error: ModuleNotFoundError, extra: str, what: str) -> ModuleNo
 
 
 def cli_message(error: BaseException) -> str:
-    """What the command line says of an error: its own words for the command line, or what
-    to install."""
-    return getattr(error, "cli_message", None) or install_hint(error) or str(error)
+    """What the command line says of an error: its own words for the command line, what to
+    install, or for a system call that failed on a path, the path and the system's words
+    ("out/x: permission denied", not "[Errno 13] Permission denied: 'out/x'")."""
+    return getattr(error, "cli_message", None) or install_hint(error) or _on_path(error) \
+        or str(error)
+
+
+def _on_path(error: BaseException) -> str | None:
+    if not isinstance(error, OSError) or not error.strerror or error.filename is None:
+        return None
+    where = os.fsdecode(error.filename)
+    if error.filename2 is not None:
+        where += f" -> {os.fsdecode(error.filename2)}"
+    return f"{where}: {error.strerror[:1].lower()}{error.strerror[1:]}"
 
 
 def require_tokenizer(model: object, tokenizer: object | None) -> object:
