@@ -407,6 +407,12 @@ def check_save(path: str | os.PathLike[str], format: str, options: dict[str, Any
         raise ValueError(f"max_shard_size must be at least 1 byte, got "
                          f"{options['max_shard_size']!r}")
     path = Path(path)
+    named = next((f for f in FORMATS.values() if not f.folder and f.name != fmt.name
+                  and path.name.endswith(f.suffixes) and f.suffixes), None)
+    if fmt.name != "zoo" and named is not None and not path.is_dir():
+        raise ValueError(f"{path}: {fmt.name} checkpoints are saved into a folder, and this "
+                         f"name reads as a {named.name} file, which zoo does not write; give "
+                         f"a folder (or a .safetensors name for zoo's format)")
     folder = safetensors_target(path).parent if fmt.name == "zoo" else path
     if folder.exists() and not folder.is_dir():
         raise ValueError(f"{folder}: is a file; {fmt.name} checkpoints are saved "
