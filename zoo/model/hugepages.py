@@ -3,16 +3,19 @@
 Decoding one token reads every weight once, from memory; a CPU translates each 4 KiB page it
 reads through its TLB, and its prefetchers stop at page boundaries. The same weights in the
 kernel's 2 MiB pages (Linux's transparent huge pages) stream 10-20% faster through torch's fp32
-matrix-vector kernels on an AMD EPYC (AVX-512, 2 threads, tools/bench_generate.py: gpt2-small
-fp32 decoding 7% faster). Linux gives an anonymous mapping such pages where the program asks
-for them (`madvise`, the default `enabled` setting of /sys/kernel/mm/transparent_hugepage), and
-torch asks only when THP_MEM_ALLOC_ENABLE is set before its first allocation.
+matrix-vector kernels on an AMD EPYC (AVX-512, 2 threads), and gpt2-small decodes 5.7% faster
+in fp32 (two models in one process, alternated rounds; README, "Benchmarks"). Linux gives an
+anonymous mapping such pages where the program asks for them (`madvise`, the default `enabled`
+setting of /sys/kernel/mm/transparent_hugepage), and torch asks only when THP_MEM_ALLOC_ENABLE
+is set before its first allocation.
 
 So `place(tensor)` copies a weight into memory zoo asked 2 MiB pages for: chunks of at least
 `CHUNK` bytes, aligned on 2 MiB, marked MADV_HUGEPAGE before they are first touched, and
 collapsed with MADV_COLLAPSE (Linux 6.1) where the fault still gave small pages. Tensors are
 laid out one after another in a chunk (so a model's small matrices share pages), keeping their
-shape and strides (row-major or transposed); a chunk is freed with the last tensor in it.
+shape and strides (row-major or transposed). A chunk is freed with the last tensor in it,
+except the one being filled, which is kept for the next weights and filled again from the
+front once its tensors are gone.
 Off Linux, under `ZOO_HUGEPAGES=0` (or off/false/no), for a tensor smaller than `SMALLEST` or
 laid out otherwise, `place` returns the tensor itself. A page the system will not give (THP
 `never`, no memory to compact) leaves the copy in small pages: only speed depends on it.
@@ -65,7 +68,7 @@ def _malloc_trim() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
 def release() -> None:
     """Hand the heap's free memory back to the system (glibc's malloc_trim): a weight copied
     into its chunk or layout leaves its old bytes free, and glibc keeps freed memory in its
-    heap (SmolLM2 fp32 after its first token: 1,124 MB resident without this, 782 with, of
+    heap (SmolLM2 fp32 after its first token: 1,124 MB resident without this, 791 with, of
     which 540 are weights). Elsewhere it does nothing."""
     trim = _malloc_trim()
     if trim is not None:
