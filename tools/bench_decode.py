@@ -14,8 +14,8 @@ Peak memory is each process's maximum resident set, from `/usr/bin/time -v` (who
 interpreter, libraries, weights). The memory read bandwidth is measured in the same run (the
 median of a streaming sum of 1 GiB, once per round), and a variant's limit is that bandwidth
 over the bytes its decode step must read (every matrix once: weights as stored, the tied
-embedding as the head). Variants: zoo fp32, fp32 with its weights in 4 KiB pages
-(ZOO_HUGEPAGES=0: zoo.model.hugepages), bf16 (the model in bf16), and its packed weights
+embedding as the head). Variants: zoo fp32, fp32 with its weights in 2 MiB pages
+(ZOO_HUGEPAGES=1: zoo.model.hugepages), bf16 (the model in bf16), and its packed weights
 (`quantize=` bf16, int8, int4, fp32 activations); transformers fp32 and bf16 on the same file;
 llama.cpp through llama-cpp-python (the file as quantized) when it is installed, a
 benchmark-only extra: pip install llama-cpp-python (it builds from source in minutes), or
@@ -53,10 +53,10 @@ from measure import cpu, describe, peak_rss, read_bandwidth
 NEW = 64
 PROMPT = "What is the capital of France?"
 ROOT = Path(__file__).resolve().parent.parent
-VARIANTS = ["zoo fp32", "zoo fp32 4k pages", "zoo bf16", "zoo packed bf16", "zoo int8",
+VARIANTS = ["zoo fp32", "zoo fp32 huge pages", "zoo bf16", "zoo packed bf16", "zoo int8",
             "zoo int4", "transformers fp32", "transformers bf16", "llama.cpp"]
-# variants that are another's with something switched off, in the worker's environment
-ENVIRONMENT = {"zoo fp32 4k pages": ("zoo fp32", {"ZOO_HUGEPAGES": "0"})}
+# variants that are another's with a setting of the worker's environment
+ENVIRONMENT = {"zoo fp32 huge pages": ("zoo fp32", {"ZOO_HUGEPAGES": "1"})}
 PACKINGS = {"zoo packed bf16": "bf16", "zoo int8": "int8", "zoo int4": "int4"}  # quantize=
 # llama.cpp built without its AMX path (ggml's CMake options; the other x86 paths kept as the
 # CPU's flags allow): for CPUs where the native build's AMX kernels crash
@@ -75,7 +75,7 @@ def no_amx_args() -> str:
 
 BUILDS = {"native": lambda: "", "no-amx": no_amx_args}
 LLAMA_CPP_VERSION = "0.3.36"  # the version the issue measured
-PEERS = {"zoo fp32": "transformers fp32", "zoo fp32 4k pages": "transformers fp32",
+PEERS = {"zoo fp32": "transformers fp32", "zoo fp32 huge pages": "transformers fp32",
          "zoo bf16": "transformers bf16",
          "zoo packed bf16": "transformers bf16", "zoo int8": "transformers bf16",
          "zoo int4": "transformers bf16"}  # transformers' fastest for the packed ones

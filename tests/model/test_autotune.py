@@ -112,6 +112,11 @@ def test_every_timed_run_reads_its_weight_from_memory(measured, monkeypatch):
     assert len({turn().data_ptr() for _ in range(10)}) == 5
     big = kernels.rotation(weight, 50_000, torch.clone)  # larger than the cache: itself
     assert {big().data_ptr() for _ in range(3)} == {weight.data_ptr()}
+    copies: list[torch.Tensor] = []  # made at the first run, not before: a choice read from
+    lazy = kernels.rotation(weight, weight.nbytes,  # the cache runs nothing and copies nothing
+                            lambda t: copies.append(t.clone()) or copies[-1])
+    assert not copies
+    assert lazy() is weight and len(copies) == 4 and lazy() is copies[0]
     # a layer's candidates (both layouts) and a packing's are timed on copies
     real = kernels.rotation
     made: list[int] = []

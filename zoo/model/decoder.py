@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from zoo.errors import advised
+from zoo.model import hugepages
 from zoo.model.attention import (
     Attention,
     AttentionInputs,
@@ -178,6 +179,7 @@ class Model(nn.Module):
         self.load_report: Any = None  # set by non-strict loads
         self.quantized: str | None = None  # set by zoo.quantize (weights packed for inference)
         self.packed_modes: dict[str, str] = {}  # and the mode each linear layer got
+        self.laid_out: torch.dtype | None = None  # the dtype `lay_out` last ran for
         self.tie_weights()
 
     def tie_weights(self) -> None:
@@ -188,6 +190,28 @@ class Model(nn.Module):
     def num_params(self) -> int:
         """Parameters counted once each (a tied head is the embedding)."""
         return sum(p.numel() for p in self.parameters())
+
+    def lay_out(self) -> None:
+        """Choose every linear layer's CPU kernel (zoo.model.kernels) and copy the weights, each
+        in the layout its kernel reads, into one region of 2 MiB pages (zoo.model.hugepages);
+        run by the first inference call on the CPU, and again after a change of dtype. Under
+        torch.distributed each layer keeps its own weight (FSDP owns their storage)."""
+        dtype = self.embed.weight.dtype
+        self.laid_out = dtype
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            return
+        layers = [m for m in self.modules() if isinstance(m, Linear)
+                  and m.weight.device.type == "cpu"
+                  and m.weight.dtype in (torch.float32, torch.bfloat16)]
+        for layer in layers:
+            layer.choose(layer.weight.dtype, relayout=False)
+        weights = {id(m.weight): (m.weight, m.transposed()) for m in layers}  # a tied head once
+        pages = hugepages.region(w for w, _ in weights.values())
+        with torch.inference_mode(False):  # normal tensors: the parameters may be trained later
+            for weight, transposed in weights.values():
+                weight.data = pages.place(weight, transposed) if pages is not None else \
+                    hugepages.relayout(weight.detach(), transposed)
+                hugepages.release()  # its old bytes, before the next is copied
 
     # --- forward -----------------------------------------------------------------------------
     def hidden_states(self, input_ids: Tensor, attention_mask: Tensor | None = None,
@@ -201,6 +225,9 @@ class Model(nn.Module):
         if seq == 0:
             raise ValueError("input_ids has no tokens")
         check_token_ids(spec, input_ids)
+        if self.laid_out != self.embed.weight.dtype and not torch.is_grad_enabled() and \
+                input_ids.device.type == "cpu":
+            self.lay_out()
         past = past_key_values.length if past_key_values is not None else 0
         positions, key_positions, key_valid = self._positions(attention_mask, batch, past, seq,
                                                               input_ids.device)

@@ -214,9 +214,17 @@ def timed_rows(rows: int, row_bytes: int, multiple: int = 64) -> int:
 def rotation(first: T, nbytes: int, copy: Callable[[T], T]) -> Callable[[], T]:
     """A function that gives `first` and copies of it in turn, as many as fill twice the
     largest CPU cache (`nbytes` each; at most MAX_COPIES), so that a kernel timed on them reads
-    its weight from memory each run, as it does when decoding."""
+    its weight from memory each run, as it does when decoding. The copies are made at the first
+    call (a choice read from the cache makes none)."""
     count = max(1, min(math.ceil(2 * cache_bytes() / max(nbytes, 1)), MAX_COPIES))
-    return itertools.cycle([first, *(copy(first) for _ in range(count - 1))]).__next__
+    turns: list[Callable[[], T]] = []
+
+    def turn() -> T:  # the copies are made at the first run: a cached choice runs nothing
+        if not turns:
+            turns.append(itertools.cycle([first, *(copy(first) for _ in range(count - 1))])
+                         .__next__)
+        return turns[0]()
+    return turn
 
 
 def key(shape: tuple[int, int], dtype: torch.dtype, mode: str, rows: int) -> str:

@@ -44,11 +44,12 @@ class Linear(nn.Linear):
     - "onednn": oneDNN's linear over the [out, in] weight (the fixed fp32 choice);
     - "linear": F.linear over [out, in] (the fixed bf16 choice);
     - "linear_t": F.linear over the weight stored transposed, [in, out] in memory (addmm over
-      a contiguous right-hand matrix; never for a tied head, `shared`, whose rows the
-      embedding reads).
+      a contiguous right-hand matrix): the weight's storage is rewritten once, in place, so
+      the layer keeps its bytes and its parameter (never for a tied head, `shared`, whose
+      rows the embedding reads).
 
-    Then the weight's storage is rewritten once, in place, in 2 MiB pages (zoo.model.hugepages)
-    and the chosen layout, so the layer keeps its bytes and its parameter.
+    A `Model` chooses every layer's kernel at its first inference call instead, and lays the
+    weights out itself, in 2 MiB pages (`Model.lay_out`).
     """
 
     shared = False  # the weight is also another module's (a tied head): keep its layout
@@ -63,7 +64,7 @@ class Linear(nn.Linear):
         if (x.dtype in (torch.float32, torch.bfloat16) and x.device.type == "cpu"
                 and self.weight.dtype == x.dtype and not torch.is_grad_enabled()):
             kernel = self._kernel[1] if self._kernel is not None and \
-                self._kernel[0] == x.dtype else self._choose(x.dtype)
+                self._kernel[0] == x.dtype else self.choose(x.dtype)
             if kernel == "onednn":
                 return ONEDNN_LINEAR(x, self.weight, self.bias, "none", [], "")
         return F.linear(x, self.weight, self.bias)
@@ -72,7 +73,15 @@ class Linear(nn.Linear):
         """The kernel chosen (None before the first inference call), for kernels.summary."""
         return (self._kernel[1] if self._kernel is not None else None), ()
 
-    def _choose(self, dtype: torch.dtype) -> str:
+    def transposed(self) -> bool:
+        """Whether the kernel chosen reads the weight stored transposed ([in, out])."""
+        return self._kernel is not None and self._kernel[1] == "linear_t"
+
+    def choose(self, dtype: torch.dtype, relayout: bool = True) -> str:
+        """The kernel for inputs of `dtype`: measured (or read from the cache) the first time,
+        then kept; with `relayout`, the weight is rewritten in the layout it reads."""
+        if self._kernel is not None and self._kernel[0] == dtype:
+            return self._kernel[1]
         weight = self.weight
         if not weight.is_contiguous():  # stored transposed by an earlier choice
             with torch.inference_mode(False):
@@ -118,11 +127,10 @@ class Linear(nn.Linear):
 
         name = kernels.key((out_features, in_features), dtype, "float", 1)
         kernel = kernels.choose(name, candidates, fixed, check)
-        # streamed from 2 MiB pages (zoo.model.hugepages), [in, out] in memory for linear_t; a
-        # normal tensor even under inference_mode: the parameter may be trained later
-        with torch.inference_mode(False):
-            weight.data = hugepages.place(weight.detach(), transposed=kernel == "linear_t")
-        hugepages.release()  # the old bytes
+        if relayout and kernel == "linear_t":  # a normal tensor even under inference_mode:
+            with torch.inference_mode(False):  # the parameter may be trained later
+                weight.data = hugepages.relayout(weight.detach(), transposed=True)
+            hugepages.release()  # the old bytes
         self._kernel = (dtype, kernel)
         return kernel
 

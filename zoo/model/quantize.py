@@ -89,8 +89,8 @@ class PackedLinear(nn.Module):
         self.many: dict[int, str] = {}  # rows bucket -> the kernel chosen for it
         self.ran_many: set[str] = set()  # kernels run on more than FEW_ROWS rows
         self.kernel, buffers = _pack_fastest(mode, weight.detach().float(), grid)
-        for name, tensor in buffers.items():  # streamed from 2 MiB pages (zoo.model.hugepages)
-            self.register_buffer(name, None if tensor is None else hugepages.place(tensor))
+        for name, tensor in buffers.items():
+            self.register_buffer(name, tensor)
         self.register_buffer("bias", None if bias is None else bias.detach().clone())
 
     def forward(self, x: Tensor) -> Tensor:
@@ -460,13 +460,27 @@ def quantize(model: Model, mode: str, *, modes: Mapping[str, str] | None = None,
         setattr(model.get_submodule(parent) if parent else model, attr, packed)
         chosen[name] = kind
         del module, packed
-    hugepages.release()  # the float weights
+    _lay_out(model)
     if model.spec.tie_embeddings and isinstance(model.head, PackedLinear) and \
             model.head.rows(torch.zeros(1, dtype=torch.long)) is not None:
         model.embed = PackedEmbedding(model.head, model.embed.weight.dtype)
     model.quantized = mode
     model.packed_modes = chosen
     return model
+
+
+def _lay_out(model: Model) -> None:
+    """The packed weights copied into one region of 2 MiB pages (zoo.model.hugepages), as
+    `Model.lay_out` does for float weights."""
+    layers = [m for m in model.modules() if isinstance(m, PackedLinear)]
+    buffers = [(m, name) for m in layers for name, t in m.named_buffers(recurse=False)
+               if t is not None and not t.is_mkldnn and name != "bias"]
+    pages = hugepages.region(getattr(m, name) for m, name in buffers)
+    hugepages.release()  # the float weights
+    if pages is not None:
+        for module, name in buffers:
+            setattr(module, name, pages.place(getattr(module, name)))
+            hugepages.release()  # its old bytes, before the next is copied
 
 
 class PackedEmbedding(nn.Module):
