@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import zoo
-from tests.tiny import hf_model, tiny_spec
+from tests.tiny import float_layers_while_packing, hf_model, tiny_spec
 from zoo.checkpoints.gguf import from_gguf, unpermute
 from zoo.files import WeightsError
 
@@ -372,3 +372,20 @@ def test_int4_keeps_a_gguf_files_own_4_bit_blocks(tmp_path):
         eye = torch.eye(width)
         assert torch.equal(kept.get_submodule(name)(eye).t(), weight)
         assert not torch.equal(spanned.get_submodule(name)(eye).t(), weight)
+
+
+@pytest.mark.parametrize("mode", ["bf16", "int8"])  # int4 keeps the file's blocks (above)
+def test_a_quantized_load_packs_each_layer_as_it_is_read(tmp_path, monkeypatch, mode):
+    from zoo.model.quantize import quantize
+
+    spec = tiny_spec("llama-gqa")
+    write_tiny_gguf(tmp_path / "m.gguf", spec, hf_model(spec))
+    ids = torch.tensor([[1, 2, 3, 4, 5]])
+    after = quantize(from_gguf(tmp_path / "m.gguf"), mode)  # the float model whole, then packed
+    seen = float_layers_while_packing(monkeypatch)
+    streamed = zoo.load(tmp_path / "m.gguf", quantize=mode)
+    # never more than the layer being packed and the tied head's embedding-fed twin
+    assert seen and max(seen) <= 2 and len(seen) == len(after.packed_modes)
+    assert streamed.packed_modes == after.packed_modes
+    with torch.no_grad():
+        assert torch.equal(streamed(ids), after(ids))

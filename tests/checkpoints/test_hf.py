@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import zoo
-from tests.tiny import FAMILIES, hf_model, tiny_spec
+from tests.tiny import FAMILIES, float_layers_while_packing, hf_model, tiny_spec
 from zoo.architectures import spec_for_config
 from zoo.checkpoints.hf import from_hf, to_hf
 from zoo.files import WeightsError
@@ -258,3 +258,17 @@ def test_a_refused_conversion_leaves_nothing_behind(tmp_path, capsys):
                  "--quiet"]) == 2
     assert "no transformers architecture computes" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["banded.safetensors"]
+
+
+def test_a_quantized_load_packs_each_layer_as_it_is_read(tmp_path, monkeypatch):
+    from zoo.model.quantize import quantize
+
+    spec = tiny_spec("llama-gqa")
+    hf_model(spec).save_pretrained(tmp_path / "hf")
+    after = quantize(zoo.from_hf(tmp_path / "hf"), "int4")
+    seen = float_layers_while_packing(monkeypatch)
+    streamed = zoo.load(tmp_path / "hf", quantize="int4")  # from_hf, packing as it reads
+    assert seen and max(seen) <= 2 and streamed.packed_modes == after.packed_modes
+    ids = torch.tensor([[3, 1, 4, 1, 5]])
+    with torch.no_grad():
+        assert torch.equal(streamed(ids), after(ids))

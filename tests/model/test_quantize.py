@@ -12,6 +12,7 @@ import torch
 
 import zoo
 from tests.tiny import tiny_spec
+from zoo.model.layers import Linear
 from zoo.model.quantize import MODES, PackedLinear, choose, int4_grid, packed_bytes, quantize
 from zoo.units import QUANTIZATIONS
 
@@ -164,3 +165,29 @@ def test_real_smollm2_int4_keeps_its_answer_and_its_predictions(smollm2_path, sm
     with torch.no_grad():
         agree = (model(ids).argmax(-1) == smollm2(ids).argmax(-1)).float().mean()
     assert agree > 0.9  # measured: 0.96 over 512 tokens (README)
+
+
+def test_packing_as_it_fills_needs_the_packed_size_and_one_float_weight():
+    from zoo.model.decoder import Model
+    from zoo.model.quantize import BYTES_PER_WEIGHT, Packing
+
+    spec = tiny_spec("llama-gqa").with_changes(tie_embeddings=False)
+    with torch.device("meta"):
+        model = Model(spec)
+    sizes = {name: t.numel() * 4 for name, t in model.state_dict().items()}
+    linear = {f"{n}.weight": m for n, m in model.named_modules() if isinstance(m, Linear)}
+    packed = sum(m.weight.numel() * BYTES_PER_WEIGHT["int4" if n != "head.weight" else "int8"]
+                 for n, m in linear.items())
+    others = sum(size for name, size in sizes.items() if name not in linear)
+    largest = max(sizes[name] for name in linear)
+    peak = Packing(model, "int4", device=torch.device("cpu")).peak(sizes)
+    assert peak == pytest.approx(others + packed + largest, abs=len(linear))
+    assert peak < sum(sizes.values())
+
+
+def test_a_packed_head_stays_packed_when_weights_are_tied_again():
+    model = quantize(tiny("llama-gqa"), "int8")
+    head = model.head
+    model.tie_weights()
+    assert model.head is head and isinstance(model.head.weight, torch.Tensor)
+    assert not isinstance(model.head.weight, torch.nn.Parameter)  # still its packed buffer

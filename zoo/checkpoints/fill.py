@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -22,6 +22,9 @@ from zoo.errors import advised
 from zoo.files import WeightsError
 from zoo.files.progress import progress_bar
 from zoo.model import Model, ModelTooLargeError, check_fits, resolve_dtype
+
+if TYPE_CHECKING:
+    from zoo.model.quantize import Packing
 
 
 @dataclass
@@ -51,9 +54,11 @@ STRICT_ADVICE = "\n(pass strict=False to load what matches)"
 
 def fill_from(model: Model, mapping: Rules, source: TensorSource, *, origin: Path,
               device: str | torch.device | None, dtype: str | torch.dtype | None, strict: bool,
-              progress: bool | None, tokenizer: Any = None) -> Model:
+              progress: bool | None, tokenizer: Any = None,
+              packing: Packing | None = None) -> Model:
     """A meta-built model filled from a checkpoint through its architecture's rules; every
-    missing, unexpected or mis-shaped checkpoint tensor is listed (an error when `strict`)."""
+    missing, unexpected or mis-shaped checkpoint tensor is listed (an error when `strict`).
+    With `packing`, each linear layer is packed as soon as it is filled (see `fill`)."""
     expected = {name: tuple(p.shape) for name, p in model.state_dict().items()}
     producers, problems = plan(mapping, source, expected)
     spec = model.spec
@@ -63,7 +68,8 @@ def fill_from(model: Model, mapping: Rules, source: TensorSource, *, origin: Pat
     if problems:
         warnings.warn(f"{origin}: " + "; ".join(problems), stacklevel=3)
     model = fill(model, producers, shapes={n: expected[n] for n in producers}, device=device,
-                 dtype=dtype, strict=strict, origin=str(origin), progress=progress)
+                 dtype=dtype, strict=strict, origin=str(origin), progress=progress,
+                 packing=packing)
     model.tokenizer = tokenizer
     return model
 
@@ -72,9 +78,14 @@ def fill(model: Model, tensors: dict[str, Callable[[], Tensor]], *,
          shapes: dict[str, tuple[int, ...]], device: str | torch.device | None,
          dtype: str | torch.dtype | None, strict: bool, origin: str,
          ignore_memory_limit: bool = False, progress: bool | None = None,
-         dtypes: dict[str, torch.dtype] | None = None) -> Model:
+         dtypes: dict[str, torch.dtype] | None = None,
+         packing: Packing | None = None) -> Model:
     """Assign tensors (produced on demand) to a meta-built model, checking names, shapes and
     dtypes (`dtypes`, the stored ones where the source knows them without reading).
+
+    With `packing` (zoo.model.quantize.Packing, on the CPU) each tensor is assigned as it is
+    read and each linear layer packed as soon as its weights are in, so that only one layer's
+    float weights (and the embedding) are in memory at a time; the packing is finished here.
 
     A mismatch is listed by name with expected and found shapes: an error when `strict`, a
     warning and `model.load_report` otherwise (missing tensors then get the usual init). On
@@ -99,7 +110,8 @@ def fill(model: Model, tensors: dict[str, Callable[[], Tensor]], *,
     convert_to = resolve_dtype(dtype) if dtype is not None else None
     dtypes = dtypes or {}
     stored = {n: dtypes.get(n, current[n].dtype) for n in wanted}
-    nbytes = sum(math.prod(shapes[n]) * (convert_to or stored[n]).itemsize for n in wanted)
+    sizes = {n: math.prod(shapes[n]) * (convert_to or stored[n]).itemsize for n in wanted}
+    nbytes = packing.peak(sizes) if packing is not None else sum(sizes.values())
     if not ignore_memory_limit and target.type != "meta":
         shown = convert_to or (stored[wanted[0]] if wanted else torch.float32)
         try:
@@ -117,10 +129,19 @@ def fill(model: Model, tensors: dict[str, Callable[[], Tensor]], *,
         if convert_to is not None:
             tensor = tensor.to(convert_to)
         state[name] = tensor.to(target) if tensor.device != target else tensor
+        if packing is not None:  # in now, and its layer packed once complete
+            model.load_state_dict(state, strict=False, assign=True)
+            if name == "embed.weight":
+                model.tie_weights()
+            state.clear()
+            del tensor
+            packing.filled(name)
     model.load_state_dict(state, strict=False, assign=True)
     model.tie_weights()
     if report.missing or report.mismatched:
         _materialize(model, target, convert_to)
+    if packing is not None:
+        packing.finish()
     if report:
         warnings.warn(f"{origin} loaded into {model.spec.name} non-strictly:\n  "
                       f"{report.describe()}", stacklevel=3)

@@ -7,7 +7,8 @@ row permutation of llama models). From there the import is `from_hf`'s: the same
 same checks. The `gguf` package parses the file and dequantizes every tensor type to float32;
 GGUF lists a shape fastest dimension first, the PyTorch shape reversed.
 
-With `quantize` the model's linear layers are then packed (`zoo.quantize`); under int4, the
+With `quantize` each linear layer is packed as soon as it is read (`zoo.quantize`, through
+`Packing`: the float model is never whole in memory); under int4, the
 tensors stored in a 4-bit block type on an affine grid of 32 (`FOUR_BIT_GRIDS`) keep their own
 grid, so their 4-bit codes are the file's, and tensors stored with more bits are packed int8
 (`int4_as_stored`).
@@ -37,7 +38,7 @@ from zoo.checkpoints.mapping import Rules, rules
 from zoo.files import WeightsError
 from zoo.files.gguf import GGUFFile
 from zoo.model import Model
-from zoo.model.quantize import quantize as pack
+from zoo.model.quantize import Packing
 from zoo.spec import ModelSpec, SpecError
 from zoo.units import check_quantization
 
@@ -194,12 +195,13 @@ def from_gguf(path: str | os.PathLike[str], *, device: str | torch.device | None
             raise WeightsError(f"{path}: its tokenizer: {err}") from None
     mapping = rules(spec, entry, model.state_dict().keys())
     source = GGUFSource(file, layout, spec)
-    model = fill_from(model, mapping, source, origin=path, device=device, dtype=dtype,
-                      strict=True, progress=progress, tokenizer=tokenizer)
-    if quantize is None:
-        return model
-    modes, grids = int4_as_stored(mapping, source) if quantize == "int4" else ({}, {})
-    return pack(model, quantize, modes=modes, grids=grids)
+    packing = None  # each layer packed as it is read: the float model is never whole
+    if quantize is not None:
+        modes, grids = int4_as_stored(mapping, source) if quantize == "int4" else ({}, {})
+        packing = Packing(model, quantize, modes=modes, grids=grids,
+                          device=torch.device(device if device is not None else "cpu"))
+    return fill_from(model, mapping, source, origin=path, device=device, dtype=dtype,
+                     strict=True, progress=progress, tokenizer=tokenizer, packing=packing)
 
 
 __all__ = ["FOUR_BIT_GRIDS", "GGUFSource", "code_bits", "from_gguf", "int4_as_stored",

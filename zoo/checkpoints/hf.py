@@ -29,8 +29,9 @@ from zoo.files.hub import read_config, resolve_folder
 from zoo.files.safetensors import member, read_index, weights_file
 from zoo.files.safetensors_io import open_safetensors
 from zoo.model import Model
+from zoo.model.quantize import Packing
 from zoo.spec import SpecError, to_mapping
-from zoo.units import parse_bytes
+from zoo.units import check_quantization, parse_bytes
 
 
 class PickleFreeSource:
@@ -95,8 +96,13 @@ def open_weights(folder: Path) -> TensorSource | PickleFreeSource:
 
 def from_hf(path_or_repo_id: str | os.PathLike[str], *, device: str | torch.device | None = None,
             dtype: str | torch.dtype | None = None, strict: bool = True,
-            revision: str | None = None, progress: bool | None = None) -> Model:
-    """A zoo model from a Hugging Face checkpoint (folder or cached repo id)."""
+            revision: str | None = None, progress: bool | None = None,
+            quantize: str | None = None) -> Model:
+    """A zoo model from a Hugging Face checkpoint (folder or cached repo id); `quantize`
+    ('bf16', 'int8', 'int4') packs its linear layers for CPU inference as they are read
+    (`zoo.quantize`), so that the float model is never whole in memory."""
+    if quantize is not None:
+        check_quantization(quantize)  # before anything is read
     folder = resolve_folder(path_or_repo_id, revision)
     config = read_config(folder)
     label = str(path_or_repo_id).rstrip("/").split("/")[-1]
@@ -107,9 +113,11 @@ def from_hf(path_or_repo_id: str | os.PathLike[str], *, device: str | torch.devi
         raise WeightsError(f"{folder / 'config.json'}: {err}") from None
     with torch.device("meta"):
         model = Model(spec)
+    packing = None if quantize is None else Packing(
+        model, quantize, device=torch.device(device if device is not None else "cpu"))
     return fill_from(model, rules(spec, entry, model.state_dict().keys()), open_weights(folder),
                      origin=folder, device=device, dtype=dtype, strict=strict, progress=progress,
-                     tokenizer=_tokenizer(folder))
+                     tokenizer=_tokenizer(folder), packing=packing)
 
 
 def _tokenizer(folder: Path) -> Any:

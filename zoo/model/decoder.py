@@ -183,7 +183,7 @@ class Model(nn.Module):
         self.tie_weights()
 
     def tie_weights(self) -> None:
-        if self.spec.tie_embeddings:
+        if self.spec.tie_embeddings and isinstance(self.head, Linear):  # not once packed
             self.head.weight = self.embed.weight
             self.head.shared = True  # its kernel keeps the embedding's layout
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -63,6 +63,10 @@ MODES: dict[str, Mode] = {
                  lambda n, k: n % 16 == 0 and k % GROUP == 0, "int8"),
 }
 FALLBACK: dict[str, str] = {"int4": "int8", "int8": "bf16"}
+# bytes per weight a mode stores at most: int8 as two 4-bit planes, each with a bf16 scale and
+# zero per group of 32 inputs; int4 as one
+BYTES_PER_WEIGHT: dict[str, float] = {"bf16": 2.0, "int8": 1.0 + 8 / GROUP,
+                                      "int4": 0.5 + 4 / GROUP}
 
 
 def _onednn_available() -> bool:
@@ -280,15 +284,26 @@ def _pack_dense_bf16_t(weight: Tensor, grid: Tensor | None) -> Buffers:
 ROWS = 4096  # rows quantized at a time: a float temporary of a 262k-row head would be 0.7 GB
 
 
-def _int8_codes(weight: Tensor) -> tuple[Tensor, Tensor]:
-    """Symmetric per output channel: the int8 codes and the fp32 value of each bf16 scale."""
+def _int8_scale(weight: Tensor) -> Tensor:
+    """Symmetric per output channel: the fp32 value of each row's bf16 scale, max |w| / 127."""
     low, high = weight.aminmax(dim=1)  # no |w| temporary
     scale = torch.maximum(high, -low).clamp(min=torch.finfo(torch.float32).tiny) / 127
-    scale = scale.to(torch.bfloat16).float()  # the codes are chosen for the scale as stored
+    return scale.to(torch.bfloat16).float()  # the codes are chosen for the scale as stored
+
+
+def _int8_parts(weight: Tensor, scale: Tensor) -> Iterator[tuple[int, Tensor]]:
+    """(first row, int8 codes) of `ROWS` rows at a time: no float temporary of a whole head."""
+    for at in range(0, weight.shape[0], ROWS):
+        part, s = weight[at:at + ROWS], scale[at:at + ROWS, None]
+        yield at, (part / s).round_().clamp_(-127, 127).to(torch.int8)
+
+
+def _int8_codes(weight: Tensor) -> tuple[Tensor, Tensor]:
+    """The int8 codes of `weight` and the fp32 value of each row's bf16 scale."""
+    scale = _int8_scale(weight)
     codes = torch.empty(weight.shape, dtype=torch.int8)
-    for rows, part, s in zip(codes.split(ROWS), weight.split(ROWS), scale.split(ROWS),
-                             strict=True):
-        rows.copy_((part / s[:, None]).round_().clamp_(-127, 127))
+    for at, part in _int8_parts(weight, scale):
+        codes[at:at + len(part)] = part
     return codes, scale
 
 
@@ -300,17 +315,22 @@ def _pack_int8(weight: Tensor, grid: Tensor | None) -> Buffers:
 def _pack_int8_planes(weight: Tensor, grid: Tensor | None) -> Buffers:
     """The int8 codes in two 4-bit planes for the int4 kernel: c + 128 = 16 high + low,
     w = c s = (high - 8) 16 s + 8 s + (low - 8) s (the low plane centred, so that neither
-    pass's bf16 output is larger than the product)."""
-    codes, scale = _int8_codes(weight)
+    pass's bf16 output is larger than the product). Packed `ROWS` rows at a time into the
+    planes, which the kernel's layout allows (`_int4_pack`): no whole-matrix temporary."""
+    scale = _int8_scale(weight)
     out, width = weight.shape
     per_group = scale.expand(width // GROUP, out)
     planes: Buffers = {}
-    for name, plane, step, zero in (("weight", lambda c: c // 16, 16, 8),
-                                    ("low", lambda c: c % 16, 1, 0)):
-        planes[name] = torch.cat([_int4_pack(plane(part.to(torch.int32) + 128))
-                                  for part in codes.split(ROWS)])
-        grid = torch.stack([step * per_group, zero * per_group], -1).to(torch.bfloat16)
-        planes["scales" if name == "weight" else "low_scales"] = grid.contiguous()
+    for at, part in _int8_parts(weight, scale):
+        shifted = part.to(torch.int32) + 128
+        for name, plane in (("weight", shifted // 16), ("low", shifted % 16)):
+            packed = _int4_pack(plane)
+            if name not in planes:
+                planes[name] = torch.empty((out, *packed.shape[1:]), dtype=packed.dtype)
+            planes[name][at:at + len(packed)] = packed  # type: ignore[index]
+    for name, step, zero in (("scales", 16, 8), ("low_scales", 1, 0)):
+        planes[name] = torch.stack([step * per_group, zero * per_group], -1).to(
+            torch.bfloat16).contiguous()
     return planes
 
 
@@ -433,40 +453,99 @@ def quantize(model: Model, mode: str, *, modes: Mapping[str, str] | None = None,
     """Pack `model`'s linear layers for CPU inference, in place (see the module docstring);
     `modes` maps a weight's name to a mode of its own, `grids` to its own int4 grid (out,
     in / 32, 2). Returns the model, with `model.quantized` set to the mode."""
-    modes = modes or {}
-    for wanted in [mode, *modes.values()]:
-        check_quantization(wanted)
-    if getattr(model, "quantized", None):
-        raise ValueError(f"{model.spec.name} is already quantized ({model.quantized}); load it "
-                         f"again to pack it another way")
-    device = model.embed.weight.device
-    if device.type != "cpu":
-        raise ValueError(f"quantize packs weights for torch's CPU kernels; {model.spec.name} is "
-                         f"on {device} (load it on the CPU)")
-    if not _onednn_available():
-        raise ValueError("quantize needs torch's oneDNN (mkldnn) CPU kernels, which this torch "
-                         "build lacks")
-    grids = grids or {}
-    chosen: dict[str, str] = {}
-    names = [name for name, module in model.named_modules() if _packable(name, module)]
-    for name in names:  # by name, so that each float layer is freed once packed
-        module = model.get_submodule(name)
+    return Packing(model, mode, modes=modes, grids=grids).finish()
+
+
+class Packing:
+    """`quantize`, one layer at a time: a loader filling a meta-built model calls `filled`
+    with each tensor it assigns, and each linear layer is packed as soon as its weights are
+    there, its float weights freed, so that the float model is never whole in memory (Gemma 3
+    270M's int4 load peaked at 2.26 GB packing afterwards); `finish` packs what is left and
+    returns the model. `device` is where the model's weights will be (default: where its
+    embedding is)."""
+
+    def __init__(self, model: Model, mode: str, *, modes: Mapping[str, str] | None = None,
+                 grids: Mapping[str, Tensor] | None = None,
+                 device: torch.device | None = None) -> None:
+        self.modes = dict(modes or {})
+        for wanted in [mode, *self.modes.values()]:
+            check_quantization(wanted)
+        if getattr(model, "quantized", None):
+            raise ValueError(f"{model.spec.name} is already quantized ({model.quantized}); "
+                             f"load it again to pack it another way")
+        device = model.embed.weight.device if device is None else device
+        if device.type != "cpu":
+            raise ValueError(f"quantize packs weights for torch's CPU kernels; "
+                             f"{model.spec.name} is on {device} (load it on the CPU)")
+        if not _onednn_available():
+            raise ValueError("quantize needs torch's oneDNN (mkldnn) CPU kernels, which this "
+                             "torch build lacks")
+        self.model, self.mode, self.grids = model, mode, dict(grids or {})
+        self.order = [name for name, module in model.named_modules() if _packable(name, module)]
+        self.pending = list(self.order)
+        self.chosen: dict[str, str] = {}
+
+    def peak(self, sizes: Mapping[str, int]) -> int:
+        """Bytes the model holds at most while packed as it is filled, from each tensor's float
+        bytes (by name): packed weights (`BYTES_PER_WEIGHT` of their mode, the fallback's
+        where theirs does not take the shape), float everything else, and the largest float
+        weight, held while its layer is packed."""
+        total, largest = 0, 0
+        names = dict(sizes)
+        if self.model.spec.tie_embeddings and "embed.weight" in names:
+            names["head.weight"] = 0  # packed from the embedding, which stays until the end
+        for name, nbytes in names.items():
+            owner = name.rpartition(".")[0]
+            if owner not in self.order or not name.endswith(".weight"):
+                total += nbytes
+                continue
+            layer = self.model.get_submodule(owner)
+            mode = choose(self.modes.get(name, MODES[self.mode].head if owner == "head"
+                                         else self.mode), layer.out_features, layer.in_features)
+            total += math.ceil(layer.out_features * layer.in_features * BYTES_PER_WEIGHT[mode])
+            largest = max(largest, nbytes)
+        return total + largest
+
+    def filled(self, tensor: str) -> None:
+        """The model's tensor `tensor` was just assigned: pack its layer if it is complete (a
+        tied embedding completes the head)."""
+        owner = tensor.rpartition(".")[0]
+        owners = [owner, "head"] if tensor == "embed.weight" and \
+            self.model.spec.tie_embeddings else [owner]
+        for name in owners:
+            if name in self.pending and not any(
+                    t.is_meta for t in self.model.get_submodule(name).parameters()):
+                self._pack(name)
+
+    def _pack(self, name: str) -> None:
+        module = self.model.get_submodule(name)
         assert isinstance(module, Linear)
-        wanted = modes.get(f"{name}.weight", MODES[mode].head if name == "head" else mode)
+        wanted = self.modes.get(f"{name}.weight",
+                                MODES[self.mode].head if name == "head" else self.mode)
         kind = choose(wanted, module.out_features, module.in_features)
-        grid = grids.get(f"{name}.weight") if kind == "int4" else None
+        grid = self.grids.pop(f"{name}.weight", None) if kind == "int4" else None
         packed = PackedLinear(kind, module.weight, module.bias, grid)
         parent, _, attr = name.rpartition(".")
-        setattr(model.get_submodule(parent) if parent else model, attr, packed)
-        chosen[name] = kind
+        setattr(self.model.get_submodule(parent) if parent else self.model, attr, packed)
+        self.pending.remove(name)
+        self.chosen[name] = kind
+        if name == "head" and self.model.spec.tie_embeddings and \
+                packed.rows(torch.zeros(1, dtype=torch.long)) is not None:
+            # the embedding's rows read from the packed head: its float table freed now
+            self.model.embed = PackedEmbedding(packed, self.model.embed.weight.dtype)
         del module, packed
-    _lay_out(model)
-    if model.spec.tie_embeddings and isinstance(model.head, PackedLinear) and \
-            model.head.rows(torch.zeros(1, dtype=torch.long)) is not None:
-        model.embed = PackedEmbedding(model.head, model.embed.weight.dtype)
-    model.quantized = mode
-    model.packed_modes = chosen
-    return model
+        hugepages.release()  # the float weights, and the packing's temporaries
+
+    def finish(self) -> Model:
+        """Every layer not packed yet packed, the tied embedding read from the packed head, and
+        the packed weights laid out; the model, with `quantized` and `packed_modes` set."""
+        model = self.model
+        for name in list(self.pending):  # by name, so that each float layer is freed once packed
+            self._pack(name)
+        _lay_out(model)
+        model.quantized = self.mode
+        model.packed_modes = {name: self.chosen[name] for name in self.order}
+        return model
 
 
 def _lay_out(model: Model) -> None:
@@ -528,5 +607,5 @@ def packed_bytes(model: nn.Module) -> int:
     return total
 
 
-__all__ = ["FALLBACK", "GROUP", "MODES", "PackedEmbedding", "PackedLinear", "candidates",
+__all__ = ["FALLBACK", "GROUP", "MODES", "PackedEmbedding", "PackedLinear", "Packing", "candidates",
            "choose", "int4_grid", "packed_bytes", "quantize"]
