@@ -397,3 +397,20 @@ def test_the_tokenizer_travels_inside_the_file(tmp_path):
     save_file(tensors, tmp_path / "bad.safetensors", metadata=metadata)
     with pytest.raises(WeightsError, match="zoo_tokenizer metadata is not a tokenizer"):
         load(tmp_path / "bad.safetensors")
+
+
+def test_a_quantized_load_packs_each_layer_as_it_is_read(tmp_path, monkeypatch):
+    from tests.tiny import float_layers_while_packing
+    from zoo.model.quantize import quantize
+
+    model = zoo.create_model(tiny_spec("llama-gqa"), seed=0).eval()
+    save(model, tmp_path / "m.safetensors")
+    after = quantize(load(tmp_path / "m.safetensors"), "int8")
+    seen = float_layers_while_packing(monkeypatch)
+    streamed = load(tmp_path / "m.safetensors", quantize="int8")
+    assert seen and max(seen) <= 2 and streamed.packed_modes == after.packed_modes
+    ids = torch.tensor([[2, 7, 1, 8]])
+    with torch.no_grad():
+        assert torch.equal(streamed(ids), after(ids))
+    with pytest.raises(ValueError, match="does not combine with device_map"):
+        load(tmp_path / "m.safetensors", quantize="int8", device_map="auto")

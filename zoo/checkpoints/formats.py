@@ -363,8 +363,9 @@ def load(path: str | os.PathLike[str], *, spec: ModelSpec | str | None = None,
     `zoo.from_gguf`): device, dtype, strict, progress, and for zoo files spec,
     ignore_memory_limit, device_map, max_memory, offload_folder. An option the format does not
     take is an error that says which it takes. `quantize` ('bf16', 'int8' or 'int4') packs the
-    linear layers for CPU inference (`zoo.quantize`); a loader that knows its file's own
-    quantization (GGUF) takes it itself.
+    linear layers for CPU inference (`zoo.quantize`): a loader that takes it packs each layer
+    as it reads it (GGUF, keeping the file's own 4-bit blocks, Hugging Face, zoo's files); the
+    others' models are packed once loaded.
     """
     fmt = detect(path)
     if spec is not None:

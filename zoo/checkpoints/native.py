@@ -27,8 +27,9 @@ from zoo.files.folder import created
 from zoo.files.safetensors import safetensors_target
 from zoo.files.safetensors_io import open_safetensors
 from zoo.model import Model, resolve_dtype
+from zoo.model.quantize import Packing
 from zoo.spec import ModelSpec
-from zoo.units import parse_bytes
+from zoo.units import check_quantization, parse_bytes
 
 # --- saving ---------------------------------------------------------------------------------
 
@@ -83,7 +84,8 @@ def load(path: str | os.PathLike[str], *, device: str | torch.device | None = No
          spec: ModelSpec | None = None, ignore_memory_limit: bool = False,
          progress: bool | None = None, device_map: str | dict[str, Any] | None = None,
          max_memory: dict[Any, int | str] | None = None,
-         offload_folder: str | os.PathLike[str] | None = None) -> Model:
+         offload_folder: str | os.PathLike[str] | None = None,
+         quantize: str | None = None) -> Model:
     """A model from a file (or folder, or sharded set) saved by `zoo.save`; the spec is read
     from its metadata unless `spec` is given (a plain safetensors file of zoo's names).
 
@@ -94,7 +96,15 @@ def load(path: str | os.PathLike[str], *, device: str | torch.device | None = No
     `device_map` ("auto", or a map of module names to devices) spreads the blocks over the
     devices, CPU and disk through accelerate's big-model inference, within `max_memory`
     (e.g. {0: "20GB", "cpu": "60GB"}); what does not fit is offloaded to `offload_folder`.
+
+    `quantize` ('bf16', 'int8', 'int4') packs the linear layers for CPU inference as they are
+    read (`zoo.quantize`), so that the float model is never whole in memory.
     """
+    if quantize is not None:
+        check_quantization(quantize)  # before anything is read
+        if device_map is not None:
+            raise ValueError("quantize packs weights for the CPU; it does not combine with "
+                             "device_map")
     source = open_safetensors(path)  # the spec comes from the files the tensors come from
     head: dict[str, Any] = {}
     if spec is None:
@@ -104,11 +114,13 @@ def load(path: str | os.PathLike[str], *, device: str | torch.device | None = No
     model = _meta_model(spec, head, source.path)
     names = source.names()
     tokenizer = _tokenizer(source.metadata, source.path)
+    packing = None if quantize is None else Packing(
+        model, quantize, device=torch.device(device if device is not None else "cpu"))
     model = fill(model, {name: partial(source.read, name) for name in names},
                  shapes={name: source.shape(name) for name in names},
                  dtypes={name: source.dtype(name) for name in names}, device=device,
                  dtype=dtype, strict=strict, origin=str(source.path),
-                 ignore_memory_limit=ignore_memory_limit, progress=progress)
+                 ignore_memory_limit=ignore_memory_limit, progress=progress, packing=packing)
     model.tokenizer = tokenizer
     return model
 
