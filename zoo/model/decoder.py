@@ -191,13 +191,17 @@ class Model(nn.Module):
         """Parameters counted once each (a tied head is the embedding)."""
         return sum(p.numel() for p in self.parameters())
 
+    def _dtype(self) -> torch.dtype:
+        """The model's dtype: its embedding's (a packed one says it without a tensor)."""
+        return getattr(self.embed, "dtype", None) or self.embed.weight.dtype
+
     def lay_out(self) -> None:
-        """Choose every linear layer's CPU kernel (zoo.model.kernels) and copy the weights, each
-        in the layout its kernel reads, into one region of 2 MiB pages (zoo.model.hugepages);
-        run by the first inference call on the CPU, and again after a change of dtype. Under
-        torch.distributed each layer keeps its own weight (FSDP owns their storage)."""
-        dtype = self.embed.weight.dtype
-        self.laid_out = dtype
+        """Choose every linear layer's CPU kernel (zoo.model.kernels) and rewrite each weight
+        once in the layout its kernel reads (with ZOO_HUGEPAGES=1, all of them in one region
+        of 2 MiB pages: zoo.model.hugepages); run by the first inference call on the CPU, and
+        again after a change of dtype. Under torch.distributed each layer keeps its own weight
+        (FSDP owns their storage)."""
+        self.laid_out = self._dtype()
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             return
         layers = [m for m in self.modules() if isinstance(m, Linear)
@@ -225,7 +229,7 @@ class Model(nn.Module):
         if seq == 0:
             raise ValueError("input_ids has no tokens")
         check_token_ids(spec, input_ids)
-        if self.laid_out != self.embed.weight.dtype and not torch.is_grad_enabled() and \
+        if not torch.is_grad_enabled() and self.laid_out != self._dtype() and \
                 input_ids.device.type == "cpu":
             self.lay_out()
         past = past_key_values.length if past_key_values is not None else 0
