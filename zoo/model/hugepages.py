@@ -90,12 +90,16 @@ def relayout(tensor: Tensor, transposed: bool = False) -> Tensor:
     """`tensor` row-major, or for a matrix transposed ([in, out] in memory, the same (out, in)
     shape) where `transposed`: itself if it is laid out so already, else a normal copy (even
     under inference_mode: a parameter given it may be trained later)."""
-    if transposed and tensor.dim() != 2:
-        raise ValueError(f"only a matrix can be stored transposed, not shape {tuple(tensor.shape)}")
+    _check_layout(tensor, transposed)
     with torch.inference_mode(False):
         if transposed:
             return tensor if tensor.t().is_contiguous() else tensor.t().contiguous().t()
         return tensor.contiguous()
+
+
+def _check_layout(tensor: Tensor, transposed: bool) -> None:
+    if transposed and tensor.dim() != 2:
+        raise ValueError(f"only a matrix can be stored transposed, not shape {tuple(tensor.shape)}")
 
 
 def _footprint(tensor: Tensor) -> int:
@@ -119,9 +123,7 @@ class Region:
 
     def place(self, tensor: Tensor, transposed: bool = False) -> Tensor:
         """A copy of `tensor` in the region's next free bytes, laid out as `relayout` says."""
-        if transposed and tensor.dim() != 2:
-            raise ValueError(f"only a matrix can be stored transposed, not shape "
-                             f"{tuple(tensor.shape)}")
+        _check_layout(tensor, transposed)
         nbytes = tensor.numel() * tensor.element_size()
         if self.used + nbytes > self.memory.numel():
             raise ValueError(f"a region of {self.memory.numel():,} bytes has "
