@@ -184,3 +184,21 @@ def test_a_repo_from_the_command_line_imports_no_torch(online, tmp_path):
                           env={**os.environ, "HF_HUB_DISABLE_PROGRESS_BARS": "1"})
     assert done.returncode == 0, done.stderr[-2000:]
     assert "architecture not recognised: bert" in done.stdout
+
+
+def test_a_failed_download_is_one_line(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    from zoo.files.hub import resolve_folder
+
+    def fails(repo_id, **options):
+        if options.get("local_files_only"):
+            raise FileNotFoundError("not cached")
+        raise OSError("Got: ConnectError: no route\nAn error happened while trying to locate "
+                      "the files on the Hub, and we cannot find the appropriate snapshot")
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fails)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    with pytest.raises(FileNotFoundError) as caught:
+        resolve_folder("someone/model")
+    message = str(caught.value)
+    assert "\n" not in message and message.endswith("OSError: Got: ConnectError: no route")

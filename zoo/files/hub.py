@@ -53,9 +53,10 @@ def resolve_folder(path_or_repo_id: str | os.PathLike[str], revision: str | None
                 f"({type(cached_error).__name__})") from None
         try:
             return Path(snapshot_download(text, revision=revision, allow_patterns=HUB_PATTERNS))
-        except Exception as err:
+        except Exception as err:  # its first line: the hub's advice runs on over several
+            said = str(err).strip().splitlines()
             raise FileNotFoundError(f"{text} is not in {where}, and downloading it failed: "
-                                    f"{type(err).__name__}: {err}") from None
+                                    f"{type(err).__name__}: {said[0] if said else ''}") from None
 
 
 def read_config(folder_or_file: Path) -> dict[str, Any]:
