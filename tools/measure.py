@@ -7,6 +7,7 @@ import os
 import re
 import statistics
 import time
+from pathlib import Path
 
 
 def cpu() -> tuple[str, list[str]]:
@@ -31,7 +32,22 @@ def describe(threads: int, bandwidth: float) -> str:
             f"no AVX-512: {'avx512f' not in flags}, native bf16: "
             f"{'avx512_bf16' in flags or 'amx_bf16' in flags}, AMX: {'amx_tile' in flags}\n"
             f"torch {torch.__version__}, {threads} threads; read bandwidth "
-            f"{bandwidth / 1e9:.1f} GB/s (measured now); load average {load:.1f} at the start")
+            f"{bandwidth / 1e9:.1f} GB/s (measured now); load average {load:.1f} at the start; "
+            f"transparent huge pages: {huge_pages()}")
+
+
+def huge_pages() -> str:
+    """Linux's transparent huge page setting (the bracketed word of its `enabled` file), and
+    whether zoo lays weights out in them (ZOO_HUGEPAGES, zoo.model.hugepages)."""
+    from zoo.model import hugepages
+
+    try:
+        text = Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
+        setting = text[text.index("[") + 1:text.index("]")]
+    except (OSError, ValueError):
+        setting = "unknown"
+    return f"{setting}, zoo's weights {'in them' if hugepages.enabled() else 'not'} " \
+        f"(ZOO_HUGEPAGES)"
 
 
 def read_bandwidth(runs: int = 7, nbytes: int = 1 << 30) -> float:
