@@ -103,7 +103,8 @@ def test_show_table_mentions_everything(capsys):
     assert code == 0
     for fragment in ["d_model", "5140", "Table 2.1", "internally inconsistent",
                      "local_window is not published", "token embedding", "KV cache per token",
-                     "forward FLOPs", "training memory", "non-embedding", "Kaplan"]:
+                     "forward FLOPs", "training memory", "non-embedding", "Kaplan",
+                     "weights int4", "quantization scales not counted"]:
         assert fragment in out, fragment
     assert out.count("\n39 ") == 1 or " 39 " in out  # the per-layer table reaches layer 39
 

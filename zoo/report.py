@@ -362,6 +362,7 @@ def summary_rows(count: ParamCount, context: int | None = None) -> list[Row]:
         separately = count.total_with_head_counted_separately
         rows.append(("head counted separately", f"{separately:,} ({human_count(separately)})"))
     rows += [(f"weights {dtype}", human_bytes(count.weight_bytes(dtype))) for dtype in DTYPE_BYTES]
+    rows.append(("", "(every parameter at the dtype's width; quantization scales not counted)"))
     rows += [("KV cache per token", f"{human_bytes(count.kv_cache_bytes_per_token('bf16'))} bf16, "
                                      f"{human_bytes(count.kv_cache_bytes_per_token('fp32'))} fp32"),
              (f"KV cache at {context} tokens",

@@ -15,6 +15,7 @@ from zoo.accounting.params import (
     NON_EMBEDDING_CONVENTION,
     RECURRENT_STATE_CONVENTION,
     TRAINING_MEMORY_CONVENTION,
+    WEIGHT_BYTES_CONVENTION,
     Assumption,
     LayerCount,
     ParamCount,
@@ -32,7 +33,8 @@ from zoo.accounting.plan import Plan, make_plan
 
 __all__ = ["ACTIVE_CONVENTIONS", "COMPONENTS", "FLOPS_CONVENTION", "MOE_COMPONENTS",
            "NON_EMBEDDING_CONVENTION", "RECURRENT_STATE_CONVENTION",
-           "TRAINING_MEMORY_CONVENTION", "Assumption", "LayerCount", "ParamCount", "Plan",
+           "TRAINING_MEMORY_CONVENTION", "WEIGHT_BYTES_CONVENTION", "Assumption", "LayerCount",
+           "ParamCount", "Plan",
            "assumptions", "caveated", "caveats", "count_params", "families", "kv_cache_width",
            "layer_count", "list_models", "make_plan", "qk_norm_params", "recurrent_state_width",
            "resting_on"]

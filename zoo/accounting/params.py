@@ -71,6 +71,11 @@ ACTIVE_CONVENTIONS = {
                     "row; the output head stays in (DeepSeek-V3, gpt-oss count this way)",
     "no_embedding_no_head": "without the embedding and an untied output head",
 }
+WEIGHT_BYTES_CONVENTION = (
+    "every parameter at its dtype's width, a tied head once: fp32 4 bytes, bf16 and fp16 2, "
+    "int8 1, int4 0.5; a quantized file's scales and offsets and the tensors it keeps wider are "
+    "not counted (zoo.quantize's int4 adds 0.125 bytes a weight for its bf16 scale and zero per "
+    "32 and keeps the head int8; llama.cpp's Q4_K stores 144 bytes per 256 weights, 4.5 bits)")
 TRAINING_MEMORY_CONVENTION = (
     "mixed-precision Adam: bf16 weights and gradients, fp32 master weights and two fp32 Adam "
     "moments (16 bytes per parameter); activations, which depend on batch and context, excluded")
@@ -166,6 +171,7 @@ class ParamCount:
 
     # --- memory -------------------------------------------------------------------------
     def weight_bytes(self, dtype: str = "bf16") -> int:
+        """See WEIGHT_BYTES_CONVENTION."""
         return int(self.total * _dtype_bytes(dtype))
 
     def kv_cache_bytes(self, tokens: int = 1, dtype: str = "bf16", batch: int = 1) -> int:
@@ -271,6 +277,7 @@ class ParamCount:
                            "norms": layer.norms, "total": layer.total}
                           for i, layer in enumerate(self.layers)],
             "weight_bytes": {dtype: self.weight_bytes(dtype) for dtype in DTYPE_BYTES},
+            "weight_bytes_convention": WEIGHT_BYTES_CONVENTION,
             "kv_cache": {
                 "bytes_per_token": {d: self.kv_cache_bytes_per_token(d) for d in ("fp32", "bf16")},
                 "context": context,

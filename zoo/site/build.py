@@ -21,6 +21,7 @@ from zoo.accounting import (
     NON_EMBEDDING_CONVENTION,
     RECURRENT_STATE_CONVENTION,
     TRAINING_MEMORY_CONVENTION,
+    WEIGHT_BYTES_CONVENTION,
     assumptions,
     count_params,
 )
@@ -175,6 +176,7 @@ def model_page(entry: Entry) -> dict[str, Any]:
                        for name, value, what, used in active_convention_rows(count)],
             "layer_headers": LAYER_HEADERS, "layers": layer_rows(count),
             "conventions": [("non-embedding", NON_EMBEDDING_CONVENTION),
+                            ("weights", WEIGHT_BYTES_CONVENTION),
                             ("FLOPs", FLOPS_CONVENTION),
                             ("training memory", TRAINING_MEMORY_CONVENTION),
                             *([("recurrent state", RECURRENT_STATE_CONVENTION)]
