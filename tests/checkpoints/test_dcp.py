@@ -113,3 +113,16 @@ def test_crafted_checkpoint_metadata_is_refused(tmp_path, change, fragment, caps
     error = json.loads(capsys.readouterr().out)["error"]
     assert code == 2 and error["type"] == "WeightsError" and re.search(fragment, error["message"])
     assert not marker.exists() and not (tmp_path / "out.safetensors").exists()
+
+
+def test_what_is_not_a_zoo_distributed_checkpoint_is_said_in_one_line(tmp_path):
+    from zoo.checkpoints.metadata import read_checkpoint_info
+    from zoo.files import WeightsError
+
+    with pytest.raises(WeightsError, match="nope: no such folder"):
+        read_checkpoint_info(tmp_path / "nope")
+    with pytest.raises(WeightsError, match="not a distributed checkpoint written by zoo"):
+        read_checkpoint_info(tmp_path)
+    (tmp_path / "zoo_spec.json").write_text("[" * 10_000)  # bounded: no RecursionError
+    with pytest.raises(WeightsError, match="nests JSON"):
+        read_checkpoint_info(tmp_path)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.files import NoSpecError, WeightsError
+from zoo.files.errors import parse_json
 from zoo.files.safetensors import member, read_header, read_index, weights_file
 from zoo.spec import ModelSpec, SpecError, spec_from_mapping, to_mapping
 
@@ -113,11 +114,18 @@ def write_checkpoint_spec(spec: ModelSpec, folder: Path, dtype: str) -> None:
 def read_checkpoint_info(folder: Path) -> tuple[ModelSpec, str | None]:
     """The spec saved beside a distributed checkpoint, and the dtype its tensors are stored in
     (None for checkpoints written before zoo recorded it, whose file is the spec alone)."""
-    path = Path(folder) / SPEC_FILE
+    folder = Path(folder)
+    path = folder / SPEC_FILE
+    if not folder.is_dir():
+        raise WeightsError(f"{folder}: no such folder (a distributed checkpoint is a folder)")
+    if not path.is_file():
+        raise WeightsError(f"{folder}: not a distributed checkpoint written by zoo (no "
+                           f"{SPEC_FILE} beside its shards)")
     try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise WeightsError(f"{path}: cannot read the checkpoint's spec: {err}") from None
+        data = parse_json(path.read_bytes(), str(path))  # bounded depth, one error
+    except OSError as err:
+        raise WeightsError(f"{path}: cannot read the checkpoint's spec: "
+                           f"{(err.strerror or str(err)).lower()}") from None
     recorded = isinstance(data, dict) and data.get("zoo_format") == CHECKPOINT_FORMAT
     spec = spec_from_mapping(data["spec"] if recorded else data, file=str(path))
     dtype = data.get("dtype") if recorded else None
