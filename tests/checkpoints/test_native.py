@@ -243,6 +243,8 @@ def tiny_file(tmp_path, *, metadata=None, change=None) -> Path:
     ({"zoo_spec": "[1]"}, "zoo_spec metadata must be a JSON object"),
     ({"zoo_spec": '{"name": "x"}'}, "zoo_spec metadata is invalid: .*field 'family'"),
     ({"zoo_spec": "{not json"}, "zoo_spec metadata is not JSON"),
+    ({"zoo_spec": "[" * 10_000}, "zoo_spec metadata nests JSON 10,000 deep"),  # not a crash
+    ({"zoo_head": "{" * 10_000}, "zoo_head metadata nests JSON"),
     ({"zoo_head": "[1]"}, "zoo_head metadata must be a JSON object"),
     ({"zoo_head": '{"dropout": 0.5}'}, "zoo_head metadata: unknown key 'dropout'; it may set "
                                        "head, num_labels, pooling"),

@@ -102,3 +102,20 @@ def test_a_folder_of_other_files_is_refused_and_nothing_is_left(tmp_path):
     with pytest.raises(FolderError, match="which does not exist"), \
             open_run(tmp_path / "dangling"):
         pass
+
+
+def test_a_planted_deeply_nested_marker_or_journal_is_refused_not_a_crash(tmp_path):
+    from zoo.files import folder as folders
+
+    run = tmp_path / "run"
+    with open_run(run) as folder:
+        commit(folder, {"weights": "1"}, 1)
+    stage = run / ".zoo-staging"
+    stage.mkdir()
+    (stage / folders.MARKER).write_text("[" * 10_000)  # json.loads: RecursionError
+    with pytest.raises(FolderError, match="not a staging folder zoo wrote"), open_run(run):
+        pass
+    (stage / folders.MARKER).write_text(json.dumps({"format": folders.STAGING_FORMAT}))
+    (stage / folders.JOURNAL).write_text("{" * 10_000)
+    with pytest.raises(FolderError, match="not a commit journal zoo wrote"), open_run(run):
+        pass

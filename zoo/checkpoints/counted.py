@@ -10,7 +10,6 @@ not know are no longer refused: they are counted from their headers, and say so.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from functools import cached_property
@@ -35,6 +34,7 @@ from zoo.checkpoints.formats import (
     locate,
 )
 from zoo.files import NoSpecError, WeightsError
+from zoo.files.errors import parse_json
 from zoo.files.gguf import GGUFFile, is_gguf
 from zoo.files.remote import MARKER
 from zoo.files.safetensors import member, read_header, read_index, tensor_table
@@ -232,7 +232,7 @@ def _hub_record(path: Path) -> dict[str, Any] | None:
         marker = folder / MARKER
         if marker.is_file():
             try:
-                record = json.loads(marker.read_text())
+                record = parse_json(marker.read_bytes(), str(marker))
             except ValueError:
                 return None
             return record if isinstance(record, dict) else None

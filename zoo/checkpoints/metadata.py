@@ -83,11 +83,8 @@ MAX_LABELS = 1_000_000  # classifier outputs a file may ask for
 
 
 def _json_field(metadata: dict[str, Any], key: str, origin: Path) -> dict[str, Any]:
-    value = metadata[key]
-    try:
-        data = json.loads(value) if isinstance(value, str) else None
-    except json.JSONDecodeError as err:
-        raise WeightsError(f"{origin}: its {key} metadata is not JSON: {err}") from None
+    value = metadata[key]  # bounded depth: a crafted file's nesting is one error, not a crash
+    data = parse_json(value, f"{origin}: its {key} metadata") if isinstance(value, str) else None
     if not isinstance(data, dict):
         found = type(data if data is not None else value).__name__
         raise WeightsError(f"{origin}: its {key} metadata must be a JSON object (a string "

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from torch import Tensor
 
-from zoo.files.errors import WeightsError
+from zoo.files.errors import WeightsError, parse_json
 from zoo.files.folder import sync_folder
 from zoo.files.progress import progress_bar
 from zoo.files.safetensors import index_of, member, read_index
@@ -137,7 +137,7 @@ def _tidy(target: Path) -> None:
     if current is None:
         return
     try:
-        listed = json.loads(journal.read_text())["files"]
+        listed = parse_json(journal.read_bytes(), str(journal))["files"]
     except (OSError, ValueError, KeyError, TypeError):
         listed = []
     for name in listed if isinstance(listed, list) else []:

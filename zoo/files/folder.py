@@ -241,7 +241,7 @@ class RunFolder:
         journal = stage / JOURNAL
         if journal.is_file() and not journal.is_symlink():
             try:
-                data = json.loads(journal.read_text(encoding="utf-8"))
+                data = parse_json(journal.read_bytes(), str(journal))
                 files = [_plain(n, journal) for n in data["files"]]
                 remove = [_plain(n, journal) for n in data["remove"]]
             except (ValueError, KeyError, TypeError) as err:
@@ -264,7 +264,7 @@ class RunFolder:
         try:
             ours = (stage.is_dir() and not stage.is_symlink() and marker.is_file()
                     and not marker.is_symlink()
-                    and json.loads(marker.read_text(encoding="utf-8")).get("format")
+                    and parse_json(marker.read_bytes(), str(marker)).get("format")
                     == STAGING_FORMAT)
         except (OSError, ValueError, AttributeError):
             ours = False
@@ -288,7 +288,7 @@ def _plain(name: Any, where: Path) -> str:
 def _holder(fd: int) -> str:
     """Who holds a lock, from what it wrote into the lock file."""
     try:
-        data = json.loads(os.pread(fd, 4096, 0) or b"{}")
+        data = parse_json(os.pread(fd, 4096, 0) or b"{}", "the lock file")
         return f"pid {int(data['pid'])} on {data['host']}"
     except (OSError, ValueError, KeyError, TypeError):
         return "a process that has not said who it is yet"

@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from zoo.files.errors import WeightsError
+from zoo.files.errors import WeightsError, parse_json
 from zoo.files.gguf import GGUFFile, HeaderPrefixTooShort
 from zoo.files.hub import hf_cache_dir
 from zoo.files.safetensors import INDEX_SUFFIX, MAX_HEADER, member
@@ -76,7 +76,7 @@ def cached(repo_id: str) -> tuple[Path, dict[str, Any]] | None:
     """A repo's folder in zoo's Hub cache and what its marker records; None if absent."""
     folder = repo_folder(repo_id)
     try:
-        record = json.loads((folder / MARKER).read_text())
+        record = parse_json((folder / MARKER).read_bytes(), str(folder / MARKER))
     except (OSError, ValueError):
         return None
     return (folder, record) if isinstance(record, dict) else None
