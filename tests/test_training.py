@@ -347,6 +347,12 @@ def test_input_errors(tmp_path):
     bad.write_text("line,label\n1,a\n2,\n")
     with pytest.raises(ValueError, match="line 3: no label"):
         read_labels(bad)
+    bad.write_text("line,label\n1," + "a" * 200_000 + "\n")  # past csv's field limit
+    with pytest.raises(ValueError, match="line 2: not a UTF-8 CSV file: field larger"):
+        read_labels(bad)
+    bad.write_bytes(b"line,label\n1,\xff\n")
+    with pytest.raises(ValueError, match="not a UTF-8 CSV file"):
+        read_labels(bad)
     assert not (tmp_path / "x").exists()
 
 

@@ -105,6 +105,7 @@ def test_numbers_in_any_usual_notation(tmp_path, written):
     ('name,layerz\ngpt2,12\n', "c.csv:2", "column 2: unknown claim column 'layerz' (did you "
                                          "mean 'layers'?)"),
     ('name,layers,n_layer\ngpt2,12,12\n', "c.csv:2", "claims n_layer a second time"),
+    ("name,layers\ngpt2," + "9" * 200_000 + "\n", "c.csv:2", "not a CSV file: field larger"),
 ])
 def test_csv_mistakes_name_file_line_and_column(tmp_path, text, where, what):
     path = write(tmp_path, "c.csv", text)

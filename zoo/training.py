@@ -408,15 +408,23 @@ def read_labels(path: str | os.PathLike[str]) -> list[str]:
     path = Path(path)
     with path.open(newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
-        if not reader.fieldnames or "label" not in reader.fieldnames:
-            raise ValueError(f"{path}: expected a CSV file with a header row that has a 'label' "
-                             f"column, found columns {reader.fieldnames}")
-        labels = []
-        for row in reader:
-            label = (row.get("label") or "").strip()
-            if not label:
-                raise ValueError(f"{path}, line {reader.line_num}: no label")
-            labels.append(label)
+        try:
+            return _labels(reader, path)
+        except (csv.Error, UnicodeDecodeError) as err:  # a field past csv's limit, binary
+            raise ValueError(f"{path}, line {reader.line_num + 1}: not a UTF-8 CSV file: "
+                             f"{err}") from None
+
+
+def _labels(reader: csv.DictReader, path: Path) -> list[str]:
+    if not reader.fieldnames or "label" not in reader.fieldnames:
+        raise ValueError(f"{path}: expected a CSV file with a header row that has a 'label' "
+                         f"column, found columns {reader.fieldnames}")
+    labels = []
+    for row in reader:
+        label = (row.get("label") or "").strip()
+        if not label:
+            raise ValueError(f"{path}, line {reader.line_num}: no label")
+        labels.append(label)
     return labels
 
 

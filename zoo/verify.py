@@ -305,9 +305,16 @@ def _csv_rows(path: Path) -> list[ClaimRow]:
         raise SpecError(f"cannot read claims file: {err}", file=str(path)) from None
     dialect = "excel-tab" if path.suffix.lower() == ".tsv" else "excel"
     reader = csv.reader(io.StringIO(text), dialect=dialect)
+    try:
+        return _csv_claims(reader, str(path))
+    except csv.Error as err:  # a field past csv's limit, a NUL byte
+        raise SpecError(f"not a CSV file: {err}", file=str(path), line=reader.line_num) from None
+
+
+def _csv_claims(reader: Any, file: str) -> list[ClaimRow]:
     header = next(reader, None)
     if not header:
-        raise SpecError("empty claims file: expected a header row", file=str(path))
+        raise SpecError("empty claims file: expected a header row", file=file)
     rows = []
     for cells in reader:
         if not any(cell.strip() for cell in cells):
@@ -315,11 +322,11 @@ def _csv_rows(path: Path) -> list[ClaimRow]:
         if len(cells) > len(header):
             raise SpecError(f"{len(cells)} cells, but the header names {len(header)} columns "
                             f"({', '.join(header)}); column {len(header) + 1} has no heading",
-                            file=str(path), line=reader.line_num)
+                            file=file, line=reader.line_num)
         rows.append(_row([(heading, cell, reader.line_num, number)
                           for number, (heading, cell) in enumerate(zip(header, cells,
                                                                        strict=False), 1)],
-                         str(path), reader.line_num))
+                         file, reader.line_num))
     return rows
 
 
