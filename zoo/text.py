@@ -91,6 +91,10 @@ def generate(model_or_path: Any, prompt: str | Sequence[str], *,
     model = resolve_model(model_or_path)
     tokenizer = require_tokenizer(model, tokenizer)
     single = isinstance(prompt, str)
+    if not single and not (isinstance(prompt, (list, tuple))
+                           and all(isinstance(p, str) for p in prompt)):
+        raise TypeError(f"prompt must be a string or a list of strings, got "
+                        f"{type(prompt).__name__}")
     prompts = [prompt] if single else list(prompt)
     if not prompts:
         raise ValueError("no prompt given")

@@ -174,8 +174,9 @@ def test_sampling_is_seeded_and_reproducible():
 @pytest.mark.parametrize(("kwargs", "fragment"), [
     ({"max_new_tokens": 60}, "would run past tiny-gpt2's context of 64"),
     ({"max_new_tokens": 0}, "max_new_tokens must be a positive integer"),
-    ({"max_new_tokens": 5, "top_k": 3}, "only apply when sampling"),
-    ({"max_new_tokens": 5, "temperature": 0.7}, "only apply when sampling"),
+    ({"max_new_tokens": 5, "top_k": 3}, "top_k only applies when sampling; .* leave it out"),
+    ({"max_new_tokens": 5, "temperature": 0.7, "top_p": 0.5},
+     "temperature, top_p only apply when sampling; .* leave them out"),
     ({"max_new_tokens": 5, "do_sample": True, "num_beams": 2}, "conflict"),
     ({"max_new_tokens": 5, "length_penalty": 0.5}, "only applies to beam search"),
     ({"max_new_tokens": 5, "do_sample": True, "top_p": 1.5}, "top_p must be in"),
@@ -368,3 +369,17 @@ def test_longrope_recomputes_the_cache_where_it_switches():
         for t in range(9, 14):
             logits = decoder.step(ids[:, t])
         assert (logits - model.next_token_logits(ids)).abs().max() <= 1e-5
+
+
+@pytest.mark.parametrize(("prompt", "error", "fragment"), [
+    (None, TypeError, "prompt must be a string or a list of strings, got NoneType"),
+    (5, TypeError, "got int"),
+    (["a", 3], TypeError, "got list"),
+    ([], ValueError, "no prompt given"),
+])
+def test_a_prompt_that_is_not_text_is_refused_by_name(prompt, error, fragment):
+    from zoo.testing import byte_tokenizer
+
+    model = zoo.create_model(tiny_spec("gpt2"), seed=0).eval()
+    with pytest.raises(error, match=fragment):
+        zoo.generate(model, prompt, tokenizer=byte_tokenizer(), max_new_tokens=1)

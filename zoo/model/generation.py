@@ -114,8 +114,10 @@ class Options:
                     and getattr(o, name) != f.default
                     and not (name == "temperature" and o.temperature == 0)]
         if not o.do_sample and sampling:
-            raise ValueError(f"{', '.join(sampling)} only apply when sampling; pass "
-                             f"do_sample=True (or leave them out for greedy decoding)")
+            one = len(sampling) == 1
+            raise ValueError(f"{', '.join(sampling)} only appl{'ies' if one else 'y'} when "
+                             f"sampling; pass do_sample=True (or leave "
+                             f"{'it' if one else 'them'} out for greedy decoding)")
         if o.do_sample and o.num_beams > 1:
             raise ValueError("do_sample and num_beams > 1 conflict: choose sampling or beam "
                              "search")
