@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import tempfile
 from pathlib import Path
 
@@ -110,3 +111,30 @@ def test_malformed_indexes_give_documented_errors(index):
         for read in (read_spec, zoo.load):
             with contextlib.suppress(WeightsError, SpecError):
                 read(folder)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_a_pipe_or_a_device_is_refused_without_waiting_for_a_writer(tmp_path):
+    import signal
+
+    from zoo.files.errors import WeightsError
+    from zoo.files.gguf import GGUFFile, is_gguf
+    from zoo.files.safetensors import read_header
+    from zoo.files.safetensors_io import SafetensorsFile
+
+    pipe = tmp_path / "model.safetensors"
+    os.mkfifo(pipe)
+    previous = signal.signal(signal.SIGALRM, lambda *_: pytest.fail("blocked on the pipe"))
+    signal.alarm(10)
+    try:
+        for read in (read_header, SafetensorsFile, GGUFFile):
+            with pytest.raises(WeightsError, match="a pipe, not a file weights can be read"):
+                read(pipe)
+        assert not is_gguf(pipe)
+        with pytest.raises(WeightsError, match="a device"):
+            read_header("/dev/zero")  # would never end
+        with pytest.raises(WeightsError, match="a folder"):
+            read_header(tmp_path)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

@@ -25,6 +25,7 @@ from zoo.checkpoints.metadata import (
     write_checkpoint_spec,
 )
 from zoo.files import WeightsError
+from zoo.files.errors import open_regular
 from zoo.files.safetensors import member
 from zoo.model import Model, create_model
 from zoo.spec import ModelSpec
@@ -129,7 +130,7 @@ def read_checkpoint_metadata(folder: str | Path) -> Any:
     folder = Path(folder)
     path = folder / ".metadata"
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             metadata = _MetadataUnpickler(f, path).load()
     except OSError as err:
         raise WeightsError(f"{path}: cannot read: {err.strerror or err}") from None

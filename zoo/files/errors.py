@@ -1,13 +1,17 @@
 """The one error for weights that cannot be read as what they claim to be: a safetensors file
 or index, a GGUF file, a Hub folder, a distributed checkpoint. It lives below every reader, so
-each raises the same class and a caller catches one."""
+each raises the same class and a caller catches one; and the one way a reader opens a file
+(`open_regular`) and parses JSON (`parse_json`), bounded."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from itertools import accumulate
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 # how deep a JSON file zoo reads may nest: config.json and safetensors headers nest 2 to 4
 # deep; without a bound a crafted file 100,000 deep overflows the parser's recursion
@@ -48,3 +52,28 @@ def parse_json(raw: str | bytes, where: str) -> Any:
         return json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise WeightsError(f"{where} is not JSON: {err}") from None
+
+
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a pipe"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"))
+
+
+def open_regular(path: str | os.PathLike[str]) -> IO[bytes]:
+    """`path` opened for reading, unless it is not a regular file (a WeightsError): a pipe, a
+    socket or a device has no size to read a header against and may never end, and a pipe
+    with no writer would block its reader forever, so it is opened without blocking and
+    refused before anything is read. FileNotFoundError and other OSErrors pass through."""
+    path = Path(path)
+    nonblocking = getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(path, os.O_RDONLY | nonblocking | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((what for test, what in _KINDS if test(mode)), "not a regular file")
+            raise WeightsError(f"{path}: {kind}, not a file weights can be read from")
+        if nonblocking:
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise

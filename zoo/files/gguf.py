@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, overload
 
-from zoo.files.errors import WeightsError
+from zoo.files.errors import WeightsError, open_regular
 
 MAGIC = b"GGUF"
 # value types: struct format of the scalars; 8 is a string, 9 an array
@@ -41,9 +41,9 @@ DEQUANTIZE_ROWS = 4096  # rows dequantized at a time
 
 def is_gguf(path: Path) -> bool:
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             return f.read(4) == MAGIC
-    except OSError:
+    except (OSError, WeightsError):
         return False
 
 
@@ -168,7 +168,7 @@ class GGUFFile:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         try:
-            with open(self.path, "rb") as f:
+            with open_regular(self.path) as f:
                 self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
         except (OSError, ValueError) as err:
             raise WeightsError(f"{self.path}: not a readable GGUF file: {err}") from None

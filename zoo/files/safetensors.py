@@ -13,7 +13,7 @@ import struct
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from zoo.files.errors import WeightsError, parse_json
+from zoo.files.errors import WeightsError, open_regular, parse_json
 
 MAX_HEADER = 100 * 2**20  # bytes of header JSON (or of an index) zoo reads at most
 INDEX_SUFFIX = ".safetensors.index.json"
@@ -23,7 +23,7 @@ def read_header(path: str | os.PathLike[str]) -> tuple[dict[str, Any], int, int]
     """(header without __metadata__ plus it under "__metadata__", data start, file size)."""
     path = Path(path)
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             return read_header_from(f, path)
     except OSError as err:
         raise WeightsError(f"{path}: cannot read: {err.strerror or err}") from None

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from zoo.files.errors import WeightsError
+from zoo.files.errors import WeightsError, open_regular
 from zoo.files.safetensors import member, read_header_from, read_index, weights_file
 
 DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16,
@@ -51,7 +51,7 @@ class SafetensorsFile:
         self.path = Path(path)
         try:
             # kept open: tensors come from this file even if a save replaces the name
-            self._file = open(self.path, "rb")  # noqa: SIM115
+            self._file = open_regular(self.path)
         except FileNotFoundError:
             raise
         except OSError as err:
