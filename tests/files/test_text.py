@@ -4,6 +4,7 @@ Path.read_text, the same ids and perplexity as the whole string, and only a wind
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 
@@ -54,3 +55,11 @@ def test_a_file_cut_while_it_is_read_is_one_error(tmp_path):
     path.write_bytes(b"x" * 100)
     with pytest.raises(ValueError, match="changed while it was read"):
         _ = text[0:4000]
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="no /dev/zero here")
+def test_a_device_that_never_ends_is_read_to_a_bound(monkeypatch):
+    monkeypatch.setattr(text_module, "PIPED", 5 << 20)  # characters; /dev/zero never ends
+    with pytest.raises(ValueError, match="more than 5,242,880 characters from a pipe"):
+        TextFile("/dev/zero")
+    assert len(TextFile("/dev/null")) == 0

@@ -6,7 +6,7 @@ that would be whole in memory (a 2 GB corpus is a 2 GB string, four times that w
 character outside Latin-1). `TextFile` is what the encoder needs of a string, `len()` and
 slices, read from the file: one pass counts the characters, then slices are read forward,
 and only the text from the start of the latest slice on is kept. A pipe, which can be read
-once only, is read whole.
+once only, is read whole, up to `PIPED` characters (a device such as /dev/zero never ends).
 
 The text is what `Path.read_text(encoding="utf-8")` would return: UTF-8, with "\\r\\n" and
 "\\r" read as "\\n".
@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 BLOCK = 1 << 20  # bytes read at a time
+PIPED = 1 << 30  # characters read whole from a pipe or device at most: a file is streamed
 
 
 class TextFile:
@@ -34,7 +35,7 @@ class TextFile:
             self._length = sum(len(block) for block in self._blocks())
             self._reading, self._buffer = self._blocks(), ""
         else:  # a pipe (`<(zcat corpus.gz)`) can be read once only: kept whole
-            self._buffer = "".join(self._blocks())
+            self._buffer = "".join(self._piped())
             self._length, self._reading = len(self._buffer), iter(())
 
     def __len__(self) -> int:
@@ -57,6 +58,17 @@ class TextFile:
         self._buffer = self._buffer[start - self._offset:]  # nothing before `start` is read again
         self._offset = start
         return self._buffer[:stop - start]
+
+    def _piped(self) -> Iterator[str]:
+        """The blocks of a pipe or device, refused past `PIPED` characters."""
+        total = 0
+        for block in self._blocks():
+            total += len(block)
+            if total > PIPED:
+                raise ValueError(f"{self.path}: more than {PIPED:,} characters from a pipe or "
+                                 f"device, which is read whole; save the text to a file, "
+                                 f"which is read a window at a time")
+            yield block
 
     def _blocks(self) -> Iterator[str]:
         """The file's text, decoded a block at a time, newlines as `Path.read_text` has them."""
