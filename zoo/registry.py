@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from zoo.files.errors import WeightsError, read_regular
 from zoo.spec import (
     ACCUMULATING_FIELDS,
     FAMILY_FIELDS,
@@ -143,8 +144,8 @@ def read_yaml(path: Path, what: str = "spec file") -> Any:
         if path.stat().st_size > MAX_YAML_BYTES:
             raise SpecError(f"{path.stat().st_size:,} bytes is more than a spec or claims file "
                             f"holds (at most {MAX_YAML_BYTES:,})", file=str(path))
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
+        text = read_regular(path).decode("utf-8")  # not a pipe, which would block
+    except (OSError, UnicodeDecodeError, WeightsError) as err:
         raise SpecError(f"cannot read {what}: {err}", file=str(path)) from None
     try:
         return yaml.load(text, Loader=_BoundedLoader)

@@ -21,6 +21,7 @@ from typing import Any
 from zoo.accounting import count_params
 from zoo.accounting.catalog import families, list_models
 from zoo.fields import describe
+from zoo.files.errors import WeightsError, read_regular
 from zoo.registry import UnknownModelError, get_spec, read_yaml
 from zoo.spec import ModelSpec, SpecError
 from zoo.units import parse_count
@@ -300,8 +301,8 @@ def _cells(mapping: Mapping[str, Any]) -> list[Cell]:
 
 def _csv_rows(path: Path) -> list[ClaimRow]:
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
+        text = read_regular(path).decode("utf-8-sig")  # not a pipe, which would block
+    except (OSError, UnicodeDecodeError, WeightsError) as err:
         raise SpecError(f"cannot read claims file: {err}", file=str(path)) from None
     dialect = "excel-tab" if path.suffix.lower() == ".tsv" else "excel"
     reader = csv.reader(io.StringIO(text), dialect=dialect)

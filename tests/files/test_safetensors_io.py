@@ -128,11 +128,22 @@ def test_a_pipe_or_a_device_is_refused_without_waiting_for_a_writer(tmp_path):
     signal.alarm(10)
     try:
         for read in (read_header, SafetensorsFile, GGUFFile):
-            with pytest.raises(WeightsError, match="a pipe, not a file weights can be read"):
+            with pytest.raises(WeightsError, match="a pipe, not a regular file"):
                 read(pipe)
         assert not is_gguf(pipe)
         with pytest.raises(WeightsError, match="a device"):
             read_header("/dev/zero")  # would never end
+        from zoo.files.safetensors import read_index
+        from zoo.registry import read_yaml
+        from zoo.spec import SpecError
+        from zoo.verify import read_claims
+
+        for name, read in (("model.safetensors.index.json", read_index),
+                           ("specs.yaml", lambda p: read_yaml(p, "spec file")),
+                           ("claims.csv", read_claims)):
+            os.mkfifo(tmp_path / name)
+            with pytest.raises((WeightsError, SpecError), match="a pipe, not a regular file"):
+                read(tmp_path / name)
         with pytest.raises(WeightsError, match="a folder"):
             read_header(tmp_path)
     finally:

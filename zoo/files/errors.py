@@ -70,10 +70,16 @@ def open_regular(path: str | os.PathLike[str]) -> IO[bytes]:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             kind = next((what for test, what in _KINDS if test(mode)), "not a regular file")
-            raise WeightsError(f"{path}: {kind}, not a file weights can be read from")
+            raise WeightsError(f"{path}: {kind}, not a regular file (which zoo reads)")
         if nonblocking:
             os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
         raise
+
+
+def read_regular(path: str | os.PathLike[str]) -> bytes:
+    """A regular file's bytes (`open_regular`: anything else refused by name, unread)."""
+    with open_regular(path) as f:
+        return f.read()

@@ -13,7 +13,7 @@ import struct
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from zoo.files.errors import WeightsError, open_regular, parse_json
+from zoo.files.errors import WeightsError, open_regular, parse_json, read_regular
 
 MAX_HEADER = 100 * 2**20  # bytes of header JSON (or of an index) zoo reads at most
 INDEX_SUFFIX = ".safetensors.index.json"
@@ -138,7 +138,7 @@ def read_index(path: Path) -> dict[str, Any]:
         size = path.stat().st_size
         if size > MAX_HEADER:
             raise WeightsError(f"{path}: {size:,} bytes is too large for a safetensors index")
-        raw = path.read_bytes()
+        raw = read_regular(path)
     except FileNotFoundError:
         raise  # a save removed it meanwhile: the caller looks again
     except OSError as err:
