@@ -721,3 +721,19 @@ def test_a_failed_system_call_names_the_path_in_plain_words(capsys, tmp_path):
     assert cli_message(OSError("no errno")) == "no errno"  # nothing to rephrase
     code, _, err = run(capsys, "eval", "gpt2", str(tmp_path / "none.txt"))
     assert code == 2 and err.strip().endswith("none.txt: no such file or directory")
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="no /dev/zero here")
+def test_finetune_reads_its_text_as_eval_does(capsys, tiny_folder, tmp_path, monkeypatch):
+    import zoo.files.text
+
+    monkeypatch.setattr(zoo.files.text, "PIPED", 1 << 20)
+    code, _, err = run(capsys, "finetune", str(tiny_folder), "/dev/zero", "--steps", "1",
+                       "--out", str(tmp_path / "run"))
+    assert code == 2 and "more than 1,048,576 characters from a pipe or device" in err
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes("caf\xe9".encode("latin-1"))
+    code, _, err = run(capsys, "finetune", str(tiny_folder), str(latin1), "--steps", "1",
+                       "--out", str(tmp_path / "run"))
+    assert code == 2 and "latin1.txt: not UTF-8 text" in err
+    assert not (tmp_path / "run").exists()

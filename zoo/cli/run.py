@@ -27,10 +27,12 @@ OPTIONS, WINDOWS, SETTINGS = "zoo.model.generation:Options", "zoo.perplexity:Win
 
 
 def read_text(path: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    """A UTF-8 text file whole (`zoo.files.text.TextFile`: its byte named where it is not
+    UTF-8, and a pipe or device read to a bound, not forever)."""
+    from zoo.files.text import TextFile
+
+    text = TextFile(path)
+    return text[0:len(text)]
 
 
 def _savable() -> tuple[str, ...]:
