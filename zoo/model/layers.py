@@ -49,7 +49,7 @@ class Linear(nn.Linear):
       rows the embedding reads).
 
     A `Model` chooses every layer's kernel at its first inference call instead, and lays the
-    weights out itself, in 2 MiB pages (`Model.lay_out`).
+    weights out itself (`Model.lay_out`; in 2 MiB pages with ZOO_HUGEPAGES=1).
     """
 
     shared = False  # the weight is also another module's (a tied head): keep its layout

@@ -482,8 +482,20 @@ class Packing:
                              "torch build lacks")
         self.model, self.mode, self.grids = model, mode, dict(grids or {})
         self.order = [name for name, module in model.named_modules() if _packable(name, module)]
-        self.pending = list(self.order)
-        self.chosen: dict[str, str] = {}
+        self.chosen: dict[str, str] = {}  # layer -> the mode it was packed in
+
+    @property
+    def pending(self) -> list[str]:
+        """The layers not packed yet, in the model's order."""
+        return [name for name in self.order if name not in self.chosen]
+
+    def _kind(self, name: str) -> str:
+        """The mode layer `name` is packed in: its own, the head's, or the mode, then the first
+        fallback its kernel takes (`choose`)."""
+        layer = self.model.get_submodule(name)
+        wanted = self.modes.get(f"{name}.weight",
+                                MODES[self.mode].head if name == "head" else self.mode)
+        return choose(wanted, layer.out_features, layer.in_features)
 
     def peak(self, sizes: Mapping[str, int]) -> int:
         """Bytes the model holds at most while packed as it is filled, from each tensor's float
@@ -500,9 +512,8 @@ class Packing:
                 total += nbytes
                 continue
             layer = self.model.get_submodule(owner)
-            mode = choose(self.modes.get(name, MODES[self.mode].head if owner == "head"
-                                         else self.mode), layer.out_features, layer.in_features)
-            total += math.ceil(layer.out_features * layer.in_features * BYTES_PER_WEIGHT[mode])
+            total += math.ceil(layer.out_features * layer.in_features
+                               * BYTES_PER_WEIGHT[self._kind(owner)])
             largest = max(largest, nbytes)
         return total + largest
 
@@ -520,14 +531,11 @@ class Packing:
     def _pack(self, name: str) -> None:
         module = self.model.get_submodule(name)
         assert isinstance(module, Linear)
-        wanted = self.modes.get(f"{name}.weight",
-                                MODES[self.mode].head if name == "head" else self.mode)
-        kind = choose(wanted, module.out_features, module.in_features)
+        kind = self._kind(name)
         grid = self.grids.pop(f"{name}.weight", None) if kind == "int4" else None
         packed = PackedLinear(kind, module.weight, module.bias, grid)
         parent, _, attr = name.rpartition(".")
         setattr(self.model.get_submodule(parent) if parent else self.model, attr, packed)
-        self.pending.remove(name)
         self.chosen[name] = kind
         if name == "head" and self.model.spec.tie_embeddings and \
                 packed.rows(torch.zeros(1, dtype=torch.long)) is not None:
@@ -540,7 +548,7 @@ class Packing:
         """Every layer not packed yet packed, the tied embedding read from the packed head, and
         the packed weights laid out; the model, with `quantized` and `packed_modes` set."""
         model = self.model
-        for name in list(self.pending):  # by name, so that each float layer is freed once packed
+        for name in self.pending:  # by name, so that each float layer is freed once packed
             self._pack(name)
         _lay_out(model)
         model.quantized = self.mode
