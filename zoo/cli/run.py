@@ -27,12 +27,11 @@ OPTIONS, WINDOWS, SETTINGS = "zoo.model.generation:Options", "zoo.perplexity:Win
 
 
 def read_text(path: str) -> str:
-    """A UTF-8 text file whole (`zoo.files.text.TextFile`: its byte named where it is not
-    UTF-8, and a pipe or device read to a bound, not forever)."""
-    from zoo.files.text import TextFile
+    """A UTF-8 text file whole, in one pass (`zoo.files.text.read_whole`: its byte named
+    where it is not UTF-8, and a pipe or device read to a bound, not forever)."""
+    from zoo.files.text import read_whole
 
-    text = TextFile(path)
-    return text[0:len(text)]
+    return read_whole(path)
 
 
 def _savable() -> tuple[str, ...]:

@@ -32,10 +32,10 @@ class TextFile:
         self.path = Path(path)
         self._offset = 0  # the text read from position _offset on is _buffer
         if self.path.is_file():
-            self._length = sum(len(block) for block in self._blocks())
-            self._reading, self._buffer = self._blocks(), ""
+            self._length = sum(len(block) for block in _blocks(self.path))
+            self._reading, self._buffer = _blocks(self.path), ""
         else:  # a pipe (`<(zcat corpus.gz)`) can be read once only: kept whole
-            self._buffer = "".join(self._piped())
+            self._buffer = read_whole(self.path)
             self._length, self._reading = len(self._buffer), iter(())
 
     def __len__(self) -> int:
@@ -59,37 +59,47 @@ class TextFile:
         self._offset = start
         return self._buffer[:stop - start]
 
-    def _piped(self) -> Iterator[str]:
-        """The blocks of a pipe or device, refused past `PIPED` characters."""
-        total = 0
-        for block in self._blocks():
-            total += len(block)
-            if total > PIPED:
-                raise ValueError(f"{self.path}: more than {PIPED:,} characters from a pipe or "
-                                 f"device, which is read whole; save the text to a file, "
-                                 f"which is read a window at a time")
-            yield block
-
-    def _blocks(self) -> Iterator[str]:
-        """The file's text, decoded a block at a time, newlines as `Path.read_text` has them."""
-        decoder = io.IncrementalNewlineDecoder(codecs.getincrementaldecoder("utf-8")(),
-                                               translate=True)
-        read = 0
-        with self.path.open("rb") as f:
-            while True:
-                block = f.read(BLOCK)
-                try:
-                    text = decoder.decode(block, final=not block)
-                except UnicodeDecodeError as err:
-                    # the error counts from the bytes the decoder held back plus this block
-                    held = len(err.object) - len(block)
-                    raise ValueError(f"{self.path}: not UTF-8 text ({err.reason} at byte "
-                                     f"{read - held + err.start})") from None
-                if text:
-                    yield text
-                if not block:
-                    return
-                read += len(block)
 
 
-__all__ = ["TextFile"]
+def read_whole(path: str | Path) -> str:
+    """The whole text of a UTF-8 file in one pass, read as `TextFile` reads it (a pipe or
+    device up to `PIPED` characters): for a caller that needs all of it at once."""
+    path = Path(path)
+    return "".join(_blocks(path) if path.is_file() else _piped(path))
+
+
+def _piped(path: Path) -> Iterator[str]:
+    """The blocks of a pipe or device, refused past `PIPED` characters."""
+    total = 0
+    for block in _blocks(path):
+        total += len(block)
+        if total > PIPED:
+            raise ValueError(f"{path}: more than {PIPED:,} characters from a pipe or device, "
+                             f"which is read whole; save the text to a file, which is read a "
+                             f"window at a time")
+        yield block
+
+
+def _blocks(path: Path) -> Iterator[str]:
+    """The file's text, decoded a block at a time, newlines as `Path.read_text` has them."""
+    decoder = io.IncrementalNewlineDecoder(codecs.getincrementaldecoder("utf-8")(),
+                                           translate=True)
+    read = 0
+    with path.open("rb") as f:
+        while True:
+            block = f.read(BLOCK)
+            try:
+                text = decoder.decode(block, final=not block)
+            except UnicodeDecodeError as err:
+                # the error counts from the bytes the decoder held back plus this block
+                held = len(err.object) - len(block)
+                raise ValueError(f"{path}: not UTF-8 text ({err.reason} at byte "
+                                 f"{read - held + err.start})") from None
+            if text:
+                yield text
+            if not block:
+                return
+            read += len(block)
+
+
+__all__ = ["TextFile", "read_whole"]
