@@ -316,9 +316,12 @@ def test_plan_refuses_zero_memory(capsys):
     ("file/out.safetensors", [], "file: is a file"),
     ("file/deeper/out.safetensors", [], "cannot be created, .*file is a file"),
     ("file", ["--format", "hf"], "file: is a file; hf checkpoints are saved into a folder"),
-    ("out-dcp", ["--format", "dcp", "--max-shard-size", "1GB"], "max_shard_size: not an option"),
-    ("out.gguf", [], "out.gguf: hf checkpoints are saved into a folder, and this name reads "
-                     "as a gguf file, which zoo does not write"),
+    ("out-dcp", ["--format", "dcp", "--max-shard-size", "1GB"],
+     "--max-shard-size does not apply to the dcp format"),
+    ("out.gguf", ["--format", "hf"], "out.gguf: hf checkpoints are saved into a folder, and "
+                                     "this name reads as a gguf file"),
+    ("out.bin", ["--format", "gguf"], r"gguf checkpoints are one file named \*\.gguf"),
+    ("out.gguf", ["--gguf-type", "Q4_K"], "invalid choice: 'Q4_K'"),
     ("model.pt", ["--format", "dcp"], "reads as a pickle file"),
 ])
 def test_convert_checks_its_destination_before_loading(tmp_path, monkeypatch, capsys, dst,

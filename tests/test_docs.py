@@ -76,6 +76,10 @@ def test_example_files_are_located_by_the_readme(tmp_path):
             subprocess.run(line, shell=True, cwd=scratch, check=True, executable="/bin/bash")
     commands = [line.split(" #")[0] for b in code_blocks(text) for line in b.splitlines()
                 if line.startswith(("$ zoo", "model = zoo.", "zoo.", "$ cat"))]
+    # what `zoo convert SRC DST` and `zoo.to_gguf(model, DST)` write is not read
+    commands = [" ".join(c.split()[:4] + c.split()[5:]) if c.startswith("$ zoo convert ")
+                else c.rsplit(",", 2)[0] if c.startswith("zoo.to_gguf(") else c
+                for c in commands]
     read = {token.strip("\"'(),") for line in commands for token in re.split(r"[\s(]", line)
             if re.fullmatch(r"[\"']?[\w./-]+\.(gguf|csv|txt|json)[\"'),]*", token)}
     assert {"SmolLM2-135M-Instruct.Q4_1.gguf", "lecture.csv",

@@ -178,3 +178,19 @@ def test_a_tokenizer_config_nested_too_deep_is_one_error(tmp_path):
     (tmp_path / "tokenizer_config.json").write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(ValueError, match=r"tokenizer_config\.json: not JSON: maximum recursion"):
         Tokenizer.from_folder(tmp_path)
+
+
+@pytest.mark.parametrize(("pre", "pieces"), [
+    # llama.cpp's default (a file naming none): punctuation runs, GPT-2's split, digit runs,
+    # then threes of digits, each splitting the pieces before it (llama-vocab.cpp)
+    ("default", ["x", "+=", "100", "0", ";", " it", "'", "s"]),
+    ("gpt-2", ["x", "+=", "1000", ";", " it", "'s"]),
+    ("smollm", ["x", "+=", "1", "0", "0", "0", ";", " it", "'s"]),
+])
+def test_byte_level_splits_as_llama_cpp_names_them(pre, pieces):
+    tokens = [chr(c) for c in range(33, 127)]
+    fields = {"tokenizer.ggml.model": "gpt2", "tokenizer.ggml.pre": pre,
+              "tokenizer.ggml.tokens": tokens, "tokenizer.ggml.merges": []}
+    split = Tokenizer.from_gguf_fields(fields).backend.pre_tokenizer.pre_tokenize_str(
+        "x+=1000; it's")
+    assert [piece.replace("\u0120", " ") for piece, _ in split] == pieces

@@ -37,6 +37,7 @@ _LAZY: dict[str, str] = {
     "from_hf": "zoo.checkpoints.hf",
     "to_hf": "zoo.checkpoints.hf",
     "from_gguf": "zoo.checkpoints.gguf",
+    "to_gguf": "zoo.checkpoints.gguf",
     "quantize": "zoo.model.quantize",
     "Tokenizer": "zoo.tokenizer",
     "generate": "zoo.text",

@@ -7,6 +7,7 @@ Chat templates are the checkpoint's Jinja templates, rendered within limits by `
 
 from __future__ import annotations
 
+import array
 import bisect
 import itertools
 import json
@@ -21,19 +22,23 @@ from tokenizers import Tokenizer as Backend
 from zoo.chat import render_template, template_source
 from zoo.errors import advised
 from zoo.files.folder import replace_file
+from zoo.files.gguf import GGUFArray
 from zoo.files.text import TextFile
 
-# llama.cpp's pre-tokenizer names -> the splits before the byte-level step (which itself
-# applies GPT-2's split)
+# llama.cpp's pre-tokenizer names -> the regular expressions it splits text by, in its order
+# (each splits the pieces the one before made, matches isolated), before the byte-level step;
+# from llama.cpp's llama-vocab.cpp. Its `default` (a file that names none) is not GPT-2's.
+_GPT2_SPLIT = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)"
 _LLAMA3_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
                  r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
-_PRE_TOKENIZERS = {
-    "default": [],
-    "gpt2": [],
-    "smollm": [pre_tokenizers.Digits(individual_digits=True)],  # every digit on its own
-    "llama3": [pre_tokenizers.Split(Regex(_LLAMA3_SPLIT), behavior="isolated")],
-    "llama-bpe": [pre_tokenizers.Split(Regex(_LLAMA3_SPLIT), behavior="isolated")],
+_PRE_SPLITS: dict[str, tuple[str, ...]] = {
+    "default": (r"[\p{P}\$\+<=>\^~\|]+", _GPT2_SPLIT, r"\p{N}+", "[0-9][0-9][0-9]"),
+    "gpt-2": (_GPT2_SPLIT,),
+    "smollm": (r"\p{N}", _GPT2_SPLIT),
+    "llama3": (_LLAMA3_SPLIT,),
+    "llama-bpe": (_LLAMA3_SPLIT,),
 }
+NORMAL = 1  # GGUF token type of a vocabulary's own tokens
 CONTROL = 3  # GGUF token type of special tokens such as <|im_start|>
 USER_DEFINED = 4  # GGUF token type of added tokens that are not special, such as <think>
 # the longest SentencePiece token whose merges are derived: deriving them tries every split of
@@ -55,6 +60,8 @@ class Tokenizer:
         self.chat_template = chat_template
         self.add_bos_token = add_bos_token
         self.template_origin = "the chat template"  # where it came from, for its errors
+        # a GGUF file's tokenizer.* metadata, as read: what a GGUF file written from it keeps
+        self.gguf: dict[str, Any] | None = None
 
     # --- construction ------------------------------------------------------------------------
     @classmethod
@@ -125,7 +132,48 @@ class Tokenizer:
                         chat_template=fields.get("tokenizer.chat_template"),
                         add_bos_token=bool(add_bos))
         tokenizer.template_origin = "the GGUF file's tokenizer.chat_template"
+        # numeric arrays copied out of the file (a GGUFArray is a view of its mapping)
+        tokenizer.gguf = {k: (v.tolist() if v.code == "?" else array.array(v.code, v))
+                          if isinstance(v, GGUFArray) else v
+                          for k, v in fields.items() if k.startswith("tokenizer.")}
         return tokenizer
+
+    def gguf_fields(self) -> dict[str, Any]:
+        """The tokenizer.* metadata of a GGUF file, as llama.cpp reads it: a tokenizer read
+        from a GGUF file gives its own back; a byte-level BPE one whose pre-tokenization
+        llama.cpp names (`_llama_cpp_pre`) is written as llama.cpp's converter writes it:
+        the vocabulary in id order, each token's type, the merges. ValueError, saying why,
+        for any other."""
+        if self.gguf is not None:
+            return dict(self.gguf)
+        data = json.loads(self.backend.to_str())
+        model = data.get("model") or {}
+        if model.get("type") != "BPE" or data.get("normalizer") is not None \
+                or (data.get("decoder") or {}).get("type") != "ByteLevel":
+            raise ValueError("zoo writes the tokenizer of a GGUF file it read, or a byte-level "
+                             "BPE one (GPT-2's, with no normalizer); this one is "
+                             f"{model.get('type', 'of no known model')}")
+        pre = _llama_cpp_pre(data)
+        vocab = self.backend.get_vocab(with_added_tokens=True)
+        tokens = sorted(vocab, key=vocab.__getitem__)
+        if [vocab[t] for t in tokens] != list(range(len(tokens))):
+            raise ValueError("its token ids are not 0 to n - 1 without gaps, as GGUF lists them")
+        added = {t.content: t.special for t in self.backend.get_added_tokens_decoder().values()}
+        types = [CONTROL if added.get(t) else USER_DEFINED if t in added else NORMAL
+                 for t in tokens]
+        merges = [m if isinstance(m, str) else " ".join(m) for m in model.get("merges", [])]
+        fields: dict[str, Any] = {
+            "tokenizer.ggml.model": "gpt2", "tokenizer.ggml.pre": pre,
+            "tokenizer.ggml.tokens": tokens, "tokenizer.ggml.token_type": types,
+            "tokenizer.ggml.merges": merges,
+            "tokenizer.ggml.add_bos_token": self.add_bos_token}
+        for key, token in (("bos", self.bos_token), ("eos", self.eos_token),
+                           ("unknown", model.get("unk_token")), ("padding", self.pad_token)):
+            if token is not None and token in vocab:
+                fields[f"tokenizer.ggml.{key}_token_id"] = vocab[token]
+        if self.chat_template:
+            fields["tokenizer.chat_template"] = self.chat_template
+        return fields
 
     def save(self, folder: str | os.PathLike[str]) -> list[Path]:
         """tokenizer.json and tokenizer_config.json, as transformers reads them; each replaced
@@ -360,15 +408,51 @@ def _byte_level(fields: dict[str, Any]) -> Backend:
     tokens: list[str] = fields["tokenizer.ggml.tokens"]
     merges = [tuple(m.split(" ", 1)) for m in fields.get("tokenizer.ggml.merges", [])]
     pre = fields.get("tokenizer.ggml.pre", "default")
-    if pre not in _PRE_TOKENIZERS:
+    if pre not in _PRE_SPLITS:
         raise ValueError(f"GGUF pre-tokenizer {pre!r} is not supported; zoo knows "
-                         f"{', '.join(sorted(_PRE_TOKENIZERS))}")
+                         f"{', '.join(sorted(_PRE_SPLITS))}")
     vocab = {token: i for i, token in enumerate(tokens)}
     backend = Backend(models.BPE(vocab=vocab, merges=merges, fuse_unk=False))
-    backend.pre_tokenizer = pre_tokenizers.Sequence(
-        [*_PRE_TOKENIZERS[pre], pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)])
+    backend.pre_tokenizer = _byte_level_split(_PRE_SPLITS[pre])
     backend.decoder = decoders.ByteLevel()
     return backend
+
+
+def _byte_level_split(splits: tuple[str, ...]) -> Any:
+    """llama.cpp's pre-tokenization: each expression splits the pieces (matches isolated),
+    then bytes become GPT-2's printable characters."""
+    return pre_tokenizers.Sequence(
+        [*(pre_tokenizers.Split(Regex(r), behavior="isolated") for r in splits),
+         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+
+
+# the pre-tokenizers of Hugging Face tokenizer.json files that are one of llama.cpp's, exactly
+# (as JSON): GPT-2's byte level step (its own split), and SmolLM's digits before it
+_HF_PRE = {
+    "gpt-2": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True,
+              "use_regex": True},
+    "smollm": {"type": "Sequence", "pretokenizers": [
+        {"type": "Digits", "individual_digits": True},
+        {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True,
+         "use_regex": True}]},
+}
+
+
+def _llama_cpp_pre(tokenizer_json: dict[str, Any]) -> str:
+    """The name llama.cpp gives a byte-level BPE tokenizer's pre-tokenization: one of zoo's
+    own (read from a GGUF file), or a Hugging Face one of `_HF_PRE`; ValueError otherwise."""
+    pre = tokenizer_json.get("pre_tokenizer")
+    for name, splits in _PRE_SPLITS.items():
+        built = Backend(models.BPE())
+        built.pre_tokenizer = _byte_level_split(splits)
+        if pre == json.loads(built.to_str())["pre_tokenizer"]:
+            return name
+    found = next((name for name, known in _HF_PRE.items() if pre == known), None)
+    if found is None:
+        raise ValueError(f"its pre-tokenizer ({json.dumps(pre)[:120]}) is not one whose "
+                         f"llama.cpp name zoo knows ({', '.join(sorted(_PRE_SPLITS))}); "
+                         f"llama.cpp's convert_hf_to_gguf.py names more")
+    return found
 
 
 def _merges(tokens: list[str], rank: dict[str, float]) -> list[tuple[str, str]]:

@@ -61,7 +61,7 @@ def test_options_a_format_does_not_take_are_named(checkpoints):
     with pytest.raises(ValueError, match=r"device_map: not an option for hf checkpoints.*"
                                          r"they take .*dtype"):
         zoo.load(root / "hf", device_map="auto")
-    with pytest.raises(ValueError, match=r"unknown format 'onnx'; zoo writes dcp, zoo, hf"):
+    with pytest.raises(ValueError, match=r"unknown format 'onnx'; zoo writes gguf, dcp, zoo, hf"):
         zoo.save(zoo.create_model(tiny_spec("gpt2"), seed=0), root / "x", format="onnx")
 
 

@@ -37,11 +37,14 @@ Tensors = Mapping[str, Source]
 class GGUFLayout:
     """How llama.cpp stores this architecture: its `general.architecture`, its tensor names
     (template -> the Hugging Face name and a GGUF-side transform), and its metadata as the
-    config.json the entry reads."""
+    config.json the entry reads, and back."""
 
     arch: str
     tensors: Mapping[str, tuple[str, str]]
     config: Callable[[Mapping[str, Any], Collection[str]], Config]  # (fields, tensor names)
+    # the other way: a spec's metadata as llama.cpp's converter writes it (`<arch>.*` keys),
+    # what `config` reads back as the same architecture (zoo.checkpoints.gguf.to_gguf checks)
+    fields: Callable[[ModelSpec], Config]
 
 
 @dataclass(frozen=True)

@@ -225,8 +225,26 @@ def read_gguf(fields: Mapping[str, Any], tensor_names: Collection[str]) -> Confi
     return config
 
 
+def write_gguf(s: ModelSpec) -> Config:
+    """The `gemma3` metadata of a Gemma 3 spec, as llama.cpp's converter writes it
+    (`read_gguf`'s keys). What the format leaves implied (every sixth layer global, local
+    rotary base 10,000, the score scale) is checked when the fields are read back."""
+    out: Config = {
+        "gemma3.context_length": s.context_length, "gemma3.embedding_length": s.d_model,
+        "gemma3.block_count": s.n_layer, "gemma3.feed_forward_length": s.d_ff,
+        "gemma3.attention.head_count": s.n_head, "gemma3.attention.head_count_kv": s.kv_heads,
+        "gemma3.attention.key_length": s.head_dim, "gemma3.attention.value_length": s.head_dim,
+        "gemma3.attention.layer_norm_rms_epsilon": float(s.norm_eps),
+        "gemma3.rope.freq_base": float(s.rope_theta),
+        "gemma3.attention.sliding_window": s.local_window}
+    if s.rope_scaling is not None:
+        out["gemma3.rope.scaling.type"] = s.rope_scaling.type
+        out["gemma3.rope.scaling.factor"] = float(s.rope_scaling.factor)
+    return out
+
+
 # llama.cpp stores Gemma's norm weights with 1 added, for a plain RMSNorm: taken off again
-GGUF = GGUFLayout(arch="gemma3", config=read_gguf, tensors={
+GGUF = GGUFLayout(arch="gemma3", config=read_gguf, fields=write_gguf, tensors={
     "token_embd.weight": ("model.embed_tokens.weight", "same"),
     "output_norm.weight": ("model.norm.weight", "unit_offset"),
     "output.weight": ("lm_head.weight", "same"),

@@ -161,9 +161,23 @@ def read_gguf(fields: Mapping[str, Any], tensor_names: Collection[str]) -> Confi
     return config
 
 
+def write_gguf(s: ModelSpec) -> Config:
+    """The `llama` metadata of a spec, as llama.cpp's converter writes it (`read_gguf`'s
+    keys); a sliding window or rope scaling, which it has no key for here, is refused when the
+    fields are read back."""
+    return {"llama.context_length": s.context_length, "llama.embedding_length": s.d_model,
+            "llama.block_count": s.n_layer, "llama.feed_forward_length": s.d_ff,
+            "llama.attention.head_count": s.n_head, "llama.attention.head_count_kv": s.kv_heads,
+            "llama.attention.key_length": s.head_dim,
+            "llama.attention.value_length": s.head_dim,
+            "llama.rope.dimension_count": s.head_dim, "llama.rope.freq_base": float(s.rope_theta),
+            "llama.attention.layer_norm_rms_epsilon": float(s.norm_eps),
+            "llama.vocab_size": s.vocab_size}
+
+
 # llama.cpp's converter permutes the rows of q and k per head (regrouping the rotary halves
 # for its kernels): the GGUF side of the map undoes it
-GGUF = GGUFLayout(arch="llama", config=read_gguf, tensors={
+GGUF = GGUFLayout(arch="llama", config=read_gguf, fields=write_gguf, tensors={
     "token_embd.weight": ("model.embed_tokens.weight", "same"),
     "output_norm.weight": ("model.norm.weight", "same"),
     "output.weight": ("lm_head.weight", "same"),

@@ -26,7 +26,7 @@ from zoo.architectures import (
 )
 from zoo.checkpoints.metadata import SPEC_FILE, is_zoo_file, read_checkpoint_spec, read_zoo_spec
 from zoo.files import NoSpecError, WeightsError
-from zoo.files.gguf import GGUFFile, is_gguf
+from zoo.files.gguf import WRITABLE, GGUFFile, is_gguf
 from zoo.files.hub import REPO_ID, cached_snapshot, read_config, resolve_folder
 from zoo.files.remote import fetch
 from zoo.files.safetensors import INDEX_SUFFIX, safetensors_target
@@ -228,6 +228,12 @@ def _gguf_loader() -> Callable[..., Model]:
     return from_gguf
 
 
+def _gguf_saver() -> Callable[..., list[Path]]:
+    from zoo.checkpoints.gguf import to_gguf
+
+    return to_gguf
+
+
 # --- distributed checkpoints ------------------------------------------------------------------
 
 def _is_dcp(path: Path) -> bool:
@@ -263,8 +269,9 @@ def _refuse_pickle(path: Path) -> Model:
 
 # in the order a path is tried: the first row whose sniff claims it is its format
 FORMATS: dict[str, Format] = {f.name: f for f in (
-    Format("gguf", "a GGUF file (llama.cpp), dequantized on load", _is_gguf, _gguf_spec,
-           _gguf_loader, suffixes=GGUF_SUFFIXES, listable=True),
+    Format("gguf", "a GGUF file (llama.cpp), dequantized on load; written in F32, F16, BF16 "
+                   "or Q8_0", _is_gguf, _gguf_spec, _gguf_loader, _gguf_saver,
+           suffixes=GGUF_SUFFIXES, listable=True),
     Format("pickle", "a pickled PyTorch checkpoint (refused: it can run code)", _is_pickle,
            _refuse_pickle, lambda: _refuse_pickle, suffixes=PICKLE_SUFFIXES),
     Format("dcp", "a distributed checkpoint (torch.distributed.checkpoint) with zoo's spec",
@@ -389,7 +396,7 @@ def load(path: str | os.PathLike[str], *, spec: ModelSpec | str | None = None,
 
 def save(model: Model, path: str | os.PathLike[str], *, format: str = "zoo",
          **options: Any) -> list[Path]:
-    """Write `model` in a format zoo writes (zoo, hf, dcp); returns the files written."""
+    """Write `model` in a format zoo writes (zoo, hf, dcp, gguf); returns the files written."""
     check_save(path, format, options)
     saver = FORMATS[format].saver
     assert saver is not None  # check_save refused any other format
@@ -407,14 +414,23 @@ def check_save(path: str | os.PathLike[str], format: str, options: dict[str, Any
     if "max_shard_size" in options and parse_bytes(options["max_shard_size"]) < 1:
         raise ValueError(f"max_shard_size must be at least 1 byte, got "
                          f"{options['max_shard_size']!r}")
+    if "tensor_type" in options and options["tensor_type"] not in (None, *WRITABLE):
+        raise ValueError(f"GGUF tensor type {options['tensor_type']!r} is not one zoo writes; "
+                         f"it writes {', '.join(WRITABLE)}")
     path = Path(path)
     named = next((f for f in FORMATS.values() if not f.folder and f.name != fmt.name
                   and path.name.endswith(f.suffixes) and f.suffixes), None)
-    if fmt.name != "zoo" and named is not None and not path.is_dir():
+    if fmt.folder and named is not None and not path.is_dir():
         raise ValueError(f"{path}: {fmt.name} checkpoints are saved into a folder, and this "
-                         f"name reads as a {named.name} file, which zoo does not write; give "
-                         f"a folder (or a .safetensors name for zoo's format)")
-    folder = safetensors_target(path).parent if fmt.name == "zoo" else path
+                         f"name reads as a {named.name} file; give a folder (or save in the "
+                         f"{named.name} format)")
+    # a format of one file (zoo's own may be shards): named as its files are
+    if not fmt.folder and fmt.name != "zoo" and (not path.name.endswith(fmt.suffixes)
+                                                 or path.is_dir()):
+        raise ValueError(f"{path}: {fmt.name} checkpoints are one file named "
+                         f"*{fmt.suffixes[0]}")
+    folder = path if fmt.folder else (safetensors_target(path) if fmt.name == "zoo"
+                                      else path).parent
     if folder.exists() and not folder.is_dir():
         raise ValueError(f"{folder}: is a file; {fmt.name} checkpoints are saved "
                          f"{'as .safetensors or ' if fmt.name == 'zoo' else ''}into a folder")

@@ -1,4 +1,5 @@
-"""GGUF files (llama.cpp's format) in: dequantized, or kept quantized, with their tokenizer.
+"""GGUF files (llama.cpp's format) in: dequantized, or kept quantized, with their tokenizer; and
+out (`to_gguf`): F32, F16, BF16 or Q8_0, for llama.cpp.
 
 A GGUF file is read as the Hugging Face checkpoint it was converted from: its metadata becomes
 that checkpoint's config.json and its tensors appear under the Hugging Face names (the
@@ -26,6 +27,7 @@ import torch
 from torch import Tensor
 
 from zoo.architectures import (
+    ARCHITECTURES,
     GGUFLayout,
     UnsupportedConfigError,
     config_from_gguf,
@@ -34,12 +36,12 @@ from zoo.architectures import (
     spec_from_gguf,
 )
 from zoo.checkpoints.fill import fill_from
-from zoo.checkpoints.mapping import Rules, rules
+from zoo.checkpoints.mapping import Rules, rules, zoo_to_hf
 from zoo.files import WeightsError
-from zoo.files.gguf import GGUFFile
+from zoo.files.gguf import WRITABLE, GGUFFile
 from zoo.model import Model
 from zoo.model.quantize import Packing
-from zoo.spec import ModelSpec, SpecError
+from zoo.spec import ModelSpec, SpecError, architecture_difference
 from zoo.units import check_quantization
 
 
@@ -94,6 +96,124 @@ def _q4_k(blocks: np.ndarray) -> np.ndarray:
 # blocks' bytes (rows, blocks, bytes) -> (rows, blocks, [groups per block,] 2)
 FOUR_BIT_GRIDS: dict[str, tuple[int, Callable[[np.ndarray], np.ndarray]]] = {
     "Q4_0": (18, _q4_0), "Q4_1": (20, _q4_1), "Q4_K": (144, _q4_k)}
+
+
+def permute(weight: Tensor, heads: int) -> Tensor:
+    """llama.cpp's per-head row permutation of q or k (`unpermute` undoes it)."""
+    rows = weight.shape[0]
+    return (weight.reshape(heads, 2, rows // heads // 2, *weight.shape[1:])
+            .swapaxes(1, 2).reshape(weight.shape))
+
+
+# what llama.cpp's converter does to a tensor (Hugging Face -> GGUF): GGUF_TRANSFORMS' inverses
+TO_GGUF: dict[str, Callable[[Tensor, ModelSpec], Tensor]] = {
+    "same": lambda t, spec: t,
+    "unpermute_q": lambda t, spec: permute(t, spec.n_head),
+    "unpermute_k": lambda t, spec: permute(t, spec.kv_heads),
+    "unit_offset": lambda t, spec: t + 1.0,
+}
+
+
+def _bf16(t: Tensor) -> np.ndarray:
+    return t.to(torch.bfloat16).view(torch.int16).numpy()
+
+
+def _q8_0(t: Tensor) -> np.ndarray:
+    from gguf.constants import GGMLQuantizationType
+    from gguf.quants import quantize
+
+    return quantize(t.float().numpy(), GGMLQuantizationType.Q8_0)
+
+
+# how zoo encodes a CPU tensor in each type it writes (`WRITABLE` says their sizes)
+ENCODERS: dict[str, Callable[[Tensor], np.ndarray]] = {
+    "F32": lambda t: t.float().numpy(),
+    "F16": lambda t: t.to(torch.float16).numpy(),
+    "BF16": _bf16,
+    "Q8_0": _q8_0,
+}
+DTYPE_TYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16"}
+
+
+def _type_of(tensor: Tensor, wanted: str) -> str:
+    """llama.cpp's converter's rule: vectors (norms) stay F32, a matrix whose rows are not
+    whole blocks of a quantized type is F16."""
+    if tensor.dim() < 2:
+        return "F32"
+    return wanted if tensor.shape[-1] % WRITABLE[wanted][2] == 0 else "F16"
+
+
+def to_gguf(model: Model, path: str | os.PathLike[str], *, tensor_type: str | None = None,
+            progress: bool | None = None) -> list[Path]:
+    """Write `model` and its tokenizer as one GGUF file that llama.cpp loads: its metadata as
+    llama.cpp's converter writes it for the architecture (`GGUFLayout.fields`, checked by
+    reading it back as this very spec), each matrix in `tensor_type` (F32, F16, BF16 or Q8_0;
+    default: the model's dtype), norms in F32, q and k rows permuted as llama.cpp keeps them.
+    The file is written whole and renamed into place. What llama.cpp's layout cannot state
+    (an architecture zoo knows no GGUF layout for, a tokenizer llama.cpp would split text
+    differently with) is refused before anything is written."""
+    from zoo.architectures import spec_from_config, write_config
+    from zoo.checkpoints.native import stored_tensors
+    from zoo.files.commit import write_gguf
+    from zoo.files.gguf import TensorToWrite
+
+    path, spec = Path(path), model.spec
+    dtype = next(model.parameters()).dtype
+    tensor_type = tensor_type or DTYPE_TYPES.get(dtype, "F32")
+    if tensor_type not in WRITABLE:
+        raise ValueError(f"GGUF tensor type {tensor_type!r} is not one zoo writes; it writes "
+                         f"{', '.join(WRITABLE)}")
+    entry = entry_for(write_config(spec))
+    layout = entry.gguf
+    if layout is None:
+        known = sorted({e.gguf.arch for e in ARCHITECTURES.values() if e.gguf is not None})
+        raise UnsupportedConfigError(
+            f"{spec.name}: zoo knows llama.cpp's GGUF layout for {', '.join(known)} models; "
+            f"this one is written as {entry.model_type}")
+    tokenizer = getattr(model, "tokenizer", None)
+    if tokenizer is None:
+        raise ValueError(f"{spec.name}: has no tokenizer, and llama.cpp loads a GGUF file only "
+                         f"with its vocabulary; load the model from a checkpoint that has one")
+    try:
+        vocabulary = tokenizer.gguf_fields()
+    except ValueError as err:
+        raise ValueError(f"{spec.name}: its tokenizer cannot be written for llama.cpp: "
+                         f"{err}") from None
+    where = {}  # Hugging Face name -> (GGUF name, transform)
+    for template, (hf, transform) in layout.tensors.items():
+        for i in range(spec.n_layer) if "{i}" in template else [0]:
+            where[hf.replace("{i}", str(i))] = (template.replace("{i}", str(i)), transform)
+    tensors = zoo_to_hf(spec, stored_tensors(model) | {"head.weight": model.head.weight}, entry)
+    missing = [name for name in tensors if name not in where]
+    if missing:
+        raise UnsupportedConfigError(f"{spec.name}: {missing[0]} has no place in llama.cpp's "
+                                     f"{layout.arch} layout ({len(missing)} such tensors)")
+    fields = {"general.architecture": layout.arch, "general.name": spec.name,
+              **layout.fields(spec), **vocabulary,
+              "general.file_type": WRITABLE[tensor_type][3]}
+    if WRITABLE[tensor_type][2] > 1:
+        fields["general.quantization_version"] = 2  # llama.cpp's block layouts, version 2
+    names = [where[name][0] for name in tensors]
+    try:
+        back = spec_from_config(layout.config(fields, names), name=spec.name)
+    except (UnsupportedConfigError, SpecError) as err:
+        raise UnsupportedConfigError(f"{spec.name}: llama.cpp's {layout.arch} metadata cannot "
+                                     f"state it: {err}") from None
+    differs = architecture_difference(back, spec)
+    if differs:
+        raise UnsupportedConfigError(f"{spec.name}: llama.cpp's {layout.arch} metadata cannot "
+                                     f"state it: read back, {differs}")
+
+    def table(hf_name: str, tensor: Tensor) -> TensorToWrite:
+        gguf_name, transform = where[hf_name]
+        kind = _type_of(tensor, tensor_type)
+        code, size, block, _ = WRITABLE[kind]
+        return TensorToWrite(gguf_name, tuple(tensor.shape), code, tensor.numel() // block * size,
+                             lambda: ENCODERS[kind](TO_GGUF[transform](tensor.detach().cpu(),
+                                                                       spec)))
+
+    return [write_gguf(path, fields, [table(n, t) for n, t in tensors.items()],
+                       progress=progress)]
 
 
 def code_bits(type_name: str) -> int:
@@ -204,5 +324,5 @@ def from_gguf(path: str | os.PathLike[str], *, device: str | torch.device | None
                      strict=True, progress=progress, tokenizer=tokenizer, packing=packing)
 
 
-__all__ = ["FOUR_BIT_GRIDS", "GGUFSource", "code_bits", "from_gguf", "int4_as_stored",
-           "unpermute"]
+__all__ = ["ENCODERS", "FOUR_BIT_GRIDS", "GGUFSource", "code_bits", "from_gguf",
+           "int4_as_stored", "permute", "to_gguf", "unpermute"]

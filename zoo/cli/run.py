@@ -18,6 +18,7 @@ from zoo.cli.declare import (
     emit_json,
 )
 from zoo.fields import given
+from zoo.files.gguf import WRITABLE
 from zoo.report import table
 from zoo.units import FLOAT_DTYPES
 
@@ -40,15 +41,35 @@ def _savable() -> tuple[str, ...]:
     return SAVABLE
 
 
+def _options(fmt: str) -> list[str]:
+    """The options a format's saver takes (its keyword-only parameters)."""
+    import inspect
+
+    from zoo.checkpoints import FORMATS
+
+    saver = FORMATS[fmt].saver
+    assert saver is not None
+    return [name for name, p in inspect.signature(saver()).parameters.items()
+            if p.kind == p.KEYWORD_ONLY]
+
+
+# --format auto: the format a destination's name says (else a Hugging Face folder)
+AUTO_FORMATS = (("zoo", ".safetensors"), ("gguf", ".gguf"))
+
+
 @command("convert", "convert weights: zoo safetensors, Hugging Face folder / repo id, GGUF",
          arg("src", help="a zoo .safetensors file, a Hugging Face folder or cached repo id, or a "
                          ".gguf file"),
-         arg("dst", help="a .safetensors file (zoo format) or a folder (Hugging Face)"),
+         arg("dst", help="a .safetensors file (zoo format), a .gguf file (llama.cpp) or a "
+                         "folder (Hugging Face)"),
          arg("--format", choices=["auto", *_savable()], default="auto",
-             help="output format: zoo for *.safetensors, else hf"),
+             help="output format: zoo for *.safetensors, gguf for *.gguf, else hf"),
          arg("--dtype", choices=FLOAT_DTYPES,
              help="convert floating-point weights (default: keep)"),
          arg("--max-shard-size", help="shard above this size (default 5GB; zoo and hf formats)"),
+         arg("--gguf-type", choices=list(WRITABLE),
+             help="the GGUF file's matrices in this type (default: the weights' dtype; norms "
+                  "stay F32)"),
          QUIET.but(help="no progress bars"))
 def convert(args: argparse.Namespace) -> int:
     from zoo.checkpoints import check_save, load, save
@@ -56,10 +77,14 @@ def convert(args: argparse.Namespace) -> int:
 
     fmt = args.format
     if fmt == "auto":
-        fmt = "zoo" if args.dst.endswith(".safetensors") else "hf"
+        fmt = next((name for name, suffix in AUTO_FORMATS if args.dst.endswith(suffix)), "hf")
     options: dict[str, Any] = {} if fmt == "dcp" else {"progress": not args.quiet}
-    if args.max_shard_size is not None:
-        options["max_shard_size"] = args.max_shard_size
+    for flag, option, value in (("--max-shard-size", "max_shard_size", args.max_shard_size),
+                                ("--gguf-type", "tensor_type", args.gguf_type)):
+        if value is not None and option not in _options(fmt):
+            raise ValueError(f"{flag} does not apply to the {fmt} format")
+        if value is not None:
+            options[option] = value
     check_save(args.dst, fmt, options)  # before a model of any size is loaded
     model = load(args.src, progress=not args.quiet,
                  **({"dtype": args.dtype} if args.dtype else {}))

@@ -5,7 +5,8 @@ One file is renamed into place; shards are written under fresh names and committ
 their index over the previous one. A journal lists what each save writes or supersedes, so the
 next save finishes the clean-up of one that was killed; saves to one folder take turns (a lock).
 Only `.safetensors` names inside the folder are ever removed. Every format that writes
-safetensors (zoo's own, Hugging Face folders, fine-tuning runs) commits through here.
+safetensors (zoo's own, Hugging Face folders, fine-tuning runs) commits through here, and a
+GGUF file is written whole and renamed into place (`write_gguf`).
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ import glob
 import json
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from torch import Tensor
 
 from zoo.files.errors import WeightsError, parse_json
-from zoo.files.folder import sync_folder
+from zoo.files.folder import replace_file, sync_folder
+from zoo.files.gguf import DEFAULT_ALIGNMENT, TensorToWrite, encode
 from zoo.files.progress import progress_bar
 from zoo.files.safetensors import index_of, member, read_index
 from zoo.files.safetensors_io import write_file, write_new
@@ -181,3 +183,13 @@ def _folder_lock(folder: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # releases the lock
+
+
+def write_gguf(path: Path, fields: dict[str, object], tensors: Sequence[TensorToWrite], *,
+               alignment: int = DEFAULT_ALIGNMENT, progress: bool | None = None) -> Path:
+    """`path` as one GGUF file (`zoo.files.gguf.encode`), written whole into a new file beside
+    it and renamed over it (`replace_file`: never through a link; a failure, Ctrl-C included,
+    leaves `path` as it was and no temporary file)."""
+    nbytes = sum(t.nbytes for t in tensors)
+    return replace_file(path, encode(dict(fields), tensors, alignment, lambda ts: progress_bar(
+        ts, progress, "writing GGUF", nbytes=nbytes, total=len(ts))))

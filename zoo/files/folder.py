@@ -24,9 +24,9 @@ import os
 import secrets
 import shutil
 import socket
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from zoo.files.errors import parse_json
 
@@ -41,17 +41,22 @@ class FolderError(ValueError):
     """A folder zoo will not write into as asked (in use, holds what zoo did not write)."""
 
 
-def replace_file(path: Path, data: bytes) -> Path:
+def replace_file(path: Path, data: bytes | Callable[[BinaryIO], None]) -> Path:
     """Write `data` as `path` without following a symlink: into a fresh hidden file beside it
     (`.<name>.<random>.tmp`, created exclusively, so a planted link is never opened), synced,
-    then renamed over `path`; a link at `path` is replaced, its target left as it was."""
+    then renamed over `path`; a link at `path` is replaced, its target left as it was. `data`
+    may be a function that writes the file's bytes into the open file (a large file streamed
+    in parts); if it fails, the temporary file is removed and `path` is left as it was."""
     temp = path.with_name(f".{path.name.lstrip('.')}.{secrets.token_hex(4)}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) \
         | getattr(os, "O_BINARY", 0)
     fd = os.open(temp, flags, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            if callable(data):
+                data(f)
+            else:
+                f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(temp, path)

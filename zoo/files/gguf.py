@@ -10,15 +10,16 @@ tensor table (name, shape fastest dimension first, type, offset), then the data,
 
 from __future__ import annotations
 
+import array
 import itertools
 import math
 import mmap
 import os
 import struct
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, BinaryIO, overload
 
 from zoo.files.errors import WeightsError, open_regular
 
@@ -70,6 +71,11 @@ class GGUFArray(Sequence[Any]):
         else:
             self._values = list(struct.unpack(f"<{count}{code}", raw))
         self.nbytes = count * size
+
+    @property
+    def code(self) -> str:
+        """The items' struct (and array) type code: "i" int32, "f" float32 ..."""
+        return self._code
 
     def __len__(self) -> int:
         return self._count
@@ -329,3 +335,97 @@ class GGUFFile:
             raise WeightsError(f"{self.path}: tensor {name} ({kind.name}, shape "
                                f"{list(t.shape)}) cannot be read: {err}") from None
         return values.reshape(t.shape)
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+# the tensor types zoo writes: (GGML type number, bytes per block, weights per block,
+# llama.cpp's general.file_type for a file mostly of it)
+WRITABLE: dict[str, tuple[int, int, int, int]] = {
+    "F32": (0, 4, 1, 0), "F16": (1, 2, 1, 1), "BF16": (30, 2, 1, 32), "Q8_0": (8, 34, 32, 7)}
+# the value type llama.cpp reads these keys as, where inference from the Python value would
+# choose another (an array: its items' type); every other int is uint32 (int64 when negative
+# or wider), every float float32
+KEY_TYPES = {"tokenizer.ggml.token_type": 5, "tokenizer.ggml.scores": 6}
+_CODES = {code[1]: kind for kind, code in SCALARS.items()}  # struct code -> value type
+
+
+class TensorToWrite:
+    """One tensor of a GGUF file being written: its name, PyTorch-order shape, GGML type number,
+    size in bytes, and a function that gives its bytes (called once, when it is written, so
+    that a file's tensors need not all be in memory at once)."""
+
+    def __init__(self, name: str, shape: tuple[int, ...], kind: int, nbytes: int,
+                 data: Any) -> None:
+        self.name, self.shape, self.kind, self.nbytes, self.data = name, shape, kind, nbytes, data
+
+
+def _string(text: str) -> bytes:
+    raw = text.encode("utf-8")
+    return struct.pack("<Q", len(raw)) + raw
+
+
+def _scalar_kind(key: str, value: Any) -> int:
+    if key in KEY_TYPES:
+        return KEY_TYPES[key]
+    if isinstance(value, bool):
+        return 7
+    if isinstance(value, int):
+        return 4 if 0 <= value < 2**32 else 11
+    if isinstance(value, float):
+        return 6
+    if isinstance(value, str):
+        return STRING
+    raise TypeError(f"GGUF metadata {key}: {type(value).__name__} is not a GGUF value type")
+
+
+def _value(key: str, value: Any) -> bytes:
+    """A metadata value as GGUF stores it: its type, then its bytes."""
+    if isinstance(value, (list, tuple, GGUFArray, array.array)):
+        code = value.code if isinstance(value, GGUFArray) else getattr(value, "typecode", None)
+        if code in _CODES and key not in KEY_TYPES:
+            item = _CODES[code]
+        elif not len(value):
+            item = KEY_TYPES.get(key, STRING)
+        else:
+            item = _scalar_kind(key, value[0])
+            if item == 4 and any(v < 0 for v in value):
+                item = 5
+        head = struct.pack("<IIQ", ARRAY, item, len(value))
+        if item == STRING:
+            return head + b"".join(_string(v) for v in value)
+        return head + struct.pack(f"<{len(value)}{SCALARS[item][1]}", *value)
+    kind = _scalar_kind(key, value)
+    payload = _string(value) if kind == STRING else struct.pack(SCALARS[kind], value)
+    return struct.pack("<I", kind) + payload
+
+
+def encode(fields: dict[str, Any], tensors: Sequence[TensorToWrite],
+           alignment: int = DEFAULT_ALIGNMENT,
+           each: Callable[[Sequence[TensorToWrite]], Any] = iter) -> Callable[[BinaryIO], None]:
+    """A GGUF file (version 3) as a function writing it into an open file: the metadata
+    `fields`, the tensor table, then each tensor's bytes at an offset that is a multiple of
+    `alignment`, each made only as it is written (in the order `each` gives: a progress
+    bar)."""
+    if alignment != DEFAULT_ALIGNMENT:
+        fields = {**fields, "general.alignment": alignment}
+    header = [MAGIC, struct.pack("<IQQ", 3, len(tensors), len(fields))]
+    header += [_string(key) + _value(key, value) for key, value in fields.items()]
+    offset = 0
+    for t in tensors:
+        header.append(_string(t.name) + struct.pack(f"<I{len(t.shape)}QIQ", len(t.shape),
+                                                    *reversed(t.shape), t.kind, offset))
+        offset += -(-t.nbytes // alignment) * alignment
+    head = b"".join(header)
+
+    def write(f: BinaryIO) -> None:
+        f.write(head + bytes(-len(head) % alignment))
+        for t in each(tensors):
+            data = memoryview(t.data()).cast("B")
+            if len(data) != t.nbytes:
+                raise ValueError(f"GGUF tensor {t.name}: {len(data):,} bytes, expected "
+                                 f"{t.nbytes:,}")
+            f.write(data)
+            f.write(bytes(-t.nbytes % alignment))
+
+    return write

