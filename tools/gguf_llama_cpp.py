@@ -6,6 +6,9 @@ again as F32 and as Q8_0 (`zoo.checkpoints.gguf.to_gguf`); then llama.cpp:
   zoo's Q8_0;
 - loads zoo's F32 file: its tokens for a few texts must be zoo's, and its greedy continuation
   of a prompt zoo's.
+Then, for each GGUF layout zoo writes, a tiny random transformers model goes through zoo into
+a GGUF file, and llama.cpp's logits of 12 tokens must be transformers' (to 5e-3: llama.cpp
+keeps its KV cache in fp16).
 Exit status 1 on any difference. llama-cpp-python comes from the build tools/bench_decode.py
 keeps under ~/.cache/zoo-bench (or `--llama-cpp FOLDER`, or an installed one).
 
@@ -79,7 +82,41 @@ def main() -> int:
               f"                    zoo       {ours!r}: "
               f"{'equal' if ours == theirs_text else 'DIFFER'}")
         failures += ours != theirs_text
-    return int(failures > 0)
+    return int(failures + tiny_layouts(llama_cpp) > 0)
+
+
+def tiny_layouts(llama_cpp) -> int:
+    """Each layout from a transformers model: llama.cpp's logits against transformers'."""
+    import numpy as np
+    import torch
+
+    import zoo
+    from zoo.checkpoints.gguf import to_gguf
+    from zoo.testing import SMALL, byte_tokenizer, hf_model, tiny_spec, zoo_from_hf
+
+    failures = 0
+    ids = torch.randint(0, 256, (12,), generator=torch.Generator().manual_seed(0)).tolist()
+    gemma3 = zoo.get_spec("gemma-3-270m").with_changes(  # the layout llama.cpp implies
+        **{**SMALL, "n_layer": 6, "vocab_size": 256}, d_head=16, query_pre_attn_scalar=16.0,
+        local_window=8, name="tiny-gemma3", aliases=[])
+    for label in ("llama-gqa", "smollm2", "qwen2", "qwen3", "gemma3"):
+        spec = gemma3 if label == "gemma3" else tiny_spec(label).with_changes(vocab_size=256)
+        hf = hf_model(spec)
+        model = zoo_from_hf(spec, hf)
+        model.tokenizer = byte_tokenizer()
+        with tempfile.TemporaryDirectory() as tmp:
+            to_gguf(model, Path(tmp) / "m.gguf")
+            llm = llama_cpp.Llama(model_path=str(Path(tmp) / "m.gguf"), n_ctx=64, n_threads=2,
+                                  logits_all=True, verbose=False)
+            llm.eval(ids)
+            theirs = np.array(llm.scores[:len(ids)])
+        with torch.no_grad():
+            reference = hf(torch.tensor([ids])).logits[0].numpy()
+        gap = float(np.abs(theirs - reference).max())
+        print(f"tiny {label}: llama.cpp's logits {gap:.1e} from transformers' "
+              f"(largest {float(np.abs(reference).max()):.2f})")
+        failures += gap > 5e-3
+    return failures
 
 
 if __name__ == "__main__":

@@ -190,3 +190,46 @@ def test_convert_writes_gguf_and_refuses_flags_of_other_formats(tmp_path, capsys
     assert main(["convert", src, str(tmp_path / "out.bin"), "--format", "gguf"]) == 2
     assert "one file named *.gguf" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.gguf", "m.safetensors"]
+
+
+@pytest.mark.parametrize("label", ["qwen2", "qwen3", "llama-gqa"])
+def test_a_hugging_face_checkpoint_through_gguf_gives_transformers_logits(label):
+    """Qwen2 (biased q, k, v) and Qwen3 (q/k norms), unpermuted, and LLaMA, permuted: a
+    transformers model, through zoo, into a GGUF file and back."""
+    import tempfile
+
+    from zoo.testing import hf_model, zoo_from_hf
+
+    spec = tiny_spec(label).with_changes(vocab_size=256)
+    hf = hf_model(spec)
+    model = zoo_from_hf(spec, hf)
+    model.tokenizer = byte_tokenizer()
+    with tempfile.TemporaryDirectory() as folder:
+        to_gguf(model, f"{folder}/m.gguf")
+        arch = GGUFFile(f"{folder}/m.gguf").fields["general.architecture"]
+        back = from_gguf(f"{folder}/m.gguf")
+    ids = torch.randint(0, 256, (1, 10), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        assert (back(ids) - hf(ids).logits).abs().max() <= 1e-4
+    assert arch == {"llama-gqa": "llama"}.get(label, label)
+
+
+def test_every_layout_names_what_llama_cpp_names():
+    """Each GGUF layout's tensors and metadata keys are among those llama.cpp's own Python
+    package (gguf) lists for the architecture."""
+    from gguf.constants import MODEL_ARCH_NAMES, MODEL_TENSORS, TENSOR_NAMES, Keys
+
+    from zoo.architectures import ARCHITECTURES
+
+    arch_of = {name: arch for arch, name in MODEL_ARCH_NAMES.items()}
+    keys = {v for group in vars(Keys).values() if isinstance(group, type)
+            for v in vars(group).values() if isinstance(v, str)}
+    layouts = {e.gguf.arch: e.gguf for e in ARCHITECTURES.values() if e.gguf is not None}
+    assert {"llama", "qwen2", "qwen3", "gemma3"} <= set(layouts)
+    for name, layout in layouts.items():
+        known = {TENSOR_NAMES[t] for t in MODEL_TENSORS[arch_of[name]]}
+        for template in layout.tensors:
+            stem = template.rsplit(".", 1)[0].replace("{i}", "{bid}")
+            assert stem in known, (name, template)
+        for key in layout.fields(tiny(name).spec):  # a tiny family of each name
+            assert key.replace(f"{name}.", "{arch}.", 1) in keys, (name, key)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from zoo.architectures.base import (
@@ -128,69 +128,88 @@ def write_mistral(s: ModelSpec) -> Config:
     return {**write_llama_like(s), "sliding_window": s.local_window if s.has_local else None}
 
 
-def read_gguf(fields: Mapping[str, Any], tensor_names: Collection[str]) -> Config:
-    """llama.cpp's `llama` metadata as the config.json it was converted from (a sliding window
-    makes it Mistral)."""
-    def value(key: str, default: Any = ..., count: bool = False) -> Any:
-        return gguf_value(fields, f"llama.{key}", default, count=count)
+def read_gguf_as(arch: str, model_type: str) -> Callable[[Mapping[str, Any], Collection[str]],
+                                                         Config]:
+    """llama.cpp's metadata of a LLaMA-shaped architecture (`arch`: llama, qwen2, qwen3) as
+    the config.json of `model_type` it was converted from."""
+    def read(fields: Mapping[str, Any], tensor_names: Collection[str]) -> Config:
+        def value(key: str, default: Any = ..., count: bool = False) -> Any:
+            return gguf_value(fields, f"{arch}.{key}", default, count=count)
 
-    d, heads = value("embedding_length", count=True), value("attention.head_count", count=True)
-    head_dim = value("attention.key_length", None, count=True) or d // heads
-    rotary = value("rope.dimension_count", None, count=True) or head_dim
-    if rotary != head_dim:
-        raise UnsupportedConfigError(f"llama.rope.dimension_count {rotary} is not the head "
-                                     f"width {head_dim} (partial rotary is not llama)")
-    scaling = value("rope.scaling.type", None)
-    if scaling not in (None, "none"):
-        raise UnsupportedConfigError(f"rope scaling {scaling!r} is not supported")
-    window = value("attention.sliding_window", None)
-    config = {"model_type": "mistral" if window else "llama",
-              "num_hidden_layers": value("block_count", count=True), "hidden_size": d,
-              "intermediate_size": value("feed_forward_length", count=True),
-              "num_attention_heads": heads,
-              "num_key_value_heads": value("attention.head_count_kv", None, count=True) or heads,
-              "head_dim": head_dim,
-              "max_position_embeddings": value("context_length", count=True),
-              "rope_theta": value("rope.freq_base", 10000.0),
-              "rms_norm_eps": value("attention.layer_norm_rms_epsilon"),
-              "vocab_size": value("vocab_size", None)
-              or len(fields.get("tokenizer.ggml.tokens") or []),
-              "tie_word_embeddings": "output.weight" not in tensor_names}
-    if window:
-        config["sliding_window"] = window
-    return config
-
-
-def write_gguf(s: ModelSpec) -> Config:
-    """The `llama` metadata of a spec, as llama.cpp's converter writes it (`read_gguf`'s
-    keys); a sliding window or rope scaling, which it has no key for here, is refused when the
-    fields are read back."""
-    return {"llama.context_length": s.context_length, "llama.embedding_length": s.d_model,
-            "llama.block_count": s.n_layer, "llama.feed_forward_length": s.d_ff,
-            "llama.attention.head_count": s.n_head, "llama.attention.head_count_kv": s.kv_heads,
-            "llama.attention.key_length": s.head_dim,
-            "llama.attention.value_length": s.head_dim,
-            "llama.rope.dimension_count": s.head_dim, "llama.rope.freq_base": float(s.rope_theta),
-            "llama.attention.layer_norm_rms_epsilon": float(s.norm_eps),
-            "llama.vocab_size": s.vocab_size}
+        d = value("embedding_length", count=True)
+        heads = value("attention.head_count", count=True)
+        head_dim = value("attention.key_length", None, count=True) or d // heads
+        rotary = value("rope.dimension_count", None, count=True) or head_dim
+        if rotary != head_dim:
+            raise UnsupportedConfigError(f"{arch}.rope.dimension_count {rotary} is not the head "
+                                         f"width {head_dim} (partial rotary is not {arch})")
+        scaling = value("rope.scaling.type", None)
+        if scaling not in (None, "none"):
+            raise UnsupportedConfigError(f"rope scaling {scaling!r} is not supported")
+        config = {"model_type": model_type,
+                  "num_hidden_layers": value("block_count", count=True), "hidden_size": d,
+                  "intermediate_size": value("feed_forward_length", count=True),
+                  "num_attention_heads": heads,
+                  "num_key_value_heads": value("attention.head_count_kv", None, count=True)
+                  or heads,
+                  "head_dim": head_dim,
+                  "max_position_embeddings": value("context_length", count=True),
+                  "rope_theta": value("rope.freq_base", 10000.0),
+                  "rms_norm_eps": value("attention.layer_norm_rms_epsilon"),
+                  "vocab_size": value("vocab_size", None)
+                  or len(fields.get("tokenizer.ggml.tokens") or []),
+                  "tie_word_embeddings": "output.weight" not in tensor_names}
+        window = value("attention.sliding_window", None)
+        if window and arch != "llama":
+            raise UnsupportedConfigError(f"{arch}.attention.sliding_window: llama.cpp's "
+                                         f"{arch} has no sliding layers")
+        if window:  # llama with a window: Mistral's
+            config.update(model_type="mistral", sliding_window=window)
+        return config
+    return read
 
 
-# llama.cpp's converter permutes the rows of q and k per head (regrouping the rotary halves
-# for its kernels): the GGUF side of the map undoes it
-GGUF = GGUFLayout(arch="llama", config=read_gguf, fields=write_gguf, tensors={
+def write_gguf_as(arch: str) -> Callable[[ModelSpec], Config]:
+    """A spec's metadata as llama.cpp's converter writes it for a LLaMA-shaped `arch`
+    (`read_gguf_as`'s keys); what these keys cannot state (a sliding window, rope scaling) is
+    refused when the fields are read back."""
+    def write(s: ModelSpec) -> Config:
+        return {f"{arch}.{key}": value for key, value in (
+            ("context_length", s.context_length), ("embedding_length", s.d_model),
+            ("block_count", s.n_layer), ("feed_forward_length", s.d_ff),
+            ("attention.head_count", s.n_head), ("attention.head_count_kv", s.kv_heads),
+            ("attention.key_length", s.head_dim), ("attention.value_length", s.head_dim),
+            ("rope.dimension_count", s.head_dim), ("rope.freq_base", float(s.rope_theta)),
+            ("attention.layer_norm_rms_epsilon", float(s.norm_eps)),
+            ("vocab_size", s.vocab_size))}
+    return write
+
+
+# llama.cpp's tensor names of a LLaMA-shaped layer (the GGUF side of the map: what its
+# converter did, undone)
+GGUF_TENSORS = {
     "token_embd.weight": ("model.embed_tokens.weight", "same"),
     "output_norm.weight": ("model.norm.weight", "same"),
     "output.weight": ("lm_head.weight", "same"),
     "blk.{i}.attn_norm.weight": (f"{LAYER}.input_layernorm.weight", "same"),
     "blk.{i}.ffn_norm.weight": (f"{LAYER}.post_attention_layernorm.weight", "same"),
-    "blk.{i}.attn_q.weight": (f"{ATTN}.q_proj.weight", "unpermute_q"),
-    "blk.{i}.attn_k.weight": (f"{ATTN}.k_proj.weight", "unpermute_k"),
+    "blk.{i}.attn_q.weight": (f"{ATTN}.q_proj.weight", "same"),
+    "blk.{i}.attn_k.weight": (f"{ATTN}.k_proj.weight", "same"),
     "blk.{i}.attn_v.weight": (f"{ATTN}.v_proj.weight", "same"),
     "blk.{i}.attn_output.weight": (f"{ATTN}.o_proj.weight", "same"),
     "blk.{i}.ffn_gate.weight": (f"{MLP}.gate_proj.weight", "same"),
     "blk.{i}.ffn_up.weight": (f"{MLP}.up_proj.weight", "same"),
     "blk.{i}.ffn_down.weight": (f"{MLP}.down_proj.weight", "same"),
-})
+}
+
+
+# llama.cpp's converter permutes the rows of q and k per head (regrouping the rotary halves
+# for its kernels; its qwen2 and qwen3 rotate halves as transformers does, unpermuted)
+GGUF = GGUFLayout(arch="llama", config=read_gguf_as("llama", "llama"),
+                  fields=write_gguf_as("llama"), tensors={
+                      **GGUF_TENSORS,
+                      "blk.{i}.attn_q.weight": (f"{ATTN}.q_proj.weight", "unpermute_q"),
+                      "blk.{i}.attn_k.weight": (f"{ATTN}.k_proj.weight", "unpermute_k")})
 
 # where write_config tries these entries among all (lowest first; see zoo.architectures)
 PRIORITY = 70

@@ -9,15 +9,20 @@ from typing import Any
 from zoo.architectures.base import (
     Architecture,
     Config,
+    GGUFLayout,
     read_layer_types,
     shortest_period,
     write_layer_types,
 )
 from zoo.architectures.llama import (
+    ATTN,
+    GGUF_TENSORS,
     LLAMA_DEFAULTS,
     QK_NORMS,
     TENSORS,
+    read_gguf_as,
     read_llama_like,
+    write_gguf_as,
     write_llama_like,
 )
 from zoo.spec import ModelSpec
@@ -64,11 +69,24 @@ def write_qwen3(s: ModelSpec) -> Config:
     return {**write_llama_like(s), "attention_bias": s.has_bias("qkv"), **_write_windows(s)}
 
 
+# llama.cpp's qwen2 (q, k, v biases) and qwen3 (a norm over each q and k head) layouts
+GGUF_QWEN2 = GGUFLayout(arch="qwen2", config=read_gguf_as("qwen2", "qwen2"),
+                        fields=write_gguf_as("qwen2"), tensors={
+                            **GGUF_TENSORS,
+                            **{f"blk.{{i}}.attn_{x}.bias": (f"{ATTN}.{x}_proj.bias", "same")
+                               for x in "qkv"}})
+GGUF_QWEN3 = GGUFLayout(arch="qwen3", config=read_gguf_as("qwen3", "qwen3"),
+                        fields=write_gguf_as("qwen3"), tensors={
+                            **GGUF_TENSORS,
+                            **{f"blk.{{i}}.attn_{x}_norm.weight": (f"{ATTN}.{x}_norm.weight",
+                                                                   "same") for x in "qk"}})
+
 # where write_config tries these entries among all (lowest first; see zoo.architectures)
 PRIORITY = 90
 ENTRIES = (
     Architecture(model_type="qwen2", hf_class="Qwen2ForCausalLM", read=read_qwen2,
-                 write=write_qwen2, tensors=TENSORS, prefix="model."),
+                 write=write_qwen2, tensors=TENSORS, prefix="model.", gguf=GGUF_QWEN2),
     Architecture(model_type="qwen3", hf_class="Qwen3ForCausalLM", read=read_qwen3,
-                 write=write_qwen3, tensors={**TENSORS, **QK_NORMS}, prefix="model."),
+                 write=write_qwen3, tensors={**TENSORS, **QK_NORMS}, prefix="model.",
+                 gguf=GGUF_QWEN3),
 )
