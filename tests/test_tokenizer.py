@@ -186,6 +186,8 @@ def test_a_tokenizer_config_nested_too_deep_is_one_error(tmp_path):
     ("default", ["x", "+=", "100", "0", ";", " it", "'", "s"]),
     ("gpt-2", ["x", "+=", "1000", ";", " it", "'s"]),
     ("smollm", ["x", "+=", "1", "0", "0", "0", ";", " it", "'s"]),
+    ("llama-bpe", ["x", "+=", "100", "0", ";", " it", "'s"]),
+    ("qwen2", ["x", "+=", "1", "0", "0", "0", ";", " it", "'s"]),
 ])
 def test_byte_level_splits_as_llama_cpp_names_them(pre, pieces):
     tokens = [chr(c) for c in range(33, 127)]

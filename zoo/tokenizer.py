@@ -31,12 +31,17 @@ from zoo.files.text import TextFile
 _GPT2_SPLIT = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)"
 _LLAMA3_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
                  r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+# Qwen2's: LLaMA 3's with every digit on its own
+_QWEN2_SPLIT = _LLAMA3_SPLIT.replace(r"\p{N}{1,3}", r"\p{N}")
 _PRE_SPLITS: dict[str, tuple[str, ...]] = {
     "default": (r"[\p{P}\$\+<=>\^~\|]+", _GPT2_SPLIT, r"\p{N}+", "[0-9][0-9][0-9]"),
     "gpt-2": (_GPT2_SPLIT,),
     "smollm": (r"\p{N}", _GPT2_SPLIT),
-    "llama3": (_LLAMA3_SPLIT,),
-    "llama-bpe": (_LLAMA3_SPLIT,),
+    "llama-bpe": (_LLAMA3_SPLIT,),  # llama.cpp's converter's name for LLaMA 3's (first: the
+    "llama3": (_LLAMA3_SPLIT,),     # one zoo writes), and the others its reader takes
+    "llama-v3": (_LLAMA3_SPLIT,),
+    "falcon3": (_LLAMA3_SPLIT,),
+    "qwen2": (_QWEN2_SPLIT,),
 }
 NORMAL = 1  # GGUF token type of a vocabulary's own tokens
 CONTROL = 3  # GGUF token type of special tokens such as <|im_start|>
@@ -441,13 +446,18 @@ _HF_PRE = {
 def _llama_cpp_pre(tokenizer_json: dict[str, Any]) -> str:
     """The name llama.cpp gives a byte-level BPE tokenizer's pre-tokenization: one of zoo's
     own (read from a GGUF file), or a Hugging Face one of `_HF_PRE`; ValueError otherwise."""
-    pre = tokenizer_json.get("pre_tokenizer")
+    def tokens_only(step: Any) -> Any:  # trim_offsets moves offsets, never tokens
+        if isinstance(step, dict):
+            return {k: tokens_only(v) for k, v in step.items() if k != "trim_offsets"}
+        return [tokens_only(v) for v in step] if isinstance(step, list) else step
+
+    pre = tokens_only(tokenizer_json.get("pre_tokenizer"))
     for name, splits in _PRE_SPLITS.items():
         built = Backend(models.BPE())
         built.pre_tokenizer = _byte_level_split(splits)
-        if pre == json.loads(built.to_str())["pre_tokenizer"]:
+        if pre == tokens_only(json.loads(built.to_str())["pre_tokenizer"]):
             return name
-    found = next((name for name, known in _HF_PRE.items() if pre == known), None)
+    found = next((name for name, known in _HF_PRE.items() if pre == tokens_only(known)), None)
     if found is None:
         raise ValueError(f"its pre-tokenizer ({json.dumps(pre)[:120]}) is not one whose "
                          f"llama.cpp name zoo knows ({', '.join(sorted(_PRE_SPLITS))}); "

@@ -138,6 +138,24 @@ def test_a_hugging_face_byte_level_tokenizer_gets_llama_cpp_s_name(tmp_path):
     assert fields["tokenizer.ggml.eos_token_id"] == 256
 
 
+@pytest.mark.parametrize(("split", "name"), [
+    (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+     r"|\s*[\r\n]+|\s+(?!\S)|\s+", "qwen2"),
+    (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+     r"|\s*[\r\n]+|\s+(?!\S)|\s+", "llama-bpe"),
+])
+def test_a_split_before_the_byte_level_step_is_named_by_its_expression(split, name):
+    """Qwen2's and LLaMA 3's tokenizer.json: their split, then bytes (trim_offsets either
+    way: it moves offsets, not tokens)."""
+    from tokenizers import Regex, pre_tokenizers
+
+    model = tiny("llama")
+    model.tokenizer.backend.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(split), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False)])
+    assert model.tokenizer.gguf_fields()["tokenizer.ggml.pre"] == name
+
+
 def test_what_llama_cpp_cannot_state_is_refused_before_writing(tmp_path):
     from tokenizers import pre_tokenizers
 
