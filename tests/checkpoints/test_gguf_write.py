@@ -78,8 +78,8 @@ def test_the_file_is_what_llama_cpp_reads(tmp_path):
 
 def test_q8_0_is_half_a_step_from_each_weight(tmp_path):
     """Q8_0: a scale per block of 32 (the largest magnitude / 127, stored in fp16), each
-    weight its nearest step (llama.cpp's own quantizer gives the same bytes: checked by hand,
-    see the closing note of this change)."""
+    weight its nearest step (llama.cpp's own quantizer writes the same bytes:
+    tools/gguf_llama_cpp.py)."""
     model = tiny("smollm2")
     to_gguf(model, tmp_path / "m.gguf", tensor_type="Q8_0")
     file = GGUFFile(tmp_path / "m.gguf")
@@ -94,6 +94,22 @@ def test_q8_0_is_half_a_step_from_each_weight(tmp_path):
     bound = step / 2 + 127 * np.abs(stored - step) + 1e-9
     assert np.all(np.abs(got.reshape(-1, 32) - blocks) <= bound)
     assert not np.array_equal(got, w)  # quantized, not stored as floats
+
+
+@pytest.mark.parametrize("kind", ["Q4_0", "Q4_1"])
+def test_4_bit_blocks_stay_within_a_step(tmp_path, kind):
+    """Q4_0 (a scale per block of 32) and Q4_1 (a scale and a minimum): every weight within
+    one step of its block's grid (llama.cpp's own quantizer writes the same bytes:
+    tools/gguf_llama_cpp.py)."""
+    model = tiny("smollm2")
+    to_gguf(model, tmp_path / "m.gguf", tensor_type=kind)
+    file = GGUFFile(tmp_path / "m.gguf")
+    w = model.blocks[0].mlp.fc_out.weight.detach().numpy().reshape(-1, 32)
+    assert file.type_name("blk.0.ffn_down.weight") == kind
+    got = file.dequantize("blk.0.ffn_down.weight").reshape(-1, 32)
+    width = np.abs(w).max(1) / 8 if kind == "Q4_0" else np.ptp(w, 1) / 15
+    assert np.all(np.abs(got - w) <= width[:, None] * 1.01)
+    assert not np.array_equal(got, w)
 
 
 def test_bf16_weights_are_kept_bit_for_bit(tmp_path):

@@ -269,8 +269,8 @@ def _refuse_pickle(path: Path) -> Model:
 
 # in the order a path is tried: the first row whose sniff claims it is its format
 FORMATS: dict[str, Format] = {f.name: f for f in (
-    Format("gguf", "a GGUF file (llama.cpp), dequantized on load; written in F32, F16, BF16 "
-                   "or Q8_0", _is_gguf, _gguf_spec, _gguf_loader, _gguf_saver,
+    Format("gguf", "a GGUF file (llama.cpp), dequantized on load; written in F32, F16, BF16, "
+                   "Q8_0, Q4_0 or Q4_1", _is_gguf, _gguf_spec, _gguf_loader, _gguf_saver,
            suffixes=GGUF_SUFFIXES, listable=True),
     Format("pickle", "a pickled PyTorch checkpoint (refused: it can run code)", _is_pickle,
            _refuse_pickle, lambda: _refuse_pickle, suffixes=PICKLE_SUFFIXES),

@@ -1,5 +1,5 @@
 """GGUF files (llama.cpp's format) in: dequantized, or kept quantized, with their tokenizer; and
-out (`to_gguf`): F32, F16, BF16 or Q8_0, for llama.cpp.
+out (`to_gguf`): F32, F16, BF16, Q8_0, Q4_0 or Q4_1, for llama.cpp.
 
 A GGUF file is read as the Hugging Face checkpoint it was converted from: its metadata becomes
 that checkpoint's config.json and its tensors appear under the Hugging Face names (the
@@ -118,11 +118,14 @@ def _bf16(t: Tensor) -> np.ndarray:
     return t.to(torch.bfloat16).view(torch.int16).numpy()
 
 
-def _q8_0(t: Tensor) -> np.ndarray:
-    from gguf.constants import GGMLQuantizationType
-    from gguf.quants import quantize
+def _blocks(kind: str) -> Callable[[Tensor], np.ndarray]:
+    """llama.cpp's reference quantizer of a block type (the gguf package's numpy copy)."""
+    def encode(t: Tensor) -> np.ndarray:
+        from gguf.constants import GGMLQuantizationType
+        from gguf.quants import quantize
 
-    return quantize(t.float().numpy(), GGMLQuantizationType.Q8_0)
+        return quantize(t.float().numpy(), GGMLQuantizationType[kind])
+    return encode
 
 
 # how zoo encodes a CPU tensor in each type it writes (`WRITABLE` says their sizes)
@@ -130,7 +133,9 @@ ENCODERS: dict[str, Callable[[Tensor], np.ndarray]] = {
     "F32": lambda t: t.float().numpy(),
     "F16": lambda t: t.to(torch.float16).numpy(),
     "BF16": _bf16,
-    "Q8_0": _q8_0,
+    "Q8_0": _blocks("Q8_0"),
+    "Q4_0": _blocks("Q4_0"),
+    "Q4_1": _blocks("Q4_1"),
 }
 DTYPE_TYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16"}
 
@@ -147,11 +152,11 @@ def to_gguf(model: Model, path: str | os.PathLike[str], *, tensor_type: str | No
             progress: bool | None = None) -> list[Path]:
     """Write `model` and its tokenizer as one GGUF file that llama.cpp loads: its metadata as
     llama.cpp's converter writes it for the architecture (`GGUFLayout.fields`, checked by
-    reading it back as this very spec), each matrix in `tensor_type` (F32, F16, BF16 or Q8_0;
-    default: the model's dtype), norms in F32, q and k rows permuted as llama.cpp keeps them.
-    The file is written whole and renamed into place. What llama.cpp's layout cannot state
-    (an architecture zoo knows no GGUF layout for, a tokenizer llama.cpp would split text
-    differently with) is refused before anything is written."""
+    reading it back as this very spec), each matrix in `tensor_type` (F32, F16, BF16, Q8_0,
+    Q4_0 or Q4_1; default: the model's dtype), norms in F32, q and k rows permuted as
+    llama.cpp keeps them. The file is written whole and renamed into place. What llama.cpp's
+    layout cannot state (an architecture zoo knows no GGUF layout for, a tokenizer llama.cpp
+    would split text differently with) is refused before anything is written."""
     from zoo.architectures import spec_from_config, write_config
     from zoo.checkpoints.native import stored_tensors
     from zoo.files.commit import write_gguf

@@ -342,7 +342,8 @@ class GGUFFile:
 # the tensor types zoo writes: (GGML type number, bytes per block, weights per block,
 # llama.cpp's general.file_type for a file mostly of it)
 WRITABLE: dict[str, tuple[int, int, int, int]] = {
-    "F32": (0, 4, 1, 0), "F16": (1, 2, 1, 1), "BF16": (30, 2, 1, 32), "Q8_0": (8, 34, 32, 7)}
+    "F32": (0, 4, 1, 0), "F16": (1, 2, 1, 1), "BF16": (30, 2, 1, 32), "Q8_0": (8, 34, 32, 7),
+    "Q4_0": (2, 18, 32, 2), "Q4_1": (3, 20, 32, 3)}
 # the value type llama.cpp reads these keys as, where inference from the Python value would
 # choose another (an array: its items' type); every other int is uint32 (int64 when negative
 # or wider), every float float32
