@@ -201,6 +201,12 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
         "n_layer": 4, "d_head": 16, "d_ff": 16, "linear_n_k_head": 2, "linear_n_v_head": 4,
         "linear_d_head_k": 8, "linear_d_head_v": 8, "n_experts": 4, "experts_per_token": 2,
         "d_ff_shared": 16}),
+    # OLMo 3: OLMo 2's norms, a sliding window, yarn on the full layers only
+    "olmo3": ("llama-7b", {"n_kv_head": 2, "norm_position": "output", "qk_norm": "projection",
+                           "attention_pattern": ["local", "global"], "local_window": 8,
+                           "local_rope_theta": 10000.0, "rope_scaling": {
+                               "type": "yarn", "factor": 4.0, "original_context": 16},
+                           "weights": {"model_type": "olmo3"}}),
 }
 
 

@@ -374,8 +374,6 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
         vocab_size=150272, hidden_size=3328, intermediate_size=26624, num_attention_heads=26,
         max_position_embeddings=8192, hidden_act="relu2", attention_bias=True,
         mlp_bias=True), norm="layernorm", activation="relu")),
-    "olmo3": ("Olmo3ForCausalLM", "olmo2", _llama_like(_llama_defaults(
-        vocab_size=50304), norm_position="output", qk_norm="projection", mlp_bias=False)),
     "seed_oss": ("SeedOssForCausalLM", "qwen2", _keys(_llama_defaults(
         vocab_size=155136, hidden_size=4096, intermediate_size=27648, num_hidden_layers=64,
         num_attention_heads=80, num_key_value_heads=8, head_dim=128,
