@@ -207,6 +207,11 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                            "local_rope_theta": 10000.0, "rope_scaling": {
                                "type": "yarn", "factor": 4.0, "original_context": 16},
                            "weights": {"model_type": "olmo3"}}),
+    # EXAONE 4: output norms, QK-norm per head, rotary on the sliding layers only (NoPE full)
+    "exaone4": ("llama-7b", {"n_layer": 3, "n_kv_head": 2, "norm_position": "output",
+                             "qk_norm": "head", "attention_pattern": ["local", "local", "global"],
+                             "rotary_pattern": [True, True, False], "local_window": 8,
+                             "weights": {"model_type": "exaone4"}}),
 }
 
 
