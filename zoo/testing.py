@@ -212,6 +212,13 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                              "qk_norm": "head", "attention_pattern": ["local", "local", "global"],
                              "rotary_pattern": [True, True, False], "local_window": 8,
                              "weights": {"model_type": "exaone4"}}),
+    # VaultGemma: Gemma 2 with pre-norms only (soft-caps, a window, query_pre_attn_scalar)
+    "vaultgemma": ("llama-7b", {"n_kv_head": 2, "d_head": 32, "norm_unit_offset": True,
+                                "scale_embeddings": True, "activation": "geglu",
+                                "query_pre_attn_scalar": 24.0, "attn_softcap": 2.0,
+                                "final_softcap": 3.0, "attention_pattern": ["local", "global"],
+                                "local_window": 8, "tie_embeddings": True,
+                                "weights": {"model_type": "vaultgemma"}}),
 }
 
 

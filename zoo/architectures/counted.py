@@ -375,10 +375,6 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
         num_attention_heads=80, num_key_value_heads=8, head_dim=128,
         max_position_embeddings=524288, attention_bias=True, attention_out_bias=False),
         qkv_bias="attention_bias", attn_out_bias="attention_out_bias")),
-    "vaultgemma": ("VaultGemmaForCausalLM", "gemma2", _llama_like(_llama_defaults(
-        vocab_size=256000, hidden_size=2304, intermediate_size=9216, num_hidden_layers=26,
-        num_attention_heads=8, num_key_value_heads=4, head_dim=256,
-        max_position_embeddings=8192, tie_word_embeddings=True), mlp_bias=False)),
     "arcee": ("ArceeForCausalLM", "llama", _llama_like(_llama_defaults(
         hidden_size=2560, intermediate_size=18432, max_position_embeddings=4096,
         hidden_act="relu2"), activation="relu")),
