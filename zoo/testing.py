@@ -219,6 +219,12 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                                 "final_softcap": 3.0, "attention_pattern": ["local", "global"],
                                 "local_window": 8, "tie_embeddings": True,
                                 "weights": {"model_type": "vaultgemma"}}),
+    # HyperCLOVA X: Granite's multipliers (logits multiplied) with norms around each sublayer
+    "hyperclovax": ("granite-3.3-8b", {"n_kv_head": 2, "norm_position": "sandwich",
+                                       "attention_multiplier": 0.0625,
+                                       "embedding_multiplier": 12.0, "residual_multiplier": 0.22,
+                                       "logit_scale": 4.0,
+                                       "weights": {"model_type": "hyperclovax"}}),
 }
 
 

@@ -364,8 +364,6 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
         num_attention_heads=32, num_key_value_heads=8, head_dim=128,
         max_position_embeddings=262144), qkv_bias=False, attn_out_bias=False,
         mlp_bias=False)),
-    "hyperclovax": ("HyperCLOVAXForCausalLM", "gemma2", _llama_like(
-        llama.LLAMA_DEFAULTS, norm_position="sandwich")),
     "jais2": ("Jais2ForCausalLM", "gpt2", _llama_like(_llama_defaults(
         vocab_size=150272, hidden_size=3328, intermediate_size=26624, num_attention_heads=26,
         max_position_embeddings=8192, hidden_act="relu2", attention_bias=True,
