@@ -225,6 +225,14 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                                        "embedding_multiplier": 12.0, "residual_multiplier": 0.22,
                                        "logit_scale": 4.0,
                                        "weights": {"model_type": "hyperclovax"}}),
+    # Granite SWA: Granite's multipliers, sinks, sliding layers with a base of their own and a
+    # layer without positions (layer_rope_theta 0)
+    "granite-swa": ("granite-3.3-8b", {"n_layer": 4, "n_kv_head": 2, "attention_sinks": True,
+                                       "attention_multiplier": 0.5, "logit_scale": 0.5,
+                                       "attention_pattern": ["global", "local"],
+                                       "local_window": 8, "local_rope_theta": 1000.0,
+                                       "rotary_pattern": [True, True, False, True],
+                                       "weights": {"model_type": "granite_swa"}}),
 }
 
 

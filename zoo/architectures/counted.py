@@ -202,29 +202,6 @@ def _nanochat(c: Mapping[str, Any]) -> Config:
                            qkv_bias=bias, attn_out_bias=bias, mlp_bias=False)
 
 
-GRANITE_SWA_DEFAULTS = {
-    "vocab_size": 100352, "hidden_size": 2560, "intermediate_size": 8192,
-    "num_hidden_layers": 24, "num_attention_heads": 20, "num_key_value_heads": 4,
-    "hidden_act": "silu", "max_position_embeddings": 8192, "rms_norm_eps": 1e-5,
-    "tie_word_embeddings": True, "attention_bias": False, "mlp_bias": False,
-    "embedding_multiplier": 1.0, "logits_scaling": 1.0, "residual_multiplier": 1.0,
-    "attention_multiplier": 1.0}
-
-
-def _granite_swa(c: Mapping[str, Any]) -> Config:
-    """Granite with a learned sink logit per head in every layer (sliding windows and
-    per-layer rotary bases, NoPE where 0, change no count); attention_bias on q, k, v and the
-    output, mlp_bias on the MLP."""
-    c = with_defaults(c, GRANITE_SWA_DEFAULTS)
-    bias = bool(c["attention_bias"])
-    return read_llama_like(
-        c, qkv_bias=bias, attn_out_bias=bias, mlp_bias=bool(c["mlp_bias"]),
-        attention_sinks=True, embedding_multiplier=float(c["embedding_multiplier"]),
-        residual_multiplier=float(c["residual_multiplier"]),
-        attention_multiplier=float(c["attention_multiplier"]),
-        logit_scale=1.0 / float(c["logits_scaling"]))
-
-
 def _granitemoe_swa(c: Mapping[str, Any]) -> Config:
     """Granite MoE Shared (GraniteMoeConfig's defaults) with a learned sink logit per head."""
     return {**granitemoe.read_granitemoeshared(c), "attention_sinks": True}
@@ -413,7 +390,6 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
     "diffllama": ("DiffLlamaForCausalLM", "llama", _diffllama),
     "persimmon": ("PersimmonForCausalLM", "stablelm", read_persimmon),
     "nanochat": ("NanoChatForCausalLM", "olmo", _nanochat),
-    "granite_swa": ("GraniteSWAForCausalLM", "granite", _granite_swa),
     "granitemoe_swa": ("GraniteMoeSWAForCausalLM", "granitemoeshared", _granitemoe_swa),
 }
 
