@@ -233,6 +233,13 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                                        "local_window": 8, "local_rope_theta": 1000.0,
                                        "rotary_pattern": [True, True, False, True],
                                        "weights": {"model_type": "granite_swa"}}),
+    "granitemoe-swa": ("llama-7b", {"n_kv_head": 2, "d_ff": 16, "n_experts": 4,
+                                    "experts_per_token": 2, "embedding_multiplier": 12.0,
+                                    "residual_multiplier": 0.22, "attention_multiplier": 0.5,
+                                    "logit_scale": 0.5, "attention_sinks": True,
+                                    "attention_pattern": ["global", "local"], "local_window": 8,
+                                    "local_rope_theta": 1000.0, "rotary_pattern": [False, True],
+                                    "weights": {"model_type": "granitemoe_swa"}}),
 }
 
 

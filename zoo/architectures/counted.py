@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from zoo.architectures import deepseek, gpt, gptj, granitemoe, llama, moe
+from zoo.architectures import deepseek, gpt, gptj, llama, moe
 from zoo.architectures.base import (
     Architecture,
     Config,
@@ -202,11 +202,6 @@ def _nanochat(c: Mapping[str, Any]) -> Config:
                            qkv_bias=bias, attn_out_bias=bias, mlp_bias=False)
 
 
-def _granitemoe_swa(c: Mapping[str, Any]) -> Config:
-    """Granite MoE Shared (GraniteMoeConfig's defaults) with a learned sink logit per head."""
-    return {**granitemoe.read_granitemoeshared(c), "attention_sinks": True}
-
-
 def _apertus(defaults: Mapping[str, Any]) -> Reader:
     """Apertus: a two-matrix MLP (up, down) whose xIELU activation learns two scalars (another
     hidden_act has none), QK-norm over each head, attention_bias on q, k, v and the output;
@@ -390,7 +385,6 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
     "diffllama": ("DiffLlamaForCausalLM", "llama", _diffllama),
     "persimmon": ("PersimmonForCausalLM", "stablelm", read_persimmon),
     "nanochat": ("NanoChatForCausalLM", "olmo", _nanochat),
-    "granitemoe_swa": ("GraniteMoeSWAForCausalLM", "granitemoeshared", _granitemoe_swa),
 }
 
 

@@ -11,7 +11,8 @@ too (use_post_norm, Peri-LN: zoo's sandwich placement; the residual multiplier a
 it), logits multiplied by logits_scaling (not divided) and attention_multiplier defaulting to
 1/sqrt(head_dim).
 
-Granite SWA (granite_swa) is Granite with a learned sink logit per head in every layer,
+Granite SWA (granite_swa; granitemoe_swa: Granite MoE Shared likewise, in granitemoe.py) is
+Granite with a learned sink logit per head in every layer,
 sliding-window layers (layer_types; by default every fourth layer, the first among them, is
 full) and a rotary base per layer (layer_rope_theta; 0: no positions), each scaled alike by
 rope_parameters. zoo gives the full and the sliding layers one base each (local_rope_theta,
@@ -101,19 +102,14 @@ SWA_DEFAULTS = {"vocab_size": 100352, "hidden_size": 2560, "intermediate_size": 
                 "sliding_window": 128}
 
 
-def read_granite_swa(config: Mapping[str, Any]) -> Config:
-    c = with_defaults(config, SWA_DEFAULTS)
-    bias = bool(c["attention_bias"])
-    out = read_llama_like(
-        c, qkv_bias=bias, attn_out_bias=bias, mlp_bias=bool(c["mlp_bias"]),
-        attention_sinks=True, embedding_multiplier=float(c["embedding_multiplier"]),
-        residual_multiplier=float(c["residual_multiplier"]),
-        attention_multiplier=float(c["attention_multiplier"]),
-        logit_scale=1.0 / float(c["logits_scaling"]))
+def read_swa_layers(c: Mapping[str, Any], out: Config) -> Config:
+    """The Granite SWA classes' layers (granite_swa, granitemoe_swa): `out` with the attention
+    pattern of layer_types (every fourth layer full, the first among them, when it is left out)
+    and the rotary of layer_rope_theta (every layer at the rope base when left out)."""
     layers = out["n_layer"]
     types = c.get("layer_types") or ["sliding_attention" if i % 4 else "full_attention"
                                      for i in range(layers)]
-    out.update(read_layer_types({"layer_types": types}, c.get("sliding_window")))
+    out = {**out, **read_layer_types({"layer_types": types}, c.get("sliding_window"))}
     thetas = c.get("layer_rope_theta") or [out["rope_theta"]] * layers
     if not isinstance(thetas, list) or len(thetas) != layers \
             or not all(isinstance(t, int | float) and not isinstance(t, bool) for t in thetas):
@@ -125,7 +121,10 @@ def read_granite_swa(config: Mapping[str, Any]) -> Config:
         return counted_only(out, "layer_rope_theta gives layers of one type different "
                                  "bases: zoo's are one for full, one for sliding layers")
     full, local = (next(iter(bases[kind]), None) for kind in ("global", "local"))
-    out["rope_theta"] = full or local or out["rope_theta"]
+    if full is not None:  # else the rope base, unless only scaled sliding layers rotate
+        out["rope_theta"] = full
+    elif local is not None and "rope_scaling" in out:
+        out["rope_theta"] = local
     if local is not None and local != out["rope_theta"]:
         if "rope_scaling" in out:
             return counted_only(out, "layer_rope_theta with a scaled rotary: zoo's sliding "
@@ -134,15 +133,31 @@ def read_granite_swa(config: Mapping[str, Any]) -> Config:
     return out
 
 
-def write_granite_swa(s: ModelSpec) -> Config:
+def write_swa_layers(s: ModelSpec) -> Config:
+    """layer_types and layer_rope_theta for a spec the Granite SWA classes compute."""
     if not s.attention_sinks or (s.local_rope_theta is not None and s.rope_scaling is not None):
         raise UnsupportedConfigError("Granite SWA has sinks in every layer, and scales every "
                                      "layer's rotary")
     local = s.local_rope_theta if s.local_rope_theta is not None else s.rope_theta
     thetas = [(local if kind == "local" else s.rope_theta) if rotary else 0
               for kind, rotary in zip(s.layer_kinds, s.layer_rotary, strict=True)]
-    return {**write(s), "sliding_window": s.local_window if s.has_local else None,
+    return {"sliding_window": s.local_window if s.has_local else None,
             "layer_types": write_layer_types(s), "layer_rope_theta": thetas}
+
+
+def read_granite_swa(config: Mapping[str, Any]) -> Config:
+    c = with_defaults(config, SWA_DEFAULTS)
+    bias = bool(c["attention_bias"])
+    return read_swa_layers(c, read_llama_like(
+        c, qkv_bias=bias, attn_out_bias=bias, mlp_bias=bool(c["mlp_bias"]),
+        attention_sinks=True, embedding_multiplier=float(c["embedding_multiplier"]),
+        residual_multiplier=float(c["residual_multiplier"]),
+        attention_multiplier=float(c["attention_multiplier"]),
+        logit_scale=1.0 / float(c["logits_scaling"])))
+
+
+def write_granite_swa(s: ModelSpec) -> Config:
+    return {**write(s), **write_swa_layers(s)}
 
 
 # where write_config tries these entries among all (lowest first; see zoo.architectures)
