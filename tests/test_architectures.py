@@ -256,10 +256,35 @@ def test_gpt3_banded_layers_have_no_transformers_equivalent():
      "interleave_moe_layer_step 0"),
     ({"model_type": "llama4_text", "attention_chunk_size": None,
       "layer_types": ["chunked_attention"] * 48}, "attention_chunk_size is null"),
+    ({"model_type": "exaone4", "sliding_window_pattern": "LLLG"},
+     "sliding_window_pattern 'LLLG' and no layer_types"),
+    ({"model_type": "granite_swa", "num_hidden_layers": 2, "layer_rope_theta": [1e4]},
+     "layer_rope_theta is not 2 numbers"),
 ])
 def test_unsupported_configs_say_why(config, fragment):
     with pytest.raises(UnsupportedConfigError, match=fragment):
         spec_from_config(config)
+
+
+def test_rotary_per_layer_as_the_classes_settle_it():
+    """OLMo 3 scales its full layers only, and a legacy rope_theta reaches them alone (the
+    sliding layers keep Olmo3Config's 500,000); EXAONE 4's published string pattern is read
+    beside its layer_types, its full layers without positions; Granite SWA's per-layer bases
+    are one for the full layers and one for the sliding, else counted, not built."""
+    olmo3 = spec_from_config({"model_type": "olmo3", "num_hidden_layers": 4, "rope_theta": 1e4,
+                              "rope_scaling": {"rope_type": "linear", "factor": 2.0}})
+    assert (olmo3.rope_theta, olmo3.local_rope_theta) == (1e4, 5e5)
+    assert olmo3.rope_scaling is not None and olmo3.layer_kinds[2:] == ("local", "global")
+    exaone4 = spec_from_config({"model_type": "exaone4", "num_hidden_layers": 4,
+                                "sliding_window_pattern": "LLLG",
+                                "layer_types": ["sliding_attention"] * 3 + ["full_attention"]})
+    assert exaone4.layer_rotary == (True, True, True, False) and not exaone4.counted_only
+    swa = {"model_type": "granite_swa", "num_hidden_layers": 4}
+    nope = spec_from_config({**swa, "layer_rope_theta": [1e4, 1e3, 1e3, 0]})
+    assert (nope.rope_theta, nope.local_rope_theta) == (1e4, 1e3)
+    assert nope.layer_rotary == (True, True, True, False) and not nope.counted_only
+    mixed = spec_from_config({**swa, "layer_rope_theta": [1e4, 1e3, 2e3, 1e3]})
+    assert "layer_rope_theta" in mixed.counted_only
 
 
 def test_the_table_is_the_package_s_modules_in_priority_order():

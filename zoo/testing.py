@@ -201,6 +201,45 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
         "n_layer": 4, "d_head": 16, "d_ff": 16, "linear_n_k_head": 2, "linear_n_v_head": 4,
         "linear_d_head_k": 8, "linear_d_head_v": 8, "n_experts": 4, "experts_per_token": 2,
         "d_ff_shared": 16}),
+    # OLMo 3: OLMo 2's norms, a sliding window, yarn on the full layers only
+    "olmo3": ("llama-7b", {"n_kv_head": 2, "norm_position": "output", "qk_norm": "projection",
+                           "attention_pattern": ["local", "global"], "local_window": 8,
+                           "local_rope_theta": 10000.0, "rope_scaling": {
+                               "type": "yarn", "factor": 4.0, "original_context": 16},
+                           "weights": {"model_type": "olmo3"}}),
+    # EXAONE 4: output norms, QK-norm per head, rotary on the sliding layers only (NoPE full)
+    "exaone4": ("llama-7b", {"n_layer": 3, "n_kv_head": 2, "norm_position": "output",
+                             "qk_norm": "head", "attention_pattern": ["local", "local", "global"],
+                             "rotary_pattern": [True, True, False], "local_window": 8,
+                             "weights": {"model_type": "exaone4"}}),
+    # VaultGemma: Gemma 2 with pre-norms only (soft-caps, a window, query_pre_attn_scalar)
+    "vaultgemma": ("llama-7b", {"n_kv_head": 2, "d_head": 32, "norm_unit_offset": True,
+                                "scale_embeddings": True, "activation": "geglu",
+                                "query_pre_attn_scalar": 24.0, "attn_softcap": 2.0,
+                                "final_softcap": 3.0, "attention_pattern": ["local", "global"],
+                                "local_window": 8, "tie_embeddings": True,
+                                "weights": {"model_type": "vaultgemma"}}),
+    # HyperCLOVA X: Granite's multipliers (logits multiplied) with norms around each sublayer
+    "hyperclovax": ("granite-3.3-8b", {"n_kv_head": 2, "norm_position": "sandwich",
+                                       "attention_multiplier": 0.0625,
+                                       "embedding_multiplier": 12.0, "residual_multiplier": 0.22,
+                                       "logit_scale": 4.0,
+                                       "weights": {"model_type": "hyperclovax"}}),
+    # Granite SWA: Granite's multipliers, sinks, sliding layers with a base of their own and a
+    # layer without positions (layer_rope_theta 0)
+    "granite-swa": ("granite-3.3-8b", {"n_layer": 4, "n_kv_head": 2, "attention_sinks": True,
+                                       "attention_multiplier": 0.5, "logit_scale": 0.5,
+                                       "attention_pattern": ["global", "local"],
+                                       "local_window": 8, "local_rope_theta": 1000.0,
+                                       "rotary_pattern": [True, True, False, True],
+                                       "weights": {"model_type": "granite_swa"}}),
+    "granitemoe-swa": ("llama-7b", {"n_kv_head": 2, "d_ff": 16, "n_experts": 4,
+                                    "experts_per_token": 2, "embedding_multiplier": 12.0,
+                                    "residual_multiplier": 0.22, "attention_multiplier": 0.5,
+                                    "logit_scale": 0.5, "attention_sinks": True,
+                                    "attention_pattern": ["global", "local"], "local_window": 8,
+                                    "local_rope_theta": 1000.0, "rotary_pattern": [False, True],
+                                    "weights": {"model_type": "granitemoe_swa"}}),
 }
 
 

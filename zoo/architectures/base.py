@@ -305,7 +305,7 @@ _INTEGERS = (
     "shared_expert_intermediate_size", "first_k_dense_replace",
     "decoder_sparse_step", "kv_lora_rank", "q_lora_rank", "qk_nope_head_dim",
     "qk_rope_head_dim", "v_head_dim", "n_group", "topk_group", "sliding_window",
-    "sliding_window_pattern", "max_window_layers", "index_head_dim", "index_n_heads",
+    "max_window_layers", "index_head_dim", "index_n_heads",
     "index_topk", "original_max_position_embeddings")
 _NUMBERS = (
     "rope_theta", "rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon", "norm_eps",
@@ -324,12 +324,15 @@ _ARRAYS = ("architectures", "layer_types", "mlp_only_layers", "mlp_layer_types")
 _INTEGERS_OR_ARRAYS = ("moe_layer_freq", "intermediate_size")
 # Gemma 3's switch, or Gemma 4's name of what attends both ways ("vision", "all")
 _BOOLEANS_OR_STRINGS = ("use_bidirectional_attention",)
+# a period (Gemma 3, Command R7B), or EXAONE 4's letters ("LLLG")
+_INTEGERS_OR_STRINGS = ("sliding_window_pattern",)
 CONFIG_TYPES: dict[str, str] = {
     **dict.fromkeys(_OBJECTS, "an object"), **dict.fromkeys(_INTEGERS, "an integer"),
     **dict.fromkeys(_NUMBERS, "a number"), **dict.fromkeys(_BOOLEANS, "true or false"),
     **dict.fromkeys(_STRINGS, "a string"), **dict.fromkeys(_ARRAYS, "an array"),
     **dict.fromkeys(_INTEGERS_OR_ARRAYS, "an integer or an array"),
-    **dict.fromkeys(_BOOLEANS_OR_STRINGS, "true, false or a string")}
+    **dict.fromkeys(_BOOLEANS_OR_STRINGS, "true, false or a string"),
+    **dict.fromkeys(_INTEGERS_OR_STRINGS, "an integer or a string")}
 _JSON_CHECKS: dict[str, Callable[[Any], bool]] = {
     "an object": lambda v: isinstance(v, dict),
     "an integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
@@ -340,6 +343,8 @@ _JSON_CHECKS: dict[str, Callable[[Any], bool]] = {
     "an integer or an array": lambda v: isinstance(v, list)
     or (isinstance(v, int) and not isinstance(v, bool)),
     "true, false or a string": lambda v: isinstance(v, bool | str),
+    "an integer or a string": lambda v: isinstance(v, str)
+    or (isinstance(v, int) and not isinstance(v, bool)),
 }
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from zoo.architectures import deepseek, gpt, gptj, granitemoe, llama, moe
+from zoo.architectures import deepseek, gpt, gptj, llama, moe
 from zoo.architectures.base import (
     Architecture,
     Config,
@@ -202,34 +202,6 @@ def _nanochat(c: Mapping[str, Any]) -> Config:
                            qkv_bias=bias, attn_out_bias=bias, mlp_bias=False)
 
 
-GRANITE_SWA_DEFAULTS = {
-    "vocab_size": 100352, "hidden_size": 2560, "intermediate_size": 8192,
-    "num_hidden_layers": 24, "num_attention_heads": 20, "num_key_value_heads": 4,
-    "hidden_act": "silu", "max_position_embeddings": 8192, "rms_norm_eps": 1e-5,
-    "tie_word_embeddings": True, "attention_bias": False, "mlp_bias": False,
-    "embedding_multiplier": 1.0, "logits_scaling": 1.0, "residual_multiplier": 1.0,
-    "attention_multiplier": 1.0}
-
-
-def _granite_swa(c: Mapping[str, Any]) -> Config:
-    """Granite with a learned sink logit per head in every layer (sliding windows and
-    per-layer rotary bases, NoPE where 0, change no count); attention_bias on q, k, v and the
-    output, mlp_bias on the MLP."""
-    c = with_defaults(c, GRANITE_SWA_DEFAULTS)
-    bias = bool(c["attention_bias"])
-    return read_llama_like(
-        c, qkv_bias=bias, attn_out_bias=bias, mlp_bias=bool(c["mlp_bias"]),
-        attention_sinks=True, embedding_multiplier=float(c["embedding_multiplier"]),
-        residual_multiplier=float(c["residual_multiplier"]),
-        attention_multiplier=float(c["attention_multiplier"]),
-        logit_scale=1.0 / float(c["logits_scaling"]))
-
-
-def _granitemoe_swa(c: Mapping[str, Any]) -> Config:
-    """Granite MoE Shared (GraniteMoeConfig's defaults) with a learned sink logit per head."""
-    return {**granitemoe.read_granitemoeshared(c), "attention_sinks": True}
-
-
 def _apertus(defaults: Mapping[str, Any]) -> Reader:
     """Apertus: a two-matrix MLP (up, down) whose xIELU activation learns two scalars (another
     hidden_act has none), QK-norm over each head, attention_bias on q, k, v and the output;
@@ -364,27 +336,15 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
         num_attention_heads=32, num_key_value_heads=8, head_dim=128,
         max_position_embeddings=262144), qkv_bias=False, attn_out_bias=False,
         mlp_bias=False)),
-    "exaone4": ("Exaone4ForCausalLM", "olmo2", _llama_like(_llama_defaults(
-        vocab_size=102400, hidden_size=4096, intermediate_size=16384, num_hidden_layers=32,
-        num_attention_heads=32, num_key_value_heads=32), norm_position="output",
-        qk_norm="head", qkv_bias=False, attn_out_bias=False, mlp_bias=False)),
-    "hyperclovax": ("HyperCLOVAXForCausalLM", "gemma2", _llama_like(
-        llama.LLAMA_DEFAULTS, norm_position="sandwich")),
     "jais2": ("Jais2ForCausalLM", "gpt2", _llama_like(_llama_defaults(
         vocab_size=150272, hidden_size=3328, intermediate_size=26624, num_attention_heads=26,
         max_position_embeddings=8192, hidden_act="relu2", attention_bias=True,
         mlp_bias=True), norm="layernorm", activation="relu")),
-    "olmo3": ("Olmo3ForCausalLM", "olmo2", _llama_like(_llama_defaults(
-        vocab_size=50304), norm_position="output", qk_norm="projection", mlp_bias=False)),
     "seed_oss": ("SeedOssForCausalLM", "qwen2", _keys(_llama_defaults(
         vocab_size=155136, hidden_size=4096, intermediate_size=27648, num_hidden_layers=64,
         num_attention_heads=80, num_key_value_heads=8, head_dim=128,
         max_position_embeddings=524288, attention_bias=True, attention_out_bias=False),
         qkv_bias="attention_bias", attn_out_bias="attention_out_bias")),
-    "vaultgemma": ("VaultGemmaForCausalLM", "gemma2", _llama_like(_llama_defaults(
-        vocab_size=256000, hidden_size=2304, intermediate_size=9216, num_hidden_layers=26,
-        num_attention_heads=8, num_key_value_heads=4, head_dim=256,
-        max_position_embeddings=8192, tie_word_embeddings=True), mlp_bias=False)),
     "arcee": ("ArceeForCausalLM", "llama", _llama_like(_llama_defaults(
         hidden_size=2560, intermediate_size=18432, max_position_embeddings=4096,
         hidden_act="relu2"), activation="relu")),
@@ -425,8 +385,6 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
     "diffllama": ("DiffLlamaForCausalLM", "llama", _diffllama),
     "persimmon": ("PersimmonForCausalLM", "stablelm", read_persimmon),
     "nanochat": ("NanoChatForCausalLM", "olmo", _nanochat),
-    "granite_swa": ("GraniteSWAForCausalLM", "granite", _granite_swa),
-    "granitemoe_swa": ("GraniteMoeSWAForCausalLM", "granitemoeshared", _granitemoe_swa),
 }
 
 

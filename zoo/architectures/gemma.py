@@ -3,7 +3,8 @@ config is read for its text decoder): RMSNorm scaling by (1 + w), embeddings sca
 sqrt(d_model), GeGLU. Gemma 1 is LLaMA's pre-norm block with these; Gemma 2 and 3 add norms
 after each sublayer, scores scaled by query_pre_attn_scalar, local and global layers; Gemma 2
 soft-caps scores and logits, Gemma 3 normalises q and k and gives its local layers their own
-rotary base.
+rotary base. VaultGemma (vaultgemma) is Gemma 2 with the norms before each sublayer only (no
+post-attention or post-feedforward norm).
 
 Configs omit what their class defaults, and published Gemma 3 text configs lean on that (no
 vocab_size, no max_position_embeddings): the readers apply the same defaults as transformers.
@@ -148,6 +149,19 @@ def write_gemma2(s: ModelSpec) -> Config:
     return {**_write(s), "rope_theta": s.rope_theta, "rope_parameters": rope_parameters(s)}
 
 
+def read_vaultgemma(c: Mapping[str, Any]) -> Config:
+    """Gemma 2's reading (VaultGemmaConfig's defaults are Gemma2Config's) with pre-norms only;
+    use_bidirectional_attention is not read by its class (always causal)."""
+    c = {k: v for k, v in c.items() if k != "use_bidirectional_attention"}
+    return {**read_gemma2(c), "norm_position": "pre"}
+
+
+def write_vaultgemma(s: ModelSpec) -> Config:
+    if s.norm_position != "pre":
+        raise UnsupportedConfigError("VaultGemma normalises each sublayer's input only")
+    return write_gemma2(s)
+
+
 def read_gemma3(c: Mapping[str, Any]) -> Config:
     """Gemma 3's rotary per layer type: global layers take rope_theta (1e6) and any scaling,
     local ones their own base (rope_local_base_freq, 10,000), unscaled."""
@@ -272,6 +286,9 @@ ENTRIES = (
                  write=write_gemma, tensors=LLAMA_TENSORS, prefix="model."),
     Architecture(model_type="gemma2", hf_class="Gemma2ForCausalLM", read=read_gemma2,
                  write=write_gemma2, tensors=TENSORS, prefix="model."),
+    Architecture(model_type="vaultgemma", hf_class="VaultGemmaForCausalLM",
+                 read=read_vaultgemma, write=write_vaultgemma, tensors=TENSORS,
+                 prefix="model."),
     Architecture(model_type="gemma3_text", hf_class="Gemma3ForCausalLM", read=read_gemma3,
                  write=write_gemma3, tensors={**TENSORS, **QK_NORMS}, prefix="model.",
                  gguf=GGUF),

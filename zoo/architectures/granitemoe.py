@@ -3,7 +3,9 @@ each sublayer's output and the attention scores multiplied by embedding_multipli
 residual_multiplier and attention_multiplier, the logits divided by logits_scaling), every MLP
 a mixture whose experts are stored fused (input_linear: [gate; up] of every expert), weighted
 by a softmax over the chosen experts' logits. granitemoeshared adds one shared expert
-(shared_mlp, of shared_intermediate_size, none when 0) beside the mixture."""
+(shared_mlp, of shared_intermediate_size, none when 0) beside the mixture; granitemoe_swa adds
+to it Granite SWA's sinks, sliding layers and per-layer rotary bases (zoo.architectures.granite).
+"""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from zoo.architectures.base import (
     linear,
     same,
 )
+from zoo.architectures.granite import read_swa_layers, write_swa_layers
 from zoo.architectures.llama import read_llama_like, write_llama_like
 from zoo.architectures.moe import ATTENTION, LAYER, OUTER
 from zoo.spec import ModelSpec
@@ -72,6 +75,19 @@ def write_granitemoe(s: ModelSpec) -> Config:
             "logits_scaling": 1.0 / s.logit_scale}
 
 
+def read_granitemoe_swa(config: Mapping[str, Any]) -> Config:
+    """GraniteMoeSWAConfig: GraniteMoeSharedConfig's defaults (no shared expert unless
+    shared_intermediate_size) and a 128-token window."""
+    c = {"sliding_window": 128, **config}
+    return read_swa_layers(c, {**read_granitemoeshared(c), "attention_sinks": True})
+
+
+def write_granitemoe_swa(s: ModelSpec) -> Config:
+    base = write_granitemoeshared(s) if s.n_shared_experts else \
+        {**write_granitemoe(s), "shared_intermediate_size": 0}
+    return {**base, **write_swa_layers(s)}
+
+
 MOE = f"{LAYER}.block_sparse_moe"
 TENSORS = {
     **OUTER, **ATTENTION,
@@ -84,6 +100,14 @@ SHARED = {**TENSORS,
           **same("blocks.{i}.mlp.shared.fc_in.weight", f"{LAYER}.shared_mlp.input_linear.weight"),
           **linear("blocks.{i}.mlp.shared.fc_out", f"{LAYER}.shared_mlp.output_linear")}
 
+# Granite MoE SWA's checkpoints keep transformers 5's names for the same tensors (no
+# conversion back to input_linear / output_linear / router.layer on save)
+SWA = {**SHARED,
+       **same("blocks.{i}.mlp.router.weight", f"{MOE}.router.weight"),
+       **same("blocks.{i}.mlp.experts.fc_in", f"{MOE}.experts.gate_up_proj"),
+       **same("blocks.{i}.mlp.experts.fc_out", f"{MOE}.experts.down_proj"),
+       **same("blocks.{i}.attn.sinks", f"{LAYER}.self_attn.sinks")}
+
 # where write_config tries these entries among all (lowest first; see zoo.architectures)
 PRIORITY = 151
 ENTRIES = (
@@ -93,4 +117,7 @@ ENTRIES = (
     Architecture(model_type="granitemoeshared", hf_class="GraniteMoeSharedForCausalLM",
                  read=read_granitemoeshared, write=write_granitemoeshared, prefix="model.",
                  tensors=SHARED),
+    Architecture(model_type="granitemoe_swa", hf_class="GraniteMoeSWAForCausalLM",
+                 read=read_granitemoe_swa, write=write_granitemoe_swa, prefix="model.",
+                 tensors=SWA),
 )
