@@ -201,6 +201,10 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
         "n_layer": 4, "d_head": 16, "d_ff": 16, "linear_n_k_head": 2, "linear_n_v_head": 4,
         "linear_d_head_k": 8, "linear_d_head_v": 8, "n_experts": 4, "experts_per_token": 2,
         "d_ff_shared": 16}),
+    # LLaMA's kin: each a class of its own (weights.model_type picks it)
+    "seed-oss": ("llama-7b", {"n_kv_head": 2, "d_head": 32, "qkv_bias": False,
+                              "attn_out_bias": True, "mlp_bias": True,
+                              "weights": {"model_type": "seed_oss"}}),
 }
 
 

@@ -106,15 +106,6 @@ def _llama_like(defaults: Mapping[str, Any], **fixed: Any) -> Reader:
     return lambda c: read_llama_like(c, defaults, **fixed)
 
 
-def _keys(defaults: Mapping[str, Any], **fields: str) -> Reader:
-    """LLaMA's reading with spec fields taken from this class's own keys (Seed-OSS's
-    attention_out_bias)."""
-    def read(c: Mapping[str, Any]) -> Config:
-        c = with_defaults(c, defaults)
-        return read_llama_like(c, defaults, **{f: c.get(k) for f, k in fields.items()})
-    return read
-
-
 def _fairseq_like(c: Mapping[str, Any], *, layers: str, width: str, heads: str, ffn: str,
                   act: str, context: str, **fixed: Any) -> Config:
     """The fairseq-style decoders (XGLM, BioGPT, CTRL): LayerNorm before each sublayer and at
@@ -376,11 +367,6 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
         mlp_bias=True), norm="layernorm", activation="relu")),
     "olmo3": ("Olmo3ForCausalLM", "olmo2", _llama_like(_llama_defaults(
         vocab_size=50304), norm_position="output", qk_norm="projection", mlp_bias=False)),
-    "seed_oss": ("SeedOssForCausalLM", "qwen2", _keys(_llama_defaults(
-        vocab_size=155136, hidden_size=4096, intermediate_size=27648, num_hidden_layers=64,
-        num_attention_heads=80, num_key_value_heads=8, head_dim=128,
-        max_position_embeddings=524288, attention_bias=True, attention_out_bias=False),
-        qkv_bias="attention_bias", attn_out_bias="attention_out_bias")),
     "vaultgemma": ("VaultGemmaForCausalLM", "gemma2", _llama_like(_llama_defaults(
         vocab_size=256000, hidden_size=2304, intermediate_size=9216, num_hidden_layers=26,
         num_attention_heads=8, num_key_value_heads=4, head_dim=256,
