@@ -174,6 +174,8 @@ def describe_norm(spec: ModelSpec) -> str:
     norm = f"{spec.norm} ({spec.norm_position}, eps {spec.norm_eps:g})"
     if spec.norm_unit_offset:
         norm += ", scale 1 + w"
+    if spec.norm_fp32_scale:
+        norm += ", scaled in fp32"
     if spec.norm == "layernorm" and not spec.norm_bias:
         norm += ", no bias"
     if spec.embedding_norm:
@@ -249,7 +251,7 @@ DESCRIBED: tuple[tuple[str, Callable[[ModelSpec], str | None], tuple[str, ...]],
       "kda_full_rank_gates", "ssm_d_inner", "ssm_d_state", "ssm_conv_kernel", "ssm_n_head",
       "ssm_n_group")),
     ("norm", describe_norm, ("norm", "norm_eps", "norm_bias", "norm_position", "final_norm",
-                             "embedding_norm", "norm_unit_offset")),
+                             "embedding_norm", "norm_unit_offset", "norm_fp32_scale")),
     ("block", lambda s: s.block, ("block",)),
     ("activation", lambda s: s.activation if _has_mlp(s) else None, ("activation",)),
     ("biases", describe_biases, ("bias", "qkv_bias", "attn_out_bias", "mlp_bias")),

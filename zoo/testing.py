@@ -205,6 +205,9 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
     "seed-oss": ("llama-7b", {"n_kv_head": 2, "d_head": 32, "qkv_bias": False,
                               "attn_out_bias": True, "mlp_bias": True,
                               "weights": {"model_type": "seed_oss"}}),
+    "helium": ("llama-7b", {"n_kv_head": 2, "rotary_style": "interleaved", "qkv_bias": True,
+                            "attn_out_bias": False, "mlp_bias": True, "norm_fp32_scale": True,
+                            "norm_eps": 1e-8, "weights": {"model_type": "helium"}}),
 }
 
 

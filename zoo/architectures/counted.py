@@ -88,20 +88,6 @@ def _llama_defaults(**changes: Any) -> dict[str, Any]:
     return {**llama.LLAMA_DEFAULTS, **changes}
 
 
-def _square_output(read: Reader) -> Reader:
-    """Helium's output projection maps hidden_size to hidden_size: the closed form's (heads x
-    head_dim to hidden_size) only where the two are equal."""
-    def checked(c: Mapping[str, Any]) -> Config:
-        out = read(c)
-        if out["n_head"] * out["d_head"] != out["d_model"]:
-            raise UnsupportedConfigError(
-                f"head_dim {out['d_head']} x num_attention_heads {out['n_head']} is not "
-                f"hidden_size {out['d_model']}: this class's output projection is "
-                f"hidden_size wide, which zoo does not express")
-        return out
-    return checked
-
-
 def _llama_like(defaults: Mapping[str, Any], **fixed: Any) -> Reader:
     return lambda c: read_llama_like(c, defaults, **fixed)
 
@@ -342,10 +328,6 @@ def _doge(c: Mapping[str, Any]) -> Config:
 
 # counted, not built: model_type -> (class, nearest built model_type, reader)
 COUNTED: dict[str, tuple[str, str, Reader]] = {
-    "helium": ("HeliumForCausalLM", "llama", _square_output(_llama_like(_llama_defaults(
-        vocab_size=48000, hidden_size=2560, intermediate_size=7040, num_hidden_layers=24,
-        num_attention_heads=20, num_key_value_heads=20, head_dim=128,
-        max_position_embeddings=4096)))),
     "cwm": ("CwmForCausalLM", "llama", _llama_like(_llama_defaults(
         vocab_size=128256, hidden_size=6144, intermediate_size=21504, num_hidden_layers=64,
         num_attention_heads=48, num_key_value_heads=8, head_dim=128,

@@ -500,6 +500,10 @@ class ModelSpec:
     final_norm: bool = _arch("bool", True, doc="a norm after the last block")
     norm_unit_offset: bool = _arch("bool", False,
                                    doc="RMSNorm scales by (1 + w), computed in fp32 (Gemma)")
+    norm_fp32_scale: bool = _arch(
+        "bool", False, doc="RMSNorm's weight multiplies the normalised values in fp32, before "
+                           "the cast back to the input's dtype (Helium; LLaMA multiplies after "
+                           "the cast)")
     embedding_norm: bool = _arch("bool", False, doc="BLOOM's norm after the token embedding")
     sub_norms: bool = _arch(
         "bool", False, doc="a norm over the attention's output before its projection and one "

@@ -48,9 +48,10 @@ def check_consistency(spec: Spec) -> None:
     if spec.block != "sequential" and spec.norm_position != "pre":
         raise bad("block", f"a parallel block has no {spec.norm_position}-norm form; use "
                            f"norm_position: pre")
-    if spec.norm != "rmsnorm" and (spec.norm_unit_offset or spec.qk_norm in ("head",
-                                                                          "projection")):
-        raise bad("norm_unit_offset" if spec.norm_unit_offset else "qk_norm",
+    if spec.norm != "rmsnorm" and (spec.norm_unit_offset or spec.norm_fp32_scale
+                                   or spec.qk_norm in ("head", "projection")):
+        raise bad("norm_unit_offset" if spec.norm_unit_offset else
+                  "norm_fp32_scale" if spec.norm_fp32_scale else "qk_norm",
                   "the (1 + w) scale and these QK-norms are RMSNorm's; set norm: rmsnorm")
     if spec.qk_norm == "head_layernorm" and (spec.norm != "layernorm" or not spec.norm_bias):
         raise bad("qk_norm", "head_layernorm is Persimmon's LayerNorm with bias; set norm: "
