@@ -208,6 +208,12 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
     "helium": ("llama-7b", {"n_kv_head": 2, "rotary_style": "interleaved", "qkv_bias": True,
                             "attn_out_bias": False, "mlp_bias": True, "norm_fp32_scale": True,
                             "norm_eps": 1e-8, "weights": {"model_type": "helium"}}),
+    "cwm": ("llama-7b", {"n_layer": 3, "n_kv_head": 2, "mlp_bias": True,
+                         "attention_pattern": ["global", "local", "local"], "local_window": 8,
+                         "rope_theta": 1e6, "rope_scaling": {
+                             "type": "llama3", "factor": 16.0, "original_context": 32,
+                             "low_freq_factor": 1.0, "high_freq_factor": 4.0},
+                         "weights": {"model_type": "cwm"}}),
 }
 
 

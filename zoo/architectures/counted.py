@@ -328,10 +328,6 @@ def _doge(c: Mapping[str, Any]) -> Config:
 
 # counted, not built: model_type -> (class, nearest built model_type, reader)
 COUNTED: dict[str, tuple[str, str, Reader]] = {
-    "cwm": ("CwmForCausalLM", "llama", _llama_like(_llama_defaults(
-        vocab_size=128256, hidden_size=6144, intermediate_size=21504, num_hidden_layers=64,
-        num_attention_heads=48, num_key_value_heads=8, head_dim=128,
-        max_position_embeddings=131072), qkv_bias=False, attn_out_bias=False)),
     "ministral3": ("Ministral3ForCausalLM", "mistral", _llama_like(_llama_defaults(
         vocab_size=131072, hidden_size=4096, intermediate_size=14336, num_hidden_layers=34,
         num_attention_heads=32, num_key_value_heads=8, head_dim=128,
