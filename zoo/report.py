@@ -117,7 +117,9 @@ def describe_attention(spec: ModelSpec) -> str:
                                  "scaled_clip": "a learned scale per head and dim on q, "
                                                 "q and k L2-clipped"}[spec.qk_norm]
     if spec.temperature_tuning:
-        shape += (f", query temperature on layers without rotary (floor {spec.temperature_floor}, "
+        where = "every layer" if spec.temperature_form == "all_layers" else \
+            "layers without rotary"
+        shape += (f", query temperature on {where} (floor {spec.temperature_floor}, "
                   f"scale {spec.temperature_scale:g})")
     if not spec.scale_attention:
         shape += ", unscaled scores"

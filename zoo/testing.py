@@ -214,6 +214,15 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                              "type": "llama3", "factor": 16.0, "original_context": 32,
                              "low_freq_factor": 1.0, "high_freq_factor": 4.0},
                          "weights": {"model_type": "cwm"}}),
+    "ministral3": ("llama-7b", {"n_kv_head": 2, "d_head": 32, "local_window": 8,
+                                "attention_pattern": ["local"], "rope_theta": 1e6,
+                                "rope_scaling": {"type": "yarn", "factor": 16.0,
+                                                 "original_context": 4, "beta_fast": 32.0,
+                                                 "beta_slow": 1.0, "mscale": 1.0,
+                                                 "mscale_all_dim": 1.0},
+                                "temperature_floor": 4, "temperature_scale": 0.1,
+                                "temperature_form": "all_layers",
+                                "weights": {"model_type": "ministral3"}}),
 }
 
 

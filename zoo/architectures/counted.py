@@ -328,11 +328,6 @@ def _doge(c: Mapping[str, Any]) -> Config:
 
 # counted, not built: model_type -> (class, nearest built model_type, reader)
 COUNTED: dict[str, tuple[str, str, Reader]] = {
-    "ministral3": ("Ministral3ForCausalLM", "mistral", _llama_like(_llama_defaults(
-        vocab_size=131072, hidden_size=4096, intermediate_size=14336, num_hidden_layers=34,
-        num_attention_heads=32, num_key_value_heads=8, head_dim=128,
-        max_position_embeddings=262144), qkv_bias=False, attn_out_bias=False,
-        mlp_bias=False)),
     "exaone4": ("Exaone4ForCausalLM", "olmo2", _llama_like(_llama_defaults(
         vocab_size=102400, hidden_size=4096, intermediate_size=16384, num_hidden_layers=32,
         num_attention_heads=32, num_key_value_heads=32), norm_position="output",

@@ -34,6 +34,7 @@ from zoo.spec.vocabulary import (
     RECURRENT_KINDS,
     ROTARY_STYLES,
     ROUTER_SCORES,
+    TEMPERATURE_FORMS,
     Reported,
     RopeScaling,
     SpecError,
@@ -481,6 +482,14 @@ class ModelSpec:
     temperature_scale: float | None = _arch(
         "float?", None, min=0.0, min_exclusive=True,
         doc="attention temperature tuning's strength (Llama 4's attn_scale)")
+    temperature_form: str = _arch(
+        "enum", "nope_layers", choices=TEMPERATURE_FORMS,
+        resolve=_when("temperature_tuning", lambda s: s.temperature_form),
+        doc="temperature tuning's layers and steps: `nope_layers` (Llama 4: the layers without "
+            "rotary, floor((position + 1) / floor)) or `all_layers` (Mistral's "
+            "llama_4_scaling_beta, Ministral 3: every layer, floor(position / floor) with "
+            "floor its original_max_position_embeddings, the scale cast to the queries' dtype "
+            "before it multiplies them)")
 
     # block structure
     norm: str = _arch("enum", "layernorm", choices=NORMS,

@@ -69,6 +69,7 @@ def _when(condition: str, value: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 POSITIONS = ("learned", "rotary", "alibi", "none")
 ROTARY_STYLES = ("half", "interleaved")
+TEMPERATURE_FORMS = ("nope_layers", "all_layers")
 NORMS = ("layernorm", "rmsnorm", "nonparametric_layernorm", "weightless_rmsnorm", "l2")
 NORM_POSITIONS = ("pre", "post", "sandwich", "output")
 BLOCKS = ("sequential", "parallel", "parallel_two_norms")
