@@ -223,6 +223,9 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                                 "temperature_floor": 4, "temperature_scale": 0.1,
                                 "temperature_form": "all_layers",
                                 "weights": {"model_type": "ministral3"}}),
+    "arcee": ("llama-7b", {"n_kv_head": 2, "activation": "relu2", "qkv_bias": True,
+                           "attn_out_bias": True, "mlp_bias": True,
+                           "weights": {"model_type": "arcee"}}),
 }
 
 

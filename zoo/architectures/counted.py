@@ -344,9 +344,6 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
         vocab_size=256000, hidden_size=2304, intermediate_size=9216, num_hidden_layers=26,
         num_attention_heads=8, num_key_value_heads=4, head_dim=256,
         max_position_embeddings=8192, tie_word_embeddings=True), mlp_bias=False)),
-    "arcee": ("ArceeForCausalLM", "llama", _llama_like(_llama_defaults(
-        hidden_size=2560, intermediate_size=18432, max_position_embeddings=4096,
-        hidden_act="relu2"), activation="relu")),
     "mellum": ("MellumForCausalLM", "qwen3_moe", _with_defaults(moe.read_qwen3_moe, {
         "vocab_size": 98304, "hidden_size": 2304, "intermediate_size": 7168,
         "num_hidden_layers": 28, "num_attention_heads": 32, "num_key_value_heads": 4,

@@ -417,9 +417,14 @@ def _clamped_swiglu(gate: Tensor, up: Tensor, limit: float) -> Tensor:
     return (up + 1) * (gate * torch.sigmoid(1.702 * gate))
 
 
+def _relu2(x: Tensor) -> Tensor:
+    """Squared ReLU (So et al. 2021, "Primer", arXiv 2109.08668): Arcee, Jais 2, Persimmon."""
+    return torch.square(F.relu(x))
+
+
 # activation -> x -> y (plain MLPs), or (gate, up, spec) -> y (gated MLPs)
 _ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
-    "gelu": F.gelu, "gelu_tanh": _gelu_tanh, "relu": F.relu, "silu": F.silu}
+    "gelu": F.gelu, "gelu_tanh": _gelu_tanh, "relu": F.relu, "relu2": _relu2, "silu": F.silu}
 _GLUS: dict[str, Callable[[Tensor, Tensor, ModelSpec], Tensor]] = {
     "swiglu": lambda gate, up, spec: F.silu(gate) * up,
     "geglu": lambda gate, up, spec: _gelu_tanh(gate) * up,

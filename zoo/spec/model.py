@@ -533,9 +533,9 @@ class ModelSpec:
             "`parallel_two_norms` (NeoX, Falcon-40B)")
     activation: str = _arch(
         "enum", "gelu", choices=ACTIVATIONS,
-        doc="`gelu`, `gelu_tanh`, `relu`, `silu`; gated: `swiglu` (SiLU gate), `geglu` "
-            "(tanh-GELU gate: Gemma); `xielu` (Apertus: two learned scalars per MLP; counted, "
-            "not built)")
+        doc="`gelu`, `gelu_tanh`, `relu`, `relu2` (squared ReLU: Arcee), `silu`; gated: "
+            "`swiglu` (SiLU gate), `geglu` (tanh-GELU gate: Gemma); `xielu` (Apertus: two "
+            "learned scalars per MLP; counted, not built)")
     bias: bool = _arch("bool", True, resolve=lambda s: None,  # resolved into the three below:
                        doc="biases in attention and MLP, unless a per-part switch says otherwise")
     qkv_bias: bool | None = _arch("bool?", None, resolve=lambda s: s.has_bias("qkv"),
