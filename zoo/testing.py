@@ -226,6 +226,9 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
     "arcee": ("llama-7b", {"n_kv_head": 2, "activation": "relu2", "qkv_bias": True,
                            "attn_out_bias": True, "mlp_bias": True,
                            "weights": {"model_type": "arcee"}}),
+    "jais2": ("llama-7b", {"n_kv_head": 2, "norm": "layernorm", "norm_eps": 1e-5,
+                           "activation": "relu2", "bias": True,
+                           "weights": {"model_type": "jais2"}}),
 }
 
 

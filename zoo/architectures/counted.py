@@ -334,10 +334,6 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
         qk_norm="head", qkv_bias=False, attn_out_bias=False, mlp_bias=False)),
     "hyperclovax": ("HyperCLOVAXForCausalLM", "gemma2", _llama_like(
         llama.LLAMA_DEFAULTS, norm_position="sandwich")),
-    "jais2": ("Jais2ForCausalLM", "gpt2", _llama_like(_llama_defaults(
-        vocab_size=150272, hidden_size=3328, intermediate_size=26624, num_attention_heads=26,
-        max_position_embeddings=8192, hidden_act="relu2", attention_bias=True,
-        mlp_bias=True), norm="layernorm", activation="relu")),
     "olmo3": ("Olmo3ForCausalLM", "olmo2", _llama_like(_llama_defaults(
         vocab_size=50304), norm_position="output", qk_norm="projection", mlp_bias=False)),
     "vaultgemma": ("VaultGemmaForCausalLM", "gemma2", _llama_like(_llama_defaults(
