@@ -229,6 +229,9 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
     "jais2": ("llama-7b", {"n_kv_head": 2, "norm": "layernorm", "norm_eps": 1e-5,
                            "activation": "relu2", "bias": True,
                            "weights": {"model_type": "jais2"}}),
+    "persimmon": ("llama-7b", {"norm": "layernorm", "norm_eps": 1e-5, "activation": "relu2",
+                               "bias": True, "qk_norm": "head_layernorm",
+                               "rotary_fraction": 0.5, "weights": {"model_type": "persimmon"}}),
 }
 
 

@@ -264,29 +264,6 @@ def _diffllama(c: Mapping[str, Any]) -> Config:
                            attn_out_bias=bias, mlp_bias=False)
 
 
-def read_persimmon(c: Mapping[str, Any]) -> Config:
-    """Persimmon: LayerNorms with biases, biases on every projection, heads of hidden_size /
-    num_attention_heads (a head_dim key is not read) with qk_layernorm's LayerNorm (with bias)
-    over each head, half of each head rotated unless partial_rotary_factor says, a two-matrix
-    MLP."""
-    c = with_defaults(c, {
-        "vocab_size": 262144, "hidden_size": 4096, "intermediate_size": 16384,
-        "num_hidden_layers": 36, "num_attention_heads": 64, "hidden_act": "relu2",
-        "max_position_embeddings": 16384, "layer_norm_eps": 1e-5,
-        "tie_word_embeddings": False, "qk_layernorm": True})
-    d, heads = get(c, "hidden_size"), get(c, "num_attention_heads")
-    act = c["hidden_act"]
-    rope = read_rope(c, 0.5)
-    out = dict(n_layer=get(c, "num_hidden_layers"), d_model=d, n_head=heads,
-               d_head=d // heads, d_ff=get(c, "intermediate_size"),
-               vocab_size=get(c, "vocab_size"), context_length=get(c, "max_position_embeddings"),
-               position="rotary", **rope, norm="layernorm", norm_eps=get(c, "layer_norm_eps"),
-               activation="relu" if act == "relu2" else activation(act, "hidden_act"),
-               bias=True, qk_norm="head_layernorm" if c["qk_layernorm"] else "none",
-               tie_embeddings=bool(c["tie_word_embeddings"]))
-    return out
-
-
 def _gpt_neox_japanese(c: Mapping[str, Any]) -> Config:
     """GPT-NeoX Japanese: LayerNorms with biases, a fused qkv and an output projection without
     biases but for the last layer's output bias, an MLP of intermediate_multiple_size x
@@ -375,7 +352,6 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
         {**APERTUS_DEFAULTS, "vocab_size": 266752, "output_vocab_size": None})),
     "bitnet": ("BitNetForCausalLM", "llama", _bitnet),
     "diffllama": ("DiffLlamaForCausalLM", "llama", _diffllama),
-    "persimmon": ("PersimmonForCausalLM", "stablelm", read_persimmon),
     "nanochat": ("NanoChatForCausalLM", "olmo", _nanochat),
     "granite_swa": ("GraniteSWAForCausalLM", "granite", _granite_swa),
     "granitemoe_swa": ("GraniteMoeSWAForCausalLM", "granitemoeshared", _granitemoe_swa),

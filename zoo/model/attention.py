@@ -164,8 +164,8 @@ class Attention(nn.Module):
         if spec.qk_norm == "each_head":
             self.q_norm = HeadLayerNorm(spec.n_head, spec.head_dim, spec.norm_eps)
             self.k_norm = HeadLayerNorm(spec.kv_heads, spec.head_dim, spec.norm_eps)
-        elif spec.qk_norm in ("head", "projection"):
-            per_head = spec.qk_norm == "head"
+        elif spec.qk_norm in ("head", "projection", "head_layernorm"):
+            per_head = spec.qk_norm != "projection"  # head_layernorm: the spec's LayerNorm
             self.q_norm = make_norm(spec, spec.head_dim if per_head else spec.q_dim)
             self.k_norm = make_norm(spec, spec.head_dim if per_head else spec.kv_dim)
         if not spec.scale_attention:
@@ -197,7 +197,8 @@ class Attention(nn.Module):
         # every head side by side, q then k then v: q and k are rotated as one tensor
         qk, v = qkv.view(batch, seq, -1, self.head_dim).transpose(1, 2).split(
             [heads + kv_heads, kv_heads], 1)
-        if self.q_norm is not None and self.spec.qk_norm in ("head", "each_head"):
+        if self.q_norm is not None and self.spec.qk_norm in ("head", "each_head",
+                                                             "head_layernorm"):
             qk = torch.cat([self.q_norm(qk[:, :heads]), self.k_norm(qk[:, heads:])], 1)
         if self.rope is not None:
             cos, sin = inputs.rotary[self.rope]

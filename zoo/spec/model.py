@@ -249,7 +249,7 @@ class ModelSpec:
             "without a weight, on rotary layers only (Llama 4's use_qk_norm); `each_head`: a "
             "LayerNorm without bias over each head, a scale per head and dim (Command R+); "
             "`head_layernorm`: a LayerNorm with bias over each head, shared by the heads "
-            "(Persimmon; counted, not built); `scaled_clip`: each query head scaled by a "
+            "(Persimmon); `scaled_clip`: each query head scaled by a "
             "learned scale per head and dim, then its L2 norm clipped (n_head x d_head), keys "
             "clipped without a weight, and with relative_bias_rank the relative states scaled "
             "likewise (n_head x rank: Inkling 2; counted, not built)")

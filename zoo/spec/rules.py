@@ -138,7 +138,7 @@ NOT_BUILT: dict[str, Callable[[Spec], bool]] = {
     "router_mlp_width": lambda s: s.router_mlp_width is not None,
     "target_width": lambda s: s.target_width is not None,
     "head_centroids": lambda s: s.head_centroids is not None,
-    "qk_norm": lambda s: s.qk_norm in ("head_layernorm", "scaled_clip"),
+    "qk_norm": lambda s: s.qk_norm == "scaled_clip",
     "sink_projection": lambda s: s.sink_projection,
     "relative_bias_rank": lambda s: s.relative_bias_rank is not None,
     "kv_conv_kernel": lambda s: s.kv_conv_kernel is not None,
