@@ -138,9 +138,9 @@ class Attention(nn.Module):
 
     Optional parts follow the spec: q, k and v clipped (OLMo 1), QK-norm (per head, or over the
     whole projection) before the rotary, or Llama 4's weight-free one after it, the layer's
-    rotary table (none, global or local), Llama 4's query temperature on layers without rotary,
-    a score scale other than 1/sqrt(d_head), and soft-capped scores, which SDPA cannot do and so
-    take the explicit path.
+    rotary table (none, global or local), the query temperature (Llama 4: on layers without
+    rotary; Ministral 3: on every layer), a score scale other than 1/sqrt(d_head), and
+    soft-capped scores, which SDPA cannot do and so take the explicit path.
     """
 
     def __init__(self, spec: ModelSpec, layer: int, dropout: float = 0.0) -> None:

@@ -476,9 +476,9 @@ class ModelSpec:
         doc="per-layer rotary on / off, cycled (SmolLM3's no-position layers)")
     temperature_floor: int | None = _arch(
         "int?", None, min=1,
-        doc="attention temperature tuning on the layers without rotary: each query scaled by "
-            "1 + temperature_scale x log(1 + floor((position + 1) / this)) (Llama 4's "
-            "floor_scale)")
+        doc="attention temperature tuning: each query scaled by 1 + temperature_scale x log(1 + "
+            "floor((position + 1) / this)) on the layers without rotary (Llama 4's "
+            "floor_scale), or as temperature_form says")
     temperature_scale: float | None = _arch(
         "float?", None, min=0.0, min_exclusive=True,
         doc="attention temperature tuning's strength (Llama 4's attn_scale)")
