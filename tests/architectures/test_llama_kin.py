@@ -10,6 +10,19 @@ import zoo
 from zoo.architectures import spec_from_config
 
 PUBLISHED = {
+    "ByteDance-Seed/Seed-OSS-36B": ({
+        "model_type": "seed_oss", "architectures": ["SeedOssForCausalLM"], "hidden_size": 5120,
+        "num_hidden_layers": 64, "intermediate_size": 27648, "num_attention_heads": 80,
+        "num_key_value_heads": 8, "head_dim": 128, "rms_norm_eps": 1e-6, "vocab_size": 155136,
+        "rope_theta": 10000000.0, "rope_scaling": {"rope_type": "default"},
+        "max_position_embeddings": 524288, "tie_word_embeddings": False}, 36_151_104_512),
+    "kyutai/helium-1-preview-2b": ({
+        "architectures": ["HeliumForCausalLM"], "model_type": "helium", "attention_bias": False,
+        "head_dim": 128, "hidden_act": "silu", "hidden_size": 2560, "intermediate_size": 7040,
+        "max_position_embeddings": 4096, "mlp_bias": False, "num_attention_heads": 20,
+        "num_hidden_layers": 24, "num_key_value_heads": 20, "rms_norm_eps": 1e-08,
+        "rope_theta": 100000.0, "tie_word_embeddings": False, "vocab_size": 48000},
+        2_172_643_840),
     "adept/persimmon-8b-base": ({
         "architectures": ["PersimmonForCausalLM"], "model_type": "persimmon",
         "hidden_size": 4096, "intermediate_size": 16384, "num_hidden_layers": 36,
