@@ -110,7 +110,7 @@ def test_cross_field_rules():
 def test_counted_only_switches_say_why_they_are_not_built():
     # each switch the decoder does not compute needs counted_only, which the builder refuses by
     for changes in ({"sub_norms": True}, {"differential_attention": True},
-                    {"activation": "xielu"}, {"qk_norm": "head_layernorm"},
+                    {"activation": "xielu"}, {"qk_norm": "scaled_clip"},
                     {"last_attn_out_bias": True, "bias": False}, {"d_head_v": 8},
                     {"local_sinks": True, "attention_pattern": ["local", "global"],
                      "local_window": 4}, {"attention_head_gate": True},

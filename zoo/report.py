@@ -117,7 +117,9 @@ def describe_attention(spec: ModelSpec) -> str:
                                  "scaled_clip": "a learned scale per head and dim on q, "
                                                 "q and k L2-clipped"}[spec.qk_norm]
     if spec.temperature_tuning:
-        shape += (f", query temperature on layers without rotary (floor {spec.temperature_floor}, "
+        where = "every layer" if spec.temperature_form == "all_layers" else \
+            "layers without rotary"
+        shape += (f", query temperature on {where} (floor {spec.temperature_floor}, "
                   f"scale {spec.temperature_scale:g})")
     if not spec.scale_attention:
         shape += ", unscaled scores"
@@ -174,6 +176,8 @@ def describe_norm(spec: ModelSpec) -> str:
     norm = f"{spec.norm} ({spec.norm_position}, eps {spec.norm_eps:g})"
     if spec.norm_unit_offset:
         norm += ", scale 1 + w"
+    if spec.norm_fp32_scale:
+        norm += ", scaled in fp32"
     if spec.norm == "layernorm" and not spec.norm_bias:
         norm += ", no bias"
     if spec.embedding_norm:
@@ -249,7 +253,7 @@ DESCRIBED: tuple[tuple[str, Callable[[ModelSpec], str | None], tuple[str, ...]],
       "kda_full_rank_gates", "ssm_d_inner", "ssm_d_state", "ssm_conv_kernel", "ssm_n_head",
       "ssm_n_group")),
     ("norm", describe_norm, ("norm", "norm_eps", "norm_bias", "norm_position", "final_norm",
-                             "embedding_norm", "norm_unit_offset")),
+                             "embedding_norm", "norm_unit_offset", "norm_fp32_scale")),
     ("block", lambda s: s.block, ("block",)),
     ("activation", lambda s: s.activation if _has_mlp(s) else None, ("activation",)),
     ("biases", describe_biases, ("bias", "qkv_bias", "attn_out_bias", "mlp_bias")),

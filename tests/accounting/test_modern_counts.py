@@ -653,13 +653,6 @@ PUBLISHED_CONFIGS = {
         "rope_scaling": {"type": "yarn", "factor": 2.0,
                          "original_max_position_embeddings": 65536}},
         102_651_793_408, 12_054_827_008),
-    "adept/persimmon-8b-base": ({
-        "architectures": ["PersimmonForCausalLM"], "model_type": "persimmon",
-        "hidden_size": 4096, "intermediate_size": 16384, "num_hidden_layers": 36,
-        "num_attention_heads": 64, "num_key_value_heads": 64, "hidden_act": "relu2",
-        "layer_norm_eps": 1e-5, "max_position_embeddings": 16384, "qk_layernorm": True,
-        "rope_theta": 25000.0, "rope_scaling": None, "tie_word_embeddings": False,
-        "vocab_size": 262144}, 9_397_175_296, 9_397_175_296),
     "zai-org/GLM-4.7-Flash": ({
         "model_type": "glm4_moe_lite", "architectures": ["Glm4MoeLiteForCausalLM"],
         "vocab_size": 154880, "hidden_size": 2048, "intermediate_size": 10240,

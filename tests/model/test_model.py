@@ -291,7 +291,8 @@ def test_gemma4_shared_layers_hold_no_cache():
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_rmsnorm_is_transformers_arithmetic_to_the_bit(dtype):
     """zoo's RMSNorm writes mean(x^2) as sum / dim (fewer dispatches than F.rms_norm): the
-    same bits as transformers' LlamaRMSNorm and Gemma's (1 + w) form, and as F.rms_norm."""
+    same bits as transformers' LlamaRMSNorm, Gemma's (1 + w) form and Helium's weight in fp32
+    (norm_fp32_scale), and as F.rms_norm."""
     import torch.nn.functional as F
 
     from zoo.model.layers import RMSNorm
@@ -300,15 +301,16 @@ def test_rmsnorm_is_transformers_arithmetic_to_the_bit(dtype):
     for shape, scale in [((1, 1, 576), 1.0), ((2, 7, 64), 1e-3), ((3, 5, 4096), 1e3),
                          ((4, 640), 30.0)]:
         x = (torch.randn(shape, generator=generator) * scale).to(dtype)
-        for unit_offset in (False, True):
-            norm = RMSNorm(shape[-1], 1e-6, unit_offset)
+        for unit_offset, fp32_scale in ((False, False), (True, False), (False, True)):
+            norm = RMSNorm(shape[-1], 1e-6, unit_offset, fp32_scale=fp32_scale)
             with torch.no_grad():
                 norm.weight.copy_(torch.randn(shape[-1], generator=generator).to(dtype))
                 h = x.float()
                 h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + 1e-6)
                 expected = (h * (1.0 + norm.weight.float())).to(dtype) if unit_offset \
+                    else (norm.weight.float() * h).to(dtype) if fp32_scale \
                     else norm.weight * h.to(dtype)
-                assert torch.equal(norm(x), expected), (shape, unit_offset)
+                assert torch.equal(norm(x), expected), (shape, unit_offset, fp32_scale)
                 if dtype == torch.float32 and not unit_offset:
                     assert torch.equal(norm(x), F.rms_norm(x, (shape[-1],), norm.weight, 1e-6))
         bare = RMSNorm(shape[-1], 1e-5, weight=False)

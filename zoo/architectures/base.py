@@ -123,8 +123,9 @@ def fused(zoo: str, parts: tuple[str, ...], transform: str) -> dict[str, Source]
 # activation names: transformers' ACT2FN key <-> zoo
 ACT_FROM_HF = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh",
                "gelu_fast": "gelu_tanh", "gelu": "gelu", "relu": "relu", "silu": "silu",
-               "swish": "silu"}
-ACT_TO_HF = {"gelu_tanh": "gelu_new", "gelu": "gelu", "relu": "relu", "silu": "silu"}
+               "swish": "silu", "relu2": "relu2"}
+ACT_TO_HF = {"gelu_tanh": "gelu_new", "gelu": "gelu", "relu": "relu", "silu": "silu",
+             "relu2": "relu2"}
 
 
 def get(config: Mapping[str, Any], *keys: str, default: Any = ...) -> Any:

@@ -84,37 +84,6 @@ SAME_CLASS: dict[str, tuple[Architecture, dict[str, Any]]] = {
 }
 
 
-def _llama_defaults(**changes: Any) -> dict[str, Any]:
-    return {**llama.LLAMA_DEFAULTS, **changes}
-
-
-def _square_output(read: Reader) -> Reader:
-    """Helium's output projection maps hidden_size to hidden_size: the closed form's (heads x
-    head_dim to hidden_size) only where the two are equal."""
-    def checked(c: Mapping[str, Any]) -> Config:
-        out = read(c)
-        if out["n_head"] * out["d_head"] != out["d_model"]:
-            raise UnsupportedConfigError(
-                f"head_dim {out['d_head']} x num_attention_heads {out['n_head']} is not "
-                f"hidden_size {out['d_model']}: this class's output projection is "
-                f"hidden_size wide, which zoo does not express")
-        return out
-    return checked
-
-
-def _llama_like(defaults: Mapping[str, Any], **fixed: Any) -> Reader:
-    return lambda c: read_llama_like(c, defaults, **fixed)
-
-
-def _keys(defaults: Mapping[str, Any], **fields: str) -> Reader:
-    """LLaMA's reading with spec fields taken from this class's own keys (Seed-OSS's
-    attention_out_bias)."""
-    def read(c: Mapping[str, Any]) -> Config:
-        c = with_defaults(c, defaults)
-        return read_llama_like(c, defaults, **{f: c.get(k) for f, k in fields.items()})
-    return read
-
-
 def _fairseq_like(c: Mapping[str, Any], *, layers: str, width: str, heads: str, ffn: str,
                   act: str, context: str, **fixed: Any) -> Config:
     """The fairseq-style decoders (XGLM, BioGPT, CTRL): LayerNorm before each sublayer and at
@@ -259,29 +228,6 @@ def _diffllama(c: Mapping[str, Any]) -> Config:
                            attn_out_bias=bias, mlp_bias=False)
 
 
-def read_persimmon(c: Mapping[str, Any]) -> Config:
-    """Persimmon: LayerNorms with biases, biases on every projection, heads of hidden_size /
-    num_attention_heads (a head_dim key is not read) with qk_layernorm's LayerNorm (with bias)
-    over each head, half of each head rotated unless partial_rotary_factor says, a two-matrix
-    MLP."""
-    c = with_defaults(c, {
-        "vocab_size": 262144, "hidden_size": 4096, "intermediate_size": 16384,
-        "num_hidden_layers": 36, "num_attention_heads": 64, "hidden_act": "relu2",
-        "max_position_embeddings": 16384, "layer_norm_eps": 1e-5,
-        "tie_word_embeddings": False, "qk_layernorm": True})
-    d, heads = get(c, "hidden_size"), get(c, "num_attention_heads")
-    act = c["hidden_act"]
-    rope = read_rope(c, 0.5)
-    out = dict(n_layer=get(c, "num_hidden_layers"), d_model=d, n_head=heads,
-               d_head=d // heads, d_ff=get(c, "intermediate_size"),
-               vocab_size=get(c, "vocab_size"), context_length=get(c, "max_position_embeddings"),
-               position="rotary", **rope, norm="layernorm", norm_eps=get(c, "layer_norm_eps"),
-               activation="relu" if act == "relu2" else activation(act, "hidden_act"),
-               bias=True, qk_norm="head_layernorm" if c["qk_layernorm"] else "none",
-               tie_embeddings=bool(c["tie_word_embeddings"]))
-    return out
-
-
 def _gpt_neox_japanese(c: Mapping[str, Any]) -> Config:
     """GPT-NeoX Japanese: LayerNorms with biases, a fused qkv and an output projection without
     biases but for the last layer's output bias, an MLP of intermediate_multiple_size x
@@ -323,31 +269,6 @@ def _doge(c: Mapping[str, Any]) -> Config:
 
 # counted, not built: model_type -> (class, nearest built model_type, reader)
 COUNTED: dict[str, tuple[str, str, Reader]] = {
-    "helium": ("HeliumForCausalLM", "llama", _square_output(_llama_like(_llama_defaults(
-        vocab_size=48000, hidden_size=2560, intermediate_size=7040, num_hidden_layers=24,
-        num_attention_heads=20, num_key_value_heads=20, head_dim=128,
-        max_position_embeddings=4096)))),
-    "cwm": ("CwmForCausalLM", "llama", _llama_like(_llama_defaults(
-        vocab_size=128256, hidden_size=6144, intermediate_size=21504, num_hidden_layers=64,
-        num_attention_heads=48, num_key_value_heads=8, head_dim=128,
-        max_position_embeddings=131072), qkv_bias=False, attn_out_bias=False)),
-    "ministral3": ("Ministral3ForCausalLM", "mistral", _llama_like(_llama_defaults(
-        vocab_size=131072, hidden_size=4096, intermediate_size=14336, num_hidden_layers=34,
-        num_attention_heads=32, num_key_value_heads=8, head_dim=128,
-        max_position_embeddings=262144), qkv_bias=False, attn_out_bias=False,
-        mlp_bias=False)),
-    "jais2": ("Jais2ForCausalLM", "gpt2", _llama_like(_llama_defaults(
-        vocab_size=150272, hidden_size=3328, intermediate_size=26624, num_attention_heads=26,
-        max_position_embeddings=8192, hidden_act="relu2", attention_bias=True,
-        mlp_bias=True), norm="layernorm", activation="relu")),
-    "seed_oss": ("SeedOssForCausalLM", "qwen2", _keys(_llama_defaults(
-        vocab_size=155136, hidden_size=4096, intermediate_size=27648, num_hidden_layers=64,
-        num_attention_heads=80, num_key_value_heads=8, head_dim=128,
-        max_position_embeddings=524288, attention_bias=True, attention_out_bias=False),
-        qkv_bias="attention_bias", attn_out_bias="attention_out_bias")),
-    "arcee": ("ArceeForCausalLM", "llama", _llama_like(_llama_defaults(
-        hidden_size=2560, intermediate_size=18432, max_position_embeddings=4096,
-        hidden_act="relu2"), activation="relu")),
     "mellum": ("MellumForCausalLM", "qwen3_moe", _with_defaults(moe.read_qwen3_moe, {
         "vocab_size": 98304, "hidden_size": 2304, "intermediate_size": 7168,
         "num_hidden_layers": 28, "num_attention_heads": 32, "num_key_value_heads": 4,
@@ -383,7 +304,6 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
         {**APERTUS_DEFAULTS, "vocab_size": 266752, "output_vocab_size": None})),
     "bitnet": ("BitNetForCausalLM", "llama", _bitnet),
     "diffllama": ("DiffLlamaForCausalLM", "llama", _diffllama),
-    "persimmon": ("PersimmonForCausalLM", "stablelm", read_persimmon),
     "nanochat": ("NanoChatForCausalLM", "olmo", _nanochat),
 }
 

@@ -21,7 +21,8 @@ from zoo.architectures.base import (
     text_decoder_of,
     with_defaults,
 )
-from zoo.architectures.counted import counted_entries, read_persimmon
+from zoo.architectures.counted import counted_entries
+from zoo.architectures.persimmon import read_persimmon
 from zoo.architectures.qwen import read_qwen2
 from zoo.architectures.towers import GIT_VISION, GOT_OCR2_VISION, git_vision, got_ocr2_vision
 

@@ -10,6 +10,7 @@ from zoo.architectures.base import (
     Config,
     GGUFLayout,
     UnsupportedConfigError,
+    activation,
     counted_only,
     fused,
     get,
@@ -50,30 +51,32 @@ LLAMA_DEFAULTS = {"vocab_size": 32000, "hidden_size": 4096, "intermediate_size":
 
 
 def read_llama_like(c: Mapping[str, Any], defaults: Mapping[str, Any] | None = None, *,
-                    partial_rotary: bool = False, longrope: bool = False,
+                    partial_rotary: bool = False, longrope: bool = False, gated: bool = True,
                     **fixed: Any) -> Config:
     """What the LLaMA-shaped families share (a gated MLP, RMSNorm, rotary, GQA): the spec
     fields of their config.json, a missing key taking its class's `defaults` (none given: a
     missing size is refused by name), with `fixed` for what a family's class hard-codes;
     `partial_rotary` for the classes built with partial_rotary_factor, `longrope` for those
-    built with longrope (Phi-3). A gate other than SiLU, partial rotary and rope scalings
-    without parameters elsewhere leave the count as it is: counted, not built."""
+    built with longrope (Phi-3); `gated=False` for the two-matrix MLPs (up, hidden_act,
+    down: Arcee). A gate other than SiLU, partial rotary and rope scalings without parameters
+    elsewhere leave the count as it is: counted, not built."""
     c = with_defaults(c, defaults or {})
     d, heads = get(c, "hidden_size"), get(c, "num_attention_heads")
     rope = read_rope(c, longrope=longrope)
     attention_bias = bool(c.get("attention_bias", False))
+    act = c.get("hidden_act", "silu")
     out = dict(n_layer=get(c, "num_hidden_layers"), d_model=d, n_head=heads,
                n_kv_head=get(c, "num_key_value_heads", default=heads),
                d_head=get(c, "head_dim", default=d // heads), d_ff=get(c, "intermediate_size"),
                vocab_size=get(c, "vocab_size"),
                context_length=get(c, "max_position_embeddings"), position="rotary", **rope,
                norm="rmsnorm", norm_eps=get(c, "rms_norm_eps", default=1e-6),
-               activation="swiglu", bias=False, qkv_bias=attention_bias,
+               activation="swiglu" if gated else activation(act, "hidden_act"), bias=False,
+               qkv_bias=attention_bias,
                attn_out_bias=attention_bias, mlp_bias=bool(c.get("mlp_bias", False)),
                tie_embeddings=c.get("tie_word_embeddings", False))
     out = {**out, **fixed}
-    act = c.get("hidden_act", "silu")
-    if act != "silu":
+    if gated and act != "silu":
         counted_only(out, f"hidden_act {act!r}: zoo's gated MLP here is SwiGLU (silu)")
     if out["rotary_fraction"] != 1.0 and not partial_rotary:
         counted_only(out, "partial_rotary_factor is not built for this architecture")

@@ -8,8 +8,9 @@ rotary tables, query temperatures) is computed once per forward by `attention_in
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -54,15 +55,30 @@ class AttentionInputs:
     per_layer: Tensor | None = None
 
 
-def query_temperature(spec: ModelSpec, positions: Tensor) -> Tensor | None:
-    """Llama 4's attention temperature tuning, per query: 1 + scale x log(1 + floor((p + 1) /
-    floor)) at token position p, in fp32 (as Meta's code and transformers compute it): longer
-    contexts sharpen the scores of the layers without positions (Nakanishi 2025, "Scalable-
-    Softmax Is Superior for Attention", arXiv 2501.19399)."""
+class TemperatureForm(NamedTuple):
+    every_layer: bool  # the layers with rotary too
+    offset: float  # added to the token position before the floor
+    log_one_plus: Callable[[Tensor], Tensor]  # log(1 + steps), spelled as the reference does
+    cast: bool  # the scale cast to the queries' dtype before it multiplies them
+
+
+TEMPERATURE_FORMS = {
+    "nope_layers": TemperatureForm(False, 1.0, torch.log1p, False),  # Llama 4
+    "all_layers": TemperatureForm(True, 0.0, lambda s: torch.log(1 + s), True),  # Ministral 3
+}
+
+
+def query_temperature(spec: ModelSpec, positions: Tensor, dtype: torch.dtype) -> Tensor | None:
+    """Attention temperature tuning, per query: 1 + scale x log(1 + floor((p + offset) /
+    floor)) at token position p, in fp32 (as Meta's and Mistral's code and transformers
+    compute it), in its temperature_form: longer contexts sharpen the scores (Nakanishi 2025,
+    "Scalable-Softmax Is Superior for Attention", arXiv 2501.19399)."""
     if spec.temperature_floor is None or spec.temperature_scale is None:
         return None
-    steps = torch.floor((positions.float() + 1.0) / spec.temperature_floor)
-    return (torch.log1p(steps) * spec.temperature_scale + 1.0)[:, None, :, None]
+    form = TEMPERATURE_FORMS[spec.temperature_form]
+    steps = torch.floor((positions.float() + form.offset) / spec.temperature_floor)
+    scale = (form.log_one_plus(steps) * spec.temperature_scale + 1.0)[:, None, :, None]
+    return scale.to(dtype) if form.cast else scale
 
 
 def attention_inputs(spec: ModelSpec, *, positions: Tensor, past: int, seq: int,
@@ -112,7 +128,7 @@ def attention_inputs(spec: ModelSpec, *, positions: Tensor, past: int, seq: int,
             masks[kind] = allowed
     valid = key_valid[:, past:] if padded and key_valid is not None else None
     return AttentionInputs(masks=masks, causal=seq > 1 and past == 0, rotary=rotary,
-                           temperature=query_temperature(spec, positions), valid=valid)
+                           temperature=query_temperature(spec, positions, dtype), valid=valid)
 
 
 # --- attention and MLP ----------------------------------------------------------------------
@@ -122,9 +138,9 @@ class Attention(nn.Module):
 
     Optional parts follow the spec: q, k and v clipped (OLMo 1), QK-norm (per head, or over the
     whole projection) before the rotary, or Llama 4's weight-free one after it, the layer's
-    rotary table (none, global or local), Llama 4's query temperature on layers without rotary,
-    a score scale other than 1/sqrt(d_head), and soft-capped scores, which SDPA cannot do and so
-    take the explicit path.
+    rotary table (none, global or local), the query temperature (Llama 4: on layers without
+    rotary; Ministral 3: on every layer), a score scale other than 1/sqrt(d_head), and
+    soft-capped scores, which SDPA cannot do and so take the explicit path.
     """
 
     def __init__(self, spec: ModelSpec, layer: int, dropout: float = 0.0) -> None:
@@ -142,12 +158,14 @@ class Attention(nn.Module):
         # Llama 4: each q and k head RMS-normalised without a weight, on rotary layers only
         self.l2_norm = spec.qk_norm == "l2" and self.rope is not None
         # Llama 4: queries of the layers without rotary scaled by the temperature tuning
-        self.tuned = spec.temperature_tuning and self.rope is None
+        # (Ministral 3: of every layer)
+        self.tuned = spec.temperature_tuning and (
+            self.rope is None or TEMPERATURE_FORMS[spec.temperature_form].every_layer)
         if spec.qk_norm == "each_head":
             self.q_norm = HeadLayerNorm(spec.n_head, spec.head_dim, spec.norm_eps)
             self.k_norm = HeadLayerNorm(spec.kv_heads, spec.head_dim, spec.norm_eps)
-        elif spec.qk_norm in ("head", "projection"):
-            per_head = spec.qk_norm == "head"
+        elif spec.qk_norm in ("head", "projection", "head_layernorm"):
+            per_head = spec.qk_norm != "projection"  # head_layernorm: the spec's LayerNorm
             self.q_norm = make_norm(spec, spec.head_dim if per_head else spec.q_dim)
             self.k_norm = make_norm(spec, spec.head_dim if per_head else spec.kv_dim)
         if not spec.scale_attention:
@@ -179,7 +197,8 @@ class Attention(nn.Module):
         # every head side by side, q then k then v: q and k are rotated as one tensor
         qk, v = qkv.view(batch, seq, -1, self.head_dim).transpose(1, 2).split(
             [heads + kv_heads, kv_heads], 1)
-        if self.q_norm is not None and self.spec.qk_norm in ("head", "each_head"):
+        if self.q_norm is not None and self.spec.qk_norm in ("head", "each_head",
+                                                             "head_layernorm"):
             qk = torch.cat([self.q_norm(qk[:, :heads]), self.k_norm(qk[:, heads:])], 1)
         if self.rope is not None:
             cos, sin = inputs.rotary[self.rope]

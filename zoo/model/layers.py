@@ -149,13 +149,15 @@ class RMSNorm(nn.Module):
     """x / rms(x) * weight, normalised in fp32 (as LLaMA's reference code and transformers do).
 
     With `unit_offset` (Gemma) the scale is (1 + weight), applied in fp32 before the cast back,
-    as Gemma's own code does; otherwise the weight multiplies the cast result, as LLaMA's does.
+    as Gemma's own code does; with `fp32_scale` (Helium) the weight itself is applied so;
+    otherwise the weight multiplies the cast result, as LLaMA's does.
     """
 
     def __init__(self, dim: int, eps: float, unit_offset: bool = False,
-                 weight: bool = True) -> None:
+                 weight: bool = True, fp32_scale: bool = False) -> None:
         super().__init__()
         self.eps, self.unit_offset, self.dim = eps, unit_offset, dim
+        self.fp32_scale = fp32_scale
         # Gemma 4's value and router norms have no weight
         self.weight = nn.Parameter(torch.empty(dim)) if weight else None
 
@@ -170,6 +172,8 @@ class RMSNorm(nn.Module):
             return h.to(dtype)
         if self.unit_offset:
             return (h * (1.0 + self.weight.float())).to(dtype)
+        if self.fp32_scale:
+            return (self.weight.float() * h).to(dtype)
         return self.weight * h.to(dtype)
 
 
@@ -205,7 +209,8 @@ def make_norm(spec: ModelSpec, width: int | None = None) -> nn.Module:
     """The spec's norm over `width` features (default d_model)."""
     width = spec.d_model if width is None else width
     if spec.norm == "rmsnorm":
-        return RMSNorm(width, spec.norm_eps, spec.norm_unit_offset)
+        return RMSNorm(width, spec.norm_eps, spec.norm_unit_offset,
+                       fp32_scale=spec.norm_fp32_scale)
     if spec.norm == "nonparametric_layernorm":
         return NonparametricLayerNorm(width, spec.norm_eps)
     return LayerNorm(width, eps=spec.norm_eps, bias=spec.norm_bias)
@@ -412,9 +417,14 @@ def _clamped_swiglu(gate: Tensor, up: Tensor, limit: float) -> Tensor:
     return (up + 1) * (gate * torch.sigmoid(1.702 * gate))
 
 
+def _relu2(x: Tensor) -> Tensor:
+    """Squared ReLU (So et al. 2021, "Primer", arXiv 2109.08668): Arcee, Jais 2, Persimmon."""
+    return torch.square(F.relu(x))
+
+
 # activation -> x -> y (plain MLPs), or (gate, up, spec) -> y (gated MLPs)
 _ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
-    "gelu": F.gelu, "gelu_tanh": _gelu_tanh, "relu": F.relu, "silu": F.silu}
+    "gelu": F.gelu, "gelu_tanh": _gelu_tanh, "relu": F.relu, "relu2": _relu2, "silu": F.silu}
 _GLUS: dict[str, Callable[[Tensor, Tensor, ModelSpec], Tensor]] = {
     "swiglu": lambda gate, up, spec: F.silu(gate) * up,
     "geglu": lambda gate, up, spec: _gelu_tanh(gate) * up,

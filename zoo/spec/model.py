@@ -34,6 +34,7 @@ from zoo.spec.vocabulary import (
     RECURRENT_KINDS,
     ROTARY_STYLES,
     ROUTER_SCORES,
+    TEMPERATURE_FORMS,
     Reported,
     RopeScaling,
     SpecError,
@@ -248,7 +249,7 @@ class ModelSpec:
             "without a weight, on rotary layers only (Llama 4's use_qk_norm); `each_head`: a "
             "LayerNorm without bias over each head, a scale per head and dim (Command R+); "
             "`head_layernorm`: a LayerNorm with bias over each head, shared by the heads "
-            "(Persimmon; counted, not built); `scaled_clip`: each query head scaled by a "
+            "(Persimmon); `scaled_clip`: each query head scaled by a "
             "learned scale per head and dim, then its L2 norm clipped (n_head x d_head), keys "
             "clipped without a weight, and with relative_bias_rank the relative states scaled "
             "likewise (n_head x rank: Inkling 2; counted, not built)")
@@ -475,12 +476,20 @@ class ModelSpec:
         doc="per-layer rotary on / off, cycled (SmolLM3's no-position layers)")
     temperature_floor: int | None = _arch(
         "int?", None, min=1,
-        doc="attention temperature tuning on the layers without rotary: each query scaled by "
-            "1 + temperature_scale x log(1 + floor((position + 1) / this)) (Llama 4's "
-            "floor_scale)")
+        doc="attention temperature tuning: each query scaled by 1 + temperature_scale x log(1 + "
+            "floor((position + 1) / this)) on the layers without rotary (Llama 4's "
+            "floor_scale), or as temperature_form says")
     temperature_scale: float | None = _arch(
         "float?", None, min=0.0, min_exclusive=True,
         doc="attention temperature tuning's strength (Llama 4's attn_scale)")
+    temperature_form: str = _arch(
+        "enum", "nope_layers", choices=TEMPERATURE_FORMS,
+        resolve=_when("temperature_tuning", lambda s: s.temperature_form),
+        doc="temperature tuning's layers and steps: `nope_layers` (Llama 4: the layers without "
+            "rotary, floor((position + 1) / floor)) or `all_layers` (Mistral's "
+            "llama_4_scaling_beta, Ministral 3: every layer, floor(position / floor) with "
+            "floor its original_max_position_embeddings, the scale cast to the queries' dtype "
+            "before it multiplies them)")
 
     # block structure
     norm: str = _arch("enum", "layernorm", choices=NORMS,
@@ -500,6 +509,10 @@ class ModelSpec:
     final_norm: bool = _arch("bool", True, doc="a norm after the last block")
     norm_unit_offset: bool = _arch("bool", False,
                                    doc="RMSNorm scales by (1 + w), computed in fp32 (Gemma)")
+    norm_fp32_scale: bool = _arch(
+        "bool", False, doc="RMSNorm's weight multiplies the normalised values in fp32, before "
+                           "the cast back to the input's dtype (Helium; LLaMA multiplies after "
+                           "the cast)")
     embedding_norm: bool = _arch("bool", False, doc="BLOOM's norm after the token embedding")
     sub_norms: bool = _arch(
         "bool", False, doc="a norm over the attention's output before its projection and one "
@@ -520,9 +533,9 @@ class ModelSpec:
             "`parallel_two_norms` (NeoX, Falcon-40B)")
     activation: str = _arch(
         "enum", "gelu", choices=ACTIVATIONS,
-        doc="`gelu`, `gelu_tanh`, `relu`, `silu`; gated: `swiglu` (SiLU gate), `geglu` "
-            "(tanh-GELU gate: Gemma); `xielu` (Apertus: two learned scalars per MLP; counted, "
-            "not built)")
+        doc="`gelu`, `gelu_tanh`, `relu`, `relu2` (squared ReLU: Arcee), `silu`; gated: "
+            "`swiglu` (SiLU gate), `geglu` (tanh-GELU gate: Gemma); `xielu` (Apertus: two "
+            "learned scalars per MLP; counted, not built)")
     bias: bool = _arch("bool", True, resolve=lambda s: None,  # resolved into the three below:
                        doc="biases in attention and MLP, unless a per-part switch says otherwise")
     qkv_bias: bool | None = _arch("bool?", None, resolve=lambda s: s.has_bias("qkv"),

@@ -48,9 +48,10 @@ def check_consistency(spec: Spec) -> None:
     if spec.block != "sequential" and spec.norm_position != "pre":
         raise bad("block", f"a parallel block has no {spec.norm_position}-norm form; use "
                            f"norm_position: pre")
-    if spec.norm != "rmsnorm" and (spec.norm_unit_offset or spec.qk_norm in ("head",
-                                                                          "projection")):
-        raise bad("norm_unit_offset" if spec.norm_unit_offset else "qk_norm",
+    if spec.norm != "rmsnorm" and (spec.norm_unit_offset or spec.norm_fp32_scale
+                                   or spec.qk_norm in ("head", "projection")):
+        raise bad("norm_unit_offset" if spec.norm_unit_offset else
+                  "norm_fp32_scale" if spec.norm_fp32_scale else "qk_norm",
                   "the (1 + w) scale and these QK-norms are RMSNorm's; set norm: rmsnorm")
     if spec.qk_norm == "head_layernorm" and (spec.norm != "layernorm" or not spec.norm_bias):
         raise bad("qk_norm", "head_layernorm is Persimmon's LayerNorm with bias; set norm: "
@@ -137,7 +138,7 @@ NOT_BUILT: dict[str, Callable[[Spec], bool]] = {
     "router_mlp_width": lambda s: s.router_mlp_width is not None,
     "target_width": lambda s: s.target_width is not None,
     "head_centroids": lambda s: s.head_centroids is not None,
-    "qk_norm": lambda s: s.qk_norm in ("head_layernorm", "scaled_clip"),
+    "qk_norm": lambda s: s.qk_norm == "scaled_clip",
     "sink_projection": lambda s: s.sink_projection,
     "relative_bias_rank": lambda s: s.relative_bias_rank is not None,
     "kv_conv_kernel": lambda s: s.kv_conv_kernel is not None,

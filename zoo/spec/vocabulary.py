@@ -69,11 +69,13 @@ def _when(condition: str, value: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 POSITIONS = ("learned", "rotary", "alibi", "none")
 ROTARY_STYLES = ("half", "interleaved")
+TEMPERATURE_FORMS = ("nope_layers", "all_layers")
 NORMS = ("layernorm", "rmsnorm", "nonparametric_layernorm", "weightless_rmsnorm", "l2")
 NORM_POSITIONS = ("pre", "post", "sandwich", "output")
 BLOCKS = ("sequential", "parallel", "parallel_two_norms")
 HEAD_TRANSFORMS = ("none", "dense", "dense_bias")
-ACTIVATIONS = ("gelu", "gelu_tanh", "relu", "silu", "swiglu", "geglu", "clamped_swiglu", "xielu")
+ACTIVATIONS = ("gelu", "gelu_tanh", "relu", "relu2", "silu", "swiglu", "geglu", "clamped_swiglu",
+               "xielu")
 GATED = ("swiglu", "geglu", "clamped_swiglu")
 ROUTER_SCORES = ("softmax", "sigmoid", "sqrtsoftplus")
 GROUP_SCORES = ("top2", "max")
