@@ -80,7 +80,7 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
         "type": "longrope", "factor": 6.4, "original_context": 10,
         "short_factor": [1.0, 1.1, 1.3, 1.2, 0.9, 1.5],
         "long_factor": [1.0, 2.0, 4.0, 8.0, 16.0, 32.0]}}),
-    "olmo2": ("llama-7b", {"n_kv_head": 2, "norm_position": "output",
+    "olmo2": ("llama-7b", {"norm_fp32_scale": True, "n_kv_head": 2, "norm_position": "output",
                            "qk_norm": "projection"}),
     "olmo": ("olmo-7b", {"n_kv_head": 2, "qkv_clip": 0.5}),
     "smollm3": ("llama-7b", {"n_kv_head": 2, "rotary_pattern": [True, False],
@@ -181,7 +181,8 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                                    "d_ff": 64, "n_experts": 4, "experts_per_token": 2,
                                    "d_ff_expert": 32, "per_layer_embed_dim": 8,
                                    "kv_shared_layers": 2, "double_wide_shared_mlp": True}),
-    "gpt-oss": ("llama-7b", {"n_kv_head": 2, "d_head": 16, "qkv_bias": True,
+    "gpt-oss": ("llama-7b", {"norm_fp32_scale": True, "n_kv_head": 2, "d_head": 16,
+                             "qkv_bias": True,
                              "attn_out_bias": True, "mlp_bias": True, "attention_sinks": True,
                              "activation": "clamped_swiglu", "swiglu_limit": 7.0,
                              "n_experts": 4, "experts_per_token": 2, "router_bias": True,
@@ -202,7 +203,8 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
         "linear_d_head_k": 8, "linear_d_head_v": 8, "n_experts": 4, "experts_per_token": 2,
         "d_ff_shared": 16}),
     # OLMo 3: OLMo 2's norms, a sliding window, yarn on the full layers only
-    "olmo3": ("llama-7b", {"n_kv_head": 2, "norm_position": "output", "qk_norm": "projection",
+    "olmo3": ("llama-7b", {"norm_fp32_scale": True, "n_kv_head": 2, "norm_position": "output",
+                           "qk_norm": "projection",
                            "attention_pattern": ["local", "global"], "local_window": 8,
                            "local_rope_theta": 10000.0, "rope_scaling": {
                                "type": "yarn", "factor": 4.0, "original_context": 16},

@@ -288,6 +288,30 @@ def test_gemma4_shared_layers_hold_no_cache():
     assert zoo.count_params(spec).kv_cache_bytes(1, "fp32") == per_token
 
 
+@pytest.mark.parametrize(("family", "module", "cls"), [
+    ("llama", "llama", "LlamaRMSNorm"), ("olmo2", "olmo2", "Olmo2RMSNorm"),
+    ("olmo3", "olmo3", "Olmo3RMSNorm"), ("gpt-oss", "gpt_oss", "GptOssRMSNorm"),
+    ("helium", "helium", "HeliumRMSNorm")])
+def test_each_familys_rmsnorm_is_its_transformers_class_in_bf16(family, module, cls):
+    """In bf16 the order of the weight and the cast back matters (LLaMA's: after; OLMo 2
+    and 3's, gpt-oss's and Helium's: before, norm_fp32_scale): each family's norm gives its
+    transformers class's bits."""
+    import importlib
+
+    from zoo.model.layers import make_norm
+
+    spec = tiny_spec(family)
+    theirs = getattr(importlib.import_module(f"transformers.models.{module}.modeling_{module}"),
+                     cls)(spec.d_model, eps=spec.norm_eps).to(torch.bfloat16)
+    ours = make_norm(spec).to(torch.bfloat16)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        ours.weight.copy_(torch.randn(spec.d_model, generator=generator) * 3)
+        theirs.weight.copy_(ours.weight)
+        x = (torch.randn(4, 9, spec.d_model, generator=generator) * 5).to(torch.bfloat16)
+        assert torch.equal(ours(x), theirs(x)), family
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_rmsnorm_is_transformers_arithmetic_to_the_bit(dtype):
     """zoo's RMSNorm writes mean(x^2) as sum / dim (fewer dispatches than F.rms_norm): the

@@ -172,6 +172,7 @@ def read_gpt_oss(c: Mapping[str, Any]) -> Config:
                           norm_eps=c.get("rms_norm_eps", 1e-5), attention_sinks=True,
                           activation="clamped_swiglu",
                           swiglu_limit=float(c.get("swiglu_limit", 7.0)), router_bias=True,
+                          norm_fp32_scale=True,  # GptOssRMSNorm weighs before the cast back
                           **_moe_fields(c, "intermediate_size"))
     out.pop("d_ff_expert")  # gpt-oss's experts are its MLP: d_ff
     return {**out, **read_layer_types(c, c["sliding_window"])}

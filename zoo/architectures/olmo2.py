@@ -44,8 +44,9 @@ DEFAULTS = {**LLAMA_DEFAULTS, "vocab_size": 50304, "rms_norm_eps": 1e-5}
 
 
 def read(c: Mapping[str, Any]) -> Config:
+    # Olmo2RMSNorm multiplies its weight before the cast back (norm_fp32_scale)
     return read_llama_like(c, DEFAULTS, norm_position="output", qk_norm="projection",
-                           mlp_bias=False)
+                           mlp_bias=False, norm_fp32_scale=True)
 
 
 def write(s: ModelSpec) -> Config:
@@ -82,7 +83,7 @@ def read_olmo3(config: Mapping[str, Any]) -> Config:
     sliding = _layer_rope(c, "sliding_attention", OLMO3_THETA)
     plain = {k: v for k, v in c.items() if k not in ("rope_parameters", "rope_scaling")}
     out = {**read_llama_like(plain, OLMO3, norm_position="output", qk_norm="projection",
-                             mlp_bias=False), **full,
+                             mlp_bias=False, norm_fp32_scale=True), **full,
            **read_layer_types(c, c.get("sliding_window"))}
     if "local" in out.get("attention_pattern", ()):
         if "rope_scaling" in sliding:
