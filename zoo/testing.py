@@ -201,6 +201,11 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
         "n_layer": 4, "d_head": 16, "d_ff": 16, "linear_n_k_head": 2, "linear_n_v_head": 4,
         "linear_d_head_k": 8, "linear_d_head_v": 8, "n_experts": 4, "experts_per_token": 2,
         "d_ff_shared": 16}),
+    # fairseq's decoders: embeddings times sqrt(d_model), positions counted from 2
+    "xglm": ("opt-125m", {"position": "sinusoidal", "activation": "gelu",
+                          "embedding_multiplier": 8.0, "weights": {"model_type": "xglm"}}),
+    "biogpt": ("opt-125m", {"activation": "gelu", "embedding_multiplier": 8.0,
+                            "weights": {"model_type": "biogpt"}}),
 }
 
 

@@ -126,29 +126,6 @@ def _fairseq_like(c: Mapping[str, Any], *, layers: str, width: str, heads: str, 
                 tie_embeddings=c.get("tie_word_embeddings", True), **fixed)
 
 
-def _xglm(c: Mapping[str, Any]) -> Config:
-    # sinusoidal positions: no parameters
-    c = with_defaults(c, {"vocab_size": 256008, "max_position_embeddings": 2048,
-                          "d_model": 1024, "ffn_dim": 4096, "num_layers": 24,
-                          "attention_heads": 16, "activation_function": "gelu",
-                          "tie_word_embeddings": True})
-    return _fairseq_like(c, layers="num_layers", width="d_model", heads="attention_heads",
-                         ffn="ffn_dim", act="activation_function",
-                         context="max_position_embeddings", position="none")
-
-
-def _biogpt(c: Mapping[str, Any]) -> Config:
-    # learned positions, two past the context (OPT's offset)
-    c = with_defaults(c, {"vocab_size": 42384, "hidden_size": 1024, "num_hidden_layers": 24,
-                          "num_attention_heads": 16, "intermediate_size": 4096,
-                          "hidden_act": "gelu", "max_position_embeddings": 1024,
-                          "tie_word_embeddings": True})
-    return _fairseq_like(c, layers="num_hidden_layers", width="hidden_size",
-                         heads="num_attention_heads", ffn="intermediate_size", act="hidden_act",
-                         context="max_position_embeddings", position="learned",
-                         position_offset=2)
-
-
 def _ctrl(c: Mapping[str, Any]) -> Config:
     # sinusoidal positions, a ReLU MLP, and a bias on the (tied) output head
     c = with_defaults(c, {"vocab_size": 246534, "n_positions": 256, "n_embd": 1280,
@@ -398,8 +375,6 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
     "codegen": ("CodeGenForCausalLM", "gptj", _with_defaults(gptj.read, {
         "vocab_size": 50400, "n_positions": 2048, "n_embd": 4096, "n_layer": 28, "n_head": 16,
         "rotary_dim": 64, "activation_function": "gelu_new", "tie_word_embeddings": False})),
-    "xglm": ("XGLMForCausalLM", "opt", _xglm),
-    "biogpt": ("BioGptForCausalLM", "opt", _biogpt),
     "ctrl": ("CTRLLMHeadModel", "gpt2", _ctrl),
     "mpt": ("MptForCausalLM", "bloom", _mpt),
     # residual and embedding scales aside, DeepSeek's latent attention before a dense MLP

@@ -33,8 +33,8 @@ def check_consistency(spec: Spec) -> None:
         raise bad("rotary_fraction", f"rotary_fraction {spec.rotary_fraction} of head_dim "
                                      f"{spec.head_dim} gives {spec.rotary_dim} rotated dims; "
                                      "expected an even number >= 2")
-    if spec.position != "learned" and spec.position_offset:
-        raise bad("position_offset", "only learned positions take an offset")
+    if spec.position not in ("learned", "sinusoidal") and spec.position_offset:
+        raise bad("position_offset", "only learned and sinusoidal positions take an offset")
     if "local" in spec.attention_pattern and spec.local_window is None:
         raise bad("local_window", "attention_pattern has local layers but no local_window")
     if spec.has_chunked != (spec.attention_chunk is not None):
