@@ -206,6 +206,9 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                           "embedding_multiplier": 8.0, "weights": {"model_type": "xglm"}}),
     "biogpt": ("opt-125m", {"activation": "gelu", "embedding_multiplier": 8.0,
                             "weights": {"model_type": "biogpt"}}),
+    "ctrl": ("gpt2", {"position": "sinusoidal", "sinusoid_style": "vaswani",
+                      "embedding_multiplier": 8.0, "activation": "relu", "norm_eps": 1e-6,
+                      "head_bias": True, "weights": {"model_type": "ctrl"}}),
 }
 
 

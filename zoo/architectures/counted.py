@@ -115,27 +115,6 @@ def _keys(defaults: Mapping[str, Any], **fields: str) -> Reader:
     return read
 
 
-def _fairseq_like(c: Mapping[str, Any], *, layers: str, width: str, heads: str, ffn: str,
-                  act: str, context: str, **fixed: Any) -> Config:
-    """The fairseq-style decoders (XGLM, BioGPT, CTRL): LayerNorm before each sublayer and at
-    the end, biases everywhere, a plain two-layer MLP; `fixed` says how positions are made."""
-    return dict(n_layer=get(c, layers), d_model=get(c, width), n_head=get(c, heads),
-                d_ff=get(c, ffn), vocab_size=get(c, "vocab_size"),
-                context_length=get(c, context), norm="layernorm",
-                activation=activation(c.get(act, "gelu"), act), bias=True,
-                tie_embeddings=c.get("tie_word_embeddings", True), **fixed)
-
-
-def _ctrl(c: Mapping[str, Any]) -> Config:
-    # sinusoidal positions, a ReLU MLP, and a bias on the (tied) output head
-    c = with_defaults(c, {"vocab_size": 246534, "n_positions": 256, "n_embd": 1280,
-                          "dff": 8192, "n_layer": 48, "n_head": 16,
-                          "tie_word_embeddings": True})
-    return _fairseq_like({**c, "ctrl_act": "relu"}, layers="n_layer", width="n_embd",
-                         heads="n_head", ffn="dff", act="ctrl_act", context="n_positions",
-                         position="none", head_bias=True)
-
-
 def _mpt(c: Mapping[str, Any]) -> Config:
     """MosaicML's MPT as transformers builds it: ALiBi, no biases, LayerNorms without a bias
     (counted as weight-only norms), an MLP of 4 x d_model whatever the config says, which a
@@ -375,7 +354,6 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
     "codegen": ("CodeGenForCausalLM", "gptj", _with_defaults(gptj.read, {
         "vocab_size": 50400, "n_positions": 2048, "n_embd": 4096, "n_layer": 28, "n_head": 16,
         "rotary_dim": 64, "activation_function": "gelu_new", "tie_word_embeddings": False})),
-    "ctrl": ("CTRLLMHeadModel", "gpt2", _ctrl),
     "mpt": ("MptForCausalLM", "bloom", _mpt),
     # residual and embedding scales aside, DeepSeek's latent attention before a dense MLP
     "minicpm3": ("MiniCPM3ForCausalLM", "deepseek_v3", _latent_dense({
