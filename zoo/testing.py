@@ -209,6 +209,11 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
     "ctrl": ("gpt2", {"position": "sinusoidal", "sinusoid_style": "vaswani",
                       "embedding_multiplier": 8.0, "activation": "relu", "norm_eps": 1e-6,
                       "head_bias": True, "weights": {"model_type": "ctrl"}}),
+    # six heads: ALiBi's slopes past a power of two; q, k, v clipped, a score scale of its own
+    "mpt": ("bloom-560m", {"d_model": 48, "n_head": 6, "d_ff": 192, "embedding_norm": False,
+                           "norm_bias": False, "bias": False, "activation": "gelu",
+                           "qkv_clip": 0.5, "attention_multiplier": 0.3,
+                           "weights": {"model_type": "mpt"}}),
 }
 
 

@@ -115,23 +115,6 @@ def _keys(defaults: Mapping[str, Any], **fields: str) -> Reader:
     return read
 
 
-def _mpt(c: Mapping[str, Any]) -> Config:
-    """MosaicML's MPT as transformers builds it: ALiBi, no biases, LayerNorms without a bias
-    (counted as weight-only norms), an MLP of 4 x d_model whatever the config says, which a
-    config saying otherwise is refused for."""
-    c = with_defaults(c, {"d_model": 2048, "n_heads": 16, "n_layers": 24, "max_seq_len": 2048,
-                          "vocab_size": 50368, "tie_word_embeddings": True})
-    for key, built in (("expansion_ratio", 4), ("no_bias", True)):
-        if c.get(key, built) != built:
-            raise UnsupportedConfigError(f"{key} {c[key]!r}: transformers' MptForCausalLM "
-                                         f"builds {built!r} whatever the config says")
-    d = get(c, "d_model")
-    return dict(n_layer=get(c, "n_layers"), d_model=d, n_head=get(c, "n_heads"), d_ff=4 * d,
-                vocab_size=get(c, "vocab_size"), context_length=get(c, "max_seq_len"),
-                position="alibi", norm="rmsnorm", activation="gelu", bias=False,
-                tie_embeddings=c.get("tie_word_embeddings", True))
-
-
 def _latent_dense(defaults: Mapping[str, Any]) -> Reader:
     """A dense decoder with DeepSeek's latent attention (MiniCPM3, Youtu): mlp_bias on the
     gated MLP's three projections; v_head_dim null means hidden_size / heads (MiniCPM3's
@@ -354,7 +337,6 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
     "codegen": ("CodeGenForCausalLM", "gptj", _with_defaults(gptj.read, {
         "vocab_size": 50400, "n_positions": 2048, "n_embd": 4096, "n_layer": 28, "n_head": 16,
         "rotary_dim": 64, "activation_function": "gelu_new", "tie_word_embeddings": False})),
-    "mpt": ("MptForCausalLM", "bloom", _mpt),
     # residual and embedding scales aside, DeepSeek's latent attention before a dense MLP
     "minicpm3": ("MiniCPM3ForCausalLM", "deepseek_v3", _latent_dense({
         "vocab_size": 73448, "hidden_size": 2560, "intermediate_size": 6400,
