@@ -214,6 +214,8 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                            "norm_bias": False, "bias": False, "activation": "gelu",
                            "qkv_clip": 0.5, "attention_multiplier": 0.3,
                            "weights": {"model_type": "mpt"}}),
+    # two heads in each of qkv_proj's four model-parallel groups
+    "codegen": ("gpt-j-6b", {"n_head": 8, "weights": {"model_type": "codegen"}}),
 }
 
 

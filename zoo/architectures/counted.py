@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from zoo.architectures import deepseek, gpt, gptj, granitemoe, llama, moe
+from zoo.architectures import deepseek, gpt, granitemoe, llama, moe
 from zoo.architectures.base import (
     Architecture,
     Config,
@@ -333,10 +333,6 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
         "head_dim": 128, "max_position_embeddings": 131072, "rms_norm_eps": 1e-6,
         "moe_intermediate_size": 896, "num_experts_per_tok": 8, "num_experts": 64,
         "norm_topk_prob": True})),
-    # GPT-J's shapes; its fused qkv is laid out in model-parallel groups zoo does not unpack
-    "codegen": ("CodeGenForCausalLM", "gptj", _with_defaults(gptj.read, {
-        "vocab_size": 50400, "n_positions": 2048, "n_embd": 4096, "n_layer": 28, "n_head": 16,
-        "rotary_dim": 64, "activation_function": "gelu_new", "tie_word_embeddings": False})),
     # residual and embedding scales aside, DeepSeek's latent attention before a dense MLP
     "minicpm3": ("MiniCPM3ForCausalLM", "deepseek_v3", _latent_dense({
         "vocab_size": 73448, "hidden_size": 2560, "intermediate_size": 6400,
