@@ -216,6 +216,11 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                            "weights": {"model_type": "mpt"}}),
     # two heads in each of qkv_proj's four model-parallel groups
     "codegen": ("gpt-j-6b", {"n_head": 8, "weights": {"model_type": "codegen"}}),
+    # a bias on the last layer's attention output alone
+    "gpt-neox-japanese": ("gpt-neox-20b", {"block": "sequential", "bias": False,
+                                           "last_attn_out_bias": True, "tie_embeddings": True,
+                                           "activation": "gelu",
+                                           "weights": {"model_type": "gpt_neox_japanese"}}),
 }
 
 

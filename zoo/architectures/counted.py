@@ -249,25 +249,6 @@ def read_persimmon(c: Mapping[str, Any]) -> Config:
     return out
 
 
-def _gpt_neox_japanese(c: Mapping[str, Any]) -> Config:
-    """GPT-NeoX Japanese: LayerNorms with biases, a fused qkv and an output projection without
-    biases but for the last layer's output bias, an MLP of intermediate_multiple_size x
-    hidden_size without biases, its head tied unless the config says."""
-    c = with_defaults(c, {
-        "vocab_size": 32000, "hidden_size": 2560, "num_hidden_layers": 32,
-        "num_attention_heads": 32, "intermediate_multiple_size": 4, "hidden_act": "gelu",
-        "max_position_embeddings": 2048, "layer_norm_eps": 1e-5, "tie_word_embeddings": True})
-    d = get(c, "hidden_size")
-    return dict(n_layer=get(c, "num_hidden_layers"), d_model=d,
-                n_head=get(c, "num_attention_heads"),
-                d_ff=int(d * get(c, "intermediate_multiple_size")),
-                vocab_size=get(c, "vocab_size"),
-                context_length=get(c, "max_position_embeddings"), position="rotary",
-                **read_rope(c), norm="layernorm", norm_eps=get(c, "layer_norm_eps"),
-                activation=activation(c["hidden_act"], "hidden_act"), bias=False,
-                last_attn_out_bias=True, tie_embeddings=bool(c["tie_word_embeddings"]))
-
-
 def _doge(c: Mapping[str, Any]) -> Config:
     """Doge: QK-norm over each head, a dynamic mask (a decay per key/value head and a step
     projected from the values), a learned scale on each residual, attention_bias on q, k, v,
@@ -348,7 +329,6 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
         "qk_nope_head_dim": 128, "hidden_act": "silu", "max_position_embeddings": 131072,
         "rms_norm_eps": 1e-6, "tie_word_embeddings": True, "attention_bias": False})),
     "doge": ("DogeForCausalLM", "qwen3", _doge),
-    "gpt_neox_japanese": ("GPTNeoXJapaneseForCausalLM", "gpt_neox", _gpt_neox_japanese),
     "apertus": ("ApertusForCausalLM", "qwen3", _apertus(APERTUS_DEFAULTS)),
     "apertus1p5_text": ("Apertus1p5TextForCausalLM", "qwen3", _apertus(
         {**APERTUS_DEFAULTS, "vocab_size": 266752, "output_vocab_size": None})),

@@ -544,7 +544,7 @@ class ModelSpec:
                                   doc="biases of the MLP (default `bias`)")
     last_attn_out_bias: bool = _arch(
         "bool", False, doc="the last layer's attention output alone has a bias (GPT-NeoX "
-                           "Japanese's dense_bias; counted, not built)")
+                           "Japanese's dense_bias)")
 
     # mixture of experts
     n_experts: int | None = _arch("int?", None, min=1,

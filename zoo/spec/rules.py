@@ -101,7 +101,9 @@ NOT_BUILT: dict[str, Callable[[Spec], bool]] = {
     "activation": lambda s: s.activation == "xielu",
     "differential_attention": lambda s: s.differential_attention,
     "sub_norms": lambda s: s.sub_norms,
-    "last_attn_out_bias": lambda s: s.last_attn_out_bias,
+    # built on the plain attention of every layer (GPT-NeoX Japanese's)
+    "last_attn_out_bias": lambda s: s.last_attn_out_bias and (
+        s.latent or s.attention_pattern != ("global",) or s.kv_shared_layers > 0),
     "local_sinks": lambda s: s.local_sinks,
     "attention_head_gate": lambda s: s.attention_head_gate,
     "global_n_head": lambda s: s.global_n_head is not None,
