@@ -111,7 +111,10 @@ def test_counted_only_switches_say_why_they_are_not_built():
     # each switch the decoder does not compute needs counted_only, which the builder refuses by
     for changes in ({"sub_norms": True}, {"differential_attention": True},
                     {"activation": "xielu"}, {"qk_norm": "scaled_clip"},
-                    {"last_attn_out_bias": True, "bias": False}, {"d_head_v": 8},
+                    # built on plain attention (GPT-NeoX Japanese's) only
+                    {"last_attn_out_bias": True, "bias": False,
+                     "attention_pattern": ["local", "global"], "local_window": 4},
+                    {"d_head_v": 8},
                     {"local_sinks": True, "attention_pattern": ["local", "global"],
                      "local_window": 4}, {"attention_head_gate": True},
                     {"dynamic_mask": True}, {"residual_scales": True},

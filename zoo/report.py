@@ -40,6 +40,9 @@ def describe_positions(spec: ModelSpec) -> str:
     if spec.position == "learned":
         offset = f", offset {spec.position_offset}" if spec.position_offset else ""
         return f"learned absolute{offset}"
+    if spec.position == "sinusoidal":
+        offset = f", offset {spec.position_offset}" if spec.position_offset else ""
+        return f"sinusoidal ({spec.sinusoid_style}{offset})"
     if spec.position != "rotary":
         return "ALiBi" if spec.position == "alibi" else "none"
     share = "full" if spec.rotary_fraction == 1.0 else \
@@ -242,8 +245,8 @@ DESCRIBED: tuple[tuple[str, Callable[[ModelSpec], str | None], tuple[str, ...]],
     ("vocab", lambda s: str(s.vocab_size), ("vocab_size",)),
     ("context", lambda s: str(s.context_length), ("context_length",)),
     ("positions", describe_positions,
-     ("position", "position_offset", "rotary_fraction", "rotary_style", "rope_theta",
-      "rope_scaling", "local_rope_theta", "rotary_pattern")),
+     ("position", "position_offset", "sinusoid_style", "rotary_fraction", "rotary_style",
+      "rope_theta", "rope_scaling", "local_rope_theta", "rotary_pattern")),
     ("attention", describe_attention,
      ("attention_pattern", "local_window", "scale_attention", "query_pre_attn_scalar",
       "qk_norm", "attn_softcap", "qkv_clip", "attention_output_gate", "indexer_pattern",

@@ -273,6 +273,26 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
     "persimmon": ("llama-7b", {"norm": "layernorm", "norm_eps": 1e-5, "activation": "relu2",
                                "bias": True, "qk_norm": "head_layernorm",
                                "rotary_fraction": 0.5, "weights": {"model_type": "persimmon"}}),
+    # fairseq's decoders: embeddings times sqrt(d_model), positions counted from 2
+    "xglm": ("opt-125m", {"position": "sinusoidal", "activation": "gelu",
+                          "embedding_multiplier": 8.0, "weights": {"model_type": "xglm"}}),
+    "biogpt": ("opt-125m", {"activation": "gelu", "embedding_multiplier": 8.0,
+                            "weights": {"model_type": "biogpt"}}),
+    "ctrl": ("gpt2", {"position": "sinusoidal", "sinusoid_style": "vaswani",
+                      "embedding_multiplier": 8.0, "activation": "relu", "norm_eps": 1e-6,
+                      "head_bias": True, "weights": {"model_type": "ctrl"}}),
+    # six heads: ALiBi's slopes past a power of two; q, k, v clipped, a score scale of its own
+    "mpt": ("bloom-560m", {"d_model": 48, "n_head": 6, "d_ff": 192, "embedding_norm": False,
+                           "norm_bias": False, "bias": False, "activation": "gelu",
+                           "qkv_clip": 0.5, "attention_multiplier": 0.3,
+                           "weights": {"model_type": "mpt"}}),
+    # two heads in each of qkv_proj's four model-parallel groups
+    "codegen": ("gpt-j-6b", {"n_head": 8, "weights": {"model_type": "codegen"}}),
+    # a bias on the last layer's attention output alone
+    "gpt-neox-japanese": ("gpt-neox-20b", {"block": "sequential", "bias": False,
+                                           "last_attn_out_bias": True, "tie_embeddings": True,
+                                           "activation": "gelu",
+                                           "weights": {"model_type": "gpt_neox_japanese"}}),
 }
 
 

@@ -47,20 +47,24 @@ NAME_PATTERNS: tuple[tuple[str, str], ...] = (
     # *norm* (input_layernorm, q_norm, final_layer_norm, attn_norm, output_norm), ln_f, ln_1,
     # ln1, ln_attn, pre_ln (RWKV)
     ("norms", r"norm|(^|[._])ln(_[a-z0-9]+|[0-9]*)\.(weight|bias)$"),
-    ("head", r"(^|\.)(lm_head|embed_out)\.(weight|bias)$|^(head|output)\.(weight|bias)$"),
+    # BioGPT's output_projection
+    ("head", r"(^|\.)(lm_head|embed_out|output_projection)\.(weight|bias)$|"
+             r"^(head|output)\.(weight|bias)$"),
     ("position_embedding", r"(^|\.)(wpe|embed_positions|position_embeddings|positions|"
                            r"positions_embed|position_embd)\.weight$"),
     # Gemma 4's per-layer input table (embed_tokens_per_layer) is an embedding too
     ("token_embedding", r"(^|\.)(embed_tokens|embed_tokens_per_layer|wte|embed_in|"
                         r"word_embeddings|embeddings|"
-                        r"tokens_embed|tok_embeddings|embed|token_embd)\.weight$"),
+                        r"tokens_embed|tok_embeddings|embed|token_embd)\.weight$|"
+                        r"^(transformer\.)?w\.weight$"),  # CTRL's
     ("shared_experts", r"(^|\.)(shared_experts?|shared|shared_expert_gate|shared_mlp)(\.|$)|"
                        r"_shexp(\.|$)"),
     ("experts", r"(^|\.)experts(\.|$)|_exps(\.|$)"),
     ("router", r"(^|\.)(gate|router)(\.|$)|(^|\.)ffn_gate_inp(\.|$)"),
-    # Mllama's cross_attn and its two gates (cross_attn_attn_gate, cross_attn_mlp_gate)
-    ("attention", r"(^|\.)(self_attn|self_attention|attention|attn|linear_attn|cross_attn)"
-                  r"(\.|$)|(^|\.)(cross_)?attn_"),
+    # Mllama's cross_attn and its two gates (cross_attn_attn_gate, cross_attn_mlp_gate); CTRL's
+    # multi_head_attention
+    ("attention", r"(^|\.)(self_attn|self_attention|attention|attn|linear_attn|cross_attn|"
+                  r"multi_head_attention)(\.|$)|(^|\.)(cross_)?attn_"),
     ("mlp", r"(^|\.)(mlp|feed_forward|ffn|block_sparse_moe|moe|fc1|fc2)(\.|$)|(^|\.)ffn_"),
 )
 _COMPILED = tuple((component, re.compile(pattern)) for component, pattern in NAME_PATTERNS)

@@ -14,14 +14,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from zoo.architectures import deepseek, gpt, gptj, llama, moe
+from zoo.architectures import deepseek, gpt, llama, moe
 from zoo.architectures.base import (
     Architecture,
     Config,
     UnsupportedConfigError,
     activation,
     get,
-    read_rope,
     refuse_write,
     with_defaults,
 )
@@ -84,65 +83,6 @@ SAME_CLASS: dict[str, tuple[Architecture, dict[str, Any]]] = {
 }
 
 
-def _fairseq_like(c: Mapping[str, Any], *, layers: str, width: str, heads: str, ffn: str,
-                  act: str, context: str, **fixed: Any) -> Config:
-    """The fairseq-style decoders (XGLM, BioGPT, CTRL): LayerNorm before each sublayer and at
-    the end, biases everywhere, a plain two-layer MLP; `fixed` says how positions are made."""
-    return dict(n_layer=get(c, layers), d_model=get(c, width), n_head=get(c, heads),
-                d_ff=get(c, ffn), vocab_size=get(c, "vocab_size"),
-                context_length=get(c, context), norm="layernorm",
-                activation=activation(c.get(act, "gelu"), act), bias=True,
-                tie_embeddings=c.get("tie_word_embeddings", True), **fixed)
-
-
-def _xglm(c: Mapping[str, Any]) -> Config:
-    # sinusoidal positions: no parameters
-    c = with_defaults(c, {"vocab_size": 256008, "max_position_embeddings": 2048,
-                          "d_model": 1024, "ffn_dim": 4096, "num_layers": 24,
-                          "attention_heads": 16, "activation_function": "gelu",
-                          "tie_word_embeddings": True})
-    return _fairseq_like(c, layers="num_layers", width="d_model", heads="attention_heads",
-                         ffn="ffn_dim", act="activation_function",
-                         context="max_position_embeddings", position="none")
-
-
-def _biogpt(c: Mapping[str, Any]) -> Config:
-    # learned positions, two past the context (OPT's offset)
-    c = with_defaults(c, {"vocab_size": 42384, "hidden_size": 1024, "num_hidden_layers": 24,
-                          "num_attention_heads": 16, "intermediate_size": 4096,
-                          "hidden_act": "gelu", "max_position_embeddings": 1024,
-                          "tie_word_embeddings": True})
-    return _fairseq_like(c, layers="num_hidden_layers", width="hidden_size",
-                         heads="num_attention_heads", ffn="intermediate_size", act="hidden_act",
-                         context="max_position_embeddings", position="learned",
-                         position_offset=2)
-
-
-def _ctrl(c: Mapping[str, Any]) -> Config:
-    # sinusoidal positions, a ReLU MLP, and a bias on the (tied) output head
-    c = with_defaults(c, {"vocab_size": 246534, "n_positions": 256, "n_embd": 1280,
-                          "dff": 8192, "n_layer": 48, "n_head": 16,
-                          "tie_word_embeddings": True})
-    return _fairseq_like({**c, "ctrl_act": "relu"}, layers="n_layer", width="n_embd",
-                         heads="n_head", ffn="dff", act="ctrl_act", context="n_positions",
-                         position="none", head_bias=True)
-
-
-def _mpt(c: Mapping[str, Any]) -> Config:
-    """MosaicML's MPT as transformers builds it: ALiBi, no biases, LayerNorms without a bias
-    (counted as weight-only norms), an MLP of 4 x d_model whatever the config says, which a
-    config saying otherwise is refused for."""
-    c = with_defaults(c, {"d_model": 2048, "n_heads": 16, "n_layers": 24, "max_seq_len": 2048,
-                          "vocab_size": 50368, "tie_word_embeddings": True})
-    for key, built in (("expansion_ratio", 4), ("no_bias", True)):
-        if c.get(key, built) != built:
-            raise UnsupportedConfigError(f"{key} {c[key]!r}: transformers' MptForCausalLM "
-                                         f"builds {built!r} whatever the config says")
-    d = get(c, "d_model")
-    return dict(n_layer=get(c, "n_layers"), d_model=d, n_head=get(c, "n_heads"), d_ff=4 * d,
-                vocab_size=get(c, "vocab_size"), context_length=get(c, "max_seq_len"),
-                position="alibi", norm="rmsnorm", activation="gelu", bias=False,
-                tie_embeddings=c.get("tie_word_embeddings", True))
 
 
 def _latent_dense(defaults: Mapping[str, Any]) -> Reader:
@@ -228,23 +168,6 @@ def _diffllama(c: Mapping[str, Any]) -> Config:
                            attn_out_bias=bias, mlp_bias=False)
 
 
-def _gpt_neox_japanese(c: Mapping[str, Any]) -> Config:
-    """GPT-NeoX Japanese: LayerNorms with biases, a fused qkv and an output projection without
-    biases but for the last layer's output bias, an MLP of intermediate_multiple_size x
-    hidden_size without biases, its head tied unless the config says."""
-    c = with_defaults(c, {
-        "vocab_size": 32000, "hidden_size": 2560, "num_hidden_layers": 32,
-        "num_attention_heads": 32, "intermediate_multiple_size": 4, "hidden_act": "gelu",
-        "max_position_embeddings": 2048, "layer_norm_eps": 1e-5, "tie_word_embeddings": True})
-    d = get(c, "hidden_size")
-    return dict(n_layer=get(c, "num_hidden_layers"), d_model=d,
-                n_head=get(c, "num_attention_heads"),
-                d_ff=int(d * get(c, "intermediate_multiple_size")),
-                vocab_size=get(c, "vocab_size"),
-                context_length=get(c, "max_position_embeddings"), position="rotary",
-                **read_rope(c), norm="layernorm", norm_eps=get(c, "layer_norm_eps"),
-                activation=activation(c["hidden_act"], "hidden_act"), bias=False,
-                last_attn_out_bias=True, tie_embeddings=bool(c["tie_word_embeddings"]))
 
 
 def _doge(c: Mapping[str, Any]) -> Config:
@@ -275,14 +198,6 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
         "head_dim": 128, "max_position_embeddings": 131072, "rms_norm_eps": 1e-6,
         "moe_intermediate_size": 896, "num_experts_per_tok": 8, "num_experts": 64,
         "norm_topk_prob": True})),
-    # GPT-J's shapes; its fused qkv is laid out in model-parallel groups zoo does not unpack
-    "codegen": ("CodeGenForCausalLM", "gptj", _with_defaults(gptj.read, {
-        "vocab_size": 50400, "n_positions": 2048, "n_embd": 4096, "n_layer": 28, "n_head": 16,
-        "rotary_dim": 64, "activation_function": "gelu_new", "tie_word_embeddings": False})),
-    "xglm": ("XGLMForCausalLM", "opt", _xglm),
-    "biogpt": ("BioGptForCausalLM", "opt", _biogpt),
-    "ctrl": ("CTRLLMHeadModel", "gpt2", _ctrl),
-    "mpt": ("MptForCausalLM", "bloom", _mpt),
     # residual and embedding scales aside, DeepSeek's latent attention before a dense MLP
     "minicpm3": ("MiniCPM3ForCausalLM", "deepseek_v3", _latent_dense({
         "vocab_size": 73448, "hidden_size": 2560, "intermediate_size": 6400,
@@ -298,7 +213,6 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
         "qk_nope_head_dim": 128, "hidden_act": "silu", "max_position_embeddings": 131072,
         "rms_norm_eps": 1e-6, "tie_word_embeddings": True, "attention_bias": False})),
     "doge": ("DogeForCausalLM", "qwen3", _doge),
-    "gpt_neox_japanese": ("GPTNeoXJapaneseForCausalLM", "gpt_neox", _gpt_neox_japanese),
     "apertus": ("ApertusForCausalLM", "qwen3", _apertus(APERTUS_DEFAULTS)),
     "apertus1p5_text": ("Apertus1p5TextForCausalLM", "qwen3", _apertus(
         {**APERTUS_DEFAULTS, "vocab_size": 266752, "output_vocab_size": None})),

@@ -46,6 +46,23 @@ def _grouped_to_hf(t: Tensor, spec: ModelSpec) -> list[Tensor]:
     return [g.reshape(t.shape).contiguous()]
 
 
+MP_GROUPS = 4  # CodeGen's mp_num: the model-parallel shards its fused qkv_proj was saved in
+
+
+def _mp_qvk_to_zoo(parts: list[Tensor], spec: ModelSpec) -> Tensor:
+    """CodeGen's qkv_proj: rows in MP_GROUPS groups, each [q; v; k] of d_model / MP_GROUPS
+    rows (each a slice of every head's q, v or k) -> zoo's [q; k; v]."""
+    t, rest = parts[0], parts[0].shape[1:]
+    q, v, k = t.reshape(MP_GROUPS, 3, -1, *rest).unbind(1)
+    return torch.cat([p.reshape(-1, *rest) for p in (q, k, v)], 0)
+
+
+def _mp_qvk_to_hf(t: Tensor, spec: ModelSpec) -> list[Tensor]:
+    rest = t.shape[1:]
+    q, k, v = (p.reshape(MP_GROUPS, -1, *rest) for p in t.chunk(3, 0))
+    return [torch.stack([q, v, k], 1).reshape(t.shape).contiguous()]
+
+
 def _pairs_to_zoo(parts: list[Tensor], spec: ModelSpec) -> Tensor:
     """Per-expert gate and up matrices (expert-major: g0, u0, g1, u1, ...) -> (experts,
     [gate; up], d_model)."""
@@ -115,6 +132,8 @@ TRANSFORMS: dict[str, Transform] = {
     # many groups as heads this is GPT-NeoX's and BLOOM's per-head fusion, with one group
     # Falcon's multi-query layout
     "qkv_grouped": Transform(_grouped_to_zoo, _grouped_to_hf, row_wise=True),
+    # CodeGen's q, v, k fused in model-parallel groups (see _mp_qvk_to_zoo)
+    "mp_qvk": Transform(_mp_qvk_to_zoo, _mp_qvk_to_hf, row_wise=True),
     # one gate and one up matrix per expert -> the stacked [gate; up] of every expert
     "experts_gate_up": Transform(_pairs_to_zoo, _pairs_to_hf),
     # one matrix per expert -> stacked

@@ -153,7 +153,8 @@ class Attention(nn.Module):
         self.gated = spec.attention_output_gate
         q_rows = spec.q_dim * (2 if self.gated else 1)
         self.qkv = Linear(spec.d_model, q_rows + 2 * spec.kv_dim, bias=spec.has_bias("qkv"))
-        self.out = Linear(spec.q_dim, spec.d_model, bias=spec.has_bias("attn_out"))
+        last = spec.last_attn_out_bias and layer == spec.n_layer - 1  # GPT-NeoX Japanese
+        self.out = Linear(spec.q_dim, spec.d_model, bias=spec.has_bias("attn_out") or last)
         self.q_norm = self.k_norm = None
         # Llama 4: each q and k head RMS-normalised without a weight, on rotary layers only
         self.l2_norm = spec.qk_norm == "l2" and self.rope is not None

@@ -39,6 +39,7 @@ from zoo.model.layers import (
     RMSNorm,
     check_token_ids,
     make_norm,
+    sinusoids,
 )
 from zoo.model.linear_attention import GatedDeltaNet
 from zoo.spec import ModelSpec, SpecError
@@ -248,6 +249,8 @@ class Model(nn.Module):
             x = self.project_in(x)
         if self.positions is not None:
             x = x + self.positions(positions + spec.position_offset)
+        elif spec.position == "sinusoidal":  # XGLM, CTRL: fixed, no parameters
+            x = x + sinusoids(spec, positions, x.dtype)
         if self.embed_norm is not None:
             x = self.embed_norm(x)
         if self.dropout:

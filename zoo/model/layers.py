@@ -389,6 +389,36 @@ def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor, style: str) -> Tensor:
     return torch.cat((rotated, x[..., r:]), dim=-1) if x.shape[-1] > r else rotated
 
 
+def _fairseq_sinusoids(positions: Tensor, d: int) -> Tensor:
+    """tensor2tensor's table as fairseq and XGLM build it: half = d // 2 frequencies
+    exp(-i ln(10000) / (half - 1)), the sines then the cosines, a zero column for an odd d."""
+    half = d // 2
+    freq = torch.exp(torch.arange(half, dtype=torch.int64).float() * -(math.log(10000)
+                                                                      / (half - 1)))
+    angles = positions.float()[..., None] * freq.to(positions.device)
+    out = torch.cat([angles.sin(), angles.cos()], -1)
+    return F.pad(out, (0, 1)) if d % 2 else out
+
+
+def _vaswani_sinusoids(positions: Tensor, d: int) -> Tensor:
+    """The paper's frequencies as CTRL computes them: column i turns at 10000^(-2 (i // 2) / d);
+    the sines of the even columns' angles, then the cosines of the odd ones'."""
+    i = torch.arange(d, dtype=torch.int64).float().to(positions.device)
+    angles = positions.float()[..., None] * (1 / torch.pow(10000, (2 * (i // 2)) / d))
+    return torch.cat([angles[..., 0::2].sin(), angles[..., 1::2].cos()], -1)
+
+
+SINUSOIDS: dict[str, Callable[[Tensor, int], Tensor]] = {
+    "fairseq": _fairseq_sinusoids, "vaswani": _vaswani_sinusoids}
+
+
+def sinusoids(spec: ModelSpec, positions: Tensor, dtype: torch.dtype) -> Tensor:
+    """Fixed position embeddings (batch, seq, d_model) for token positions (batch, seq), offset
+    by position_offset: computed in fp32 as transformers builds its table, then cast."""
+    return SINUSOIDS[spec.sinusoid_style](positions + spec.position_offset,
+                                          spec.d_model).to(dtype)
+
+
 def alibi_slopes(n_head: int) -> Tensor:
     """The ALiBi paper's head slopes: a geometric sequence from 2^(-8/n); for head counts that
     are not powers of two, the odd-indexed slopes of the next power fill the rest (as BLOOM)."""

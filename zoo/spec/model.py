@@ -34,6 +34,7 @@ from zoo.spec.vocabulary import (
     RECURRENT_KINDS,
     ROTARY_STYLES,
     ROUTER_SCORES,
+    SINUSOID_STYLES,
     TEMPERATURE_FORMS,
     Reported,
     RopeScaling,
@@ -445,9 +446,19 @@ class ModelSpec:
 
     # positions
     position: str = _arch("enum", "learned", choices=POSITIONS,
-                          doc="learned / rotary / alibi / none")
-    position_offset: int = _arch("int", 0, min=0,
-                                 doc="OPT's learned-position offset of 2")
+                          doc="learned / rotary / alibi / sinusoidal (fixed sines and cosines "
+                              "added to the embedding, no parameters) / none")
+    position_offset: int = _arch(
+        "int", 0, min=0, doc="positions counted from this index: OPT's and BioGPT's learned "
+                             "offset of 2, XGLM's sinusoidal one")
+    sinusoid_style: str = _arch(
+        "enum", "fairseq", choices=SINUSOID_STYLES,
+        resolve=lambda s: s.sinusoid_style if s.position == "sinusoidal" else None,
+        doc="sinusoidal positions, computed in fp32 and cast to the embedding's dtype: "
+            "`fairseq` (tensor2tensor's, XGLM: frequencies exp(-i ln(10000) / (d/2 - 1)), the "
+            "sines then the cosines, a zero column for an odd d) or `vaswani` (the paper's "
+            "frequencies 10000^(-2i/d), CTRL: the sines of the even columns' angles, then the "
+            "cosines of the odd ones')")
     rotary_fraction: float = _arch(
         "float", 1.0, min=0.0, min_exclusive=True, max=1.0,
         resolve=_when("rotary", lambda s: s.rotary_dim),
@@ -546,7 +557,7 @@ class ModelSpec:
                                   doc="biases of the MLP (default `bias`)")
     last_attn_out_bias: bool = _arch(
         "bool", False, doc="the last layer's attention output alone has a bias (GPT-NeoX "
-                           "Japanese's dense_bias; counted, not built)")
+                           "Japanese's dense_bias)")
 
     # mixture of experts
     n_experts: int | None = _arch("int?", None, min=1,

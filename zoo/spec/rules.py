@@ -33,8 +33,8 @@ def check_consistency(spec: Spec) -> None:
         raise bad("rotary_fraction", f"rotary_fraction {spec.rotary_fraction} of head_dim "
                                      f"{spec.head_dim} gives {spec.rotary_dim} rotated dims; "
                                      "expected an even number >= 2")
-    if spec.position != "learned" and spec.position_offset:
-        raise bad("position_offset", "only learned positions take an offset")
+    if spec.position not in ("learned", "sinusoidal") and spec.position_offset:
+        raise bad("position_offset", "only learned and sinusoidal positions take an offset")
     if "local" in spec.attention_pattern and spec.local_window is None:
         raise bad("local_window", "attention_pattern has local layers but no local_window")
     if spec.has_chunked != (spec.attention_chunk is not None):
@@ -102,7 +102,9 @@ NOT_BUILT: dict[str, Callable[[Spec], bool]] = {
     "activation": lambda s: s.activation == "xielu",
     "differential_attention": lambda s: s.differential_attention,
     "sub_norms": lambda s: s.sub_norms,
-    "last_attn_out_bias": lambda s: s.last_attn_out_bias,
+    # built on the plain attention of every layer (GPT-NeoX Japanese's)
+    "last_attn_out_bias": lambda s: s.last_attn_out_bias and (
+        s.latent or s.attention_pattern != ("global",) or s.kv_shared_layers > 0),
     "local_sinks": lambda s: s.local_sinks,
     "attention_head_gate": lambda s: s.attention_head_gate,
     "global_n_head": lambda s: s.global_n_head is not None,

@@ -67,9 +67,10 @@ def _when(condition: str, value: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return lambda spec: value(spec) if getattr(spec, condition) else None
 
 
-POSITIONS = ("learned", "rotary", "alibi", "none")
+POSITIONS = ("learned", "rotary", "alibi", "sinusoidal", "none")
 ROTARY_STYLES = ("half", "interleaved")
 TEMPERATURE_FORMS = ("nope_layers", "all_layers")
+SINUSOID_STYLES = ("fairseq", "vaswani")
 NORMS = ("layernorm", "rmsnorm", "nonparametric_layernorm", "weightless_rmsnorm", "l2")
 NORM_POSITIONS = ("pre", "post", "sandwich", "output")
 BLOCKS = ("sequential", "parallel", "parallel_two_norms")
