@@ -46,6 +46,7 @@ _PRE_SPLITS: dict[str, tuple[str, ...]] = {
 NORMAL = 1  # GGUF token type of a vocabulary's own tokens
 CONTROL = 3  # GGUF token type of special tokens such as <|im_start|>
 USER_DEFINED = 4  # GGUF token type of added tokens that are not special, such as <think>
+UNUSED = 5  # GGUF token type of the rows past a vocabulary (padding the embedding)
 # the longest SentencePiece token whose merges are derived: deriving them tries every split of
 # every token, so the work grows with the square of a token's length (published vocabularies'
 # longest tokens have 16 to 31 characters)
@@ -143,14 +144,27 @@ class Tokenizer:
                           for k, v in fields.items() if k.startswith("tokenizer.")}
         return tokenizer
 
-    def gguf_fields(self) -> dict[str, Any]:
+    def gguf_fields(self, rows: int | None = None) -> dict[str, Any]:
         """The tokenizer.* metadata of a GGUF file, as llama.cpp reads it: a tokenizer read
         from a GGUF file gives its own back; a byte-level BPE one whose pre-tokenization
         llama.cpp names (`_llama_cpp_pre`) is written as llama.cpp's converter writes it:
-        the vocabulary in id order, each token's type, the merges. ValueError, saying why,
-        for any other."""
+        the vocabulary in id order, each token's type, the merges, and as its converter does,
+        unused `[PAD<id>]` tokens up to the embedding's `rows` (llama.cpp takes the vocabulary's
+        size from the list). ValueError, saying why, for any other, or for a vocabulary
+        larger than the embedding."""
         if self.gguf is not None:
             return dict(self.gguf)
+        fields = self._byte_level_fields()
+        tokens, types = fields["tokenizer.ggml.tokens"], fields["tokenizer.ggml.token_type"]
+        if rows is not None and len(tokens) > rows:
+            raise ValueError(f"its {len(tokens):,} tokens are more than the model's "
+                             f"{rows:,} embedding rows")
+        for i in range(len(tokens), rows or 0):
+            tokens.append(f"[PAD{i}]")
+            types.append(UNUSED)
+        return fields
+
+    def _byte_level_fields(self) -> dict[str, Any]:
         data = json.loads(self.backend.to_str())
         model = data.get("model") or {}
         if model.get("type") != "BPE" or data.get("normalizer") is not None \

@@ -134,6 +134,27 @@ def test_a_gguf_files_tokenizer_is_written_back_as_it_was(tmp_path, smollm2_path
     assert torch.equal(logits(a), logits(b))
 
 
+def test_embedding_rows_past_the_vocabulary_are_unused_tokens(tmp_path):
+    """As llama.cpp's converter pads a vocabulary shorter than the embedding (Qwen2.5's 151,665
+    tokens over 151,936 rows): [PAD<id>] tokens of type UNUSED, so that its vocabulary's size
+    is the embedding's; a vocabulary larger than the embedding is refused."""
+    spec = tiny_spec("llama").with_changes(vocab_size=300)
+    model = zoo.create_model(spec, seed=0)
+    model.tokenizer = byte_tokenizer()
+    to_gguf(model, tmp_path / "m.gguf")
+    fields = GGUFFile(tmp_path / "m.gguf").fields
+    assert len(fields["tokenizer.ggml.tokens"]) == 300
+    assert fields["tokenizer.ggml.tokens"][256:258] == ["[PAD256]", "[PAD257]"]
+    assert list(fields["tokenizer.ggml.token_type"][255:257]) == [1, 5]
+    back = from_gguf(tmp_path / "m.gguf")
+    assert back.tokenizer.encode("harbour") == model.tokenizer.encode("harbour")
+    assert torch.equal(back.embed.weight, model.embed.weight)
+    small = zoo.create_model(tiny_spec("llama").with_changes(vocab_size=200), seed=0)
+    small.tokenizer = byte_tokenizer()
+    with pytest.raises(ValueError, match="256 tokens are more than the model's 200 embedding"):
+        to_gguf(small, tmp_path / "s.gguf")
+
+
 def test_a_hugging_face_byte_level_tokenizer_gets_llama_cpp_s_name(tmp_path):
     """SmolLM's tokenizer.json (digits split, then GPT-2's byte level) is llama.cpp's
     `smollm`; the vocabulary in id order, special tokens as control tokens."""

@@ -180,7 +180,7 @@ def to_gguf(model: Model, path: str | os.PathLike[str], *, tensor_type: str | No
         raise ValueError(f"{spec.name}: has no tokenizer, and llama.cpp loads a GGUF file only "
                          f"with its vocabulary; load the model from a checkpoint that has one")
     try:
-        vocabulary = tokenizer.gguf_fields()
+        vocabulary = tokenizer.gguf_fields(spec.vocab_size)
     except ValueError as err:
         raise ValueError(f"{spec.name}: its tokenizer cannot be written for llama.cpp: "
                          f"{err}") from None
