@@ -167,11 +167,16 @@ class Tokenizer:
     def _byte_level_fields(self) -> dict[str, Any]:
         data = json.loads(self.backend.to_str())
         model = data.get("model") or {}
+        kind = ("SentencePiece-style BPE (byte fallback)" if model.get("byte_fallback")
+                else f"{model.get('type', 'unknown')} with a normalizer"
+                if data.get("normalizer") is not None
+                else f"{model.get('type', 'unknown')} decoded by "
+                     f"{(data.get('decoder') or {}).get('type', 'nothing')}")
         if model.get("type") != "BPE" or data.get("normalizer") is not None \
+                or model.get("byte_fallback") \
                 or (data.get("decoder") or {}).get("type") != "ByteLevel":
-            raise ValueError("zoo writes the tokenizer of a GGUF file it read, or a byte-level "
-                             "BPE one (GPT-2's, with no normalizer); this one is "
-                             f"{model.get('type', 'of no known model')}")
+            raise ValueError(f"zoo writes the tokenizer of a GGUF file it read, or a byte-level "
+                             f"BPE one (GPT-2's, with no normalizer); this one is {kind}")
         pre = _llama_cpp_pre(data)
         vocab = self.backend.get_vocab(with_added_tokens=True)
         tokens = sorted(vocab, key=vocab.__getitem__)

@@ -214,6 +214,14 @@ def test_what_llama_cpp_cannot_state_is_refused_before_writing(tmp_path):
     odd.tokenizer.backend.pre_tokenizer = pre_tokenizers.Whitespace()
     with pytest.raises(ValueError, match=r"pre-tokenizer .* llama\.cpp name"):
         to_gguf(odd, tmp_path / "d.gguf")
+    from tokenizers import Tokenizer as Backend
+    from tokenizers import models
+
+    spm = tiny("llama")
+    spm.tokenizer = zoo.Tokenizer(Backend(models.BPE(
+        {"<unk>": 0, **{f"<0x{b:02X}>": b + 1 for b in range(256)}}, [], byte_fallback=True)))
+    with pytest.raises(ValueError, match="this one is SentencePiece-style BPE"):
+        to_gguf(spm, tmp_path / "e.gguf")
     assert list(tmp_path.iterdir()) == []
 
 
