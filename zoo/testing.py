@@ -293,6 +293,13 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                                            "last_attn_out_bias": True, "tie_embeddings": True,
                                            "activation": "gelu",
                                            "weights": {"model_type": "gpt_neox_japanese"}}),
+    # Mellum 2: Qwen3-MoE's layer, sliding layers with a base of their own, a dense layer
+    "mellum": ("llama-7b", {"n_layer": 3, "n_kv_head": 2, "d_head": 32, "qk_norm": "head",
+                            "d_ff": 48, "n_experts": 6, "experts_per_token": 2,
+                            "d_ff_expert": 24, "mlp_pattern": ["moe", "dense", "moe"],
+                            "attention_pattern": ["local", "local", "global"],
+                            "local_window": 8, "local_rope_theta": 1000.0,
+                            "rope_theta": 500000.0, "weights": {"model_type": "mellum"}}),
 }
 
 
