@@ -300,6 +300,13 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                             "attention_pattern": ["local", "local", "global"],
                             "local_window": 8, "local_rope_theta": 1000.0,
                             "rope_theta": 500000.0, "weights": {"model_type": "mellum"}}),
+    # FlexOlmo: OLMoE's attention and experts under OLMo 2's output norms; biases, a head_dim
+    # apart from d_model / heads (the q and k norms as wide as the heads)
+    "flex-olmo": ("llama-7b", {"n_kv_head": 2, "d_head": 24, "qk_norm": "projection",
+                               "norm_position": "output", "norm_fp32_scale": True,
+                               "qkv_bias": True, "attn_out_bias": True, "d_ff": 16,
+                               "n_experts": 4, "experts_per_token": 2,
+                               "weights": {"model_type": "flex_olmo"}}),
 }
 
 

@@ -1,6 +1,6 @@
 """Mixtures of experts in the long tail, counted but not built: experts under other norms
 (PhiMoE), sigmoid routing with shared experts (EXAONE MoE, Solar Open, HY-V3), parallel blocks
-(Cohere 2 MoE), OLMoE's experts in OLMo 2's block (FlexOlmo), gated attention and routing biases
+(Cohere 2 MoE), gated attention and routing biases
 that are parameters (AFMoE, Laguna), gated attention before DeepSeek-V3's experts (MiniCPM5-MoE),
 latent attention with an indexer (GLM-MoE-DSA, GLM-4.7 Flash), gated latent attention with
 sinks, shared indexers and hyper-connections (HY-V4), two latent-attention sublayers a
@@ -278,22 +278,6 @@ def _cohere2_moe(c: Mapping[str, Any]) -> Config:
     shared = get(c, "num_shared_experts")
     return {**out, "n_shared_experts": shared, "d_ff_shared": shared * width} if shared \
         else out
-
-
-def _flex_olmo(c: Mapping[str, Any]) -> Config:
-    """FlexOlmo: OLMoE's attention (an RMSNorm over all of q and over all of k) and experts
-    (intermediate_size wide) in OLMo 2's block (a norm on each sublayer's output)."""
-    c = with_defaults(c, {
-        "vocab_size": 100352, "hidden_size": 4096, "intermediate_size": 11008,
-        "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": None,
-        "hidden_act": "silu", "max_position_embeddings": 4096, "rms_norm_eps": 1e-6,
-        "tie_word_embeddings": False, "attention_bias": False, "num_experts_per_tok": 5,
-        "num_experts": 7, "norm_topk_prob": False})
-    bias = bool(c["attention_bias"])
-    return read_llama_like(c, qk_norm="projection", norm_position="output", qkv_bias=bias,
-                           attn_out_bias=bias, mlp_bias=False, n_experts=get(c, "num_experts"),
-                           experts_per_token=get(c, "num_experts_per_tok"),
-                           router_normalize=bool(c["norm_topk_prob"]))
 
 
 def _afmoe(c: Mapping[str, Any]) -> Config:
@@ -727,7 +711,6 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
     "mimo_v2_flash": ("MiMoV2FlashForCausalLM", "gpt_oss", _mimo_v2_flash),
     "glm_moe_dsa": ("GlmMoeDsaForCausalLM", "deepseek_v32", _glm_moe_dsa),
     "cohere2_moe": ("Cohere2MoeForCausalLM", "cohere2", _cohere2_moe),
-    "flex_olmo": ("FlexOlmoForCausalLM", "olmoe", _flex_olmo),
     "afmoe": ("AfmoeForCausalLM", "qwen3_next", _afmoe),
     "exaone_moe": ("ExaoneMoeForCausalLM", "glm4_moe", _exaone_moe),
     "solar_open": ("SolarOpenForCausalLM", "glm4_moe", _solar_open),
