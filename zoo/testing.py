@@ -307,6 +307,24 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                                "qkv_bias": True, "attn_out_bias": True, "d_ff": 16,
                                "n_experts": 4, "experts_per_token": 2,
                                "weights": {"model_type": "flex_olmo"}}),
+    # Command A's MoE: Command R7B's parallel block, a dense first layer rotated though full, a
+    # full MoE layer without positions, softmax over the top-k logits, a shared expert
+    # averaged with the routed ones; then RMSNorm, sigmoid routing renormalised, summed
+    "cohere2-moe": ("command-r7b", {"n_layer": 4, "n_kv_head": 2, "local_window": 8,
+                                    "attention_pattern": ["global", "local"],
+                                    "rotary_pattern": [True, True, False, True], "d_ff": 32,
+                                    "n_experts": 4, "experts_per_token": 2, "d_ff_expert": 16,
+                                    "first_dense_layers": 1, "n_shared_experts": 1,
+                                    "shared_expert_average": True,
+                                    "weights": {"model_type": "cohere2_moe"}}),
+    "cohere2-moe-rms": ("command-r7b", {"n_layer": 3, "n_kv_head": 2, "local_window": 8,
+                                        "norm": "rmsnorm", "norm_bias": True,
+                                        "attention_pattern": ["local", "local", "global"],
+                                        "rotary_pattern": [True, True, False], "d_ff": 16,
+                                        "n_experts": 4,
+                                        "experts_per_token": 2, "d_ff_expert": 16,
+                                        "router_scoring": "sigmoid", "n_shared_experts": 2,
+                                        "weights": {"model_type": "cohere2_moe"}}),
 }
 
 

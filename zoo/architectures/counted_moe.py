@@ -1,11 +1,10 @@
 """Mixtures of experts in the long tail, counted but not built: experts under other norms
-(PhiMoE), sigmoid routing with shared experts (EXAONE MoE, Solar Open, HY-V3), parallel blocks
-(Cohere 2 MoE), gated attention and routing biases
-that are parameters (AFMoE, Laguna), gated attention before DeepSeek-V3's experts (MiniCPM5-MoE),
-latent attention with an indexer (GLM-MoE-DSA, GLM-4.7 Flash), gated latent attention with
-sinks, shared indexers and hyper-connections (HY-V4), two latent-attention sublayers a
-layer with zero-computation experts (LongCat-Flash), attention experts (JetMoE) and
-MiMo-V2-Flash's sliding layers.
+(PhiMoE), sigmoid routing with shared experts (EXAONE MoE, Solar Open, HY-V3), gated attention
+and routing biases that are parameters (AFMoE, Laguna), gated attention before DeepSeek-V3's
+experts (MiniCPM5-MoE), latent attention with an indexer (GLM-MoE-DSA, GLM-4.7 Flash), gated
+latent attention with sinks, shared indexers and hyper-connections (HY-V4), two
+latent-attention sublayers a layer with zero-computation experts (LongCat-Flash), attention
+experts (JetMoE) and MiMo-V2-Flash's sliding layers.
 
 As in `counted`, each reader states its class's defaults (transformers 5.25), and
 tests/test_config_defaults.py drops each key of every default config in turn.
@@ -243,41 +242,6 @@ def _hy_v4(c: Mapping[str, Any]) -> Config:
                     f"counted"]
     return counted_only(out, "HY-V4's gated latent attention with sinks, shared indexers and "
                              "independent hyper-connections are counted, not built")
-
-
-def _cohere2_moe(c: Mapping[str, Any]) -> Config:
-    """Command A's MoE: Cohere 2's parallel block (one norm per layer: an RMSNorm where
-    rms_norm_eps is set, else a LayerNorm without bias; attention_bias on q, k, v and the
-    output), experts intermediate_size wide, num_shared_experts x that as one shared MLP, and
-    dense first layers (first_k_dense_replace or mlp_layer_types) of
-    prefix_dense_intermediate_size."""
-    c = with_defaults(c, {
-        "vocab_size": 256000, "hidden_size": 8192, "intermediate_size": 22528,
-        "num_hidden_layers": 40, "num_attention_heads": 64, "num_key_value_heads": None,
-        "head_dim": 128, "hidden_act": "silu", "max_position_embeddings": 8192,
-        "layer_norm_eps": 1e-5, "tie_word_embeddings": True, "attention_bias": False,
-        "num_experts_per_tok": 2, "num_experts": 8, "num_shared_experts": 0,
-        "expert_selection_fn": "softmax", "norm_topk_prob": True,
-        "prefix_dense_intermediate_size": None, "rms_norm_eps": None,
-        "logit_scale": 0.0625})
-    width = get(c, "intermediate_size")
-    dense = dense_layers_first(c, c.get("first_k_dense_replace", 0))
-    rms = c["rms_norm_eps"] is not None
-    bias = bool(c["attention_bias"])
-    out = read_llama_like(
-        {**c, "intermediate_size": get(c, "prefix_dense_intermediate_size") if dense else width,
-         "rms_norm_eps": c["rms_norm_eps"] if rms else c["layer_norm_eps"]},
-        norm="rmsnorm" if rms else "layernorm", block="parallel",
-        qkv_bias=bias, attn_out_bias=bias, mlp_bias=False, n_experts=get(c, "num_experts"),
-        experts_per_token=get(c, "num_experts_per_tok"), d_ff_expert=width,
-        first_dense_layers=dense, logit_scale=float(c["logit_scale"]),
-        router_scoring="sigmoid" if c["expert_selection_fn"] == "sigmoid" else "softmax",
-        router_normalize=c["expert_selection_fn"] == "softmax" or bool(c["norm_topk_prob"]))
-    if not rms:
-        out["norm_bias"] = False
-    shared = get(c, "num_shared_experts")
-    return {**out, "n_shared_experts": shared, "d_ff_shared": shared * width} if shared \
-        else out
 
 
 def _afmoe(c: Mapping[str, Any]) -> Config:
@@ -710,7 +674,6 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
     "laguna": ("LagunaForCausalLM", "qwen3_next", _laguna),
     "mimo_v2_flash": ("MiMoV2FlashForCausalLM", "gpt_oss", _mimo_v2_flash),
     "glm_moe_dsa": ("GlmMoeDsaForCausalLM", "deepseek_v32", _glm_moe_dsa),
-    "cohere2_moe": ("Cohere2MoeForCausalLM", "cohere2", _cohere2_moe),
     "afmoe": ("AfmoeForCausalLM", "qwen3_next", _afmoe),
     "exaone_moe": ("ExaoneMoeForCausalLM", "glm4_moe", _exaone_moe),
     "solar_open": ("SolarOpenForCausalLM", "glm4_moe", _solar_open),

@@ -585,4 +585,6 @@ class MoE(nn.Module):
             if self.shared_gate is not None:
                 shared = torch.sigmoid(self.shared_gate(flat)) * shared
             out = out + shared
+            if self.spec.shared_expert_average:  # Cohere 2 MoE: (routed + shared) / 2
+                out = out / 2
         return out.view_as(x)

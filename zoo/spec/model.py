@@ -595,6 +595,9 @@ class ModelSpec:
     shared_expert_gate: bool = _arch(
         "bool", False, doc="the shared experts' output scaled by sigmoid(a learned d_model "
                            "vector . x) (Qwen2-MoE, Qwen3-Next)")
+    shared_expert_average: bool = _arch(
+        "bool", False, doc="the routed and the shared experts' outputs averaged, not summed "
+                           "(Cohere 2 MoE's shared_expert_combination_strategy 'average')")
     expert_output_norms: bool = _arch(
         "bool", False, doc="each routed expert's output RMS-normalised with a d_model weight of "
                            "its own (n_experts x d_model a layer, a token using its chosen "

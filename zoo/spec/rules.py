@@ -214,7 +214,8 @@ def _check_experts(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
         for name, default in (("n_shared_experts", 0), ("first_dense_layers", 0),
                               ("zero_experts", 0),
                               ("routing_bias_parameter", False),
-                              ("shared_expert_gate", False), ("router_scales_input", False),
+                              ("shared_expert_gate", False), ("shared_expert_average", False),
+                              ("router_scales_input", False),
                               ("expert_output_norms", False)):
             if getattr(spec, name) != default:
                 raise bad(name, "only a mixture of experts takes it: set n_experts")
@@ -222,9 +223,12 @@ def _check_experts(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
             raise bad("mlp_pattern", "only a mixture of experts takes `moe` layers: set "
                                      "n_experts")
         return
-    if not spec.n_shared_experts and (spec.d_ff_shared is not None or spec.shared_expert_gate):
-        raise bad("d_ff_shared" if spec.d_ff_shared is not None else "shared_expert_gate",
-                  "only shared experts take it: set n_shared_experts")
+    shared_only = next((name for name, given in (
+        ("d_ff_shared", spec.d_ff_shared is not None),
+        ("shared_expert_gate", spec.shared_expert_gate),
+        ("shared_expert_average", spec.shared_expert_average)) if given), None)
+    if not spec.n_shared_experts and shared_only:
+        raise bad(shared_only, "only shared experts take it: set n_shared_experts")
     if spec.routing_bias_parameter and not spec.routing_bias:
         raise bad("routing_bias_parameter", "only a routing bias can be a parameter: set "
                                             "routing_bias")
