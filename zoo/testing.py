@@ -325,6 +325,17 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                                         "experts_per_token": 2, "d_ff_expert": 16,
                                         "router_scoring": "sigmoid", "n_shared_experts": 2,
                                         "weights": {"model_type": "cohere2_moe"}}),
+    # K-EXAONE: EXAONE 4's hybrid attention (NoPE full layers) in a pre-norm block, a dense
+    # first layer, DeepSeek-V3's grouped sigmoid routing with a shared expert
+    "exaone-moe": ("llama-7b", {"n_layer": 4, "n_kv_head": 2, "qk_norm": "head",
+                                "attention_pattern": ["local", "global"],
+                                "rotary_pattern": [True, False], "local_window": 8,
+                                "d_ff": 32, "n_experts": 8, "experts_per_token": 2,
+                                "d_ff_expert": 16, "n_shared_experts": 1,
+                                "first_dense_layers": 1, "router_scoring": "sigmoid",
+                                "routing_bias": True, "routed_scaling": 2.5,
+                                "expert_groups": 4, "expert_groups_per_token": 2,
+                                "weights": {"model_type": "exaone_moe"}}),
 }
 
 

@@ -1,5 +1,5 @@
 """Mixtures of experts in the long tail, counted but not built: experts under other norms
-(PhiMoE), sigmoid routing with shared experts (EXAONE MoE, Solar Open, HY-V3), gated attention
+(PhiMoE), sigmoid routing with shared experts (Solar Open, HY-V3), gated attention
 and routing biases that are parameters (AFMoE, Laguna), gated attention before DeepSeek-V3's
 experts (MiniCPM5-MoE), latent attention with an indexer (GLM-MoE-DSA, GLM-4.7 Flash), gated
 latent attention with sinks, shared indexers and hyper-connections (HY-V4), two
@@ -99,25 +99,6 @@ def sigmoid_routed(c: Mapping[str, Any], *, experts: str, shared: str | None, sc
         out.update(router_normalize=bool(c["norm_topk_prob"]),
                    expert_groups=get(c, "n_group"), expert_groups_per_token=get(c, "topk_group"))
     return out
-
-
-def _exaone_moe(c: Mapping[str, Any]) -> Config:
-    """K-EXAONE: EXAONE 4's attention (QK-norm over each head, no biases) before
-    DeepSeek-V3's routed and shared experts, dense first layers as first_k_dense_replace or
-    mlp_layer_types say; the sliding windows change no count."""
-    c = with_defaults(c, {
-        "vocab_size": 102400, "hidden_size": 4096, "intermediate_size": 16384,
-        "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 32,
-        "hidden_act": "silu", "max_position_embeddings": 2048, "rms_norm_eps": 1e-5,
-        "tie_word_embeddings": False, "first_k_dense_replace": 1,
-        "moe_intermediate_size": 1024, "num_experts": 64, "num_experts_per_tok": 8,
-        "num_shared_experts": 1, "norm_topk_prob": True, "routed_scaling_factor": 2.5,
-        "n_group": 1, "topk_group": 1})
-    out = read_llama_like(c, qk_norm="head", qkv_bias=False, attn_out_bias=False,
-                          mlp_bias=False)
-    return {**out, **sigmoid_routed(c, experts="num_experts", shared="num_shared_experts",
-                                     scaling="routed_scaling_factor"),
-            "first_dense_layers": dense_layers_first(c, get(c, "first_k_dense_replace"))}
 
 
 def _solar_open(c: Mapping[str, Any]) -> Config:
@@ -675,7 +656,6 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
     "mimo_v2_flash": ("MiMoV2FlashForCausalLM", "gpt_oss", _mimo_v2_flash),
     "glm_moe_dsa": ("GlmMoeDsaForCausalLM", "deepseek_v32", _glm_moe_dsa),
     "afmoe": ("AfmoeForCausalLM", "qwen3_next", _afmoe),
-    "exaone_moe": ("ExaoneMoeForCausalLM", "glm4_moe", _exaone_moe),
     "solar_open": ("SolarOpenForCausalLM", "glm4_moe", _solar_open),
     "hy_v3": ("HYV3ForCausalLM", "glm4_moe", _hy_v3),
     "hy_v4": ("HYV4ForCausalLM", "deepseek_v32", _hy_v4),
