@@ -336,6 +336,22 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                                 "routing_bias": True, "routed_scaling": 2.5,
                                 "expert_groups": 4, "expert_groups_per_token": 2,
                                 "weights": {"model_type": "exaone_moe"}}),
+    # MiniCPM5-MoE: gated attention with biases everywhere before DeepSeek-V3's routing
+    "minicpm5-moe": ("llama-7b", {"n_layer": 3, "n_kv_head": 2, "attention_output_gate": True,
+                                  "qkv_bias": True, "attn_out_bias": True, "d_ff": 32,
+                                  "n_experts": 8, "experts_per_token": 2, "d_ff_expert": 16,
+                                  "n_shared_experts": 1, "first_dense_layers": 1,
+                                  "router_scoring": "sigmoid", "routing_bias": True,
+                                  "routed_scaling": 3.66, "expert_groups": 2,
+                                  "expert_groups_per_token": 1, "rope_theta": 5e6,
+                                  "weights": {"model_type": "minicpm5_moe"}}),
+    # Solar Open: q, k, v biases, every layer a mixture, two shared experts, unnormalised
+    "solar-open": ("llama-7b", {"n_kv_head": 2, "d_head": 32, "qkv_bias": True, "d_ff": 16,
+                                "n_experts": 8, "experts_per_token": 2, "d_ff_expert": 16,
+                                "n_shared_experts": 2, "router_scoring": "sigmoid",
+                                "routing_bias": True, "router_normalize": False,
+                                "expert_groups": 4, "expert_groups_per_token": 2,
+                                "rope_theta": 1e6, "weights": {"model_type": "solar_open"}}),
 }
 
 

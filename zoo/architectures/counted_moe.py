@@ -1,8 +1,7 @@
 """Mixtures of experts in the long tail, counted but not built: experts under other norms
-(PhiMoE), sigmoid routing with shared experts (Solar Open, HY-V3), gated attention
-and routing biases that are parameters (AFMoE, Laguna), gated attention before DeepSeek-V3's
-experts (MiniCPM5-MoE), latent attention with an indexer (GLM-MoE-DSA, GLM-4.7 Flash), gated
-latent attention with sinks, shared indexers and hyper-connections (HY-V4), two
+(PhiMoE), sigmoid routing with shared experts (HY-V3), gated attention and routing biases that
+are parameters (AFMoE, Laguna), latent attention with an indexer (GLM-MoE-DSA, GLM-4.7 Flash),
+gated latent attention with sinks, shared indexers and hyper-connections (HY-V4), two
 latent-attention sublayers a layer with zero-computation experts (LongCat-Flash), attention
 experts (JetMoE) and MiMo-V2-Flash's sliding layers.
 
@@ -99,22 +98,6 @@ def sigmoid_routed(c: Mapping[str, Any], *, experts: str, shared: str | None, sc
         out.update(router_normalize=bool(c["norm_topk_prob"]),
                    expert_groups=get(c, "n_group"), expert_groups_per_token=get(c, "topk_group"))
     return out
-
-
-def _solar_open(c: Mapping[str, Any]) -> Config:
-    """Solar Open: GLM-4.5's layer (q, k, v biases with attention_bias, none on the output)
-    with its whole head rotated, no QK-norm, and a mixture in every layer (its class has no
-    dense MLP: intermediate_size is not read)."""
-    c = with_defaults(c, {
-        "vocab_size": 196608, "hidden_size": 4096, "num_hidden_layers": 48,
-        "num_attention_heads": 64, "num_key_value_heads": 8, "hidden_act": "silu",
-        "max_position_embeddings": 131072, "rms_norm_eps": 1e-5, "tie_word_embeddings": False,
-        "attention_bias": False, "moe_intermediate_size": 1280, "num_experts_per_tok": 8,
-        "n_shared_experts": 1, "n_routed_experts": 128, "routed_scaling_factor": 1.0,
-        "n_group": 1, "topk_group": 1, "norm_topk_prob": True, "head_dim": 128,
-        "partial_rotary_factor": 1.0})
-    return deepseek.read_glm4_moe({**c, "first_k_dense_replace": 0, "use_qk_norm": False,
-                                   "intermediate_size": get(c, "moe_intermediate_size")})
 
 
 def _hy_v3(c: Mapping[str, Any]) -> Config:
@@ -478,36 +461,6 @@ def _longcat_flash(c: Mapping[str, Any]) -> Config:
             "routed_scaling": float(get(c, "routed_scaling_factor"))}
 
 
-def _minicpm5_moe(c: Mapping[str, Any]) -> Config:
-    """MiniCPM5-MoE: grouped-query attention whose output is gated per query dim by rows
-    stored beside the query's (q_gate_proj, twice the query's width; attention_bias on it, k,
-    v and the output), no QK-norm; dense first layers (first_k_dense_replace, one by default,
-    or mlp_layer_types), then DeepSeek-V3's routing: sigmoid scores with a selection-only bias,
-    expert groups, renormalised and scaled, and a shared MLP of n_shared_experts x the expert
-    width. use_gated_attention false is refused by transformers itself."""
-    c = with_defaults(c, {
-        "vocab_size": 130560, "hidden_size": 2048, "intermediate_size": 8192,
-        "num_hidden_layers": 28, "num_attention_heads": 32, "num_key_value_heads": 2,
-        "head_dim": 128, "hidden_act": "silu", "max_position_embeddings": 524288,
-        "rms_norm_eps": 1e-6, "tie_word_embeddings": False, "attention_bias": False,
-        "moe_intermediate_size": 512, "num_experts_per_tok": 16, "n_shared_experts": 1,
-        "n_routed_experts": 160, "routed_scaling_factor": 3.66, "n_group": 1,
-        "topk_group": 1, "norm_topk_prob": True, "first_k_dense_replace": 1})
-    if c.get("use_gated_attention") is False:
-        raise UnsupportedConfigError("minicpm5_moe with use_gated_attention false: its class "
-                                     "requires gated attention")
-    d, heads = get(c, "hidden_size"), get(c, "num_attention_heads")
-    bias = bool(c["attention_bias"])
-    out = read_llama_like({**c, "head_dim": c["head_dim"] or d // heads},
-                          attention_output_gate=True, qkv_bias=bias, attn_out_bias=bias,
-                          mlp_bias=False)
-    layers = get(c, "num_hidden_layers")
-    return {**out, **sigmoid_routed(c, experts="n_routed_experts", shared="n_shared_experts",
-                                     scaling="routed_scaling_factor"),
-            "first_dense_layers": dense_layers_first(
-                c, min(get(c, "first_k_dense_replace"), layers))}
-
-
 def _aria_text(c: Mapping[str, Any]) -> Config:
     """Aria's text decoder: LLaMA's attention (attention_bias on q, k, v and the output) before
     a mixture of experts in every layer: moe_num_experts experts of intermediate_size (always
@@ -656,14 +609,12 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
     "mimo_v2_flash": ("MiMoV2FlashForCausalLM", "gpt_oss", _mimo_v2_flash),
     "glm_moe_dsa": ("GlmMoeDsaForCausalLM", "deepseek_v32", _glm_moe_dsa),
     "afmoe": ("AfmoeForCausalLM", "qwen3_next", _afmoe),
-    "solar_open": ("SolarOpenForCausalLM", "glm4_moe", _solar_open),
     "hy_v3": ("HYV3ForCausalLM", "glm4_moe", _hy_v3),
     "hy_v4": ("HYV4ForCausalLM", "deepseek_v32", _hy_v4),
     "aria_text": ("AriaTextForCausalLM", "qwen2_moe", _aria_text),
     "aria": ("AriaForConditionalGeneration", "qwen2_moe", _aria),
     "deepseek_v4": ("DeepseekV4ForCausalLM", "deepseek_v32", deepseek.read_deepseek_v4),
     "longcat_flash": ("LongcatFlashForCausalLM", "deepseek_v3", _longcat_flash),
-    "minicpm5_moe": ("MiniCPM5MoeForCausalLM", "glm4_moe", _minicpm5_moe),
     "minimax_m3_vl_text": ("MiniMaxM3VLForCausalLM", "minimax_m2", _minimax_m3),
 }
 
