@@ -352,6 +352,15 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                                 "routing_bias": True, "router_normalize": False,
                                 "expert_groups": 4, "expert_groups_per_token": 2,
                                 "rope_theta": 1e6, "weights": {"model_type": "solar_open"}}),
+    # Phi-3.5-MoE: LayerNorms with a bias, biases on the attention and the head, a window,
+    # sparsemixer's two experts; a threshold of 0.2 so that some tokens' softmaxes take in
+    # more than their chosen expert
+    "phimoe": ("llama-7b", {"norm": "layernorm", "norm_eps": 1e-5, "qkv_bias": True,
+                            "attn_out_bias": True, "head_bias": True, "n_kv_head": 2,
+                            "local_window": 8, "attention_pattern": ["local"], "d_ff": 32,
+                            "n_experts": 4, "experts_per_token": 2,
+                            "router_scoring": "sparsemixer", "router_jitter": 0.2,
+                            "weights": {"model_type": "phimoe"}}),
 }
 
 

@@ -1,9 +1,9 @@
-"""Mixtures of experts in the long tail, counted but not built: experts under other norms
-(PhiMoE), sigmoid routing with shared experts (HY-V3), gated attention and routing biases that
-are parameters (AFMoE, Laguna), latent attention with an indexer (GLM-MoE-DSA, GLM-4.7 Flash),
-gated latent attention with sinks, shared indexers and hyper-connections (HY-V4), two
-latent-attention sublayers a layer with zero-computation experts (LongCat-Flash), attention
-experts (JetMoE) and MiMo-V2-Flash's sliding layers.
+"""Mixtures of experts in the long tail, counted but not built: sigmoid routing with shared
+experts (HY-V3), gated attention and routing biases that are parameters (AFMoE, Laguna), latent
+attention with an indexer (GLM-MoE-DSA, GLM-4.7 Flash), gated latent attention with sinks,
+shared indexers and hyper-connections (HY-V4), two latent-attention sublayers a layer with
+zero-computation experts (LongCat-Flash), attention experts (JetMoE) and MiMo-V2-Flash's
+sliding layers.
 
 As in `counted`, each reader states its class's defaults (transformers 5.25), and
 tests/test_config_defaults.py drops each key of every default config in turn.
@@ -19,7 +19,6 @@ from zoo.architectures.base import (
     Config,
     UnsupportedConfigError,
     counted_only,
-    defaults_under,
     get,
     read_layer_types,
     read_rope,
@@ -61,26 +60,6 @@ def _glm4_moe_lite(c: Mapping[str, Any]) -> Config:
         "tie_word_embeddings": False, "rope_interleave": True, "attention_bias": False})
     dense = dense_layers_first(c, 1)
     return {**deepseek.read_deepseek_v3({**c, "first_k_dense_replace": dense})}
-
-
-def _phimoe(c: Mapping[str, Any]) -> Config:
-    """Phi-3.5-MoE: Mixtral's experts (the MLP's width each) under LayerNorms with a bias,
-    attention_bias on q, k, v and the output, lm_head_bias on the head; routed by sparsemixer,
-    which zoo's decoder does not compute."""
-    c = defaults_under(c, {
-        "vocab_size": 32064, "hidden_size": 4096, "intermediate_size": 6400,
-        "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8,
-        "hidden_act": "silu", "max_position_embeddings": 4096 * 32, "rms_norm_eps": 1e-5,
-        "tie_word_embeddings": False, "num_experts_per_tok": 2, "num_local_experts": 16,
-        "attention_bias": False, "lm_head_bias": False})
-    bias = bool(c["attention_bias"])
-    out = read_llama_like(c, norm="layernorm", qkv_bias=bias, attn_out_bias=bias,
-                          mlp_bias=False, head_bias=bool(c["lm_head_bias"]),
-                          n_experts=get(c, "num_local_experts"),
-                          experts_per_token=get(c, "num_experts_per_tok"))
-    if c.get("sliding_window") is not None:
-        out.update(attention_pattern=["local"], local_window=c["sliding_window"])
-    return out
 
 
 def sigmoid_routed(c: Mapping[str, Any], *, experts: str, shared: str | None, scaling: str,
@@ -603,7 +582,6 @@ def _minimax_m3(c: Mapping[str, Any]) -> Config:
 # counted, not built: model_type -> (class, nearest built model_type, reader)
 COUNTED: dict[str, tuple[str, str, Reader]] = {
     "glm4_moe_lite": ("Glm4MoeLiteForCausalLM", "deepseek_v3", _glm4_moe_lite),
-    "phimoe": ("PhimoeForCausalLM", "mixtral", _phimoe),
     "jetmoe": ("JetMoeForCausalLM", "mixtral", _jetmoe),
     "laguna": ("LagunaForCausalLM", "qwen3_next", _laguna),
     "mimo_v2_flash": ("MiMoV2FlashForCausalLM", "gpt_oss", _mimo_v2_flash),

@@ -1,7 +1,8 @@
 """Mixtures of experts: Mistral's Mixtral (mixtral), Alibaba's Qwen3-MoE (qwen3_moe), JetBrains'
 Mellum 2 (mellum: Qwen3-MoE's layer with sliding layers of a rotary base of their own and dense
-layers where mlp_layer_types says) and OpenAI's gpt-oss (gpt_oss: attention sinks, biases,
-clamped SwiGLU, alternating sliding windows). The
+layers where mlp_layer_types says), Microsoft's Phi-3.5-MoE (phimoe: Mixtral's experts under
+LayerNorms with a bias, routed by sparsemixer) and OpenAI's gpt-oss (gpt_oss: attention sinks,
+biases, clamped SwiGLU, alternating sliding windows). The
 DeepSeek line (latent attention, sigmoid routing) is in zoo.architectures.deepseek.
 
 Hub checkpoints keep one tensor per expert (Mixtral's w1/w2/w3, Qwen's gate/up/down_proj;
@@ -124,6 +125,49 @@ def write_mixtral(s: ModelSpec) -> Config:
     return {**write_llama_like(s), "num_local_experts": s.n_experts,
             "num_experts_per_tok": s.experts_per_token, "intermediate_size": s.expert_width,
             "sliding_window": s.local_window if s.has_local else None}
+
+
+# --- PhiMoE -----------------------------------------------------------------------------------
+
+# PhimoeConfig's defaults for what read_phimoe reads
+PHIMOE_DEFAULTS = {"vocab_size": 32064, "hidden_size": 4096, "intermediate_size": 6400,
+                   "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8,
+                   "hidden_act": "silu", "max_position_embeddings": 4096 * 32,
+                   "rms_norm_eps": 1e-5, "tie_word_embeddings": False,
+                   "num_experts_per_tok": 2, "num_local_experts": 16,
+                   "router_jitter_noise": 0.01, "attention_bias": False, "lm_head_bias": False}
+
+
+def read_phimoe(c: Mapping[str, Any]) -> Config:
+    """Phi-3.5-MoE: Mixtral's experts (the MLP's width each) under LayerNorms with a bias (eps
+    rms_norm_eps), attention_bias on q, k, v and the output, lm_head_bias on the head, every
+    layer sliding where sliding_window is set; sparsemixer routes each token to two experts
+    (whatever num_experts_per_tok says), its threshold router_jitter_noise. A scaled rotary
+    (its short_mscale / long_mscale picked by the sequence's length) is counted, not built."""
+    c = defaults_under(c, PHIMOE_DEFAULTS)
+    bias = bool(c["attention_bias"])
+    out = read_llama_like(c, norm="layernorm", norm_bias=True, norm_eps=c["rms_norm_eps"],
+                          qkv_bias=bias, attn_out_bias=bias, mlp_bias=False,
+                          head_bias=bool(c["lm_head_bias"]), n_experts=get(c, "num_local_experts"),
+                          experts_per_token=2, router_scoring="sparsemixer",
+                          router_jitter=float(c["router_jitter_noise"]))
+    if (k := get(c, "num_experts_per_tok")) != 2:
+        out["notes"] = [f"num_experts_per_tok {k} is not read: transformers' sparsemixer "
+                        f"routes every token to two experts"]
+    if c.get("sliding_window") is not None:
+        out.update(attention_pattern=["local"], local_window=c["sliding_window"])
+    if "rope_scaling" in out:
+        counted_only(out, "PhiMoE's scaled rotary (short_mscale or long_mscale by the "
+                          "sequence's length) is not built")
+    return out
+
+
+def write_phimoe(s: ModelSpec) -> Config:
+    _needs_moe(s)
+    if s.has_bias("qkv") != s.has_bias("attn_out"):
+        raise UnsupportedConfigError("PhiMoE's attention_bias is on q, k, v and the output")
+    return {**write_mixtral(s), "rms_norm_eps": s.norm_eps, "attention_bias": s.has_bias("qkv"),
+            "lm_head_bias": s.head_bias, "router_jitter_noise": s.router_jitter}
 
 
 # --- Qwen3-MoE ------------------------------------------------------------------------------
@@ -293,6 +337,10 @@ ENTRIES = (
                  write=write_mixtral, prefix="model.",
                  tensors={**OUTER, **ATTENTION, **experts(f"{LAYER}.block_sparse_moe", "w1",
                                                           "w3", "w2")}),
+    Architecture(model_type="phimoe", hf_class="PhimoeForCausalLM", read=read_phimoe,
+                 write=write_phimoe, prefix="model.",
+                 tensors={**OUTER, **ATTENTION, **linear("head", "lm_head"),
+                          **experts(f"{LAYER}.block_sparse_moe", "w1", "w3", "w2")}),
     Architecture(model_type="qwen3_moe", hf_class="Qwen3MoeForCausalLM", read=read_qwen3_moe,
                  write=write_qwen3_moe, prefix="model.",
                  tensors={**OUTER, **ATTENTION, **QK_NORMS, **DENSE_MLP,

@@ -208,7 +208,7 @@ def _check_not_built(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
 def _check_experts(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
     if not spec.moe:
         for name in ("experts_per_token", "d_ff_expert", "expert_groups",
-                     "expert_groups_per_token", "d_ff_shared"):
+                     "expert_groups_per_token", "d_ff_shared", "router_jitter"):
             if getattr(spec, name) is not None:
                 raise bad(name, "only a mixture of experts takes it: set n_experts")
         for name, default in (("n_shared_experts", 0), ("first_dense_layers", 0),
@@ -229,6 +229,10 @@ def _check_experts(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
         ("shared_expert_average", spec.shared_expert_average)) if given), None)
     if not spec.n_shared_experts and shared_only:
         raise bad(shared_only, "only shared experts take it: set n_shared_experts")
+    if (spec.router_scoring == "sparsemixer") != (spec.router_jitter is not None):
+        raise bad("router_jitter", "sparsemixer routing and its router_jitter go together")
+    if spec.router_scoring == "sparsemixer" and spec.experts_per_token != 2:
+        raise bad("experts_per_token", "sparsemixer routes every token to two experts")
     if spec.routing_bias_parameter and not spec.routing_bias:
         raise bad("routing_bias_parameter", "only a routing bias can be a parameter: set "
                                             "routing_bias")
