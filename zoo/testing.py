@@ -293,6 +293,74 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                                            "last_attn_out_bias": True, "tie_embeddings": True,
                                            "activation": "gelu",
                                            "weights": {"model_type": "gpt_neox_japanese"}}),
+    # Mellum 2: Qwen3-MoE's layer, sliding layers with a base of their own, a dense layer
+    "mellum": ("llama-7b", {"n_layer": 3, "n_kv_head": 2, "d_head": 32, "qk_norm": "head",
+                            "d_ff": 48, "n_experts": 6, "experts_per_token": 2,
+                            "d_ff_expert": 24, "mlp_pattern": ["moe", "dense", "moe"],
+                            "attention_pattern": ["local", "local", "global"],
+                            "local_window": 8, "local_rope_theta": 1000.0,
+                            "rope_theta": 500000.0, "weights": {"model_type": "mellum"}}),
+    # FlexOlmo: OLMoE's attention and experts under OLMo 2's output norms; biases, a head_dim
+    # apart from d_model / heads (the q and k norms as wide as the heads)
+    "flex-olmo": ("llama-7b", {"n_kv_head": 2, "d_head": 24, "qk_norm": "projection",
+                               "norm_position": "output", "norm_fp32_scale": True,
+                               "qkv_bias": True, "attn_out_bias": True, "d_ff": 16,
+                               "n_experts": 4, "experts_per_token": 2,
+                               "weights": {"model_type": "flex_olmo"}}),
+    # Command A's MoE: Command R7B's parallel block, a dense first layer rotated though full, a
+    # full MoE layer without positions, softmax over the top-k logits, a shared expert
+    # averaged with the routed ones; then RMSNorm, sigmoid routing renormalised, summed
+    "cohere2-moe": ("command-r7b", {"n_layer": 4, "n_kv_head": 2, "local_window": 8,
+                                    "attention_pattern": ["global", "local"],
+                                    "rotary_pattern": [True, True, False, True], "d_ff": 32,
+                                    "n_experts": 4, "experts_per_token": 2, "d_ff_expert": 16,
+                                    "first_dense_layers": 1, "n_shared_experts": 1,
+                                    "shared_expert_average": True,
+                                    "weights": {"model_type": "cohere2_moe"}}),
+    "cohere2-moe-rms": ("command-r7b", {"n_layer": 3, "n_kv_head": 2, "local_window": 8,
+                                        "norm": "rmsnorm", "norm_bias": True,
+                                        "attention_pattern": ["local", "local", "global"],
+                                        "rotary_pattern": [True, True, False], "d_ff": 16,
+                                        "n_experts": 4,
+                                        "experts_per_token": 2, "d_ff_expert": 16,
+                                        "router_scoring": "sigmoid", "n_shared_experts": 2,
+                                        "weights": {"model_type": "cohere2_moe"}}),
+    # K-EXAONE: EXAONE 4's hybrid attention (NoPE full layers) in a pre-norm block, a dense
+    # first layer, DeepSeek-V3's grouped sigmoid routing with a shared expert
+    "exaone-moe": ("llama-7b", {"n_layer": 4, "n_kv_head": 2, "qk_norm": "head",
+                                "attention_pattern": ["local", "global"],
+                                "rotary_pattern": [True, False], "local_window": 8,
+                                "d_ff": 32, "n_experts": 8, "experts_per_token": 2,
+                                "d_ff_expert": 16, "n_shared_experts": 1,
+                                "first_dense_layers": 1, "router_scoring": "sigmoid",
+                                "routing_bias": True, "routed_scaling": 2.5,
+                                "expert_groups": 4, "expert_groups_per_token": 2,
+                                "weights": {"model_type": "exaone_moe"}}),
+    # MiniCPM5-MoE: gated attention with biases everywhere before DeepSeek-V3's routing
+    "minicpm5-moe": ("llama-7b", {"n_layer": 3, "n_kv_head": 2, "attention_output_gate": True,
+                                  "qkv_bias": True, "attn_out_bias": True, "d_ff": 32,
+                                  "n_experts": 8, "experts_per_token": 2, "d_ff_expert": 16,
+                                  "n_shared_experts": 1, "first_dense_layers": 1,
+                                  "router_scoring": "sigmoid", "routing_bias": True,
+                                  "routed_scaling": 3.66, "expert_groups": 2,
+                                  "expert_groups_per_token": 1, "rope_theta": 5e6,
+                                  "weights": {"model_type": "minicpm5_moe"}}),
+    # Solar Open: q, k, v biases, every layer a mixture, two shared experts, unnormalised
+    "solar-open": ("llama-7b", {"n_kv_head": 2, "d_head": 32, "qkv_bias": True, "d_ff": 16,
+                                "n_experts": 8, "experts_per_token": 2, "d_ff_expert": 16,
+                                "n_shared_experts": 2, "router_scoring": "sigmoid",
+                                "routing_bias": True, "router_normalize": False,
+                                "expert_groups": 4, "expert_groups_per_token": 2,
+                                "rope_theta": 1e6, "weights": {"model_type": "solar_open"}}),
+    # Phi-3.5-MoE: LayerNorms with a bias, biases on the attention and the head, a window,
+    # sparsemixer's two experts; a threshold of 0.2 so that some tokens' softmaxes take in
+    # more than their chosen expert
+    "phimoe": ("llama-7b", {"norm": "layernorm", "norm_eps": 1e-5, "qkv_bias": True,
+                            "attn_out_bias": True, "head_bias": True, "n_kv_head": 2,
+                            "local_window": 8, "attention_pattern": ["local"], "d_ff": 32,
+                            "n_experts": 4, "experts_per_token": 2,
+                            "router_scoring": "sparsemixer", "router_jitter": 0.2,
+                            "weights": {"model_type": "phimoe"}}),
 }
 
 

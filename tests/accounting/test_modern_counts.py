@@ -678,13 +678,18 @@ PUBLISHED_CONFIGS = {
 }
 
 
+# published configs of types zoo has since built: the same figures, of the built model
+BUILT_SINCE = {"openbmb/MiniCPM5-15B-A2.5B", "upstage/Solar-Open-100B"}
+
+
 @pytest.mark.parametrize(("repo", "published"), PUBLISHED_CONFIGS.items())
 def test_published_configs_of_counted_types(repo, published):
     from zoo.architectures import spec_from_config
 
     config, total, active = published
     spec = spec_from_config(config)
-    assert spec.counted_only  # counted, not built: said wherever the figure is shown
+    # counted, not built: said wherever the figure is shown
+    assert bool(spec.counted_only) == (repo not in BUILT_SINCE)
     count = zoo.count_params(spec)
     assert (count.total, count.active_by("all")) == (total, active)
 

@@ -9,6 +9,14 @@ class defaults are Command R's own shapes, and rope_theta is 500,000 for cohere,
 cohere2. A head_dim the file leaves out is hidden_size / heads.
 `use_qk_norm` (Command R+) normalises q and k over each head with a LayerNorm without bias,
 a scale for every head and dim: zoo's `each_head` QK-norm.
+
+Command A's MoE (cohere2_moe) is Command R7B's block with RMSNorm where rms_norm_eps is set, dense
+first layers (first_k_dense_replace or mlp_layer_types: an MLP of prefix_dense_intermediate_size,
+rotated even on full layers while prefix_dense_sliding_window_pattern is 1), the others a mixture
+of intermediate_size-wide experts: top-k of the router's logits, then a softmax over them (the
+softmax's top k renormalised) or sigmoids (renormalised with norm_topk_prob), and
+num_shared_experts x that width as one shared MLP, summed with or (the class's default) averaged
+with the routed experts.
 """
 
 from __future__ import annotations
@@ -21,14 +29,19 @@ from zoo.architectures.base import (
     Config,
     UnsupportedConfigError,
     defaults_under,
+    fused,
     get,
+    linear,
     read_layer_types,
     read_rope,
+    shortest_period,
     write_layer_types,
     write_rope,
 )
+from zoo.architectures.counted_moe import dense_layers_first
 from zoo.architectures.llama import QK_NORMS
 from zoo.architectures.llama import TENSORS as LLAMA_TENSORS
+from zoo.architectures.moe import LAYER, experts
 from zoo.spec import ModelSpec
 
 # the input norm is the only one; checkpoints name it input_layernorm
@@ -105,6 +118,85 @@ def write_cohere2(s: ModelSpec) -> Config:
             "layer_types": write_layer_types(s)}
 
 
+# Cohere2MoeConfig's defaults for what read_cohere2_moe reads beyond Cohere's (rope_theta
+# 10,000; key/value heads: the query heads)
+COHERE2_MOE = {"head_dim": 128, "num_experts_per_tok": 2, "num_experts": 8,
+               "num_shared_experts": 0, "shared_expert_combination_strategy": "average",
+               "expert_selection_fn": "softmax", "prefix_dense_sliding_window_pattern": 1,
+               "norm_topk_prob": True, "sliding_window_pattern": 4}
+SHARED_COMBINATION = {"sum": False, "average": True}
+
+
+def _cohere2_moe_layers(c: Mapping[str, Any], layers: int, dense: int) -> list[str]:
+    """layer_types, or as Cohere2MoeConfig lays them out: the dense first layers sliding but
+    every prefix_dense_sliding_window_pattern-th, the rest but every
+    sliding_window_pattern-th (counted from the first MoE layer)."""
+    if c.get("layer_types"):
+        return list(c["layer_types"])
+    def every(period: int, n: int) -> list[str]:
+        return ["sliding_attention" if (i + 1) % period else "full_attention" for i in range(n)]
+
+    return [*every(c["prefix_dense_sliding_window_pattern"], dense),
+            *every(c["sliding_window_pattern"], layers - dense)]
+
+
+def read_cohere2_moe(config: Mapping[str, Any]) -> Config:
+    out, c = _read(config, 10000.0)
+    c = defaults_under(c, COHERE2_MOE)
+    layers = out["n_layer"]
+    dense = dense_layers_first(c, get(c, "first_k_dense_replace", default=0))
+    types = _cohere2_moe_layers(c, layers, dense)
+    pattern = read_layer_types({"layer_types": types}, config.get("sliding_window", 4096))
+    force = c["prefix_dense_sliding_window_pattern"] == 1  # dense layers rotate, full or not
+    rotary = [t == "sliding_attention" or (i < dense and force) for i, t in enumerate(types)]
+    selection, combination = c["expert_selection_fn"], c["shared_expert_combination_strategy"]
+    if selection not in ("softmax", "sigmoid"):
+        raise UnsupportedConfigError(f"expert_selection_fn {selection!r}: transformers' is "
+                                     f"softmax or sigmoid")
+    if combination not in SHARED_COMBINATION:
+        raise UnsupportedConfigError(f"shared_expert_combination_strategy {combination!r}: "
+                                     f"transformers' is sum or average")
+    width = get(c, "intermediate_size")
+    if dense and c.get("prefix_dense_intermediate_size") is None:
+        raise UnsupportedConfigError("dense layers need prefix_dense_intermediate_size")
+    out.update(d_head=get(c, "head_dim", default=out["d_model"] // out["n_head"]),
+               d_ff=c["prefix_dense_intermediate_size"] if dense else width, **pattern,
+               rotary_pattern=shortest_period(rotary), qk_norm="none",
+               n_experts=get(c, "num_experts"), experts_per_token=get(c, "num_experts_per_tok"),
+               d_ff_expert=width, first_dense_layers=dense, router_scoring=selection,
+               router_normalize=selection == "softmax" or bool(c["norm_topk_prob"]))
+    if c.get("rms_norm_eps") is not None:
+        out.update(norm="rmsnorm", norm_eps=c["rms_norm_eps"], norm_bias=True)
+    if shared := get(c, "num_shared_experts"):
+        out.update(n_shared_experts=shared, shared_expert_average=SHARED_COMBINATION[combination])
+    return out
+
+
+def write_cohere2_moe(s: ModelSpec) -> Config:
+    if not s.moe or (s.n_shared_experts and s.shared_width != s.n_shared_experts * s.expert_width):
+        raise UnsupportedConfigError("Command A's MoE: experts, and its shared MLP "
+                                     "num_shared_experts x their width")
+    dense = s.first_dense_layers
+    rms = s.norm == "rmsnorm"
+    return {**write_cohere2(s), "intermediate_size": s.expert_width,
+            "prefix_dense_intermediate_size": s.d_ff if dense else None,
+            "mlp_layer_types": ["sparse" if moe else "dense" for moe in s.layer_moe],
+            "prefix_dense_sliding_window_pattern": 1 if any(
+                s.layer_rotary[i] and s.layer_kinds[i] == "global" for i in range(dense)) else 2,
+            "num_experts": s.n_experts, "num_experts_per_tok": s.experts_per_token,
+            "num_shared_experts": s.n_shared_experts,
+            "shared_expert_combination_strategy": "average" if s.shared_expert_average
+            else "sum", "expert_selection_fn": s.router_scoring,
+            "norm_topk_prob": s.router_normalize, "rms_norm_eps": s.norm_eps if rms else None}
+
+
+MOE = f"{LAYER}.mlp"
+MOE_TENSORS = {**TENSORS, **experts(MOE, "gate_proj", "up_proj", "down_proj"),
+               **fused("blocks.{i}.mlp.shared.fc_in", (f"{MOE}.shared_experts.gate_proj",
+                                                       f"{MOE}.shared_experts.up_proj"), "gate_up"),
+               **linear("blocks.{i}.mlp.shared.fc_out", f"{MOE}.shared_experts.down_proj")}
+
+
 # where write_config tries these entries among all (lowest first; see zoo.architectures)
 PRIORITY = 224
 ENTRIES = (
@@ -112,4 +204,7 @@ ENTRIES = (
                  write=write_cohere, tensors=TENSORS, prefix="model."),
     Architecture(model_type="cohere2", hf_class="Cohere2ForCausalLM", read=read_cohere2,
                  write=write_cohere2, tensors=TENSORS, prefix="model."),
+    Architecture(model_type="cohere2_moe", hf_class="Cohere2MoeForCausalLM",
+                 read=read_cohere2_moe, write=write_cohere2_moe, tensors=MOE_TENSORS,
+                 prefix="model."),
 )

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from zoo.architectures import deepseek, gpt, llama, moe
+from zoo.architectures import deepseek, gpt, llama
 from zoo.architectures.base import (
     Architecture,
     Config,
@@ -192,12 +192,6 @@ def _doge(c: Mapping[str, Any]) -> Config:
 
 # counted, not built: model_type -> (class, nearest built model_type, reader)
 COUNTED: dict[str, tuple[str, str, Reader]] = {
-    "mellum": ("MellumForCausalLM", "qwen3_moe", _with_defaults(moe.read_qwen3_moe, {
-        "vocab_size": 98304, "hidden_size": 2304, "intermediate_size": 7168,
-        "num_hidden_layers": 28, "num_attention_heads": 32, "num_key_value_heads": 4,
-        "head_dim": 128, "max_position_embeddings": 131072, "rms_norm_eps": 1e-6,
-        "moe_intermediate_size": 896, "num_experts_per_tok": 8, "num_experts": 64,
-        "norm_topk_prob": True})),
     # residual and embedding scales aside, DeepSeek's latent attention before a dense MLP
     "minicpm3": ("MiniCPM3ForCausalLM", "deepseek_v3", _latent_dense({
         "vocab_size": 73448, "hidden_size": 2560, "intermediate_size": 6400,

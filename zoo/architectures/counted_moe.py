@@ -1,11 +1,9 @@
-"""Mixtures of experts in the long tail, counted but not built: experts under other norms
-(PhiMoE), sigmoid routing with shared experts (EXAONE MoE, Solar Open, HY-V3), parallel blocks
-(Cohere 2 MoE), OLMoE's experts in OLMo 2's block (FlexOlmo), gated attention and routing biases
-that are parameters (AFMoE, Laguna), gated attention before DeepSeek-V3's experts (MiniCPM5-MoE),
-latent attention with an indexer (GLM-MoE-DSA, GLM-4.7 Flash), gated latent attention with
-sinks, shared indexers and hyper-connections (HY-V4), two latent-attention sublayers a
-layer with zero-computation experts (LongCat-Flash), attention experts (JetMoE) and
-MiMo-V2-Flash's sliding layers.
+"""Mixtures of experts in the long tail, counted but not built: sigmoid routing with shared
+experts (HY-V3), gated attention and routing biases that are parameters (AFMoE, Laguna), latent
+attention with an indexer (GLM-MoE-DSA, GLM-4.7 Flash), gated latent attention with sinks,
+shared indexers and hyper-connections (HY-V4), two latent-attention sublayers a layer with
+zero-computation experts (LongCat-Flash), attention experts (JetMoE) and MiMo-V2-Flash's
+sliding layers.
 
 As in `counted`, each reader states its class's defaults (transformers 5.25), and
 tests/test_config_defaults.py drops each key of every default config in turn.
@@ -21,7 +19,6 @@ from zoo.architectures.base import (
     Config,
     UnsupportedConfigError,
     counted_only,
-    defaults_under,
     get,
     read_layer_types,
     read_rope,
@@ -65,26 +62,6 @@ def _glm4_moe_lite(c: Mapping[str, Any]) -> Config:
     return {**deepseek.read_deepseek_v3({**c, "first_k_dense_replace": dense})}
 
 
-def _phimoe(c: Mapping[str, Any]) -> Config:
-    """Phi-3.5-MoE: Mixtral's experts (the MLP's width each) under LayerNorms with a bias,
-    attention_bias on q, k, v and the output, lm_head_bias on the head; routed by sparsemixer,
-    which zoo's decoder does not compute."""
-    c = defaults_under(c, {
-        "vocab_size": 32064, "hidden_size": 4096, "intermediate_size": 6400,
-        "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8,
-        "hidden_act": "silu", "max_position_embeddings": 4096 * 32, "rms_norm_eps": 1e-5,
-        "tie_word_embeddings": False, "num_experts_per_tok": 2, "num_local_experts": 16,
-        "attention_bias": False, "lm_head_bias": False})
-    bias = bool(c["attention_bias"])
-    out = read_llama_like(c, norm="layernorm", qkv_bias=bias, attn_out_bias=bias,
-                          mlp_bias=False, head_bias=bool(c["lm_head_bias"]),
-                          n_experts=get(c, "num_local_experts"),
-                          experts_per_token=get(c, "num_experts_per_tok"))
-    if c.get("sliding_window") is not None:
-        out.update(attention_pattern=["local"], local_window=c["sliding_window"])
-    return out
-
-
 def sigmoid_routed(c: Mapping[str, Any], *, experts: str, shared: str | None, scaling: str,
                     groups: bool = True) -> Config:
     """DeepSeek-V3's routing under grouped-query attention (sigmoid scores, a selection-only
@@ -100,41 +77,6 @@ def sigmoid_routed(c: Mapping[str, Any], *, experts: str, shared: str | None, sc
         out.update(router_normalize=bool(c["norm_topk_prob"]),
                    expert_groups=get(c, "n_group"), expert_groups_per_token=get(c, "topk_group"))
     return out
-
-
-def _exaone_moe(c: Mapping[str, Any]) -> Config:
-    """K-EXAONE: EXAONE 4's attention (QK-norm over each head, no biases) before
-    DeepSeek-V3's routed and shared experts, dense first layers as first_k_dense_replace or
-    mlp_layer_types say; the sliding windows change no count."""
-    c = with_defaults(c, {
-        "vocab_size": 102400, "hidden_size": 4096, "intermediate_size": 16384,
-        "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 32,
-        "hidden_act": "silu", "max_position_embeddings": 2048, "rms_norm_eps": 1e-5,
-        "tie_word_embeddings": False, "first_k_dense_replace": 1,
-        "moe_intermediate_size": 1024, "num_experts": 64, "num_experts_per_tok": 8,
-        "num_shared_experts": 1, "norm_topk_prob": True, "routed_scaling_factor": 2.5,
-        "n_group": 1, "topk_group": 1})
-    out = read_llama_like(c, qk_norm="head", qkv_bias=False, attn_out_bias=False,
-                          mlp_bias=False)
-    return {**out, **sigmoid_routed(c, experts="num_experts", shared="num_shared_experts",
-                                     scaling="routed_scaling_factor"),
-            "first_dense_layers": dense_layers_first(c, get(c, "first_k_dense_replace"))}
-
-
-def _solar_open(c: Mapping[str, Any]) -> Config:
-    """Solar Open: GLM-4.5's layer (q, k, v biases with attention_bias, none on the output)
-    with its whole head rotated, no QK-norm, and a mixture in every layer (its class has no
-    dense MLP: intermediate_size is not read)."""
-    c = with_defaults(c, {
-        "vocab_size": 196608, "hidden_size": 4096, "num_hidden_layers": 48,
-        "num_attention_heads": 64, "num_key_value_heads": 8, "hidden_act": "silu",
-        "max_position_embeddings": 131072, "rms_norm_eps": 1e-5, "tie_word_embeddings": False,
-        "attention_bias": False, "moe_intermediate_size": 1280, "num_experts_per_tok": 8,
-        "n_shared_experts": 1, "n_routed_experts": 128, "routed_scaling_factor": 1.0,
-        "n_group": 1, "topk_group": 1, "norm_topk_prob": True, "head_dim": 128,
-        "partial_rotary_factor": 1.0})
-    return deepseek.read_glm4_moe({**c, "first_k_dense_replace": 0, "use_qk_norm": False,
-                                   "intermediate_size": get(c, "moe_intermediate_size")})
 
 
 def _hy_v3(c: Mapping[str, Any]) -> Config:
@@ -243,57 +185,6 @@ def _hy_v4(c: Mapping[str, Any]) -> Config:
                     f"counted"]
     return counted_only(out, "HY-V4's gated latent attention with sinks, shared indexers and "
                              "independent hyper-connections are counted, not built")
-
-
-def _cohere2_moe(c: Mapping[str, Any]) -> Config:
-    """Command A's MoE: Cohere 2's parallel block (one norm per layer: an RMSNorm where
-    rms_norm_eps is set, else a LayerNorm without bias; attention_bias on q, k, v and the
-    output), experts intermediate_size wide, num_shared_experts x that as one shared MLP, and
-    dense first layers (first_k_dense_replace or mlp_layer_types) of
-    prefix_dense_intermediate_size."""
-    c = with_defaults(c, {
-        "vocab_size": 256000, "hidden_size": 8192, "intermediate_size": 22528,
-        "num_hidden_layers": 40, "num_attention_heads": 64, "num_key_value_heads": None,
-        "head_dim": 128, "hidden_act": "silu", "max_position_embeddings": 8192,
-        "layer_norm_eps": 1e-5, "tie_word_embeddings": True, "attention_bias": False,
-        "num_experts_per_tok": 2, "num_experts": 8, "num_shared_experts": 0,
-        "expert_selection_fn": "softmax", "norm_topk_prob": True,
-        "prefix_dense_intermediate_size": None, "rms_norm_eps": None,
-        "logit_scale": 0.0625})
-    width = get(c, "intermediate_size")
-    dense = dense_layers_first(c, c.get("first_k_dense_replace", 0))
-    rms = c["rms_norm_eps"] is not None
-    bias = bool(c["attention_bias"])
-    out = read_llama_like(
-        {**c, "intermediate_size": get(c, "prefix_dense_intermediate_size") if dense else width,
-         "rms_norm_eps": c["rms_norm_eps"] if rms else c["layer_norm_eps"]},
-        norm="rmsnorm" if rms else "layernorm", block="parallel",
-        qkv_bias=bias, attn_out_bias=bias, mlp_bias=False, n_experts=get(c, "num_experts"),
-        experts_per_token=get(c, "num_experts_per_tok"), d_ff_expert=width,
-        first_dense_layers=dense, logit_scale=float(c["logit_scale"]),
-        router_scoring="sigmoid" if c["expert_selection_fn"] == "sigmoid" else "softmax",
-        router_normalize=c["expert_selection_fn"] == "softmax" or bool(c["norm_topk_prob"]))
-    if not rms:
-        out["norm_bias"] = False
-    shared = get(c, "num_shared_experts")
-    return {**out, "n_shared_experts": shared, "d_ff_shared": shared * width} if shared \
-        else out
-
-
-def _flex_olmo(c: Mapping[str, Any]) -> Config:
-    """FlexOlmo: OLMoE's attention (an RMSNorm over all of q and over all of k) and experts
-    (intermediate_size wide) in OLMo 2's block (a norm on each sublayer's output)."""
-    c = with_defaults(c, {
-        "vocab_size": 100352, "hidden_size": 4096, "intermediate_size": 11008,
-        "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": None,
-        "hidden_act": "silu", "max_position_embeddings": 4096, "rms_norm_eps": 1e-6,
-        "tie_word_embeddings": False, "attention_bias": False, "num_experts_per_tok": 5,
-        "num_experts": 7, "norm_topk_prob": False})
-    bias = bool(c["attention_bias"])
-    return read_llama_like(c, qk_norm="projection", norm_position="output", qkv_bias=bias,
-                           attn_out_bias=bias, mlp_bias=False, n_experts=get(c, "num_experts"),
-                           experts_per_token=get(c, "num_experts_per_tok"),
-                           router_normalize=bool(c["norm_topk_prob"]))
 
 
 def _afmoe(c: Mapping[str, Any]) -> Config:
@@ -549,36 +440,6 @@ def _longcat_flash(c: Mapping[str, Any]) -> Config:
             "routed_scaling": float(get(c, "routed_scaling_factor"))}
 
 
-def _minicpm5_moe(c: Mapping[str, Any]) -> Config:
-    """MiniCPM5-MoE: grouped-query attention whose output is gated per query dim by rows
-    stored beside the query's (q_gate_proj, twice the query's width; attention_bias on it, k,
-    v and the output), no QK-norm; dense first layers (first_k_dense_replace, one by default,
-    or mlp_layer_types), then DeepSeek-V3's routing: sigmoid scores with a selection-only bias,
-    expert groups, renormalised and scaled, and a shared MLP of n_shared_experts x the expert
-    width. use_gated_attention false is refused by transformers itself."""
-    c = with_defaults(c, {
-        "vocab_size": 130560, "hidden_size": 2048, "intermediate_size": 8192,
-        "num_hidden_layers": 28, "num_attention_heads": 32, "num_key_value_heads": 2,
-        "head_dim": 128, "hidden_act": "silu", "max_position_embeddings": 524288,
-        "rms_norm_eps": 1e-6, "tie_word_embeddings": False, "attention_bias": False,
-        "moe_intermediate_size": 512, "num_experts_per_tok": 16, "n_shared_experts": 1,
-        "n_routed_experts": 160, "routed_scaling_factor": 3.66, "n_group": 1,
-        "topk_group": 1, "norm_topk_prob": True, "first_k_dense_replace": 1})
-    if c.get("use_gated_attention") is False:
-        raise UnsupportedConfigError("minicpm5_moe with use_gated_attention false: its class "
-                                     "requires gated attention")
-    d, heads = get(c, "hidden_size"), get(c, "num_attention_heads")
-    bias = bool(c["attention_bias"])
-    out = read_llama_like({**c, "head_dim": c["head_dim"] or d // heads},
-                          attention_output_gate=True, qkv_bias=bias, attn_out_bias=bias,
-                          mlp_bias=False)
-    layers = get(c, "num_hidden_layers")
-    return {**out, **sigmoid_routed(c, experts="n_routed_experts", shared="n_shared_experts",
-                                     scaling="routed_scaling_factor"),
-            "first_dense_layers": dense_layers_first(
-                c, min(get(c, "first_k_dense_replace"), layers))}
-
-
 def _aria_text(c: Mapping[str, Any]) -> Config:
     """Aria's text decoder: LLaMA's attention (attention_bias on q, k, v and the output) before
     a mixture of experts in every layer: moe_num_experts experts of intermediate_size (always
@@ -721,23 +582,17 @@ def _minimax_m3(c: Mapping[str, Any]) -> Config:
 # counted, not built: model_type -> (class, nearest built model_type, reader)
 COUNTED: dict[str, tuple[str, str, Reader]] = {
     "glm4_moe_lite": ("Glm4MoeLiteForCausalLM", "deepseek_v3", _glm4_moe_lite),
-    "phimoe": ("PhimoeForCausalLM", "mixtral", _phimoe),
     "jetmoe": ("JetMoeForCausalLM", "mixtral", _jetmoe),
     "laguna": ("LagunaForCausalLM", "qwen3_next", _laguna),
     "mimo_v2_flash": ("MiMoV2FlashForCausalLM", "gpt_oss", _mimo_v2_flash),
     "glm_moe_dsa": ("GlmMoeDsaForCausalLM", "deepseek_v32", _glm_moe_dsa),
-    "cohere2_moe": ("Cohere2MoeForCausalLM", "cohere2", _cohere2_moe),
-    "flex_olmo": ("FlexOlmoForCausalLM", "olmoe", _flex_olmo),
     "afmoe": ("AfmoeForCausalLM", "qwen3_next", _afmoe),
-    "exaone_moe": ("ExaoneMoeForCausalLM", "glm4_moe", _exaone_moe),
-    "solar_open": ("SolarOpenForCausalLM", "glm4_moe", _solar_open),
     "hy_v3": ("HYV3ForCausalLM", "glm4_moe", _hy_v3),
     "hy_v4": ("HYV4ForCausalLM", "deepseek_v32", _hy_v4),
     "aria_text": ("AriaTextForCausalLM", "qwen2_moe", _aria_text),
     "aria": ("AriaForConditionalGeneration", "qwen2_moe", _aria),
     "deepseek_v4": ("DeepseekV4ForCausalLM", "deepseek_v32", deepseek.read_deepseek_v4),
     "longcat_flash": ("LongcatFlashForCausalLM", "deepseek_v3", _longcat_flash),
-    "minicpm5_moe": ("MiniCPM5MoeForCausalLM", "glm4_moe", _minicpm5_moe),
     "minimax_m3_vl_text": ("MiniMaxM3VLForCausalLM", "minimax_m2", _minimax_m3),
 }
 

@@ -7,6 +7,12 @@ layer is full attention with rotary.
 Published configs state `sliding_window_pattern` as a string ("LLLG") beside layer_types;
 Exaone4Config derives layer_types only from an integer pattern (a string, or a null window,
 without layer_types fails in transformers), and the reader refuses those by name.
+
+K-EXAONE (exaone_moe) keeps that attention (and its layer types) in LLaMA's pre-norm block,
+dense first layers (first_k_dense_replace or mlp_layer_types) then DeepSeek-V3's mixture:
+sigmoid scores with a selection-only bias (e_score_correction_bias, stored beside the router),
+expert groups, renormalised and scaled, and num_shared_experts x the expert width as one shared
+MLP.
 """
 
 from __future__ import annotations
@@ -18,12 +24,23 @@ from zoo.architectures.base import (
     Architecture,
     Config,
     UnsupportedConfigError,
+    fused,
     get,
+    linear,
     read_layer_types,
+    same,
     with_defaults,
     write_layer_types,
 )
-from zoo.architectures.llama import LLAMA_DEFAULTS, read_llama_like, write_llama_like
+from zoo.architectures.counted_moe import dense_layers_first, sigmoid_routed
+from zoo.architectures.llama import (
+    LLAMA_DEFAULTS,
+    QK_NORMS,
+    TENSORS,
+    read_llama_like,
+    write_llama_like,
+)
+from zoo.architectures.moe import experts
 from zoo.architectures.olmo2 import OUTPUT_NORMS
 from zoo.spec import ModelSpec
 
@@ -35,8 +52,12 @@ DEFAULTS = {**LLAMA_DEFAULTS, "vocab_size": 102400, "intermediate_size": 16384,
 
 def read(config: Mapping[str, Any]) -> Config:
     c = with_defaults(config, DEFAULTS)
-    out = read_llama_like(c, DEFAULTS, norm_position="output", qk_norm="head", qkv_bias=False,
-                          attn_out_bias=False, mlp_bias=False)
+    return _hybrid(c, read_llama_like(c, DEFAULTS, norm_position="output", qk_norm="head",
+                                      qkv_bias=False, attn_out_bias=False, mlp_bias=False))
+
+
+def _hybrid(c: Config, out: Config) -> Config:
+    """`out` with the layer types and the rotary of EXAONE 4's hybrid attention."""
     window = c.get("sliding_window")
     if not c.get("layer_types"):
         pattern = c.get("sliding_window_pattern")
@@ -67,7 +88,50 @@ def write(s: ModelSpec) -> Config:
             "layer_types": write_layer_types(s)}
 
 
+# ExaoneMoeConfig's defaults for the keys read beyond Exaone4Config's
+MOE_DEFAULTS = {**DEFAULTS, "first_k_dense_replace": 1, "moe_intermediate_size": 1024,
+                "num_experts": 64, "num_experts_per_tok": 8, "num_shared_experts": 1,
+                "norm_topk_prob": True, "routed_scaling_factor": 2.5, "n_group": 1,
+                "topk_group": 1}
+
+
+def read_exaone_moe(config: Mapping[str, Any]) -> Config:
+    c = with_defaults(config, MOE_DEFAULTS)
+    out = _hybrid(c, read_llama_like(c, MOE_DEFAULTS, qk_norm="head", qkv_bias=False,
+                                     attn_out_bias=False, mlp_bias=False))
+    return {**out, **sigmoid_routed(c, experts="num_experts", shared="num_shared_experts",
+                                     scaling="routed_scaling_factor"),
+            "first_dense_layers": dense_layers_first(c, get(c, "first_k_dense_replace"))}
+
+
+def write_exaone_moe(s: ModelSpec) -> Config:
+    if not s.moe or s.router_scoring != "sigmoid" or not s.routing_bias \
+            or s.expert_groups is None:
+        raise UnsupportedConfigError("K-EXAONE routes by sigmoid scores with a selection bias "
+                                     "and expert groups")
+    if s.n_shared_experts and s.shared_width != s.n_shared_experts * s.expert_width:
+        raise UnsupportedConfigError("K-EXAONE's shared MLP is num_shared_experts x the "
+                                     "expert width")
+    return {**write(s), "num_experts": s.n_experts, "num_experts_per_tok": s.experts_per_token,
+            "moe_intermediate_size": s.expert_width, "num_shared_experts": s.n_shared_experts,
+            "first_k_dense_replace": s.first_dense_layers,
+            "mlp_layer_types": ["sparse" if moe else "dense" for moe in s.layer_moe],
+            "norm_topk_prob": s.router_normalize, "routed_scaling_factor": s.routed_scaling,
+            "n_group": s.expert_groups, "topk_group": s.expert_groups_per_token}
+
+
+MOE = "model.layers.{i}.mlp"
+MOE_TENSORS = {**TENSORS, **QK_NORMS, **experts(MOE, "gate_proj", "up_proj", "down_proj"),
+               **same("blocks.{i}.mlp.routing_bias", f"{MOE}.e_score_correction_bias"),
+               **fused("blocks.{i}.mlp.shared.fc_in", (f"{MOE}.shared_experts.gate_proj",
+                                                       f"{MOE}.shared_experts.up_proj"),
+                       "gate_up"),
+               **linear("blocks.{i}.mlp.shared.fc_out", f"{MOE}.shared_experts.down_proj")}
+
 # where write_config tries these entries among all (lowest first; see zoo.architectures)
 PRIORITY = 125
 ENTRIES = (Architecture(model_type="exaone4", hf_class="Exaone4ForCausalLM", read=read,
-                        write=write, tensors=OUTPUT_NORMS, prefix="model."),)
+                        write=write, tensors=OUTPUT_NORMS, prefix="model."),
+           Architecture(model_type="exaone_moe", hf_class="ExaoneMoeForCausalLM",
+                        read=read_exaone_moe, write=write_exaone_moe, tensors=MOE_TENSORS,
+                        prefix="model."))

@@ -1,5 +1,8 @@
-"""Mixtures of experts: Mistral's Mixtral (mixtral), Alibaba's Qwen3-MoE (qwen3_moe) and OpenAI's
-gpt-oss (gpt_oss: attention sinks, biases, clamped SwiGLU, alternating sliding windows). The
+"""Mixtures of experts: Mistral's Mixtral (mixtral), Alibaba's Qwen3-MoE (qwen3_moe), JetBrains'
+Mellum 2 (mellum: Qwen3-MoE's layer with sliding layers of a rotary base of their own and dense
+layers where mlp_layer_types says), Microsoft's Phi-3.5-MoE (phimoe: Mixtral's experts under
+LayerNorms with a bias, routed by sparsemixer) and OpenAI's gpt-oss (gpt_oss: attention sinks,
+biases, clamped SwiGLU, alternating sliding windows). The
 DeepSeek line (latent attention, sigmoid routing) is in zoo.architectures.deepseek.
 
 Hub checkpoints keep one tensor per expert (Mixtral's w1/w2/w3, Qwen's gate/up/down_proj;
@@ -17,12 +20,15 @@ from zoo.architectures.base import (
     Config,
     Source,
     UnsupportedConfigError,
+    counted_only,
     defaults_under,
     fused,
     get,
     linear,
     norm,
     read_layer_types,
+    read_rope,
+    rope_parameters,
     same,
     shortest_period,
     write_layer_types,
@@ -121,6 +127,49 @@ def write_mixtral(s: ModelSpec) -> Config:
             "sliding_window": s.local_window if s.has_local else None}
 
 
+# --- PhiMoE -----------------------------------------------------------------------------------
+
+# PhimoeConfig's defaults for what read_phimoe reads
+PHIMOE_DEFAULTS = {"vocab_size": 32064, "hidden_size": 4096, "intermediate_size": 6400,
+                   "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8,
+                   "hidden_act": "silu", "max_position_embeddings": 4096 * 32,
+                   "rms_norm_eps": 1e-5, "tie_word_embeddings": False,
+                   "num_experts_per_tok": 2, "num_local_experts": 16,
+                   "router_jitter_noise": 0.01, "attention_bias": False, "lm_head_bias": False}
+
+
+def read_phimoe(c: Mapping[str, Any]) -> Config:
+    """Phi-3.5-MoE: Mixtral's experts (the MLP's width each) under LayerNorms with a bias (eps
+    rms_norm_eps), attention_bias on q, k, v and the output, lm_head_bias on the head, every
+    layer sliding where sliding_window is set; sparsemixer routes each token to two experts
+    (whatever num_experts_per_tok says), its threshold router_jitter_noise. A scaled rotary
+    (its short_mscale / long_mscale picked by the sequence's length) is counted, not built."""
+    c = defaults_under(c, PHIMOE_DEFAULTS)
+    bias = bool(c["attention_bias"])
+    out = read_llama_like(c, norm="layernorm", norm_bias=True, norm_eps=c["rms_norm_eps"],
+                          qkv_bias=bias, attn_out_bias=bias, mlp_bias=False,
+                          head_bias=bool(c["lm_head_bias"]), n_experts=get(c, "num_local_experts"),
+                          experts_per_token=2, router_scoring="sparsemixer",
+                          router_jitter=float(c["router_jitter_noise"]))
+    if (k := get(c, "num_experts_per_tok")) != 2:
+        out["notes"] = [f"num_experts_per_tok {k} is not read: transformers' sparsemixer "
+                        f"routes every token to two experts"]
+    if c.get("sliding_window") is not None:
+        out.update(attention_pattern=["local"], local_window=c["sliding_window"])
+    if "rope_scaling" in out:
+        counted_only(out, "PhiMoE's scaled rotary (short_mscale or long_mscale by the "
+                          "sequence's length) is not built")
+    return out
+
+
+def write_phimoe(s: ModelSpec) -> Config:
+    _needs_moe(s)
+    if s.has_bias("qkv") != s.has_bias("attn_out"):
+        raise UnsupportedConfigError("PhiMoE's attention_bias is on q, k, v and the output")
+    return {**write_mixtral(s), "rms_norm_eps": s.norm_eps, "attention_bias": s.has_bias("qkv"),
+            "lm_head_bias": s.head_bias, "router_jitter_noise": s.router_jitter}
+
+
 # --- Qwen3-MoE ------------------------------------------------------------------------------
 
 # Qwen3MoeConfig's defaults for what read_qwen3_moe reads. Its class has no head_dim: the
@@ -148,6 +197,87 @@ def write_qwen3_moe(s: ModelSpec) -> Config:
             "moe_intermediate_size": s.expert_width, "norm_topk_prob": s.router_normalize,
             "use_sliding_window": s.has_local, "sliding_window": s.local_window,
             "layer_types": write_layer_types(s), **write_sparse_layers(s)}
+
+
+# --- Mellum --------------------------------------------------------------------------------
+
+# MellumConfig's defaults for what read_mellum reads (every layer full attention and a mixture
+# unless layer_types / mlp_layer_types say; a rotary base for each layer type)
+MELLUM_DEFAULTS = {"vocab_size": 98304, "hidden_size": 2304, "intermediate_size": 7168,
+                   "num_hidden_layers": 28, "num_attention_heads": 32, "num_key_value_heads": 4,
+                   "head_dim": 128, "max_position_embeddings": 131072, "rms_norm_eps": 1e-6,
+                   "attention_bias": False, "sliding_window": 1024,
+                   "moe_intermediate_size": 896, "num_experts_per_tok": 8, "num_experts": 64,
+                   "norm_topk_prob": True}
+MELLUM_ROPE = {"full_attention": {"rope_type": "default", "rope_theta": 500000.0},
+               "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0}}
+MLP_LAYER_TYPES = {"dense": "dense", "sparse": "moe"}
+
+
+def _mellum_rope(c: Mapping[str, Any], layer_type: str) -> Config:
+    """One layer type's rotary: MellumConfig keeps rope_parameters per layer type only (its
+    top-level rope_theta is never read)."""
+    params = (c.get("rope_parameters") or MELLUM_ROPE).get(layer_type)
+    if not isinstance(params, Mapping) or "rope_theta" not in params:
+        raise UnsupportedConfigError(f"rope_parameters has no {layer_type!r} entry with a "
+                                     f"rope_theta (Mellum keeps one per layer type)")
+    return read_rope({"max_position_embeddings": c["max_position_embeddings"]}, params=params)
+
+
+def read_mellum(config: Mapping[str, Any]) -> Config:
+    c = defaults_under(config, MELLUM_DEFAULTS)
+    layers = get(c, "num_hidden_layers")
+    types = c.get("layer_types") or ["full_attention"] * layers
+    mlp = c.get("mlp_layer_types") or ["sparse"] * layers
+    if len(types) != layers or len(mlp) != layers:
+        raise UnsupportedConfigError(f"layer_types and mlp_layer_types need {layers} entries, "
+                                     f"one a layer")
+    if set(mlp) - set(MLP_LAYER_TYPES):
+        raise UnsupportedConfigError(f"mlp_layer_types {sorted(set(mlp) - set(MLP_LAYER_TYPES))}"
+                                     f": Mellum's are dense or sparse")
+    plain = {k: v for k, v in c.items() if k not in ("rope_parameters", "rope_scaling",
+                                                     "rope_theta", "partial_rotary_factor")}
+    out = read_llama_like(plain, qk_norm="head", mlp_bias=False, norm_eps=c["rms_norm_eps"],
+                          router_normalize=bool(c["norm_topk_prob"]),
+                          **_moe_fields(c, "moe_intermediate_size"))
+    rope = {t: _mellum_rope(c, t) for t in dict.fromkeys(types)}
+    out.update(rope.get("full_attention") or {**rope["sliding_attention"]},
+               **read_layer_types({"layer_types": types}, c.get("sliding_window")))
+    if "moe" not in (kinds := [MLP_LAYER_TYPES[k] for k in mlp]):
+        raise UnsupportedConfigError("mlp_layer_types has no sparse layer: not a mixture")
+    if "dense" in kinds:
+        out["mlp_pattern"] = shortest_period(kinds)
+    if any(r["rotary_fraction"] != 1.0 for r in rope.values()):
+        counted_only(out, "partial_rotary_factor: transformers' Mellum rotates whole heads "
+                          "(its rotary fails on a partial one)")
+    if "full_attention" in rope and "sliding_attention" in rope:
+        local = rope["sliding_attention"]
+        if "rope_scaling" in local:
+            counted_only(out, "rope_parameters.sliding_attention scales its rotary: zoo's "
+                              "local layers are never scaled")
+        if local["rope_theta"] != out["rope_theta"] or "rope_scaling" in out:
+            out["local_rope_theta"] = local["rope_theta"]
+    return out
+
+
+def write_mellum(s: ModelSpec) -> Config:
+    _needs_moe(s)
+    if s.has_bias("qkv") != s.has_bias("attn_out"):
+        raise UnsupportedConfigError("Mellum's attention_bias is on q, k, v and the output")
+    local = s.local_rope_theta if s.local_rope_theta is not None else s.rope_theta
+    if s.local_rope_theta is None and s.has_local and s.rope_scaling is not None:
+        raise UnsupportedConfigError("Mellum's sliding layers are never scaled here")
+    config = {k: v for k, v in write_llama_like(s).items()
+              if k not in ("rope_theta", "rope_scaling")}
+    return {**config, "attention_bias": s.has_bias("qkv"), "num_experts": s.n_experts,
+            "num_experts_per_tok": s.experts_per_token, "moe_intermediate_size": s.expert_width,
+            "norm_topk_prob": s.router_normalize,
+            "sliding_window": s.local_window if s.has_local else None,
+            "layer_types": write_layer_types(s),
+            "mlp_layer_types": ["sparse" if moe else "dense" for moe in s.layer_moe],
+            "rope_parameters": {"full_attention": rope_parameters(s),
+                                "sliding_attention": rope_parameters(s, theta=local,
+                                                                     scaled=False)}}
 
 
 # --- gpt-oss --------------------------------------------------------------------------------
@@ -207,8 +337,16 @@ ENTRIES = (
                  write=write_mixtral, prefix="model.",
                  tensors={**OUTER, **ATTENTION, **experts(f"{LAYER}.block_sparse_moe", "w1",
                                                           "w3", "w2")}),
+    Architecture(model_type="phimoe", hf_class="PhimoeForCausalLM", read=read_phimoe,
+                 write=write_phimoe, prefix="model.",
+                 tensors={**OUTER, **ATTENTION, **linear("head", "lm_head"),
+                          **experts(f"{LAYER}.block_sparse_moe", "w1", "w3", "w2")}),
     Architecture(model_type="qwen3_moe", hf_class="Qwen3MoeForCausalLM", read=read_qwen3_moe,
                  write=write_qwen3_moe, prefix="model.",
+                 tensors={**OUTER, **ATTENTION, **QK_NORMS, **DENSE_MLP,
+                          **experts(f"{LAYER}.mlp", "gate_proj", "up_proj", "down_proj")}),
+    Architecture(model_type="mellum", hf_class="MellumForCausalLM", read=read_mellum,
+                 write=write_mellum, prefix="model.",
                  tensors={**OUTER, **ATTENTION, **QK_NORMS, **DENSE_MLP,
                           **experts(f"{LAYER}.mlp", "gate_proj", "up_proj", "down_proj")}),
     Architecture(model_type="gpt_oss", hf_class="GptOssForCausalLM", read=read_gpt_oss,

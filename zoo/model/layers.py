@@ -510,6 +510,21 @@ class Experts(nn.Module):
         return F.linear(activate(self.spec, h), self.fc_out[expert], bias(self.fc_out_bias))
 
 
+def sparsemixer(logits: Tensor, jitter: float) -> tuple[Tensor, Tensor]:
+    """PhiMoE's routing at inference, from the router's logits (tokens, experts): the best
+    expert, weighted by a softmax over the experts whose logit trails its own by at most
+    2 x jitter relative to max(|logit|, its own); then the best of the others, weighted so over
+    the others. The chosen experts (tokens, 2) and their weights."""
+    index, weights, scores = [], [], logits
+    for _ in range(2):
+        top, best = scores.max(-1, keepdim=True)
+        far = (top - logits) / logits.abs().clamp(min=top) > 2 * jitter
+        weights.append(scores.masked_fill(far, float("-inf")).softmax(-1).gather(-1, best))
+        index.append(best)
+        scores = scores.scatter(-1, best, float("-inf"))  # the next pick among the others
+    return torch.cat(index, -1), torch.cat(weights, -1)
+
+
 class MoE(nn.Module):
     """A mixture of experts: the router picks experts_per_token experts for each token, which
     only they compute; their outputs, weighted, are summed (with the shared experts', which
@@ -543,6 +558,8 @@ class MoE(nn.Module):
     def route(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Per token (rows of x): the chosen experts (tokens, k) and their weights."""
         spec = self.spec
+        if spec.router_jitter is not None:  # PhiMoE: in the input's dtype, as transformers
+            return sparsemixer(self.router(x), spec.router_jitter)
         if spec.router_scales:  # normalised, scaled by a learned vector / sqrt(d_model)
             x = self.router_norm(x) * self.router_scale * spec.d_model ** -0.5
         logits = F.linear(x.float(), self.router.weight.float(),
@@ -585,4 +602,6 @@ class MoE(nn.Module):
             if self.shared_gate is not None:
                 shared = torch.sigmoid(self.shared_gate(flat)) * shared
             out = out + shared
+            if self.spec.shared_expert_average:  # Cohere 2 MoE: (routed + shared) / 2
+                out = out / 2
         return out.view_as(x)

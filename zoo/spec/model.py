@@ -595,14 +595,25 @@ class ModelSpec:
     shared_expert_gate: bool = _arch(
         "bool", False, doc="the shared experts' output scaled by sigmoid(a learned d_model "
                            "vector . x) (Qwen2-MoE, Qwen3-Next)")
+    shared_expert_average: bool = _arch(
+        "bool", False, doc="the routed and the shared experts' outputs averaged, not summed "
+                           "(Cohere 2 MoE's shared_expert_combination_strategy 'average')")
     expert_output_norms: bool = _arch(
         "bool", False, doc="each routed expert's output RMS-normalised with a d_model weight of "
                            "its own (n_experts x d_model a layer, a token using its chosen "
                            "experts' rows), and the shared experts' with one d_model weight "
                            "(Ergo's post_expert_norm and shared norm; counted, not built)")
     router_scoring: str = _arch("enum", "softmax", choices=ROUTER_SCORES,
-                                doc="expert scores: `softmax`, `sigmoid` (DeepSeek-V3) or "
-                                    "`sqrtsoftplus` (DeepSeek-V4; counted, not built)")
+                                doc="expert scores: `softmax`, `sigmoid` (DeepSeek-V3), "
+                                    "`sqrtsoftplus` (DeepSeek-V4; counted, not built) or "
+                                    "`sparsemixer` (PhiMoE at inference: two experts, each "
+                                    "weighted by a softmax over the logits near its own)")
+    router_jitter: float | None = _arch(
+        "float?", None, min=0.0,
+        doc="sparsemixer: the best expert, then the best of the rest, each weighted by a "
+            "softmax over the experts whose logit trails its own by at most 2 x this, relative "
+            "to the larger of that logit's magnitude and its own (PhiMoE's router_jitter_noise, "
+            "0.01)")
     router_normalize: bool = _arch("bool", True,
                                    doc="the chosen experts' weights renormalised to sum to 1")
     router_bias: bool = _arch("bool", False, doc="a learned bias in the router (gpt-oss)")

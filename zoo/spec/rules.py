@@ -208,13 +208,14 @@ def _check_not_built(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
 def _check_experts(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
     if not spec.moe:
         for name in ("experts_per_token", "d_ff_expert", "expert_groups",
-                     "expert_groups_per_token", "d_ff_shared"):
+                     "expert_groups_per_token", "d_ff_shared", "router_jitter"):
             if getattr(spec, name) is not None:
                 raise bad(name, "only a mixture of experts takes it: set n_experts")
         for name, default in (("n_shared_experts", 0), ("first_dense_layers", 0),
                               ("zero_experts", 0),
                               ("routing_bias_parameter", False),
-                              ("shared_expert_gate", False), ("router_scales_input", False),
+                              ("shared_expert_gate", False), ("shared_expert_average", False),
+                              ("router_scales_input", False),
                               ("expert_output_norms", False)):
             if getattr(spec, name) != default:
                 raise bad(name, "only a mixture of experts takes it: set n_experts")
@@ -222,9 +223,16 @@ def _check_experts(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
             raise bad("mlp_pattern", "only a mixture of experts takes `moe` layers: set "
                                      "n_experts")
         return
-    if not spec.n_shared_experts and (spec.d_ff_shared is not None or spec.shared_expert_gate):
-        raise bad("d_ff_shared" if spec.d_ff_shared is not None else "shared_expert_gate",
-                  "only shared experts take it: set n_shared_experts")
+    shared_only = next((name for name, given in (
+        ("d_ff_shared", spec.d_ff_shared is not None),
+        ("shared_expert_gate", spec.shared_expert_gate),
+        ("shared_expert_average", spec.shared_expert_average)) if given), None)
+    if not spec.n_shared_experts and shared_only:
+        raise bad(shared_only, "only shared experts take it: set n_shared_experts")
+    if (spec.router_scoring == "sparsemixer") != (spec.router_jitter is not None):
+        raise bad("router_jitter", "sparsemixer routing and its router_jitter go together")
+    if spec.router_scoring == "sparsemixer" and spec.experts_per_token != 2:
+        raise bad("experts_per_token", "sparsemixer routes every token to two experts")
     if spec.routing_bias_parameter and not spec.routing_bias:
         raise bad("routing_bias_parameter", "only a routing bias can be a parameter: set "
                                             "routing_bias")

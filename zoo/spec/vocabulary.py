@@ -78,7 +78,7 @@ HEAD_TRANSFORMS = ("none", "dense", "dense_bias")
 ACTIVATIONS = ("gelu", "gelu_tanh", "relu", "relu2", "silu", "swiglu", "geglu", "clamped_swiglu",
                "xielu")
 GATED = ("swiglu", "geglu", "clamped_swiglu")
-ROUTER_SCORES = ("softmax", "sigmoid", "sqrtsoftplus")
+ROUTER_SCORES = ("softmax", "sigmoid", "sqrtsoftplus", "sparsemixer")
 GROUP_SCORES = ("top2", "max")
 HYPER_CONNECTION_FORMS = ("manifold", "independent")
 ACTIVE_CONVENTIONS = ("all", "no_embedding", "no_embedding_no_head")
