@@ -415,13 +415,16 @@ def byte_tokenizer() -> Tokenizer:
 
 
 def hf_model(spec: ModelSpec, seed: int = 0) -> Any:
-    """A transformers model for `spec` with every parameter random (norms and biases too)."""
+    """A transformers model for `spec` with every parameter random (norms and biases too), and
+    every float buffer its checkpoint stores (DeepSeek's routing bias, e_score_correction_bias,
+    which transformers initialises to zeros: a zero bias would leave its path untested)."""
     import transformers
 
     hf_config = transformers_config(spec)
     torch.manual_seed(seed)
     model = transformers.AutoModelForCausalLM.from_config(hf_config, dtype=torch.float32)
     generator = torch.Generator().manual_seed(seed)
+    stored = model.state_dict()
     with torch.no_grad():
         for p in model.parameters():
             noise = torch.randn(p.shape, generator=generator)
@@ -429,6 +432,9 @@ def hf_model(spec: ModelSpec, seed: int = 0) -> Any:
                 p.add_(0.1 * noise)
             else:
                 p.copy_(0.05 * noise)
+        for name, b in model.named_buffers():
+            if name in stored and b.is_floating_point():
+                b.add_(0.1 * torch.randn(b.shape, generator=generator))
     return model.eval()
 
 
