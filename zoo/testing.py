@@ -293,6 +293,12 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                                            "last_attn_out_bias": True, "tie_embeddings": True,
                                            "activation": "gelu",
                                            "weights": {"model_type": "gpt_neox_japanese"}}),
+    # weightless norms (the embedding's too), rotary turned the other way, then QK-norm
+    "nanochat": ("llama-7b", {"n_kv_head": 2, "norm": "weightless_rmsnorm",
+                              "embedding_norm": True, "qk_norm": "l2",
+                              "rotary_style": "half_reversed", "activation": "relu2",
+                              "qkv_bias": True, "attn_out_bias": True, "final_softcap": 3.0,
+                              "weights": {"model_type": "nanochat"}}),
 }
 
 

@@ -98,19 +98,6 @@ def _latent_dense(defaults: Mapping[str, Any]) -> Reader:
     return read
 
 
-def _nanochat(c: Mapping[str, Any]) -> Config:
-    """nanochat: RMSNorms without a weight (before each sublayer, on q and k, at the end), a
-    two-matrix relu2 MLP, no biases unless attention_bias (on q, k, v and the output)."""
-    c = with_defaults(c, {
-        "vocab_size": 50304, "hidden_size": 768, "intermediate_size": 8192,
-        "num_hidden_layers": 12, "num_attention_heads": 6, "num_key_value_heads": None,
-        "max_position_embeddings": 2048, "hidden_act": "relu2", "rms_norm_eps": 1e-6,
-        "attention_bias": False, "tie_word_embeddings": False})
-    bias = bool(c["attention_bias"])
-    return read_llama_like(c, norm="nonparametric_layernorm", activation="relu",
-                           qkv_bias=bias, attn_out_bias=bias, mlp_bias=False)
-
-
 def _apertus(defaults: Mapping[str, Any]) -> Reader:
     """Apertus: a two-matrix MLP (up, down) whose xIELU activation learns two scalars (another
     hidden_act has none), QK-norm over each head, attention_bias on q, k, v and the output;
@@ -218,7 +205,6 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
         {**APERTUS_DEFAULTS, "vocab_size": 266752, "output_vocab_size": None})),
     "bitnet": ("BitNetForCausalLM", "llama", _bitnet),
     "diffllama": ("DiffLlamaForCausalLM", "llama", _diffllama),
-    "nanochat": ("NanoChatForCausalLM", "olmo", _nanochat),
 }
 
 

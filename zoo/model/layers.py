@@ -211,6 +211,8 @@ def make_norm(spec: ModelSpec, width: int | None = None) -> nn.Module:
     if spec.norm == "rmsnorm":
         return RMSNorm(width, spec.norm_eps, spec.norm_unit_offset,
                        fp32_scale=spec.norm_fp32_scale)
+    if spec.norm == "weightless_rmsnorm":  # NanoChat
+        return RMSNorm(width, spec.norm_eps, weight=False)
     if spec.norm == "nonparametric_layernorm":
         return NonparametricLayerNorm(width, spec.norm_eps)
     return LayerNorm(width, eps=spec.norm_eps, bias=spec.norm_bias)
@@ -364,6 +366,8 @@ def rotary_tables(spec: ModelSpec, positions: Tensor,
             cos, sin = cos * factor, sin * factor
         if spec.rotary_style == "half":  # dims i and i + r/2: [c, c], [-s, s]
             cos, sin = torch.cat([cos, cos], -1), torch.cat([-sin, sin], -1)
+        elif spec.rotary_style == "half_reversed":  # turned the other way: [c, c], [s, -s]
+            cos, sin = torch.cat([cos, cos], -1), torch.cat([sin, -sin], -1)
         else:  # dims 2i and 2i + 1: [c0, c0, c1, c1 ...], [-s0, s0, -s1, s1 ...]
             cos = cos.repeat_interleave(2, -1)
             sin = torch.stack([-sin, sin], -1).flatten(-2)
@@ -374,14 +378,15 @@ def rotary_tables(spec: ModelSpec, positions: Tensor,
 def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor, style: str) -> Tensor:
     """Rotate the first rotary_dim dims of x (batch, heads, seq, d_head); the rest pass through.
 
-    'half' pairs dim i with i + r/2 (GPT-NeoX, LLaMA); 'interleaved' pairs 2i with 2i + 1
-    (GPT-J, mesh-transformer-jax). Each pair (a, b) becomes (a cos - b sin, b cos + a sin):
+    'half' pairs dim i with i + r/2 (GPT-NeoX, LLaMA; 'half_reversed' turns them the other
+    way, its sign in the sin table); 'interleaved' pairs 2i with 2i + 1 (GPT-J,
+    mesh-transformer-jax). Each pair (a, b) becomes (a cos - b sin, b cos + a sin):
     x * cos + partner * signed sin, with the tables of `rotary_tables`, the same numbers
     bit for bit as the pairwise form.
     """
     r = cos.shape[-1]
     rot = x[..., :r] if x.shape[-1] > r else x
-    if style == "half":
+    if style != "interleaved":
         partner = rot.roll(r // 2, -1)  # [b, a]
     else:
         partner = rot.unflatten(-1, (r // 2, 2)).flip(-1).flatten(-2)  # [b0, a0, b1, a1 ...]

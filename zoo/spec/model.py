@@ -465,7 +465,8 @@ class ModelSpec:
         doc="share of each head that is rotated (GPT-NeoX 0.25)")
     rotary_style: str = _arch(
         "enum", "half", choices=ROTARY_STYLES, resolve=_when("rotary", lambda s: s.rotary_style),
-        doc="`half` pairs (NeoX, LLaMA) or GPT-J's `interleaved` pairs")
+        doc="`half` pairs (NeoX, LLaMA), GPT-J's `interleaved` pairs, or `half_reversed`: half "
+            "pairs turned the other way, (a cos + b sin, b cos - a sin) (NanoChat's rotate_half)")
     rope_theta: float = _arch(
         "float", 10000.0, min=0.0, min_exclusive=True,
         resolve=_when("rotary", lambda s: s.rope_theta), doc="rotary base")
@@ -506,8 +507,8 @@ class ModelSpec:
     norm: str = _arch("enum", "layernorm", choices=NORMS,
                       doc="`layernorm` (weight and bias), `rmsnorm`, `nonparametric_layernorm` "
                           "(no weight, no bias: OLMo 1), `weightless_rmsnorm` (RMSNorm "
-                          "without a weight: HRM) or `l2` (onto the unit sphere, no weight: "
-                          "Dory's nGPT; both counted, not built)")
+                          "without a weight, in fp32: NanoChat, HRM) or `l2` (onto the unit "
+                          "sphere, no weight: Dory's nGPT; counted, not built)")
     norm_eps: float = _arch("float", 1e-5, min=0.0, min_exclusive=True, doc="norm epsilon")
     norm_bias: bool = _arch(
         "bool", True, resolve=lambda s: s.norm_bias if s.norm == "layernorm" else None,

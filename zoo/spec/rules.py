@@ -128,7 +128,7 @@ NOT_BUILT: dict[str, Callable[[Spec], bool]] = {
     "shared_blocks": lambda s: s.shared_blocks is not None,
     "altup_streams": lambda s: s.altup_streams is not None,
     "laurel_rank": lambda s: s.laurel_rank is not None,
-    "norm": lambda s: s.norm in ("weightless_rmsnorm", "l2"),
+    "norm": lambda s: s.norm == "l2",
     "layer_runs": lambda s: s.layer_runs != (1,),
     "initial_state": lambda s: s.initial_state,
     "ngpt_scales": lambda s: s.ngpt_scales,
