@@ -299,6 +299,13 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                               "rotary_style": "half_reversed", "activation": "relu2",
                               "qkv_bias": True, "attn_out_bias": True, "final_softcap": 3.0,
                               "weights": {"model_type": "nanochat"}}),
+    # xIELU's scalars per layer, QK-norm per head, Llama 3.1's rope scaling
+    "apertus": ("llama-7b", {"n_kv_head": 2, "activation": "xielu", "qk_norm": "head",
+                             "qkv_bias": True, "attn_out_bias": True, "mlp_bias": False,
+                             "rope_scaling": {"type": "llama3", "factor": 8.0,
+                                              "original_context": 16, "low_freq_factor": 1.0,
+                                              "high_freq_factor": 4.0},
+                             "weights": {"model_type": "apertus"}}),
 }
 
 

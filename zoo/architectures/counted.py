@@ -200,7 +200,6 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
         "qk_nope_head_dim": 128, "hidden_act": "silu", "max_position_embeddings": 131072,
         "rms_norm_eps": 1e-6, "tie_word_embeddings": True, "attention_bias": False})),
     "doge": ("DogeForCausalLM", "qwen3", _doge),
-    "apertus": ("ApertusForCausalLM", "qwen3", _apertus(APERTUS_DEFAULTS)),
     "apertus1p5_text": ("Apertus1p5TextForCausalLM", "qwen3", _apertus(
         {**APERTUS_DEFAULTS, "vocab_size": 266752, "output_vocab_size": None})),
     "bitnet": ("BitNetForCausalLM", "llama", _bitnet),

@@ -475,9 +475,28 @@ def activate(spec: ModelSpec, h: Tensor) -> Tensor:
     return _ACTIVATIONS[spec.activation](h)
 
 
+class XIELU(nn.Module):
+    """xIELU (Huang and Schlag 2024, arXiv 2411.13010; Apertus): a x^2 + beta x for x > 0,
+    else (expm1(min(x, eps)) - x) b + beta x, where a = softplus(alpha_p) and b = beta +
+    softplus(alpha_n) are learned per MLP; beta and eps are stored beside them (transformers'
+    buffers, 0.5 and -1e-6 in the model's dtype), as transformers' Python form computes it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.alpha_p = nn.Parameter(torch.empty(1))
+        self.alpha_n = nn.Parameter(torch.empty(1))
+        self.register_buffer("beta", torch.empty(()))
+        self.register_buffer("eps", torch.empty(()))
+
+    def forward(self, x: Tensor) -> Tensor:
+        alpha_p, alpha_n = F.softplus(self.alpha_p), self.beta + F.softplus(self.alpha_n)
+        return torch.where(x > 0, alpha_p * x * x + self.beta * x,
+                           (torch.expm1(torch.min(x, self.eps)) - x) * alpha_n + self.beta * x)
+
+
 class MLP(nn.Module):
     """d_model -> width (default d_ff) -> d_model; gated MLPs keep gate and up in one
-    [gate; up] matrix."""
+    [gate; up] matrix; xIELU's learned scalars are the MLP's own (`act`)."""
 
     def __init__(self, spec: ModelSpec, width: int | None = None) -> None:
         super().__init__()
@@ -486,9 +505,11 @@ class MLP(nn.Module):
         self.fc_in = Linear(spec.d_model, 2 * width if spec.gated else width,
                             bias=spec.has_bias("mlp"))
         self.fc_out = Linear(width, spec.d_model, bias=spec.has_bias("mlp"))
+        self.act = XIELU() if spec.activation == "xielu" else None
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.fc_out(activate(self.spec, self.fc_in(x)))
+        h = self.fc_in(x)
+        return self.fc_out(activate(self.spec, h) if self.act is None else self.act(h))
 
 
 class Experts(nn.Module):

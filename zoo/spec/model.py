@@ -547,7 +547,8 @@ class ModelSpec:
         "enum", "gelu", choices=ACTIVATIONS,
         doc="`gelu`, `gelu_tanh`, `relu`, `relu2` (squared ReLU: Arcee), `silu`; gated: "
             "`swiglu` (SiLU gate), `geglu` (tanh-GELU gate: Gemma); `xielu` (Apertus: two "
-            "learned scalars per MLP; counted, not built)")
+            "learned scalars per MLP, and its beta and eps stored; with experts counted, not "
+            "built)")
     bias: bool = _arch("bool", True, resolve=lambda s: None,  # resolved into the three below:
                        doc="biases in attention and MLP, unless a per-part switch says otherwise")
     qkv_bias: bool | None = _arch("bool?", None, resolve=lambda s: s.has_bias("qkv"),

@@ -99,7 +99,8 @@ def check_consistency(spec: Spec) -> None:
 # switches the closed form counts but zoo's decoder does not compute: a spec with one says
 # why it is not built (counted_only), which the decoder refuses by
 NOT_BUILT: dict[str, Callable[[Spec], bool]] = {
-    "activation": lambda s: s.activation == "xielu",
+    # built on the dense MLP (Apertus's); not on experts
+    "activation": lambda s: s.activation == "xielu" and s.moe,
     "differential_attention": lambda s: s.differential_attention,
     "sub_norms": lambda s: s.sub_norms,
     # built on the plain attention of every layer (GPT-NeoX Japanese's)
