@@ -306,6 +306,22 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                                               "original_context": 16, "low_freq_factor": 1.0,
                                               "high_freq_factor": 4.0},
                              "weights": {"model_type": "apertus"}}),
+    # latent attention before a dense MLP with biases; MiniCPM's embedding, residual and
+    # logit scales; longrope's long factors past 10 positions (as phi3-longrope)
+    "minicpm3": ("llama-7b", {"n_layer": 3, "d_head": 24, "d_head_rope": 8, "d_head_v": 16,
+                              "kv_lora_rank": 32, "q_lora_rank": 48, "norm_eps": 1e-5,
+                              "latent_norm_eps": 1e-6, "mlp_bias": True,
+                              "tie_embeddings": True, "embedding_multiplier": 12.0,
+                              "residual_multiplier": 0.7, "logit_scale": 0.25,
+                              "rope_scaling": {"type": "longrope", "factor": 4.0,
+                                               "original_context": 10,
+                                               "short_factor": [1.0, 1.1, 1.3, 1.6],
+                                               "long_factor": [1.0, 2.0, 4.0, 8.0]},
+                              "weights": {"model_type": "minicpm3"}}),
+    "youtu": ("llama-7b", {"n_layer": 3, "d_head": 24, "d_head_rope": 8, "d_head_v": 16,
+                           "kv_lora_rank": 32, "q_lora_rank": 48, "norm_eps": 1e-5,
+                           "latent_norm_eps": 1e-6, "rotary_style": "interleaved",
+                           "tie_embeddings": True, "weights": {"model_type": "youtu"}}),
 }
 
 

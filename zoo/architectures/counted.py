@@ -20,7 +20,6 @@ from zoo.architectures.base import (
     Config,
     UnsupportedConfigError,
     activation,
-    get,
     refuse_write,
     with_defaults,
 )
@@ -83,19 +82,6 @@ SAME_CLASS: dict[str, tuple[Architecture, dict[str, Any]]] = {
 }
 
 
-
-
-def _latent_dense(defaults: Mapping[str, Any]) -> Reader:
-    """A dense decoder with DeepSeek's latent attention (MiniCPM3, Youtu): mlp_bias on the
-    gated MLP's three projections; v_head_dim null means hidden_size / heads (MiniCPM3's
-    class), num_key_value_heads null as many as the heads."""
-    def read(c: Mapping[str, Any]) -> Config:
-        c = with_defaults(c, defaults)
-        heads = get(c, "num_attention_heads")
-        c = {**c, "v_head_dim": get(c, "v_head_dim",
-                                    default=get(c, "hidden_size") // heads)}
-        return {**deepseek.read_latent_dense(c), "mlp_bias": bool(c.get("mlp_bias", False))}
-    return read
 
 
 def _apertus(defaults: Mapping[str, Any]) -> Reader:
@@ -185,20 +171,6 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
         "head_dim": 128, "max_position_embeddings": 131072, "rms_norm_eps": 1e-6,
         "moe_intermediate_size": 896, "num_experts_per_tok": 8, "num_experts": 64,
         "norm_topk_prob": True})),
-    # residual and embedding scales aside, DeepSeek's latent attention before a dense MLP
-    "minicpm3": ("MiniCPM3ForCausalLM", "deepseek_v3", _latent_dense({
-        "vocab_size": 73448, "hidden_size": 2560, "intermediate_size": 6400,
-        "num_hidden_layers": 62, "num_attention_heads": 40, "num_key_value_heads": 40,
-        "hidden_act": "silu", "max_position_embeddings": 32768, "rms_norm_eps": 1e-5,
-        "tie_word_embeddings": True, "attention_bias": False, "mlp_bias": False,
-        "kv_lora_rank": 256, "q_lora_rank": 768, "qk_nope_head_dim": 64,
-        "qk_rope_head_dim": 32, "v_head_dim": None})),
-    "youtu": ("YoutuForCausalLM", "deepseek_v3", _latent_dense({
-        "vocab_size": 128256, "hidden_size": 2048, "intermediate_size": 6144,
-        "num_hidden_layers": 32, "num_attention_heads": 16, "num_key_value_heads": 16,
-        "kv_lora_rank": 512, "q_lora_rank": 1536, "qk_rope_head_dim": 64, "v_head_dim": 128,
-        "qk_nope_head_dim": 128, "hidden_act": "silu", "max_position_embeddings": 131072,
-        "rms_norm_eps": 1e-6, "tie_word_embeddings": True, "attention_bias": False})),
     "doge": ("DogeForCausalLM", "qwen3", _doge),
     "apertus1p5_text": ("Apertus1p5TextForCausalLM", "qwen3", _apertus(
         {**APERTUS_DEFAULTS, "vocab_size": 266752, "output_vocab_size": None})),

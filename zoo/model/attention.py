@@ -401,12 +401,12 @@ class LatentAttention(nn.Module):
         self.v_head = spec.v_dim // heads
         if spec.q_lora_rank:
             self.q_down = Linear(d, spec.q_lora_rank, bias=False)
-            self.q_down_norm = make_norm(spec, spec.q_lora_rank)
+            self.q_down_norm = make_norm(spec, spec.q_lora_rank, spec.latent_eps)
             self.q_up = Linear(spec.q_lora_rank, spec.q_dim, bias=False)
         else:
             self.q = Linear(d, spec.q_dim, bias=False)
         self.kv_down = Linear(d, rank + self.rope_dim, bias=False)
-        self.kv_down_norm = make_norm(spec, rank)
+        self.kv_down_norm = make_norm(spec, rank, spec.latent_eps)
         self.kv_up = Linear(rank, heads * (self.nope_dim + self.v_head), bias=False)
         self.out = Linear(spec.v_dim, d, bias=False)
         self.indexer = Indexer(spec) if spec.sparse_attention else None

@@ -205,11 +205,12 @@ class NonparametricLayerNorm(nn.Module):
         return F.layer_norm(x.float(), self.shape, None, None, self.eps).to(x.dtype)
 
 
-def make_norm(spec: ModelSpec, width: int | None = None) -> nn.Module:
-    """The spec's norm over `width` features (default d_model)."""
+def make_norm(spec: ModelSpec, width: int | None = None, eps: float | None = None) -> nn.Module:
+    """The spec's norm over `width` features (default d_model), with epsilon `eps` (default
+    norm_eps)."""
     width = spec.d_model if width is None else width
     if spec.norm == "rmsnorm":
-        return RMSNorm(width, spec.norm_eps, spec.norm_unit_offset,
+        return RMSNorm(width, spec.norm_eps if eps is None else eps, spec.norm_unit_offset,
                        fp32_scale=spec.norm_fp32_scale)
     if spec.norm == "weightless_rmsnorm":  # NanoChat
         return RMSNorm(width, spec.norm_eps, weight=False)

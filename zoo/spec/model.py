@@ -379,6 +379,11 @@ class ModelSpec:
                            "counted, not built)")
     q_lora_rank: int | None = _arch("int?", None, min=1,
                                     doc="latent attention: queries through a latent of this width")
+    latent_norm_eps: float | None = _arch(
+        "float?", None, min=0.0, min_exclusive=True,
+        resolve=lambda s: s.latent_eps if s.latent else None,
+        doc="latent attention: the epsilon of the q and kv latents' RMSNorms where it is not "
+            "norm_eps (MiniCPM3's and Youtu's classes: 1e-6 whatever rms_norm_eps)")
     q_up_raw_latent: bool = _arch(
         "bool", False, doc="latent attention: the query up-projection reads the query latent "
                            "before its norm beside it after, concatenated (2 x q_lora_rank "
@@ -995,6 +1000,11 @@ class ModelSpec:
     def embed_width(self) -> int:
         """Width of the token embedding (and tied head): d_model unless projected (OPT-350M)."""
         return self.embed_dim if self.embed_dim is not None else self.d_model
+
+    @property
+    def latent_eps(self) -> float:
+        """The epsilon of latent attention's q and kv latent norms."""
+        return self.norm_eps if self.latent_norm_eps is None else self.latent_norm_eps
 
     @property
     def gated(self) -> bool:

@@ -399,6 +399,9 @@ def _check_gemma4(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
 
 
 def _check_latent(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
+    if spec.latent_norm_eps is not None and (not spec.latent or spec.norm != "rmsnorm"):
+        raise bad("latent_norm_eps", "only latent attention's RMSNorms take it: set "
+                                     "kv_lora_rank and norm: rmsnorm")
     indexer = ("indexer_heads", "indexer_head_dim", "indexer_topk")
     given = [name for name in indexer if getattr(spec, name) is not None]
     if given and len(given) < len(indexer):
