@@ -322,6 +322,17 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                            "kv_lora_rank": 32, "q_lora_rank": 48, "norm_eps": 1e-5,
                            "latent_norm_eps": 1e-6, "rotary_style": "interleaved",
                            "tie_embeddings": True, "weights": {"model_type": "youtu"}}),
+    # DeepSeek-V3's layer, its latents at epsilon 1e-6 beside the norms' 1e-5
+    "glm4-moe-lite": ("llama-7b", {"n_layer": 3, "d_head": 24, "d_head_rope": 8,
+                                   "d_head_v": 16, "kv_lora_rank": 32, "q_lora_rank": 48,
+                                   "norm_eps": 1e-5, "latent_norm_eps": 1e-6,
+                                   "rotary_style": "interleaved", "n_experts": 8,
+                                   "experts_per_token": 2, "d_ff_expert": 16,
+                                   "n_shared_experts": 1, "first_dense_layers": 1,
+                                   "router_scoring": "sigmoid", "routing_bias": True,
+                                   "routed_scaling": 1.8, "expert_groups": 4,
+                                   "expert_groups_per_token": 2,
+                                   "weights": {"model_type": "glm4_moe_lite"}}),
 }
 
 

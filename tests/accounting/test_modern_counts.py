@@ -311,7 +311,7 @@ def test_llama4_active_and_chunked_cache():
 
 # published config.json files of types zoo counts (the counted tier) without a registry spec: the
 # keys as vendored copies transcribe them (Persimmon: a snapshot of the Hub file at 94dc4e0b;
-# GLM-4.7-Flash: vLLM's glm4_moe_lite config test; MiMo-V2-Flash: a Rust engine's hub-config test,
+# MiMo-V2-Flash: a Rust engine's hub-config test,
 # whose own keys (hybrid_layer_pattern, moe_layer_freq, swa_*) transformers does not read: its class
 # defaults say the same; Solar Open: a Swift test's "faithful slice"; Mamba-130M: the whole
 # config.json of state-spaces/mamba-130m-hf as a Megatron bridge test vendors it), each with
@@ -653,18 +653,6 @@ PUBLISHED_CONFIGS = {
         "rope_scaling": {"type": "yarn", "factor": 2.0,
                          "original_max_position_embeddings": 65536}},
         102_651_793_408, 12_054_827_008),
-    "zai-org/GLM-4.7-Flash": ({
-        "model_type": "glm4_moe_lite", "architectures": ["Glm4MoeLiteForCausalLM"],
-        "vocab_size": 154880, "hidden_size": 2048, "intermediate_size": 10240,
-        "moe_intermediate_size": 1536, "num_hidden_layers": 47, "num_attention_heads": 20,
-        "num_key_value_heads": 20, "hidden_act": "silu", "rms_norm_eps": 1e-5,
-        "attention_bias": False, "max_position_embeddings": 202752, "rope_theta": 1_000_000.0,
-        "rope_scaling": None, "partial_rotary_factor": 1.0, "q_lora_rank": 768,
-        "kv_lora_rank": 512, "qk_nope_head_dim": 192, "qk_rope_head_dim": 64,
-        "v_head_dim": 256, "n_routed_experts": 64, "n_shared_experts": 1,
-        "num_experts_per_tok": 4, "norm_topk_prob": True, "routed_scaling_factor": 1.8,
-        "n_group": 1, "topk_group": 1, "topk_method": "noaux_tc", "first_k_dense_replace": 1,
-        "tie_word_embeddings": False}, 29_943_390_976, 3_896_763_136),
 }
 
 
@@ -680,9 +668,22 @@ def test_published_configs_of_counted_types(repo, published):
 
 
 # published config.json files of types zoo builds, transcribed likewise, with transformers
-# 5.25's meta-device count (Apertus-8B: ollama's Apertus parse test; its qk_norm and post_norm
-# keys are not ApertusConfig's and change nothing)
+# 5.25's meta-device count (GLM-4.7-Flash: vLLM's glm4_moe_lite config test; Apertus-8B:
+# ollama's Apertus parse test, whose qk_norm and post_norm keys are not ApertusConfig's and
+# change nothing)
 PUBLISHED_BUILT = {
+    "zai-org/GLM-4.7-Flash": ({
+        "model_type": "glm4_moe_lite", "architectures": ["Glm4MoeLiteForCausalLM"],
+        "vocab_size": 154880, "hidden_size": 2048, "intermediate_size": 10240,
+        "moe_intermediate_size": 1536, "num_hidden_layers": 47, "num_attention_heads": 20,
+        "num_key_value_heads": 20, "hidden_act": "silu", "rms_norm_eps": 1e-5,
+        "attention_bias": False, "max_position_embeddings": 202752, "rope_theta": 1_000_000.0,
+        "rope_scaling": None, "partial_rotary_factor": 1.0, "q_lora_rank": 768,
+        "kv_lora_rank": 512, "qk_nope_head_dim": 192, "qk_rope_head_dim": 64,
+        "v_head_dim": 256, "n_routed_experts": 64, "n_shared_experts": 1,
+        "num_experts_per_tok": 4, "norm_topk_prob": True, "routed_scaling_factor": 1.8,
+        "n_group": 1, "topk_group": 1, "topk_method": "noaux_tc", "first_k_dense_replace": 1,
+        "tie_word_embeddings": False}, 29_943_390_976, 3_896_763_136),
     "swiss-ai/Apertus-8B": ({
         "architectures": ["ApertusForCausalLM"], "model_type": "apertus",
         "hidden_size": 4096, "intermediate_size": 21504, "num_hidden_layers": 32,
