@@ -333,6 +333,10 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                                    "routed_scaling": 1.8, "expert_groups": 4,
                                    "expert_groups_per_token": 2,
                                    "weights": {"model_type": "glm4_moe_lite"}}),
+    # differential attention over grouped kv heads, with biases
+    "diffllama": ("llama-7b", {"n_kv_head": 2, "differential_attention": True,
+                               "qkv_bias": True, "attn_out_bias": True, "mlp_bias": False,
+                               "weights": {"model_type": "diffllama"}}),
 }
 
 

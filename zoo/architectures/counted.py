@@ -128,21 +128,6 @@ def _bitnet(c: Mapping[str, Any]) -> Config:
                            mlp_bias=False)
 
 
-def _diffllama(c: Mapping[str, Any]) -> Config:
-    """DiffLlama: LLaMA's layer with differential attention (four learned head_dim vectors per
-    layer; its group norm has no weight); attention_bias on q, k, v and the output."""
-    c = with_defaults(c, {
-        "vocab_size": 32000, "hidden_size": 2048, "intermediate_size": 8192,
-        "num_hidden_layers": 16, "num_attention_heads": 32, "num_key_value_heads": None,
-        "hidden_act": "silu", "max_position_embeddings": 2048, "rms_norm_eps": 1e-5,
-        "tie_word_embeddings": False, "attention_bias": False, "head_dim": None})
-    bias = bool(c["attention_bias"])
-    return read_llama_like(c, differential_attention=True, qkv_bias=bias,
-                           attn_out_bias=bias, mlp_bias=False)
-
-
-
-
 def _doge(c: Mapping[str, Any]) -> Config:
     """Doge: QK-norm over each head, a dynamic mask (a decay per key/value head and a step
     projected from the values), a learned scale on each residual, attention_bias on q, k, v,
@@ -175,7 +160,6 @@ COUNTED: dict[str, tuple[str, str, Reader]] = {
     "apertus1p5_text": ("Apertus1p5TextForCausalLM", "qwen3", _apertus(
         {**APERTUS_DEFAULTS, "vocab_size": 266752, "output_vocab_size": None})),
     "bitnet": ("BitNetForCausalLM", "llama", _bitnet),
-    "diffllama": ("DiffLlamaForCausalLM", "llama", _diffllama),
 }
 
 

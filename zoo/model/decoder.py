@@ -468,6 +468,7 @@ class Model(nn.Module):
                 rules = {"alpha_p": fill(math.log(math.expm1(0.8))),
                          "alpha_n": fill(math.log(math.expm1(0.3))), "beta": fill(0.5),
                          "eps": fill(-1e-6)}
+            rules.update({f"lambda_{w}": normal(0.1) for w in ("q1", "k1", "q2", "k2")})
             rules.update(sinks=fill(0.0), routing_bias=fill(0.0), layer_scalar=fill(1.0),
                          router_scale=fill(1.0), expert_scale=fill(1.0))
             for attr, init in rules.items():

@@ -362,9 +362,12 @@ class ModelSpec:
         "int?", None, min=1, doc="CCA: the kernel of the convolution grouped by head "
                                  "(cca_time1)")
     differential_attention: bool = _arch(
-        "bool", False, doc="differential attention: the difference of two softmaxes, "
-                           "weighted by four learned head-width vectors per layer (DiffLlama's "
-                           "lambda_q1, k1, q2, k2; counted, not built)")
+        "bool", False, doc="differential attention (DiffLlama): query heads paired with those "
+                           "n_head / 2 further, each attending to the two halves of the value "
+                           "heads side by side, the second of a pair subtracted times "
+                           "exp(lq1.lk1) - exp(lq2.lk2) + l0 (four learned head-width vectors "
+                           "per layer; l0 = 0.8 - 0.6 exp(-0.3 layer)), RMS-normalised without "
+                           "a weight over 2 d_head, times 1 - l0; n_kv_head even")
     kv_lora_rank: int | None = _arch(
         "int?", None, min=1, doc="multi-head latent attention (DeepSeek): keys and values come "
                                  "from a latent of this width, which is what the cache holds")

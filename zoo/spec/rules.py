@@ -101,7 +101,10 @@ def check_consistency(spec: Spec) -> None:
 NOT_BUILT: dict[str, Callable[[Spec], bool]] = {
     # built on the dense MLP (Apertus's); not on experts
     "activation": lambda s: s.activation == "xielu" and s.moe,
-    "differential_attention": lambda s: s.differential_attention,
+    # built on plain attention (DiffLlama's), not on Gemma 4's per-layer one
+    "differential_attention": lambda s: s.differential_attention and (
+        s.value_norm or s.global_d_head is not None or s.global_kv_heads is not None
+        or s.global_values_from_keys or s.kv_shared_layers > 0),
     "sub_norms": lambda s: s.sub_norms,
     # built on the plain attention of every layer (GPT-NeoX Japanese's)
     "last_attn_out_bias": lambda s: s.last_attn_out_bias and (
@@ -185,6 +188,9 @@ def _check_not_built(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
         raise bad("dynamic_mask", "latent attention has no value projection to take it from")
     if spec.differential_attention and spec.latent:
         raise bad("differential_attention", "latent attention is not differential")
+    if spec.differential_attention and spec.kv_heads % 2:
+        raise bad("differential_attention", f"differential attention splits the value heads in "
+                                            f"two: n_kv_head {spec.kv_heads} is odd")
     if spec.q_up_raw_latent and not (spec.latent and spec.q_lora_rank):
         raise bad("q_up_raw_latent", "the query up-projection reads the query latent: set "
                                      "kv_lora_rank and q_lora_rank")
