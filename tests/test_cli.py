@@ -571,14 +571,14 @@ def test_generate_options_are_checked_before_the_model_loads(capsys, monkeypatch
 def test_show_says_a_counted_only_architecture_is_not_built(capsys, tmp_path):
     """A config.json of a class zoo counts but does not build: `show` says so in text and JSON,
     and building it is refused by name."""
-    config = {"model_type": "diffllama", "hidden_size": 64, "num_attention_heads": 4,
+    config = {"model_type": "bitnet", "hidden_size": 64, "num_attention_heads": 4,
               "num_key_value_heads": 2, "head_dim": 16, "num_hidden_layers": 2,
               "intermediate_size": 96, "vocab_size": 128}
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config))
     code, out, _ = run(capsys, "show", str(path))
     assert code == 0 and "counted; building it is not supported" in out
-    assert "DiffLlamaForCausalLM" in out
+    assert "BitNetForCausalLM" in out
     _, out, _ = run(capsys, "show", str(path), "--json")
     tier = json.loads(out)["tier"]
     assert tier["counted"] and not tier["built"]

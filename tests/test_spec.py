@@ -109,8 +109,12 @@ def test_cross_field_rules():
 
 def test_counted_only_switches_say_why_they_are_not_built():
     # each switch the decoder does not compute needs counted_only, which the builder refuses by
-    for changes in ({"sub_norms": True}, {"differential_attention": True},
-                    {"activation": "xielu"}, {"qk_norm": "scaled_clip"},
+    for changes in ({"sub_norms": True},
+                    # built on plain attention (DiffLlama's) only
+                    {"differential_attention": True, "value_norm": True, "norm": "rmsnorm"},
+                    # built on dense MLPs (Apertus's) only
+                    {"activation": "xielu", "n_experts": 4, "experts_per_token": 2},
+                    {"qk_norm": "scaled_clip"},
                     # built on plain attention (GPT-NeoX Japanese's) only
                     {"last_attn_out_bias": True, "bias": False,
                      "attention_pattern": ["local", "global"], "local_window": 4},

@@ -361,6 +361,50 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                             "n_experts": 4, "experts_per_token": 2,
                             "router_scoring": "sparsemixer", "router_jitter": 0.2,
                             "weights": {"model_type": "phimoe"}}),
+    # weightless norms (the embedding's too), rotary turned the other way, then QK-norm
+    "nanochat": ("llama-7b", {"n_kv_head": 2, "norm": "weightless_rmsnorm",
+                              "embedding_norm": True, "qk_norm": "l2",
+                              "rotary_style": "half_reversed", "activation": "relu2",
+                              "qkv_bias": True, "attn_out_bias": True, "final_softcap": 3.0,
+                              "weights": {"model_type": "nanochat"}}),
+    # xIELU's scalars per layer, QK-norm per head, Llama 3.1's rope scaling
+    "apertus": ("llama-7b", {"n_kv_head": 2, "activation": "xielu", "qk_norm": "head",
+                             "qkv_bias": True, "attn_out_bias": True, "mlp_bias": False,
+                             "rope_scaling": {"type": "llama3", "factor": 8.0,
+                                              "original_context": 16, "low_freq_factor": 1.0,
+                                              "high_freq_factor": 4.0},
+                             "weights": {"model_type": "apertus"}}),
+    # latent attention before a dense MLP with biases; MiniCPM's embedding, residual and
+    # logit scales; longrope's long factors past 10 positions (as phi3-longrope)
+    "minicpm3": ("llama-7b", {"n_layer": 3, "d_head": 24, "d_head_rope": 8, "d_head_v": 16,
+                              "kv_lora_rank": 32, "q_lora_rank": 48, "norm_eps": 1e-5,
+                              "latent_norm_eps": 1e-6, "mlp_bias": True,
+                              "tie_embeddings": True, "embedding_multiplier": 12.0,
+                              "residual_multiplier": 0.7, "logit_scale": 0.25,
+                              "rope_scaling": {"type": "longrope", "factor": 4.0,
+                                               "original_context": 10,
+                                               "short_factor": [1.0, 1.1, 1.3, 1.6],
+                                               "long_factor": [1.0, 2.0, 4.0, 8.0]},
+                              "weights": {"model_type": "minicpm3"}}),
+    "youtu": ("llama-7b", {"n_layer": 3, "d_head": 24, "d_head_rope": 8, "d_head_v": 16,
+                           "kv_lora_rank": 32, "q_lora_rank": 48, "norm_eps": 1e-5,
+                           "latent_norm_eps": 1e-6, "rotary_style": "interleaved",
+                           "tie_embeddings": True, "weights": {"model_type": "youtu"}}),
+    # DeepSeek-V3's layer, its latents at epsilon 1e-6 beside the norms' 1e-5
+    "glm4-moe-lite": ("llama-7b", {"n_layer": 3, "d_head": 24, "d_head_rope": 8,
+                                   "d_head_v": 16, "kv_lora_rank": 32, "q_lora_rank": 48,
+                                   "norm_eps": 1e-5, "latent_norm_eps": 1e-6,
+                                   "rotary_style": "interleaved", "n_experts": 8,
+                                   "experts_per_token": 2, "d_ff_expert": 16,
+                                   "n_shared_experts": 1, "first_dense_layers": 1,
+                                   "router_scoring": "sigmoid", "routing_bias": True,
+                                   "routed_scaling": 1.8, "expert_groups": 4,
+                                   "expert_groups_per_token": 2,
+                                   "weights": {"model_type": "glm4_moe_lite"}}),
+    # differential attention over grouped kv heads, with biases
+    "diffllama": ("llama-7b", {"n_kv_head": 2, "differential_attention": True,
+                               "qkv_bias": True, "attn_out_bias": True, "mlp_bias": False,
+                               "weights": {"model_type": "diffllama"}}),
 }
 
 

@@ -40,10 +40,11 @@ NAME_PATTERNS: tuple[tuple[str, str], ...] = (
     # ERNIE 4.5's routing bias is a parameter of its class (DeepSeek's, below, a buffer)
     ("router", r"(^|\.)moe_statics\.e_score_correction_bias$"),
     # persistent buffers: causal masks (GPT-2, GPT-J, GPT-Neo), rotary frequencies, position
-    # ids, DeepSeek-V3's routing bias (`exp_probs_b` in GGUF), Gemma 4's layer_scalar
+    # ids, DeepSeek-V3's routing bias (`exp_probs_b` in GGUF), Gemma 4's layer_scalar,
+    # xIELU's beta and eps (Apertus)
     ("buffers", r"\.(attn|attention)(\.attention)?\.(masked_)?bias$|\.inv_freq$|"
                 r"(^|\.)position_ids$|e_score_correction_bias$|(^|\.)exp_probs_b(\.|$)|"
-                r"(^|\.)layer_scalar$"),
+                r"(^|\.)layer_scalar$|\.act_fn\.(beta|eps)$"),
     # *norm* (input_layernorm, q_norm, final_layer_norm, attn_norm, output_norm), ln_f, ln_1,
     # ln1, ln_attn, pre_ln (RWKV)
     ("norms", r"norm|(^|[._])ln(_[a-z0-9]+|[0-9]*)\.(weight|bias)$"),

@@ -230,7 +230,8 @@ def read_rope(config: Mapping[str, Any], default_fraction: float = 1.0, *,
     if kind == "yarn" and "original_context" not in rope:
         rope["original_context"] = get(config, "max_position_embeddings")
     if kind == "longrope":  # transformers: the top-level original context, and the ratio
-        rope.setdefault("original_context", get(config, "original_max_position_embeddings"))
+        if "original_context" not in rope:  # (a top-level key only where the rope has none)
+            rope["original_context"] = get(config, "original_max_position_embeddings")
         rope.setdefault("factor", get(config, "max_position_embeddings")
                         / rope["original_context"])
     out["rope_scaling"] = rope

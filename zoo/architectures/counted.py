@@ -20,7 +20,6 @@ from zoo.architectures.base import (
     Config,
     UnsupportedConfigError,
     activation,
-    get,
     refuse_write,
     with_defaults,
 )
@@ -85,32 +84,6 @@ SAME_CLASS: dict[str, tuple[Architecture, dict[str, Any]]] = {
 
 
 
-def _latent_dense(defaults: Mapping[str, Any]) -> Reader:
-    """A dense decoder with DeepSeek's latent attention (MiniCPM3, Youtu): mlp_bias on the
-    gated MLP's three projections; v_head_dim null means hidden_size / heads (MiniCPM3's
-    class), num_key_value_heads null as many as the heads."""
-    def read(c: Mapping[str, Any]) -> Config:
-        c = with_defaults(c, defaults)
-        heads = get(c, "num_attention_heads")
-        c = {**c, "v_head_dim": get(c, "v_head_dim",
-                                    default=get(c, "hidden_size") // heads)}
-        return {**deepseek.read_latent_dense(c), "mlp_bias": bool(c.get("mlp_bias", False))}
-    return read
-
-
-def _nanochat(c: Mapping[str, Any]) -> Config:
-    """nanochat: RMSNorms without a weight (before each sublayer, on q and k, at the end), a
-    two-matrix relu2 MLP, no biases unless attention_bias (on q, k, v and the output)."""
-    c = with_defaults(c, {
-        "vocab_size": 50304, "hidden_size": 768, "intermediate_size": 8192,
-        "num_hidden_layers": 12, "num_attention_heads": 6, "num_key_value_heads": None,
-        "max_position_embeddings": 2048, "hidden_act": "relu2", "rms_norm_eps": 1e-6,
-        "attention_bias": False, "tie_word_embeddings": False})
-    bias = bool(c["attention_bias"])
-    return read_llama_like(c, norm="nonparametric_layernorm", activation="relu",
-                           qkv_bias=bias, attn_out_bias=bias, mlp_bias=False)
-
-
 def _apertus(defaults: Mapping[str, Any]) -> Reader:
     """Apertus: a two-matrix MLP (up, down) whose xIELU activation learns two scalars (another
     hidden_act has none), QK-norm over each head, attention_bias on q, k, v and the output;
@@ -155,21 +128,6 @@ def _bitnet(c: Mapping[str, Any]) -> Config:
                            mlp_bias=False)
 
 
-def _diffllama(c: Mapping[str, Any]) -> Config:
-    """DiffLlama: LLaMA's layer with differential attention (four learned head_dim vectors per
-    layer; its group norm has no weight); attention_bias on q, k, v and the output."""
-    c = with_defaults(c, {
-        "vocab_size": 32000, "hidden_size": 2048, "intermediate_size": 8192,
-        "num_hidden_layers": 16, "num_attention_heads": 32, "num_key_value_heads": None,
-        "hidden_act": "silu", "max_position_embeddings": 2048, "rms_norm_eps": 1e-5,
-        "tie_word_embeddings": False, "attention_bias": False, "head_dim": None})
-    bias = bool(c["attention_bias"])
-    return read_llama_like(c, differential_attention=True, qkv_bias=bias,
-                           attn_out_bias=bias, mlp_bias=False)
-
-
-
-
 def _doge(c: Mapping[str, Any]) -> Config:
     """Doge: QK-norm over each head, a dynamic mask (a decay per key/value head and a step
     projected from the values), a learned scale on each residual, attention_bias on q, k, v,
@@ -192,27 +150,10 @@ def _doge(c: Mapping[str, Any]) -> Config:
 
 # counted, not built: model_type -> (class, nearest built model_type, reader)
 COUNTED: dict[str, tuple[str, str, Reader]] = {
-    # residual and embedding scales aside, DeepSeek's latent attention before a dense MLP
-    "minicpm3": ("MiniCPM3ForCausalLM", "deepseek_v3", _latent_dense({
-        "vocab_size": 73448, "hidden_size": 2560, "intermediate_size": 6400,
-        "num_hidden_layers": 62, "num_attention_heads": 40, "num_key_value_heads": 40,
-        "hidden_act": "silu", "max_position_embeddings": 32768, "rms_norm_eps": 1e-5,
-        "tie_word_embeddings": True, "attention_bias": False, "mlp_bias": False,
-        "kv_lora_rank": 256, "q_lora_rank": 768, "qk_nope_head_dim": 64,
-        "qk_rope_head_dim": 32, "v_head_dim": None})),
-    "youtu": ("YoutuForCausalLM", "deepseek_v3", _latent_dense({
-        "vocab_size": 128256, "hidden_size": 2048, "intermediate_size": 6144,
-        "num_hidden_layers": 32, "num_attention_heads": 16, "num_key_value_heads": 16,
-        "kv_lora_rank": 512, "q_lora_rank": 1536, "qk_rope_head_dim": 64, "v_head_dim": 128,
-        "qk_nope_head_dim": 128, "hidden_act": "silu", "max_position_embeddings": 131072,
-        "rms_norm_eps": 1e-6, "tie_word_embeddings": True, "attention_bias": False})),
     "doge": ("DogeForCausalLM", "qwen3", _doge),
-    "apertus": ("ApertusForCausalLM", "qwen3", _apertus(APERTUS_DEFAULTS)),
     "apertus1p5_text": ("Apertus1p5TextForCausalLM", "qwen3", _apertus(
         {**APERTUS_DEFAULTS, "vocab_size": 266752, "output_vocab_size": None})),
     "bitnet": ("BitNetForCausalLM", "llama", _bitnet),
-    "diffllama": ("DiffLlamaForCausalLM", "llama", _diffllama),
-    "nanochat": ("NanoChatForCausalLM", "olmo", _nanochat),
 }
 
 

@@ -46,20 +46,6 @@ def dense_layers_first(c: Mapping[str, Any], default_dense: int) -> int:
     return dense
 
 
-def _glm4_moe_lite(c: Mapping[str, Any]) -> Config:
-    """GLM-4.7-Flash: DeepSeek-V3's latent attention and routing (sigmoid scores, a
-    selection-only bias, groups), MoE after one dense layer unless mlp_layer_types says."""
-    c = with_defaults(c, {
-        "vocab_size": 154880, "hidden_size": 2048, "intermediate_size": 10240,
-        "moe_intermediate_size": 1536, "num_hidden_layers": 47, "num_attention_heads": 20,
-        "num_key_value_heads": 20, "n_shared_experts": 1, "n_routed_experts": 64,
-        "routed_scaling_factor": 1.8, "kv_lora_rank": 512, "q_lora_rank": 768,
-        "qk_rope_head_dim": 64, "v_head_dim": 256, "qk_nope_head_dim": 192, "n_group": 1,
-        "topk_group": 1, "num_experts_per_tok": 4, "norm_topk_prob": True,
-        "hidden_act": "silu", "max_position_embeddings": 202752, "rms_norm_eps": 1e-5,
-        "tie_word_embeddings": False, "rope_interleave": True, "attention_bias": False})
-    dense = dense_layers_first(c, 1)
-    return {**deepseek.read_deepseek_v3({**c, "first_k_dense_replace": dense})}
 
 
 def sigmoid_routed(c: Mapping[str, Any], *, experts: str, shared: str | None, scaling: str,
@@ -581,7 +567,6 @@ def _minimax_m3(c: Mapping[str, Any]) -> Config:
 
 # counted, not built: model_type -> (class, nearest built model_type, reader)
 COUNTED: dict[str, tuple[str, str, Reader]] = {
-    "glm4_moe_lite": ("Glm4MoeLiteForCausalLM", "deepseek_v3", _glm4_moe_lite),
     "jetmoe": ("JetMoeForCausalLM", "mixtral", _jetmoe),
     "laguna": ("LagunaForCausalLM", "qwen3_next", _laguna),
     "mimo_v2_flash": ("MiMoV2FlashForCausalLM", "gpt_oss", _mimo_v2_flash),

@@ -74,9 +74,10 @@ def read_latent(c: Config) -> Config:
             "routed_scaling": float(get(c, "routed_scaling_factor"))}
 
 
-def read_latent_dense(c: Config) -> Config:
+def read_latent_dense(c: Config, longrope: bool = False) -> Config:
     """What the latent-attention classes share: the attention geometry, the dense MLP, norms
-    and embeddings (every key read must be in `c`: the class's defaults under the config).
+    and embeddings (every key read must be in `c`: the class's defaults under the config);
+    `longrope` for the classes built with it (MiniCPM3).
     Refused by name: biases (attention_bias puts them on the down projections and the output,
     which zoo's latent attention does not build), an activation other than SiLU, and fewer
     key/value heads than heads."""
@@ -95,7 +96,7 @@ def read_latent_dense(c: Config) -> Config:
         kv_lora_rank=get(c, "kv_lora_rank"), q_lora_rank=c["q_lora_rank"],
         d_ff=get(c, "intermediate_size"), vocab_size=get(c, "vocab_size"),
         context_length=get(c, "max_position_embeddings"), position="rotary",
-        **{k: v for k, v in read_rope(c).items() if k != "rotary_fraction"},
+        **{k: v for k, v in read_rope(c, longrope=longrope).items() if k != "rotary_fraction"},
         norm="rmsnorm", norm_eps=get(c, "rms_norm_eps"), activation="swiglu", bias=False,
         tie_embeddings=bool(c["tie_word_embeddings"]))
     if c["num_key_value_heads"] not in (None, heads):  # null: as many as heads

@@ -179,6 +179,29 @@ class Attention(nn.Module):
             self.scale = None  # SDPA's own 1/sqrt(d_head)
         self.softcap = spec.attn_softcap
         self.sinks = nn.Parameter(torch.empty(spec.n_head)) if spec.attention_sinks else None
+        self.differential = spec.differential_attention
+        if self.differential:  # DiffLlama's lambdas (see `_differential`)
+            self.lambda_q1, self.lambda_k1, self.lambda_q2, self.lambda_k2 = (
+                nn.Parameter(torch.empty(spec.head_dim)) for _ in range(4))
+            self.lambda_init = 0.8 - 0.6 * math.exp(-0.3 * layer)
+
+    def _differential(self, q: Tensor, k: Tensor, v: Tensor, inputs: AttentionInputs) -> Tensor:
+        """Differential attention (Ye et al. 2024, arXiv 2410.05258) as DiffLlama computes it:
+        every query head attends to [the first half of the value heads; the second half], each
+        half repeated to all kv heads; head h + n_head / 2's output, scaled by lambda, is taken
+        from head h's, then RMS-normalised over 2 d_head and scaled by 1 - lambda_init."""
+        half = v.shape[1] // 2
+        first, second = v[:, :half], v[:, half:]
+        v = torch.cat([torch.cat([first, first], 1), torch.cat([second, second], 1)], -1)
+        y = attend(q, k, v, inputs.masks[self.kind], inputs.causal, self.scale,
+                   self.dropout if self.training else 0.0, self.softcap, self.sinks)
+        a, b = y.chunk(2, 1)  # (batch, heads / 2, seq, 2 d_head) each
+        lam = (torch.exp(torch.sum(self.lambda_q1 * self.lambda_k1, -1, dtype=torch.float32))
+               .to(q.dtype) - torch.exp(torch.sum(self.lambda_q2 * self.lambda_k2, -1,
+                                                  dtype=torch.float32)).to(q.dtype)
+               + self.lambda_init)
+        y = a - lam * b
+        return (1 - self.lambda_init) * F.rms_norm(y, (y.shape[-1],), eps=self.spec.norm_eps)
 
     def forward(self, x: Tensor, inputs: AttentionInputs, cache: KVCache | None = None) -> Tensor:
         batch, seq, _ = x.shape
@@ -211,8 +234,11 @@ class Attention(nn.Module):
             q = (q * inputs.temperature).to(q.dtype)
         if cache is not None:
             k, v = cache.append(self.layer, k, v)
-        y = attend(q, k, v, inputs.masks[self.kind], inputs.causal, self.scale,
-                   self.dropout if self.training else 0.0, self.softcap, self.sinks)
+        if self.differential:
+            y = self._differential(q, k, v, inputs)
+        else:
+            y = attend(q, k, v, inputs.masks[self.kind], inputs.causal, self.scale,
+                       self.dropout if self.training else 0.0, self.softcap, self.sinks)
         y = y.transpose(1, 2).reshape(batch, seq, self.spec.v_dim)
         return self.out(y * torch.sigmoid(gate) if gate is not None else y)
 
@@ -401,12 +427,12 @@ class LatentAttention(nn.Module):
         self.v_head = spec.v_dim // heads
         if spec.q_lora_rank:
             self.q_down = Linear(d, spec.q_lora_rank, bias=False)
-            self.q_down_norm = make_norm(spec, spec.q_lora_rank)
+            self.q_down_norm = make_norm(spec, spec.q_lora_rank, spec.latent_eps)
             self.q_up = Linear(spec.q_lora_rank, spec.q_dim, bias=False)
         else:
             self.q = Linear(d, spec.q_dim, bias=False)
         self.kv_down = Linear(d, rank + self.rope_dim, bias=False)
-        self.kv_down_norm = make_norm(spec, rank)
+        self.kv_down_norm = make_norm(spec, rank, spec.latent_eps)
         self.kv_up = Linear(rank, heads * (self.nope_dim + self.v_head), bias=False)
         self.out = Linear(spec.v_dim, d, bias=False)
         self.indexer = Indexer(spec) if spec.sparse_attention else None

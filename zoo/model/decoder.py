@@ -31,6 +31,7 @@ from zoo.model.cache import KVCache
 from zoo.model.generation import generate_ids, stream_ids
 from zoo.model.layers import (
     MLP,
+    XIELU,
     Embedding,
     Experts,
     HeadLayerNorm,
@@ -463,6 +464,11 @@ class Model(nn.Module):
             elif isinstance(module, Experts):
                 rules = {"fc_in": normal(0.02), "fc_out": normal(residual_std),
                          "fc_in_bias": fill(0.0), "fc_out_bias": fill(0.0)}
+            elif isinstance(module, XIELU):  # transformers' init: a = b = 0.8
+                rules = {"alpha_p": fill(math.log(math.expm1(0.8))),
+                         "alpha_n": fill(math.log(math.expm1(0.3))), "beta": fill(0.5),
+                         "eps": fill(-1e-6)}
+            rules.update({f"lambda_{w}": normal(0.1) for w in ("q1", "k1", "q2", "k2")})
             rules.update(sinks=fill(0.0), routing_bias=fill(0.0), layer_scalar=fill(1.0),
                          router_scale=fill(1.0), expert_scale=fill(1.0))
             for attr, init in rules.items():

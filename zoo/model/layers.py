@@ -205,12 +205,15 @@ class NonparametricLayerNorm(nn.Module):
         return F.layer_norm(x.float(), self.shape, None, None, self.eps).to(x.dtype)
 
 
-def make_norm(spec: ModelSpec, width: int | None = None) -> nn.Module:
-    """The spec's norm over `width` features (default d_model)."""
+def make_norm(spec: ModelSpec, width: int | None = None, eps: float | None = None) -> nn.Module:
+    """The spec's norm over `width` features (default d_model), with epsilon `eps` (default
+    norm_eps)."""
     width = spec.d_model if width is None else width
     if spec.norm == "rmsnorm":
-        return RMSNorm(width, spec.norm_eps, spec.norm_unit_offset,
+        return RMSNorm(width, spec.norm_eps if eps is None else eps, spec.norm_unit_offset,
                        fp32_scale=spec.norm_fp32_scale)
+    if spec.norm == "weightless_rmsnorm":  # NanoChat
+        return RMSNorm(width, spec.norm_eps, weight=False)
     if spec.norm == "nonparametric_layernorm":
         return NonparametricLayerNorm(width, spec.norm_eps)
     return LayerNorm(width, eps=spec.norm_eps, bias=spec.norm_bias)
@@ -364,6 +367,8 @@ def rotary_tables(spec: ModelSpec, positions: Tensor,
             cos, sin = cos * factor, sin * factor
         if spec.rotary_style == "half":  # dims i and i + r/2: [c, c], [-s, s]
             cos, sin = torch.cat([cos, cos], -1), torch.cat([-sin, sin], -1)
+        elif spec.rotary_style == "half_reversed":  # turned the other way: [c, c], [s, -s]
+            cos, sin = torch.cat([cos, cos], -1), torch.cat([sin, -sin], -1)
         else:  # dims 2i and 2i + 1: [c0, c0, c1, c1 ...], [-s0, s0, -s1, s1 ...]
             cos = cos.repeat_interleave(2, -1)
             sin = torch.stack([-sin, sin], -1).flatten(-2)
@@ -374,14 +379,15 @@ def rotary_tables(spec: ModelSpec, positions: Tensor,
 def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor, style: str) -> Tensor:
     """Rotate the first rotary_dim dims of x (batch, heads, seq, d_head); the rest pass through.
 
-    'half' pairs dim i with i + r/2 (GPT-NeoX, LLaMA); 'interleaved' pairs 2i with 2i + 1
-    (GPT-J, mesh-transformer-jax). Each pair (a, b) becomes (a cos - b sin, b cos + a sin):
+    'half' pairs dim i with i + r/2 (GPT-NeoX, LLaMA; 'half_reversed' turns them the other
+    way, its sign in the sin table); 'interleaved' pairs 2i with 2i + 1 (GPT-J,
+    mesh-transformer-jax). Each pair (a, b) becomes (a cos - b sin, b cos + a sin):
     x * cos + partner * signed sin, with the tables of `rotary_tables`, the same numbers
     bit for bit as the pairwise form.
     """
     r = cos.shape[-1]
     rot = x[..., :r] if x.shape[-1] > r else x
-    if style == "half":
+    if style != "interleaved":
         partner = rot.roll(r // 2, -1)  # [b, a]
     else:
         partner = rot.unflatten(-1, (r // 2, 2)).flip(-1).flatten(-2)  # [b0, a0, b1, a1 ...]
@@ -470,9 +476,28 @@ def activate(spec: ModelSpec, h: Tensor) -> Tensor:
     return _ACTIVATIONS[spec.activation](h)
 
 
+class XIELU(nn.Module):
+    """xIELU (Huang and Schlag 2024, arXiv 2411.13010; Apertus): a x^2 + beta x for x > 0,
+    else (expm1(min(x, eps)) - x) b + beta x, where a = softplus(alpha_p) and b = beta +
+    softplus(alpha_n) are learned per MLP; beta and eps are stored beside them (transformers'
+    buffers, 0.5 and -1e-6 in the model's dtype), as transformers' Python form computes it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.alpha_p = nn.Parameter(torch.empty(1))
+        self.alpha_n = nn.Parameter(torch.empty(1))
+        self.register_buffer("beta", torch.empty(()))
+        self.register_buffer("eps", torch.empty(()))
+
+    def forward(self, x: Tensor) -> Tensor:
+        alpha_p, alpha_n = F.softplus(self.alpha_p), self.beta + F.softplus(self.alpha_n)
+        return torch.where(x > 0, alpha_p * x * x + self.beta * x,
+                           (torch.expm1(torch.min(x, self.eps)) - x) * alpha_n + self.beta * x)
+
+
 class MLP(nn.Module):
     """d_model -> width (default d_ff) -> d_model; gated MLPs keep gate and up in one
-    [gate; up] matrix."""
+    [gate; up] matrix; xIELU's learned scalars are the MLP's own (`act`)."""
 
     def __init__(self, spec: ModelSpec, width: int | None = None) -> None:
         super().__init__()
@@ -481,9 +506,11 @@ class MLP(nn.Module):
         self.fc_in = Linear(spec.d_model, 2 * width if spec.gated else width,
                             bias=spec.has_bias("mlp"))
         self.fc_out = Linear(width, spec.d_model, bias=spec.has_bias("mlp"))
+        self.act = XIELU() if spec.activation == "xielu" else None
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.fc_out(activate(self.spec, self.fc_in(x)))
+        h = self.fc_in(x)
+        return self.fc_out(activate(self.spec, h) if self.act is None else self.act(h))
 
 
 class Experts(nn.Module):

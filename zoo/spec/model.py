@@ -362,9 +362,12 @@ class ModelSpec:
         "int?", None, min=1, doc="CCA: the kernel of the convolution grouped by head "
                                  "(cca_time1)")
     differential_attention: bool = _arch(
-        "bool", False, doc="differential attention: the difference of two softmaxes, "
-                           "weighted by four learned head-width vectors per layer (DiffLlama's "
-                           "lambda_q1, k1, q2, k2; counted, not built)")
+        "bool", False, doc="differential attention (DiffLlama): query heads paired with those "
+                           "n_head / 2 further, each attending to the two halves of the value "
+                           "heads side by side, the second of a pair subtracted times "
+                           "exp(lq1.lk1) - exp(lq2.lk2) + l0 (four learned head-width vectors "
+                           "per layer; l0 = 0.8 - 0.6 exp(-0.3 layer)), RMS-normalised without "
+                           "a weight over 2 d_head, times 1 - l0; n_kv_head even")
     kv_lora_rank: int | None = _arch(
         "int?", None, min=1, doc="multi-head latent attention (DeepSeek): keys and values come "
                                  "from a latent of this width, which is what the cache holds")
@@ -379,6 +382,11 @@ class ModelSpec:
                            "counted, not built)")
     q_lora_rank: int | None = _arch("int?", None, min=1,
                                     doc="latent attention: queries through a latent of this width")
+    latent_norm_eps: float | None = _arch(
+        "float?", None, min=0.0, min_exclusive=True,
+        resolve=lambda s: s.latent_eps if s.latent else None,
+        doc="latent attention: the epsilon of the q and kv latents' RMSNorms where it is not "
+            "norm_eps (MiniCPM3's and Youtu's classes: 1e-6 whatever rms_norm_eps)")
     q_up_raw_latent: bool = _arch(
         "bool", False, doc="latent attention: the query up-projection reads the query latent "
                            "before its norm beside it after, concatenated (2 x q_lora_rank "
@@ -465,7 +473,8 @@ class ModelSpec:
         doc="share of each head that is rotated (GPT-NeoX 0.25)")
     rotary_style: str = _arch(
         "enum", "half", choices=ROTARY_STYLES, resolve=_when("rotary", lambda s: s.rotary_style),
-        doc="`half` pairs (NeoX, LLaMA) or GPT-J's `interleaved` pairs")
+        doc="`half` pairs (NeoX, LLaMA), GPT-J's `interleaved` pairs, or `half_reversed`: half "
+            "pairs turned the other way, (a cos + b sin, b cos - a sin) (NanoChat's rotate_half)")
     rope_theta: float = _arch(
         "float", 10000.0, min=0.0, min_exclusive=True,
         resolve=_when("rotary", lambda s: s.rope_theta), doc="rotary base")
@@ -506,8 +515,8 @@ class ModelSpec:
     norm: str = _arch("enum", "layernorm", choices=NORMS,
                       doc="`layernorm` (weight and bias), `rmsnorm`, `nonparametric_layernorm` "
                           "(no weight, no bias: OLMo 1), `weightless_rmsnorm` (RMSNorm "
-                          "without a weight: HRM) or `l2` (onto the unit sphere, no weight: "
-                          "Dory's nGPT; both counted, not built)")
+                          "without a weight, in fp32: NanoChat, HRM) or `l2` (onto the unit "
+                          "sphere, no weight: Dory's nGPT; counted, not built)")
     norm_eps: float = _arch("float", 1e-5, min=0.0, min_exclusive=True, doc="norm epsilon")
     norm_bias: bool = _arch(
         "bool", True, resolve=lambda s: s.norm_bias if s.norm == "layernorm" else None,
@@ -546,7 +555,8 @@ class ModelSpec:
         "enum", "gelu", choices=ACTIVATIONS,
         doc="`gelu`, `gelu_tanh`, `relu`, `relu2` (squared ReLU: Arcee), `silu`; gated: "
             "`swiglu` (SiLU gate), `geglu` (tanh-GELU gate: Gemma); `xielu` (Apertus: two "
-            "learned scalars per MLP; counted, not built)")
+            "learned scalars per MLP, and its beta and eps stored; with experts counted, not "
+            "built)")
     bias: bool = _arch("bool", True, resolve=lambda s: None,  # resolved into the three below:
                        doc="biases in attention and MLP, unless a per-part switch says otherwise")
     qkv_bias: bool | None = _arch("bool?", None, resolve=lambda s: s.has_bias("qkv"),
@@ -1004,6 +1014,11 @@ class ModelSpec:
     def embed_width(self) -> int:
         """Width of the token embedding (and tied head): d_model unless projected (OPT-350M)."""
         return self.embed_dim if self.embed_dim is not None else self.d_model
+
+    @property
+    def latent_eps(self) -> float:
+        """The epsilon of latent attention's q and kv latent norms."""
+        return self.norm_eps if self.latent_norm_eps is None else self.latent_norm_eps
 
     @property
     def gated(self) -> bool:

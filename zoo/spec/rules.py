@@ -99,8 +99,12 @@ def check_consistency(spec: Spec) -> None:
 # switches the closed form counts but zoo's decoder does not compute: a spec with one says
 # why it is not built (counted_only), which the decoder refuses by
 NOT_BUILT: dict[str, Callable[[Spec], bool]] = {
-    "activation": lambda s: s.activation == "xielu",
-    "differential_attention": lambda s: s.differential_attention,
+    # built on the dense MLP (Apertus's); not on experts
+    "activation": lambda s: s.activation == "xielu" and s.moe,
+    # built on plain attention (DiffLlama's), not on Gemma 4's per-layer one
+    "differential_attention": lambda s: s.differential_attention and (
+        s.value_norm or s.global_d_head is not None or s.global_kv_heads is not None
+        or s.global_values_from_keys or s.kv_shared_layers > 0),
     "sub_norms": lambda s: s.sub_norms,
     # built on the plain attention of every layer (GPT-NeoX Japanese's)
     "last_attn_out_bias": lambda s: s.last_attn_out_bias and (
@@ -128,7 +132,7 @@ NOT_BUILT: dict[str, Callable[[Spec], bool]] = {
     "shared_blocks": lambda s: s.shared_blocks is not None,
     "altup_streams": lambda s: s.altup_streams is not None,
     "laurel_rank": lambda s: s.laurel_rank is not None,
-    "norm": lambda s: s.norm in ("weightless_rmsnorm", "l2"),
+    "norm": lambda s: s.norm == "l2",
     "layer_runs": lambda s: s.layer_runs != (1,),
     "initial_state": lambda s: s.initial_state,
     "ngpt_scales": lambda s: s.ngpt_scales,
@@ -184,6 +188,9 @@ def _check_not_built(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
         raise bad("dynamic_mask", "latent attention has no value projection to take it from")
     if spec.differential_attention and spec.latent:
         raise bad("differential_attention", "latent attention is not differential")
+    if spec.differential_attention and spec.kv_heads % 2:
+        raise bad("differential_attention", f"differential attention splits the value heads in "
+                                            f"two: n_kv_head {spec.kv_heads} is odd")
     if spec.q_up_raw_latent and not (spec.latent and spec.q_lora_rank):
         raise bad("q_up_raw_latent", "the query up-projection reads the query latent: set "
                                      "kv_lora_rank and q_lora_rank")
@@ -406,6 +413,9 @@ def _check_gemma4(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
 
 
 def _check_latent(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
+    if spec.latent_norm_eps is not None and (not spec.latent or spec.norm != "rmsnorm"):
+        raise bad("latent_norm_eps", "only latent attention's RMSNorms take it: set "
+                                     "kv_lora_rank and norm: rmsnorm")
     indexer = ("indexer_heads", "indexer_head_dim", "indexer_topk")
     given = [name for name in indexer if getattr(spec, name) is not None]
     if given and len(given) < len(indexer):

@@ -68,7 +68,7 @@ def _when(condition: str, value: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 
 POSITIONS = ("learned", "rotary", "alibi", "sinusoidal", "none")
-ROTARY_STYLES = ("half", "interleaved")
+ROTARY_STYLES = ("half", "interleaved", "half_reversed")
 TEMPERATURE_FORMS = ("nope_layers", "all_layers")
 SINUSOID_STYLES = ("fairseq", "vaswani")
 NORMS = ("layernorm", "rmsnorm", "nonparametric_layernorm", "weightless_rmsnorm", "l2")
