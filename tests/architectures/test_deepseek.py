@@ -100,3 +100,24 @@ def test_deepseek_v32_reads_its_indexer_and_mlp_layer_types():
         spec_from_config({**config, "mlp_layer_types": ["sparse", "dense", "sparse"]})
     with pytest.raises(UnsupportedConfigError, match="q_lora_rank"):
         spec_from_config({**config, "q_lora_rank": None})
+
+
+@pytest.mark.parametrize("label", ["deepseek-v2", "deepseek-v3", "deepseek-v32"])
+def test_the_latents_are_normalised_at_the_classes_own_epsilon(tmp_path, label):
+    """DeepseekV2/V3/V32Attention build q_a_layernorm and kv_a_layernorm at their RMSNorm's
+    default epsilon, 1e-6, whatever rms_norm_eps says: a checkpoint of rms_norm_eps 1e-2 gives
+    transformers' logits (its latents at 1e-2 were 0.11 to 0.27 off)."""
+    import torch
+
+    from zoo.checkpoints.hf import from_hf
+    from zoo.testing import hf_model, tiny_spec
+
+    spec = tiny_spec(label).with_changes(norm_eps=1e-2, latent_norm_eps=1e-6)
+    hf = hf_model(spec)
+    hf.save_pretrained(tmp_path)
+    assert hf.config.rms_norm_eps == 1e-2
+    model = from_hf(tmp_path).eval()
+    assert model.spec.latent_eps == 1e-6 and model.spec.norm_eps == 1e-2
+    ids = torch.randint(0, spec.vocab_size, (2, 12), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert (model(ids) - hf(ids).logits).abs().max() <= 1e-5

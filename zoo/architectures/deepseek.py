@@ -62,6 +62,11 @@ def _with_defaults(c: Mapping[str, Any], defaults: Config) -> Config:
     return {**defaults, **c}
 
 
+# the epsilon of the latents' RMSNorms (q_a_layernorm, kv_a_layernorm) in every latent-attention
+# class transformers has, whatever rms_norm_eps says: DeepseekV2/V3/V32RMSNorm's default
+LATENT_EPS = 1e-6
+
+
 def read_latent(c: Config) -> Config:
     """What the latent-attention MoE classes share: read_latent_dense's fields and DeepSeek's
     experts."""
@@ -99,6 +104,8 @@ def read_latent_dense(c: Config, longrope: bool = False) -> Config:
         **{k: v for k, v in read_rope(c, longrope=longrope).items() if k != "rotary_fraction"},
         norm="rmsnorm", norm_eps=get(c, "rms_norm_eps"), activation="swiglu", bias=False,
         tie_embeddings=bool(c["tie_word_embeddings"]))
+    if out["norm_eps"] != LATENT_EPS:  # the classes build q_a_ and kv_a_layernorm at 1e-6
+        out["latent_norm_eps"] = LATENT_EPS
     if c["num_key_value_heads"] not in (None, heads):  # null: as many as heads
         # no parameter depends on it: latent attention expands keys and values for every head
         # (transformers' forward then repeats them to a shape that does not fit)

@@ -12,10 +12,13 @@ from typing import Any
 
 from zoo.architectures.base import Architecture, Config, UnsupportedConfigError, with_defaults
 from zoo.architectures.counted_moe import dense_layers_first
-from zoo.architectures.deepseek import LATENT, read_deepseek_v3, write_deepseek_v3
+from zoo.architectures.deepseek import (
+    LATENT,
+    LATENT_EPS,
+    read_deepseek_v3,
+    write_deepseek_v3,
+)
 from zoo.spec import ModelSpec
-
-LATENT_EPS = 1e-6  # the class's latent norms: its RMSNorm's default
 
 # Glm4MoeLiteConfig's defaults for the keys read
 DEFAULTS = {

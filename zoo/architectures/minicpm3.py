@@ -24,11 +24,8 @@ from zoo.architectures.base import (
     with_defaults,
     write_rope,
 )
-from zoo.architectures.deepseek import LATENT, read_latent_dense
+from zoo.architectures.deepseek import LATENT, LATENT_EPS, read_latent_dense
 from zoo.spec import ModelSpec
-
-# the latent norms' epsilon, fixed by both classes (their RMSNorm's default)
-LATENT_EPS = 1e-6
 
 # MiniCPM3Config's defaults for the keys read (num_key_value_heads null: as many as the heads)
 MINICPM3 = {
