@@ -293,6 +293,14 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                                            "last_attn_out_bias": True, "tie_embeddings": True,
                                            "activation": "gelu",
                                            "weights": {"model_type": "gpt_neox_japanese"}}),
+    # Mamba-2: state-space mixers only (4 heads of 16 in 2 groups, biases on), no MLP; the
+    # 20-token test prompts span one scan chunk
+    "mamba2": ("llama-7b", {"n_layer": 2, "d_model": 32, "n_head": 1, "d_ff": 1,
+                            "context_length": 1 << 20, "position": "none", "activation": "gelu",
+                            "attention_pattern": ["mamba2"], "mlp_pattern": ["none"],
+                            "ssm_d_inner": 64, "ssm_d_state": 8, "ssm_conv_kernel": 4,
+                            "ssm_n_head": 4, "ssm_n_group": 2, "ssm_proj_bias": True,
+                            "tie_embeddings": False, "weights": {"model_type": "mamba2"}}),
 }
 
 

@@ -82,7 +82,8 @@ MAMBA2_DEFAULTS = {"num_heads": 128, "vocab_size": 32768, "hidden_size": 4096,
 
 def read_mamba2(c: Mapping[str, Any]) -> Config:
     """Mamba2Config: the scan int(expand x hidden_size) wide, num_heads heads (head_dim shapes
-    no parameter), n_groups groups of B and C."""
+    no parameter), n_groups groups of B and C. Built (zoo.architectures.mamba): what the class
+    computes beyond these fields is checked there."""
     c = defaults_under(c, MAMBA2_DEFAULTS)
     return _recurrent_only(c, dict(
         attention_pattern=["mamba2"], ssm_d_inner=int(get(c, "expand") * get(c, "hidden_size")),
@@ -831,10 +832,9 @@ def read_zamba(c: Mapping[str, Any]) -> Config:
 
 # model_type -> (class, base model's prefix, nearest built model_type, reader)
 COUNTED: dict[str, tuple[str, str, str, Reader]] = {
-    "mamba": ("MambaForCausalLM", "backbone.", "qwen3_next", read_mamba),
-    "falcon_mamba": ("FalconMambaForCausalLM", "backbone.", "qwen3_next", read_mamba),
-    "mamba2": ("Mamba2ForCausalLM", "backbone.", "qwen3_next", read_mamba2),
-    "bamba": ("BambaForCausalLM", "model.", "qwen3_next", read_bamba),
+    "mamba": ("MambaForCausalLM", "backbone.", "mamba2", read_mamba),
+    "falcon_mamba": ("FalconMambaForCausalLM", "backbone.", "mamba2", read_mamba),
+    "bamba": ("BambaForCausalLM", "model.", "mamba2", read_bamba),
     "jamba": ("JambaForCausalLM", "model.", "qwen3_next", read_jamba),
     "lfm2": ("Lfm2ForCausalLM", "model.", "qwen3", read_lfm2),
     "rwkv": ("RwkvForCausalLM", "rwkv.", "qwen3_next", read_rwkv),

@@ -42,6 +42,7 @@ from zoo.model.layers import (
     sinusoids,
 )
 from zoo.model.linear_attention import GatedDeltaNet
+from zoo.model.ssm import Mamba2Mixer
 from zoo.spec import ModelSpec, SpecError
 from zoo.units import FLOAT_DTYPES, canonical_dtype, human_bytes
 
@@ -67,16 +68,24 @@ class Block(nn.Module):
         inputs = self.arrangement in ("pre", "post", "sandwich", "parallel", "parallel_two_norms")
         outputs = self.arrangement in ("sandwich", "output")
         self.norm1 = make_norm(spec) if inputs else None
-        attention = (GatedDeltaNet if spec.layer_kinds[layer] == "linear" else
+        kind = spec.layer_kinds[layer]
+        attention = (GatedDeltaNet if kind == "linear" else Mamba2Mixer if kind == "mamba2" else
                      LatentAttention if spec.latent else
                      LayerAttention if layer_attention(spec) else Attention)
         self.attn = attention(spec, layer, dropout)
-        self.norm2 = make_norm(spec) if inputs and self.arrangement != "parallel" else None
+        mixer_only = spec.layer_mlp[layer] == "none"  # Mamba: one norm, one mixer, no MLP
+        if mixer_only:
+            self.arrangement = "mixer_only"
+        self.norm2 = (make_norm(spec) if inputs and self.arrangement not in ("parallel",
+                                                                             "mixer_only")
+                      else None)
         self.post_attn_norm = make_norm(spec) if outputs else None
         shares = spec.layer_kv_shared[layer]
         width = spec.d_ff * (2 if shares and spec.double_wide_shared_mlp else 1)
         beside = spec.layer_moe[layer] and spec.dense_mlp_with_experts
-        self.mlp = MoE(spec) if spec.layer_moe[layer] and not beside else MLP(spec, width)
+        self.mlp: nn.Module | None = (None if mixer_only else MoE(spec)
+                                      if spec.layer_moe[layer] and not beside
+                                      else MLP(spec, width))
         self.post_mlp_norm = make_norm(spec) if outputs else None
         # Gemma 4: experts beside the dense MLP, each output normalised apart (sandwich)
         self.moe = MoE(spec) if beside else None
@@ -127,6 +136,8 @@ class Block(nn.Module):
         if self.arrangement == "pre":  # GPT-2 and most since
             x = x + drop(attn(self.norm1(x), inputs, cache))
             return x + drop(mlp(self.norm2(x)))
+        if self.arrangement == "mixer_only":  # Mamba: a pre-norm mixer, no MLP
+            return x + drop(attn(self.norm1(x), inputs, cache))
         if self.arrangement == "sandwich":  # Gemma 2 and 3: before and after each sublayer
             x = x + drop(self.post_attn_norm(attn(self.norm1(x), inputs, cache)))
             return x + drop(self.post_mlp_norm(mlp(self.norm2(x))))
@@ -460,6 +471,14 @@ class Model(nn.Module):
                 # A = exp(A_log) uniform in [1, 16], dt_bias 1
                 rules = {"conv": normal(0.02), "dt_bias": fill(1.0),
                          "A_log": lambda t: t.uniform_(1.0, 16.0, generator=generator).log_()}
+            elif isinstance(module, Mamba2Mixer):  # transformers' init: A = 1..heads, D 1,
+                # dt = softplus(dt_bias) log-uniform in [0.001, 0.1]
+                rules = {"conv": normal(0.02), "conv_bias": fill(0.0), "D": fill(1.0),
+                         "norm": fill(1.0),
+                         "A_log": lambda t: t.copy_(torch.arange(1, t.numel() + 1)).log_(),
+                         "dt_bias": lambda t: t.uniform_(math.log(1e-3), math.log(0.1),
+                                                         generator=generator).exp_().expm1_()
+                         .log_()}
             elif isinstance(module, Experts):
                 rules = {"fc_in": normal(0.02), "fc_out": normal(residual_std),
                          "fc_in_bias": fill(0.0), "fc_out_bias": fill(0.0)}

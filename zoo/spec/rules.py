@@ -154,6 +154,8 @@ NOT_BUILT: dict[str, Callable[[Spec], bool]] = {
     "segment_types": lambda s: s.segment_types is not None,
     "relative_bias_buckets": lambda s: s.relative_bias_buckets is not None,
     "cached_prefix": lambda s: s.cached_prefix > 0,
+    "ssm_parallel": lambda s: s.ssm_parallel,
+    "ssm_gated_norm": lambda s: s.has_ssm and not s.ssm_gated_norm,
 }
 
 
@@ -331,8 +333,14 @@ def _check_ssm(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
     if "mamba2" in kinds and spec.ssm_d_inner % spec.ssm_n_group:
         raise bad("ssm_n_group", f"ssm_d_inner {spec.ssm_d_inner} does not split into "
                                  f"{spec.ssm_n_group} groups")
-    unbuilt = sorted(kinds & set(COUNTED_KINDS)) + (["no MLP"] if "none" in spec.mlp_pattern
-                                                    else [])
+    if "mamba2" in kinds and (spec.ssm_d_inner % spec.ssm_n_head
+                              or spec.ssm_n_head % spec.ssm_n_group):
+        raise bad("ssm_n_head", f"ssm_d_inner {spec.ssm_d_inner} does not split into "
+                                f"{spec.ssm_n_head} heads in {spec.ssm_n_group} groups")
+    # a block without an MLP is built as a pre-norm mixer (Mamba's)
+    mixer_only = spec.norm_position == "pre" and spec.block == "sequential"
+    unbuilt = sorted(kinds & set(COUNTED_KINDS)) + (
+        ["no MLP"] if "none" in spec.mlp_pattern and not mixer_only else [])
     if spec.ssm_parallel and not set(spec.attention_pattern) <= {"global", "local"}:
         raise bad("ssm_parallel", "a Mamba-2 mixer beside attention: every layer attends")
     if not unbuilt:
