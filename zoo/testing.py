@@ -301,6 +301,14 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                             "ssm_d_inner": 64, "ssm_d_state": 8, "ssm_conv_kernel": 4,
                             "ssm_n_head": 4, "ssm_n_group": 2, "ssm_proj_bias": True,
                             "tie_embeddings": False, "weights": {"model_type": "mamba2"}}),
+    # Bamba: Mamba-2 layers beside Llama's attention (half of each head rotated), gated MLPs,
+    # every bias on
+    "bamba": ("llama-7b", {"n_kv_head": 2, "d_ff": 64, "rotary_fraction": 0.5,
+                           "attention_pattern": ["mamba2", "global"], "qkv_bias": True,
+                           "attn_out_bias": True, "mlp_bias": True, "ssm_d_inner": 128,
+                           "ssm_d_state": 8, "ssm_conv_kernel": 4, "ssm_n_head": 4,
+                           "ssm_n_group": 2, "ssm_proj_bias": True,
+                           "weights": {"model_type": "bamba"}}),
 }
 
 

@@ -1,7 +1,10 @@
-"""State-space decoders zoo builds: Mamba-2 (mamba2, Mamba2ForCausalLM).
+"""State-space decoders zoo builds: Mamba-2 (mamba2, Mamba2ForCausalLM) and IBM's Bamba
+(bamba, BambaForCausalLM), Mamba-2 layers beside Llama's attention.
 
-A stack of blocks of one RMSNorm and one Mamba-2 mixer (zoo.model.ssm), no attention and no
-MLP, a final norm and an untied head by default. The counted-only readers of the other
+Mamba-2 is a stack of blocks of one RMSNorm and one Mamba-2 mixer (zoo.model.ssm), no attention
+and no MLP, a final norm and an untied head by default. Bamba's blocks are pre-norm, each a
+Mamba-2 mixer or (on attn_layer_indices) Llama's attention with half of each head rotated, then
+a gated MLP (SiLU). The counted-only readers of the other
 state-space classes are in zoo.architectures.recurrent, whose Mamba-2 reader this entry takes,
 adding what the mixer computes beyond the parameter count: its head_dim (num_heads x head_dim
 must be the scan's width, as the class checks), SiLU, and the time-step limits, which the
@@ -19,6 +22,7 @@ from typing import Any
 from zoo.architectures.base import (
     Architecture,
     Config,
+    Source,
     UnsupportedConfigError,
     counted_only,
     defaults_under,
@@ -26,8 +30,9 @@ from zoo.architectures.base import (
     linear,
     norm,
     same,
+    write_rope,
 )
-from zoo.architectures.recurrent import MAMBA2_DEFAULTS, read_mamba2
+from zoo.architectures.recurrent import BAMBA_DEFAULTS, MAMBA2_DEFAULTS, read_bamba, read_mamba2
 from zoo.spec import ModelSpec
 
 BACKBONE = "backbone"
@@ -43,19 +48,39 @@ def _float(x: Any) -> float:
     return float(x["__float__"] if isinstance(x, Mapping) else x)
 
 
-def read(config: Mapping[str, Any]) -> Config:
-    c = defaults_under(config, DEFAULTS)
-    out = read_mamba2(c)
+def _mixer_checks(c: Mapping[str, Any], out: Config, head_dim: str) -> Config:
+    """What a Mamba-2 mixer computes beyond its count: heads of head_dim filling the scan's
+    width, SiLU, the default time-step limits."""
     inner, heads = out["ssm_d_inner"], out["ssm_n_head"]
-    if get(c, "head_dim") * heads != inner:
-        raise UnsupportedConfigError(f"head_dim {c['head_dim']} x num_heads {heads} is not the "
-                                     f"scan's width expand x hidden_size ({inner})")
+    width = get(c, head_dim)
+    if width != "auto" and width * heads != inner:
+        raise UnsupportedConfigError(f"{head_dim} {width} x {heads} heads is not the scan's "
+                                     f"width expand x hidden_size ({inner})")
     if c["hidden_act"] not in ("silu", "swish"):
-        counted_only(out, f"hidden_act {c['hidden_act']!r}: zoo's Mamba-2 convolution is SiLU")
-    limit = tuple(_float(x) for x in c["time_step_limit"])
+        counted_only(out, f"hidden_act {c['hidden_act']!r}: zoo's Mamba-2 convolution (and "
+                          f"Bamba's MLP) is SiLU")
+    limit = tuple(_float(x) for x in c["time_step_limit"] or (0.0, math.inf))
     if limit != (0.0, math.inf):
         counted_only(out, f"time_step_limit {list(limit)}: transformers clamps the step in "
                           f"prompts but not in decoding steps; zoo builds the default (0, inf)")
+    return out
+
+
+def read(config: Mapping[str, Any]) -> Config:
+    c = defaults_under(config, DEFAULTS)
+    return _mixer_checks(c, read_mamba2(c), "head_dim")
+
+
+BAMBA = {**BAMBA_DEFAULTS, "mamba_d_head": "auto", "hidden_act": "silu",
+         "time_step_limit": [0.0, math.inf], "z_loss_coefficient": 0.0}
+
+
+def read_bamba_built(config: Mapping[str, Any]) -> Config:
+    c = {**BAMBA, **config}
+    out = _mixer_checks(c, read_bamba(c), "mamba_d_head")
+    if c["z_loss_coefficient"]:
+        counted_only(out, f"z_loss_coefficient {c['z_loss_coefficient']}: transformers adds a "
+                          f"z-loss to the loss zoo computes")
     return out
 
 
@@ -75,6 +100,33 @@ def write(s: ModelSpec) -> Config:
             "layer_norm_epsilon": s.norm_eps, "hidden_act": "silu"}
 
 
+def write_bamba(s: ModelSpec) -> Config:
+    kinds = s.layer_kinds
+    if (set(kinds) - {"mamba2", "global"} or s.moe or "none" in s.mlp_pattern
+            or s.norm != "rmsnorm" or s.norm_position != "pre" or s.block != "sequential"
+            or s.norm_unit_offset or s.activation != "swiglu" or s.position != "rotary"
+            or s.rotary_style != "half" or s.rotary_fraction != 0.5 or not all(s.layer_rotary)
+            or s.qk_norm != "none" or not s.ssm_gated_norm or s.has_bias("mlp") != s.mlp_bias):
+        raise UnsupportedConfigError("Bamba: pre-norm Mamba-2 or Llama attention (half "
+                                     "rotated) blocks, each with a gated SiLU MLP")
+    if s.has_bias("qkv") != s.has_bias("attn_out"):
+        raise UnsupportedConfigError("attention_bias covers q, k, v and o alike")
+    assert s.ssm_d_inner is not None and s.ssm_n_head is not None
+    if s.ssm_d_inner % s.d_model:
+        raise UnsupportedConfigError("Bamba's scan is mamba_expand x hidden_size wide")
+    return {"num_hidden_layers": s.n_layer, "hidden_size": s.d_model,
+            "intermediate_size": s.d_ff, "num_attention_heads": s.n_head,
+            "num_key_value_heads": s.kv_heads, "head_dim": s.head_dim,
+            "max_position_embeddings": s.context_length, "rms_norm_eps": s.norm_eps,
+            "hidden_act": "silu", **write_rope(s, {}),
+            "attention_bias": s.has_bias("qkv"), "mlp_bias": s.mlp_bias,
+            "attn_layer_indices": [i for i, kind in enumerate(kinds) if kind == "global"],
+            "mamba_expand": s.ssm_d_inner // s.d_model, "mamba_n_heads": s.ssm_n_head,
+            "mamba_d_head": s.ssm_d_inner // s.ssm_n_head, "mamba_d_state": s.ssm_d_state,
+            "mamba_n_groups": s.ssm_n_group, "mamba_d_conv": s.ssm_conv_kernel,
+            "mamba_proj_bias": s.ssm_proj_bias, "mamba_conv_bias": s.ssm_conv_bias}
+
+
 TENSORS = {
     **same("embed.weight", f"{BACKBONE}.embeddings.weight"),
     **norm("blocks.{i}.norm1", f"{LAYER}.norm"),
@@ -90,6 +142,36 @@ TENSORS = {
     **same("head.weight", "lm_head.weight"),
 }
 
+BLOCK = "model.layers.{i}"
+MAMBA = f"{BLOCK}.mamba"
+ATTN = f"{BLOCK}.self_attn"
+MLP = f"{BLOCK}.feed_forward"
+BAMBA_TENSORS = {
+    **same("embed.weight", "model.embed_tokens.weight"),
+    **norm("blocks.{i}.norm1", f"{BLOCK}.input_layernorm"),
+    **norm("blocks.{i}.norm2", f"{BLOCK}.pre_ff_layernorm"),
+    **linear("blocks.{i}.attn.in_proj", f"{MAMBA}.in_proj"),
+    **same("blocks.{i}.attn.conv", f"{MAMBA}.conv1d.weight"),
+    **same("blocks.{i}.attn.conv_bias", f"{MAMBA}.conv1d.bias"),
+    **same("blocks.{i}.attn.A_log", f"{MAMBA}.A_log"),
+    **same("blocks.{i}.attn.D", f"{MAMBA}.D"),
+    **same("blocks.{i}.attn.dt_bias", f"{MAMBA}.dt_bias"),
+    **same("blocks.{i}.attn.norm", f"{MAMBA}.norm.weight"),
+    **linear("blocks.{i}.attn.out_proj", f"{MAMBA}.out_proj"),
+    "blocks.{i}.attn.qkv.weight": Source((f"{ATTN}.q_proj.weight", f"{ATTN}.k_proj.weight",
+                                          f"{ATTN}.v_proj.weight"), "qkv"),
+    "blocks.{i}.attn.qkv.bias": Source((f"{ATTN}.q_proj.bias", f"{ATTN}.k_proj.bias",
+                                        f"{ATTN}.v_proj.bias"), "qkv"),
+    **linear("blocks.{i}.attn.out", f"{ATTN}.o_proj"),
+    "blocks.{i}.mlp.fc_in.weight": Source((f"{MLP}.gate_proj.weight", f"{MLP}.up_proj.weight"),
+                                          "gate_up"),
+    "blocks.{i}.mlp.fc_in.bias": Source((f"{MLP}.gate_proj.bias", f"{MLP}.up_proj.bias"),
+                                        "gate_up"),
+    **linear("blocks.{i}.mlp.fc_out", f"{MLP}.down_proj"),
+    **norm("final_norm", "model.final_layernorm"),
+    **same("head.weight", "lm_head.weight"),
+}
+
 # where write_config tries these entries among all (lowest first; see zoo.architectures)
 PRIORITY = 155
 ENTRIES = (
@@ -98,4 +180,6 @@ ENTRIES = (
                  # the mamba_ssm checkpoints (state-spaces/mamba2-*) name the embedding so;
                  # transformers' load hook renames it
                  renamed={f"{BACKBONE}.embeddings.weight": (f"{BACKBONE}.embedding.weight",)}),
+    Architecture(model_type="bamba", hf_class="BambaForCausalLM", read=read_bamba_built,
+                 write=write_bamba, prefix="model.", tensors=BAMBA_TENSORS),
 )

@@ -834,7 +834,6 @@ def read_zamba(c: Mapping[str, Any]) -> Config:
 COUNTED: dict[str, tuple[str, str, str, Reader]] = {
     "mamba": ("MambaForCausalLM", "backbone.", "mamba2", read_mamba),
     "falcon_mamba": ("FalconMambaForCausalLM", "backbone.", "mamba2", read_mamba),
-    "bamba": ("BambaForCausalLM", "model.", "mamba2", read_bamba),
     "jamba": ("JambaForCausalLM", "model.", "qwen3_next", read_jamba),
     "lfm2": ("Lfm2ForCausalLM", "model.", "qwen3", read_lfm2),
     "rwkv": ("RwkvForCausalLM", "rwkv.", "qwen3_next", read_rwkv),
