@@ -309,6 +309,21 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                            "ssm_d_state": 8, "ssm_conv_kernel": 4, "ssm_n_head": 4,
                            "ssm_n_group": 2, "ssm_proj_bias": True,
                            "weights": {"model_type": "bamba"}}),
+    # Mamba: the selective scan per channel (a step of rank 4), biases on, head tied;
+    # Falcon-Mamba adds weightless norms of the step, B and C
+    "mamba": ("llama-7b", {"d_model": 32, "n_head": 1, "d_ff": 1, "context_length": 1 << 20,
+                           "position": "none", "activation": "gelu",
+                           "attention_pattern": ["mamba"], "mlp_pattern": ["none"],
+                           "ssm_d_inner": 64, "ssm_d_state": 8, "ssm_conv_kernel": 4,
+                           "ssm_dt_rank": 4, "ssm_proj_bias": True, "tie_embeddings": True,
+                           "weights": {"model_type": "mamba"}}),
+    "falcon-mamba": ("llama-7b", {"d_model": 32, "n_head": 1, "d_ff": 1,
+                                  "context_length": 1 << 20, "position": "none",
+                                  "activation": "gelu", "attention_pattern": ["mamba"],
+                                  "mlp_pattern": ["none"], "ssm_d_inner": 64, "ssm_d_state": 8,
+                                  "ssm_conv_kernel": 4, "ssm_dt_rank": 4,
+                                  "ssm_inner_norm_eps": 1e-6, "tie_embeddings": False,
+                                  "weights": {"model_type": "falcon_mamba"}}),
 }
 
 

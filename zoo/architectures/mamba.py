@@ -1,5 +1,12 @@
-"""State-space decoders zoo builds: Mamba-2 (mamba2, Mamba2ForCausalLM) and IBM's Bamba
-(bamba, BambaForCausalLM), Mamba-2 layers beside Llama's attention.
+"""State-space decoders zoo builds: Mamba (mamba, MambaForCausalLM), Falcon-Mamba
+(falcon_mamba: Mamba with weightless RMSNorms of the step, B and C), Mamba-2 (mamba2,
+Mamba2ForCausalLM) and IBM's Bamba (bamba, BambaForCausalLM), Mamba-2 layers beside Llama's
+attention.
+
+Mamba and Falcon-Mamba are blocks of one RMSNorm and one Mamba mixer (zoo.model.ssm), no MLP,
+a head tied by default. transformers' full-sequence scan ignores a cached state (its own TODO
+says so): a prompt continued in several multi-token calls differs there; zoo carries the state,
+and holds transformers wherever transformers is right (prompt, then one token per step).
 
 Mamba-2 is a stack of blocks of one RMSNorm and one Mamba-2 mixer (zoo.model.ssm), no attention
 and no MLP, a final norm and an untied head by default. Bamba's blocks are pre-norm, each a
@@ -32,7 +39,14 @@ from zoo.architectures.base import (
     same,
     write_rope,
 )
-from zoo.architectures.recurrent import BAMBA_DEFAULTS, MAMBA2_DEFAULTS, read_bamba, read_mamba2
+from zoo.architectures.recurrent import (
+    BAMBA_DEFAULTS,
+    MAMBA2_DEFAULTS,
+    MAMBA_DEFAULTS,
+    read_bamba,
+    read_mamba,
+    read_mamba2,
+)
 from zoo.spec import ModelSpec
 
 BACKBONE = "backbone"
@@ -69,6 +83,36 @@ def _mixer_checks(c: Mapping[str, Any], out: Config, head_dim: str) -> Config:
 def read(config: Mapping[str, Any]) -> Config:
     c = defaults_under(config, DEFAULTS)
     return _mixer_checks(c, read_mamba2(c), "head_dim")
+
+
+MAMBA = {**MAMBA_DEFAULTS, "hidden_act": "silu"}
+
+
+def read_mamba_built(config: Mapping[str, Any], falcon: bool = False) -> Config:
+    """MambaConfig, FalconMambaConfig (mixer_rms_eps, default 1e-6, of its weightless norms)."""
+    c = defaults_under(config, {**MAMBA, **({"mixer_rms_eps": 1e-6} if falcon else {})})
+    out = read_mamba(c)
+    if c["hidden_act"] not in ("silu", "swish"):
+        counted_only(out, f"hidden_act {c['hidden_act']!r}: zoo's Mamba convolution is SiLU")
+    return {**out, "ssm_inner_norm_eps": get(c, "mixer_rms_eps")} if falcon else out
+
+
+def write_mamba(s: ModelSpec, falcon: bool) -> Config:
+    if (s.attention_pattern != ("mamba",) or s.mlp_pattern != ("none",) or s.norm != "rmsnorm"
+            or s.norm_position != "pre" or s.block != "sequential" or s.position != "none"
+            or not s.final_norm or s.norm_unit_offset or s.ssm_inner_norms
+            or (s.ssm_inner_norm_eps is not None) != falcon):
+        raise UnsupportedConfigError("Mamba: RMSNorm and a Mamba mixer per block, no MLP"
+                                     + (", weightless inner norms" if falcon else ""))
+    assert s.ssm_d_inner is not None
+    if s.ssm_d_inner % s.d_model:
+        raise UnsupportedConfigError("Mamba's scan is expand x hidden_size wide")
+    out = {"num_hidden_layers": s.n_layer, "hidden_size": s.d_model,
+           "expand": s.ssm_d_inner // s.d_model, "state_size": s.ssm_d_state,
+           "conv_kernel": s.ssm_conv_kernel, "time_step_rank": s.ssm_dt_rank,
+           "use_bias": s.ssm_proj_bias, "use_conv_bias": s.ssm_conv_bias,
+           "layer_norm_epsilon": s.norm_eps, "hidden_act": "silu"}
+    return {**out, "mixer_rms_eps": s.ssm_inner_norm_eps} if falcon else out
 
 
 BAMBA = {**BAMBA_DEFAULTS, "mamba_d_head": "auto", "hidden_act": "silu",
@@ -142,22 +186,36 @@ TENSORS = {
     **same("head.weight", "lm_head.weight"),
 }
 
+MAMBA_TENSORS = {
+    **same("embed.weight", f"{BACKBONE}.embeddings.weight"),
+    **norm("blocks.{i}.norm1", f"{LAYER}.norm"),
+    **linear("blocks.{i}.attn.in_proj", f"{MIXER}.in_proj"),
+    **same("blocks.{i}.attn.conv", f"{MIXER}.conv1d.weight"),
+    **same("blocks.{i}.attn.conv_bias", f"{MIXER}.conv1d.bias"),
+    **same("blocks.{i}.attn.x_proj.weight", f"{MIXER}.x_proj.weight"),
+    **linear("blocks.{i}.attn.dt_proj", f"{MIXER}.dt_proj"),
+    **same("blocks.{i}.attn.A_log", f"{MIXER}.A_log"),
+    **same("blocks.{i}.attn.D", f"{MIXER}.D"),
+    **linear("blocks.{i}.attn.out_proj", f"{MIXER}.out_proj"),
+    **norm("final_norm", f"{BACKBONE}.norm_f"),
+    **same("head.weight", "lm_head.weight"),
+}
 BLOCK = "model.layers.{i}"
-MAMBA = f"{BLOCK}.mamba"
+BAMBA_MIXER = f"{BLOCK}.mamba"
 ATTN = f"{BLOCK}.self_attn"
 MLP = f"{BLOCK}.feed_forward"
 BAMBA_TENSORS = {
     **same("embed.weight", "model.embed_tokens.weight"),
     **norm("blocks.{i}.norm1", f"{BLOCK}.input_layernorm"),
     **norm("blocks.{i}.norm2", f"{BLOCK}.pre_ff_layernorm"),
-    **linear("blocks.{i}.attn.in_proj", f"{MAMBA}.in_proj"),
-    **same("blocks.{i}.attn.conv", f"{MAMBA}.conv1d.weight"),
-    **same("blocks.{i}.attn.conv_bias", f"{MAMBA}.conv1d.bias"),
-    **same("blocks.{i}.attn.A_log", f"{MAMBA}.A_log"),
-    **same("blocks.{i}.attn.D", f"{MAMBA}.D"),
-    **same("blocks.{i}.attn.dt_bias", f"{MAMBA}.dt_bias"),
-    **same("blocks.{i}.attn.norm", f"{MAMBA}.norm.weight"),
-    **linear("blocks.{i}.attn.out_proj", f"{MAMBA}.out_proj"),
+    **linear("blocks.{i}.attn.in_proj", f"{BAMBA_MIXER}.in_proj"),
+    **same("blocks.{i}.attn.conv", f"{BAMBA_MIXER}.conv1d.weight"),
+    **same("blocks.{i}.attn.conv_bias", f"{BAMBA_MIXER}.conv1d.bias"),
+    **same("blocks.{i}.attn.A_log", f"{BAMBA_MIXER}.A_log"),
+    **same("blocks.{i}.attn.D", f"{BAMBA_MIXER}.D"),
+    **same("blocks.{i}.attn.dt_bias", f"{BAMBA_MIXER}.dt_bias"),
+    **same("blocks.{i}.attn.norm", f"{BAMBA_MIXER}.norm.weight"),
+    **linear("blocks.{i}.attn.out_proj", f"{BAMBA_MIXER}.out_proj"),
     "blocks.{i}.attn.qkv.weight": Source((f"{ATTN}.q_proj.weight", f"{ATTN}.k_proj.weight",
                                           f"{ATTN}.v_proj.weight"), "qkv"),
     "blocks.{i}.attn.qkv.bias": Source((f"{ATTN}.q_proj.bias", f"{ATTN}.k_proj.bias",
@@ -175,6 +233,15 @@ BAMBA_TENSORS = {
 # where write_config tries these entries among all (lowest first; see zoo.architectures)
 PRIORITY = 155
 ENTRIES = (
+    Architecture(model_type="mamba", hf_class="MambaForCausalLM", read=read_mamba_built,
+                 write=lambda s: write_mamba(s, falcon=False), prefix=f"{BACKBONE}.",
+                 tensors=MAMBA_TENSORS,
+                 renamed={f"{BACKBONE}.embeddings.weight": (f"{BACKBONE}.embedding.weight",)}),
+    Architecture(model_type="falcon_mamba", hf_class="FalconMambaForCausalLM",
+                 read=lambda c: read_mamba_built(c, falcon=True),
+                 write=lambda s: write_mamba(s, falcon=True), prefix=f"{BACKBONE}.",
+                 tensors=MAMBA_TENSORS,
+                 renamed={f"{BACKBONE}.embeddings.weight": (f"{BACKBONE}.embedding.weight",)}),
     Architecture(model_type="mamba2", hf_class="Mamba2ForCausalLM", read=read, write=write,
                  prefix=f"{BACKBONE}.", tensors=TENSORS,
                  # the mamba_ssm checkpoints (state-spaces/mamba2-*) name the embedding so;

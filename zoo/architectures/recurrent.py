@@ -1,4 +1,6 @@
-"""The recurrent, state-space and hybrid decoders of transformers: counted exactly, not built.
+"""The recurrent, state-space and hybrid decoders of transformers: counted exactly, not built
+(but for Mamba, Falcon-Mamba, Mamba-2 and Bamba, whose built entries in
+zoo.architectures.mamba take their readers from here).
 
 Mamba, Falcon-Mamba and Mamba-2 are stacks of selective state-space mixers (one norm and one
 mixer per block, no MLP); the hybrids put them beside attention and MLP or expert blocks on a
@@ -832,8 +834,6 @@ def read_zamba(c: Mapping[str, Any]) -> Config:
 
 # model_type -> (class, base model's prefix, nearest built model_type, reader)
 COUNTED: dict[str, tuple[str, str, str, Reader]] = {
-    "mamba": ("MambaForCausalLM", "backbone.", "mamba2", read_mamba),
-    "falcon_mamba": ("FalconMambaForCausalLM", "backbone.", "mamba2", read_mamba),
     "jamba": ("JambaForCausalLM", "model.", "qwen3_next", read_jamba),
     "lfm2": ("Lfm2ForCausalLM", "model.", "qwen3", read_lfm2),
     "rwkv": ("RwkvForCausalLM", "rwkv.", "qwen3_next", read_rwkv),

@@ -99,7 +99,7 @@ def attention_inputs(spec: ModelSpec, *, positions: Tensor, past: int, seq: int,
     alibi = spec.position == "alibi"
     padded = key_valid is not None and not bool(key_valid.all())
     masks: dict[str, Tensor | None] = {}
-    for kind in set(spec.layer_kinds) - {"linear", "mamba2"}:  # recurrent layers take none
+    for kind in set(spec.layer_kinds) - {"linear", "mamba", "mamba2"}:  # recurrent: no mask
         window = spec.local_window if kind == "local" else None
         chunk = spec.attention_chunk if kind == "chunked" else None
         binds = ((window is not None and total > window)

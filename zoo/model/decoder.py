@@ -42,7 +42,7 @@ from zoo.model.layers import (
     sinusoids,
 )
 from zoo.model.linear_attention import GatedDeltaNet
-from zoo.model.ssm import Mamba2Mixer
+from zoo.model.ssm import Mamba2Mixer, MambaMixer
 from zoo.spec import ModelSpec, SpecError
 from zoo.units import FLOAT_DTYPES, canonical_dtype, human_bytes
 
@@ -70,7 +70,7 @@ class Block(nn.Module):
         self.norm1 = make_norm(spec) if inputs else None
         kind = spec.layer_kinds[layer]
         attention = (GatedDeltaNet if kind == "linear" else Mamba2Mixer if kind == "mamba2" else
-                     LatentAttention if spec.latent else
+                     MambaMixer if kind == "mamba" else LatentAttention if spec.latent else
                      LayerAttention if layer_attention(spec) else Attention)
         self.attn = attention(spec, layer, dropout)
         mixer_only = spec.layer_mlp[layer] == "none"  # Mamba: one norm, one mixer, no MLP
@@ -457,12 +457,18 @@ class Model(nn.Module):
         def fill(value: float) -> Callable[[Tensor], Any]:
             return lambda t: t.fill_(value)
 
+        def inverse_softplus_step(t: Tensor) -> Any:  # softplus(t) log-uniform in [1e-3, 0.1]
+            return t.uniform_(math.log(1e-3), math.log(0.1), generator=generator).exp_() \
+                .expm1_().log_()
+
         for name, module in self.named_modules():
             residual = name.endswith(("attn.out", "attn.out_proj", "mlp.fc_out",
                                       "shared.fc_out"))
             rules: dict[str, Callable[[Tensor], Any]] = {"bias": fill(0.0)}
             if isinstance(module, (nn.Linear, nn.Embedding)):
                 rules["weight"] = normal(residual_std if residual else 0.02)
+                if name.endswith("attn.dt_proj"):  # Mamba's step bias, as transformers sets it
+                    rules["bias"] = inverse_softplus_step
             elif isinstance(module, RMSNorm):  # (1 + w) norms start at w = 0
                 rules["weight"] = fill(0.0 if module.unit_offset else 1.0)
             elif isinstance(module, (nn.LayerNorm, HeadLayerNorm)):
@@ -471,14 +477,13 @@ class Model(nn.Module):
                 # A = exp(A_log) uniform in [1, 16], dt_bias 1
                 rules = {"conv": normal(0.02), "dt_bias": fill(1.0),
                          "A_log": lambda t: t.uniform_(1.0, 16.0, generator=generator).log_()}
-            elif isinstance(module, Mamba2Mixer):  # transformers' init: A = 1..heads, D 1,
-                # dt = softplus(dt_bias) log-uniform in [0.001, 0.1]
+            elif isinstance(module, Mamba2Mixer):  # transformers' init: A = 1..heads, D 1
                 rules = {"conv": normal(0.02), "conv_bias": fill(0.0), "D": fill(1.0),
-                         "norm": fill(1.0),
-                         "A_log": lambda t: t.copy_(torch.arange(1, t.numel() + 1)).log_(),
-                         "dt_bias": lambda t: t.uniform_(math.log(1e-3), math.log(0.1),
-                                                         generator=generator).exp_().expm1_()
-                         .log_()}
+                         "norm": fill(1.0), "dt_bias": inverse_softplus_step,
+                         "A_log": lambda t: t.copy_(torch.arange(1, t.numel() + 1)).log_()}
+            elif isinstance(module, MambaMixer):  # A = 1..d_state on every channel, D 1
+                rules = {"conv": normal(0.02), "conv_bias": fill(0.0), "D": fill(1.0),
+                         "A_log": lambda t: t.copy_(torch.arange(1, t.shape[1] + 1)).log_()}
             elif isinstance(module, Experts):
                 rules = {"fc_in": normal(0.02), "fc_out": normal(residual_std),
                          "fc_in_bias": fill(0.0), "fc_out_bias": fill(0.0)}

@@ -1,6 +1,14 @@
-"""Mamba-2's selective state space (Dao and Gu 2024, "Transformers are SSMs"), the mixer of
-Mamba2ForCausalLM: a recurrent state per head instead of a KV cache.
+"""The selective state spaces: Mamba's (Gu and Dao 2023) and Mamba-2's (Dao and Gu 2024,
+"Transformers are SSMs"), a recurrent state per channel or head instead of a KV cache.
 
+Mamba (MambaMixer, FalconMambaMixer): in_proj gives x and the gate z, each d_inner wide; after a
+causal depthwise convolution (SiLU) over x, x_proj gives a low-rank step, B and C (d_state each;
+Falcon-Mamba RMS-normalises the three without weights), dt = softplus(dt_proj(step)) per
+channel, and each channel keeps a state of d_state that decays by exp(dt A) (A = -exp(A_log),
+one per channel and state) and takes dt x B; the output C.S + D x, times SiLU(z), is projected
+back. transformers scans token by token, and so does zoo.
+
+Mamba-2:
 One projection gives the gate z, the convolution's channels (x, and B and C per group of heads)
 and a time step per head. After a causal depthwise convolution (SiLU) over x, B and C, each head
 h keeps a state S (head_dim x d_state) that decays by exp(dt A_h) and takes dt x B^T per token,
@@ -122,4 +130,62 @@ class Mamba2Mixer(nn.Module):
         return self.out_proj(y.to(dtype))
 
 
-__all__ = ["Mamba2Mixer"]
+def _weightless_rms(x: Tensor, eps: float) -> Tensor:
+    return (x.float() * torch.rsqrt(x.float().pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype)
+
+
+class MambaMixer(nn.Module):
+    """One Mamba layer. `in_proj` is [x; z], `conv` the depthwise kernel over x (d_inner, 1,
+    kernel), `x_proj` d_inner -> [step; B; C], `dt_proj` step -> d_inner (with a bias), A_log
+    (d_inner, d_state) and D (d_inner), `out_proj` back to d_model."""
+
+    def __init__(self, spec: ModelSpec, layer: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        assert spec.ssm_d_inner is not None and spec.ssm_d_state is not None
+        assert spec.ssm_dt_rank is not None and spec.ssm_conv_kernel is not None
+        self.layer, self.inner, self.state_size = layer, spec.ssm_d_inner, spec.ssm_d_state
+        self.rank, self.kernel = spec.ssm_dt_rank, spec.ssm_conv_kernel
+        self.inner_eps = spec.ssm_inner_norm_eps  # Falcon-Mamba's weightless norms, or None
+        self.in_proj = Linear(spec.d_model, 2 * self.inner, bias=spec.ssm_proj_bias)
+        self.conv = nn.Parameter(torch.empty(self.inner, 1, self.kernel))
+        self.conv_bias = nn.Parameter(torch.empty(self.inner)) if spec.ssm_conv_bias else None
+        self.x_proj = Linear(self.inner, self.rank + 2 * self.state_size, bias=False)
+        self.dt_proj = Linear(self.rank, self.inner, bias=True)
+        self.A_log = nn.Parameter(torch.empty(self.inner, self.state_size))
+        self.D = nn.Parameter(torch.empty(self.inner))
+        self.out_proj = Linear(self.inner, spec.d_model, bias=spec.ssm_proj_bias)
+
+    def forward(self, x: Tensor, inputs: AttentionInputs, cache: KVCache | None = None) -> Tensor:
+        batch, seq, dtype = x.shape[0], x.shape[1], x.dtype
+        valid = inputs.valid[:, :, None].to(dtype) if inputs.valid is not None else None
+        if valid is not None:  # padding feeds zeros, and its convolution outputs are zeroed
+            x = x * valid
+        xs, z = self.in_proj(x).chunk(2, -1)
+        state = cache.state(self.layer) if cache is not None else None
+        xs = xs.transpose(1, 2)
+        history = (state[0].to(xs.dtype) if state is not None
+                   else xs.new_zeros(batch, self.inner, self.kernel - 1))
+        window = torch.cat([history, xs], -1)
+        xs = F.silu(F.conv1d(window, self.conv, self.conv_bias, groups=self.inner)).transpose(1, 2)
+        if valid is not None:
+            xs = xs * valid
+        step, B, C = self.x_proj(xs).split([self.rank, self.state_size, self.state_size], -1)
+        if self.inner_eps is not None:
+            step, B, C = (_weightless_rms(t, self.inner_eps) for t in (step, B, C))
+        dt = F.softplus(F.linear(step, self.dt_proj.weight) + self.dt_proj.bias.float())
+        A = -self.A_log.float().exp()  # (d_inner, d_state)
+        dtx, B, C = dt * xs.float(), B.float(), C.float()
+        s = (state[1] if state is not None else
+             x.new_zeros(batch, self.inner, self.state_size, dtype=torch.float32))
+        outputs = []
+        for t in range(seq):  # (batch, d_inner, d_state)
+            s = (dt[:, t, :, None] * A).exp() * s + dtx[:, t, :, None] * B[:, t, None]
+            outputs.append((s * C[:, t, None]).sum(-1))
+        if cache is not None:
+            cache.set_state(self.layer, window[:, :, window.shape[-1] - self.kernel + 1:], s,
+                            seq)
+        y = (torch.stack(outputs, 1) + xs.float() * self.D.float()) * F.silu(z.float())
+        return self.out_proj(y.to(dtype))
+
+
+__all__ = ["Mamba2Mixer", "MambaMixer"]

@@ -155,6 +155,7 @@ NOT_BUILT: dict[str, Callable[[Spec], bool]] = {
     "relative_bias_buckets": lambda s: s.relative_bias_buckets is not None,
     "cached_prefix": lambda s: s.cached_prefix > 0,
     "ssm_parallel": lambda s: s.ssm_parallel,
+    "ssm_inner_norms": lambda s: s.ssm_inner_norms,
     "ssm_gated_norm": lambda s: s.has_ssm and not s.ssm_gated_norm,
 }
 
@@ -327,6 +328,9 @@ def _check_ssm(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
         raise bad("short_conv_bias", "only short_conv layers take it")
     if spec.ssm_inner_norms and "mamba" not in kinds:
         raise bad("ssm_inner_norms", "only `mamba` layers take it")
+    if spec.ssm_inner_norm_eps is not None and ("mamba" not in kinds or spec.ssm_inner_norms):
+        raise bad("ssm_inner_norm_eps", "only `mamba` layers without weighted inner norms "
+                                        "take it")
     if "cross" in kinds and spec.qk_norm != "none":
         raise bad("qk_norm", "cross-attention layers carry their own q and k norms, and the "
                              "layers beside them none (Mllama)")
