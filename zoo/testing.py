@@ -324,6 +324,21 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
                                   "ssm_conv_kernel": 4, "ssm_dt_rank": 4,
                                   "ssm_inner_norm_eps": 1e-6, "tie_embeddings": False,
                                   "weights": {"model_type": "falcon_mamba"}}),
+    # Granite 4 hybrids: Bamba's layers with Granite's multipliers, experts beside a shared
+    # MLP and rotary (granite-4.0-h-tiny's switches); the dense one with no positions (h-micro)
+    "granitemoehybrid": ("llama-7b", {
+        "n_kv_head": 2, "d_ff": 16, "n_experts": 4, "experts_per_token": 2,
+        "n_shared_experts": 1, "d_ff_shared": 24, "embedding_multiplier": 12.0,
+        "residual_multiplier": 0.22, "attention_multiplier": 0.125, "logit_scale": 0.25,
+        "attention_pattern": ["mamba2", "global"], "ssm_d_inner": 128, "ssm_d_state": 8,
+        "ssm_conv_kernel": 4, "ssm_n_head": 4, "ssm_n_group": 2,
+        "weights": {"model_type": "granitemoehybrid"}}),
+    "granitemoehybrid-dense": ("llama-7b", {
+        "n_kv_head": 2, "d_ff": 48, "position": "none", "embedding_multiplier": 12.0,
+        "residual_multiplier": 0.22, "attention_multiplier": 0.125, "logit_scale": 0.25,
+        "attention_pattern": ["global", "mamba2"], "ssm_d_inner": 128, "ssm_d_state": 8,
+        "ssm_conv_kernel": 4, "ssm_n_head": 4, "ssm_n_group": 1,
+        "weights": {"model_type": "granitemoehybrid"}}),
 }
 
 

@@ -215,6 +215,10 @@ def count_headers(tensors: Iterable[TensorInfo], source: str) -> HeaderCount:
         if index is not None:
             layers[index] = layers.get(index, 0) + n
         names[tensor.name] = n
+    if components["shared_experts"] and not components["experts"]:
+        # a "shared" MLP beside no experts is the layer's MLP (Granite 4's dense hybrids)
+        components["mlp"] += components["shared_experts"]
+        components["shared_experts"] = 0
     return HeaderCount(
         source=source, total=sum(components.values()), components=components,
         dtypes={name: DtypeTotal(*d) for name, d in sorted(dtypes.items())},

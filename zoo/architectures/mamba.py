@@ -1,7 +1,10 @@
 """State-space decoders zoo builds: Mamba (mamba, MambaForCausalLM), Falcon-Mamba
 (falcon_mamba: Mamba with weightless RMSNorms of the step, B and C), Mamba-2 (mamba2,
 Mamba2ForCausalLM) and IBM's Bamba (bamba, BambaForCausalLM), Mamba-2 layers beside Llama's
-attention.
+attention, and IBM's Granite 4 hybrids (granitemoehybrid, GraniteMoeHybridForCausalLM):
+Bamba's layers with Granite MoE Shared's multipliers and MLPs (experts beside an ungated shared
+MLP, or the shared MLP alone when num_local_experts is 0), rotary only with
+position_embedding_type "rope".
 
 Mamba and Falcon-Mamba are blocks of one RMSNorm and one Mamba mixer (zoo.model.ssm), no MLP,
 a head tied by default. transformers' full-sequence scan ignores a cached state (its own TODO
@@ -39,11 +42,14 @@ from zoo.architectures.base import (
     same,
     write_rope,
 )
+from zoo.architectures.granitemoe import SHARED as GRANITE_SHARED
 from zoo.architectures.recurrent import (
     BAMBA_DEFAULTS,
+    GRANITE_HYBRID_DEFAULTS,
     MAMBA2_DEFAULTS,
     MAMBA_DEFAULTS,
     read_bamba,
+    read_granitemoehybrid,
     read_mamba,
     read_mamba2,
 )
@@ -171,6 +177,68 @@ def write_bamba(s: ModelSpec) -> Config:
             "mamba_proj_bias": s.ssm_proj_bias, "mamba_conv_bias": s.ssm_conv_bias}
 
 
+GRANITE = {**GRANITE_HYBRID_DEFAULTS, "mamba_d_head": "auto", "hidden_act": "silu",
+           "time_step_limit": [0.0, math.inf], "embedding_multiplier": 1.0,
+           "logits_scaling": 1.0, "residual_multiplier": 1.0, "attention_multiplier": 1.0}
+
+
+def read_granite_hybrid(config: Mapping[str, Any]) -> Config:
+    c = {**GRANITE, **config}
+    out = _mixer_checks(c, read_granitemoehybrid(c), "mamba_d_head")
+    out.update(embedding_multiplier=float(c["embedding_multiplier"]),
+               residual_multiplier=float(c["residual_multiplier"]),
+               attention_multiplier=float(c["attention_multiplier"]),
+               logit_scale=1.0 / float(c["logits_scaling"]))
+    return {**out, "router_normalize": True} if out.get("n_experts") else out
+
+
+def write_granite_hybrid(s: ModelSpec) -> Config:
+    kinds = s.layer_kinds
+    if (set(kinds) - {"mamba2", "global"} or "none" in s.mlp_pattern or s.norm != "rmsnorm"
+            or s.norm_position != "pre" or s.block != "sequential" or s.norm_unit_offset
+            or s.activation != "swiglu" or s.position not in ("rotary", "none")
+            or (s.position == "rotary" and (s.rotary_fraction != 1.0 or s.rotary_style != "half"
+                                            or not all(s.layer_rotary)
+                                            or s.rope_scaling is not None))
+            or s.qk_norm != "none" or s.mlp_bias
+            or not s.ssm_gated_norm or s.attention_multiplier is None):
+        raise UnsupportedConfigError("Granite 4 hybrid: pre-norm Mamba-2 or attention blocks "
+                                     "with Granite's multipliers and SwiGLU MLPs")
+    if s.has_bias("qkv") != s.has_bias("attn_out"):
+        raise UnsupportedConfigError("attention_bias covers q, k, v and o alike")
+    assert s.ssm_d_inner is not None and s.ssm_n_head is not None
+    if s.ssm_d_inner % s.d_model:
+        raise UnsupportedConfigError("the scan is mamba_expand x hidden_size wide")
+    out = {"num_hidden_layers": s.n_layer, "hidden_size": s.d_model,
+           "num_attention_heads": s.n_head, "num_key_value_heads": s.kv_heads,
+           "head_dim": s.head_dim, "max_position_embeddings": s.context_length,
+           "rms_norm_eps": s.norm_eps, "hidden_act": "silu",
+           "attention_bias": s.has_bias("qkv"),
+           "position_embedding_type": "rope" if s.position == "rotary" else None,
+           "layer_types": ["linear_attention" if k == "mamba2" else "full_attention"
+                           for k in kinds],
+           "embedding_multiplier": s.embedding_multiplier,
+           "residual_multiplier": s.residual_multiplier,
+           "attention_multiplier": s.attention_multiplier, "logits_scaling": 1.0 / s.logit_scale,
+           "mamba_expand": s.ssm_d_inner // s.d_model, "mamba_n_heads": s.ssm_n_head,
+           "mamba_d_head": s.ssm_d_inner // s.ssm_n_head, "mamba_d_state": s.ssm_d_state,
+           "mamba_n_groups": s.ssm_n_group, "mamba_d_conv": s.ssm_conv_kernel,
+           "mamba_proj_bias": s.ssm_proj_bias, "mamba_conv_bias": s.ssm_conv_bias}
+    if s.position == "rotary":
+        out.update(write_rope(s, {}))
+    if not s.moe:
+        return {**out, "num_local_experts": 0, "shared_intermediate_size": s.d_ff}
+    if (s.mlp_pattern != ("moe",) or s.n_shared_experts > 1 or s.shared_expert_gate
+            or s.router_scoring != "softmax" or not s.router_normalize or s.routing_bias
+            or s.router_bias or s.expert_groups is not None or s.routed_scaling != 1.0
+            or s.first_dense_layers):
+        raise UnsupportedConfigError("Granite's experts: softmax over the top-k on every "
+                                     "layer, at most one ungated shared MLP")
+    return {**out, "num_local_experts": s.n_experts, "num_experts_per_tok": s.experts_per_token,
+            "intermediate_size": s.expert_width,
+            "shared_intermediate_size": s.shared_width if s.n_shared_experts else 0}
+
+
 TENSORS = {
     **same("embed.weight", f"{BACKBONE}.embeddings.weight"),
     **norm("blocks.{i}.norm1", f"{LAYER}.norm"),
@@ -200,14 +268,12 @@ MAMBA_TENSORS = {
     **norm("final_norm", f"{BACKBONE}.norm_f"),
     **same("head.weight", "lm_head.weight"),
 }
+
 BLOCK = "model.layers.{i}"
 BAMBA_MIXER = f"{BLOCK}.mamba"
 ATTN = f"{BLOCK}.self_attn"
 MLP = f"{BLOCK}.feed_forward"
-BAMBA_TENSORS = {
-    **same("embed.weight", "model.embed_tokens.weight"),
-    **norm("blocks.{i}.norm1", f"{BLOCK}.input_layernorm"),
-    **norm("blocks.{i}.norm2", f"{BLOCK}.pre_ff_layernorm"),
+MAMBA2_LAYER = {
     **linear("blocks.{i}.attn.in_proj", f"{BAMBA_MIXER}.in_proj"),
     **same("blocks.{i}.attn.conv", f"{BAMBA_MIXER}.conv1d.weight"),
     **same("blocks.{i}.attn.conv_bias", f"{BAMBA_MIXER}.conv1d.bias"),
@@ -216,6 +282,12 @@ BAMBA_TENSORS = {
     **same("blocks.{i}.attn.dt_bias", f"{BAMBA_MIXER}.dt_bias"),
     **same("blocks.{i}.attn.norm", f"{BAMBA_MIXER}.norm.weight"),
     **linear("blocks.{i}.attn.out_proj", f"{BAMBA_MIXER}.out_proj"),
+}
+BAMBA_TENSORS = {
+    **same("embed.weight", "model.embed_tokens.weight"),
+    **norm("blocks.{i}.norm1", f"{BLOCK}.input_layernorm"),
+    **norm("blocks.{i}.norm2", f"{BLOCK}.pre_ff_layernorm"),
+    **MAMBA2_LAYER,
     "blocks.{i}.attn.qkv.weight": Source((f"{ATTN}.q_proj.weight", f"{ATTN}.k_proj.weight",
                                           f"{ATTN}.v_proj.weight"), "qkv"),
     "blocks.{i}.attn.qkv.bias": Source((f"{ATTN}.q_proj.bias", f"{ATTN}.k_proj.bias",
@@ -228,6 +300,13 @@ BAMBA_TENSORS = {
     **linear("blocks.{i}.mlp.fc_out", f"{MLP}.down_proj"),
     **norm("final_norm", "model.final_layernorm"),
     **same("head.weight", "lm_head.weight"),
+}
+
+GRANITE_TENSORS = {
+    **GRANITE_SHARED, **MAMBA2_LAYER,
+    # no experts: the shared MLP is the layer's MLP
+    **same("blocks.{i}.mlp.fc_in.weight", f"{BLOCK}.shared_mlp.input_linear.weight"),
+    **linear("blocks.{i}.mlp.fc_out", f"{BLOCK}.shared_mlp.output_linear"),
 }
 
 # where write_config tries these entries among all (lowest first; see zoo.architectures)
@@ -249,4 +328,7 @@ ENTRIES = (
                  renamed={f"{BACKBONE}.embeddings.weight": (f"{BACKBONE}.embedding.weight",)}),
     Architecture(model_type="bamba", hf_class="BambaForCausalLM", read=read_bamba_built,
                  write=write_bamba, prefix="model.", tensors=BAMBA_TENSORS),
+    Architecture(model_type="granitemoehybrid", hf_class="GraniteMoeHybridForCausalLM",
+                 read=read_granite_hybrid, write=write_granite_hybrid, prefix="model.",
+                 tensors=GRANITE_TENSORS),
 )

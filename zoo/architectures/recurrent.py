@@ -841,8 +841,6 @@ COUNTED: dict[str, tuple[str, str, str, Reader]] = {
     "olmo_hybrid": ("OlmoHybridForCausalLM", "model.", "qwen3_next", read_olmo_hybrid),
     "recurrent_gemma": ("RecurrentGemmaForCausalLM", "model.", "gemma2", read_recurrent_gemma),
     "falcon_h1": ("FalconH1ForCausalLM", "model.", "qwen3_next", read_falcon_h1),
-    "granitemoehybrid": ("GraniteMoeHybridForCausalLM", "model.", "granitemoeshared",
-                         read_granitemoehybrid),
     "nemotron_h": ("NemotronHForCausalLM", "backbone.", "qwen3_next", read_nemotron_h),
     "minimax": ("MiniMaxForCausalLM", "model.", "qwen3_next", read_minimax),
     "xlstm": ("xLSTMForCausalLM", "backbone.", "qwen3_next", read_xlstm),
