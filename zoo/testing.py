@@ -405,6 +405,52 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
     "diffllama": ("llama-7b", {"n_kv_head": 2, "differential_attention": True,
                                "qkv_bias": True, "attn_out_bias": True, "mlp_bias": False,
                                "weights": {"model_type": "diffllama"}}),
+    # Mamba-2: state-space mixers only (4 heads of 16 in 2 groups, biases on), no MLP; the
+    # 20-token test prompts span one scan chunk
+    "mamba2": ("llama-7b", {"n_layer": 2, "d_model": 32, "n_head": 1, "d_ff": 1,
+                            "context_length": 1 << 20, "position": "none", "activation": "gelu",
+                            "attention_pattern": ["mamba2"], "mlp_pattern": ["none"],
+                            "ssm_d_inner": 64, "ssm_d_state": 8, "ssm_conv_kernel": 4,
+                            "ssm_n_head": 4, "ssm_n_group": 2, "ssm_proj_bias": True,
+                            "tie_embeddings": False, "weights": {"model_type": "mamba2"}}),
+    # Bamba: Mamba-2 layers beside Llama's attention (half of each head rotated), gated MLPs,
+    # every bias on
+    "bamba": ("llama-7b", {"n_kv_head": 2, "d_ff": 64, "rotary_fraction": 0.5,
+                           "attention_pattern": ["mamba2", "global"], "qkv_bias": True,
+                           "attn_out_bias": True, "mlp_bias": True, "ssm_d_inner": 128,
+                           "ssm_d_state": 8, "ssm_conv_kernel": 4, "ssm_n_head": 4,
+                           "ssm_n_group": 2, "ssm_proj_bias": True,
+                           "weights": {"model_type": "bamba"}}),
+    # Mamba: the selective scan per channel (a step of rank 4), biases on, head tied;
+    # Falcon-Mamba adds weightless norms of the step, B and C
+    "mamba": ("llama-7b", {"d_model": 32, "n_head": 1, "d_ff": 1, "context_length": 1 << 20,
+                           "position": "none", "activation": "gelu",
+                           "attention_pattern": ["mamba"], "mlp_pattern": ["none"],
+                           "ssm_d_inner": 64, "ssm_d_state": 8, "ssm_conv_kernel": 4,
+                           "ssm_dt_rank": 4, "ssm_proj_bias": True, "tie_embeddings": True,
+                           "weights": {"model_type": "mamba"}}),
+    "falcon-mamba": ("llama-7b", {"d_model": 32, "n_head": 1, "d_ff": 1,
+                                  "context_length": 1 << 20, "position": "none",
+                                  "activation": "gelu", "attention_pattern": ["mamba"],
+                                  "mlp_pattern": ["none"], "ssm_d_inner": 64, "ssm_d_state": 8,
+                                  "ssm_conv_kernel": 4, "ssm_dt_rank": 4,
+                                  "ssm_inner_norm_eps": 1e-6, "tie_embeddings": False,
+                                  "weights": {"model_type": "falcon_mamba"}}),
+    # Granite 4 hybrids: Bamba's layers with Granite's multipliers, experts beside a shared
+    # MLP and rotary (granite-4.0-h-tiny's switches); the dense one with no positions (h-micro)
+    "granitemoehybrid": ("llama-7b", {
+        "n_kv_head": 2, "d_ff": 16, "n_experts": 4, "experts_per_token": 2,
+        "n_shared_experts": 1, "d_ff_shared": 24, "embedding_multiplier": 12.0,
+        "residual_multiplier": 0.22, "attention_multiplier": 0.125, "logit_scale": 0.25,
+        "attention_pattern": ["mamba2", "global"], "ssm_d_inner": 128, "ssm_d_state": 8,
+        "ssm_conv_kernel": 4, "ssm_n_head": 4, "ssm_n_group": 2,
+        "weights": {"model_type": "granitemoehybrid"}}),
+    "granitemoehybrid-dense": ("llama-7b", {
+        "n_kv_head": 2, "d_ff": 48, "position": "none", "embedding_multiplier": 12.0,
+        "residual_multiplier": 0.22, "attention_multiplier": 0.125, "logit_scale": 0.25,
+        "attention_pattern": ["global", "mamba2"], "ssm_d_inner": 128, "ssm_d_state": 8,
+        "ssm_conv_kernel": 4, "ssm_n_head": 4, "ssm_n_group": 1,
+        "weights": {"model_type": "granitemoehybrid"}}),
 }
 
 

@@ -53,7 +53,11 @@ NAMES = {
     "model.layers.0.mlp.shared_expert_gate.weight": "shared_experts",
     "model.layers.0.mlp.gate.e_score_correction_bias": "buffers",
     "model.layers.0.self_attn.rotary_emb.inv_freq": "buffers",
-    "backbone.layers.0.mixer.A_log": "other",
+    # a state-space mixer's tensors are its token mixer's; Nemotron-H's MLP blocks, also
+    # named mixer, are placed by no pattern
+    "backbone.layers.0.mixer.A_log": "attention",
+    "model.layers.0.mamba.in_proj.weight": "attention",
+    "backbone.layers.0.mixer.up_proj.weight": "other",
     "model.decoder.project_in.weight": "other",
     # GGUF
     "token_embd.weight": "token_embedding",

@@ -615,7 +615,6 @@ PUBLISHED_CONFIGS = {
     "google/gemma-4-12B (text_config)": (GEMMA_4_12B["text_config"], 11_907_350_272,
                                          11_907_350_272),
     "google/gemma-4-12B-it-assistant": (GEMMA_4_12B_ASSISTANT, 422_856_960, 422_856_960),
-    "state-spaces/mamba-130m-hf": (MAMBA_130M, 129_135_360, 129_135_360),
     # active: 57 MoE layers x 124 idle experts of 3 x 6144 x 3072
     "MiniMaxAI/MiniMax-M3": (MINIMAX_M3, 426_174_565_632, 25_962_466_560),
     "deepseek-ai/DeepSeek-V4-Flash": (DEEPSEEK_V4_FLASH, 284_332_230_231, 13_799_622_231),
@@ -712,6 +711,22 @@ def test_published_configs_of_built_types(repo, published):
     count = zoo.count_params(spec)
     assert (count.total, count.active_by("all")) == (total, active)
     assert zoo.create_model(spec, device="meta").num_params() == total
+
+
+def test_mamba_130m_is_built_at_its_count():
+    """Mamba is built now: state-spaces/mamba-130m-hf's config.json (its mamba_ssm keys d_inner,
+    d_model, n_layer, rms_norm, ssm_cfg left in, which transformers ignores) builds on meta at
+    transformers' 129,135,360."""
+    import torch
+
+    from zoo.architectures import spec_from_config
+    from zoo.model.decoder import Model
+
+    spec = spec_from_config(MAMBA_130M)
+    assert not spec.counted_only
+    with torch.device("meta"):
+        built = sum(p.numel() for p in Model(spec).parameters())
+    assert built == zoo.count_params(spec).total == 129_135_360
 
 
 def test_gemma_4_12b_whole_checkpoint_and_cache():

@@ -63,9 +63,11 @@ NAME_PATTERNS: tuple[tuple[str, str], ...] = (
     ("experts", r"(^|\.)experts(\.|$)|_exps(\.|$)"),
     ("router", r"(^|\.)(gate|router)(\.|$)|(^|\.)ffn_gate_inp(\.|$)"),
     # Mllama's cross_attn and its two gates (cross_attn_attn_gate, cross_attn_mlp_gate); CTRL's
-    # multi_head_attention
+    # multi_head_attention; a state-space mixer's own tensors (Mamba's, Mamba-2's, Bamba's)
     ("attention", r"(^|\.)(self_attn|self_attention|attention|attn|linear_attn|cross_attn|"
-                  r"multi_head_attention)(\.|$)|(^|\.)(cross_)?attn_"),
+                  r"multi_head_attention)(\.|$)|(^|\.)(cross_)?attn_|"
+                  r"(^|\.)(mixer|mamba)\.(in_proj|out_proj|conv1d|x_proj|dt_proj|A_log|D|dt_bias)"
+                  r"(\.|$)"),
     ("mlp", r"(^|\.)(mlp|feed_forward|ffn|block_sparse_moe|moe|fc1|fc2)(\.|$)|(^|\.)ffn_"),
 )
 _COMPILED = tuple((component, re.compile(pattern)) for component, pattern in NAME_PATTERNS)
@@ -214,6 +216,10 @@ def count_headers(tensors: Iterable[TensorInfo], source: str) -> HeaderCount:
         if index is not None:
             layers[index] = layers.get(index, 0) + n
         names[tensor.name] = n
+    if components["shared_experts"] and not components["experts"]:
+        # a "shared" MLP beside no experts is the layer's MLP (Granite 4's dense hybrids)
+        components["mlp"] += components["shared_experts"]
+        components["shared_experts"] = 0
     return HeaderCount(
         source=source, total=sum(components.values()), components=components,
         dtypes={name: DtypeTotal(*d) for name, d in sorted(dtypes.items())},

@@ -8,7 +8,8 @@ no torch.
 Each mixer gives (parameters, matrix weights a token passes through, norm weights inside it),
 as `zoo.accounting.params` does for attention, and its state per sequence: constant in context,
 the scan's state and the last kernel - 1 inputs of its causal convolution. zoo counts these
-layers exactly but does not build them (the spec says so in counted_only); each formula mirrors
+layers exactly; it builds `mamba` and `mamba2` (zoo.model.ssm), the others not (the spec says
+so in counted_only); each formula mirrors
 the module of transformers 5.25 named in its docstring, tensor by tensor.
 """
 

@@ -1,4 +1,6 @@
-"""The recurrent, state-space and hybrid decoders of transformers: counted exactly, not built.
+"""The recurrent, state-space and hybrid decoders of transformers: counted exactly, not built
+(but for Mamba, Falcon-Mamba, Mamba-2 and Bamba, whose built entries in
+zoo.architectures.mamba take their readers from here).
 
 Mamba, Falcon-Mamba and Mamba-2 are stacks of selective state-space mixers (one norm and one
 mixer per block, no MLP); the hybrids put them beside attention and MLP or expert blocks on a
@@ -82,7 +84,8 @@ MAMBA2_DEFAULTS = {"num_heads": 128, "vocab_size": 32768, "hidden_size": 4096,
 
 def read_mamba2(c: Mapping[str, Any]) -> Config:
     """Mamba2Config: the scan int(expand x hidden_size) wide, num_heads heads (head_dim shapes
-    no parameter), n_groups groups of B and C."""
+    no parameter), n_groups groups of B and C. Built (zoo.architectures.mamba): what the class
+    computes beyond these fields is checked there."""
     c = defaults_under(c, MAMBA2_DEFAULTS)
     return _recurrent_only(c, dict(
         attention_pattern=["mamba2"], ssm_d_inner=int(get(c, "expand") * get(c, "hidden_size")),
@@ -831,10 +834,6 @@ def read_zamba(c: Mapping[str, Any]) -> Config:
 
 # model_type -> (class, base model's prefix, nearest built model_type, reader)
 COUNTED: dict[str, tuple[str, str, str, Reader]] = {
-    "mamba": ("MambaForCausalLM", "backbone.", "qwen3_next", read_mamba),
-    "falcon_mamba": ("FalconMambaForCausalLM", "backbone.", "qwen3_next", read_mamba),
-    "mamba2": ("Mamba2ForCausalLM", "backbone.", "qwen3_next", read_mamba2),
-    "bamba": ("BambaForCausalLM", "model.", "qwen3_next", read_bamba),
     "jamba": ("JambaForCausalLM", "model.", "qwen3_next", read_jamba),
     "lfm2": ("Lfm2ForCausalLM", "model.", "qwen3", read_lfm2),
     "rwkv": ("RwkvForCausalLM", "rwkv.", "qwen3_next", read_rwkv),
@@ -842,8 +841,6 @@ COUNTED: dict[str, tuple[str, str, str, Reader]] = {
     "olmo_hybrid": ("OlmoHybridForCausalLM", "model.", "qwen3_next", read_olmo_hybrid),
     "recurrent_gemma": ("RecurrentGemmaForCausalLM", "model.", "gemma2", read_recurrent_gemma),
     "falcon_h1": ("FalconH1ForCausalLM", "model.", "qwen3_next", read_falcon_h1),
-    "granitemoehybrid": ("GraniteMoeHybridForCausalLM", "model.", "granitemoeshared",
-                         read_granitemoehybrid),
     "nemotron_h": ("NemotronHForCausalLM", "backbone.", "qwen3_next", read_nemotron_h),
     "minimax": ("MiniMaxForCausalLM", "model.", "qwen3_next", read_minimax),
     "xlstm": ("xLSTMForCausalLM", "backbone.", "qwen3_next", read_xlstm),

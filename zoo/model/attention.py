@@ -47,7 +47,7 @@ class AttentionInputs:
     # Llama 4's temperature tuning: (batch, 1, seq, 1) query scales of the layers without
     # rotary, or None
     temperature: Tensor | None = None
-    valid: Tensor | None = None  # (batch, seq): which new tokens are real (linear layers)
+    valid: Tensor | None = None  # (batch, seq): which new tokens are real (recurrent layers)
     # per attention kind, the keys and values (all positions) of the last layer that made
     # them, for the layers that share them (Gemma 4's kv_shared_layers)
     shared: dict[str, tuple[Tensor, Tensor]] = field(default_factory=dict)
@@ -99,7 +99,7 @@ def attention_inputs(spec: ModelSpec, *, positions: Tensor, past: int, seq: int,
     alibi = spec.position == "alibi"
     padded = key_valid is not None and not bool(key_valid.all())
     masks: dict[str, Tensor | None] = {}
-    for kind in set(spec.layer_kinds) - {"linear"}:  # linear layers take no mask
+    for kind in set(spec.layer_kinds) - {"linear", "mamba", "mamba2"}:  # recurrent: no mask
         window = spec.local_window if kind == "local" else None
         chunk = spec.attention_chunk if kind == "chunked" else None
         binds = ((window is not None and total > window)

@@ -43,6 +43,7 @@ from zoo.model.layers import (
     sinusoids,
 )
 from zoo.model.linear_attention import GatedDeltaNet
+from zoo.model.ssm import Mamba2Mixer, MambaMixer
 from zoo.spec import ModelSpec, SpecError
 from zoo.units import FLOAT_DTYPES, canonical_dtype, human_bytes
 
@@ -68,16 +69,24 @@ class Block(nn.Module):
         inputs = self.arrangement in ("pre", "post", "sandwich", "parallel", "parallel_two_norms")
         outputs = self.arrangement in ("sandwich", "output")
         self.norm1 = make_norm(spec) if inputs else None
-        attention = (GatedDeltaNet if spec.layer_kinds[layer] == "linear" else
-                     LatentAttention if spec.latent else
+        kind = spec.layer_kinds[layer]
+        attention = (GatedDeltaNet if kind == "linear" else Mamba2Mixer if kind == "mamba2" else
+                     MambaMixer if kind == "mamba" else LatentAttention if spec.latent else
                      LayerAttention if layer_attention(spec) else Attention)
         self.attn = attention(spec, layer, dropout)
-        self.norm2 = make_norm(spec) if inputs and self.arrangement != "parallel" else None
+        mixer_only = spec.layer_mlp[layer] == "none"  # Mamba: one norm, one mixer, no MLP
+        if mixer_only:
+            self.arrangement = "mixer_only"
+        self.norm2 = (make_norm(spec) if inputs and self.arrangement not in ("parallel",
+                                                                             "mixer_only")
+                      else None)
         self.post_attn_norm = make_norm(spec) if outputs else None
         shares = spec.layer_kv_shared[layer]
         width = spec.d_ff * (2 if shares and spec.double_wide_shared_mlp else 1)
         beside = spec.layer_moe[layer] and spec.dense_mlp_with_experts
-        self.mlp = MoE(spec) if spec.layer_moe[layer] and not beside else MLP(spec, width)
+        self.mlp: nn.Module | None = (None if mixer_only else MoE(spec)
+                                      if spec.layer_moe[layer] and not beside
+                                      else MLP(spec, width))
         self.post_mlp_norm = make_norm(spec) if outputs else None
         # Gemma 4: experts beside the dense MLP, each output normalised apart (sandwich)
         self.moe = MoE(spec) if beside else None
@@ -128,6 +137,8 @@ class Block(nn.Module):
         if self.arrangement == "pre":  # GPT-2 and most since
             x = x + drop(attn(self.norm1(x), inputs, cache))
             return x + drop(mlp(self.norm2(x)))
+        if self.arrangement == "mixer_only":  # Mamba: a pre-norm mixer, no MLP
+            return x + drop(attn(self.norm1(x), inputs, cache))
         if self.arrangement == "sandwich":  # Gemma 2 and 3: before and after each sublayer
             x = x + drop(self.post_attn_norm(attn(self.norm1(x), inputs, cache)))
             return x + drop(self.post_mlp_norm(mlp(self.norm2(x))))
@@ -447,12 +458,18 @@ class Model(nn.Module):
         def fill(value: float) -> Callable[[Tensor], Any]:
             return lambda t: t.fill_(value)
 
+        def inverse_softplus_step(t: Tensor) -> Any:  # softplus(t) log-uniform in [1e-3, 0.1]
+            return t.uniform_(math.log(1e-3), math.log(0.1), generator=generator).exp_() \
+                .expm1_().log_()
+
         for name, module in self.named_modules():
             residual = name.endswith(("attn.out", "attn.out_proj", "mlp.fc_out",
                                       "shared.fc_out"))
             rules: dict[str, Callable[[Tensor], Any]] = {"bias": fill(0.0)}
             if isinstance(module, (nn.Linear, nn.Embedding)):
                 rules["weight"] = normal(residual_std if residual else 0.02)
+                if name.endswith("attn.dt_proj"):  # Mamba's step bias, as transformers sets it
+                    rules["bias"] = inverse_softplus_step
             elif isinstance(module, RMSNorm):  # (1 + w) norms start at w = 0
                 rules["weight"] = fill(0.0 if module.unit_offset else 1.0)
             elif isinstance(module, (nn.LayerNorm, HeadLayerNorm)):
@@ -461,6 +478,13 @@ class Model(nn.Module):
                 # A = exp(A_log) uniform in [1, 16], dt_bias 1
                 rules = {"conv": normal(0.02), "dt_bias": fill(1.0),
                          "A_log": lambda t: t.uniform_(1.0, 16.0, generator=generator).log_()}
+            elif isinstance(module, Mamba2Mixer):  # transformers' init: A = 1..heads, D 1
+                rules = {"conv": normal(0.02), "conv_bias": fill(0.0), "D": fill(1.0),
+                         "norm": fill(1.0), "dt_bias": inverse_softplus_step,
+                         "A_log": lambda t: t.copy_(torch.arange(1, t.numel() + 1)).log_()}
+            elif isinstance(module, MambaMixer):  # A = 1..d_state on every channel, D 1
+                rules = {"conv": normal(0.02), "conv_bias": fill(0.0), "D": fill(1.0),
+                         "A_log": lambda t: t.copy_(torch.arange(1, t.shape[1] + 1)).log_()}
             elif isinstance(module, Experts):
                 rules = {"fc_in": normal(0.02), "fc_out": normal(residual_std),
                          "fc_in_bias": fill(0.0), "fc_out_bias": fill(0.0)}

@@ -172,6 +172,10 @@ class ModelSpec:
         doc="state-space layers: a bias on the convolution (use_conv_bias)")
     ssm_inner_norms: bool = _arch(
         "bool", False, doc="`mamba` layers: RMSNorms of the time step, B and C (Jamba)")
+    ssm_inner_norm_eps: float | None = _arch(
+        "float?", None, min=0.0, min_exclusive=True,
+        doc="`mamba` layers: RMSNorms without weights of the time step, B and C, with this "
+            "epsilon (Falcon-Mamba's mixer_rms_eps); none when unset")
     lru_width: int | None = _arch(
         "int?", None, min=1, doc="`rglru` layers (RecurrentGemma): the recurrence's width, its "
                                  "gates block-diagonal over n_head blocks")

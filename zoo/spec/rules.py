@@ -158,6 +158,9 @@ NOT_BUILT: dict[str, Callable[[Spec], bool]] = {
     "segment_types": lambda s: s.segment_types is not None,
     "relative_bias_buckets": lambda s: s.relative_bias_buckets is not None,
     "cached_prefix": lambda s: s.cached_prefix > 0,
+    "ssm_parallel": lambda s: s.ssm_parallel,
+    "ssm_inner_norms": lambda s: s.ssm_inner_norms,
+    "ssm_gated_norm": lambda s: s.has_ssm and not s.ssm_gated_norm,
 }
 
 
@@ -340,14 +343,23 @@ def _check_ssm(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
         raise bad("short_conv_bias", "only short_conv layers take it")
     if spec.ssm_inner_norms and "mamba" not in kinds:
         raise bad("ssm_inner_norms", "only `mamba` layers take it")
+    if spec.ssm_inner_norm_eps is not None and ("mamba" not in kinds or spec.ssm_inner_norms):
+        raise bad("ssm_inner_norm_eps", "only `mamba` layers without weighted inner norms "
+                                        "take it")
     if "cross" in kinds and spec.qk_norm != "none":
         raise bad("qk_norm", "cross-attention layers carry their own q and k norms, and the "
                              "layers beside them none (Mllama)")
     if "mamba2" in kinds and spec.ssm_d_inner % spec.ssm_n_group:
         raise bad("ssm_n_group", f"ssm_d_inner {spec.ssm_d_inner} does not split into "
                                  f"{spec.ssm_n_group} groups")
-    unbuilt = sorted(kinds & set(COUNTED_KINDS)) + (["no MLP"] if "none" in spec.mlp_pattern
-                                                    else [])
+    if "mamba2" in kinds and (spec.ssm_d_inner % spec.ssm_n_head
+                              or spec.ssm_n_head % spec.ssm_n_group):
+        raise bad("ssm_n_head", f"ssm_d_inner {spec.ssm_d_inner} does not split into "
+                                f"{spec.ssm_n_head} heads in {spec.ssm_n_group} groups")
+    # a block without an MLP is built as a pre-norm mixer (Mamba's)
+    mixer_only = spec.norm_position == "pre" and spec.block == "sequential"
+    unbuilt = sorted(kinds & set(COUNTED_KINDS)) + (
+        ["no MLP"] if "none" in spec.mlp_pattern and not mixer_only else [])
     if spec.ssm_parallel and not set(spec.attention_pattern) <= {"global", "local"}:
         raise bad("ssm_parallel", "a Mamba-2 mixer beside attention: every layer attends")
     if not unbuilt:

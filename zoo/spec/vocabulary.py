@@ -95,7 +95,7 @@ ATTENTION_KINDS = ("global", "local", "chunked", "linear", "mamba", "mamba2", "s
 RECURRENT_KINDS = ("linear", "mamba", "mamba2", "short_conv", "rglru", "rwkv", "lightning",
                    "mlstm", "kda")
 # the mixers zoo counts but whose computation its decoder does not implement
-COUNTED_KINDS = ("mamba", "mamba2", "short_conv", "rglru", "rwkv", "lightning", "mlstm",
+COUNTED_KINDS = ("short_conv", "rglru", "rwkv", "lightning", "mlstm",
                  "kda", "window_mqa", "compressed_sparse", "heavily_compressed", "block_sparse",
                  "indexed", "cross",
                  "none")
