@@ -834,18 +834,18 @@ def read_zamba(c: Mapping[str, Any]) -> Config:
 
 # model_type -> (class, base model's prefix, nearest built model_type, reader)
 COUNTED: dict[str, tuple[str, str, str, Reader]] = {
-    "jamba": ("JambaForCausalLM", "model.", "qwen3_next", read_jamba),
+    "jamba": ("JambaForCausalLM", "model.", "mamba", read_jamba),
     "lfm2": ("Lfm2ForCausalLM", "model.", "qwen3", read_lfm2),
     "rwkv": ("RwkvForCausalLM", "rwkv.", "qwen3_next", read_rwkv),
     "lfm3": ("Lfm3ForCausalLM", "model.", "qwen3", read_lfm3),
     "olmo_hybrid": ("OlmoHybridForCausalLM", "model.", "qwen3_next", read_olmo_hybrid),
     "recurrent_gemma": ("RecurrentGemmaForCausalLM", "model.", "gemma2", read_recurrent_gemma),
-    "falcon_h1": ("FalconH1ForCausalLM", "model.", "qwen3_next", read_falcon_h1),
-    "nemotron_h": ("NemotronHForCausalLM", "backbone.", "qwen3_next", read_nemotron_h),
+    "falcon_h1": ("FalconH1ForCausalLM", "model.", "mamba2", read_falcon_h1),
+    "nemotron_h": ("NemotronHForCausalLM", "backbone.", "mamba2", read_nemotron_h),
     "minimax": ("MiniMaxForCausalLM", "model.", "qwen3_next", read_minimax),
     "xlstm": ("xLSTMForCausalLM", "backbone.", "qwen3_next", read_xlstm),
-    "zamba": ("ZambaForCausalLM", "model.", "qwen3_next", read_zamba),
-    "zamba2": ("Zamba2ForCausalLM", "model.", "qwen3_next", read_zamba2),
+    "zamba": ("ZambaForCausalLM", "model.", "mamba", read_zamba),
+    "zamba2": ("Zamba2ForCausalLM", "model.", "mamba2", read_zamba2),
 }
 
 # where write_config tries these entries among all (lowest first): after every built one;
