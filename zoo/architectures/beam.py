@@ -24,8 +24,8 @@ from zoo.architectures.base import (
     with_defaults,
 )
 from zoo.architectures.counted import Reader, counted_entries
-from zoo.architectures.counted_moe import sigmoid_routed
 from zoo.architectures.llama import read_llama_like
+from zoo.architectures.moe import sigmoid_routed
 
 # each class's per-layer MLP list (mlp_layer_types) in zoo's words
 MLP_TYPES = {"dense": "dense", "sparse": "moe"}

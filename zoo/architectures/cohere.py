@@ -38,10 +38,9 @@ from zoo.architectures.base import (
     write_layer_types,
     write_rope,
 )
-from zoo.architectures.counted_moe import dense_layers_first
 from zoo.architectures.llama import QK_NORMS
 from zoo.architectures.llama import TENSORS as LLAMA_TENSORS
-from zoo.architectures.moe import LAYER, experts
+from zoo.architectures.moe import LAYER, dense_layers_first, experts
 from zoo.spec import ModelSpec
 
 # the input norm is the only one; checkpoints name it input_layernorm

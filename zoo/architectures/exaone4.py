@@ -32,7 +32,6 @@ from zoo.architectures.base import (
     with_defaults,
     write_layer_types,
 )
-from zoo.architectures.counted_moe import dense_layers_first, sigmoid_routed
 from zoo.architectures.llama import (
     LLAMA_DEFAULTS,
     QK_NORMS,
@@ -40,7 +39,7 @@ from zoo.architectures.llama import (
     read_llama_like,
     write_llama_like,
 )
-from zoo.architectures.moe import experts
+from zoo.architectures.moe import dense_layers_first, experts, sigmoid_routed
 from zoo.architectures.olmo2 import OUTPUT_NORMS
 from zoo.spec import ModelSpec
 

@@ -11,13 +11,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from zoo.architectures.base import Architecture, Config, UnsupportedConfigError, with_defaults
-from zoo.architectures.counted_moe import dense_layers_first
 from zoo.architectures.deepseek import (
     LATENT,
     LATENT_EPS,
     read_deepseek_v3,
     write_deepseek_v3,
 )
+from zoo.architectures.moe import dense_layers_first
 from zoo.spec import ModelSpec
 
 # Glm4MoeLiteConfig's defaults for the keys read

@@ -43,8 +43,8 @@ from zoo.architectures.base import (
     with_defaults,
 )
 from zoo.architectures.counted import Reader, counted_entries
-from zoo.architectures.counted_moe import sigmoid_routed
 from zoo.architectures.llama import read_llama_like
+from zoo.architectures.moe import sigmoid_routed
 
 # transformers' InklingTextConfig class defaults (5.25) for the keys the reader reads
 INKLING_DEFAULTS: Config = {

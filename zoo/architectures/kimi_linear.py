@@ -29,7 +29,7 @@ from zoo.architectures.base import (
     with_defaults,
 )
 from zoo.architectures.counted import counted_entries
-from zoo.architectures.counted_moe import dense_layers_first
+from zoo.architectures.moe import dense_layers_first
 
 # transformers' KimiLinearConfig class defaults (5.25), under zoo's names for DeepSeek's keys
 DEFAULTS: Config = {

@@ -77,6 +77,39 @@ def _needs_moe(s: ModelSpec) -> None:
         raise UnsupportedConfigError("not a mixture of experts")
 
 
+def dense_layers_first(c: Mapping[str, Any], default_dense: int) -> int:
+    """The dense layers before the first MoE layer, from mlp_layer_types (dense then sparse
+    only) or, without it, the class's default count."""
+    layers, types = get(c, "num_hidden_layers"), c.get("mlp_layer_types")
+    if types is None:
+        return default_dense
+    if len(types) != layers:
+        raise UnsupportedConfigError(f"mlp_layer_types has {len(types)} entries for "
+                                     f"num_hidden_layers {layers}")
+    dense = next((i for i, kind in enumerate(types) if kind != "dense"), len(types))
+    if list(types) != ["dense"] * dense + ["sparse"] * (layers - dense):
+        raise UnsupportedConfigError(f"mlp_layer_types other than dense layers then "
+                                     f"{layers - dense} sparse ones are not supported")
+    return dense
+
+
+def sigmoid_routed(c: Mapping[str, Any], *, experts: str, shared: str | None, scaling: str,
+                    groups: bool = True) -> Config:
+    """DeepSeek-V3's routing under grouped-query attention (sigmoid scores, a selection-only
+    bias, a shared MLP of n_shared x the expert width, none without a `shared` key): the MoE
+    fields, keys as named."""
+    out: Config = {"n_experts": get(c, experts),
+                   "experts_per_token": get(c, "num_experts_per_tok"),
+                   "d_ff_expert": get(c, "moe_intermediate_size"),
+                   "n_shared_experts": get(c, shared) if shared else 0,
+                   "router_scoring": "sigmoid",
+                   "routing_bias": True, "routed_scaling": float(get(c, scaling))}
+    if groups:
+        out.update(router_normalize=bool(c["norm_topk_prob"]),
+                   expert_groups=get(c, "n_group"), expert_groups_per_token=get(c, "topk_group"))
+    return out
+
+
 def read_sparse_layers(c: Mapping[str, Any]) -> Config:
     """Qwen's MoE layer schedule: a layer is a mixture unless it is in mlp_only_layers, and
     only every decoder_sparse_step-th layer is (counted from 1); the others keep a dense MLP of

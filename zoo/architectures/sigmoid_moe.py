@@ -24,9 +24,9 @@ from zoo.architectures.base import (
     get,
     with_defaults,
 )
-from zoo.architectures.counted_moe import dense_layers_first, sigmoid_routed
 from zoo.architectures.deepseek import GLM4_MOE
 from zoo.architectures.llama import read_llama_like, write_llama_like
+from zoo.architectures.moe import dense_layers_first, sigmoid_routed
 from zoo.spec import ModelSpec
 
 ROUTING = {"experts": "n_routed_experts", "shared": "n_shared_experts",
