@@ -451,6 +451,18 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
         "attention_pattern": ["global", "mamba2"], "ssm_d_inner": 128, "ssm_d_state": 8,
         "ssm_conv_kernel": 4, "ssm_n_head": 4, "ssm_n_group": 1,
         "weights": {"model_type": "granitemoehybrid"}}),
+    # Nemotron-H: blocks of one norm and one of a Mamba-2 mixer, experts (sigmoid-routed,
+    # squared ReLU, beside a shared MLP), attention without positions and a squared-ReLU MLP
+    "nemotron-h": ("llama-7b", {
+        "n_layer": 4, "n_kv_head": 2, "d_ff": 48, "position": "none", "activation": "relu2",
+        "norm_fp32_scale": True, "bias": False,
+        "attention_pattern": ["mamba2", "none", "global", "none"],
+        "mlp_pattern": ["none", "moe", "none", "dense"], "n_experts": 4,
+        "experts_per_token": 2, "d_ff_expert": 16, "n_shared_experts": 1, "d_ff_shared": 24,
+        "router_scoring": "sigmoid", "routing_bias": True, "routed_scaling": 2.5,
+        "ssm_d_inner": 64, "ssm_d_state": 8, "ssm_conv_kernel": 4, "ssm_n_head": 4,
+        "ssm_n_group": 2, "ssm_proj_bias": True, "tie_embeddings": False,
+        "weights": {"model_type": "nemotron_h"}}),
 }
 
 
