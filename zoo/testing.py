@@ -463,6 +463,16 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
         "ssm_d_inner": 64, "ssm_d_state": 8, "ssm_conv_kernel": 4, "ssm_n_head": 4,
         "ssm_n_group": 2, "ssm_proj_bias": True, "tie_embeddings": False,
         "weights": {"model_type": "nemotron_h"}}),
+    # Jamba: Mamba layers with weighted norms of the step, B and C beside attention without
+    # positions (every other layer), experts (softmax top-k, not renormalised) on layers 1 and
+    # 3, a gated SiLU MLP elsewhere, biases on the mixers, head tied
+    "jamba": ("llama-7b", {
+        "n_layer": 4, "n_kv_head": 2, "d_ff": 48, "position": "none", "activation": "swiglu",
+        "bias": False, "attention_pattern": ["mamba", "global"], "mlp_pattern": ["dense", "moe"],
+        "n_experts": 4, "experts_per_token": 2, "router_normalize": False,
+        "ssm_d_inner": 64, "ssm_d_state": 8, "ssm_conv_kernel": 4, "ssm_dt_rank": 4,
+        "ssm_inner_norms": True, "ssm_proj_bias": True, "tie_embeddings": True,
+        "weights": {"model_type": "jamba"}}),
 }
 
 

@@ -9,7 +9,11 @@ of one RMSNorm (its weight applied in fp32) and one mixer each, on layers_block_
 legacy hybrid_override_pattern): a Mamba-2 mixer, attention without positions or biases, a
 squared-ReLU MLP of two matrices, or squared-ReLU experts routed by sigmoid scores with a
 selection bias beside one shared MLP; the head is never tied (the class ties nothing, whatever
-tie_word_embeddings says).
+tie_word_embeddings says). AI21's Jamba (jamba, JambaForCausalLM): pre-norm blocks of a Mamba
+mixer with weighted RMSNorms of the step, B and C (ssm_inner_norms, at rms_norm_eps) or, every
+attn_layer_period layers from attn_layer_offset, attention without positions or biases; each
+block then a gated SiLU MLP or, every expert_layer_period layers from expert_layer_offset,
+experts of intermediate_size (softmax top-k, not renormalised).
 
 Mamba and Falcon-Mamba are blocks of one RMSNorm and one Mamba mixer (zoo.model.ssm), no MLP,
 a head tied by default. transformers' full-sequence scan ignores a cached state (its own TODO
@@ -56,6 +60,7 @@ from zoo.architectures.recurrent import (
     NEMOTRON_H_BLOCKS,
     read_bamba,
     read_granitemoehybrid,
+    read_jamba,
     read_mamba,
     read_mamba2,
     read_nemotron_h,
@@ -302,6 +307,65 @@ def write_nemotron_h(s: ModelSpec) -> Config:
             "n_group": s.expert_groups or 1, "topk_group": s.expert_groups_per_token or 1}
 
 
+def read_jamba_built(config: Mapping[str, Any]) -> Config:
+    """JambaConfig as built: hidden_act is the Mamba convolution's and the MLPs' activation;
+    zoo builds SiLU (another stays counted only)."""
+    c = {"hidden_act": "silu", **config}
+    out = read_jamba(c)
+    if c["hidden_act"] not in ("silu", "swish"):
+        counted_only(out, f"hidden_act {c['hidden_act']!r}: zoo's Jamba convolution and gated "
+                          f"MLPs are SiLU")
+    return out
+
+
+def _period_offset(flags: list[bool], what: str) -> tuple[int, int]:
+    """The (period, offset) that mark exactly these layers, i % period == offset, as Jamba's
+    config states them (a period past the last layer marks none)."""
+    n = len(flags)
+    for period in range(1, n + 2):
+        for offset in range(period):
+            if [i % period == offset for i in range(n)] == flags:
+                return period, offset
+    raise UnsupportedConfigError(f"Jamba places its {what} every period layers from an offset; "
+                                 f"these layers are not so placed")
+
+
+def write_jamba(s: ModelSpec) -> Config:
+    kinds = s.layer_kinds
+    if (set(kinds) - {"mamba", "global"} or "none" in s.layer_mlp or s.norm != "rmsnorm"
+            or s.norm_position != "pre" or s.block != "sequential" or s.norm_unit_offset
+            or s.norm_fp32_scale or s.activation != "swiglu" or s.position != "none"
+            or s.qk_norm != "none" or s.has_bias("qkv") or s.has_bias("attn_out")
+            or s.has_bias("mlp") or not s.ssm_inner_norms or not s.final_norm
+            or s.head_bias or s.first_dense_layers):
+        raise UnsupportedConfigError("Jamba: pre-norm Mamba (with weighted inner norms) or "
+                                     "attention (no positions, no biases) blocks, each with a "
+                                     "gated SiLU MLP or experts")
+    assert s.ssm_d_inner is not None
+    if s.ssm_d_inner % s.d_model:
+        raise UnsupportedConfigError("Jamba's scan is mamba_expand x hidden_size wide")
+    attn = _period_offset([k == "global" for k in kinds], "attention layers")
+    out = {"num_hidden_layers": s.n_layer, "hidden_size": s.d_model, "vocab_size": s.vocab_size,
+           "intermediate_size": s.d_ff, "num_attention_heads": s.n_head,
+           "num_key_value_heads": s.kv_heads, "head_dim": s.head_dim,
+           "max_position_embeddings": s.context_length, "rms_norm_eps": s.norm_eps,
+           "hidden_act": "silu", "tie_word_embeddings": s.tie_embeddings,
+           "attn_layer_period": attn[0], "attn_layer_offset": attn[1],
+           "mamba_d_state": s.ssm_d_state, "mamba_d_conv": s.ssm_conv_kernel,
+           "mamba_expand": s.ssm_d_inner // s.d_model, "mamba_dt_rank": s.ssm_dt_rank,
+           "mamba_conv_bias": s.ssm_conv_bias, "mamba_proj_bias": s.ssm_proj_bias}
+    if not s.moe:
+        return {**out, "num_experts": 1}
+    if (s.n_experts < 2 or s.n_shared_experts or s.router_scoring != "softmax"
+            or s.router_normalize or s.routing_bias or s.router_bias or s.expert_width != s.d_ff
+            or s.routed_scaling != 1.0 or s.expert_groups is not None):
+        raise UnsupportedConfigError("Jamba's experts: softmax top-k, not renormalised, of "
+                                     "intermediate_size, no shared expert")
+    moe = _period_offset([m == "moe" for m in s.layer_mlp], "experts")
+    return {**out, "num_experts": s.n_experts, "num_experts_per_tok": s.experts_per_token,
+            "expert_layer_period": moe[0], "expert_layer_offset": moe[1]}
+
+
 TENSORS = {
     **same("embed.weight", f"{BACKBONE}.embeddings.weight"),
     **norm("blocks.{i}.norm1", f"{LAYER}.norm"),
@@ -389,6 +453,39 @@ NEMOTRON_H_TENSORS = {
     **same("blocks.{i}.mlp.shared.fc_out.weight", f"{MIXER}.shared_experts.down_proj.weight"),
 }
 
+JAMBA_MIXER = f"{BLOCK}.mamba"
+FF = f"{BLOCK}.feed_forward"
+JAMBA_TENSORS = {
+    **same("embed.weight", "model.embed_tokens.weight"),
+    **norm("blocks.{i}.norm1", f"{BLOCK}.input_layernorm"),
+    **norm("blocks.{i}.norm2", f"{BLOCK}.pre_ff_layernorm"),
+    **linear("blocks.{i}.attn.in_proj", f"{JAMBA_MIXER}.in_proj"),
+    **same("blocks.{i}.attn.conv", f"{JAMBA_MIXER}.conv1d.weight"),
+    **same("blocks.{i}.attn.conv_bias", f"{JAMBA_MIXER}.conv1d.bias"),
+    **same("blocks.{i}.attn.x_proj.weight", f"{JAMBA_MIXER}.x_proj.weight"),
+    **same("blocks.{i}.attn.dt_norm", f"{JAMBA_MIXER}.dt_layernorm.weight"),
+    **same("blocks.{i}.attn.b_norm", f"{JAMBA_MIXER}.b_layernorm.weight"),
+    **same("blocks.{i}.attn.c_norm", f"{JAMBA_MIXER}.c_layernorm.weight"),
+    **linear("blocks.{i}.attn.dt_proj", f"{JAMBA_MIXER}.dt_proj"),
+    **same("blocks.{i}.attn.A_log", f"{JAMBA_MIXER}.A_log"),
+    **same("blocks.{i}.attn.D", f"{JAMBA_MIXER}.D"),
+    **linear("blocks.{i}.attn.out_proj", f"{JAMBA_MIXER}.out_proj"),
+    "blocks.{i}.attn.qkv.weight": Source((f"{ATTN}.q_proj.weight", f"{ATTN}.k_proj.weight",
+                                          f"{ATTN}.v_proj.weight"), "qkv"),
+    **same("blocks.{i}.attn.out.weight", f"{ATTN}.o_proj.weight"),
+    "blocks.{i}.mlp.fc_in.weight": Source((f"{FF}.gate_proj.weight", f"{FF}.up_proj.weight"),
+                                          "gate_up"),
+    **same("blocks.{i}.mlp.fc_out.weight", f"{FF}.down_proj.weight"),
+    "blocks.{i}.mlp.router.weight": Source((f"{FF}.router.weight",)),
+    "blocks.{i}.mlp.experts.fc_in": Source((f"{FF}.experts.{{e}}.gate_proj.weight",
+                                            f"{FF}.experts.{{e}}.up_proj.weight"),
+                                           "experts_gate_up"),
+    "blocks.{i}.mlp.experts.fc_out": Source((f"{FF}.experts.{{e}}.down_proj.weight",),
+                                            "experts_stack"),
+    **norm("final_norm", "model.final_layernorm"),
+    **same("head.weight", "lm_head.weight"),
+}
+
 # where write_config tries these entries among all (lowest first; see zoo.architectures)
 PRIORITY = 155
 ENTRIES = (
@@ -414,4 +511,6 @@ ENTRIES = (
     Architecture(model_type="nemotron_h", hf_class="NemotronHForCausalLM",
                  read=read_nemotron_h_built, write=write_nemotron_h, prefix=f"{BACKBONE}.",
                  tensors=NEMOTRON_H_TENSORS),
+    Architecture(model_type="jamba", hf_class="JambaForCausalLM", read=read_jamba_built,
+                 write=write_jamba, prefix="model.", tensors=JAMBA_TENSORS),
 )

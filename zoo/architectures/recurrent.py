@@ -1,6 +1,6 @@
 """The recurrent, state-space and hybrid decoders of transformers: counted exactly, not built
-(but for Mamba, Falcon-Mamba, Mamba-2, Bamba, Granite 4's hybrids and Nemotron-H, whose built
-entries in zoo.architectures.mamba take their readers from here).
+(but for Mamba, Falcon-Mamba, Mamba-2, Bamba, Granite 4's hybrids, Nemotron-H and Jamba, whose
+built entries in zoo.architectures.mamba take their readers from here).
 
 Mamba, Falcon-Mamba and Mamba-2 are stacks of selective state-space mixers (one norm and one
 mixer per block, no MLP); the hybrids put them beside attention and MLP or expert blocks on a
@@ -834,7 +834,6 @@ def read_zamba(c: Mapping[str, Any]) -> Config:
 
 # model_type -> (class, base model's prefix, nearest built model_type, reader)
 COUNTED: dict[str, tuple[str, str, str, Reader]] = {
-    "jamba": ("JambaForCausalLM", "model.", "mamba", read_jamba),
     "lfm2": ("Lfm2ForCausalLM", "model.", "qwen3", read_lfm2),
     "rwkv": ("RwkvForCausalLM", "rwkv.", "qwen3_next", read_rwkv),
     "lfm3": ("Lfm3ForCausalLM", "model.", "qwen3", read_lfm3),

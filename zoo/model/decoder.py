@@ -490,7 +490,8 @@ class Model(nn.Module):
                          "A_log": lambda t: t.copy_(torch.arange(1, t.numel() + 1)).log_()}
             elif isinstance(module, MambaMixer):  # A = 1..d_state on every channel, D 1
                 rules = {"conv": normal(0.02), "conv_bias": fill(0.0), "D": fill(1.0),
-                         "A_log": lambda t: t.copy_(torch.arange(1, t.shape[1] + 1)).log_()}
+                         "A_log": lambda t: t.copy_(torch.arange(1, t.shape[1] + 1)).log_(),
+                         "dt_norm": fill(1.0), "b_norm": fill(1.0), "c_norm": fill(1.0)}
             elif isinstance(module, Experts):
                 rules = {"fc_in": normal(0.02), "fc_out": normal(residual_std),
                          "fc_in_bias": fill(0.0), "fc_out_bias": fill(0.0)}

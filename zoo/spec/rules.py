@@ -159,7 +159,6 @@ NOT_BUILT: dict[str, Callable[[Spec], bool]] = {
     "relative_bias_buckets": lambda s: s.relative_bias_buckets is not None,
     "cached_prefix": lambda s: s.cached_prefix > 0,
     "ssm_parallel": lambda s: s.ssm_parallel,
-    "ssm_inner_norms": lambda s: s.ssm_inner_norms,
     "ssm_gated_norm": lambda s: s.has_ssm and not s.ssm_gated_norm,
 }
 
