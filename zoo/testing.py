@@ -451,6 +451,28 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
         "attention_pattern": ["global", "mamba2"], "ssm_d_inner": 128, "ssm_d_state": 8,
         "ssm_conv_kernel": 4, "ssm_n_head": 4, "ssm_n_group": 1,
         "weights": {"model_type": "granitemoehybrid"}}),
+    # Nemotron-H: blocks of one norm and one of a Mamba-2 mixer, experts (sigmoid-routed,
+    # squared ReLU, beside a shared MLP), attention without positions and a squared-ReLU MLP
+    "nemotron-h": ("llama-7b", {
+        "n_layer": 4, "n_kv_head": 2, "d_ff": 48, "position": "none", "activation": "relu2",
+        "norm_fp32_scale": True, "bias": False,
+        "attention_pattern": ["mamba2", "none", "global", "none"],
+        "mlp_pattern": ["none", "moe", "none", "dense"], "n_experts": 4,
+        "experts_per_token": 2, "d_ff_expert": 16, "n_shared_experts": 1, "d_ff_shared": 24,
+        "router_scoring": "sigmoid", "routing_bias": True, "routed_scaling": 2.5,
+        "ssm_d_inner": 64, "ssm_d_state": 8, "ssm_conv_kernel": 4, "ssm_n_head": 4,
+        "ssm_n_group": 2, "ssm_proj_bias": True, "tie_embeddings": False,
+        "weights": {"model_type": "nemotron_h"}}),
+    # Jamba: Mamba layers with weighted norms of the step, B and C beside attention without
+    # positions (every other layer), experts (softmax top-k, not renormalised) on layers 1 and
+    # 3, a gated SiLU MLP elsewhere, biases on the mixers, head tied
+    "jamba": ("llama-7b", {
+        "n_layer": 4, "n_kv_head": 2, "d_ff": 48, "position": "none", "activation": "swiglu",
+        "bias": False, "attention_pattern": ["mamba", "global"], "mlp_pattern": ["dense", "moe"],
+        "n_experts": 4, "experts_per_token": 2, "router_normalize": False,
+        "ssm_d_inner": 64, "ssm_d_state": 8, "ssm_conv_kernel": 4, "ssm_dt_rank": 4,
+        "ssm_inner_norms": True, "ssm_proj_bias": True, "tie_embeddings": True,
+        "weights": {"model_type": "jamba"}}),
 }
 
 

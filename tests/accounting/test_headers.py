@@ -53,11 +53,14 @@ NAMES = {
     "model.layers.0.mlp.shared_expert_gate.weight": "shared_experts",
     "model.layers.0.mlp.gate.e_score_correction_bias": "buffers",
     "model.layers.0.self_attn.rotary_emb.inv_freq": "buffers",
-    # a state-space mixer's tensors are its token mixer's; Nemotron-H's MLP blocks, also
-    # named mixer, are placed by no pattern
+    # a state-space mixer's tensors are its token mixer's; Nemotron-H's attention and MLP
+    # blocks, also named mixer, are attention and MLP
     "backbone.layers.0.mixer.A_log": "attention",
     "model.layers.0.mamba.in_proj.weight": "attention",
-    "backbone.layers.0.mixer.up_proj.weight": "other",
+    "backbone.layers.0.mixer.q_proj.weight": "attention",
+    "backbone.layers.0.mixer.up_proj.weight": "mlp",
+    "backbone.layers.0.mixer.shared_experts.up_proj.weight": "shared_experts",
+    "backbone.layers.0.mixer.experts.0.down_proj.weight": "experts",
     "model.decoder.project_in.weight": "other",
     # GGUF
     "token_embd.weight": "token_embedding",

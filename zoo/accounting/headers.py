@@ -63,12 +63,15 @@ NAME_PATTERNS: tuple[tuple[str, str], ...] = (
     ("experts", r"(^|\.)experts(\.|$)|_exps(\.|$)"),
     ("router", r"(^|\.)(gate|router)(\.|$)|(^|\.)ffn_gate_inp(\.|$)"),
     # Mllama's cross_attn and its two gates (cross_attn_attn_gate, cross_attn_mlp_gate); CTRL's
-    # multi_head_attention; a state-space mixer's own tensors (Mamba's, Mamba-2's, Bamba's)
+    # multi_head_attention; a state-space mixer's own tensors (Mamba's, Mamba-2's, Bamba's);
+    # Nemotron-H's attention mixers
     ("attention", r"(^|\.)(self_attn|self_attention|attention|attn|linear_attn|cross_attn|"
                   r"multi_head_attention)(\.|$)|(^|\.)(cross_)?attn_|"
                   r"(^|\.)(mixer|mamba)\.(in_proj|out_proj|conv1d|x_proj|dt_proj|A_log|D|dt_bias)"
-                  r"(\.|$)"),
-    ("mlp", r"(^|\.)(mlp|feed_forward|ffn|block_sparse_moe|moe|fc1|fc2)(\.|$)|(^|\.)ffn_"),
+                  r"(\.|$)|(^|\.)mixer\.[qkvo]_proj\."),
+    # Nemotron-H's MLP mixers (up_proj, down_proj)
+    ("mlp", r"(^|\.)(mlp|feed_forward|ffn|block_sparse_moe|moe|fc1|fc2)(\.|$)|(^|\.)ffn_|"
+            r"(^|\.)mixer\.(up|down)_proj\."),
 )
 _COMPILED = tuple((component, re.compile(pattern)) for component, pattern in NAME_PATTERNS)
 

@@ -4,7 +4,16 @@ Mamba2ForCausalLM) and IBM's Bamba (bamba, BambaForCausalLM), Mamba-2 layers bes
 attention, and IBM's Granite 4 hybrids (granitemoehybrid, GraniteMoeHybridForCausalLM):
 Bamba's layers with Granite MoE Shared's multipliers and MLPs (experts beside an ungated shared
 MLP, or the shared MLP alone when num_local_experts is 0), rotary only with
-position_embedding_type "rope".
+position_embedding_type "rope". NVIDIA's Nemotron-H (nemotron_h, NemotronHForCausalLM): blocks
+of one RMSNorm (its weight applied in fp32) and one mixer each, on layers_block_type (or the
+legacy hybrid_override_pattern): a Mamba-2 mixer, attention without positions or biases, a
+squared-ReLU MLP of two matrices, or squared-ReLU experts routed by sigmoid scores with a
+selection bias beside one shared MLP; the head is never tied (the class ties nothing, whatever
+tie_word_embeddings says). AI21's Jamba (jamba, JambaForCausalLM): pre-norm blocks of a Mamba
+mixer with weighted RMSNorms of the step, B and C (ssm_inner_norms, at rms_norm_eps) or, every
+attn_layer_period layers from attn_layer_offset, attention without positions or biases; each
+block then a gated SiLU MLP or, every expert_layer_period layers from expert_layer_offset,
+experts of intermediate_size (softmax top-k, not renormalised).
 
 Mamba and Falcon-Mamba are blocks of one RMSNorm and one Mamba mixer (zoo.model.ssm), no MLP,
 a head tied by default. transformers' full-sequence scan ignores a cached state (its own TODO
@@ -48,10 +57,13 @@ from zoo.architectures.recurrent import (
     GRANITE_HYBRID_DEFAULTS,
     MAMBA2_DEFAULTS,
     MAMBA_DEFAULTS,
+    NEMOTRON_H_BLOCKS,
     read_bamba,
     read_granitemoehybrid,
+    read_jamba,
     read_mamba,
     read_mamba2,
+    read_nemotron_h,
 )
 from zoo.spec import ModelSpec
 
@@ -68,17 +80,18 @@ def _float(x: Any) -> float:
     return float(x["__float__"] if isinstance(x, Mapping) else x)
 
 
-def _mixer_checks(c: Mapping[str, Any], out: Config, head_dim: str) -> Config:
+def _mixer_checks(c: Mapping[str, Any], out: Config, head_dim: str,
+                  act: str = "hidden_act") -> Config:
     """What a Mamba-2 mixer computes beyond its count: heads of head_dim filling the scan's
-    width, SiLU, the default time-step limits."""
+    width, SiLU (the config's `act` key), the default time-step limits."""
     inner, heads = out["ssm_d_inner"], out["ssm_n_head"]
     width = get(c, head_dim)
     if width != "auto" and width * heads != inner:
         raise UnsupportedConfigError(f"{head_dim} {width} x {heads} heads is not the scan's "
                                      f"width expand x hidden_size ({inner})")
-    if c["hidden_act"] not in ("silu", "swish"):
-        counted_only(out, f"hidden_act {c['hidden_act']!r}: zoo's Mamba-2 convolution (and "
-                          f"Bamba's MLP) is SiLU")
+    if c[act] not in ("silu", "swish"):
+        counted_only(out, f"{act} {c[act]!r}: zoo's Mamba-2 convolution (and Bamba's MLP) is "
+                          f"SiLU")
     limit = tuple(_float(x) for x in c["time_step_limit"] or (0.0, math.inf))
     if limit != (0.0, math.inf):
         counted_only(out, f"time_step_limit {list(limit)}: transformers clamps the step in "
@@ -169,7 +182,7 @@ def write_bamba(s: ModelSpec) -> Config:
             "num_key_value_heads": s.kv_heads, "head_dim": s.head_dim,
             "max_position_embeddings": s.context_length, "rms_norm_eps": s.norm_eps,
             "hidden_act": "silu", **write_rope(s, {}),
-            "attention_bias": s.has_bias("qkv"), "mlp_bias": s.mlp_bias,
+            "attention_bias": s.has_bias("qkv"), "mlp_bias": s.has_bias("mlp"),
             "attn_layer_indices": [i for i, kind in enumerate(kinds) if kind == "global"],
             "mamba_expand": s.ssm_d_inner // s.d_model, "mamba_n_heads": s.ssm_n_head,
             "mamba_d_head": s.ssm_d_inner // s.ssm_n_head, "mamba_d_state": s.ssm_d_state,
@@ -237,6 +250,120 @@ def write_granite_hybrid(s: ModelSpec) -> Config:
     return {**out, "num_local_experts": s.n_experts, "num_experts_per_tok": s.experts_per_token,
             "intermediate_size": s.expert_width,
             "shared_intermediate_size": s.shared_width if s.n_shared_experts else 0}
+
+
+NEMOTRON_H = {"mamba_hidden_act": "silu", "mlp_hidden_act": "relu2",
+              "time_step_limit": [0.0, math.inf]}
+# Nemotron-H's (token mixer, MLP) of a layer -> its block type
+NEMOTRON_H_TYPES = {kinds: block for block, kinds in NEMOTRON_H_BLOCKS.items()}
+
+
+def read_nemotron_h_built(config: Mapping[str, Any]) -> Config:
+    """NemotronHConfig as built: its RMSNorms multiply by their weight in fp32 (norm_fp32_scale),
+    the MLPs and experts are squared ReLU (mlp_hidden_act relu2; another stays counted only),
+    the Mamba-2 mixers SiLU with the default time-step limits (mamba_dt_limit, the old name,
+    read first as the class does)."""
+    c = {**NEMOTRON_H, **config}
+    if "mamba_dt_limit" in c:
+        c["time_step_limit"] = c["mamba_dt_limit"]
+    out = _mixer_checks(c, read_nemotron_h(c), "mamba_head_dim", act="mamba_hidden_act")
+    if c["mlp_hidden_act"] != "relu2":
+        counted_only(out, f"mlp_hidden_act {c['mlp_hidden_act']!r}: zoo builds Nemotron-H's "
+                          f"squared ReLU (relu2)")
+    return {**out, "activation": "relu2", "norm_fp32_scale": True}
+
+
+def write_nemotron_h(s: ModelSpec) -> Config:
+    blocks = [NEMOTRON_H_TYPES.get(pair) for pair in zip(s.layer_kinds, s.layer_mlp,
+                                                           strict=True)]
+    if (None in blocks or s.norm != "rmsnorm" or s.norm_position != "pre"
+            or s.block != "sequential" or s.norm_unit_offset or not s.norm_fp32_scale
+            or s.activation != "relu2" or s.position != "none" or s.qk_norm != "none"
+            or s.has_bias("qkv") or s.has_bias("attn_out") or not s.ssm_gated_norm
+            or s.tie_embeddings or not s.final_norm or s.head_bias):
+        raise UnsupportedConfigError("Nemotron-H: pre-norm blocks of one Mamba-2 mixer, "
+                                     "attention without positions or biases, a squared-ReLU "
+                                     "MLP or experts each, the head untied")
+    assert s.ssm_d_inner is not None and s.ssm_n_head is not None
+    out = {"layers_block_type": blocks, "hidden_size": s.d_model, "vocab_size": s.vocab_size,
+           "num_attention_heads": s.n_head, "num_key_value_heads": s.kv_heads,
+           "head_dim": s.head_dim, "max_position_embeddings": s.context_length,
+           "intermediate_size": s.d_ff, "mlp_hidden_act": "relu2", "mlp_bias": s.has_bias("mlp"),
+           "ssm_state_size": s.ssm_d_state, "mamba_num_heads": s.ssm_n_head,
+           "mamba_head_dim": s.ssm_d_inner // s.ssm_n_head, "n_groups": s.ssm_n_group,
+           "conv_kernel": s.ssm_conv_kernel, "use_conv_bias": s.ssm_conv_bias,
+           "use_bias": s.ssm_proj_bias, "mamba_hidden_act": "silu",
+           "layer_norm_epsilon": s.norm_eps, "tie_word_embeddings": False}
+    if not s.moe:
+        return out
+    if (s.n_shared_experts != 1 or s.shared_expert_gate or s.router_scoring != "sigmoid"
+            or not s.routing_bias or s.router_bias or s.has_bias("mlp") or s.first_dense_layers):
+        raise UnsupportedConfigError("Nemotron-H's experts: sigmoid scores with a selection "
+                                     "bias, one ungated shared MLP beside them, no biases")
+    return {**out, "n_routed_experts": s.n_experts, "num_experts_per_tok": s.experts_per_token,
+            "moe_intermediate_size": s.expert_width,
+            "moe_shared_expert_intermediate_size": s.shared_width,
+            "norm_topk_prob": s.router_normalize, "routed_scaling_factor": s.routed_scaling,
+            "n_group": s.expert_groups or 1, "topk_group": s.expert_groups_per_token or 1}
+
+
+def read_jamba_built(config: Mapping[str, Any]) -> Config:
+    """JambaConfig as built: hidden_act is the Mamba convolution's and the MLPs' activation;
+    zoo builds SiLU (another stays counted only)."""
+    c = {"hidden_act": "silu", **config}
+    out = read_jamba(c)
+    if c["hidden_act"] not in ("silu", "swish"):
+        counted_only(out, f"hidden_act {c['hidden_act']!r}: zoo's Jamba convolution and gated "
+                          f"MLPs are SiLU")
+    return out
+
+
+def _period_offset(flags: list[bool], what: str) -> tuple[int, int]:
+    """The (period, offset) that mark exactly these layers, i % period == offset, as Jamba's
+    config states them (a period past the last layer marks none)."""
+    n = len(flags)
+    for period in range(1, n + 2):
+        for offset in range(period):
+            if [i % period == offset for i in range(n)] == flags:
+                return period, offset
+    raise UnsupportedConfigError(f"Jamba places its {what} every period layers from an offset; "
+                                 f"these layers are not so placed")
+
+
+def write_jamba(s: ModelSpec) -> Config:
+    kinds = s.layer_kinds
+    if (set(kinds) - {"mamba", "global"} or "none" in s.layer_mlp or s.norm != "rmsnorm"
+            or s.norm_position != "pre" or s.block != "sequential" or s.norm_unit_offset
+            or s.norm_fp32_scale or s.activation != "swiglu" or s.position != "none"
+            or s.qk_norm != "none" or s.has_bias("qkv") or s.has_bias("attn_out")
+            or s.has_bias("mlp") or not s.ssm_inner_norms or not s.final_norm
+            or s.head_bias or s.first_dense_layers):
+        raise UnsupportedConfigError("Jamba: pre-norm Mamba (with weighted inner norms) or "
+                                     "attention (no positions, no biases) blocks, each with a "
+                                     "gated SiLU MLP or experts")
+    assert s.ssm_d_inner is not None
+    if s.ssm_d_inner % s.d_model:
+        raise UnsupportedConfigError("Jamba's scan is mamba_expand x hidden_size wide")
+    attn = _period_offset([k == "global" for k in kinds], "attention layers")
+    out = {"num_hidden_layers": s.n_layer, "hidden_size": s.d_model, "vocab_size": s.vocab_size,
+           "intermediate_size": s.d_ff, "num_attention_heads": s.n_head,
+           "num_key_value_heads": s.kv_heads, "head_dim": s.head_dim,
+           "max_position_embeddings": s.context_length, "rms_norm_eps": s.norm_eps,
+           "hidden_act": "silu", "tie_word_embeddings": s.tie_embeddings,
+           "attn_layer_period": attn[0], "attn_layer_offset": attn[1],
+           "mamba_d_state": s.ssm_d_state, "mamba_d_conv": s.ssm_conv_kernel,
+           "mamba_expand": s.ssm_d_inner // s.d_model, "mamba_dt_rank": s.ssm_dt_rank,
+           "mamba_conv_bias": s.ssm_conv_bias, "mamba_proj_bias": s.ssm_proj_bias}
+    if not s.moe:
+        return {**out, "num_experts": 1}
+    if (s.n_experts < 2 or s.n_shared_experts or s.router_scoring != "softmax"
+            or s.router_normalize or s.routing_bias or s.router_bias or s.expert_width != s.d_ff
+            or s.routed_scaling != 1.0 or s.expert_groups is not None):
+        raise UnsupportedConfigError("Jamba's experts: softmax top-k, not renormalised, of "
+                                     "intermediate_size, no shared expert")
+    moe = _period_offset([m == "moe" for m in s.layer_mlp], "experts")
+    return {**out, "num_experts": s.n_experts, "num_experts_per_tok": s.experts_per_token,
+            "expert_layer_period": moe[0], "expert_layer_offset": moe[1]}
 
 
 TENSORS = {
@@ -309,6 +436,56 @@ GRANITE_TENSORS = {
     **linear("blocks.{i}.mlp.fc_out", f"{BLOCK}.shared_mlp.output_linear"),
 }
 
+NEMOTRON_H_TENSORS = {
+    **TENSORS,  # the embedding, norms, Mamba-2 mixers and head: Mamba-2's names
+    "blocks.{i}.attn.qkv.weight": Source((f"{MIXER}.q_proj.weight", f"{MIXER}.k_proj.weight",
+                                          f"{MIXER}.v_proj.weight"), "qkv"),
+    **same("blocks.{i}.attn.out.weight", f"{MIXER}.o_proj.weight"),
+    **linear("blocks.{i}.mlp.fc_in", f"{MIXER}.up_proj"),
+    **linear("blocks.{i}.mlp.fc_out", f"{MIXER}.down_proj"),
+    "blocks.{i}.mlp.router.weight": Source((f"{MIXER}.gate.weight",)),
+    **same("blocks.{i}.mlp.routing_bias", f"{MIXER}.gate.e_score_correction_bias"),
+    "blocks.{i}.mlp.experts.fc_in": Source((f"{MIXER}.experts.{{e}}.up_proj.weight",),
+                                           "experts_stack"),
+    "blocks.{i}.mlp.experts.fc_out": Source((f"{MIXER}.experts.{{e}}.down_proj.weight",),
+                                            "experts_stack"),
+    **same("blocks.{i}.mlp.shared.fc_in.weight", f"{MIXER}.shared_experts.up_proj.weight"),
+    **same("blocks.{i}.mlp.shared.fc_out.weight", f"{MIXER}.shared_experts.down_proj.weight"),
+}
+
+JAMBA_MIXER = f"{BLOCK}.mamba"
+FF = f"{BLOCK}.feed_forward"
+JAMBA_TENSORS = {
+    **same("embed.weight", "model.embed_tokens.weight"),
+    **norm("blocks.{i}.norm1", f"{BLOCK}.input_layernorm"),
+    **norm("blocks.{i}.norm2", f"{BLOCK}.pre_ff_layernorm"),
+    **linear("blocks.{i}.attn.in_proj", f"{JAMBA_MIXER}.in_proj"),
+    **same("blocks.{i}.attn.conv", f"{JAMBA_MIXER}.conv1d.weight"),
+    **same("blocks.{i}.attn.conv_bias", f"{JAMBA_MIXER}.conv1d.bias"),
+    **same("blocks.{i}.attn.x_proj.weight", f"{JAMBA_MIXER}.x_proj.weight"),
+    **same("blocks.{i}.attn.dt_norm", f"{JAMBA_MIXER}.dt_layernorm.weight"),
+    **same("blocks.{i}.attn.b_norm", f"{JAMBA_MIXER}.b_layernorm.weight"),
+    **same("blocks.{i}.attn.c_norm", f"{JAMBA_MIXER}.c_layernorm.weight"),
+    **linear("blocks.{i}.attn.dt_proj", f"{JAMBA_MIXER}.dt_proj"),
+    **same("blocks.{i}.attn.A_log", f"{JAMBA_MIXER}.A_log"),
+    **same("blocks.{i}.attn.D", f"{JAMBA_MIXER}.D"),
+    **linear("blocks.{i}.attn.out_proj", f"{JAMBA_MIXER}.out_proj"),
+    "blocks.{i}.attn.qkv.weight": Source((f"{ATTN}.q_proj.weight", f"{ATTN}.k_proj.weight",
+                                          f"{ATTN}.v_proj.weight"), "qkv"),
+    **same("blocks.{i}.attn.out.weight", f"{ATTN}.o_proj.weight"),
+    "blocks.{i}.mlp.fc_in.weight": Source((f"{FF}.gate_proj.weight", f"{FF}.up_proj.weight"),
+                                          "gate_up"),
+    **same("blocks.{i}.mlp.fc_out.weight", f"{FF}.down_proj.weight"),
+    "blocks.{i}.mlp.router.weight": Source((f"{FF}.router.weight",)),
+    "blocks.{i}.mlp.experts.fc_in": Source((f"{FF}.experts.{{e}}.gate_proj.weight",
+                                            f"{FF}.experts.{{e}}.up_proj.weight"),
+                                           "experts_gate_up"),
+    "blocks.{i}.mlp.experts.fc_out": Source((f"{FF}.experts.{{e}}.down_proj.weight",),
+                                            "experts_stack"),
+    **norm("final_norm", "model.final_layernorm"),
+    **same("head.weight", "lm_head.weight"),
+}
+
 # where write_config tries these entries among all (lowest first; see zoo.architectures)
 PRIORITY = 155
 ENTRIES = (
@@ -331,4 +508,9 @@ ENTRIES = (
     Architecture(model_type="granitemoehybrid", hf_class="GraniteMoeHybridForCausalLM",
                  read=read_granite_hybrid, write=write_granite_hybrid, prefix="model.",
                  tensors=GRANITE_TENSORS),
+    Architecture(model_type="nemotron_h", hf_class="NemotronHForCausalLM",
+                 read=read_nemotron_h_built, write=write_nemotron_h, prefix=f"{BACKBONE}.",
+                 tensors=NEMOTRON_H_TENSORS),
+    Architecture(model_type="jamba", hf_class="JambaForCausalLM", read=read_jamba_built,
+                 write=write_jamba, prefix="model.", tensors=JAMBA_TENSORS),
 )

@@ -1,6 +1,6 @@
 """The recurrent, state-space and hybrid decoders of transformers: counted exactly, not built
-(but for Mamba, Falcon-Mamba, Mamba-2 and Bamba, whose built entries in
-zoo.architectures.mamba take their readers from here).
+(but for Mamba, Falcon-Mamba, Mamba-2, Bamba, Granite 4's hybrids, Nemotron-H and Jamba, whose
+built entries in zoo.architectures.mamba take their readers from here).
 
 Mamba, Falcon-Mamba and Mamba-2 are stacks of selective state-space mixers (one norm and one
 mixer per block, no MLP); the hybrids put them beside attention and MLP or expert blocks on a
@@ -564,7 +564,7 @@ def read_nemotron_h(c: Mapping[str, Any]) -> Config:
         n_layer=layers, d_model=get(c, "hidden_size"), d_ff=get(c, "intermediate_size"),
         vocab_size=get(c, "vocab_size"), norm="rmsnorm", norm_eps=get(c, "layer_norm_epsilon"),
         **_attention(c, bias=False, rotary=False), activation="relu", bias=False,
-        mlp_bias=bool(c["mlp_bias"]), tie_embeddings=bool(c["tie_word_embeddings"]),
+        mlp_bias=bool(c["mlp_bias"]), tie_embeddings=False,  # the class never ties its head
         attention_pattern=shortest_period([NEMOTRON_H_BLOCKS[b][0] for b in blocks]),
         mlp_pattern=shortest_period([NEMOTRON_H_BLOCKS[b][1] for b in blocks]),
         ssm_d_inner=get(c, "mamba_num_heads") * get(c, "mamba_head_dim"),
@@ -834,14 +834,12 @@ def read_zamba(c: Mapping[str, Any]) -> Config:
 
 # model_type -> (class, base model's prefix, nearest built model_type, reader)
 COUNTED: dict[str, tuple[str, str, str, Reader]] = {
-    "jamba": ("JambaForCausalLM", "model.", "mamba", read_jamba),
     "lfm2": ("Lfm2ForCausalLM", "model.", "qwen3", read_lfm2),
     "rwkv": ("RwkvForCausalLM", "rwkv.", "qwen3_next", read_rwkv),
     "lfm3": ("Lfm3ForCausalLM", "model.", "qwen3", read_lfm3),
     "olmo_hybrid": ("OlmoHybridForCausalLM", "model.", "qwen3_next", read_olmo_hybrid),
     "recurrent_gemma": ("RecurrentGemmaForCausalLM", "model.", "gemma2", read_recurrent_gemma),
     "falcon_h1": ("FalconH1ForCausalLM", "model.", "mamba2", read_falcon_h1),
-    "nemotron_h": ("NemotronHForCausalLM", "backbone.", "mamba2", read_nemotron_h),
     "minimax": ("MiniMaxForCausalLM", "model.", "qwen3_next", read_minimax),
     "xlstm": ("xLSTMForCausalLM", "backbone.", "qwen3_next", read_xlstm),
     "zamba": ("ZambaForCausalLM", "model.", "mamba", read_zamba),

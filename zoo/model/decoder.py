@@ -56,7 +56,9 @@ class ModelTooLargeError(MemoryError):
 
 
 class Block(nn.Module):
-    """Attention and MLP around the residual stream, in one of six arrangements.
+    """Attention and MLP around the residual stream, in one of six arrangements, or (pre-norm)
+one normalised sublayer alone: a token mixer without an MLP (Mamba) or an MLP without a token
+mixer (Nemotron-H's MLP and expert layers).
 
     `norm1` and `norm2` normalise the input of attention and MLP (or, post-norm, the residual
     sum after them); `post_attn_norm` and `post_mlp_norm` normalise their outputs (sandwich and
@@ -73,12 +75,14 @@ class Block(nn.Module):
         attention = (GatedDeltaNet if kind == "linear" else Mamba2Mixer if kind == "mamba2" else
                      MambaMixer if kind == "mamba" else LatentAttention if spec.latent else
                      LayerAttention if layer_attention(spec) else Attention)
-        self.attn = attention(spec, layer, dropout)
+        # a layer without a token mixer (Nemotron-H's MLP layers) is one norm and its MLP
+        self.attn = attention(spec, layer, dropout) if kind != "none" else nn.Identity()
         mixer_only = spec.layer_mlp[layer] == "none"  # Mamba: one norm, one mixer, no MLP
-        if mixer_only:
-            self.arrangement = "mixer_only"
+        if mixer_only or kind == "none":
+            self.arrangement = "mixer_only" if mixer_only else "mlp_only"
         self.norm2 = (make_norm(spec) if inputs and self.arrangement not in ("parallel",
-                                                                             "mixer_only")
+                                                                             "mixer_only",
+                                                                             "mlp_only")
                       else None)
         self.post_attn_norm = make_norm(spec) if outputs else None
         shares = spec.layer_kv_shared[layer]
@@ -139,6 +143,8 @@ class Block(nn.Module):
             return x + drop(mlp(self.norm2(x)))
         if self.arrangement == "mixer_only":  # Mamba: a pre-norm mixer, no MLP
             return x + drop(attn(self.norm1(x), inputs, cache))
+        if self.arrangement == "mlp_only":  # Nemotron-H: a pre-norm MLP, no token mixer
+            return x + drop(mlp(self.norm1(x)))
         if self.arrangement == "sandwich":  # Gemma 2 and 3: before and after each sublayer
             x = x + drop(self.post_attn_norm(attn(self.norm1(x), inputs, cache)))
             return x + drop(self.post_mlp_norm(mlp(self.norm2(x))))
@@ -484,7 +490,8 @@ class Model(nn.Module):
                          "A_log": lambda t: t.copy_(torch.arange(1, t.numel() + 1)).log_()}
             elif isinstance(module, MambaMixer):  # A = 1..d_state on every channel, D 1
                 rules = {"conv": normal(0.02), "conv_bias": fill(0.0), "D": fill(1.0),
-                         "A_log": lambda t: t.copy_(torch.arange(1, t.shape[1] + 1)).log_()}
+                         "A_log": lambda t: t.copy_(torch.arange(1, t.shape[1] + 1)).log_(),
+                         "dt_norm": fill(1.0), "b_norm": fill(1.0), "c_norm": fill(1.0)}
             elif isinstance(module, Experts):
                 rules = {"fc_in": normal(0.02), "fc_out": normal(residual_std),
                          "fc_in_bias": fill(0.0), "fc_out_bias": fill(0.0)}

@@ -137,7 +137,8 @@ def _weightless_rms(x: Tensor, eps: float) -> Tensor:
 class MambaMixer(nn.Module):
     """One Mamba layer. `in_proj` is [x; z], `conv` the depthwise kernel over x (d_inner, 1,
     kernel), `x_proj` d_inner -> [step; B; C], `dt_proj` step -> d_inner (with a bias), A_log
-    (d_inner, d_state) and D (d_inner), `out_proj` back to d_model."""
+    (d_inner, d_state) and D (d_inner), `out_proj` back to d_model; Jamba's norm weights of the
+    step, B and C (`dt_norm`, `b_norm`, `c_norm`)."""
 
     def __init__(self, spec: ModelSpec, layer: int, dropout: float = 0.0) -> None:
         super().__init__()
@@ -146,6 +147,12 @@ class MambaMixer(nn.Module):
         self.layer, self.inner, self.state_size = layer, spec.ssm_d_inner, spec.ssm_d_state
         self.rank, self.kernel = spec.ssm_dt_rank, spec.ssm_conv_kernel
         self.inner_eps = spec.ssm_inner_norm_eps  # Falcon-Mamba's weightless norms, or None
+        # Jamba's RMSNorms of the step, B and C, with weights (at the model's norm_eps)
+        self.norm_eps = spec.norm_eps if spec.ssm_inner_norms else None
+        if spec.ssm_inner_norms:
+            self.dt_norm = nn.Parameter(torch.empty(self.rank))
+            self.b_norm = nn.Parameter(torch.empty(self.state_size))
+            self.c_norm = nn.Parameter(torch.empty(self.state_size))
         self.in_proj = Linear(spec.d_model, 2 * self.inner, bias=spec.ssm_proj_bias)
         self.conv = nn.Parameter(torch.empty(self.inner, 1, self.kernel))
         self.conv_bias = nn.Parameter(torch.empty(self.inner)) if spec.ssm_conv_bias else None
@@ -172,6 +179,9 @@ class MambaMixer(nn.Module):
         step, B, C = self.x_proj(xs).split([self.rank, self.state_size, self.state_size], -1)
         if self.inner_eps is not None:
             step, B, C = (_weightless_rms(t, self.inner_eps) for t in (step, B, C))
+        if self.norm_eps is not None:  # weighted: the weight times the cast-back values
+            step, B, C = (w * _weightless_rms(t, self.norm_eps) for t, w in
+                          ((step, self.dt_norm), (B, self.b_norm), (C, self.c_norm)))
         dt = F.softplus(F.linear(step, self.dt_proj.weight) + self.dt_proj.bias.float())
         A = -self.A_log.float().exp()  # (d_inner, d_state)
         dtx, B, C = dt * xs.float(), B.float(), C.float()

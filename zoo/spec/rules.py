@@ -159,7 +159,6 @@ NOT_BUILT: dict[str, Callable[[Spec], bool]] = {
     "relative_bias_buckets": lambda s: s.relative_bias_buckets is not None,
     "cached_prefix": lambda s: s.cached_prefix > 0,
     "ssm_parallel": lambda s: s.ssm_parallel,
-    "ssm_inner_norms": lambda s: s.ssm_inner_norms,
     "ssm_gated_norm": lambda s: s.has_ssm and not s.ssm_gated_norm,
 }
 
@@ -356,10 +355,15 @@ def _check_ssm(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
                               or spec.ssm_n_head % spec.ssm_n_group):
         raise bad("ssm_n_head", f"ssm_d_inner {spec.ssm_d_inner} does not split into "
                                 f"{spec.ssm_n_head} heads in {spec.ssm_n_group} groups")
-    # a block without an MLP is built as a pre-norm mixer (Mamba's)
-    mixer_only = spec.norm_position == "pre" and spec.block == "sequential"
+    # a block without an MLP is built as a pre-norm mixer (Mamba's), one without a token
+    # mixer as a pre-norm MLP (Nemotron-H's)
+    one_sublayer = spec.norm_position == "pre" and spec.block == "sequential"
     unbuilt = sorted(kinds & set(COUNTED_KINDS)) + (
-        ["no MLP"] if "none" in spec.mlp_pattern and not mixer_only else [])
+        ["no MLP"] if "none" in spec.mlp_pattern and not one_sublayer else []) + (
+        ["no token mixer"] if "none" in kinds and not one_sublayer else [])
+    if any(kind == "none" and mlp == "none"
+           for kind, mlp in zip(spec.layer_kinds, spec.layer_mlp, strict=True)):
+        raise bad("mlp_pattern", "a layer has neither a token mixer nor an MLP")
     if spec.ssm_parallel and not set(spec.attention_pattern) <= {"global", "local"}:
         raise bad("ssm_parallel", "a Mamba-2 mixer beside attention: every layer attends")
     if not unbuilt:
@@ -370,9 +374,6 @@ def _check_ssm(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:
     if spec.norm_position not in ("pre", "sandwich") or spec.block != "sequential":
         raise bad("norm_position", "these layers are counted as sequential blocks with a norm "
                                    "before each sublayer (and one after it: sandwich)")
-    if any(kind == "none" and mlp == "none"
-           for kind, mlp in zip(spec.layer_kinds, spec.layer_mlp, strict=True)):
-        raise bad("mlp_pattern", "a layer has neither a token mixer nor an MLP")
 
 
 def _check_gemma4(spec: Spec, bad: Callable[[str, str], SpecError]) -> None:

@@ -97,8 +97,7 @@ RECURRENT_KINDS = ("linear", "mamba", "mamba2", "short_conv", "rglru", "rwkv", "
 # the mixers zoo counts but whose computation its decoder does not implement
 COUNTED_KINDS = ("short_conv", "rglru", "rwkv", "lightning", "mlstm",
                  "kda", "window_mqa", "compressed_sparse", "heavily_compressed", "block_sparse",
-                 "indexed", "cross",
-                 "none")
+                 "indexed", "cross")
 # DeepSeek-V4's attention kinds (zoo.accounting.compressed)
 COMPRESSED_KINDS = ("window_mqa", "compressed_sparse", "heavily_compressed")
 MLP_KINDS = ("dense", "moe", "none")
