@@ -14,12 +14,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from zoo.architectures import deepseek, gpt, llama
+from zoo.architectures import apertus, deepseek, gpt, llama
 from zoo.architectures.base import (
     Architecture,
     Config,
     UnsupportedConfigError,
-    activation,
     refuse_write,
     with_defaults,
 )
@@ -82,36 +81,15 @@ SAME_CLASS: dict[str, tuple[Architecture, dict[str, Any]]] = {
 }
 
 
-
-
-def _apertus(defaults: Mapping[str, Any]) -> Reader:
-    """Apertus: a two-matrix MLP (up, down) whose xIELU activation learns two scalars (another
-    hidden_act has none), QK-norm over each head, attention_bias on q, k, v and the output;
-    output_vocab_size (Apertus 1.5's head narrower or wider than the embedding) is refused by
-    name."""
-    def read(c: Mapping[str, Any]) -> Config:
-        c = with_defaults(c, defaults)
-        if c.get("output_vocab_size") not in (None, c["vocab_size"]):
-            raise UnsupportedConfigError(f"output_vocab_size {c['output_vocab_size']} (a head "
-                                         f"of another width than the embedding) is not "
-                                         f"supported")
-        act = c["hidden_act"]
-        bias = bool(c["attention_bias"])
-        return read_llama_like(c, qk_norm="head", qkv_bias=bias, attn_out_bias=bias,
-                               mlp_bias=False, activation="xielu" if act == "xielu"
-                               else activation(act, "hidden_act"))
-    return read
-
-
-APERTUS_DEFAULTS = {
-    "vocab_size": 131072, "hidden_size": 4096, "intermediate_size": 14336,
-    "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": None,
-    "hidden_act": "xielu", "max_position_embeddings": 65536, "rms_norm_eps": 1e-5,
-    "tie_word_embeddings": False, "attention_bias": False,
-    # ApertusConfig's rope when the config has none
-    "rope_parameters": {"rope_type": "llama3", "rope_theta": 12000000.0, "factor": 8.0,
-                        "original_max_position_embeddings": 8192, "low_freq_factor": 1.0,
-                        "high_freq_factor": 4.0}}
+def _apertus_1p5(config: Mapping[str, Any]) -> Config:
+    """Apertus 1.5's text decoder: Apertus's layers (apertus.read) under its own vocabulary;
+    output_vocab_size (a head narrower or wider than the embedding) is refused by name."""
+    c = with_defaults(config, {**apertus.DEFAULTS, "vocab_size": 266752,
+                               "output_vocab_size": None})
+    if c["output_vocab_size"] not in (None, c["vocab_size"]):
+        raise UnsupportedConfigError(f"output_vocab_size {c['output_vocab_size']} (a head "
+                                     f"of another width than the embedding) is not supported")
+    return apertus.read(c)
 
 
 def _bitnet(c: Mapping[str, Any]) -> Config:
@@ -151,8 +129,7 @@ def _doge(c: Mapping[str, Any]) -> Config:
 # counted, not built: model_type -> (class, nearest built model_type, reader)
 COUNTED: dict[str, tuple[str, str, Reader]] = {
     "doge": ("DogeForCausalLM", "qwen3", _doge),
-    "apertus1p5_text": ("Apertus1p5TextForCausalLM", "qwen3", _apertus(
-        {**APERTUS_DEFAULTS, "vocab_size": 266752, "output_vocab_size": None})),
+    "apertus1p5_text": ("Apertus1p5TextForCausalLM", "qwen3", _apertus_1p5),
     "bitnet": ("BitNetForCausalLM", "llama", _bitnet),
 }
 
