@@ -397,6 +397,17 @@ def gguf_value(fields: Mapping[str, Any], key: str, default: Any = ..., *,
     return float(f"{value:.7g}") if isinstance(value, float) else value
 
 
+def local_rotary(out: Config, local: Mapping[str, Any]) -> None:
+    """The sliding layers' own rope fields (`read_rope`'s) beside the full layers' in `out`:
+    their base as local_rope_theta where it differs, or where the full layers are scaled
+    (zoo's local layers never are); a scaled rope of their own is counted, not built."""
+    if "rope_scaling" in local:
+        counted_only(out, "rope_parameters.sliding_attention scales its rotary: zoo's local "
+                          "layers are never scaled")
+    if local["rope_theta"] != out["rope_theta"] or "rope_scaling" in out:
+        out["local_rope_theta"] = local["rope_theta"]
+
+
 def shortest_period(kinds: list[str]) -> list[str]:
     """The shortest pattern that, cycled, gives this per-layer list."""
     for period in range(1, len(kinds)):

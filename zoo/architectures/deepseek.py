@@ -114,9 +114,8 @@ def read_latent_dense(c: Config, longrope: bool = False) -> Config:
     return out
 
 
-def _write_latent(s: ModelSpec) -> Config:
-    if not s.moe:
-        raise UnsupportedConfigError("not a mixture of experts")
+def write_latent_dense(s: ModelSpec) -> Config:
+    """`read_latent_dense`'s keys: the latent attention's geometry, the dense MLP, norms."""
     if not s.latent:
         raise UnsupportedConfigError("DeepSeek's attention is latent")
     assert s.d_head_rope is not None and s.d_head_v is not None
@@ -126,7 +125,13 @@ def _write_latent(s: ModelSpec) -> Config:
             "v_head_dim": s.d_head_v, "kv_lora_rank": s.kv_lora_rank,
             "q_lora_rank": s.q_lora_rank, "intermediate_size": s.d_ff,
             "max_position_embeddings": s.context_length, "rms_norm_eps": s.norm_eps,
-            "hidden_act": "silu", "attention_bias": False, **write_rope(s, {}),
+            "hidden_act": "silu", "attention_bias": False, **write_rope(s, {})}
+
+
+def _write_latent(s: ModelSpec) -> Config:
+    if not s.moe:
+        raise UnsupportedConfigError("not a mixture of experts")
+    return {**write_latent_dense(s),
             "n_routed_experts": s.n_experts, "num_experts_per_tok": s.experts_per_token,
             "moe_intermediate_size": s.expert_width, "n_shared_experts": s.n_shared_experts,
             "first_k_dense_replace": s.first_dense_layers,

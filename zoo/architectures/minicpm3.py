@@ -22,9 +22,13 @@ from zoo.architectures.base import (
     UnsupportedConfigError,
     get,
     with_defaults,
-    write_rope,
 )
-from zoo.architectures.deepseek import LATENT, LATENT_EPS, read_latent_dense
+from zoo.architectures.deepseek import (
+    LATENT,
+    LATENT_EPS,
+    read_latent_dense,
+    write_latent_dense,
+)
 from zoo.spec import ModelSpec
 
 # MiniCPM3Config's defaults for the keys read (num_key_value_heads null: as many as the heads)
@@ -69,14 +73,7 @@ def _write_latent_dense(s: ModelSpec) -> Config:
         raise UnsupportedConfigError("a dense decoder with latent attention")
     if s.latent_eps != LATENT_EPS:
         raise UnsupportedConfigError(f"the class's latent norms take epsilon {LATENT_EPS}")
-    assert s.d_head_rope is not None and s.d_head_v is not None
-    return {"num_hidden_layers": s.n_layer, "hidden_size": s.d_model,
-            "num_attention_heads": s.n_head, "num_key_value_heads": s.n_head,
-            "qk_nope_head_dim": s.head_dim - s.d_head_rope, "qk_rope_head_dim": s.d_head_rope,
-            "v_head_dim": s.d_head_v, "kv_lora_rank": s.kv_lora_rank,
-            "q_lora_rank": s.q_lora_rank, "intermediate_size": s.d_ff,
-            "max_position_embeddings": s.context_length, "rms_norm_eps": s.norm_eps,
-            "hidden_act": "silu", "attention_bias": False, **write_rope(s, {})}
+    return write_latent_dense(s)
 
 
 def write_minicpm3(s: ModelSpec) -> Config:

@@ -25,6 +25,7 @@ from zoo.architectures.base import (
     fused,
     get,
     linear,
+    local_rotary,
     norm,
     read_layer_types,
     read_rope,
@@ -284,12 +285,7 @@ def read_mellum(config: Mapping[str, Any]) -> Config:
         counted_only(out, "partial_rotary_factor: transformers' Mellum rotates whole heads "
                           "(its rotary fails on a partial one)")
     if "full_attention" in rope and "sliding_attention" in rope:
-        local = rope["sliding_attention"]
-        if "rope_scaling" in local:
-            counted_only(out, "rope_parameters.sliding_attention scales its rotary: zoo's "
-                              "local layers are never scaled")
-        if local["rope_theta"] != out["rope_theta"] or "rope_scaling" in out:
-            out["local_rope_theta"] = local["rope_theta"]
+        local_rotary(out, rope["sliding_attention"])
     return out
 
 

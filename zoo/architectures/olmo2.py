@@ -17,8 +17,8 @@ from zoo.architectures.base import (
     Architecture,
     Config,
     UnsupportedConfigError,
-    counted_only,
     get,
+    local_rotary,
     norm,
     read_layer_types,
     read_rope,
@@ -86,11 +86,7 @@ def read_olmo3(config: Mapping[str, Any]) -> Config:
                              mlp_bias=False, norm_fp32_scale=True), **full,
            **read_layer_types(c, c.get("sliding_window"))}
     if "local" in out.get("attention_pattern", ()):
-        if "rope_scaling" in sliding:
-            counted_only(out, "rope_parameters.sliding_attention scales its rotary: zoo's "
-                              "local layers are never scaled")
-        if sliding["rope_theta"] != full["rope_theta"] or "rope_scaling" in full:
-            out["local_rope_theta"] = sliding["rope_theta"]
+        local_rotary(out, sliding)
     return out
 
 
