@@ -167,16 +167,15 @@ class Tokenizer:
     def _byte_level_fields(self) -> dict[str, Any]:
         data = json.loads(self.backend.to_str())
         model = data.get("model") or {}
-        kind = ("SentencePiece-style BPE (byte fallback)" if model.get("byte_fallback")
-                else f"{model.get('type', 'unknown')} with a normalizer"
-                if data.get("normalizer") is not None
-                else f"{model.get('type', 'unknown')} decoded by "
-                     f"{(data.get('decoder') or {}).get('type', 'nothing')}")
-        if model.get("type") != "BPE" or data.get("normalizer") is not None \
-                or model.get("byte_fallback") \
-                or (data.get("decoder") or {}).get("type") != "ByteLevel":
+        decoder = (data.get("decoder") or {}).get("type", "nothing")
+        unlike = next((kind for kind, differs in (
+            (f"a {model.get('type', 'unknown')} model", model.get("type") != "BPE"),
+            ("SentencePiece-style BPE (byte fallback)", model.get("byte_fallback")),
+            ("BPE with a normalizer", data.get("normalizer") is not None),
+            (f"BPE decoded by {decoder}", decoder != "ByteLevel")) if differs), None)
+        if unlike is not None:
             raise ValueError(f"zoo writes the tokenizer of a GGUF file it read, or a byte-level "
-                             f"BPE one (GPT-2's, with no normalizer); this one is {kind}")
+                             f"BPE one (GPT-2's, with no normalizer); this one is {unlike}")
         pre = _llama_cpp_pre(data)
         vocab = self.backend.get_vocab(with_added_tokens=True)
         tokens = sorted(vocab, key=vocab.__getitem__)

@@ -46,6 +46,13 @@ class GGUFLayout:
     # what `config` reads back as the same architecture (zoo.checkpoints.gguf.to_gguf checks)
     fields: Callable[[ModelSpec], Config]
 
+    def names(self, n_layer: int) -> dict[str, tuple[str, str]]:
+        """Every tensor a model of `n_layer` layers may have: Hugging Face name -> (GGUF
+        name, GGUF-side transform)."""
+        return {hf.replace("{i}", str(i)): (template.replace("{i}", str(i)), transform)
+                for template, (hf, transform) in self.tensors.items()
+                for i in (range(n_layer) if "{i}" in template else [0])}
+
 
 @dataclass(frozen=True)
 class Architecture:

@@ -26,7 +26,7 @@ from zoo.architectures import (
 )
 from zoo.checkpoints.metadata import SPEC_FILE, is_zoo_file, read_checkpoint_spec, read_zoo_spec
 from zoo.files import NoSpecError, WeightsError
-from zoo.files.gguf import WRITABLE, GGUFFile, is_gguf
+from zoo.files.gguf import GGUFFile, check_writable, is_gguf
 from zoo.files.hub import REPO_ID, cached_snapshot, read_config, resolve_folder
 from zoo.files.remote import fetch
 from zoo.files.safetensors import INDEX_SUFFIX, safetensors_target
@@ -414,9 +414,8 @@ def check_save(path: str | os.PathLike[str], format: str, options: dict[str, Any
     if "max_shard_size" in options and parse_bytes(options["max_shard_size"]) < 1:
         raise ValueError(f"max_shard_size must be at least 1 byte, got "
                          f"{options['max_shard_size']!r}")
-    if "tensor_type" in options and options["tensor_type"] not in (None, *WRITABLE):
-        raise ValueError(f"GGUF tensor type {options['tensor_type']!r} is not one zoo writes; "
-                         f"it writes {', '.join(WRITABLE)}")
+    if options.get("tensor_type") is not None:
+        check_writable(options["tensor_type"])
     path = Path(path)
     named = next((f for f in FORMATS.values() if not f.folder and f.name != fmt.name
                   and path.name.endswith(f.suffixes) and f.suffixes), None)

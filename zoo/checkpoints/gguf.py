@@ -38,7 +38,7 @@ from zoo.architectures import (
 from zoo.checkpoints.fill import fill_from
 from zoo.checkpoints.mapping import Rules, rules, zoo_to_hf
 from zoo.files import WeightsError
-from zoo.files.gguf import WRITABLE, GGUFFile
+from zoo.files.gguf import WRITABLE, GGUFFile, check_writable
 from zoo.model import Model
 from zoo.model.quantize import Packing
 from zoo.spec import ModelSpec, SpecError, architecture_difference
@@ -165,9 +165,7 @@ def to_gguf(model: Model, path: str | os.PathLike[str], *, tensor_type: str | No
     path, spec = Path(path), model.spec
     dtype = next(model.parameters()).dtype
     tensor_type = tensor_type or DTYPE_TYPES.get(dtype, "F32")
-    if tensor_type not in WRITABLE:
-        raise ValueError(f"GGUF tensor type {tensor_type!r} is not one zoo writes; it writes "
-                         f"{', '.join(WRITABLE)}")
+    check_writable(tensor_type)
     entry = entry_for(write_config(spec))
     layout = entry.gguf
     if layout is None:
@@ -184,10 +182,7 @@ def to_gguf(model: Model, path: str | os.PathLike[str], *, tensor_type: str | No
     except ValueError as err:
         raise ValueError(f"{spec.name}: its tokenizer cannot be written for llama.cpp: "
                          f"{err}") from None
-    where = {}  # Hugging Face name -> (GGUF name, transform)
-    for template, (hf, transform) in layout.tensors.items():
-        for i in range(spec.n_layer) if "{i}" in template else [0]:
-            where[hf.replace("{i}", str(i))] = (template.replace("{i}", str(i)), transform)
+    where = layout.names(spec.n_layer)  # Hugging Face name -> (GGUF name, transform)
     tensors = zoo_to_hf(spec, stored_tensors(model) | {"head.weight": model.head.weight}, entry)
     missing = [name for name in tensors if name not in where]
     if missing:
@@ -232,13 +227,10 @@ class GGUFSource:
 
     def __init__(self, file: GGUFFile, layout: GGUFLayout, spec: ModelSpec) -> None:
         self.file, self.spec = file, spec
-        self.where: dict[str, tuple[str, str]] = {}  # HF name -> (GGUF name, transform)
-        for template, (hf, transform) in layout.tensors.items():
-            layers = range(spec.n_layer) if "{i}" in template else [None]
-            for i in layers:
-                gguf_name = template.replace("{i}", str(i))
-                if gguf_name in file.tensors:
-                    self.where[hf.replace("{i}", str(i))] = (gguf_name, transform)
+        # HF name -> (GGUF name, transform), of the tensors the file has
+        self.where = {hf: (name, transform)
+                      for hf, (name, transform) in layout.names(spec.n_layer).items()
+                      if name in file.tensors}
         self.unknown = [n for n in file.tensors if n not in {g for g, _ in self.where.values()}]
 
     def names(self) -> list[str]:

@@ -344,6 +344,13 @@ class GGUFFile:
 WRITABLE: dict[str, tuple[int, int, int, int]] = {
     "F32": (0, 4, 1, 0), "F16": (1, 2, 1, 1), "BF16": (30, 2, 1, 32), "Q8_0": (8, 34, 32, 7),
     "Q4_0": (2, 18, 32, 2), "Q4_1": (3, 20, 32, 3)}
+def check_writable(kind: str) -> None:
+    """ValueError unless zoo writes tensors of this GGUF type (`WRITABLE`)."""
+    if kind not in WRITABLE:
+        raise ValueError(f"GGUF tensor type {kind!r} is not one zoo writes; it writes "
+                         f"{', '.join(WRITABLE)}")
+
+
 # the value type llama.cpp reads these keys as, where inference from the Python value would
 # choose another (an array: its items' type); every other int is uint32 (int64 when negative
 # or wider), every float float32
