@@ -8,7 +8,9 @@ measured, the way FBGEMM and oneDNN's own primitive caches do it: the first time
 some (shape, dtype, packing, rows) is run, the candidate kernels run in turns, the fastest (by
 its fastest run: load only adds time) whose result equals the reference within rounding is
 kept, and the choice is written to a small JSON file keyed by the CPU (model name and a hash
-of its flags), the torch version and the thread count. Later loads read it and measure nothing.
+of its flags), the torch version and the thread count, with the candidates it was measured
+among. Later loads read it and measure nothing, unless their candidates differ (zoo's own
+kernels, zoo.model.native, built since, or another zoo's).
 
 - Each timed run reads its weight from memory, as decoding does (every layer's weight once a
   step, far more than any cache holds): the candidates run over copies of the weight in turn
@@ -65,7 +67,7 @@ from torch import Tensor
 
 from zoo.files.errors import WeightsError, parse_json
 from zoo.files.folder import replace_file
-from zoo.model import hugepages
+from zoo.model import hugepages, native
 
 VERSION = 3  # 1: timed on cached weights; 2: re-measured by the load average
 BUDGET = 0.003  # seconds of timed runs per candidate (at least MIN_RUNS runs)
@@ -92,7 +94,12 @@ NAMES: dict[str, str] = {
     "int4pack_planes": "int8 codes as two 4-bit planes: two passes of the int4 kernel",
     "dequant_fp32": "for a prompt: the weight dequantized once per call, fp32 matmul",
     "dequant_bf16": "for a prompt: the weight dequantized once per call, bf16 matmul",
+    # zoo's own, built on the machine (zoo.model.native)
+    "zoo_fp32": "zoo's fp32 matrix-vector kernel over [out, in] (built here; up to 4 rows)",
+    "zoo_int8": "zoo's int8 kernel: int8 weights, a bf16 scale per output channel (built here)",
+    "zoo_int4": "zoo's int4 kernel: 4 bits, a bf16 scale and zero per group of 32 (built here)",
 }
+NATIVE = ("zoo_fp32", "zoo_int8", "zoo_int4")  # the kernels zoo.model.native builds
 _memory: dict[str, dict[str, Any]] | None = None  # the cache file's entries, read once
 
 
@@ -109,6 +116,15 @@ def forced() -> str | None:
         raise ValueError(f"ZOO_KERNEL={name} is not one of zoo's kernels: "
                          f"{', '.join(sorted(NAMES))}")
     return name
+
+
+def offered(kernel: str) -> bool:
+    """Whether one of zoo's own kernels (`NATIVE`) is a candidate: where measuring is on or it
+    is forced, and it is built (zoo.model.native builds it at this first call: with measuring
+    off and nothing forced, nothing is built)."""
+    if not (enabled() or forced() == kernel):
+        return False
+    return native.ops() is not None
 
 
 @contextlib.contextmanager
@@ -340,8 +356,9 @@ def choose(name: str, candidates: Mapping[str, Callable[[], Tensor]], default: s
     if not enabled() or len(candidates) == 1:
         return default
     known = _load().get(name)
-    if known is not None and known["kernel"] in candidates and not known.get("contended"):
-        return known["kernel"]
+    if known is not None and known.get("candidates") == sorted(candidates) and \
+            not known.get("contended"):
+        return known["kernel"]  # measured among these very candidates
     eligible: dict[str, Callable[[], Tensor]] = {}
     slow: dict[str, float] = {}
     first = math.inf
@@ -366,7 +383,7 @@ def choose(name: str, candidates: Mapping[str, Callable[[], Tensor]], default: s
     if not times:
         return default
     best = min(times, key=times.__getitem__)
-    entry: dict[str, Any] = {"kernel": best,
+    entry: dict[str, Any] = {"kernel": best, "candidates": sorted(candidates),
                              "us": {k: round(t * 1e6, 1) for k, t in times.items()}}
     if not undisturbed:
         entry["contended"] = True  # measured again by the next process
@@ -378,7 +395,8 @@ def summary(modules: Iterator[Any]) -> dict[str, dict[str, int]]:
     """Per kernel, how many layers ran it: {"kernel": {...}} for one row at a time (decoding),
     {"many_rows": {...}} where a layer ran another kernel for more rows (a prompt), and
     {"huge_pages": {"bytes": ..., "of": ...}}: how many bytes of those layers' weights Linux
-    holds in 2 MiB pages (zoo.model.hugepages.backed), of all their bytes."""
+    holds in 2 MiB pages (zoo.model.hugepages.backed), of all their bytes, and {"native": ...}:
+    whether zoo's own kernels were built (zoo.model.native.state)."""
     one: dict[str, int] = {}
     many: dict[str, int] = {}
     weights: dict[int, Any] = {}
@@ -399,9 +417,10 @@ def summary(modules: Iterator[Any]) -> dict[str, dict[str, int]]:
     tensors = [t for t in weights.values() if t.device.type == "cpu"]
     out["huge_pages"] = {"bytes": hugepages.backed(tensors),
                          "of": sum(t.numel() * t.element_size() for t in tensors)}
+    out["native"] = native.state()
     return out
 
 
-__all__ = ["NAMES", "VECTOR_FLAGS", "cache_bytes", "cache_path", "choose", "cpu", "enabled",
-           "forced", "forcing", "key", "machine", "reset_memory", "rotation", "summary",
-           "timed_rows", "tolerance", "waited"]
+__all__ = ["NAMES", "NATIVE", "VECTOR_FLAGS", "cache_bytes", "cache_path", "choose", "cpu",
+           "enabled", "forced", "forcing", "key", "machine", "offered", "reset_memory",
+           "rotation", "summary", "timed_rows", "tolerance", "waited"]

@@ -8,7 +8,10 @@ weights, a bf16 scale per output channel) and `_weight_int4pack_mm_for_cpu` (4-b
 with a bf16 scale and zero per group of 32 inputs). All three take bf16 activations; a
 `PackedLinear` converts its input and returns the model's dtype, so norms, rotary, attention
 and the KV cache keep the model's precision (fp32 attention is also several times faster than
-bf16 attention on this CPU for one query).
+bf16 attention on this CPU for one query). zoo's own kernels (zoo.model.native: int8 codes as
+int8pack holds them, 4-bit codes in a layout of its own) stream the same numbers 1.5-3x faster
+on an AMD EPYC, where measuring picks them; its int8 kernel multiplies fp32 activations as
+they are, its int4 kernel rounds them to bf16 itself.
 
 `quantize(model, mode)` swaps every linear layer of the language model for its packed form,
 in place; the embedding, the norms, the MoE routers and stacked experts stay as they are. The
@@ -37,7 +40,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from zoo.model import hugepages, kernels
+from zoo.model import hugepages, kernels, native
 from zoo.model.decoder import Model
 from zoo.model.layers import Linear
 from zoo.units import check_quantization
@@ -75,15 +78,17 @@ def _onednn_available() -> bool:
 
 
 class PackedLinear(nn.Module):
-    """A linear layer whose weight is packed for one of torch's CPU kernels (see `MODES`).
+    """A linear layer whose weight is packed for one of torch's CPU kernels or zoo's own (see
+    `MODES`, zoo.model.native).
 
     Buffers: `weight` (the packed weight), `scales` (int8: (out,); int4: (in / 32, out, 2),
-    scale and zero per group), for int8 in 4-bit planes `low` and `low_scales` too, and the
-    float `bias`. `kernel` names the entry of `KERNELS` that multiplies by them one row at a
-    time; where a mode has several packings (`CANDIDATES`), the fastest on this machine is
-    measured and kept (zoo.model.kernels), and so is, for more than `FEW_ROWS` rows (a
-    prompt), whether to run the same kernel or to dequantize the weight once per call and
-    multiply by torch's float matmul (the int4 kernel is a matrix-vector kernel)."""
+    scale and zero per group; zoo's int4: (out, in / 32) and `zeros` beside them), for int8 in
+    4-bit planes `low` and `low_scales` too, and the float `bias`. `kernel` names the entry of
+    `KERNELS` that multiplies by them one row at a time; where a mode has several packings
+    (`candidates`), the fastest on this machine is measured and kept (zoo.model.kernels), and
+    so is, for more than `FEW_ROWS` rows (a prompt), whether to run the same kernel or to
+    dequantize the weight once per call and multiply by torch's float matmul (the int4
+    kernels are matrix-vector kernels)."""
 
     def __init__(self, mode: str, weight: Tensor, bias: Tensor | None,
                  grid: Tensor | None = None) -> None:
@@ -98,12 +103,12 @@ class PackedLinear(nn.Module):
         self.register_buffer("bias", None if bias is None else bias.detach().clone())
 
     def forward(self, x: Tensor) -> Tensor:
-        rows = x.reshape(-1, self.in_features).to(torch.bfloat16)
+        rows = x.reshape(-1, self.in_features)
         kernel = self.kernel
         if rows.shape[0] > FEW_ROWS:
-            kernel = self._many_rows(rows)
+            kernel = self._many_rows(rows.to(torch.bfloat16))
             self.ran_many.add(kernel)
-        y = KERNELS[kernel](rows, self)
+        y = KERNELS[kernel](rows if kernel in AS_GIVEN else rows.to(torch.bfloat16), self)
         y = y.to(x.dtype).view(*x.shape[:-1], self.out_features)
         return y if self.bias is None else y + self.bias
 
@@ -184,10 +189,19 @@ KERNELS: dict[str, Callable[[Tensor, PackedLinear], Tensor]] = {
     # 1.25 bytes per weight faster than one of the int8 kernel streams 1 (tools/bench_decode.py)
     "int4pack_planes": lambda x, m: _int4_mm(x, m.weight, m.scales).float()
     + _int4_mm(x, m.low, m.low_scales),
+    # zoo's own (zoo.model.native): the int8 codes as int8pack holds them; 4-bit codes in its
+    # own layout (`_pack_zoo_int4`)
+    "zoo_int8": lambda x, m: native.ops().linear_int8(x, m.weight, m.scales),
+    "zoo_int4": lambda x, m: native.ops().linear_int4(x, m.weight, m.scales, m.zeros),
     # for many rows: the weight dequantized once per call, then torch's float matmul
     "dequant_fp32": lambda x, m: _dequant_mm(x, m, torch.float32),
     "dequant_bf16": lambda x, m: _dequant_mm(x, m, torch.bfloat16),
 }
+
+
+# kernels that take the activations as given (fp32 or bf16: zoo's own, which read fp32 rows
+# exactly, or round them to bf16 themselves), where torch's take bf16
+AS_GIVEN = frozenset({"zoo_int8", "zoo_int4"})
 
 
 @functools.cache
@@ -239,6 +253,20 @@ def _int4_rows(packed: Tensor, scales: Tensor, index: Tensor, width: int) -> Ten
     return ((codes - 8) * grid[..., :1] + grid[..., 1:]).view(len(index), width)
 
 
+def _zoo_int4_codes(packed: Tensor) -> Tensor:
+    """The 4-bit codes (rows, in) of zoo's int4 layout (rows, in / 2): per 64 inputs, 32
+    bytes holding input j in the low nibble of byte j and input 32 + j in the high one."""
+    blocks = packed.view(packed.shape[0], -1, 1, 32)
+    return torch.cat([blocks & 15, blocks >> 4], 2).view(packed.shape[0], -1)
+
+
+def _zoo_int4_rows(m: PackedLinear, index: Tensor) -> Tensor:
+    """Rows `index` of a weight in zoo's int4 layout, in fp32: (q - 8) * scale + zero."""
+    codes = _zoo_int4_codes(m.weight[index]).view(len(index), -1, GROUP).float()
+    scale, zero = m.scales[index].float()[..., None], m.zeros[index].float()[..., None]
+    return ((codes - 8) * scale + zero).view(len(index), m.in_features)
+
+
 # kernel name -> (layer, row index) -> those rows of its weight in fp32 (not oneDNN's layout)
 ROWS_OF: dict[str, Callable[[PackedLinear, Tensor], Tensor]] = {
     "dense_bf16": lambda m, i: m.weight[i].float(),
@@ -247,6 +275,8 @@ ROWS_OF: dict[str, Callable[[PackedLinear, Tensor], Tensor]] = {
     "int4pack": lambda m, i: _int4_rows(m.weight, m.scales, i, m.in_features),
     "int4pack_planes": lambda m, i: _int4_rows(m.weight, m.scales, i, m.in_features)
     + _int4_rows(m.low, m.low_scales, i, m.in_features),
+    "zoo_int8": lambda m, i: m.weight[i].float() * m.scales[i].float()[:, None],
+    "zoo_int4": lambda m, i: _zoo_int4_rows(m, i),
 }
 
 
@@ -349,22 +379,39 @@ def int4_grid(weight: Tensor) -> Tensor:
     return torch.stack([scale, low + 8 * scale], -1)
 
 
-def _pack_int4(weight: Tensor, grid: Tensor | None) -> Buffers:
+def _int4_quantized(weight: Tensor, grid: Tensor | None) -> tuple[Tensor, Tensor]:
+    """The 4-bit codes (out, in) of `weight` on its grid (its own, else `int4_grid`), and the
+    grid as stored, bf16 (out, in / 32, 2)."""
     out, width = weight.shape
     grid = (int4_grid(weight) if grid is None else grid).to(torch.bfloat16)
     scale, zero = grid.float().unbind(-1)  # the codes are chosen for the grid as stored
     scale = scale.where(scale != 0, 1.0)  # a group with scale 0 is all `zero`: any code does
     groups = weight.view(out, -1, GROUP)
     codes = ((groups - zero[..., None]) / scale[..., None] + 8).round().clamp(0, 15)
-    packed = _int4_pack(codes.view(out, width).to(torch.int32))
-    return {"weight": packed, "scales": grid.transpose(0, 1).contiguous()}
+    return codes.view(out, width), grid
+
+
+def _pack_int4(weight: Tensor, grid: Tensor | None) -> Buffers:
+    codes, grid = _int4_quantized(weight, grid)
+    return {"weight": _int4_pack(codes.to(torch.int32)),
+            "scales": grid.transpose(0, 1).contiguous()}
+
+
+def _pack_zoo_int4(weight: Tensor, grid: Tensor | None) -> Buffers:
+    """zoo's int4 layout (`_zoo_int4_codes`), the scales and zeros (out, in / 32) apart."""
+    codes, grid = _int4_quantized(weight, grid)
+    blocks = codes.to(torch.uint8).view(codes.shape[0], -1, 2, 32)
+    packed = (blocks[:, :, 0] | blocks[:, :, 1] << 4).view(codes.shape[0], -1)
+    return {"weight": packed, "scales": grid[..., 0].contiguous(),
+            "zeros": grid[..., 1].contiguous()}
 
 
 # kernel name -> (float weight, its own int4 grid or None) -> buffers
 PACKERS: dict[str, Callable[[Tensor, Tensor | None], Buffers]] = {
     "onednn_bf16": _pack_onednn_bf16, "dense_bf16": _pack_dense_bf16,
     "dense_bf16_t": _pack_dense_bf16_t, "int8pack": _pack_int8,
-    "int4pack_planes": _pack_int8_planes, "int4pack": _pack_int4}
+    "int4pack_planes": _pack_int8_planes, "int4pack": _pack_int4, "zoo_int8": _pack_int8,
+    "zoo_int4": _pack_zoo_int4}
 
 
 def candidates(mode: str, out_features: int, in_features: int) -> list[str]:
@@ -375,9 +422,13 @@ def candidates(mode: str, out_features: int, in_features: int) -> list[str]:
         return ["onednn_bf16", "dense_bf16", "dense_bf16_t"] if _onednn_bf16() \
             else ["dense_bf16", "dense_bf16_t"]
     if mode == "int8":
-        return ["int4pack_planes", "int8pack"] if MODES["int4"].fits(out_features, in_features) \
+        names = ["int4pack_planes", "int8pack"] if MODES["int4"].fits(out_features,
+                                                                      in_features) \
             else ["int8pack"]
-    return ["int4pack"]
+        return [*names, "zoo_int8"] if kernels.offered("zoo_int8") else names
+    # zoo's int4 layout holds 64 inputs in 32 bytes
+    return ["int4pack", "zoo_int4"] if in_features % 64 == 0 and kernels.offered("zoo_int4") \
+        else ["int4pack"]
 
 
 def _pack_fastest(mode: str, weight: Tensor, grid: Tensor | None) -> tuple[str, Buffers]:
@@ -413,6 +464,11 @@ def _pack_fastest(mode: str, weight: Tensor, grid: Tensor | None) -> tuple[str, 
     if mode == "int8":
         codes, scale = _int8_codes(weight[sample])
         reference = codes.float() * scale[:, None]
+    elif mode == "int4":
+        codes, stored = _int4_quantized(weight[sample], None if grid is None else grid[sample])
+        step, zero = stored.float().unbind(-1)
+        reference = ((codes.view(len(sample), -1, GROUP) - 8) * step[..., None]
+                     + zero[..., None]).view(len(sample), width)
     else:
         reference = weight[sample].to(torch.bfloat16).float()
     name = kernels.key((out, width), torch.bfloat16, mode, 1)

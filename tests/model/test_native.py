@@ -1,0 +1,189 @@
+"""zoo's own CPU kernels (zoo.model.native): built on this machine, equal to the exact product
+within fp32 accumulation, laid out so that their rows read back as the weights they hold, and
+chosen like torch's; a build that fails says why once and leaves torch's kernels."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+import zoo
+from tests.tiny import tiny_spec
+from zoo.model import kernels, native
+from zoo.model.layers import Linear
+from zoo.model.quantize import (
+    PACKERS,
+    ROWS_OF,
+    PackedLinear,
+    _int4_quantized,
+    candidates,
+    quantize,
+)
+
+CAN_BUILD = native._cpu_flags() >= set(native.REQUIRES) and native._compiler() is not None
+needs_build = pytest.mark.skipif(not CAN_BUILD, reason="this machine lacks AVX-512 (F, BW, "
+                                 "BF16) or a C++ compiler: zoo's kernels are not built here")
+
+
+def ops():
+    built = native.ops()
+    assert built is not None, native.state()  # a machine that can build them must
+    return built
+
+
+def within_accumulation(y: torch.Tensor, x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """y equals x @ weight.T within the rounding of fp32 accumulation in another order."""
+    exact = x.double() @ weight.double().t()
+    bound = kernels.tolerance(x.double().abs() @ weight.double().abs().t(), x.shape[1],
+                              torch.float32)
+    return bool(((y.double() - exact).abs() <= bound).all())
+
+
+@needs_build
+@pytest.mark.parametrize("rows", [1, 2, 3, 4, 5, 9])
+@pytest.mark.parametrize("width", [64, 70, 576])
+def test_the_fp32_and_int8_kernels_equal_the_exact_product(rows, width):
+    g = torch.Generator().manual_seed(rows * 1000 + width)
+    weight = torch.randn(37, width, generator=g)
+    x = torch.randn(rows, width, generator=g)
+    y = ops().linear_f32(x, weight)
+    assert y.shape == (rows, 37) and within_accumulation(y, x, weight)
+    codes = torch.randint(-127, 128, (37, width), dtype=torch.int8, generator=g)
+    scale = torch.rand(37, generator=g).to(torch.bfloat16)
+    dequantized = codes.float() * scale.float()[:, None]
+    for given in (x, x.to(torch.bfloat16)):  # fp32 rows as they are; bf16 ones converted
+        assert within_accumulation(ops().linear_int8(given, codes, scale), given.float(),
+                                   dequantized)
+
+
+@needs_build
+@pytest.mark.parametrize("rows", [1, 2, 4, 7])
+def test_the_int4_kernel_equals_the_exact_product_of_its_codes(rows):
+    g = torch.Generator().manual_seed(rows)
+    weight = torch.randn(48, 192, generator=g)
+    buffers = PACKERS["zoo_int4"](weight, None)
+    layer = PackedLinear.__new__(PackedLinear)  # only the buffers ROWS_OF reads
+    torch.nn.Module.__init__(layer)
+    for name, tensor in buffers.items():
+        setattr(layer, name, tensor)
+    layer.in_features = 192
+    dequantized = ROWS_OF["zoo_int4"](layer, torch.arange(48))
+    x = torch.randn(rows, 192, generator=g)
+    y = ops().linear_int4(x, buffers["weight"], buffers["scales"], buffers["zeros"])
+    # the rows rounded to bf16 (the kernel's dot product), then exact products in fp32
+    assert within_accumulation(y, x.to(torch.bfloat16).float(), dequantized)
+
+
+def test_the_int4_layout_holds_the_codes_and_grid_torchs_does():
+    """zoo's layout and torch's int4pack hold the very same weights: the rows read back from
+    each are equal, and equal to the quantized weight."""
+    weight = torch.randn(64, 128, generator=torch.Generator().manual_seed(3))
+    mine = PackedLinear.__new__(PackedLinear)
+    torch.nn.Module.__init__(mine)
+    for name, tensor in PACKERS["zoo_int4"](weight, None).items():
+        setattr(mine, name, tensor)
+    mine.in_features = 128
+    theirs = PackedLinear("int4", weight, None)
+    assert theirs.kernel == "int4pack"  # measuring is off in tests: torch's
+    index = torch.tensor([0, 5, 63])
+    codes, grid = _int4_quantized(weight, None)
+    step, zero = grid.float().unbind(-1)
+    expected = ((codes.view(64, -1, 32) - 8) * step[..., None] + zero[..., None]).view(64, 128)
+    assert torch.equal(ROWS_OF["zoo_int4"](mine, index), expected[index])
+    assert torch.equal(ROWS_OF["zoo_int4"](mine, index), theirs.rows(index))
+
+
+@needs_build
+def test_bad_operands_are_refused_by_name():
+    with pytest.raises(RuntimeError, match="linear_f32: x must be fp32"):
+        ops().linear_f32(torch.ones(1, 8, dtype=torch.bfloat16), torch.ones(4, 8))
+    with pytest.raises(RuntimeError, match=r"linear_int8: the codes must be contiguous"):
+        ops().linear_int8(torch.ones(1, 8), torch.ones(4, 8), torch.ones(4, dtype=torch.bfloat16))
+    with pytest.raises(RuntimeError, match="linear_int4: the inputs must be a multiple of 64"):
+        ops().linear_int4(torch.ones(1, 32), torch.zeros(4, 16, dtype=torch.uint8),
+                          torch.ones(4, 1, dtype=torch.bfloat16),
+                          torch.ones(4, 1, dtype=torch.bfloat16))
+    with pytest.raises(RuntimeError, match=r"x must be floating-point \(rows, 8\)"):
+        ops().linear_f32(torch.ones(1, 9), torch.ones(4, 8))
+
+
+@needs_build
+@pytest.mark.parametrize(("mode", "theirs", "mine"), [("int4", "int4pack", "zoo_int4"),
+                                                      ("int8", "int8pack", "zoo_int8")])
+def test_a_model_on_zoos_kernels_computes_what_it_does_on_torchs(mode, theirs, mine):
+    """The same codes through either kernel: logits apart by torch's bf16 rounding at most
+    (zoo's int8 kernel reads the fp32 activations as they are), and the cached steps give the
+    tokens of the full recompute."""
+    model = zoo.create_model(tiny_spec("llama-gqa"), seed=0).eval()
+    ids = torch.randint(0, model.spec.vocab_size, (2, 9),
+                        generator=torch.Generator().manual_seed(1))
+    logits = {}
+    for kernel in (theirs, mine):
+        with kernels.forcing(kernel):
+            packed = quantize(copy.deepcopy(model), mode)
+        with torch.no_grad():
+            logits[kernel] = packed(ids)
+        assert kernel in kernels.summary(packed.modules())["kernel"]
+        cached = packed.generate(ids, max_new_tokens=8)
+        assert torch.equal(cached, packed.generate(ids, max_new_tokens=8, use_cache=False))
+    error = float((logits[mine] - logits[theirs]).norm() / logits[theirs].norm())
+    assert error < 0.01, error
+
+
+@needs_build
+def test_fp32_decoding_on_zoos_kernel_keeps_the_eager_greedy_tokens():
+    model = zoo.create_model(tiny_spec("llama-gqa"), seed=0).eval()
+    eager = copy.deepcopy(model)
+    for layer in eager.modules():
+        if isinstance(layer, Linear):
+            layer._kernel = (torch.float32, "linear")  # F.linear throughout
+    ids = torch.randint(0, model.spec.vocab_size, (2, 6),
+                        generator=torch.Generator().manual_seed(2))
+    with kernels.forcing("zoo_fp32"):
+        tokens = model.generate(ids, max_new_tokens=16)
+    assert set(kernels.summary(model.modules())["kernel"]) == {"zoo_fp32"}
+    assert torch.equal(tokens, eager.generate(ids, max_new_tokens=16))
+    with torch.no_grad():  # a prompt (more than four rows) goes to oneDNN's kernel
+        assert torch.allclose(model(ids), eager(ids), atol=1e-5, rtol=1e-5)
+
+
+def test_a_failed_build_says_why_once_and_is_not_retried(tmp_path, monkeypatch):
+    if not CAN_BUILD:
+        pytest.skip("nothing is built on this machine")
+    broken = tmp_path / "native.cpp"
+    broken.write_text("this is not C++\n")
+    monkeypatch.setattr(native, "SOURCE", broken)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    library, why = native._build()
+    assert library is None and why.startswith("its build failed: see ")
+    failed = next((tmp_path / "cache" / "zoo" / "native").glob("*.failed"))
+    assert "error" in failed.read_text()
+    def compile_again(*args):
+        raise AssertionError("the failed build was tried again")
+    monkeypatch.setattr(native, "_command", compile_again)
+    library, why = native._build()
+    assert library is None and why == f"its build failed before: see {failed}"
+    assert not list((tmp_path / "cache" / "zoo" / "native").glob(".build-*"))  # no leftovers
+
+
+def test_nothing_is_built_when_measuring_is_off_or_zoo_native_is_off(monkeypatch):
+    assert "zoo_int4" not in candidates("int4", 64, 128)  # tests measure nothing
+    monkeypatch.setenv("ZOO_AUTOTUNE", "1")
+    monkeypatch.setenv("ZOO_NATIVE", "0")
+    native._load.cache_clear()
+    try:
+        assert native.ops() is None
+        assert native._load()[1] == "ZOO_NATIVE is off"
+        assert candidates("int4", 64, 128) == ["int4pack"]
+    finally:
+        native._load.cache_clear()
+
+
+@needs_build
+def test_measuring_offers_zoos_kernels_beside_torchs(monkeypatch):
+    monkeypatch.setenv("ZOO_AUTOTUNE", "1")
+    assert candidates("int4", 64, 128) == ["int4pack", "zoo_int4"]
+    assert candidates("int4", 64, 96) == ["int4pack"]  # zoo's layout holds 64 inputs a block
+    assert candidates("int8", 64, 128)[-1] == "zoo_int8"

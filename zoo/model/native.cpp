@@ -1,0 +1,281 @@
+// zoo's own CPU matrix-vector kernels (zoo/model/native.py builds this file on the machine that
+// runs it, with -march=native, and loads it as torch.ops.zoo).
+//
+// Decoding one token multiplies a few rows of activations by every weight of the model once,
+// so a step's time is the time to stream the weights from memory. torch's kernels for a few
+// rows stream small matrices at a third to a half of the machine's bandwidth on the CPUs this
+// project measures (tools/bench_decode.py); these stream them near it. Each kernel:
+//
+//   y[m, n] = sum_k x[m, k] * W[n, k]          x: (M, K) rows, W: (N, K), y: (M, N) fp32
+//
+// walks W once, row after row (at::parallel_for splits the rows over torch's own threads),
+// and for each row of W reads up to four rows of x (a small batch), which stay in the L1
+// cache: the weight's bytes are read once however many rows there are. The products are exact
+// and accumulated in fp32 (16 lanes, then one sum), so a result differs from torch's only by
+// the order of fp32 additions.
+//
+// Weights, by kernel:
+//   linear_f32:  W fp32 (N, K), x fp32;
+//   linear_int8: codes int8 (N, K) and a bf16 scale per row: W[n, k] = code * scale[n];
+//                x as given (fp32, or converted to it once per call);
+//   linear_int4: 4-bit codes q, two per byte (N, K / 2): each 32 bytes hold 64 inputs, input j
+//                in the low nibble of byte j and input 32 + j in its high nibble; a bf16 scale
+//                and zero per group of 32 inputs (N, K / 32) each: W = (q - 8) * scale + zero;
+//                x rounded to bf16 (once per call, where it is not bf16 already). (q - 8) is exact in bf16, so AVX-512 BF16's dot product multiplies
+//                it by x exactly; the group's sum is then scaled in fp32, and the zero term is
+//                zero * (the group's sum of x), one dot product per row.
+// Needs AVX-512 F, BW and BF16 (checked in native.py before building).
+
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <torch/library.h>
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+namespace {
+
+constexpr int kBatch = 4;                   // rows of x per pass over the weight
+constexpr int64_t kChunkBytes = 48 * 1024;  // weight bytes per thread's task, at least
+
+int64_t grain(int64_t row_bytes) {  // rows of W per task of at::parallel_for
+  int64_t rows = kChunkBytes / (row_bytes > 0 ? row_bytes : 1);
+  return rows < 4 ? 4 : rows;
+}
+
+__mmask16 tail_mask(int64_t left) {  // the first `left` (< 16) of 16 lanes
+  return left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
+}
+
+__m512 bf16_to_f32(__m256i halves) {  // 16 bf16 -> 16 fp32 (the high half of an fp32)
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(halves), 16));
+}
+
+// Calls body.template operator()<B>(m0) for each batch of B <= kBatch rows of x (B a
+// compile-time constant, so each batch's accumulators live in registers).
+template <typename Body>
+void batches(int64_t M, Body body) {
+  for (int64_t m0 = 0; m0 < M; m0 += kBatch) {
+    switch (M - m0 < kBatch ? M - m0 : kBatch) {
+      case 1: body.template operator()<1>(m0); break;
+      case 2: body.template operator()<2>(m0); break;
+      case 3: body.template operator()<3>(m0); break;
+      default: body.template operator()<4>(m0); break;
+    }
+  }
+}
+
+// x as `dtype`, contiguous (a copy only where it is not already)
+at::Tensor rows_as(const at::Tensor& x, at::ScalarType dtype, int64_t K, const char* op) {
+  TORCH_CHECK(x.dim() == 2 && x.size(1) == K && at::isFloatingType(x.scalar_type()), op,
+              ": x must be floating-point (rows, ", K, "), got ", x.sizes(), " ",
+              x.scalar_type());
+  return x.to(dtype).contiguous();
+}
+
+void check_weight(const at::Tensor& t, at::ScalarType dtype, int64_t rows, int64_t cols,
+                  const char* op, const char* name) {
+  TORCH_CHECK(t.dim() == 2 && t.scalar_type() == dtype && t.is_contiguous() &&
+                  t.size(0) == rows && t.size(1) == cols,
+              op, ": ", name, " must be contiguous (", rows, ", ", cols, ") ",
+              c10::toString(dtype), ", got ", t.sizes(), " ", t.scalar_type());
+}
+
+// ---- fp32 -----------------------------------------------------------------------------------
+
+template <int B>
+void f32_rows(const float* x, int64_t K, const float* w, float* y, int64_t N, int64_t n0,
+              int64_t n1) {
+  for (int64_t n = n0; n < n1; n++) {
+    const float* row = w + n * K;
+    __m512 acc[B][2];
+    for (int b = 0; b < B; b++) acc[b][0] = acc[b][1] = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 32 <= K; k += 32) {
+      __m512 w0 = _mm512_loadu_ps(row + k), w1 = _mm512_loadu_ps(row + k + 16);
+      for (int b = 0; b < B; b++) {
+        acc[b][0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + b * K + k), acc[b][0]);
+        acc[b][1] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + b * K + k + 16), acc[b][1]);
+      }
+    }
+    for (; k < K; k += 16) {
+      __mmask16 mask = tail_mask(K - k);
+      __m512 w0 = _mm512_maskz_loadu_ps(mask, row + k);
+      for (int b = 0; b < B; b++)
+        acc[b][0] = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(mask, x + b * K + k), acc[b][0]);
+    }
+    for (int b = 0; b < B; b++)
+      y[b * N + n] = _mm512_reduce_add_ps(_mm512_add_ps(acc[b][0], acc[b][1]));
+  }
+}
+
+at::Tensor linear_f32(const at::Tensor& x, const at::Tensor& w) {
+  TORCH_CHECK(w.dim() == 2, "linear_f32: the weight must be (out, in)");
+  const int64_t N = w.size(0), K = w.size(1);
+  TORCH_CHECK(x.scalar_type() == at::kFloat, "linear_f32: x must be fp32, got ", x.scalar_type());
+  at::Tensor xf = rows_as(x, at::kFloat, K, "linear_f32");
+  check_weight(w, at::kFloat, N, K, "linear_f32", "the weight");
+  const int64_t M = x.size(0);
+  at::Tensor y = at::empty({M, N}, x.options());
+  const float* xp = xf.data_ptr<float>();
+  const float* wp = w.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  at::parallel_for(0, N, grain(K * 4), [&](int64_t n0, int64_t n1) {
+    batches(M, [&]<int B>(int64_t m0) { f32_rows<B>(xp + m0 * K, K, wp, yp + m0 * N, N, n0, n1); });
+  });
+  return y;
+}
+
+// ---- int8 codes, a scale per row --------------------------------------------------------------
+
+template <int B>
+void int8_rows(const float* x, int64_t K, const int8_t* w, const at::BFloat16* scale, float* y,
+               int64_t N, int64_t n0, int64_t n1) {
+  for (int64_t n = n0; n < n1; n++) {
+    const int8_t* row = w + n * K;
+    __m512 acc[B][2];
+    for (int b = 0; b < B; b++) acc[b][0] = acc[b][1] = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 32 <= K; k += 32) {
+      __m512 w0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i*)(row + k))));
+      __m512 w1 = _mm512_cvtepi32_ps(
+          _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i*)(row + k + 16))));
+      for (int b = 0; b < B; b++) {
+        acc[b][0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + b * K + k), acc[b][0]);
+        acc[b][1] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + b * K + k + 16), acc[b][1]);
+      }
+    }
+    for (; k < K; k += 16) {
+      __mmask16 mask = tail_mask(K - k);
+      __m512 w0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(mask, row + k)));
+      for (int b = 0; b < B; b++)
+        acc[b][0] = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(mask, x + b * K + k), acc[b][0]);
+    }
+    const float s = static_cast<float>(scale[n]);
+    for (int b = 0; b < B; b++)
+      y[b * N + n] = s * _mm512_reduce_add_ps(_mm512_add_ps(acc[b][0], acc[b][1]));
+  }
+}
+
+at::Tensor linear_int8(const at::Tensor& x, const at::Tensor& codes, const at::Tensor& scale) {
+  TORCH_CHECK(codes.dim() == 2, "linear_int8: the codes must be (out, in)");
+  const int64_t N = codes.size(0), K = codes.size(1);
+  at::Tensor xf = rows_as(x, at::kFloat, K, "linear_int8");
+  check_weight(codes, at::kChar, N, K, "linear_int8", "the codes");
+  TORCH_CHECK(scale.dim() == 1 && scale.size(0) == N && scale.scalar_type() == at::kBFloat16 &&
+                  scale.is_contiguous(),
+              "linear_int8: the scales must be (", N, ") bf16");
+  const int64_t M = x.size(0);
+  at::Tensor y = at::empty({M, N}, x.options().dtype(at::kFloat));
+  const float* xp = xf.data_ptr<float>();
+  const int8_t* wp = codes.data_ptr<int8_t>();
+  const at::BFloat16* sp = scale.data_ptr<at::BFloat16>();
+  float* yp = y.data_ptr<float>();
+  at::parallel_for(0, N, grain(K), [&](int64_t n0, int64_t n1) {
+    batches(M, [&]<int B>(int64_t m0) {
+      int8_rows<B>(xp + m0 * K, K, wp, sp, yp + m0 * N, N, n0, n1);
+    });
+  });
+  return y;
+}
+
+// ---- int4 codes, a scale and zero per group of 32 ----------------------------------------------
+
+// (q - 8) in bf16 for q = 0..15, twice (vpermw indexes 32 words; a nibble reads the first 16)
+__m512i levels() {
+  return _mm512_set_epi16(0x40E0, 0x40C0, 0x40A0, 0x4080, 0x4040, 0x4000, 0x3F80, 0x0000,
+                          -16512, -16384, -16320, -16256, -16224, -16192, -16160, -16128,
+                          0x40E0, 0x40C0, 0x40A0, 0x4080, 0x4040, 0x4000, 0x3F80, 0x0000,
+                          -16512, -16384, -16320, -16256, -16224, -16192, -16160, -16128);
+}
+
+template <int B>
+void int4_rows(const at::BFloat16* x, int64_t K, const uint8_t* w, const at::BFloat16* scales,
+               const at::BFloat16* zeros, const float* xsum, float* y, int64_t N, int64_t n0,
+               int64_t n1) {
+  const int64_t G = K / 32;
+  const __m512i nibble = _mm512_set1_epi16(15), table = levels();
+  std::vector<float> scale(G + 16);
+  for (int64_t n = n0; n < n1; n++) {
+    const uint8_t* row = w + n * (K / 2);
+    const at::BFloat16* s = scales + n * G;
+    const at::BFloat16* z = zeros + n * G;
+    // the row's scales in fp32, and its zero term: sum over groups of zero * sum of x
+    __m512 zero_term[B];
+    for (int b = 0; b < B; b++) zero_term[b] = _mm512_setzero_ps();
+    for (int64_t g = 0; g < G; g += 16) {
+      __mmask16 mask = tail_mask(G - g);
+      _mm512_storeu_ps(scale.data() + g, bf16_to_f32(_mm256_maskz_loadu_epi16(mask, s + g)));
+      __m512 zv = bf16_to_f32(_mm256_maskz_loadu_epi16(mask, z + g));
+      for (int b = 0; b < B; b++)
+        zero_term[b] = _mm512_fmadd_ps(zv, _mm512_maskz_loadu_ps(mask, xsum + b * G + g),
+                                       zero_term[b]);
+    }
+    __m512 acc[B][2];
+    for (int b = 0; b < B; b++) acc[b][0] = acc[b][1] = _mm512_setzero_ps();
+    for (int64_t j = 0; j < K / 64; j++) {  // 64 inputs: groups 2j (low nibbles), 2j + 1
+      __m512i bytes = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i*)(row + 32 * j)));
+      __m512bh low = (__m512bh)_mm512_permutexvar_epi16(_mm512_and_si512(bytes, nibble), table);
+      __m512bh high = (__m512bh)_mm512_permutexvar_epi16(_mm512_srli_epi16(bytes, 4), table);
+      __m512 s0 = _mm512_set1_ps(scale[2 * j]), s1 = _mm512_set1_ps(scale[2 * j + 1]);
+      for (int b = 0; b < B; b++) {
+        const at::BFloat16* xb = x + b * K + 64 * j;
+        __m512bh x0 = (__m512bh)_mm512_loadu_si512(xb), x1 = (__m512bh)_mm512_loadu_si512(xb + 32);
+        acc[b][0] = _mm512_fmadd_ps(_mm512_dpbf16_ps(_mm512_setzero_ps(), low, x0), s0, acc[b][0]);
+        acc[b][1] = _mm512_fmadd_ps(_mm512_dpbf16_ps(_mm512_setzero_ps(), high, x1), s1, acc[b][1]);
+      }
+    }
+    for (int b = 0; b < B; b++)
+      y[b * N + n] = _mm512_reduce_add_ps(
+          _mm512_add_ps(_mm512_add_ps(acc[b][0], acc[b][1]), zero_term[b]));
+  }
+}
+
+at::Tensor linear_int4(const at::Tensor& x, const at::Tensor& codes, const at::Tensor& scales,
+                       const at::Tensor& zeros) {
+  TORCH_CHECK(codes.dim() == 2, "linear_int4: the codes must be (out, in / 2)");
+  const int64_t N = codes.size(0), K = codes.size(1) * 2, G = K / 32;
+  TORCH_CHECK(K % 64 == 0, "linear_int4: the inputs must be a multiple of 64, got ", K);
+  at::Tensor xb = rows_as(x, at::kBFloat16, K, "linear_int4");
+  check_weight(codes, at::kByte, N, K / 2, "linear_int4", "the codes");
+  check_weight(scales, at::kBFloat16, N, G, "linear_int4", "the scales");
+  check_weight(zeros, at::kBFloat16, N, G, "linear_int4", "the zeros");
+  const int64_t M = x.size(0);
+  const at::BFloat16* xp = xb.data_ptr<at::BFloat16>();
+  // each group's sum of x, for the zero term
+  at::Tensor xsum = at::empty({M, G}, x.options().dtype(at::kFloat));
+  float* sp = xsum.data_ptr<float>();
+  for (int64_t i = 0; i < M * G; i++) {
+    const __m256i* group = reinterpret_cast<const __m256i*>(xp + 32 * i);
+    sp[i] = _mm512_reduce_add_ps(_mm512_add_ps(bf16_to_f32(_mm256_loadu_si256(group)),
+                                               bf16_to_f32(_mm256_loadu_si256(group + 1))));
+  }
+  at::Tensor y = at::empty({M, N}, x.options().dtype(at::kFloat));
+  const uint8_t* wp = codes.data_ptr<uint8_t>();
+  const at::BFloat16* scp = scales.data_ptr<at::BFloat16>();
+  const at::BFloat16* zp = zeros.data_ptr<at::BFloat16>();
+  float* yp = y.data_ptr<float>();
+  at::parallel_for(0, N, grain(K / 2), [&](int64_t n0, int64_t n1) {
+    batches(M, [&]<int B>(int64_t m0) {
+      int4_rows<B>(xp + m0 * K, K, wp, scp, zp, sp + m0 * G, yp + m0 * N, N, n0, n1);
+    });
+  });
+  return y;
+}
+
+}  // namespace
+
+TORCH_LIBRARY(zoo, m) {
+  m.def("linear_f32(Tensor x, Tensor weight) -> Tensor");
+  m.def("linear_int8(Tensor x, Tensor codes, Tensor scale) -> Tensor");
+  m.def("linear_int4(Tensor x, Tensor codes, Tensor scales, Tensor zeros) -> Tensor");
+}
+
+TORCH_LIBRARY_IMPL(zoo, CPU, m) {
+  m.impl("linear_f32", &linear_f32);
+  m.impl("linear_int8", &linear_int8);
+  m.impl("linear_int4", &linear_int4);
+}
