@@ -99,9 +99,10 @@ def test_the_int4_layout_holds_the_codes_and_grid_torchs_does():
 def test_bad_operands_are_refused_by_name():
     with pytest.raises(RuntimeError, match="linear_f32: x must be fp32"):
         ops().linear_f32(torch.ones(1, 8, dtype=torch.bfloat16), torch.ones(4, 8))
-    with pytest.raises(RuntimeError, match=r"linear_int8: the codes must be contiguous"):
+    with pytest.raises(RuntimeError, match=r"linear_int8: the codes must be contiguous \[4, 8\]"):
         ops().linear_int8(torch.ones(1, 8), torch.ones(4, 8), torch.ones(4, dtype=torch.bfloat16))
-    with pytest.raises(RuntimeError, match="linear_int4: the inputs must be a multiple of 64"):
+    with pytest.raises(RuntimeError, match="linear_int4: the inputs must be a multiple of 64 "
+                       "and the outputs of 16, got 32 and 4"):
         ops().linear_int4(torch.ones(1, 32), torch.zeros(4, 16, dtype=torch.uint8),
                           torch.ones(4, 1, dtype=torch.bfloat16),
                           torch.ones(4, 1, dtype=torch.bfloat16))
@@ -175,7 +176,7 @@ def test_nothing_is_built_when_measuring_is_off_or_zoo_native_is_off(monkeypatch
     native._load.cache_clear()
     try:
         assert native.ops() is None
-        assert native._load()[1] == "ZOO_NATIVE is off"
+        assert native._load()[1] == "ZOO_NATIVE is off" and native.build() is None
         assert candidates("int4", 64, 128) == ["int4pack"]
     finally:
         native._load.cache_clear()
@@ -187,3 +188,44 @@ def test_measuring_offers_zoos_kernels_beside_torchs(monkeypatch):
     assert candidates("int4", 64, 128) == ["int4pack", "zoo_int4"]
     assert candidates("int4", 64, 96) == ["int4pack"]  # zoo's layout holds 64 inputs a block
     assert candidates("int8", 64, 128)[-1] == "zoo_int8"
+
+
+@needs_build
+@pytest.mark.parametrize("form", ["weight", "unit_offset", "fp32_scale", "none"])
+def test_the_rms_norm_kernel_is_each_form_of_rmsnorm_in_fp32(form):
+    from zoo.model.layers import RMSNorm
+
+    norm = RMSNorm(70, 1e-5, unit_offset=form == "unit_offset", weight=form != "none",
+                   fp32_scale=form == "fp32_scale")
+    if norm.weight is not None:
+        norm.weight.data = torch.randn(70, generator=torch.Generator().manual_seed(4))
+    x = torch.randn(3, 5, 70, generator=torch.Generator().manual_seed(5)) * 3
+    with torch.no_grad():
+        expected = norm(x)
+        norm.fused = True
+        got = norm(x)
+        assert norm.kernel_choice()[0] == "zoo_rms_norm"
+        # rounding only: the sum of squares in another order, one rsqrt
+        assert torch.allclose(got, expected, rtol=4e-6, atol=1e-7)
+        half = norm(x.to(torch.bfloat16))  # not fp32: torch's ops, as without the kernel
+        norm.fused = False
+        assert torch.equal(half, norm(x.to(torch.bfloat16)))
+    with torch.enable_grad():  # training takes torch's ops, which autograd follows
+        assert norm(x.requires_grad_()).grad_fn is not None
+
+
+@needs_build
+def test_a_model_laid_out_with_zoos_kernels_fuses_its_fp32_norms_only():
+    model = zoo.create_model(tiny_spec("llama-gqa"), seed=0).eval()
+    eager = copy.deepcopy(model)
+    ids = torch.randint(0, model.spec.vocab_size, (2, 6),
+                        generator=torch.Generator().manual_seed(2))
+    with kernels.forcing("zoo_rms_norm"):
+        tokens = model.generate(ids, max_new_tokens=16)
+    used = kernels.summary(model.modules())["kernel"]
+    assert used["zoo_rms_norm"] == 2 * model.spec.n_layer + 1
+    assert torch.equal(tokens, eager.generate(ids, max_new_tokens=16))
+    bf16 = copy.deepcopy(eager).to(torch.bfloat16)
+    with kernels.forcing("zoo_rms_norm"), torch.no_grad():
+        bf16(ids)
+    assert "zoo_rms_norm" not in kernels.summary(bf16.modules())["kernel"]  # fp32 only

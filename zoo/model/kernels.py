@@ -9,8 +9,8 @@ some (shape, dtype, packing, rows) is run, the candidate kernels run in turns, t
 its fastest run: load only adds time) whose result equals the reference within rounding is
 kept, and the choice is written to a small JSON file keyed by the CPU (model name and a hash
 of its flags), the torch version and the thread count, with the candidates it was measured
-among. Later loads read it and measure nothing, unless their candidates differ (zoo's own
-kernels, zoo.model.native, built since, or another zoo's).
+among (and the build of zoo's own kernels, zoo.model.native, among them). Later loads read it
+and measure nothing, unless their candidates differ (zoo's kernels built since, or rebuilt).
 
 - Each timed run reads its weight from memory, as decoding does (every layer's weight once a
   step, far more than any cache holds): the candidates run over copies of the weight in turn
@@ -98,8 +98,10 @@ NAMES: dict[str, str] = {
     "zoo_fp32": "zoo's fp32 matrix-vector kernel over [out, in] (built here; up to 4 rows)",
     "zoo_int8": "zoo's int8 kernel: int8 weights, a bf16 scale per output channel (built here)",
     "zoo_int4": "zoo's int4 kernel: 4 bits, a bf16 scale and zero per group of 32 (built here)",
+    "zoo_rms_norm": "zoo's RMSNorm in one call, for fp32 inference (built here; not measured: "
+                    "one call instead of seven)",
 }
-NATIVE = ("zoo_fp32", "zoo_int8", "zoo_int4")  # the kernels zoo.model.native builds
+NATIVE = ("zoo_fp32", "zoo_int8", "zoo_int4", "zoo_rms_norm")  # zoo.model.native builds them
 _memory: dict[str, dict[str, Any]] | None = None  # the cache file's entries, read once
 
 
@@ -355,9 +357,11 @@ def choose(name: str, candidates: Mapping[str, Callable[[], Tensor]], default: s
         return want
     if not enabled() or len(candidates) == 1:
         return default
+    among = sorted(candidates)  # and the build of zoo's own, which may change between runs
+    if any(kernel in NATIVE for kernel in candidates):
+        among.append(f"native {native.build()}")
     known = _load().get(name)
-    if known is not None and known.get("candidates") == sorted(candidates) and \
-            not known.get("contended"):
+    if known is not None and known.get("candidates") == among and not known.get("contended"):
         return known["kernel"]  # measured among these very candidates
     eligible: dict[str, Callable[[], Tensor]] = {}
     slow: dict[str, float] = {}
@@ -383,7 +387,7 @@ def choose(name: str, candidates: Mapping[str, Callable[[], Tensor]], default: s
     if not times:
         return default
     best = min(times, key=times.__getitem__)
-    entry: dict[str, Any] = {"kernel": best, "candidates": sorted(candidates),
+    entry: dict[str, Any] = {"kernel": best, "candidates": among,
                              "us": {k: round(t * 1e6, 1) for k, t in times.items()}}
     if not undisturbed:
         entry["contended"] = True  # measured again by the next process

@@ -164,6 +164,8 @@ class RMSNorm(nn.Module):
     otherwise the weight multiplies the cast result, as LLaMA's does.
     """
 
+    fused = False  # zoo's own kernel for fp32 inference on the CPU (Model.lay_out sets it)
+
     def __init__(self, dim: int, eps: float, unit_offset: bool = False,
                  weight: bool = True, fp32_scale: bool = False) -> None:
         super().__init__()
@@ -174,6 +176,11 @@ class RMSNorm(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         dtype = x.dtype
+        if self.fused and dtype == torch.float32 and x.device.type == "cpu" and \
+                not torch.is_grad_enabled() and \
+                (self.weight is None or self.weight.dtype == torch.float32):
+            # in fp32 the four forms below are one: x / rms(x) * (weight + offset)
+            return native.ops().rms_norm(x, self.weight, self.eps, float(self.unit_offset))
         h = x.float()
         # mean(h^2) as sum / dim: the same numbers as transformers' h.pow(2).mean() and as
         # F.rms_norm, in 7 operations where F.rms_norm runs 15 on a CPU (torch 2.13), each a
@@ -186,6 +193,11 @@ class RMSNorm(nn.Module):
         if self.fp32_scale:
             return (self.weight.float() * h).to(dtype)
         return self.weight * h.to(dtype)
+
+
+    def kernel_choice(self) -> tuple[str | None, tuple[str, ...]]:
+        """"zoo_rms_norm" where zoo's kernel runs it (kernels.summary), else None."""
+        return ("zoo_rms_norm" if self.fused else None), ()
 
 
 class HeadLayerNorm(nn.Module):

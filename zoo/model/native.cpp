@@ -20,7 +20,8 @@
 //                x as given (fp32, or converted to it once per call);
 //   linear_int4: 4-bit codes q, two per byte (N, K / 2): each 32 bytes hold 64 inputs, input j
 //                in the low nibble of byte j and input 32 + j in its high nibble; a bf16 scale
-//                and zero per group of 32 inputs (N, K / 32) each: W = (q - 8) * scale + zero;
+//                and zero per group of 32 inputs, W = (q - 8) * scale + zero: the scales
+//                (N, K / 32), the zeros per tile of 16 rows (N / 16, K / 32, 16);
 //                x rounded to bf16 (once per call, where it is not bf16 already). (q - 8) is exact in bf16, so AVX-512 BF16's dot product multiplies
 //                it by x exactly; the group's sum is then scaled in fp32, and the zero term is
 //                zero * (the group's sum of x), one dot product per row.
@@ -29,22 +30,20 @@
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
+#include <ATen/ops/empty_like.h>
 #include <torch/library.h>
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstdint>
-#include <cstring>
+#include <optional>
 #include <vector>
 
 namespace {
 
 constexpr int kBatch = 4;                   // rows of x per pass over the weight
+constexpr int kTile = 16;                   // rows of W summed together (one vector of sums)
 constexpr int64_t kChunkBytes = 48 * 1024;  // weight bytes per thread's task, at least
-
-int64_t grain(int64_t row_bytes) {  // rows of W per task of at::parallel_for
-  int64_t rows = kChunkBytes / (row_bytes > 0 ? row_bytes : 1);
-  return rows < 4 ? 4 : rows;
-}
 
 __mmask16 tail_mask(int64_t left) {  // the first `left` (< 16) of 16 lanes
   return left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
@@ -52,6 +51,24 @@ __mmask16 tail_mask(int64_t left) {  // the first `left` (< 16) of 16 lanes
 
 __m512 bf16_to_f32(__m256i halves) {  // 16 bf16 -> 16 fp32 (the high half of an fp32)
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(halves), 16));
+}
+
+// The sums of the lanes of 16 vectors, as one vector: lane i = sum of v[i]'s lanes (a tree of
+// 30 shuffles and 15 additions, where summing each vector alone takes 4 and 4 apiece).
+__m512 reduce16(const __m512* v) {
+  __m512 pairs[8], quads[4];
+  for (int i = 0; i < 8; i++)  // per 128-bit lane: partial sums of rows 2i, 2i + 1
+    pairs[i] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]),
+                             _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]));
+  for (int i = 0; i < 4; i++)  // per 128-bit lane: partial sums of rows 4i .. 4i + 3
+    quads[i] = _mm512_add_ps(_mm512_shuffle_ps(pairs[2 * i], pairs[2 * i + 1], 0x44),
+                             _mm512_shuffle_ps(pairs[2 * i], pairs[2 * i + 1], 0xEE));
+  __m512 low = _mm512_add_ps(_mm512_shuffle_f32x4(quads[0], quads[1], 0x88),
+                             _mm512_shuffle_f32x4(quads[0], quads[1], 0xDD));
+  __m512 high = _mm512_add_ps(_mm512_shuffle_f32x4(quads[2], quads[3], 0x88),
+                              _mm512_shuffle_f32x4(quads[2], quads[3], 0xDD));
+  return _mm512_add_ps(_mm512_shuffle_f32x4(low, high, 0x88),
+                       _mm512_shuffle_f32x4(low, high, 0xDD));
 }
 
 // Calls body.template operator()<B>(m0) for each batch of B <= kBatch rows of x (B a
@@ -68,6 +85,37 @@ void batches(int64_t M, Body body) {
   }
 }
 
+// Splits W's N rows over torch's threads in whole tiles, each task at least kChunkBytes of
+// weights: body(n0, n1) for each task's rows.
+template <typename Body>
+void split_rows(int64_t N, int64_t row_bytes, Body body) {
+  const int64_t tiles = (N + kTile - 1) / kTile;
+  int64_t grain = kChunkBytes / (kTile * (row_bytes > 0 ? row_bytes : 1));
+  at::parallel_for(0, tiles, grain < 1 ? 1 : grain, [&](int64_t t0, int64_t t1) {
+    body(t0 * kTile, t1 * kTile < N ? t1 * kTile : N);
+  });
+}
+
+// y[b * N + n] for n in [n0, n1), b < B: row(n, acc) leaves in acc[b] a vector whose lanes sum
+// to it; whole tiles of 16 rows are summed together (reduce16) and stored in one go.
+template <int B, typename Row>
+void sum_rows(int64_t n0, int64_t n1, int64_t N, float* y, Row row) {
+  alignas(64) __m512 tile[B][kTile];
+  __m512 acc[B];
+  int64_t n = n0;
+  for (; n + kTile <= n1; n += kTile) {
+    for (int r = 0; r < kTile; r++) {
+      row(n + r, acc);
+      for (int b = 0; b < B; b++) tile[b][r] = acc[b];
+    }
+    for (int b = 0; b < B; b++) _mm512_storeu_ps(y + b * N + n, reduce16(tile[b]));
+  }
+  for (; n < n1; n++) {
+    row(n, acc);
+    for (int b = 0; b < B; b++) y[b * N + n] = _mm512_reduce_add_ps(acc[b]);
+  }
+}
+
 // x as `dtype`, contiguous (a copy only where it is not already)
 at::Tensor rows_as(const at::Tensor& x, at::ScalarType dtype, int64_t K, const char* op) {
   TORCH_CHECK(x.dim() == 2 && x.size(1) == K && at::isFloatingType(x.scalar_type()), op,
@@ -76,12 +124,11 @@ at::Tensor rows_as(const at::Tensor& x, at::ScalarType dtype, int64_t K, const c
   return x.to(dtype).contiguous();
 }
 
-void check_weight(const at::Tensor& t, at::ScalarType dtype, int64_t rows, int64_t cols,
+void check_weight(const at::Tensor& t, at::ScalarType dtype, at::IntArrayRef shape,
                   const char* op, const char* name) {
-  TORCH_CHECK(t.dim() == 2 && t.scalar_type() == dtype && t.is_contiguous() &&
-                  t.size(0) == rows && t.size(1) == cols,
-              op, ": ", name, " must be contiguous (", rows, ", ", cols, ") ",
-              c10::toString(dtype), ", got ", t.sizes(), " ", t.scalar_type());
+  TORCH_CHECK(t.scalar_type() == dtype && t.is_contiguous() && t.sizes() == shape, op, ": ",
+              name, " must be contiguous ", shape, " ", c10::toString(dtype), ", got ",
+              t.sizes(), " ", t.scalar_type());
 }
 
 // ---- fp32 -----------------------------------------------------------------------------------
@@ -89,7 +136,7 @@ void check_weight(const at::Tensor& t, at::ScalarType dtype, int64_t rows, int64
 template <int B>
 void f32_rows(const float* x, int64_t K, const float* w, float* y, int64_t N, int64_t n0,
               int64_t n1) {
-  for (int64_t n = n0; n < n1; n++) {
+  sum_rows<B>(n0, n1, N, y, [&](int64_t n, __m512* out) {
     const float* row = w + n * K;
     __m512 acc[B][2];
     for (int b = 0; b < B; b++) acc[b][0] = acc[b][1] = _mm512_setzero_ps();
@@ -107,9 +154,8 @@ void f32_rows(const float* x, int64_t K, const float* w, float* y, int64_t N, in
       for (int b = 0; b < B; b++)
         acc[b][0] = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(mask, x + b * K + k), acc[b][0]);
     }
-    for (int b = 0; b < B; b++)
-      y[b * N + n] = _mm512_reduce_add_ps(_mm512_add_ps(acc[b][0], acc[b][1]));
-  }
+    for (int b = 0; b < B; b++) out[b] = _mm512_add_ps(acc[b][0], acc[b][1]);
+  });
 }
 
 at::Tensor linear_f32(const at::Tensor& x, const at::Tensor& w) {
@@ -117,13 +163,13 @@ at::Tensor linear_f32(const at::Tensor& x, const at::Tensor& w) {
   const int64_t N = w.size(0), K = w.size(1);
   TORCH_CHECK(x.scalar_type() == at::kFloat, "linear_f32: x must be fp32, got ", x.scalar_type());
   at::Tensor xf = rows_as(x, at::kFloat, K, "linear_f32");
-  check_weight(w, at::kFloat, N, K, "linear_f32", "the weight");
+  check_weight(w, at::kFloat, {N, K}, "linear_f32", "the weight");
   const int64_t M = x.size(0);
   at::Tensor y = at::empty({M, N}, x.options());
   const float* xp = xf.data_ptr<float>();
   const float* wp = w.data_ptr<float>();
   float* yp = y.data_ptr<float>();
-  at::parallel_for(0, N, grain(K * 4), [&](int64_t n0, int64_t n1) {
+  split_rows(N, K * 4, [&](int64_t n0, int64_t n1) {
     batches(M, [&]<int B>(int64_t m0) { f32_rows<B>(xp + m0 * K, K, wp, yp + m0 * N, N, n0, n1); });
   });
   return y;
@@ -134,7 +180,7 @@ at::Tensor linear_f32(const at::Tensor& x, const at::Tensor& w) {
 template <int B>
 void int8_rows(const float* x, int64_t K, const int8_t* w, const at::BFloat16* scale, float* y,
                int64_t N, int64_t n0, int64_t n1) {
-  for (int64_t n = n0; n < n1; n++) {
+  sum_rows<B>(n0, n1, N, y, [&](int64_t n, __m512* out) {
     const int8_t* row = w + n * K;
     __m512 acc[B][2];
     for (int b = 0; b < B; b++) acc[b][0] = acc[b][1] = _mm512_setzero_ps();
@@ -154,27 +200,24 @@ void int8_rows(const float* x, int64_t K, const int8_t* w, const at::BFloat16* s
       for (int b = 0; b < B; b++)
         acc[b][0] = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(mask, x + b * K + k), acc[b][0]);
     }
-    const float s = static_cast<float>(scale[n]);
-    for (int b = 0; b < B; b++)
-      y[b * N + n] = s * _mm512_reduce_add_ps(_mm512_add_ps(acc[b][0], acc[b][1]));
-  }
+    const __m512 s = _mm512_set1_ps(static_cast<float>(scale[n]));
+    for (int b = 0; b < B; b++) out[b] = _mm512_mul_ps(_mm512_add_ps(acc[b][0], acc[b][1]), s);
+  });
 }
 
 at::Tensor linear_int8(const at::Tensor& x, const at::Tensor& codes, const at::Tensor& scale) {
   TORCH_CHECK(codes.dim() == 2, "linear_int8: the codes must be (out, in)");
   const int64_t N = codes.size(0), K = codes.size(1);
   at::Tensor xf = rows_as(x, at::kFloat, K, "linear_int8");
-  check_weight(codes, at::kChar, N, K, "linear_int8", "the codes");
-  TORCH_CHECK(scale.dim() == 1 && scale.size(0) == N && scale.scalar_type() == at::kBFloat16 &&
-                  scale.is_contiguous(),
-              "linear_int8: the scales must be (", N, ") bf16");
+  check_weight(codes, at::kChar, {N, K}, "linear_int8", "the codes");
+  check_weight(scale, at::kBFloat16, {N}, "linear_int8", "the scales");
   const int64_t M = x.size(0);
   at::Tensor y = at::empty({M, N}, x.options().dtype(at::kFloat));
   const float* xp = xf.data_ptr<float>();
   const int8_t* wp = codes.data_ptr<int8_t>();
   const at::BFloat16* sp = scale.data_ptr<at::BFloat16>();
   float* yp = y.data_ptr<float>();
-  at::parallel_for(0, N, grain(K), [&](int64_t n0, int64_t n1) {
+  split_rows(N, K, [&](int64_t n0, int64_t n1) {
     batches(M, [&]<int B>(int64_t m0) {
       int8_rows<B>(xp + m0 * K, K, wp, sp, yp + m0 * N, N, n0, n1);
     });
@@ -192,45 +235,50 @@ __m512i levels() {
                           -16512, -16384, -16320, -16256, -16224, -16192, -16160, -16128);
 }
 
+// Whole tiles of 16 rows [n0, n1): per tile, its rows' scales in fp32 (16 G contiguous bf16),
+// its zero terms for 16 rows at once (zeros stored per tile, group, row: (N / 16, G, 16)),
+// then each row's groups, the 16 rows summed together.
 template <int B>
 void int4_rows(const at::BFloat16* x, int64_t K, const uint8_t* w, const at::BFloat16* scales,
                const at::BFloat16* zeros, const float* xsum, float* y, int64_t N, int64_t n0,
                int64_t n1) {
   const int64_t G = K / 32;
   const __m512i nibble = _mm512_set1_epi16(15), table = levels();
-  std::vector<float> scale(G + 16);
-  for (int64_t n = n0; n < n1; n++) {
-    const uint8_t* row = w + n * (K / 2);
-    const at::BFloat16* s = scales + n * G;
-    const at::BFloat16* z = zeros + n * G;
-    // the row's scales in fp32, and its zero term: sum over groups of zero * sum of x
-    __m512 zero_term[B];
+  std::vector<float> scale(kTile * G);
+  alignas(64) __m512 tile[B][kTile];
+  for (int64_t t = n0; t < n1; t += kTile) {
+    const at::BFloat16* s = scales + t * G;
+    for (int64_t i = 0; i < kTile * G; i += 16)
+      _mm512_storeu_ps(scale.data() + i, bf16_to_f32(_mm256_loadu_si256((const __m256i*)(s + i))));
+    __m512 zero_term[B];  // lane r: row t + r's sum over groups of zero * (the group's sum of x)
     for (int b = 0; b < B; b++) zero_term[b] = _mm512_setzero_ps();
-    for (int64_t g = 0; g < G; g += 16) {
-      __mmask16 mask = tail_mask(G - g);
-      _mm512_storeu_ps(scale.data() + g, bf16_to_f32(_mm256_maskz_loadu_epi16(mask, s + g)));
-      __m512 zv = bf16_to_f32(_mm256_maskz_loadu_epi16(mask, z + g));
+    const at::BFloat16* z = zeros + t * G;
+    for (int64_t g = 0; g < G; g++) {
+      __m512 zv = bf16_to_f32(_mm256_loadu_si256((const __m256i*)(z + g * kTile)));
       for (int b = 0; b < B; b++)
-        zero_term[b] = _mm512_fmadd_ps(zv, _mm512_maskz_loadu_ps(mask, xsum + b * G + g),
-                                       zero_term[b]);
+        zero_term[b] = _mm512_fmadd_ps(zv, _mm512_set1_ps(xsum[b * G + g]), zero_term[b]);
     }
-    __m512 acc[B][2];
-    for (int b = 0; b < B; b++) acc[b][0] = acc[b][1] = _mm512_setzero_ps();
-    for (int64_t j = 0; j < K / 64; j++) {  // 64 inputs: groups 2j (low nibbles), 2j + 1
-      __m512i bytes = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i*)(row + 32 * j)));
-      __m512bh low = (__m512bh)_mm512_permutexvar_epi16(_mm512_and_si512(bytes, nibble), table);
-      __m512bh high = (__m512bh)_mm512_permutexvar_epi16(_mm512_srli_epi16(bytes, 4), table);
-      __m512 s0 = _mm512_set1_ps(scale[2 * j]), s1 = _mm512_set1_ps(scale[2 * j + 1]);
-      for (int b = 0; b < B; b++) {
-        const at::BFloat16* xb = x + b * K + 64 * j;
-        __m512bh x0 = (__m512bh)_mm512_loadu_si512(xb), x1 = (__m512bh)_mm512_loadu_si512(xb + 32);
-        acc[b][0] = _mm512_fmadd_ps(_mm512_dpbf16_ps(_mm512_setzero_ps(), low, x0), s0, acc[b][0]);
-        acc[b][1] = _mm512_fmadd_ps(_mm512_dpbf16_ps(_mm512_setzero_ps(), high, x1), s1, acc[b][1]);
+    for (int r = 0; r < kTile; r++) {
+      const uint8_t* row = w + (t + r) * (K / 2);
+      const float* sr = scale.data() + r * G;
+      __m512 acc[B][2];
+      for (int b = 0; b < B; b++) acc[b][0] = acc[b][1] = _mm512_setzero_ps();
+      for (int64_t j = 0; j < K / 64; j++) {  // 64 inputs: groups 2j (low nibbles), 2j + 1
+        __m512i bytes = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i*)(row + 32 * j)));
+        __m512bh low = (__m512bh)_mm512_permutexvar_epi16(_mm512_and_si512(bytes, nibble), table);
+        __m512bh high = (__m512bh)_mm512_permutexvar_epi16(_mm512_srli_epi16(bytes, 4), table);
+        __m512 s0 = _mm512_set1_ps(sr[2 * j]), s1 = _mm512_set1_ps(sr[2 * j + 1]);
+        for (int b = 0; b < B; b++) {
+          const at::BFloat16* xb = x + b * K + 64 * j;
+          __m512bh x0 = (__m512bh)_mm512_loadu_si512(xb), x1 = (__m512bh)_mm512_loadu_si512(xb + 32);
+          acc[b][0] = _mm512_fmadd_ps(_mm512_dpbf16_ps(_mm512_setzero_ps(), low, x0), s0, acc[b][0]);
+          acc[b][1] = _mm512_fmadd_ps(_mm512_dpbf16_ps(_mm512_setzero_ps(), high, x1), s1, acc[b][1]);
+        }
       }
+      for (int b = 0; b < B; b++) tile[b][r] = _mm512_add_ps(acc[b][0], acc[b][1]);
     }
     for (int b = 0; b < B; b++)
-      y[b * N + n] = _mm512_reduce_add_ps(
-          _mm512_add_ps(_mm512_add_ps(acc[b][0], acc[b][1]), zero_term[b]));
+      _mm512_storeu_ps(y + b * N + t, _mm512_add_ps(reduce16(tile[b]), zero_term[b]));
   }
 }
 
@@ -238,11 +286,12 @@ at::Tensor linear_int4(const at::Tensor& x, const at::Tensor& codes, const at::T
                        const at::Tensor& zeros) {
   TORCH_CHECK(codes.dim() == 2, "linear_int4: the codes must be (out, in / 2)");
   const int64_t N = codes.size(0), K = codes.size(1) * 2, G = K / 32;
-  TORCH_CHECK(K % 64 == 0, "linear_int4: the inputs must be a multiple of 64, got ", K);
+  TORCH_CHECK(K % 64 == 0 && N % kTile == 0, "linear_int4: the inputs must be a multiple of 64 "
+              "and the outputs of 16, got ", K, " and ", N);
   at::Tensor xb = rows_as(x, at::kBFloat16, K, "linear_int4");
-  check_weight(codes, at::kByte, N, K / 2, "linear_int4", "the codes");
-  check_weight(scales, at::kBFloat16, N, G, "linear_int4", "the scales");
-  check_weight(zeros, at::kBFloat16, N, G, "linear_int4", "the zeros");
+  check_weight(codes, at::kByte, {N, K / 2}, "linear_int4", "the codes");
+  check_weight(scales, at::kBFloat16, {N, G}, "linear_int4", "the scales");
+  check_weight(zeros, at::kBFloat16, {N / kTile, G, kTile}, "linear_int4", "the zeros");
   const int64_t M = x.size(0);
   const at::BFloat16* xp = xb.data_ptr<at::BFloat16>();
   // each group's sum of x, for the zero term
@@ -258,10 +307,48 @@ at::Tensor linear_int4(const at::Tensor& x, const at::Tensor& codes, const at::T
   const at::BFloat16* scp = scales.data_ptr<at::BFloat16>();
   const at::BFloat16* zp = zeros.data_ptr<at::BFloat16>();
   float* yp = y.data_ptr<float>();
-  at::parallel_for(0, N, grain(K / 2), [&](int64_t n0, int64_t n1) {
+  split_rows(N, K / 2, [&](int64_t n0, int64_t n1) {
     batches(M, [&]<int B>(int64_t m0) {
       int4_rows<B>(xp + m0 * K, K, wp, scp, zp, sp + m0 * G, yp + m0 * N, N, n0, n1);
     });
+  });
+  return y;
+}
+
+// ---- RMSNorm ----------------------------------------------------------------------------------
+
+// y = x / sqrt(mean(x^2) + eps) * (weight + offset), each row of x (rows, D) fp32, as
+// zoo.model.layers.RMSNorm computes it in fp32 (offset 1: Gemma's 1 + weight; no weight: 1)
+at::Tensor rms_norm(const at::Tensor& x, const std::optional<at::Tensor>& weight, double eps,
+                    double offset) {
+  TORCH_CHECK(x.dim() >= 1 && x.scalar_type() == at::kFloat, "rms_norm: x must be fp32, got ",
+              x.scalar_type());
+  const int64_t D = x.size(-1), M = D ? x.numel() / D : 0;
+  if (weight.has_value())
+    check_weight(*weight, at::kFloat, {D}, "rms_norm", "the weight");
+  at::Tensor xc = x.contiguous();
+  at::Tensor y = at::empty_like(xc);
+  const float* xp = xc.data_ptr<float>();
+  const float* wp = weight.has_value() ? weight->data_ptr<float>() : nullptr;
+  float* yp = y.data_ptr<float>();
+  const float off = static_cast<float>(offset), epsf = static_cast<float>(eps);
+  at::parallel_for(0, M, 64, [&](int64_t m0, int64_t m1) {
+    for (int64_t m = m0; m < m1; m++) {
+      const float* row = xp + m * D;
+      __m512 acc = _mm512_setzero_ps();
+      for (int64_t k = 0; k < D; k += 16) {
+        __m512 v = _mm512_maskz_loadu_ps(tail_mask(D - k), row + k);
+        acc = _mm512_fmadd_ps(v, v, acc);
+      }
+      const float r = 1.0f / std::sqrt(_mm512_reduce_add_ps(acc) / static_cast<float>(D) + epsf);
+      const __m512 rv = _mm512_set1_ps(r), ov = _mm512_set1_ps(off);
+      for (int64_t k = 0; k < D; k += 16) {
+        __mmask16 mask = tail_mask(D - k);
+        __m512 h = _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, row + k), rv);
+        if (wp != nullptr) h = _mm512_mul_ps(h, _mm512_add_ps(_mm512_maskz_loadu_ps(mask, wp + k), ov));
+        _mm512_mask_storeu_ps(yp + m * D + k, mask, h);
+      }
+    }
   });
   return y;
 }
@@ -272,10 +359,12 @@ TORCH_LIBRARY(zoo, m) {
   m.def("linear_f32(Tensor x, Tensor weight) -> Tensor");
   m.def("linear_int8(Tensor x, Tensor codes, Tensor scale) -> Tensor");
   m.def("linear_int4(Tensor x, Tensor codes, Tensor scales, Tensor zeros) -> Tensor");
+  m.def("rms_norm(Tensor x, Tensor? weight, float eps, float offset) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(zoo, CPU, m) {
   m.impl("linear_f32", &linear_f32);
   m.impl("linear_int8", &linear_int8);
   m.impl("linear_int4", &linear_int4);
+  m.impl("rms_norm", &rms_norm);
 }

@@ -138,26 +138,33 @@ def _build() -> tuple[Path | None, str]:
 
 
 @functools.cache
-def _load() -> tuple[Any | None, str]:
+def _load() -> tuple[Any | None, str, str | None]:
+    """(torch.ops.zoo or None, what happened, the loaded library's name or None)."""
     if not wanted():
-        return None, "ZOO_NATIVE is off"
+        return None, "ZOO_NATIVE is off", None
     library, why = _build()
     if library is None:
-        return None, why
+        return None, why, None
     try:
         torch.ops.load_library(str(library))
     except (OSError, RuntimeError) as e:
-        return None, f"{library} does not load: {str(e).splitlines()[0]}"
-    return torch.ops.zoo, why
+        return None, f"{library} does not load: {str(e).splitlines()[0]}", None
+    return torch.ops.zoo, why, library.stem
 
 
 def ops() -> Any | None:
     """torch.ops.zoo with native.cpp's kernels, built and loaded at the first call; None where
     they cannot be (`state` says why)."""
-    library, why = _load()
+    library, why, _ = _load()
     if not _state:
         _state.append(why if library is not None else f"not built: {why}")
     return library
+
+
+def build() -> str | None:
+    """Which build of native.cpp this process loaded (zoo-<digest>), or None: a kernel choice
+    measured on another build is measured again (zoo.model.kernels)."""
+    return _load()[2]
 
 
 def state() -> str:
@@ -166,4 +173,4 @@ def state() -> str:
     return _state[0] if _state else "not needed"
 
 
-__all__ = ["REQUIRES", "SOURCE", "cache_dir", "ops", "state", "wanted"]
+__all__ = ["REQUIRES", "SOURCE", "build", "cache_dir", "ops", "state", "wanted"]

@@ -263,7 +263,8 @@ def _zoo_int4_codes(packed: Tensor) -> Tensor:
 def _zoo_int4_rows(m: PackedLinear, index: Tensor) -> Tensor:
     """Rows `index` of a weight in zoo's int4 layout, in fp32: (q - 8) * scale + zero."""
     codes = _zoo_int4_codes(m.weight[index]).view(len(index), -1, GROUP).float()
-    scale, zero = m.scales[index].float()[..., None], m.zeros[index].float()[..., None]
+    zeros = m.zeros[index // 16, :, index % 16]  # stored per tile of 16 rows, group, row
+    scale, zero = m.scales[index].float()[..., None], zeros.float()[..., None]
     return ((codes - 8) * scale + zero).view(len(index), m.in_features)
 
 
@@ -398,12 +399,14 @@ def _pack_int4(weight: Tensor, grid: Tensor | None) -> Buffers:
 
 
 def _pack_zoo_int4(weight: Tensor, grid: Tensor | None) -> Buffers:
-    """zoo's int4 layout (`_zoo_int4_codes`), the scales and zeros (out, in / 32) apart."""
+    """zoo's int4 layout (`_zoo_int4_codes`), the scales (out, in / 32) and the zeros per tile
+    of 16 rows (out / 16, in / 32, 16): the kernel sums a tile's zero terms together."""
     codes, grid = _int4_quantized(weight, grid)
-    blocks = codes.to(torch.uint8).view(codes.shape[0], -1, 2, 32)
-    packed = (blocks[:, :, 0] | blocks[:, :, 1] << 4).view(codes.shape[0], -1)
-    return {"weight": packed, "scales": grid[..., 0].contiguous(),
-            "zeros": grid[..., 1].contiguous()}
+    out = codes.shape[0]
+    blocks = codes.to(torch.uint8).view(out, -1, 2, 32)
+    packed = (blocks[:, :, 0] | blocks[:, :, 1] << 4).view(out, -1)
+    zeros = grid[..., 1].reshape(out // 16, 16, -1).transpose(1, 2).contiguous()
+    return {"weight": packed, "scales": grid[..., 0].contiguous(), "zeros": zeros}
 
 
 # kernel name -> (float weight, its own int4 grid or None) -> buffers
@@ -426,7 +429,7 @@ def candidates(mode: str, out_features: int, in_features: int) -> list[str]:
                                                                       in_features) \
             else ["int8pack"]
         return [*names, "zoo_int8"] if kernels.offered("zoo_int8") else names
-    # zoo's int4 layout holds 64 inputs in 32 bytes
+    # zoo's int4 layout holds 64 inputs in 32 bytes (int4 itself needs 16 | out)
     return ["int4pack", "zoo_int4"] if in_features % 64 == 0 and kernels.offered("zoo_int4") \
         else ["int4pack"]
 
