@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,10 @@ def pytest_configure(config: pytest.Config) -> None:
     user's home; tests/model/test_autotune.py measures into a temporary cache
     (ZOO_AUTOTUNE=1 pytest ... runs the whole suite on measured choices)."""
     os.environ.setdefault("ZOO_AUTOTUNE", "0")
+    # zoo's own kernels (zoo.model.native), for the tests that build them: one build shared by
+    # the workers (they take turns), kept between runs, outside the home
+    os.environ.setdefault("ZOO_NATIVE_CACHE", str(Path(tempfile.gettempdir())
+                                                  / f"zoo-native-tests-{os.getuid()}"))
     if os.environ.get("PYTEST_XDIST_WORKER"):
         os.environ.setdefault("OMP_NUM_THREADS", "1")
         import torch

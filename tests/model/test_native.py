@@ -43,33 +43,43 @@ def within_accumulation(y: torch.Tensor, x: torch.Tensor, weight: torch.Tensor) 
 
 @needs_build
 @pytest.mark.parametrize("rows", [1, 2, 3, 4, 5, 9])
-@pytest.mark.parametrize("width", [64, 70, 576])
-def test_the_fp32_and_int8_kernels_equal_the_exact_product(rows, width):
+@pytest.mark.parametrize(("out", "width"), [(37, 64), (37, 70), (37, 576), (1000, 200)])
+def test_the_fp32_and_int8_kernels_equal_the_exact_product(rows, out, width, threads):
+    """Whole tiles of 16 rows and a last partial one, K with and without a tail of lanes."""
     g = torch.Generator().manual_seed(rows * 1000 + width)
-    weight = torch.randn(37, width, generator=g)
+    weight = torch.randn(out, width, generator=g)
     x = torch.randn(rows, width, generator=g)
     y = ops().linear_f32(x, weight)
-    assert y.shape == (rows, 37) and within_accumulation(y, x, weight)
-    codes = torch.randint(-127, 128, (37, width), dtype=torch.int8, generator=g)
-    scale = torch.rand(37, generator=g).to(torch.bfloat16)
+    assert y.shape == (rows, out) and within_accumulation(y, x, weight)
+    codes = torch.randint(-127, 128, (out, width), dtype=torch.int8, generator=g)
+    scale = torch.rand(out, generator=g).to(torch.bfloat16)
     dequantized = codes.float() * scale.float()[:, None]
     for given in (x, x.to(torch.bfloat16)):  # fp32 rows as they are; bf16 ones converted
         assert within_accumulation(ops().linear_int8(given, codes, scale), given.float(),
                                    dequantized)
 
 
+@pytest.fixture(params=[1, 2], ids=["1 thread", "2 threads"])
+def threads(request):
+    """The kernels split a weight's rows over torch's threads (the suite's workers run one)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    yield request.param
+    torch.set_num_threads(before)
+
+
 @needs_build
-@pytest.mark.parametrize("rows", [1, 2, 4, 7])
-def test_the_int4_kernel_equals_the_exact_product_of_its_codes(rows):
+@pytest.mark.parametrize(("rows", "out"), [(1, 48), (2, 48), (4, 48), (7, 48), (1, 1024)])
+def test_the_int4_kernel_equals_the_exact_product_of_its_codes(rows, out, threads):
     g = torch.Generator().manual_seed(rows)
-    weight = torch.randn(48, 192, generator=g)
+    weight = torch.randn(out, 192, generator=g)
     buffers = PACKERS["zoo_int4"](weight, None)
     layer = PackedLinear.__new__(PackedLinear)  # only the buffers ROWS_OF reads
     torch.nn.Module.__init__(layer)
     for name, tensor in buffers.items():
         setattr(layer, name, tensor)
     layer.in_features = 192
-    dequantized = ROWS_OF["zoo_int4"](layer, torch.arange(48))
+    dequantized = ROWS_OF["zoo_int4"](layer, torch.arange(out))
     x = torch.randn(rows, 192, generator=g)
     y = ops().linear_int4(x, buffers["weight"], buffers["scales"], buffers["zeros"])
     # the rows rounded to bf16 (the kernel's dot product), then exact products in fp32
@@ -156,7 +166,7 @@ def test_a_failed_build_says_why_once_and_is_not_retried(tmp_path, monkeypatch):
     broken = tmp_path / "native.cpp"
     broken.write_text("this is not C++\n")
     monkeypatch.setattr(native, "SOURCE", broken)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("ZOO_NATIVE_CACHE", str(tmp_path / "cache" / "zoo" / "native"))
     library, why = native._build()
     assert library is None and why.startswith("its build failed: see ")
     failed = next((tmp_path / "cache" / "zoo" / "native").glob("*.failed"))

@@ -12,7 +12,8 @@ additions (zoo.model.kernels.tolerance).
 
 The source is compiled the first time a kernel is wanted, with the C++ compiler named by $CXX
 (else c++, g++), `-march=native` and torch's own headers and libraries, into
-`$XDG_CACHE_HOME/zoo/native/` (else ~/.cache/zoo/native/), one file per (source, torch,
+`$XDG_CACHE_HOME/zoo/native/` (else ~/.cache/zoo/native/, or the folder $ZOO_NATIVE_CACHE
+names), one file per (source, torch,
 compiler, CPU), which later processes load (about 7 s once; torch.ops.zoo then). A build that
 fails leaves a `.failed` file with the compiler's message beside it, so that it is not tried
 again until that file is deleted. Without AVX-512 (F, BW, BF16), a compiler or Linux, nothing
@@ -49,6 +50,10 @@ def wanted() -> bool:
 
 
 def cache_dir() -> Path:
+    """Where builds go: $ZOO_NATIVE_CACHE, else $XDG_CACHE_HOME/zoo/native (~/.cache)."""
+    explicit = os.environ.get("ZOO_NATIVE_CACHE")
+    if explicit:
+        return Path(explicit)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "zoo" / "native"
 
