@@ -154,7 +154,7 @@ def test_fp32_decoding_on_zoos_kernel_keeps_the_eager_greedy_tokens():
                         generator=torch.Generator().manual_seed(2))
     with kernels.forcing("zoo_fp32"):
         tokens = model.generate(ids, max_new_tokens=16)
-    assert set(kernels.summary(model.modules())["kernel"]) == {"zoo_fp32"}
+    assert set(kernels.summary(model.modules())["kernel"]) - {"zoo_rms_norm"} == {"zoo_fp32"}
     assert torch.equal(tokens, eager.generate(ids, max_new_tokens=16))
     with torch.no_grad():  # a prompt (more than four rows) goes to oneDNN's kernel
         assert torch.allclose(model(ids), eager(ids), atol=1e-5, rtol=1e-5)
@@ -180,7 +180,8 @@ def test_a_failed_build_says_why_once_and_is_not_retried(tmp_path, monkeypatch):
 
 
 def test_nothing_is_built_when_measuring_is_off_or_zoo_native_is_off(monkeypatch):
-    assert "zoo_int4" not in candidates("int4", 64, 128)  # tests measure nothing
+    monkeypatch.setenv("ZOO_AUTOTUNE", "0")
+    assert "zoo_int4" not in candidates("int4", 64, 128)
     monkeypatch.setenv("ZOO_AUTOTUNE", "1")
     monkeypatch.setenv("ZOO_NATIVE", "0")
     native._load.cache_clear()

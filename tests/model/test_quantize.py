@@ -58,6 +58,7 @@ def test_bf16_packs_whichever_kernel_this_cpu_runs(monkeypatch, onednn):
     if onednn and not packing._onednn_bf16():
         pytest.skip("this CPU does not run oneDNN's bf16 kernel")
     monkeypatch.setattr(packing, "_onednn_bf16", lambda: onednn)
+    monkeypatch.setenv("ZOO_AUTOTUNE", "0")  # the fixed packing, even where the suite measures
     model = tiny("llama-gqa")
     ids = torch.randint(0, model.spec.vocab_size, (2, 12),
                         generator=torch.Generator().manual_seed(1))
@@ -98,7 +99,8 @@ def test_int4_keeps_a_given_grid_exactly_and_spans_min_and_max_otherwise():
     assert not torch.equal(PackedLinear("int4", weight, None, off)(eye).t(), weight)
 
 
-def test_int8_is_per_output_channel_in_either_kernel():
+def test_int8_is_per_output_channel_in_either_kernel(monkeypatch):
+    monkeypatch.setenv("ZOO_AUTOTUNE", "0")  # each kernel as the fixed choice names it
     weight = torch.linspace(-1, 1, 48 * 48).view(48, 48) * torch.arange(1, 49)[:, None]
     rows = PackedLinear("int8", weight, torch.ones(48))  # 32 does not divide 48: int8pack
     assert rows.kernel == "int8pack"
