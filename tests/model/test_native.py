@@ -44,13 +44,16 @@ def within_accumulation(y: torch.Tensor, x: torch.Tensor, weight: torch.Tensor) 
 @needs_build
 @pytest.mark.parametrize("rows", [1, 2, 3, 4, 5, 9])
 @pytest.mark.parametrize(("out", "width"), [(37, 64), (37, 70), (37, 576), (1000, 200)])
-def test_the_fp32_and_int8_kernels_equal_the_exact_product(rows, out, width, threads):
+def test_the_fp32_bf16_and_int8_kernels_equal_the_exact_product(rows, out, width, threads):
     """Whole tiles of 16 rows and a last partial one, K with and without a tail of lanes."""
     g = torch.Generator().manual_seed(rows * 1000 + width)
     weight = torch.randn(out, width, generator=g)
     x = torch.randn(rows, width, generator=g)
     y = ops().linear_f32(x, weight)
     assert y.shape == (rows, out) and within_accumulation(y, x, weight)
+    half = weight.to(torch.bfloat16)  # the rows rounded to bf16, exact products in fp32
+    assert within_accumulation(ops().linear_bf16(x, half), x.to(torch.bfloat16).float(),
+                               half.float())
     codes = torch.randint(-127, 128, (out, width), dtype=torch.int8, generator=g)
     scale = torch.rand(out, generator=g).to(torch.bfloat16)
     dequantized = codes.float() * scale.float()[:, None]
@@ -122,7 +125,8 @@ def test_bad_operands_are_refused_by_name():
 
 @needs_build
 @pytest.mark.parametrize(("mode", "theirs", "mine"), [("int4", "int4pack", "zoo_int4"),
-                                                      ("int8", "int8pack", "zoo_int8")])
+                                                      ("int8", "int8pack", "zoo_int8"),
+                                                      ("bf16", "dense_bf16", "zoo_bf16")])
 def test_a_model_on_zoos_kernels_computes_what_it_does_on_torchs(mode, theirs, mine):
     """The same codes through either kernel: logits apart by torch's bf16 rounding at most
     (zoo's int8 kernel reads the fp32 activations as they are), and the cached steps give the
@@ -141,6 +145,21 @@ def test_a_model_on_zoos_kernels_computes_what_it_does_on_torchs(mode, theirs, m
         assert torch.equal(cached, packed.generate(ids, max_new_tokens=8, use_cache=False))
     error = float((logits[mine] - logits[theirs]).norm() / logits[theirs].norm())
     assert error < 0.01, error
+
+
+@needs_build
+def test_a_bf16_model_on_zoos_kernel_computes_what_it_does_on_torchs():
+    model = zoo.create_model(tiny_spec("llama-gqa"), seed=0).eval().to(torch.bfloat16)
+    eager = copy.deepcopy(model)
+    ids = torch.randint(0, model.spec.vocab_size, (1, 1),
+                        generator=torch.Generator().manual_seed(3))
+    with kernels.forcing("zoo_bf16"), torch.no_grad():
+        got = model(ids)  # one row: zoo's kernel
+    assert set(kernels.summary(model.modules())["kernel"]) == {"zoo_bf16"}
+    with torch.no_grad():
+        expected = eager(ids)
+    assert got.dtype == torch.bfloat16
+    assert float((got.float() - expected.float()).norm() / expected.float().norm()) < 0.01
 
 
 @needs_build

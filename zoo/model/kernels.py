@@ -96,12 +96,14 @@ NAMES: dict[str, str] = {
     "dequant_bf16": "for a prompt: the weight dequantized once per call, bf16 matmul",
     # zoo's own, built on the machine (zoo.model.native)
     "zoo_fp32": "zoo's fp32 matrix-vector kernel over [out, in] (built here; up to 4 rows)",
+    "zoo_bf16": "zoo's bf16 matrix-vector kernel over [out, in] (built here; up to 4 rows)",
     "zoo_int8": "zoo's int8 kernel: int8 weights, a bf16 scale per output channel (built here)",
     "zoo_int4": "zoo's int4 kernel: 4 bits, a bf16 scale and zero per group of 32 (built here)",
     "zoo_rms_norm": "zoo's RMSNorm in one call, for fp32 inference (built here; not measured: "
                     "one call instead of seven)",
 }
-NATIVE = ("zoo_fp32", "zoo_int8", "zoo_int4", "zoo_rms_norm")  # zoo.model.native builds them
+# the kernels zoo.model.native builds
+NATIVE = ("zoo_fp32", "zoo_bf16", "zoo_int8", "zoo_int4", "zoo_rms_norm")
 _memory: dict[str, dict[str, Any]] | None = None  # the cache file's entries, read once
 
 

@@ -35,7 +35,10 @@ def _onednn_linear() -> Any:
 # (zoo.model.kernels). It has no autograd, so it serves inference only.
 ONEDNN_LINEAR = _onednn_linear()
 CHECKED = 256  # output features compared with the exact product (the first and the last)
-FEW_ROWS = 4  # rows zoo's matrix-vector kernel takes (decoding); more go to oneDNN's (a prompt)
+FEW_ROWS = 4  # rows zoo's matrix-vector kernels take (decoding); more go to torch's (a prompt)
+# zoo's own kernel for a dtype's weights (zoo.model.native): its name, and its op
+NATIVE: dict[torch.dtype, tuple[str, str]] = {torch.float32: ("zoo_fp32", "linear_f32"),
+                                              torch.bfloat16: ("zoo_bf16", "linear_bf16")}
 
 
 class Linear(nn.Linear):
@@ -48,8 +51,9 @@ class Linear(nn.Linear):
       a contiguous right-hand matrix): the weight's storage is rewritten once, in place, so
       the layer keeps its bytes and its parameter (never for a tied head, `shared`, whose
       rows the embedding reads);
-    - "zoo_fp32": zoo's own matrix-vector kernel over [out, in] (zoo.model.native), for up to
-      FEW_ROWS rows; more rows (a prompt) go to oneDNN's kernel (else F.linear).
+    - "zoo_fp32", "zoo_bf16": zoo's own matrix-vector kernels over [out, in]
+      (zoo.model.native), for up to FEW_ROWS rows; more rows (a prompt) go to oneDNN's kernel
+      in fp32 (else F.linear).
 
     A `Model` chooses every layer's kernel at its first inference call instead, and lays the
     weights out itself (`Model.lay_out`; in 2 MiB pages with ZOO_HUGEPAGES=1).
@@ -68,8 +72,10 @@ class Linear(nn.Linear):
                 and self.weight.dtype == x.dtype and not torch.is_grad_enabled()):
             kernel = self._kernel[1] if self._kernel is not None and \
                 self._kernel[0] == x.dtype else self.choose(x.dtype)
-            if kernel == "zoo_fp32" and x.numel() <= FEW_ROWS * x.shape[-1]:
-                y = native.ops().linear_f32(x.reshape(-1, x.shape[-1]).contiguous(), self.weight)
+            own = NATIVE[x.dtype]
+            if kernel == own[0] and x.numel() <= FEW_ROWS * x.shape[-1]:
+                op = getattr(native.ops(), own[1])
+                y = op(x.reshape(-1, x.shape[-1]), self.weight).to(x.dtype)
                 y = y.view(*x.shape[:-1], y.shape[-1])
                 return y if self.bias is None else y + self.bias
             if kernel == "onednn" or (kernel == "zoo_fp32" and ONEDNN_LINEAR is not None):
@@ -120,10 +126,11 @@ class Linear(nn.Linear):
             candidates["onednn"] = lambda: ONEDNN_LINEAR(x, plain(), bias, "none", [], "")
         if not self.shared:
             candidates["linear_t"] = linear_t
-        if dtype == torch.float32 and kernels.offered("zoo_fp32"):
-            ops = native.ops()
-            candidates["zoo_fp32"] = lambda: ops.linear_f32(x, plain()) if bias is None \
-                else ops.linear_f32(x, plain()) + bias
+        own, op_name = NATIVE[dtype]
+        if kernels.offered(own):
+            op = getattr(native.ops(), op_name)
+            candidates[own] = lambda: (op(x, plain()) if bias is None
+                                       else op(x, plain()) + bias).to(dtype)
         rows = torch.cat([torch.arange(min(CHECKED, timed)),
                           torch.arange(max(timed - CHECKED, 0), timed)]).unique()
         part = sample[rows].double()

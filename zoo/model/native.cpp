@@ -16,6 +16,8 @@
 //
 // Weights, by kernel:
 //   linear_f32:  W fp32 (N, K), x fp32;
+//   linear_bf16: W bf16 (N, K), x rounded to bf16 (once per call, where it is not bf16
+//                already): AVX-512 BF16's dot product multiplies pairs exactly, sums in fp32;
 //   linear_int8: codes int8 (N, K) and a bf16 scale per row: W[n, k] = code * scale[n];
 //                x as given (fp32, or converted to it once per call);
 //   linear_int4: 4-bit codes q, two per byte (N, K / 2): each 32 bytes hold 64 inputs, input j
@@ -171,6 +173,53 @@ at::Tensor linear_f32(const at::Tensor& x, const at::Tensor& w) {
   float* yp = y.data_ptr<float>();
   split_rows(N, K * 4, [&](int64_t n0, int64_t n1) {
     batches(M, [&]<int B>(int64_t m0) { f32_rows<B>(xp + m0 * K, K, wp, yp + m0 * N, N, n0, n1); });
+  });
+  return y;
+}
+
+// ---- bf16 -----------------------------------------------------------------------------------
+
+template <int B>
+void bf16_rows(const at::BFloat16* x, int64_t K, const at::BFloat16* w, float* y, int64_t N,
+               int64_t n0, int64_t n1) {
+  sum_rows<B>(n0, n1, N, y, [&](int64_t n, __m512* out) {
+    const at::BFloat16* row = w + n * K;
+    __m512 acc[B][2];
+    for (int b = 0; b < B; b++) acc[b][0] = acc[b][1] = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 64 <= K; k += 64) {  // pairs of bf16 products, exact, summed in fp32
+      __m512bh w0 = (__m512bh)_mm512_loadu_si512(row + k);
+      __m512bh w1 = (__m512bh)_mm512_loadu_si512(row + k + 32);
+      for (int b = 0; b < B; b++) {
+        acc[b][0] = _mm512_dpbf16_ps(acc[b][0], w0, (__m512bh)_mm512_loadu_si512(x + b * K + k));
+        acc[b][1] =
+            _mm512_dpbf16_ps(acc[b][1], w1, (__m512bh)_mm512_loadu_si512(x + b * K + k + 32));
+      }
+    }
+    for (; k < K; k += 32) {
+      const int64_t left = K - k;
+      const __mmask32 mask = left >= 32 ? ~0u : (1u << left) - 1;
+      __m512bh w0 = (__m512bh)_mm512_maskz_loadu_epi16(mask, row + k);
+      for (int b = 0; b < B; b++)
+        acc[b][0] = _mm512_dpbf16_ps(acc[b][0], w0,
+                                     (__m512bh)_mm512_maskz_loadu_epi16(mask, x + b * K + k));
+    }
+    for (int b = 0; b < B; b++) out[b] = _mm512_add_ps(acc[b][0], acc[b][1]);
+  });
+}
+
+at::Tensor linear_bf16(const at::Tensor& x, const at::Tensor& w) {
+  TORCH_CHECK(w.dim() == 2, "linear_bf16: the weight must be (out, in)");
+  const int64_t N = w.size(0), K = w.size(1);
+  at::Tensor xb = rows_as(x, at::kBFloat16, K, "linear_bf16");
+  check_weight(w, at::kBFloat16, {N, K}, "linear_bf16", "the weight");
+  const int64_t M = x.size(0);
+  at::Tensor y = at::empty({M, N}, x.options().dtype(at::kFloat));
+  const at::BFloat16* xp = xb.data_ptr<at::BFloat16>();
+  const at::BFloat16* wp = w.data_ptr<at::BFloat16>();
+  float* yp = y.data_ptr<float>();
+  split_rows(N, K * 2, [&](int64_t n0, int64_t n1) {
+    batches(M, [&]<int B>(int64_t m0) { bf16_rows<B>(xp + m0 * K, K, wp, yp + m0 * N, N, n0, n1); });
   });
   return y;
 }
@@ -357,6 +406,7 @@ at::Tensor rms_norm(const at::Tensor& x, const std::optional<at::Tensor>& weight
 
 TORCH_LIBRARY(zoo, m) {
   m.def("linear_f32(Tensor x, Tensor weight) -> Tensor");
+  m.def("linear_bf16(Tensor x, Tensor weight) -> Tensor");
   m.def("linear_int8(Tensor x, Tensor codes, Tensor scale) -> Tensor");
   m.def("linear_int4(Tensor x, Tensor codes, Tensor scales, Tensor zeros) -> Tensor");
   m.def("rms_norm(Tensor x, Tensor? weight, float eps, float offset) -> Tensor");
@@ -364,6 +414,7 @@ TORCH_LIBRARY(zoo, m) {
 
 TORCH_LIBRARY_IMPL(zoo, CPU, m) {
   m.impl("linear_f32", &linear_f32);
+  m.impl("linear_bf16", &linear_bf16);
   m.impl("linear_int8", &linear_int8);
   m.impl("linear_int4", &linear_int4);
   m.impl("rms_norm", &rms_norm);

@@ -194,6 +194,7 @@ KERNELS: dict[str, Callable[[Tensor, PackedLinear], Tensor]] = {
     + _int4_mm(x, m.packed["low"], m.packed["low_scales"]),
     # zoo's own (zoo.model.native): the int8 codes as int8pack holds them; 4-bit codes in its
     # own layout (`_pack_zoo_int4`)
+    "zoo_bf16": lambda x, m: native.ops().linear_bf16(x, m.packed["weight"]),
     "zoo_int8": lambda x, m: native.ops().linear_int8(x, m.packed["weight"], m.packed["scales"]),
     "zoo_int4": lambda x, m: native.ops().linear_int4(x, m.packed["weight"], m.packed["scales"],
                                                       m.packed["zeros"]),
@@ -205,7 +206,7 @@ KERNELS: dict[str, Callable[[Tensor, PackedLinear], Tensor]] = {
 
 # kernels that take the activations as given (fp32 or bf16: zoo's own, which read fp32 rows
 # exactly, or round them to bf16 themselves), where torch's take bf16
-AS_GIVEN = frozenset({"zoo_int8", "zoo_int4"})
+AS_GIVEN = frozenset({"zoo_bf16", "zoo_int8", "zoo_int4"})
 
 
 @functools.cache
@@ -280,6 +281,7 @@ ROWS_OF: dict[str, Callable[[PackedLinear, Tensor], Tensor]] = {
     "int4pack": lambda m, i: _int4_rows(m.weight, m.scales, i, m.in_features),
     "int4pack_planes": lambda m, i: _int4_rows(m.weight, m.scales, i, m.in_features)
     + _int4_rows(m.low, m.low_scales, i, m.in_features),
+    "zoo_bf16": lambda m, i: m.weight[i].float(),
     "zoo_int8": lambda m, i: m.weight[i].float() * m.scales[i].float()[:, None],
     "zoo_int4": lambda m, i: _zoo_int4_rows(m, i),
 }
@@ -417,8 +419,8 @@ def _pack_zoo_int4(weight: Tensor, grid: Tensor | None) -> Buffers:
 PACKERS: dict[str, Callable[[Tensor, Tensor | None], Buffers]] = {
     "onednn_bf16": _pack_onednn_bf16, "dense_bf16": _pack_dense_bf16,
     "dense_bf16_t": _pack_dense_bf16_t, "int8pack": _pack_int8,
-    "int4pack_planes": _pack_int8_planes, "int4pack": _pack_int4, "zoo_int8": _pack_int8,
-    "zoo_int4": _pack_zoo_int4}
+    "int4pack_planes": _pack_int8_planes, "int4pack": _pack_int4, "zoo_bf16": _pack_dense_bf16,
+    "zoo_int8": _pack_int8, "zoo_int4": _pack_zoo_int4}
 
 
 def candidates(mode: str, out_features: int, in_features: int) -> list[str]:
@@ -426,8 +428,9 @@ def candidates(mode: str, out_features: int, in_features: int) -> list[str]:
     one measuring-off keeps): every one holds the same numbers (bf16 weights; int8 codes and
     scales), so any of them may be chosen."""
     if mode == "bf16":
-        return ["onednn_bf16", "dense_bf16", "dense_bf16_t"] if _onednn_bf16() \
+        names = ["onednn_bf16", "dense_bf16", "dense_bf16_t"] if _onednn_bf16() \
             else ["dense_bf16", "dense_bf16_t"]
+        return [*names, "zoo_bf16"] if kernels.offered("zoo_bf16") else names
     if mode == "int8":
         names = ["int4pack_planes", "int8pack"] if MODES["int4"].fits(out_features,
                                                                       in_features) \
