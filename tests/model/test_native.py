@@ -259,3 +259,48 @@ def test_a_model_laid_out_with_zoos_kernels_fuses_its_fp32_norms_only():
     with kernels.forcing("zoo_rms_norm"), torch.no_grad():
         bf16(ids)
     assert "zoo_rms_norm" not in kernels.summary(bf16.modules())["kernel"]  # fp32 only
+
+
+@needs_build
+@pytest.mark.parametrize("label", ["llama-gqa", "gpt-j", "phi", "gpt2", "phi3", "mixtral"])
+def test_the_fused_decoding_step_computes_what_the_layers_do(label):
+    """Each step of a fused layer (rotary half or interleaved, partial, none; grouped queries;
+    a cache that grows) gives the logits of the unfused one within fp32 rounding, and the
+    cached keys and values are the very same numbers; a padded batch (a mask) is unfused."""
+    from zoo.model.attention import Attention
+
+    model = zoo.create_model(tiny_spec(label), seed=0).eval()
+    eager = copy.deepcopy(model)
+    ids = torch.randint(0, model.spec.vocab_size, (2, 5),
+                        generator=torch.Generator().manual_seed(4))
+    with kernels.forcing("zoo_attention"), torch.no_grad():
+        logits, cache = model(ids, use_cache=True)
+    assert all(m.fused for m in model.modules() if isinstance(m, Attention))
+    with torch.no_grad():
+        expected, reference = eager(ids, use_cache=True)
+        for _ in range(7):  # the first cache holds 5 positions: it grows twice
+            token = expected[:, -1:].argmax(-1)
+            logits, cache = model(token, past_key_values=cache, use_cache=True)
+            expected, reference = eager(token, past_key_values=reference, use_cache=True)
+            assert torch.allclose(logits, expected, atol=1e-5, rtol=1e-4)
+    assert cache.lengths == reference.lengths
+    for mine, theirs in zip(cache.keys + cache.values, reference.keys + reference.values,
+                            strict=True):
+        if mine is not None:
+            end = cache.length
+            assert torch.allclose(mine[:, :, :end], theirs[:, :, :end], atol=1e-5, rtol=1e-4)
+    assert "zoo_attention" in kernels.summary(model.modules())["kernel"]
+    mask = torch.tensor([[0, 1, 1, 1, 1], [1, 1, 1, 1, 1]])
+    with torch.no_grad():
+        assert torch.allclose(model.generate(ids, attention_mask=mask, max_new_tokens=4),
+                              eager.generate(ids, attention_mask=mask, max_new_tokens=4))
+
+
+@needs_build
+def test_the_fused_step_refuses_a_cache_that_does_not_match():
+    qkv = torch.zeros(1, 1, 6 * 8)
+    cache = torch.zeros(1, 2, 4, 8)
+    with pytest.raises(RuntimeError, match=r"decode_attention: qkv .* does not match 3 heads"):
+        ops().decode_attention(qkv, None, None, cache, cache.clone(), 4, 3, False, 1.0)
+    with pytest.raises(RuntimeError, match="the caches must be contiguous"):
+        ops().decode_attention(qkv, None, None, cache.transpose(1, 2), cache, 0, 2, False, 1.0)

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from zoo.model import native
 from zoo.model.layers import (
     HeadLayerNorm,
     LayerNorm,
@@ -185,6 +186,38 @@ class Attention(nn.Module):
                 nn.Parameter(torch.empty(spec.head_dim)) for _ in range(4))
             self.lambda_init = 0.8 - 0.6 * math.exp(-0.3 * layer)
 
+    fused = False  # zoo's one-call decoding step (zoo.model.native); Model.lay_out sets it
+    fused_kernel = "zoo_attention"
+
+    def fusable(self) -> bool:
+        """Whether zoo's fused decoding step computes this layer: q, k and v as the fused
+        projection gives them, rotated (or not) by the layer's table, then plain attention."""
+        spec = self.spec
+        return not (self.gated or self.q_norm is not None or spec.qkv_clip is not None
+                    or self.l2_norm or self.tuned or self.differential
+                    or self.softcap is not None or self.sinks is not None) \
+            and spec.v_dim == spec.q_dim == self.n_head * self.head_dim \
+            and spec.kv_dim == self.kv_heads * self.head_dim \
+            and spec.rotary_style in ("half", "half_reversed", "interleaved")
+
+    def kernel_choice(self) -> tuple[str | None, tuple[str, ...]]:
+        """"zoo_attention" where zoo's fused step runs a decoding step (kernels.summary)."""
+        return ("zoo_attention" if self.fused else None), ()
+
+    def _fused_step(self, x: Tensor, inputs: AttentionInputs, cache: KVCache) -> Tensor:
+        """One decoding step in one call (zoo.model.native.cpp's decode_attention): the new
+        key and value rotated and written into the cache, the attention over all of it."""
+        batch = x.shape[0]
+        qkv = self.qkv(x).contiguous()
+        like = qkv.view(batch, 1, -1, self.head_dim)[:, :, :self.kv_heads].transpose(1, 2)
+        keys, values, start = cache.reserve(self.layer, like, like)
+        cos, sin = inputs.rotary[self.rope] if self.rope is not None else (None, None)
+        y = native.ops().decode_attention(
+            qkv, cos, sin, keys, values, start, self.n_head,
+            self.spec.rotary_style == "interleaved",
+            self.head_dim ** -0.5 if self.scale is None else self.scale)
+        return self.out(y)
+
     def _differential(self, q: Tensor, k: Tensor, v: Tensor, inputs: AttentionInputs) -> Tensor:
         """Differential attention (Ye et al. 2024, arXiv 2410.05258) as DiffLlama computes it:
         every query head attends to [the first half of the value heads; the second half], each
@@ -205,6 +238,10 @@ class Attention(nn.Module):
 
     def forward(self, x: Tensor, inputs: AttentionInputs, cache: KVCache | None = None) -> Tensor:
         batch, seq, _ = x.shape
+        if self.fused and seq == 1 and cache is not None and inputs.masks[self.kind] is None \
+                and x.dtype == torch.float32 and x.device.type == "cpu" \
+                and not torch.is_grad_enabled():
+            return self._fused_step(x, inputs, cache)
         heads, kv_heads = self.n_head, self.kv_heads
         qkv = self.qkv(x)
         gate = None

@@ -71,16 +71,24 @@ class KVCache:
 
     def append(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         """Store this step's keys/values for `layer`; return all of the layer's so far."""
+        stored_k, stored_v, start = self.reserve(layer, k, v)
+        end = start + k.shape[2]
+        stored_k[:, :, start:end] = k
+        stored_v[:, :, start:end] = v
+        return stored_k[:, :, :end], stored_v[:, :, :end]
+
+    def reserve(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor, int]:
+        """Room in `layer`'s storage for keys and values shaped like `k` and `v` (batch, kv
+        heads, positions, d): the storage (grown where needed) and the first position they go
+        to, which the caller writes (`append`, or zoo's fused decoding step)."""
         start = self.lengths[layer]
         end = start + k.shape[2]
         stored_k, stored_v = self.keys[layer], self.values[layer]
         if stored_k is None or stored_v is None or end > stored_k.shape[2]:
             stored_k, stored_v = self._grow(stored_k, k, end), self._grow(stored_v, v, end)
             self.keys[layer], self.values[layer] = stored_k, stored_v
-        stored_k[:, :, start:end] = k
-        stored_v[:, :, start:end] = v
         self.lengths[layer] = end
-        return stored_k[:, :, :end], stored_v[:, :, :end]
+        return stored_k, stored_v, start
 
     def state(self, layer: int) -> tuple[Tensor, Tensor] | None:
         """A linear layer's (convolution inputs, recurrent state); None before its first

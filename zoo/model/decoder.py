@@ -217,17 +217,18 @@ class Model(nn.Module):
     def lay_out(self) -> None:
         """Choose every linear layer's CPU kernel (zoo.model.kernels) and rewrite each weight
         once in the layout its kernel reads (with ZOO_HUGEPAGES=1, all of them in one region
-        of 2 MiB pages: zoo.model.hugepages), and let fp32 RMSNorms run zoo's own kernel where
-        it is offered; run by the first inference call on the CPU, and again after a change of
-        dtype. Under torch.distributed each layer keeps its own weight (FSDP owns their
-        storage)."""
+        of 2 MiB pages: zoo.model.hugepages), and let fp32 RMSNorms and attention layers run
+        zoo's one-call forms where they are offered; run by the first inference call on the
+        CPU, and again after a change of dtype. Under torch.distributed each layer keeps its
+        own weight (FSDP owns their storage)."""
         self.laid_out = self._dtype()
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             return
-        fused = self._dtype() == torch.float32 and kernels.offered("zoo_rms_norm")
-        for norm in self.modules():
-            if isinstance(norm, RMSNorm):
-                norm.fused = fused
+        for module in self.modules():  # RMSNorm, Attention: zoo's one-call forms in fp32
+            fused = getattr(module, "fused_kernel", None)
+            if fused is not None:
+                module.fused = self._dtype() == torch.float32 and module.fusable() and \
+                    kernels.offered(fused)
         layers = [m for m in self.modules() if isinstance(m, Linear)
                   and m.weight.device.type == "cpu"
                   and m.weight.dtype in (torch.float32, torch.bfloat16)]

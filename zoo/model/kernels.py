@@ -101,9 +101,12 @@ NAMES: dict[str, str] = {
     "zoo_int4": "zoo's int4 kernel: 4 bits, a bf16 scale and zero per group of 32 (built here)",
     "zoo_rms_norm": "zoo's RMSNorm in one call, for fp32 inference (built here; not measured: "
                     "one call instead of seven)",
+    "zoo_attention": "zoo's decoding step of an attention layer in one call: rotary, cache "
+                     "write, attention (fp32; built here; not measured: one call for a dozen)",
 }
-# the kernels zoo.model.native builds
-NATIVE = ("zoo_fp32", "zoo_bf16", "zoo_int8", "zoo_int4", "zoo_rms_norm")
+# the kernels zoo.model.native builds; those of them that are not a linear layer's
+NATIVE = ("zoo_fp32", "zoo_bf16", "zoo_int8", "zoo_int4", "zoo_rms_norm", "zoo_attention")
+FUSED = ("zoo_rms_norm", "zoo_attention")
 _memory: dict[str, dict[str, Any]] | None = None  # the cache file's entries, read once
 
 
@@ -410,9 +413,10 @@ def summary(modules: Iterator[Any]) -> dict[str, dict[str, int]]:
         chosen = getattr(module, "kernel_choice", None)
         if not callable(chosen):
             continue
-        for tensor in [*module.parameters(recurse=False), *module.buffers(recurse=False)]:
-            weights[id(tensor)] = tensor
         kernel, prompt = chosen()
+        if kernel not in FUSED:  # a linear layer's weights
+            for tensor in [*module.parameters(recurse=False), *module.buffers(recurse=False)]:
+                weights[id(tensor)] = tensor
         if kernel is not None:
             one[kernel] = one.get(kernel, 0) + 1
         for k in prompt:
@@ -427,6 +431,6 @@ def summary(modules: Iterator[Any]) -> dict[str, dict[str, int]]:
     return out
 
 
-__all__ = ["NAMES", "NATIVE", "VECTOR_FLAGS", "cache_bytes", "cache_path", "choose", "cpu",
+__all__ = ["FUSED", "NAMES", "NATIVE", "VECTOR_FLAGS", "cache_bytes", "cache_path", "choose", "cpu",
            "enabled", "forced", "forcing", "key", "machine", "offered", "reset_memory",
            "rotation", "summary", "timed_rows", "tolerance", "waited"]

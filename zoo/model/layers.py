@@ -172,6 +172,10 @@ class RMSNorm(nn.Module):
     """
 
     fused = False  # zoo's own kernel for fp32 inference on the CPU (Model.lay_out sets it)
+    fused_kernel = "zoo_rms_norm"
+
+    def fusable(self) -> bool:
+        return True  # every form is one in fp32
 
     def __init__(self, dim: int, eps: float, unit_offset: bool = False,
                  weight: bool = True, fp32_scale: bool = False) -> None:

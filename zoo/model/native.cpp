@@ -36,6 +36,7 @@
 #include <torch/library.h>
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <optional>
@@ -402,6 +403,154 @@ at::Tensor rms_norm(const at::Tensor& x, const std::optional<at::Tensor>& weight
   return y;
 }
 
+// ---- one decoding step's attention ----------------------------------------------------------
+
+// e^x for x <= 0 in 16 lanes: 2^n e^r with n = round(x / ln 2), r = x - n ln 2 (ln 2 in two
+// parts), e^r = 1 + r + r^2 P(r) with Cephes' degree-5 minimax P (about 1 ulp on [-ln 2 / 2,
+// ln 2 / 2]); 0 below -87.3, where e^x is not a normal fp32
+__m512 exp_nonpositive(__m512 x) {
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+  const __mmask16 normal = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.3f), _CMP_GE_OQ);
+  return _mm512_maskz_mov_ps(normal, _mm512_scalef_ps(p, n));
+}
+
+float dot(const float* a, const float* b, int64_t d) {
+  __m512 acc = _mm512_setzero_ps();
+  for (int64_t i = 0; i < d; i += 16) {
+    __mmask16 mask = tail_mask(d - i);
+    acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, a + i), _mm512_maskz_loadu_ps(mask, b + i),
+                          acc);
+  }
+  return _mm512_reduce_add_ps(acc);
+}
+
+// One head's d numbers rotated as zoo.model.layers.apply_rotary does: the first r dims paired
+// (i with i + r/2, or 2i with 2i + 1 where interleaved), a * cos + partner * sin with the
+// signed sin table, a product, a product and a sum each rounded (-ffp-contract=off), so the
+// same numbers bit for bit; the dims past r as they are
+void rotate(const float* a, float* out, int64_t d, const float* cos, const float* sin, int64_t r,
+            bool interleaved) {
+  for (int64_t i = 0; i < d; i++) {
+    if (i >= r) {
+      out[i] = a[i];
+      continue;
+    }
+    const int64_t partner = interleaved ? (i ^ 1) : (i + r / 2) % r;
+    const float straight = a[i] * cos[i], turned = a[partner] * sin[i];
+    out[i] = straight + turned;
+  }
+}
+
+// A decoding step's attention, for one new position per sequence: from the fused projection
+// qkv (B, 1, (H + 2 Hk) d) (each head's d numbers, queries then keys then values), the
+// queries and keys rotated with this position's cos and signed sin (B or 1, 1, 1, r; none
+// without rotary), the key and value written into the caches (B, Hk, capacity, d) at `start`,
+// then softmax(q k^T * scale) v over the positions 0 .. start, query head h reading key head
+// h / (H / Hk) as SDPA's enable_gqa does. Returns (B, 1, H d). The scores, their maximum and
+// the sum of their exponentials in fp32, as SDPA's CPU kernel keeps them.
+at::Tensor decode_attention(const at::Tensor& qkv, const std::optional<at::Tensor>& cos,
+                            const std::optional<at::Tensor>& sin, at::Tensor& k_cache,
+                            at::Tensor& v_cache, int64_t start, int64_t heads, bool interleaved,
+                            double scale) {
+  TORCH_CHECK(qkv.dim() == 3 && qkv.size(1) == 1 && qkv.scalar_type() == at::kFloat &&
+                  qkv.is_contiguous(),
+              "decode_attention: qkv must be contiguous (batch, 1, width) fp32, got ",
+              qkv.sizes(), " ", qkv.scalar_type());
+  TORCH_CHECK(k_cache.dim() == 4 && k_cache.sizes() == v_cache.sizes() &&
+                  k_cache.scalar_type() == at::kFloat && v_cache.scalar_type() == at::kFloat &&
+                  k_cache.is_contiguous() && v_cache.is_contiguous(),
+              "decode_attention: the caches must be contiguous (batch, kv heads, capacity, d) "
+              "fp32 alike, got ", k_cache.sizes(), " and ", v_cache.sizes());
+  const int64_t B = qkv.size(0), Hk = k_cache.size(1), capacity = k_cache.size(2),
+                D = k_cache.size(3), H = heads;
+  TORCH_CHECK(k_cache.size(0) == B && Hk > 0 && H % Hk == 0 && qkv.size(2) == (H + 2 * Hk) * D &&
+                  start >= 0 && start < capacity,
+              "decode_attention: qkv ", qkv.sizes(), " does not match ", H, " heads and the "
+              "caches ", k_cache.sizes(), " at position ", start);
+  const bool rotary = cos.has_value();
+  int64_t r = 0;
+  if (rotary) {
+    TORCH_CHECK(sin.has_value() && cos->dim() == 4 && cos->sizes() == sin->sizes() &&
+                    (cos->size(0) == 1 || cos->size(0) == B) && cos->size(2) == 1 &&
+                    cos->size(3) <= D && cos->scalar_type() == at::kFloat &&
+                    sin->scalar_type() == at::kFloat && cos->is_contiguous() &&
+                    sin->is_contiguous(),
+                "decode_attention: cos and sin must be contiguous (batch or 1, 1, 1, rotary "
+                "dims) fp32 alike, got ", cos->sizes());
+    r = cos->size(3);
+  }
+  const int64_t T = start + 1, group = H / Hk, width = (H + 2 * Hk) * D;
+  at::Tensor queries = at::empty({B, H, D}, qkv.options());
+  at::Tensor y = at::empty({B, 1, H * D}, qkv.options());
+  const float* in = qkv.data_ptr<float>();
+  float* qp = queries.data_ptr<float>();
+  float* kp = k_cache.data_ptr<float>();
+  float* vp = v_cache.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  for (int64_t b = 0; b < B; b++) {
+    const float* row = in + b * width;
+    const int64_t table = rotary && cos->size(0) == B ? b * r : 0;
+    const float* c = rotary ? cos->data_ptr<float>() + table : nullptr;
+    const float* s = rotary ? sin->data_ptr<float>() + table : nullptr;
+    for (int64_t h = 0; h < H + Hk; h++) {
+      float* out = h < H ? qp + (b * H + h) * D : kp + ((b * Hk + h - H) * capacity + start) * D;
+      if (rotary)
+        rotate(row + h * D, out, D, c, s, r, interleaved);
+      else
+        std::copy(row + h * D, row + (h + 1) * D, out);
+    }
+    for (int64_t g = 0; g < Hk; g++)
+      std::copy(row + (H + Hk + g) * D, row + (H + Hk + g + 1) * D,
+                vp + ((b * Hk + g) * capacity + start) * D);
+  }
+  const float sc = static_cast<float>(scale);
+  const int64_t grain = std::max<int64_t>(1, 16384 / (T * 2 * D));
+  at::parallel_for(0, B * H, grain, [&](int64_t i0, int64_t i1) {
+    std::vector<float> p(T + 16);
+    for (int64_t i = i0; i < i1; i++) {
+      const int64_t b = i / H, g = (i % H) / group;
+      const float* q = qp + i * D;
+      const float* keys = kp + (b * Hk + g) * capacity * D;
+      const float* values = vp + (b * Hk + g) * capacity * D;
+      float top = -INFINITY;
+      for (int64_t t = 0; t < T; t++) {
+        p[t] = dot(q, keys + t * D, D) * sc;
+        top = std::max(top, p[t]);
+      }
+      __m512 total = _mm512_setzero_ps();
+      for (int64_t t = 0; t < T; t += 16) {
+        __mmask16 mask = tail_mask(T - t);
+        __m512 e = _mm512_maskz_mov_ps(
+            mask, exp_nonpositive(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, p.data() + t),
+                                                _mm512_set1_ps(top))));
+        _mm512_storeu_ps(p.data() + t, e);
+        total = _mm512_add_ps(total, e);
+      }
+      const __m512 inverse = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(total));
+      float* out = yp + i * D;
+      for (int64_t j = 0; j < D; j += 16) {
+        __mmask16 mask = tail_mask(D - j);
+        __m512 acc = _mm512_setzero_ps();
+        for (int64_t t = 0; t < T; t++)
+          acc = _mm512_fmadd_ps(_mm512_set1_ps(p[t]),
+                                _mm512_maskz_loadu_ps(mask, values + t * D + j), acc);
+        _mm512_mask_storeu_ps(out + j, mask, _mm512_mul_ps(acc, inverse));
+      }
+    }
+  });
+  return y;
+}
+
 }  // namespace
 
 TORCH_LIBRARY(zoo, m) {
@@ -410,6 +559,8 @@ TORCH_LIBRARY(zoo, m) {
   m.def("linear_int8(Tensor x, Tensor codes, Tensor scale) -> Tensor");
   m.def("linear_int4(Tensor x, Tensor codes, Tensor scales, Tensor zeros) -> Tensor");
   m.def("rms_norm(Tensor x, Tensor? weight, float eps, float offset) -> Tensor");
+  m.def("decode_attention(Tensor qkv, Tensor? cos, Tensor? sin, Tensor(a!) k_cache, "
+        "Tensor(b!) v_cache, int start, int heads, bool interleaved, float scale) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(zoo, CPU, m) {
@@ -418,4 +569,5 @@ TORCH_LIBRARY_IMPL(zoo, CPU, m) {
   m.impl("linear_int8", &linear_int8);
   m.impl("linear_int4", &linear_int4);
   m.impl("rms_norm", &rms_norm);
+  m.impl("decode_attention", &decode_attention);
 }

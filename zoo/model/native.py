@@ -86,13 +86,18 @@ def _compiler() -> tuple[str, str] | None:
     return None
 
 
+# -ffp-contract=off: the kernels' fused multiply-adds are written out, and nothing else may
+# become one (the rotary's products and sum are rounded as torch rounds them)
+FLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-std=c++20", "-shared", "-fPIC",
+         "-fopenmp")
+
+
 def _command(compiler: str, source: Path, out: Path) -> list[str]:
     from torch.utils import cpp_extension  # torch's own include and library folders
 
     abi = int(getattr(torch._C, "_GLIBCXX_USE_CXX11_ABI", True))
     libs = cpp_extension.library_paths()
-    return [compiler, "-O3", "-march=native", "-std=c++20", "-shared", "-fPIC", "-fopenmp",
-            f"-D_GLIBCXX_USE_CXX11_ABI={abi}",
+    return [compiler, *FLAGS, f"-D_GLIBCXX_USE_CXX11_ABI={abi}",
             *(f"-I{p}" for p in cpp_extension.include_paths()), str(source), "-o", str(out),
             *(f"-L{p}" for p in libs), *(f"-Wl,-rpath,{p}" for p in libs),
             "-lc10", "-ltorch_cpu"]
@@ -111,7 +116,7 @@ def _build() -> tuple[Path | None, str]:
         return None, "no C++ compiler ($CXX, c++ or g++)"
     source = SOURCE.read_bytes()
     digest = hashlib.sha256(b"\0".join([
-        source, torch.__version__.encode(), compiler[1].encode(),
+        source, " ".join(FLAGS).encode(), torch.__version__.encode(), compiler[1].encode(),
         " ".join(sorted(_cpu_flags())).encode()])).hexdigest()[:16]
     folder = cache_dir()
     library, failed = folder / f"zoo-{digest}.so", folder / f"zoo-{digest}.failed"
