@@ -251,8 +251,10 @@ def test_a_forced_kernel_that_does_not_exist_is_refused(measured, monkeypatch):
     monkeypatch.setenv("ZOO_KERNEL", "int4pack")  # a kernel, though no candidate of this layer
     assert run(layer())[0] in ("onednn", "linear", "linear_t")  # measured as usual
     # every kernel a layer offers is named in the table
-    assert set(KERNELS) | {"onednn", "linear", "linear_t", "zoo_fp32", "zoo_rms_norm"} == \
-        set(kernels.NAMES)
+    from zoo.model.layers import NATIVE
+
+    float_layers = {"onednn", "linear", "linear_t"} | {own for own, _ in NATIVE.values()}
+    assert set(KERNELS) | float_layers | set(kernels.FUSED) == set(kernels.NAMES)
 
 
 def test_measuring_off_keeps_the_fixed_kernels(monkeypatch, tmp_path):
