@@ -205,7 +205,7 @@ class Attention(nn.Module):
         return ("zoo_attention" if self.fused else None), ()
 
     def _fused_step(self, x: Tensor, inputs: AttentionInputs, cache: KVCache) -> Tensor:
-        """One decoding step in one call (zoo.model.native.cpp's decode_attention): the new
+        """One decoding step in one call (decode_attention in zoo/model/native.cpp): the new
         key and value rotated and written into the cache, the attention over all of it."""
         batch = x.shape[0]
         qkv = self.qkv(x).contiguous()

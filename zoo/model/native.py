@@ -131,7 +131,7 @@ def _build() -> tuple[Path | None, str]:
             print(f"zoo: building its CPU kernels for this machine, once ({compiler[1]})",
                   file=sys.stderr, flush=True)
             with tempfile.TemporaryDirectory(dir=folder, prefix=".build-") as scratch:
-                out = Path(scratch) / "zoo.so"
+                out = Path(scratch) / "library.so"
                 try:
                     done = subprocess.run(_command(compiler[0], SOURCE, out),
                                           capture_output=True, text=True, timeout=TIMEOUT)
