@@ -304,3 +304,25 @@ def test_the_fused_step_refuses_a_cache_that_does_not_match():
         ops().decode_attention(qkv, None, None, cache, cache.clone(), 4, 3, False, 1.0)
     with pytest.raises(RuntimeError, match="the caches must be contiguous"):
         ops().decode_attention(qkv, None, None, cache.transpose(1, 2), cache, 0, 2, False, 1.0)
+
+
+@needs_build
+def test_a_choice_measured_on_another_build_of_zoos_kernels_is_measured_again(monkeypatch,
+                                                                              tmp_path):
+    monkeypatch.setenv("ZOO_AUTOTUNE", "1")
+    monkeypatch.setenv("ZOO_KERNEL_CACHE", str(tmp_path / "kernels.json"))
+    monkeypatch.setattr(kernels, "MIN_RUNS", 1)
+    monkeypatch.setattr(kernels, "BUDGET", 1e-4)
+    kernels.reset_memory()
+    timed, real = [], kernels._timed
+    monkeypatch.setattr(kernels, "_timed", lambda runs: timed.append(sorted(runs)) or real(runs))
+    weight = torch.randn(64, 128, generator=torch.Generator().manual_seed(6))
+    try:
+        PackedLinear("int4", weight, None)
+        PackedLinear("int4", weight, None)  # read back: measured once
+        assert timed == [["int4pack", "zoo_int4"]]
+        monkeypatch.setattr(native, "build", lambda: "zoo-0000000000000000")
+        PackedLinear("int4", weight, None)  # zoo's kernels rebuilt: measured again
+        assert len(timed) == 2
+    finally:
+        kernels.reset_memory()
