@@ -211,7 +211,8 @@ class Attention(nn.Module):
         qkv = self.qkv(x).contiguous()
         like = qkv.view(batch, 1, -1, self.head_dim)[:, :, :self.kv_heads].transpose(1, 2)
         keys, values, start = cache.reserve(self.layer, like, like)
-        cos, sin = inputs.rotary[self.rope] if self.rope is not None else (None, None)
+        cos, sin = (t.contiguous() for t in inputs.rotary[self.rope]) \
+            if self.rope is not None else (None, None)
         y = native.ops().decode_attention(
             qkv, cos, sin, keys, values, start, self.n_head,
             self.spec.rotary_style == "interleaved",
