@@ -241,7 +241,7 @@ class Attention(nn.Module):
         batch, seq, _ = x.shape
         if self.fused and seq == 1 and cache is not None and inputs.masks[self.kind] is None \
                 and x.dtype == torch.float32 and x.device.type == "cpu" \
-                and not torch.is_grad_enabled():
+                and not torch.is_grad_enabled() and not (self.training and self.dropout):
             return self._fused_step(x, inputs, cache)
         heads, kv_heads = self.n_head, self.kv_heads
         qkv = self.qkv(x)
