@@ -3,24 +3,25 @@
 torch's kernels for a few rows stream small weight matrices at a third to a half of a CPU's
 read bandwidth (oneDNN's fp32 matrix-vector kernel: 9-14 GB/s on SmolLM2's matrices on an AMD
 EPYC whose limit is about 30), and its only int8 and int4 kernels for one row are bound by
-their arithmetic. Decoding is that streaming. native.cpp holds three matrix-vector kernels
-written for it (fp32 weights, int8 codes with a scale per row, 4-bit codes with a scale and zero
-per group of 32), which read each weight once for up to four rows of activations; they are
-candidates beside torch's (zoo.model.kernels measures which is fastest on the machine, so a
-CPU where they lose keeps torch's), and results differ from torch's only by the order of fp32
-additions (zoo.model.kernels.tolerance).
+their arithmetic. Decoding is that streaming. native.cpp holds matrix-vector kernels written
+for it (fp32 and bf16 weights, int8 codes with a scale per row, 4-bit codes with a scale and
+zero per group of 32), which read each weight once for up to four rows of activations; they
+are candidates beside torch's (zoo.model.kernels measures which is fastest on the machine, so
+a CPU where they lose keeps torch's), and results differ from torch's only by the order of
+fp32 additions (zoo.model.kernels.tolerance). It also holds two one-call forms for fp32
+decoding, an RMSNorm and an attention layer's whole step (zoo.model.layers.RMSNorm,
+zoo.model.attention.Attention), which replace a dozen small torch calls each.
 
 The source is compiled the first time a kernel is wanted, with the C++ compiler named by $CXX
 (else c++, g++), `-march=native` and torch's own headers and libraries, into
 `$XDG_CACHE_HOME/zoo/native/` (else ~/.cache/zoo/native/, or the folder $ZOO_NATIVE_CACHE
-names), one file per (source, torch,
-compiler, CPU), which later processes load (about 7 s once; torch.ops.zoo then). A build that
-fails leaves a `.failed` file with the compiler's message beside it, so that it is not tried
-again until that file is deleted. Without AVX-512 (F, BW, BF16), a compiler or Linux, nothing
-is built, and everything runs on torch's kernels, as before.
-`ZOO_NATIVE=0` (or off/false/no) never builds nor loads it. Two processes building at once
-take turns (a lock file beside it); the library is written beside its final name and renamed
-into place.
+names), one file per source, flags, torch, compiler and CPU, which later processes load
+(about 7 s once; torch.ops.zoo then). A build that fails leaves a `.failed` file with the
+compiler's message beside it, so that it is not tried again until that file is deleted.
+Without AVX-512 (F, BW, BF16), a compiler or Linux, nothing is built, and everything runs on
+torch's kernels, as before. `ZOO_NATIVE=0` (or off/false/no) never builds nor loads it. Two
+processes building at once take turns (a lock file beside it); the library is written beside
+its final name and renamed into place.
 """
 
 from __future__ import annotations
