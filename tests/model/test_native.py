@@ -326,3 +326,16 @@ def test_a_choice_measured_on_another_build_of_zoos_kernels_is_measured_again(mo
         assert len(timed) == 2
     finally:
         kernels.reset_memory()
+
+
+def test_a_link_planted_as_the_build_lock_is_not_followed(tmp_path, monkeypatch):
+    if not CAN_BUILD:
+        pytest.skip("nothing is built on this machine")
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    target = tmp_path / "elsewhere"
+    (folder / ".build.lock").symlink_to(target)
+    monkeypatch.setenv("ZOO_NATIVE_CACHE", str(folder))
+    library, why = native._build()
+    assert library is None and why.startswith(f"cannot build in {folder}")
+    assert not target.exists()

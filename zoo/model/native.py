@@ -123,7 +123,9 @@ def _build() -> tuple[Path | None, str]:
     library, failed = folder / f"zoo-{digest}.so", folder / f"zoo-{digest}.failed"
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with open(folder / ".build.lock", "a+b") as lock:
+        # the lock file is opened without following a link planted in its place
+        lock_fd = os.open(folder / ".build.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(lock_fd, "r+b") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be building it: wait
             if library.is_file():
                 return library, f"built ({library})"
