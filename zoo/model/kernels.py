@@ -56,7 +56,6 @@ import itertools
 import json
 import math
 import os
-import platform
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -153,25 +152,9 @@ def cache_path() -> Path:
     return Path(base) / "zoo" / f"kernels-v{VERSION}.json"
 
 
-def _cpuinfo() -> tuple[str, str]:
-    """The CPU's model name and its flags (Linux's /proc/cpuinfo; elsewhere what platform says)."""
-    name, flags = "", ""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        lines = []
-    for line in lines:
-        field, _, value = line.partition(":")
-        if field.strip() == "model name" and not name:
-            name = value.strip()
-        elif field.strip() in ("flags", "Features") and not flags:
-            flags = " ".join(sorted(value.split()))
-    return name or platform.processor() or platform.machine(), flags
-
-
 def machine() -> dict[str, Any]:
     """What a choice depends on besides the layer: CPU, its flags, torch, threads."""
-    name, flags = _cpuinfo()
+    name, flags = native.cpuinfo()
     return {"cpu": name, "flags": hashlib.sha256(flags.encode()).hexdigest()[:12],
             "torch": torch.__version__, "threads": torch.get_num_threads()}
 
@@ -183,7 +166,7 @@ VECTOR_FLAGS = ("avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "av
 
 def cpu() -> tuple[str, list[str]]:
     """The CPU's model name and which of VECTOR_FLAGS it has."""
-    name, flags = _cpuinfo()
+    name, flags = native.cpuinfo()
     have = set(flags.split())
     return name, [flag for flag in VECTOR_FLAGS if flag in have]
 

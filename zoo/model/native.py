@@ -29,6 +29,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -59,16 +60,21 @@ def cache_dir() -> Path:
     return Path(base) / "zoo" / "native"
 
 
-def _cpu_flags() -> set[str]:
+def cpuinfo() -> tuple[str, str]:
+    """The CPU's model name and its flags, sorted, space-separated (Linux's /proc/cpuinfo;
+    elsewhere what platform says): what a build and a kernel choice depend on."""
+    name, flags = "", ""
     try:
-        text = Path("/proc/cpuinfo").read_text()
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
-        return set()
-    for line in text.splitlines():
+        lines = []
+    for line in lines:
         field, _, value = line.partition(":")
-        if field.strip() == "flags":
-            return set(value.split())
-    return set()
+        if field.strip() == "model name" and not name:
+            name = value.strip()
+        elif field.strip() in ("flags", "Features") and not flags:
+            flags = " ".join(sorted(value.split()))
+    return name or platform.processor() or platform.machine(), flags
 
 
 def _compiler() -> tuple[str, str] | None:
@@ -109,7 +115,8 @@ def _build() -> tuple[Path | None, str]:
     if sys.platform != "linux":
         return None, "zoo's CPU kernels are built on Linux only"
     import fcntl  # Linux's file locks
-    missing = [flag for flag in REQUIRES if flag not in _cpu_flags()]
+    flags = cpuinfo()[1]
+    missing = [flag for flag in REQUIRES if flag not in flags.split()]
     if missing:
         return None, f"this CPU lacks {', '.join(missing)}"
     compiler = _compiler()
@@ -118,7 +125,7 @@ def _build() -> tuple[Path | None, str]:
     source = SOURCE.read_bytes()
     digest = hashlib.sha256(b"\0".join([
         source, " ".join(FLAGS).encode(), torch.__version__.encode(), compiler[1].encode(),
-        " ".join(sorted(_cpu_flags())).encode()])).hexdigest()[:16]
+        flags.encode()])).hexdigest()[:16]
     folder = cache_dir()
     library, failed = folder / f"zoo-{digest}.so", folder / f"zoo-{digest}.failed"
     try:
@@ -186,4 +193,4 @@ def state() -> str:
     return _state[0] if _state else "not needed"
 
 
-__all__ = ["REQUIRES", "SOURCE", "build", "cache_dir", "ops", "state", "wanted"]
+__all__ = ["REQUIRES", "SOURCE", "build", "cache_dir", "cpuinfo", "ops", "state", "wanted"]
