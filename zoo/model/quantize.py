@@ -249,13 +249,19 @@ def _int4_codes(packed: Tensor, width: int, block: int, index: Tensor) -> Tensor
     return codes
 
 
+def _int4_values(codes: Tensor, scale: Tensor, zero: Tensor) -> Tensor:
+    """4-bit codes (rows, in) in fp32 on their grid, scale and zero (rows, in / 32) apiece:
+    (q - 8) * scale + zero per group (every int4 layout holds these numbers)."""
+    groups = codes.view(codes.shape[0], -1, GROUP).float()
+    return ((groups - 8) * scale.float()[..., None] + zero.float()[..., None]).view(codes.shape)
+
+
 def _int4_rows(packed: Tensor, scales: Tensor, index: Tensor, width: int) -> Tensor:
-    """Rows `index` of an int4-packed weight in fp32: (q - 8) * scale + zero per group."""
+    """Rows `index` of an int4-packed weight in fp32."""
     block = _int4_block()
     assert block is not None
-    codes = _int4_codes(packed, width, block, index).view(len(index), -1, GROUP).float()
-    grid = scales[:, index].float().transpose(0, 1)  # (rows, in / 32, 2)
-    return ((codes - 8) * grid[..., :1] + grid[..., 1:]).view(len(index), width)
+    grid = scales[:, index].transpose(0, 1)  # (rows, in / 32, 2)
+    return _int4_values(_int4_codes(packed, width, block, index), grid[..., 0], grid[..., 1])
 
 
 def _zoo_int4_codes(packed: Tensor) -> Tensor:
@@ -266,24 +272,31 @@ def _zoo_int4_codes(packed: Tensor) -> Tensor:
 
 
 def _zoo_int4_rows(m: PackedLinear, index: Tensor) -> Tensor:
-    """Rows `index` of a weight in zoo's int4 layout, in fp32: (q - 8) * scale + zero."""
-    codes = _zoo_int4_codes(m.weight[index]).view(len(index), -1, GROUP).float()
+    """Rows `index` of a weight in zoo's int4 layout, in fp32."""
     zeros = m.zeros[index // 16, :, index % 16]  # stored per tile of 16 rows, group, row
-    scale, zero = m.scales[index].float()[..., None], zeros.float()[..., None]
-    return ((codes - 8) * scale + zero).view(len(index), m.in_features)
+    return _int4_values(_zoo_int4_codes(m.weight[index]), m.scales[index], zeros)
+
+
+def _int8_rows(m: PackedLinear, index: Tensor) -> Tensor:
+    """Rows `index` of int8 codes with a scale per row, in fp32."""
+    return m.weight[index].float() * m.scales[index].float()[:, None]
+
+
+def _dense_rows(m: PackedLinear, index: Tensor) -> Tensor:
+    return m.weight[index].float()
 
 
 # kernel name -> (layer, row index) -> those rows of its weight in fp32 (not oneDNN's layout)
 ROWS_OF: dict[str, Callable[[PackedLinear, Tensor], Tensor]] = {
-    "dense_bf16": lambda m, i: m.weight[i].float(),
-    "dense_bf16_t": lambda m, i: m.weight[i].float(),
-    "int8pack": lambda m, i: m.weight[i].float() * m.scales[i].float()[:, None],
+    "dense_bf16": _dense_rows,
+    "dense_bf16_t": _dense_rows,
+    "int8pack": _int8_rows,
     "int4pack": lambda m, i: _int4_rows(m.weight, m.scales, i, m.in_features),
     "int4pack_planes": lambda m, i: _int4_rows(m.weight, m.scales, i, m.in_features)
     + _int4_rows(m.low, m.low_scales, i, m.in_features),
-    "zoo_bf16": lambda m, i: m.weight[i].float(),
-    "zoo_int8": lambda m, i: m.weight[i].float() * m.scales[i].float()[:, None],
-    "zoo_int4": lambda m, i: _zoo_int4_rows(m, i),
+    "zoo_bf16": _dense_rows,
+    "zoo_int8": _int8_rows,
+    "zoo_int4": _zoo_int4_rows,
 }
 
 
@@ -475,9 +488,7 @@ def _pack_fastest(mode: str, weight: Tensor, grid: Tensor | None) -> tuple[str, 
         reference = codes.float() * scale[:, None]
     elif mode == "int4":
         codes, stored = _int4_quantized(weight[sample], None if grid is None else grid[sample])
-        step, zero = stored.float().unbind(-1)
-        reference = ((codes.view(len(sample), -1, GROUP) - 8) * step[..., None]
-                     + zero[..., None]).view(len(sample), width)
+        reference = _int4_values(codes, stored[..., 0], stored[..., 1])
     else:
         reference = weight[sample].to(torch.bfloat16).float()
     name = kernels.key((out, width), torch.bfloat16, mode, 1)
