@@ -74,29 +74,29 @@ __m512 reduce16(const __m512* v) {
                        _mm512_shuffle_f32x4(low, high, 0xDD));
 }
 
-// Calls body.template operator()<B>(m0) for each batch of B <= kBatch rows of x (B a
-// compile-time constant, so each batch's accumulators live in registers).
+// y (M, N) fp32, the products of x's M rows by W's N rows: W's rows split over torch's threads
+// in whole tiles, each task at least kChunkBytes of weights, and x's rows taken kBatch at a
+// time, body.template operator()<B>(m0, y + m0 * N, n0, n1) computing rows m0 .. m0 + B of y
+// over W's rows [n0, n1) (B a compile-time constant, so each batch's accumulators live in
+// registers).
 template <typename Body>
-void batches(int64_t M, Body body) {
-  for (int64_t m0 = 0; m0 < M; m0 += kBatch) {
-    switch (M - m0 < kBatch ? M - m0 : kBatch) {
-      case 1: body.template operator()<1>(m0); break;
-      case 2: body.template operator()<2>(m0); break;
-      case 3: body.template operator()<3>(m0); break;
-      default: body.template operator()<4>(m0); break;
-    }
-  }
-}
-
-// Splits W's N rows over torch's threads in whole tiles, each task at least kChunkBytes of
-// weights: body(n0, n1) for each task's rows.
-template <typename Body>
-void split_rows(int64_t N, int64_t row_bytes, Body body) {
-  const int64_t tiles = (N + kTile - 1) / kTile;
+at::Tensor product_rows(const at::Tensor& x, int64_t N, int64_t row_bytes, Body body) {
+  const int64_t M = x.size(0), tiles = (N + kTile - 1) / kTile;
+  at::Tensor y = at::empty({M, N}, x.options().dtype(at::kFloat));
+  float* yp = y.data_ptr<float>();
   int64_t grain = kChunkBytes / (kTile * (row_bytes > 0 ? row_bytes : 1));
   at::parallel_for(0, tiles, grain < 1 ? 1 : grain, [&](int64_t t0, int64_t t1) {
-    body(t0 * kTile, t1 * kTile < N ? t1 * kTile : N);
+    const int64_t n0 = t0 * kTile, n1 = t1 * kTile < N ? t1 * kTile : N;
+    for (int64_t m0 = 0; m0 < M; m0 += kBatch) {
+      switch (M - m0 < kBatch ? M - m0 : kBatch) {
+        case 1: body.template operator()<1>(m0, yp + m0 * N, n0, n1); break;
+        case 2: body.template operator()<2>(m0, yp + m0 * N, n0, n1); break;
+        case 3: body.template operator()<3>(m0, yp + m0 * N, n0, n1); break;
+        default: body.template operator()<4>(m0, yp + m0 * N, n0, n1); break;
+      }
+    }
   });
+  return y;
 }
 
 // y[b * N + n] for n in [n0, n1), b < B: row(n, acc) leaves in acc[b] a vector whose lanes sum
@@ -167,15 +167,11 @@ at::Tensor linear_f32(const at::Tensor& x, const at::Tensor& w) {
   TORCH_CHECK(x.scalar_type() == at::kFloat, "linear_f32: x must be fp32, got ", x.scalar_type());
   at::Tensor xf = rows_as(x, at::kFloat, K, "linear_f32");
   check_weight(w, at::kFloat, {N, K}, "linear_f32", "the weight");
-  const int64_t M = x.size(0);
-  at::Tensor y = at::empty({M, N}, x.options());
   const float* xp = xf.data_ptr<float>();
   const float* wp = w.data_ptr<float>();
-  float* yp = y.data_ptr<float>();
-  split_rows(N, K * 4, [&](int64_t n0, int64_t n1) {
-    batches(M, [&]<int B>(int64_t m0) { f32_rows<B>(xp + m0 * K, K, wp, yp + m0 * N, N, n0, n1); });
+  return product_rows(x, N, K * 4, [&]<int B>(int64_t m0, float* y, int64_t n0, int64_t n1) {
+    f32_rows<B>(xp + m0 * K, K, wp, y, N, n0, n1);
   });
-  return y;
 }
 
 // ---- bf16 -----------------------------------------------------------------------------------
@@ -214,15 +210,11 @@ at::Tensor linear_bf16(const at::Tensor& x, const at::Tensor& w) {
   const int64_t N = w.size(0), K = w.size(1);
   at::Tensor xb = rows_as(x, at::kBFloat16, K, "linear_bf16");
   check_weight(w, at::kBFloat16, {N, K}, "linear_bf16", "the weight");
-  const int64_t M = x.size(0);
-  at::Tensor y = at::empty({M, N}, x.options().dtype(at::kFloat));
   const at::BFloat16* xp = xb.data_ptr<at::BFloat16>();
   const at::BFloat16* wp = w.data_ptr<at::BFloat16>();
-  float* yp = y.data_ptr<float>();
-  split_rows(N, K * 2, [&](int64_t n0, int64_t n1) {
-    batches(M, [&]<int B>(int64_t m0) { bf16_rows<B>(xp + m0 * K, K, wp, yp + m0 * N, N, n0, n1); });
+  return product_rows(x, N, K * 2, [&]<int B>(int64_t m0, float* y, int64_t n0, int64_t n1) {
+    bf16_rows<B>(xp + m0 * K, K, wp, y, N, n0, n1);
   });
-  return y;
 }
 
 // ---- int8 codes, a scale per row --------------------------------------------------------------
@@ -261,18 +253,12 @@ at::Tensor linear_int8(const at::Tensor& x, const at::Tensor& codes, const at::T
   at::Tensor xf = rows_as(x, at::kFloat, K, "linear_int8");
   check_weight(codes, at::kChar, {N, K}, "linear_int8", "the codes");
   check_weight(scale, at::kBFloat16, {N}, "linear_int8", "the scales");
-  const int64_t M = x.size(0);
-  at::Tensor y = at::empty({M, N}, x.options().dtype(at::kFloat));
   const float* xp = xf.data_ptr<float>();
   const int8_t* wp = codes.data_ptr<int8_t>();
   const at::BFloat16* sp = scale.data_ptr<at::BFloat16>();
-  float* yp = y.data_ptr<float>();
-  split_rows(N, K, [&](int64_t n0, int64_t n1) {
-    batches(M, [&]<int B>(int64_t m0) {
-      int8_rows<B>(xp + m0 * K, K, wp, sp, yp + m0 * N, N, n0, n1);
-    });
+  return product_rows(x, N, K, [&]<int B>(int64_t m0, float* y, int64_t n0, int64_t n1) {
+    int8_rows<B>(xp + m0 * K, K, wp, sp, y, N, n0, n1);
   });
-  return y;
 }
 
 // ---- int4 codes, a scale and zero per group of 32 ----------------------------------------------
@@ -352,17 +338,12 @@ at::Tensor linear_int4(const at::Tensor& x, const at::Tensor& codes, const at::T
     sp[i] = _mm512_reduce_add_ps(_mm512_add_ps(bf16_to_f32(_mm256_loadu_si256(group)),
                                                bf16_to_f32(_mm256_loadu_si256(group + 1))));
   }
-  at::Tensor y = at::empty({M, N}, x.options().dtype(at::kFloat));
   const uint8_t* wp = codes.data_ptr<uint8_t>();
   const at::BFloat16* scp = scales.data_ptr<at::BFloat16>();
   const at::BFloat16* zp = zeros.data_ptr<at::BFloat16>();
-  float* yp = y.data_ptr<float>();
-  split_rows(N, K / 2, [&](int64_t n0, int64_t n1) {
-    batches(M, [&]<int B>(int64_t m0) {
-      int4_rows<B>(xp + m0 * K, K, wp, scp, zp, sp + m0 * G, yp + m0 * N, N, n0, n1);
-    });
+  return product_rows(x, N, K / 2, [&]<int B>(int64_t m0, float* y, int64_t n0, int64_t n1) {
+    int4_rows<B>(xp + m0 * K, K, wp, scp, zp, sp + m0 * G, y, N, n0, n1);
   });
-  return y;
 }
 
 // ---- RMSNorm ----------------------------------------------------------------------------------
