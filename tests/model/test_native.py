@@ -63,6 +63,18 @@ def test_the_fp32_bf16_and_int8_kernels_equal_the_exact_product(rows, out, width
                                    dequantized)
 
 
+def zoo_int4_layer(weight: torch.Tensor) -> PackedLinear:
+    """A PackedLinear holding `weight` in zoo's int4 layout, whatever measuring would choose
+    (only what ROWS_OF and the kernel read: the buffers and the width)."""
+    layer = PackedLinear.__new__(PackedLinear)
+    torch.nn.Module.__init__(layer)
+    for name, tensor in PACKERS["zoo_int4"](weight, None).items():
+        layer.register_buffer(name, tensor)
+    layer.in_features = weight.shape[1]
+    layer.packed = layer._buffers
+    return layer
+
+
 @pytest.fixture(params=[1, 2], ids=["1 thread", "2 threads"])
 def threads(request):
     """The kernels split a weight's rows over torch's threads (the suite's workers run one)."""
@@ -77,12 +89,8 @@ def threads(request):
 def test_the_int4_kernel_equals_the_exact_product_of_its_codes(rows, out, threads):
     g = torch.Generator().manual_seed(rows)
     weight = torch.randn(out, 192, generator=g)
-    buffers = PACKERS["zoo_int4"](weight, None)
-    layer = PackedLinear.__new__(PackedLinear)  # only the buffers ROWS_OF reads
-    torch.nn.Module.__init__(layer)
-    for name, tensor in buffers.items():
-        setattr(layer, name, tensor)
-    layer.in_features = 192
+    layer = zoo_int4_layer(weight)
+    buffers = layer.packed
     dequantized = ROWS_OF["zoo_int4"](layer, torch.arange(out))
     x = torch.randn(rows, 192, generator=g)
     y = ops().linear_int4(x, buffers["weight"], buffers["scales"], buffers["zeros"])
@@ -94,11 +102,7 @@ def test_the_int4_layout_holds_the_codes_and_grid_torchs_does():
     """zoo's layout and torch's int4pack hold the very same weights: the rows read back from
     each are equal, and equal to the quantized weight."""
     weight = torch.randn(64, 128, generator=torch.Generator().manual_seed(3))
-    mine = PackedLinear.__new__(PackedLinear)
-    torch.nn.Module.__init__(mine)
-    for name, tensor in PACKERS["zoo_int4"](weight, None).items():
-        setattr(mine, name, tensor)
-    mine.in_features = 128
+    mine = zoo_int4_layer(weight)
     theirs = PackedLinear("int4", weight, None)
     assert theirs.kernel == "int4pack"  # measuring is off in tests: torch's
     index = torch.tensor([0, 5, 63])
