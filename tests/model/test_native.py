@@ -311,6 +311,113 @@ def test_the_fused_step_refuses_a_cache_that_does_not_match():
         ops().decode_attention(qkv, None, None, cache.transpose(1, 2), cache, 0, 2, False, 1.0)
 
 
+ONE_CALL = ("zoo_attention", "zoo_rms_norm", "zoo_fp32")  # the layers' one-call forms
+
+
+def decode_both(model, unfused, packing: str | None = None, batch: int = 2, steps: int = 7):
+    """Decode with `model` laid out with zoo's block step and `unfused` (a copy) without it,
+    each projection on the same kernel (`packing` for packed layers), the logits of each step
+    within fp32 rounding and the caches' contents the same numbers; the blocks fused."""
+    forced = (packing,) if packing else ()
+    if packing:
+        for m in (model, unfused):
+            with kernels.forcing(packing):
+                quantize(m, packing.removeprefix("zoo_").removesuffix("pack")
+                         .replace("dense_", ""))
+    ids = torch.randint(0, model.spec.vocab_size, (batch, 5),
+                        generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        with kernels.forcing("zoo_block", *forced, *ONE_CALL):
+            logits, cache = model(ids, use_cache=True)
+        with kernels.forcing(*forced, *ONE_CALL):
+            expected, reference = unfused(ids, use_cache=True)
+        for _ in range(steps):  # the first cache holds 5 positions: it grows twice
+            token = expected[:, -1:].argmax(-1)
+            logits, cache = model(token, past_key_values=cache, use_cache=True)
+            expected, reference = unfused(token, past_key_values=reference, use_cache=True)
+            assert torch.allclose(logits, expected, atol=1e-5, rtol=1e-4)
+    assert cache.lengths == reference.lengths
+    for mine, theirs in zip(cache.keys + cache.values, reference.keys + reference.values,
+                            strict=True):
+        if mine is not None:
+            end = cache.length
+            assert torch.allclose(mine[:, :, :end], theirs[:, :, :end], atol=1e-5, rtol=1e-4)
+    assert "zoo_block" not in kernels.summary(unfused.modules())["kernel"]
+    return kernels.summary(model.modules())["kernel"].get("zoo_block", 0)
+
+
+@pytest.fixture
+def block_steps(monkeypatch):
+    """How many decoding steps ran as one call of a whole block."""
+    from zoo.model.decoder import Block
+
+    ran, real = [], Block._fused_step
+    monkeypatch.setattr(Block, "_fused_step", lambda self, *a: ran.append(1) or real(self, *a))
+    return ran
+
+
+@needs_build
+@pytest.mark.parametrize(("label", "packing"), [
+    ("llama-gqa", None), ("gemma", None), ("helium", None), ("qwen2", None),
+    ("smollm2", "zoo_int4"), ("smollm2", "int4pack"), ("llama-gqa", "zoo_int8"),
+    ("llama-gqa", "int8pack"), ("llama-gqa", "zoo_bf16")])
+def test_the_block_step_computes_what_the_layers_do(label, packing, block_steps):
+    """A pre-norm block's decoding step in one call (SwiGLU or GeGLU, grouped queries, biases,
+    Gemma's norm offset and score scale; fp32 projections or each packing native.cpp runs)
+    gives what its layers give one call each."""
+    model = zoo.create_model(tiny_spec(label), seed=0).eval()
+    assert decode_both(model, copy.deepcopy(model), packing) == model.spec.n_layer
+    assert len(block_steps) == 7 * model.spec.n_layer
+
+
+@needs_build
+@pytest.mark.parametrize(("label", "why"), [
+    ("mixtral", "experts"), ("gpt-j", "one norm feeds both sublayers"),
+    ("granite", "residual multiplier"), ("qwen3", "QK norm"), ("gpt2", "LayerNorm"),
+    ("gemma3", "sandwich norms")])
+def test_a_block_the_step_does_not_cover_runs_its_layers(label, why, block_steps):
+    model = zoo.create_model(tiny_spec(label), seed=0).eval()
+    assert decode_both(model, copy.deepcopy(model), steps=2) == 0, why
+    assert block_steps == []
+
+
+@needs_build
+def test_the_block_step_runs_only_where_its_projections_run_zoos_kernels(block_steps):
+    """torch's kernel on a projection (oneDNN here, measuring off), or a batch wider than the
+    matrix-vector kernels take: the layers run one call each, as they would unfused."""
+    model = zoo.create_model(tiny_spec("llama-gqa"), seed=0).eval()
+    ids = torch.randint(0, model.spec.vocab_size, (1, 3),
+                        generator=torch.Generator().manual_seed(5))
+    eager = copy.deepcopy(model)
+    with kernels.forcing("zoo_block", "zoo_attention", "zoo_rms_norm"):
+        tokens = model.generate(ids, max_new_tokens=4)
+    assert "zoo_block" not in kernels.summary(model.modules())["kernel"]
+    assert torch.equal(tokens, eager.generate(ids, max_new_tokens=4))
+    wide = zoo.create_model(tiny_spec("llama-gqa"), seed=0).eval()
+    assert decode_both(wide, copy.deepcopy(wide), batch=5, steps=2) == wide.spec.n_layer
+    assert block_steps == []  # laid out fused, but five rows are a prompt's kernels
+
+
+@needs_build
+def test_the_block_step_refuses_kernels_and_activations_it_lacks():
+    x, qkv, cache = torch.zeros(1, 1, 8), torch.zeros(24, 8), torch.zeros(1, 1, 4, 8)
+    tensors = [qkv, None, None, None, torch.zeros(8, 8), None, None, None,
+               torch.zeros(16, 8), None, None, None, torch.zeros(8, 8), None, None, None]
+
+    def step(kernel: str = "zoo_fp32", activation: str = "swiglu"):
+        return ops().decode_block(x, None, None, 1e-6, 0.0, [kernel] + ["zoo_fp32"] * 3,
+                                  tensors, None, None, cache, cache.clone(), 0, 1, False, 1.0,
+                                  activation)
+
+    assert step().shape == (1, 1, 8)
+    with pytest.raises(RuntimeError, match="decode_block: no kernel onednn"):
+        step(kernel="onednn")
+    with pytest.raises(RuntimeError, match="decode_block: zoo_int8 lacks its tensor 1"):
+        step(kernel="zoo_int8")
+    with pytest.raises(RuntimeError, match="decode_block: no activation relu"):
+        step(activation="relu")
+
+
 @needs_build
 def test_a_choice_measured_on_another_build_of_zoos_kernels_is_measured_again(monkeypatch,
                                                                               tmp_path):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -204,20 +204,34 @@ class Attention(nn.Module):
         """"zoo_attention" where zoo's fused step runs a decoding step (kernels.summary)."""
         return ("zoo_attention" if self.fused else None), ()
 
-    def _fused_step(self, x: Tensor, inputs: AttentionInputs, cache: KVCache) -> Tensor:
-        """One decoding step in one call (decode_attention in zoo/model/native.cpp): the new
-        key and value rotated and written into the cache, the attention over all of it."""
+    def steps_in_one_call(self, x: Tensor, inputs: AttentionInputs,
+                          cache: KVCache | None) -> bool:
+        """Whether zoo's one-call decoding step runs this call: one fp32 position per sequence
+        on the CPU, a cache, no mask, no gradients (the block's one-call step asks too)."""
+        return self.fused and x.shape[1] == 1 and cache is not None \
+            and inputs.masks[self.kind] is None and x.dtype == torch.float32 \
+            and x.device.type == "cpu" and not torch.is_grad_enabled() \
+            and not (self.training and self.dropout)
+
+    def step_arguments(self, x: Tensor, inputs: AttentionInputs, cache: KVCache) -> list[Any]:
+        """decode_attention's arguments after qkv (zoo/model/native.cpp): the rotary tables,
+        the cache's storage with room for one more position and that position, the heads, the
+        rotary style and the score scale."""
         batch = x.shape[0]
-        qkv = self.qkv(x).contiguous()
-        like = qkv.view(batch, 1, -1, self.head_dim)[:, :, :self.kv_heads].transpose(1, 2)
+        like = x.new_empty((batch, self.kv_heads, 1, self.head_dim))
         keys, values, start = cache.reserve(self.layer, like, like)
         cos, sin = (t.contiguous() for t in inputs.rotary[self.rope]) \
             if self.rope is not None else (None, None)
-        y = native.ops().decode_attention(
-            qkv, cos, sin, keys, values, start, self.n_head,
-            self.spec.rotary_style == "interleaved",
-            self.head_dim ** -0.5 if self.scale is None else self.scale)
-        return self.out(y)
+        return [cos, sin, keys, values, start, self.n_head,
+                self.spec.rotary_style == "interleaved",
+                self.head_dim ** -0.5 if self.scale is None else self.scale]
+
+    def _fused_step(self, x: Tensor, inputs: AttentionInputs, cache: KVCache) -> Tensor:
+        """One decoding step in one call (decode_attention in zoo/model/native.cpp): the new
+        key and value rotated and written into the cache, the attention over all of it."""
+        qkv = self.qkv(x).contiguous()
+        return self.out(native.ops().decode_attention(qkv, *self.step_arguments(x, inputs,
+                                                                                 cache)))
 
     def _differential(self, q: Tensor, k: Tensor, v: Tensor, inputs: AttentionInputs) -> Tensor:
         """Differential attention (Ye et al. 2024, arXiv 2410.05258) as DiffLlama computes it:
@@ -239,9 +253,8 @@ class Attention(nn.Module):
 
     def forward(self, x: Tensor, inputs: AttentionInputs, cache: KVCache | None = None) -> Tensor:
         batch, seq, _ = x.shape
-        if self.fused and seq == 1 and cache is not None and inputs.masks[self.kind] is None \
-                and x.dtype == torch.float32 and x.device.type == "cpu" \
-                and not torch.is_grad_enabled() and not (self.training and self.dropout):
+        if self.steps_in_one_call(x, inputs, cache):
+            assert cache is not None
             return self._fused_step(x, inputs, cache)
         heads, kv_heads = self.n_head, self.kv_heads
         qkv = self.qkv(x)

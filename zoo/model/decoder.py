@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from zoo.errors import advised
-from zoo.model import hugepages, kernels
+from zoo.model import hugepages, kernels, native
 from zoo.model.attention import (
     Attention,
     AttentionInputs,
@@ -30,6 +30,7 @@ from zoo.model.attention import (
 from zoo.model.cache import KVCache
 from zoo.model.generation import generate_ids, stream_ids
 from zoo.model.layers import (
+    FEW_ROWS,
     MLP,
     XIELU,
     Embedding,
@@ -113,7 +114,64 @@ mixer (Nemotron-H's MLP and expert layers).
         x = F.dropout(x, self.dropout, self.training) if self.dropout else x
         return x * self.multiplier if self.multiplier != 1.0 else x
 
+    fused = False  # zoo's one-call decoding step (zoo.model.native); Model.lay_out sets it
+    fused_kernel = "zoo_block"
+
+    def fusable(self) -> bool:
+        """Whether zoo's one-call step computes this block's decoding step: pre-norm RMSNorms,
+        an attention layer whose step is one call, a gated MLP whose activation native.cpp
+        has, each projection on a kernel native.cpp runs too (chosen before: Model.lay_out),
+        and nothing else (no residual multiplier, experts, per-layer input or scalar)."""
+        attn, mlp, norms = self.attn, self.mlp, (self.norm1, self.norm2)
+        return self.arrangement == "pre" and self.multiplier == 1.0 \
+            and self.moe is None and self.per_layer_gate is None \
+            and not hasattr(self, "layer_scalar") \
+            and all(isinstance(n, RMSNorm) for n in norms) \
+            and len({(n.eps, n.unit_offset) for n in norms}) == 1 \
+            and type(attn) is Attention and attn.fusable() \
+            and type(mlp) is MLP and mlp.act is None and mlp.spec.gated \
+            and mlp.spec.activation in native.ACTIVATIONS \
+            and self._projections() is not None
+
+    def kernel_choice(self) -> tuple[str | None, tuple[str, ...]]:
+        """"zoo_block" where zoo's one-call step runs a decoding step (kernels.summary)."""
+        return ("zoo_block" if self.fused else None), ()
+
+    def _projections(self) -> tuple[list[str], list[Tensor | None]] | None:
+        """The kernels of qkv, out, fc_in and fc_out and their tensors, four apiece, as
+        native.cpp's decode_block takes them; None where one runs a kernel it lacks."""
+        assert isinstance(self.attn, Attention) and isinstance(self.mlp, MLP)
+        names: list[str] = []
+        tensors: list[Tensor | None] = []
+        for layer in (self.attn.qkv, self.attn.out, self.mlp.fc_in, self.mlp.fc_out):
+            form = layer.native_form()
+            if form is None:
+                return None
+            names.append(form[0])
+            tensors += form[1]
+        return names, tensors
+
+    def _fused_step(self, x: Tensor, inputs: AttentionInputs, cache: KVCache) -> Tensor | None:
+        """A decoding step of the whole block in one call (decode_block in
+        zoo/model/native.cpp), or None where a projection's kernel changed since the block
+        was laid out."""
+        projections = self._projections()
+        if projections is None:
+            return None
+        assert isinstance(self.attn, Attention) and isinstance(self.mlp, MLP)
+        norm1, norm2 = self.norm1, self.norm2
+        assert isinstance(norm1, RMSNorm) and isinstance(norm2, RMSNorm)
+        return native.ops().decode_block(
+            x, norm1.weight, norm2.weight, norm1.eps, float(norm1.unit_offset), *projections,
+            *self.attn.step_arguments(x, inputs, cache), self.mlp.spec.activation)
+
     def forward(self, x: Tensor, inputs: AttentionInputs, cache: KVCache | None) -> Tensor:
+        if self.fused and x.shape[0] <= FEW_ROWS and not (self.training and self.dropout) \
+                and self.attn.steps_in_one_call(x, inputs, cache):
+            assert cache is not None
+            y = self._fused_step(x, inputs, cache)
+            if y is not None:
+                return y
         x = self._sublayers(x, inputs, cache)
         if self.per_layer_gate is not None:
             assert self.per_layer_out is not None and self.per_layer_norm is not None
@@ -224,16 +282,16 @@ class Model(nn.Module):
         self.laid_out = self._dtype()
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             return
-        for module in self.modules():  # RMSNorm, Attention: zoo's one-call forms in fp32
-            fused = getattr(module, "fused_kernel", None)
-            if fused is not None:
-                module.fused = self._dtype() == torch.float32 and module.fusable() and \
-                    kernels.offered(fused)
         layers = [m for m in self.modules() if isinstance(m, Linear)
                   and m.weight.device.type == "cpu"
                   and m.weight.dtype in (torch.float32, torch.bfloat16)]
         for layer in layers:
             layer.choose(layer.weight.dtype, relayout=False)
+        for module in self.modules():  # RMSNorm, Attention, Block: zoo's one-call forms
+            fused = getattr(module, "fused_kernel", None)
+            if fused is not None:
+                module.fused = self._dtype() == torch.float32 and module.fusable() and \
+                    kernels.offered(fused)
         weights = {id(m.weight): (m.weight, m.transposed()) for m in layers}  # a tied head once
         pages = hugepages.region(w for w, _ in weights.values())
         with torch.inference_mode(False):  # normal tensors: the parameters may be trained later

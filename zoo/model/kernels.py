@@ -36,7 +36,8 @@ and measure nothing, unless their candidates differ (zoo's kernels built since, 
 - `ZOO_AUTOTUNE=0` (or off/false/no) turns measuring off: every layer gets the fixed choice
   that each caller names as its default (the kernels zoo always used).
 - `ZOO_KERNEL=<name>` forces a kernel wherever it is a candidate (the benchmarks and tests
-  compare choices this way); `forcing(name)` does the same for a block of code.
+  compare choices this way), `ZOO_KERNEL=<name>,<name>` the first of several that is;
+  `forcing(*names)` does the same for a block of code.
 - The cache is `$XDG_CACHE_HOME/zoo/kernels-v3.json` (else `~/.cache/zoo/kernels-v3.json`:
   one file per VERSION, so that two zoo versions on one machine do not overwrite each other's
   choices), or the file `ZOO_KERNEL_CACHE` names; it is written whole and renamed into place,
@@ -78,7 +79,7 @@ MAX_COPIES = 256  # copies of a weight a measurement cycles through, at most
 MAX_FILE = 16 * 2**20  # bytes of cache file read, at most (an entry is about 300)
 
 T = TypeVar("T")
-_forced: list[str] = []
+_forced: list[tuple[str, ...]] = []
 
 # every kernel a layer may run, by the name the cache file, ZOO_KERNEL and the reports use
 NAMES: dict[str, str] = {
@@ -102,10 +103,13 @@ NAMES: dict[str, str] = {
                     "one call instead of seven)",
     "zoo_attention": "zoo's decoding step of an attention layer in one call: rotary, cache "
                      "write, attention (fp32; built here; not measured: one call for a dozen)",
+    "zoo_block": "zoo's decoding step of a whole pre-norm block in one call: norms, attention, "
+                 "MLP, each projection on its own measured kernel (fp32; built here)",
 }
 # the kernels zoo.model.native builds; those of them that are not a linear layer's
-NATIVE = ("zoo_fp32", "zoo_bf16", "zoo_int8", "zoo_int4", "zoo_rms_norm", "zoo_attention")
-FUSED = ("zoo_rms_norm", "zoo_attention")
+NATIVE = ("zoo_fp32", "zoo_bf16", "zoo_int8", "zoo_int4", "zoo_rms_norm", "zoo_attention",
+          "zoo_block")
+FUSED = ("zoo_rms_norm", "zoo_attention", "zoo_block")
 _memory: dict[str, dict[str, Any]] | None = None  # the cache file's entries, read once
 
 
@@ -114,30 +118,33 @@ def enabled() -> bool:
     return os.environ.get("ZOO_AUTOTUNE", "1").strip().lower() not in ("0", "off", "false", "no")
 
 
-def forced() -> str | None:
-    """The kernel forced by `forcing` or ZOO_KERNEL, if any (ValueError for a name that is no
-    kernel: a typo would otherwise measure as usual, unnoticed)."""
-    name = _forced[-1] if _forced else (os.environ.get("ZOO_KERNEL", "").strip() or None)
-    if name is not None and name not in NAMES:
-        raise ValueError(f"ZOO_KERNEL={name} is not one of zoo's kernels: "
-                         f"{', '.join(sorted(NAMES))}")
-    return name
+def forced() -> tuple[str, ...]:
+    """The kernels forced by `forcing` or ZOO_KERNEL (names separated by commas), if any
+    (ValueError for a name that is no kernel: a typo would otherwise measure as usual,
+    unnoticed)."""
+    names = _forced[-1] if _forced else tuple(
+        n.strip() for n in os.environ.get("ZOO_KERNEL", "").split(",") if n.strip())
+    for name in names:
+        if name not in NAMES:
+            raise ValueError(f"ZOO_KERNEL={name} is not one of zoo's kernels: "
+                             f"{', '.join(sorted(NAMES))}")
+    return names
 
 
 def offered(kernel: str) -> bool:
     """Whether one of zoo's own kernels (`NATIVE`) is a candidate: where measuring is on or it
     is forced, and it is built (zoo.model.native builds it at this first call: with measuring
     off and nothing forced, nothing is built)."""
-    if not (enabled() or forced() == kernel):
+    if not (enabled() or kernel in forced()):
         return False
     return native.ops() is not None
 
 
 @contextlib.contextmanager
-def forcing(kernel: str) -> Iterator[None]:
-    """Within the block, every layer for which `kernel` is a candidate chooses it (layers
-    choose once: force before their first run, i.e. on a fresh model)."""
-    _forced.append(kernel)
+def forcing(*kernels: str) -> Iterator[None]:
+    """Within the block, every layer for which one of `kernels` is a candidate chooses it (the
+    first such; layers choose once: force before their first run, i.e. on a fresh model)."""
+    _forced.append(kernels)
     try:
         yield
     finally:
@@ -340,9 +347,9 @@ def choose(name: str, candidates: Mapping[str, Callable[[], Tensor]], default: s
     reading its weight from memory (`rotation`); `check`
     says whether a run's output equals the reference within rounding (a candidate that raises
     or fails it is not eligible); `default` is the fixed choice when measuring is off."""
-    want = forced()
-    if want is not None and want in candidates:
-        return want
+    for want in forced():
+        if want in candidates:
+            return want
     if not enabled() or len(candidates) == 1:
         return default
     among = sorted(candidates)  # and the build of zoo's own, which may change between runs

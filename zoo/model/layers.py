@@ -82,6 +82,14 @@ class Linear(nn.Linear):
                 return ONEDNN_LINEAR(x, self.weight, self.bias, "none", [], "")
         return F.linear(x, self.weight, self.bias)
 
+    def native_form(self) -> tuple[str, list[Tensor | None]] | None:
+        """For zoo's one-call block step (zoo.model.decoder.Block): the kernel and tensors
+        (weight, two unused, bias) that multiply fp32 rows as `forward` does, where that kernel
+        is zoo's own (chosen before: Model.lay_out); else None."""
+        if self._kernel != (torch.float32, "zoo_fp32") or self.weight.dtype != torch.float32:
+            return None
+        return "zoo_fp32", [self.weight, None, None, self.bias]
+
     def kernel_choice(self) -> tuple[str | None, tuple[str, ...]]:
         """The kernel chosen (None before the first inference call), for kernels.summary."""
         return (self._kernel[1] if self._kernel is not None else None), ()

@@ -32,6 +32,8 @@
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
+#include <ATen/ops/_weight_int4pack_mm_for_cpu.h>
+#include <ATen/ops/_weight_int8pack_mm.h>
 #include <ATen/ops/empty_like.h>
 #include <torch/library.h>
 #include <immintrin.h>
@@ -40,6 +42,7 @@
 #include <cmath>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 namespace {
@@ -532,6 +535,115 @@ at::Tensor decode_attention(const at::Tensor& qkv, const std::optional<at::Tenso
   return y;
 }
 
+// ---- one decoding step of a whole block --------------------------------------------------------
+
+// y = x W^T (+ bias), fp32 (rows, N), for fp32 rows x (rows, K), by the kernel the layer was
+// measured to run (zoo.model.quantize.KERNELS, zoo.model.layers.Linear), from its tensors
+// t[at .. at + 3]: the weight, then its scales and zeros where the kernel has them, then the
+// bias. torch's kernels take bf16 rows and give bf16 results, widened here as PackedLinear
+// widens them.
+at::Tensor project(const at::Tensor& x, const std::string& kernel,
+                   const c10::List<std::optional<at::Tensor>>& t, int64_t at) {
+  auto tensor = [&](int64_t i) -> at::Tensor {
+    std::optional<at::Tensor> v = t.get(at + i);
+    TORCH_CHECK(v.has_value(), "decode_block: ", kernel, " lacks its tensor ", i);
+    return *v;
+  };
+  at::Tensor y;
+  if (kernel == "zoo_fp32")
+    y = linear_f32(x, tensor(0));
+  else if (kernel == "zoo_bf16")
+    y = linear_bf16(x, tensor(0));
+  else if (kernel == "zoo_int8")
+    y = linear_int8(x, tensor(0), tensor(1));
+  else if (kernel == "zoo_int4")
+    y = linear_int4(x, tensor(0), tensor(1), tensor(2));
+  else if (kernel == "int4pack") {  // scales (K / group, N, 2)
+    const at::Tensor scales = tensor(1);
+    y = at::_weight_int4pack_mm_for_cpu(x.to(at::kBFloat16), tensor(0),
+                                        x.size(1) / scales.size(0), scales).to(at::kFloat);
+  } else if (kernel == "int8pack")
+    y = at::_weight_int8pack_mm(x.to(at::kBFloat16), tensor(0), tensor(1)).to(at::kFloat);
+  else
+    TORCH_CHECK(false, "decode_block: no kernel ", kernel);
+  std::optional<at::Tensor> bias = t.get(at + 3);
+  if (bias.has_value()) y.add_(*bias);
+  return y;
+}
+
+// sigmoid(g) for 16 lanes, from e^-|g| (never overflows): 1 / (1 + e) or e / (1 + e)
+__m512 sigmoid(__m512 g) {
+  const __m512 e = exp_nonpositive(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_abs_ps(g)));
+  const __m512 inverse = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+  const __mmask16 negative = _mm512_cmp_ps_mask(g, _mm512_setzero_ps(), _CMP_LT_OQ);
+  return _mm512_mask_mul_ps(inverse, negative, inverse, e);
+}
+
+// gelu with tanh's approximation, as torch's: x / 2 (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))),
+// tanh(u) = sign(u) (1 - e) / (1 + e) with e = e^-2|u|
+__m512 gelu_tanh(__m512 x) {
+  const __m512 u = _mm512_mul_ps(
+      _mm512_set1_ps(0.7978845608028654f),
+      _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(0.044715f), _mm512_mul_ps(x, x)), x, x));
+  const __m512 e = exp_nonpositive(_mm512_mul_ps(_mm512_set1_ps(-2.0f), _mm512_abs_ps(u)));
+  const __m512 one = _mm512_set1_ps(1.0f);
+  __m512 t = _mm512_div_ps(_mm512_sub_ps(one, e), _mm512_add_ps(one, e));
+  t = _mm512_mask_sub_ps(t, _mm512_cmp_ps_mask(u, _mm512_setzero_ps(), _CMP_LT_OQ),
+                         _mm512_setzero_ps(), t);
+  return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), _mm512_add_ps(one, t));
+}
+
+// A gated MLP's activation: h (rows, 2F) = [gate; up] -> act(gate) * up (rows, F);
+// "swiglu": silu(gate) = gate * sigmoid(gate); "geglu": gelu_tanh(gate)
+at::Tensor gated(const at::Tensor& h, const std::string& activation) {
+  const bool swiglu = activation == "swiglu";
+  TORCH_CHECK(swiglu || activation == "geglu", "decode_block: no activation ", activation);
+  const int64_t M = h.size(0), F = h.size(1) / 2;
+  at::Tensor y = at::empty({M, F}, h.options());
+  const float* hp = h.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  for (int64_t m = 0; m < M; m++) {
+    const float* gate = hp + m * 2 * F;
+    const float* up = gate + F;
+    for (int64_t f = 0; f < F; f += 16) {
+      const __mmask16 mask = tail_mask(F - f);
+      const __m512 g = _mm512_maskz_loadu_ps(mask, gate + f);
+      const __m512 a = swiglu ? _mm512_mul_ps(g, sigmoid(g)) : gelu_tanh(g);
+      _mm512_mask_storeu_ps(yp + m * F + f, mask,
+                            _mm512_mul_ps(a, _mm512_maskz_loadu_ps(mask, up + f)));
+    }
+  }
+  return y;
+}
+
+// A pre-norm block's decoding step, one position per sequence, x (B, 1, d) fp32:
+//   x = x + out(attention(qkv(norm1(x))));  x = x + fc_out(act(fc_in(norm2(x))))
+// as zoo.model.decoder.Block computes it with its one-call norms and attention step, in one
+// call. The four projections' kernels are named in `kernels` (qkv, out, fc_in, fc_out), their
+// tensors four apiece in `tensors` (see project); the attention's arguments as decode_attention.
+at::Tensor decode_block(const at::Tensor& x, const std::optional<at::Tensor>& norm1,
+                        const std::optional<at::Tensor>& norm2, double eps, double offset,
+                        at::ArrayRef<std::string> kernels,
+                        const c10::List<std::optional<at::Tensor>>& tensors,
+                        const std::optional<at::Tensor>& cos, const std::optional<at::Tensor>& sin,
+                        at::Tensor& k_cache, at::Tensor& v_cache, int64_t start, int64_t heads,
+                        bool interleaved, double scale, const std::string& activation) {
+  TORCH_CHECK(x.dim() == 3 && x.size(1) == 1 && x.scalar_type() == at::kFloat,
+              "decode_block: x must be (batch, 1, d) fp32, got ", x.sizes(), " ", x.scalar_type());
+  TORCH_CHECK(kernels.size() == 4 && tensors.size() == 16,
+              "decode_block: four projections, four tensors each, got ", kernels.size(), " and ",
+              tensors.size());
+  const int64_t B = x.size(0), d = x.size(2);
+  at::Tensor rows = x.reshape({B, d}).contiguous();
+  at::Tensor qkv = project(rms_norm(rows, norm1, eps, offset), kernels[0], tensors, 0);
+  at::Tensor y = decode_attention(qkv.view({B, 1, qkv.size(1)}), cos, sin, k_cache, v_cache,
+                                  start, heads, interleaved, scale);
+  rows = project(y.view({B, y.size(2)}), kernels[1], tensors, 4).add_(rows);  // new tensors
+  at::Tensor h = project(rms_norm(rows, norm2, eps, offset), kernels[2], tensors, 8);
+  rows = project(gated(h, activation), kernels[3], tensors, 12).add_(rows);
+  return rows.view({B, 1, d});
+}
+
 }  // namespace
 
 TORCH_LIBRARY(zoo, m) {
@@ -542,6 +654,10 @@ TORCH_LIBRARY(zoo, m) {
   m.def("rms_norm(Tensor x, Tensor? weight, float eps, float offset) -> Tensor");
   m.def("decode_attention(Tensor qkv, Tensor? cos, Tensor? sin, Tensor(a!) k_cache, "
         "Tensor(b!) v_cache, int start, int heads, bool interleaved, float scale) -> Tensor");
+  m.def("decode_block(Tensor x, Tensor? norm1, Tensor? norm2, float eps, float offset, "
+        "str[] kernels, Tensor?[] tensors, Tensor? cos, Tensor? sin, Tensor(a!) k_cache, "
+        "Tensor(b!) v_cache, int start, int heads, bool interleaved, float scale, "
+        "str activation) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(zoo, CPU, m) {
@@ -551,4 +667,5 @@ TORCH_LIBRARY_IMPL(zoo, CPU, m) {
   m.impl("linear_int4", &linear_int4);
   m.impl("rms_norm", &rms_norm);
   m.impl("decode_attention", &decode_attention);
+  m.impl("decode_block", &decode_block);
 }

@@ -8,9 +8,11 @@ for it (fp32 and bf16 weights, int8 codes with a scale per row, 4-bit codes with
 zero per group of 32), which read each weight once for up to four rows of activations; they
 are candidates beside torch's (zoo.model.kernels measures which is fastest on the machine, so
 a CPU where they lose keeps torch's), and results differ from torch's only by the order of
-fp32 additions (zoo.model.kernels.tolerance). It also holds two one-call forms for fp32
-decoding, an RMSNorm and an attention layer's whole step (zoo.model.layers.RMSNorm,
-zoo.model.attention.Attention), which replace a dozen small torch calls each.
+fp32 additions (zoo.model.kernels.tolerance). It also holds one-call forms for fp32
+decoding: an RMSNorm, an attention layer's whole step (zoo.model.layers.RMSNorm,
+zoo.model.attention.Attention), which replace a dozen small torch calls each, and a pre-norm
+block's whole step (zoo.model.decoder.Block: both norms, the attention step, the gated MLP,
+the residual sums, each projection on the kernel measured for it), which replaces about 29.
 
 The source is compiled the first time a kernel is wanted, with the C++ compiler named by $CXX
 (else c++, g++), `-march=native` and torch's own headers and libraries, into
@@ -44,6 +46,7 @@ from zoo.files.folder import replace_file
 SOURCE = Path(__file__).with_name("native.cpp")
 REQUIRES = ("avx512f", "avx512bw", "avx512_bf16")  # the CPU flags native.cpp compiles for
 TIMEOUT = 300  # seconds a build may take
+ACTIVATIONS = ("swiglu", "geglu")  # the gated MLPs' activations native.cpp's block step has
 _state: list[str] = []  # what happened: "built ..." or "not built: ..." (once per process)
 
 
@@ -193,4 +196,5 @@ def state() -> str:
     return _state[0] if _state else "not needed"
 
 
-__all__ = ["REQUIRES", "SOURCE", "build", "cache_dir", "cpuinfo", "ops", "state", "wanted"]
+__all__ = ["ACTIVATIONS", "REQUIRES", "SOURCE", "build", "cache_dir", "cpuinfo", "ops", "state",
+           "wanted"]

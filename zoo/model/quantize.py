@@ -114,6 +114,16 @@ class PackedLinear(nn.Module):
         bias = self.packed["bias"]
         return y if bias is None else y + bias
 
+    def native_form(self) -> tuple[str, list[Tensor | None]] | None:
+        """For zoo's one-call block step (zoo.model.decoder.Block): the one-row kernel and its
+        tensors (`NATIVE_FORMS`, then the bias), where native.cpp runs that kernel too; else
+        None."""
+        names = NATIVE_FORMS.get(self.kernel)
+        if names is None:
+            return None
+        packed = self.packed
+        return self.kernel, [*(packed[n] if n else None for n in names), packed["bias"]]
+
     def kernel_choice(self) -> tuple[str | None, tuple[str, ...]]:
         """The one-row kernel, and those run for more rows (zoo.model.kernels.summary)."""
         return self.kernel, tuple(sorted(self.ran_many))
@@ -207,6 +217,12 @@ KERNELS: dict[str, Callable[[Tensor, PackedLinear], Tensor]] = {
 # kernels that take the activations as given (fp32 or bf16: zoo's own, which read fp32 rows
 # exactly, or round them to bf16 themselves), where torch's take bf16
 AS_GIVEN = frozenset({"zoo_bf16", "zoo_int8", "zoo_int4"})
+# the one-row kernels native.cpp's block step runs too (`project` there), and the buffers it
+# reads, in its order (three slots; "" for none)
+NATIVE_FORMS: dict[str, tuple[str, str, str]] = {
+    "zoo_bf16": ("weight", "", ""), "zoo_int8": ("weight", "scales", ""),
+    "zoo_int4": ("weight", "scales", "zeros"), "int4pack": ("weight", "scales", ""),
+    "int8pack": ("weight", "scales", "")}
 
 
 @functools.cache
