@@ -267,7 +267,8 @@ def test_a_model_laid_out_with_zoos_kernels_fuses_its_fp32_norms_only():
 
 
 @needs_build
-@pytest.mark.parametrize("label", ["llama-gqa", "gpt-j", "phi", "gpt2", "phi3", "mixtral"])
+@pytest.mark.parametrize("label", ["llama-gqa", "gpt-j", "phi", "gpt2", "phi3", "mixtral",
+                                   "qwen3"])
 def test_the_fused_decoding_step_computes_what_the_layers_do(label):
     """Each step of a fused layer (rotary half or interleaved, partial, none; grouped queries;
     a cache that grows) gives the logits of the unfused one within fp32 rounding, and the
@@ -306,9 +307,14 @@ def test_the_fused_step_refuses_a_cache_that_does_not_match():
     qkv = torch.zeros(1, 1, 6 * 8)
     cache = torch.zeros(1, 2, 4, 8)
     with pytest.raises(RuntimeError, match=r"decode_attention: qkv .* does not match 3 heads"):
-        ops().decode_attention(qkv, None, None, cache, cache.clone(), 4, 3, False, 1.0)
+        ops().decode_attention(qkv, None, None, cache, cache.clone(), 4, 3, False, 1.0, None,
+                               None, 1e-6, 0.0)
     with pytest.raises(RuntimeError, match="the caches must be contiguous"):
-        ops().decode_attention(qkv, None, None, cache.transpose(1, 2), cache, 0, 2, False, 1.0)
+        ops().decode_attention(qkv, None, None, cache.transpose(1, 2), cache, 0, 2, False, 1.0,
+                               None, None, 1e-6, 0.0)
+    with pytest.raises(RuntimeError, match="a QK norm needs both q_norm and k_norm"):
+        ops().decode_attention(qkv, None, None, cache, cache.clone(), 0, 2, False, 1.0,
+                               torch.ones(8), None, 1e-6, 0.0)
 
 
 ONE_CALL = ("zoo_attention", "zoo_rms_norm", "zoo_fp32")  # the layers' one-call forms
@@ -348,8 +354,11 @@ def decode_both(model, unfused, packing: str | None = None, batch: int = 2, step
 
 @pytest.fixture
 def block_steps(monkeypatch):
-    """How many decoding steps ran as one call of a whole block."""
+    """How many decoding steps ran as one call of a whole block; measuring off, so that only
+    the kernels forced run (else the unfused model would be laid out with the block step)."""
     from zoo.model.decoder import Block
+
+    monkeypatch.setenv("ZOO_AUTOTUNE", "0")
 
     ran, real = [], Block._fused_step
     monkeypatch.setattr(Block, "_fused_step", lambda self, *a: ran.append(1) or real(self, *a))
@@ -358,23 +367,31 @@ def block_steps(monkeypatch):
 
 @needs_build
 @pytest.mark.parametrize(("label", "packing"), [
-    ("llama-gqa", None), ("gemma", None), ("helium", None), ("qwen2", None),
+    ("llama-gqa", None), ("gemma", None), ("helium", None), ("qwen2", None), ("qwen3", None),
+    ("gemma3", None), ("gpt2", None), ("opt", None), ("starcoder2", None), ("gpt-bigcode", None),
     ("smollm2", "zoo_int4"), ("smollm2", "int4pack"), ("llama-gqa", "zoo_int8"),
-    ("llama-gqa", "int8pack"), ("llama-gqa", "zoo_bf16")])
+    ("llama-gqa", "int8pack"), ("llama-gqa", "zoo_bf16"), ("gemma3", "zoo_int4")])
 def test_the_block_step_computes_what_the_layers_do(label, packing, block_steps):
-    """A pre-norm block's decoding step in one call (SwiGLU or GeGLU, grouped queries, biases,
-    Gemma's norm offset and score scale; fp32 projections or each packing native.cpp runs)
-    gives what its layers give one call each."""
+    """A block's decoding step in one call gives what its layers give one call each: RMSNorms
+    (Gemma's offset) or LayerNorms, before each sublayer or around it (Gemma 3's sandwich);
+    SwiGLU, GeGLU, GELU or ReLU; grouped or one key head, a QK norm per head, biases, learned
+    positions or rotary (Gemma 3's two tables); fp32 projections or each packing native.cpp
+    runs."""
     model = zoo.create_model(tiny_spec(label), seed=0).eval()
     assert decode_both(model, copy.deepcopy(model), packing) == model.spec.n_layer
-    assert len(block_steps) == 7 * model.spec.n_layer
+    spec = model.spec
+    if spec.local_window is None:
+        assert len(block_steps) == 7 * spec.n_layer
+    else:  # a sliding window of 8: past it, a local layer's step has a mask, and is unfused
+        assert 0 < len(block_steps) < 7 * spec.n_layer
 
 
 @needs_build
 @pytest.mark.parametrize(("label", "why"), [
     ("mixtral", "experts"), ("gpt-j", "one norm feeds both sublayers"),
-    ("granite", "residual multiplier"), ("qwen3", "QK norm"), ("gpt2", "LayerNorm"),
-    ("gemma3", "sandwich norms")])
+    ("granite", "residual multiplier"), ("olmo2", "norms on the outputs only"),
+    ("olmo", "a LayerNorm without parameters"), ("gemma2", "soft-capped scores"),
+    ("cohere", "a LayerNorm per head"), ("falcon-7b", "GELU without tanh")])
 def test_a_block_the_step_does_not_cover_runs_its_layers(label, why, block_steps):
     model = zoo.create_model(tiny_spec(label), seed=0).eval()
     assert decode_both(model, copy.deepcopy(model), steps=2) == 0, why
@@ -404,9 +421,10 @@ def test_the_block_step_refuses_kernels_and_activations_it_lacks():
     tensors = [qkv, None, None, None, torch.zeros(8, 8), None, None, None,
                torch.zeros(16, 8), None, None, None, torch.zeros(8, 8), None, None, None]
 
-    def step(kernel: str = "zoo_fp32", activation: str = "swiglu"):
-        return ops().decode_block(x, None, None, 1e-6, 0.0, [kernel] + ["zoo_fp32"] * 3,
-                                  tensors, None, None, cache, cache.clone(), 0, 1, False, 1.0,
+    def step(kernel: str = "zoo_fp32", activation: str = "swiglu", norm: str = "rms"):
+        return ops().decode_block(x, norm, [None] * 8, 1e-6, 0.0, False,
+                                  [kernel] + ["zoo_fp32"] * 3, tensors, None, None, cache,
+                                  cache.clone(), 0, 1, False, 1.0, None, None, 1e-6, 0.0,
                                   activation)
 
     assert step().shape == (1, 1, 8)
@@ -414,8 +432,10 @@ def test_the_block_step_refuses_kernels_and_activations_it_lacks():
         step(kernel="onednn")
     with pytest.raises(RuntimeError, match="decode_block: zoo_int8 lacks its tensor 1"):
         step(kernel="zoo_int8")
-    with pytest.raises(RuntimeError, match="decode_block: no activation relu"):
-        step(activation="relu")
+    with pytest.raises(RuntimeError, match="decode_block: no activation gelu"):
+        step(activation="gelu")
+    with pytest.raises(RuntimeError, match="decode_block: no norm batch"):
+        step(norm="batch")
 
 
 @needs_build

@@ -191,11 +191,14 @@ class Attention(nn.Module):
 
     def fusable(self) -> bool:
         """Whether zoo's fused decoding step computes this layer: q, k and v as the fused
-        projection gives them, rotated (or not) by the layer's table, then plain attention."""
+        projection gives them, each head RMS-normalised (a QK norm per head, as Qwen3's and
+        Gemma 3's) or not, rotated (or not) by the layer's table, then plain attention."""
         spec = self.spec
-        return not (self.gated or self.q_norm is not None or spec.qkv_clip is not None
-                    or self.l2_norm or self.tuned or self.differential
-                    or self.softcap is not None or self.sinks is not None) \
+        qk_norm = self.q_norm is None or (spec.qk_norm == "head" and all(
+            type(n) is RMSNorm and n.weight is not None for n in (self.q_norm, self.k_norm)))
+        return qk_norm and not (self.gated or spec.qkv_clip is not None
+                                or self.l2_norm or self.tuned or self.differential
+                                or self.softcap is not None or self.sinks is not None) \
             and spec.v_dim == spec.q_dim == self.n_head * self.head_dim \
             and spec.kv_dim == self.kv_heads * self.head_dim \
             and spec.rotary_style in ("half", "half_reversed", "interleaved")
@@ -216,15 +219,20 @@ class Attention(nn.Module):
     def step_arguments(self, x: Tensor, inputs: AttentionInputs, cache: KVCache) -> list[Any]:
         """decode_attention's arguments after qkv (zoo/model/native.cpp): the rotary tables,
         the cache's storage with room for one more position and that position, the heads, the
-        rotary style and the score scale."""
+        rotary style, the score scale and the QK norm (weights, eps, offset)."""
         batch = x.shape[0]
         like = x.new_empty((batch, self.kv_heads, 1, self.head_dim))
         keys, values, start = cache.reserve(self.layer, like, like)
         cos, sin = (t.contiguous() for t in inputs.rotary[self.rope]) \
             if self.rope is not None else (None, None)
+        q_norm, k_norm = self.q_norm, self.k_norm
         return [cos, sin, keys, values, start, self.n_head,
                 self.spec.rotary_style == "interleaved",
-                self.head_dim ** -0.5 if self.scale is None else self.scale]
+                self.head_dim ** -0.5 if self.scale is None else self.scale,
+                None if q_norm is None else q_norm.weight,
+                None if k_norm is None else k_norm.weight,
+                self.spec.norm_eps if q_norm is None else q_norm.eps,
+                float(q_norm is not None and q_norm.unit_offset)]
 
     def _fused_step(self, x: Tensor, inputs: AttentionInputs, cache: KVCache) -> Tensor:
         """One decoding step in one call (decode_attention in zoo/model/native.cpp): the new

@@ -36,6 +36,7 @@ from zoo.model.layers import (
     Embedding,
     Experts,
     HeadLayerNorm,
+    LayerNorm,
     Linear,
     MoE,
     RMSNorm,
@@ -118,24 +119,42 @@ mixer (Nemotron-H's MLP and expert layers).
     fused_kernel = "zoo_block"
 
     def fusable(self) -> bool:
-        """Whether zoo's one-call step computes this block's decoding step: pre-norm RMSNorms,
-        an attention layer whose step is one call, a gated MLP whose activation native.cpp
-        has, each projection on a kernel native.cpp runs too (chosen before: Model.lay_out),
-        and nothing else (no residual multiplier, experts, per-layer input or scalar)."""
-        attn, mlp, norms = self.attn, self.mlp, (self.norm1, self.norm2)
-        return self.arrangement == "pre" and self.multiplier == 1.0 \
+        """Whether zoo's one-call step computes this block's decoding step: pre-norm (or
+        sandwich) norms of one kind, an attention layer whose step is one call, an MLP whose
+        activation native.cpp has, each projection on a kernel native.cpp runs too (chosen
+        before: Model.lay_out), and nothing else (no residual multiplier, experts, per-layer
+        input or scalar)."""
+        attn, mlp = self.attn, self.mlp
+        return self.arrangement in ("pre", "sandwich") and self.multiplier == 1.0 \
             and self.moe is None and self.per_layer_gate is None \
-            and not hasattr(self, "layer_scalar") \
-            and all(isinstance(n, RMSNorm) for n in norms) \
-            and len({(n.eps, n.unit_offset) for n in norms}) == 1 \
+            and not hasattr(self, "layer_scalar") and self._norms() is not None \
             and type(attn) is Attention and attn.fusable() \
-            and type(mlp) is MLP and mlp.act is None and mlp.spec.gated \
+            and type(mlp) is MLP and mlp.act is None \
             and mlp.spec.activation in native.ACTIVATIONS \
             and self._projections() is not None
 
     def kernel_choice(self) -> tuple[str | None, tuple[str, ...]]:
         """"zoo_block" where zoo's one-call step runs a decoding step (kernels.summary)."""
         return ("zoo_block" if self.fused else None), ()
+
+    def _norms(self) -> tuple[str, list[Tensor | None], float, float, bool] | None:
+        """The norms as native.cpp's decode_block takes them: their kind ("rms" or "layer"),
+        the weight and bias of norm1, norm2 and (a sandwich) the two after the sublayers, their
+        eps and offset (Gemma's 1 + weight), whether a sandwich; None unless they are all
+        RMSNorms or all LayerNorms with one eps and offset."""
+        sandwich = self.arrangement == "sandwich"
+        norms = [self.norm1, self.norm2, *((self.post_attn_norm, self.post_mlp_norm)
+                                           if sandwich else ())]
+        kind = "rms" if all(type(n) is RMSNorm for n in norms) else \
+            "layer" if all(type(n) is LayerNorm for n in norms) else None
+        forms = {(n.eps, bool(getattr(n, "unit_offset", False))) for n in norms}
+        if kind is None or len(forms) != 1:
+            return None
+        tensors: list[Tensor | None] = [None] * 8
+        for i, n in enumerate(norms):
+            tensors[2 * i: 2 * i + 2] = [n.weight, getattr(n, "bias", None)]
+        eps, offset = forms.pop()
+        return kind, tensors, eps, float(offset), sandwich
 
     def _projections(self) -> tuple[list[str], list[Tensor | None]] | None:
         """The kernels of qkv, out, fc_in and fc_out and their tensors, four apiece, as
@@ -155,15 +174,13 @@ mixer (Nemotron-H's MLP and expert layers).
         """A decoding step of the whole block in one call (decode_block in
         zoo/model/native.cpp), or None where a projection's kernel changed since the block
         was laid out."""
-        projections = self._projections()
-        if projections is None:
+        projections, norms = self._projections(), self._norms()
+        if projections is None or norms is None:
             return None
         assert isinstance(self.attn, Attention) and isinstance(self.mlp, MLP)
-        norm1, norm2 = self.norm1, self.norm2
-        assert isinstance(norm1, RMSNorm) and isinstance(norm2, RMSNorm)
         return native.ops().decode_block(
-            x, norm1.weight, norm2.weight, norm1.eps, float(norm1.unit_offset), *projections,
-            *self.attn.step_arguments(x, inputs, cache), self.mlp.spec.activation)
+            x, *norms, *projections, *self.attn.step_arguments(x, inputs, cache),
+            self.mlp.spec.activation)
 
     def forward(self, x: Tensor, inputs: AttentionInputs, cache: KVCache | None) -> Tensor:
         if self.fused and x.shape[0] <= FEW_ROWS and not (self.training and self.dropout) \

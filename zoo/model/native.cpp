@@ -349,42 +349,91 @@ at::Tensor linear_int4(const at::Tensor& x, const at::Tensor& codes, const at::T
   });
 }
 
-// ---- RMSNorm ----------------------------------------------------------------------------------
+// ---- RMSNorm, LayerNorm -----------------------------------------------------------------------
 
-// y = x / sqrt(mean(x^2) + eps) * (weight + offset), each row of x (rows, D) fp32, as
+// y = x / sqrt(mean(x^2) + eps) * (weight + offset) over one row of D, as
 // zoo.model.layers.RMSNorm computes it in fp32 (offset 1: Gemma's 1 + weight; no weight: 1)
-at::Tensor rms_norm(const at::Tensor& x, const std::optional<at::Tensor>& weight, double eps,
-                    double offset) {
-  TORCH_CHECK(x.dim() >= 1 && x.scalar_type() == at::kFloat, "rms_norm: x must be fp32, got ",
+void rms_row(const float* row, float* y, int64_t D, const float* w, float eps, float offset) {
+  __m512 acc = _mm512_setzero_ps();
+  for (int64_t k = 0; k < D; k += 16) {
+    __m512 v = _mm512_maskz_loadu_ps(tail_mask(D - k), row + k);
+    acc = _mm512_fmadd_ps(v, v, acc);
+  }
+  const float r = 1.0f / std::sqrt(_mm512_reduce_add_ps(acc) / static_cast<float>(D) + eps);
+  const __m512 rv = _mm512_set1_ps(r), ov = _mm512_set1_ps(offset);
+  for (int64_t k = 0; k < D; k += 16) {
+    __mmask16 mask = tail_mask(D - k);
+    __m512 h = _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, row + k), rv);
+    if (w != nullptr) h = _mm512_mul_ps(h, _mm512_add_ps(_mm512_maskz_loadu_ps(mask, w + k), ov));
+    _mm512_mask_storeu_ps(y + k, mask, h);
+  }
+}
+
+// y = (x - mean(x)) / sqrt(var(x) + eps) * weight + bias over one row of D (the biased
+// variance, as torch's layer_norm; no weight or bias: 1 and 0)
+void layer_row(const float* row, float* y, int64_t D, const float* w, const float* b,
+               float eps) {
+  __m512 acc = _mm512_setzero_ps();
+  for (int64_t k = 0; k < D; k += 16) acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(tail_mask(D - k), row + k));
+  const float mean = _mm512_reduce_add_ps(acc) / static_cast<float>(D);
+  const __m512 mv = _mm512_set1_ps(mean);
+  acc = _mm512_setzero_ps();
+  for (int64_t k = 0; k < D; k += 16) {
+    __mmask16 mask = tail_mask(D - k);
+    __m512 c = _mm512_maskz_sub_ps(mask, _mm512_maskz_loadu_ps(mask, row + k), mv);
+    acc = _mm512_fmadd_ps(c, c, acc);
+  }
+  const float r = 1.0f / std::sqrt(_mm512_reduce_add_ps(acc) / static_cast<float>(D) + eps);
+  const __m512 rv = _mm512_set1_ps(r);
+  for (int64_t k = 0; k < D; k += 16) {
+    __mmask16 mask = tail_mask(D - k);
+    __m512 h = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, row + k), mv), rv);
+    if (w != nullptr) h = _mm512_mul_ps(h, _mm512_maskz_loadu_ps(mask, w + k));
+    if (b != nullptr) h = _mm512_add_ps(h, _mm512_maskz_loadu_ps(mask, b + k));
+    _mm512_mask_storeu_ps(y + k, mask, h);
+  }
+}
+
+const float* data_or_null(const std::optional<at::Tensor>& t, int64_t D, const char* op,
+                          const char* name) {
+  if (!t.has_value()) return nullptr;
+  check_weight(*t, at::kFloat, {D}, op, name);
+  return t->data_ptr<float>();
+}
+
+// each row of x (rows, D) fp32 normalised by `row(in, out)`
+template <typename Row>
+at::Tensor each_row(const at::Tensor& x, const char* op, Row row) {
+  TORCH_CHECK(x.dim() >= 1 && x.scalar_type() == at::kFloat, op, ": x must be fp32, got ",
               x.scalar_type());
   const int64_t D = x.size(-1), M = D ? x.numel() / D : 0;
-  if (weight.has_value())
-    check_weight(*weight, at::kFloat, {D}, "rms_norm", "the weight");
   at::Tensor xc = x.contiguous();
   at::Tensor y = at::empty_like(xc);
   const float* xp = xc.data_ptr<float>();
-  const float* wp = weight.has_value() ? weight->data_ptr<float>() : nullptr;
   float* yp = y.data_ptr<float>();
-  const float off = static_cast<float>(offset), epsf = static_cast<float>(eps);
   at::parallel_for(0, M, 64, [&](int64_t m0, int64_t m1) {
-    for (int64_t m = m0; m < m1; m++) {
-      const float* row = xp + m * D;
-      __m512 acc = _mm512_setzero_ps();
-      for (int64_t k = 0; k < D; k += 16) {
-        __m512 v = _mm512_maskz_loadu_ps(tail_mask(D - k), row + k);
-        acc = _mm512_fmadd_ps(v, v, acc);
-      }
-      const float r = 1.0f / std::sqrt(_mm512_reduce_add_ps(acc) / static_cast<float>(D) + epsf);
-      const __m512 rv = _mm512_set1_ps(r), ov = _mm512_set1_ps(off);
-      for (int64_t k = 0; k < D; k += 16) {
-        __mmask16 mask = tail_mask(D - k);
-        __m512 h = _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, row + k), rv);
-        if (wp != nullptr) h = _mm512_mul_ps(h, _mm512_add_ps(_mm512_maskz_loadu_ps(mask, wp + k), ov));
-        _mm512_mask_storeu_ps(yp + m * D + k, mask, h);
-      }
-    }
+    for (int64_t m = m0; m < m1; m++) row(xp + m * D, yp + m * D);
   });
   return y;
+}
+
+at::Tensor rms_norm(const at::Tensor& x, const std::optional<at::Tensor>& weight, double eps,
+                    double offset) {
+  const int64_t D = x.dim() ? x.size(-1) : 0;
+  const float* w = data_or_null(weight, D, "rms_norm", "the weight");
+  return each_row(x, "rms_norm", [&](const float* in, float* out) {
+    rms_row(in, out, D, w, static_cast<float>(eps), static_cast<float>(offset));
+  });
+}
+
+at::Tensor layer_norm(const at::Tensor& x, const std::optional<at::Tensor>& weight,
+                      const std::optional<at::Tensor>& bias, double eps) {
+  const int64_t D = x.dim() ? x.size(-1) : 0;
+  const float* w = data_or_null(weight, D, "layer_norm", "the weight");
+  const float* b = data_or_null(bias, D, "layer_norm", "the bias");
+  return each_row(x, "layer_norm", [&](const float* in, float* out) {
+    layer_row(in, out, D, w, b, static_cast<float>(eps));
+  });
 }
 
 // ---- one decoding step's attention ----------------------------------------------------------
@@ -441,11 +490,15 @@ void rotate(const float* a, float* out, int64_t d, const float* cos, const float
 // without rotary), the key and value written into the caches (B, Hk, capacity, d) at `start`,
 // then softmax(q k^T * scale) v over the positions 0 .. start, query head h reading key head
 // h / (H / Hk) as SDPA's enable_gqa does. Returns (B, 1, H d). The scores, their maximum and
-// the sum of their exponentials in fp32, as SDPA's CPU kernel keeps them.
+// the sum of their exponentials in fp32, as SDPA's CPU kernel keeps them. With q_norm and
+// k_norm (Qwen3's and Gemma 3's QK norm), each query and key head is first RMS-normalised
+// over its d numbers with that weight (norm_eps, norm_offset as rms_norm's).
 at::Tensor decode_attention(const at::Tensor& qkv, const std::optional<at::Tensor>& cos,
                             const std::optional<at::Tensor>& sin, at::Tensor& k_cache,
                             at::Tensor& v_cache, int64_t start, int64_t heads, bool interleaved,
-                            double scale) {
+                            double scale, const std::optional<at::Tensor>& q_norm,
+                            const std::optional<at::Tensor>& k_norm, double norm_eps,
+                            double norm_offset) {
   TORCH_CHECK(qkv.dim() == 3 && qkv.size(1) == 1 && qkv.scalar_type() == at::kFloat &&
                   qkv.is_contiguous(),
               "decode_attention: qkv must be contiguous (batch, 1, width) fp32, got ",
@@ -481,6 +534,11 @@ at::Tensor decode_attention(const at::Tensor& qkv, const std::optional<at::Tenso
   float* kp = k_cache.data_ptr<float>();
   float* vp = v_cache.data_ptr<float>();
   float* yp = y.data_ptr<float>();
+  TORCH_CHECK(q_norm.has_value() == k_norm.has_value(),
+              "decode_attention: a QK norm needs both q_norm and k_norm");
+  const float* qn = data_or_null(q_norm, D, "decode_attention", "q_norm");
+  const float* kn = data_or_null(k_norm, D, "decode_attention", "k_norm");
+  std::vector<float> normed(D);
   for (int64_t b = 0; b < B; b++) {
     const float* row = in + b * width;
     const int64_t table = rotary && cos->size(0) == B ? b * r : 0;
@@ -488,10 +546,16 @@ at::Tensor decode_attention(const at::Tensor& qkv, const std::optional<at::Tenso
     const float* s = rotary ? sin->data_ptr<float>() + table : nullptr;
     for (int64_t h = 0; h < H + Hk; h++) {
       float* out = h < H ? qp + (b * H + h) * D : kp + ((b * Hk + h - H) * capacity + start) * D;
+      const float* head = row + h * D;
+      if (qn != nullptr) {
+        rms_row(head, normed.data(), D, h < H ? qn : kn, static_cast<float>(norm_eps),
+                static_cast<float>(norm_offset));
+        head = normed.data();
+      }
       if (rotary)
-        rotate(row + h * D, out, D, c, s, r, interleaved);
+        rotate(head, out, D, c, s, r, interleaved);
       else
-        std::copy(row + h * D, row + (h + 1) * D, out);
+        std::copy(head, head + D, out);
     }
     for (int64_t g = 0; g < Hk; g++)
       std::copy(row + (H + Hk + g) * D, row + (H + Hk + g + 1) * D,
@@ -593,54 +657,71 @@ __m512 gelu_tanh(__m512 x) {
   return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), _mm512_add_ps(one, t));
 }
 
-// A gated MLP's activation: h (rows, 2F) = [gate; up] -> act(gate) * up (rows, F);
-// "swiglu": silu(gate) = gate * sigmoid(gate); "geglu": gelu_tanh(gate)
-at::Tensor gated(const at::Tensor& h, const std::string& activation) {
-  const bool swiglu = activation == "swiglu";
-  TORCH_CHECK(swiglu || activation == "geglu", "decode_block: no activation ", activation);
-  const int64_t M = h.size(0), F = h.size(1) / 2;
+// The MLP's activation, as zoo.model.layers.activate: the gated ones on h (rows, 2F) = [gate;
+// up] -> act(gate) * up (rows, F) ("swiglu": silu, "geglu": gelu_tanh); the plain ones
+// ("gelu_tanh", "silu", "relu") on each number of h
+at::Tensor activate(const at::Tensor& h, const std::string& activation) {
+  const bool gated = activation == "swiglu" || activation == "geglu";
+  const bool silu = activation == "swiglu" || activation == "silu";
+  const bool gelu = activation == "geglu" || activation == "gelu_tanh";
+  TORCH_CHECK(silu || gelu || activation == "relu", "decode_block: no activation ", activation);
+  const int64_t M = h.size(0), F = gated ? h.size(1) / 2 : h.size(1);
   at::Tensor y = at::empty({M, F}, h.options());
   const float* hp = h.data_ptr<float>();
   float* yp = y.data_ptr<float>();
   for (int64_t m = 0; m < M; m++) {
-    const float* gate = hp + m * 2 * F;
-    const float* up = gate + F;
+    const float* a = hp + m * h.size(1);
     for (int64_t f = 0; f < F; f += 16) {
       const __mmask16 mask = tail_mask(F - f);
-      const __m512 g = _mm512_maskz_loadu_ps(mask, gate + f);
-      const __m512 a = swiglu ? _mm512_mul_ps(g, sigmoid(g)) : gelu_tanh(g);
-      _mm512_mask_storeu_ps(yp + m * F + f, mask,
-                            _mm512_mul_ps(a, _mm512_maskz_loadu_ps(mask, up + f)));
+      const __m512 g = _mm512_maskz_loadu_ps(mask, a + f);
+      __m512 v = silu ? _mm512_mul_ps(g, sigmoid(g))
+                 : gelu ? gelu_tanh(g) : _mm512_max_ps(g, _mm512_setzero_ps());
+      if (gated) v = _mm512_mul_ps(v, _mm512_maskz_loadu_ps(mask, a + F + f));
+      _mm512_mask_storeu_ps(yp + m * F + f, mask, v);
     }
   }
   return y;
 }
 
-// A pre-norm block's decoding step, one position per sequence, x (B, 1, d) fp32:
-//   x = x + out(attention(qkv(norm1(x))));  x = x + fc_out(act(fc_in(norm2(x))))
-// as zoo.model.decoder.Block computes it with its one-call norms and attention step, in one
-// call. The four projections' kernels are named in `kernels` (qkv, out, fc_in, fc_out), their
-// tensors four apiece in `tensors` (see project); the attention's arguments as decode_attention.
-at::Tensor decode_block(const at::Tensor& x, const std::optional<at::Tensor>& norm1,
-                        const std::optional<at::Tensor>& norm2, double eps, double offset,
-                        at::ArrayRef<std::string> kernels,
+// A block's decoding step, one position per sequence, x (B, 1, d) fp32, in one call, as
+// zoo.model.decoder.Block computes it with its one-call norms and attention step:
+//   pre:       x = x + out(attention(qkv(n1(x))));      x = x + fc_out(act(fc_in(n2(x))))
+//   sandwich:  x = x + n3(out(attention(qkv(n1(x)))));  x = x + n4(fc_out(act(fc_in(n2(x)))))
+// The norms are RMSNorms (`norm` "rms", eps and offset as rms_norm's) or LayerNorms ("layer"),
+// their weights and biases in `norms` (n1, n2, n3, n4: a weight and a bias each, or none). The
+// four projections' kernels are named in `kernels` (qkv, out, fc_in, fc_out), their tensors
+// four apiece in `tensors` (see project); the attention's arguments are decode_attention's,
+// the activation activate's.
+at::Tensor decode_block(const at::Tensor& x, const std::string& norm,
+                        const c10::List<std::optional<at::Tensor>>& norms, double eps,
+                        double offset, bool sandwich, at::ArrayRef<std::string> kernels,
                         const c10::List<std::optional<at::Tensor>>& tensors,
                         const std::optional<at::Tensor>& cos, const std::optional<at::Tensor>& sin,
                         at::Tensor& k_cache, at::Tensor& v_cache, int64_t start, int64_t heads,
-                        bool interleaved, double scale, const std::string& activation) {
+                        bool interleaved, double scale, const std::optional<at::Tensor>& q_norm,
+                        const std::optional<at::Tensor>& k_norm, double norm_eps,
+                        double norm_offset, const std::string& activation) {
   TORCH_CHECK(x.dim() == 3 && x.size(1) == 1 && x.scalar_type() == at::kFloat,
               "decode_block: x must be (batch, 1, d) fp32, got ", x.sizes(), " ", x.scalar_type());
-  TORCH_CHECK(kernels.size() == 4 && tensors.size() == 16,
-              "decode_block: four projections, four tensors each, got ", kernels.size(), " and ",
-              tensors.size());
+  TORCH_CHECK(kernels.size() == 4 && tensors.size() == 16 && norms.size() == 8,
+              "decode_block: four projections, four tensors each, and four norms, two each, got ",
+              kernels.size(), ", ", tensors.size(), " and ", norms.size());
+  TORCH_CHECK(norm == "rms" || norm == "layer", "decode_block: no norm ", norm);
+  auto normalise = [&](const at::Tensor& rows, int64_t i) {
+    return norm == "rms" ? rms_norm(rows, norms.get(2 * i), eps, offset)
+                         : layer_norm(rows, norms.get(2 * i), norms.get(2 * i + 1), eps);
+  };
   const int64_t B = x.size(0), d = x.size(2);
   at::Tensor rows = x.reshape({B, d}).contiguous();
-  at::Tensor qkv = project(rms_norm(rows, norm1, eps, offset), kernels[0], tensors, 0);
+  at::Tensor qkv = project(normalise(rows, 0), kernels[0], tensors, 0);
   at::Tensor y = decode_attention(qkv.view({B, 1, qkv.size(1)}), cos, sin, k_cache, v_cache,
-                                  start, heads, interleaved, scale);
-  rows = project(y.view({B, y.size(2)}), kernels[1], tensors, 4).add_(rows);  // new tensors
-  at::Tensor h = project(rms_norm(rows, norm2, eps, offset), kernels[2], tensors, 8);
-  rows = project(gated(h, activation), kernels[3], tensors, 12).add_(rows);
+                                  start, heads, interleaved, scale, q_norm, k_norm, norm_eps,
+                                  norm_offset);
+  y = project(y.view({B, y.size(2)}), kernels[1], tensors, 4);
+  rows = (sandwich ? normalise(y, 2) : y).add_(rows);  // new tensors, x as it was
+  y = project(activate(project(normalise(rows, 1), kernels[2], tensors, 8), activation),
+              kernels[3], tensors, 12);
+  rows = (sandwich ? normalise(y, 3) : y).add_(rows);
   return rows.view({B, 1, d});
 }
 
@@ -653,10 +734,12 @@ TORCH_LIBRARY(zoo, m) {
   m.def("linear_int4(Tensor x, Tensor codes, Tensor scales, Tensor zeros) -> Tensor");
   m.def("rms_norm(Tensor x, Tensor? weight, float eps, float offset) -> Tensor");
   m.def("decode_attention(Tensor qkv, Tensor? cos, Tensor? sin, Tensor(a!) k_cache, "
-        "Tensor(b!) v_cache, int start, int heads, bool interleaved, float scale) -> Tensor");
-  m.def("decode_block(Tensor x, Tensor? norm1, Tensor? norm2, float eps, float offset, "
-        "str[] kernels, Tensor?[] tensors, Tensor? cos, Tensor? sin, Tensor(a!) k_cache, "
         "Tensor(b!) v_cache, int start, int heads, bool interleaved, float scale, "
+        "Tensor? q_norm, Tensor? k_norm, float norm_eps, float norm_offset) -> Tensor");
+  m.def("decode_block(Tensor x, str norm, Tensor?[] norms, float eps, float offset, "
+        "bool sandwich, str[] kernels, Tensor?[] tensors, Tensor? cos, Tensor? sin, "
+        "Tensor(a!) k_cache, Tensor(b!) v_cache, int start, int heads, bool interleaved, "
+        "float scale, Tensor? q_norm, Tensor? k_norm, float norm_eps, float norm_offset, "
         "str activation) -> Tensor");
 }
 

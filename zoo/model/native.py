@@ -46,7 +46,8 @@ from zoo.files.folder import replace_file
 SOURCE = Path(__file__).with_name("native.cpp")
 REQUIRES = ("avx512f", "avx512bw", "avx512_bf16")  # the CPU flags native.cpp compiles for
 TIMEOUT = 300  # seconds a build may take
-ACTIVATIONS = ("swiglu", "geglu")  # the gated MLPs' activations native.cpp's block step has
+# the MLP activations native.cpp's block step has (`activate` there; zoo.model.layers.activate)
+ACTIVATIONS = ("swiglu", "geglu", "gelu_tanh", "silu", "relu")
 _state: list[str] = []  # what happened: "built ..." or "not built: ..." (once per process)
 
 
