@@ -416,6 +416,25 @@ def test_the_block_step_runs_only_where_its_projections_run_zoos_kernels(block_s
 
 
 @needs_build
+def test_a_block_laid_out_then_quantized_steps_on_its_packed_layers(block_steps):
+    """zoo.quantize replaces a laid-out block's projections: its step reads the packed ones,
+    as a model packed before its first call does."""
+    model = zoo.create_model(tiny_spec("llama-gqa"), seed=0).eval()
+    packed_first = copy.deepcopy(model)
+    ids = torch.randint(0, model.spec.vocab_size, (1, 4),
+                        generator=torch.Generator().manual_seed(6))
+    with kernels.forcing("zoo_block", "zoo_int8", *ONE_CALL):
+        model.generate(ids, max_new_tokens=2)  # laid out: every block's step in fp32
+        quantize(model, "int8")
+        quantize(packed_first, "int8")
+        tokens = model.generate(ids, max_new_tokens=6)
+        assert torch.equal(tokens, packed_first.generate(ids, max_new_tokens=6))
+    plans = [block._plan for block in model.blocks]
+    assert all(plan is not None and plan.kernels == ["zoo_int8"] * 4 for plan in plans)
+    assert len(block_steps) == (1 + 5 + 5) * model.spec.n_layer  # every decoding step
+
+
+@needs_build
 def test_the_block_step_refuses_kernels_and_activations_it_lacks():
     x, qkv, cache = torch.zeros(1, 1, 8), torch.zeros(24, 8), torch.zeros(1, 1, 4, 8)
     tensors = [qkv, None, None, None, torch.zeros(8, 8), None, None, None,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -55,6 +55,25 @@ TORCH_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.flo
 
 class ModelTooLargeError(MemoryError):
     """The weights would not fit in the target device's free memory."""
+
+
+class StepPlan(NamedTuple):
+    """What a block's one-call decoding step (decode_block in zoo/model/native.cpp) takes
+    besides its input and the attention's arguments, worked out once (Block._step_plan): the
+    modules it reads, the norms' kind ("rms" or "layer"), eps and offset (Gemma's 1 + weight),
+    whether a sandwich, the projections' kernels, the MLP's activation, and where each of its
+    24 tensors is read at each step (the four norms' weight and bias, the four projections'
+    four: a module's own dict of them, and a key, "" for none), so that a tensor the module
+    replaces (`to`, a load) is read anew."""
+
+    modules: tuple[nn.Module | None, ...]
+    norm: str
+    eps: float
+    offset: float
+    sandwich: bool
+    kernels: list[str]
+    sources: list[tuple[dict[str, Any], str]]
+    activation: str
 
 
 class Block(nn.Module):
@@ -117,6 +136,7 @@ mixer (Nemotron-H's MLP and expert layers).
 
     fused = False  # zoo's one-call decoding step (zoo.model.native); Model.lay_out sets it
     fused_kernel = "zoo_block"
+    _plan: StepPlan | None = None  # what that step reads (fusable works it out)
 
     def fusable(self) -> bool:
         """Whether zoo's one-call step computes this block's decoding step: pre-norm (or
@@ -127,60 +147,71 @@ mixer (Nemotron-H's MLP and expert layers).
         attn, mlp = self.attn, self.mlp
         return self.arrangement in ("pre", "sandwich") and self.multiplier == 1.0 \
             and self.moe is None and self.per_layer_gate is None \
-            and not hasattr(self, "layer_scalar") and self._norms() is not None \
+            and not hasattr(self, "layer_scalar") \
             and type(attn) is Attention and attn.fusable() \
             and type(mlp) is MLP and mlp.act is None \
             and mlp.spec.activation in native.ACTIVATIONS \
-            and self._projections() is not None
+            and self._step_plan() is not None
 
     def kernel_choice(self) -> tuple[str | None, tuple[str, ...]]:
         """"zoo_block" where zoo's one-call step runs a decoding step (kernels.summary)."""
         return ("zoo_block" if self.fused else None), ()
 
-    def _norms(self) -> tuple[str, list[Tensor | None], float, float, bool] | None:
-        """The norms as native.cpp's decode_block takes them: their kind ("rms" or "layer"),
-        the weight and bias of norm1, norm2 and (a sandwich) the two after the sublayers, their
-        eps and offset (Gemma's 1 + weight), whether a sandwich; None unless they are all
-        RMSNorms or all LayerNorms with one eps and offset."""
-        sandwich = self.arrangement == "sandwich"
-        norms = [self.norm1, self.norm2, *((self.post_attn_norm, self.post_mlp_norm)
-                                           if sandwich else ())]
+    def _step_modules(self) -> tuple[nn.Module | None, ...]:
+        """The modules whose tensors the one-call step reads: the four norms (the last two
+        None but in a sandwich) and the four projections (read from the modules' own dicts:
+        a module attribute costs 0.5 us, and this runs once a step)."""
+        own = self._modules
+        attn, mlp = own["attn"]._modules, own["mlp"]._modules  # type: ignore[union-attr]
+        return (own.get("norm1"), own.get("norm2"), own.get("post_attn_norm"),
+                own.get("post_mlp_norm"), attn.get("qkv"), attn.get("out"), mlp.get("fc_in"),
+                mlp.get("fc_out"))
+
+    def _step_plan(self) -> StepPlan | None:
+        """The one-call step's plan for the block's modules as they are now (kept in `_plan`),
+        or None where the norms are not all RMSNorms or all LayerNorms with one eps and offset,
+        or a projection runs a kernel native.cpp lacks."""
+        modules = self._step_modules()
+        norms = [n for n in modules[:4] if n is not None]
         kind = "rms" if all(type(n) is RMSNorm for n in norms) else \
             "layer" if all(type(n) is LayerNorm for n in norms) else None
         forms = {(n.eps, bool(getattr(n, "unit_offset", False))) for n in norms}
+        self._plan = None
         if kind is None or len(forms) != 1:
             return None
-        tensors: list[Tensor | None] = [None] * 8
-        for i, n in enumerate(norms):
-            tensors[2 * i: 2 * i + 2] = [n.weight, getattr(n, "bias", None)]
-        eps, offset = forms.pop()
-        return kind, tensors, eps, float(offset), sandwich
-
-    def _projections(self) -> tuple[list[str], list[Tensor | None]] | None:
-        """The kernels of qkv, out, fc_in and fc_out and their tensors, four apiece, as
-        native.cpp's decode_block takes them; None where one runs a kernel it lacks."""
-        assert isinstance(self.attn, Attention) and isinstance(self.mlp, MLP)
-        names: list[str] = []
-        tensors: list[Tensor | None] = []
-        for layer in (self.attn.qkv, self.attn.out, self.mlp.fc_in, self.mlp.fc_out):
-            form = layer.native_form()
+        sources: list[tuple[dict[str, Any], str]] = []
+        for n in modules[:4]:
+            params = n._parameters if n is not None else {}
+            sources += [(params, "weight"), (params, "bias")]
+        kernels_: list[str] = []
+        for layer in modules[4:]:
+            native_form = getattr(layer, "native_form", None)  # Linear's, PackedLinear's
+            form = native_form() if native_form is not None else None
             if form is None:
                 return None
-            names.append(form[0])
-            tensors += form[1]
-        return names, tensors
+            kernels_.append(form[0])
+            sources += [(form[1], key) for key in form[2]]
+        eps, offset = forms.pop()
+        assert isinstance(self.mlp, MLP)
+        self._plan = StepPlan(modules, kind, eps, float(offset), modules[2] is not None,
+                              kernels_, sources, self.mlp.spec.activation)
+        return self._plan
 
     def _fused_step(self, x: Tensor, inputs: AttentionInputs, cache: KVCache) -> Tensor | None:
         """A decoding step of the whole block in one call (decode_block in
-        zoo/model/native.cpp), or None where a projection's kernel changed since the block
-        was laid out."""
-        projections, norms = self._projections(), self._norms()
-        if projections is None or norms is None:
-            return None
-        assert isinstance(self.attn, Attention) and isinstance(self.mlp, MLP)
+        zoo/model/native.cpp), or None where a module replaced since the block was laid out
+        (zoo.quantize) is one the step cannot run."""
+        plan = self._plan
+        if plan is None or plan.modules != self._step_modules():
+            self.fused = self.fusable()  # laid out again with the modules as they are now
+            plan = self._plan
+            if not self.fused or plan is None:
+                return None
+        tensors = [source.get(key) if key else None for source, key in plan.sources]
+        assert isinstance(self.attn, Attention)
         return native.ops().decode_block(
-            x, *norms, *projections, *self.attn.step_arguments(x, inputs, cache),
-            self.mlp.spec.activation)
+            x, plan.norm, tensors[:8], plan.eps, plan.offset, plan.sandwich, plan.kernels,
+            tensors[8:], *self.attn.step_arguments(x, inputs, cache), plan.activation)
 
     def forward(self, x: Tensor, inputs: AttentionInputs, cache: KVCache | None) -> Tensor:
         if self.fused and x.shape[0] <= FEW_ROWS and not (self.training and self.dropout) \

@@ -82,13 +82,14 @@ class Linear(nn.Linear):
                 return ONEDNN_LINEAR(x, self.weight, self.bias, "none", [], "")
         return F.linear(x, self.weight, self.bias)
 
-    def native_form(self) -> tuple[str, list[Tensor | None]] | None:
-        """For zoo's one-call block step (zoo.model.decoder.Block): the kernel and tensors
-        (weight, two unused, bias) that multiply fp32 rows as `forward` does, where that kernel
-        is zoo's own (chosen before: Model.lay_out); else None."""
+    def native_form(self) -> tuple[str, dict[str, Any], tuple[str, ...]] | None:
+        """For zoo's one-call block step (zoo.model.decoder.Block): the kernel that multiplies
+        fp32 rows as `forward` does, where it is zoo's own (chosen before: Model.lay_out), the
+        dict its tensors are read from at each call, and their keys (the weight, two unused,
+        the bias); else None."""
         if self._kernel != (torch.float32, "zoo_fp32") or self.weight.dtype != torch.float32:
             return None
-        return "zoo_fp32", [self.weight, None, None, self.bias]
+        return "zoo_fp32", self._parameters, ("weight", "", "", "bias")
 
     def kernel_choice(self) -> tuple[str | None, tuple[str, ...]]:
         """The kernel chosen (None before the first inference call), for kernels.summary."""

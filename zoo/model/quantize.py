@@ -36,6 +36,7 @@ import functools
 import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -114,15 +115,12 @@ class PackedLinear(nn.Module):
         bias = self.packed["bias"]
         return y if bias is None else y + bias
 
-    def native_form(self) -> tuple[str, list[Tensor | None]] | None:
-        """For zoo's one-call block step (zoo.model.decoder.Block): the one-row kernel and its
-        tensors (`NATIVE_FORMS`, then the bias), where native.cpp runs that kernel too; else
-        None."""
+    def native_form(self) -> tuple[str, dict[str, Any], tuple[str, ...]] | None:
+        """For zoo's one-call block step (zoo.model.decoder.Block): the one-row kernel, where
+        native.cpp runs it too, the dict its buffers are read from at each call (`packed`),
+        and their keys (`NATIVE_FORMS`, then the bias); else None."""
         names = NATIVE_FORMS.get(self.kernel)
-        if names is None:
-            return None
-        packed = self.packed
-        return self.kernel, [*(packed[n] if n else None for n in names), packed["bias"]]
+        return None if names is None else (self.kernel, self.packed, (*names, "bias"))
 
     def kernel_choice(self) -> tuple[str | None, tuple[str, ...]]:
         """The one-row kernel, and those run for more rows (zoo.model.kernels.summary)."""
