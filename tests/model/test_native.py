@@ -266,6 +266,49 @@ def test_a_model_laid_out_with_zoos_kernels_fuses_its_fp32_norms_only():
     assert "zoo_rms_norm" not in kernels.summary(bf16.modules())["kernel"]  # fp32 only
 
 
+ONE_CALL = ("zoo_attention", "zoo_rms_norm", "zoo_fp32")  # the layers' one-call forms
+
+
+def decode_alike(model, other, mine: tuple[str, ...], theirs: tuple[str, ...],
+                 batch: int = 2, steps: int = 7) -> None:
+    """Decode with `model` (kernels `mine` forced at its first call) and `other` (`theirs`):
+    the logits of each step within fp32 rounding, the caches' contents the same numbers."""
+    ids = torch.randint(0, model.spec.vocab_size, (batch, 5),
+                        generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        with kernels.forcing(*mine):
+            logits, cache = model(ids, use_cache=True)
+        with kernels.forcing(*theirs):
+            expected, reference = other(ids, use_cache=True)
+        for _ in range(steps):  # the first cache holds 5 positions: it grows twice
+            token = expected[:, -1:].argmax(-1)
+            logits, cache = model(token, past_key_values=cache, use_cache=True)
+            expected, reference = other(token, past_key_values=reference, use_cache=True)
+            assert torch.allclose(logits, expected, atol=1e-5, rtol=1e-4)
+    assert cache.lengths == reference.lengths
+    for mine_, theirs_ in zip(cache.keys + cache.values, reference.keys + reference.values,
+                              strict=True):
+        if mine_ is not None:
+            end = cache.length
+            assert torch.allclose(mine_[:, :, :end], theirs_[:, :, :end], atol=1e-5, rtol=1e-4)
+
+
+def decode_both(model, unfused, packing: str | None = None, batch: int = 2, steps: int = 7):
+    """decode_alike, `model` laid out with zoo's block step and `unfused` (a copy) without
+    it, each projection on the same kernel (`packing` for packed layers); how many blocks
+    were laid out with it."""
+    forced = (packing,) if packing else ()
+    if packing:
+        for m in (model, unfused):
+            with kernels.forcing(packing):
+                quantize(m, packing.removeprefix("zoo_").removesuffix("pack")
+                         .replace("dense_", ""))
+    decode_alike(model, unfused, ("zoo_block", *forced, *ONE_CALL), (*forced, *ONE_CALL),
+                 batch, steps)
+    assert "zoo_block" not in kernels.summary(unfused.modules())["kernel"]
+    return kernels.summary(model.modules())["kernel"].get("zoo_block", 0)
+
+
 @needs_build
 @pytest.mark.parametrize("label", ["llama-gqa", "gpt-j", "phi", "gpt2", "phi3", "mixtral",
                                    "qwen3"])
@@ -277,24 +320,10 @@ def test_the_fused_decoding_step_computes_what_the_layers_do(label):
 
     model = zoo.create_model(tiny_spec(label), seed=0).eval()
     eager = copy.deepcopy(model)
+    decode_alike(model, eager, ("zoo_attention",), ())
+    assert all(m.fused for m in model.modules() if isinstance(m, Attention))
     ids = torch.randint(0, model.spec.vocab_size, (2, 5),
                         generator=torch.Generator().manual_seed(4))
-    with kernels.forcing("zoo_attention"), torch.no_grad():
-        logits, cache = model(ids, use_cache=True)
-    assert all(m.fused for m in model.modules() if isinstance(m, Attention))
-    with torch.no_grad():
-        expected, reference = eager(ids, use_cache=True)
-        for _ in range(7):  # the first cache holds 5 positions: it grows twice
-            token = expected[:, -1:].argmax(-1)
-            logits, cache = model(token, past_key_values=cache, use_cache=True)
-            expected, reference = eager(token, past_key_values=reference, use_cache=True)
-            assert torch.allclose(logits, expected, atol=1e-5, rtol=1e-4)
-    assert cache.lengths == reference.lengths
-    for mine, theirs in zip(cache.keys + cache.values, reference.keys + reference.values,
-                            strict=True):
-        if mine is not None:
-            end = cache.length
-            assert torch.allclose(mine[:, :, :end], theirs[:, :, :end], atol=1e-5, rtol=1e-4)
     assert "zoo_attention" in kernels.summary(model.modules())["kernel"]
     mask = torch.tensor([[0, 1, 1, 1, 1], [1, 1, 1, 1, 1]])
     with torch.no_grad():
@@ -315,41 +344,6 @@ def test_the_fused_step_refuses_a_cache_that_does_not_match():
     with pytest.raises(RuntimeError, match="a QK norm needs both q_norm and k_norm"):
         ops().decode_attention(qkv, None, None, cache, cache.clone(), 0, 2, False, 1.0,
                                torch.ones(8), None, 1e-6, 0.0)
-
-
-ONE_CALL = ("zoo_attention", "zoo_rms_norm", "zoo_fp32")  # the layers' one-call forms
-
-
-def decode_both(model, unfused, packing: str | None = None, batch: int = 2, steps: int = 7):
-    """Decode with `model` laid out with zoo's block step and `unfused` (a copy) without it,
-    each projection on the same kernel (`packing` for packed layers), the logits of each step
-    within fp32 rounding and the caches' contents the same numbers; the blocks fused."""
-    forced = (packing,) if packing else ()
-    if packing:
-        for m in (model, unfused):
-            with kernels.forcing(packing):
-                quantize(m, packing.removeprefix("zoo_").removesuffix("pack")
-                         .replace("dense_", ""))
-    ids = torch.randint(0, model.spec.vocab_size, (batch, 5),
-                        generator=torch.Generator().manual_seed(4))
-    with torch.no_grad():
-        with kernels.forcing("zoo_block", *forced, *ONE_CALL):
-            logits, cache = model(ids, use_cache=True)
-        with kernels.forcing(*forced, *ONE_CALL):
-            expected, reference = unfused(ids, use_cache=True)
-        for _ in range(steps):  # the first cache holds 5 positions: it grows twice
-            token = expected[:, -1:].argmax(-1)
-            logits, cache = model(token, past_key_values=cache, use_cache=True)
-            expected, reference = unfused(token, past_key_values=reference, use_cache=True)
-            assert torch.allclose(logits, expected, atol=1e-5, rtol=1e-4)
-    assert cache.lengths == reference.lengths
-    for mine, theirs in zip(cache.keys + cache.values, reference.keys + reference.values,
-                            strict=True):
-        if mine is not None:
-            end = cache.length
-            assert torch.allclose(mine[:, :, :end], theirs[:, :, :end], atol=1e-5, rtol=1e-4)
-    assert "zoo_block" not in kernels.summary(unfused.modules())["kernel"]
-    return kernels.summary(model.modules())["kernel"].get("zoo_block", 0)
 
 
 @pytest.fixture
