@@ -429,6 +429,21 @@ def test_a_block_laid_out_then_quantized_steps_on_its_packed_layers(block_steps)
 
 
 @needs_build
+def test_beam_search_on_the_block_step_finds_the_beams_the_layers_find(block_steps):
+    """Three beams (three rows, reordered in the cache after each step) of a sandwich block
+    with a sliding window, one call a step, as one call a layer finds them."""
+    model = zoo.create_model(tiny_spec("gemma3"), seed=0).eval()
+    eager = copy.deepcopy(model)
+    ids = torch.randint(0, model.spec.vocab_size, (1, 4),
+                        generator=torch.Generator().manual_seed(1))
+    with kernels.forcing("zoo_block", *ONE_CALL):
+        beams = model.generate(ids, max_new_tokens=8, num_beams=3)
+    assert block_steps
+    with kernels.forcing(*ONE_CALL):
+        assert torch.equal(beams, eager.generate(ids, max_new_tokens=8, num_beams=3))
+
+
+@needs_build
 def test_the_block_step_refuses_kernels_and_activations_it_lacks():
     x, qkv, cache = torch.zeros(1, 1, 8), torch.zeros(24, 8), torch.zeros(1, 1, 4, 8)
     tensors = [qkv, None, None, None, torch.zeros(8, 8), None, None, None,
