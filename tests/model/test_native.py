@@ -293,17 +293,16 @@ def decode_alike(model, other, mine: tuple[str, ...], theirs: tuple[str, ...],
             assert torch.allclose(mine_[:, :, :end], theirs_[:, :, :end], atol=1e-5, rtol=1e-4)
 
 
-def decode_both(model, unfused, packing: str | None = None, batch: int = 2, steps: int = 7):
+def decode_both(model, unfused, kernel: str = "zoo_fp32", mode: str | None = None,
+                batch: int = 2, steps: int = 7):
     """decode_alike, `model` laid out with zoo's block step and `unfused` (a copy) without
-    it, each projection on the same kernel (`packing` for packed layers); how many blocks
-    were laid out with it."""
-    forced = (packing,) if packing else ()
-    if packing:
+    it, each projection on `kernel` (packed in `mode` first, if any); how many blocks were
+    laid out with the step."""
+    if mode is not None:
         for m in (model, unfused):
-            with kernels.forcing(packing):
-                quantize(m, packing.removeprefix("zoo_").removesuffix("pack")
-                         .replace("dense_", ""))
-    decode_alike(model, unfused, ("zoo_block", *forced, *ONE_CALL), (*forced, *ONE_CALL),
+            with kernels.forcing(kernel):
+                quantize(m, mode)
+    decode_alike(model, unfused, ("zoo_block", kernel, *ONE_CALL), (kernel, *ONE_CALL),
                  batch, steps)
     assert "zoo_block" not in kernels.summary(unfused.modules())["kernel"]
     return kernels.summary(model.modules())["kernel"].get("zoo_block", 0)
@@ -360,19 +359,25 @@ def block_steps(monkeypatch):
 
 
 @needs_build
-@pytest.mark.parametrize(("label", "packing"), [
-    ("llama-gqa", None), ("gemma", None), ("helium", None), ("qwen2", None), ("qwen3", None),
-    ("gemma3", None), ("gpt2", None), ("opt", None), ("starcoder2", None), ("gpt-bigcode", None),
-    ("smollm2", "zoo_int4"), ("smollm2", "int4pack"), ("llama-gqa", "zoo_int8"),
-    ("llama-gqa", "int8pack"), ("llama-gqa", "zoo_bf16"), ("gemma3", "zoo_int4")])
-def test_the_block_step_computes_what_the_layers_do(label, packing, block_steps):
+@pytest.mark.parametrize(("label", "mode", "kernel"), [
+    ("llama-gqa", None, "zoo_fp32"), ("gemma", None, "zoo_fp32"), ("helium", None, "zoo_fp32"),
+    ("qwen2", None, "zoo_fp32"), ("qwen3", None, "zoo_fp32"), ("gemma3", None, "zoo_fp32"),
+    ("gpt2", None, "zoo_fp32"), ("opt", None, "zoo_fp32"), ("starcoder2", None, "zoo_fp32"),
+    ("gpt-bigcode", None, "zoo_fp32"), ("qwen2", None, "linear"), ("gpt2", None, "linear_t"),
+    ("llama-gqa", None, "onednn"), ("smollm2", "int4", "zoo_int4"),
+    ("smollm2", "int4", "int4pack"), ("gemma3", "int4", "zoo_int4"),
+    ("llama-gqa", "int8", "zoo_int8"), ("llama-gqa", "int8", "int8pack"),
+    ("llama-gqa", "bf16", "zoo_bf16"), ("llama-gqa", "bf16", "dense_bf16"),
+    ("llama-gqa", "bf16", "dense_bf16_t"), ("llama-gqa", "bf16", "onednn_bf16")])
+def test_the_block_step_computes_what_the_layers_do(label, mode, kernel, block_steps):
     """A block's decoding step in one call gives what its layers give one call each: RMSNorms
     (Gemma's offset) or LayerNorms, before each sublayer or around it (Gemma 3's sandwich);
     SwiGLU, GeGLU, GELU or ReLU; grouped or one key head, a QK norm per head, biases, learned
-    positions or rotary (Gemma 3's two tables); fp32 projections or each packing native.cpp
-    runs."""
+    positions or rotary (Gemma 3's two tables); the projections on each kernel measuring may
+    choose (fp32: zoo's, F.linear over either layout, oneDNN's; each packing's)."""
     model = zoo.create_model(tiny_spec(label), seed=0).eval()
-    assert decode_both(model, copy.deepcopy(model), packing) == model.spec.n_layer
+    assert decode_both(model, copy.deepcopy(model), kernel, mode) == model.spec.n_layer
+    assert {k for b in model.blocks for k in b._plan.kernels} == {kernel}
     spec = model.spec
     if spec.local_window is None:
         assert len(block_steps) == 7 * spec.n_layer
@@ -393,17 +398,12 @@ def test_a_block_the_step_does_not_cover_runs_its_layers(label, why, block_steps
 
 
 @needs_build
-def test_the_block_step_runs_only_where_its_projections_run_zoos_kernels(block_steps):
-    """torch's kernel on a projection (oneDNN here, measuring off), or a batch wider than the
-    matrix-vector kernels take: the layers run one call each, as they would unfused."""
+def test_the_block_step_runs_only_where_it_runs_each_projections_kernel(block_steps):
+    """A projection on a kernel the step lacks (int8 codes as two 4-bit planes), or a batch
+    wider than the matrix-vector kernels take: the layers run one call each, as unfused."""
     model = zoo.create_model(tiny_spec("llama-gqa"), seed=0).eval()
-    ids = torch.randint(0, model.spec.vocab_size, (1, 3),
-                        generator=torch.Generator().manual_seed(5))
-    eager = copy.deepcopy(model)
-    with kernels.forcing("zoo_block", "zoo_attention", "zoo_rms_norm"):
-        tokens = model.generate(ids, max_new_tokens=4)
-    assert "zoo_block" not in kernels.summary(model.modules())["kernel"]
-    assert torch.equal(tokens, eager.generate(ids, max_new_tokens=4))
+    assert decode_both(model, copy.deepcopy(model), "int4pack_planes", "int8", steps=2) == 0
+    assert block_steps == []
     wide = zoo.create_model(tiny_spec("llama-gqa"), seed=0).eval()
     assert decode_both(wide, copy.deepcopy(wide), batch=5, steps=2) == wide.spec.n_layer
     assert block_steps == []  # laid out fused, but five rows are a prompt's kernels
@@ -456,8 +456,8 @@ def test_the_block_step_refuses_kernels_and_activations_it_lacks():
                                   activation)
 
     assert step().shape == (1, 1, 8)
-    with pytest.raises(RuntimeError, match="decode_block: no kernel onednn"):
-        step(kernel="onednn")
+    with pytest.raises(RuntimeError, match="decode_block: no kernel int4pack_planes"):
+        step(kernel="int4pack_planes")
     with pytest.raises(RuntimeError, match="decode_block: zoo_int8 lacks its tensor 1"):
         step(kernel="zoo_int8")
     with pytest.raises(RuntimeError, match="decode_block: no activation gelu"):

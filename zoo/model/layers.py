@@ -84,12 +84,13 @@ class Linear(nn.Linear):
 
     def native_form(self) -> tuple[str, dict[str, Any], tuple[str, ...]] | None:
         """For zoo's one-call block step (zoo.model.decoder.Block): the kernel that multiplies
-        fp32 rows as `forward` does, where it is zoo's own (chosen before: Model.lay_out), the
-        dict its tensors are read from at each call, and their keys (the weight, two unused,
-        the bias); else None."""
-        if self._kernel != (torch.float32, "zoo_fp32") or self.weight.dtype != torch.float32:
+        a few fp32 rows as `forward` does (chosen before: Model.lay_out; `project` in
+        native.cpp runs each), the dict its tensors are read from at each call, and their keys
+        (the weight, two unused, the bias); None before a kernel is chosen for fp32."""
+        if self._kernel is None or self._kernel[0] != torch.float32 or \
+                self.weight.dtype != torch.float32:
             return None
-        return "zoo_fp32", self._parameters, ("weight", "", "", "bias")
+        return self._kernel[1], self._parameters, ("weight", "", "", "bias")
 
     def kernel_choice(self) -> tuple[str | None, tuple[str, ...]]:
         """The kernel chosen (None before the first inference call), for kernels.summary."""

@@ -34,7 +34,9 @@
 #include <ATen/ops/empty.h>
 #include <ATen/ops/_weight_int4pack_mm_for_cpu.h>
 #include <ATen/ops/_weight_int8pack_mm.h>
+#include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/ops/empty_like.h>
+#include <ATen/ops/linear.h>
 #include <torch/library.h>
 #include <immintrin.h>
 
@@ -601,11 +603,25 @@ at::Tensor decode_attention(const at::Tensor& qkv, const std::optional<at::Tenso
 
 // ---- one decoding step of a whole block --------------------------------------------------------
 
+// oneDNN's linear (torch.ops.mkldnn._linear_pointwise, no fused activation), through torch's
+// dispatcher: its weight plain (fp32) or in oneDNN's blocked layout (quantize's onednn_bf16)
+at::Tensor onednn_linear(const at::Tensor& x, const at::Tensor& w,
+                         const std::optional<at::Tensor>& bias) {
+  static const auto op =
+      c10::Dispatcher::singleton()
+          .findSchemaOrThrow("mkldnn::_linear_pointwise", "")
+          .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const std::optional<at::Tensor>&,
+                            c10::string_view, c10::List<std::optional<c10::Scalar>>,
+                            std::optional<c10::string_view>)>();
+  return op.call(x, w, bias, "none", c10::List<std::optional<c10::Scalar>>(), "");
+}
+
 // y = x W^T (+ bias), fp32 (rows, N), for fp32 rows x (rows, K), by the kernel the layer was
-// measured to run (zoo.model.quantize.KERNELS, zoo.model.layers.Linear), from its tensors
+// measured to run (zoo.model.layers.Linear; zoo.model.quantize.KERNELS), from its tensors
 // t[at .. at + 3]: the weight, then its scales and zeros where the kernel has them, then the
-// bias. torch's kernels take bf16 rows and give bf16 results, widened here as PackedLinear
-// widens them.
+// bias. Each as the layer's forward runs it: fp32 layers' torch kernels add the bias
+// themselves; the packed layers' torch kernels take bf16 rows and give bf16 results, widened
+// as PackedLinear widens them before adding the bias.
 at::Tensor project(const at::Tensor& x, const std::string& kernel,
                    const c10::List<std::optional<at::Tensor>>& t, int64_t at) {
   auto tensor = [&](int64_t i) -> at::Tensor {
@@ -613,6 +629,10 @@ at::Tensor project(const at::Tensor& x, const std::string& kernel,
     TORCH_CHECK(v.has_value(), "decode_block: ", kernel, " lacks its tensor ", i);
     return *v;
   };
+  const std::optional<at::Tensor> bias = t.get(at + 3);
+  if (kernel == "linear" || kernel == "linear_t")  // F.linear, the weight [out, in] or [in, out]
+    return at::linear(x, tensor(0), bias);
+  if (kernel == "onednn") return onednn_linear(x, tensor(0), bias);
   at::Tensor y;
   if (kernel == "zoo_fp32")
     y = linear_f32(x, tensor(0));
@@ -628,9 +648,12 @@ at::Tensor project(const at::Tensor& x, const std::string& kernel,
                                         x.size(1) / scales.size(0), scales).to(at::kFloat);
   } else if (kernel == "int8pack")
     y = at::_weight_int8pack_mm(x.to(at::kBFloat16), tensor(0), tensor(1)).to(at::kFloat);
+  else if (kernel == "dense_bf16" || kernel == "dense_bf16_t")
+    y = at::linear(x.to(at::kBFloat16), tensor(0)).to(at::kFloat);
+  else if (kernel == "onednn_bf16")
+    y = onednn_linear(x.to(at::kBFloat16), tensor(0), std::nullopt).to(at::kFloat);
   else
     TORCH_CHECK(false, "decode_block: no kernel ", kernel);
-  std::optional<at::Tensor> bias = t.get(at + 3);
   if (bias.has_value()) y.add_(*bias);
   return y;
 }
@@ -752,3 +775,7 @@ TORCH_LIBRARY_IMPL(zoo, CPU, m) {
   m.impl("decode_attention", &decode_attention);
   m.impl("decode_block", &decode_block);
 }
+
+// a block whose projection holds a weight in oneDNN's blocked layout (an MKLDNN tensor, as
+// quantize's onednn_bf16 packs it) is dispatched by that tensor's key
+TORCH_LIBRARY_IMPL(zoo, MkldnnCPU, m) { m.impl("decode_block", &decode_block); }

@@ -216,11 +216,12 @@ KERNELS: dict[str, Callable[[Tensor, PackedLinear], Tensor]] = {
 # exactly, or round them to bf16 themselves), where torch's take bf16
 AS_GIVEN = frozenset({"zoo_bf16", "zoo_int8", "zoo_int4"})
 # the one-row kernels native.cpp's block step runs too (`project` there), and the buffers it
-# reads, in its order (three slots; "" for none)
+# reads, in its order (three slots; "" for none); int4pack_planes' two planes are not among them
 NATIVE_FORMS: dict[str, tuple[str, str, str]] = {
     "zoo_bf16": ("weight", "", ""), "zoo_int8": ("weight", "scales", ""),
     "zoo_int4": ("weight", "scales", "zeros"), "int4pack": ("weight", "scales", ""),
-    "int8pack": ("weight", "scales", "")}
+    "int8pack": ("weight", "scales", ""), "dense_bf16": ("weight", "", ""),
+    "dense_bf16_t": ("weight", "", ""), "onednn_bf16": ("weight", "", "")}
 
 
 @functools.cache
