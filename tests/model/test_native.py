@@ -203,6 +203,33 @@ def test_a_failed_build_says_why_once_and_is_not_retried(tmp_path, monkeypatch):
     assert not list((tmp_path / "cache" / "zoo" / "native").glob(".build-*"))  # no leftovers
 
 
+def test_a_new_build_deletes_only_zoos_own_builds_unused_for_a_month(tmp_path):
+    import os
+    import time
+
+    month_ago = time.time() - (native.UNUSED_DAYS + 1) * 86400
+    files = {name: tmp_path / name for name in (
+        "zoo-0123456789abcdef.so", "zoo-0123456789abcdef.failed",  # a month unused: deleted
+        "zoo-fedcba9876543210.so",  # loaded yesterday: kept
+        "zoo-1111111111111111.so",  # the new build: kept
+        "notes.so", "zoo-0123.so")}  # not zoo's builds: kept
+    for path in files.values():
+        path.write_bytes(b"")
+        os.utime(path, (month_ago, month_ago))
+    day_ago = time.time() - 86400
+    os.utime(files["zoo-fedcba9876543210.so"], (day_ago, day_ago))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_bytes(b"not zoo's")
+    link = tmp_path / "zoo-2222222222222222.so"
+    link.symlink_to(elsewhere)  # a link in its place is not followed, nor deleted
+    os.utime(link, (month_ago, month_ago), follow_symlinks=False)
+    native._prune(tmp_path, files["zoo-1111111111111111.so"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "elsewhere", "notes.so", "zoo-0123.so", "zoo-1111111111111111.so",
+        "zoo-2222222222222222.so", "zoo-fedcba9876543210.so"]
+    assert elsewhere.read_bytes() == b"not zoo's"
+
+
 def test_nothing_is_built_when_measuring_is_off_or_zoo_native_is_off(monkeypatch):
     monkeypatch.setenv("ZOO_AUTOTUNE", "0")
     assert "zoo_int4" not in candidates("int4", 64, 128)

@@ -11,7 +11,7 @@ a CPU where they lose keeps torch's), and results differ from torch's only by th
 fp32 additions (zoo.model.kernels.tolerance). It also holds one-call forms for fp32
 decoding: an RMSNorm, an attention layer's whole step (zoo.model.layers.RMSNorm,
 zoo.model.attention.Attention), which replace a dozen small torch calls each, and a pre-norm
-block's whole step (zoo.model.decoder.Block: both norms, the attention step, the gated MLP,
+block's whole step (zoo.model.decoder.Block: both norms, the attention step, the MLP,
 the residual sums, each projection on the kernel measured for it), which replaces about 29.
 
 The source is compiled the first time a kernel is wanted, with the C++ compiler named by $CXX
@@ -20,6 +20,7 @@ The source is compiled the first time a kernel is wanted, with the C++ compiler 
 names), one file per source, flags, torch, compiler and CPU, which later processes load
 (about 7 s once; torch.ops.zoo then). A build that fails leaves a `.failed` file with the
 compiler's message beside it, so that it is not tried again until that file is deleted.
+A new build deletes the earlier ones (and failures) that no process loaded for 30 days.
 Without AVX-512 (F, BW, BF16), a compiler or Linux, nothing is built, and everything runs on
 torch's kernels, as before. `ZOO_NATIVE=0` (or off/false/no) never builds nor loads it. Two
 processes building at once take turns (a lock file beside it); the library is written beside
@@ -28,14 +29,18 @@ its final name and renamed into place.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
 import platform
+import re
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +51,7 @@ from zoo.files.folder import replace_file
 SOURCE = Path(__file__).with_name("native.cpp")
 REQUIRES = ("avx512f", "avx512bw", "avx512_bf16")  # the CPU flags native.cpp compiles for
 TIMEOUT = 300  # seconds a build may take
+UNUSED_DAYS = 30  # a build no process loaded for this long is deleted at the next build
 # the MLP activations native.cpp's block step has (`activate` there; zoo.model.layers.activate)
 ACTIVATIONS = ("swiglu", "geglu", "gelu_tanh", "silu", "relu")
 _state: list[str] = []  # what happened: "built ..." or "not built: ..." (once per process)
@@ -139,6 +145,10 @@ def _build() -> tuple[Path | None, str]:
         with os.fdopen(lock_fd, "r+b") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be building it: wait
             if library.is_file():
+                # its time is when it was last used (_prune keeps it); a folder this user
+                # may read but not write keeps the time it has
+                with contextlib.suppress(OSError):
+                    os.utime(library, follow_symlinks=False)
                 return library, f"built ({library})"
             if failed.is_file():
                 return None, f"its build failed before: see {failed}"
@@ -156,9 +166,26 @@ def _build() -> tuple[Path | None, str]:
                     replace_file(failed, message.encode())
                     return None, f"its build failed: see {failed}"
                 replace_file(library, out.read_bytes())
+            _prune(folder, library)
             return library, f"built ({library})"
     except OSError as e:
         return None, f"cannot build in {folder}: {e.strerror or e}"
+
+
+def _prune(folder: Path, keep: Path) -> None:
+    """Delete the builds in `folder` (zoo's own: zoo-<digest>.so and .failed, plain files)
+    that no process loaded for `UNUSED_DAYS`, but `keep`: each source, torch, compiler and
+    CPU leaves its own, and a build in use is touched at each load."""
+    old = time.time() - UNUSED_DAYS * 86400
+    for path in folder.iterdir():
+        if path == keep or not re.fullmatch(r"zoo-[0-9a-f]{16}\.(so|failed)", path.name):
+            continue
+        try:
+            info = path.lstat()
+            if stat.S_ISREG(info.st_mode) and info.st_mtime < old:
+                path.unlink()
+        except OSError:
+            continue  # gone already, or not ours to delete
 
 
 @functools.cache
