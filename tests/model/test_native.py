@@ -390,7 +390,8 @@ def block_steps(monkeypatch):
     ("llama-gqa", None, "zoo_fp32"), ("gemma", None, "zoo_fp32"), ("helium", None, "zoo_fp32"),
     ("qwen2", None, "zoo_fp32"), ("qwen3", None, "zoo_fp32"), ("gemma3", None, "zoo_fp32"),
     ("gpt2", None, "zoo_fp32"), ("opt", None, "zoo_fp32"), ("starcoder2", None, "zoo_fp32"),
-    ("gpt-bigcode", None, "zoo_fp32"), ("qwen2", None, "linear"), ("gpt2", None, "linear_t"),
+    ("gpt-bigcode", None, "zoo_fp32"), ("gpt-j", None, "zoo_fp32"), ("phi", None, "zoo_fp32"),
+    ("gpt-neox", None, "zoo_fp32"), ("qwen2", None, "linear"), ("gpt2", None, "linear_t"),
     ("llama-gqa", None, "onednn"), ("smollm2", "int4", "zoo_int4"),
     ("smollm2", "int4", "int4pack"), ("gemma3", "int4", "zoo_int4"),
     ("llama-gqa", "int8", "zoo_int8"), ("llama-gqa", "int8", "int8pack"),
@@ -398,7 +399,8 @@ def block_steps(monkeypatch):
     ("llama-gqa", "bf16", "dense_bf16_t"), ("llama-gqa", "bf16", "onednn_bf16")])
 def test_the_block_step_computes_what_the_layers_do(label, mode, kernel, block_steps):
     """A block's decoding step in one call gives what its layers give one call each: RMSNorms
-    (Gemma's offset) or LayerNorms, before each sublayer or around it (Gemma 3's sandwich);
+    (Gemma's offset) or LayerNorms, before each sublayer or around it (Gemma 3's sandwich),
+    or sublayers side by side (GPT-J's one norm, GPT-NeoX's two);
     SwiGLU, GeGLU, GELU or ReLU; grouped or one key head, a QK norm per head, biases, learned
     positions or rotary (Gemma 3's two tables); the projections on each kernel measuring may
     choose (fp32: zoo's, F.linear over either layout, oneDNN's; each packing's)."""
@@ -414,7 +416,7 @@ def test_the_block_step_computes_what_the_layers_do(label, mode, kernel, block_s
 
 @needs_build
 @pytest.mark.parametrize(("label", "why"), [
-    ("mixtral", "experts"), ("gpt-j", "one norm feeds both sublayers"),
+    ("mixtral", "experts"),
     ("granite", "residual multiplier"), ("olmo2", "norms on the outputs only"),
     ("olmo", "a LayerNorm without parameters"), ("gemma2", "soft-capped scores"),
     ("cohere", "a LayerNorm per head"), ("falcon-7b", "GELU without tanh")])
@@ -476,8 +478,9 @@ def test_the_block_step_refuses_kernels_and_activations_it_lacks():
     tensors = [qkv, None, None, None, torch.zeros(8, 8), None, None, None,
                torch.zeros(16, 8), None, None, None, torch.zeros(8, 8), None, None, None]
 
-    def step(kernel: str = "zoo_fp32", activation: str = "swiglu", norm: str = "rms"):
-        return ops().decode_block(x, norm, [None] * 8, 1e-6, 0.0, False,
+    def step(kernel: str = "zoo_fp32", activation: str = "swiglu", norm: str = "rms",
+             arrangement: str = "pre"):
+        return ops().decode_block(x, norm, [None] * 8, 1e-6, 0.0, arrangement,
                                   [kernel] + ["zoo_fp32"] * 3, tensors, None, None, cache,
                                   cache.clone(), 0, 1, False, 1.0, None, None, 1e-6, 0.0,
                                   activation)
@@ -491,6 +494,8 @@ def test_the_block_step_refuses_kernels_and_activations_it_lacks():
         step(activation="gelu")
     with pytest.raises(RuntimeError, match="decode_block: no norm batch"):
         step(norm="batch")
+    with pytest.raises(RuntimeError, match="decode_block: no arrangement post"):
+        step(arrangement="post")
 
 
 @needs_build

@@ -57,11 +57,15 @@ class ModelTooLargeError(MemoryError):
     """The weights would not fit in the target device's free memory."""
 
 
+# the arrangements a block's one-call step computes (decode_block in zoo/model/native.cpp)
+STEP_ARRANGEMENTS = ("pre", "sandwich", "parallel", "parallel_two_norms")
+
+
 class StepPlan(NamedTuple):
     """What a block's one-call decoding step (decode_block in zoo/model/native.cpp) takes
     besides its input and the attention's arguments, worked out once (Block._step_plan): the
     modules it reads, the norms' kind ("rms" or "layer"), eps and offset (Gemma's 1 + weight),
-    whether a sandwich, the projections' kernels, the MLP's activation, and where each of its
+    the block's arrangement, the projections' kernels, the MLP's activation, and where each of its
     24 tensors is read at each step (the four norms' weight and bias, the four projections'
     four: a module's own dict of them, and a key, "" for none), so that a tensor the module
     replaces (`to`, a load) is read anew."""
@@ -70,7 +74,7 @@ class StepPlan(NamedTuple):
     norm: str
     eps: float
     offset: float
-    sandwich: bool
+    arrangement: str
     kernels: list[str]
     sources: list[tuple[dict[str, Any], str]]
     activation: str
@@ -139,13 +143,13 @@ mixer (Nemotron-H's MLP and expert layers).
     _plan: StepPlan | None = None  # what that step reads (fusable works it out)
 
     def fusable(self) -> bool:
-        """Whether zoo's one-call step computes this block's decoding step: pre-norm (or
-        sandwich) norms of one kind, an attention layer whose step is one call, an MLP whose
-        activation native.cpp has, each projection on a kernel native.cpp runs too (chosen
-        before: Model.lay_out), and nothing else (no residual multiplier, experts, per-layer
-        input or scalar)."""
+        """Whether zoo's one-call step computes this block's decoding step: one of
+        `STEP_ARRANGEMENTS`, norms of one kind, an attention layer whose step is one call, an
+        MLP whose activation native.cpp has, each projection on a kernel native.cpp runs too
+        (chosen before: Model.lay_out), and nothing else (no residual multiplier, experts,
+        per-layer input or scalar)."""
         attn, mlp = self.attn, self.mlp
-        return self.arrangement in ("pre", "sandwich") and self.multiplier == 1.0 \
+        return self.arrangement in STEP_ARRANGEMENTS and self.multiplier == 1.0 \
             and self.moe is None and self.per_layer_gate is None \
             and not hasattr(self, "layer_scalar") \
             and type(attn) is Attention and attn.fusable() \
@@ -158,8 +162,8 @@ mixer (Nemotron-H's MLP and expert layers).
         return ("zoo_block" if self.fused else None), ()
 
     def _step_modules(self) -> tuple[nn.Module | None, ...]:
-        """The modules whose tensors the one-call step reads: the four norms (the last two
-        None but in a sandwich) and the four projections (read from the modules' own dicts:
+        """The modules whose tensors the one-call step reads: the four norms (None where the
+        arrangement has fewer) and the four projections (read from the modules' own dicts:
         a module attribute costs 0.5 us, and this runs once a step)."""
         own = self._modules
         attn, mlp = own["attn"]._modules, own["mlp"]._modules  # type: ignore[union-attr]
@@ -193,7 +197,7 @@ mixer (Nemotron-H's MLP and expert layers).
             sources += [(form[1], key) for key in form[2]]
         eps, offset = forms.pop()
         assert isinstance(self.mlp, MLP)
-        self._plan = StepPlan(modules, kind, eps, float(offset), modules[2] is not None,
+        self._plan = StepPlan(modules, kind, eps, float(offset), self.arrangement,
                               kernels_, sources, self.mlp.spec.activation)
         return self._plan
 
@@ -210,7 +214,7 @@ mixer (Nemotron-H's MLP and expert layers).
         tensors = [source.get(key) if key else None for source, key in plan.sources]
         assert isinstance(self.attn, Attention)
         return native.ops().decode_block(
-            x, plan.norm, tensors[:8], plan.eps, plan.offset, plan.sandwich, plan.kernels,
+            x, plan.norm, tensors[:8], plan.eps, plan.offset, plan.arrangement, plan.kernels,
             tensors[8:], *self.attn.step_arguments(x, inputs, cache), plan.activation)
 
     def forward(self, x: Tensor, inputs: AttentionInputs, cache: KVCache | None) -> Tensor:

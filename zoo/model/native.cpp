@@ -707,9 +707,12 @@ at::Tensor activate(const at::Tensor& h, const std::string& activation) {
 }
 
 // A block's decoding step, one position per sequence, x (B, 1, d) fp32, in one call, as
-// zoo.model.decoder.Block computes it with its one-call norms and attention step:
-//   pre:       x = x + out(attention(qkv(n1(x))));      x = x + fc_out(act(fc_in(n2(x))))
-//   sandwich:  x = x + n3(out(attention(qkv(n1(x)))));  x = x + n4(fc_out(act(fc_in(n2(x)))))
+// zoo.model.decoder.Block computes it with its one-call norms and attention step, with
+// A(h) = out(attention(qkv(h))) and M(h) = fc_out(act(fc_in(h))), by `arrangement`:
+//   pre:                 x = x + A(n1(x));      x = x + M(n2(x))
+//   sandwich:            x = x + n3(A(n1(x)));  x = x + n4(M(n2(x)))
+//   parallel:            x = x + A(n1(x)) + M(n1(x))   (one norm feeds both)
+//   parallel_two_norms:  x = x + A(n1(x)) + M(n2(x))
 // The norms are RMSNorms (`norm` "rms", eps and offset as rms_norm's) or LayerNorms ("layer"),
 // their weights and biases in `norms` (n1, n2, n3, n4: a weight and a bias each, or none). The
 // four projections' kernels are named in `kernels` (qkv, out, fc_in, fc_out), their tensors
@@ -717,7 +720,8 @@ at::Tensor activate(const at::Tensor& h, const std::string& activation) {
 // the activation activate's.
 at::Tensor decode_block(const at::Tensor& x, const std::string& norm,
                         const c10::List<std::optional<at::Tensor>>& norms, double eps,
-                        double offset, bool sandwich, at::ArrayRef<std::string> kernels,
+                        double offset, const std::string& arrangement,
+                        at::ArrayRef<std::string> kernels,
                         const c10::List<std::optional<at::Tensor>>& tensors,
                         const std::optional<at::Tensor>& cos, const std::optional<at::Tensor>& sin,
                         at::Tensor& k_cache, at::Tensor& v_cache, int64_t start, int64_t heads,
@@ -730,22 +734,33 @@ at::Tensor decode_block(const at::Tensor& x, const std::string& norm,
               "decode_block: four projections, four tensors each, and four norms, two each, got ",
               kernels.size(), ", ", tensors.size(), " and ", norms.size());
   TORCH_CHECK(norm == "rms" || norm == "layer", "decode_block: no norm ", norm);
+  const bool sandwich = arrangement == "sandwich", parallel = arrangement == "parallel";
+  TORCH_CHECK(sandwich || parallel || arrangement == "pre" ||
+                  arrangement == "parallel_two_norms",
+              "decode_block: no arrangement ", arrangement);
   auto normalise = [&](const at::Tensor& rows, int64_t i) {
     return norm == "rms" ? rms_norm(rows, norms.get(2 * i), eps, offset)
                          : layer_norm(rows, norms.get(2 * i), norms.get(2 * i + 1), eps);
   };
+  auto mlp = [&](const at::Tensor& h) {
+    return project(activate(project(h, kernels[2], tensors, 8), activation), kernels[3],
+                   tensors, 12);
+  };
   const int64_t B = x.size(0), d = x.size(2);
   at::Tensor rows = x.reshape({B, d}).contiguous();
-  at::Tensor qkv = project(normalise(rows, 0), kernels[0], tensors, 0);
+  at::Tensor h = normalise(rows, 0);
+  at::Tensor qkv = project(h, kernels[0], tensors, 0);
   at::Tensor y = decode_attention(qkv.view({B, 1, qkv.size(1)}), cos, sin, k_cache, v_cache,
                                   start, heads, interleaved, scale, q_norm, k_norm, norm_eps,
                                   norm_offset);
   y = project(y.view({B, y.size(2)}), kernels[1], tensors, 4);
+  if (parallel || arrangement == "parallel_two_norms") {  // (x + A) + M, as Block adds them
+    at::Tensor m = mlp(parallel ? h : normalise(rows, 1));
+    return m.add_(y.add_(rows)).view({B, 1, d});
+  }
   rows = (sandwich ? normalise(y, 2) : y).add_(rows);  // new tensors, x as it was
-  y = project(activate(project(normalise(rows, 1), kernels[2], tensors, 8), activation),
-              kernels[3], tensors, 12);
-  rows = (sandwich ? normalise(y, 3) : y).add_(rows);
-  return rows.view({B, 1, d});
+  y = mlp(normalise(rows, 1));
+  return (sandwich ? normalise(y, 3) : y).add_(rows).view({B, 1, d});
 }
 
 }  // namespace
@@ -760,7 +775,7 @@ TORCH_LIBRARY(zoo, m) {
         "Tensor(b!) v_cache, int start, int heads, bool interleaved, float scale, "
         "Tensor? q_norm, Tensor? k_norm, float norm_eps, float norm_offset) -> Tensor");
   m.def("decode_block(Tensor x, str norm, Tensor?[] norms, float eps, float offset, "
-        "bool sandwich, str[] kernels, Tensor?[] tensors, Tensor? cos, Tensor? sin, "
+        "str arrangement, str[] kernels, Tensor?[] tensors, Tensor? cos, Tensor? sin, "
         "Tensor(a!) k_cache, Tensor(b!) v_cache, int start, int heads, bool interleaved, "
         "float scale, Tensor? q_norm, Tensor? k_norm, float norm_eps, float norm_offset, "
         "str activation) -> Tensor");
