@@ -391,7 +391,8 @@ def block_steps(monkeypatch):
     ("qwen2", None, "zoo_fp32"), ("qwen3", None, "zoo_fp32"), ("gemma3", None, "zoo_fp32"),
     ("gpt2", None, "zoo_fp32"), ("opt", None, "zoo_fp32"), ("starcoder2", None, "zoo_fp32"),
     ("gpt-bigcode", None, "zoo_fp32"), ("gpt-j", None, "zoo_fp32"), ("phi", None, "zoo_fp32"),
-    ("gpt-neox", None, "zoo_fp32"), ("qwen2", None, "linear"), ("gpt2", None, "linear_t"),
+    ("gpt-neox", None, "zoo_fp32"), ("falcon-7b", None, "zoo_fp32"),
+    ("qwen2", None, "linear"), ("gpt2", None, "linear_t"),
     ("llama-gqa", None, "onednn"), ("smollm2", "int4", "zoo_int4"),
     ("smollm2", "int4", "int4pack"), ("gemma3", "int4", "zoo_int4"),
     ("llama-gqa", "int8", "zoo_int8"), ("llama-gqa", "int8", "int8pack"),
@@ -400,10 +401,10 @@ def block_steps(monkeypatch):
 def test_the_block_step_computes_what_the_layers_do(label, mode, kernel, block_steps):
     """A block's decoding step in one call gives what its layers give one call each: RMSNorms
     (Gemma's offset) or LayerNorms, before each sublayer or around it (Gemma 3's sandwich),
-    or sublayers side by side (GPT-J's one norm, GPT-NeoX's two);
-    SwiGLU, GeGLU, GELU or ReLU; grouped or one key head, a QK norm per head, biases, learned
-    positions or rotary (Gemma 3's two tables); the projections on each kernel measuring may
-    choose (fp32: zoo's, F.linear over either layout, oneDNN's; each packing's)."""
+    or sublayers side by side (GPT-J's one norm, GPT-NeoX's two); SwiGLU, GeGLU, GELU (tanh
+    or erf) or ReLU; grouped or one key head, a QK norm per head, biases, learned positions or
+    rotary (Gemma 3's two tables); the projections on each kernel measuring may choose (fp32:
+    zoo's, F.linear over either layout, oneDNN's; each packing's)."""
     model = zoo.create_model(tiny_spec(label), seed=0).eval()
     assert decode_both(model, copy.deepcopy(model), kernel, mode) == model.spec.n_layer
     assert {k for b in model.blocks for k in b._plan.kernels} == {kernel}
@@ -419,7 +420,7 @@ def test_the_block_step_computes_what_the_layers_do(label, mode, kernel, block_s
     ("mixtral", "experts"),
     ("granite", "residual multiplier"), ("olmo2", "norms on the outputs only"),
     ("olmo", "a LayerNorm without parameters"), ("gemma2", "soft-capped scores"),
-    ("cohere", "a LayerNorm per head"), ("falcon-7b", "GELU without tanh")])
+    ("cohere", "a LayerNorm per head"), ("arcee", "squared ReLU")])
 def test_a_block_the_step_does_not_cover_runs_its_layers(label, why, block_steps):
     model = zoo.create_model(tiny_spec(label), seed=0).eval()
     assert decode_both(model, copy.deepcopy(model), steps=2) == 0, why
@@ -490,8 +491,8 @@ def test_the_block_step_refuses_kernels_and_activations_it_lacks():
         step(kernel="int4pack_planes")
     with pytest.raises(RuntimeError, match="decode_block: zoo_int8 lacks its tensor 1"):
         step(kernel="zoo_int8")
-    with pytest.raises(RuntimeError, match="decode_block: no activation gelu"):
-        step(activation="gelu")
+    with pytest.raises(RuntimeError, match="decode_block: no activation relu2"):
+        step(activation="relu2")
     with pytest.raises(RuntimeError, match="decode_block: no norm batch"):
         step(norm="batch")
     with pytest.raises(RuntimeError, match="decode_block: no arrangement post"):

@@ -680,14 +680,39 @@ __m512 gelu_tanh(__m512 x) {
   return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), _mm512_add_ps(one, t));
 }
 
+// erf for 16 lanes: a rational approximation on [-4, 4] (Eigen's for fp32, within 1e-7 of
+// erf, as torch's vectorised one is), +-1 (rounded) beyond
+__m512 erf16(__m512 x) {
+  x = _mm512_max_ps(_mm512_set1_ps(-4.0f), _mm512_min_ps(_mm512_set1_ps(4.0f), x));
+  const __m512 x2 = _mm512_mul_ps(x, x);
+  __m512 p = _mm512_set1_ps(-2.72614225801306e-10f);
+  for (float c : {2.77068142495902e-08f, -2.10102402082508e-06f, -5.69250639462346e-05f,
+                  -7.34990630326855e-04f, -2.95459980854025e-03f, -1.60960333262415e-02f})
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(c));
+  __m512 q = _mm512_set1_ps(-1.45660718464996e-05f);
+  for (float c : {-2.13374055278905e-04f, -1.68282697438203e-03f, -7.37332916720468e-03f,
+                  -1.42647390514189e-02f})
+    q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(c));
+  return _mm512_div_ps(_mm512_mul_ps(x, p), q);
+}
+
+// gelu, exact (erf): x / 2 (1 + erf(x / sqrt(2)))
+__m512 gelu_erf(__m512 x) {
+  const __m512 e = erf16(_mm512_mul_ps(x, _mm512_set1_ps(0.70710678118654752f)));
+  return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x),
+                       _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+}
+
 // The MLP's activation, as zoo.model.layers.activate: the gated ones on h (rows, 2F) = [gate;
 // up] -> act(gate) * up (rows, F) ("swiglu": silu, "geglu": gelu_tanh); the plain ones
-// ("gelu_tanh", "silu", "relu") on each number of h
+// ("gelu", "gelu_tanh", "silu", "relu") on each number of h
 at::Tensor activate(const at::Tensor& h, const std::string& activation) {
   const bool gated = activation == "swiglu" || activation == "geglu";
   const bool silu = activation == "swiglu" || activation == "silu";
-  const bool gelu = activation == "geglu" || activation == "gelu_tanh";
-  TORCH_CHECK(silu || gelu || activation == "relu", "decode_block: no activation ", activation);
+  const bool tanh_gelu = activation == "geglu" || activation == "gelu_tanh";
+  const bool gelu = activation == "gelu";
+  TORCH_CHECK(silu || tanh_gelu || gelu || activation == "relu",
+              "decode_block: no activation ", activation);
   const int64_t M = h.size(0), F = gated ? h.size(1) / 2 : h.size(1);
   at::Tensor y = at::empty({M, F}, h.options());
   const float* hp = h.data_ptr<float>();
@@ -698,7 +723,8 @@ at::Tensor activate(const at::Tensor& h, const std::string& activation) {
       const __mmask16 mask = tail_mask(F - f);
       const __m512 g = _mm512_maskz_loadu_ps(mask, a + f);
       __m512 v = silu ? _mm512_mul_ps(g, sigmoid(g))
-                 : gelu ? gelu_tanh(g) : _mm512_max_ps(g, _mm512_setzero_ps());
+                 : tanh_gelu ? gelu_tanh(g)
+                 : gelu ? gelu_erf(g) : _mm512_max_ps(g, _mm512_setzero_ps());
       if (gated) v = _mm512_mul_ps(v, _mm512_maskz_loadu_ps(mask, a + F + f));
       _mm512_mask_storeu_ps(yp + m * F + f, mask, v);
     }

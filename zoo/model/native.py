@@ -53,7 +53,7 @@ REQUIRES = ("avx512f", "avx512bw", "avx512_bf16")  # the CPU flags native.cpp co
 TIMEOUT = 300  # seconds a build may take
 UNUSED_DAYS = 30  # a build no process loaded for this long is deleted at the next build
 # the MLP activations native.cpp's block step has (`activate` there; zoo.model.layers.activate)
-ACTIVATIONS = ("swiglu", "geglu", "gelu_tanh", "silu", "relu")
+ACTIVATIONS = ("swiglu", "geglu", "gelu", "gelu_tanh", "silu", "relu")
 _state: list[str] = []  # what happened: "built ..." or "not built: ..." (once per process)
 
 
