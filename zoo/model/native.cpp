@@ -24,17 +24,23 @@
 //                in the low nibble of byte j and input 32 + j in its high nibble; a bf16 scale
 //                and zero per group of 32 inputs, W = (q - 8) * scale + zero: the scales
 //                (N, K / 32), the zeros per tile of 16 rows (N / 16, K / 32, 16);
-//                x rounded to bf16 (once per call, where it is not bf16 already). (q - 8) is exact in bf16, so AVX-512 BF16's dot product multiplies
-//                it by x exactly; the group's sum is then scaled in fp32, and the zero term is
-//                zero * (the group's sum of x), one dot product per row.
+//                x rounded to bf16 (once per call, where it is not bf16 already). (q - 8) is
+//                exact in bf16, so AVX-512 BF16's dot product multiplies it by x exactly; the
+//                group's sum is then scaled in fp32, and the zero term is zero * (the group's
+//                sum of x), one dot product per row.
+//
+// Then the one-call forms of fp32 decoding, which replace many small torch calls each: an
+// RMSNorm (and a LayerNorm, for blocks), one attention layer's decoding step, and a whole
+// block's (decode_block: norms, attention, MLP, residual sums, each projection on the kernel
+// measured for it, zoo's above or torch's).
 // Needs AVX-512 F, BW and BF16 (checked in native.py before building).
 
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
-#include <ATen/ops/empty.h>
+#include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/ops/_weight_int4pack_mm_for_cpu.h>
 #include <ATen/ops/_weight_int8pack_mm.h>
-#include <ATen/core/dispatch/Dispatcher.h>
+#include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>
 #include <ATen/ops/linear.h>
 #include <torch/library.h>
@@ -233,7 +239,8 @@ void int8_rows(const float* x, int64_t K, const int8_t* w, const at::BFloat16* s
     for (int b = 0; b < B; b++) acc[b][0] = acc[b][1] = _mm512_setzero_ps();
     int64_t k = 0;
     for (; k + 32 <= K; k += 32) {
-      __m512 w0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i*)(row + k))));
+      __m512 w0 =
+          _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i*)(row + k))));
       __m512 w1 = _mm512_cvtepi32_ps(
           _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i*)(row + k + 16))));
       for (int b = 0; b < B; b++) {
@@ -311,9 +318,11 @@ void int4_rows(const at::BFloat16* x, int64_t K, const uint8_t* w, const at::BFl
         __m512 s0 = _mm512_set1_ps(sr[2 * j]), s1 = _mm512_set1_ps(sr[2 * j + 1]);
         for (int b = 0; b < B; b++) {
           const at::BFloat16* xb = x + b * K + 64 * j;
-          __m512bh x0 = (__m512bh)_mm512_loadu_si512(xb), x1 = (__m512bh)_mm512_loadu_si512(xb + 32);
-          acc[b][0] = _mm512_fmadd_ps(_mm512_dpbf16_ps(_mm512_setzero_ps(), low, x0), s0, acc[b][0]);
-          acc[b][1] = _mm512_fmadd_ps(_mm512_dpbf16_ps(_mm512_setzero_ps(), high, x1), s1, acc[b][1]);
+          __m512bh x0 = (__m512bh)_mm512_loadu_si512(xb);
+          __m512bh x1 = (__m512bh)_mm512_loadu_si512(xb + 32);
+          const __m512 zero = _mm512_setzero_ps();
+          acc[b][0] = _mm512_fmadd_ps(_mm512_dpbf16_ps(zero, low, x0), s0, acc[b][0]);
+          acc[b][1] = _mm512_fmadd_ps(_mm512_dpbf16_ps(zero, high, x1), s1, acc[b][1]);
         }
       }
       for (int b = 0; b < B; b++) tile[b][r] = _mm512_add_ps(acc[b][0], acc[b][1]);
@@ -376,7 +385,8 @@ void rms_row(const float* row, float* y, int64_t D, const float* w, float eps, f
 void layer_row(const float* row, float* y, int64_t D, const float* w, const float* b,
                float eps) {
   __m512 acc = _mm512_setzero_ps();
-  for (int64_t k = 0; k < D; k += 16) acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(tail_mask(D - k), row + k));
+  for (int64_t k = 0; k < D; k += 16)
+    acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(tail_mask(D - k), row + k));
   const float mean = _mm512_reduce_add_ps(acc) / static_cast<float>(D);
   const __m512 mv = _mm512_set1_ps(mean);
   acc = _mm512_setzero_ps();
@@ -661,7 +671,8 @@ at::Tensor project(const at::Tensor& x, const std::string& kernel,
 // sigmoid(g) for 16 lanes, from e^-|g| (never overflows): 1 / (1 + e) or e / (1 + e)
 __m512 sigmoid(__m512 g) {
   const __m512 e = exp_nonpositive(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_abs_ps(g)));
-  const __m512 inverse = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+  const __m512 one = _mm512_set1_ps(1.0f);
+  const __m512 inverse = _mm512_div_ps(one, _mm512_add_ps(one, e));
   const __mmask16 negative = _mm512_cmp_ps_mask(g, _mm512_setzero_ps(), _CMP_LT_OQ);
   return _mm512_mask_mul_ps(inverse, negative, inverse, e);
 }
