@@ -266,6 +266,20 @@ def test_unsupported_configs_say_why(config, fragment):
         spec_from_config(config)
 
 
+@pytest.mark.parametrize("label", ["bamba", "granitemoehybrid-dense"])
+def test_a_hybrid_config_refuses_what_its_fields_cannot_say(label):
+    """Bamba's and Granite 4 hybrid's writers: a scan width that is no multiple of the model's,
+    and attention biases on q, k, v but not o, are refused by name."""
+    spec = tiny_spec(label)
+    assert spec_from_config(write_config(spec)).ssm_d_inner == spec.ssm_d_inner
+    with pytest.raises(UnsupportedConfigError,
+                       match="the scan is mamba_expand x hidden_size wide, not 144 for "
+                             "hidden_size 64"):
+        write_config(spec.with_changes(ssm_d_inner=144))
+    with pytest.raises(UnsupportedConfigError, match="attention_bias covers q, k, v and o"):
+        write_config(spec.with_changes(qkv_bias=True, attn_out_bias=False))
+
+
 def test_rotary_per_layer_as_the_classes_settle_it():
     """OLMo 3 scales its full layers only, and a legacy rope_theta reaches them alone (the
     sliding layers keep Olmo3Config's 500,000); EXAONE 4's published string pattern is read

@@ -163,6 +163,17 @@ def write(s: ModelSpec) -> Config:
             "layer_norm_epsilon": s.norm_eps, "hidden_act": "silu"}
 
 
+def _check_hybrid(s: ModelSpec) -> None:
+    """What Bamba's and Granite 4 hybrid's configs can say, beyond their block shapes: one
+    attention_bias for q, k, v and o, and a scan mamba_expand (an integer) x hidden_size
+    wide."""
+    if s.has_bias("qkv") != s.has_bias("attn_out"):
+        raise UnsupportedConfigError("attention_bias covers q, k, v and o alike")
+    if s.ssm_d_inner is None or s.ssm_d_inner % s.d_model:
+        raise UnsupportedConfigError(f"the scan is mamba_expand x hidden_size wide, not "
+                                     f"{s.ssm_d_inner} for hidden_size {s.d_model}")
+
+
 def write_bamba(s: ModelSpec) -> Config:
     kinds = s.layer_kinds
     if (set(kinds) - {"mamba2", "global"} or s.moe or "none" in s.mlp_pattern
@@ -172,11 +183,8 @@ def write_bamba(s: ModelSpec) -> Config:
             or s.qk_norm != "none" or not s.ssm_gated_norm or s.has_bias("mlp") != s.mlp_bias):
         raise UnsupportedConfigError("Bamba: pre-norm Mamba-2 or Llama attention (half "
                                      "rotated) blocks, each with a gated SiLU MLP")
-    if s.has_bias("qkv") != s.has_bias("attn_out"):
-        raise UnsupportedConfigError("attention_bias covers q, k, v and o alike")
+    _check_hybrid(s)
     assert s.ssm_d_inner is not None and s.ssm_n_head is not None
-    if s.ssm_d_inner % s.d_model:
-        raise UnsupportedConfigError("Bamba's scan is mamba_expand x hidden_size wide")
     return {"num_hidden_layers": s.n_layer, "hidden_size": s.d_model,
             "intermediate_size": s.d_ff, "num_attention_heads": s.n_head,
             "num_key_value_heads": s.kv_heads, "head_dim": s.head_dim,
@@ -217,11 +225,8 @@ def write_granite_hybrid(s: ModelSpec) -> Config:
             or not s.ssm_gated_norm or s.attention_multiplier is None):
         raise UnsupportedConfigError("Granite 4 hybrid: pre-norm Mamba-2 or attention blocks "
                                      "with Granite's multipliers and SwiGLU MLPs")
-    if s.has_bias("qkv") != s.has_bias("attn_out"):
-        raise UnsupportedConfigError("attention_bias covers q, k, v and o alike")
+    _check_hybrid(s)
     assert s.ssm_d_inner is not None and s.ssm_n_head is not None
-    if s.ssm_d_inner % s.d_model:
-        raise UnsupportedConfigError("the scan is mamba_expand x hidden_size wide")
     out = {"num_hidden_layers": s.n_layer, "hidden_size": s.d_model,
            "num_attention_heads": s.n_head, "num_key_value_heads": s.kv_heads,
            "head_dim": s.head_dim, "max_position_embeddings": s.context_length,
