@@ -49,6 +49,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -147,16 +148,28 @@ void check_weight(const at::Tensor& t, at::ScalarType dtype, at::IntArrayRef sha
 
 // ---- fp32 -----------------------------------------------------------------------------------
 
-template <int B>
-void f32_rows(const float* x, int64_t K, const float* w, float* y, int64_t N, int64_t n0,
-              int64_t n1) {
+// 16 weights in fp32: fp32 ones as they are, int8 codes widened (the first lanes of `mask`)
+__m512 widen(const float* w) { return _mm512_loadu_ps(w); }
+__m512 widen(const float* w, __mmask16 mask) { return _mm512_maskz_loadu_ps(mask, w); }
+__m512 widen(const int8_t* w) {
+  return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i*)w)));
+}
+__m512 widen(const int8_t* w, __mmask16 mask) {
+  return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(mask, w)));
+}
+
+// The fp32 and int8 kernels' rows: fp32 x by W's rows widened to fp32 (T: float or int8_t),
+// each row's sums then passed through scaled(n, sums) (int8: times the row's scale)
+template <int B, typename T, typename Scaled>
+void widened_rows(const float* x, int64_t K, const T* w, float* y, int64_t N, int64_t n0,
+                  int64_t n1, Scaled scaled) {
   sum_rows<B>(n0, n1, N, y, [&](int64_t n, __m512* out) {
-    const float* row = w + n * K;
+    const T* row = w + n * K;
     __m512 acc[B][2];
     for (int b = 0; b < B; b++) acc[b][0] = acc[b][1] = _mm512_setzero_ps();
     int64_t k = 0;
     for (; k + 32 <= K; k += 32) {
-      __m512 w0 = _mm512_loadu_ps(row + k), w1 = _mm512_loadu_ps(row + k + 16);
+      __m512 w0 = widen(row + k), w1 = widen(row + k + 16);
       for (int b = 0; b < B; b++) {
         acc[b][0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + b * K + k), acc[b][0]);
         acc[b][1] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + b * K + k + 16), acc[b][1]);
@@ -164,11 +177,11 @@ void f32_rows(const float* x, int64_t K, const float* w, float* y, int64_t N, in
     }
     for (; k < K; k += 16) {
       __mmask16 mask = tail_mask(K - k);
-      __m512 w0 = _mm512_maskz_loadu_ps(mask, row + k);
+      __m512 w0 = widen(row + k, mask);
       for (int b = 0; b < B; b++)
         acc[b][0] = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(mask, x + b * K + k), acc[b][0]);
     }
-    for (int b = 0; b < B; b++) out[b] = _mm512_add_ps(acc[b][0], acc[b][1]);
+    for (int b = 0; b < B; b++) out[b] = scaled(n, _mm512_add_ps(acc[b][0], acc[b][1]));
   });
 }
 
@@ -181,7 +194,7 @@ at::Tensor linear_f32(const at::Tensor& x, const at::Tensor& w) {
   const float* xp = xf.data_ptr<float>();
   const float* wp = w.data_ptr<float>();
   return product_rows(x, N, K * 4, [&]<int B>(int64_t m0, float* y, int64_t n0, int64_t n1) {
-    f32_rows<B>(xp + m0 * K, K, wp, y, N, n0, n1);
+    widened_rows<B>(xp + m0 * K, K, wp, y, N, n0, n1, [](int64_t, __m512 v) { return v; });
   });
 }
 
@@ -230,35 +243,6 @@ at::Tensor linear_bf16(const at::Tensor& x, const at::Tensor& w) {
 
 // ---- int8 codes, a scale per row --------------------------------------------------------------
 
-template <int B>
-void int8_rows(const float* x, int64_t K, const int8_t* w, const at::BFloat16* scale, float* y,
-               int64_t N, int64_t n0, int64_t n1) {
-  sum_rows<B>(n0, n1, N, y, [&](int64_t n, __m512* out) {
-    const int8_t* row = w + n * K;
-    __m512 acc[B][2];
-    for (int b = 0; b < B; b++) acc[b][0] = acc[b][1] = _mm512_setzero_ps();
-    int64_t k = 0;
-    for (; k + 32 <= K; k += 32) {
-      __m512 w0 =
-          _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i*)(row + k))));
-      __m512 w1 = _mm512_cvtepi32_ps(
-          _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i*)(row + k + 16))));
-      for (int b = 0; b < B; b++) {
-        acc[b][0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + b * K + k), acc[b][0]);
-        acc[b][1] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + b * K + k + 16), acc[b][1]);
-      }
-    }
-    for (; k < K; k += 16) {
-      __mmask16 mask = tail_mask(K - k);
-      __m512 w0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(mask, row + k)));
-      for (int b = 0; b < B; b++)
-        acc[b][0] = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(mask, x + b * K + k), acc[b][0]);
-    }
-    const __m512 s = _mm512_set1_ps(static_cast<float>(scale[n]));
-    for (int b = 0; b < B; b++) out[b] = _mm512_mul_ps(_mm512_add_ps(acc[b][0], acc[b][1]), s);
-  });
-}
-
 at::Tensor linear_int8(const at::Tensor& x, const at::Tensor& codes, const at::Tensor& scale) {
   TORCH_CHECK(codes.dim() == 2, "linear_int8: the codes must be (out, in)");
   const int64_t N = codes.size(0), K = codes.size(1);
@@ -269,7 +253,9 @@ at::Tensor linear_int8(const at::Tensor& x, const at::Tensor& codes, const at::T
   const int8_t* wp = codes.data_ptr<int8_t>();
   const at::BFloat16* sp = scale.data_ptr<at::BFloat16>();
   return product_rows(x, N, K, [&]<int B>(int64_t m0, float* y, int64_t n0, int64_t n1) {
-    int8_rows<B>(xp + m0 * K, K, wp, sp, y, N, n0, n1);
+    widened_rows<B>(xp + m0 * K, K, wp, y, N, n0, n1, [&](int64_t n, __m512 v) {
+      return _mm512_mul_ps(v, _mm512_set1_ps(static_cast<float>(sp[n])));
+    });
   });
 }
 
@@ -626,46 +612,72 @@ at::Tensor onednn_linear(const at::Tensor& x, const at::Tensor& w,
   return op.call(x, w, bias, "none", c10::List<std::optional<c10::Scalar>>(), "");
 }
 
-// y = x W^T (+ bias), fp32 (rows, N), for fp32 rows x (rows, K), by the kernel the layer was
-// measured to run (zoo.model.layers.Linear; zoo.model.quantize.KERNELS), from its tensors
-// t[at .. at + 3]: the weight, then its scales and zeros where the kernel has them, then the
-// bias. Each as the layer's forward runs it: fp32 layers' torch kernels add the bias
-// themselves; the packed layers' torch kernels take bf16 rows and give bf16 results, widened
-// as PackedLinear widens them before adding the bias.
-at::Tensor project(const at::Tensor& x, const std::string& kernel,
-                   const c10::List<std::optional<at::Tensor>>& t, int64_t at) {
-  auto tensor = [&](int64_t i) -> at::Tensor {
+// A projection's tensors as decode_block passes them, four apiece: the weight, its scales and
+// zeros where its kernel has them, the bias
+struct Operands {
+  const c10::List<std::optional<at::Tensor>>& t;
+  int64_t at;
+  const std::string& kernel;
+  at::Tensor operator()(int64_t i) const {
     std::optional<at::Tensor> v = t.get(at + i);
     TORCH_CHECK(v.has_value(), "decode_block: ", kernel, " lacks its tensor ", i);
     return *v;
-  };
-  const std::optional<at::Tensor> bias = t.get(at + 3);
-  if (kernel == "linear" || kernel == "linear_t")  // F.linear, the weight [out, in] or [in, out]
-    return at::linear(x, tensor(0), bias);
-  if (kernel == "onednn") return onednn_linear(x, tensor(0), bias);
-  at::Tensor y;
-  if (kernel == "zoo_fp32")
-    y = linear_f32(x, tensor(0));
-  else if (kernel == "zoo_bf16")
-    y = linear_bf16(x, tensor(0));
-  else if (kernel == "zoo_int8")
-    y = linear_int8(x, tensor(0), tensor(1));
-  else if (kernel == "zoo_int4")
-    y = linear_int4(x, tensor(0), tensor(1), tensor(2));
-  else if (kernel == "int4pack") {  // scales (K / group, N, 2)
-    const at::Tensor scales = tensor(1);
-    y = at::_weight_int4pack_mm_for_cpu(x.to(at::kBFloat16), tensor(0),
-                                        x.size(1) / scales.size(0), scales).to(at::kFloat);
-  } else if (kernel == "int8pack")
-    y = at::_weight_int8pack_mm(x.to(at::kBFloat16), tensor(0), tensor(1)).to(at::kFloat);
-  else if (kernel == "dense_bf16" || kernel == "dense_bf16_t")
-    y = at::linear(x.to(at::kBFloat16), tensor(0)).to(at::kFloat);
-  else if (kernel == "onednn_bf16")
-    y = onednn_linear(x.to(at::kBFloat16), tensor(0), std::nullopt).to(at::kFloat);
-  else
-    TORCH_CHECK(false, "decode_block: no kernel ", kernel);
-  if (bias.has_value()) y.add_(*bias);
-  return y;
+  }
+  std::optional<at::Tensor> bias() const { return t.get(at + 3); }
+};
+
+// a kernel's fp32 (or bf16, widened as PackedLinear widens it) result plus the bias
+at::Tensor biased(at::Tensor y, const Operands& w) {
+  y = y.to(at::kFloat);
+  std::optional<at::Tensor> bias = w.bias();
+  return bias.has_value() ? y.add_(*bias) : y;
+}
+
+at::Tensor bf16(const at::Tensor& x) { return x.to(at::kBFloat16); }
+
+// F.linear, the weight [out, in] or stored [in, out] (a transposed view)
+at::Tensor plain_linear(const at::Tensor& x, const Operands& w) {
+  return at::linear(x, w(0), w.bias());
+}
+
+// y = x W^T (+ bias), fp32 (rows, N), for fp32 rows x (rows, K), by the kernel the layer was
+// measured to run, as the layer's forward runs it (zoo.model.layers.Linear for the fp32
+// layers, whose torch kernels add the bias themselves; zoo.model.quantize.KERNELS for the
+// packed ones, whose torch kernels take bf16 rows): one entry per kernel
+using Projection = at::Tensor (*)(const at::Tensor& x, const Operands& w);
+const std::map<std::string, Projection> kProjections = {
+    {"linear", plain_linear},
+    {"linear_t", plain_linear},
+    {"onednn", [](const at::Tensor& x, const Operands& w) {
+       return onednn_linear(x, w(0), w.bias()); }},
+    {"zoo_fp32", [](const at::Tensor& x, const Operands& w) {
+       return biased(linear_f32(x, w(0)), w); }},
+    {"zoo_bf16", [](const at::Tensor& x, const Operands& w) {
+       return biased(linear_bf16(x, w(0)), w); }},
+    {"zoo_int8", [](const at::Tensor& x, const Operands& w) {
+       return biased(linear_int8(x, w(0), w(1)), w); }},
+    {"zoo_int4", [](const at::Tensor& x, const Operands& w) {
+       return biased(linear_int4(x, w(0), w(1), w(2)), w); }},
+    {"int4pack", [](const at::Tensor& x, const Operands& w) {  // scales (K / group, N, 2)
+       const at::Tensor scales = w(1);
+       return biased(at::_weight_int4pack_mm_for_cpu(bf16(x), w(0), x.size(1) / scales.size(0),
+                                                     scales), w); }},
+    {"int8pack", [](const at::Tensor& x, const Operands& w) {
+       return biased(at::_weight_int8pack_mm(bf16(x), w(0), w(1)), w); }},
+    {"dense_bf16", [](const at::Tensor& x, const Operands& w) {
+       return biased(at::linear(bf16(x), w(0)), w); }},
+    {"dense_bf16_t", [](const at::Tensor& x, const Operands& w) {
+       return biased(at::linear(bf16(x), w(0)), w); }},
+    {"onednn_bf16", [](const at::Tensor& x, const Operands& w) {
+       return biased(onednn_linear(bf16(x), w(0), std::nullopt), w); }},
+};
+
+// projection `at / 4` of decode_block: its kernel's entry of kProjections
+at::Tensor project(const at::Tensor& x, const std::string& kernel,
+                   const c10::List<std::optional<at::Tensor>>& t, int64_t at) {
+  const auto entry = kProjections.find(kernel);
+  TORCH_CHECK(entry != kProjections.end(), "decode_block: no kernel ", kernel);
+  return entry->second(x, Operands{t, at, kernel});
 }
 
 // sigmoid(g) for 16 lanes, from e^-|g| (never overflows): 1 / (1 + e) or e / (1 + e)
