@@ -103,8 +103,8 @@ NAMES: dict[str, str] = {
                     "one call instead of seven)",
     "zoo_attention": "zoo's decoding step of an attention layer in one call: rotary, cache "
                      "write, attention (fp32; built here; not measured: one call for a dozen)",
-    "zoo_block": "zoo's decoding step of a whole pre-norm block in one call: norms, attention, "
-                 "MLP, each projection on its own measured kernel (fp32; built here)",
+    "zoo_block": "zoo's decoding step of a whole block in one call: norms, attention, MLP, "
+                 "each projection on its own measured kernel (fp32; built here)",
 }
 # the kernels zoo.model.native builds; those of them that are not a linear layer's
 NATIVE = ("zoo_fp32", "zoo_bf16", "zoo_int8", "zoo_int4", "zoo_rms_norm", "zoo_attention",

@@ -10,9 +10,9 @@ are candidates beside torch's (zoo.model.kernels measures which is fastest on th
 a CPU where they lose keeps torch's), and results differ from torch's only by the order of
 fp32 additions (zoo.model.kernels.tolerance). It also holds one-call forms for fp32
 decoding: an RMSNorm, an attention layer's whole step (zoo.model.layers.RMSNorm,
-zoo.model.attention.Attention), which replace a dozen small torch calls each, and a pre-norm
-block's whole step (zoo.model.decoder.Block: both norms, the attention step, the MLP,
-the residual sums, each projection on the kernel measured for it), which replaces about 29.
+zoo.model.attention.Attention), which replace a dozen small torch calls each, and a block's
+whole step (zoo.model.decoder.Block: its norms, the attention step, the MLP, the residual
+sums, each projection on the kernel measured for it), which replaces about 29.
 
 The source is compiled the first time a kernel is wanted, with the C++ compiler named by $CXX
 (else c++, g++), `-march=native` and torch's own headers and libraries, into
